@@ -1,0 +1,111 @@
+"""Aggregate: area by land-use code × user/manager object per commune.
+
+``stats/areas.csv`` holds leaf codes only (the base table of every form);
+parent codes and the natural-area total are sums over the code tree, written
+to ``stats/summary.csv`` and ``reports/aggregate.md``. Areas are summed in m²
+and converted to ha once, for display.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from .config import WorkDir
+from .io import write_csv, write_text
+from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
+from .report import markdown_table
+from .schemas import AREAS_COLUMNS, validate_areas
+
+log = logging.getLogger(__name__)
+TOTAL_CODE = "TONG"  # the unit's natural area, NNP + PNN + CSD
+
+
+def expand_uses(parcels: pd.DataFrame) -> pd.DataFrame:
+    """One row per (parcel, use): compound parcels contribute each use's m²."""
+    single = parcels["uses"].isna()
+    rows = [parcels.loc[single, ["commune_code", "landuse", "owner_type", "area_m2"]]]
+    compound = parcels.loc[~single]
+    if len(compound):
+        split = compound["uses"].map(json.loads)
+        expanded = pd.DataFrame(
+            [(c, code, o, a) for c, o, uses in zip(compound["commune_code"], compound["owner_type"], split)
+             for code, a in uses.items()],
+            columns=["commune_code", "landuse", "owner_type", "area_m2"],
+        )
+        rows.append(expanded)
+    return pd.concat(rows, ignore_index=True)
+
+
+def area_by_code(parcels: pd.DataFrame) -> pd.DataFrame:
+    """Σ m² by commune × leaf land-use code × owner type, in the circular's order."""
+    long = expand_uses(parcels)
+    areas = long.groupby(["commune_code", "landuse", "owner_type"], as_index=False, sort=False)["area_m2"].sum()
+    tree_order = {c: i for i, c in enumerate(landuse_tree().codes)}
+    owner_order = {c: i for i, c in enumerate(owner_codes().index)}
+    areas = areas.assign(
+        _c=areas["landuse"].map(tree_order), _o=areas["owner_type"].map(owner_order)
+    ).sort_values(["commune_code", "_c", "_o"]).drop(columns=["_c", "_o"])
+    return validate_areas(areas.reset_index(drop=True)[list(AREAS_COLUMNS)])
+
+
+def code_tree_totals(areas: pd.DataFrame) -> pd.DataFrame:
+    """Per commune, every code of the tree (leaf and parent) with its m², plus
+    the natural-area total ``TONG`` = NNP + PNN + CSD (the MVB block apart)."""
+    tree = landuse_tree()
+    by_leaf = areas.groupby(["commune_code", "landuse"])["area_m2"].sum()
+    rows = []
+    for commune in sorted(areas["commune_code"].unique()):
+        leaf_area = by_leaf.loc[commune]
+        totals = dict.fromkeys(tree.codes, 0.0)
+        for code, value in leaf_area.items():
+            for c in (code, *tree.ancestors(code)):
+                totals[c] += value
+        natural = sum(totals[g] for g in NATURAL_AREA_GROUPS)
+        rows.append({"commune_code": commune, "code": TOTAL_CODE, "level": 0,
+                     "name_vi": "Tổng diện tích tự nhiên", "area_m2": natural})
+        rows += [{"commune_code": commune, "code": c, "level": int(tree.table.at[c, "level"]),
+                  "name_vi": tree.name(c), "area_m2": totals[c]} for c in tree.codes]
+    out = pd.DataFrame(rows)
+    out["area_ha"] = (out["area_m2"] / 1e4).round(2)
+    return out
+
+
+def run_aggregate(workdir: Path) -> dict[str, Path]:
+    """Read ``parcels/*.parquet``, write ``stats/areas.csv``, ``stats/summary.csv``
+    and ``reports/aggregate.md``."""
+    work = WorkDir(workdir)
+    columns = ["commune_code", "landuse", "owner_type", "area_m2", "uses"]
+    parcels = pd.concat([pd.read_parquet(p, columns=columns) for p in work.parcel_files()],
+                        ignore_index=True)
+    areas = area_by_code(parcels)
+    summary = code_tree_totals(areas)
+    out = {
+        "areas": write_csv(work.areas_csv, areas),
+        "summary": write_csv(work.stats_dir / "summary.csv", summary),
+        "report": write_text(work.reports_dir / "aggregate.md", aggregate_report(summary)),
+    }
+    log.info("aggregate: %d communes, %.2f ha → %s", areas["commune_code"].nunique(),
+             areas["area_m2"].sum() / 1e4, work.areas_csv)
+    return out
+
+
+def aggregate_report(summary: pd.DataFrame) -> str:
+    """Readable per-commune totals: NNP + PNN + CSD = natural area."""
+    heads = summary[summary["code"].isin([TOTAL_CODE, *NATURAL_AREA_GROUPS])]
+    wide = heads.pivot(index="commune_code", columns="code", values="area_m2") / 1e4
+    wide = wide[[*NATURAL_AREA_GROUPS, TOTAL_CODE]].reset_index()
+    wide.columns = ["commune", "NNP (ha)", "PNN (ha)", "CSD (ha)", "Total (ha)"]
+    return "\n".join([
+        "# Areas by land-use group (ha)",
+        "",
+        "Summed in m² in the province's VN-2000 TM-3 CRS, shown in ha (2 decimals).",
+        "Total natural area = NNP + PNN + CSD. Detail by code: `stats/summary.csv`; "
+        "by code × user/manager object: `stats/areas.csv`.",
+        "",
+        markdown_table(wide),
+        "",
+    ])

@@ -1,0 +1,197 @@
+"""The ``kiemke`` command line: thin wrappers around the stage cores.
+
+Every command exits 0 on success and, on bad input, prints one paragraph
+naming the file, the feature and the fix, and exits non-zero (no traceback;
+set ``KIEMKE_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import DEFAULT_WORKDIR, Settings, WorkDir, load_settings
+from .errors import KiemkeError, UnknownProvinceError
+from .reference import province as find_province
+
+log = logging.getLogger("pipeline")
+
+workdir_option = click.option(
+    "--workdir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_WORKDIR,
+    show_default=True, help="Work directory holding every stage's outputs.")
+
+
+def reports_errors(func):
+    """Turn kiemke's errors into a click error: one paragraph, exit code 1."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except KiemkeError as exc:
+            raise click.ClickException(str(exc)) from None
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kiemke")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+def cli(verbose: int, quiet: bool) -> None:
+    """kiemke — land inventory (kiểm kê đất đai) under Circular 27/2018/TT-BTNMT.
+
+    \b
+    Examples:
+      kiemke sample --out data/raw/sample
+      kiemke ingest data/raw/sample --province "Lạng Sơn" --workdir data/processed
+      kiemke aggregate --workdir data/processed
+      kiemke inventory --config inventory.toml
+    """
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("pyogrio").setLevel(logging.WARNING)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("data/raw/sample"), show_default=True)
+@click.option("--seed", type=int, default=2019, show_default=True)
+@reports_errors
+def sample(out: Path, seed: int) -> None:
+    """Write the bundled synthetic Lạng Sơn sample (deterministic).
+
+    \b
+    Example:
+      kiemke sample --out data/raw/sample
+    """
+    from .sample import generate_sample
+
+    summary = generate_sample(out, seed=seed)
+    click.echo(f"Sample: {len(summary)} communes, {summary['parcels'].sum()} parcels → {out}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--province", required=True, help="Province name or GSO code, e.g. 'Lạng Sơn' or 20.")
+@click.option("--commune-code", help="5-digit commune code for files that carry none.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="inventory.toml with per-file overrides (CRS, encoding, commune code).")
+@workdir_option
+@reports_errors
+def ingest(paths: tuple[Path, ...], province: str, commune_code: str | None,
+           config_path: Path | None, workdir: Path) -> None:
+    """Read parcel files (files or folders) into the parcel contract.
+
+    Output: parcels/<commune>.parquet in the province's VN-2000 TM-3 CRS,
+    quarantine/<commune>.parquet, reports/ingest.json and ingest.md.
+
+    \b
+    Example:
+      kiemke ingest data/raw/sample --province "lang son" --workdir data/processed
+    """
+    from .ingest import run_ingest
+
+    settings = _settings(config_path, province=province, workdir=workdir, commune_code=commune_code)
+    result = run_ingest(list(paths), settings)
+    totals = result.totals
+    click.echo(
+        f"Ingested {len(result.files)} files: {totals['features_out']} parcels in "
+        f"{len(result.parcels)} communes, {totals['features_quarantined']} quarantined "
+        f"→ {WorkDir(settings.workdir).parcels_dir} (report: {WorkDir(settings.workdir).reports_dir / 'ingest.md'})"
+    )
+
+
+@cli.command()
+@workdir_option
+@reports_errors
+def aggregate(workdir: Path) -> None:
+    """Area by land-use code × user/manager object per commune → stats/areas.csv.
+
+    \b
+    Example:
+      kiemke aggregate --workdir data/processed
+    """
+    from .aggregate import run_aggregate
+
+    out = run_aggregate(workdir)
+    click.echo(f"Areas → {out['areas']}; summary → {out['summary']}")
+
+
+@cli.command()
+@click.option("--config", "config_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml")
+@reports_errors
+def inventory(config_path: Path) -> None:
+    """Run every stage from the config: ingest → aggregate.
+
+    \b
+    Example:
+      kiemke inventory --config inventory.toml
+    """
+    from tqdm import tqdm
+
+    from .aggregate import run_aggregate
+    from .ingest import run_ingest
+
+    settings = load_settings(config_path)
+    if settings.input_root is None:
+        raise click.ClickException(f"{config_path}: [inventory] input is missing (the raw-data folder).")
+    work = WorkDir(settings.workdir)
+    stages = [
+        ("ingest", lambda: run_ingest([settings.input_root], settings)),
+        ("aggregate", lambda: run_aggregate(settings.workdir)),
+    ]
+    started = time.perf_counter()
+    for name, run in tqdm(stages, desc="inventory", unit="stage"):
+        t0 = time.perf_counter()
+        run()
+        log.info("stage %s done in %.1f s", name, time.perf_counter() - t0)
+    click.echo(
+        f"Inventory of {settings.province.name_vi} done in {time.perf_counter() - started:.1f} s. Outputs:\n"
+        f"  parcels     {work.parcels_dir}\n"
+        f"  quarantine  {work.quarantine_dir}\n"
+        f"  areas       {work.areas_csv}\n"
+        f"  reports     {work.reports_dir}"
+    )
+
+
+def _settings(config_path: Path | None, *, province: str, workdir: Path,
+              commune_code: str | None) -> Settings:
+    """Settings from a config file and/or command-line options (options win)."""
+    from dataclasses import replace
+
+    from .config import SourceOverride
+
+    try:
+        prov = find_province(province)
+    except UnknownProvinceError as exc:
+        raise click.BadParameter(str(exc), param_hint="--province") from None
+    settings = load_settings(config_path) if config_path else Settings(province=prov)
+    sources = settings.sources + ((SourceOverride("*", commune_code=commune_code),) if commune_code else ())
+    return replace(settings, province=prov, workdir=workdir, sources=sources)
+
+
+def main() -> None:
+    """Console entry point: no traceback for an officer unless KIEMKE_DEBUG is set."""
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug of ours: say so in one paragraph
+        if os.environ.get("KIEMKE_DEBUG"):
+            raise
+        click.echo(f"Error: internal error {type(exc).__name__}: {exc}. "
+                   "Run again with KIEMKE_DEBUG=1 for the traceback and report it.", err=True)
+        sys.exit(2)

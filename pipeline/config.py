@@ -1,0 +1,282 @@
+"""Settings of an inventory run (``inventory.toml``) and the work-directory layout.
+
+One explicit, frozen :class:`Settings` object is passed into each stage; no
+module globals. A bad config raises :class:`ConfigError` naming the key and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pyproj import CRS
+from pyproj.exceptions import CRSError as ProjCRSError
+
+from .errors import ConfigError, StageInputMissing, UnknownProvinceError
+from .reference import Province, province as find_province
+
+DEFAULT_WORKDIR = Path("data/processed")
+MANIFEST = "inventory.json"
+
+
+@dataclass(frozen=True)
+class SourceOverride:
+    """What the config says about raw files matching ``pattern``."""
+
+    pattern: str
+    commune_code: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+
+    def matches(self, path: Path, input_root: Path | None) -> bool:
+        candidates = [path.as_posix(), path.name]
+        if input_root is not None:
+            try:
+                candidates.append(path.resolve().relative_to(input_root.resolve()).as_posix())
+            except ValueError:
+                pass
+        return any(fnmatch.fnmatch(c, self.pattern) for c in candidates)
+
+
+@dataclass(frozen=True)
+class CompoundSplit:
+    """How a compound code (``ONT+CLN``) is split when no area field says so.
+
+    The first (main) use gets ``min(first_use_m2, parcel area)``, the others
+    share the rest equally; the last use takes the remainder so the parts sum
+    to the parcel area exactly. ``area_fields`` maps a code to the source
+    columns that may hold that use's area (e.g. ``ONT = ["DT_ONT"]``).
+    """
+
+    first_use_m2: float = 400.0
+    area_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """An administrative boundary file and the names of its code fields."""
+
+    path: Path
+    commune_code_field: str = "gso_commune_code"
+    commune_name_field: str = "commune_vn"
+    district_code_field: str = "gso_district_code"
+    district_name_field: str = "district_vn"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, validated."""
+
+    province: Province
+    year: int = 2019
+    reference_date: date = date(2019, 12, 31)
+    input_root: Path | None = None
+    workdir: Path = DEFAULT_WORKDIR
+    sources: tuple[SourceOverride, ...] = ()
+    boundaries: Boundaries | None = None
+    column_aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    compound: CompoundSplit = CompoundSplit()
+
+    def override_for(self, path: Path) -> SourceOverride:
+        """The merged overrides of every ``[[sources]]`` entry matching ``path``."""
+        merged: dict[str, Any] = {"pattern": path.name}
+        for source in self.sources:
+            if source.matches(path, self.input_root):
+                merged.update({k: v for k, v in asdict(source).items() if v is not None})
+        return SourceOverride(**merged)
+
+    def to_manifest(self) -> dict[str, Any]:
+        """What later stages need, written to ``<workdir>/inventory.json``."""
+        return {
+            "province": self.province.name_vi,
+            "province_code": self.province.gso_code,
+            "central_meridian_deg": self.province.central_meridian_deg,
+            "year": self.year,
+            "reference_date": self.reference_date.isoformat(),
+            "boundaries": (
+                {k: str(v) for k, v in asdict(self.boundaries).items()} if self.boundaries else None
+            ),
+        }
+
+
+def _require(table: dict, key: str, kind: type, where: str, *, default: Any = ...) -> Any:
+    if key not in table:
+        if default is ...:
+            raise ConfigError(f"{where}: missing key '{key}' ({kind.__name__} expected).")
+        return default
+    value = table[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(
+            f"{where}: key '{key}' must be a {kind.__name__}, got {type(value).__name__} {value!r}."
+        )
+    return value
+
+
+def _check_crs(text: str, where: str) -> str:
+    try:
+        CRS.from_user_input(text)
+    except ProjCRSError as exc:
+        raise ConfigError(
+            f"{where}: crs {text!r} is not a CRS PROJ knows ({exc}). "
+            "Use an EPSG code such as 'EPSG:9215' (VN-2000 / TM-3 107-15) or a WKT/PROJ string."
+        ) from None
+    return text
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}.")
+
+
+def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
+    """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
+    _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound"}, "config")
+    inv = _require(data, "inventory", dict, "config")
+    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir"}, "[inventory]")
+    try:
+        province = find_province(_require(inv, "province", str, "[inventory]"))
+    except UnknownProvinceError as exc:
+        raise ConfigError(f"[inventory] province: {exc}") from None
+    year = _require(inv, "year", int, "[inventory]", default=2019)
+    ref = inv.get("reference_date", date(year, 12, 31))
+    if isinstance(ref, str):
+        try:
+            ref = date.fromisoformat(ref)
+        except ValueError:
+            raise ConfigError(
+                f"[inventory] reference_date {ref!r} is not a date; write it as 2019-12-31."
+            ) from None
+    if not isinstance(ref, date):
+        raise ConfigError("[inventory] reference_date must be a date such as 2019-12-31.")
+
+    def path_of(text: str) -> Path:
+        path = Path(text)
+        return path if path.is_absolute() else base_dir / path
+
+    sources = []
+    for i, src in enumerate(_require(data, "sources", list, "config", default=[])):
+        where = f"[[sources]] #{i + 1}"
+        if not isinstance(src, dict):
+            raise ConfigError(f"{where} must be a table with 'path' and overrides.")
+        _check_keys(src, {"path", "commune_code", "crs", "encoding"}, where)
+        crs = src.get("crs")
+        sources.append(
+            SourceOverride(
+                pattern=_require(src, "path", str, where),
+                commune_code=_require(src, "commune_code", str, where, default=None),
+                crs=_check_crs(crs, where) if crs is not None else None,
+                encoding=_require(src, "encoding", str, where, default=None),
+            )
+        )
+
+    boundaries = None
+    if "boundaries" in data:
+        bnd = _require(data, "boundaries", dict, "config")
+        fields = {f for f in Boundaries.__dataclass_fields__ if f != "path"}
+        _check_keys(bnd, fields | {"path"}, "[boundaries]")
+        boundaries = Boundaries(
+            path=path_of(_require(bnd, "path", str, "[boundaries]")),
+            **{k: _require(bnd, k, str, "[boundaries]") for k in fields if k in bnd},
+        )
+
+    aliases = {
+        name: tuple(_require(data["columns"], name, list, "[columns]"))
+        for name in data.get("columns", {})
+    }
+    comp = _require(data, "compound", dict, "config", default={})
+    _check_keys(comp, {"first_use_m2", "area_fields"}, "[compound]")
+    first_use = comp.get("first_use_m2", 400.0)
+    if isinstance(first_use, bool) or not isinstance(first_use, int | float) or first_use < 0:
+        raise ConfigError(f"[compound] first_use_m2 must be a number of m² ≥ 0, got {first_use!r}.")
+    compound = CompoundSplit(
+        first_use_m2=float(first_use),
+        area_fields={k: tuple(v) for k, v in comp.get("area_fields", {}).items()},
+    )
+
+    return Settings(
+        province=province,
+        year=year,
+        reference_date=ref,
+        input_root=path_of(inv["input"]) if "input" in inv else None,
+        workdir=path_of(_require(inv, "workdir", str, "[inventory]", default=str(DEFAULT_WORKDIR))),
+        sources=tuple(sources),
+        boundaries=boundaries,
+        column_aliases=aliases,
+        compound=compound,
+    )
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate an ``inventory.toml``."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from None
+    return settings_from_dict(data, base_dir=path.parent)
+
+
+# ------------------------------------------------------------------- work dir
+
+
+@dataclass(frozen=True)
+class WorkDir:
+    """The layout of a work directory (see DESIGN.md)."""
+
+    root: Path
+
+    @property
+    def parcels_dir(self) -> Path:
+        return self.root / "parcels"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def stats_dir(self) -> Path:
+        return self.root / "stats"
+
+    def parcels(self, commune_code: str) -> Path:
+        return self.parcels_dir / f"{commune_code}.parquet"
+
+    def quarantine(self, commune_code: str) -> Path:
+        return self.quarantine_dir / f"{commune_code}.parquet"
+
+    @property
+    def areas_csv(self) -> Path:
+        return self.stats_dir / "areas.csv"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    def parcel_files(self) -> list[Path]:
+        """The per-commune parcel files, sorted; an error if ingest has not run."""
+        files = sorted(self.parcels_dir.glob("*.parquet"))
+        if not files:
+            raise StageInputMissing(
+                f"No parcels in {self.parcels_dir}. Run 'kiemke ingest … --workdir {self.root}' first."
+            )
+        return files
+
+    def read_manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.manifest.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StageInputMissing(
+                f"{self.manifest} is missing. Run 'kiemke ingest … --workdir {self.root}' first."
+            ) from None

@@ -1,0 +1,442 @@
+"""Ingest: read commune parcel files as officers have them and write the parcel
+contract in the province's VN-2000 TM-3 CRS.
+
+Nothing is lost: every input feature ends in ``parcels/<commune>.parquet`` or
+in ``quarantine/<commune>.parquet`` with a ``reason``; the report checks that
+area in = area out + area quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from . import crs as vn
+from .config import Settings, WorkDir
+from .errors import CRSError, InputFileError
+from .io import write_geoparquet, write_json, write_text
+from .reference import landuse_tree, owner_codes
+from .report import markdown_table
+from .schemas import PARCEL_COLUMNS, validate_parcels
+
+log = logging.getLogger(__name__)
+
+#: File endings read as vector data (a folder is searched recursively).
+VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".tab", ".dgn")
+UNKNOWN_COMMUNE_PREFIX = "file:"
+
+
+# -------------------------------------------------------------------- reports
+
+
+@dataclass
+class FileReport:
+    """What ingest did with one file."""
+
+    path: str
+    driver: str = ""
+    encoding: str = ""
+    crs_declared: str | None = None
+    crs_chosen: str | None = None
+    crs_reason: str = ""
+    features_in: int = 0
+    features_out: int = 0
+    features_quarantined: int = 0
+    area_in_m2: float = 0.0
+    area_out_m2: float = 0.0
+    area_quarantined_m2: float = 0.0
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    repairs: dict[str, int] = field(default_factory=dict)
+    communes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning("%s: %s", self.path, message)
+
+
+# ------------------------------------------------------------------- columns
+
+
+@cache
+def column_aliases() -> dict[str, tuple[str, ...]]:
+    """Contract field → accepted source column names (``data/column_aliases.csv``)."""
+    with (resources.files("pipeline") / "data" / "column_aliases.csv").open(encoding="utf-8") as fh:
+        table = pd.read_csv(fh, dtype=str)
+    return {f: tuple(group["alias"]) for f, group in table.groupby("field", sort=False)}
+
+
+def map_columns(frame: pd.DataFrame, extra: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
+    """Contract field → the source column that holds it (case-insensitive)."""
+    by_lower = {str(c).lower(): c for c in frame.columns if c != "geometry"}
+    found: dict[str, str] = {}
+    for name, aliases in column_aliases().items():
+        for alias in (*(extra or {}).get(name, ()), *aliases):
+            if alias.lower() in by_lower:
+                found[name] = by_lower[alias.lower()]
+                break
+    return found
+
+
+# ---------------------------------------------------------------------- codes
+
+
+def normalise_code(values: pd.Series) -> pd.Series:
+    """Upper case, no spaces: ``' ont + cln '`` → ``'ONT+CLN'``; blanks → ``''``."""
+    return values.astype("string").fillna("").str.upper().str.replace(r"\s+", "", regex=True)
+
+
+def normalise_commune_code(values: pd.Series) -> pd.Series:
+    """5-digit commune codes: ``9922`` or ``'9922'`` → ``'09922'``; others → ``''``."""
+    text = values.astype("string").fillna("").str.strip().str.replace(r"\.0+$", "", regex=True)
+    ok = text.str.fullmatch(r"\d{1,5}").fillna(False)
+    return text.where(ok, "").str.zfill(5).where(ok, "")
+
+
+def split_compound(codes: list[str], area: float, known: dict[str, float], first_use_m2: float) -> dict[str, float]:
+    """Split a compound parcel's area among its uses, conserving the area exactly.
+
+    Areas found in the source (``known``) are used as given while they fit;
+    otherwise the first use gets ``min(first_use_m2, area)`` and the others share
+    the rest equally. The last use takes the remainder.
+    """
+    parts: dict[str, float] = {}
+    remaining = area
+    for i, code in enumerate(codes):
+        left = len(codes) - i - 1
+        if left == 0:
+            parts[code] = remaining
+            break
+        value = known.get(code)
+        if value is None or not np.isfinite(value) or not 0 < value < remaining:
+            value = min(first_use_m2, remaining) if i == 0 else remaining / (left + 1)
+        parts[code] = float(value)
+        remaining -= value
+    return parts
+
+
+# ------------------------------------------------------------------- reading
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Vector files named or found under folders (sorted, shapefile parts once)."""
+    found: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found += [p for p in sorted(path.rglob("*")) if p.suffix.lower() in VECTOR_SUFFIXES
+                      and p.is_file() and "boundaries" not in p.relative_to(path).parts[:-1]]
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InputFileError(f"{path}: no such file or folder. Check the path given to ingest.")
+    return found
+
+
+def read_source(path: Path, encoding: str | None = None) -> tuple[gpd.GeoDataFrame, dict]:
+    """Read any OGR vector with pyogrio (Arrow); the FID becomes ``source_fid``."""
+    try:
+        info = pyogrio.read_info(path)
+        frame = pyogrio.read_dataframe(path, use_arrow=True, fid_as_index=True, encoding=encoding)
+    except Exception as exc:  # GDAL raises many types; all mean "cannot read"
+        raise InputFileError(
+            f"{path}: cannot be read as vector data ({exc}). Check the file is complete "
+            "(a shapefile needs its .shp, .shx and .dbf) or export it again."
+        ) from None
+    if "source_fid" in frame.columns:  # e.g. a file written by kiemke itself
+        frame = frame.rename(columns={"source_fid": "source_fid_original"})
+    frame = frame.reset_index(names="source_fid")
+    return frame, info
+
+
+def choose_crs(frame: gpd.GeoDataFrame, override: str | None) -> tuple[CRS, str]:
+    """The source CRS and why: the config wins, then the file's declaration."""
+    if override:
+        return CRS.from_user_input(override), "given in the config"
+    if frame.crs is not None:
+        return CRS.from_user_input(frame.crs), "declared by the file"
+    raise CRSError(
+        "no coordinate reference system: the file declares none (no .prj) and the config "
+        "gives none. Add a [[sources]] entry with crs = 'EPSG:9215' (or the right code) "
+        "to inventory.toml."
+    )
+
+
+# ----------------------------------------------------------------------- core
+
+
+def ingest_frame(
+    frame: gpd.GeoDataFrame,
+    *,
+    source_file: str,
+    source_crs: CRS,
+    settings: Settings,
+    commune_code: str | None = None,
+    report: FileReport | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
+    """Map one source frame to the parcel contract (pure: no I/O).
+
+    Returns ``(parcels, quarantine, report)``; every input row is in exactly one
+    of the two frames, the quarantine with its original attributes and ``reason``.
+    """
+    report = report or FileReport(path=source_file)
+    meridian = settings.province.central_meridian_deg
+    target = vn.province_crs(settings.province)
+    columns = map_columns(frame, settings.column_aliases)
+    data = frame.drop(columns="geometry")
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    geoms = np.where(pd.isna(geoms), None, geoms)
+    projected = vn.reproject(geoms, source_crs, meridian)
+
+    reason = np.full(len(frame), "", dtype=object)
+
+    # geometry: present, polygonal, valid
+    empty = shapely.is_missing(projected) | shapely.is_empty(projected)
+    reason[empty] = "empty geometry"
+    kind = shapely.get_type_id(projected)
+    not_polygon = ~empty & ~np.isin(kind, [3, 6])
+    reason[not_polygon] = [f"not a polygon ({g.geom_type})" for g in projected[not_polygon]]
+    invalid = (reason == "") & ~shapely.is_valid(projected)
+    if invalid.any():
+        projected[invalid] = [_polygonal(g) for g in shapely.make_valid(projected[invalid])]
+        report.repairs["invalid geometry repaired (make_valid)"] = int(invalid.sum())
+    no_area = (reason == "") & (shapely.is_empty(projected) | (shapely.area(projected) <= 0))
+    reason[no_area] = "geometry has no area"
+    area = np.where(shapely.is_missing(projected), 0.0, shapely.area(projected))
+
+    # land use
+    raw_code = normalise_code(data[columns["landuse"]]) if "landuse" in columns else pd.Series([""] * len(frame))
+    if "landuse" not in columns:
+        report.warn("no land-use column found (KHLOAIDAT, MDSD, Loai_dat …); add its name under [columns] landuse")
+    tree = landuse_tree()
+    leaves = set(tree.leaves)
+    parts = raw_code.str.split("+")
+    main_code = parts.str[0].fillna("")
+    blank = raw_code.eq("").to_numpy()
+    reason[blank & (reason == "")] = "blank land-use code"
+    unknown_codes = ~parts.map(lambda p: all(c in leaves for c in p)).to_numpy(dtype=bool)
+    mask = unknown_codes & ~blank & (reason == "")
+    reason[mask] = [f"land-use code {c!r} is not a Circular 27/2018 leaf code" for c in raw_code[mask]]
+
+    # owner / manager object
+    owners = owner_codes()
+    valid_owner = set(owners.index[owners["role"].isin(["user", "manager"])])
+    owner = normalise_code(data[columns["owner_type"]]) if "owner_type" in columns else pd.Series([""] * len(frame))
+    mask = (reason == "") & owner.eq("").to_numpy()
+    reason[mask] = "blank user/manager object code (DOITUONG)"
+    mask = (reason == "") & ~owner.isin(valid_owner).to_numpy()
+    reason[mask] = [f"user/manager object code {c!r} is not in the Circular 27/2018 list" for c in owner[mask]]
+
+    # commune code: attribute, then config, then the file name (with a warning)
+    commune = (normalise_commune_code(data[columns["commune_code"]]) if "commune_code" in columns
+               else pd.Series([""] * len(frame), dtype="string"))
+    fallback = normalise_commune_code(pd.Series([commune_code or ""])).iat[0] or (commune_code or "")
+    if commune.eq("").any() and not fallback:
+        fallback = f"{UNKNOWN_COMMUNE_PREFIX}{Path(source_file).stem}"
+        report.warn(f"no commune code known for {int(commune.eq('').sum())} features: named "
+                    f"'{fallback}'. Give commune_code in a [[sources]] entry of inventory.toml")
+    commune = commune.mask(commune.eq(""), fallback)
+
+    # compound uses
+    uses = np.full(len(frame), None, dtype=object)
+    compound = np.flatnonzero((reason == "") & raw_code.str.contains("+", regex=False).to_numpy())
+    for i in compound:
+        codes = parts.iat[i]
+        known = {}
+        for code in codes:
+            for column in (*settings.compound.area_fields.get(code, ()), f"DT_{code}"):
+                col = _find_column(data, column)
+                if col is not None:
+                    value = pd.to_numeric(data[col].iat[i], errors="coerce")
+                    if pd.notna(value) and value > 0:
+                        known[code] = float(value)
+                        break
+        split = split_compound(codes, float(area[i]), known, settings.compound.first_use_m2)
+        uses[i] = json.dumps(split)
+    if len(compound):
+        report.repairs["compound codes split into uses"] = len(compound)
+
+    keep = reason == ""
+    contract = pd.DataFrame({
+        "commune_code": commune.astype(str).to_numpy(),
+        "sheet_no": _text(data, columns.get("sheet_no")),
+        "parcel_no": _text(data, columns.get("parcel_no")),
+        "landuse": main_code.to_numpy(dtype=object),
+        "landuse_raw": _text(data, columns.get("landuse")),
+        "owner_type": owner.to_numpy(dtype=object),
+        "area_recorded": (pd.to_numeric(data[columns["area_recorded"]], errors="coerce").to_numpy()
+                          if "area_recorded" in columns else np.full(len(frame), np.nan)),
+        "area_m2": area,
+        "uses": uses,
+        "source_file": source_file,
+        "source_fid": data["source_fid"].to_numpy(),
+    })
+    others = data.drop(columns=[c for c in data.columns if c in set(columns.values()) | {"source_fid"}])
+    others = others.drop(columns=[c for c in others.columns if c in PARCEL_COLUMNS])
+    full = pd.concat([contract, others.reset_index(drop=True)], axis=1)
+
+    parcels = gpd.GeoDataFrame(full[keep].reset_index(drop=True),
+                               geometry=list(projected[keep]), crs=target)
+    quarantine = gpd.GeoDataFrame(
+        pd.concat([data[~keep].reset_index(drop=True),
+                   pd.DataFrame({"commune_code": commune[~keep].astype(str).to_numpy(),
+                                 "source_file": source_file,
+                                 "area_m2": area[~keep],
+                                 "reason": reason[~keep]})], axis=1),
+        geometry=list(projected[~keep]), crs=target)
+
+    report.features_in += len(frame)
+    report.features_out += int(keep.sum())
+    report.features_quarantined += int((~keep).sum())
+    report.area_in_m2 += float(area.sum())
+    report.area_out_m2 += float(area[keep].sum())
+    report.area_quarantined_m2 += float(area[~keep].sum())
+    for r, n in pd.Series(reason[~keep]).str.replace(r" '.*'| \(.*\)", "", regex=True).value_counts().items():
+        report.quarantined_by_reason[r] = report.quarantined_by_reason.get(r, 0) + int(n)
+    report.communes = sorted(set(report.communes) | set(parcels["commune_code"]) | set(quarantine["commune_code"]))
+    return parcels, quarantine, report
+
+
+def _polygonal(geom):
+    """The polygonal part of a geometry (a repaired ring can come back as a collection)."""
+    parts = shapely.get_parts(geom)
+    polys = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    if len(polys) == 0:
+        return shapely.Polygon()
+    return shapely.union_all(polys)
+
+
+def _find_column(frame: pd.DataFrame, name: str) -> str | None:
+    lowered = {str(c).lower(): c for c in frame.columns}
+    return lowered.get(name.lower())
+
+
+def _text(frame: pd.DataFrame, column: str | None) -> np.ndarray:
+    if column is None:
+        return np.full(len(frame), None, dtype=object)
+    values = frame[column]
+    if pd.api.types.is_float_dtype(values) and values.dropna().mod(1).eq(0).all():
+        values = values.astype("Int64")
+    return values.astype("string").to_numpy(dtype=object, na_value=None)
+
+
+# --------------------------------------------------------------------- driver
+
+
+@dataclass
+class IngestResult:
+    """What ``run_ingest`` wrote."""
+
+    files: list[FileReport]
+    parcels: dict[str, Path]
+    quarantine: dict[str, Path]
+
+    @property
+    def totals(self) -> dict[str, float]:
+        keys = ("features_in", "features_out", "features_quarantined",
+                "area_in_m2", "area_out_m2", "area_quarantined_m2")
+        return {k: sum(getattr(f, k) for f in self.files) for k in keys}
+
+
+def ingest_file(path: Path, settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
+    """Read one file and map it to the contract."""
+    override = settings.override_for(path)
+    frame, info = read_source(path, override.encoding)
+    report = FileReport(path=str(path), driver=info.get("driver", ""),
+                        encoding=override.encoding or info.get("encoding") or "")
+    report.crs_declared = frame.crs.to_string() if frame.crs is not None else None
+    source_crs, why = choose_crs(frame, override.crs)
+    report.crs_chosen, report.crs_reason = source_crs.to_string(), why
+    return ingest_frame(frame, source_file=str(path), source_crs=source_crs, settings=settings,
+                        commune_code=override.commune_code, report=report)
+
+
+def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True) -> IngestResult:
+    """Ingest files/folders into ``settings.workdir`` (parcels, quarantine, reports)."""
+    from tqdm import tqdm
+
+    work = WorkDir(settings.workdir)
+    files = discover(paths)
+    if not files:
+        raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
+    reports, parcel_parts, quarantine_parts = [], [], []
+    for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
+        try:
+            parcels, quarantine, report = ingest_file(path, settings)
+        except (CRSError, InputFileError) as exc:
+            raise type(exc)(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
+        reports.append(report)
+        parcel_parts.append(parcels)
+        quarantine_parts.append(quarantine)
+
+    target = vn.province_crs(settings.province)
+    all_parcels = pd.concat(parcel_parts, ignore_index=True)
+    all_quarantine = pd.concat(quarantine_parts, ignore_index=True)
+    all_parcels = gpd.GeoDataFrame(all_parcels, geometry="geometry", crs=target)
+    validate_parcels(all_parcels, crs=target)
+
+    written_parcels, written_quarantine = {}, {}
+    for code, group in all_parcels.groupby("commune_code", sort=True):
+        written_parcels[code] = write_geoparquet(work.parcels(_safe(code)), group.reset_index(drop=True))
+    for code, group in all_quarantine.groupby("commune_code", sort=True):
+        written_quarantine[code] = write_geoparquet(work.quarantine(_safe(code)), group.reset_index(drop=True))
+
+    result = IngestResult(reports, written_parcels, written_quarantine)
+    write_json(work.manifest, settings.to_manifest())
+    write_ingest_reports(result, work, settings)
+    return result
+
+
+def _safe(code: str) -> str:
+    return code.replace(UNKNOWN_COMMUNE_PREFIX, "unknown_").replace("/", "_")
+
+
+def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings) -> None:
+    """``reports/ingest.json`` (machine) and ``reports/ingest.md`` (officer)."""
+    totals = result.totals
+    write_json(work.reports_dir / "ingest.json", {
+        **totals,
+        "province": settings.province.name_vi,
+        "target_crs": vn.province_crs(settings.province).to_string(),
+        "files": [asdict(f) for f in result.files],
+    })
+    rows = pd.DataFrame([{
+        "file": f.path, "format": f.driver, "encoding": f.encoding,
+        "CRS declared": f.crs_declared or "(none)", "CRS chosen": f.crs_chosen,
+        "why": f.crs_reason, "in": f.features_in, "out": f.features_out,
+        "quarantined": f.features_quarantined, "area out (ha)": f.area_out_m2 / 1e4,
+        "area quarantined (ha)": f.area_quarantined_m2 / 1e4,
+    } for f in result.files])
+    lines = [
+        f"# Ingest report — {settings.province.name_vi}",
+        "",
+        f"Target CRS: {vn.province_crs(settings.province).name} "
+        f"({vn.province_crs(settings.province).to_string()}), areas in m² in that CRS.",
+        "",
+        f"- Features in: {totals['features_in']}, out: {totals['features_out']}, "
+        f"quarantined: {totals['features_quarantined']}",
+        f"- Area in: {totals['area_in_m2'] / 1e4:.4f} ha = out {totals['area_out_m2'] / 1e4:.4f} ha "
+        f"+ quarantined {totals['area_quarantined_m2'] / 1e4:.4f} ha",
+        "",
+        markdown_table(rows),
+        "",
+    ]
+    for f in result.files:
+        notes = [f"- quarantined, {r}: {n}" for r, n in f.quarantined_by_reason.items()]
+        notes += [f"- repaired, {r}: {n}" for r, n in f.repairs.items()]
+        notes += [f"- warning: {w}" for w in f.warnings]
+        if notes:
+            lines += [f"## {f.path}", "", *notes, ""]
+    write_text(work.reports_dir / "ingest.md", "\n".join(lines))
+

@@ -1,0 +1,139 @@
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+from pyproj import CRS
+
+from pipeline.cli import cli
+from pipeline.config import Settings
+from pipeline.ingest import ingest_frame, map_columns, normalise_commune_code, split_compound
+from pipeline.reference import province
+
+LANG_SON = province("Lạng Sơn")
+
+
+def _frame(rows, crs="EPSG:9215"):
+    geoms = [r.pop("geometry") for r in rows]
+    return gpd.GeoDataFrame(pd.DataFrame(rows).assign(source_fid=range(len(rows))), geometry=geoms, crs=crs)
+
+
+def _box(x, y, size=100.0):
+    return shapely.box(450_000 + x, 2_417_000 + y, 450_000 + x + size, 2_417_000 + y + size)
+
+
+def test_map_columns_finds_famis_and_vilis_names():
+    frame = pd.DataFrame(columns=["MaXa", "SHBANDO", "SoThua", "mdsd", "DOITUONG", "Tong_dien_", "X"])
+    assert map_columns(frame) == {
+        "commune_code": "MaXa", "sheet_no": "SHBANDO", "parcel_no": "SoThua",
+        "landuse": "mdsd", "owner_type": "DOITUONG", "area_recorded": "Tong_dien_",
+    }
+    assert map_columns(frame, {"landuse": ("X",)})["landuse"] == "X"
+
+
+def test_commune_codes_get_their_leading_zero_back():
+    codes = normalise_commune_code(pd.Series(["9922", 6253, "06253", None, "abc", 9922.0]))
+    assert list(codes) == ["09922", "06253", "06253", "", "", "09922"]
+
+
+@pytest.mark.parametrize("codes, area, known, expected", [
+    (["ONT", "CLN"], 1500.0, {}, {"ONT": 400.0, "CLN": 1100.0}),
+    (["ONT", "CLN"], 300.0, {}, {"ONT": 300.0, "CLN": 0.0}),
+    (["ONT", "CLN"], 1500.0, {"ONT": 250.0}, {"ONT": 250.0, "CLN": 1250.0}),
+    (["ONT", "CLN"], 1500.0, {"ONT": 9999.0}, {"ONT": 400.0, "CLN": 1100.0}),  # garbage field
+    (["ONT", "CLN", "NTS"], 1000.0, {}, {"ONT": 400.0, "CLN": 300.0, "NTS": 300.0}),
+])
+def test_compound_split_conserves_area(codes, area, known, expected):
+    split = split_compound(codes, area, known, first_use_m2=400.0)
+    assert split == pytest.approx(expected)
+    assert sum(split.values()) == pytest.approx(area, rel=1e-12)
+
+
+def test_ingest_frame_quarantines_with_reasons_and_loses_nothing():
+    bowtie = shapely.Polygon([(450_000, 2_417_000), (450_100, 2_417_100),
+                              (450_100, 2_417_000), (450_000, 2_417_100)])
+    frame = _frame([
+        {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": _box(0, 0)},
+        {"MAXA": "6253", "KHLOAIDAT": "ont+cln", "DOITUONG": "GDC", "DT_ONT": 1000.0, "geometry": _box(100, 0)},
+        {"MAXA": "6253", "KHLOAIDAT": "", "DOITUONG": "GDC", "geometry": _box(200, 0)},
+        {"MAXA": "6253", "KHLOAIDAT": "XYZ", "DOITUONG": "GDC", "geometry": _box(300, 0)},
+        {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "ZZZ", "geometry": _box(400, 0)},
+        {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": shapely.Point(450_000, 2_417_000)},
+        {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": None},
+        {"MAXA": "6253", "KHLOAIDAT": "RST", "DOITUONG": "UBQ", "geometry": bowtie},
+    ])
+    parcels, quarantine, report = ingest_frame(
+        frame, source_file="t.shp", source_crs=CRS.from_epsg(9215), settings=Settings(province=LANG_SON))
+
+    assert list(parcels["landuse"]) == ["LUC", "ONT", "RST"]
+    assert (parcels["commune_code"] == "06253").all()
+    assert json.loads(parcels.loc[1, "uses"]) == {"ONT": 1000.0, "CLN": 9000.0}
+    assert parcels.loc[1, "landuse_raw"] == "ont+cln"
+    assert parcels.loc[2, "area_m2"] == pytest.approx(5000.0)  # bow-tie repaired: two triangles
+    reasons = list(quarantine["reason"])
+    assert reasons == [
+        "blank land-use code",
+        "land-use code 'XYZ' is not a Circular 27/2018 leaf code",
+        "user/manager object code 'ZZZ' is not in the Circular 27/2018 list",
+        "not a polygon (Point)",
+        "empty geometry",
+    ]
+    assert list(quarantine["source_fid"]) == [2, 3, 4, 5, 6]
+    assert report.features_in == report.features_out + report.features_quarantined == 8
+    assert report.area_in_m2 == pytest.approx(report.area_out_m2 + report.area_quarantined_m2, rel=1e-12)
+    assert report.area_quarantined_m2 == pytest.approx(30_000.0)
+
+
+def test_wgs84_input_lands_on_the_control_point():
+    lon, lat = 106.7613, 21.8537
+    tri = shapely.Polygon([(lon, lat), (lon + 0.001, lat), (lon, lat + 0.001)])
+    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": tri}], crs="EPSG:4326")
+    parcels, _, _ = ingest_frame(frame, source_file="t.geojson", source_crs=CRS.from_epsg(4326),
+                                 settings=Settings(province=LANG_SON), commune_code="06253")
+    x, y = shapely.get_coordinates(parcels.geometry.values[0])[0]
+    assert abs(x - 449_293.705) < 1e-3 and abs(y - 2_417_549.760) < 1e-3
+    assert parcels.crs.to_epsg() == 9215
+
+
+def test_cli_ingest_without_prj_gives_a_clear_error(tmp_path):
+    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": _box(0, 0)}], crs=None)
+    path = tmp_path / "thon ban.shp"
+    frame.to_file(path)
+    result = CliRunner().invoke(cli, ["ingest", str(path), "--province", "lang son",
+                                      "--workdir", str(tmp_path / "work")])
+    assert result.exit_code != 0
+    assert "thon ban.shp" in result.output and "crs = 'EPSG:9215'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_ingest_unknown_commune_is_named_after_the_file(tmp_path):
+    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": _box(0, 0)}])
+    frame.to_file(tmp_path / "xa_moi.gpkg")
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "xa_moi.gpkg"), "--province", "20",
+                                      "--workdir", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/unknown_xa_moi.parquet")
+    assert parcels["commune_code"].tolist() == ["file:xa_moi"]
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    assert "no commune code known" in report["files"][0]["warnings"][0]
+    for key in ("features_in", "features_out", "features_quarantined", "area_out_m2", "area_quarantined_m2"):
+        assert key in report
+    for key in ("path", "driver", "encoding", "crs_declared", "crs_chosen", "crs_reason"):
+        assert key in report["files"][0]
+
+
+def test_cli_ingest_commune_code_option(tmp_path):
+    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": _box(0, 0)}])
+    frame.to_file(tmp_path / "a.gpkg")
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path), "--province", "Lạng Sơn",
+                                      "--commune-code", "6253", "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    assert gpd.read_parquet(tmp_path / "w/parcels/06253.parquet").area.sum() == pytest.approx(10_000.0)
+
+
+def test_cli_unknown_province_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path), "--province", "Atlantis"])
+    assert result.exit_code == 2 and "--province" in result.output

@@ -1,0 +1,78 @@
+"""The bundled sample, end to end: `kiemke inventory` on the committed files."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from pipeline.sample import SAMPLE_COMMUNES, commune_boundaries, generate_commune
+
+COMMUNES = sorted(c.code for c in SAMPLE_COMMUNES)
+
+
+def test_sample_shape(sample_dir):
+    assert len(SAMPLE_COMMUNES) >= 4
+    forms = {c.form for c in SAMPLE_COMMUNES}
+    assert forms == {"shp_prj", "shp_noprj", "shp_utm48", "geojson_wgs84"}
+    total = sum(pyogrio.read_info(p)["features"] for p in sample_dir.rglob("TD_*.*")
+                if p.suffix in (".shp", ".geojson"))
+    assert total >= 20_000
+    size = sum(p.stat().st_size for p in sample_dir.rglob("*") if p.is_file())
+    assert size <= 15 * 2**20
+    assert "MIT" in (sample_dir / "README.md").read_text(encoding="utf-8")
+    assert not (sample_dir / "van_quan/khanh_khe/TD_06286.prj").exists()
+
+
+def test_sample_is_deterministic_and_tiles_its_commune():
+    boundaries = commune_boundaries()
+    commune = next(c for c in SAMPLE_COMMUNES if c.code == "06286")
+    first = generate_commune(commune, boundaries)
+    second = generate_commune(commune, boundaries)
+    assert first.drop(columns="geometry").equals(second.drop(columns="geometry"))
+    assert shapely.equals_exact(first.geometry.values, second.geometry.values, tolerance=0).all()
+    area = first.geometry.area
+    union = shapely.union_all(first.geometry.values)
+    assert area.sum() == pytest.approx(union.area, rel=1e-6)  # no overlaps
+    assert shapely.get_num_interior_rings(shapely.get_parts(union)).sum() == 0  # no holes
+    assert {"LUC", "RST", "ONT", "ONT+CLN", "DGT", "SON", "NTD", "DGD"} <= set(first["KHLOAIDAT"])
+    assert {"GDC", "UBQ"} <= set(first["DOITUONG"])
+
+
+def test_inventory_writes_parcels_in_lang_son_crs(sample_run):
+    files = sorted((sample_run / "parcels").glob("*.parquet"))
+    assert [f.stem for f in files] == COMMUNES
+    for f in files:
+        parcels = gpd.read_parquet(f)
+        assert parcels.crs.to_epsg() == 9215
+        assert parcels["source_file"].nunique() == 1 and parcels["source_fid"].is_unique
+    assert not any((sample_run / "quarantine").glob("*.parquet"))
+
+
+def test_areas_equal_geometry_and_independent_reprojection(sample_run, sample_dir):
+    areas = pd.read_csv(sample_run / "stats/areas.csv", dtype={"commune_code": str})
+    assert list(areas.columns) == ["commune_code", "landuse", "owner_type", "area_m2"]
+    by_commune = areas.groupby("commune_code")["area_m2"].sum()
+    for code in COMMUNES:
+        parcels = gpd.read_parquet(sample_run / "parcels" / f"{code}.parquet")
+        assert by_commune[code] == pytest.approx(parcels.area.sum(), rel=1e-6)
+        # the raw file reprojected independently, with PROJ's own choice
+        # (for Lạng Sơn it picks EPSG:6960 too) through geopandas
+        commune = next(c for c in SAMPLE_COMMUNES if c.code == code)
+        raw_path = next((sample_dir / "van_quan" / commune.folder).glob("TD_*.[sg][he][po]*"))
+        raw = gpd.read_file(raw_path)
+        if raw.crs is None:
+            raw = raw.set_crs("EPSG:9215")
+        independent = raw.to_crs("EPSG:9215").area.sum()
+        assert by_commune[code] == pytest.approx(independent, rel=1e-6)
+
+
+def test_summary_parents_sum_children(sample_run):
+    summary = pd.read_csv(sample_run / "stats/summary.csv", dtype={"commune_code": str})
+    for _, group in summary.groupby("commune_code"):
+        s = group.set_index("code")["area_m2"]
+        assert s["TONG"] == pytest.approx(s["NNP"] + s["PNN"] + s["CSD"])
+        assert s["LUA"] == pytest.approx(s["LUC"] + s["LUK"] + s["LUN"])
+        assert s["OTC"] == pytest.approx(s["ONT"] + s["ODT"])
+        assert s["CLN"] > 0 and s["ONT"] + s["ODT"] > 0
