@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 
@@ -280,3 +281,124 @@ def reproject(
         return np.column_stack([x, y])
 
     return shapely.transform(np.asarray(geometries), _apply)
+
+
+# ------------------------------------------------------------ CRS detection
+
+HANOI72_WARNING = ("Hanoi-72 converted through EPSG:1544 (accuracy about 5 m, derived in the "
+                   "Vũng Tàu area): check the result against VN-2000 control points")
+#: Vietnam's onshore extent (EPSG:4756 area of use), degrees.
+VIETNAM_BBOX = (102.14, 8.33, 109.53, 23.4)
+
+
+@dataclass(frozen=True)
+class SourceCRS:
+    """How a file's coordinates are to be read: a CRS, possibly after swapping
+    X/Y or restoring a dropped 500 km false easting, and why."""
+
+    crs: CRS
+    reason: str
+    swap_xy: bool = False
+    easting_offset: float = 0.0
+    warning: str | None = None
+
+    def prepare(self, geometries: np.ndarray) -> np.ndarray:
+        """Apply the swap/offset so that ``crs`` describes the coordinates."""
+        if not self.swap_xy and not self.easting_offset:
+            return geometries
+
+        def fix(coords: np.ndarray) -> np.ndarray:
+            out = coords[:, ::-1].copy() if self.swap_xy else coords.copy()
+            out[:, 0] += self.easting_offset
+            return out
+
+        return shapely.transform(geometries, fix)
+
+    def describe(self) -> str:
+        extra = [" with X/Y swapped" if self.swap_xy else "",
+                 f" with {self.easting_offset:+.0f} m false easting restored" if self.easting_offset else ""]
+        return f"{self.crs.name} ({self.crs.to_string()}){''.join(extra)}"
+
+
+def province_bbox(central_meridian_deg: float) -> tuple[float, float, float, float]:
+    """Lon/lat box where a province's data may lie: the EPSG area of use of its
+    TM-3 CRS (e.g. Lạng Sơn for EPSG:9215), or Vietnam when there is none."""
+    area = tm3_crs(central_meridian_deg).area_of_use
+    return tuple(area.bounds) if area is not None else VIETNAM_BBOX  # type: ignore[return-value]
+
+
+def _fits(bounds, candidate: SourceCRS, meridian: float, box) -> bool:
+    x0, y0, x1, y1 = bounds
+    corners = shapely.multipoints(np.array([[x0, y0], [x1, y1], [(x0 + x1) / 2, (y0 + y1) / 2]]))
+    try:
+        tm3 = shapely.get_coordinates(reproject(candidate.prepare(np.array([corners])), candidate.crs, meridian))
+        lon, lat = tm3_to_wgs84(tm3[:, 0], tm3[:, 1], meridian)
+    except Exception:  # PROJ cannot even compute it: not a fit
+        return False
+    lon, lat = np.asarray(lon), np.asarray(lat)
+    if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        return False
+    vx0, vy0, vx1, vy1 = VIETNAM_BBOX
+    in_vietnam = ((lon > vx0 - 0.5) & (lon < vx1 + 0.5) & (lat > vy0 - 0.5) & (lat < vy1 + 0.5)).all()
+    bx0, by0, bx1, by1 = box
+    centre_in_province = bx0 - 0.3 < lon[2] < bx1 + 0.3 and by0 - 0.3 < lat[2] < by1 + 0.3
+    return bool(in_vietnam and centre_in_province)
+
+
+def _candidates(meridian: float) -> list[SourceCRS]:
+    target = tm3_crs(meridian)
+    return [
+        SourceCRS(target, "coordinates fit the province's VN-2000 TM-3"),
+        SourceCRS(CRS.from_epsg(3405), "coordinates fit VN-2000 / UTM zone 48N"),
+        SourceCRS(CRS.from_epsg(3406), "coordinates fit VN-2000 / UTM zone 49N"),
+        SourceCRS(CRS.from_epsg(4326), "coordinates are degrees (longitude/latitude): read as WGS 84"),
+        SourceCRS(target, "coordinates fit VN-2000 TM-3 once X and Y are swapped "
+                          "(Vietnamese X = northing)", swap_xy=True),
+        SourceCRS(target, "eastings lack the 500 000 m false easting of VN-2000 TM-3",
+                  easting_offset=TM3_FALSE_EASTING),
+        SourceCRS(target, "X/Y swapped and eastings lack the 500 000 m false easting",
+                  swap_xy=True, easting_offset=TM3_FALSE_EASTING),
+        SourceCRS(CRS.from_epsg(2044), "coordinates fit Hanoi 1972 / Gauss-Krüger zone 18",
+                  warning=HANOI72_WARNING),
+        SourceCRS(CRS.from_epsg(2045), "coordinates fit Hanoi 1972 / Gauss-Krüger zone 19",
+                  warning=HANOI72_WARNING),
+    ]
+
+
+def detect_crs(bounds, declared: CRS | None, central_meridian_deg: float, *,
+               given_by_config: bool = False) -> SourceCRS:
+    """Choose how to read a file's coordinates.
+
+    A declared CRS is trusted only when the coordinates fit it (they fall in
+    the province); otherwise the candidates are tried in turn: the province's
+    TM-3, VN-2000 UTM 48N/49N, degrees, X/Y swapped, no false easting,
+    Hanoi-72. A CRS from the config wins, with a warning when it does not fit.
+    """
+    box = province_bbox(central_meridian_deg)
+    if declared is not None:
+        warning = HANOI72_WARNING if datum_of(declared) is Datum.HANOI72 else None
+        if datum_of(declared) is Datum.OTHER:
+            warning = None
+        elif _fits(bounds, SourceCRS(declared, ""), central_meridian_deg, box):
+            how = "given in the config" if given_by_config else "declared by the file"
+            return SourceCRS(declared, f"{how}; the coordinates fit it", warning=warning)
+        if given_by_config:
+            return SourceCRS(declared, "given in the config",
+                             warning=f"the coordinates do not fall in the province with {declared.to_string()}; "
+                                     "check the crs given in inventory.toml")
+    for candidate in _candidates(central_meridian_deg):
+        if _fits(bounds, candidate, central_meridian_deg, box):
+            if declared is not None:
+                reason = (f"declared {declared.to_string()} ({declared.name}) but the coordinates do not "
+                          f"fit it; {candidate.reason}")
+                return SourceCRS(candidate.crs, reason, candidate.swap_xy, candidate.easting_offset,
+                                 candidate.warning)
+            return SourceCRS(candidate.crs, f"no CRS declared; {candidate.reason}", candidate.swap_xy,
+                             candidate.easting_offset, candidate.warning)
+    x0, y0, x1, y1 = bounds
+    raise CRSError(
+        f"the coordinates (X {x0:.3f}…{x1:.3f}, Y {y0:.3f}…{y1:.3f}) fit no coordinate system "
+        f"of the province (VN-2000 TM-3 {central_meridian_deg}°, UTM 48N/49N, degrees, swapped or "
+        "without false easting, Hanoi-72). Check that the file belongs to this province, or give "
+        "its crs in a [[sources]] entry of inventory.toml."
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
@@ -23,10 +24,11 @@ import shapely
 from pyproj import CRS
 
 from . import crs as vn
+from . import vntext
 from .config import Settings, WorkDir
 from .errors import CRSError, InputFileError
 from .io import write_geoparquet, write_json, write_text
-from .reference import landuse_tree, owner_codes
+from .reference import landuse_tree, owner_codes, read_table
 from .report import markdown_table
 from .schemas import PARCEL_COLUMNS, validate_parcels
 
@@ -104,6 +106,37 @@ def normalise_commune_code(values: pd.Series) -> pd.Series:
     return text.where(ok, "").str.zfill(5).where(ok, "")
 
 
+@cache
+def resolve_code(code: str) -> tuple[str | None, str]:
+    """A Circular 27/2018 leaf code for ``code``, and what was done or why not.
+
+    Leaf codes pass; legacy and variant codes (``LNK``, ``GTO``, ``TSL`` …) are
+    mapped through ``reference/legacy_codes.csv`` when it gives one target;
+    codes that need a field survey to split (``LUA`` → LUC/LUK/LUN) or have no
+    equivalent are refused with the candidates named.
+    """
+    tree = landuse_tree()
+    if not code:
+        return None, "blank land-use code (or an empty part of a compound code)"
+    if code in tree and tree.is_leaf(code):
+        return code, ""
+    table = read_table("legacy_codes.csv")
+    rows = table[table["legacy_code"] == code]
+    single = rows[rows["mapping_kind"].isin(["same", "merge_into"])
+                  & rows["target_code_tt27"].isin(tree.leaves)]
+    if len(single):
+        row = single.iloc[0]
+        return row["target_code_tt27"], f"legacy code {code} ({row['regime']}) → {row['target_code_tt27']}"
+    if len(rows) and (rows["mapping_kind"] == "split_needs_field").any():
+        targets = rows.loc[rows["mapping_kind"] == "split_needs_field", "target_code_tt27"].iloc[0]
+        return None, (f"code '{code}' must be split by a field survey into one of "
+                      f"{targets.replace('|', ', ')}; correct the code in the source")
+    if code in tree:
+        return None, (f"'{code}' is a group code of Circular 27/2018; give the detailed code "
+                      f"({', '.join(tree.children(code))})")
+    return None, f"land-use code '{code}' is not a Circular 27/2018 code nor a known legacy code"
+
+
 def split_compound(codes: list[str], area: float, known: dict[str, float], first_use_m2: float) -> dict[str, float]:
     """Split a compound parcel's area among its uses, conserving the area exactly.
 
@@ -144,33 +177,105 @@ def discover(paths: list[Path]) -> list[Path]:
     return found
 
 
+#: Drivers whose attribute bytes may be in any 8-bit code page: read as
+#: Latin-1 (every byte kept) and decoded here, so a lying .cpg cannot break them.
+BYTE_DRIVERS = {"ESRI Shapefile", "MapInfo File", "DGN"}
+_CPG_NAMES = {"utf8": "utf-8", "65001": "utf-8", "1258": "cp1258", "cp1258": "cp1258",
+              "ansi1258": "cp1258", "windows1258": "cp1258", "1252": "cp1252", "ansi1252": "cp1252"}
+
+
+def declared_encoding(path: Path, override: str | None) -> tuple[str | None, str]:
+    """The encoding the config or a .cpg file declares, and where it came from."""
+    if override:
+        return override, "config"
+    cpg = path.with_suffix(".cpg")
+    if path.suffix.lower() == ".shp" and cpg.exists():
+        text = cpg.read_text(encoding="ascii", errors="replace").strip()
+        return _CPG_NAMES.get(re.sub(r"[^0-9a-z]", "", text.lower()), text), ".cpg"
+    return None, ""
+
+
 def read_source(path: Path, encoding: str | None = None) -> tuple[gpd.GeoDataFrame, dict]:
-    """Read any OGR vector with pyogrio (Arrow); the FID becomes ``source_fid``."""
+    """Read any OGR vector with pyogrio (Arrow); the FID becomes ``source_fid``.
+
+    Byte-oriented formats are read as Latin-1 and their text decoded by
+    :func:`repair_frame_text`; ``info["latin1"]`` says so.
+    """
     try:
         info = pyogrio.read_info(path)
-        frame = pyogrio.read_dataframe(path, use_arrow=True, fid_as_index=True, encoding=encoding)
+        latin1 = info.get("driver") in BYTE_DRIVERS
+        # GDAL's Arrow path takes a non-UTF-8 encoding for shapefiles only
+        arrow = not latin1 or info.get("driver") == "ESRI Shapefile"
+        frame = pyogrio.read_dataframe(path, use_arrow=arrow, fid_as_index=True,
+                                       encoding="latin1" if latin1 else None)
     except Exception as exc:  # GDAL raises many types; all mean "cannot read"
         raise InputFileError(
             f"{path}: cannot be read as vector data ({exc}). Check the file is complete "
             "(a shapefile needs its .shp, .shx and .dbf) or export it again."
         ) from None
+    info["latin1"] = latin1
     if "source_fid" in frame.columns:  # e.g. a file written by kiemke itself
         frame = frame.rename(columns={"source_fid": "source_fid_original"})
     frame = frame.reset_index(names="source_fid")
     return frame, info
 
 
-def choose_crs(frame: gpd.GeoDataFrame, override: str | None) -> tuple[CRS, str]:
-    """The source CRS and why: the config wins, then the file's declaration."""
-    if override:
-        return CRS.from_user_input(override), "given in the config"
-    if frame.crs is not None:
-        return CRS.from_user_input(frame.crs), "declared by the file"
-    raise CRSError(
-        "no coordinate reference system: the file declares none (no .prj) and the config "
-        "gives none. Add a [[sources]] entry with crs = 'EPSG:9215' (or the right code) "
-        "to inventory.toml."
-    )
+def _decode_value(value: str, codec: str | None) -> tuple[str, str]:
+    """Bytes seen as Latin-1 → text; returns (text, how)."""
+    if value.isascii():
+        return value, "ascii"
+    raw = value.encode("latin-1")
+    for name in dict.fromkeys([c for c in (codec, "utf-8") if c and c.lower() not in ("tcvn3", "vni")]):
+        try:
+            return raw.decode(name), name
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return value, "8-bit"
+
+
+def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None,
+                      report: FileReport) -> pd.DataFrame:
+    """Decode and repair every text column (and the column names) in place.
+
+    Works on unique values only, so a province of repeated codes and names is
+    repaired in one pass over its distinct strings.
+    """
+    counts: dict[str, int] = {}
+    undecoded: set[str] = set()
+
+    def fix(value: str) -> str:
+        text, how = _decode_value(value, codec) if latin1 else (value, "unicode")
+        repair = _repair(text) if not text.isascii() else None
+        if how == "8-bit" and codec and codec.lower() == "utf-8":
+            counts["values not UTF-8 although declared so (lying .cpg)"] = counts.get(
+                "values not UTF-8 although declared so (lying .cpg)", 0) + 1
+        if repair is None:
+            return text
+        for name in repair.codecs:
+            key = f"values with {name} words converted to Unicode"
+            counts[key] = counts.get(key, 0) + 1
+        undecoded.update(repair.undecoded)
+        return repair.text
+
+    frame = frame.rename(columns={c: fix(c) for c in frame.columns if isinstance(c, str) and c != "geometry"})
+    for column in frame.columns:
+        if column == "geometry" or not (pd.api.types.is_string_dtype(frame[column])
+                                        or pd.api.types.is_object_dtype(frame[column])):
+            continue
+        values = frame[column]
+        present = values.dropna()
+        if present.empty:
+            continue
+        unique = pd.unique(present.astype(str))
+        mapping = {u: fix(u) for u in unique}
+        if any(k != v for k, v in mapping.items()):
+            frame[column] = values.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
+    for key, n in counts.items():
+        report.repairs[key] = report.repairs.get(key, 0) + n
+    if undecoded:
+        report.warn(f"{len(undecoded)} words could not be decoded and are kept as read: "
+                    + ", ".join(sorted(undecoded)[:10]))
+    return frame
 
 
 # ----------------------------------------------------------------------- core
@@ -180,7 +285,7 @@ def ingest_frame(
     frame: gpd.GeoDataFrame,
     *,
     source_file: str,
-    source_crs: CRS,
+    source_crs: CRS | vn.SourceCRS,
     settings: Settings,
     commune_code: str | None = None,
     report: FileReport | None = None,
@@ -197,7 +302,9 @@ def ingest_frame(
     data = frame.drop(columns="geometry")
     geoms = np.asarray(frame.geometry.values, dtype=object)
     geoms = np.where(pd.isna(geoms), None, geoms)
-    projected = vn.reproject(geoms, source_crs, meridian)
+    if not isinstance(source_crs, vn.SourceCRS):
+        source_crs = vn.SourceCRS(source_crs, "given")
+    projected = vn.reproject(source_crs.prepare(geoms), source_crs.crs, meridian)
 
     reason = np.full(len(frame), "", dtype=object)
 
@@ -219,15 +326,20 @@ def ingest_frame(
     raw_code = normalise_code(data[columns["landuse"]]) if "landuse" in columns else pd.Series([""] * len(frame))
     if "landuse" not in columns:
         report.warn("no land-use column found (KHLOAIDAT, MDSD, Loai_dat …); add its name under [columns] landuse")
-    tree = landuse_tree()
-    leaves = set(tree.leaves)
     parts = raw_code.str.split("+")
-    main_code = parts.str[0].fillna("")
     blank = raw_code.eq("").to_numpy()
     reason[blank & (reason == "")] = "blank land-use code"
-    unknown_codes = ~parts.map(lambda p: all(c in leaves for c in p)).to_numpy(dtype=bool)
-    mask = unknown_codes & ~blank & (reason == "")
-    reason[mask] = [f"land-use code {c!r} is not a Circular 27/2018 leaf code" for c in raw_code[mask]]
+    resolved = {c: resolve_code(c) for c in set(parts[~blank].explode())}
+    refusals = parts.map(lambda p: next((resolved[c][1] for c in p if c in resolved and resolved[c][0] is None), ""))
+    mask = (refusals != "").to_numpy() & ~blank & (reason == "")
+    reason[mask] = refusals[mask].to_numpy()
+    parts = parts.map(lambda p: [resolved[c][0] if c in resolved and resolved[c][0] else c for c in p])
+    for code, (leaf, note) in resolved.items():
+        if leaf and note:
+            n = int(raw_code.str.split("+").map(lambda p, c=code: c in p)[reason == ""].sum())
+            if n:
+                report.repairs[note] = report.repairs.get(note, 0) + n
+    main_code = parts.str[0].fillna("")
 
     # owner / manager object
     owners = owner_codes()
@@ -308,6 +420,16 @@ def ingest_frame(
     return parcels, quarantine, report
 
 
+def _finite_bounds(geoms: np.ndarray) -> np.ndarray:
+    """Bounds of the finite coordinates only (NaN/inf vertices are ignored here
+    and quarantined later)."""
+    coords = shapely.get_coordinates(geoms)
+    coords = coords[np.isfinite(coords).all(axis=1)]
+    if not len(coords):
+        return np.array([np.nan] * 4)
+    return np.array([*coords.min(axis=0), *coords.max(axis=0)])
+
+
 def _polygonal(geom):
     """The polygonal part of a geometry (a repaired ring can come back as a collection)."""
     parts = shapely.get_parts(geom)
@@ -331,6 +453,9 @@ def _text(frame: pd.DataFrame, column: str | None) -> np.ndarray:
     return values.astype("string").to_numpy(dtype=object, na_value=None)
 
 
+_repair = cache(vntext.repair_text)
+
+
 # --------------------------------------------------------------------- driver
 
 
@@ -352,12 +477,24 @@ class IngestResult:
 def ingest_file(path: Path, settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
     """Read one file and map it to the contract."""
     override = settings.override_for(path)
-    frame, info = read_source(path, override.encoding)
+    frame, info = read_source(path)
+    codec, declared_by = declared_encoding(path, override.encoding)
     report = FileReport(path=str(path), driver=info.get("driver", ""),
-                        encoding=override.encoding or info.get("encoding") or "")
+                        encoding=f"{codec} ({declared_by})" if codec else (
+                            "bytes decoded per value (no .cpg)" if info["latin1"] else "UTF-8"))
+    frame = repair_frame_text(frame, latin1=info["latin1"], codec=codec, report=report)
     report.crs_declared = frame.crs.to_string() if frame.crs is not None else None
-    source_crs, why = choose_crs(frame, override.crs)
-    report.crs_chosen, report.crs_reason = source_crs.to_string(), why
+    declared = CRS.from_user_input(override.crs) if override.crs else (
+        CRS.from_user_input(frame.crs) if frame.crs is not None else None)
+    present = frame.geometry[~(frame.geometry.isna() | frame.geometry.is_empty)]
+    if present.empty:
+        source_crs = vn.SourceCRS(vn.province_crs(settings.province), "no geometry to place")
+    else:
+        source_crs = vn.detect_crs(_finite_bounds(present.values), declared, settings.province.central_meridian_deg,
+                                   given_by_config=bool(override.crs))
+    report.crs_chosen, report.crs_reason = source_crs.describe(), source_crs.reason
+    if source_crs.warning:
+        report.warn(source_crs.warning)
     return ingest_frame(frame, source_file=str(path), source_crs=source_crs, settings=settings,
                         commune_code=override.commune_code, report=report)
 

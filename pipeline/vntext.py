@@ -1,11 +1,26 @@
-"""Vietnamese text helpers: folding for name matching."""
+"""Vietnamese text: repair of legacy encodings, and folding for name matching.
+
+Cadastral attributes come in Unicode, TCVN3 (ABC), VNI-Windows or cp1258,
+often mixed inside one value ("Thôn Yªn Thái"). No library decodes TCVN3 or
+VNI, so this is a small table-driven codec (tables in ``pipeline/data/``):
+each word is kept when it already is a Vietnamese syllable, otherwise decoded
+with the codec that turns it into one; what cannot be decoded is kept as read
+and flagged.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_WORD = re.compile(r"[^\s,;:/()\[\]\-–.\"']+")
+TONE_MARKS = {"\u0300": "2", "\u0301": "1", "\u0309": "3", "\u0303": "4", "\u0323": "5"}
+ONSETS = ("", "b", "c", "ch", "d", "đ", "g", "gh", "gi", "h", "k", "kh", "l", "m", "n", "ng",
+          "ngh", "nh", "p", "ph", "qu", "r", "s", "t", "th", "tr", "v", "x")
 
 
 def strip_diacritics(text: str) -> str:
@@ -19,3 +34,170 @@ def fold(text: str) -> str:
     """A key for matching names typed in any way: no diacritics, case, spaces
     or punctuation (``"TP. Hồ Chí Minh"`` → ``"tphochiminh"``)."""
     return _NON_ALNUM.sub("", strip_diacritics(text).lower())
+
+
+# ------------------------------------------------------------------ tables
+
+
+def _data_lines(name: str) -> list[str]:
+    with (resources.files("pipeline") / "data" / name).open(encoding="utf-8") as fh:
+        return [line.rstrip("\n") for line in fh if line.strip() and not line.startswith("#")]
+
+
+@cache
+def tcvn3_table() -> dict[str, str]:
+    """TCVN3 (ABC) byte, seen as its Latin-1 character → Unicode."""
+    rows = [line.split(",") for line in _data_lines("tcvn3.csv")[1:]]
+    return {chr(int(b, 16)): u for b, u, *_ in rows}
+
+
+@cache
+def vni_table() -> dict[str, str]:
+    """VNI-Windows byte, seen as its Latin-1 character → Unicode (combining)."""
+    rows = [line.split(",") for line in _data_lines("vni.csv")[1:]]
+    return {chr(int(b, 16)): "".join(chr(int(h[2:], 16)) for h in u.split()) for b, u, *_ in rows}
+
+
+@cache
+def _rimes() -> frozenset[str]:
+    return frozenset(word for line in _data_lines("vn_rimes.txt") for word in line.split())
+
+
+# ------------------------------------------------------------- syllables
+
+
+def _untoned(word: str) -> tuple[str, int]:
+    """Lower-case NFC syllable without its tone mark, and how many tone marks it had."""
+    decomposed = unicodedata.normalize("NFD", word.lower())
+    tones = sum(ch in TONE_MARKS for ch in decomposed)
+    base = "".join(ch for ch in decomposed if ch not in TONE_MARKS)
+    return unicodedata.normalize("NFC", base), tones
+
+
+def is_syllable(word: str) -> bool:
+    """True when ``word`` is a well-formed Vietnamese syllable (any case, NFC or NFD)."""
+    base, tones = _untoned(word)
+    if tones > 1 or not base:
+        return False
+    for onset in sorted(ONSETS, key=len, reverse=True):
+        if base.startswith(onset):
+            rime = base[len(onset):]
+            if rime in _rimes() or (onset in ("gi", "qu") and (rime == "" or rime in _rimes())):
+                return True
+            if onset == "gi" and "i" + rime in _rimes():  # gì, gìn: the i is shared
+                return True
+    return False
+
+
+def _plain_word(word: str) -> bool:
+    return all(ord(ch) < 128 for ch in word)
+
+
+# ----------------------------------------------------------------- codecs
+
+
+def _decode_tcvn3(word: str) -> str | None:
+    table = tcvn3_table()
+    if not any(ch in table for ch in word):
+        return None
+    out = unicodedata.normalize("NFC", "".join(table.get(ch, ch) for ch in word))
+    letters = [ch for ch in word if ch.isascii() and ch.isalpha()]
+    if letters and all(ch.isupper() for ch in letters):  # TCVN3 capital fonts (.VnTimeH)
+        out = out.upper()
+    if not is_syllable(out):
+        # the TCVN3 'ư' is byte 0xAD, a soft hyphen, which many tools drop
+        repaired = re.sub("([ơƠ]|[ờớởỡợ]|[ỜỚỞỠỢ])", lambda m: ("Ư" if m.group(1).isupper() else "ư") + m.group(1),
+                          out, count=1)
+        if is_syllable(repaired):
+            return repaired
+    return out
+
+
+def _decode_vni(word: str) -> str | None:
+    table = vni_table()
+    if not any(ch in table for ch in word):
+        return None
+    return unicodedata.normalize("NFC", "".join(table.get(ch, ch) for ch in word))
+
+
+def _decode_cp1258(word: str) -> str | None:
+    try:
+        raw = word.encode("latin-1")
+    except UnicodeEncodeError:
+        return None
+    return unicodedata.normalize("NFC", raw.decode("cp1258", errors="replace"))
+
+
+CODECS = {"TCVN3": _decode_tcvn3, "VNI": _decode_vni, "cp1258": _decode_cp1258}
+
+
+@dataclass(frozen=True)
+class Repair:
+    """The result of repairing one value."""
+
+    text: str
+    codecs: tuple[str, ...] = ()  # legacy encodings found in it
+    undecoded: tuple[str, ...] = ()  # words kept as read
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.codecs)
+
+
+def repair_text(value: str) -> Repair:
+    """Repair one attribute value word by word.
+
+    A word that already is Vietnamese (or plain ASCII) stays; otherwise the
+    codec that makes it a Vietnamese syllable is used — the one that decodes
+    most words of the value wins a tie. Undecodable words stay as read.
+    """
+    text = unicodedata.normalize("NFC", value)
+    words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+    suspects = [(s, e, w) for s, e, w in words if not _plain_word(w) and not is_syllable(w)]
+    if not suspects:
+        return Repair(text)
+    candidates: dict[tuple[int, int], dict[str, str]] = {}
+    votes: dict[str, int] = dict.fromkeys(CODECS, 0)
+    for s, e, w in suspects:
+        for name, decode in CODECS.items():
+            out = decode(w)
+            if out is not None and is_syllable(out):
+                candidates.setdefault((s, e), {})[name] = out
+                votes[name] += 1
+    ranking = sorted(CODECS, key=lambda n: -votes[n])
+    pieces, last, used, undecoded = [], 0, [], []
+    for s, e, w in suspects:
+        choice = next((n for n in ranking if n in candidates.get((s, e), {})), None)
+        pieces.append(text[last:s])
+        if choice is None:
+            pieces.append(w)
+            undecoded.append(w)
+        else:
+            pieces.append(candidates[(s, e)][choice])
+            used.append(choice)
+        last = e
+    pieces.append(text[last:])
+    return Repair("".join(pieces), tuple(sorted(set(used))), tuple(undecoded))
+
+
+def raw_to_text(value: str) -> str:
+    """A value read as Latin-1 (every byte kept): UTF-8 when its bytes are valid
+    UTF-8, else the Latin-1 view, which :func:`repair_text` then decodes."""
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+# ------------------------------------------------------------- matching
+
+
+def match_key(text: str) -> str:
+    """A key for matching names whatever the tone placement: ``Hoà`` and ``Hòa``,
+    ``Thuỷ`` and ``Thủy`` give the same key; ``Hòa`` and ``Hóa`` do not."""
+    keys = []
+    for word in re.findall(r"\w+", unicodedata.normalize("NFC", text).lower()):
+        decomposed = unicodedata.normalize("NFD", word)
+        tone = next((TONE_MARKS[ch] for ch in decomposed if ch in TONE_MARKS), "")
+        keys.append(_untoned(word)[0] + tone)
+    return " ".join(keys)

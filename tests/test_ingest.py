@@ -76,7 +76,7 @@ def test_ingest_frame_quarantines_with_reasons_and_loses_nothing():
     reasons = list(quarantine["reason"])
     assert reasons == [
         "blank land-use code",
-        "land-use code 'XYZ' is not a Circular 27/2018 leaf code",
+        "land-use code 'XYZ' is not a Circular 27/2018 code nor a known legacy code",
         "user/manager object code 'ZZZ' is not in the Circular 27/2018 list",
         "not a polygon (Point)",
         "empty geometry",
@@ -98,14 +98,15 @@ def test_wgs84_input_lands_on_the_control_point():
     assert parcels.crs.to_epsg() == 9215
 
 
-def test_cli_ingest_without_prj_gives_a_clear_error(tmp_path):
-    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": _box(0, 0)}], crs=None)
+def test_cli_ingest_coordinates_outside_every_zone_is_a_clear_error(tmp_path):
+    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": shapely.box(10, 10, 20, 20)}], crs=None)
     path = tmp_path / "thon ban.shp"
     frame.to_file(path)
     result = CliRunner().invoke(cli, ["ingest", str(path), "--province", "lang son",
                                       "--workdir", str(tmp_path / "work")])
     assert result.exit_code != 0
-    assert "thon ban.shp" in result.output and "crs = 'EPSG:9215'" in result.output
+    assert "thon ban.shp" in result.output and "fit no coordinate system" in result.output
+    assert "X 10.000…20.000" in result.output and "crs in a [[sources]] entry" in result.output
     assert "Traceback" not in result.output
 
 

@@ -1,0 +1,188 @@
+"""Ingest of field data as it really is: encodings, lying CRSs, legacy codes, formats."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from pyproj import CRS
+
+from pipeline import crs as vn
+from pipeline.config import Settings
+from pipeline.ingest import ingest_file, resolve_code
+from pipeline.reference import province
+from pipeline.vntext import is_syllable, match_key, repair_text
+
+LANG_SON = province("Lạng Sơn")
+SETTINGS = Settings(province=LANG_SON)
+
+
+@pytest.mark.parametrize("raw, fixed", [
+    ("Thôn Yªn Thái", "Thôn Yên Thái"),        # Unicode words stay (Thôn must not become Thốn)
+    ("Hoµng T©m", "Hoàng Tâm"),
+    ("L¹ng S¬n", "Lạng Sơn"),
+    ("B¶o Th¾ng", "Bảo Thắng"),
+    ("Mêng Kh¬ng", "Mường Khương"),              # TCVN3 'ư' (0xAD) lost on the way
+    ("KIM S¥N", "KIM SƠN"),                      # TCVN3 capitals font
+    ("Hoaøng Taâm", "Hoàng Tâm"),                # VNI-Windows
+    ("Baûo Thaéng", "Bảo Thắng"),
+    ("Ho\u0300a Bi\u0300nh", "Hòa Bình"),         # decomposed (cp1258-style) → NFC
+    ("UBND xã Khánh Khê", "UBND xã Khánh Khê"),
+])
+def test_text_repair(raw, fixed):
+    assert repair_text(raw).text == fixed
+
+
+def test_undecodable_words_are_kept_and_flagged():
+    result = repair_text("Thôn Æ¿Ø")
+    assert result.text == "Thôn Æ¿Ø" and result.undecoded == ("Æ¿Ø",)
+
+
+def test_tone_placement_for_matching_only():
+    assert match_key("Hoà Bình") == match_key("Hòa Bình")
+    assert match_key("Thuỷ") == match_key("Thủy")
+    assert match_key("Hòa") != match_key("Hóa")
+    assert all(is_syllable(w) for w in ["nghiêng", "quốc", "gìn", "khuya", "giữa", "thuở"])
+
+
+def _write_shp(path, rows, crs="EPSG:9215", cpg="UTF-8", encoding="latin1"):
+    geoms = [r.pop("geometry") for r in rows]
+    frame = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=crs)
+    pyogrio.write_dataframe(frame, path, encoding=encoding)
+    cpg_path = path.with_suffix(".cpg")
+    if cpg is None:
+        cpg_path.unlink(missing_ok=True)
+    else:
+        cpg_path.write_text(cpg)
+    return path
+
+
+def _box(x=450_000.0, y=2_417_000.0, size=100.0):
+    return shapely.box(x, y, x + size, y + size)
+
+
+@pytest.mark.parametrize("cpg", ["UTF-8", None])
+def test_tcvn3_bytes_in_a_dbf_with_a_lying_or_missing_cpg(tmp_path, cpg):
+    # 'Hoµng T©m' as Latin-1 characters = the TCVN3 bytes of 'Hoàng Tâm'
+    path = _write_shp(tmp_path / "tcvn3.shp", [
+        {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": "Hoµng T©m", "MAXA": "6253", "geometry": _box()},
+        {"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "TENCHU": "Thôn Yªn Thái", "MAXA": "6253",
+         "geometry": _box(450_100)},
+    ], cpg=cpg)
+    parcels, quarantine, report = ingest_file(path, SETTINGS)
+    assert list(parcels["TENCHU"]) == ["Hoàng Tâm", "Thôn Yên Thái"]
+    assert report.repairs["values with TCVN3 words converted to Unicode"] == 2
+    assert quarantine.empty
+
+
+def test_utf8_shapefile_is_read_as_utf8(tmp_path):
+    path = _write_shp(tmp_path / "u.shp", [
+        {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": "Nông Thị Yến", "geometry": _box()}],
+        encoding="UTF-8")
+    parcels, _, _ = ingest_file(path, SETTINGS)
+    assert parcels["TENCHU"].iat[0] == "Nông Thị Yến"
+
+
+def test_geojson_declaring_tm3_zone_482_with_degree_coordinates(tmp_path):
+    lon, lat = 106.7613, 21.8537
+    feature = {"type": "Feature", "properties": {"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "MAXA": "06253"},
+               "geometry": shapely.geometry.mapping(shapely.box(lon, lat, lon + 0.001, lat + 0.001))}
+    doc = {"type": "FeatureCollection", "features": [feature],
+           "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::5897"}}}
+    path = tmp_path / "lying.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    parcels, _, report = ingest_file(path, SETTINGS)
+    assert report.crs_declared == "EPSG:5897"
+    assert "EPSG:4326" in report.crs_chosen and "do not fit" in report.crs_reason
+    vertices = shapely.get_coordinates(parcels.geometry.values[0])
+    assert np.hypot(vertices[:, 0] - 449_293.705, vertices[:, 1] - 2_417_549.760).min() < 1e-3
+
+
+@pytest.mark.parametrize("swap, offset, text", [
+    (True, 0.0, "swapped"), (False, -500_000.0, "false easting"), (True, -500_000.0, "swapped"),
+])
+def test_swapped_and_no_false_easting_are_repaired(tmp_path, swap, offset, text):
+    box = _box()
+    coords = lambda c: (c[:, ::-1] if swap else c) + ([0, offset] if swap else [offset, 0])  # noqa: E731
+    broken = shapely.transform(box, coords)
+    path = _write_shp(tmp_path / "b.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": broken}], crs=None)
+    parcels, _, report = ingest_file(path, SETTINGS)
+    assert text in report.crs_reason
+    assert shapely.equals_exact(parcels.geometry.values[0].normalize(), box.normalize(), tolerance=1e-6)
+
+
+def test_utm48_without_prj_is_detected(tmp_path):
+    box = _box()
+    utm = vn.reproject(np.array([box]), CRS.from_epsg(3405), 107.25, inverse=True)[0]
+    path = _write_shp(tmp_path / "utm.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": utm}], crs=None)
+    parcels, _, report = ingest_file(path, SETTINGS)
+    assert "UTM zone 48N" in report.crs_reason
+    assert parcels.geometry.values[0].area == pytest.approx(10_000.0, rel=1e-9)
+
+
+def test_hanoi72_warns_about_its_accuracy(tmp_path):
+    box = _box()
+    hn72 = vn.reproject(np.array([box]), CRS.from_epsg(2044), 107.25, inverse=True)[0]
+    path = _write_shp(tmp_path / "hn.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": hn72}],
+                      crs="EPSG:2044")
+    parcels, _, report = ingest_file(path, SETTINGS)
+    assert any("EPSG:1544" in w for w in report.warnings)
+    assert parcels.geometry.values[0].area == pytest.approx(10_000.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("code, leaf, note", [
+    ("LUC", "LUC", ""),
+    ("LNK", "CLN", "legacy code LNK"),
+    ("GTO", "DGT", "legacy code GTO"),
+    ("TSL", "NTS", "legacy code TSL"),
+    ("LUA", None, "one of LUC, LUK, LUN"),
+    ("RSX", None, "group code"),
+    ("KCN", None, ""),
+    ("ABC", None, "not a Circular 27/2018 code"),
+])
+def test_legacy_codes(code, leaf, note):
+    got, why = resolve_code(code)
+    assert got == leaf and note in why
+
+
+def test_compound_with_legacy_member_and_nothing_lost(tmp_path):
+    path = _write_shp(tmp_path / "c.shp", [
+        {"KHLOAIDAT": "ONT+LNK", "DOITUONG": "GDC", "DT_ONT": 2500.0, "geometry": _box()},
+        {"KHLOAIDAT": "LUA", "DOITUONG": "GDC", "DT_ONT": 0.0, "geometry": _box(450_100)},
+        {"KHLOAIDAT": " lnk ", "DOITUONG": "GDC", "DT_ONT": 0.0, "geometry": _box(450_200)},
+    ])
+    parcels, quarantine, report = ingest_file(path, SETTINGS)
+    assert json.loads(parcels["uses"].iat[0]) == {"ONT": 2500.0, "CLN": 7500.0}
+    assert list(parcels["landuse"]) == ["ONT", "CLN"] and [r.strip() for r in parcels["landuse_raw"]] == ["ONT+LNK", "lnk"]
+    assert "must be split by a field survey" in quarantine["reason"].iat[0]
+    assert report.area_in_m2 == pytest.approx(report.area_out_m2 + report.area_quarantined_m2, rel=1e-9)
+    assert report.features_in == report.features_out + report.features_quarantined == 3
+
+
+def test_esri_json_named_geojson(tmp_path):
+    esri = {
+        "geometryType": "esriGeometryPolygon", "spatialReference": {"wkid": 9215},
+        "fields": [{"name": "KHLOAIDAT", "type": "esriFieldTypeString"},
+                   {"name": "DOITUONG", "type": "esriFieldTypeString"}],
+        "features": [{"attributes": {"KHLOAIDAT": "LUC", "DOITUONG": "GDC"},
+                      "geometry": {"rings": [[[450000, 2417000], [450000, 2417100], [450100, 2417100],
+                                              [450100, 2417000], [450000, 2417000]]]}}],
+    }
+    path = tmp_path / "esri.geojson"
+    path.write_text(json.dumps(esri), encoding="utf-8")
+    parcels, _, report = ingest_file(path, SETTINGS)
+    assert report.driver == "ESRIJSON"
+    assert parcels.geometry.values[0].area == pytest.approx(10_000.0)
+
+
+def test_mapinfo_tab(tmp_path):
+    frame = gpd.GeoDataFrame({"KHLOAIDAT": ["RST"], "DOITUONG": ["UBQ"]}, geometry=[_box()], crs="EPSG:9215")
+    # MapInfo stores integers over the layer bounds: give tight bounds as officers' files have
+    pyogrio.write_dataframe(frame, tmp_path / "td.tab", driver="MapInfo File",
+                            layer_options={"BOUNDS": "400000,2400000,500000,2500000"})
+    parcels, _, report = ingest_file(tmp_path / "td.tab", SETTINGS)
+    assert report.driver == "MapInfo File"
+    assert parcels.geometry.values[0].area == pytest.approx(10_000.0, rel=1e-6)
