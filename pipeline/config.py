@@ -33,6 +33,7 @@ class SourceOverride:
     commune_code: str | None = None
     crs: str | None = None
     encoding: str | None = None
+    owner_type: str | None = None  # fills blank user/manager object codes (e.g. DGN files)
 
     def matches(self, path: Path, input_root: Path | None) -> bool:
         candidates = [path.as_posix(), path.name]
@@ -165,7 +166,7 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
         where = f"[[sources]] #{i + 1}"
         if not isinstance(src, dict):
             raise ConfigError(f"{where} must be a table with 'path' and overrides.")
-        _check_keys(src, {"path", "commune_code", "crs", "encoding"}, where)
+        _check_keys(src, {"path", "commune_code", "crs", "encoding", "owner_type"}, where)
         crs = src.get("crs")
         sources.append(
             SourceOverride(
@@ -173,6 +174,7 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
                 commune_code=_require(src, "commune_code", str, where, default=None),
                 crs=_check_crs(crs, where) if crs is not None else None,
                 encoding=_require(src, "encoding", str, where, default=None),
+                owner_type=_require(src, "owner_type", str, where, default=None),
             )
         )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
@@ -19,24 +18,26 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from pyproj import CRS
 
 from . import crs as vn
-from . import vntext
 from .config import Settings, WorkDir
 from .errors import CRSError, InputFileError
 from .io import write_geoparquet, write_json, write_text
+from .sources import (
+    VECTOR_SUFFIXES, Source, declared_encoding, discover, label_dgn_shapes, read_source,
+    repair_frame_text,
+)
 from .reference import landuse_tree, owner_codes, read_table
 from .report import markdown_table
 from .schemas import PARCEL_COLUMNS, validate_parcels
 
 log = logging.getLogger(__name__)
 
-#: File endings read as vector data (a folder is searched recursively).
-VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".tab", ".dgn")
 UNKNOWN_COMMUNE_PREFIX = "file:"
+#: A recorded area (DIENTICH) further than this from the computed one is flagged.
+RECORDED_AREA_TOLERANCE = 0.10
 
 
 # -------------------------------------------------------------------- reports
@@ -58,7 +59,8 @@ class FileReport:
     area_in_m2: float = 0.0
     area_out_m2: float = 0.0
     area_quarantined_m2: float = 0.0
-    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    quarantined_by_reason: dict[str, dict[str, float]] = field(default_factory=dict)
+    flagged: dict[str, int] = field(default_factory=dict)
     repairs: dict[str, int] = field(default_factory=dict)
     communes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -157,125 +159,6 @@ def split_compound(codes: list[str], area: float, known: dict[str, float], first
         parts[code] = float(value)
         remaining -= value
     return parts
-
-
-# ------------------------------------------------------------------- reading
-
-
-def discover(paths: list[Path]) -> list[Path]:
-    """Vector files named or found under folders (sorted, shapefile parts once)."""
-    found: list[Path] = []
-    for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            found += [p for p in sorted(path.rglob("*")) if p.suffix.lower() in VECTOR_SUFFIXES
-                      and p.is_file() and "boundaries" not in p.relative_to(path).parts[:-1]]
-        elif path.exists():
-            found.append(path)
-        else:
-            raise InputFileError(f"{path}: no such file or folder. Check the path given to ingest.")
-    return found
-
-
-#: Drivers whose attribute bytes may be in any 8-bit code page: read as
-#: Latin-1 (every byte kept) and decoded here, so a lying .cpg cannot break them.
-BYTE_DRIVERS = {"ESRI Shapefile", "MapInfo File", "DGN"}
-_CPG_NAMES = {"utf8": "utf-8", "65001": "utf-8", "1258": "cp1258", "cp1258": "cp1258",
-              "ansi1258": "cp1258", "windows1258": "cp1258", "1252": "cp1252", "ansi1252": "cp1252"}
-
-
-def declared_encoding(path: Path, override: str | None) -> tuple[str | None, str]:
-    """The encoding the config or a .cpg file declares, and where it came from."""
-    if override:
-        return override, "config"
-    cpg = path.with_suffix(".cpg")
-    if path.suffix.lower() == ".shp" and cpg.exists():
-        text = cpg.read_text(encoding="ascii", errors="replace").strip()
-        return _CPG_NAMES.get(re.sub(r"[^0-9a-z]", "", text.lower()), text), ".cpg"
-    return None, ""
-
-
-def read_source(path: Path, encoding: str | None = None) -> tuple[gpd.GeoDataFrame, dict]:
-    """Read any OGR vector with pyogrio (Arrow); the FID becomes ``source_fid``.
-
-    Byte-oriented formats are read as Latin-1 and their text decoded by
-    :func:`repair_frame_text`; ``info["latin1"]`` says so.
-    """
-    try:
-        info = pyogrio.read_info(path)
-        latin1 = info.get("driver") in BYTE_DRIVERS
-        # GDAL's Arrow path takes a non-UTF-8 encoding for shapefiles only
-        arrow = not latin1 or info.get("driver") == "ESRI Shapefile"
-        frame = pyogrio.read_dataframe(path, use_arrow=arrow, fid_as_index=True,
-                                       encoding="latin1" if latin1 else None)
-    except Exception as exc:  # GDAL raises many types; all mean "cannot read"
-        raise InputFileError(
-            f"{path}: cannot be read as vector data ({exc}). Check the file is complete "
-            "(a shapefile needs its .shp, .shx and .dbf) or export it again."
-        ) from None
-    info["latin1"] = latin1
-    if "source_fid" in frame.columns:  # e.g. a file written by kiemke itself
-        frame = frame.rename(columns={"source_fid": "source_fid_original"})
-    frame = frame.reset_index(names="source_fid")
-    return frame, info
-
-
-def _decode_value(value: str, codec: str | None) -> tuple[str, str]:
-    """Bytes seen as Latin-1 → text; returns (text, how)."""
-    if value.isascii():
-        return value, "ascii"
-    raw = value.encode("latin-1")
-    for name in dict.fromkeys([c for c in (codec, "utf-8") if c and c.lower() not in ("tcvn3", "vni")]):
-        try:
-            return raw.decode(name), name
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return value, "8-bit"
-
-
-def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None,
-                      report: FileReport) -> pd.DataFrame:
-    """Decode and repair every text column (and the column names) in place.
-
-    Works on unique values only, so a province of repeated codes and names is
-    repaired in one pass over its distinct strings.
-    """
-    counts: dict[str, int] = {}
-    undecoded: set[str] = set()
-
-    def fix(value: str) -> str:
-        text, how = _decode_value(value, codec) if latin1 else (value, "unicode")
-        repair = _repair(text) if not text.isascii() else None
-        if how == "8-bit" and codec and codec.lower() == "utf-8":
-            counts["values not UTF-8 although declared so (lying .cpg)"] = counts.get(
-                "values not UTF-8 although declared so (lying .cpg)", 0) + 1
-        if repair is None:
-            return text
-        for name in repair.codecs:
-            key = f"values with {name} words converted to Unicode"
-            counts[key] = counts.get(key, 0) + 1
-        undecoded.update(repair.undecoded)
-        return repair.text
-
-    frame = frame.rename(columns={c: fix(c) for c in frame.columns if isinstance(c, str) and c != "geometry"})
-    for column in frame.columns:
-        if column == "geometry" or not (pd.api.types.is_string_dtype(frame[column])
-                                        or pd.api.types.is_object_dtype(frame[column])):
-            continue
-        values = frame[column]
-        present = values.dropna()
-        if present.empty:
-            continue
-        unique = pd.unique(present.astype(str))
-        mapping = {u: fix(u) for u in unique}
-        if any(k != v for k, v in mapping.items()):
-            frame[column] = values.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
-    for key, n in counts.items():
-        report.repairs[key] = report.repairs.get(key, 0) + n
-    if undecoded:
-        report.warn(f"{len(undecoded)} words could not be decoded and are kept as read: "
-                    + ", ".join(sorted(undecoded)[:10]))
-    return frame
 
 
 # ----------------------------------------------------------------------- core
@@ -380,6 +263,15 @@ def ingest_frame(
         report.repairs["compound codes split into uses"] = len(compound)
 
     keep = reason == ""
+    recorded = (pd.to_numeric(data[columns["area_recorded"]], errors="coerce").to_numpy(dtype=float)
+                if "area_recorded" in columns else np.full(len(frame), np.nan))
+    flags = np.full(len(frame), None, dtype=object)
+    if "area_recorded" in columns:
+        garbage = keep & (~np.isfinite(recorded) | (recorded <= 0) | (
+            (np.abs(recorded - area) > RECORDED_AREA_TOLERANCE * area) & (np.abs(recorded - area) > 5.0)))
+        flags[garbage] = [f"recorded area {r:g} m² ≠ computed {a:.1f} m²" for r, a in zip(recorded[garbage], area[garbage])]
+        if garbage.any():
+            report.flagged["recorded area missing or more than 10 % off"] = int(garbage.sum())
     contract = pd.DataFrame({
         "commune_code": commune.astype(str).to_numpy(),
         "sheet_no": _text(data, columns.get("sheet_no")),
@@ -387,12 +279,12 @@ def ingest_frame(
         "landuse": main_code.to_numpy(dtype=object),
         "landuse_raw": _text(data, columns.get("landuse")),
         "owner_type": owner.to_numpy(dtype=object),
-        "area_recorded": (pd.to_numeric(data[columns["area_recorded"]], errors="coerce").to_numpy()
-                          if "area_recorded" in columns else np.full(len(frame), np.nan)),
+        "area_recorded": recorded,
         "area_m2": area,
         "uses": uses,
         "source_file": source_file,
         "source_fid": data["source_fid"].to_numpy(),
+        "flags": flags,
     })
     others = data.drop(columns=[c for c in data.columns if c in set(columns.values()) | {"source_fid"}])
     others = others.drop(columns=[c for c in others.columns if c in PARCEL_COLUMNS])
@@ -400,13 +292,12 @@ def ingest_frame(
 
     parcels = gpd.GeoDataFrame(full[keep].reset_index(drop=True),
                                geometry=list(projected[keep]), crs=target)
-    quarantine = gpd.GeoDataFrame(
-        pd.concat([data[~keep].reset_index(drop=True),
-                   pd.DataFrame({"commune_code": commune[~keep].astype(str).to_numpy(),
-                                 "source_file": source_file,
-                                 "area_m2": area[~keep],
-                                 "reason": reason[~keep]})], axis=1),
-        geometry=list(projected[~keep]), crs=target)
+    added = pd.DataFrame({"commune_code": commune[~keep].astype(str).to_numpy(), "source_file": source_file,
+                          "area_m2": area[~keep], "reason": reason[~keep]})
+    original = data[~keep].reset_index(drop=True)
+    original = original.rename(columns={c: f"{c}_source" for c in original.columns if c in added.columns})
+    quarantine = gpd.GeoDataFrame(pd.concat([original, added], axis=1),
+                                  geometry=list(projected[~keep]), crs=target)
 
     report.features_in += len(frame)
     report.features_out += int(keep.sum())
@@ -414,8 +305,12 @@ def ingest_frame(
     report.area_in_m2 += float(area.sum())
     report.area_out_m2 += float(area[keep].sum())
     report.area_quarantined_m2 += float(area[~keep].sum())
-    for r, n in pd.Series(reason[~keep]).str.replace(r" '.*'| \(.*\)", "", regex=True).value_counts().items():
-        report.quarantined_by_reason[r] = report.quarantined_by_reason.get(r, 0) + int(n)
+    kinds = pd.DataFrame({"reason": pd.Series(reason[~keep], dtype=object).str.replace(
+        r" '[^']*'| \(.*\)", "", regex=True), "area_m2": area[~keep]})
+    for r, group in kinds.groupby("reason"):
+        entry = report.quarantined_by_reason.setdefault(r, {"features": 0, "area_m2": 0.0})
+        entry["features"] += len(group)
+        entry["area_m2"] += float(group["area_m2"].sum())
     report.communes = sorted(set(report.communes) | set(parcels["commune_code"]) | set(quarantine["commune_code"]))
     return parcels, quarantine, report
 
@@ -453,9 +348,6 @@ def _text(frame: pd.DataFrame, column: str | None) -> np.ndarray:
     return values.astype("string").to_numpy(dtype=object, na_value=None)
 
 
-_repair = cache(vntext.repair_text)
-
-
 # --------------------------------------------------------------------- driver
 
 
@@ -474,15 +366,32 @@ class IngestResult:
         return {k: sum(getattr(f, k) for f in self.files) for k in keys}
 
 
-def ingest_file(path: Path, settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
-    """Read one file and map it to the contract."""
-    override = settings.override_for(path)
-    frame, info = read_source(path)
-    codec, declared_by = declared_encoding(path, override.encoding)
-    report = FileReport(path=str(path), driver=info.get("driver", ""),
+def ingest_file(source: Source | Path, settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
+    """Read one layer and map it to the contract."""
+    source = source if isinstance(source, Source) else Source(Path(source))
+    override = settings.override_for(source.path)
+    frame, info = read_source(source)
+    codec, declared_by = declared_encoding(source, override.encoding)
+    report = FileReport(path=source.label, driver=info.get("driver", ""),
                         encoding=f"{codec} ({declared_by})" if codec else (
                             "bytes decoded per value (no .cpg)" if info["latin1"] else "UTF-8"))
-    frame = repair_frame_text(frame, latin1=info["latin1"], codec=codec, report=report)
+    frame, text = repair_frame_text(frame, latin1=info["latin1"], codec=codec)
+    report.repairs.update(text.counts)
+    if text.undecoded:
+        report.warn(f"{len(text.undecoded)} words could not be decoded and are kept as read: "
+                    + ", ".join(sorted(text.undecoded)[:10]))
+    if report.driver == "DGN":
+        frame, labels = label_dgn_shapes(frame)
+        report.repairs["DGN text elements used as parcel labels"] = labels
+    if override.owner_type:
+        column = map_columns(frame, settings.column_aliases).get("owner_type")
+        if column is None:
+            frame["DOITUONG"] = override.owner_type
+        else:
+            blank = frame[column].isna() | frame[column].astype(str).str.strip().eq("")
+            frame.loc[blank, column] = override.owner_type
+            if blank.any():
+                report.repairs[f"blank owner type set to {override.owner_type} (config)"] = int(blank.sum())
     report.crs_declared = frame.crs.to_string() if frame.crs is not None else None
     declared = CRS.from_user_input(override.crs) if override.crs else (
         CRS.from_user_input(frame.crs) if frame.crs is not None else None)
@@ -490,12 +399,13 @@ def ingest_file(path: Path, settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.G
     if present.empty:
         source_crs = vn.SourceCRS(vn.province_crs(settings.province), "no geometry to place")
     else:
-        source_crs = vn.detect_crs(_finite_bounds(present.values), declared, settings.province.central_meridian_deg,
+        source_crs = vn.detect_crs(_finite_bounds(present.values), declared,
+                                   settings.province.central_meridian_deg,
                                    given_by_config=bool(override.crs))
     report.crs_chosen, report.crs_reason = source_crs.describe(), source_crs.reason
     if source_crs.warning:
         report.warn(source_crs.warning)
-    return ingest_frame(frame, source_file=str(path), source_crs=source_crs, settings=settings,
+    return ingest_frame(frame, source_file=source.label, source_crs=source_crs, settings=settings,
                         commune_code=override.commune_code, report=report)
 
 
@@ -508,17 +418,17 @@ def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True) 
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
     reports, parcel_parts, quarantine_parts = [], [], []
-    for path in tqdm(files, desc="ingest", unit="file", disable=not progress):
+    for source in tqdm(files, desc="ingest", unit="file", disable=not progress):
         try:
-            parcels, quarantine, report = ingest_file(path, settings)
+            parcels, quarantine, report = ingest_file(source, settings)
         except (CRSError, InputFileError) as exc:
-            raise type(exc)(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
+            raise type(exc)(str(exc) if source.label in str(exc) else f"{source.label}: {exc}") from None
         reports.append(report)
         parcel_parts.append(parcels)
         quarantine_parts.append(quarantine)
 
     target = vn.province_crs(settings.province)
-    all_parcels = pd.concat(parcel_parts, ignore_index=True)
+    all_parcels = flag_duplicate_numbers(pd.concat(parcel_parts, ignore_index=True), reports)
     all_quarantine = pd.concat(quarantine_parts, ignore_index=True)
     all_parcels = gpd.GeoDataFrame(all_parcels, geometry="geometry", crs=target)
     validate_parcels(all_parcels, crs=target)
@@ -533,6 +443,21 @@ def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True) 
     write_json(work.manifest, settings.to_manifest())
     write_ingest_reports(result, work, settings)
     return result
+
+
+def flag_duplicate_numbers(parcels: pd.DataFrame, reports: list[FileReport]) -> pd.DataFrame:
+    """Flag (never drop) parcels sharing a commune, sheet and parcel number."""
+    numbered = parcels["sheet_no"].notna() & parcels["parcel_no"].notna()
+    dup = numbered & parcels.duplicated(["commune_code", "sheet_no", "parcel_no"], keep=False)
+    if dup.any():
+        note = "duplicate sheet/parcel number in the commune"
+        parcels.loc[dup, "flags"] = [f"{f}; {note}" if isinstance(f, str) else note
+                                   for f in parcels.loc[dup, "flags"]]
+        counts = parcels.loc[dup, "source_file"].value_counts()
+        for report in reports:
+            if report.path in counts:
+                report.flagged[note] = int(counts[report.path])
+    return parcels
 
 
 def _safe(code: str) -> str:
@@ -570,7 +495,9 @@ def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings
         "",
     ]
     for f in result.files:
-        notes = [f"- quarantined, {r}: {n}" for r, n in f.quarantined_by_reason.items()]
+        notes = [f"- quarantined, {r}: {int(v['features'])} features, {v['area_m2'] / 1e4:.4f} ha"
+                 for r, v in f.quarantined_by_reason.items()]
+        notes += [f"- flagged (kept), {r}: {n}" for r, n in f.flagged.items()]
         notes += [f"- repaired, {r}: {n}" for r, n in f.repairs.items()]
         notes += [f"- warning: {w}" for w in f.warnings]
         if notes:

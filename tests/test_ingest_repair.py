@@ -186,3 +186,88 @@ def test_mapinfo_tab(tmp_path):
     parcels, _, report = ingest_file(tmp_path / "td.tab", SETTINGS)
     assert report.driver == "MapInfo File"
     assert parcels.geometry.values[0].area == pytest.approx(10_000.0, rel=1e-6)
+
+
+def test_zipped_shapefile(tmp_path):
+    import zipfile
+
+    path = _write_shp(tmp_path / "td.shp", [{"KHLOAIDAT": "LUK", "DOITUONG": "GDC", "TENCHU": "L¹ng S¬n",
+                                             "geometry": _box()}])
+    with zipfile.ZipFile(tmp_path / "xa.zip", "w") as archive:
+        for part in tmp_path.glob("td.*"):
+            archive.write(part, f"giao/{part.name}")
+    from pipeline.sources import discover
+
+    (source,) = discover([tmp_path / "xa.zip"])
+    parcels, _, report = ingest_file(source, SETTINGS)
+    assert report.path.endswith("xa.zip!giao/td.shp")
+    assert parcels["TENCHU"].iat[0] == "Lạng Sơn" and parcels["landuse"].iat[0] == "LUK"
+
+
+def test_dgn_v7_shapes_are_read_and_unlabelled_ones_quarantined(tmp_path):
+    frame = gpd.GeoDataFrame(geometry=[_box(), _box(450_100)], crs=None)
+    pyogrio.write_dataframe(frame, tmp_path / "to12.dgn", driver="DGN", layer="elements")
+    parcels, quarantine, report = ingest_file(tmp_path / "to12.dgn", SETTINGS)
+    assert report.driver == "DGN" and "VN-2000 TM-3" in report.crs_reason
+    assert parcels.empty and list(quarantine["reason"]) == ["blank land-use code"] * 2
+    assert report.area_quarantined_m2 == pytest.approx(20_000.0)
+
+
+def test_dgn_text_labels_give_codes_to_the_shapes_around_them():
+    from pipeline.sources import label_dgn_shapes
+
+    frame = gpd.GeoDataFrame({
+        "Type": [6, 6, 17, 17, 17],
+        "Text": [None, None, "LUC", "125", "ONT+CLN"],
+    }, geometry=[_box(), _box(450_100), shapely.Point(450_050, 2_417_050),
+                 shapely.Point(450_040, 2_417_040), shapely.Point(450_150, 2_417_050)])
+    shapes, used = label_dgn_shapes(frame)
+    assert list(shapes["KHLOAIDAT"]) == ["LUC", "ONT+CLN"]
+    assert shapes["SHTHUA"].iat[0] == "125" and pd.isna(shapes["SHTHUA"].iat[1])
+    assert used == 3 and len(shapes) == 2
+
+
+def test_dgn_v8_gets_a_clear_message(tmp_path):
+    from pipeline.errors import InputFileError
+
+    path = tmp_path / "v8.dgn"
+    path.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(508))
+    with pytest.raises(InputFileError, match="DGN v8.*save it as DGN v7"):
+        ingest_file(path, SETTINGS)
+
+
+def test_owner_type_from_config_fills_blanks(tmp_path):
+    from pipeline.config import SourceOverride
+
+    path = _write_shp(tmp_path / "o.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "", "geometry": _box()},
+                                           {"KHLOAIDAT": "LUC", "DOITUONG": "TKT", "geometry": _box(450_100)}])
+    settings = Settings(province=LANG_SON, sources=(SourceOverride("o.shp", owner_type="GDC"),))
+    parcels, _, report = ingest_file(path, settings)
+    assert list(parcels["owner_type"]) == ["GDC", "TKT"]
+    assert report.repairs["blank owner type set to GDC (config)"] == 1
+
+
+def test_duplicates_and_garbage_areas_are_flagged_not_dropped(tmp_path):
+    from pipeline.ingest import run_ingest
+
+    (tmp_path / "raw").mkdir()
+    path = _write_shp(tmp_path / "raw" / "d.shp", [
+        {"MAXA": "9922", "SHBANDO": 3, "SHTHUA": 7, "DIENTICH": 10_000.0, "KHLOAIDAT": "LUC", "DOITUONG": "GDC",
+         "geometry": _box()},
+        {"MAXA": "9922", "SHBANDO": 3, "SHTHUA": 7, "DIENTICH": -1.0, "KHLOAIDAT": "LUC", "DOITUONG": "GDC",
+         "geometry": _box(450_100)},
+        {"MAXA": "9922", "SHBANDO": 3, "SHTHUA": 8, "DIENTICH": 99_999.0, "KHLOAIDAT": "LUC", "DOITUONG": "GDC",
+         "geometry": _box(450_200)},
+    ])
+    settings = Settings(province=LANG_SON, workdir=tmp_path / "work")
+    result = run_ingest([path], settings, progress=False)
+    parcels = gpd.read_parquet(result.parcels["09922"])
+    assert len(parcels) == 3
+    assert parcels["flags"].tolist() == [
+        "duplicate sheet/parcel number in the commune",
+        "recorded area -1 m² ≠ computed 10000.0 m²; duplicate sheet/parcel number in the commune",
+        "recorded area 99999 m² ≠ computed 10000.0 m²",
+    ]
+    report = result.files[0]
+    assert report.flagged == {"recorded area missing or more than 10 % off": 2,
+                              "duplicate sheet/parcel number in the commune": 2}

@@ -1,7 +1,6 @@
 """The bundled sample, end to end: `kiemke inventory` on the committed files."""
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyogrio
 import pytest

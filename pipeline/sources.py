@@ -1,0 +1,229 @@
+"""Reading raw parcel files as officers have them.
+
+Any OGR vector is read with pyogrio (Arrow where GDAL allows): shapefiles
+(also zipped), GeoPackage, GeoJSON, Esri JSON (also when named ``.geojson``),
+MapInfo TAB and MicroStation DGN v7. Text is decoded here: byte-oriented
+formats are read as Latin-1 (every byte kept) and decoded value by value, so a
+missing or lying ``.cpg`` cannot garble or crash a read; TCVN3/VNI words are
+then repaired by :mod:`pipeline.vntext`.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from . import vntext
+from .errors import InputFileError
+
+#: File endings read as vector data (a folder is searched recursively).
+VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".tab", ".dgn", ".zip")
+#: Folders under an input root that hold reference layers, not parcels.
+SKIPPED_FOLDERS = ("boundaries",)
+#: Drivers whose attribute bytes may be in any 8-bit code page.
+BYTE_DRIVERS = {"ESRI Shapefile", "MapInfo File", "DGN"}
+_CPG_NAMES = {"utf8": "utf-8", "65001": "utf-8", "1258": "cp1258", "cp1258": "cp1258",
+              "ansi1258": "cp1258", "windows1258": "cp1258", "1252": "cp1252", "ansi1252": "cp1252"}
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # DGN v8 files are OLE compound documents
+DGN_TEXT_TYPE = 17
+
+
+@dataclass(frozen=True)
+class Source:
+    """One layer to read: the file on disk and what GDAL opens."""
+
+    path: Path  # the real file (for overrides, reports and hashes)
+    member: str | None = None  # a shapefile inside a .zip
+
+    @property
+    def gdal_path(self) -> str:
+        return f"/vsizip/{self.path}/{self.member}" if self.member else str(self.path)
+
+    @property
+    def label(self) -> str:
+        return f"{self.path}!{self.member}" if self.member else str(self.path)
+
+
+def discover(paths: list[Path]) -> list[Source]:
+    """Vector layers named, or found under folders (sorted; zips opened)."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += [p for p in sorted(path.rglob("*"))
+                      if p.is_file() and p.suffix.lower() in VECTOR_SUFFIXES
+                      and not set(SKIPPED_FOLDERS) & set(p.relative_to(path).parts[:-1])]
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InputFileError(f"{path}: no such file or folder. Check the path given to ingest.")
+    sources: list[Source] = []
+    for path in files:
+        if path.suffix.lower() == ".zip":
+            sources += [Source(path, m) for m in _zip_members(path)]
+        else:
+            sources.append(Source(path))
+    return sources
+
+
+def _zip_members(path: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        raise InputFileError(f"{path}: not a readable zip archive. Zip the shapefile again.") from None
+    members = sorted(n for n in names if n.lower().endswith((".shp", ".tab", ".gpkg", ".geojson")))
+    if not members:
+        raise InputFileError(f"{path}: the zip holds no .shp/.tab/.gpkg/.geojson. Check its content.")
+    return members
+
+
+# ------------------------------------------------------------------ encodings
+
+
+def declared_encoding(source: Source, override: str | None) -> tuple[str | None, str]:
+    """The encoding the config or a shapefile's ``.cpg`` declares, and where from."""
+    if override:
+        return override, "config"
+    if not source.gdal_path.lower().endswith(".shp"):
+        return None, ""
+    text = None
+    if source.member:
+        with zipfile.ZipFile(source.path) as archive:
+            cpg = source.member[:-4] + ".cpg"
+            if cpg in archive.namelist():
+                text = archive.read(cpg).decode("ascii", errors="replace")
+    elif source.path.with_suffix(".cpg").exists():
+        text = source.path.with_suffix(".cpg").read_text(encoding="ascii", errors="replace")
+    if text is None:
+        return None, ""
+    text = text.strip()
+    return _CPG_NAMES.get(re.sub(r"[^0-9a-z]", "", text.lower()), text), ".cpg"
+
+
+def decode_value(value: str, codec: str | None) -> tuple[str, str]:
+    """Bytes seen as Latin-1 → text: the declared codec, else UTF-8, else the
+    Latin-1 view (which :func:`vntext.repair_text` then decodes word by word)."""
+    if value.isascii():
+        return value, "ascii"
+    raw = value.encode("latin-1")
+    for name in dict.fromkeys(c for c in (codec, "utf-8") if c and c.lower() not in ("tcvn3", "vni")):
+        try:
+            return raw.decode(name), name
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return value, "8-bit"
+
+
+_repair = cache(vntext.repair_text)
+
+
+@dataclass
+class TextRepairs:
+    """What :func:`repair_frame_text` did."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    undecoded: set[str] = field(default_factory=set)
+
+    def add(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+
+def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -> tuple[pd.DataFrame, TextRepairs]:
+    """Decode and repair every text column and column name, on unique values only."""
+    repairs = TextRepairs()
+    lying = codec is not None and codec.lower() in ("utf-8", "utf8")
+
+    def fix(value: str) -> str:
+        text, how = decode_value(value, codec) if latin1 else (value, "unicode")
+        if how == "8-bit" and lying:
+            repairs.add("values not UTF-8 although the .cpg says so")
+        if text.isascii():
+            return text
+        result = _repair(text)
+        for name in result.codecs:
+            repairs.add(f"values with {name} words converted to Unicode")
+        repairs.undecoded.update(result.undecoded)
+        return result.text
+
+    frame = frame.rename(columns={c: fix(c) for c in frame.columns if isinstance(c, str) and c != "geometry"})
+    for column in frame.columns:
+        values = frame[column]
+        if column == "geometry" or not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+            continue
+        present = values.dropna()
+        if present.empty:
+            continue
+        mapping = {u: fix(u) for u in pd.unique(present.astype(str))}
+        if any(k != v for k, v in mapping.items()):
+            frame[column] = values.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
+    return frame, repairs
+
+
+# -------------------------------------------------------------------- reading
+
+
+def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
+    """Read one layer; the FID becomes ``source_fid``. ``info["latin1"]`` says
+    whether text still has to be decoded by :func:`repair_frame_text`."""
+    _refuse_dgn_v8(source)
+    try:
+        info = pyogrio.read_info(source.gdal_path)
+        latin1 = info.get("driver") in BYTE_DRIVERS
+        # GDAL's Arrow path takes a non-UTF-8 encoding for shapefiles only
+        arrow = not latin1 or info.get("driver") == "ESRI Shapefile"
+        frame = pyogrio.read_dataframe(source.gdal_path, use_arrow=arrow, fid_as_index=True,
+                                       encoding="latin1" if latin1 else None)
+    except Exception as exc:  # GDAL raises many types; all mean "cannot read"
+        raise InputFileError(
+            f"{source.label}: cannot be read as vector data ({exc}). Check the file is complete "
+            "(a shapefile needs its .shp, .shx and .dbf) or export it again."
+        ) from None
+    info["latin1"] = latin1
+    if "source_fid" in frame.columns:  # e.g. a file written by kiemke itself
+        frame = frame.rename(columns={"source_fid": "source_fid_original"})
+    return frame.reset_index(names="source_fid"), info
+
+
+def _refuse_dgn_v8(source: Source) -> None:
+    if source.member or source.path.suffix.lower() != ".dgn":
+        return
+    with open(source.path, "rb") as fh:
+        if fh.read(4) == _OLE_MAGIC:
+            raise InputFileError(
+                f"{source.path}: a MicroStation DGN v8 file, which GDAL cannot read without a "
+                "proprietary library. In MicroStation, save it as DGN v7 (File > Save As > V7) "
+                "or export it to SHP, then run ingest again."
+            )
+
+
+def label_dgn_shapes(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+    """Turn a DGN element table into parcels: closed shapes get the land-use
+    code and parcel number from the text elements placed inside them (as FAMIS
+    draws them). Text elements are labels, not features: they are consumed
+    and counted. Returns (shapes with KHLOAIDAT/SHTHUA, texts used)."""
+    is_text = (frame.get("Type") == DGN_TEXT_TYPE) & frame.get("Text", pd.Series(dtype=str)).notna()
+    texts = frame[is_text]
+    shapes = frame[~is_text].copy()
+    if texts.empty or shapes.empty:
+        return shapes, 0
+    polygons = shapes.geometry.values
+    tree = shapely.STRtree(polygons)
+    text_idx, shape_idx = tree.query(texts.geometry.values, predicate="within")
+    words = texts["Text"].astype(str).str.strip().to_numpy()[text_idx]
+    code = np.array([bool(re.fullmatch(r"[A-Za-z]{2,3}(\+[A-Za-z]{2,3})*", w)) for w in words], dtype=bool)
+    number = np.array([w.isdigit() for w in words], dtype=bool)
+    landuse = pd.Series(words[code], index=shape_idx[code]).groupby(level=0).first()
+    parcel = pd.Series(words[number], index=shape_idx[number]).groupby(level=0).first()
+    for column, labels in (("KHLOAIDAT", landuse), ("SHTHUA", parcel)):
+        values = labels.reindex(range(len(shapes)))
+        shapes[column] = values.astype(object).where(values.notna(), None).to_numpy()
+    return shapes.reset_index(drop=True), int(code.sum() + number.sum())
