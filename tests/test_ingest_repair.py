@@ -20,6 +20,16 @@ LANG_SON = province("Lạng Sơn")
 SETTINGS = Settings(province=LANG_SON)
 
 
+def _ingest(source, settings):
+    """ingest_file, asserting for every fixture that nothing is lost."""
+    parcels, quarantine, report = ingest_file(source, settings)
+    assert report.features_in == report.features_out + report.features_quarantined
+    assert report.features_out == len(parcels) and report.features_quarantined == len(quarantine)
+    assert report.area_in_m2 == pytest.approx(report.area_out_m2 + report.area_quarantined_m2, rel=1e-9, abs=1e-9)
+    assert parcels["area_m2"].sum() == pytest.approx(report.area_out_m2, rel=1e-9, abs=1e-9)
+    return parcels, quarantine, report
+
+
 @pytest.mark.parametrize("raw, fixed", [
     ("Thôn Yªn Thái", "Thôn Yên Thái"),        # Unicode words stay (Thôn must not become Thốn)
     ("Hoµng T©m", "Hoàng Tâm"),
@@ -72,7 +82,7 @@ def test_tcvn3_bytes_in_a_dbf_with_a_lying_or_missing_cpg(tmp_path, cpg):
         {"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "TENCHU": "Thôn Yªn Thái", "MAXA": "6253",
          "geometry": _box(450_100)},
     ], cpg=cpg)
-    parcels, quarantine, report = ingest_file(path, SETTINGS)
+    parcels, quarantine, report = _ingest(path, SETTINGS)
     assert list(parcels["TENCHU"]) == ["Hoàng Tâm", "Thôn Yên Thái"]
     assert report.repairs["values with TCVN3 words converted to Unicode"] == 2
     assert quarantine.empty
@@ -82,7 +92,7 @@ def test_utf8_shapefile_is_read_as_utf8(tmp_path):
     path = _write_shp(tmp_path / "u.shp", [
         {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": "Nông Thị Yến", "geometry": _box()}],
         encoding="UTF-8")
-    parcels, _, _ = ingest_file(path, SETTINGS)
+    parcels, _, _ = _ingest(path, SETTINGS)
     assert parcels["TENCHU"].iat[0] == "Nông Thị Yến"
 
 
@@ -94,7 +104,7 @@ def test_geojson_declaring_tm3_zone_482_with_degree_coordinates(tmp_path):
            "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::5897"}}}
     path = tmp_path / "lying.geojson"
     path.write_text(json.dumps(doc), encoding="utf-8")
-    parcels, _, report = ingest_file(path, SETTINGS)
+    parcels, _, report = _ingest(path, SETTINGS)
     assert report.crs_declared == "EPSG:5897"
     assert "EPSG:4326" in report.crs_chosen and "do not fit" in report.crs_reason
     vertices = shapely.get_coordinates(parcels.geometry.values[0])
@@ -109,7 +119,7 @@ def test_swapped_and_no_false_easting_are_repaired(tmp_path, swap, offset, text)
     coords = lambda c: (c[:, ::-1] if swap else c) + ([0, offset] if swap else [offset, 0])  # noqa: E731
     broken = shapely.transform(box, coords)
     path = _write_shp(tmp_path / "b.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": broken}], crs=None)
-    parcels, _, report = ingest_file(path, SETTINGS)
+    parcels, _, report = _ingest(path, SETTINGS)
     assert text in report.crs_reason
     assert shapely.equals_exact(parcels.geometry.values[0].normalize(), box.normalize(), tolerance=1e-6)
 
@@ -118,7 +128,7 @@ def test_utm48_without_prj_is_detected(tmp_path):
     box = _box()
     utm = vn.reproject(np.array([box]), CRS.from_epsg(3405), 107.25, inverse=True)[0]
     path = _write_shp(tmp_path / "utm.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": utm}], crs=None)
-    parcels, _, report = ingest_file(path, SETTINGS)
+    parcels, _, report = _ingest(path, SETTINGS)
     assert "UTM zone 48N" in report.crs_reason
     assert parcels.geometry.values[0].area == pytest.approx(10_000.0, rel=1e-9)
 
@@ -128,7 +138,7 @@ def test_hanoi72_warns_about_its_accuracy(tmp_path):
     hn72 = vn.reproject(np.array([box]), CRS.from_epsg(2044), 107.25, inverse=True)[0]
     path = _write_shp(tmp_path / "hn.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": hn72}],
                       crs="EPSG:2044")
-    parcels, _, report = ingest_file(path, SETTINGS)
+    parcels, _, report = _ingest(path, SETTINGS)
     assert any("EPSG:1544" in w for w in report.warnings)
     assert parcels.geometry.values[0].area == pytest.approx(10_000.0, rel=1e-6)
 
@@ -154,7 +164,7 @@ def test_compound_with_legacy_member_and_nothing_lost(tmp_path):
         {"KHLOAIDAT": "LUA", "DOITUONG": "GDC", "DT_ONT": 0.0, "geometry": _box(450_100)},
         {"KHLOAIDAT": " lnk ", "DOITUONG": "GDC", "DT_ONT": 0.0, "geometry": _box(450_200)},
     ])
-    parcels, quarantine, report = ingest_file(path, SETTINGS)
+    parcels, quarantine, report = _ingest(path, SETTINGS)
     assert json.loads(parcels["uses"].iat[0]) == {"ONT": 2500.0, "CLN": 7500.0}
     assert list(parcels["landuse"]) == ["ONT", "CLN"] and [r.strip() for r in parcels["landuse_raw"]] == ["ONT+LNK", "lnk"]
     assert "must be split by a field survey" in quarantine["reason"].iat[0]
@@ -173,7 +183,7 @@ def test_esri_json_named_geojson(tmp_path):
     }
     path = tmp_path / "esri.geojson"
     path.write_text(json.dumps(esri), encoding="utf-8")
-    parcels, _, report = ingest_file(path, SETTINGS)
+    parcels, _, report = _ingest(path, SETTINGS)
     assert report.driver == "ESRIJSON"
     assert parcels.geometry.values[0].area == pytest.approx(10_000.0)
 
@@ -183,7 +193,7 @@ def test_mapinfo_tab(tmp_path):
     # MapInfo stores integers over the layer bounds: give tight bounds as officers' files have
     pyogrio.write_dataframe(frame, tmp_path / "td.tab", driver="MapInfo File",
                             layer_options={"BOUNDS": "400000,2400000,500000,2500000"})
-    parcels, _, report = ingest_file(tmp_path / "td.tab", SETTINGS)
+    parcels, _, report = _ingest(tmp_path / "td.tab", SETTINGS)
     assert report.driver == "MapInfo File"
     assert parcels.geometry.values[0].area == pytest.approx(10_000.0, rel=1e-6)
 
@@ -199,7 +209,7 @@ def test_zipped_shapefile(tmp_path):
     from pipeline.sources import discover
 
     (source,) = discover([tmp_path / "xa.zip"])
-    parcels, _, report = ingest_file(source, SETTINGS)
+    parcels, _, report = _ingest(source, SETTINGS)
     assert report.path.endswith("xa.zip!giao/td.shp")
     assert parcels["TENCHU"].iat[0] == "Lạng Sơn" and parcels["landuse"].iat[0] == "LUK"
 
@@ -207,7 +217,7 @@ def test_zipped_shapefile(tmp_path):
 def test_dgn_v7_shapes_are_read_and_unlabelled_ones_quarantined(tmp_path):
     frame = gpd.GeoDataFrame(geometry=[_box(), _box(450_100)], crs=None)
     pyogrio.write_dataframe(frame, tmp_path / "to12.dgn", driver="DGN", layer="elements")
-    parcels, quarantine, report = ingest_file(tmp_path / "to12.dgn", SETTINGS)
+    parcels, quarantine, report = _ingest(tmp_path / "to12.dgn", SETTINGS)
     assert report.driver == "DGN" and "VN-2000 TM-3" in report.crs_reason
     assert parcels.empty and list(quarantine["reason"]) == ["blank land-use code"] * 2
     assert report.area_quarantined_m2 == pytest.approx(20_000.0)
@@ -233,7 +243,7 @@ def test_dgn_v8_gets_a_clear_message(tmp_path):
     path = tmp_path / "v8.dgn"
     path.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(508))
     with pytest.raises(InputFileError, match="DGN v8.*save it as DGN v7"):
-        ingest_file(path, SETTINGS)
+        _ingest(path, SETTINGS)
 
 
 def test_owner_type_from_config_fills_blanks(tmp_path):
@@ -242,7 +252,7 @@ def test_owner_type_from_config_fills_blanks(tmp_path):
     path = _write_shp(tmp_path / "o.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "", "geometry": _box()},
                                            {"KHLOAIDAT": "LUC", "DOITUONG": "TKT", "geometry": _box(450_100)}])
     settings = Settings(province=LANG_SON, sources=(SourceOverride("o.shp", owner_type="GDC"),))
-    parcels, _, report = ingest_file(path, settings)
+    parcels, _, report = _ingest(path, settings)
     assert list(parcels["owner_type"]) == ["GDC", "TKT"]
     assert report.repairs["blank owner type set to GDC (config)"] == 1
 
@@ -271,3 +281,34 @@ def test_duplicates_and_garbage_areas_are_flagged_not_dropped(tmp_path):
     report = result.files[0]
     assert report.flagged == {"recorded area missing or more than 10 % off": 2,
                               "duplicate sheet/parcel number in the commune": 2}
+
+
+@pytest.mark.parametrize("name, lon, lat, epsg", [
+    ("Hà Nội", 105.85, 21.03, 5897), ("TP. Hồ Chí Minh", 106.70, 10.78, 9210), ("Điện Biên", 103.02, 21.38, 9205),
+])
+def test_cli_ingest_any_province(tmp_path, name, lon, lat, epsg):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    frame = gpd.GeoDataFrame({"KHLOAIDAT": ["ODT"], "DOITUONG": ["GDC"], "MAXA": ["00001"]},
+                             geometry=[shapely.box(lon, lat, lon + 0.001, lat + 0.001)], crs="EPSG:4326")
+    frame.to_file(tmp_path / "p.geojson")
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "p.geojson"), "--province", name,
+                                      "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 0, result.output
+    parcels = gpd.read_parquet(tmp_path / "w/parcels/00001.parquet")
+    assert parcels.crs.to_epsg() == epsg
+    easting = shapely.get_coordinates(parcels.geometry.values[0])[:, 0].mean()
+    assert 300_000 < easting < 700_000
+
+
+def test_config_encoding_override_cp1258(tmp_path):
+    from pipeline.config import SourceOverride
+
+    path = _write_shp(tmp_path / "c.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC",
+                                            "TENCHU": "Lương Văn Tâm".encode("cp1258").decode("latin-1"),
+                                            "geometry": _box()}], cpg=None)
+    settings = Settings(province=LANG_SON, sources=(SourceOverride("c.shp", encoding="cp1258"),))
+    parcels, _, report = _ingest(path, settings)
+    assert parcels["TENCHU"].iat[0] == "Lương Văn Tâm" and report.encoding == "cp1258 (config)"
