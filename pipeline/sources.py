@@ -141,6 +141,7 @@ def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -
     """Decode and repair every text column and column name, on unique values only."""
     repairs = TextRepairs()
     lying = codec is not None and codec.lower() in ("utf-8", "utf8")
+    prefer = next((name for name in vntext.CODECS if codec and name.lower() == codec.lower()), None)
 
     def fix(value: str) -> str:
         text, how = decode_value(value, codec) if latin1 else (value, "unicode")
@@ -148,7 +149,7 @@ def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -
             repairs.add("values not UTF-8 although the .cpg says so")
         if text.isascii():
             return text
-        result = _repair(text)
+        result = _repair(text, prefer)
         for name in result.codecs:
             repairs.add(f"values with {name} words converted to Unicode")
         repairs.undecoded.update(result.undecoded)

@@ -144,12 +144,14 @@ class Repair:
         return bool(self.codecs)
 
 
-def repair_text(value: str) -> Repair:
+def repair_text(value: str, prefer: str | None = None) -> Repair:
     """Repair one attribute value word by word.
 
     A word that already is Vietnamese (or plain ASCII) stays; otherwise the
     codec that makes it a Vietnamese syllable is used — the one that decodes
-    most words of the value wins a tie. Undecodable words stay as read.
+    most words of the value wins a tie, unless ``prefer`` (``"TCVN3"``,
+    ``"VNI"``, ``"cp1258"``, e.g. forced in the config) names the file's
+    encoding. Undecodable words stay as read.
     """
     text = unicodedata.normalize("NFC", value)
     words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
@@ -164,7 +166,7 @@ def repair_text(value: str) -> Repair:
             if out is not None and is_syllable(out):
                 candidates.setdefault((s, e), {})[name] = out
                 votes[name] += 1
-    ranking = sorted(CODECS, key=lambda n: -votes[n])
+    ranking = sorted(CODECS, key=lambda n: (n.lower() != (prefer or "").lower(), -votes[n]))
     pieces, last, used, undecoded = [], 0, [], []
     for s, e, w in suspects:
         choice = next((n for n in ranking if n in candidates.get((s, e), {})), None)

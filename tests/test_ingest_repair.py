@@ -312,3 +312,10 @@ def test_config_encoding_override_cp1258(tmp_path):
     settings = Settings(province=LANG_SON, sources=(SourceOverride("c.shp", encoding="cp1258"),))
     parcels, _, report = _ingest(path, settings)
     assert parcels["TENCHU"].iat[0] == "Lương Văn Tâm" and report.encoding == "cp1258 (config)"
+
+
+def test_forced_codec_wins_an_ambiguous_word():
+    # 'Hoµng' only decodes as TCVN3; 'Ho\xe0ng' (à) is Unicode already; with a
+    # forced codec the ranking starts with it
+    assert repair_text("Hoµng", prefer="TCVN3").text == "Hoàng"
+    assert repair_text("Hoaøng", prefer="VNI").codecs == ("VNI",)
