@@ -75,25 +75,29 @@ def code_tree_totals(areas: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_aggregate(workdir: Path) -> dict[str, Path]:
-    """Read ``parcels/*.parquet``, write ``stats/areas.csv``, ``stats/summary.csv``
-    and ``reports/aggregate.md``."""
+    """Read ``khoanh/*.parquet`` (or, before the khoanh stage, ``parcels/``) and
+    write ``stats/areas.csv``, ``stats/summary.csv`` and ``reports/aggregate.md``.
+
+    Gap khoanh (no code) are left out of the statistics and counted in the report.
+    """
     work = WorkDir(workdir)
     columns = ["commune_code", "landuse", "owner_type", "area_m2", "uses"]
-    parcels = pd.concat([pd.read_parquet(p, columns=columns) for p in work.parcel_files()],
-                        ignore_index=True)
-    areas = area_by_code(parcels)
+    files = sorted(work.khoanh_dir.glob("*.parquet")) or work.parcel_files()
+    units = pd.concat([pd.read_parquet(p, columns=columns) for p in files], ignore_index=True)
+    uncoded = units[units["landuse"].isna()]
+    areas = area_by_code(units[units["landuse"].notna()])
     summary = code_tree_totals(areas)
     out = {
         "areas": write_csv(work.areas_csv, areas),
         "summary": write_csv(work.stats_dir / "summary.csv", summary),
-        "report": write_text(work.reports_dir / "aggregate.md", aggregate_report(summary)),
+        "report": write_text(work.reports_dir / "aggregate.md", aggregate_report(summary, uncoded)),
     }
-    log.info("aggregate: %d communes, %.2f ha → %s", areas["commune_code"].nunique(),
-             areas["area_m2"].sum() / 1e4, work.areas_csv)
+    log.info("aggregate: %d communes, %.2f ha from %s → %s", areas["commune_code"].nunique(),
+             areas["area_m2"].sum() / 1e4, files[0].parent.name, work.areas_csv)
     return out
 
 
-def aggregate_report(summary: pd.DataFrame) -> str:
+def aggregate_report(summary: pd.DataFrame, uncoded: pd.DataFrame | None = None) -> str:
     """Readable per-commune totals: NNP + PNN + CSD = natural area."""
     heads = summary[summary["code"].isin([TOTAL_CODE, *NATURAL_AREA_GROUPS])]
     wide = heads.pivot(index="commune_code", columns="code", values="area_m2") / 1e4
@@ -108,4 +112,7 @@ def aggregate_report(summary: pd.DataFrame) -> str:
         "",
         markdown_table(wide),
         "",
+        *([f"Gaps with no parcel (not in the statistics, to be assigned by the officer): "
+           f"{len(uncoded)} khoanh, {uncoded['area_m2'].sum() / 1e4:.4f} ha — see reports/qa.md.", ""]
+          if uncoded is not None and len(uncoded) else []),
     ])

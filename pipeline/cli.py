@@ -50,6 +50,8 @@ def cli(verbose: int, quiet: bool) -> None:
     Examples:
       kiemke sample --out data/raw/sample
       kiemke ingest data/raw/sample --province "Lạng Sơn" --workdir data/processed
+      kiemke qa --workdir data/processed
+      kiemke khoanh --workdir data/processed
       kiemke aggregate --workdir data/processed
       kiemke inventory --config inventory.toml
     """
@@ -109,6 +111,43 @@ def ingest(paths: tuple[Path, ...], province: str, commune_code: str | None,
 
 @cli.command()
 @workdir_option
+@click.option("--boundaries", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Commune boundary file (default: the one in the config given to ingest).")
+@reports_errors
+def qa(workdir: Path, boundaries: Path | None) -> None:
+    """Topology QA per commune: overlaps, gaps, slivers, invalid, crossings.
+
+    Output: qa/<commune>/<layer>.parquet, reports/qa.md, qa.html, qa.json.
+
+    \b
+    Example:
+      kiemke qa --workdir data/processed
+    """
+    from .qa import run_qa
+
+    results = run_qa(workdir, boundaries)
+    problems = sum(sum(r.counts().values()) for r in results)
+    click.echo(f"QA: {len(results)} communes, {problems} problems → {WorkDir(workdir).reports_dir / 'qa.md'}")
+
+
+@cli.command()
+@workdir_option
+@reports_errors
+def khoanh(workdir: Path) -> None:
+    """Merge parcels into numbered khoanh đất (same land use and owner type).
+
+    \b
+    Example:
+      kiemke khoanh --workdir data/processed
+    """
+    from .khoanh import run_khoanh
+
+    written = run_khoanh(workdir)
+    click.echo(f"Khoanh đất: {len(written)} communes → {WorkDir(workdir).khoanh_dir}")
+
+
+@cli.command()
+@workdir_option
 @reports_errors
 def aggregate(workdir: Path) -> None:
     """Area by land-use code × user/manager object per commune → stats/areas.csv.
@@ -128,7 +167,7 @@ def aggregate(workdir: Path) -> None:
               type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml")
 @reports_errors
 def inventory(config_path: Path) -> None:
-    """Run every stage from the config: ingest → aggregate.
+    """Run every stage from the config: ingest → qa → khoanh → aggregate.
 
     \b
     Example:
@@ -138,6 +177,8 @@ def inventory(config_path: Path) -> None:
 
     from .aggregate import run_aggregate
     from .ingest import run_ingest
+    from .khoanh import run_khoanh
+    from .qa import run_qa
 
     settings = load_settings(config_path)
     if settings.input_root is None:
@@ -145,6 +186,8 @@ def inventory(config_path: Path) -> None:
     work = WorkDir(settings.workdir)
     stages = [
         ("ingest", lambda: run_ingest([settings.input_root], settings)),
+        ("qa", lambda: run_qa(settings.workdir)),
+        ("khoanh", lambda: run_khoanh(settings.workdir)),
         ("aggregate", lambda: run_aggregate(settings.workdir)),
     ]
     started = time.perf_counter()
@@ -156,6 +199,8 @@ def inventory(config_path: Path) -> None:
         f"Inventory of {settings.province.name_vi} done in {time.perf_counter() - started:.1f} s. Outputs:\n"
         f"  parcels     {work.parcels_dir}\n"
         f"  quarantine  {work.quarantine_dir}\n"
+        f"  QA          {work.reports_dir / 'qa.html'}\n"
+        f"  khoanh      {work.khoanh_dir}\n"
         f"  areas       {work.areas_csv}\n"
         f"  reports     {work.reports_dir}"
     )

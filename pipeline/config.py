@@ -20,6 +20,7 @@ from pyproj.exceptions import CRSError as ProjCRSError
 
 from .errors import ConfigError, StageInputMissing, UnknownProvinceError
 from .reference import Province, province as find_province
+from .topology import Thresholds
 
 DEFAULT_WORKDIR = Path("data/processed")
 MANIFEST = "inventory.json"
@@ -83,6 +84,8 @@ class Settings:
     boundaries: Boundaries | None = None
     column_aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     compound: CompoundSplit = CompoundSplit()
+    qa: Thresholds = Thresholds()
+    natural_area_ha: dict[str, float] = field(default_factory=dict)  # commune code → ha
 
     def override_for(self, path: Path) -> SourceOverride:
         """The merged overrides of every ``[[sources]]`` entry matching ``path``."""
@@ -103,6 +106,8 @@ class Settings:
             "boundaries": (
                 {k: str(v) for k, v in asdict(self.boundaries).items()} if self.boundaries else None
             ),
+            "qa": asdict(self.qa),
+            "natural_area_ha": self.natural_area_ha,
         }
 
 
@@ -117,6 +122,12 @@ def _require(table: dict, key: str, kind: type, where: str, *, default: Any = ..
             f"{where}: key '{key}' must be a {kind.__name__}, got {type(value).__name__} {value!r}."
         )
     return value
+
+
+def _positive(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where} must be a number > 0, got {value!r}.")
+    return float(value)
 
 
 def _check_crs(text: str, where: str) -> str:
@@ -138,7 +149,8 @@ def _check_keys(table: dict, allowed: set[str], where: str) -> None:
 
 def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
     """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
-    _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound"}, "config")
+    _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha"},
+                "config")
     inv = _require(data, "inventory", dict, "config")
     _check_keys(inv, {"province", "year", "reference_date", "input", "workdir"}, "[inventory]")
     try:
@@ -194,13 +206,16 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
     }
     comp = _require(data, "compound", dict, "config", default={})
     _check_keys(comp, {"first_use_m2", "area_fields"}, "[compound]")
-    first_use = comp.get("first_use_m2", 400.0)
-    if isinstance(first_use, bool) or not isinstance(first_use, int | float) or first_use < 0:
-        raise ConfigError(f"[compound] first_use_m2 must be a number of m² ≥ 0, got {first_use!r}.")
     compound = CompoundSplit(
-        first_use_m2=float(first_use),
+        first_use_m2=_positive(comp.get("first_use_m2", 400.0), "[compound] first_use_m2"),
         area_fields={k: tuple(v) for k, v in comp.get("area_fields", {}).items()},
     )
+
+    qa_table = _require(data, "qa", dict, "config", default={})
+    _check_keys(qa_table, set(Thresholds.__dataclass_fields__), "[qa]")
+    qa = Thresholds(**{k: _positive(qa_table[k], f"[qa] {k}") for k in qa_table})
+    natural = _require(data, "natural_area_ha", dict, "config", default={})
+    natural_area_ha = {str(k).zfill(5): _positive(v, f"[natural_area_ha] {k}") for k, v in natural.items()}
 
     return Settings(
         province=province,
@@ -212,6 +227,8 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
         boundaries=boundaries,
         column_aliases=aliases,
         compound=compound,
+        qa=qa,
+        natural_area_ha=natural_area_ha,
     )
 
 
@@ -257,6 +274,17 @@ class WorkDir:
 
     def quarantine(self, commune_code: str) -> Path:
         return self.quarantine_dir / f"{commune_code}.parquet"
+
+    @property
+    def qa_dir(self) -> Path:
+        return self.root / "qa"
+
+    @property
+    def khoanh_dir(self) -> Path:
+        return self.root / "khoanh"
+
+    def khoanh(self, commune_code: str) -> Path:
+        return self.khoanh_dir / f"{commune_code}.parquet"
 
     @property
     def areas_csv(self) -> Path:

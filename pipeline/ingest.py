@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 UNKNOWN_COMMUNE_PREFIX = "file:"
 #: A recorded area (DIENTICH) further than this from the computed one is flagged.
 RECORDED_AREA_TOLERANCE = 0.10
+#: Start of the flag set on a parcel whose geometry make_valid repaired.
+INVALID_FLAG = "invalid geometry repaired"
 
 
 # -------------------------------------------------------------------- reports
@@ -198,7 +200,9 @@ def ingest_frame(
     not_polygon = ~empty & ~np.isin(kind, [3, 6])
     reason[not_polygon] = [f"not a polygon ({g.geom_type})" for g in projected[not_polygon]]
     invalid = (reason == "") & ~shapely.is_valid(projected)
+    invalid_why = np.full(len(frame), None, dtype=object)
     if invalid.any():
+        invalid_why[invalid] = [f"{INVALID_FLAG} ({why})" for why in shapely.is_valid_reason(projected[invalid])]
         projected[invalid] = [_polygonal(g) for g in shapely.make_valid(projected[invalid])]
         report.repairs["invalid geometry repaired (make_valid)"] = int(invalid.sum())
     no_area = (reason == "") & (shapely.is_empty(projected) | (shapely.area(projected) <= 0))
@@ -265,11 +269,12 @@ def ingest_frame(
     keep = reason == ""
     recorded = (pd.to_numeric(data[columns["area_recorded"]], errors="coerce").to_numpy(dtype=float)
                 if "area_recorded" in columns else np.full(len(frame), np.nan))
-    flags = np.full(len(frame), None, dtype=object)
+    flags = invalid_why.copy()
     if "area_recorded" in columns:
         garbage = keep & (~np.isfinite(recorded) | (recorded <= 0) | (
             (np.abs(recorded - area) > RECORDED_AREA_TOLERANCE * area) & (np.abs(recorded - area) > 5.0)))
-        flags[garbage] = [f"recorded area {r:g} m² ≠ computed {a:.1f} m²" for r, a in zip(recorded[garbage], area[garbage])]
+        flags[garbage] = [_join(f, f"recorded area {r:g} m² ≠ computed {a:.1f} m²")
+                          for f, r, a in zip(flags[garbage], recorded[garbage], area[garbage])]
         if garbage.any():
             report.flagged["recorded area missing or more than 10 % off"] = int(garbage.sum())
     contract = pd.DataFrame({
@@ -313,6 +318,11 @@ def ingest_frame(
         entry["area_m2"] += float(group["area_m2"].sum())
     report.communes = sorted(set(report.communes) | set(parcels["commune_code"]) | set(quarantine["commune_code"]))
     return parcels, quarantine, report
+
+
+def _join(flags: object, note: str) -> str:
+    """Append a note to a parcel's ``flags`` text."""
+    return f"{flags}; {note}" if isinstance(flags, str) and flags else note
 
 
 def _finite_bounds(geoms: np.ndarray) -> np.ndarray:
@@ -451,8 +461,7 @@ def flag_duplicate_numbers(parcels: pd.DataFrame, reports: list[FileReport]) -> 
     dup = numbered & parcels.duplicated(["commune_code", "sheet_no", "parcel_no"], keep=False)
     if dup.any():
         note = "duplicate sheet/parcel number in the commune"
-        parcels.loc[dup, "flags"] = [f"{f}; {note}" if isinstance(f, str) else note
-                                   for f in parcels.loc[dup, "flags"]]
+        parcels.loc[dup, "flags"] = [_join(f, note) for f in parcels.loc[dup, "flags"]]
         counts = parcels.loc[dup, "source_file"].value_counts()
         for report in reports:
             if report.path in counts:

@@ -26,7 +26,7 @@ import shapely
 from pyproj import CRS
 
 from . import crs as vn
-from .io import atomic_path, write_text
+from .io import atomic_path, write_csv, write_text
 from .report import markdown_table
 from .reference import province as find_province
 
@@ -46,6 +46,7 @@ class SampleCommune:
     form: str  # "shp_prj", "shp_noprj", "shp_utm48", "geojson_wgs84"
     parcels: int
     urban: bool = False
+    plant_problems: bool = False  # QA problems planted on purpose (sample_defects.py)
 
     @property
     def stem(self) -> str:
@@ -53,7 +54,7 @@ class SampleCommune:
 
 
 SAMPLE_COMMUNES: tuple[SampleCommune, ...] = (
-    SampleCommune("06253", "tt_van_quan", "shp_prj", 5600, urban=True),
+    SampleCommune("06253", "tt_van_quan", "shp_prj", 5600, urban=True, plant_problems=True),
     SampleCommune("06286", "khanh_khe", "shp_noprj", 5200),
     SampleCommune("06274", "hoa_binh", "shp_utm48", 5600),
     SampleCommune("06307", "tan_doan", "geojson_wgs84", 5600),
@@ -165,11 +166,12 @@ def _sample_points(rng, polygon, n: int, density) -> np.ndarray:
 
 
 def _merge_fragments(parts: np.ndarray, min_area: float) -> np.ndarray:
-    """Union every part smaller than ``min_area`` into its longest-shared neighbour,
-    so the tiling stays exact without leaving cut-off slivers."""
+    """Union every part smaller than ``min_area`` (or thinner than 1 m) into its
+    longest-shared neighbour, so the tiling stays exact without cut-off slivers."""
     parts = list(parts)
     areas = shapely.area(np.array(parts))
-    small = [i for i in np.argsort(areas) if areas[i] < min_area]
+    width = 2 * areas / np.maximum(shapely.length(np.array(parts)), 1e-9)
+    small = [i for i in np.argsort(areas) if areas[i] < min_area or width[i] < 1.0]
     tree = shapely.STRtree(np.array(parts))
     alive = np.ones(len(parts), dtype=bool)
     for i in small:
@@ -188,7 +190,7 @@ def _merge_fragments(parts: np.ndarray, min_area: float) -> np.ndarray:
     return np.array(parts, dtype=object)[alive]
 
 
-GRID = 0.01  # every overlay is noded on a 1 cm grid, so neighbours share vertices exactly
+GRID = 0.01  # the commune outline is snapped to 1 cm; parcel linework is noded in one pass
 
 
 def _tile_commune(rng, polygon, terrain: Terrain, roads, river, n: int):
@@ -196,13 +198,11 @@ def _tile_commune(rng, polygon, terrain: Terrain, roads, river, n: int):
     corridors, the corridors cut into sheet-sized pieces.
 
     All linework is noded in ONE operation and polygonized, so neighbouring
-    parcels share their vertices exactly (no sliver gaps or overlaps).
+    parcels share their vertices exactly (no sliver gaps or overlaps), and
+    the commune outline is kept as it is (no parcel edge runs beside it).
     """
-    road_corridor = shapely.intersection(shapely.union_all(
-        [shapely.buffer(r, w, cap_style="flat") for r, w in roads]), polygon)
-    river_corridor = shapely.intersection(shapely.buffer(river, 12.0, cap_style="flat"), polygon)
-    road_corridor = shapely.difference(road_corridor, river_corridor)
-    blocks = shapely.difference(polygon, shapely.union(road_corridor, river_corridor))
+    road_zone = shapely.union_all([shapely.buffer(r, w, cap_style="flat") for r, w in roads])
+    river_zone = shapely.buffer(river, 12.0, cap_style="flat")
     road_lines = shapely.union_all([r for r, _ in roads])
 
     def density(xy: np.ndarray) -> np.ndarray:
@@ -210,39 +210,42 @@ def _tile_commune(rng, polygon, terrain: Terrain, roads, river, n: int):
         near = shapely.distance(road_lines, shapely.points(xy)) < 120
         return np.where(near, 1.0, np.where(h < 0.35, 0.55, 0.05 + 0.25 * (1 - h)))
 
-    points = _sample_points(rng, blocks, n, density)
+    land_zone = shapely.difference(polygon, shapely.union(road_zone, river_zone))
+    points = _sample_points(rng, land_zone, n, density)
     cells = shapely.get_parts(shapely.voronoi_polygons(
         shapely.multipoints(points), extend_to=shapely.buffer(shapely.envelope(polygon), 100)))
     boxes = _sheet_boxes(polygon, 600.0)
     linework = shapely.union_all(np.concatenate([
         shapely.boundary(cells), shapely.boundary(boxes),
-        [polygon.boundary, road_corridor.boundary, river_corridor.boundary],
-    ]), grid_size=GRID)
+        [polygon.boundary, road_zone.boundary, river_zone.boundary],
+    ]))
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(linework)))
     probe = shapely.point_on_surface(faces)
+    inside = _index_of(probe, np.array([polygon])) >= 0
+    in_river = _index_of(probe, np.array([river_zone])) >= 0
+    in_road = (_index_of(probe, np.array([road_zone])) >= 0) & ~in_river
+    kind = np.where(in_river, "river", np.where(in_road, "road", "land"))
+    piece = np.where(kind == "land", _index_of(probe, cells), _index_of(probe, boxes))
+    keep = inside & (piece >= 0)
 
-    # label each face: (land, cell, block part) or (road/river, sheet box)
-    labels = np.full(len(faces), "", dtype=object)
-    for name, zone, pieces in (("land", blocks, cells), ("road", road_corridor, boxes),
-                               ("river", river_corridor, boxes)):
-        parts = shapely.get_parts(zone)
-        part_of = _index_of(probe, parts)
-        piece_of = _index_of(probe, pieces)
-        hit = (part_of >= 0) & (piece_of >= 0) & (labels == "")
-        labels[hit] = [f"{name}:{a}:{b}" for a, b in zip(part_of[hit], piece_of[hit])]
-    keep = labels != ""
-    faces, labels = faces[keep], labels[keep]
-    order = np.argsort(labels, kind="stable")
-    faces, labels = faces[order], labels[order]
-    groups, starts = np.unique(labels, return_index=True)
-    parcels = np.array([shapely.coverage_union_all(chunk) if len(chunk) > 1 else chunk[0]
-                        for chunk in np.split(faces, starts[1:])], dtype=object)
-    kinds = np.array([g.split(":")[0] for g in groups])
-    land = kinds == "land"
-    merged = _merge_fragments(parcels[land], min_area=60.0)
-    parcels = np.concatenate([merged, parcels[~land]])
-    kinds = np.concatenate([np.full(len(merged), "land"), kinds[~land]])
-    return shapely.normalize(parcels), kinds
+    parcels, kinds = [], []
+    for name in ("land", "road", "river"):
+        chosen = keep & (kind == name)
+        groups = _dissolve(faces[chosen], piece[chosen])
+        merged = _merge_fragments(groups, min_area=60.0 if name == "land" else 20.0)
+        parcels.append(merged)
+        kinds += [name] * len(merged)
+    return shapely.normalize(np.concatenate(parcels)), np.array(kinds)
+
+
+def _dissolve(faces: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Union the faces sharing a key, then split each union into its connected parts."""
+    order = np.argsort(keys, kind="stable")
+    faces, keys = faces[order], keys[order]
+    _, starts = np.unique(keys, return_index=True)
+    unions = [shapely.coverage_union_all(chunk) if len(chunk) > 1 else chunk[0]
+              for chunk in np.split(faces, starts[1:])]
+    return shapely.get_parts(np.array(unions, dtype=object))
 
 
 def _index_of(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
@@ -355,7 +358,8 @@ def _sheet_and_parcel_numbers(parcels: np.ndarray, sheet_size: float = 1000.0):
 
 
 def generate_commune(commune: SampleCommune, boundaries: gpd.GeoDataFrame, seed: int = 2019):
-    """Synthetic parcels of one commune, in VN-2000 TM-3 107°15′, with FAMIS columns."""
+    """Synthetic parcels of one commune, in VN-2000 TM-3 107°15′, with FAMIS columns
+    (a clean tiling: problems are planted afterwards by :func:`with_planted_problems`)."""
     rng = np.random.default_rng([seed, int(commune.code)])
     polygon = _commune_polygon(boundaries, commune.code)
     name = boundaries.loc[boundaries["gso_commune_code"] == commune.code, "commune_vn"].iloc[0]
@@ -388,6 +392,18 @@ def generate_commune(commune: SampleCommune, boundaries: gpd.GeoDataFrame, seed:
     return frame.sort_values(["SHBANDO", "SHTHUA"], ignore_index=True)
 
 
+def with_planted_problems(frame: gpd.GeoDataFrame, commune: SampleCommune, boundaries: gpd.GeoDataFrame,
+                          seed: int = 2019) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """The commune's parcels with its planted QA problems (none unless the commune plants them)."""
+    if not commune.plant_problems:
+        return frame, pd.DataFrame()
+    from .sample_defects import plant_problems
+
+    rng = np.random.default_rng([seed, int(commune.code), 4])
+    planted_frame, planted = plant_problems(frame, _commune_polygon(boundaries, commune.code), rng)
+    return planted_frame, planted.assign(commune_code=commune.code)
+
+
 # ------------------------------------------------------------------- writing
 
 
@@ -400,7 +416,7 @@ def _write_raw(frame: gpd.GeoDataFrame, commune: SampleCommune, folder: Path) ->
         path = folder / f"{commune.stem}.geojson"
         with atomic_path(path) as tmp:
             pyogrio.write_dataframe(frame.set_geometry(wgs, crs="EPSG:4326"), tmp, driver="GeoJSON",
-                                    layer=commune.stem, layer_options={"COORDINATE_PRECISION": 8})
+                                    layer=commune.stem, layer_options={"COORDINATE_PRECISION": 10})
         return [path]
     if commune.form == "shp_utm48":
         utm = vn.reproject(frame.geometry.values, CRS.from_epsg(3405), meridian, inverse=True)
@@ -420,9 +436,11 @@ def generate_sample(out: Path, *, seed: int = 2019) -> pd.DataFrame:
     from tqdm import tqdm
 
     boundaries = commune_boundaries()
-    rows = []
+    rows, planted = [], []
     for commune in tqdm(SAMPLE_COMMUNES, desc="sample communes", unit="commune"):
-        frame = generate_commune(commune, boundaries, seed=seed)
+        frame, problems = with_planted_problems(generate_commune(commune, boundaries, seed=seed), commune,
+                                                boundaries, seed=seed)
+        planted.append(problems)
         folder = out / DISTRICT_FOLDER / commune.folder
         files = _write_raw(frame, commune, folder)
         name = boundaries.loc[boundaries["gso_commune_code"] == commune.code, "commune_vn"].iloc[0]
@@ -437,17 +455,29 @@ def generate_sample(out: Path, *, seed: int = 2019) -> pd.DataFrame:
             "files": ", ".join(p.name for p in files),
         })
     summary = pd.DataFrame(rows)
-    sample = boundaries[boundaries["gso_commune_code"].isin([c.code for c in SAMPLE_COMMUNES])]
-    boundary_path = out / "boundaries" / "communes_van_quan.geojson"
-    boundary_path.parent.mkdir(parents=True, exist_ok=True)
-    boundary_path.unlink(missing_ok=True)
-    pyogrio.write_dataframe(sample, boundary_path, driver="GeoJSON")
-    write_text(out / "README.md", sample_readme(summary))
+    problems = pd.concat(planted, ignore_index=True)
+    problems = problems[["commune_code", *[c for c in problems.columns if c != "commune_code"]]]
+    write_csv(out / "planted_problems.csv", problems)
+    _write_boundaries(boundaries, out / "boundaries" / "communes_van_quan.geojson")
+    write_text(out / "README.md", sample_readme(summary, problems))
     log.info("sample written to %s: %d communes, %d parcels", out, len(summary), summary["parcels"].sum())
     return summary
 
 
-def sample_readme(summary: pd.DataFrame) -> str:
+def _write_boundaries(boundaries: gpd.GeoDataFrame, path: Path) -> None:
+    """The sample communes' boundaries exactly as the parcels were generated in
+    (snapped to 1 cm in TM-3), written back in WGS 84 like the source."""
+    sample = boundaries[boundaries["gso_commune_code"].isin([c.code for c in SAMPLE_COMMUNES])].copy()
+    tm3 = [_commune_polygon(boundaries, code) for code in sample["gso_commune_code"]]
+    wgs = vn.reproject(np.array(tm3, dtype=object), CRS.from_epsg(4326), PROVINCE.central_meridian_deg, inverse=True)
+    sample = sample.set_geometry(list(wgs), crs="EPSG:4326")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        pyogrio.write_dataframe(sample, tmp, driver="GeoJSON", layer="communes_van_quan",
+                                layer_options={"COORDINATE_PRECISION": 10})
+
+
+def sample_readme(summary: pd.DataFrame, problems: pd.DataFrame) -> str:
     table = markdown_table(summary[["commune_code", "commune", "folder", "parcels", "area_ha", "form"]])
     return f"""# Bundled sample: {len(summary)} communes of Huyện Văn Quan, Lạng Sơn
 
@@ -476,10 +506,19 @@ Total: {summary['parcels'].sum()} parcels, {summary['area_ha'].sum():.2f} ha.
   rivers and unused land (UBQ), the protection-forest board (TCN), public
   schools and health stations (TSN), a forestry company (TKT), village
   communities (CDS).
-- Parcels tile each commune: no gaps, no overlaps inside a commune.
-- `boundaries/communes_van_quan.geojson`: the communes' boundaries.
+- Parcels tile each commune: no gaps, no overlaps inside a commune, except the
+  problems planted on purpose (below).
+- `boundaries/communes_van_quan.geojson`: the communes' boundaries (the
+  source polygons snapped to 1 cm in VN-2000 TM-3, as the parcels were made).
   The source polygons are low-resolution and overlap their neighbours a
   little, so parcels of adjacent communes can overlap along the border.
+
+## Problems planted on purpose (for the QA to find)
+Commune {", ".join(sorted(problems["commune_code"].unique())) if len(problems) else "—"} carries these topology problems, and only these
+(also in `planted_problems.csv`); `kiemke qa` finds exactly them (a test
+checks it). X = northing, Y = easting in VN-2000 / TM-3 107°15′:
+
+{markdown_table(problems) if len(problems) else "(none)"}
 
 ## Attribution
 Commune boundaries: derived from the R package `censusVN2009`

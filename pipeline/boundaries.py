@@ -1,0 +1,53 @@
+"""Administrative boundaries: commune polygons with their codes and names,
+in the province's VN-2000 TM-3 CRS (for QA, roll-ups, form headers, maps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+from pyproj import CRS
+
+from . import crs as vn
+from .errors import InputFileError
+
+BOUNDARY_COLUMNS = ["commune_code", "commune_name", "district_code", "district_name", "geometry"]
+
+
+def load_boundaries(spec: dict[str, Any] | None, central_meridian_deg: float) -> gpd.GeoDataFrame:
+    """Commune boundaries from the manifest's ``boundaries`` entry (or none).
+
+    Codes are normalised (5-digit communes, 3-digit districts); geometry is
+    reprojected with the pinned VN-2000 pipeline.
+    """
+    if not spec:
+        return gpd.GeoDataFrame(columns=BOUNDARY_COLUMNS, geometry="geometry")
+    path = Path(spec["path"])
+    try:
+        frame = pyogrio.read_dataframe(path)
+    except Exception as exc:
+        raise InputFileError(f"{path}: cannot read the boundary file ({exc}).") from None
+    fields = {
+        "commune_code": spec.get("commune_code_field", "gso_commune_code"),
+        "commune_name": spec.get("commune_name_field", "commune_vn"),
+        "district_code": spec.get("district_code_field", "gso_district_code"),
+        "district_name": spec.get("district_name_field", "district_vn"),
+    }
+    missing = [f for f in fields.values() if f not in frame.columns]
+    if missing:
+        raise InputFileError(
+            f"{path}: fields {missing} are missing; present: {list(frame.columns)}. "
+            "Name the right fields under [boundaries] in inventory.toml."
+        )
+    source = CRS.from_user_input(frame.crs) if frame.crs is not None else CRS.from_epsg(4326)
+    out = gpd.GeoDataFrame(
+        {k: frame[v].astype("string") for k, v in fields.items()},
+        geometry=vn.reproject(np.asarray(frame.geometry.values), source, central_meridian_deg),
+        crs=vn.tm3_crs(central_meridian_deg),
+    )
+    out["commune_code"] = out["commune_code"].str.zfill(5)
+    out["district_code"] = out["district_code"].str.zfill(3)
+    return out[out["commune_code"].notna()].reset_index(drop=True)

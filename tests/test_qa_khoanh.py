@@ -1,0 +1,178 @@
+"""QA and khoanh đất: inline geometries with known answers, then the sample."""
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from pipeline.ingest import INVALID_FLAG
+from pipeline.khoanh import GAP_FLAG, build_khoanh
+from pipeline.qa import qa_commune
+
+X0, Y0 = 450_000.0, 2_417_000.0
+
+
+def _box(col, row, w=100.0, h=100.0):
+    return shapely.box(X0 + col * 100, Y0 + row * 100, X0 + col * 100 + w, Y0 + row * 100 + h)
+
+
+def _parcels(geoms, landuse=None, owner=None, uses=None, flags=None):
+    n = len(geoms)
+    return gpd.GeoDataFrame({
+        "commune_code": "06253", "sheet_no": "1", "parcel_no": [str(i + 1) for i in range(n)],
+        "landuse": landuse or ["LUC"] * n, "owner_type": owner or ["GDC"] * n,
+        "area_m2": shapely.area(np.array(geoms)), "uses": uses or [None] * n, "flags": flags or [None] * n,
+    }, geometry=geoms, crs="EPSG:9215")
+
+
+def _grid(n=3):
+    return [_box(c, r) for r in range(n) for c in range(n)]
+
+
+def test_clean_grid_has_no_problem():
+    result = qa_commune(_parcels(_grid()), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300),
+                        natural_area_m2=90_000.0)
+    assert sum(result.counts().values()) == 0
+    assert result.reconciliation()["difference_m2"] == pytest.approx(0.0)
+
+
+def test_overlap_located_with_its_area():
+    geoms = _grid()
+    geoms[4] = shapely.box(X0 + 100, Y0 + 100, X0 + 210, Y0 + 200)  # 10 m into the eastern neighbour
+    layer = qa_commune(_parcels(geoms)).layers["overlaps"]
+    assert len(layer) == 1 and layer["area_m2"].iat[0] == pytest.approx(1000.0)
+    assert layer["parcels"].iat[0] == "1/5 & 1/6"
+    assert X0 + 200 < layer["y_easting"].iat[0] < X0 + 210 and Y0 + 100 < layer["x_northing"].iat[0] < Y0 + 200
+
+
+def test_duplicate_is_not_an_overlap():
+    geoms = _grid() + [_box(1, 1)]
+    result = qa_commune(_parcels(geoms))
+    assert result.counts()["duplicates"] == 1 and result.counts()["overlaps"] == 0
+    assert result.layers["duplicates"]["parcels"].iat[0] == "1/5 & 1/10"
+
+
+def test_gap_inside_and_against_the_boundary():
+    geoms = _grid()
+    del geoms[4]  # the middle parcel is missing
+    boundary = shapely.box(X0, Y0, X0 + 300, Y0 + 310)  # the commune reaches 10 m further north
+    layer = qa_commune(_parcels(geoms), boundary=boundary).layers["gaps"]
+    assert sorted(layer["area_m2"]) == pytest.approx([3000.0, 10_000.0])
+    inside = layer[layer["detail"].str.contains("inside")]
+    assert inside["y_easting"].iat[0] == pytest.approx(X0 + 150, abs=50)
+    assert inside["x_northing"].iat[0] == pytest.approx(Y0 + 150, abs=50)
+
+
+def test_sub_centimetre_boundary_noise_is_not_a_problem():
+    boundary = shapely.box(X0 - 0.0008, Y0, X0 + 300.0008, Y0 + 300.0008)  # 0.8 mm datum round trip
+    result = qa_commune(_parcels(_grid()), boundary=boundary)
+    assert result.counts()["gaps"] == 0 and result.counts()["crossings"] == 0
+
+
+def test_sliver_and_crossing():
+    geoms = _grid()
+    geoms[8] = shapely.box(X0 + 200, Y0 + 200, X0 + 305, Y0 + 300)  # 5 m beyond the eastern boundary
+    strip = shapely.box(X0 + 300.0, Y0, X0 + 300.2, Y0 + 100)  # 20 cm strip, outside too
+    result = qa_commune(_parcels(geoms + [strip]), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300))
+    slivers = result.layers["slivers"]
+    assert list(slivers["parcels"]) == ["1/10"] and slivers["detail"].iat[0] == "mean width 0.20 m"
+    crossings = result.layers["crossings"].sort_values("area_m2")
+    assert list(crossings["area_m2"]) == pytest.approx([20.0, 500.0])
+
+
+def test_invalid_comes_from_the_ingest_flag():
+    flags = [None] * 9
+    flags[2] = f"{INVALID_FLAG} (Self-intersection[450250 2417000])"
+    layer = qa_commune(_parcels(_grid(), flags=flags)).layers["invalid"]
+    assert list(layer["parcels"]) == ["1/3"] and "Self-intersection" in layer["detail"].iat[0]
+
+
+def test_reconciliation_explains_the_difference():
+    geoms = _grid()
+    geoms[4] = shapely.box(X0 + 100, Y0 + 100, X0 + 210, Y0 + 200)  # +1000 m² overlap
+    del geoms[0]  # −10 000 m² gap on the boundary
+    result = qa_commune(_parcels(geoms), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300),
+                        natural_area_m2=90_000.0)
+    rec = result.reconciliation()
+    assert rec["difference_m2"] == pytest.approx(1000.0 - 10_000.0)
+    assert rec["unexplained_m2"] == pytest.approx(0.0, abs=1e-6)
+    assert result.warnings and "−" not in result.warnings[0]
+
+
+# ----------------------------------------------------------------- khoanh
+
+
+def test_khoanh_merges_same_code_and_owner_only():
+    geoms = [_box(0, 0), _box(1, 0), _box(2, 0), _box(0, 1), _box(1, 1), _box(2, 1)]
+    khoanh = build_khoanh(_parcels(
+        geoms, landuse=["LUC", "LUC", "LUC", "ONT", "ONT", "LUC"],
+        owner=["GDC", "GDC", "UBQ", "GDC", "GDC", "GDC"],
+        uses=[None, None, None, json.dumps({"ONT": 400.0, "CLN": 9600.0}), None, None]))
+    assert len(khoanh) == 4
+    assert khoanh["area_m2"].sum() == pytest.approx(60_000.0)
+    luc = khoanh[(khoanh["landuse"] == "LUC") & (khoanh["owner_type"] == "GDC")].sort_values("area_m2")
+    assert list(luc["area_m2"]) == [10_000.0, 20_000.0]  # the LUC/GDC at (2,1) does not touch (0,0)-(1,0)
+    ont = khoanh[khoanh["landuse"] == "ONT"].iloc[0]
+    assert ont["parcel_count"] == 2 and ont["parcel_ids"] == "1/4, 1/5"
+    assert json.loads(ont["uses"]) == pytest.approx({"ONT": 10_400.0, "CLN": 9_600.0})
+    # numbered from the north-west: the northern row first, west to east
+    assert list(khoanh.sort_values("khoanh_no")["landuse"]) == ["ONT", "LUC", "LUC", "LUC"]
+
+
+def test_khoanh_counts_an_overlap_once_and_flags_gaps():
+    geoms = _grid()
+    geoms[4] = shapely.box(X0 + 100, Y0 + 100, X0 + 210, Y0 + 200)  # parcel 5 overlaps parcel 6
+    del geoms[0]
+    landuse = ["LUC"] * 7 + ["ONT"]
+    khoanh = build_khoanh(_parcels(geoms, landuse=landuse), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300))
+    coded = khoanh[khoanh["landuse"].notna()]
+    assert coded["area_m2"].sum() == pytest.approx(80_000.0)  # 8 parcels, the overlap once
+    gap = khoanh[khoanh["flag"] == GAP_FLAG]
+    assert len(gap) == 1 and gap["area_m2"].iat[0] == pytest.approx(10_000.0) and gap["landuse"].isna().all()
+
+
+# ----------------------------------------------------------------- sample
+
+
+def test_sample_qa_finds_exactly_the_planted_problems(sample_run, sample_dir):
+    planted = pd.read_csv(sample_dir / "planted_problems.csv", dtype={"commune_code": str}, encoding="utf-8-sig")
+    found = pd.concat([gpd.read_parquet(p) for p in sorted((sample_run / "qa").glob("*/*.parquet"))],
+                      ignore_index=True)
+    assert found.groupby(["commune_code", "problem"]).size().to_dict() == \
+        planted.groupby(["commune_code", "problem"]).size().to_dict()
+    for row in planted.itertuples():
+        same = found[(found["commune_code"] == row.commune_code) & (found["problem"] == row.problem)]
+        distance = np.hypot(same["x_northing"] - row.x_northing, same["y_easting"] - row.y_easting)
+        match = same[distance < 1.0]
+        assert len(match) == 1, row
+        assert match["area_m2"].iat[0] == pytest.approx(row.area_m2, rel=0.01), row
+
+
+def test_sample_khoanh_conserve_area_and_are_maximal(sample_run):
+    from pipeline.khoanh import parcel_priority
+    from pipeline.topology import overlapping_pairs, resolve_overlaps
+
+    for path in sorted((sample_run / "khoanh").glob("*.parquet")):
+        khoanh = gpd.read_parquet(path)
+        parcels = gpd.read_parquet(sample_run / "parcels" / path.name)
+        geoms = parcels.geometry.values
+        resolved = resolve_overlaps(geoms, overlapping_pairs(geoms), parcel_priority(parcels))
+        coded = khoanh[khoanh["landuse"].notna()]
+        assert coded["area_m2"].sum() == pytest.approx(shapely.area(resolved).sum(), rel=1e-6)
+        listed = set(", ".join(coded["parcel_ids"]).split(", "))
+        alive = parcels[shapely.area(resolved) > 0]
+        assert listed == set(alive["sheet_no"].astype(str) + "/" + alive["parcel_no"].astype(str))
+        uses = coded["uses"].map(lambda u: sum(json.loads(u).values()) if isinstance(u, str) else np.nan)
+        assert np.allclose(uses.dropna(), coded.loc[uses.notna(), "area_m2"], rtol=1e-9)
+        assert sorted(khoanh["khoanh_no"]) == list(range(1, len(khoanh) + 1))
+        # no two adjacent khoanh share both code and owner type
+        g = coded.geometry.values
+        i, j = shapely.STRtree(g).query(g, predicate="intersects")
+        pairs = (i < j)
+        shared = shapely.length(shapely.intersection(g[i[pairs]], g[j[pairs]]))
+        same = (coded["landuse"].to_numpy()[i[pairs]] == coded["landuse"].to_numpy()[j[pairs]]) & \
+               (coded["owner_type"].to_numpy()[i[pairs]] == coded["owner_type"].to_numpy()[j[pairs]])
+        assert not (same & (shared > 1e-6)).any(), path.name
