@@ -7,12 +7,13 @@ BIN    := $(VENV)/bin
 CONFIG ?= inventory.toml
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: inventory test sample lint clean-outputs help
+.PHONY: inventory test sample bench lint clean-outputs help
 
 help:
 	@echo "make inventory   set up .venv, run the whole inventory on $(CONFIG)"
 	@echo "make test        set up .venv, run the test suite"
 	@echo "make sample      regenerate the bundled sample in data/raw/sample"
+	@echo "make bench       time the stages on synthetic data (benchmarks/results.json)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,9 @@ inventory: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 sample: $(STAMP)
 	$(BIN)/kiemke sample --out data/raw/sample

@@ -32,6 +32,7 @@ from .sources import (
 from .reference import landuse_tree, owner_codes, read_table
 from .report import markdown_table
 from .schemas import PARCEL_COLUMNS, validate_parcels
+from .topology import polygonal
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ def ingest_frame(
     invalid_why = np.full(len(frame), None, dtype=object)
     if invalid.any():
         invalid_why[invalid] = [f"{INVALID_FLAG} ({why})" for why in shapely.is_valid_reason(projected[invalid])]
-        projected[invalid] = [_polygonal(g) for g in shapely.make_valid(projected[invalid])]
+        projected[invalid] = [polygonal(g) for g in shapely.make_valid(projected[invalid])]
         report.repairs["invalid geometry repaired (make_valid)"] = int(invalid.sum())
     no_area = (reason == "") & (shapely.is_empty(projected) | (shapely.area(projected) <= 0))
     reason[no_area] = "geometry has no area"
@@ -333,15 +334,6 @@ def _finite_bounds(geoms: np.ndarray) -> np.ndarray:
     if not len(coords):
         return np.array([np.nan] * 4)
     return np.array([*coords.min(axis=0), *coords.max(axis=0)])
-
-
-def _polygonal(geom):
-    """The polygonal part of a geometry (a repaired ring can come back as a collection)."""
-    parts = shapely.get_parts(geom)
-    polys = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
-    if len(polys) == 0:
-        return shapely.Polygon()
-    return shapely.union_all(polys)
 
 
 def _find_column(frame: pd.DataFrame, name: str) -> str | None:

@@ -23,7 +23,7 @@ import shapely
 from .config import WorkDir
 from .io import read_geoparquet, write_geoparquet
 from .topology import (
-    Thresholds, gaps, overlapping_pairs, representative_xy, resolve_overlaps, union_coverage,
+    Thresholds, gaps, overlapping_pairs, parcel_priority, representative_xy, resolve_overlaps, union_coverage,
 )
 
 log = logging.getLogger(__name__)
@@ -32,19 +32,6 @@ KHOANH_COLUMNS = ["commune_code", "khoanh_no", "landuse", "owner_type", "area_m2
                   "parcel_ids", "uses", "flag", "geometry"]
 BAND_M = 500.0
 GAP_FLAG = "khoảng hở: không có thửa, cán bộ xác định loại đất"
-
-
-def parcel_priority(parcels: pd.DataFrame) -> np.ndarray:
-    """Rank of each parcel by sheet then parcel number (numeric where possible),
-    then file order: the lower rank keeps an overlap."""
-    def numeric(column: str) -> pd.Series:
-        return pd.to_numeric(parcels[column], errors="coerce").fillna(np.inf)
-
-    order = pd.DataFrame({"s": numeric("sheet_no"), "p": numeric("parcel_no"), "i": np.arange(len(parcels))})
-    ranked = order.sort_values(["s", "p", "i"], kind="stable").index.to_numpy()
-    priority = np.empty(len(parcels), dtype=int)
-    priority[ranked] = np.arange(len(parcels))
-    return priority
 
 
 def _scaled_uses(uses: object, factor: float) -> dict[str, float]:
@@ -59,6 +46,7 @@ def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str 
     code = commune_code or str(parcels["commune_code"].iloc[0])
     geoms = np.asarray(parcels.geometry.values, dtype=object)
     resolved = resolve_overlaps(geoms, overlapping_pairs(geoms, thresholds), parcel_priority(parcels))
+    # (the same resolution as QA's; see topology.resolve_overlaps for the rule)
     area = shapely.area(resolved)
     factor = np.divide(area, shapely.area(geoms), out=np.zeros(len(geoms)), where=shapely.area(geoms) > 0)
     alive = area > 0
@@ -72,32 +60,36 @@ def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str 
         keys += [(landuse, owner)] * len(parts)
     khoanh = np.concatenate(pieces) if pieces else np.array([], dtype=object)
 
-    # which khoanh each parcel went into: interiors meet (a multipart parcel may
-    # fall in two khoanh; its area and uses are shared by the intersection)
-    alive_idx = np.flatnonzero(alive)
-    k_idx, p_idx = shapely.STRtree(resolved[alive_idx]).query(khoanh, predicate="intersects")
-    inside = shapely.relate_pattern(khoanh[k_idx], resolved[alive_idx][p_idx], "T********")
-    k_idx, p_idx = k_idx[inside], alive_idx[p_idx[inside]]
-    share = np.ones(len(p_idx))
-    split = np.bincount(p_idx, minlength=len(geoms))[p_idx] > 1
-    share[split] = shapely.area(shapely.intersection(khoanh[k_idx[split]], resolved[p_idx[split]])) / area[p_idx[split]]
+    # which khoanh each parcel went into: each connected part of a parcel lies in
+    # exactly one khoanh (a multipart parcel may feed two; its area and uses are
+    # shared by the parts' areas)
+    parts, owner_of = shapely.get_parts(resolved[alive], return_index=True)
+    owner_of = np.flatnonzero(alive)[owner_of]
+    # the tree holds the points, so GEOS prepares each khoanh polygon once
+    k_idx, hit = shapely.STRtree(shapely.point_on_surface(parts)).query(khoanh, predicate="contains")
+    p_idx = owner_of[hit]
+    share = shapely.area(parts[hit]) / area[p_idx]
 
     labels = (parcels["sheet_no"].astype("string").fillna("?") + "/"
               + parcels["parcel_no"].astype("string").fillna("?")).to_numpy()
+    parcel_uses = parcels["uses"].to_numpy(dtype=object)
     order = np.argsort(k_idx, kind="stable")
     bounds = np.searchsorted(k_idx[order], np.arange(len(keys) + 1))
     rows = []
     for k, (landuse, owner) in enumerate(keys):
         members = order[bounds[k]:bounds[k + 1]]
-        uses: dict[str, float] = {}
-        for m in members:
-            i = p_idx[m]
-            for use, value in (_scaled_uses(parcels["uses"].iat[i], factor[i]) or {landuse: area[i]}).items():
-                uses[use] = uses.get(use, 0.0) + value * share[m]
+        compound = [m for m in members if isinstance(parcel_uses[p_idx[m]], str)]
+        uses: dict[str, float] = {landuse: 0.0}
+        if compound:
+            for m in members:
+                i = p_idx[m]
+                for use, value in (_scaled_uses(parcel_uses[i], factor[i]) or {landuse: area[i]}).items():
+                    uses[use] = uses.get(use, 0.0) + value * share[m]
+        ids = labels[np.unique(p_idx[members])]
         rows.append({
             "landuse": landuse, "owner_type": owner, "area_m2": float(khoanh[k].area),
-            "parcel_count": len(members), "parcel_ids": ", ".join(labels[p_idx[members]]),
-            "uses": json.dumps(uses) if set(uses) != {landuse} else None, "flag": None,
+            "parcel_count": len(ids), "parcel_ids": ", ".join(ids),
+            "uses": json.dumps(uses) if compound else None, "flag": None,
         })
     holes = gaps(khoanh, boundary, thresholds)
     for geom, a in zip(holes["geometry"], holes["area_m2"]):

@@ -30,7 +30,8 @@ from .ingest import INVALID_FLAG
 from .io import read_geoparquet, write_geoparquet, write_json, write_text
 from .report import markdown_table
 from .topology import (
-    Thresholds, crossings, gaps, mean_width, overlapping_pairs, representative_xy, slivers,
+    Thresholds, crossings, gaps, mean_width, overlapping_pairs, parcel_priority, representative_xy,
+    resolve_overlaps, slivers,
 )
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,8 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
                   for a, b in zip(_label(parcels, i), _label(parcels, j))]
         layers[name] = _layer(code, name, rows["geometry"].to_numpy(), labels, rows["area_m2"], detail, crs)
 
-    holes = gaps(geoms, boundary, thresholds)
+    # gaps are the same with overlaps resolved, and the coverage union is then fast
+    holes = gaps(resolve_overlaps(geoms, pairs, parcel_priority(parcels)), boundary, thresholds)
     layers["gaps"] = _layer(code, "gaps", holes["geometry"].to_numpy(), [""] * len(holes), holes["area_m2"],
                             [f"gap {k} the coverage" if k == "inside" else "commune area covered by no parcel"
                              for k in holes["kind"]], crs)

@@ -82,9 +82,18 @@ def union_coverage(geoms: np.ndarray):
         merged = shapely.coverage_union_all(geoms)
     except shapely.errors.GEOSException:  # GEOS ≥ 3.12 refuses overlapping inputs
         return shapely.union_all(geoms)
-    if not shapely.is_valid(merged) or abs(merged.area - total) > 1e-9 * max(total, 1.0):
-        merged = shapely.union_all(geoms)
+    if abs(merged.area - total) > 1e-6 * max(total, 1.0):
+        return shapely.union_all(geoms)
+    if not shapely.is_valid(merged):  # float noise where two edges nearly meet
+        merged = polygonal(shapely.make_valid(merged))
     return merged
+
+
+def polygonal(geom):
+    """The polygonal part of a geometry (make_valid can return a collection)."""
+    parts = shapely.get_parts(geom)
+    polys = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    return shapely.union_all(polys) if len(polys) else shapely.Polygon()
 
 
 def gaps(geoms: np.ndarray, boundary=None, thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
@@ -137,6 +146,19 @@ def resolve_overlaps(geoms: np.ndarray, pairs: pd.DataFrame, priority: np.ndarra
     for lose in np.unique(loser):
         out[lose] = shapely.difference(out[lose], shapely.union_all(out[winner[loser == lose]]))
     return out
+
+
+def parcel_priority(parcels: pd.DataFrame) -> np.ndarray:
+    """Rank of each parcel by sheet then parcel number (numeric where possible),
+    then file order: the lower rank keeps an overlap."""
+    def numeric(column: str) -> pd.Series:
+        return pd.to_numeric(parcels[column], errors="coerce").fillna(np.inf)
+
+    order = pd.DataFrame({"s": numeric("sheet_no"), "p": numeric("parcel_no"), "i": np.arange(len(parcels))})
+    ranked = order.sort_values(["s", "p", "i"], kind="stable").index.to_numpy()
+    priority = np.empty(len(parcels), dtype=int)
+    priority[ranked] = np.arange(len(parcels))
+    return priority
 
 
 def representative_xy(geoms: np.ndarray) -> np.ndarray:

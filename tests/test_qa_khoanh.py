@@ -152,8 +152,7 @@ def test_sample_qa_finds_exactly_the_planted_problems(sample_run, sample_dir):
 
 
 def test_sample_khoanh_conserve_area_and_are_maximal(sample_run):
-    from pipeline.khoanh import parcel_priority
-    from pipeline.topology import overlapping_pairs, resolve_overlaps
+    from pipeline.topology import overlapping_pairs, parcel_priority, resolve_overlaps
 
     for path in sorted((sample_run / "khoanh").glob("*.parquet")):
         khoanh = gpd.read_parquet(path)

@@ -1,0 +1,1 @@
+"""kiemke benchmarks: `make bench` (never run as timed tests)."""
