@@ -148,6 +148,24 @@ def khoanh(workdir: Path) -> None:
 
 @cli.command()
 @workdir_option
+@click.option("--boundaries", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Boundary file for the roll-up (e.g. another boundary set).")
+@reports_errors
+def forms(workdir: Path, boundaries: Path | None) -> None:
+    """Biểu 01–04/TKĐĐ and the khoanh list, XLSX + CSV, per commune, district, province.
+
+    \b
+    Example:
+      kiemke forms --workdir data/processed
+    """
+    from .forms import run_forms
+
+    out = run_forms(workdir, boundaries)
+    click.echo(f"Forms: {len(out['forms'])} written → {WorkDir(workdir).root / 'forms'}")
+
+
+@cli.command()
+@workdir_option
 @reports_errors
 def aggregate(workdir: Path) -> None:
     """Area by land-use code × user/manager object per commune → stats/areas.csv.
@@ -167,7 +185,7 @@ def aggregate(workdir: Path) -> None:
               type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml")
 @reports_errors
 def inventory(config_path: Path) -> None:
-    """Run every stage from the config: ingest → qa → khoanh → aggregate.
+    """Run every stage from the config: ingest → qa → khoanh → aggregate → forms.
 
     \b
     Example:
@@ -176,6 +194,7 @@ def inventory(config_path: Path) -> None:
     from tqdm import tqdm
 
     from .aggregate import run_aggregate
+    from .forms import run_forms
     from .ingest import run_ingest
     from .khoanh import run_khoanh
     from .qa import run_qa
@@ -189,6 +208,7 @@ def inventory(config_path: Path) -> None:
         ("qa", lambda: run_qa(settings.workdir)),
         ("khoanh", lambda: run_khoanh(settings.workdir)),
         ("aggregate", lambda: run_aggregate(settings.workdir)),
+        ("forms", lambda: run_forms(settings.workdir)),
     ]
     started = time.perf_counter()
     for name, run in tqdm(stages, desc="inventory", unit="stage"):
@@ -202,6 +222,7 @@ def inventory(config_path: Path) -> None:
         f"  QA          {work.reports_dir / 'qa.html'}\n"
         f"  khoanh      {work.khoanh_dir}\n"
         f"  areas       {work.areas_csv}\n"
+        f"  forms       {work.root / 'forms'}\n"
         f"  reports     {work.reports_dir}"
     )
 

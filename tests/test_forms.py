@@ -1,0 +1,233 @@
+"""The Circular 27/2018 forms: read back, checked against independent sums, printed."""
+
+import json
+import shutil
+import subprocess
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from pipeline.forms import (
+    FormConsistencyError, build_units, check_forms, compute_forms, leaf_cells, load_template,
+)
+from pipeline.reference import landuse_tree
+
+TEMPLATE = load_template()
+TREE = landuse_tree()
+COMMUNES = ["06253", "06274", "06286", "06307"]
+
+
+def _ha(m2: float) -> Decimal:
+    return (Decimal(repr(m2)) / Decimal(10_000)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _dec(value) -> Decimal:
+    return Decimal(str(float(value))).quantize(Decimal("0.01"))
+
+
+def _independent_cells(parcels: pd.DataFrame, column_set: str) -> dict[tuple[str, int], Decimal]:
+    """Leaf code × owner column → ha, straight from the parcels (uses expanded), rounded half up."""
+    columns = TEMPLATE.columns(column_set)
+    column_of = {code: i for i, c in enumerate(columns) for code in c.codes}
+    rows = []
+    for landuse, owner, area, uses in zip(parcels["landuse"], parcels["owner_type"], parcels.geometry.area,
+                                         parcels["uses"]):
+        split = json.loads(uses) if isinstance(uses, str) else {landuse: area}
+        rows += [(code, column_of.get(owner, -1), a) for code, a in split.items()]
+    sums = pd.DataFrame(rows, columns=["code", "col", "m2"]).groupby(["code", "col"])["m2"].sum()
+    return {key: _ha(v) for key, v in sums.items()}
+
+
+def _sheet(path: Path):
+    return openpyxl.load_workbook(path).active
+
+
+def _find(ws, text: str) -> tuple[int, int]:
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.value == text:
+                return cell.row, cell.column
+    raise AssertionError(f"{text!r} not in {ws.title}")
+
+
+def _body(ws) -> pd.DataFrame:
+    """The numbered rows of a form (below the '(1)' row), as a frame of cell values."""
+    start, _ = _find(ws, "(1)")
+    rows = []
+    for row in ws.iter_rows(min_row=start + 1, values_only=True):
+        if row[2] is None and row[0] is None and not isinstance(row[1], str):
+            break
+        if isinstance(row[1], str) and (row[1].startswith("Ghi chú") or row[1].startswith("Số liệu")):
+            break
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("code", ["06274", "06286", "06307"])
+def test_commune_biểu_01_read_back_equals_an_independent_groupby(sample_run, code):
+    ws = _sheet(sample_run / "forms/xa" / code / "Bieu_01_TKDD.xlsx")
+    assert ws["A1"].value == "Biểu 01/TKĐĐ"
+    _find(ws, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM")
+    _find(ws, "Độc lập - Tự do - Hạnh phúc")
+    _find(ws, "THỐNG KÊ, KIỂM KÊ ĐỊNH KỲ DIỆN TÍCH ĐẤT ĐAI")
+    _find(ws, "(Đến ngày 31/12/2019)")
+    _find(ws, "Đơn vị tính diện tích: ha")
+    _find(ws, "(4)=(5)+(15)")
+    _find(ws, "Hộ gia đình, cá nhân trong nước (GDC)")
+    assert any(isinstance(c.value, str) and c.value.startswith("Đơn vị báo cáo: Xã:") and "Huyện: Văn Quan" in c.value
+               and "Tỉnh: Lạng Sơn" in c.value for row in ws.iter_rows() for c in row)
+
+    body = _body(ws)
+    assert body.iloc[0, 1] == "Tổng diện tích đất của đơn vị hành chính (1+2+3)"
+    codes = [c for c in body.iloc[1:, 2]]
+    assert codes == [c for c in TREE.codes if TREE.root(c) in ("NNP", "PNN", "CSD", "MVB")]
+    assert list(body.iloc[1:6, 0]) == ["1", "1.1", "1.1.1", "1.1.1.1", "1.1.1.1.1"]
+
+    parcels = gpd.read_parquet(sample_run / "parcels" / f"{code}.parquet")
+    cells = _independent_cells(parcels, "layout_a")
+    n_users = sum(c.block == "users" for c in TEMPLATE.columns("layout_a"))
+    sheet_columns = [5 + k for k in range(n_users)] + [5 + n_users + 1 + k for k in range(3)]  # 0-based
+    for r, code_ in enumerate(body.iloc[1:, 2], start=1):
+        leaves = [c for c in TREE.leaves if c == code_ or code_ in TREE.ancestors(c)]
+        for col, sheet_col in enumerate(sheet_columns):
+            expected = sum((cells.get((leaf, col), Decimal(0)) for leaf in leaves), Decimal(0))
+            assert _dec(body.iat[r, sheet_col]) == expected, (code_, col)
+        assert _dec(body.iat[r, 3]) == sum(_dec(body.iat[r, c]) for c in sheet_columns)
+    total = _dec(body.iat[0, 3])
+    assert total == sum(_dec(body.iat[r, 3]) for r in range(1, len(body)) if body.iat[r, 2] in
+                        ("NNP", "PNN", "CSD"))
+    assert abs(float(total) - parcels.area.sum() / 1e4) < 0.005 * len(TREE.leaves) * 12
+
+
+def test_biểu_02_03_match_biểu_01_and_rollups_sum(sample_run):
+    def totals(level, code, form):
+        frame = pd.read_csv(sample_run / "forms" / level / code / f"{form}.csv", dtype=str, encoding="utf-8-sig")
+        return frame.set_index("(3) Mã")[frame.columns[3]].astype(float)
+
+    for level, code in [("xa", c) for c in COMMUNES] + [("huyen", "184"), ("tinh", "20")]:
+        b01 = totals(level, code, "Bieu_01_TKDD")
+        for form in ("Bieu_02_TKDD", "Bieu_03_TKDD"):
+            sub = totals(level, code, form)
+            assert (sub == b01.loc[sub.index]).all(), (level, code, form)
+    district = totals("huyen", "184", "Bieu_01_TKDD")
+    communes = sum(totals("xa", c, "Bieu_01_TKDD") for c in COMMUNES)
+    assert np.allclose(district, communes, atol=1e-9)
+    assert np.allclose(totals("tinh", "20", "Bieu_01_TKDD"), district, atol=1e-9)
+    b04 = pd.read_csv(sample_run / "forms/huyen/184/Bieu_04_TKDD.csv", dtype=str, encoding="utf-8-sig")
+    units = b04.columns[4:]
+    assert len(units) == 4 and all(any(name in u for u in units) for name in ("Văn Quan", "Khánh Khê"))
+    values = b04[b04.columns[3:]].astype(float)
+    assert np.allclose(values.iloc[:, 0], values.iloc[:, 1:].sum(axis=1))
+    assert np.allclose(b04.set_index("(3) Mã")[b04.columns[3]].astype(float), district.loc[b04["(3) Mã"]].values)
+
+
+def test_khoanh_list(sample_run):
+    ws = _sheet(sample_run / "forms/xa/06253/Danh_sach_khoanh_dat.xlsx")
+    _find(ws, "DANH SÁCH CÁC KHOANH ĐẤT THỐNG KÊ, KIỂM KÊ ĐẤT ĐAI")
+    khoanh = gpd.read_parquet(sample_run / "khoanh/06253.parquet")
+    body = _body(ws)
+    assert list(body.iloc[:, 0]) == list(range(1, len(khoanh) + 1))
+    assert sum(body.iloc[:, 1]) == pytest.approx(khoanh["area_m2"].round(1).sum())
+    assert (body.iloc[:, 4].fillna("").str.contains("CLN")).any()  # ODT+CLN combined use
+    assert (body.iloc[:, 8].fillna("").str.startswith("khoảng hở")).sum() == 3  # the planted gaps
+
+
+def test_print_setup(sample_run):
+    ws = _sheet(sample_run / "forms/tinh/20/Bieu_01_TKDD.xlsx")
+    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    assert ws.print_title_rows is not None and ws["B12"].font.name == "Times New Roman"
+    notes = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str) and "inferred" in c.value]
+    assert notes, "a sheet with inferred columns must say so"
+
+
+@pytest.fixture(scope="session")
+def soffice():
+    """LibreOffice, installed from Debian packages when missing (CI included)."""
+    path = shutil.which("soffice") or shutil.which("libreoffice")
+    if path is None and shutil.which("apt-get"):
+        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "libreoffice-calc-nogui"],
+                       env=env, capture_output=True, timeout=900)
+        path = shutil.which("soffice") or shutil.which("libreoffice")
+    if path is None:
+        pytest.skip("LibreOffice (libreoffice-calc-nogui) is not installed and could not be installed here")
+    return path
+
+
+def test_every_xlsx_converts_to_pdf_with_libreoffice(sample_run, soffice, tmp_path):
+    files = sorted((sample_run / "forms").rglob("*.xlsx"))
+    assert len(files) == 24
+    by_name: dict[str, list[Path]] = {}
+    for f in files:  # one soffice call per output name (names repeat across units)
+        by_name.setdefault(f"{f.parent.parent.name}_{f.parent.name}", []).append(f)
+    for unit, group in by_name.items():
+        out = tmp_path / unit
+        result = subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo",
+                                 "--convert-to", "pdf", "--outdir", str(out), *map(str, group)],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        for f in group:
+            pdf = out / f"{f.stem}.pdf"
+            assert pdf.exists() and pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000, pdf
+
+
+# ------------------------------------------------------------ inline checks
+
+
+def _areas(rows):
+    return pd.DataFrame(rows, columns=["commune_code", "landuse", "owner_type", "area_m2"])
+
+
+def _units(codes=("00001", "00002")):
+    bounds = pd.DataFrame({"commune_code": list(codes), "commune_name": ["Xã A", "Xã B"][: len(codes)],
+                           "district_code": "001", "district_name": "Huyện H"})
+    return build_units(list(codes), bounds, "Lạng Sơn", "20")
+
+
+def test_rounding_is_consistent_upward():
+    # 3 × 0.004 ha: each leaf cell rounds to 0.00, so every parent shows 0.00 too (no 0.01 drift)
+    areas = _areas([("00001", "LUC", "GDC", 40.0), ("00001", "LUK", "GDC", 40.0), ("00001", "BHK", "GDC", 40.0),
+                    ("00002", "LUC", "GDC", 50.0)])
+    tables = compute_forms(areas, _units(), TEMPLATE)
+    b01 = tables[("01", "xa/00001")].set_index("code")
+    assert b01.at["LUA", "total"] == 0 and b01.at["CHN", "total"] == 0
+    assert tables[("01", "xa/00002")].set_index("code").at["LUC", "total"] == 1  # 0.005 ha rounds half up
+    assert tables[("01", "huyen/001")].set_index("code").at["NNP", "total"] == 1
+
+
+def test_an_owner_code_without_a_column_is_refused():
+    with pytest.raises(FormConsistencyError, match=r"\['XYZ'\] have no column"):
+        leaf_cells(_areas([("00001", "LUC", "XYZ", 10.0)]), TEMPLATE.columns("layout_a"), form="Biểu 01/TKĐĐ")
+
+
+def test_tng_on_agricultural_land_cannot_hide_in_biểu_02():
+    with pytest.raises(FormConsistencyError, match="Biểu 02/TKĐĐ"):
+        compute_forms(_areas([("00001", "LUC", "TNG", 10_000.0)]), _units(("00001",)), TEMPLATE)
+
+
+def test_broken_tables_fail_the_checks():
+    units = _units()
+    tables = compute_forms(_areas([("00001", "LUC", "GDC", 10_000.0), ("00002", "ONT", "UBQ", 20_000.0)]),
+                           units, TEMPLATE)
+    tables[("01", "xa/00002")].loc[5, "total"] += 1
+    with pytest.raises(FormConsistencyError, match="Σ of its 2 sub-units|users \\+ managers"):
+        check_forms(tables, units, TEMPLATE)
+
+
+def test_another_regime_is_data_only(tmp_path):
+    text = (Path(__file__).parents[1] / "pipeline/templates/tt27_2018.toml").read_text(encoding="utf-8")
+    text = text.replace('{ header = "Hộ gia đình, cá nhân trong nước (GDC)", codes = ["GDC"]',
+                        '{ header = "Cá nhân trong nước (CNV)", codes = ["GDC", "CNV"]')
+    text = text.replace("Biểu 01/TKĐĐ", "Biểu 01/TKKK")
+    path = tmp_path / "tt08_2024_test.toml"
+    path.write_text(text, encoding="utf-8")
+    template = load_template(str(path))
+    tables = compute_forms(_areas([("00001", "LUC", "CNV", 10_000.0)]), _units(("00001",)), template)
+    assert template.form("01").number == "Biểu 01/TKKK"
+    assert tables[("01", "xa/00001")].set_index("code").at["LUC", "c0"] == 100
