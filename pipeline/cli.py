@@ -166,6 +166,25 @@ def forms(workdir: Path, boundaries: Path | None) -> None:
 
 @cli.command()
 @workdir_option
+@click.option("--scale-step", type=click.IntRange(-1, 1), default=None,
+              help="One scale step larger (-1) or smaller (1) than the regulation's (Art. 18(4) exception).")
+@click.option("--dpi", type=click.IntRange(50, 600), default=None, help="PNG preview resolution (default 150).")
+@reports_errors
+def maps(workdir: Path, scale_step: int | None, dpi: int | None) -> None:
+    """Current land-use map sheets (PDF at true scale + PNG) for every commune, district and the province.
+
+    \b
+    Example:
+      kiemke maps --workdir data/processed
+    """
+    from .maps import run_maps
+
+    sheets = run_maps(workdir, scale_step=scale_step, dpi=dpi)
+    click.echo(f"Maps: {len(sheets)} sheets → {WorkDir(workdir).root / 'maps'}")
+
+
+@cli.command()
+@workdir_option
 @reports_errors
 def aggregate(workdir: Path) -> None:
     """Area by land-use code × user/manager object per commune → stats/areas.csv.
@@ -185,7 +204,7 @@ def aggregate(workdir: Path) -> None:
               type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml")
 @reports_errors
 def inventory(config_path: Path) -> None:
-    """Run every stage from the config: ingest → qa → khoanh → aggregate → forms.
+    """Run every stage from the config: ingest → qa → khoanh → aggregate → forms → maps.
 
     \b
     Example:
@@ -197,6 +216,7 @@ def inventory(config_path: Path) -> None:
     from .forms import run_forms
     from .ingest import run_ingest
     from .khoanh import run_khoanh
+    from .maps import run_maps
     from .qa import run_qa
 
     settings = load_settings(config_path)
@@ -209,6 +229,7 @@ def inventory(config_path: Path) -> None:
         ("khoanh", lambda: run_khoanh(settings.workdir)),
         ("aggregate", lambda: run_aggregate(settings.workdir)),
         ("forms", lambda: run_forms(settings.workdir)),
+        ("maps", lambda: run_maps(settings.workdir)),
     ]
     started = time.perf_counter()
     for name, run in tqdm(stages, desc="inventory", unit="stage"):
@@ -223,6 +244,7 @@ def inventory(config_path: Path) -> None:
         f"  khoanh      {work.khoanh_dir}\n"
         f"  areas       {work.areas_csv}\n"
         f"  forms       {work.root / 'forms'}\n"
+        f"  maps        {work.root / 'maps'}\n"
         f"  reports     {work.reports_dir}"
     )
 

@@ -86,6 +86,8 @@ class Settings:
     compound: CompoundSplit = CompoundSplit()
     qa: Thresholds = Thresholds()
     natural_area_ha: dict[str, float] = field(default_factory=dict)  # commune code → ha
+    map_scale_step: int = 0  # −1/+1: one scale step larger/smaller (Art. 18(4) exception)
+    map_dpi: int = 150  # PNG preview resolution
 
     def override_for(self, path: Path) -> SourceOverride:
         """The merged overrides of every ``[[sources]]`` entry matching ``path``."""
@@ -108,6 +110,7 @@ class Settings:
             ),
             "qa": asdict(self.qa),
             "natural_area_ha": self.natural_area_ha,
+            "maps": {"scale_step": self.map_scale_step, "dpi": self.map_dpi},
         }
 
 
@@ -149,7 +152,8 @@ def _check_keys(table: dict, allowed: set[str], where: str) -> None:
 
 def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
     """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
-    _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha"},
+    _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
+                            "maps"},
                 "config")
     inv = _require(data, "inventory", dict, "config")
     _check_keys(inv, {"province", "year", "reference_date", "input", "workdir"}, "[inventory]")
@@ -217,6 +221,15 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
     natural = _require(data, "natural_area_ha", dict, "config", default={})
     natural_area_ha = {str(k).zfill(5): _positive(v, f"[natural_area_ha] {k}") for k, v in natural.items()}
 
+    maps = _require(data, "maps", dict, "config", default={})
+    _check_keys(maps, {"scale_step", "dpi"}, "[maps]")
+    scale_step = _require(maps, "scale_step", int, "[maps]", default=0)
+    if scale_step not in (-1, 0, 1):
+        raise ConfigError("[maps] scale_step must be -1 (one step larger scale), 0 or 1 (one step smaller).")
+    dpi = _require(maps, "dpi", int, "[maps]", default=150)
+    if not 50 <= dpi <= 600:
+        raise ConfigError(f"[maps] dpi must be between 50 and 600, got {dpi}.")
+
     return Settings(
         province=province,
         year=year,
@@ -229,6 +242,8 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
         compound=compound,
         qa=qa,
         natural_area_ha=natural_area_ha,
+        map_scale_step=scale_step,
+        map_dpi=dpi,
     )
 
 
@@ -252,6 +267,9 @@ class WorkDir:
     """The layout of a work directory (see DESIGN.md)."""
 
     root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
 
     @property
     def parcels_dir(self) -> Path:

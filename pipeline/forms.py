@@ -86,6 +86,7 @@ class Template:
     regime: dict[str, Any]
     column_sets: dict[str, dict[str, Any]]
     forms: tuple[FormSpec, ...]
+    maps: dict[str, Any] = field(default_factory=dict)
 
     def columns(self, name: str) -> list[OwnerColumn]:
         return [OwnerColumn(**{**c, "codes": tuple(c["codes"])}) for c in self.column_sets[name]["columns"]]
@@ -108,7 +109,7 @@ def load_template(name: str = "tt27_2018") -> Template:
     forms = tuple(
         FormSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in form.items()}) for form in data["forms"]
     )
-    return Template(Path(name).stem, data["regime"], data["column_sets"], forms)
+    return Template(Path(name).stem, data["regime"], data["column_sets"], forms, data.get("maps", {}))
 
 
 # ---------------------------------------------------------------- computation

@@ -1,0 +1,143 @@
+"""Map sheet geometry: the regulation scale, the paper, and where everything
+goes on it, in millimetres. Pure: no drawing here.
+
+Scale by level and natural area is Circular 27/2018, Art. 18(4)
+(``pipeline/data/map_scales.csv``); the one-step-up/down exception is an
+option. The map is drawn at true scale: 1 mm on paper = scale/1000 m.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import pandas as pd
+
+#: The scale series of Vietnamese maps (for the one-step exception).
+SCALE_SERIES = (1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000)
+#: ISO A paper, portrait (width, height) in mm, smallest first.
+PAPER_MM = {"A4": (210, 297), "A3": (297, 420), "A2": (420, 594), "A1": (594, 841), "A0": (841, 1189)}
+
+MARGIN = 10.0  # outer page margin
+TITLE_BAND = 28.0  # above the frame: title and unit
+BOTTOM_BAND = 16.0  # below the frame: scale ratio, scale bar, CRS note
+GRID_LABEL = 9.0  # between frame and map: grid labels
+GAP = 6.0  # between map block and side panel
+
+
+@cache
+def scale_table() -> pd.DataFrame:
+    with (resources.files("pipeline") / "data" / "map_scales.csv").open(encoding="utf-8") as fh:
+        return pd.read_csv(fh, dtype={"level": str})
+
+
+def regulation_scale(level: str, natural_area_ha: float, step: int = 0) -> int:
+    """The scale denominator for a unit (``step`` −1/+1: one step larger/smaller scale,
+    the exception for units of particular shape)."""
+    for row in scale_table()[scale_table()["level"] == level].itertuples():
+        above = natural_area_ha >= row.min_ha if row.min_inclusive == "yes" else natural_area_ha > row.min_ha
+        below = pd.isna(row.max_ha) or (
+            natural_area_ha <= row.max_ha if row.max_inclusive == "yes" else natural_area_ha < row.max_ha)
+        if above and below:
+            index = SCALE_SERIES.index(int(row.scale)) + step
+            return SCALE_SERIES[min(max(index, 0), len(SCALE_SERIES) - 1)]
+    raise ValueError(f"no scale for level {level!r} and {natural_area_ha} ha")
+
+
+def panel_width(paper_width_mm: float) -> float:
+    """Width of the side panel (legend, inset, chart, signatures) for a paper width."""
+    return max(62.0, min(150.0, 0.2 * paper_width_mm))
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle on the page, mm from the bottom-left corner."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    def fraction(self, page_w: float, page_h: float) -> list[float]:
+        return [self.x / page_w, self.y / page_h, self.w / page_w, self.h / page_h]
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """Everything's place on one map sheet."""
+
+    scale: int
+    paper: str  # "A3 landscape", or "custom 1300×900 mm (roll)"
+    page_w: float
+    page_h: float
+    extent: tuple[float, float, float, float]  # map extent in metres (x0, y0, x1, y1)
+    map_box: Box  # the map at true scale
+    frame: Box  # the neat line around the map and its grid labels
+    panel: Box  # legend, inset, chart, signatures
+    title_box: Box
+    bottom_box: Box
+
+    @property
+    def mm_per_m(self) -> float:
+        return 1000.0 / self.scale
+
+
+def _needed(extent_w: float, extent_h: float, scale: int, panel: float) -> tuple[float, float]:
+    map_w, map_h = extent_w * 1000 / scale, extent_h * 1000 / scale
+    width = 2 * MARGIN + map_w + 2 * GRID_LABEL + GAP + panel
+    height = 2 * MARGIN + TITLE_BAND + map_h + 2 * GRID_LABEL + BOTTOM_BAND
+    return width, height
+
+
+def choose_paper(extent_w: float, extent_h: float, scale: int) -> tuple[str, float, float]:
+    """The smallest A-size sheet (either orientation) that holds the map at true
+    scale, else a custom roll size rounded up to 10 cm."""
+    for name, (short, long) in PAPER_MM.items():
+        for orientation, (w, h) in (("landscape", (long, short)), ("portrait", (short, long))):
+            need_w, need_h = _needed(extent_w, extent_h, scale, panel_width(w))
+            if need_w <= w and need_h <= h:
+                return f"{name} {orientation}", float(w), float(h)
+    w0, h0 = _needed(extent_w, extent_h, scale, panel_width(1189))
+    w, h = -(-w0 // 100) * 100, -(-h0 // 100) * 100
+    return f"custom {w:.0f}×{h:.0f} mm (roll)", float(w), float(h)
+
+
+def sheet_layout(bounds: tuple[float, float, float, float], scale: int, pad: float = 0.03) -> SheetLayout:
+    """Place a map of ``bounds`` (metres) at ``scale`` on the smallest sheet that holds it."""
+    x0, y0, x1, y1 = bounds
+    dx, dy = (x1 - x0) * pad, (y1 - y0) * pad
+    extent = (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
+    ew, eh = extent[2] - extent[0], extent[3] - extent[1]
+    paper, page_w, page_h = choose_paper(ew, eh, scale)
+    panel_w = panel_width(page_w)
+    map_w, map_h = ew * 1000 / scale, eh * 1000 / scale
+    # centre the map block in the room left of the panel and between the bands
+    room_w = page_w - 2 * MARGIN - GAP - panel_w
+    room_h = page_h - 2 * MARGIN - TITLE_BAND - BOTTOM_BAND
+    frame_w, frame_h = map_w + 2 * GRID_LABEL, map_h + 2 * GRID_LABEL
+    fx = MARGIN + (room_w - frame_w) / 2
+    fy = MARGIN + BOTTOM_BAND + (room_h - frame_h) / 2
+    frame = Box(fx, fy, frame_w, frame_h)
+    return SheetLayout(
+        scale=scale, paper=paper, page_w=page_w, page_h=page_h, extent=extent,
+        map_box=Box(fx + GRID_LABEL, fy + GRID_LABEL, map_w, map_h),
+        frame=frame,
+        panel=Box(page_w - MARGIN - panel_w, MARGIN, panel_w, page_h - 2 * MARGIN - TITLE_BAND),
+        title_box=Box(MARGIN, page_h - MARGIN - TITLE_BAND, page_w - 2 * MARGIN, TITLE_BAND),
+        bottom_box=Box(fx, MARGIN, frame_w, BOTTOM_BAND - 2),
+    )
+
+
+def grid_spacing(scale: int) -> float:
+    """Kilometre-grid spacing in metres: about every 10 cm on paper, a round value."""
+    target = scale / 10
+    for step in (100, 200, 250, 500, 1_000, 2_000, 2_500, 5_000, 10_000, 20_000, 25_000, 50_000, 100_000):
+        if step >= target:
+            return float(step)
+    return 100_000.0
+
+
+def format_scale(scale: int) -> str:
+    """``5000`` → ``"1:5.000"`` (Vietnamese thousands separator)."""
+    return "1:" + f"{scale:,}".replace(",", ".")

@@ -1,0 +1,164 @@
+"""Maps: current land-use map sheets (bản đồ hiện trạng sử dụng đất) for every
+commune, district and the province: ``maps/<level>_<unit>.pdf`` (vector, true
+scale, for print) and ``.png`` (150 dpi preview), from the khoanh đất.
+
+Scale from Circular 27/2018 Art. 18(4) by level and natural area (optionally
+one step up or down), official colours and hatches, code labels, boundaries,
+title, legend of the codes present, scale ratio and bar, north arrow,
+VN-2000 kilometre grid, location inset, land-use structure chart, CRS note and
+signature blocks. Layout in :mod:`pipeline.map_layout`, drawing in
+:mod:`pipeline.map_render`.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .aggregate import expand_uses
+from .boundaries import load_boundaries
+from .config import WorkDir
+from .forms import Template, Unit, build_units, load_template
+from .map_layout import regulation_scale, sheet_layout
+from .map_render import SheetContent, render_sheet
+from .reference import landuse_colors, landuse_tree, province as find_province
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def hatches() -> dict[str, str]:
+    with (resources.files("pipeline") / "data" / "map_hatches.csv").open(encoding="utf-8") as fh:
+        table = pd.read_csv(fh, dtype=str)
+    return dict(zip(table["code"], table["hatch"]))
+
+
+def legend_for(codes: set[str]) -> pd.DataFrame:
+    """The legend rows for the codes present, in code-tree order, with colour and hatch."""
+    tree = landuse_tree()
+    colours = landuse_colors()
+    present = [c for c in tree.codes if c in codes]
+    return pd.DataFrame({
+        "code": present, "name_vi": [tree.name(c) for c in present],
+        "hex": [colours.at[c, "hex"] for c in present], "hatch": [hatches().get(c, "") for c in present],
+    })
+
+
+def structure_for(khoanh: pd.DataFrame) -> pd.DataFrame:
+    """Share of the natural area by level-2 code (SXN, LNP, OTC …), for the chart."""
+    tree = landuse_tree()
+    coded = khoanh[khoanh["landuse"].notna()].assign(commune_code="x")
+    long = expand_uses(coded)
+    level2 = long["landuse"].map(lambda c: ([c, *tree.ancestors(c)][::-1] + [c])[1])
+    area = long.groupby(level2)["area_m2"].sum()
+    area = area[[c for c in tree.codes if c in area.index and tree.in_natural_area(c)]]
+    colours = landuse_colors()
+    return pd.DataFrame({"code": area.index, "name_vi": [tree.name(c) for c in area.index],
+                         "hex": [colours.at[c, "hex"] for c in area.index],
+                         "share": (area / area.sum()).to_numpy() if area.sum() else 0.0})
+
+
+def _upper_name(name: str) -> str:
+    return name.upper()
+
+
+def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
+                  *, year: int, meridian_dms: str) -> SheetContent:
+    """Everything one sheet shows, from the unit's khoanh and the boundaries."""
+    maps = template.maps
+    in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
+    communes = (in_unit.geometry.to_numpy() if len(in_unit) else
+                np.array([shapely.union_all(g.geometry.values) for _, g in khoanh.groupby("commune_code")]))
+    outline = shapely.union_all(communes)
+    lines: dict[str, np.ndarray] = {"xa": communes}
+    if unit.level in ("huyen", "tinh") and len(in_unit):
+        lines["huyen"] = np.array([shapely.union_all(g.geometry.values) for _, g in in_unit.groupby("district_code")])
+    if unit.level == "tinh":
+        lines["tinh"] = np.array([outline])
+    if unit.level == "xa":
+        parent = bounds[bounds["district_code"] == unit.parent_code] if len(bounds) else bounds
+        context = parent.geometry.to_numpy() if len(parent) else communes
+    elif unit.level == "huyen":
+        context = np.array([shapely.union_all(g.geometry.values) for _, g in bounds.groupby("district_code")]) \
+            if len(bounds) else communes
+    else:
+        context = lines.get("huyen", communes)
+    names = {"commune": _upper_name(f"Xã {unit.commune_name}" if unit.commune_name and not unit.name.startswith(
+        ("Thị trấn", "Phường")) else unit.name), "district": _upper_name(unit.name if unit.level == "huyen" else
+                                                                        f"Huyện {unit.district_name}"),
+             "province": _upper_name(f"Tỉnh {unit.province_name}")}
+    parts = {"xa": [unit.name, f"Huyện {unit.district_name}", f"Tỉnh {unit.province_name}"],
+             "huyen": [unit.name, f"Tỉnh {unit.province_name}"], "tinh": [f"Tỉnh {unit.province_name}"]}[unit.level]
+    codes = set(khoanh["landuse"].dropna())
+    return SheetContent(
+        title=maps["title"].format(year=year),
+        unit_line=" - ".join(p.upper() for p in parts),
+        khoanh=khoanh,
+        legend=legend_for(codes),
+        boundaries=lines,
+        inset_context=context,
+        inset_highlight=outline if unit.level != "tinh" else shapely.Polygon(),
+        inset_title=maps["inset_title"][unit.level],
+        structure=structure_for(khoanh),
+        crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
+        signatures=[s.format(**names) for s in maps["signatures"][unit.level]],
+    )
+
+
+def run_maps(workdir: Path, *, scale_step: int | None = None, dpi: int | None = None,
+             template_name: str = "tt27_2018", progress: bool = True) -> list[dict]:
+    """Draw every commune, district and province sheet of the work directory
+    (scale step and dpi from the config unless given)."""
+    from tqdm import tqdm
+
+    from .io import write_text
+    from .report import markdown_table
+
+    work = WorkDir(workdir)
+    manifest = work.read_manifest()
+    options = manifest.get("maps", {})
+    scale_step = options.get("scale_step", 0) if scale_step is None else scale_step
+    dpi = options.get("dpi", 150) if dpi is None else dpi
+    meridian = float(manifest["central_meridian_deg"])
+    template = load_template(template_name)
+    bounds = load_boundaries(manifest.get("boundaries"), meridian)
+    files = sorted(work.khoanh_dir.glob("*.parquet"))
+    if not files:
+        from .errors import StageInputMissing
+
+        raise StageInputMissing(f"No khoanh in {work.khoanh_dir}. Run 'kiemke khoanh --workdir {work.root}' first.")
+    khoanh = gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in files], ignore_index=True))
+    units = build_units(sorted(khoanh["commune_code"].unique()), bounds, manifest["province"],
+                        manifest["province_code"])
+    province = find_province(manifest["province_code"])
+    year = int(str(manifest["reference_date"])[:4])
+    out = []
+    for unit in tqdm(units, desc="maps", unit="sheet", disable=not progress):
+        mine = khoanh[khoanh["commune_code"].isin(unit.communes)]
+        in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
+        natural_ha = float(in_unit.area.sum() if len(in_unit) else mine["area_m2"].sum()) / 1e4
+        scale = regulation_scale(unit.level, natural_ha, scale_step)
+        extent_geoms = in_unit.geometry.values if len(in_unit) else mine.geometry.values
+        layout = sheet_layout(tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values])), scale)
+        content = sheet_content(unit, mine, bounds, template, year=year,
+                                meridian_dms=province.central_meridian_dms)
+        stem = work.root / "maps" / f"{unit.level}_{unit.code}"
+        result = render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi)
+        out.append({"sheet": f"{unit.level}_{unit.code}", "name": unit.name, "natural_ha": round(natural_ha, 2),
+                    "scale": scale, "paper": layout.paper, "khoanh": len(mine), "labels": len(result.labels),
+                    "pdf": str(stem.with_suffix(".pdf"))})
+    write_text(work.reports_dir / "maps.md", "\n".join([
+        "# Current land-use maps", "",
+        "True scale on the PDF (1 mm = scale/1000 m); PNG previews at "
+        f"{dpi} dpi. Scale by level and natural area, Circular 27/2018 Art. 18(4)"
+        + (f", one step {'larger' if scale_step < 0 else 'smaller'} (exception)." if scale_step else "."), "",
+        markdown_table(pd.DataFrame(out)), ""]))
+    log.info("maps: %d sheets → %s", len(out), work.root / "maps")
+    return out
