@@ -2,6 +2,7 @@
 
 Cases (all by default, or name some with --only):
 - qa_khoanh: QA and khoanh đất of one 50 000-parcel commune (target ≤ 5 s).
+- map_sheet: one 50 000-khoanh map sheet, ours vs GeoDataFrame.plot (≤ 10 s, ≥ 3×).
 """
 
 from __future__ import annotations
@@ -57,7 +58,61 @@ def bench_qa_khoanh(parcels: int = 62_000) -> dict:
     }
 
 
-CASES = {"qa_khoanh": bench_qa_khoanh}
+def _big_khoanh(count: int):
+    """~``count`` khoanh-like polygons with land-use codes: the sample generator's
+    parcels of one big commune (each parcel stands for a khoanh)."""
+    from pipeline import crs as vn
+    from pipeline.sample import SAMPLE_COMMUNES, commune_boundaries, generate_commune
+    import geopandas as gpd
+
+    commune = replace(next(c for c in SAMPLE_COMMUNES if c.code == "06274"), parcels=int(count * 1.25))
+    raw = generate_commune(commune, commune_boundaries())
+    return gpd.GeoDataFrame({"commune_code": commune.code, "landuse": raw["KHLOAIDAT"].str.split("+").str[0],
+                             "owner_type": raw["DOITUONG"]},
+                            geometry=raw.geometry.values, crs=vn.province_crs("20"))
+
+
+def bench_map_sheet(count: int = 50_000) -> dict:
+    """One map sheet of ~50 000 khoanh: ours (collections from coordinate arrays)
+    against GeoDataFrame.plot on the same data, same page, both saved as PDF."""
+    import tempfile
+
+    import matplotlib.pyplot as plt
+    import shapely
+
+    from pipeline.forms import Unit, load_template
+    from pipeline.map_layout import sheet_layout
+    from pipeline.map_render import render_sheet
+    from pipeline.maps import sheet_content
+    from pipeline.reference import landuse_colors
+
+    khoanh = _big_khoanh(count)
+    bounds = khoanh.dissolve().assign(commune_code="06274", district_code="184")
+    unit = Unit("xa", "06274", "Xã Hòa Bình", ("06274",), commune_name="Hòa Bình", district_name="Văn Quan",
+                province_name="Lạng Sơn", parent_code="184")
+    layout = sheet_layout(tuple(khoanh.total_bounds), 5000)
+    content = sheet_content(unit, khoanh.assign(area_m2=khoanh.area, uses=None), bounds, load_template(),
+                            year=2019, meridian_dms="107°15'")
+    out = Path(tempfile.mkdtemp())
+    _, ours_s = _timed(render_sheet, layout, content, out / "ours.pdf", None)
+    _, ours_png_s = _timed(render_sheet, layout, content, out / "ours2.pdf", out / "ours.png")
+
+    def naive():
+        fig = plt.figure(figsize=(layout.page_w / 25.4, layout.page_h / 25.4))
+        ax = fig.add_axes(layout.map_box.fraction(layout.page_w, layout.page_h))
+        colours = khoanh["landuse"].map(landuse_colors()["hex"]).fillna("#FF00FF")
+        khoanh.plot(ax=ax, color=colours, edgecolor="#6E6E6E", linewidth=0.2)
+        fig.savefig(out / "naive.pdf")
+        plt.close(fig)
+
+    _, naive_s = _timed(naive)
+    return {"khoanh": len(khoanh), "paper": layout.paper, "ours_pdf_s": round(ours_s, 2),
+            "ours_pdf_png_s": round(ours_png_s, 2), "geodataframe_plot_pdf_s": round(naive_s, 2),
+            "speedup": round(naive_s / ours_s, 2), "target_s": 10.0, "target_speedup": 3.0,
+            "vertices": int(shapely.get_num_coordinates(khoanh.geometry.values).sum())}
+
+
+CASES = {"qa_khoanh": bench_qa_khoanh, "map_sheet": bench_map_sheet}
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
-from matplotlib.patches import FancyArrow, PathPatch, Rectangle  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
+from matplotlib.patches import FancyArrow, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
 from .map_layout import Box, SheetLayout, format_scale, grid_spacing  # noqa: E402
@@ -91,10 +91,20 @@ def compound_path(geoms: np.ndarray) -> MplPath:
     return MplPath(coords, codes)
 
 
-def outline_segments(geoms: np.ndarray) -> list[np.ndarray]:
+def outline_path(geoms: np.ndarray) -> MplPath:
+    """Every ring of the polygons as one stroked path (one PDF drawing operation,
+    where a LineCollection would write one per ring)."""
     rings = shapely.get_rings(shapely.get_parts(np.asarray(geoms, dtype=object)))
     coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    return np.split(coords, np.flatnonzero(np.diff(ring_of)) + 1) if len(coords) else []
+    codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
+    codes[np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1] if len(coords) else []] = MplPath.MOVETO
+    return MplPath(coords, codes)
+
+
+def _stroke(ax, geoms, colour: str, width_mm: float, dashes: tuple[float, ...] | None = None) -> None:
+    style = [(0, tuple(_pt(d) for d in dashes))] if dashes else ["solid"]
+    ax.add_collection(PathCollection([outline_path(geoms)], facecolors="none", edgecolors=[colour],
+                                     linewidths=[_pt(width_mm)], linestyles=style), autolim=False)
 
 
 # -------------------------------------------------------------------- labels
@@ -165,18 +175,22 @@ def _pt(mm: float) -> float:
     return mm * PT_PER_MM
 
 
+def _fill(ax, geoms, colour: str, hatch: str = "", hatch_colour: str = "#555555") -> None:
+    """One compound path as a collection (no per-vertex data-limit pass, unlike add_patch)."""
+    fill = PathCollection([compound_path(geoms)], facecolors=[colour], edgecolors=[hatch_colour if hatch else "none"],
+                          linewidths=[0], hatch=hatch or None)
+    ax.add_collection(fill, autolim=False)
+
+
 def draw_fills(ax, content: SheetContent) -> None:
     khoanh = content.khoanh
     style = content.legend.set_index("code")
     for code, group in khoanh[khoanh["landuse"].notna()].groupby("landuse", sort=False):
         colour = style.at[code, "hex"] if code in style.index else "#FF00FF"
-        hatch = style.at[code, "hatch"] if code in style.index else ""
-        ax.add_patch(PathPatch(compound_path(group.geometry.values), facecolor=colour, edgecolor="#555555" if hatch
-                               else "none", linewidth=0, hatch=hatch or None))
+        _fill(ax, group.geometry.values, colour, style.at[code, "hatch"] if code in style.index else "")
     gaps = khoanh[khoanh["landuse"].isna()]
     if len(gaps):
-        ax.add_patch(PathPatch(compound_path(gaps.geometry.values), facecolor=GAP_COLOR, edgecolor="#D00000",
-                               linewidth=0, hatch=GAP_HATCH))
+        _fill(ax, gaps.geometry.values, GAP_COLOR, GAP_HATCH, "#D00000")
 
 
 def draw_map(fig, layout: SheetLayout, content: SheetContent) -> pd.DataFrame:
@@ -188,20 +202,32 @@ def draw_map(fig, layout: SheetLayout, content: SheetContent) -> pd.DataFrame:
     ax.set_aspect("equal", adjustable="box", anchor="C")
     ax.set_axis_off()
     draw_fills(ax, content)
-    ax.add_collection(LineCollection(outline_segments(content.khoanh.geometry.values), colors="#6E6E6E",
-                                     linewidths=_pt(0.08)))
+    _stroke(ax, content.khoanh.geometry.values, "#6E6E6E", 0.08)
     for level, polygons in content.boundaries.items():
         colour, width, dashes = BOUNDARY_STYLES[level]
-        lines = LineCollection(outline_segments(polygons), colors=colour, linewidths=_pt(width),
-                               linestyles=[(0, tuple(_pt(d) for d in dashes))])
-        ax.add_collection(lines)
+        _stroke(ax, polygons, colour, width, dashes)
     coded = content.khoanh[content.khoanh["landuse"].notna()]
     labels = place_labels(coded.geometry.values, coded["landuse"].to_numpy(), layout)
-    for row in labels.itertuples():
-        ax.text(row.x, row.y, row.text, ha="center", va="center", fontsize=LABEL_PT, family=FONT,
-                color="#202020")
+    draw_labels(fig, ax, labels)
     _draw_grid(fig, ax, layout)
     return labels
+
+
+def draw_labels(fig, ax, labels: pd.DataFrame, size_pt: float = LABEL_PT) -> None:
+    """Code labels as glyph outlines: one shape per distinct code, stamped at every
+    position (the PDF stores each code once), centred on the placement point."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    prop = FontProperties(family=FONT)
+    for text, group in labels.groupby("text", sort=True):
+        glyphs = TextPath((0, 0), text, size=size_pt, prop=prop)
+        box = glyphs.get_extents()
+        centred = MplPath((glyphs.vertices - [(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2]) / 72, glyphs.codes)
+        ax.add_collection(PathCollection([centred], offsets=group[["x", "y"]].to_numpy(),
+                                         offset_transform=ax.transData, transform=fig.dpi_scale_trans,
+                                         facecolors=["#202020"], edgecolors="none", linewidths=[0]),
+                          autolim=False)
 
 
 def _draw_grid(fig, ax, layout: SheetLayout) -> None:
@@ -277,7 +303,7 @@ def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> list[str]:
     ax = _axes_mm(fig, panel, layout)
     ax.add_patch(Rectangle((0, 0), panel.w, panel.h, fill=False, linewidth=_pt(0.5)))
     w, top = panel.w, panel.h
-    font = max(5.5, min(9.0, w / 14))
+    font = max(6.0, min(14.0, w / 9))
 
     # location inset
     inset_h = min(w * 0.75, panel.h * 0.22)
@@ -353,12 +379,13 @@ def _draw_inset(fig, layout: SheetLayout, box: Box, content: SheetContent) -> No
     pad = 0.05 * max(x1 - x0, y1 - y0)
     ax.set_xlim(x0 - pad, x1 + pad)
     ax.set_ylim(y0 - pad, y1 + pad)
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_aspect("equal", adjustable="box", anchor="C")
     ax.set_axis_off()
-    ax.add_patch(PathPatch(compound_path(context), facecolor="#F2F2F2", edgecolor="#808080", linewidth=_pt(0.1)))
-    ax.add_collection(LineCollection(outline_segments(context), colors="#808080", linewidths=_pt(0.15)))
-    ax.add_patch(PathPatch(compound_path(np.array([content.inset_highlight])), facecolor="#E31A1C",
-                           edgecolor="#000000", linewidth=_pt(0.3)))
+    _fill(ax, context, "#F2F2F2")
+    _stroke(ax, context, "#808080", 0.15)
+    if not shapely.is_empty(content.inset_highlight):
+        _fill(ax, np.array([content.inset_highlight]), "#E31A1C")
+        _stroke(ax, np.array([content.inset_highlight]), "#000000", 0.3)
 
 
 def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Path | None = None,

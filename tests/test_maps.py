@@ -129,16 +129,20 @@ def test_colour_inside_the_largest_khoanh_is_the_official_one(sheet_run, name):
 
 @pytest.mark.parametrize("name", SHEETS)
 def test_no_label_boxes_overlap(sheet_run, name):
-    page = _page(sheet_run, name)
-    codes = set(landuse_tree().codes)
-    boxes = np.array([s["bbox"] for s in _spans(page) if s["text"] in codes and s["size"] < 6.5])
+    """Label boxes (exact glyph extents, 1.25 em high) as placed on the page: pairwise apart,
+    each inside the map frame."""
+    meta = json.loads((sheet_run / "maps" / f"{name}.json").read_text())
+    boxes = np.array([b[1:] for b in meta["label_boxes_mm"]], dtype=float)
     assert len(boxes) > 50
-    x0, y0, x1, y1 = boxes.T
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
     overlap_x = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
     overlap_y = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
-    clash = (overlap_x > 0.05) & (overlap_y > 0.05)
+    clash = (overlap_x > 1e-6) & (overlap_y > 1e-6)
     np.fill_diagonal(clash, False)
     assert not clash.any()
+    mx, my, mw, mh = meta["map_box_mm"]
+    assert (x0 >= mx).all() and (x1 <= mx + mw).all() and (y0 >= my).all() and (y1 <= my + mh).all()
 
 
 def test_labels_stay_inside_their_khoanh_and_apart():
