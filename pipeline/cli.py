@@ -185,6 +185,26 @@ def maps(workdir: Path, scale_step: int | None, dpi: int | None) -> None:
 
 @cli.command()
 @workdir_option
+@click.option("--resolution", type=float, default=5.0, show_default=True,
+              help="GeoTIFF cell size (m) for communes and districts.")
+@click.option("--province-resolution", type=float, default=10.0, show_default=True,
+              help="GeoTIFF cell size (m) for the province.")
+@reports_errors
+def package(workdir: Path, resolution: float, province_resolution: float) -> None:
+    """One GeoPackage with QGIS styles, a QGIS project (.qgz) and GeoTIFFs of current use.
+
+    \b
+    Example:
+      kiemke package --workdir data/processed
+    """
+    from .package import run_package
+
+    out = run_package(workdir, commune_resolution=resolution, province_resolution=province_resolution)
+    click.echo(f"GeoPackage → {out['gpkg']}\nQGIS project → {out['project']}\nGeoTIFF → {out['tif']}")
+
+
+@cli.command()
+@workdir_option
 @reports_errors
 def aggregate(workdir: Path) -> None:
     """Area by land-use code × user/manager object per commune → stats/areas.csv.
@@ -204,7 +224,7 @@ def aggregate(workdir: Path) -> None:
               type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml")
 @reports_errors
 def inventory(config_path: Path) -> None:
-    """Run every stage from the config: ingest → qa → khoanh → aggregate → forms → maps.
+    """Run every stage from the config: ingest → qa → khoanh → aggregate → forms → maps → package.
 
     \b
     Example:
@@ -217,6 +237,7 @@ def inventory(config_path: Path) -> None:
     from .ingest import run_ingest
     from .khoanh import run_khoanh
     from .maps import run_maps
+    from .package import product_stem, run_package
     from .qa import run_qa
 
     settings = load_settings(config_path)
@@ -230,6 +251,7 @@ def inventory(config_path: Path) -> None:
         ("aggregate", lambda: run_aggregate(settings.workdir)),
         ("forms", lambda: run_forms(settings.workdir)),
         ("maps", lambda: run_maps(settings.workdir)),
+        ("package", lambda: run_package(settings.workdir)),
     ]
     started = time.perf_counter()
     for name, run in tqdm(stages, desc="inventory", unit="stage"):
@@ -245,6 +267,7 @@ def inventory(config_path: Path) -> None:
         f"  areas       {work.areas_csv}\n"
         f"  forms       {work.root / 'forms'}\n"
         f"  maps        {work.root / 'maps'}\n"
+        f"  GeoPackage  {work.root / product_stem(settings.province.name_vi, settings.year)}.gpkg (+ .qgz, .tif)\n"
         f"  reports     {work.reports_dir}"
     )
 

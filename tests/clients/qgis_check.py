@@ -1,0 +1,87 @@
+"""Open kiemke's GeoPackage and QGIS project with QGIS's own Python API (run with
+the system python3 that has python3-qgis) and print what QGIS sees, as JSON.
+
+Usage: python3 qgis_check.py PROJECT.qgz GEOPACKAGE.gpkg OUT.png
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from qgis.core import (  # noqa: E402
+    QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsProject, QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import QSize  # noqa: E402
+from qgis.PyQt.QtGui import QColor  # noqa: E402
+
+
+def renderer_colours(layer):
+    renderer = layer.renderer()
+    out = {"type": renderer.type()}
+    if renderer.type() == "categorizedSymbol":
+        out["attribute"] = renderer.classAttribute()
+        out["colours"] = {str(c.value()): c.symbol().symbolLayer(0).color().name().upper()
+                          for c in renderer.categories() if str(c.value())}
+    return out
+
+
+def main(project_path, gpkg_path, png_path):
+    app = QgsApplication([], False)
+    app.initQgis()
+    report = {"qgis": QgsApplication.version() if hasattr(QgsApplication, "version") else ""}
+    try:
+        from qgis.core import Qgis
+
+        report["qgis"] = Qgis.version()
+    except Exception:  # noqa: BLE001
+        pass
+
+    # every layer of the GeoPackage, loaded alone: valid, CRS, default style from layer_styles
+    from osgeo import ogr
+
+    ds = ogr.Open(gpkg_path)
+    names = [ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())]
+    report["gpkg_layers"] = {}
+    for name in names:
+        layer = QgsVectorLayer(f"{gpkg_path}|layername={name}", name, "ogr")
+        info = {"valid": layer.isValid(), "features": layer.featureCount()}
+        if layer.isSpatial():
+            info["crs"] = layer.crs().authid()
+            info["renderer"] = renderer_colours(layer)
+        report["gpkg_layers"][name] = info
+
+    project = QgsProject.instance()
+    report["project_read"] = project.read(project_path)
+    report["project_crs"] = project.crs().authid()
+    layers = list(project.mapLayers().values())
+    report["project_layers"] = {
+        l.name(): {"valid": l.isValid(), "crs": l.crs().authid(), "source": l.source(),
+                   "renderer": renderer_colours(l) if l.isValid() else None}
+        for l in layers
+    }
+    # render the project's land-use layers to a PNG
+    root = project.layerTreeRoot()
+    visible = [node.layer() for node in root.findLayers() if node.isVisible() and node.layer().isValid()]
+    settings = QgsMapSettings()
+    settings.setLayers(visible)
+    settings.setDestinationCrs(project.crs())
+    extent = None
+    for l in visible:
+        extent = l.extent() if extent is None else extent.combineExtentWith(l.extent()) or extent
+    khoanh = next((l for l in visible if "Khoanh" in l.name()), visible[0])
+    settings.setExtent(khoanh.extent())
+    settings.setOutputSize(QSize(1200, 900))
+    settings.setBackgroundColor(QColor(255, 255, 255))
+    job = QgsMapRendererSequentialJob(settings)
+    job.start()
+    job.waitForFinished()
+    image = job.renderedImage()
+    report["render_saved"] = image.save(png_path, "PNG")
+    print(json.dumps(report, ensure_ascii=False), flush=True)
+    os._exit(0)  # QgsApplication.exitQgis() can crash headless QGIS 3.22 at teardown; the report is out
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

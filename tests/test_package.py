@@ -1,0 +1,146 @@
+"""The GeoPackage, its styles, the QGIS project and the GeoTIFF — checked with real clients."""
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import rasterio
+
+from pipeline.reference import landuse_colors
+
+STEM = "LangSon_2019_HTSDD"
+SPATIAL = {"thua_dat", "khoanh_dat", "ranh_gioi_xa", "ranh_gioi_huyen", "ranh_gioi_tinh", "qa_overlaps",
+           "qa_duplicates", "qa_gaps", "qa_slivers", "qa_crossings", "qa_invalid"}
+TABLES = {"dien_tich_theo_doi_tuong", "dien_tich_theo_loai_dat"}
+CLIENTS = Path(__file__).parent / "clients"
+
+
+@pytest.fixture(scope="module")
+def gpkg(sample_run) -> Path:
+    path = sample_run / f"{STEM}.gpkg"
+    assert path.exists()
+    return path
+
+
+def test_every_layer_is_listed_in_the_province_crs(gpkg):
+    layers = dict(pyogrio.list_layers(gpkg))
+    assert SPATIAL | TABLES <= set(layers)
+    for name in SPATIAL:
+        info = pyogrio.read_info(gpkg, layer=name)
+        assert info["crs"] == "EPSG:9215", name
+        assert info["features"] > 0, name
+    if shutil.which("ogrinfo"):
+        listing = subprocess.run(["ogrinfo", "-ro", "-q", str(gpkg)], capture_output=True, text=True).stdout
+        assert all(name in listing for name in SPATIAL | TABLES)
+
+
+def test_geopackage_1_2_with_vietnamese_contents_and_indexes(gpkg):
+    with sqlite3.connect(gpkg) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 10200  # GeoPackage 1.2
+        contents = dict(db.execute("SELECT table_name, identifier FROM gpkg_contents").fetchall())
+        assert contents["khoanh_dat"] == "Khoanh đất hiện trạng năm 2019"
+        assert contents["ranh_gioi_xa"] == "Ranh giới xã"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {f"rtree_{name}_geom" for name in SPATIAL} <= tables
+        styles = db.execute("SELECT f_table_name, useAsDefault, styleQML, styleSLD FROM layer_styles").fetchall()
+    assert {s[0] for s in styles} == SPATIAL and all(s[1] == 1 for s in styles)
+    khoanh_qml = next(s[2] for s in styles if s[0] == "khoanh_dat")
+    assert 'type="categorizedSymbol" attr="landuse"' in khoanh_qml
+    assert 'value="LUC"' in khoanh_qml and "255,252,140,255" in khoanh_qml  # LUC #FFFC8C
+    assert all("<StyledLayerDescriptor" in s[3] for s in styles)
+
+
+def test_style_files_match_the_embedded_styles(gpkg, sample_run):
+    with sqlite3.connect(gpkg) as db:
+        embedded = dict(db.execute("SELECT f_table_name, styleQML FROM layer_styles").fetchall())
+    for name, qml in embedded.items():
+        assert (sample_run / "styles" / f"{name}.qml").read_text(encoding="utf-8") == qml
+        assert (sample_run / "styles" / f"{name}.sld").exists()
+
+
+def test_cog_with_palette_names_and_overviews(sample_run):
+    path = sample_run / f"{STEM}.tif"
+    with rasterio.open(path) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        assert src.crs.to_epsg() == 9215 and src.res == (10.0, 10.0)
+        assert src.overviews(1)
+        codes = src.tags()["landuse_codes"].split(",")
+        luc = codes.index("LUC") + 1
+        assert src.colormap(1)[luc] == (255, 252, 140, 255)
+        assert src.tags(1)[f"CODE_{luc}"].startswith("LUC - Đất chuyên trồng lúa nước")
+    assert "<Category>LUC - Đất chuyên trồng lúa nước</Category>" in Path(str(path) + ".aux.xml").read_text(
+        encoding="utf-8")
+
+
+@pytest.mark.parametrize("code", ["06253", "06274", "06286", "06307"])
+def test_raster_areas_within_half_a_percent(sample_run, code):
+    khoanh = gpd.read_parquet(sample_run / "khoanh" / f"{code}.parquet")
+    vector = khoanh.groupby("landuse")["area_m2"].sum()
+    with rasterio.open(sample_run / "rasters" / f"xa_{code}.tif") as src:
+        band = src.read(1)
+        codes = src.tags()["landuse_codes"].split(",")
+        cell = src.res[0] * src.res[1]
+    counts = np.bincount(band.ravel(), minlength=len(codes) + 1)
+    raster = pd.Series({c: counts[i + 1] * cell for i, c in enumerate(codes) if counts[i + 1]})
+    assert raster.sum() == pytest.approx(vector.sum(), rel=0.005)
+    big = vector[vector > 0.01 * vector.sum()].index
+    assert ((raster[big] - vector[big]).abs() / vector[big]).max() < 0.005
+
+
+@pytest.fixture(scope="session")
+def qgis_python():
+    """A python3 with QGIS's own API: Debian's python3-qgis, installed when missing (CI included)."""
+    probe = ["/usr/bin/python3", "-c", "import qgis.core"]
+    ok = Path("/usr/bin/python3").exists() and subprocess.run(probe, capture_output=True).returncode == 0
+    if not ok and shutil.which("apt-get"):
+        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "python3-qgis",
+                        "qgis-providers"], env=env, capture_output=True, timeout=1200)
+        ok = subprocess.run(probe, capture_output=True).returncode == 0
+    if not ok:
+        pytest.skip("QGIS (python3-qgis, qgis-providers) is not installed and could not be installed here")
+    return "/usr/bin/python3"
+
+
+def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_python, tmp_path):
+    png = tmp_path / "qgis.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([qgis_python, str(CLIENTS / "qgis_check.py"), str(sample_run / f"{STEM}.qgz"),
+                           str(sample_run / f"{STEM}.gpkg"), str(png)], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    colours = landuse_colors()["hex"]
+    for name, info in report["gpkg_layers"].items():
+        assert info["valid"], name
+        if name in SPATIAL:
+            assert info["crs"] == "EPSG:9215", name
+    for name in ("khoanh_dat", "thua_dat"):
+        renderer = report["gpkg_layers"][name]["renderer"]
+        assert renderer["type"] == "categorizedSymbol" and renderer["attribute"] == "landuse"
+        # LUC, ONT and the production-forest colour (RSX, shared by RST/RSN) are the official ones
+        assert renderer["colours"]["LUC"] == colours["LUC"]
+        assert renderer["colours"]["ONT"] == colours["ONT"]
+        assert renderer["colours"]["RST"] == colours["RSX"]
+    assert report["project_read"] and report["project_crs"] == "EPSG:9215"
+    assert len(report["project_layers"]) == len(SPATIAL)
+    assert all(v["valid"] and v["crs"] == "EPSG:9215" and v["source"].endswith(tuple(SPATIAL))
+               for v in report["project_layers"].values())
+    assert report["render_saved"]
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(png).convert("RGB")).reshape(-1, 3)
+    for code in ("LUC", "ONT", "RST"):
+        rgb = [int(colours[code][i:i + 2], 16) for i in (1, 3, 5)]
+        share = (np.abs(pixels.astype(int) - rgb).max(axis=1) <= 3).mean()
+        assert share > 0.0005, (code, share)  # ONT strips are thin at this zoom: ≥ 540 pixels
