@@ -352,6 +352,8 @@ def _candidates(meridian: float) -> list[SourceCRS]:
         SourceCRS(CRS.from_epsg(3405), "coordinates fit VN-2000 / UTM zone 48N"),
         SourceCRS(CRS.from_epsg(3406), "coordinates fit VN-2000 / UTM zone 49N"),
         SourceCRS(CRS.from_epsg(4326), "coordinates are degrees (longitude/latitude): read as WGS 84"),
+        SourceCRS(CRS.from_epsg(4326), "coordinates are degrees written latitude first: swapped, read as WGS 84",
+                  swap_xy=True),
         SourceCRS(target, "coordinates fit VN-2000 TM-3 once X and Y are swapped "
                           "(Vietnamese X = northing)", swap_xy=True),
         SourceCRS(target, "eastings lack the 500 000 m false easting of VN-2000 TM-3",

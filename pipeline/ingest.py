@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 UNKNOWN_COMMUNE_PREFIX = "file:"
 #: A recorded area (DIENTICH) further than this from the computed one is flagged.
 RECORDED_AREA_TOLERANCE = 0.10
+#: A "parcel" larger than this (100 km²) is a digitising error (a frame, a sheet outline).
+MAX_PARCEL_M2 = 1e8
 #: Start of the flag set on a parcel whose geometry make_valid repaired.
 INVALID_FLAG = "invalid geometry repaired"
 
@@ -190,15 +192,33 @@ def ingest_frame(
     geoms = np.where(pd.isna(geoms), None, geoms)
     if not isinstance(source_crs, vn.SourceCRS):
         source_crs = vn.SourceCRS(source_crs, "given")
-    projected = vn.reproject(source_crs.prepare(geoms), source_crs.crs, meridian)
-
     reason = np.full(len(frame), "", dtype=object)
 
+    # coordinates: finite (NaN/inf cannot be placed), 2-D (Z/M dropped)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    finite = np.ones(len(frame), dtype=bool)
+    if present.any():
+        coords, owner = shapely.get_coordinates(geoms[present], include_z=True, return_index=True)
+        bad = ~np.isfinite(coords[:, :2]).all(axis=1)
+        finite[np.flatnonzero(present)[np.unique(owner[bad])]] = False
+        has_z = shapely.has_z(geoms[present])
+        if has_z.any():
+            geoms[np.flatnonzero(present)[has_z]] = shapely.force_2d(geoms[np.flatnonzero(present)[has_z]])
+            report.repairs["Z (height) coordinates dropped"] = int(has_z.sum())
+    reason[~finite] = "coordinates are NaN or infinite"
+    geoms = np.where(finite, geoms, None)
+    projected = vn.reproject(source_crs.prepare(geoms), source_crs.crs, meridian)
+
     # geometry: present, polygonal, valid
-    empty = shapely.is_missing(projected) | shapely.is_empty(projected)
+    empty = (reason == "") & (shapely.is_missing(projected) | shapely.is_empty(projected))
     reason[empty] = "empty geometry"
     kind = shapely.get_type_id(projected)
-    not_polygon = ~empty & ~np.isin(kind, [3, 6])
+    collection = (reason == "") & (kind == 7)
+    if collection.any():  # keep the polygons of a GeometryCollection
+        projected[collection] = [polygonal(g) for g in projected[collection]]
+        report.repairs["polygons taken out of a GeometryCollection"] = int(collection.sum())
+        kind = shapely.get_type_id(projected)
+    not_polygon = (reason == "") & ~np.isin(kind, [3, 6])
     reason[not_polygon] = [f"not a polygon ({g.geom_type})" for g in projected[not_polygon]]
     invalid = (reason == "") & ~shapely.is_valid(projected)
     invalid_why = np.full(len(frame), None, dtype=object)
@@ -208,6 +228,8 @@ def ingest_frame(
         report.repairs["invalid geometry repaired (make_valid)"] = int(invalid.sum())
     no_area = (reason == "") & (shapely.is_empty(projected) | (shapely.area(projected) <= 0))
     reason[no_area] = "geometry has no area"
+    huge = (reason == "") & (shapely.area(projected) > MAX_PARCEL_M2)
+    reason[huge] = [f"implausibly large for a parcel ({a / 1e4:,.0f} ha)" for a in shapely.area(projected[huge])]
     area = np.where(shapely.is_missing(projected), 0.0, shapely.area(projected))
 
     # land use
@@ -395,6 +417,8 @@ def ingest_file(source: Source | Path, settings: Settings) -> tuple[gpd.GeoDataF
             if blank.any():
                 report.repairs[f"blank owner type set to {override.owner_type} (config)"] = int(blank.sum())
     report.crs_declared = frame.crs.to_string() if frame.crs is not None else None
+    if info.get("crs_problem"):
+        report.warn(info["crs_problem"])
     declared = CRS.from_user_input(override.crs) if override.crs else (
         CRS.from_user_input(frame.crs) if frame.crs is not None else None)
     present = frame.geometry[~(frame.geometry.isna() | frame.geometry.is_empty)]
@@ -429,6 +453,13 @@ def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True) 
         parcel_parts.append(parcels)
         quarantine_parts.append(quarantine)
 
+    if sum(r.features_in for r in reports) == 0:
+        raise InputFileError(
+            f"{', '.join(str(p) for p in paths)}: the files hold no features (empty layers). "
+            "Check the export: it should contain the commune's parcels.")
+    for report in reports:
+        if report.features_in == 0:
+            report.warn("the layer holds no features")
     target = vn.province_crs(settings.province)
     all_parcels = flag_duplicate_numbers(pd.concat(parcel_parts, ignore_index=True), reports)
     all_quarantine = pd.concat(quarantine_parts, ignore_index=True)

@@ -174,24 +174,86 @@ def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -
 
 def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
     """Read one layer; the FID becomes ``source_fid``. ``info["latin1"]`` says
-    whether text still has to be decoded by :func:`repair_frame_text`."""
+    whether text still has to be decoded by :func:`repair_frame_text`;
+    ``info["crs_problem"]`` says why a declared CRS was unusable."""
     _refuse_dgn_v8(source)
+    _require_shapefile_parts(source)
     try:
-        info = pyogrio.read_info(source.gdal_path)
-        latin1 = info.get("driver") in BYTE_DRIVERS
-        # GDAL's Arrow path takes a non-UTF-8 encoding for shapefiles only
-        arrow = not latin1 or info.get("driver") == "ESRI Shapefile"
-        frame = pyogrio.read_dataframe(source.gdal_path, use_arrow=arrow, fid_as_index=True,
-                                       encoding="latin1" if latin1 else None)
+        try:
+            info = pyogrio.read_info(source.gdal_path)
+            latin1 = info.get("driver") in BYTE_DRIVERS
+            frame, crs_problem = _read_layer(source.gdal_path, info, latin1)
+        except pyogrio.errors.CRSError as exc:
+            if source.member or source.path.suffix.lower() != ".shp":
+                raise
+            frame, info = _read_without_prj(source.path)
+            latin1, crs_problem = True, f"the .prj cannot be read ({exc}); it is ignored"
     except Exception as exc:  # GDAL raises many types; all mean "cannot read"
         raise InputFileError(
             f"{source.label}: cannot be read as vector data ({exc}). Check the file is complete "
             "(a shapefile needs its .shp, .shx and .dbf) or export it again."
         ) from None
     info["latin1"] = latin1
+    info["crs_problem"] = crs_problem
     if "source_fid" in frame.columns:  # e.g. a file written by kiemke itself
         frame = frame.rename(columns={"source_fid": "source_fid_original"})
     return frame.reset_index(names="source_fid"), info
+
+
+def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, str]:
+    """Read attributes and WKB geometry (Arrow where GDAL allows it), then the
+    CRS separately, so that an unreadable .prj costs the CRS, not the data."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError as ProjCRSError
+
+    encoding = "latin1" if latin1 else None
+    if not latin1 or info.get("driver") == "ESRI Shapefile":  # GDAL's Arrow path: shapefiles or UTF-8 only
+        meta, table = pyogrio.read_arrow(path, encoding=encoding, return_fids=True)
+        data = table.to_pandas()
+        geometry_column = meta.get("geometry_name") or "wkb_geometry"
+        geometry = shapely.from_wkb(data.pop(geometry_column).to_numpy(), on_invalid="ignore") \
+            if geometry_column in data else np.full(len(data), None)
+        fids = data.pop("OGC_FID").to_numpy() if "OGC_FID" in data else np.arange(len(data))
+    else:
+        meta, fids, geometry, fields = pyogrio.raw.read(path, encoding=encoding, return_fids=True)
+        geometry = shapely.from_wkb(geometry, on_invalid="ignore") if geometry is not None \
+            else np.full(len(fids), None)
+        data = pd.DataFrame(dict(zip(meta["fields"], fields)))
+    crs, problem = None, ""
+    if meta.get("crs"):
+        try:
+            crs = CRS.from_user_input(meta["crs"])
+        except ProjCRSError as exc:
+            problem = f"the declared CRS cannot be read ({exc}); it is ignored"
+    frame = gpd.GeoDataFrame(data, geometry=list(geometry), crs=crs)
+    frame.index = pd.Index(fids, name="fid")
+    return frame, problem
+
+
+def _read_without_prj(path: Path) -> tuple[gpd.GeoDataFrame, dict]:
+    """Read a shapefile whose .prj GDAL rejects: its other parts, copied aside
+    (the input itself is never touched)."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in path.parent.glob(path.stem + ".*"):
+            if part.suffix.lower() != ".prj":
+                shutil.copy2(part, Path(tmp) / part.name)
+        copy = str(Path(tmp) / path.name)
+        info = pyogrio.read_info(copy)
+        frame, _ = _read_layer(copy, info, True)
+    return frame, info
+
+
+def _require_shapefile_parts(source: Source) -> None:
+    """A shapefile without its .dbf would lose every attribute: say so."""
+    if source.member or source.path.suffix.lower() != ".shp":
+        return
+    if not any(source.path.with_suffix(s).exists() for s in (".dbf", ".DBF")):
+        raise InputFileError(
+            f"{source.path}: its .dbf (the attribute table: land-use codes, owners, numbers) is missing. "
+            "Copy the .dbf that belongs to this shapefile next to it, or export the layer again.")
 
 
 def _refuse_dgn_v8(source: Source) -> None:
