@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import WorkDir
-from .io import write_csv, write_text
+from .io import up_to_date, write_csv, write_text
 from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table
 from .schemas import AREAS_COLUMNS, validate_areas
@@ -83,6 +83,10 @@ def run_aggregate(workdir: Path) -> dict[str, Path]:
     work = WorkDir(workdir)
     columns = ["commune_code", "landuse", "owner_type", "area_m2", "uses"]
     files = sorted(work.khoanh_dir.glob("*.parquet")) or work.parcel_files()
+    outputs = {"areas": work.areas_csv, "summary": work.stats_dir / "summary.csv",
+               "report": work.reports_dir / "aggregate.md"}
+    if up_to_date(list(outputs.values()), files):
+        return outputs
     units = pd.concat([pd.read_parquet(p, columns=columns) for p in files], ignore_index=True)
     uncoded = units[units["landuse"].isna()]
     areas = area_by_code(units[units["landuse"].notna()])

@@ -244,6 +244,10 @@ def inventory(config_path: Path) -> None:
     if settings.input_root is None:
         raise click.ClickException(f"{config_path}: [inventory] input is missing (the raw-data folder).")
     work = WorkDir(settings.workdir)
+    from .io import remove_stale_temporaries
+
+    for leftover in remove_stale_temporaries(work.root) if work.root.exists() else []:
+        log.warning("removed %s, left by an interrupted run", leftover)
     stages = [
         ("ingest", lambda: run_ingest([settings.input_root], settings)),
         ("qa", lambda: run_qa(settings.workdir)),

@@ -26,6 +26,7 @@ import pandas as pd
 
 from .config import WorkDir
 from .errors import KiemkeError
+from .io import up_to_date
 from .reference import landuse_tree
 
 log = logging.getLogger(__name__)
@@ -413,7 +414,7 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
 
     from .boundaries import load_boundaries
     from .form_writer import KHOANH_HEADERS, owner_headers, unit_headers, write_form_csv, write_xlsx
-    from .io import write_text
+    from .io import write_csv, write_text
 
     work = WorkDir(workdir)
     manifest = work.read_manifest()
@@ -422,6 +423,9 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
     if boundaries is not None:
         spec_bounds = {**(spec_bounds or {}), "path": str(boundaries)}
     bounds = load_boundaries(spec_bounds, float(manifest["central_meridian_deg"]))
+    if up_to_date([work.reports_dir / "forms.md"], [work.areas_csv, work.manifest, *work.khoanh_dir.glob("*.parquet")]):
+        log.info("forms: up to date")
+        return {"forms": pd.read_csv(work.reports_dir / "forms.csv", dtype=str), "units": [], "tables": {}}
     areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str}) if work.areas_csv.exists() else None
     if areas is None:
         raise KiemkeError(f"{work.areas_csv} is missing. Run 'kiemke aggregate --workdir {work.root}' first.")
@@ -434,8 +438,14 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
     decimals = int(template.regime.get("decimals", 2))
     by_key = {u.key: u for u in units}
     written = []
+    inputs_of = {u.key: [work.khoanh(c) for c in u.communes] + [work.manifest] for u in units}
     for (form_id, key), table in tqdm(sorted(tables.items()), desc="forms", unit="form"):
         spec, unit = template.form(form_id), by_key[key]
+        folder = work.root / "forms" / unit.level / unit.code
+        if up_to_date([folder / f"{spec.file}.xlsx", folder / f"{spec.file}.csv"], inputs_of[key]):
+            written.append({"form": spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
+                            "xlsx": str(folder / f"{spec.file}.xlsx")})
+            continue
         if spec.kind == "by_owner":
             columns = template.columns(spec.column_set)
             headers, numbers = owner_headers(spec, columns, template)
@@ -453,7 +463,6 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
             labels = ["Thứ tự khoanh đất", "Diện tích (m²)", "Mã loại đất hiện trạng", "Mã loại đất kỳ trước",
                       "Mã loại đất sử dụng kết hợp", "Mã đối tượng hiện trạng", "Mã đối tượng kỳ trước",
                       "Mã khu vực tổng hợp", "Ghi chú"]
-        folder = work.root / "forms" / unit.level / unit.code
         notes = sheet_notes(spec, template, numbers)
         write_xlsx(folder / f"{spec.file}.xlsx", spec=spec, template=template, unit=unit, table=table,
                    headers=headers, numbers=numbers, value_columns=numeric, notes=notes, date=date,
@@ -464,6 +473,7 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
     listing = pd.DataFrame(written)
     from .report import markdown_table
 
+    write_csv(work.reports_dir / "forms.csv", listing)
     write_text(work.reports_dir / "forms.md", "\n".join([
         f"# Forms ({template.regime['name']})", "",
         f"{len(listing)} forms for {sum(u.level == 'xa' for u in units)} communes, "

@@ -24,7 +24,7 @@ from pyproj import CRS
 from . import crs as vn
 from .config import Settings, WorkDir
 from .errors import CRSError, InputFileError
-from .io import write_geoparquet, write_json, write_text
+from .io import write_geoparquet, write_json, write_json_if_changed, write_text
 from .sources import (
     VECTOR_SUFFIXES, Source, declared_encoding, discover, label_dgn_shapes, read_source,
     repair_frame_text,
@@ -382,6 +382,7 @@ class IngestResult:
     files: list[FileReport]
     parcels: dict[str, Path]
     quarantine: dict[str, Path]
+    changed: set[str] = field(default_factory=set)
 
     @property
     def totals(self) -> dict[str, float]:
@@ -436,19 +437,30 @@ def ingest_file(source: Source | Path, settings: Settings) -> tuple[gpd.GeoDataF
 
 
 def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True) -> IngestResult:
-    """Ingest files/folders into ``settings.workdir`` (parcels, quarantine, reports)."""
+    """Ingest files/folders into ``settings.workdir`` (parcels, quarantine, reports).
+
+    Incremental: a file whose bytes, overrides and settings have not changed is
+    taken from ``cache/ingest/`` instead of being read again, and only the
+    communes it feeds are rewritten (``result.changed``).
+    """
     from tqdm import tqdm
 
     work = WorkDir(settings.workdir)
     files = discover(paths)
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
-    reports, parcel_parts, quarantine_parts = [], [], []
+    reports, parcel_parts, quarantine_parts, reread = [], [], [], set()
     for source in tqdm(files, desc="ingest", unit="file", disable=not progress):
-        try:
-            parcels, quarantine, report = ingest_file(source, settings)
-        except (CRSError, InputFileError) as exc:
-            raise type(exc)(str(exc) if source.label in str(exc) else f"{source.label}: {exc}") from None
+        cache = IngestCache(work.root / "cache" / "ingest", source, settings)
+        cached = cache.load()
+        if cached is None:
+            try:
+                cached = ingest_file(source, settings)
+            except (CRSError, InputFileError) as exc:
+                raise type(exc)(str(exc) if source.label in str(exc) else f"{source.label}: {exc}") from None
+            cache.store(*cached)
+            reread.add(source.label)
+        parcels, quarantine, report = cached
         reports.append(report)
         parcel_parts.append(parcels)
         quarantine_parts.append(quarantine)
@@ -458,7 +470,7 @@ def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True) 
             f"{', '.join(str(p) for p in paths)}: the files hold no features (empty layers). "
             "Check the export: it should contain the commune's parcels.")
     for report in reports:
-        if report.features_in == 0:
+        if report.features_in == 0 and "the layer holds no features" not in report.warnings:
             report.warn("the layer holds no features")
     target = vn.province_crs(settings.province)
     all_parcels = flag_duplicate_numbers(pd.concat(parcel_parts, ignore_index=True), reports)
@@ -466,16 +478,68 @@ def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True) 
     all_parcels = gpd.GeoDataFrame(all_parcels, geometry="geometry", crs=target)
     validate_parcels(all_parcels, crs=target)
 
+    sources_of = (pd.concat([all_parcels[["commune_code", "source_file"]], all_quarantine[["commune_code", "source_file"]]])
+                  .groupby("commune_code")["source_file"].agg(lambda s: sorted(set(s))).to_dict())
+    state_path = work.root / "cache" / "communes.json"
+    previous = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
+    changed = {code for code, labels in sources_of.items()
+               if previous.get(code) != labels or set(labels) & reread or not work.parcels(_safe(code)).exists()}
+    for code in set(previous) - set(sources_of):  # a commune whose files are gone
+        work.parcels(_safe(code)).unlink(missing_ok=True)
+        work.quarantine(_safe(code)).unlink(missing_ok=True)
+        changed.add(code)
+
     written_parcels, written_quarantine = {}, {}
     for code, group in all_parcels.groupby("commune_code", sort=True):
-        written_parcels[code] = write_geoparquet(work.parcels(_safe(code)), group.reset_index(drop=True))
+        path = work.parcels(_safe(code))
+        written_parcels[code] = write_geoparquet(path, group.reset_index(drop=True)) if code in changed else path
     for code, group in all_quarantine.groupby("commune_code", sort=True):
-        written_quarantine[code] = write_geoparquet(work.quarantine(_safe(code)), group.reset_index(drop=True))
+        path = work.quarantine(_safe(code))
+        written_quarantine[code] = write_geoparquet(path, group.reset_index(drop=True)) if code in changed else path
+    for code in changed - set(all_quarantine["commune_code"]):
+        work.quarantine(_safe(code)).unlink(missing_ok=True)
 
-    result = IngestResult(reports, written_parcels, written_quarantine)
-    write_json(work.manifest, settings.to_manifest())
-    write_ingest_reports(result, work, settings)
+    result = IngestResult(reports, written_parcels, written_quarantine, changed=changed)
+    write_json_if_changed(work.manifest, settings.to_manifest())
+    if changed or not (work.reports_dir / "ingest.json").exists():
+        write_ingest_reports(result, work, settings)
+        write_json(state_path, sources_of)
+    log.info("ingest: %d files (%d read, %d unchanged), %d communes rewritten", len(files), len(reread),
+             len(files) - len(reread), len(changed))
     return result
+
+
+class IngestCache:
+    """One source file's ingest result, kept until the file, its overrides or the
+    settings change (fingerprint of sizes and modification times of every part)."""
+
+    def __init__(self, root: Path, source: Source, settings: Settings):
+        import hashlib
+
+        parts = [source.path] if source.path.suffix.lower() != ".shp" else sorted(
+            source.path.parent.glob(source.path.stem + ".*"))
+        stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
+        text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
+                           settings.province.gso_code, repr(settings.column_aliases), repr(settings.compound),
+                           __import__("pipeline").__version__], default=str)
+        self.fingerprint = hashlib.sha1(text.encode()).hexdigest()
+        self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]
+
+    def load(self):
+        try:
+            if (self.folder / "fingerprint").read_text() != self.fingerprint:
+                return None
+            report = FileReport(**json.loads((self.folder / "report.json").read_text(encoding="utf-8")))
+            return (gpd.read_parquet(self.folder / "parcels.parquet"),
+                    gpd.read_parquet(self.folder / "quarantine.parquet"), report)
+        except (FileNotFoundError, ValueError, TypeError):
+            return None
+
+    def store(self, parcels: gpd.GeoDataFrame, quarantine: gpd.GeoDataFrame, report: FileReport) -> None:
+        write_geoparquet(self.folder / "parcels.parquet", parcels)
+        write_geoparquet(self.folder / "quarantine.parquet", quarantine)
+        write_json(self.folder / "report.json", asdict(report))
+        write_text(self.folder / "fingerprint", self.fingerprint)  # last: marks the entry complete
 
 
 def flag_duplicate_numbers(parcels: pd.DataFrame, reports: list[FileReport]) -> pd.DataFrame:

@@ -50,6 +50,17 @@ def write_json(path: Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def write_text_if_changed(path: Path, text: str) -> Path:
+    """Rewrite only when the content differs (keeps the mtime, so later stages stay up to date)."""
+    if not Path(path).exists() or Path(path).read_text(encoding="utf-8") != text:
+        write_text(path, text)
+    return path
+
+
+def write_json_if_changed(path: Path, data: Any) -> Path:
+    return write_text_if_changed(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     """CSV in UTF-8 with a BOM, so Excel on a Vietnamese Windows shows diacritics."""
     with atomic_path(path) as tmp:
@@ -65,3 +76,23 @@ def write_geoparquet(path: Path, frame: gpd.GeoDataFrame) -> Path:
 
 def read_geoparquet(path: Path, columns: list[str] | None = None) -> gpd.GeoDataFrame:
     return gpd.read_parquet(path, columns=columns)
+
+
+def up_to_date(outputs: list[Path], inputs: list[Path]) -> bool:
+    """Like make: every output exists and none is older than any input."""
+    try:
+        oldest = min(Path(p).stat().st_mtime_ns for p in outputs)
+    except (FileNotFoundError, ValueError):
+        return False
+    newest = max((Path(p).stat().st_mtime_ns for p in inputs if Path(p).exists()), default=0)
+    return oldest >= newest
+
+
+def remove_stale_temporaries(root: Path) -> list[Path]:
+    """Delete the temporary files a killed run left behind (``.<name>.<random>.tmp``)."""
+    removed = []
+    for path in Path(root).rglob(".*"):
+        if path.is_file() and (path.name.endswith(".tmp") or path.name.endswith(".gpkg") and path.name.startswith(".")):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 
 from .config import WorkDir
-from .io import read_geoparquet, write_geoparquet
+from .io import read_geoparquet, up_to_date, write_geoparquet
 from .topology import (
     Thresholds, gaps, overlapping_pairs, parcel_priority, representative_xy, resolve_overlaps, union_coverage,
 )
@@ -127,6 +127,9 @@ def run_khoanh(workdir: Path, *, progress: bool = True) -> dict[str, Path]:
     written = {}
     for path in tqdm(work.parcel_files(), desc="khoanh", unit="commune", disable=not progress):
         code = path.stem
+        if up_to_date([work.khoanh(code)], [path, work.manifest]):
+            written[code] = work.khoanh(code)
+            continue
         boundary = bounds.geometry.get(code) if code in bounds.index else None
         khoanh = build_khoanh(read_geoparquet(path), boundary=boundary, commune_code=code, thresholds=thresholds)
         written[code] = write_geoparquet(work.khoanh(code), khoanh)

@@ -389,7 +389,7 @@ def _draw_inset(fig, layout: SheetLayout, box: Box, content: SheetContent) -> No
 
 
 def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Path | None = None,
-                 dpi: int = 150) -> RenderResult:
+                 dpi: int = 150, extra: dict | None = None) -> RenderResult:
     """Draw one sheet; write the vector PDF (true scale) and a PNG preview."""
     from .io import atomic_path
 
@@ -419,7 +419,8 @@ def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Pat
     result = RenderResult(layout, boxes, codes)
     from .io import write_json
 
-    write_json(pdf.with_suffix(".json"), {**result.to_json(), "label_boxes_mm": boxes.round(3).values.tolist()})
+    write_json(pdf.with_suffix(".json"), {**result.to_json(), **(extra or {}),
+                                          "label_boxes_mm": boxes.round(3).values.tolist()})
     return result
 
 

@@ -12,6 +12,7 @@ signature blocks. Layout in :mod:`pipeline.map_layout`, drawing in
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import cache
 from importlib import resources
@@ -118,7 +119,7 @@ def run_maps(workdir: Path, *, scale_step: int | None = None, dpi: int | None = 
     (scale step and dpi from the config unless given)."""
     from tqdm import tqdm
 
-    from .io import write_text
+    from .io import up_to_date, write_text
     from .report import markdown_table
 
     work = WorkDir(workdir)
@@ -139,8 +140,20 @@ def run_maps(workdir: Path, *, scale_step: int | None = None, dpi: int | None = 
                         manifest["province_code"])
     province = find_province(manifest["province_code"])
     year = int(str(manifest["reference_date"])[:4])
+    if up_to_date([work.reports_dir / "maps.md"], [*files, work.manifest]):
+        log.info("maps: up to date")
+        return []
     out = []
+    boundary_file = [Path(manifest["boundaries"]["path"])] if manifest.get("boundaries") else []
     for unit in tqdm(units, desc="maps", unit="sheet", disable=not progress):
+        stem = work.root / "maps" / f"{unit.level}_{unit.code}"
+        inputs = [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_file]
+        if up_to_date([stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")], inputs):
+            meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+            out.append({"sheet": stem.name, "name": unit.name, "natural_ha": meta.get("natural_ha"),
+                        "scale": meta["scale"], "paper": meta["paper"], "khoanh": meta.get("khoanh"),
+                        "labels": meta["labels"], "pdf": str(stem.with_suffix(".pdf"))})
+            continue
         mine = khoanh[khoanh["commune_code"].isin(unit.communes)]
         in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
         natural_ha = float(in_unit.area.sum() if len(in_unit) else mine["area_m2"].sum()) / 1e4
@@ -149,8 +162,8 @@ def run_maps(workdir: Path, *, scale_step: int | None = None, dpi: int | None = 
         layout = sheet_layout(tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values])), scale)
         content = sheet_content(unit, mine, bounds, template, year=year,
                                 meridian_dms=province.central_meridian_dms)
-        stem = work.root / "maps" / f"{unit.level}_{unit.code}"
-        result = render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi)
+        result = render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
+                              extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine)})
         out.append({"sheet": f"{unit.level}_{unit.code}", "name": unit.name, "natural_ha": round(natural_ha, 2),
                     "scale": scale, "paper": layout.paper, "khoanh": len(mine), "labels": len(result.labels),
                     "pdf": str(stem.with_suffix(".pdf"))})

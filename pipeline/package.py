@@ -32,7 +32,7 @@ import shapely
 from . import crs as vn
 from .boundaries import load_boundaries
 from .config import WorkDir
-from .io import atomic_path, write_text
+from .io import atomic_path, up_to_date, write_text
 from .qa import LAYER_TITLES, read_qa_layer
 from .qgis_project import project_xml
 from .qgis_styles import LayerStyle, boundary_style, landuse_style, qa_style
@@ -244,6 +244,18 @@ def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> d
     return {c: float(counts[v]) * resolution**2 for c, v in value.items() if counts[v]}
 
 
+def raster_area_by_code(path: Path) -> dict[str, float]:
+    """Area (m²) of each land-use code counted in a kiemke GeoTIFF."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        band = src.read(1)
+        codes = src.tags()["landuse_codes"].split(",")
+        cell = abs(src.res[0] * src.res[1])
+    counts = np.bincount(band.ravel(), minlength=len(codes) + 1)
+    return {c: float(counts[i + 1]) * cell for i, c in enumerate(codes) if counts[i + 1]}
+
+
 def _xml(text: str) -> str:
     from xml.sax.saxutils import escape
 
@@ -263,6 +275,12 @@ def run_package(workdir: Path, *, commune_resolution: float = 5.0, province_reso
     meridian = float(manifest["central_meridian_deg"])
     crs = vn.tm3_crs(meridian)
     stem = product_stem(manifest["province"], int(str(manifest["reference_date"])[:4]))
+    products = {"gpkg": work.root / f"{stem}.gpkg", "project": work.root / f"{stem}.qgz",
+                "tif": work.root / f"{stem}.tif"}
+    inputs = [*work.parcel_files(), *work.khoanh_dir.glob("*.parquet"), *work.qa_dir.glob("*/*.parquet"),
+              work.areas_csv, work.manifest]
+    if up_to_date(list(products.values()), inputs):
+        return products
     layers = collect_layers(work, manifest)
     gpkg = write_geopackage(work.root / f"{stem}.gpkg", layers, crs)
     styles = [layer.style for layer in layers if layer.style is not None]
@@ -277,9 +295,12 @@ def run_package(workdir: Path, *, commune_resolution: float = 5.0, province_reso
                         manifest["province"], manifest["province_code"])
     for unit in units:
         if unit.level in ("xa", "huyen"):
+            path = work.root / "rasters" / f"{unit.level}_{unit.code}.tif"
+            if up_to_date([path], [work.khoanh(c) for c in unit.communes] + [work.manifest]):
+                raster_areas[unit.key] = raster_area_by_code(path)
+                continue
             mine = khoanh[khoanh["commune_code"].isin(unit.communes)]
-            raster_areas[unit.key] = write_cog(work.root / "rasters" / f"{unit.level}_{unit.code}.tif", mine,
-                                               commune_resolution, crs)
+            raster_areas[unit.key] = write_cog(path, mine, commune_resolution, crs)
     pd.DataFrame([{"unit": k, "landuse": c, "area_m2": a} for k, v in raster_areas.items() for c, a in v.items()]) \
         .pipe(lambda f: write_text(work.reports_dir / "raster_areas.csv", f.to_csv(index=False)))
     log.info("package: %s, %s, %s", gpkg, project, tif)

@@ -27,7 +27,7 @@ from . import crs as vn
 from .boundaries import load_boundaries
 from .config import WorkDir
 from .ingest import INVALID_FLAG
-from .io import read_geoparquet, write_geoparquet, write_json, write_text
+from .io import read_geoparquet, up_to_date, write_geoparquet, write_json, write_text
 from .report import markdown_table
 from .topology import (
     Thresholds, crossings, gaps, mean_width, overlapping_pairs, parcel_priority, representative_xy,
@@ -164,9 +164,8 @@ def run_qa(workdir: Path, boundaries: Path | None = None, *, progress: bool = Tr
     bounds = load_boundaries(spec, meridian).set_index("commune_code")
     thresholds = Thresholds(**manifest.get("qa", {}))
     natural = manifest.get("natural_area_ha", {})
-    results = []
+    results, recomputed = [], False
     for path in tqdm(work.parcel_files(), desc="qa", unit="commune", disable=not progress):
-        parcels = read_geoparquet(path)
         code = path.stem
         boundary = bounds.geometry.get(code) if code in bounds.index else None
         area, source = None, ""
@@ -174,17 +173,36 @@ def run_qa(workdir: Path, boundaries: Path | None = None, *, progress: bool = Tr
             area, source = natural[code] * 1e4, "config [natural_area_ha]"
         elif boundary is not None:
             area, source = float(boundary.area), "boundary file"
-        result = qa_commune(parcels, boundary=boundary, natural_area_m2=area, thresholds=thresholds,
+        outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json"]
+        if up_to_date(outputs, [path, work.manifest]):
+            results.append(_read_commune_qa(work, code))
+            continue
+        recomputed = True
+        result = qa_commune(read_geoparquet(path), boundary=boundary, natural_area_m2=area, thresholds=thresholds,
                             commune_code=code)
         result.natural_area_source = source
         for name, layer in result.layers.items():
-            target = work.qa_dir / code / f"{name}.parquet"
-            write_geoparquet(target, layer)
+            write_geoparquet(work.qa_dir / code / f"{name}.parquet", layer)
+        write_json(work.qa_dir / code / "meta.json", {
+            "parcel_count": result.parcel_count, "parcel_area_m2": result.parcel_area_m2,
+            "natural_area_m2": result.natural_area_m2, "natural_area_source": source,
+            "warnings": result.warnings})
         results.append(result)
-    write_qa_reports(results, work, vn.tm3_crs(meridian).name)
+    if recomputed or not (work.reports_dir / "qa.md").exists():
+        write_qa_reports(results, work, vn.tm3_crs(meridian).name)
     log.info("qa: %d communes, %d problems → %s", len(results),
              sum(sum(r.counts().values()) for r in results), work.reports_dir / "qa.md")
     return results
+
+
+def _read_commune_qa(work: WorkDir, code: str) -> CommuneQA:
+    """A commune's QA as written by an earlier run (its inputs have not changed)."""
+    import json
+
+    meta = json.loads((work.qa_dir / code / "meta.json").read_text(encoding="utf-8"))
+    layers = {name: read_geoparquet(work.qa_dir / code / f"{name}.parquet") for name in LAYERS}
+    return CommuneQA(code, layers, meta["parcel_count"], meta["parcel_area_m2"], meta["natural_area_m2"],
+                     meta["natural_area_source"], meta["warnings"])
 
 
 def read_qa_layer(work: WorkDir, name: str) -> gpd.GeoDataFrame:

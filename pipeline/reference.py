@@ -8,7 +8,7 @@ kept, so an ``inferred`` row stays marked wherever it is shown.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 import pandas as pd
@@ -47,39 +47,54 @@ class LandUseTree:
 
     table: pd.DataFrame  # indexed by code, sorted by `order`
 
-    @property
+    @cached_property
     def codes(self) -> list[str]:
         return list(self.table.index)
 
+    @cached_property
+    def _parent(self) -> dict[str, str | None]:
+        return {c: (p or None) for c, p in zip(self.table.index, self.table["parent_code"])}
+
+    @cached_property
+    def _children(self) -> dict[str, list[str]]:
+        children: dict[str, list[str]] = {c: [] for c in [*self.codes, ""]}
+        for code, parent in self._parent.items():
+            children[parent or ""].append(code)
+        return children
+
+    @cached_property
+    def _ancestors(self) -> dict[str, tuple[str, ...]]:
+        out = {}
+        for code in self.codes:
+            chain, parent = [], self._parent[code]
+            while parent:
+                chain.append(parent)
+                parent = self._parent[parent]
+            out[code] = tuple(chain)
+        return out
+
     def parent(self, code: str) -> str | None:
-        parent = self.table.at[code, "parent_code"]
-        return parent or None
+        return self._parent[code]
 
     def children(self, code: str) -> list[str]:
-        return list(self.table.index[self.table["parent_code"] == code])
+        return list(self._children.get(code, []))
 
     def roots(self) -> list[str]:
         return self.children("")
 
     def is_leaf(self, code: str) -> bool:
-        return not self.children(code)
+        return not self._children.get(code)
 
-    @property
+    @cached_property
     def leaves(self) -> list[str]:
-        parents = set(self.table["parent_code"])
-        return [c for c in self.table.index if c not in parents]
+        return [c for c in self.codes if not self._children[c]]
 
     def ancestors(self, code: str) -> list[str]:
         """Parents of ``code`` from the nearest up to its root group."""
-        chain = []
-        parent = self.parent(code)
-        while parent:
-            chain.append(parent)
-            parent = self.parent(parent)
-        return chain
+        return list(self._ancestors[code])
 
     def root(self, code: str) -> str:
-        chain = self.ancestors(code)
+        chain = self._ancestors[code]
         return chain[-1] if chain else code
 
     def name(self, code: str) -> str:
@@ -89,7 +104,7 @@ class LandUseTree:
         return self.table.at[code, "in_natural_area"] == "yes"
 
     def __contains__(self, code: object) -> bool:
-        return code in self.table.index
+        return code in self._parent
 
 
 @cache

@@ -16,20 +16,49 @@ def sample_dir() -> Path:
     return SAMPLE
 
 
+def sample_config(raw: Path, work: Path, extra: str = "") -> Path:
+    """inventory.toml of the bundled sample, pointed at ``raw`` and ``work``."""
+    config = (REPO / "inventory.toml").read_text(encoding="utf-8")
+    config = config.replace('input = "data/raw/sample"', f'input = "{raw.as_posix()}"')
+    config = config.replace('workdir = "data/processed"', f'workdir = "{work.as_posix()}"')
+    config = config.replace('path = "data/raw/sample/boundaries', f'path = "{raw.as_posix()}/boundaries')
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "inventory.toml"
+    path.write_text(config + extra, encoding="utf-8")
+    return path
+
+
+def file_hashes(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory, sample_dir) -> Path:
-    """The whole inventory run once on the bundled sample; returns the workdir."""
+def sample_raw(tmp_path_factory, sample_dir) -> Path:
+    """A copy of the bundled sample (tests may touch it; the repository stays as it is)."""
+    import shutil
+
+    raw = tmp_path_factory.mktemp("sample_raw") / "raw"
+    shutil.copytree(sample_dir, raw)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory, sample_raw) -> Path:
+    """The whole inventory run once on the bundled sample; returns the workdir.
+    The raw files' hashes before the run are kept in ``raw_hashes.json``."""
+    import json
+
     from click.testing import CliRunner
 
     from pipeline.cli import cli
 
     work = tmp_path_factory.mktemp("sample_work")
-    config = (REPO / "inventory.toml").read_text(encoding="utf-8")
-    config = config.replace('input = "data/raw/sample"', f'input = "{sample_dir.as_posix()}"')
-    config = config.replace('workdir = "data/processed"', f'workdir = "{work.as_posix()}"')
-    config = config.replace('path = "data/raw/sample/boundaries', f'path = "{sample_dir.as_posix()}/boundaries')
-    path = work / "inventory.toml"
-    path.write_text(config, encoding="utf-8")
+    before = file_hashes(sample_raw)
+    path = sample_config(sample_raw, work)
     result = CliRunner().invoke(cli, ["inventory", "--config", str(path)])
     assert result.exit_code == 0, result.output
+    (work / "raw_hashes.json").write_text(json.dumps(before), encoding="utf-8")
     return work

@@ -1,0 +1,5 @@
+"""``python -m pipeline …`` is ``kiemke …``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,111 @@
+"""Reliability of whole runs: inputs untouched, incremental re-runs, a run killed
+with SIGKILL leaves no partial output and a re-run gives the same bytes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+from PIL import Image
+
+from conftest import file_hashes, sample_config
+from pipeline.cli import cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _mtimes(work: Path) -> dict[str, int]:
+    return {str(p.relative_to(work)): p.stat().st_mtime_ns for p in work.rglob("*")
+            if p.is_file() and p.name not in ("inventory.toml", "raw_hashes.json")}
+
+
+def test_inputs_are_never_modified(sample_run, sample_raw):
+    before = json.loads((sample_run / "raw_hashes.json").read_text(encoding="utf-8"))
+    assert file_hashes(sample_raw) == before
+
+
+def test_a_second_run_does_no_work(sample_run):
+    before = _mtimes(sample_run)
+    result = CliRunner().invoke(cli, ["inventory", "--config", str(sample_run / "inventory.toml")])
+    assert result.exit_code == 0, result.output
+    assert _mtimes(sample_run) == before
+
+
+def test_touching_one_commune_redoes_only_it_and_the_rollups(sample_run, sample_raw):
+    before = _mtimes(sample_run)
+    dbf = sample_raw / "van_quan/khanh_khe/TD_06286.dbf"
+    later = time.time() + 5
+    os.utime(dbf, (later, later))
+    result = CliRunner().invoke(cli, ["inventory", "--config", str(sample_run / "inventory.toml")])
+    assert result.exit_code == 0, result.output
+    after = _mtimes(sample_run)
+    changed = {p for p in after if after[p] != before.get(p)}
+    others = ("06253", "06274", "06307")
+    assert not [p for p in changed if any(code in p for code in others)], sorted(changed)
+    for expected in ("parcels/06286.parquet", "khoanh/06286.parquet", "maps/xa_06286.pdf",
+                     "forms/xa/06286/Bieu_01_TKDD.xlsx", "forms/huyen/184/Bieu_01_TKDD.xlsx",
+                     "forms/tinh/20/Bieu_04_TKDD.xlsx", "maps/tinh_20.pdf", "stats/areas.csv",
+                     "LangSon_2019_HTSDD.gpkg"):
+        assert expected in changed, expected
+    assert "parcels/06253.parquet" not in changed and "maps/xa_06253.pdf" not in changed
+
+
+def _check_complete(path: Path) -> None:
+    """A file with its final name must be whole and readable."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        pq.read_metadata(path)
+    elif suffix == ".json":
+        json.loads(path.read_text(encoding="utf-8"))
+    elif suffix == ".csv":
+        pd.read_csv(path, encoding="utf-8-sig")
+    elif suffix == ".xlsx":
+        openpyxl.load_workbook(path)
+    elif suffix == ".pdf":
+        data = path.read_bytes()
+        assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], path
+    elif suffix == ".png":
+        Image.open(path).verify()
+    elif suffix == ".gpkg":
+        import sqlite3
+
+        with sqlite3.connect(path) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_sigkill_mid_stage_leaves_no_partial_output_and_a_rerun_completes(tmp_path, sample_raw, sample_run):
+    work = tmp_path / "work"
+    config = sample_config(sample_raw, work, "\n[maps]\ndpi = 50\n")
+    command = [sys.executable, "-m", "pipeline", "-q", "inventory", "--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((work / "forms").rglob("*.xlsx")):  # killed inside "forms"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert list((work / "forms").rglob("*.xlsx")), "the run ended before the forms stage"
+    for path in work.rglob("*"):
+        if path.is_file() and not path.name.startswith("."):
+            _check_complete(path)
+
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert not [p for p in work.rglob(".*") if p.is_file()], "temporary files left behind"
+    # determinism: the same bytes as the uninterrupted run
+    for csv in sorted(sample_run.rglob("*.csv")):
+        relative = csv.relative_to(sample_run)
+        if relative.parts[0] in ("forms", "stats"):
+            assert (work / relative).read_bytes() == csv.read_bytes(), relative
+    for xlsx in sorted((sample_run / "forms").rglob("*.xlsx")):
+        mine = openpyxl.load_workbook(work / xlsx.relative_to(sample_run)).active
+        theirs = openpyxl.load_workbook(xlsx).active
+        assert [[c.value for c in r] for r in mine.iter_rows()] == [[c.value for c in r] for r in theirs.iter_rows()]
+
