@@ -28,6 +28,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet fiona psutil
+	command -v ogr2ogr >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -qq gdal-bin >/dev/null) || true
 	$(BIN)/python -m benchmarks.run
 
 sample: $(STAMP)

@@ -57,7 +57,8 @@ def cli(verbose: int, quiet: bool) -> None:
     """
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    logging.getLogger("pyogrio").setLevel(logging.WARNING)
+    for noisy in ("pyogrio", "rasterio", "distributed", "fiona"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @cli.command()
@@ -222,8 +223,12 @@ def aggregate(workdir: Path) -> None:
 @cli.command()
 @click.option("--config", "config_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml")
+@click.option("--scheduler", default=None,
+              help="Dask scheduler address (tcp://host:8786) of an existing cluster, or 'sync' to run in this "
+                   "process. Default: a local cluster, one worker per core.")
+@click.option("--workers", type=click.IntRange(1, 512), default=None, help="Workers of the local cluster.")
 @reports_errors
-def inventory(config_path: Path) -> None:
+def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> None:
     """Run every stage from the config: ingest → qa → khoanh → aggregate → forms → maps → package.
 
     \b
@@ -248,20 +253,25 @@ def inventory(config_path: Path) -> None:
 
     for leftover in remove_stale_temporaries(work.root) if work.root.exists() else []:
         log.warning("removed %s, left by an interrupted run", leftover)
-    stages = [
-        ("ingest", lambda: run_ingest([settings.input_root], settings)),
-        ("qa", lambda: run_qa(settings.workdir)),
-        ("khoanh", lambda: run_khoanh(settings.workdir)),
-        ("aggregate", lambda: run_aggregate(settings.workdir)),
-        ("forms", lambda: run_forms(settings.workdir)),
-        ("maps", lambda: run_maps(settings.workdir)),
-        ("package", lambda: run_package(settings.workdir)),
-    ]
-    started = time.perf_counter()
-    for name, run in tqdm(stages, desc="inventory", unit="stage"):
-        t0 = time.perf_counter()
-        run()
-        log.info("stage %s done in %.1f s", name, time.perf_counter() - t0)
+    from .parallel import executor
+
+    scheduler = scheduler or settings.scheduler
+    with executor(scheduler, workers) as pmap:
+        cluster = _Shared(pmap)
+        stages = [
+            ("ingest", lambda: run_ingest([settings.input_root], settings, scheduler=cluster)),
+            ("qa", lambda: run_qa(settings.workdir, scheduler=cluster)),
+            ("khoanh", lambda: run_khoanh(settings.workdir, scheduler=cluster)),
+            ("aggregate", lambda: run_aggregate(settings.workdir)),
+            ("forms", lambda: run_forms(settings.workdir)),
+            ("maps", lambda: run_maps(settings.workdir, scheduler=cluster)),
+            ("package", lambda: run_package(settings.workdir)),
+        ]
+        started = time.perf_counter()
+        for name, run in tqdm(stages, desc="inventory", unit="stage"):
+            t0 = time.perf_counter()
+            run()
+            log.info("stage %s done in %.1f s", name, time.perf_counter() - t0)
     click.echo(
         f"Inventory of {settings.province.name_vi} done in {time.perf_counter() - started:.1f} s. Outputs:\n"
         f"  parcels     {work.parcels_dir}\n"
@@ -274,6 +284,13 @@ def inventory(config_path: Path) -> None:
         f"  GeoPackage  {work.root / product_stem(settings.province.name_vi, settings.year)}.gpkg (+ .qgz, .tif)\n"
         f"  reports     {work.reports_dir}"
     )
+
+
+class _Shared:
+    """An already started executor, passed to the stages in place of a scheduler name."""
+
+    def __init__(self, pmap):
+        self.pmap = pmap
 
 
 def _settings(config_path: Path | None, *, province: str, workdir: Path,

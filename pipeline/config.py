@@ -86,6 +86,7 @@ class Settings:
     compound: CompoundSplit = CompoundSplit()
     qa: Thresholds = Thresholds()
     natural_area_ha: dict[str, float] = field(default_factory=dict)  # commune code → ha
+    scheduler: str | None = None  # Dask scheduler address, "sync", or None for a local cluster
     map_scale_step: int = 0  # −1/+1: one scale step larger/smaller (Art. 18(4) exception)
     map_dpi: int = 150  # PNG preview resolution
 
@@ -156,7 +157,7 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
                             "maps"},
                 "config")
     inv = _require(data, "inventory", dict, "config")
-    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir"}, "[inventory]")
+    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler"}, "[inventory]")
     try:
         province = find_province(_require(inv, "province", str, "[inventory]"))
     except UnknownProvinceError as exc:
@@ -242,6 +243,7 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
         compound=compound,
         qa=qa,
         natural_area_ha=natural_area_ha,
+        scheduler=_require(inv, "scheduler", str, "[inventory]", default=None),
         map_scale_step=scale_step,
         map_dpi=dpi,
     )

@@ -436,31 +436,40 @@ def ingest_file(source: Source | Path, settings: Settings) -> tuple[gpd.GeoDataF
                         commune_code=override.commune_code, report=report)
 
 
-def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True) -> IngestResult:
+def ingest_to_cache(source: Source, settings: Settings) -> tuple[str, bool]:
+    """Task: ingest one file into its cache entry (unless it is current); return
+    (cache folder, whether the file was read). Runs on a worker."""
+    cache = IngestCache(WorkDir(settings.workdir).root / "cache" / "ingest", source, settings)
+    if cache.is_current():
+        return str(cache.folder), False
+    try:
+        cache.store(*ingest_file(source, settings))
+    except (CRSError, InputFileError) as exc:
+        raise type(exc)(str(exc) if source.label in str(exc) else f"{source.label}: {exc}") from None
+    return str(cache.folder), True
+
+
+def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True,
+               scheduler: str | None = "sync") -> IngestResult:
     """Ingest files/folders into ``settings.workdir`` (parcels, quarantine, reports).
 
     Incremental: a file whose bytes, overrides and settings have not changed is
     taken from ``cache/ingest/`` instead of being read again, and only the
     communes it feeds are rewritten (``result.changed``).
     """
-    from tqdm import tqdm
-
     work = WorkDir(settings.workdir)
     files = discover(paths)
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
+    from .parallel import executor
+
+    with executor(scheduler) as pmap:
+        done = pmap(ingest_to_cache, [(source, settings) for source in files], "ingest" if progress else "")
     reports, parcel_parts, quarantine_parts, reread = [], [], [], set()
-    for source in tqdm(files, desc="ingest", unit="file", disable=not progress):
-        cache = IngestCache(work.root / "cache" / "ingest", source, settings)
-        cached = cache.load()
-        if cached is None:
-            try:
-                cached = ingest_file(source, settings)
-            except (CRSError, InputFileError) as exc:
-                raise type(exc)(str(exc) if source.label in str(exc) else f"{source.label}: {exc}") from None
-            cache.store(*cached)
+    for source, (folder, was_read) in zip(files, done):
+        parcels, quarantine, report = IngestCache.read(Path(folder))
+        if was_read:
             reread.add(source.label)
-        parcels, quarantine, report = cached
         reports.append(report)
         parcel_parts.append(parcels)
         quarantine_parts.append(quarantine)
@@ -525,15 +534,16 @@ class IngestCache:
         self.fingerprint = hashlib.sha1(text.encode()).hexdigest()
         self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]
 
-    def load(self):
+    def is_current(self) -> bool:
         try:
-            if (self.folder / "fingerprint").read_text() != self.fingerprint:
-                return None
-            report = FileReport(**json.loads((self.folder / "report.json").read_text(encoding="utf-8")))
-            return (gpd.read_parquet(self.folder / "parcels.parquet"),
-                    gpd.read_parquet(self.folder / "quarantine.parquet"), report)
-        except (FileNotFoundError, ValueError, TypeError):
-            return None
+            return (self.folder / "fingerprint").read_text() == self.fingerprint
+        except FileNotFoundError:
+            return False
+
+    @staticmethod
+    def read(folder: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
+        report = FileReport(**json.loads((folder / "report.json").read_text(encoding="utf-8")))
+        return gpd.read_parquet(folder / "parcels.parquet"), gpd.read_parquet(folder / "quarantine.parquet"), report
 
     def store(self, parcels: gpd.GeoDataFrame, quarantine: gpd.GeoDataFrame, report: FileReport) -> None:
         write_geoparquet(self.folder / "parcels.parquet", parcels)

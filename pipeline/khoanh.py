@@ -113,25 +113,32 @@ def number_khoanh(khoanh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def run_khoanh(workdir: Path, *, progress: bool = True) -> dict[str, Path]:
-    """Build khoanh đất for every commune of the work directory."""
-    from tqdm import tqdm
+def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, thresholds: Thresholds) -> bool:
+    """Task: build one commune's khoanh unless current; True if it ran. Runs on a worker."""
+    work = WorkDir(workdir)
+    if up_to_date([work.khoanh(code)], [work.parcels(code), work.manifest]):
+        return False
+    boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
+    khoanh = build_khoanh(read_geoparquet(work.parcels(code)), boundary=boundary, commune_code=code,
+                          thresholds=thresholds)
+    write_geoparquet(work.khoanh(code), khoanh)
+    return True
 
+
+def run_khoanh(workdir: Path, *, progress: bool = True, scheduler: str | None = "sync") -> dict[str, Path]:
+    """Build khoanh đất for every commune of the work directory (in parallel)."""
     from .boundaries import load_boundaries
+    from .parallel import executor
 
     work = WorkDir(workdir)
     manifest = work.read_manifest()
     bounds = load_boundaries(manifest.get("boundaries"), float(manifest["central_meridian_deg"]))
     bounds = bounds.set_index("commune_code")
     thresholds = Thresholds(**manifest.get("qa", {}))
-    written = {}
-    for path in tqdm(work.parcel_files(), desc="khoanh", unit="commune", disable=not progress):
-        code = path.stem
-        if up_to_date([work.khoanh(code)], [path, work.manifest]):
-            written[code] = work.khoanh(code)
-            continue
-        boundary = bounds.geometry.get(code) if code in bounds.index else None
-        khoanh = build_khoanh(read_geoparquet(path), boundary=boundary, commune_code=code, thresholds=thresholds)
-        written[code] = write_geoparquet(work.khoanh(code), khoanh)
-    log.info("khoanh: %d communes → %s", len(written), work.khoanh_dir)
-    return written
+    codes = [path.stem for path in work.parcel_files()]
+    tasks = [(str(work.root), code, shapely.to_wkb(bounds.geometry[code]) if code in bounds.index else None,
+              thresholds) for code in codes]
+    with executor(scheduler) as pmap:
+        ran = pmap(khoanh_to_file, tasks, "khoanh" if progress else "")
+    log.info("khoanh: %d communes (%d built again) → %s", len(codes), sum(ran), work.khoanh_dir)
+    return {code: work.khoanh(code) for code in codes}

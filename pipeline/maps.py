@@ -113,13 +113,43 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
     )
 
 
-def run_maps(workdir: Path, *, scale_step: int | None = None, dpi: int | None = None,
-             template_name: str = "tt27_2018", progress: bool = True) -> list[dict]:
-    """Draw every commune, district and province sheet of the work directory
-    (scale step and dpi from the config unless given)."""
-    from tqdm import tqdm
+def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, template_name: str) -> dict:
+    """Task: draw one sheet (PDF, PNG, JSON) unless current; return its row for the report.
+    Reads the unit's khoanh and the boundaries itself. Runs on a worker."""
+    from .io import up_to_date
 
+    work = WorkDir(workdir)
+    manifest = work.read_manifest()
+    stem = work.root / "maps" / f"{unit.level}_{unit.code}"
+    boundary_file = [Path(manifest["boundaries"]["path"])] if manifest.get("boundaries") else []
+    inputs = [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_file]
+    if not up_to_date([stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")], inputs):
+        meridian = float(manifest["central_meridian_deg"])
+        bounds = load_boundaries(manifest.get("boundaries"), meridian)
+        mine = gpd.GeoDataFrame(pd.concat([gpd.read_parquet(work.khoanh(c)) for c in unit.communes],
+                                          ignore_index=True))
+        in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
+        natural_ha = float(in_unit.area.sum() if len(in_unit) else mine["area_m2"].sum()) / 1e4
+        scale = regulation_scale(unit.level, natural_ha, scale_step)
+        extent_geoms = in_unit.geometry.values if len(in_unit) else mine.geometry.values
+        layout = sheet_layout(tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values])), scale)
+        content = sheet_content(unit, mine, bounds, load_template(template_name),
+                                year=int(str(manifest["reference_date"])[:4]),
+                                meridian_dms=find_province(manifest["province_code"]).central_meridian_dms)
+        render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
+                     extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine)})
+    meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
+    return {"sheet": stem.name, "name": unit.name, "natural_ha": meta.get("natural_ha"), "scale": meta["scale"],
+            "paper": meta["paper"], "khoanh": meta.get("khoanh"), "labels": meta["labels"],
+            "pdf": str(stem.with_suffix(".pdf"))}
+
+
+def run_maps(workdir: Path, *, scale_step: int | None = None, dpi: int | None = None,
+             template_name: str = "tt27_2018", progress: bool = True, scheduler: str | None = "sync") -> list[dict]:
+    """Draw every commune, district and province sheet of the work directory (in
+    parallel; scale step and dpi from the config unless given)."""
     from .io import up_to_date, write_text
+    from .parallel import executor
     from .report import markdown_table
 
     work = WorkDir(workdir)
@@ -127,46 +157,22 @@ def run_maps(workdir: Path, *, scale_step: int | None = None, dpi: int | None = 
     options = manifest.get("maps", {})
     scale_step = options.get("scale_step", 0) if scale_step is None else scale_step
     dpi = options.get("dpi", 150) if dpi is None else dpi
-    meridian = float(manifest["central_meridian_deg"])
-    template = load_template(template_name)
-    bounds = load_boundaries(manifest.get("boundaries"), meridian)
     files = sorted(work.khoanh_dir.glob("*.parquet"))
     if not files:
         from .errors import StageInputMissing
 
         raise StageInputMissing(f"No khoanh in {work.khoanh_dir}. Run 'kiemke khoanh --workdir {work.root}' first.")
-    khoanh = gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in files], ignore_index=True))
-    units = build_units(sorted(khoanh["commune_code"].unique()), bounds, manifest["province"],
-                        manifest["province_code"])
-    province = find_province(manifest["province_code"])
-    year = int(str(manifest["reference_date"])[:4])
     if up_to_date([work.reports_dir / "maps.md"], [*files, work.manifest]):
         log.info("maps: up to date")
         return []
-    out = []
-    boundary_file = [Path(manifest["boundaries"]["path"])] if manifest.get("boundaries") else []
-    for unit in tqdm(units, desc="maps", unit="sheet", disable=not progress):
-        stem = work.root / "maps" / f"{unit.level}_{unit.code}"
-        inputs = [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_file]
-        if up_to_date([stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")], inputs):
-            meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-            out.append({"sheet": stem.name, "name": unit.name, "natural_ha": meta.get("natural_ha"),
-                        "scale": meta["scale"], "paper": meta["paper"], "khoanh": meta.get("khoanh"),
-                        "labels": meta["labels"], "pdf": str(stem.with_suffix(".pdf"))})
-            continue
-        mine = khoanh[khoanh["commune_code"].isin(unit.communes)]
-        in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
-        natural_ha = float(in_unit.area.sum() if len(in_unit) else mine["area_m2"].sum()) / 1e4
-        scale = regulation_scale(unit.level, natural_ha, scale_step)
-        extent_geoms = in_unit.geometry.values if len(in_unit) else mine.geometry.values
-        layout = sheet_layout(tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values])), scale)
-        content = sheet_content(unit, mine, bounds, template, year=year,
-                                meridian_dms=province.central_meridian_dms)
-        result = render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
-                              extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine)})
-        out.append({"sheet": f"{unit.level}_{unit.code}", "name": unit.name, "natural_ha": round(natural_ha, 2),
-                    "scale": scale, "paper": layout.paper, "khoanh": len(mine), "labels": len(result.labels),
-                    "pdf": str(stem.with_suffix(".pdf"))})
+    bounds = load_boundaries(manifest.get("boundaries"), float(manifest["central_meridian_deg"]))
+    units = build_units([p.stem for p in files], bounds, manifest["province"], manifest["province_code"])
+    # the big sheets first, so that they do not finish last on one worker
+    units = sorted(units, key=lambda u: -len(u.communes))
+    with executor(scheduler) as pmap:
+        out = pmap(map_sheet_to_files, [(str(work.root), unit, scale_step, dpi, template_name) for unit in units],
+                   "maps" if progress else "")
+    out = sorted(out, key=lambda row: row["sheet"])
     write_text(work.reports_dir / "maps.md", "\n".join([
         "# Current land-use maps", "",
         "True scale on the PDF (1 mm = scale/1000 m); PNG previews at "

@@ -220,11 +220,11 @@ def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> d
     profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8", "crs": crs,
                "transform": transform, "nodata": 0, "tiled": True, "blockxsize": 512, "blockysize": 512,
                "compress": "deflate"}
-    with tempfile.TemporaryDirectory(dir=path.parent if path.parent.exists() else None) as tmpdir:
+    with tempfile.TemporaryDirectory() as tmpdir:
         plain = Path(tmpdir) / "plain.tif"
         with rasterio.open(plain, "w", **profile) as dst:
-            dst.write(band, 1)
             dst.write_colormap(1, colormap)
+            dst.write(band, 1)
             dst.update_tags(1, **{f"CODE_{v}": f"{c} - {tree.name(c)}" for c, v in value.items()})
             dst.update_tags(landuse_codes=",".join(codes), source="kiemke khoanh đất",
                             resolution_m=str(resolution))

@@ -151,9 +151,30 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
 # ---------------------------------------------------------------------- stage
 
 
-def run_qa(workdir: Path, boundaries: Path | None = None, *, progress: bool = True) -> list[CommuneQA]:
-    """QA every commune of the work directory; write layers and reports."""
-    from tqdm import tqdm
+def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tuple[float | None, str],
+                thresholds: Thresholds) -> bool:
+    """Task: QA one commune into ``qa/<code>/`` unless current; True if it ran. Runs on a worker."""
+    work = WorkDir(workdir)
+    path = work.parcels(code)
+    outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json"]
+    if up_to_date(outputs, [path, work.manifest]):
+        return False
+    boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
+    result = qa_commune(read_geoparquet(path), boundary=boundary, natural_area_m2=natural[0],
+                        thresholds=thresholds, commune_code=code)
+    for name, layer in result.layers.items():
+        write_geoparquet(work.qa_dir / code / f"{name}.parquet", layer)
+    write_json(work.qa_dir / code / "meta.json", {
+        "parcel_count": result.parcel_count, "parcel_area_m2": result.parcel_area_m2,
+        "natural_area_m2": result.natural_area_m2, "natural_area_source": natural[1],
+        "warnings": result.warnings})
+    return True
+
+
+def run_qa(workdir: Path, boundaries: Path | None = None, *, progress: bool = True,
+           scheduler: str | None = "sync") -> list[CommuneQA]:
+    """QA every commune of the work directory (in parallel); write layers and reports."""
+    from .parallel import executor
 
     work = WorkDir(workdir)
     manifest = work.read_manifest()
@@ -163,34 +184,24 @@ def run_qa(workdir: Path, boundaries: Path | None = None, *, progress: bool = Tr
         spec = {**(spec or {}), "path": str(boundaries)}
     bounds = load_boundaries(spec, meridian).set_index("commune_code")
     thresholds = Thresholds(**manifest.get("qa", {}))
-    natural = manifest.get("natural_area_ha", {})
-    results, recomputed = [], False
-    for path in tqdm(work.parcel_files(), desc="qa", unit="commune", disable=not progress):
+    natural_ha = manifest.get("natural_area_ha", {})
+    tasks = []
+    for path in work.parcel_files():
         code = path.stem
         boundary = bounds.geometry.get(code) if code in bounds.index else None
-        area, source = None, ""
-        if code in natural:
-            area, source = natural[code] * 1e4, "config [natural_area_ha]"
+        natural: tuple[float | None, str] = (None, "")
+        if code in natural_ha:
+            natural = (natural_ha[code] * 1e4, "config [natural_area_ha]")
         elif boundary is not None:
-            area, source = float(boundary.area), "boundary file"
-        outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json"]
-        if up_to_date(outputs, [path, work.manifest]):
-            results.append(_read_commune_qa(work, code))
-            continue
-        recomputed = True
-        result = qa_commune(read_geoparquet(path), boundary=boundary, natural_area_m2=area, thresholds=thresholds,
-                            commune_code=code)
-        result.natural_area_source = source
-        for name, layer in result.layers.items():
-            write_geoparquet(work.qa_dir / code / f"{name}.parquet", layer)
-        write_json(work.qa_dir / code / "meta.json", {
-            "parcel_count": result.parcel_count, "parcel_area_m2": result.parcel_area_m2,
-            "natural_area_m2": result.natural_area_m2, "natural_area_source": source,
-            "warnings": result.warnings})
-        results.append(result)
-    if recomputed or not (work.reports_dir / "qa.md").exists():
+            natural = (float(boundary.area), "boundary file")
+        tasks.append((str(work.root), code, shapely.to_wkb(boundary) if boundary is not None else None,
+                      natural, thresholds))
+    with executor(scheduler) as pmap:
+        ran = pmap(qa_to_files, tasks, "qa" if progress else "")
+    results = [_read_commune_qa(work, task[1]) for task in tasks]
+    if any(ran) or not (work.reports_dir / "qa.md").exists():
         write_qa_reports(results, work, vn.tm3_crs(meridian).name)
-    log.info("qa: %d communes, %d problems → %s", len(results),
+    log.info("qa: %d communes (%d checked again), %d problems → %s", len(results), sum(ran),
              sum(sum(r.counts().values()) for r in results), work.reports_dir / "qa.md")
     return results
 

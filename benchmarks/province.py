@@ -1,0 +1,242 @@
+"""A synthetic province for `make bench`: the sample generator over ~200 real
+Lạng Sơn communes (~1 000 000 parcels), shapefiles in mixed CRSs, and the
+side-by-side timings of issue 8 — ours, the floor, the naive geopandas
+pipelines and ogr2ogr — at 10 k, 100 k and 1 M parcels."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+FORMS = ("shp_prj", "shp_utm48", "shp_wgs84")
+CRS_OF_FORM = {"shp_prj": "EPSG:9215", "shp_utm48": "EPSG:3405", "shp_wgs84": "EPSG:4326"}
+
+
+def _boundaries():
+    from pipeline.sample import commune_boundaries
+
+    bounds = commune_boundaries()
+    missing = bounds["gso_commune_code"].isna()
+    bounds.loc[missing, "gso_commune_code"] = [f"9{int(i) % 10000:04d}" for i in bounds.loc[missing, "commune_id"]]
+    return bounds
+
+
+def write_commune(code: str, form: str, parcels: int, out: str) -> int:
+    """Task: one synthetic commune as a shapefile in its CRS; returns the parcel count."""
+    import numpy as np
+    import pyogrio
+    import shapely
+    from pyproj import CRS
+
+    from pipeline import crs as vn
+    from pipeline.sample import SampleCommune, generate_commune
+
+    frame = generate_commune(SampleCommune(code, code, form, parcels), _boundaries())
+    frame = frame.set_geometry(shapely.segmentize(frame.geometry.values, 40.0), crs=frame.crs)  # ~10 vertices
+    if form != "shp_prj":
+        target = CRS.from_user_input(CRS_OF_FORM[form])
+        frame = frame.set_geometry(vn.reproject(frame.geometry.values, target, 107.25, inverse=True), crs=target)
+    folder = Path(out) / code
+    folder.mkdir(parents=True, exist_ok=True)
+    pyogrio.write_dataframe(frame, folder / f"TD_{code}.shp", encoding="UTF-8", layer_options={"RESIZE": "YES"})
+    return len(frame)
+
+
+def generate_province(out: Path, communes: int = 200, parcels: int = 5_000) -> pd.DataFrame:
+    """~``communes`` × ``parcels`` parcels under ``out``, in parallel on a local cluster."""
+    from pipeline.parallel import executor
+
+    bounds = _boundaries().sort_values("gso_commune_code")
+    codes = list(bounds["gso_commune_code"])[:communes]
+    with executor(None) as pmap:
+        counts = pmap(write_commune, [(c, FORMS[i % 3], parcels, str(out)) for i, c in enumerate(codes)],
+                      "generate")
+    return pd.DataFrame({"commune_code": codes, "parcels": counts})
+
+
+# ------------------------------------------------------------------ contenders
+
+
+class PeakRSS:
+    """Peak resident memory of this process and its children (dask workers), sampled."""
+
+    def __init__(self):
+        import psutil
+
+        self.process = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            for p in [self.process, *self.process.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(0.1)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def floor_task(path: str) -> float:
+    """Arrow read + PROJ transform + area of one file (the floor's unit of work)."""
+    import pyogrio
+    import shapely
+    from pyproj import CRS
+
+    from pipeline import crs as vn
+
+    meta, table = pyogrio.read_arrow(path)
+    geoms = shapely.from_wkb(table.column(meta["geometry_name"] or "wkb_geometry").to_numpy(zero_copy_only=False))
+    return float(shapely.area(vn.reproject(geoms, CRS.from_user_input(meta["crs"]), 107.25)).sum())
+
+
+def floor(files: list[Path]) -> float:
+    from pipeline.parallel import executor
+
+    with executor(None) as pmap:
+        start = time.perf_counter()
+        pmap(floor_task, [(str(f),) for f in files])
+        return time.perf_counter() - start
+
+
+def ours(files_root: Path, work: Path) -> tuple[float, float]:
+    """kiemke ingest (encoding, CRS checks, validation, quarantine) + aggregate."""
+    from pipeline.aggregate import run_aggregate
+    from pipeline.config import Settings
+    from pipeline.ingest import run_ingest
+    from pipeline.parallel import executor
+    from pipeline.reference import province
+
+    settings = Settings(province=province("20"), workdir=work)
+    with executor(None) as pmap:  # cluster start-up is not counted, as for the floor
+        shared = type("Shared", (), {"pmap": staticmethod(pmap)})()
+        with PeakRSS() as rss:
+            start = time.perf_counter()
+            run_ingest([files_root], settings, progress=False, scheduler=shared)
+            run_aggregate(work)
+            elapsed = time.perf_counter() - start
+    return elapsed, rss.peak / 2**20
+
+
+def naive(files: list[Path], engine: str) -> float:
+    """What a user writes by hand: read_file, to_crs, .area, groupby."""
+    import geopandas as gpd
+
+    start = time.perf_counter()
+    parts = []
+    for f in files:
+        gdf = gpd.read_file(f, engine=engine).to_crs("EPSG:9215")
+        parts.append(gdf.assign(a=gdf.area).groupby(["KHLOAIDAT", "DOITUONG"])["a"].sum())
+    pd.concat(parts).groupby(level=[0, 1]).sum()
+    return time.perf_counter() - start
+
+
+def ogr2ogr(files: list[Path]) -> float | None:
+    """GDAL's SQLite dialect: SUM(ST_Area(ST_Transform(geometry, 9215))) GROUP BY."""
+    exe = shutil.which("ogr2ogr")
+    if exe is None:
+        return None
+    start = time.perf_counter()
+    for f in files:
+        sql = (f"SELECT KHLOAIDAT, DOITUONG, SUM(ST_Area(ST_Transform(geometry, 9215))) AS a FROM \"{f.stem}\" "
+               "GROUP BY KHLOAIDAT, DOITUONG")
+        subprocess.run([exe, "-f", "CSV", "/vsistdout/", str(f), "-dialect", "SQLite", "-sql", sql],
+                       check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def inventory(files_root: Path, work: Path, timeout: float) -> float | None:
+    """The full `kiemke inventory` (QA, khoanh, forms, maps, GeoPackage) in a subprocess."""
+    config = work.parent / f"{work.name}.toml"
+    config.write_text(f'[inventory]\nprovince = "Lạng Sơn"\ninput = "{files_root.as_posix()}"\n'
+                      f'workdir = "{work.as_posix()}"\n[maps]\ndpi = 50\n', encoding="utf-8")
+    start = time.perf_counter()
+    try:
+        subprocess.run([sys.executable, "-m", "pipeline", "-q", "inventory", "--config", str(config)], check=True,
+                       capture_output=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    except subprocess.TimeoutExpired:
+        return None
+    return time.perf_counter() - start
+
+
+def bench_province(sizes=(2, 20, 200), parcels: int = 5_000, inventory_timeout: float = 900) -> dict:
+    """Generate the province once; time everything at 10 k, 100 k, 1 M parcels."""
+    root = Path(tempfile.mkdtemp(prefix="kiemke_bench_"))
+    try:
+        start = time.perf_counter()
+        table = generate_province(root / "raw", max(sizes), parcels)
+        generate_s = time.perf_counter() - start
+        rows = []
+        for n in sizes:
+            subset = root / f"raw_{n}"
+            subset.mkdir()
+            for code in table["commune_code"][:n]:
+                (subset / code).mkdir()
+                for part in (root / "raw" / code).iterdir():
+                    (subset / code / part.name).symlink_to(part)
+            files = sorted(subset.glob("*/*.shp"))
+            count = int(table["parcels"][:n].sum())
+            ours_s, rss = ours(subset, root / f"work_{n}")
+            row = {"parcels": count, "communes": n, "floor_s": floor(files), "ours_s": ours_s, "peak_rss_mb": rss,
+                   "naive_default_s": naive(files, "pyogrio"), "ogr2ogr_s": ogr2ogr(files)}
+            row["naive_fiona_s"] = naive(files, "fiona") if _has("fiona") else None
+            row["inventory_s"] = inventory(subset, root / f"inv_{n}", inventory_timeout)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+        return {"generate_s": generate_s, "rows": rows}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frame = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for column, label in (("ours_s", "kiemke ingest + aggregate"), ("floor_s", "floor (Arrow read + PROJ + area)"),
+                          ("naive_default_s", "geopandas read_file (pyogrio)"),
+                          ("naive_fiona_s", "geopandas read_file (fiona)"), ("ogr2ogr_s", "ogr2ogr SQLite"),
+                          ("inventory_s", "full kiemke inventory")):
+        if column in frame and frame[column].notna().any():
+            ax.loglog(frame["parcels"], frame[column], marker="o", label=label)
+    ax.set_xlabel("parcels")
+    ax.set_ylabel("seconds (2 cores)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,80 @@
+"""Running per-file and per-commune work in parallel with dask.distributed.
+
+One code path for a laptop and a cluster: ``scheduler=None`` starts an
+in-process LocalCluster (one single-threaded worker process per core, memory
+bounded per worker); an address (``tcp://host:8786``) uses an existing
+cluster; ``"sync"`` runs in this process, one item after the other. Tasks get
+and return paths and small records (never pickled GeoDataFrames): workers read
+and write GeoParquet in the work directory, which a cluster must share.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SYNC = "sync"
+
+
+def _memory_per_worker(workers: int) -> str:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return "auto"
+    return f"{int(total * 0.8 / workers / 2**20)}MiB"
+
+
+@contextmanager
+def executor(scheduler: str | None = None, workers: int | None = None):
+    """Yield a ``map(func, items, desc)`` that runs on the chosen scheduler."""
+    if scheduler is not None and hasattr(scheduler, "pmap"):  # the inventory's cluster, shared by the stages
+        yield scheduler.pmap
+        return
+    if scheduler == SYNC:
+        yield _map_sync
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler)
+        cluster = None
+    else:
+        workers = workers or os.cpu_count() or 1
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               memory_limit=_memory_per_worker(workers), dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    log.info("dask: %s (%d workers)", scheduler or "LocalCluster", len(client.scheduler_info()["workers"]))
+    try:
+        yield lambda func, items, desc="": _map_dask(client, func, items, desc)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:
+    from tqdm import tqdm
+
+    items = list(items)
+    return [func(*item) for item in tqdm(items, desc=desc, unit="task", disable=not desc)]
+
+
+def _map_dask(client, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    items = list(items)
+    futures = [client.submit(func, *item, pure=False) for item in items]
+    index = {f.key: i for i, f in enumerate(futures)}
+    results: list[Any] = [None] * len(futures)
+    with tqdm(total=len(futures), desc=desc, unit="task", disable=not desc) as bar:
+        for future in as_completed(futures):
+            results[index[future.key]] = future.result()  # re-raises the task's exception here
+            bar.update()
+    return results
