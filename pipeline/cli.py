@@ -28,6 +28,16 @@ workdir_option = click.option(
     show_default=True, help="Work directory holding every stage's outputs.")
 
 
+scheduler_option = click.option(
+    "--scheduler", default="sync", show_default=True,
+    help="Where per-file/per-commune work runs: 'sync' (this process), 'local' (a local Dask cluster, "
+         "one worker per core) or a Dask scheduler address tcp://HOST:8786.")
+
+
+def _scheduler(value: str | None) -> str | None:
+    return None if value == "local" else value
+
+
 def reports_errors(func):
     """Turn kiemke's errors into a click error: one paragraph, exit code 1."""
     @functools.wraps(func)
@@ -86,9 +96,10 @@ def sample(out: Path, seed: int) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="inventory.toml with per-file overrides (CRS, encoding, commune code).")
 @workdir_option
+@scheduler_option
 @reports_errors
 def ingest(paths: tuple[Path, ...], province: str, commune_code: str | None,
-           config_path: Path | None, workdir: Path) -> None:
+           config_path: Path | None, workdir: Path, scheduler: str) -> None:
     """Read parcel files (files or folders) into the parcel contract.
 
     Output: parcels/<commune>.parquet in the province's VN-2000 TM-3 CRS,
@@ -101,7 +112,7 @@ def ingest(paths: tuple[Path, ...], province: str, commune_code: str | None,
     from .ingest import run_ingest
 
     settings = _settings(config_path, province=province, workdir=workdir, commune_code=commune_code)
-    result = run_ingest(list(paths), settings)
+    result = run_ingest(list(paths), settings, scheduler=_scheduler(scheduler))
     totals = result.totals
     click.echo(
         f"Ingested {len(result.files)} files: {totals['features_out']} parcels in "
@@ -114,8 +125,9 @@ def ingest(paths: tuple[Path, ...], province: str, commune_code: str | None,
 @workdir_option
 @click.option("--boundaries", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Commune boundary file (default: the one in the config given to ingest).")
+@scheduler_option
 @reports_errors
-def qa(workdir: Path, boundaries: Path | None) -> None:
+def qa(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     """Topology QA per commune: overlaps, gaps, slivers, invalid, crossings.
 
     Output: qa/<commune>/<layer>.parquet, reports/qa.md, qa.html, qa.json.
@@ -126,15 +138,16 @@ def qa(workdir: Path, boundaries: Path | None) -> None:
     """
     from .qa import run_qa
 
-    results = run_qa(workdir, boundaries)
+    results = run_qa(workdir, boundaries, scheduler=_scheduler(scheduler))
     problems = sum(sum(r.counts().values()) for r in results)
     click.echo(f"QA: {len(results)} communes, {problems} problems → {WorkDir(workdir).reports_dir / 'qa.md'}")
 
 
 @cli.command()
 @workdir_option
+@scheduler_option
 @reports_errors
-def khoanh(workdir: Path) -> None:
+def khoanh(workdir: Path, scheduler: str) -> None:
     """Merge parcels into numbered khoanh đất (same land use and owner type).
 
     \b
@@ -143,7 +156,7 @@ def khoanh(workdir: Path) -> None:
     """
     from .khoanh import run_khoanh
 
-    written = run_khoanh(workdir)
+    written = run_khoanh(workdir, scheduler=_scheduler(scheduler))
     click.echo(f"Khoanh đất: {len(written)} communes → {WorkDir(workdir).khoanh_dir}")
 
 
@@ -170,8 +183,9 @@ def forms(workdir: Path, boundaries: Path | None) -> None:
 @click.option("--scale-step", type=click.IntRange(-1, 1), default=None,
               help="One scale step larger (-1) or smaller (1) than the regulation's (Art. 18(4) exception).")
 @click.option("--dpi", type=click.IntRange(50, 600), default=None, help="PNG preview resolution (default 150).")
+@scheduler_option
 @reports_errors
-def maps(workdir: Path, scale_step: int | None, dpi: int | None) -> None:
+def maps(workdir: Path, scale_step: int | None, dpi: int | None, scheduler: str) -> None:
     """Current land-use map sheets (PDF at true scale + PNG) for every commune, district and the province.
 
     \b
@@ -180,7 +194,7 @@ def maps(workdir: Path, scale_step: int | None, dpi: int | None) -> None:
     """
     from .maps import run_maps
 
-    sheets = run_maps(workdir, scale_step=scale_step, dpi=dpi)
+    sheets = run_maps(workdir, scale_step=scale_step, dpi=dpi, scheduler=_scheduler(scheduler))
     click.echo(f"Maps: {len(sheets)} sheets → {WorkDir(workdir).root / 'maps'}")
 
 
@@ -225,7 +239,7 @@ def aggregate(workdir: Path) -> None:
               type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml")
 @click.option("--scheduler", default=None,
               help="Dask scheduler address (tcp://host:8786) of an existing cluster, or 'sync' to run in this "
-                   "process. Default: a local cluster, one worker per core.")
+                   "process. Default: a local cluster, one worker per core (or [inventory] scheduler).")
 @click.option("--workers", type=click.IntRange(1, 512), default=None, help="Workers of the local cluster.")
 @reports_errors
 def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> None:
@@ -255,7 +269,7 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
         log.warning("removed %s, left by an interrupted run", leftover)
     from .parallel import executor
 
-    scheduler = scheduler or settings.scheduler
+    scheduler = _scheduler(scheduler or settings.scheduler)
     with executor(scheduler, workers) as pmap:
         cluster = _Shared(pmap)
         stages = [
