@@ -13,7 +13,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -33,7 +32,6 @@ def _boundaries():
 
 def write_commune(code: str, form: str, parcels: int, out: str) -> int:
     """Task: one synthetic commune as a shapefile in its CRS; returns the parcel count."""
-    import numpy as np
     import pyogrio
     import shapely
     from pyproj import CRS

@@ -260,7 +260,6 @@ def khoanh_table(khoanh: pd.DataFrame) -> pd.DataFrame:
 def check_forms(tables: dict[tuple[str, str], pd.DataFrame], units: list[Unit], template: Template) -> None:
     """The consistency checks; raise FormConsistencyError naming what broke."""
     problems = []
-    by_code = {(u.level, u.code): u for u in units}
     for (form_id, key), table in tables.items():
         spec = template.form(form_id)
         if spec.kind != "by_owner":
@@ -300,7 +299,6 @@ def check_forms(tables: dict[tuple[str, str], pd.DataFrame], units: list[Unit], 
             summed = sum(tables[("01", f"{c.level}/{c.code}")]["total"].to_numpy() for c in unit.children)
             if not (summed == t01["total"].to_numpy()).all():
                 problems.append(f"Biểu 01 {key}: ≠ Σ of its {len(unit.children)} sub-units")
-    del by_code
     if problems:
         raise FormConsistencyError("Forms are inconsistent: " + "; ".join(problems) + ".")
 

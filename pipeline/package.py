@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import geopandas as gpd
 import numpy as np
@@ -238,7 +239,7 @@ def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> d
     names = ["Không có dữ liệu", *[f"{c} - {tree.name(c)}" for c in codes]]
     write_text(path.with_name(path.name + ".aux.xml"),
                '<PAMDataset><PAMRasterBand band="1"><CategoryNames>'
-               + "".join(f"<Category>{_xml(n)}</Category>" for n in names)
+               + "".join(f"<Category>{escape(n)}</Category>" for n in names)
                + "</CategoryNames></PAMRasterBand></PAMDataset>\n")
     counts = np.bincount(band.ravel(), minlength=len(codes) + 1)
     return {c: float(counts[v]) * resolution**2 for c, v in value.items() if counts[v]}
@@ -254,12 +255,6 @@ def raster_area_by_code(path: Path) -> dict[str, float]:
         cell = abs(src.res[0] * src.res[1])
     counts = np.bincount(band.ravel(), minlength=len(codes) + 1)
     return {c: float(counts[i + 1]) * cell for i, c in enumerate(codes) if counts[i + 1]}
-
-
-def _xml(text: str) -> str:
-    from xml.sax.saxutils import escape
-
-    return escape(text)
 
 
 # ---------------------------------------------------------------------- stage

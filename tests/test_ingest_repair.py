@@ -201,7 +201,7 @@ def test_mapinfo_tab(tmp_path):
 def test_zipped_shapefile(tmp_path):
     import zipfile
 
-    path = _write_shp(tmp_path / "td.shp", [{"KHLOAIDAT": "LUK", "DOITUONG": "GDC", "TENCHU": "L¹ng S¬n",
+    _write_shp(tmp_path / "td.shp", [{"KHLOAIDAT": "LUK", "DOITUONG": "GDC", "TENCHU": "L¹ng S¬n",
                                              "geometry": _box()}])
     with zipfile.ZipFile(tmp_path / "xa.zip", "w") as archive:
         for part in tmp_path.glob("td.*"):
