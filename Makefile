@@ -14,6 +14,7 @@ help:
 	@echo "make test        set up .venv, run the test suite"
 	@echo "make sample      regenerate the bundled sample in data/raw/sample"
 	@echo "make bench       time the stages on synthetic data (benchmarks/results.json)"
+	@echo "make lint        ruff: undefined and unused names"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,10 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet fiona psutil
 	command -v ogr2ogr >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -qq gdal-bin >/dev/null) || true
 	$(BIN)/python -m benchmarks.run
+
+lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet ruff
+	$(BIN)/ruff check pipeline tests benchmarks --select F,E9
 
 sample: $(STAMP)
 	$(BIN)/kiemke sample --out data/raw/sample
