@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
@@ -102,8 +103,12 @@ def map_columns(frame: pd.DataFrame, extra: dict[str, tuple[str, ...]] | None = 
 
 
 def normalise_code(values: pd.Series) -> pd.Series:
-    """Upper case, no spaces: ``' ont + cln '`` → ``'ONT+CLN'``; blanks → ``''``."""
-    return values.astype("string").fillna("").str.upper().str.replace(r"\s+", "", regex=True)
+    """Upper case, no spaces: ``' ont + cln '`` → ``'ONT+CLN'``; blanks → ``''``
+    (computed once per distinct value)."""
+    text = values.astype("string").fillna("")
+    unique = pd.unique(text)
+    clean = {u: re.sub(r"\s+", "", u.upper()) for u in unique}
+    return text.map(clean).astype(object)
 
 
 def normalise_commune_code(values: pd.Series) -> pd.Series:
@@ -142,6 +147,26 @@ def resolve_code(code: str) -> tuple[str | None, str]:
         return None, (f"'{code}' is a group code of Circular 27/2018; give the detailed code "
                       f"({', '.join(tree.children(code))})")
     return None, f"land-use code '{code}' is not a Circular 27/2018 code nor a known legacy code"
+
+
+@dataclass(frozen=True)
+class ResolvedCode:
+    """A raw (possibly compound) code after legacy mapping: its leaf codes, or why not."""
+
+    codes: tuple[str, ...]
+    refusal: str = ""
+    notes: tuple[str, ...] = ()
+
+
+@cache
+def resolve_compound(raw: str) -> ResolvedCode:
+    """``'ONT+LNK'`` → codes (ONT, CLN) with the note of the LNK mapping; the first
+    refusal of any member makes the whole code refused."""
+    members = raw.split("+")
+    resolved = [resolve_code(m) for m in members]
+    refusal = next((why for leaf, why in resolved if leaf is None), "")
+    codes = tuple(leaf or m for (leaf, _), m in zip(resolved, members))
+    return ResolvedCode(codes, refusal, tuple(why for leaf, why in resolved if leaf and why))
 
 
 def split_compound(codes: list[str], area: float, known: dict[str, float], first_use_m2: float) -> dict[str, float]:
@@ -236,20 +261,19 @@ def ingest_frame(
     raw_code = normalise_code(data[columns["landuse"]]) if "landuse" in columns else pd.Series([""] * len(frame))
     if "landuse" not in columns:
         report.warn("no land-use column found (KHLOAIDAT, MDSD, Loai_dat …); add its name under [columns] landuse")
-    parts = raw_code.str.split("+")
     blank = raw_code.eq("").to_numpy()
     reason[blank & (reason == "")] = "blank land-use code"
-    resolved = {c: resolve_code(c) for c in set(parts[~blank].explode())}
-    refusals = parts.map(lambda p: next((resolved[c][1] for c in p if c in resolved and resolved[c][0] is None), ""))
-    mask = (refusals != "").to_numpy() & ~blank & (reason == "")
-    reason[mask] = refusals[mask].to_numpy()
-    parts = parts.map(lambda p: [resolved[c][0] if c in resolved and resolved[c][0] else c for c in p])
-    for code, (leaf, note) in resolved.items():
-        if leaf and note:
-            n = int(raw_code.str.split("+").map(lambda p, c=code: c in p)[reason == ""].sum())
-            if n:
-                report.repairs[note] = report.repairs.get(note, 0) + n
-    main_code = parts.str[0].fillna("")
+    # resolve each distinct code once (a province has a few hundred), then map
+    decoded = {raw: resolve_compound(raw) for raw in pd.unique(raw_code) if raw}
+    refusal = raw_code.map({raw: d.refusal for raw, d in decoded.items()}).fillna("").to_numpy(dtype=object)
+    mask = (refusal != "") & ~blank & (reason == "")
+    reason[mask] = refusal[mask]
+    counts = raw_code[reason == ""].value_counts()
+    for raw, d in decoded.items():
+        for note in d.notes:
+            report.repairs[note] = report.repairs.get(note, 0) + int(counts.get(raw, 0))
+    parts = raw_code.map({raw: d.codes for raw, d in decoded.items()})
+    main_code = raw_code.map({raw: d.codes[0] for raw, d in decoded.items()}).fillna("")
 
     # owner / manager object
     owners = owner_codes()
