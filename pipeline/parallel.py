@@ -40,13 +40,16 @@ def executor(scheduler: str | None = None, workers: int | None = None):
         return
     from distributed import Client, LocalCluster
 
+    if not log.isEnabledFor(logging.DEBUG):  # importing distributed resets its loggers to INFO
+        for name in ("distributed", "tornado"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     if scheduler:
         client = Client(scheduler)
         cluster = None
     else:
         workers = workers or os.cpu_count() or 1
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               memory_limit=_memory_per_worker(workers), dashboard_address=None,
+                               memory_limit=_memory_per_worker(workers), scheduler_kwargs={"dashboard": False},
                                silence_logs=logging.ERROR)
         client = Client(cluster)
     log.info("dask: %s (%d workers)", scheduler or "LocalCluster", len(client.scheduler_info()["workers"]))
