@@ -270,8 +270,7 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
     from .parallel import executor
 
     scheduler = _scheduler(scheduler or settings.scheduler)
-    with executor(scheduler, workers) as pmap:
-        cluster = _Shared(pmap)
+    with executor(scheduler, workers) as cluster:
         stages = [
             ("ingest", lambda: run_ingest([settings.input_root], settings, scheduler=cluster)),
             ("qa", lambda: run_qa(settings.workdir, scheduler=cluster)),
@@ -298,13 +297,6 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
         f"  GeoPackage  {work.root / product_stem(settings.province.name_vi, settings.year)}.gpkg (+ .qgz, .tif)\n"
         f"  reports     {work.reports_dir}"
     )
-
-
-class _Shared:
-    """An already started executor, passed to the stages in place of a scheduler name."""
-
-    def __init__(self, pmap):
-        self.pmap = pmap
 
 
 def _settings(config_path: Path | None, *, province: str, workdir: Path,

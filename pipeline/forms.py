@@ -31,7 +31,6 @@ from .reference import landuse_tree
 
 log = logging.getLogger(__name__)
 
-LEVELS = {"xa": "Xã", "huyen": "Huyện", "tinh": "Tỉnh"}
 CENTI_HA_M2 = 100.0  # one displayed unit, 0.01 ha, in m²
 ROW_META = ("stt", "name", "code", "level", "kind")  # a form table's descriptive columns
 

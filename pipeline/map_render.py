@@ -101,7 +101,7 @@ def outline_path(geoms: np.ndarray) -> MplPath:
     return MplPath(coords, codes)
 
 
-def _stroke(ax, geoms, colour: str, width_mm: float, dashes: tuple[float, ...] | None = None) -> None:
+def stroke(ax, geoms, colour: str, width_mm: float, dashes: tuple[float, ...] | None = None) -> None:
     style = [(0, tuple(_pt(d) for d in dashes))] if dashes else ["solid"]
     ax.add_collection(PathCollection([outline_path(geoms)], facecolors="none", edgecolors=[colour],
                                      linewidths=[_pt(width_mm)], linestyles=style), autolim=False)
@@ -202,10 +202,10 @@ def draw_map(fig, layout: SheetLayout, content: SheetContent) -> pd.DataFrame:
     ax.set_aspect("equal", adjustable="box", anchor="C")
     ax.set_axis_off()
     draw_fills(ax, content)
-    _stroke(ax, content.khoanh.geometry.values, "#6E6E6E", 0.08)
+    stroke(ax, content.khoanh.geometry.values, "#6E6E6E", 0.08)
     for level, polygons in content.boundaries.items():
         colour, width, dashes = BOUNDARY_STYLES[level]
-        _stroke(ax, polygons, colour, width, dashes)
+        stroke(ax, polygons, colour, width, dashes)
     coded = content.khoanh[content.khoanh["landuse"].notna()]
     labels = place_labels(coded.geometry.values, coded["landuse"].to_numpy(), layout)
     draw_labels(fig, ax, labels)
@@ -382,10 +382,10 @@ def _draw_inset(fig, layout: SheetLayout, box: Box, content: SheetContent) -> No
     ax.set_aspect("equal", adjustable="box", anchor="C")
     ax.set_axis_off()
     _fill(ax, context, "#F2F2F2")
-    _stroke(ax, context, "#808080", 0.15)
+    stroke(ax, context, "#808080", 0.15)
     if not shapely.is_empty(content.inset_highlight):
         _fill(ax, np.array([content.inset_highlight]), "#E31A1C")
-        _stroke(ax, np.array([content.inset_highlight]), "#000000", 0.3)
+        stroke(ax, np.array([content.inset_highlight]), "#000000", 0.3)
 
 
 def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Path | None = None,
@@ -422,14 +422,3 @@ def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Pat
     write_json(pdf.with_suffix(".json"), {**result.to_json(), **(extra or {}),
                                           "label_boxes_mm": boxes.round(3).values.tolist()})
     return result
-
-
-def page_size_mm(pdf: Path) -> tuple[float, float]:
-    """Read a PDF's MediaBox (for checks): width, height in mm."""
-    text = pdf.read_bytes()
-    import re
-
-    match = re.search(rb"/MediaBox\s*\[\s*([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s*\]", text)
-    x0, y0, x1, y1 = (float(v) for v in match.groups())
-    return (x1 - x0) / PT_PER_MM, (y1 - y0) / PT_PER_MM
-

@@ -66,10 +66,6 @@ def structure_for(khoanh: pd.DataFrame) -> pd.DataFrame:
                          "share": (area / area.sum()).to_numpy() if area.sum() else 0.0})
 
 
-def _upper_name(name: str) -> str:
-    return name.upper()
-
-
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
                   *, year: int, meridian_dms: str) -> SheetContent:
     """Everything one sheet shows, from the unit's khoanh and the boundaries."""
@@ -91,10 +87,11 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
             if len(bounds) else communes
     else:
         context = lines.get("huyen", communes)
-    names = {"commune": _upper_name(f"Xã {unit.commune_name}" if unit.commune_name and not unit.name.startswith(
-        ("Thị trấn", "Phường")) else unit.name), "district": _upper_name(unit.name if unit.level == "huyen" else
-                                                                        f"Huyện {unit.district_name}"),
-             "province": _upper_name(f"Tỉnh {unit.province_name}")}
+    commune = (f"Xã {unit.commune_name}" if unit.commune_name and not unit.name.startswith(("Thị trấn", "Phường"))
+               else unit.name)
+    district = unit.name if unit.level == "huyen" else f"Huyện {unit.district_name}"
+    names = {"commune": commune.upper(), "district": district.upper(),
+             "province": f"Tỉnh {unit.province_name}".upper()}
     parts = {"xa": [unit.name, f"Huyện {unit.district_name}", f"Tỉnh {unit.province_name}"],
              "huyen": [unit.name, f"Tỉnh {unit.province_name}"], "tinh": [f"Tỉnh {unit.province_name}"]}[unit.level]
     codes = set(khoanh["landuse"].dropna())

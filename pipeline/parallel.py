@@ -31,9 +31,10 @@ def _memory_per_worker(workers: int) -> str:
 
 @contextmanager
 def executor(scheduler: str | None = None, workers: int | None = None):
-    """Yield a ``map(func, items, desc)`` that runs on the chosen scheduler."""
-    if scheduler is not None and hasattr(scheduler, "pmap"):  # the inventory's cluster, shared by the stages
-        yield scheduler.pmap
+    """Yield a ``map(func, items, desc)`` that runs on the chosen scheduler
+    (or ``scheduler`` itself when it already is such a map)."""
+    if callable(scheduler):  # a map already started (the inventory's cluster, shared by the stages)
+        yield scheduler
         return
     if scheduler == SYNC:
         yield _map_sync

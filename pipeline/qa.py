@@ -254,9 +254,13 @@ def _overview_png(result: CommuneQA, parcels: gpd.GeoDataFrame | None) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .map_render import stroke
+
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=90)
     if parcels is not None:
-        ax.add_collection(_outline(parcels.geometry.values, "#b0b0b0", 0.2))
+        stroke(ax, parcels.geometry.values, "#b0b0b0", 0.07)
+        x0, y0, x1, y1 = shapely.total_bounds(parcels.geometry.values)
+        ax.update_datalim([(x0, y0), (x1, y1)])
     for layer in result.layers.values():
         if len(layer):
             xy = representative_xy(layer.geometry.values)
@@ -269,13 +273,6 @@ def _overview_png(result: CommuneQA, parcels: gpd.GeoDataFrame | None) -> str:
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _outline(geoms, color: str, width: float):
-    from matplotlib.collections import LineCollection
-
-    rings = shapely.get_rings(shapely.get_parts(np.asarray(geoms)))
-    return LineCollection([shapely.get_coordinates(r) for r in rings], colors=color, linewidths=width)
 
 
 def write_qa_reports(results: list[CommuneQA], work: WorkDir, crs_name: str) -> None:

@@ -182,15 +182,6 @@ def repair_text(value: str, prefer: str | None = None) -> Repair:
     return Repair("".join(pieces), tuple(sorted(set(used))), tuple(undecoded))
 
 
-def raw_to_text(value: str) -> str:
-    """A value read as Latin-1 (every byte kept): UTF-8 when its bytes are valid
-    UTF-8, else the Latin-1 view, which :func:`repair_text` then decodes."""
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return value
-
-
 # ------------------------------------------------------------- matching
 
 

@@ -125,10 +125,9 @@ def test_local_cluster_gives_the_same_areas_as_in_process(tmp_path, sample_raw):
     for name, scheduler in (("sync", "sync"), ("cluster", None)):
         settings = load_settings(sample_config(sample_raw, tmp_path / name))
         with executor(scheduler, workers=2) as pmap:
-            shared = type("Shared", (), {"pmap": staticmethod(pmap)})()
-            run_ingest([settings.input_root], settings, progress=False, scheduler=shared)
-            run_qa(settings.workdir, progress=False, scheduler=shared)
-            run_khoanh(settings.workdir, progress=False, scheduler=shared)
+            run_ingest([settings.input_root], settings, progress=False, scheduler=pmap)
+            run_qa(settings.workdir, progress=False, scheduler=pmap)
+            run_khoanh(settings.workdir, progress=False, scheduler=pmap)
         run_aggregate(settings.workdir)
         outputs[name] = (settings.workdir / "stats/areas.csv").read_bytes()
     assert outputs["sync"] == outputs["cluster"]
