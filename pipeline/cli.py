@@ -179,6 +179,27 @@ def forms(workdir: Path, boundaries: Path | None) -> None:
 
 
 @cli.command()
+@click.option("--config", "config_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml with a [previous] section.")
+@scheduler_option
+@reports_errors
+def change(config_path: Path, scheduler: str) -> None:
+    """Change since the previous inventory: overlay, transition matrix (chu chuyển).
+
+    Output: change/<commune>.parquet (pieces), stats/transitions.csv, reports/change.md.
+    Biểu 14/TKĐĐ and the change maps follow with 'kiemke forms' and 'kiemke maps'.
+
+    \b
+    Example:
+      kiemke change --config inventory.toml
+    """
+    from .change import run_change
+
+    out = run_change(load_settings(config_path), scheduler=_scheduler(scheduler))
+    click.echo(f"Transitions → {out['transitions']} (report: {out['report']})")
+
+
+@cli.command()
 @workdir_option
 @click.option("--scale-step", type=click.IntRange(-1, 1), default=None,
               help="One scale step larger (-1) or smaller (1) than the regulation's (Art. 18(4) exception).")
@@ -243,7 +264,7 @@ def aggregate(workdir: Path) -> None:
 @click.option("--workers", type=click.IntRange(1, 512), default=None, help="Workers of the local cluster.")
 @reports_errors
 def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> None:
-    """Run every stage from the config: ingest → qa → khoanh → aggregate → forms → maps → package.
+    """Run every stage from the config: ingest → qa → khoanh → change → aggregate → forms → maps → package.
 
     \b
     Example:
@@ -252,6 +273,7 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
     from tqdm import tqdm
 
     from .aggregate import run_aggregate
+    from .change import run_change
     from .forms import run_forms
     from .ingest import run_ingest
     from .khoanh import run_khoanh
@@ -275,6 +297,7 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
             ("ingest", lambda: run_ingest([settings.input_root], settings, scheduler=cluster)),
             ("qa", lambda: run_qa(settings.workdir, scheduler=cluster)),
             ("khoanh", lambda: run_khoanh(settings.workdir, scheduler=cluster)),
+            *([("change", lambda: run_change(settings, scheduler=cluster))] if settings.previous else []),
             ("aggregate", lambda: run_aggregate(settings.workdir)),
             ("forms", lambda: run_forms(settings.workdir)),
             ("maps", lambda: run_maps(settings.workdir, scheduler=cluster)),
@@ -292,7 +315,8 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
         f"  QA          {work.reports_dir / 'qa.html'}\n"
         f"  khoanh      {work.khoanh_dir}\n"
         f"  areas       {work.areas_csv}\n"
-        f"  forms       {work.root / 'forms'}\n"
+        + (f"  change      {work.transitions_csv} ({work.reports_dir / 'change.md'})\n" if settings.previous else "")
+        + f"  forms       {work.root / 'forms'}\n"
         f"  maps        {work.root / 'maps'}\n"
         f"  GeoPackage  {work.root / product_stem(settings.province.name_vi, settings.year)}.gpkg (+ .qgz, .tif)\n"
         f"  reports     {work.reports_dir}"

@@ -72,6 +72,25 @@ class Boundaries:
 
 
 @dataclass(frozen=True)
+class Previous:
+    """The previous inventory's current-use layer (2014) and, optionally, the
+    latest yearly statistics (2018), for the change stage and Biểu 14/TKĐĐ.
+
+    ``path`` is a file or a glob; ``crs``, ``encoding`` and ``commune_code``
+    apply to every file of it, as a ``[[sources]]`` entry would.
+    ``statistics`` is a CSV with ``commune_code, code, area_ha``.
+    """
+
+    path: str
+    year: int = 2014
+    crs: str | None = None
+    encoding: str | None = None
+    commune_code: str | None = None
+    statistics: Path | None = None
+    statistics_year: int | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a run needs to know, validated."""
 
@@ -89,6 +108,7 @@ class Settings:
     scheduler: str | None = None  # Dask scheduler address, "sync", or None for a local cluster
     map_scale_step: int = 0  # −1/+1: one scale step larger/smaller (Art. 18(4) exception)
     map_dpi: int = 150  # PNG preview resolution
+    previous: Previous | None = None  # the previous inventory, for the change stage
 
     def override_for(self, path: Path) -> SourceOverride:
         """The merged overrides of every ``[[sources]]`` entry matching ``path``."""
@@ -112,6 +132,10 @@ class Settings:
             "qa": asdict(self.qa),
             "natural_area_ha": self.natural_area_ha,
             "maps": {"scale_step": self.map_scale_step, "dpi": self.map_dpi},
+            "previous": (
+                {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.previous).items()}
+                if self.previous else None
+            ),
         }
 
 
@@ -154,7 +178,7 @@ def _check_keys(table: dict, allowed: set[str], where: str) -> None:
 def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
     """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
     _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
-                            "maps"},
+                            "maps", "previous"},
                 "config")
     inv = _require(data, "inventory", dict, "config")
     _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler"}, "[inventory]")
@@ -231,6 +255,25 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
     if not 50 <= dpi <= 600:
         raise ConfigError(f"[maps] dpi must be between 50 and 600, got {dpi}.")
 
+    previous = None
+    if "previous" in data:
+        prev = _require(data, "previous", dict, "config")
+        _check_keys(prev, {"path", "year", "crs", "encoding", "commune_code", "statistics", "statistics_year"},
+                    "[previous]")
+        crs = _require(prev, "crs", str, "[previous]", default=None)
+        stats = _require(prev, "statistics", str, "[previous]", default=None)
+        previous = Previous(
+            path=str(path_of(_require(prev, "path", str, "[previous]"))),
+            year=_require(prev, "year", int, "[previous]", default=year - 5),
+            crs=_check_crs(crs, "[previous]") if crs else None,
+            encoding=_require(prev, "encoding", str, "[previous]", default=None),
+            commune_code=_require(prev, "commune_code", str, "[previous]", default=None),
+            statistics=path_of(stats) if stats else None,
+            statistics_year=_require(prev, "statistics_year", int, "[previous]", default=year - 1 if stats else None),
+        )
+        if previous.year >= year:
+            raise ConfigError(f"[previous] year {previous.year} must be before the inventory year {year}.")
+
     return Settings(
         province=province,
         year=year,
@@ -246,6 +289,7 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
         scheduler=_require(inv, "scheduler", str, "[inventory]", default=None),
         map_scale_step=scale_step,
         map_dpi=dpi,
+        previous=previous,
     )
 
 
@@ -305,6 +349,22 @@ class WorkDir:
 
     def khoanh(self, commune_code: str) -> Path:
         return self.khoanh_dir / f"{commune_code}.parquet"
+
+    @property
+    def change_dir(self) -> Path:
+        return self.root / "change"
+
+    def change(self, commune_code: str) -> Path:
+        """The overlay pieces of a commune: previous khoanh ∩ current khoanh."""
+        return self.change_dir / f"{commune_code}.parquet"
+
+    def previous(self, commune_code: str) -> Path:
+        """The previous inventory's layer of a commune, in the contract's CRS."""
+        return self.change_dir / "previous" / f"{commune_code}.parquet"
+
+    @property
+    def transitions_csv(self) -> Path:
+        return self.stats_dir / "transitions.csv"
 
     @property
     def areas_csv(self) -> Path:

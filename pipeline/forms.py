@@ -76,6 +76,7 @@ class FormSpec:
     row_roots: tuple[str, ...] = ()
     observation_roots: tuple[str, ...] = ()
     total_row: bool = False
+    collapse: tuple[str, ...] = ()  # codes shown without their sub-codes (Biểu 14)
 
 
 @dataclass(frozen=True)

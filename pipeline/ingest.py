@@ -27,7 +27,7 @@ from .config import Settings, WorkDir
 from .errors import CRSError, InputFileError
 from .io import write_geoparquet, write_json, write_json_if_changed, write_text
 from .sources import (
-    VECTOR_SUFFIXES, Source, declared_encoding, discover, label_dgn_shapes, read_source,
+    VECTOR_SUFFIXES, Source, declared_encoding, discover, discover_pattern, label_dgn_shapes, read_source,
     repair_frame_text,
 )
 from .reference import landuse_tree, owner_codes, read_table
@@ -119,18 +119,20 @@ def normalise_commune_code(values: pd.Series) -> pd.Series:
 
 
 @cache
-def resolve_code(code: str) -> tuple[str | None, str]:
+def resolve_code(code: str, accept: frozenset[str] = frozenset()) -> tuple[str | None, str]:
     """A Circular 27/2018 leaf code for ``code``, and what was done or why not.
 
-    Leaf codes pass; legacy and variant codes (``LNK``, ``GTO``, ``TSL`` …) are
-    mapped through ``reference/legacy_codes.csv`` when it gives one target;
-    codes that need a field survey to split (``LUA`` → LUC/LUK/LUN) or have no
-    equivalent are refused with the candidates named.
+    Leaf codes pass, and so do the group codes in ``accept`` (a previous
+    inventory compared at Biểu 14's level keeps RSX, RPH, LUA …); legacy and
+    variant codes (``LNK``, ``GTO``, ``TSL`` …) are mapped through
+    ``reference/legacy_codes.csv`` when it gives one target; codes that need a
+    field survey to split (``LUA`` → LUC/LUK/LUN) or have no equivalent are
+    refused with the candidates named.
     """
     tree = landuse_tree()
     if not code:
         return None, "blank land-use code (or an empty part of a compound code)"
-    if code in tree and tree.is_leaf(code):
+    if code in tree and (tree.is_leaf(code) or code in accept):
         return code, ""
     table = read_table("legacy_codes.csv")
     rows = table[table["legacy_code"] == code]
@@ -159,11 +161,11 @@ class ResolvedCode:
 
 
 @cache
-def resolve_compound(raw: str) -> ResolvedCode:
+def resolve_compound(raw: str, accept: frozenset[str] = frozenset()) -> ResolvedCode:
     """``'ONT+LNK'`` → codes (ONT, CLN) with the note of the LNK mapping; the first
     refusal of any member makes the whole code refused."""
     members = raw.split("+")
-    resolved = [resolve_code(m) for m in members]
+    resolved = [resolve_code(m, accept) for m in members]
     refusal = next((why for leaf, why in resolved if leaf is None), "")
     codes = tuple(leaf or m for (leaf, _), m in zip(resolved, members))
     return ResolvedCode(codes, refusal, tuple(why for leaf, why in resolved if leaf and why))
@@ -202,11 +204,16 @@ def ingest_frame(
     settings: Settings,
     commune_code: str | None = None,
     report: FileReport | None = None,
+    accept_codes: frozenset[str] = frozenset(),
+    require_owner: bool = True,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
     """Map one source frame to the parcel contract (pure: no I/O).
 
     Returns ``(parcels, quarantine, report)``; every input row is in exactly one
     of the two frames, the quarantine with its original attributes and ``reason``.
+    ``accept_codes`` are group codes kept as they are; without ``require_owner``
+    a blank or unknown user/manager code is kept instead of quarantined (a
+    previous inventory's layer, compared by land use only).
     """
     report = report or FileReport(path=source_file)
     meridian = settings.province.central_meridian_deg
@@ -264,7 +271,7 @@ def ingest_frame(
     blank = raw_code.eq("").to_numpy()
     reason[blank & (reason == "")] = "blank land-use code"
     # resolve each distinct code once (a province has a few hundred), then map
-    decoded = {raw: resolve_compound(raw) for raw in pd.unique(raw_code) if raw}
+    decoded = {raw: resolve_compound(raw, accept_codes) for raw in pd.unique(raw_code) if raw}
     refusal = raw_code.map({raw: d.refusal for raw, d in decoded.items()}).fillna("").to_numpy(dtype=object)
     mask = (refusal != "") & ~blank & (reason == "")
     reason[mask] = refusal[mask]
@@ -279,10 +286,11 @@ def ingest_frame(
     owners = owner_codes()
     valid_owner = set(owners.index[owners["role"].isin(["user", "manager"])])
     owner = normalise_code(data[columns["owner_type"]]) if "owner_type" in columns else pd.Series([""] * len(frame))
-    mask = (reason == "") & owner.eq("").to_numpy()
-    reason[mask] = "blank user/manager object code (DOITUONG)"
-    mask = (reason == "") & ~owner.isin(valid_owner).to_numpy()
-    reason[mask] = [f"user/manager object code {c!r} is not in the Circular 27/2018 list" for c in owner[mask]]
+    if require_owner:
+        mask = (reason == "") & owner.eq("").to_numpy()
+        reason[mask] = "blank user/manager object code (DOITUONG)"
+        mask = (reason == "") & ~owner.isin(valid_owner).to_numpy()
+        reason[mask] = [f"user/manager object code {c!r} is not in the Circular 27/2018 list" for c in owner[mask]]
 
     # commune code: attribute, then config, then the file name (with a warning)
     commune = (normalise_commune_code(data[columns["commune_code"]]) if "commune_code" in columns
@@ -415,8 +423,9 @@ class IngestResult:
         return {k: sum(getattr(f, k) for f in self.files) for k in keys}
 
 
-def ingest_file(source: Source | Path, settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
-    """Read one layer and map it to the contract."""
+def ingest_file(source: Source | Path, settings: Settings, **rules) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame,
+                                                                             FileReport]:
+    """Read one layer and map it to the contract (``rules``: see :func:`ingest_frame`)."""
     source = source if isinstance(source, Source) else Source(Path(source))
     override = settings.override_for(source.path)
     frame, info = read_source(source)
@@ -457,7 +466,7 @@ def ingest_file(source: Source | Path, settings: Settings) -> tuple[gpd.GeoDataF
     if source_crs.warning:
         report.warn(source_crs.warning)
     return ingest_frame(frame, source_file=source.label, source_crs=source_crs, settings=settings,
-                        commune_code=override.commune_code, report=report)
+                        commune_code=override.commune_code, report=report, **rules)
 
 
 def ingest_to_cache(source: Source, settings: Settings) -> tuple[str, bool]:
@@ -482,7 +491,8 @@ def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True,
     communes it feeds are rewritten (``result.changed``).
     """
     work = WorkDir(settings.workdir)
-    files = discover(paths)
+    previous = {s.key for s in discover_pattern(settings.previous.path)} if settings.previous else set()
+    files = [source for source in discover(paths) if source.key not in previous]  # the archive is not this year's
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
     from .parallel import executor

@@ -40,13 +40,19 @@ def _scaled_uses(uses: object, factor: float) -> dict[str, float]:
     return {code: area * factor for code, area in json.loads(uses).items()}
 
 
+def resolved_parcels(parcels: gpd.GeoDataFrame, thresholds: Thresholds = Thresholds()) -> np.ndarray:
+    """The parcels with every overlap counted once (the same resolution as QA's;
+    see topology.resolve_overlaps for the rule): what the khoanh are made of."""
+    geoms = np.asarray(parcels.geometry.values, dtype=object)
+    return resolve_overlaps(geoms, overlapping_pairs(geoms, thresholds), parcel_priority(parcels))
+
+
 def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str = "",
                  thresholds: Thresholds = Thresholds()) -> gpd.GeoDataFrame:
     """Khoanh đất of one commune (pure: no I/O)."""
     code = commune_code or str(parcels["commune_code"].iloc[0])
     geoms = np.asarray(parcels.geometry.values, dtype=object)
-    resolved = resolve_overlaps(geoms, overlapping_pairs(geoms, thresholds), parcel_priority(parcels))
-    # (the same resolution as QA's; see topology.resolve_overlaps for the rule)
+    resolved = resolved_parcels(parcels, thresholds)
     area = shapely.area(resolved)
     factor = np.divide(area, shapely.area(geoms), out=np.zeros(len(geoms)), where=shapely.area(geoms) > 0)
     alive = area > 0

@@ -435,15 +435,22 @@ def generate_sample(out: Path, *, seed: int = 2019) -> pd.DataFrame:
     """Write the bundled sample to ``out``; return one row per commune."""
     from tqdm import tqdm
 
+    from . import sample_2014 as before
+
     boundaries = commune_boundaries()
-    rows, planted = [], []
+    rows, planted, layer_2014, changes, statistics = [], [], [], [], []
     for commune in tqdm(SAMPLE_COMMUNES, desc="sample communes", unit="commune"):
-        frame, problems = with_planted_problems(generate_commune(commune, boundaries, seed=seed), commune,
-                                                boundaries, seed=seed)
+        clean = generate_commune(commune, boundaries, seed=seed)
+        frame, problems = with_planted_problems(clean, commune, boundaries, seed=seed)
         planted.append(problems)
+        name = boundaries.loc[boundaries["gso_commune_code"] == commune.code, "commune_vn"].iloc[0]
+        avoid = {p.strip() for text in problems.get("parcels", []) for p in text.split("&")}
+        parcels_2014, changed = before.previous_parcels(clean, seed, commune.code, avoid)
+        layer_2014.append(before.previous_khoanh(parcels_2014, commune.code, name))
+        changes.append(changed)
+        statistics.append(before.statistics_2018(clean, changed, commune.code, seed))
         folder = out / DISTRICT_FOLDER / commune.folder
         files = _write_raw(frame, commune, folder)
-        name = boundaries.loc[boundaries["gso_commune_code"] == commune.code, "commune_vn"].iloc[0]
         rows.append({
             "commune_code": commune.code,
             "commune": name,
@@ -458,6 +465,10 @@ def generate_sample(out: Path, *, seed: int = 2019) -> pd.DataFrame:
     problems = pd.concat(planted, ignore_index=True)
     problems = problems[["commune_code", *[c for c in problems.columns if c != "commune_code"]]]
     write_csv(out / "planted_problems.csv", problems)
+    previous = out / before.PREVIOUS_FOLDER
+    before.write_previous_layer(layer_2014, previous / "HTSD_2014_VanQuan.shp", PROVINCE.central_meridian_deg)
+    write_csv(previous / "changes_2014_2019.csv", pd.concat(changes, ignore_index=True))
+    write_csv(out / f"thong_ke_{before.STATISTICS_YEAR}.csv", pd.concat(statistics, ignore_index=True))
     _write_boundaries(boundaries, out / "boundaries" / "communes_van_quan.geojson")
     write_text(out / "README.md", sample_readme(summary, problems))
     log.info("sample written to %s: %d communes, %d parcels", out, len(summary), summary["parcels"].sum())

@@ -52,6 +52,11 @@ class Source:
     def label(self) -> str:
         return f"{self.path}!{self.member}" if self.member else str(self.path)
 
+    @property
+    def key(self) -> tuple[Path, str | None]:
+        """The same layer, however its path was spelled."""
+        return self.path.resolve(), self.member
+
 
 def discover(paths: list[Path]) -> list[Source]:
     """Vector layers named, or found under folders (sorted; zips opened)."""
@@ -72,6 +77,18 @@ def discover(paths: list[Path]) -> list[Source]:
         else:
             sources.append(Source(path))
     return sources
+
+
+def discover_pattern(pattern: str) -> list[Source]:
+    """The layers of a file, a folder or a glob pattern (``archive/**/*.shp``)."""
+    from glob import glob
+
+    if any(ch in pattern for ch in "*?["):
+        matches = sorted(Path(p) for p in glob(pattern, recursive=True))
+        if not matches:
+            raise InputFileError(f"{pattern}: no file matches this pattern. Check the path in inventory.toml.")
+        return discover(matches)
+    return discover([Path(pattern)])
 
 
 def _zip_members(path: Path) -> list[str]:

@@ -102,7 +102,7 @@ def _decode_tcvn3(word: str) -> str | None:
         return None
     out = unicodedata.normalize("NFC", "".join(table.get(ch, ch) for ch in word))
     letters = [ch for ch in word if ch.isascii() and ch.isalpha()]
-    if letters and all(ch.isupper() for ch in letters):  # TCVN3 capital fonts (.VnTimeH)
+    if len(letters) > 1 and all(ch.isupper() for ch in letters):  # TCVN3 capital fonts (.VnTimeH)
         out = out.upper()
     if not is_syllable(out):
         # the TCVN3 'ư' is byte 0xAD, a soft hyphen, which many tools drop
@@ -111,6 +111,15 @@ def _decode_tcvn3(word: str) -> str | None:
         if is_syllable(repaired):
             return repaired
     return out
+
+
+def encode_tcvn3(text: str) -> str:
+    """Unicode → TCVN3 (ABC) bytes, shown as their Latin-1 characters (what a
+    .dbf written by a TCVN3 machine holds). Capitals with a tone mark have no
+    TCVN3 byte (those fonts drew capitals from the lower-case bytes) and stay
+    as they are."""
+    table = {u: b for b, u in tcvn3_table().items()}
+    return "".join(table.get(ch, ch) for ch in unicodedata.normalize("NFC", text))
 
 
 def _decode_vni(word: str) -> str | None:
@@ -144,6 +153,12 @@ class Repair:
         return bool(self.codecs)
 
 
+def _written_case(word: str) -> bool:
+    """lower, Title or UPPER: how a word typed in Unicode looks (``trÊn`` is
+    not: it is the TCVN3 bytes of ``trấn`` read as Latin-1)."""
+    return word.islower() or word.isupper() or (word[:1].isupper() and (len(word) == 1 or word[1:].islower()))
+
+
 def repair_text(value: str, prefer: str | None = None) -> Repair:
     """Repair one attribute value word by word.
 
@@ -155,7 +170,8 @@ def repair_text(value: str, prefer: str | None = None) -> Repair:
     """
     text = unicodedata.normalize("NFC", value)
     words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
-    suspects = [(s, e, w) for s, e, w in words if not _plain_word(w) and not is_syllable(w)]
+    suspects = [(s, e, w) for s, e, w in words
+                if not _plain_word(w) and not (is_syllable(w) and _written_case(w))]
     if not suspects:
         return Repair(text)
     candidates: dict[tuple[int, int], dict[str, str]] = {}

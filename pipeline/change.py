@@ -1,0 +1,448 @@
+"""Change since the previous inventory (biến động đất đai, e.g. 2014 → 2019).
+
+Per commune, the previous inventory's current-use layer is overlaid exactly
+(GEOS intersections of the STRtree pairs) with this inventory's khoanh đất.
+Every square metre of either layer lands in one cell of the from → to matrix
+(chu chuyển đất đai): previous area that the current layer does not cover goes
+to the column ``OUTSIDE``, current area outside the previous layer to the row
+``OUTSIDE``, and current gaps (khoanh without a code) to the column ``GAP``.
+So each row sums to the previous area of its code and each column to the
+current area of its code.
+
+Codes are compared at the level of Biểu 14/TKĐĐ (LUA, HNK, RSX, RPH, RDD
+without their sub-codes; the list is the template's ``collapse``): the 2014
+regime had no forest sub-codes. A compound khoanh (ONT+CLN) gives each of its
+uses its share of every piece, as the statistics do.
+
+A raster cross-tabulation (:func:`raster_pairs`) gives the same table from
+two rasterised layers, for province-wide runs; it differs from the exact one
+by the cells cut by boundaries.
+
+Outputs: ``change/previous/<commune>.parquet`` (the previous layer in the
+province's CRS), ``change/<commune>.parquet`` (the overlay pieces),
+``stats/transitions.csv`` and ``reports/change.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .config import Previous, Settings, SourceOverride, WorkDir
+from .errors import InputFileError
+from .io import read_geoparquet, up_to_date, write_csv, write_geoparquet, write_json, write_text
+from .reference import landuse_tree
+from .khoanh import resolved_parcels
+from .topology import Thresholds, mean_width
+
+log = logging.getLogger(__name__)
+
+OUTSIDE = "NGOAI"  # area outside the other layer
+GAP = "KHOANGHO"  # a current khoanh with no code (a gap the QA found)
+TRANSITION_COLUMNS = ["commune_code", "from_code", "to_code", "area_m2"]
+PIECE_COLUMNS = ["commune_code", "previous_id", "khoanh_no", "from_code", "to_code", "from_leaf", "to_leaf",
+                 "area_m2", "changed", "geometry"]
+
+
+def comparison_code(code: str, collapse: frozenset[str]) -> str:
+    """The code a land use is compared at: its highest ancestor-or-self in
+    ``collapse`` (RST → RSX, LUC → LUA), else the code itself."""
+    tree = landuse_tree()
+    if code not in tree:
+        return code
+    for candidate in (*reversed(tree.ancestors(code)), code):
+        if candidate in collapse:
+            return candidate
+    return code
+
+
+def comparison_codes(collapse: frozenset[str]) -> list[str]:
+    """Every code a comparison can end on, in the circular's order."""
+    tree = landuse_tree()
+    return [c for c in tree.codes
+            if not any(a in collapse for a in tree.ancestors(c)) and (tree.is_leaf(c) or c in collapse)]
+
+
+# ------------------------------------------------------------------- overlay
+
+
+def vector_pairs(previous: np.ndarray, current: np.ndarray, *, geometry: bool = False) -> pd.DataFrame:
+    """Exact area of every (previous i, current j) intersection, and of each
+    polygon's part outside the other layer (the other index is −1).
+
+    Both layers must be free of self-overlaps. With ``geometry`` the pieces are
+    kept (the outside parts too).
+    """
+    previous = np.asarray(previous, dtype=object)
+    current = np.asarray(current, dtype=object)
+    i, j = shapely.STRtree(current).query(previous, predicate="intersects")
+    pieces = shapely.intersection(previous[i], current[j])
+    area = shapely.area(pieces)
+    keep = area > 0
+    i, j, pieces, area = i[keep], j[keep], pieces[keep], area[keep]
+    prev_left = shapely.area(previous) - np.bincount(i, area, minlength=len(previous))
+    cur_left = shapely.area(current) - np.bincount(j, area, minlength=len(current))
+    p_out = np.flatnonzero(prev_left > 1e-6)
+    c_out = np.flatnonzero(cur_left > 1e-6)
+    frame = pd.DataFrame({
+        "previous": np.r_[i, p_out, np.full(len(c_out), -1)].astype(np.int64),
+        "current": np.r_[j, np.full(len(p_out), -1), c_out].astype(np.int64),
+        "area_m2": np.r_[area, prev_left[p_out], cur_left[c_out]],
+    })
+    if geometry:
+        outside_prev = [shapely.difference(previous[k], shapely.union_all(current[j[i == k]])) for k in p_out]
+        outside_cur = [shapely.difference(current[k], shapely.union_all(previous[i[j == k]])) for k in c_out]
+        frame["geometry"] = np.r_[pieces, np.array(outside_prev + outside_cur, dtype=object)]
+    return frame
+
+
+def raster_pairs(previous: np.ndarray, current: np.ndarray, resolution: float) -> pd.DataFrame:
+    """The same table as :func:`vector_pairs` from the two layers rasterised on one
+    grid of ``resolution`` metres (cell centres decide; areas are cell counts)."""
+    from rasterio import features
+    from rasterio.transform import from_origin
+
+    both = np.r_[np.asarray(previous, dtype=object), np.asarray(current, dtype=object)]
+    x0, y0, x1, y1 = shapely.total_bounds(both)
+    x0, y0 = np.floor(x0 / resolution) * resolution, np.floor(y0 / resolution) * resolution
+    shape = (int(np.ceil((y1 - y0) / resolution)), int(np.ceil((x1 - x0) / resolution)))
+    transform = from_origin(x0, y0 + shape[0] * resolution, resolution, resolution)
+
+    def burn(geoms: np.ndarray) -> np.ndarray:
+        if not len(geoms):
+            return np.zeros(shape, dtype=np.int32)
+        return features.rasterize(zip(geoms, range(1, len(geoms) + 1)), out_shape=shape, transform=transform,
+                                  fill=0, dtype="int32")
+
+    a = burn(np.asarray(previous, dtype=object)).ravel().astype(np.int64)
+    b = burn(np.asarray(current, dtype=object)).ravel()
+    keys = a * (len(current) + 1) + b
+    counts = pd.Series(keys[keys > 0]).value_counts(sort=False)
+    return pd.DataFrame({
+        "previous": (counts.index.to_numpy() // (len(current) + 1)) - 1,
+        "current": (counts.index.to_numpy() % (len(current) + 1)) - 1,
+        "area_m2": counts.to_numpy() * resolution * resolution,
+    }).sort_values(["previous", "current"], ignore_index=True)
+
+
+def code_shares(frame: pd.DataFrame, collapse: frozenset[str]) -> list[dict[str, float]]:
+    """Per row, the comparison codes it holds and their shares of its area: one
+    code of share 1, or one per use of a compound parcel; ``GAP`` if it has no code."""
+    out = []
+    for landuse, uses in zip(frame["landuse"], frame["uses"]):
+        if not isinstance(landuse, str) or not landuse:
+            out.append({GAP: 1.0})
+            continue
+        parts = json.loads(uses) if isinstance(uses, str) else {landuse: 1.0}
+        total = sum(parts.values())
+        shares: dict[str, float] = {}
+        for code, value in parts.items():
+            key = comparison_code(code, collapse)
+            shares[key] = shares.get(key, 0.0) + (value / total if total > 0 else 1.0 / len(parts))
+        out.append(shares)
+    return out
+
+
+def couple(had: dict[str, float], got: dict[str, float]) -> dict[tuple[str, str], float]:
+    """How area moves between the uses a unit had and the uses it has now
+    (both in m², equal totals) when nothing says where each use lies: each use
+    keeps what it can, the rest moves in proportion. The flows out of each use
+    sum to ``had``, the flows into each to ``got``."""
+    if len(had) == 1 and len(got) == 1:
+        return {(next(iter(had)), next(iter(got))): next(iter(got.values()))}
+    kept = {c: min(v, got.get(c, 0.0)) for c, v in had.items()}
+    lost = {c: v - kept[c] for c, v in had.items()}
+    gained = {c: v - kept.get(c, 0.0) for c, v in got.items()}
+    moved = sum(gained.values())
+    flows = {(c, c): v for c, v in kept.items() if v > 0}
+    if moved > 0:
+        scale = sum(lost.values()) / moved  # 1 up to rounding
+        for a, x in lost.items():
+            for b, y in gained.items():
+                if x > 0 and y > 0:
+                    flows[(a, b)] = flows.get((a, b), 0.0) + x * y / moved / scale
+    return flows
+
+
+def transitions(pairs: pd.DataFrame, before: list[dict[str, float]], after: list[dict[str, float]]) -> pd.DataFrame:
+    """from code × to code → m², from the overlay pairs and each side's use shares.
+
+    Each previous unit is compared as a whole: what it held (its shares of its
+    area) against what now lies on it (the current uses of its pieces, summed).
+    A unit of one code is exact; the uses of a compound unit have no place
+    inside it, so only their amounts are compared (:func:`couple`).
+    """
+    outside = [{OUTSIDE: 1.0}]
+    before, after = before + outside, after + outside  # index −1 → OUTSIDE
+    now: dict[int, dict[str, float]] = {}
+    for p, c, area in zip(pairs["previous"].to_numpy(), pairs["current"].to_numpy(), pairs["area_m2"].to_numpy()):
+        uses = now.setdefault(int(p), {})
+        for code, share in after[c].items():
+            uses[code] = uses.get(code, 0.0) + area * share
+    rows: dict[tuple[str, str], float] = {}
+    for p, got in now.items():
+        total = sum(got.values())
+        for key, area in couple({code: total * share for code, share in before[p].items()}, got).items():
+            rows[key] = rows.get(key, 0.0) + area
+    out = pd.DataFrame([(f, t, a) for (f, t), a in rows.items() if a > 0], columns=["from_code", "to_code", "area_m2"])
+    return sort_transitions(out)
+
+
+def sort_transitions(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the circular's code order, OUTSIDE and GAP last."""
+    order = {c: i for i, c in enumerate(landuse_tree().codes)}
+    order.update({GAP: len(order), OUTSIDE: len(order) + 1})
+    keys = [c for c in ("commune_code", "from_code", "to_code") if c in frame.columns]
+    ranked = frame.assign(**{f"_{c}": frame[c].map(order).fillna(-1) if c != "commune_code" else frame[c]
+                             for c in keys})
+    return ranked.sort_values([f"_{c}" for c in keys]).drop(columns=[f"_{c}" for c in keys]).reset_index(drop=True)
+
+
+def change_commune(previous: gpd.GeoDataFrame, current: gpd.GeoDataFrame, collapse: frozenset[str], *,
+                   thresholds: Thresholds = Thresholds()) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """One commune: the overlay pieces (for the change map) and the transitions.
+
+    Both layers hold ``landuse`` (any code of the tree, compared at the
+    ``collapse`` level) and ``uses`` (the m² of each use of a compound code);
+    ``current`` also ``khoanh_no``: its units are this inventory's parcels
+    (overlaps resolved) and gap khoanh, so a use is placed as precisely as the
+    data allows. Pieces thinner than ``thresholds.min_width_m`` (two drawings
+    of one boundary) are counted in the transitions but not kept as pieces.
+    """
+    prev_geoms = np.asarray(previous.geometry.values, dtype=object)
+    cur_geoms = np.asarray(current.geometry.values, dtype=object)
+    pairs = vector_pairs(prev_geoms, cur_geoms, geometry=True)
+    table = transitions(pairs, code_shares(previous, collapse), code_shares(current, collapse))
+
+    prev_leaf = np.r_[previous["landuse"].to_numpy(dtype=object), [OUTSIDE]]
+    cur_leaf = np.r_[current["landuse"].fillna(GAP).to_numpy(dtype=object), [OUTSIDE]]
+    numbers = np.r_[current["khoanh_no"].to_numpy(dtype=np.int64), [0]]
+    ids = np.r_[np.arange(1, len(previous) + 1), [0]]
+    p, c = pairs["previous"].to_numpy(), pairs["current"].to_numpy()
+    from_code = np.array([comparison_code(x, collapse) for x in prev_leaf[p]], dtype=object)
+    to_code = np.array([comparison_code(x, collapse) for x in cur_leaf[c]], dtype=object)
+    pieces = gpd.GeoDataFrame({
+        "commune_code": "", "previous_id": ids[p], "khoanh_no": numbers[c],
+        "from_code": from_code, "to_code": to_code, "from_leaf": prev_leaf[p], "to_leaf": cur_leaf[c],
+        "area_m2": pairs["area_m2"].to_numpy(), "changed": from_code != to_code,
+    }, geometry=list(pairs["geometry"]), crs=current.crs if current.crs is not None else previous.crs)
+    real = (mean_width(pieces.geometry.values) >= thresholds.min_width_m) & (
+        pieces["area_m2"].to_numpy() >= thresholds.min_area_m2)
+    return pieces[real].reset_index(drop=True), table
+
+
+def current_units(parcels: gpd.GeoDataFrame, khoanh: gpd.GeoDataFrame,
+                  thresholds: Thresholds = Thresholds()) -> gpd.GeoDataFrame:
+    """This inventory's units for the overlay: the parcels with overlaps resolved
+    (as in their khoanh), with the number of the khoanh each lies in, and the
+    gap khoanh. Their areas sum to the khoanh's."""
+    resolved = resolved_parcels(parcels, thresholds) if len(parcels) else np.array([], dtype=object)
+    alive = shapely.area(resolved) > 0
+    geoms = resolved[alive]
+    coded = khoanh[khoanh["landuse"].notna()]
+    k, hit = shapely.STRtree(shapely.point_on_surface(geoms)).query(coded.geometry.values, predicate="contains")
+    number = np.zeros(len(geoms), dtype=np.int64)
+    number[hit] = coded["khoanh_no"].to_numpy()[k]
+    gaps = khoanh[khoanh["landuse"].isna()]
+    return gpd.GeoDataFrame({
+        "landuse": np.r_[parcels["landuse"].to_numpy(dtype=object)[alive], gaps["landuse"].to_numpy(dtype=object)],
+        "uses": np.r_[parcels["uses"].to_numpy(dtype=object)[alive], gaps["uses"].to_numpy(dtype=object)],
+        "khoanh_no": np.r_[number, gaps["khoanh_no"].to_numpy(dtype=np.int64)],
+    }, geometry=list(np.r_[geoms, gaps.geometry.values]), crs=khoanh.crs)
+
+
+def dominant_previous(pieces: pd.DataFrame) -> pd.DataFrame:
+    """Per current khoanh, the previous code covering most of it (the khoanh
+    list's "kỳ trước" column)."""
+    inside = pieces[(pieces["khoanh_no"] > 0) & (pieces["previous_id"] > 0)]
+    by_code = inside.groupby(["khoanh_no", "from_leaf"], as_index=False)["area_m2"].sum()
+    largest = by_code.sort_values("area_m2", ascending=False, kind="stable").drop_duplicates("khoanh_no")
+    return largest.set_index("khoanh_no")["from_leaf"]
+
+
+# ------------------------------------------------------------- previous layer
+
+
+def read_previous(previous: Previous, settings: Settings, collapse: frozenset[str]):
+    """Read the previous layer's files with the ingest (encodings, CRS repair,
+    legacy codes); group codes of the comparison level are kept, the owner is
+    not required. Returns (layer, quarantine, file reports)."""
+    from .ingest import ingest_file
+    from .sources import discover_pattern
+
+    sources = discover_pattern(previous.path)
+    override = SourceOverride("*", commune_code=previous.commune_code, crs=previous.crs, encoding=previous.encoding)
+    prev_settings = replace(settings, sources=(override,), input_root=None, previous=None)
+    layers, quarantines, reports = [], [], []
+    for source in sources:
+        layer, quarantine, report = ingest_file(source, prev_settings, accept_codes=collapse, require_owner=False)
+        layers.append(layer)
+        quarantines.append(quarantine)
+        reports.append(report)
+    if sum(r.features_in for r in reports) == 0:
+        raise InputFileError(f"{previous.path}: the previous inventory's layer holds no features.")
+    layer = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), geometry="geometry", crs=layers[0].crs)
+    quarantine = gpd.GeoDataFrame(pd.concat(quarantines, ignore_index=True), geometry="geometry",
+                                  crs=layers[0].crs)
+    return layer, quarantine, reports
+
+
+def without_overlaps(layer: gpd.GeoDataFrame, thresholds: Thresholds) -> tuple[gpd.GeoDataFrame, float]:
+    """The layer with every overlap counted once (as the khoanh stage does);
+    returns it and the m² removed."""
+    geoms = np.asarray(layer.geometry.values, dtype=object)
+    resolved = resolved_parcels(layer, thresholds)
+    removed = float(shapely.area(geoms).sum() - shapely.area(resolved).sum())
+    out = layer.set_geometry(list(resolved), crs=layer.crs)
+    out["area_m2"] = shapely.area(resolved)
+    return out[out["area_m2"] > 0].reset_index(drop=True), removed
+
+
+# --------------------------------------------------------------------- stage
+
+
+def change_to_file(workdir: str, code: str, collapse: frozenset[str], thresholds: Thresholds) -> bool:
+    """Task: overlay one commune unless current; True if it ran. Runs on a worker."""
+    work = WorkDir(workdir)
+    sources = (work.khoanh(code), work.parcels(code), work.previous(code))
+    inputs = [p for p in sources if p.exists()] + [work.manifest]
+    outputs = [work.change(code), work.change(code).with_suffix(".csv")]
+    if up_to_date(outputs, inputs):
+        return False
+    crs = _crs_of(work)
+
+    def read(path: Path, columns: list[str]) -> gpd.GeoDataFrame:
+        empty = gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in columns}, geometry=[], crs=crs)
+        return read_geoparquet(path) if path.exists() else empty
+
+    previous = read(work.previous(code), ["landuse", "uses"])
+    current = current_units(read(work.parcels(code), ["landuse", "uses", "sheet_no", "parcel_no"]),
+                            read(work.khoanh(code), ["landuse", "uses", "khoanh_no"]), thresholds)
+    pieces, table = change_commune(previous, current, collapse, thresholds=thresholds)
+    pieces["commune_code"] = code
+    write_geoparquet(work.change(code), pieces[PIECE_COLUMNS])
+    write_csv(work.change(code).with_suffix(".csv"), table.assign(commune_code=code)[TRANSITION_COLUMNS])
+    return True
+
+
+def _crs_of(work: WorkDir):
+    from .crs import tm3_crs
+
+    return tm3_crs(float(work.read_manifest()["central_meridian_deg"]))
+
+
+def collapse_codes(template_name: str = "tt27_2018") -> frozenset[str]:
+    """The codes Biểu 14 does not detail (from the form template)."""
+    from .forms import load_template
+
+    return frozenset(load_template(template_name).form("14").collapse)
+
+
+def run_change(settings: Settings, *, scheduler: str | None = "sync", progress: bool = True) -> dict[str, Path]:
+    """Overlay the previous inventory with this one, commune by commune, and
+    write ``stats/transitions.csv`` and ``reports/change.md``."""
+    from .parallel import executor
+    from .sources import discover_pattern
+
+    previous = settings.previous
+    if previous is None:
+        raise InputFileError("No previous inventory is configured: add a [previous] section with its path "
+                             "to inventory.toml (see the bundled inventory.toml).")
+    work = WorkDir(settings.workdir)
+    manifest = work.read_manifest()
+    thresholds = Thresholds(**manifest.get("qa", {}))
+    collapse = collapse_codes()
+    read_state = work.change_dir / "previous" / "read.json"
+    files = sorted({f for s in discover_pattern(previous.path) for f in s.path.parent.glob(f"{s.path.stem}.*")})
+    if not up_to_date([read_state], [*files, work.manifest]):
+        layer, quarantine, reports = read_previous(previous, settings, collapse)
+        communes = {}
+        for code, group in layer.groupby("commune_code", sort=True):
+            resolved, removed = without_overlaps(group.reset_index(drop=True), thresholds)
+            write_geoparquet(work.previous(code), resolved)
+            communes[code] = {"features": len(group), "area_m2": float(group["area_m2"].sum()),
+                              "overlap_removed_m2": removed}
+        for stale in set(p.stem for p in (work.change_dir / "previous").glob("*.parquet")) - set(communes):
+            work.previous(stale).unlink()
+        if len(quarantine):
+            write_geoparquet(work.change_dir / "previous" / "quarantine.parquet", quarantine)
+        write_json(read_state, {
+            "files": [asdict(r) for r in reports],
+            "communes": communes,
+            "quarantine": quarantine.drop(columns="geometry").groupby("reason")["area_m2"]
+            .agg(["size", "sum"]).rename(columns={"size": "features", "sum": "area_m2"}).reset_index()
+            .to_dict("records") if len(quarantine) else [],
+        })
+    state = json.loads(read_state.read_text(encoding="utf-8"))
+    codes = sorted({p.stem for p in work.khoanh_dir.glob("*.parquet")} | set(state["communes"]))
+    with executor(scheduler) as pmap:
+        ran = pmap(change_to_file, [(str(work.root), code, collapse, thresholds) for code in codes],
+                   "change" if progress else "")
+    frames = [pd.read_csv(work.change(c).with_suffix(".csv"), dtype={"commune_code": str}) for c in codes]
+    table = sort_transitions(pd.concat(frames, ignore_index=True))
+    write_csv(work.transitions_csv, table)
+    write_text(work.reports_dir / "change.md", change_report(table, state, previous, manifest))
+    log.info("change: %d communes (%d overlaid again) → %s, %s", len(codes), sum(ran), work.transitions_csv,
+             work.reports_dir / "change.md")
+    return {"transitions": work.transitions_csv, "report": work.reports_dir / "change.md"}
+
+
+def change_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per commune: previous and current area, changed area, area outside each layer (m²)."""
+    def total(mask: pd.Series) -> pd.Series:
+        return table[mask].groupby("commune_code")["area_m2"].sum()
+
+    both = (table["from_code"] != OUTSIDE) & (table["to_code"] != OUTSIDE)
+    out = pd.DataFrame({
+        "previous_m2": total(table["from_code"] != OUTSIDE),
+        "current_m2": total(table["to_code"] != OUTSIDE),
+        "changed_m2": total(both & (table["from_code"] != table["to_code"])),
+        "previous_only_m2": total(table["to_code"] == OUTSIDE),
+        "current_only_m2": total(table["from_code"] == OUTSIDE),
+    }).fillna(0.0)
+    return out.reset_index(names="commune_code")
+
+
+def change_report(table: pd.DataFrame, state: dict, previous: Previous, manifest: dict) -> str:
+    """reports/change.md: what was compared, where the area went, the largest changes."""
+    from .report import markdown_table
+
+    year = str(manifest["reference_date"])[:4]
+    summary = change_summary(table)
+    shown = summary.assign(**{c.replace("_m2", "_ha"): (summary[c] / 1e4).round(2)
+                              for c in summary.columns if c.endswith("_m2")})
+    shown = shown[["commune_code", *[c for c in shown.columns if c.endswith("_ha")]]]
+    shown.columns = ["commune", f"{previous.year} (ha)", f"{year} (ha)", "changed (ha)",
+                     f"only in {previous.year} (ha)", f"only in {year} (ha)"]
+    changes = table[(table["from_code"] != table["to_code"]) & (table["from_code"] != OUTSIDE)
+                    & (table["to_code"] != OUTSIDE)]
+    largest = (changes.groupby(["from_code", "to_code"], as_index=False)["area_m2"].sum()
+               .sort_values("area_m2", ascending=False).head(15))
+    largest = largest.assign(area_ha=(largest["area_m2"] / 1e4).round(2)).drop(columns="area_m2")
+    largest.columns = [f"from ({previous.year})", f"to ({year})", "area (ha)"]
+    used = sum(c["area_m2"] for c in state["communes"].values())
+    overlap = sum(c["overlap_removed_m2"] for c in state["communes"].values())
+    quarantined = sum(q["area_m2"] for q in state["quarantine"])
+    lines = [
+        f"# Change {previous.year} → {year}", "",
+        f"Previous layer: `{previous.path}` ({sum(c['features'] for c in state['communes'].values())} features, "
+        f"{used / 1e4:,.2f} ha used; overlaps counted once: {overlap / 1e4:,.4f} ha removed; quarantined: "
+        f"{quarantined / 1e4:,.4f} ha). Codes compared at the level of Biểu 14/TKĐĐ (LUA, HNK, RSX, RPH, RDD "
+        "without sub-codes). Every m² of both layers is in `stats/transitions.csv`: "
+        f"`{OUTSIDE}` = outside the other layer, `{GAP}` = a {year} gap with no code.", "",
+        markdown_table(shown), "",
+        f"## Largest changes ({previous.year} → {year})", "",
+        markdown_table(largest) if len(largest) else "No change of land use.", "",
+    ]
+    if state["quarantine"]:
+        q = pd.DataFrame(state["quarantine"])
+        q["area_ha"] = (q.pop("area_m2") / 1e4).round(4)
+        lines += ["## Previous-layer features not used", "", markdown_table(q), ""]
+    return "\n".join(lines)
