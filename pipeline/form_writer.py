@@ -82,6 +82,39 @@ def unit_headers(spec: FormSpec, unit: Unit) -> tuple[list[Header], list[str]]:
     return cells, numbers
 
 
+def change_headers(spec: FormSpec, change) -> tuple[list[Header], list[str], list[str]]:
+    """Biểu 14/TKĐĐ: (4) this year, against the previous inventory (5)(6) and the
+    latest statistics (7)(8), (9) note."""
+    stats_year = change.statistics_year or "…"
+    cells = [Header("Thứ tự", 0, 0, 2), Header("Mục đích sử dụng", 0, 1, 2), Header("Mã", 0, 2, 2),
+             Header(spec.total_header, 0, 3, 2),
+             Header(f"So với năm {change.previous_year}", 0, 4, 1, 2), Header("Diện tích năm "
+                                                                              f"{change.previous_year}", 1, 4),
+             Header("Tăng (+), giảm (-)", 1, 5),
+             Header(f"So với năm {stats_year}", 0, 6, 1, 2), Header(f"Diện tích năm {stats_year}", 1, 6),
+             Header("Tăng (+), giảm (-)", 1, 7), Header("Ghi chú", 0, 8, 2)]
+    numbers = ["(1)", "(2)", "(3)", "(4)", "(5)", "(6)=(4)-(5)", "(7)", "(8)=(4)-(7)", "(9)"]
+    labels = [spec.total_header, f"Diện tích năm {change.previous_year}", "Tăng (+), giảm (-)",
+              f"Diện tích năm {stats_year}", "Tăng (+), giảm (-)", "Ghi chú"]
+    return cells, numbers, labels
+
+
+def matrix_headers(codes: list[str], change) -> tuple[list[Header], list[str], list[str]]:
+    """The transition matrix: previous area, one column per current code, the
+    area leaving the current statistics, and the total decrease."""
+    n = len(codes)
+    cells = [Header("Thứ tự", 0, 0, 2), Header(f"Loại đất năm {change.previous_year}", 0, 1, 2),
+             Header("Mã", 0, 2, 2), Header(f"Diện tích năm {change.previous_year}", 0, 3, 2),
+             Header(f"Chu chuyển sang loại đất năm {change.year}", 0, 4, 1, n)]
+    cells += [Header(code, 1, 4 + k) for k, code in enumerate(codes[:-1])]
+    cells += [Header(f"Không thuộc diện tích năm {change.year}", 1, 4 + n - 1),
+              Header("Cộng giảm", 0, 4 + n, 2)]
+    numbers = [f"({k})" for k in range(1, n + 6)]
+    labels = [f"Diện tích năm {change.previous_year}", *codes[:-1], f"Không thuộc diện tích năm {change.year}",
+              "Cộng giảm"]
+    return cells, numbers, labels
+
+
 KHOANH_HEADERS = [
     Header("Thứ tự khoanh đất", 0, 0, 2), Header("Diện tích (m²)", 0, 1, 2),
     Header("Mã loại đất", 0, 2, 1, 2), Header("Hiện trạng", 1, 2), Header("Kỳ trước", 1, 3),
@@ -168,8 +201,13 @@ def write_xlsx(path: Path, *, spec: FormSpec, template: Template, unit: Unit, ta
         name.alignment = Alignment(indent=max(level - 1, 0), wrap_text=True)
         ws.cell(r, 3, data["code"]).font = _font(10, bold=bold)
         for c, column in enumerate(value_columns, start=4):
-            cell = ws.cell(r, c, round(int(data[column]) / scale, decimals))
-            cell.number_format = NUMBER_FORMAT
+            value = data[column]
+            if isinstance(value, str) or value is None or pd.isna(value):  # a note, or no figure
+                cell = ws.cell(r, c, value if isinstance(value, str) else None)
+                cell.alignment = Alignment(wrap_text=True, vertical="center")
+            else:
+                cell = ws.cell(r, c, round(int(value) / scale, decimals))
+                cell.number_format = NUMBER_FORMAT
             cell.font = _font(10, bold=bold)
         for c in range(1, width + 1):
             ws.cell(r, c).border = BOX
@@ -210,6 +248,10 @@ def _layout(ws, spec: FormSpec, width: int, top: int, number_row: int) -> None:
     """Column widths and print set-up: landscape, fit to width, header rows repeated."""
     if spec.kind == "khoanh_list":
         widths = [10, 14, 10, 10, 16, 10, 10, 14, 40]
+    elif spec.kind == "change":
+        widths = [9, 42, 7, 12, 12, 12, 12, 12, 36]
+    elif spec.kind == "transition":
+        widths = [5, 30, 6, 10] + [7.5] * (width - 4)
     else:
         widths = [9, 42, 7] + [12] * (width - 3)
     for c, w in enumerate(widths[:width], start=1):
@@ -238,6 +280,11 @@ def write_form_csv(path: Path, table: pd.DataFrame, spec: FormSpec, numbers: lis
         "(1) Thứ tự": table["stt"], "(2) Loại đất": table["name"].fillna(""), "(3) Mã": table["code"],
     })
     for number, label, column in zip(numbers[3:], labels, value_columns):
-        out[f"{number} {label}"] = (table[column].astype("int64") / scale).round(decimals).map(f"{{:.{decimals}f}}".format)
+        values = table[column]
+        if values.map(lambda v: isinstance(v, str)).all():
+            out[f"{number} {label}"] = values
+            continue
+        numeric = pd.to_numeric(values, errors="coerce") / scale
+        out[f"{number} {label}"] = numeric.round(decimals).map(lambda v: "" if pd.isna(v) else f"{v:.{decimals}f}")
     return write_csv(path, out)
 

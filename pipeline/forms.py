@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -26,6 +26,7 @@ import pandas as pd
 
 from .config import WorkDir
 from .errors import KiemkeError
+from .forms_change import ChangeInputs
 from .io import up_to_date
 from .reference import landuse_tree
 
@@ -68,7 +69,7 @@ class FormSpec:
     file: str
     title: str
     title_confidence: str
-    kind: str  # "by_owner" | "by_unit" | "khoanh_list"
+    kind: str  # "by_owner" | "by_unit" | "khoanh_list" | "change" (Biểu 14) | "transition" (the matrix)
     levels: tuple[str, ...]
     column_set: str = ""
     total_header: str = ""
@@ -169,34 +170,33 @@ def form_rows(spec: FormSpec, total_label: str = "") -> list[dict[str, Any]]:
         rows.append({"stt": "", "name": total_label, "code": "", "level": 0, "kind": "total"})
     for roots, kind in ((spec.row_roots, "row"), (spec.observation_roots, "observation")):
         for code in tree.codes:
-            if tree.root(code) in roots:
+            if tree.root(code) in roots and not set(tree.ancestors(code)) & set(spec.collapse):
                 stt = tree.table.at[code, "form_stt"].split(" (")[0]
                 rows.append({"stt": stt, "name": tree.name(code), "code": code,
                              "level": int(tree.table.at[code, "level"]), "kind": kind})
     return rows
 
 
-def _subtree_sums(leaf: pd.DataFrame, rows: list[dict[str, Any]], roots: tuple[str, ...]) -> np.ndarray:
-    """Row values (rows × columns) as sums of leaf cells over the code tree."""
+def subtree_sums(cells: pd.DataFrame, rows: list[dict[str, Any]], roots: tuple[str, ...]) -> np.ndarray:
+    """Row values (rows × columns): each row the sum of the cells of its code and
+    the codes below it (the total row: of everything under ``roots``)."""
     tree = landuse_tree()
-    width = leaf.shape[1]
-    by_code = {code: leaf.loc[code].to_numpy() if code in leaf.index else np.zeros(width, dtype=np.int64)
-               for code in tree.leaves}
-    values = np.zeros((len(rows), width), dtype=np.int64)
+    codes = [c for c in cells.index if c in tree]
+    values = np.zeros((len(rows), cells.shape[1]), dtype=np.int64)
     for r, row in enumerate(rows):
         if row["kind"] == "total":
-            codes = [c for c in tree.leaves if tree.root(c) in roots]
+            members = [c for c in codes if tree.root(c) in roots]
         else:
-            codes = [c for c in tree.leaves if c == row["code"] or row["code"] in tree.ancestors(c)]
-        for c in codes:
-            values[r] += by_code[c]
+            members = [c for c in codes if c == row["code"] or row["code"] in tree.ancestors(c)]
+        if members:
+            values[r] = cells.loc[members].to_numpy(dtype=np.int64).sum(axis=0)
     return values
 
 
 def owner_table(leaf: pd.DataFrame, spec: FormSpec, columns: list[OwnerColumn], total_label: str = "") -> pd.DataFrame:
     """A by-owner form (01/02/03): rows × [total, users total, users…, managers total, managers…]."""
     rows = form_rows(spec, total_label)
-    values = _subtree_sums(leaf, rows, spec.row_roots)
+    values = subtree_sums(leaf, rows, spec.row_roots)
     users = [i for i, c in enumerate(columns) if c.block == "users"]
     managers = [i for i, c in enumerate(columns) if c.block == "managers"]
     user_total = values[:, users].sum(axis=1)
@@ -227,7 +227,7 @@ def unit_table(cells: pd.DataFrame, spec: FormSpec, unit: Unit, total_label: str
     per_child = []
     for child in unit.children:
         leaf = unit_leaf_cells(cells, child).sum(axis=1).to_frame("all")
-        per_child.append(_subtree_sums(leaf, rows, spec.row_roots)[:, 0])
+        per_child.append(subtree_sums(leaf, rows, spec.row_roots)[:, 0])
     matrix = np.column_stack(per_child) if per_child else np.zeros((len(rows), 0), dtype=np.int64)
     out["total"] = matrix.sum(axis=1)
     for child, column in zip(unit.children, matrix.T):
@@ -245,7 +245,7 @@ def khoanh_table(khoanh: pd.DataFrame) -> pd.DataFrame:
         "khoanh_no": frame["khoanh_no"].to_numpy(),
         "area_m2": frame["area_m2"].round(1).to_numpy(),
         "landuse": frame["landuse"].fillna("").to_numpy(),
-        "landuse_previous": "",
+        "landuse_previous": frame["landuse_previous"].fillna("").to_numpy() if "landuse_previous" in frame else "",
         "combined_use": [combined(u, c) for u, c in zip(frame["uses"], frame["landuse"])],
         "owner_type": frame["owner_type"].fillna("").to_numpy(),
         "owner_previous": "",
@@ -287,6 +287,19 @@ def check_forms(tables: dict[tuple[str, str], pd.DataFrame], units: list[Unit], 
             if not (sub == t01.loc[sub.index, "total"]).all():
                 problems.append(f"{template.form(form_id).number} {key}: totals differ from Biểu 01 rows "
                                 "(a user/manager column of Biểu 01 is missing from this form)")
+        t14 = tables.get(("14", key))
+        if t14 is not None:
+            shown = t14.set_index("code")["current"].drop("", errors="ignore")
+            if t14["current"].iat[0] != t01["total"].iat[0] or not (shown == t01.loc[shown.index, "total"]).all():
+                problems.append(f"Biểu 14 {key}: (4) differs from Biểu 01")
+            matrix = tables.get(("CC", key))
+            if matrix is not None:
+                body = matrix[matrix["code"] != ""].set_index("code")
+                if not (body["previous"] == t14.set_index("code").loc[body.index, "previous"]).all():
+                    problems.append(f"Biểu 14 {key}: (5) differs from the matrix's row totals")
+                current = matrix.iloc[-1]
+                if not all(current[f"to_{c}"] == shown.get(c, current[f"to_{c}"]) for c in body.index):
+                    problems.append(f"Transition matrix {key}: column totals differ from Biểu 14 (4)")
         t04 = tables.get(("04", key))
         if t04 is not None:
             units_cols = [c for c in t04.columns if c.startswith("u")]
@@ -351,8 +364,10 @@ def _leaves_under(roots: tuple[str, ...]) -> set[str]:
 
 
 def compute_forms(areas: pd.DataFrame, units: list[Unit], template: Template,
-                  khoanh: dict[str, pd.DataFrame] | None = None) -> dict[tuple[str, str], pd.DataFrame]:
-    """Every form table for every unit (pure: no I/O), checked for consistency."""
+                  khoanh: dict[str, pd.DataFrame] | None = None,
+                  change: ChangeInputs | None = None) -> dict[tuple[str, str], pd.DataFrame]:
+    """Every form table for every unit (pure: no I/O), checked for consistency.
+    The change forms are made only when ``change`` is given."""
     label = template.regime["total_row"]
     tables: dict[tuple[str, str], pd.DataFrame] = {}
     for spec in template.forms:
@@ -361,9 +376,14 @@ def compute_forms(areas: pd.DataFrame, units: list[Unit], template: Template,
                 if unit.level in spec.levels and khoanh and unit.code in khoanh:
                     tables[(spec.id, unit.key)] = khoanh_table(khoanh[unit.code])
             continue
+        if spec.kind in ("change", "transition") and change is None:
+            continue
         columns = template.columns(spec.column_set)
         scope = areas[areas["landuse"].isin(_leaves_under(spec.row_roots + spec.observation_roots))]
         cells = leaf_cells(scope, columns, form=spec.number)
+        if spec.kind in ("change", "transition"):
+            tables.update(change_tables(spec, cells, units, change, label))
+            continue
         for unit in units:
             if unit.level not in spec.levels:
                 continue
@@ -375,7 +395,32 @@ def compute_forms(areas: pd.DataFrame, units: list[Unit], template: Template,
     return tables
 
 
-def sheet_notes(spec: FormSpec, template: Template, numbers: list[str]) -> list[str]:
+def change_tables(spec: FormSpec, cells: pd.DataFrame, units: list[Unit], change: ChangeInputs,
+                  total_label: str) -> dict[tuple[str, str], pd.DataFrame]:
+    """Biểu 14 or the transition matrix for every unit of its levels."""
+    from .forms_change import (
+        change_table, commune_matrices, current_targets, matrix_codes, matrix_table, statistics_cells, sum_over,
+    )
+
+    collapse = frozenset(spec.collapse)
+    codes = matrix_codes(change.transitions, collapse, spec.row_roots)
+    matrices = commune_matrices(change.transitions, current_targets(cells, collapse), codes)
+    statistics = (statistics_cells(change.statistics, collapse) if change.statistics is not None else None)
+    tables = {}
+    for unit in units:
+        if unit.level not in spec.levels:
+            continue
+        matrix = sum_over(matrices, unit.communes)
+        if spec.kind == "change":
+            stats = sum_over(statistics, unit.communes) if statistics is not None else None
+            tables[(spec.id, unit.key)] = change_table(spec, total_label, matrix, stats, change.previous_year)
+        else:
+            tables[(spec.id, unit.key)] = matrix_table(matrix, codes, change.previous_year, change.year)
+    return tables
+
+
+def sheet_notes(spec: FormSpec, template: Template, numbers: list[str],
+                change: ChangeInputs | None = None) -> list[str]:
     """Short notes printed under a form: what is inferred, how numbers were rounded."""
     notes = []
     if "inferred" in spec.title_confidence:
@@ -391,8 +436,21 @@ def sheet_notes(spec: FormSpec, template: Template, numbers: list[str]) -> list[
                      "ô đã làm tròn.")
     if spec.observation_roots:
         notes.append(f"Nhóm {', '.join(spec.observation_roots)}: {template.regime['observation_note']}.")
-    if spec.kind == "khoanh_list":
+    if spec.kind == "khoanh_list" and change is None:
         notes.append("Cột (4), (7), (8): chưa có số liệu kỳ trước và mã khu vực tổng hợp trong dữ liệu đầu vào.")
+    elif spec.kind == "khoanh_list":
+        notes.append(f"Cột (4): loại đất năm {change.previous_year} chiếm phần lớn diện tích khoanh (chồng xếp với "
+                     f"bản đồ kiểm kê năm {change.previous_year}); cột (7), (8): chưa có số liệu trong dữ liệu đầu vào.")
+    if spec.kind in ("change", "transition"):
+        notes.append(f"Diện tích năm {change.previous_year} và chu chuyển: chồng xếp chính xác bản đồ kiểm kê năm "
+                     f"{change.previous_year} với các thửa, khoanh đất năm {change.year}, so sánh theo mã của Biểu 14 "
+                     "(LUA, HNK, RSX, RPH, RDD không chia mã chi tiết). Ô của ma trận được làm tròn 0,01 ha sao cho "
+                     "tổng mỗi cột bằng số liệu của Biểu 01.")
+    if spec.kind == "change" and change.statistics is None:
+        notes.append("Cột (7), (8): không có số liệu thống kê năm trước trong dữ liệu đầu vào.")
+    if spec.kind == "transition":
+        notes.append(f"Dòng/cột \"Không thuộc diện tích\": phần diện tích nằm ngoài ranh giới bản đồ của năm kia, "
+                     f"và các khoảng hở chưa xác định loại đất năm {change.year}.")
     return notes
 
 
@@ -411,7 +469,9 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
     from tqdm import tqdm
 
     from .boundaries import load_boundaries
-    from .form_writer import KHOANH_HEADERS, owner_headers, unit_headers, write_form_csv, write_xlsx
+    from .form_writer import (
+        KHOANH_HEADERS, change_headers, matrix_headers, owner_headers, unit_headers, write_form_csv, write_xlsx,
+    )
     from .io import write_csv, write_text
 
     work = WorkDir(workdir)
@@ -421,7 +481,12 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
     if boundaries is not None:
         spec_bounds = {**(spec_bounds or {}), "path": str(boundaries)}
     bounds = load_boundaries(spec_bounds, float(manifest["central_meridian_deg"]))
-    if up_to_date([work.reports_dir / "forms.md"], [work.areas_csv, work.manifest, *work.khoanh_dir.glob("*.parquet")]):
+    from .forms_change import read_change_inputs
+
+    statistics = (manifest.get("previous") or {}).get("statistics")
+    change_inputs = [p for p in (work.transitions_csv, Path(statistics) if statistics else None) if p and p.exists()]
+    if up_to_date([work.reports_dir / "forms.md"],
+                  [work.areas_csv, work.manifest, *work.khoanh_dir.glob("*.parquet"), *change_inputs]):
         log.info("forms: up to date")
         return {"forms": pd.read_csv(work.reports_dir / "forms.csv", dtype=str), "units": [], "tables": {}}
     areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str}) if work.areas_csv.exists() else None
@@ -431,14 +496,25 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
               for p in sorted(work.khoanh_dir.glob("*.parquet"))}
     units = build_units(sorted(set(areas["commune_code"]) | set(khoanh)), bounds,
                         manifest["province"], manifest["province_code"])
-    tables = compute_forms(areas, units, template, khoanh)
+    change = read_change_inputs(work.transitions_csv, manifest)
+    if change is not None:
+        from .change import dominant_previous
+
+        for code, frame in khoanh.items():  # the khoanh list's "kỳ trước" column
+            if work.change(code).exists():
+                pieces = pd.read_parquet(work.change(code), columns=["khoanh_no", "previous_id", "from_leaf", "area_m2"])
+                khoanh[code] = frame.assign(landuse_previous=frame["khoanh_no"].map(dominant_previous(pieces)))
+    tables = compute_forms(areas, units, template, khoanh, change)
     date = pd.Timestamp(manifest["reference_date"]).strftime("%d/%m/%Y")
     decimals = int(template.regime.get("decimals", 2))
     by_key = {u.key: u for u in units}
     written = []
-    inputs_of = {u.key: [work.khoanh(c) for c in u.communes] + [work.manifest] for u in units}
+    inputs_of = {u.key: [work.khoanh(c) for c in u.communes] + [work.manifest, *change_inputs] for u in units}
     for (form_id, key), table in tqdm(sorted(tables.items()), desc="forms", unit="form"):
         spec, unit = template.form(form_id), by_key[key]
+        if change is not None:
+            years = {"year": change.year, "previous": change.previous_year}
+            spec = replace(spec, title=spec.title.format(**years), total_header=spec.total_header.format(**years))
         folder = work.root / "forms" / unit.level / unit.code
         if up_to_date([folder / f"{spec.file}.xlsx", folder / f"{spec.file}.csv"], inputs_of[key]):
             written.append({"form": spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
@@ -455,13 +531,20 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
             headers, numbers = unit_headers(spec, unit)
             numeric = value_columns(table)
             labels = [spec.total_header, *[c.name for c in unit.children]]
+        elif spec.kind == "change":
+            headers, numbers, labels = change_headers(spec, change)
+            numeric = value_columns(table)
+        elif spec.kind == "transition":
+            codes = [c.removeprefix("to_") for c in table.columns if c.startswith("to_")]
+            headers, numbers, labels = matrix_headers(codes, change)
+            numeric = value_columns(table)
         else:
             headers, numbers = KHOANH_HEADERS, [f"({k})" for k in range(1, 10)]
             numeric = list(table.columns)
             labels = ["Thứ tự khoanh đất", "Diện tích (m²)", "Mã loại đất hiện trạng", "Mã loại đất kỳ trước",
                       "Mã loại đất sử dụng kết hợp", "Mã đối tượng hiện trạng", "Mã đối tượng kỳ trước",
                       "Mã khu vực tổng hợp", "Ghi chú"]
-        notes = sheet_notes(spec, template, numbers)
+        notes = sheet_notes(spec, template, numbers, change)
         write_xlsx(folder / f"{spec.file}.xlsx", spec=spec, template=template, unit=unit, table=table,
                    headers=headers, numbers=numbers, value_columns=numeric, notes=notes, date=date,
                    decimals=decimals)

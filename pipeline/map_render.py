@@ -43,7 +43,7 @@ class SheetContent:
 
     title: str
     unit_line: str
-    khoanh: pd.DataFrame  # columns landuse (None for gaps), geometry
+    khoanh: pd.DataFrame  # columns landuse (None for gaps), geometry; optional label (text printed, else landuse)
     legend: pd.DataFrame  # code, name_vi, hex, hatch: the codes present, in code-tree order
     boundaries: dict[str, np.ndarray]  # level → polygons whose outlines are drawn
     inset_context: np.ndarray  # the parent's sub-units
@@ -53,6 +53,7 @@ class SheetContent:
     crs_note: str
     signatures: list[str]
     notes: list[str] = field(default_factory=list)
+    chart_title: str = "CƠ CẤU SỬ DỤNG ĐẤT (%)"
 
 
 @dataclass
@@ -206,8 +207,9 @@ def draw_map(fig, layout: SheetLayout, content: SheetContent) -> pd.DataFrame:
     for level, polygons in content.boundaries.items():
         colour, width, dashes = BOUNDARY_STYLES[level]
         stroke(ax, polygons, colour, width, dashes)
-    coded = content.khoanh[content.khoanh["landuse"].notna()]
-    labels = place_labels(coded.geometry.values, coded["landuse"].to_numpy(), layout)
+    texts = content.khoanh["label"] if "label" in content.khoanh else content.khoanh["landuse"]
+    labelled = texts.notna() & texts.astype(str).ne("")
+    labels = place_labels(content.khoanh.geometry.values[labelled.to_numpy()], texts[labelled].to_numpy(), layout)
     draw_labels(fig, ax, labels)
     _draw_grid(fig, ax, layout)
     return labels
@@ -343,7 +345,7 @@ def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> list[str]:
     # land-use structure chart
     chart_h = min(w * 0.7, max(25.0, y - panel.h * 0.2))
     if len(content.structure) and chart_h > 20:
-        ax.text(w / 2, y, "CƠ CẤU SỬ DỤNG ĐẤT (%)", ha="center", va="top", fontsize=font, family=FONT,
+        ax.text(w / 2, y, content.chart_title, ha="center", va="top", fontsize=font, family=FONT,
                 weight="bold")
         chart = fig.add_axes(Box(panel.x + w * 0.32, panel.y + y - chart_h - 2, w * 0.6, chart_h - 6)
                              .fraction(layout.page_w, layout.page_h))

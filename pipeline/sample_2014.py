@@ -39,6 +39,9 @@ PREVIOUS_YEAR = 2014
 STATISTICS_YEAR = 2018
 PREVIOUS_FOLDER = "kiem_ke_2014"
 COLLAPSE = frozenset({"LUA", "HNK", "RSX", "RPH", "RDD"})
+# TT 28/2014 had no forest sub-codes (the other codes of the sample existed then)
+FOREST_2014 = {"RSN": "RSX", "RST": "RSX", "RSM": "RSX", "RPN": "RPH", "RPT": "RPH", "RPM": "RPH",
+               "RDN": "RDD", "RDT": "RDD", "RDM": "RDD"}
 # (name, 2019 codes picked, 2014 code, target ha, 2014 owner or None to keep, clustered)
 CHANGES = (
     ("LUA → ONT/ODT (nhà ở ven đường trên đất lúa)", ("ONT", "ODT"), "LUC", 2.5, None, False),
@@ -91,7 +94,7 @@ def previous_parcels(frame: gpd.GeoDataFrame, seed: int, commune_code: str,
         if owner_2014:
             owner[picked] = owner_2014
     unchanged = ~taken
-    code[unchanged] = [comparison_code(c, COLLAPSE) if "+" not in c else c for c in code[unchanged]]
+    code[unchanged] = [FOREST_2014.get(c, c) for c in code[unchanged]]
     out = frame.assign(KHLOAIDAT=code, DOITUONG=owner)
     return out, pd.DataFrame(rows)
 
