@@ -3,6 +3,7 @@
 Cases (all by default, or name some with --only):
 - qa_khoanh: QA and khoanh đất of one 50 000-parcel commune (target ≤ 5 s).
 - map_sheet: one 50 000-khoanh map sheet, ours vs GeoDataFrame.plot (≤ 10 s, ≥ 3×).
+- change: the 2014 → 2019 overlay of a 50 000-parcel commune, exact vector vs raster cross-tab.
 - province: ~1 000 000 parcels in ~200 communes; ours vs floor, naive geopandas, ogr2ogr.
 """
 
@@ -138,7 +139,61 @@ def bench_province() -> dict:
                         "naive_default_over_ours_min": 1.0, "peak_rss_mb_max": 3072, "inventory_s_max": 120}}
 
 
-CASES = {"qa_khoanh": bench_qa_khoanh, "map_sheet": bench_map_sheet, "province": bench_province}
+def bench_change(parcels: int = 62_000) -> dict:
+    """Issue 10: the change overlay of one ~50 000-parcel commune against its
+    2014 khoanh map (made by the sample's 2014 generator): the exact vector
+    overlay against the raster cross-tabulation at 1 m and 2 m, and how far the
+    raster figures are from the exact ones (transitions of 1 ha or more)."""
+    import geopandas as gpd
+
+    from pipeline import crs as vn
+    from pipeline.change import code_shares, current_units, raster_pairs, transitions, vector_pairs
+    from pipeline.khoanh import build_khoanh
+    from pipeline.sample import SAMPLE_COMMUNES, commune_boundaries, generate_commune
+    from pipeline.sample_2014 import COLLAPSE, previous_khoanh, previous_parcels
+
+    boundaries = commune_boundaries()
+    commune = replace(next(c for c in SAMPLE_COMMUNES if c.code == "06274"), parcels=parcels)
+    raw = generate_commune(commune, boundaries)
+    crs = vn.province_crs("20")
+    area = raw.geometry.area.to_numpy()
+    compound = raw["KHLOAIDAT"].str.contains("+", regex=False).to_numpy()
+    uses = [json.dumps({c.split("+")[0]: float(d), c.split("+")[1]: float(a - d)}) if k else None
+            for c, d, a, k in zip(raw["KHLOAIDAT"], raw["DT_ONT"], area, compound)]
+    frame = gpd.GeoDataFrame({
+        "commune_code": commune.code, "sheet_no": raw["SHBANDO"].astype(str), "parcel_no": raw["SHTHUA"].astype(str),
+        "landuse": raw["KHLOAIDAT"].str.split("+").str[0], "owner_type": raw["DOITUONG"], "uses": uses,
+    }, geometry=raw.geometry.values, crs=crs)
+    khoanh = build_khoanh(frame)
+    before, changes = previous_parcels(raw, 2019, commune.code)
+    old = previous_khoanh(before, commune.code, "Xã Hòa Bình")
+    previous = gpd.GeoDataFrame({
+        "landuse": old["MALOAIDAT"].str.split("+").str[0],
+        "uses": [json.dumps({c.split("+")[0]: d, c.split("+")[1]: a - d}) if "+" in c else None
+                 for c, d, a in zip(old["MALOAIDAT"], old["DT_ONT"], old.geometry.area)],
+    }, geometry=old.geometry.values, crs=crs)
+    current, units_s = _timed(current_units, frame, khoanh)
+    shares_before, shares_after = code_shares(previous, COLLAPSE), code_shares(current, COLLAPSE)
+    prev_geoms, cur_geoms = previous.geometry.values, current.geometry.values
+
+    def tally(pairs):
+        return transitions(pairs, shares_before, shares_after).set_index(["from_code", "to_code"])["area_m2"]
+
+    exact, vector_s = _timed(lambda: tally(vector_pairs(prev_geoms, cur_geoms)))
+    out = {"parcels": len(frame), "previous_khoanh": len(previous), "current_units_s": round(units_s, 2),
+           "vector_s": round(vector_s, 2), "changed_ha": round(float(changes["area_m2"].sum()) / 1e4, 2)}
+    for resolution in (1.0, 2.0):
+        fast, seconds = _timed(lambda: tally(raster_pairs(prev_geoms, cur_geoms, resolution)))
+        big = exact[exact > 1e4]
+        error = ((fast.reindex(big.index).fillna(0) - big).abs() / big).max()
+        out[f"raster_{resolution:g}m_s"] = round(seconds, 2)
+        out[f"raster_{resolution:g}m_max_error_pct"] = round(100 * float(error), 3)
+    out["target_error_pct"] = 0.5
+    return out
+
+
+CASES = {"qa_khoanh": bench_qa_khoanh, "map_sheet": bench_map_sheet, "change": bench_change,
+         "province": bench_province}
 
 
 def main() -> None:

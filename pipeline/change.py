@@ -37,7 +37,9 @@ import shapely
 
 from .config import Previous, Settings, SourceOverride, WorkDir
 from .errors import InputFileError
-from .io import read_geoparquet, up_to_date, write_csv, write_geoparquet, write_json, write_text
+from .io import (
+    read_geoparquet, up_to_date, write_csv, write_csv_if_changed, write_geoparquet, write_json, write_text_if_changed,
+)
 from .reference import landuse_tree
 from .khoanh import resolved_parcels
 from .topology import Thresholds, mean_width
@@ -387,8 +389,8 @@ def run_change(settings: Settings, *, scheduler: str | None = "sync", progress: 
                    "change" if progress else "")
     frames = [pd.read_csv(work.change(c).with_suffix(".csv"), dtype={"commune_code": str}) for c in codes]
     table = sort_transitions(pd.concat(frames, ignore_index=True))
-    write_csv(work.transitions_csv, table)
-    write_text(work.reports_dir / "change.md", change_report(table, state, previous, manifest))
+    write_csv_if_changed(work.transitions_csv, table)  # unchanged → later stages stay up to date
+    write_text_if_changed(work.reports_dir / "change.md", change_report(table, state, previous, manifest))
     log.info("change: %d communes (%d overlaid again) → %s, %s", len(codes), sum(ran), work.transitions_csv,
              work.reports_dir / "change.md")
     return {"transitions": work.transitions_csv, "report": work.reports_dir / "change.md"}

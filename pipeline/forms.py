@@ -413,7 +413,8 @@ def change_tables(spec: FormSpec, cells: pd.DataFrame, units: list[Unit], change
         matrix = sum_over(matrices, unit.communes)
         if spec.kind == "change":
             stats = sum_over(statistics, unit.communes) if statistics is not None else None
-            tables[(spec.id, unit.key)] = change_table(spec, total_label, matrix, stats, change.previous_year)
+            tables[(spec.id, unit.key)] = change_table(spec, total_label, matrix, stats, change.previous_year,
+                                                       change.year)
         else:
             tables[(spec.id, unit.key)] = matrix_table(matrix, codes, change.previous_year, change.year)
     return tables
@@ -509,7 +510,9 @@ def run_forms(workdir: Path, boundaries: Path | None = None, template_name: str 
     decimals = int(template.regime.get("decimals", 2))
     by_key = {u.key: u for u in units}
     written = []
-    inputs_of = {u.key: [work.khoanh(c) for c in u.communes] + [work.manifest, *change_inputs] for u in units}
+    inputs_of = {u.key: [work.khoanh(c) for c in u.communes] + [work.manifest, *change_inputs]
+                 + [work.change(c) for c in u.communes if change is not None and work.change(c).exists()]
+                 for u in units}
     for (form_id, key), table in tqdm(sorted(tables.items()), desc="forms", unit="form"):
         spec, unit = template.form(form_id), by_key[key]
         if change is not None:

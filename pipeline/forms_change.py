@@ -162,7 +162,7 @@ def read_change_inputs(transitions_csv, manifest: dict[str, Any]) -> ChangeInput
 
 
 def change_table(spec, total_label: str, matrix: pd.DataFrame | None, statistics: pd.Series | None,
-                 previous_year: int) -> pd.DataFrame:
+                 previous_year: int, year: int) -> pd.DataFrame:
     """Biểu 14 of one unit: (4) current, (5) previous, (6) = (4) − (5),
     (7) statistics, (8) = (4) − (7), (9) the main moves, from the unit's matrix."""
     from .forms import subtree_sums
@@ -183,12 +183,12 @@ def change_table(spec, total_label: str, matrix: pd.DataFrame | None, statistics
     else:
         out["statistics"] = None
         out["change_statistics"] = None
-    out["note"] = [moves_note(matrix, row["code"], previous_year) if row["code"] in codes else ""
+    out["note"] = [moves_note(matrix, row["code"], previous_year, year) if row["code"] in codes else ""
                    for row in rows]
     return out
 
 
-def moves_note(matrix: pd.DataFrame, code: str, previous_year: int, top: int = 3) -> str:
+def moves_note(matrix: pd.DataFrame, code: str, previous_year: int, year: int, top: int = 3) -> str:
     """"tăng từ LUA 2,51; giảm sang CLN 0,40" — where a code's change came from."""
     if not len(matrix) or code not in matrix.columns:
         return ""
@@ -198,7 +198,8 @@ def moves_note(matrix: pd.DataFrame, code: str, previous_year: int, top: int = 3
     for word, series in (("tăng từ", gained), ("giảm sang", lost)):
         series = series[series > 0].sort_values(ascending=False).head(top)
         if len(series):
-            label = {NOT_IN: f"ngoài {previous_year}" if word == "tăng từ" else "ngoài kỳ này"}
+            label = {NOT_IN: f"ngoài bản đồ năm {previous_year}" if word == "tăng từ"
+                     else f"ngoài diện tích năm {year}"}
             parts.append(f"{word} " + ", ".join(f"{label.get(k, k)} {v / 100:,.2f}".replace(".", ",")
                                                 for k, v in series.items()))
     return "; ".join(parts)

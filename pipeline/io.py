@@ -68,6 +68,11 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return path
 
 
+def write_csv_if_changed(path: Path, frame: pd.DataFrame) -> Path:
+    """:func:`write_csv`, only when the content differs (keeps the mtime)."""
+    return write_text_if_changed(path, "\ufeff" + frame.to_csv(index=False, lineterminator="\n"))
+
+
 def write_geoparquet(path: Path, frame: gpd.GeoDataFrame) -> Path:
     with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False, compression="zstd", write_covering_bbox=False)

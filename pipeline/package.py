@@ -3,8 +3,9 @@ and a Cloud-Optimized GeoTIFF of current use.
 
 - ``<Province>_<year>_HTSDD.gpkg`` (GeoPackage 1.2, so QGIS 3.22 / GDAL 3.6 open
   it without warnings): parcels (thua_dat), khoanh đất (khoanh_dat),
-  commune/district/province boundaries, every QA layer, and the area tables
-  behind the forms; Vietnamese titles and descriptions in ``gpkg_contents``;
+  commune/district/province boundaries, every QA layer, the area tables
+  behind the forms and, when a previous inventory was compared, the changed
+  areas (bien_dong, styled by the new use) and the transition table (chu_chuyen); Vietnamese titles and descriptions in ``gpkg_contents``;
   spatial indexes; default styles (QML + SLD) in ``layer_styles``.
 - ``<Province>_<year>_HTSDD.qgz``: the project, layers by relative path, in the
   province CRS.
@@ -113,6 +114,7 @@ def collect_layers(work: WorkDir, manifest: dict) -> list[GpkgLayer]:
                             khoanh, landuse_style("khoanh_dat", codes, "Khoanh đất theo mã loại đất")))
     layers.append(GpkgLayer("thua_dat", "Thửa đất", "Thửa đất sau chuẩn hóa (kiemke ingest), hệ VN-2000 TM-3.",
                             parcels, landuse_style("thua_dat", codes, "Thửa đất theo mã loại đất")))
+    layers += change_layers(work, manifest, target)
     areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str})
     summary = pd.read_csv(work.stats_dir / "summary.csv", dtype={"commune_code": str})
     layers.append(GpkgLayer("dien_tich_theo_doi_tuong", "Diện tích theo mã loại đất và đối tượng (m²)",
@@ -120,6 +122,31 @@ def collect_layers(work: WorkDir, manifest: dict) -> list[GpkgLayer]:
     layers.append(GpkgLayer("dien_tich_theo_loai_dat", "Diện tích theo mã loại đất (cả mã cấp trên)",
                             "Diện tích từng mã trong cây mã loại đất của mỗi xã; TONG = NNP + PNN + CSD.", summary))
     return layers
+
+
+def change_layers(work: WorkDir, manifest: dict, crs) -> list[GpkgLayer]:
+    """The areas whose use changed since the previous inventory (styled by the
+    new use) and the transition table, when a previous inventory was compared."""
+    files = sorted(work.change_dir.glob("*.parquet"))
+    if not manifest.get("previous") or not files or not work.transitions_csv.exists():
+        return []
+    before, now = manifest["previous"]["year"], str(manifest["reference_date"])[:4]
+    pieces = gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in files], ignore_index=True), crs=crs)
+    changed = pieces[pieces["changed"] & ~pieces["to_leaf"].isin(["NGOAI", "KHOANGHO"])]
+    changed = gpd.GeoDataFrame({
+        "commune_code": changed["commune_code"], "khoanh_no": changed["khoanh_no"],
+        f"ma_{before}": changed["from_code"], f"ma_{now}": changed["to_code"], "landuse": changed["to_leaf"],
+        "area_m2": changed["area_m2"].round(2),
+    }, geometry=_to_multipolygon(changed.geometry.values), crs=crs)
+    title = f"Biến động sử dụng đất {before} - {now}"
+    transitions = pd.read_csv(work.transitions_csv, dtype={"commune_code": str})
+    return [
+        GpkgLayer("bien_dong", title, f"Phần diện tích có mục đích sử dụng năm {now} khác năm {before} "
+                  "(chồng xếp chính xác); tô màu theo mục đích mới.", changed,
+                  landuse_style("bien_dong", sorted(set(changed["landuse"])), f"{title} theo mục đích mới")),
+        GpkgLayer("chu_chuyen", f"Chu chuyển đất đai {before} - {now} (m²)",
+                  "Xã × mã năm trước × mã năm nay; NGOAI = ngoài bản đồ năm kia, KHOANGHO = khoảng hở.", transitions),
+    ]
 
 
 def write_geopackage(path: Path, layers: list[GpkgLayer], crs) -> Path:
@@ -273,7 +300,7 @@ def run_package(workdir: Path, *, commune_resolution: float = 5.0, province_reso
     products = {"gpkg": work.root / f"{stem}.gpkg", "project": work.root / f"{stem}.qgz",
                 "tif": work.root / f"{stem}.tif"}
     inputs = [*work.parcel_files(), *work.khoanh_dir.glob("*.parquet"), *work.qa_dir.glob("*/*.parquet"),
-              work.areas_csv, work.manifest]
+              *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest]
     if up_to_date(list(products.values()), inputs):
         return products
     layers = collect_layers(work, manifest)

@@ -29,6 +29,7 @@ from . import crs as vn
 from .io import atomic_path, write_csv, write_text
 from .report import markdown_table
 from .reference import province as find_province
+from . import sample_2014
 
 log = logging.getLogger(__name__)
 
@@ -435,8 +436,6 @@ def generate_sample(out: Path, *, seed: int = 2019) -> pd.DataFrame:
     """Write the bundled sample to ``out``; return one row per commune."""
     from tqdm import tqdm
 
-    from . import sample_2014 as before
-
     boundaries = commune_boundaries()
     rows, planted, layer_2014, changes, statistics = [], [], [], [], []
     for commune in tqdm(SAMPLE_COMMUNES, desc="sample communes", unit="commune"):
@@ -445,10 +444,10 @@ def generate_sample(out: Path, *, seed: int = 2019) -> pd.DataFrame:
         planted.append(problems)
         name = boundaries.loc[boundaries["gso_commune_code"] == commune.code, "commune_vn"].iloc[0]
         avoid = {p.strip() for text in problems.get("parcels", []) for p in text.split("&")}
-        parcels_2014, changed = before.previous_parcels(clean, seed, commune.code, avoid)
-        layer_2014.append(before.previous_khoanh(parcels_2014, commune.code, name))
+        parcels_2014, changed = sample_2014.previous_parcels(clean, seed, commune.code, avoid)
+        layer_2014.append(sample_2014.previous_khoanh(parcels_2014, commune.code, name))
         changes.append(changed)
-        statistics.append(before.statistics_2018(clean, changed, commune.code, seed))
+        statistics.append(sample_2014.statistics_2018(clean, changed, commune.code, seed))
         folder = out / DISTRICT_FOLDER / commune.folder
         files = _write_raw(frame, commune, folder)
         rows.append({
@@ -465,12 +464,13 @@ def generate_sample(out: Path, *, seed: int = 2019) -> pd.DataFrame:
     problems = pd.concat(planted, ignore_index=True)
     problems = problems[["commune_code", *[c for c in problems.columns if c != "commune_code"]]]
     write_csv(out / "planted_problems.csv", problems)
-    previous = out / before.PREVIOUS_FOLDER
-    before.write_previous_layer(layer_2014, previous / "HTSD_2014_VanQuan.shp", PROVINCE.central_meridian_deg)
-    write_csv(previous / "changes_2014_2019.csv", pd.concat(changes, ignore_index=True))
-    write_csv(out / f"thong_ke_{before.STATISTICS_YEAR}.csv", pd.concat(statistics, ignore_index=True))
+    previous = out / sample_2014.PREVIOUS_FOLDER
+    sample_2014.write_previous_layer(layer_2014, previous / "HTSD_2014_VanQuan.shp", PROVINCE.central_meridian_deg)
+    write_csv(previous / "changes_2014_2019.csv", pd.concat(changes, ignore_index=True)[
+        ["commune_code", "change", "from_code", "to_code", "parcels", "area_m2"]])
+    write_csv(out / f"thong_ke_{sample_2014.STATISTICS_YEAR}.csv", pd.concat(statistics, ignore_index=True))
     _write_boundaries(boundaries, out / "boundaries" / "communes_van_quan.geojson")
-    write_text(out / "README.md", sample_readme(summary, problems))
+    write_text(out / "README.md", sample_readme(summary, problems, pd.concat(changes, ignore_index=True)))
     log.info("sample written to %s: %d communes, %d parcels", out, len(summary), summary["parcels"].sum())
     return summary
 
@@ -488,8 +488,9 @@ def _write_boundaries(boundaries: gpd.GeoDataFrame, path: Path) -> None:
                                 layer_options={"COORDINATE_PRECISION": 10})
 
 
-def sample_readme(summary: pd.DataFrame, problems: pd.DataFrame) -> str:
+def sample_readme(summary: pd.DataFrame, problems: pd.DataFrame, changes: pd.DataFrame) -> str:
     table = markdown_table(summary[["commune_code", "commune", "folder", "parcels", "area_ha", "form"]])
+    documented = changes.assign(area_ha=(changes["area_m2"] / 1e4).round(2)).drop(columns="area_m2")
     return f"""# Bundled sample: {len(summary)} communes of Huyện Văn Quan, Lạng Sơn
 
 Synthetic cadastral parcels (thửa đất) drawn inside the **real** 2019 boundaries
@@ -530,6 +531,21 @@ Commune {", ".join(sorted(problems["commune_code"].unique())) if len(problems) e
 checks it). X = northing, Y = easting in VN-2000 / TM-3 107°15′:
 
 {markdown_table(problems) if len(problems) else "(none)"}
+
+## The previous inventory (2014) and the 2018 statistics
+`kiem_ke_2014/HTSD_2014_VanQuan.shp` is the district's 2014 current-use map as
+archives hold it: one shapefile of khoanh (parcels merged by code and user),
+VN-2000 / UTM zone 48N, text in TCVN3 bytes with no `.cpg`, 2014 codes (no
+forest sub-codes: RSX, RPH). Columns: `MAXA`, `TENXA`, `SOKHOANH`, `MALOAIDAT`,
+`DT_ONT`, `MADT`, `DIENTICH` (m²), `GHICHU`. It was derived from the 2019
+parcels with these changes, and only these (also in
+`kiem_ke_2014/changes_2014_2019.csv`; codes at Biểu 14's level; a test finds
+each with its area):
+
+{markdown_table(documented)}
+
+`thong_ke_{sample_2014.STATISTICS_YEAR}.csv` (`commune_code, code, area_ha`) are the 2018
+statistics: the 2019 areas with half of the new houses not yet counted.
 
 ## Attribution
 Commune boundaries: derived from the R package `censusVN2009`

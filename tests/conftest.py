@@ -21,7 +21,7 @@ def sample_config(raw: Path, work: Path, extra: str = "") -> Path:
     config = (REPO / "inventory.toml").read_text(encoding="utf-8")
     config = config.replace('input = "data/raw/sample"', f'input = "{raw.as_posix()}"')
     config = config.replace('workdir = "data/processed"', f'workdir = "{work.as_posix()}"')
-    config = config.replace('path = "data/raw/sample/boundaries', f'path = "{raw.as_posix()}/boundaries')
+    config = config.replace('"data/raw/sample/', f'"{raw.as_posix()}/')  # boundaries, the 2014 layer, 2018 stats
     work.mkdir(parents=True, exist_ok=True)
     path = work / "inventory.toml"
     path.write_text(config + extra, encoding="utf-8")

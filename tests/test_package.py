@@ -18,8 +18,9 @@ from pipeline.reference import landuse_colors
 
 STEM = "LangSon_2019_HTSDD"
 SPATIAL = {"thua_dat", "khoanh_dat", "ranh_gioi_xa", "ranh_gioi_huyen", "ranh_gioi_tinh", "qa_overlaps",
-           "qa_duplicates", "qa_gaps", "qa_slivers", "qa_crossings", "qa_invalid"}
-TABLES = {"dien_tich_theo_doi_tuong", "dien_tich_theo_loai_dat"}
+           "qa_duplicates", "qa_gaps", "qa_slivers", "qa_crossings", "qa_invalid",
+           "bien_dong"}  # the change since 2014 (the sample's config has a [previous] inventory)
+TABLES = {"dien_tich_theo_doi_tuong", "dien_tich_theo_loai_dat", "chu_chuyen"}
 CLIENTS = Path(__file__).parent / "clients"
 
 
@@ -56,6 +57,16 @@ def test_geopackage_1_2_with_vietnamese_contents_and_indexes(gpkg):
     assert 'type="categorizedSymbol" attr="landuse"' in khoanh_qml
     assert 'value="LUC"' in khoanh_qml and "255,252,140,255" in khoanh_qml  # LUC #FFFC8C
     assert all("<StyledLayerDescriptor" in s[3] for s in styles)
+    assert contents["bien_dong"] == "Biến động sử dụng đất 2014 - 2019"
+    change_qml = next(s[2] for s in styles if s[0] == "bien_dong")
+    assert 'attr="landuse"' in change_qml and 'value="ONT"' in change_qml  # coloured by the new use
+
+
+def test_change_layer_holds_the_documented_changes(gpkg, sample_dir):
+    changed = pyogrio.read_dataframe(gpkg, layer="bien_dong")
+    documented = pd.read_csv(sample_dir / "kiem_ke_2014" / "changes_2014_2019.csv")
+    assert changed["area_m2"].sum() == pytest.approx(documented["area_m2"].sum(), rel=1e-3)
+    assert set(zip(changed["ma_2014"], changed["ma_2019"])) >= set(zip(documented["from_code"], documented["to_code"]))
 
 
 def test_style_files_match_the_embedded_styles(gpkg, sample_run):

@@ -52,6 +52,7 @@ def test_touching_one_commune_redoes_only_it_and_the_rollups(sample_run, sample_
     for expected in ("parcels/06286.parquet", "khoanh/06286.parquet", "maps/xa_06286.pdf",
                      "forms/xa/06286/Bieu_01_TKDD.xlsx", "forms/huyen/184/Bieu_01_TKDD.xlsx",
                      "forms/tinh/20/Bieu_04_TKDD.xlsx", "maps/tinh_20.pdf", "stats/areas.csv",
+                     "change/06286.parquet", "maps/bien_dong_xa_06286.pdf", "forms/xa/06286/Bieu_14_TKDD.xlsx",
                      "LangSon_2019_HTSDD.gpkg"):
         assert expected in changed, expected
     assert "parcels/06253.parquet" not in changed and "maps/xa_06253.pdf" not in changed
