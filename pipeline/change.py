@@ -84,11 +84,21 @@ def vector_pairs(previous: np.ndarray, current: np.ndarray, *, geometry: bool = 
     """
     previous = np.asarray(previous, dtype=object)
     current = np.asarray(current, dtype=object)
-    i, j = shapely.STRtree(current).query(previous, predicate="intersects")
+    # a current polygon inside one previous polygon is its own piece: no overlay
+    # needed (the usual case when both maps share the cadastral lines)
+    inside_i, inside_j = shapely.STRtree(current).query(previous, predicate="covers")
+    inside_j, first = np.unique(inside_j, return_index=True)
+    inside_i = inside_i[first]
+    rest = np.setdiff1d(np.arange(len(current)), inside_j)
+    i, k = shapely.STRtree(current[rest]).query(previous, predicate="intersects")
+    j = rest[k]
     pieces = shapely.intersection(previous[i], current[j])
     area = shapely.area(pieces)
     keep = area > 0
-    i, j, pieces, area = i[keep], j[keep], pieces[keep], area[keep]
+    i = np.r_[inside_i, i[keep]].astype(np.int64)
+    j = np.r_[inside_j, j[keep]].astype(np.int64)
+    pieces = np.r_[current[inside_j], pieces[keep]]
+    area = np.r_[shapely.area(current[inside_j]), area[keep]]
     prev_left = shapely.area(previous) - np.bincount(i, area, minlength=len(previous))
     cur_left = shapely.area(current) - np.bincount(j, area, minlength=len(current))
     p_out = np.flatnonzero(prev_left > 1e-6)
@@ -105,33 +115,56 @@ def vector_pairs(previous: np.ndarray, current: np.ndarray, *, geometry: bool = 
     return frame
 
 
-def raster_pairs(previous: np.ndarray, current: np.ndarray, resolution: float) -> pd.DataFrame:
+def raster_pairs(previous: np.ndarray, current: np.ndarray, resolution: float, *,
+                 previous_groups: np.ndarray | None = None, current_groups: np.ndarray | None = None) -> pd.DataFrame:
     """The same table as :func:`vector_pairs` from the two layers rasterised on one
-    grid of ``resolution`` metres (cell centres decide; areas are cell counts)."""
+    grid of ``resolution`` metres (cell centres decide; areas are cell counts).
+
+    ``*_groups`` map each polygon to a representative polygon of the same uses
+    (:func:`share_groups`): cells are then counted per group pair, which keeps
+    the tally small however many polygons there are.
+    """
     from rasterio import features
     from rasterio.transform import from_origin
 
-    both = np.r_[np.asarray(previous, dtype=object), np.asarray(current, dtype=object)]
-    x0, y0, x1, y1 = shapely.total_bounds(both)
+    previous, current = np.asarray(previous, dtype=object), np.asarray(current, dtype=object)
+    previous_groups = np.arange(len(previous)) if previous_groups is None else np.asarray(previous_groups)
+    current_groups = np.arange(len(current)) if current_groups is None else np.asarray(current_groups)
+    x0, y0, x1, y1 = shapely.total_bounds(np.r_[previous, current])
     x0, y0 = np.floor(x0 / resolution) * resolution, np.floor(y0 / resolution) * resolution
     shape = (int(np.ceil((y1 - y0) / resolution)), int(np.ceil((x1 - x0) / resolution)))
     transform = from_origin(x0, y0 + shape[0] * resolution, resolution, resolution)
 
-    def burn(geoms: np.ndarray) -> np.ndarray:
+    def burn(geoms: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cells → 0 (outside) or 1 + the rank of the polygon's group; and the groups."""
+        representatives, rank = np.unique(groups, return_inverse=True)
         if not len(geoms):
-            return np.zeros(shape, dtype=np.int32)
-        return features.rasterize(zip(geoms, range(1, len(geoms) + 1)), out_shape=shape, transform=transform,
-                                  fill=0, dtype="int32")
+            return np.zeros(shape[0] * shape[1], dtype=np.int64), representatives
+        cells = features.rasterize(zip(geoms, (rank + 1).tolist()), out_shape=shape, transform=transform,
+                                   fill=0, dtype="int32")
+        return cells.ravel().astype(np.int64), representatives
 
-    a = burn(np.asarray(previous, dtype=object)).ravel().astype(np.int64)
-    b = burn(np.asarray(current, dtype=object)).ravel()
-    keys = a * (len(current) + 1) + b
-    counts = pd.Series(keys[keys > 0]).value_counts(sort=False)
-    return pd.DataFrame({
-        "previous": (counts.index.to_numpy() // (len(current) + 1)) - 1,
-        "current": (counts.index.to_numpy() % (len(current) + 1)) - 1,
-        "area_m2": counts.to_numpy() * resolution * resolution,
-    }).sort_values(["previous", "current"], ignore_index=True)
+    a, prev_rep = burn(previous, previous_groups)
+    b, cur_rep = burn(current, current_groups)
+    width = len(cur_rep) + 1
+    counts = np.bincount(a * width + b, minlength=(len(prev_rep) + 1) * width)
+    counts[0] = 0  # outside both layers
+    keys = np.flatnonzero(counts)
+    prev_of, cur_of = np.r_[[-1], prev_rep], np.r_[[-1], cur_rep]
+    return pd.DataFrame({"previous": prev_of[keys // width], "current": cur_of[keys % width],
+                         "area_m2": counts[keys] * resolution * resolution})
+
+
+def share_groups(shares: list[dict[str, float]], *, compound_apart: bool = False) -> np.ndarray:
+    """For each unit, the first unit with the same uses and shares: its stand-in
+    in a raster tally. ``compound_apart`` keeps every compound unit on its own
+    (a previous unit is compared as a whole, see :func:`transitions`)."""
+    first: dict[object, int] = {}
+    out = np.empty(len(shares), dtype=np.int64)
+    for k, uses in enumerate(shares):
+        key = k if compound_apart and len(uses) > 1 else tuple(sorted((c, round(v, 9)) for c, v in uses.items()))
+        out[k] = first.setdefault(key, k)
+    return out
 
 
 def code_shares(frame: pd.DataFrame, collapse: frozenset[str]) -> list[dict[str, float]]:

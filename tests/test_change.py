@@ -16,7 +16,7 @@ from PIL import Image
 
 from pipeline.aggregate import expand_uses
 from pipeline.change import (
-    GAP, OUTSIDE, change_commune, comparison_code, couple, raster_pairs, transitions, vector_pairs,
+    GAP, OUTSIDE, change_commune, comparison_code, couple, raster_pairs, share_groups, transitions, vector_pairs,
 )
 from pipeline.config import settings_from_dict
 from pipeline.errors import ConfigError
@@ -126,6 +126,20 @@ def test_apportion_hits_the_target_and_stays_within_one(exact, shift):
     assert (cells >= 0).all()
     if len(exact) >= abs(shift) + 1 and min(exact) >= 1:
         assert np.abs(cells - np.array(exact)).max() <= 1.5
+
+
+def test_grouped_raster_tally_gives_the_same_transitions():
+    previous = np.array([box(0, 0, 10, 10), box(10, 0, 20, 10), box(20, 0, 30, 10)])
+    current = np.array([box(0, 0, 15, 10), box(15, 0, 22, 10), box(22, 0, 30, 10)])
+    before = [{"LUA": 1.0}, {"ONT": 0.3, "CLN": 0.7}, {"LUA": 1.0}]
+    after = [{"LUA": 1.0}, {"ONT": 1.0}, {"LUA": 1.0}]
+    plain = transitions(raster_pairs(previous, current, 0.5), before, after)
+    grouped = raster_pairs(previous, current, 0.5, previous_groups=share_groups(before, compound_apart=True),
+                           current_groups=share_groups(after))
+    assert set(grouped["previous"]) <= {-1, 0, 1} and set(grouped["current"]) <= {-1, 0, 1}  # stand-ins
+    assert matrix_of(transitions(grouped, before, after)) == matrix_of(plain)
+    exact = transitions(vector_pairs(previous, current), before, after)
+    assert matrix_of(plain) == matrix_of(exact)
 
 
 def test_transitions_from_raster_pairs_use_the_same_tally():
@@ -281,7 +295,7 @@ def test_change_map_shows_changes_in_the_new_colour_and_the_rest_grey(transition
 
 
 def test_raster_fast_path_is_within_half_a_percent_on_the_sample(transitions_run):
-    from pipeline.change import code_shares, current_units
+    from pipeline.change import code_shares, current_units, share_groups
     from pipeline.khoanh import Thresholds
 
     work, _ = transitions_run
@@ -291,7 +305,9 @@ def test_raster_fast_path_is_within_half_a_percent_on_the_sample(transitions_run
                                 gpd.read_parquet(work / "khoanh" / f"{code}.parquet"), Thresholds())
         before, after = code_shares(previous, COLLAPSE), code_shares(current, COLLAPSE)
         exact = transitions(vector_pairs(previous.geometry.values, current.geometry.values), before, after)
-        fast = transitions(raster_pairs(previous.geometry.values, current.geometry.values, 1.0), before, after)
+        fast = transitions(raster_pairs(previous.geometry.values, current.geometry.values, 1.0,
+                                        previous_groups=share_groups(before, compound_apart=True),
+                                        current_groups=share_groups(after)), before, after)
         key = ["from_code", "to_code"]
         both = exact.merge(fast, on=key, how="outer", suffixes=("_exact", "_fast")).fillna(0.0)
         both = both[both["area_m2_exact"] > 1e4]  # every transition of a hectare or more
