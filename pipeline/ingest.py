@@ -9,6 +9,7 @@ area in = area out + area quarantined.
 from __future__ import annotations
 
 import json
+import os
 import logging
 import re
 from dataclasses import asdict, dataclass, field
@@ -25,9 +26,9 @@ from pyproj import CRS
 from . import crs as vn
 from .config import Settings, WorkDir
 from .errors import CRSError, InputFileError
-from .io import write_geoparquet, write_json, write_json_if_changed, write_text
+from .io import atomic_path, write_geoparquet, write_json, write_json_if_changed, write_text
 from .sources import (
-    VECTOR_SUFFIXES, Source, declared_encoding, discover, discover_pattern, label_dgn_shapes, read_source,
+    VECTOR_SUFFIXES, Source, declared_encoding, discover, discover_pattern, label_dgn_shapes, map_unique, read_source,
     repair_frame_text,
 )
 from .reference import landuse_tree, owner_codes, read_table
@@ -105,17 +106,17 @@ def map_columns(frame: pd.DataFrame, extra: dict[str, tuple[str, ...]] | None = 
 def normalise_code(values: pd.Series) -> pd.Series:
     """Upper case, no spaces: ``' ont + cln '`` → ``'ONT+CLN'``; blanks → ``''``
     (computed once per distinct value)."""
-    text = values.astype("string").fillna("")
-    unique = pd.unique(text)
-    clean = {u: re.sub(r"\s+", "", u.upper()) for u in unique}
-    return text.map(clean).astype(object)
+    clean = map_unique(values, lambda u: re.sub(r"\s+", "", str(u).upper()))
+    return pd.Series(clean, index=values.index, dtype=object).fillna("")
 
 
 def normalise_commune_code(values: pd.Series) -> pd.Series:
     """5-digit commune codes: ``9922`` or ``'9922'`` → ``'09922'``; others → ``''``."""
-    text = values.astype("string").fillna("").str.strip().str.replace(r"\.0+$", "", regex=True)
-    ok = text.str.fullmatch(r"\d{1,5}").fillna(False)
-    return text.where(ok, "").str.zfill(5).where(ok, "")
+    def one(value: object) -> str:
+        text = re.sub(r"\.0+$", "", str(value).strip())
+        return text.zfill(5) if re.fullmatch(r"\d{1,5}", text) else ""
+
+    return pd.Series(map_unique(values, one), index=values.index, dtype=object).fillna("").astype("string")
 
 
 @cache
@@ -305,17 +306,21 @@ def ingest_frame(
     # compound uses
     uses = np.full(len(frame), None, dtype=object)
     compound = np.flatnonzero((reason == "") & raw_code.str.contains("+", regex=False).to_numpy())
+    if len(compound):  # the columns that may hold each use's area, read once
+        members = {code for i in compound for code in parts.iat[i]}
+        fields = {code: [c for c in (_find_column(data, f) for f in (*settings.compound.area_fields.get(code, ()),
+                                                                      f"DT_{code}")) if c is not None]
+                  for code in members}
+        numbers = {c: pd.to_numeric(data[c], errors="coerce").to_numpy(dtype=float)
+                   for c in {c for cs in fields.values() for c in cs}}
     for i in compound:
         codes = parts.iat[i]
         known = {}
         for code in codes:
-            for column in (*settings.compound.area_fields.get(code, ()), f"DT_{code}"):
-                col = _find_column(data, column)
-                if col is not None:
-                    value = pd.to_numeric(data[col].iat[i], errors="coerce")
-                    if pd.notna(value) and value > 0:
-                        known[code] = float(value)
-                        break
+            value = next((numbers[c][i] for c in fields[code] if np.isfinite(numbers[c][i]) and numbers[c][i] > 0),
+                         None)
+            if value is not None:
+                known[code] = float(value)
         split = split_compound(codes, float(area[i]), known, settings.compound.first_use_m2)
         uses[i] = json.dumps(split)
     if len(compound):
@@ -371,7 +376,8 @@ def ingest_frame(
         entry = report.quarantined_by_reason.setdefault(r, {"features": 0, "area_m2": 0.0})
         entry["features"] += len(group)
         entry["area_m2"] += float(group["area_m2"].sum())
-    report.communes = sorted(set(report.communes) | set(parcels["commune_code"]) | set(quarantine["commune_code"]))
+    report.communes = sorted(set(report.communes) | set(pd.unique(parcels["commune_code"]))
+                             | set(pd.unique(quarantine["commune_code"])))
     return parcels, quarantine, report
 
 
@@ -476,7 +482,9 @@ def ingest_to_cache(source: Source, settings: Settings) -> tuple[str, bool]:
     if cache.is_current():
         return str(cache.folder), False
     try:
-        cache.store(*ingest_file(source, settings))
+        parcels, quarantine, report = ingest_file(source, settings)
+        validate_parcels(parcels, crs=vn.province_crs(settings.province))
+        cache.store(parcels, quarantine, report)
     except (CRSError, InputFileError) as exc:
         raise type(exc)(str(exc) if source.label in str(exc) else f"{source.label}: {exc}") from None
     return str(cache.folder), True
@@ -499,57 +507,151 @@ def run_ingest(paths: list[Path], settings: Settings, *, progress: bool = True,
 
     with executor(scheduler) as pmap:
         done = pmap(ingest_to_cache, [(source, settings) for source in files], "ingest" if progress else "")
-    reports, parcel_parts, quarantine_parts, reread = [], [], [], set()
-    for source, (folder, was_read) in zip(files, done):
-        parcels, quarantine, report = IngestCache.read(Path(folder))
-        if was_read:
-            reread.add(source.label)
-        reports.append(report)
-        parcel_parts.append(parcels)
-        quarantine_parts.append(quarantine)
+        reports = [IngestCache.read_report(Path(folder)) for folder, _ in done]
+        reread = {source.label for source, (_, was_read) in zip(files, done) if was_read}
 
-    if sum(r.features_in for r in reports) == 0:
-        raise InputFileError(
-            f"{', '.join(str(p) for p in paths)}: the files hold no features (empty layers). "
-            "Check the export: it should contain the commune's parcels.")
+        if sum(r.features_in for r in reports) == 0:
+            raise InputFileError(
+                f"{', '.join(str(p) for p in paths)}: the files hold no features (empty layers). "
+                "Check the export: it should contain the commune's parcels.")
+        folders_of: dict[str, list[str]] = {}
+        for (folder, _), report in zip(done, reports):
+            for code in report.communes:
+                folders_of.setdefault(code, []).append(folder)
+        sources_of = {code: sorted({r.path for r, (f, _) in zip(reports, done) if f in folders})
+                      for code, folders in sorted(folders_of.items())}
+        state_path = work.root / "cache" / "communes.json"
+        state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
+        state = {code: entry for code, entry in state.items() if isinstance(entry, dict)}  # older layout: redo
+        changed = {code for code, labels in sources_of.items()
+                   if state.get(code, {}).get("sources") != labels or set(labels) & reread
+                   or not work.parcels(_safe(code)).exists()}
+        for code in set(state) - set(sources_of):  # a commune whose files are gone
+            work.parcels(_safe(code)).unlink(missing_ok=True)
+            work.quarantine(_safe(code)).unlink(missing_ok=True)
+            changed.add(code)
+        # each changed commune is put together from its files' cache entries on a worker
+        todo = sorted(changed & set(sources_of))
+        flagged = pmap(assemble_commune, [(str(work.root), code, folders_of[code]) for code in todo],
+                       "communes" if progress else "")
+    for code, counts in zip(todo, flagged):
+        state[code] = {"sources": sources_of[code], "duplicates": counts}
+    state = {code: state[code] for code in sources_of}
     for report in reports:
         if report.features_in == 0 and "the layer holds no features" not in report.warnings:
             report.warn("the layer holds no features")
-    target = vn.province_crs(settings.province)
-    all_parcels = flag_duplicate_numbers(pd.concat(parcel_parts, ignore_index=True), reports)
-    all_quarantine = pd.concat(quarantine_parts, ignore_index=True)
-    all_parcels = gpd.GeoDataFrame(all_parcels, geometry="geometry", crs=target)
-    validate_parcels(all_parcels, crs=target)
+        duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
+        if duplicates:
+            report.flagged[DUPLICATE_NOTE] = duplicates
 
-    sources_of = (pd.concat([all_parcels[["commune_code", "source_file"]], all_quarantine[["commune_code", "source_file"]]])
-                  .groupby("commune_code")["source_file"].agg(lambda s: sorted(set(s))).to_dict())
-    state_path = work.root / "cache" / "communes.json"
-    previous = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
-    changed = {code for code, labels in sources_of.items()
-               if previous.get(code) != labels or set(labels) & reread or not work.parcels(_safe(code)).exists()}
-    for code in set(previous) - set(sources_of):  # a commune whose files are gone
-        work.parcels(_safe(code)).unlink(missing_ok=True)
-        work.quarantine(_safe(code)).unlink(missing_ok=True)
-        changed.add(code)
-
-    written_parcels, written_quarantine = {}, {}
-    for code, group in all_parcels.groupby("commune_code", sort=True):
-        path = work.parcels(_safe(code))
-        written_parcels[code] = write_geoparquet(path, group.reset_index(drop=True)) if code in changed else path
-    for code, group in all_quarantine.groupby("commune_code", sort=True):
-        path = work.quarantine(_safe(code))
-        written_quarantine[code] = write_geoparquet(path, group.reset_index(drop=True)) if code in changed else path
-    for code in changed - set(all_quarantine["commune_code"]):
-        work.quarantine(_safe(code)).unlink(missing_ok=True)
-
-    result = IngestResult(reports, written_parcels, written_quarantine, changed=changed)
+    result = IngestResult(reports, {c: work.parcels(_safe(c)) for c in sources_of if work.parcels(_safe(c)).exists()},
+                          {c: work.quarantine(_safe(c)) for c in sources_of if work.quarantine(_safe(c)).exists()},
+                          changed=changed)
     write_json_if_changed(work.manifest, settings.to_manifest())
     if changed or not (work.reports_dir / "ingest.json").exists():
         write_ingest_reports(result, work, settings)
-        write_json(state_path, sources_of)
+        write_json(state_path, state)
     log.info("ingest: %d files (%d read, %d unchanged), %d communes rewritten", len(files), len(reread),
              len(files) - len(reread), len(changed))
     return result
+
+
+DUPLICATE_NOTE = "duplicate sheet/parcel number in the commune"
+
+
+def assemble_commune(workdir: str, code: str, folders: list[str]) -> dict[str, int]:
+    """Task: ``parcels/<code>.parquet`` and ``quarantine/<code>.parquet`` from the
+    cache entries of the files that feed the commune, with duplicate sheet/parcel
+    numbers flagged (never dropped). Arrow tables throughout: the geometry stays
+    WKB. Returns the flagged parcels per source file. Runs on a worker."""
+    import pyarrow as pa
+
+    work = WorkDir(workdir)
+    if len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work):
+        return {}
+    parcels = _commune_table([Path(f) / "parcels.parquet" for f in folders], code)
+    numbers = parcels.select(["sheet_no", "parcel_no", "source_file", "flags"]).to_pandas()
+    dup = (numbers["sheet_no"].notna() & numbers["parcel_no"].notna()
+           & numbers.duplicated(["sheet_no", "parcel_no"], keep=False)).to_numpy()
+    counts: dict[str, int] = {}
+    if dup.any():
+        flags = numbers["flags"].to_numpy(dtype=object, copy=True)
+        flags[dup] = [_join(f, DUPLICATE_NOTE) for f in flags[dup]]
+        parcels = parcels.set_column(parcels.schema.get_field_index("flags"), "flags", pa.array(flags, pa.string()))
+        counts = {k: int(v) for k, v in numbers.loc[dup, "source_file"].value_counts().items()}
+    _write_table(work.parcels(_safe(code)), parcels)
+    quarantine = _commune_table([Path(f) / "quarantine.parquet" for f in folders], code)
+    if quarantine.num_rows:
+        _write_table(work.quarantine(_safe(code)), quarantine)
+    else:
+        work.quarantine(_safe(code)).unlink(missing_ok=True)
+    return counts
+
+
+def _link_whole_file(folder: Path, code: str, work: WorkDir) -> bool:
+    """A commune that is exactly one file with no duplicate numbers: its cache
+    entry is the commune file as it is (hard-linked, so nothing is rewritten).
+    False when that is not the case."""
+    import pyarrow.parquet as pq
+
+    report = IngestCache.read_report(folder)
+    numbers = pq.read_table(folder / "parcels.parquet", columns=["sheet_no", "parcel_no"]).to_pandas()
+    if report.communes != [code] or numbers.dropna().duplicated().any():
+        return False
+    for name, target in (("parcels", work.parcels(_safe(code))), ("quarantine", work.quarantine(_safe(code)))):
+        source = folder / f"{name}.parquet"
+        if name == "quarantine" and pq.read_metadata(source).num_rows == 0:
+            target.unlink(missing_ok=True)
+            continue
+        _link(source, target)
+    return True
+
+
+def _link(source: Path, target: Path) -> None:
+    """``target`` becomes ``source`` (a hard link, or a copy across file
+    systems), atomically, with a fresh modification time for the later stages."""
+    import shutil
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+    os.utime(target)
+
+
+def _commune_table(paths: list[Path], code: str):
+    """The rows of one commune from GeoParquet files, as one Arrow table with
+    GeoParquet metadata (geometry types merged; a bbox only when exact)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(p) for p in paths]
+    tables = [t.filter(pa.compute.equal(t["commune_code"], code)) if len(set(t["commune_code"].to_pylist())) > 1
+              else t for t in tables]
+    geo = [json.loads(t.schema.metadata[b"geo"]) for t in tables]
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column typed differently in two files
+        frames = [t.to_pandas() for t in tables]
+        table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True).astype(
+            {c: object for f in frames for c in f.columns if f[c].dtype == object}), preserve_index=False)
+    merged = geo[0]
+    column = merged["primary_column"]
+    merged["columns"][column]["geometry_types"] = sorted({t for g in geo for t in g["columns"][column]["geometry_types"]})
+    if len(tables) > 1 or table.num_rows != pq.read_metadata(paths[0]).num_rows:
+        merged["columns"][column].pop("bbox", None)
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), b"geo": json.dumps(merged).encode()})
+
+
+def _write_table(path: Path, table) -> Path:
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return path
 
 
 class IngestCache:
@@ -575,29 +677,14 @@ class IngestCache:
             return False
 
     @staticmethod
-    def read(folder: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
-        report = FileReport(**json.loads((folder / "report.json").read_text(encoding="utf-8")))
-        return gpd.read_parquet(folder / "parcels.parquet"), gpd.read_parquet(folder / "quarantine.parquet"), report
+    def read_report(folder: Path) -> FileReport:
+        return FileReport(**json.loads((folder / "report.json").read_text(encoding="utf-8")))
 
     def store(self, parcels: gpd.GeoDataFrame, quarantine: gpd.GeoDataFrame, report: FileReport) -> None:
         write_geoparquet(self.folder / "parcels.parquet", parcels)
         write_geoparquet(self.folder / "quarantine.parquet", quarantine)
         write_json(self.folder / "report.json", asdict(report))
         write_text(self.folder / "fingerprint", self.fingerprint)  # last: marks the entry complete
-
-
-def flag_duplicate_numbers(parcels: pd.DataFrame, reports: list[FileReport]) -> pd.DataFrame:
-    """Flag (never drop) parcels sharing a commune, sheet and parcel number."""
-    numbered = parcels["sheet_no"].notna() & parcels["parcel_no"].notna()
-    dup = numbered & parcels.duplicated(["commune_code", "sheet_no", "parcel_no"], keep=False)
-    if dup.any():
-        note = "duplicate sheet/parcel number in the commune"
-        parcels.loc[dup, "flags"] = [_join(f, note) for f in parcels.loc[dup, "flags"]]
-        counts = parcels.loc[dup, "source_file"].value_counts()
-        for report in reports:
-            if report.path in counts:
-                report.flagged[note] = int(counts[report.path])
-    return parcels
 
 
 def _safe(code: str) -> str:

@@ -44,7 +44,7 @@ def validate_parcels(parcels: gpd.GeoDataFrame, *, crs=None) -> gpd.GeoDataFrame
         problems.append("commune_code must be 5 digits (or 'file:<name>' when none is known)")
     if "landuse" in parcels:
         leaves = set(landuse_tree().leaves)
-        bad = sorted(set(parcels["landuse"]) - leaves)
+        bad = sorted(set(pd.unique(parcels["landuse"])) - leaves)
         if bad:
             problems.append(f"landuse codes not leaves of the Circular 27/2018 tree: {bad[:10]}")
     geoms = parcels.geometry.values

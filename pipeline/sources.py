@@ -154,6 +154,14 @@ class TextRepairs:
         self.counts[key] = self.counts.get(key, 0) + 1
 
 
+def map_unique(values: pd.Series, func) -> np.ndarray:
+    """``func`` applied once per distinct value (missing values stay None): a
+    province has a few hundred codes and names in a million rows."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
+    return mapped[codes]  # code −1 (missing) takes the trailing None
+
+
 def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -> tuple[pd.DataFrame, TextRepairs]:
     """Decode and repair every text column and column name, on unique values only."""
     repairs = TextRepairs()
@@ -177,12 +185,19 @@ def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -
         values = frame[column]
         if column == "geometry" or not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
             continue
-        present = values.dropna()
-        if present.empty:
-            continue
-        mapping = {u: fix(u) for u in pd.unique(present.astype(str))}
-        if any(k != v for k, v in mapping.items()):
-            frame[column] = values.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
+        changed = False
+
+        def fix_if_text(value: object) -> object:
+            nonlocal changed
+            if not isinstance(value, str):
+                return value
+            out = fix(value)
+            changed |= out != value
+            return out
+
+        fixed = map_unique(values, fix_if_text)
+        if changed:
+            frame[column] = pd.Series(fixed, index=frame.index, dtype=object)
     return frame, repairs
 
 
@@ -226,10 +241,13 @@ def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, 
     encoding = "latin1" if latin1 else None
     if not latin1 or info.get("driver") == "ESRI Shapefile":  # GDAL's Arrow path: shapefiles or UTF-8 only
         meta, table = pyogrio.read_arrow(path, encoding=encoding, return_fids=True)
-        data = table.to_pandas()
         geometry_column = meta.get("geometry_name") or "wkb_geometry"
-        geometry = shapely.from_wkb(data.pop(geometry_column).to_numpy(), on_invalid="ignore") \
-            if geometry_column in data else np.full(len(data), None)
+        if geometry_column in table.column_names:  # WKB straight from Arrow to GEOS
+            geometry = shapely.from_wkb(table[geometry_column].to_numpy(zero_copy_only=False), on_invalid="ignore")
+            table = table.drop_columns([geometry_column])
+        else:
+            geometry = np.full(table.num_rows, None)
+        data = table.to_pandas()
         fids = data.pop("OGC_FID").to_numpy() if "OGC_FID" in data else np.arange(len(data))
     else:
         meta, fids, geometry, fields = pyogrio.raw.read(path, encoding=encoding, return_fids=True)
@@ -242,7 +260,7 @@ def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, 
             crs = CRS.from_user_input(meta["crs"])
         except ProjCRSError as exc:
             problem = f"the declared CRS cannot be read ({exc}); it is ignored"
-    frame = gpd.GeoDataFrame(data, geometry=list(geometry), crs=crs)
+    frame = gpd.GeoDataFrame(data, geometry=gpd.array.from_shapely(np.asarray(geometry, dtype=object)), crs=crs)
     frame.index = pd.Index(fids, name="fid")
     return frame, problem
 
