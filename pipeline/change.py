@@ -309,7 +309,7 @@ def read_previous(previous: Previous, settings: Settings, collapse: frozenset[st
     """Read the previous layer's files with the ingest (encodings, CRS repair,
     legacy codes); group codes of the comparison level are kept, the owner is
     not required. Returns (layer, quarantine, file reports)."""
-    from .ingest import ingest_file
+    from .ingest import UNKNOWN_COMMUNE_PREFIX, ingest_file
     from .sources import discover_pattern
 
     sources = discover_pattern(previous.path)
@@ -323,6 +323,13 @@ def read_previous(previous: Previous, settings: Settings, collapse: frozenset[st
         reports.append(report)
     if sum(r.features_in for r in reports) == 0:
         raise InputFileError(f"{previous.path}: the previous inventory's layer holds no features.")
+    for source, layer in zip(sources, layers):
+        unknown = layer["commune_code"].astype(str).str.startswith(UNKNOWN_COMMUNE_PREFIX)
+        if unknown.any():
+            raise InputFileError(
+                f"{source.label}: {int(unknown.sum())} features of the previous inventory have no commune code "
+                "(no MAXA / MA_XA / MaXa column). Set commune_code under [previous] in inventory.toml when the "
+                "file holds one commune, or add the commune code column.")
     layer = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), geometry="geometry", crs=layers[0].crs)
     quarantine = gpd.GeoDataFrame(pd.concat(quarantines, ignore_index=True), geometry="geometry",
                                   crs=layers[0].crs)

@@ -313,3 +313,61 @@ def test_raster_fast_path_is_within_half_a_percent_on_the_sample(transitions_run
         both = both[both["area_m2_exact"] > 1e4]  # every transition of a hectare or more
         error = (both["area_m2_fast"] - both["area_m2_exact"]).abs() / both["area_m2_exact"]
         assert error.max() < 0.005, both.assign(error=error).sort_values("error").tail()
+
+
+# ------------------------------------------------------------- bad input
+
+
+def _previous_file(tmp_path, rows, name="ht2014.shp"):
+    import pyogrio
+
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:9215")
+    path = tmp_path / name
+    pyogrio.write_dataframe(frame, path, encoding="UTF-8")
+    return path
+
+
+def test_previous_layer_quarantine_and_overlaps_are_accounted_for(tmp_path):
+    from pipeline.change import read_previous, without_overlaps
+    from pipeline.config import Previous
+    from pipeline.topology import Thresholds
+
+    path = _previous_file(tmp_path, [
+        {"MAXA": "06286", "MALOAIDAT": "LUC", "geometry": box(0, 0, 10, 10)},
+        {"MAXA": "06286", "MALOAIDAT": "RSX", "geometry": box(8, 0, 20, 10)},  # 2014 group code; overlaps 20 m²
+        {"MAXA": "06286", "MALOAIDAT": "XYZ", "geometry": box(20, 0, 25, 10)},  # not a code
+    ])
+    settings = settings_from_dict({"inventory": {"province": "Lạng Sơn"}})
+    layer, quarantine, reports = read_previous(Previous(path=str(path)), settings, COLLAPSE)
+    assert sorted(layer["landuse"]) == ["LUC", "RSX"]
+    assert list(quarantine["reason"]) == ["land-use code 'XYZ' is not a Circular 27/2018 code nor a known legacy code"]
+    report = reports[0]
+    assert report.area_in_m2 == pytest.approx(report.area_out_m2 + report.area_quarantined_m2) == pytest.approx(270)
+    resolved, removed = without_overlaps(layer, Thresholds())
+    assert removed == pytest.approx(20) and resolved["area_m2"].sum() == pytest.approx(200)
+
+
+def test_previous_layer_without_commune_codes_is_a_clear_error(tmp_path):
+    from pipeline.change import read_previous
+    from pipeline.config import Previous
+    from pipeline.errors import InputFileError
+
+    path = _previous_file(tmp_path, [{"MALOAIDAT": "LUC", "geometry": box(0, 0, 10, 10)}], "khong_ma_xa.shp")
+    settings = settings_from_dict({"inventory": {"province": "Lạng Sơn"}})
+    with pytest.raises(InputFileError, match=r"khong_ma_xa\.shp: 1 features .* no commune code .*commune_code"):
+        read_previous(Previous(path=str(path)), settings, COLLAPSE)
+    with pytest.raises(InputFileError, match="no file matches"):
+        read_previous(Previous(path=str(tmp_path / "nowhere" / "*.shp")), settings, COLLAPSE)
+    layer, _, _ = read_previous(Previous(path=str(path), commune_code="06286"), settings, COLLAPSE)
+    assert set(layer["commune_code"]) == {"06286"}
+
+
+def test_change_command_without_a_previous_inventory_says_what_to_add(tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    config = tmp_path / "inventory.toml"
+    config.write_text('[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["change", "--config", str(config)])
+    assert result.exit_code == 1 and "[previous]" in result.output and "Traceback" not in result.output
