@@ -273,7 +273,7 @@ def ingest_frame(
     reason[blank & (reason == "")] = "blank land-use code"
     # resolve each distinct code once (a province has a few hundred), then map
     decoded = {raw: resolve_compound(raw, accept_codes) for raw in pd.unique(raw_code) if raw}
-    refusal = raw_code.map({raw: d.refusal for raw, d in decoded.items()}).fillna("").to_numpy(dtype=object)
+    refusal = raw_code.map({raw: d.refusal for raw, d in decoded.items()}).astype(object).fillna("").to_numpy()
     mask = (refusal != "") & ~blank & (reason == "")
     reason[mask] = refusal[mask]
     counts = raw_code[reason == ""].value_counts()
@@ -281,7 +281,7 @@ def ingest_frame(
         for note in d.notes:
             report.repairs[note] = report.repairs.get(note, 0) + int(counts.get(raw, 0))
     parts = raw_code.map({raw: d.codes for raw, d in decoded.items()})
-    main_code = raw_code.map({raw: d.codes[0] for raw, d in decoded.items()}).fillna("")
+    main_code = raw_code.map({raw: d.codes[0] for raw, d in decoded.items()}).astype(object).fillna("")
 
     # owner / manager object
     owners = owner_codes()

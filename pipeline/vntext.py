@@ -86,6 +86,8 @@ def is_syllable(word: str) -> bool:
                 return True
             if onset == "gi" and "i" + rime in _rimes():  # gì, gìn: the i is shared
                 return True
+            if onset == "qu" and "u" + rime in _rimes():  # quỳnh, quýt: the u is shared (uynh, uyt)
+                return True
     return False
 
 

@@ -319,3 +319,11 @@ def test_forced_codec_wins_an_ambiguous_word():
     # forced codec the ranking starts with it
     assert repair_text("Hoµng", prefer="TCVN3").text == "Hoàng"
     assert repair_text("Hoaøng", prefer="VNI").codecs == ("VNI",)
+
+
+@pytest.mark.parametrize("word", ["Quỳnh", "quýt", "Quyết", "Huỳnh", "quỷ"])
+def test_qu_syllables_are_vietnamese(word):
+    from pipeline.vntext import is_syllable, repair_text
+
+    assert is_syllable(word)
+    assert repair_text(f"Thôn {word} Sơn").text == f"Thôn {word} Sơn"
