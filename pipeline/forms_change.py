@@ -42,16 +42,17 @@ def apportion(exact: np.ndarray, target: int) -> np.ndarray:
     diff = int(target - cells.sum())
     if diff == 0 or not len(cells):
         return cells
-    remainder = exact - cells
-    if diff > 0:
-        order = np.argsort(-remainder, kind="stable")
-        for k in range(diff):
-            cells[order[k % len(order)]] += 1
-    else:
-        order = [i for i in np.argsort(remainder, kind="stable") if cells[i] > 0]
-        for k in range(-diff):
-            i = order[k % len(order)]
+    remainder = exact - cells  # what each cell still lacks (+) or has too much (−)
+    for _ in range(abs(diff)):
+        if diff > 0:
+            i = int(np.argmax(remainder))
+            cells[i] += 1
+            remainder[i] -= 1
+        else:
+            candidates = np.flatnonzero(cells > 0)  # never below zero
+            i = int(candidates[np.argmin(remainder[candidates])])
             cells[i] -= 1
+            remainder[i] += 1
     return cells
 
 

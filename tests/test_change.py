@@ -142,6 +142,11 @@ def test_grouped_raster_tally_gives_the_same_transitions():
     assert matrix_of(plain) == matrix_of(exact)
 
 
+def test_apportion_never_goes_below_zero():
+    cells = apportion(np.array([1.0, 10.0]), 8)  # three to take away, the first cell can give one
+    assert cells.sum() == 8 and (cells >= 0).all() and cells[0] in (0, 1)
+
+
 def test_transitions_from_raster_pairs_use_the_same_tally():
     pairs = pd.DataFrame({"previous": [0, 0, -1], "current": [0, 1, 1], "area_m2": [4.0, 6.0, 2.0]})
     table = transitions(pairs, [{"LUA": 1.0}], [{"LUA": 1.0}, {"ONT": 1.0}])
