@@ -133,7 +133,7 @@ def ours(files_root: Path, work: Path) -> tuple[float, float]:
         with PeakRSS() as rss:
             start = time.perf_counter()
             run_ingest([files_root], settings, progress=False, scheduler=pmap)
-            run_aggregate(work)
+            run_aggregate(work, scheduler=pmap)
             elapsed = time.perf_counter() - start
     return elapsed, rss.peak / 2**20
 

@@ -74,22 +74,33 @@ def code_tree_totals(areas: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def run_aggregate(workdir: Path) -> dict[str, Path]:
+def areas_of_file(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Task: one commune's areas by code × owner, and its gap khoanh (no code).
+    Runs on a worker."""
+    units = pd.read_parquet(path, columns=["commune_code", "landuse", "owner_type", "area_m2", "uses"])
+    return area_by_code(units[units["landuse"].notna()]), units[units["landuse"].isna()]
+
+
+def run_aggregate(workdir: Path, *, scheduler: str | None = "sync") -> dict[str, Path]:
     """Read ``khoanh/*.parquet`` (or, before the khoanh stage, ``parcels/``) and
-    write ``stats/areas.csv``, ``stats/summary.csv`` and ``reports/aggregate.md``.
+    write ``stats/areas.csv``, ``stats/summary.csv`` and ``reports/aggregate.md``
+    (each commune summed on a worker of ``scheduler``, see :func:`parallel.executor`).
 
     Gap khoanh (no code) are left out of the statistics and counted in the report.
     """
+    from .parallel import executor
+
     work = WorkDir(workdir)
-    columns = ["commune_code", "landuse", "owner_type", "area_m2", "uses"]
     files = sorted(work.khoanh_dir.glob("*.parquet")) or work.parcel_files()
     outputs = {"areas": work.areas_csv, "summary": work.stats_dir / "summary.csv",
                "report": work.reports_dir / "aggregate.md"}
     if up_to_date(list(outputs.values()), files):
         return outputs
-    units = pd.concat([pd.read_parquet(p, columns=columns) for p in files], ignore_index=True)
-    uncoded = units[units["landuse"].isna()]
-    areas = area_by_code(units[units["landuse"].notna()])
+    with executor(scheduler) as pmap:
+        parts = pmap(areas_of_file, [(str(p),) for p in files])
+    # one commune per file, files in commune order: the concatenation keeps the circular's order
+    areas = validate_areas(pd.concat([a for a, _ in parts], ignore_index=True))
+    uncoded = pd.concat([u for _, u in parts], ignore_index=True)
     summary = code_tree_totals(areas)
     out = {
         "areas": write_csv(work.areas_csv, areas),

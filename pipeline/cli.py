@@ -298,7 +298,7 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
             ("qa", lambda: run_qa(settings.workdir, scheduler=cluster)),
             ("khoanh", lambda: run_khoanh(settings.workdir, scheduler=cluster)),
             *([("change", lambda: run_change(settings, scheduler=cluster))] if settings.previous else []),
-            ("aggregate", lambda: run_aggregate(settings.workdir)),
+            ("aggregate", lambda: run_aggregate(settings.workdir, scheduler=cluster)),
             ("forms", lambda: run_forms(settings.workdir)),
             ("maps", lambda: run_maps(settings.workdir, scheduler=cluster)),
             ("package", lambda: run_package(settings.workdir)),
