@@ -167,13 +167,13 @@ def change_sheet_content(unit: Unit, pieces: gpd.GeoDataFrame, khoanh: gpd.GeoDa
     legend = legend_for(set(display.loc[display["changed"], "landuse"]))
     unchanged = pd.DataFrame([{"code": "", "name_vi": f"Không thay đổi mục đích sử dụng so với năm {previous_year}",
                                "hex": UNCHANGED_COLOR, "hatch": ""}])
-    changed_ha = display.loc[display["changed"], "area_m2"].sum() / 1e4
+    changed_ha = f"{display.loc[display['changed'], 'area_m2'].sum() / 1e4:,.2f}".replace(",", " ").replace(".", ",")
     return replace(
         content, title=template.maps["change_title"].format(previous=previous_year, year=year),
         legend=pd.concat([legend, unchanged], ignore_index=True),
         chart_title="CƠ CẤU DIỆN TÍCH BIẾN ĐỘNG THEO MỤC ĐÍCH MỚI (%)",
         notes=[f"Khoanh màu: mục đích sử dụng năm {year} khác năm {previous_year} (nhãn: mã cũ→mã mới; "
-               f"tổng {changed_ha:,.2f} ha)".replace(",", " ").replace(".", ",")])
+               f"tổng {changed_ha} ha)"])
 
 
 def _read_all(paths: list[Path]) -> gpd.GeoDataFrame:
