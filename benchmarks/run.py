@@ -151,20 +151,13 @@ def bench_change(parcels: int = 62_000) -> dict:
     from pipeline.change import code_shares, current_units, raster_pairs, share_groups, transitions, vector_pairs
     from pipeline.khoanh import build_khoanh
     from pipeline.sample import SAMPLE_COMMUNES, commune_boundaries, generate_commune
-    from pipeline.sample_2014 import COLLAPSE, previous_khoanh, previous_parcels
+    from pipeline.sample_2014 import COLLAPSE, compound_uses, parcel_contract, previous_khoanh, previous_parcels
 
     boundaries = commune_boundaries()
     commune = replace(next(c for c in SAMPLE_COMMUNES if c.code == "06274"), parcels=parcels)
     raw = generate_commune(commune, boundaries)
     crs = vn.province_crs("20")
-    area = raw.geometry.area.to_numpy()
-    compound = raw["KHLOAIDAT"].str.contains("+", regex=False).to_numpy()
-    uses = [json.dumps({c.split("+")[0]: float(d), c.split("+")[1]: float(a - d)}) if k else None
-            for c, d, a, k in zip(raw["KHLOAIDAT"], raw["DT_ONT"], area, compound)]
-    frame = gpd.GeoDataFrame({
-        "commune_code": commune.code, "sheet_no": raw["SHBANDO"].astype(str), "parcel_no": raw["SHTHUA"].astype(str),
-        "landuse": raw["KHLOAIDAT"].str.split("+").str[0], "owner_type": raw["DOITUONG"], "uses": uses,
-    }, geometry=raw.geometry.values, crs=crs)
+    frame = parcel_contract(raw, commune.code)
     khoanh = build_khoanh(frame)
     before, changes = previous_parcels(raw, 2019, commune.code)
     old = previous_khoanh(before, commune.code, "Xã Hòa Bình")
@@ -176,8 +169,8 @@ def bench_change(parcels: int = 62_000) -> dict:
                          CRS.from_epsg(4326), 107.25)
     previous = gpd.GeoDataFrame({
         "landuse": old["MALOAIDAT"].str.split("+").str[0],
-        "uses": [json.dumps({c.split("+")[0]: d, c.split("+")[1]: a - d}) if "+" in c else None
-                 for c, d, a in zip(old["MALOAIDAT"], old["DT_ONT"], old.geometry.area)],
+        "uses": [json.dumps(u) if u else None
+                 for u in compound_uses(old["MALOAIDAT"], old["DT_ONT"], old.geometry.area.to_numpy())],
     }, geometry=list(moved), crs=crs)
     current, units_s = _timed(current_units, frame, khoanh)
     shares_before, shares_after = code_shares(previous, COLLAPSE), code_shares(current, COLLAPSE)

@@ -376,12 +376,13 @@ def compute_forms(areas: pd.DataFrame, units: list[Unit], template: Template,
                 if unit.level in spec.levels and khoanh and unit.code in khoanh:
                     tables[(spec.id, unit.key)] = khoanh_table(khoanh[unit.code])
             continue
-        if spec.kind in ("change", "transition") and change is None:
+        changes = spec.kind in ("change", "transition")
+        if changes and change is None:
             continue
         columns = template.columns(spec.column_set)
         scope = areas[areas["landuse"].isin(_leaves_under(spec.row_roots + spec.observation_roots))]
         cells = leaf_cells(scope, columns, form=spec.number)
-        if spec.kind in ("change", "transition"):
+        if changes:
             tables.update(change_tables(spec, cells, units, change, label))
             continue
         for unit in units:

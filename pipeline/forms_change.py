@@ -10,6 +10,7 @@ row totals, and every district or province figure is a sum of commune cells.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -125,21 +126,9 @@ def sum_over(cells: pd.DataFrame | pd.Series, communes: tuple[str, ...]):
     return cells.loc[present].groupby(level=1).sum()
 
 
-def change_rows(spec, total_label: str) -> list[dict[str, Any]]:
-    """Biểu 14's rows: the total, then the code tree without the sub-codes of
-    ``spec.collapse``."""
-    from .forms import form_rows
-
-    tree = landuse_tree()
-    return [row for row in form_rows(spec, total_label)
-            if not row["code"] or not any(a in spec.collapse for a in tree.ancestors(row["code"]))]
-
-
 def read_change_inputs(transitions_csv, manifest: dict[str, Any]) -> ChangeInputs | None:
     """The change forms' inputs of a work directory, or None when no previous
     inventory was compared."""
-    from pathlib import Path
-
     previous = manifest.get("previous")
     if not previous or not Path(transitions_csv).exists():
         return None
@@ -166,9 +155,9 @@ def change_table(spec, total_label: str, matrix: pd.DataFrame | None, statistics
                  previous_year: int, year: int) -> pd.DataFrame:
     """Biểu 14 of one unit: (4) current, (5) previous, (6) = (4) − (5),
     (7) statistics, (8) = (4) − (7), (9) the main moves, from the unit's matrix."""
-    from .forms import subtree_sums
+    from .forms import form_rows, subtree_sums
 
-    rows = change_rows(spec, total_label)
+    rows = form_rows(spec, total_label)  # the code tree without the sub-codes of spec.collapse
     out = pd.DataFrame(rows)
     if matrix is None:
         matrix = pd.DataFrame()

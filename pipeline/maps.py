@@ -176,16 +176,12 @@ def change_sheet_content(unit: Unit, pieces: gpd.GeoDataFrame, khoanh: gpd.GeoDa
                f"tổng {changed_ha} ha)"])
 
 
-def _read_all(paths: list[Path]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in paths], ignore_index=True))
-
-
 def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, template_name: str,
                        kind: str = "current") -> dict:
     """Task: draw one sheet (PDF, PNG, JSON) unless current; return its row for the report.
     ``kind`` "current" maps the khoanh, "change" the change since the previous
     inventory. Reads the unit's layer and the boundaries itself. Runs on a worker."""
-    from .io import up_to_date
+    from .io import read_geoparquets, up_to_date
 
     work = WorkDir(workdir)
     manifest = work.read_manifest()
@@ -198,7 +194,7 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
     if not up_to_date([stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")], inputs):
         meridian = float(manifest["central_meridian_deg"])
         bounds = load_boundaries(manifest.get("boundaries"), meridian)
-        mine = _read_all(files)
+        mine = read_geoparquets(files)
         in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
         natural_ha = float(in_unit.area.sum() if len(in_unit) else mine["area_m2"].sum()) / 1e4
         scale = regulation_scale(unit.level, natural_ha, scale_step)
@@ -208,8 +204,8 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
                      meridian_dms=find_province(manifest["province_code"]).central_meridian_dms)
         template = load_template(template_name)
         content = (sheet_content(unit, mine, bounds, template, **texts) if kind == "current" else
-                   change_sheet_content(unit, mine, _read_all([work.khoanh(c) for c in unit.communes]), bounds,
-                                        template, previous_year=int(manifest["previous"]["year"]), **texts))
+                   change_sheet_content(unit, mine, read_geoparquets([work.khoanh(c) for c in unit.communes]),
+                                        bounds, template, previous_year=int(manifest["previous"]["year"]), **texts))
         render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
                      extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine)})
     meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))

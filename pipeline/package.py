@@ -34,7 +34,7 @@ import shapely
 from . import crs as vn
 from .boundaries import load_boundaries
 from .config import WorkDir
-from .io import atomic_path, up_to_date, write_text
+from .io import atomic_path, read_geoparquets, up_to_date, write_text
 from .qa import LAYER_TITLES, read_qa_layer
 from .qgis_project import project_xml
 from .qgis_styles import LayerStyle, boundary_style, landuse_style, qa_style
@@ -80,10 +80,8 @@ def collect_layers(work: WorkDir, manifest: dict) -> list[GpkgLayer]:
     """Every layer and table of the GeoPackage, in drawing order (top first)."""
     meridian = float(manifest["central_meridian_deg"])
     target = vn.tm3_crs(meridian)
-    khoanh = gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in sorted(work.khoanh_dir.glob("*.parquet"))],
-                                        ignore_index=True), crs=target)
-    parcels = gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in work.parcel_files()], ignore_index=True),
-                               crs=target)
+    khoanh = read_geoparquets(sorted(work.khoanh_dir.glob("*.parquet")), crs=target)
+    parcels = read_geoparquets(work.parcel_files(), crs=target)
     bounds = load_boundaries(manifest.get("boundaries"), meridian)
     layers: list[GpkgLayer] = []
     for name in ("overlaps", "duplicates", "gaps", "slivers", "crossings", "invalid"):
@@ -131,7 +129,7 @@ def change_layers(work: WorkDir, manifest: dict, crs) -> list[GpkgLayer]:
     if not manifest.get("previous") or not files or not work.transitions_csv.exists():
         return []
     before, now = manifest["previous"]["year"], str(manifest["reference_date"])[:4]
-    pieces = gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in files], ignore_index=True), crs=crs)
+    pieces = read_geoparquets(files, crs=crs)
     changed = pieces[pieces["changed"] & ~pieces["to_leaf"].isin(["NGOAI", "KHOANGHO"])]
     changed = gpd.GeoDataFrame({
         "commune_code": changed["commune_code"], "khoanh_no": changed["khoanh_no"],

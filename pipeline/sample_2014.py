@@ -99,19 +99,33 @@ def previous_parcels(frame: gpd.GeoDataFrame, seed: int, commune_code: str,
     return out, pd.DataFrame(rows)
 
 
+def compound_uses(codes, first_areas, areas) -> list[dict[str, float] | None]:
+    """Each use's m² of a ``FIRST+SECOND`` code whose first use has
+    ``first_areas`` m² (a ``DT_ONT`` column); None for a single code."""
+    out = []
+    for code, first, area in zip(codes, first_areas, areas):
+        if "+" in code:
+            one, two = code.split("+")
+            out.append({one: float(first), two: float(area - first)})
+        else:
+            out.append(None)
+    return out
+
+
+def parcel_contract(frame: gpd.GeoDataFrame, commune_code: str) -> gpd.GeoDataFrame:
+    """Generated FAMIS parcels in the columns the khoanh and change stages read."""
+    uses = compound_uses(frame["KHLOAIDAT"], frame["DT_ONT"], frame.geometry.area.to_numpy())
+    return gpd.GeoDataFrame({
+        "commune_code": commune_code, "sheet_no": frame["SHBANDO"].to_numpy(),
+        "parcel_no": frame["SHTHUA"].to_numpy(), "landuse": [c.split("+")[0] for c in frame["KHLOAIDAT"]],
+        "owner_type": frame["DOITUONG"].to_numpy(), "uses": [json.dumps(u) if u else None for u in uses],
+    }, geometry=frame.geometry.values, crs=frame.crs)
+
+
 def previous_khoanh(parcels: gpd.GeoDataFrame, commune_code: str, commune_name: str) -> gpd.GeoDataFrame:
     """The 2014 khoanh layer of a commune: parcels merged by code and owner,
     with the attributes of a 2014 khoanh file (text as TCVN3 bytes)."""
-    area = parcels.geometry.area.to_numpy()
-    compound = parcels["KHLOAIDAT"].str.contains("+", regex=False).to_numpy()
-    uses = [json.dumps({c.split("+")[0]: float(d), c.split("+")[1]: float(a - d)}) if k else None
-            for c, d, a, k in zip(parcels["KHLOAIDAT"], parcels["DT_ONT"], area, compound)]
-    contract = gpd.GeoDataFrame({
-        "commune_code": commune_code, "sheet_no": parcels["SHBANDO"].to_numpy(),
-        "parcel_no": parcels["SHTHUA"].to_numpy(),
-        "landuse": [c.split("+")[0] for c in parcels["KHLOAIDAT"]],
-        "owner_type": parcels["DOITUONG"].to_numpy(), "uses": uses,
-    }, geometry=parcels.geometry.values, crs=parcels.crs)
+    contract = parcel_contract(parcels, commune_code)
     khoanh = build_khoanh(contract, commune_code=commune_code)
     merged_uses = [json.loads(u) if isinstance(u, str) else {} for u in khoanh["uses"]]
     return gpd.GeoDataFrame({
@@ -132,14 +146,9 @@ def statistics_2018(parcels_2019: gpd.GeoDataFrame, changes: pd.DataFrame, commu
     parcels, with every other new house still paddy (not yet registered)."""
     area = parcels_2019.geometry.area.to_numpy()
     code = parcels_2019["KHLOAIDAT"].to_numpy(dtype=object)
-    rows = []
-    for c, a, d in zip(code, area, parcels_2019["DT_ONT"]):
-        if "+" in c:
-            first, second = c.split("+")
-            rows += [(first, float(d)), (second, float(a - d))]
-        else:
-            rows.append((c, float(a)))
-    frame = pd.DataFrame(rows, columns=["code", "area_m2"])
+    uses = compound_uses(code, parcels_2019["DT_ONT"], area)
+    frame = pd.DataFrame([(k, v) for c, a, u in zip(code, area, uses) for k, v in (u or {c: float(a)}).items()],
+                         columns=["code", "area_m2"])
     frame["code"] = [comparison_code(c, COLLAPSE) for c in frame["code"]]
     totals = frame.groupby("code")["area_m2"].sum()
     houses = changes[changes["from_code"] == "LUA"]
