@@ -127,13 +127,14 @@ def ours(files_root: Path, work: Path) -> tuple[float, float]:
     from pipeline.ingest import run_ingest
     from pipeline.parallel import executor
     from pipeline.reference import province
+    from pipeline.workdir import WorkDir
 
     settings = Settings(province=province("20"), workdir=work)
     with executor(None) as pmap:  # cluster start-up is not counted, as for the floor
         with PeakRSS() as rss:
             start = time.perf_counter()
-            run_ingest([files_root], settings, progress=False, scheduler=pmap)
-            run_aggregate(work, scheduler=pmap)
+            run_ingest(WorkDir(settings.workdir), [files_root], settings, progress=False, scheduler=pmap)
+            run_aggregate(WorkDir(work), scheduler=pmap)
             elapsed = time.perf_counter() - start
     return elapsed, rss.peak / 2**20
 

@@ -83,9 +83,10 @@ def bench_map_sheet(count: int = 50_000) -> dict:
     import matplotlib.pyplot as plt
     import shapely
 
-    from pipeline.forms import Unit, load_template
-    from pipeline.map_layout import sheet_layout
-    from pipeline.map_render import render_sheet
+    from pipeline.regime import load_template
+    from pipeline.units import Unit
+    from pipeline.maps.layout import sheet_layout
+    from pipeline.maps.render import render_sheet
     from pipeline.maps import sheet_content
     from pipeline.reference import landuse_colors
 
@@ -151,7 +152,7 @@ def bench_change(parcels: int = 62_000) -> dict:
     from pipeline.change import code_shares, current_units, raster_pairs, share_groups, transitions, vector_pairs
     from pipeline.khoanh import build_khoanh
     from pipeline.sample import SAMPLE_COMMUNES, commune_boundaries, generate_commune
-    from pipeline.sample_2014 import COLLAPSE, compound_uses, parcel_contract, previous_khoanh, previous_parcels
+    from pipeline.sample.previous import COLLAPSE, compound_uses, parcel_contract, previous_khoanh, previous_parcels
 
     boundaries = commune_boundaries()
     commune = replace(next(c for c in SAMPLE_COMMUNES if c.code == "06274"), parcels=parcels)

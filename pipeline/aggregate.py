@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import WorkDir
 from .io import up_to_date, write_csv, write_text
+from .parallel import executor
 from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table
 from .schemas import AREAS_COLUMNS, validate_areas
+from .workdir import WorkDir
 
 log = logging.getLogger(__name__)
 TOTAL_CODE = "TONG"  # the unit's natural area, NNP + PNN + CSD
@@ -81,19 +82,15 @@ def areas_of_file(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return area_by_code(units[units["landuse"].notna()]), units[units["landuse"].isna()]
 
 
-def run_aggregate(workdir: Path, *, scheduler: str | None = "sync") -> dict[str, Path]:
+def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str, Path]:
     """Read ``khoanh/*.parquet`` (or, before the khoanh stage, ``parcels/``) and
     write ``stats/areas.csv``, ``stats/summary.csv`` and ``reports/aggregate.md``
     (each commune summed on a worker of ``scheduler``, see :func:`parallel.executor`).
 
     Gap khoanh (no code) are left out of the statistics and counted in the report.
     """
-    from .parallel import executor
-
-    work = WorkDir(workdir)
-    files = sorted(work.khoanh_dir.glob("*.parquet")) or work.parcel_files()
-    outputs = {"areas": work.areas_csv, "summary": work.stats_dir / "summary.csv",
-               "report": work.reports_dir / "aggregate.md"}
+    files = work.khoanh_files() or work.parcel_files()
+    outputs = {"areas": work.areas_csv, "summary": work.summary_csv, "report": work.report("aggregate.md")}
     if up_to_date(list(outputs.values()), files):
         return outputs
     with executor(scheduler) as pmap:
@@ -104,8 +101,8 @@ def run_aggregate(workdir: Path, *, scheduler: str | None = "sync") -> dict[str,
     summary = code_tree_totals(areas)
     out = {
         "areas": write_csv(work.areas_csv, areas),
-        "summary": write_csv(work.stats_dir / "summary.csv", summary),
-        "report": write_text(work.reports_dir / "aggregate.md", aggregate_report(summary, uncoded)),
+        "summary": write_csv(work.summary_csv, summary),
+        "report": write_text(work.report("aggregate.md"), aggregate_report(summary, uncoded)),
     }
     log.info("aggregate: %d communes, %.2f ha from %s → %s", areas["commune_code"].nunique(),
              areas["area_m2"].sum() / 1e4, files[0].parent.name, work.areas_csv)

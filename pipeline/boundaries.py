@@ -3,38 +3,36 @@ in the province's VN-2000 TM-3 CRS (for QA, roll-ups, form headers, maps)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import geopandas as gpd
 import numpy as np
 import pyogrio
 from pyproj import CRS
 
 from . import crs as vn
+from .config import Boundaries
 from .errors import InputFileError
 
 BOUNDARY_COLUMNS = ["commune_code", "commune_name", "district_code", "district_name", "geometry"]
 
 
-def load_boundaries(spec: dict[str, Any] | None, central_meridian_deg: float) -> gpd.GeoDataFrame:
-    """Commune boundaries from the manifest's ``boundaries`` entry (or none).
+def load_boundaries(spec: Boundaries | None, central_meridian_deg: float) -> gpd.GeoDataFrame:
+    """Commune boundaries from the run's ``[boundaries]`` (or none).
 
     Codes are normalised (5-digit communes, 3-digit districts); geometry is
     reprojected with the pinned VN-2000 pipeline.
     """
     if not spec:
         return gpd.GeoDataFrame(columns=BOUNDARY_COLUMNS, geometry="geometry")
-    path = Path(spec["path"])
+    path = spec.path
     try:
         frame = pyogrio.read_dataframe(path)
     except Exception as exc:
         raise InputFileError(f"{path}: cannot read the boundary file ({exc}).") from None
     fields = {
-        "commune_code": spec.get("commune_code_field", "gso_commune_code"),
-        "commune_name": spec.get("commune_name_field", "commune_vn"),
-        "district_code": spec.get("district_code_field", "gso_district_code"),
-        "district_name": spec.get("district_name_field", "district_vn"),
+        "commune_code": spec.commune_code_field,
+        "commune_name": spec.commune_name_field,
+        "district_code": spec.district_code_field,
+        "district_name": spec.district_name_field,
     }
     missing = [f for f in fields.values() if f not in frame.columns]
     if missing:

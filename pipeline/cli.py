@@ -12,14 +12,30 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from dataclasses import replace
+
 import click
+from tqdm import tqdm
 
 from . import __version__
-from .config import DEFAULT_WORKDIR, Settings, WorkDir, load_settings
+from .aggregate import run_aggregate
+from .change import run_change
+from .config import DEFAULT_WORKDIR, Settings, SourceOverride, load_settings
 from .errors import KiemkeError, UnknownProvinceError
+from .forms import run_forms
+from .ingest import run_ingest
+from .io import remove_stale_temporaries
+from .khoanh import run_khoanh
+from .maps import run_maps
+from .package import run_package
+from .parallel import executor
+from .qa import run_qa
 from .reference import province as find_province
+from .sample import generate_sample
+from .workdir import WorkDir
 
 log = logging.getLogger("pipeline")
 
@@ -83,8 +99,6 @@ def sample(out: Path, seed: int) -> None:
     Example:
       kiemke sample --out data/raw/sample
     """
-    from .sample import generate_sample
-
     summary = generate_sample(out, seed=seed)
     click.echo(f"Sample: {len(summary)} communes, {summary['parcels'].sum()} parcels → {out}")
 
@@ -109,15 +123,14 @@ def ingest(paths: tuple[Path, ...], province: str, commune_code: str | None,
     Example:
       kiemke ingest data/raw/sample --province "lang son" --workdir data/processed
     """
-    from .ingest import run_ingest
-
     settings = _settings(config_path, province=province, workdir=workdir, commune_code=commune_code)
-    result = run_ingest(list(paths), settings, scheduler=_scheduler(scheduler))
+    work = WorkDir(settings.workdir)
+    result = run_ingest(work, list(paths), settings, scheduler=_scheduler(scheduler))
     totals = result.totals
     click.echo(
         f"Ingested {len(result.files)} files: {totals['features_out']} parcels in "
         f"{len(result.parcels)} communes, {totals['features_quarantined']} quarantined "
-        f"→ {WorkDir(settings.workdir).parcels_dir} (report: {WorkDir(settings.workdir).reports_dir / 'ingest.md'})"
+        f"→ {work.parcels_dir} (report: {work.report('ingest.md')})"
     )
 
 
@@ -136,11 +149,10 @@ def qa(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     Example:
       kiemke qa --workdir data/processed
     """
-    from .qa import run_qa
-
-    results = run_qa(workdir, boundaries, scheduler=_scheduler(scheduler))
+    work = WorkDir(workdir)
+    results = run_qa(work, boundaries, scheduler=_scheduler(scheduler))
     problems = sum(sum(r.counts().values()) for r in results)
-    click.echo(f"QA: {len(results)} communes, {problems} problems → {WorkDir(workdir).reports_dir / 'qa.md'}")
+    click.echo(f"QA: {len(results)} communes, {problems} problems → {work.report('qa.md')}")
 
 
 @cli.command()
@@ -154,10 +166,9 @@ def khoanh(workdir: Path, scheduler: str) -> None:
     Example:
       kiemke khoanh --workdir data/processed
     """
-    from .khoanh import run_khoanh
-
-    written = run_khoanh(workdir, scheduler=_scheduler(scheduler))
-    click.echo(f"Khoanh đất: {len(written)} communes → {WorkDir(workdir).khoanh_dir}")
+    work = WorkDir(workdir)
+    written = run_khoanh(work, scheduler=_scheduler(scheduler))
+    click.echo(f"Khoanh đất: {len(written)} communes → {work.khoanh_dir}")
 
 
 @cli.command()
@@ -172,30 +183,36 @@ def forms(workdir: Path, boundaries: Path | None) -> None:
     Example:
       kiemke forms --workdir data/processed
     """
-    from .forms import run_forms
-
-    out = run_forms(workdir, boundaries)
-    click.echo(f"Forms: {len(out['forms'])} written → {WorkDir(workdir).root / 'forms'}")
+    work = WorkDir(workdir)
+    out = run_forms(work, boundaries)
+    click.echo(f"Forms: {len(out['forms'])} written → {work.forms_dir}")
 
 
 @cli.command()
-@click.option("--config", "config_path", required=True,
-              type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml with a [previous] section.")
+@workdir_option
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Older form: take the work directory from this inventory.toml.")
 @scheduler_option
 @reports_errors
-def change(config_path: Path, scheduler: str) -> None:
+def change(workdir: Path, config_path: Path | None, scheduler: str) -> None:
     """Change since the previous inventory: overlay, transition matrix (chu chuyển).
 
-    Output: change/<commune>.parquet (pieces), stats/transitions.csv, reports/change.md.
-    Biểu 14/TKĐĐ and the change maps follow with 'kiemke forms' and 'kiemke maps'.
+    The previous inventory is the [previous] section of the config that ingest
+    recorded in the work directory. Output: change/<commune>.parquet (pieces),
+    stats/transitions.csv, reports/change.md. Biểu 14/TKĐĐ and the change maps
+    follow with 'kiemke forms' and 'kiemke maps'.
 
     \b
     Example:
-      kiemke change --config inventory.toml
+      kiemke change --workdir data/processed
     """
-    from .change import run_change
-
-    out = run_change(load_settings(config_path), scheduler=_scheduler(scheduler))
+    if config_path:
+        settings = load_settings(config_path)
+        if settings.previous is None:
+            raise click.ClickException(f"{config_path}: no previous inventory is configured: add a [previous] "
+                                       "section with its path (see the bundled inventory.toml).")
+        workdir = settings.workdir
+    out = run_change(WorkDir(workdir), scheduler=_scheduler(scheduler))
     click.echo(f"Transitions → {out['transitions']} (report: {out['report']})")
 
 
@@ -213,10 +230,9 @@ def maps(workdir: Path, scale_step: int | None, dpi: int | None, scheduler: str)
     Example:
       kiemke maps --workdir data/processed
     """
-    from .maps import run_maps
-
-    sheets = run_maps(workdir, scale_step=scale_step, dpi=dpi, scheduler=_scheduler(scheduler))
-    click.echo(f"Maps: {len(sheets)} sheets → {WorkDir(workdir).root / 'maps'}")
+    work = WorkDir(workdir)
+    sheets = run_maps(work, scale_step=scale_step, dpi=dpi, scheduler=_scheduler(scheduler))
+    click.echo(f"Maps: {len(sheets)} sheets → {work.maps_dir}")
 
 
 @cli.command()
@@ -233,9 +249,7 @@ def package(workdir: Path, resolution: float, province_resolution: float) -> Non
     Example:
       kiemke package --workdir data/processed
     """
-    from .package import run_package
-
-    out = run_package(workdir, commune_resolution=resolution, province_resolution=province_resolution)
+    out = run_package(WorkDir(workdir), commune_resolution=resolution, province_resolution=province_resolution)
     click.echo(f"GeoPackage → {out['gpkg']}\nQGIS project → {out['project']}\nGeoTIFF → {out['tif']}")
 
 
@@ -249,9 +263,7 @@ def aggregate(workdir: Path) -> None:
     Example:
       kiemke aggregate --workdir data/processed
     """
-    from .aggregate import run_aggregate
-
-    out = run_aggregate(workdir)
+    out = run_aggregate(WorkDir(workdir))
     click.echo(f"Areas → {out['areas']}; summary → {out['summary']}")
 
 
@@ -270,66 +282,53 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
     Example:
       kiemke inventory --config inventory.toml
     """
-    from tqdm import tqdm
-
-    from .aggregate import run_aggregate
-    from .change import run_change
-    from .forms import run_forms
-    from .ingest import run_ingest
-    from .khoanh import run_khoanh
-    from .maps import run_maps
-    from .package import product_stem, run_package
-    from .qa import run_qa
-
     settings = load_settings(config_path)
     if settings.input_root is None:
         raise click.ClickException(f"{config_path}: [inventory] input is missing (the raw-data folder).")
     work = WorkDir(settings.workdir)
-    from .io import remove_stale_temporaries
-
     for leftover in remove_stale_temporaries(work.root) if work.root.exists() else []:
         log.warning("removed %s, left by an interrupted run", leftover)
-    from .parallel import executor
-
-    scheduler = _scheduler(scheduler or settings.scheduler)
-    with executor(scheduler, workers) as cluster:
-        stages = [
-            ("ingest", lambda: run_ingest([settings.input_root], settings, scheduler=cluster)),
-            ("qa", lambda: run_qa(settings.workdir, scheduler=cluster)),
-            ("khoanh", lambda: run_khoanh(settings.workdir, scheduler=cluster)),
-            *([("change", lambda: run_change(settings, scheduler=cluster))] if settings.previous else []),
-            ("aggregate", lambda: run_aggregate(settings.workdir, scheduler=cluster)),
-            ("forms", lambda: run_forms(settings.workdir)),
-            ("maps", lambda: run_maps(settings.workdir, scheduler=cluster)),
-            ("package", lambda: run_package(settings.workdir)),
-        ]
-        started = time.perf_counter()
-        for name, run in tqdm(stages, desc="inventory", unit="stage"):
+    started = time.perf_counter()
+    with executor(_scheduler(scheduler or settings.scheduler), workers) as cluster:
+        for name, run in tqdm(_stages(work, settings, cluster), desc="inventory", unit="stage"):
             t0 = time.perf_counter()
             run()
             log.info("stage %s done in %.1f s", name, time.perf_counter() - t0)
-    click.echo(
-        f"Inventory of {settings.province.name_vi} done in {time.perf_counter() - started:.1f} s. Outputs:\n"
-        f"  parcels     {work.parcels_dir}\n"
-        f"  quarantine  {work.quarantine_dir}\n"
-        f"  QA          {work.reports_dir / 'qa.html'}\n"
-        f"  khoanh      {work.khoanh_dir}\n"
-        f"  areas       {work.areas_csv}\n"
-        + (f"  change      {work.transitions_csv} ({work.reports_dir / 'change.md'})\n" if settings.previous else "")
-        + f"  forms       {work.root / 'forms'}\n"
-        f"  maps        {work.root / 'maps'}\n"
-        f"  GeoPackage  {work.root / product_stem(settings.province.name_vi, settings.year)}.gpkg (+ .qgz, .tif)\n"
-        f"  reports     {work.reports_dir}"
-    )
+    click.echo(f"Inventory of {settings.province.name_vi} done in {time.perf_counter() - started:.1f} s. "
+               f"Outputs:\n{_outputs(work, settings)}")
+
+
+def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Callable[[], object]]]:
+    """The stages of a whole inventory, in order, each on the shared cluster."""
+    assert settings.input_root is not None
+    paths = [settings.input_root]
+    return [
+        ("ingest", lambda: run_ingest(work, paths, settings, scheduler=cluster)),
+        ("qa", lambda: run_qa(work, scheduler=cluster)),
+        ("khoanh", lambda: run_khoanh(work, scheduler=cluster)),
+        *([("change", lambda: run_change(work, scheduler=cluster))] if settings.previous else []),
+        ("aggregate", lambda: run_aggregate(work, scheduler=cluster)),
+        ("forms", lambda: run_forms(work)),
+        ("maps", lambda: run_maps(work, scheduler=cluster)),
+        ("package", lambda: run_package(work)),
+    ]
+
+
+def _outputs(work: WorkDir, settings: Settings) -> str:
+    """Where an inventory's outputs are, for the closing message."""
+    stem = work.product(work.read_manifest().product_stem, "")
+    lines = [("parcels", work.parcels_dir), ("quarantine", work.quarantine_dir), ("QA", work.report("qa.html")),
+             ("khoanh", work.khoanh_dir), ("areas", work.areas_csv)]
+    if settings.previous:
+        lines.append(("change", f"{work.transitions_csv} ({work.report('change.md')})"))
+    lines += [("forms", work.forms_dir), ("maps", work.maps_dir), ("GeoPackage", f"{stem}.gpkg (+ .qgz, .tif)"),
+              ("reports", work.reports_dir)]
+    return "\n".join(f"  {name:<11} {where}" for name, where in lines)
 
 
 def _settings(config_path: Path | None, *, province: str, workdir: Path,
               commune_code: str | None) -> Settings:
     """Settings from a config file and/or command-line options (options win)."""
-    from dataclasses import replace
-
-    from .config import SourceOverride
-
     try:
         prov = find_province(province)
     except UnknownProvinceError as exc:

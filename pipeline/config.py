@@ -8,7 +8,6 @@ what is allowed.
 from __future__ import annotations
 
 import fnmatch
-import json
 import tomllib
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -18,12 +17,11 @@ from typing import Any
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
-from .errors import ConfigError, StageInputMissing, UnknownProvinceError
+from .errors import ConfigError, UnknownProvinceError
 from .reference import Province, province as find_province
 from .topology import Thresholds
 
 DEFAULT_WORKDIR = Path("data/processed")
-MANIFEST = "inventory.json"
 
 
 @dataclass(frozen=True)
@@ -118,26 +116,6 @@ class Settings:
                 merged.update({k: v for k, v in asdict(source).items() if v is not None})
         return SourceOverride(**merged)
 
-    def to_manifest(self) -> dict[str, Any]:
-        """What later stages need, written to ``<workdir>/inventory.json``."""
-        return {
-            "province": self.province.name_vi,
-            "province_code": self.province.gso_code,
-            "central_meridian_deg": self.province.central_meridian_deg,
-            "year": self.year,
-            "reference_date": self.reference_date.isoformat(),
-            "boundaries": (
-                {k: str(v) for k, v in asdict(self.boundaries).items()} if self.boundaries else None
-            ),
-            "qa": asdict(self.qa),
-            "natural_area_ha": self.natural_area_ha,
-            "maps": {"scale_step": self.map_scale_step, "dpi": self.map_dpi},
-            "previous": (
-                {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.previous).items()}
-                if self.previous else None
-            ),
-        }
-
 
 def _require(table: dict, key: str, kind: type, where: str, *, default: Any = ...) -> Any:
     if key not in table:
@@ -175,18 +153,12 @@ def _check_keys(table: dict, allowed: set[str], where: str) -> None:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}.")
 
 
-def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
-    """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
-    _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
-                            "maps", "previous"},
-                "config")
-    inv = _require(data, "inventory", dict, "config")
-    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler"}, "[inventory]")
-    try:
-        province = find_province(_require(inv, "province", str, "[inventory]"))
-    except UnknownProvinceError as exc:
-        raise ConfigError(f"[inventory] province: {exc}") from None
-    year = _require(inv, "year", int, "[inventory]", default=2019)
+def _path_of(text: str, base_dir: Path) -> Path:
+    path = Path(text)
+    return path if path.is_absolute() else base_dir / path
+
+
+def _reference_date(inv: dict, year: int) -> date:
     ref = inv.get("reference_date", date(year, 12, 31))
     if isinstance(ref, str):
         try:
@@ -197,11 +169,10 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
             ) from None
     if not isinstance(ref, date):
         raise ConfigError("[inventory] reference_date must be a date such as 2019-12-31.")
+    return ref
 
-    def path_of(text: str) -> Path:
-        path = Path(text)
-        return path if path.is_absolute() else base_dir / path
 
+def _sources(data: dict) -> tuple[SourceOverride, ...]:
     sources = []
     for i, src in enumerate(_require(data, "sources", list, "config", default=[])):
         where = f"[[sources]] #{i + 1}"
@@ -209,43 +180,44 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
             raise ConfigError(f"{where} must be a table with 'path' and overrides.")
         _check_keys(src, {"path", "commune_code", "crs", "encoding", "owner_type"}, where)
         crs = src.get("crs")
-        sources.append(
-            SourceOverride(
-                pattern=_require(src, "path", str, where),
-                commune_code=_require(src, "commune_code", str, where, default=None),
-                crs=_check_crs(crs, where) if crs is not None else None,
-                encoding=_require(src, "encoding", str, where, default=None),
-                owner_type=_require(src, "owner_type", str, where, default=None),
-            )
-        )
+        sources.append(SourceOverride(
+            pattern=_require(src, "path", str, where),
+            commune_code=_require(src, "commune_code", str, where, default=None),
+            crs=_check_crs(crs, where) if crs is not None else None,
+            encoding=_require(src, "encoding", str, where, default=None),
+            owner_type=_require(src, "owner_type", str, where, default=None),
+        ))
+    return tuple(sources)
 
-    boundaries = None
-    if "boundaries" in data:
-        bnd = _require(data, "boundaries", dict, "config")
-        fields = {f for f in Boundaries.__dataclass_fields__ if f != "path"}
-        _check_keys(bnd, fields | {"path"}, "[boundaries]")
-        boundaries = Boundaries(
-            path=path_of(_require(bnd, "path", str, "[boundaries]")),
-            **{k: _require(bnd, k, str, "[boundaries]") for k in fields if k in bnd},
-        )
 
-    aliases = {
-        name: tuple(_require(data["columns"], name, list, "[columns]"))
-        for name in data.get("columns", {})
-    }
+def _boundaries(data: dict, base_dir: Path) -> Boundaries | None:
+    if "boundaries" not in data:
+        return None
+    bnd = _require(data, "boundaries", dict, "config")
+    fields = {f for f in Boundaries.__dataclass_fields__ if f != "path"}
+    _check_keys(bnd, fields | {"path"}, "[boundaries]")
+    return Boundaries(
+        path=_path_of(_require(bnd, "path", str, "[boundaries]"), base_dir),
+        **{k: _require(bnd, k, str, "[boundaries]") for k in fields if k in bnd},
+    )
+
+
+def _compound(data: dict) -> CompoundSplit:
     comp = _require(data, "compound", dict, "config", default={})
     _check_keys(comp, {"first_use_m2", "area_fields"}, "[compound]")
-    compound = CompoundSplit(
+    return CompoundSplit(
         first_use_m2=_positive(comp.get("first_use_m2", 400.0), "[compound] first_use_m2"),
         area_fields={k: tuple(v) for k, v in comp.get("area_fields", {}).items()},
     )
 
+
+def _qa(data: dict) -> Thresholds:
     qa_table = _require(data, "qa", dict, "config", default={})
     _check_keys(qa_table, set(Thresholds.__dataclass_fields__), "[qa]")
-    qa = Thresholds(**{k: _positive(qa_table[k], f"[qa] {k}") for k in qa_table})
-    natural = _require(data, "natural_area_ha", dict, "config", default={})
-    natural_area_ha = {str(k).zfill(5): _positive(v, f"[natural_area_ha] {k}") for k, v in natural.items()}
+    return Thresholds(**{k: _positive(qa_table[k], f"[qa] {k}") for k in qa_table})
 
+
+def _maps(data: dict) -> tuple[int, int]:
     maps = _require(data, "maps", dict, "config", default={})
     _check_keys(maps, {"scale_step", "dpi"}, "[maps]")
     scale_step = _require(maps, "scale_step", int, "[maps]", default=0)
@@ -254,42 +226,61 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
     dpi = _require(maps, "dpi", int, "[maps]", default=150)
     if not 50 <= dpi <= 600:
         raise ConfigError(f"[maps] dpi must be between 50 and 600, got {dpi}.")
+    return scale_step, dpi
 
-    previous = None
-    if "previous" in data:
-        prev = _require(data, "previous", dict, "config")
-        _check_keys(prev, {"path", "year", "crs", "encoding", "commune_code", "statistics", "statistics_year"},
-                    "[previous]")
-        crs = _require(prev, "crs", str, "[previous]", default=None)
-        stats = _require(prev, "statistics", str, "[previous]", default=None)
-        previous = Previous(
-            path=str(path_of(_require(prev, "path", str, "[previous]"))),
-            year=_require(prev, "year", int, "[previous]", default=year - 5),
-            crs=_check_crs(crs, "[previous]") if crs else None,
-            encoding=_require(prev, "encoding", str, "[previous]", default=None),
-            commune_code=_require(prev, "commune_code", str, "[previous]", default=None),
-            statistics=path_of(stats) if stats else None,
-            statistics_year=_require(prev, "statistics_year", int, "[previous]", default=year - 1 if stats else None),
-        )
-        if previous.year >= year:
-            raise ConfigError(f"[previous] year {previous.year} must be before the inventory year {year}.")
 
+def _previous(data: dict, year: int, base_dir: Path) -> Previous | None:
+    if "previous" not in data:
+        return None
+    prev = _require(data, "previous", dict, "config")
+    _check_keys(prev, {"path", "year", "crs", "encoding", "commune_code", "statistics", "statistics_year"},
+                "[previous]")
+    crs = _require(prev, "crs", str, "[previous]", default=None)
+    stats = _require(prev, "statistics", str, "[previous]", default=None)
+    previous = Previous(
+        path=str(_path_of(_require(prev, "path", str, "[previous]"), base_dir)),
+        year=_require(prev, "year", int, "[previous]", default=year - 5),
+        crs=_check_crs(crs, "[previous]") if crs else None,
+        encoding=_require(prev, "encoding", str, "[previous]", default=None),
+        commune_code=_require(prev, "commune_code", str, "[previous]", default=None),
+        statistics=_path_of(stats, base_dir) if stats else None,
+        statistics_year=_require(prev, "statistics_year", int, "[previous]", default=year - 1 if stats else None),
+    )
+    if previous.year >= year:
+        raise ConfigError(f"[previous] year {previous.year} must be before the inventory year {year}.")
+    return previous
+
+
+def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
+    """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
+    _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
+                       "maps", "previous"}, "config")
+    inv = _require(data, "inventory", dict, "config")
+    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler"}, "[inventory]")
+    try:
+        province = find_province(_require(inv, "province", str, "[inventory]"))
+    except UnknownProvinceError as exc:
+        raise ConfigError(f"[inventory] province: {exc}") from None
+    year = _require(inv, "year", int, "[inventory]", default=2019)
+    aliases = {name: tuple(_require(data["columns"], name, list, "[columns]")) for name in data.get("columns", {})}
+    natural = _require(data, "natural_area_ha", dict, "config", default={})
+    scale_step, dpi = _maps(data)
     return Settings(
         province=province,
         year=year,
-        reference_date=ref,
-        input_root=path_of(inv["input"]) if "input" in inv else None,
-        workdir=path_of(_require(inv, "workdir", str, "[inventory]", default=str(DEFAULT_WORKDIR))),
-        sources=tuple(sources),
-        boundaries=boundaries,
+        reference_date=_reference_date(inv, year),
+        input_root=_path_of(inv["input"], base_dir) if "input" in inv else None,
+        workdir=_path_of(_require(inv, "workdir", str, "[inventory]", default=str(DEFAULT_WORKDIR)), base_dir),
+        sources=_sources(data),
+        boundaries=_boundaries(data, base_dir),
         column_aliases=aliases,
-        compound=compound,
-        qa=qa,
-        natural_area_ha=natural_area_ha,
+        compound=_compound(data),
+        qa=_qa(data),
+        natural_area_ha={str(k).zfill(5): _positive(v, f"[natural_area_ha] {k}") for k, v in natural.items()},
         scheduler=_require(inv, "scheduler", str, "[inventory]", default=None),
         map_scale_step=scale_step,
         map_dpi=dpi,
-        previous=previous,
+        previous=_previous(data, year, base_dir),
     )
 
 
@@ -303,90 +294,3 @@ def load_settings(path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from None
     return settings_from_dict(data, base_dir=path.parent)
-
-
-# ------------------------------------------------------------------- work dir
-
-
-@dataclass(frozen=True)
-class WorkDir:
-    """The layout of a work directory (see DESIGN.md)."""
-
-    root: Path
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
-
-    @property
-    def parcels_dir(self) -> Path:
-        return self.root / "parcels"
-
-    @property
-    def quarantine_dir(self) -> Path:
-        return self.root / "quarantine"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.root / "reports"
-
-    @property
-    def stats_dir(self) -> Path:
-        return self.root / "stats"
-
-    def parcels(self, commune_code: str) -> Path:
-        return self.parcels_dir / f"{commune_code}.parquet"
-
-    def quarantine(self, commune_code: str) -> Path:
-        return self.quarantine_dir / f"{commune_code}.parquet"
-
-    @property
-    def qa_dir(self) -> Path:
-        return self.root / "qa"
-
-    @property
-    def khoanh_dir(self) -> Path:
-        return self.root / "khoanh"
-
-    def khoanh(self, commune_code: str) -> Path:
-        return self.khoanh_dir / f"{commune_code}.parquet"
-
-    @property
-    def change_dir(self) -> Path:
-        return self.root / "change"
-
-    def change(self, commune_code: str) -> Path:
-        """The overlay pieces of a commune: previous khoanh ∩ current khoanh."""
-        return self.change_dir / f"{commune_code}.parquet"
-
-    def previous(self, commune_code: str) -> Path:
-        """The previous inventory's layer of a commune, in the contract's CRS."""
-        return self.change_dir / "previous" / f"{commune_code}.parquet"
-
-    @property
-    def transitions_csv(self) -> Path:
-        return self.stats_dir / "transitions.csv"
-
-    @property
-    def areas_csv(self) -> Path:
-        return self.stats_dir / "areas.csv"
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / MANIFEST
-
-    def parcel_files(self) -> list[Path]:
-        """The per-commune parcel files, sorted; an error if ingest has not run."""
-        files = sorted(self.parcels_dir.glob("*.parquet"))
-        if not files:
-            raise StageInputMissing(
-                f"No parcels in {self.parcels_dir}. Run 'kiemke ingest … --workdir {self.root}' first."
-            )
-        return files
-
-    def read_manifest(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.manifest.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise StageInputMissing(
-                f"{self.manifest} is missing. Run 'kiemke ingest … --workdir {self.root}' first."
-            ) from None

@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .config import WorkDir
 from .io import read_geoparquet, up_to_date, write_geoparquet
+from .parallel import executor
 from .topology import (
     Thresholds, gaps, overlapping_pairs, parcel_priority, representative_xy, resolve_overlaps, union_coverage,
 )
+from .workdir import WorkDir
 
 log = logging.getLogger(__name__)
 
@@ -131,16 +132,11 @@ def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, threshol
     return True
 
 
-def run_khoanh(workdir: Path, *, progress: bool = True, scheduler: str | None = "sync") -> dict[str, Path]:
+def run_khoanh(work: WorkDir, *, progress: bool = True, scheduler: str | None = "sync") -> dict[str, Path]:
     """Build khoanh đất for every commune of the work directory (in parallel)."""
-    from .boundaries import load_boundaries
-    from .parallel import executor
-
-    work = WorkDir(workdir)
     manifest = work.read_manifest()
-    bounds = load_boundaries(manifest.get("boundaries"), float(manifest["central_meridian_deg"]))
-    bounds = bounds.set_index("commune_code")
-    thresholds = Thresholds(**manifest.get("qa", {}))
+    bounds = manifest.load_boundaries().set_index("commune_code")
+    thresholds = manifest.qa
     codes = [path.stem for path in work.parcel_files()]
     tasks = [(str(work.root), code, shapely.to_wkb(bounds.geometry[code]) if code in bounds.index else None,
               thresholds) for code in codes]

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from typing import Any
 
+from tqdm import tqdm
+
 log = logging.getLogger(__name__)
 
 SYNC = "sync"
@@ -39,7 +41,7 @@ def executor(scheduler: str | None = None, workers: int | None = None):
     if scheduler == SYNC:
         yield _map_sync
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # heavy (tornado, the scheduler): only when a cluster is used
 
     if not log.isEnabledFor(logging.DEBUG):  # importing distributed resets its loggers to INFO
         for name in ("distributed", "tornado"):
@@ -63,15 +65,12 @@ def executor(scheduler: str | None = None, workers: int | None = None):
 
 
 def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:
-    from tqdm import tqdm
-
     items = list(items)
     return [func(*item) for item in tqdm(items, desc=desc, unit="task", disable=not desc)]
 
 
 def _map_dask(client, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
-    from distributed import as_completed
-    from tqdm import tqdm
+    from distributed import as_completed  # see executor: distributed is imported only for a cluster
 
     items = list(items)
     futures = [client.submit(func, *item, pure=False) for item in items]

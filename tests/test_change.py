@@ -20,7 +20,7 @@ from pipeline.change import (
 )
 from pipeline.config import settings_from_dict
 from pipeline.errors import ConfigError
-from pipeline.forms_change import apportion
+from pipeline.forms import apportion
 from pipeline.reference import landuse_colors
 
 COLLAPSE = frozenset({"LUA", "HNK", "RSX", "RPH", "RDD"})
@@ -301,7 +301,7 @@ def test_change_map_shows_changes_in_the_new_colour_and_the_rest_grey(transition
 
 def test_raster_fast_path_is_within_half_a_percent_on_the_sample(transitions_run):
     from pipeline.change import code_shares, current_units, share_groups
-    from pipeline.khoanh import Thresholds
+    from pipeline.topology import Thresholds
 
     work, _ = transitions_run
     for code in ("06286", "06307"):

@@ -12,9 +12,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipeline.forms import (
-    FormConsistencyError, build_units, check_forms, compute_forms, leaf_cells, load_template,
-)
+from pipeline.forms import FormConsistencyError, check_forms, compute_forms, leaf_cells
+from pipeline.regime import load_template
+from pipeline.units import build_units
 from pipeline.reference import landuse_tree
 
 TEMPLATE = load_template()

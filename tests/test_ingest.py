@@ -9,7 +9,9 @@ from pyproj import CRS
 
 from pipeline.cli import cli
 from pipeline.config import Settings
-from pipeline.ingest import ingest_frame, map_columns, normalise_commune_code, split_compound
+from pipeline.ingest import ingest_frame
+from pipeline.ingest.codes import normalise_commune_code, split_compound
+from pipeline.ingest.columns import map_columns
 from pipeline.reference import province
 
 LANG_SON = province("Lạng Sơn")

@@ -12,9 +12,11 @@ from pyproj import CRS
 
 from pipeline import crs as vn
 from pipeline.config import Settings
-from pipeline.ingest import ingest_file, resolve_code
+from pipeline.ingest import ingest_file
+from pipeline.ingest.codes import resolve_code
 from pipeline.reference import province
 from pipeline.vntext import is_syllable, match_key, repair_text
+from pipeline.workdir import WorkDir
 
 LANG_SON = province("Lạng Sơn")
 SETTINGS = Settings(province=LANG_SON)
@@ -206,7 +208,7 @@ def test_zipped_shapefile(tmp_path):
     with zipfile.ZipFile(tmp_path / "xa.zip", "w") as archive:
         for part in tmp_path.glob("td.*"):
             archive.write(part, f"giao/{part.name}")
-    from pipeline.sources import discover
+    from pipeline.ingest.read import discover
 
     (source,) = discover([tmp_path / "xa.zip"])
     parcels, _, report = _ingest(source, SETTINGS)
@@ -224,7 +226,7 @@ def test_dgn_v7_shapes_are_read_and_unlabelled_ones_quarantined(tmp_path):
 
 
 def test_dgn_text_labels_give_codes_to_the_shapes_around_them():
-    from pipeline.sources import label_dgn_shapes
+    from pipeline.ingest.read import label_dgn_shapes
 
     frame = gpd.GeoDataFrame({
         "Type": [6, 6, 17, 17, 17],
@@ -270,7 +272,7 @@ def test_duplicates_and_garbage_areas_are_flagged_not_dropped(tmp_path):
          "geometry": _box(450_200)},
     ])
     settings = Settings(province=LANG_SON, workdir=tmp_path / "work")
-    result = run_ingest([path], settings, progress=False)
+    result = run_ingest(WorkDir(settings.workdir), [path], settings, progress=False)
     parcels = gpd.read_parquet(result.parcels["09922"])
     assert len(parcels) == 3
     assert parcels["flags"].tolist() == [

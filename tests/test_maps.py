@@ -10,9 +10,11 @@ import pytest
 import shapely
 from PIL import Image
 
-from pipeline.map_layout import choose_paper, format_scale, regulation_scale, sheet_layout
-from pipeline.map_render import PT_PER_MM, compound_path, place_labels
+from pipeline.maps.layout import choose_paper, format_scale, regulation_scale, sheet_layout
+from pipeline.drawing import PT_PER_MM, compound_path
+from pipeline.maps.render import place_labels
 from pipeline.reference import landuse_colors, landuse_tree
+from pipeline.workdir import WorkDir
 
 SHEETS = ["xa_06253", "xa_06274", "xa_06286", "xa_06307", "huyen_184", "tinh_20"]
 Image.MAX_IMAGE_PIXELS = None
@@ -176,6 +178,6 @@ def test_vietnamese_text_has_every_glyph(sample_run, tmp_path):
         import shutil
 
         shutil.copytree(sample_run, out, ignore=shutil.ignore_patterns("maps", "forms", "qa"))
-        run_maps(out, dpi=50, progress=False)
+        run_maps(WorkDir(out), dpi=50, progress=False)
     missing = [str(w.message) for w in caught if "missing from" in str(w.message)]
     assert not missing

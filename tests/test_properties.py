@@ -12,7 +12,9 @@ from pyproj import CRS
 
 from pipeline.aggregate import area_by_code, code_tree_totals
 from pipeline.config import Settings
-from pipeline.forms import build_units, compute_forms, load_template
+from pipeline.forms import compute_forms
+from pipeline.regime import load_template
+from pipeline.units import build_units
 from pipeline.ingest import ingest_frame
 from pipeline.khoanh import build_khoanh
 from pipeline.reference import landuse_tree, province

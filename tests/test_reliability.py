@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import file_hashes, sample_config
+from tests.conftest import file_hashes, sample_config
 from pipeline.cli import cli
+from pipeline.workdir import WorkDir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,9 +127,9 @@ def test_local_cluster_gives_the_same_areas_as_in_process(tmp_path, sample_raw):
     for name, scheduler in (("sync", "sync"), ("cluster", None)):
         settings = load_settings(sample_config(sample_raw, tmp_path / name))
         with executor(scheduler, workers=2) as pmap:
-            run_ingest([settings.input_root], settings, progress=False, scheduler=pmap)
-            run_qa(settings.workdir, progress=False, scheduler=pmap)
-            run_khoanh(settings.workdir, progress=False, scheduler=pmap)
-        run_aggregate(settings.workdir)
+            run_ingest(WorkDir(settings.workdir), [settings.input_root], settings, progress=False, scheduler=pmap)
+            run_qa(WorkDir(settings.workdir), progress=False, scheduler=pmap)
+            run_khoanh(WorkDir(settings.workdir), progress=False, scheduler=pmap)
+        run_aggregate(WorkDir(settings.workdir))
         outputs[name] = (settings.workdir / "stats/areas.csv").read_bytes()
     assert outputs["sync"] == outputs["cluster"]

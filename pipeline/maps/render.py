@@ -19,22 +19,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import FancyArrow, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
+from matplotlib.textpath import TextPath, TextToPath  # noqa: E402
 
-from .map_layout import Box, SheetLayout, format_scale, grid_spacing  # noqa: E402
+from ..drawing import PT_PER_MM, fill, pt, stroke  # noqa: E402
+from ..io import atomic_path, write_json  # noqa: E402
+from ..symbology import BOUNDARY_NAMES, BOUNDARY_STYLES, GAP_COLOR, GAP_EDGE, GAP_HATCH, MISSING_COLOUR  # noqa: E402
+from .layout import Box, SheetLayout, format_scale, grid_spacing  # noqa: E402
 
 FONT = "DejaVu Sans"  # shipped with matplotlib; covers every Vietnamese letter
-PT_PER_MM = 72 / 25.4
 LABEL_PT = 6.0
-GAP_COLOR = "#FFFFFF"
-GAP_HATCH = "xx"
-BOUNDARY_STYLES = {  # level → (colour, width mm, dash pattern in mm)
-    "xa": ("#000000", 0.35, (4.0, 1.0, 0.6, 1.0)),
-    "huyen": ("#000000", 0.6, (5.0, 1.0, 0.6, 1.0, 0.6, 1.0)),
-    "tinh": ("#000000", 0.9, (6.0, 1.2, 1.5, 1.2)),
-}
-BOUNDARY_NAMES = {"xa": "Ranh giới xã", "huyen": "Ranh giới huyện", "tinh": "Ranh giới tỉnh"}
 
 
 @dataclass
@@ -76,46 +72,11 @@ class RenderResult:
 # ---------------------------------------------------------------- geometry → paths
 
 
-def compound_path(geoms: np.ndarray) -> MplPath:
-    """One matplotlib path holding every polygon (holes kept by orientation)."""
-    geoms = np.asarray(geoms, dtype=object)
-    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
-    if not len(geoms):
-        return MplPath(np.empty((0, 2)))
-    oriented = shapely.orient_polygons(geoms)  # exteriors counter-clockwise, holes clockwise
-    rings = shapely.get_rings(shapely.get_parts(oriented))
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
-    starts = np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1]
-    codes[starts] = MplPath.MOVETO
-    codes[np.r_[starts[1:] - 1, len(coords) - 1]] = MplPath.CLOSEPOLY
-    return MplPath(coords, codes)
-
-
-def outline_path(geoms: np.ndarray) -> MplPath:
-    """Every ring of the polygons as one stroked path (one PDF drawing operation,
-    where a LineCollection would write one per ring)."""
-    rings = shapely.get_rings(shapely.get_parts(np.asarray(geoms, dtype=object)))
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
-    codes[np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1] if len(coords) else []] = MplPath.MOVETO
-    return MplPath(coords, codes)
-
-
-def stroke(ax, geoms, colour: str, width_mm: float, dashes: tuple[float, ...] | None = None) -> None:
-    style = [(0, tuple(_pt(d) for d in dashes))] if dashes else ["solid"]
-    ax.add_collection(PathCollection([outline_path(geoms)], facecolors="none", edgecolors=[colour],
-                                     linewidths=[_pt(width_mm)], linestyles=style), autolim=False)
-
-
 # -------------------------------------------------------------------- labels
 
 
-def text_width_pt(text: str, size_pt: float) -> float:
+def text_widthpt(text: str, size_pt: float) -> float:
     """Advance width of ``text`` in the map font, in points (exact font metrics)."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextToPath
-
     width, _, _ = TextToPath().get_text_width_height_descent(text, FontProperties(family=FONT, size=size_pt), False)
     return float(width)
 
@@ -127,7 +88,7 @@ def place_labels(geoms: np.ndarray, texts: np.ndarray, layout: SheetLayout, size
     if not len(geoms):
         return pd.DataFrame(columns=columns)
     h_mm = size_pt / PT_PER_MM * 1.25  # above the font's line height (ascent + descent ≈ 1.16 em)
-    widths = {t: text_width_pt(t, size_pt) for t in set(texts)}
+    widths = {t: text_widthpt(t, size_pt) for t in set(texts)}
     w_mm = np.array([widths[t] for t in texts]) / PT_PER_MM + 0.5
     m_per_mm = 1 / layout.mm_per_m
     points = shapely.point_on_surface(geoms)
@@ -172,26 +133,15 @@ def _axes_mm(fig, box: Box, layout: SheetLayout, **kwargs):
     return ax
 
 
-def _pt(mm: float) -> float:
-    return mm * PT_PER_MM
-
-
-def _fill(ax, geoms, colour: str, hatch: str = "", hatch_colour: str = "#555555") -> None:
-    """One compound path as a collection (no per-vertex data-limit pass, unlike add_patch)."""
-    fill = PathCollection([compound_path(geoms)], facecolors=[colour], edgecolors=[hatch_colour if hatch else "none"],
-                          linewidths=[0], hatch=hatch or None)
-    ax.add_collection(fill, autolim=False)
-
-
 def draw_fills(ax, content: SheetContent) -> None:
     khoanh = content.khoanh
     style = content.legend.set_index("code")
     for code, group in khoanh[khoanh["landuse"].notna()].groupby("landuse", sort=False):
-        colour = style.at[code, "hex"] if code in style.index else "#FF00FF"
-        _fill(ax, group.geometry.values, colour, style.at[code, "hatch"] if code in style.index else "")
+        colour = style.at[code, "hex"] if code in style.index else MISSING_COLOUR
+        fill(ax, group.geometry.values, colour, style.at[code, "hatch"] if code in style.index else "")
     gaps = khoanh[khoanh["landuse"].isna()]
     if len(gaps):
-        _fill(ax, gaps.geometry.values, GAP_COLOR, GAP_HATCH, "#D00000")
+        fill(ax, gaps.geometry.values, GAP_COLOR, GAP_HATCH, GAP_EDGE)
 
 
 def draw_map(fig, layout: SheetLayout, content: SheetContent) -> pd.DataFrame:
@@ -218,9 +168,6 @@ def draw_map(fig, layout: SheetLayout, content: SheetContent) -> pd.DataFrame:
 def draw_labels(fig, ax, labels: pd.DataFrame, size_pt: float = LABEL_PT) -> None:
     """Code labels as glyph outlines: one shape per distinct code, stamped at every
     position (the PDF stores each code once), centred on the placement point."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextPath
-
     prop = FontProperties(family=FONT)
     for text, group in labels.groupby("text", sort=True):
         glyphs = TextPath((0, 0), text, size=size_pt, prop=prop)
@@ -243,23 +190,23 @@ def _draw_grid(fig, ax, layout: SheetLayout) -> None:
     for x in xs:
         for y in ys:
             segments += [[(x - cross, y), (x + cross, y)], [(x, y - cross), (x, y + cross)]]
-    ax.add_collection(LineCollection(segments, colors="#000000", linewidths=_pt(0.15)))
+    ax.add_collection(LineCollection(segments, colors="#000000", linewidths=pt(0.15)))
     frame = _axes_mm(fig, layout.frame, layout)
-    frame.add_patch(Rectangle((0, 0), layout.frame.w, layout.frame.h, fill=False, linewidth=_pt(0.8),
+    frame.add_patch(Rectangle((0, 0), layout.frame.w, layout.frame.h, fill=False, linewidth=pt(0.8),
                               edgecolor="#000000", gid="neatline"))
     inner = layout.map_box
     off_x, off_y = inner.x - layout.frame.x, inner.y - layout.frame.y
-    frame.add_patch(Rectangle((off_x, off_y), inner.w, inner.h, fill=False, linewidth=_pt(0.25)))
+    frame.add_patch(Rectangle((off_x, off_y), inner.w, inner.h, fill=False, linewidth=pt(0.25)))
     fmt = (lambda v: f"{v / 1000:.1f}") if step % 1000 else (lambda v: f"{v / 1000:.0f}")
     for x in xs:
         px = off_x + (x - x0) * layout.mm_per_m
         for yb, va in ((off_y, "top"), (off_y + inner.h, "bottom")):
-            frame.plot([px, px], [yb, yb + (-1.5 if va == "top" else 1.5)], color="#000000", linewidth=_pt(0.2))
+            frame.plot([px, px], [yb, yb + (-1.5 if va == "top" else 1.5)], color="#000000", linewidth=pt(0.2))
             frame.text(px, yb + (-2 if va == "top" else 2), fmt(x), ha="center", va=va, fontsize=6, family=FONT)
     for y in ys:
         py = off_y + (y - y0) * layout.mm_per_m
         for xb, ha in ((off_x, "right"), (off_x + inner.w, "left")):
-            frame.plot([xb, xb + (-1.5 if ha == "right" else 1.5)], [py, py], color="#000000", linewidth=_pt(0.2))
+            frame.plot([xb, xb + (-1.5 if ha == "right" else 1.5)], [py, py], color="#000000", linewidth=pt(0.2))
             frame.text(xb + (-2 if ha == "right" else 2), py, fmt(y), ha=ha, va="center", fontsize=6,
                        family=FONT, rotation=90)
     # north arrow, top right inside the map
@@ -291,7 +238,7 @@ def draw_bottom(fig, layout: SheetLayout, content: SheetContent) -> None:
     left = box.w / 2 - 2 * seg
     for k in range(4):
         ax.add_patch(Rectangle((left + k * seg, box.h - 10), seg, 1.5, facecolor="#000000" if k % 2 == 0 else "#FFFFFF",
-                               edgecolor="#000000", linewidth=_pt(0.2)))
+                               edgecolor="#000000", linewidth=pt(0.2)))
         label = f"{k * unit / 1000:g} km" if unit >= 1000 else f"{k * unit:g}"
         ax.text(left + k * seg, box.h - 10.8, label, ha="center", va="top", fontsize=6, family=FONT)
     end = f"{4 * unit / 1000:g} km" if unit * 4 >= 1000 else f"{4 * unit:g} m"
@@ -303,7 +250,7 @@ def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> list[str]:
     """Side panel: location inset, legend (codes present), structure chart, signatures."""
     panel = layout.panel
     ax = _axes_mm(fig, panel, layout)
-    ax.add_patch(Rectangle((0, 0), panel.w, panel.h, fill=False, linewidth=_pt(0.5)))
+    ax.add_patch(Rectangle((0, 0), panel.w, panel.h, fill=False, linewidth=pt(0.5)))
     w, top = panel.w, panel.h
     font = max(6.0, min(14.0, w / 9))
 
@@ -321,22 +268,22 @@ def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> list[str]:
     sw_w = min(10.0, w * 0.14)
     for item in content.legend.itertuples():
         ax.add_patch(Rectangle((3, y - row_h * 0.85), sw_w, row_h * 0.75, facecolor=item.hex, edgecolor="#000000",
-                               linewidth=_pt(0.15), hatch=item.hatch or None))
+                               linewidth=pt(0.15), hatch=item.hatch or None))
         ax.text(3 + sw_w / 2, y - row_h * 0.47, item.code, ha="center", va="center", fontsize=font * 0.7,
                 family=FONT)
         ax.text(5 + sw_w, y - row_h * 0.47, item.name_vi, ha="left", va="center", fontsize=font * 0.7,
                 family=FONT, wrap=True, gid=f"legend-{item.code}")
         y -= row_h
     if content.khoanh["landuse"].isna().any():
-        ax.add_patch(Rectangle((3, y - row_h * 0.85), sw_w, row_h * 0.75, facecolor=GAP_COLOR, edgecolor="#D00000",
-                               linewidth=_pt(0.15), hatch=GAP_HATCH))
+        ax.add_patch(Rectangle((3, y - row_h * 0.85), sw_w, row_h * 0.75, facecolor=GAP_COLOR, edgecolor=GAP_EDGE,
+                               linewidth=pt(0.15), hatch=GAP_HATCH))
         ax.text(5 + sw_w, y - row_h * 0.47, "Khoảng hở chưa xác định loại đất", ha="left", va="center",
                 fontsize=font * 0.7, family=FONT)
         y -= row_h
     for level in content.boundaries:
         colour, width, dashes = BOUNDARY_STYLES[level]
         ax.add_collection(LineCollection([[(3, y - row_h * 0.47), (3 + sw_w, y - row_h * 0.47)]], colors=colour,
-                                         linewidths=_pt(width), linestyles=[(0, tuple(_pt(d) for d in dashes))]))
+                                         linewidths=pt(width), linestyles=[(0, tuple(pt(d) for d in dashes))]))
         ax.text(5 + sw_w, y - row_h * 0.47, BOUNDARY_NAMES[level], ha="left", va="center", fontsize=font * 0.7,
                 family=FONT)
         y -= row_h
@@ -351,7 +298,7 @@ def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> list[str]:
                              .fraction(layout.page_w, layout.page_h))
         data = content.structure.iloc[::-1]
         chart.barh(range(len(data)), data["share"] * 100, color=data["hex"], edgecolor="#000000",
-                   linewidth=_pt(0.15))
+                   linewidth=pt(0.15))
         chart.set_yticks(range(len(data)), labels=data["code"], fontsize=font * 0.65, family=FONT)
         chart.tick_params(axis="x", labelsize=font * 0.6)
         for k, share in enumerate(data["share"]):
@@ -383,18 +330,16 @@ def _draw_inset(fig, layout: SheetLayout, box: Box, content: SheetContent) -> No
     ax.set_ylim(y0 - pad, y1 + pad)
     ax.set_aspect("equal", adjustable="box", anchor="C")
     ax.set_axis_off()
-    _fill(ax, context, "#F2F2F2")
+    fill(ax, context, "#F2F2F2")
     stroke(ax, context, "#808080", 0.15)
     if not shapely.is_empty(content.inset_highlight):
-        _fill(ax, np.array([content.inset_highlight]), "#E31A1C")
+        fill(ax, np.array([content.inset_highlight]), "#E31A1C")
         stroke(ax, np.array([content.inset_highlight]), "#000000", 0.3)
 
 
 def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Path | None = None,
                  dpi: int = 150, extra: dict | None = None) -> RenderResult:
     """Draw one sheet; write the vector PDF (true scale) and a PNG preview."""
-    from .io import atomic_path
-
     fig = plt.figure(figsize=(layout.page_w / 25.4, layout.page_h / 25.4))
     try:
         labels = draw_map(fig, layout, content)
@@ -419,8 +364,6 @@ def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Pat
         "w_mm": labels["w_m"] * mm, "h_mm": labels["h_m"] * mm,
     })
     result = RenderResult(layout, boxes, codes)
-    from .io import write_json
-
     write_json(pdf.with_suffix(".json"), {**result.to_json(), **(extra or {}),
                                           "label_boxes_mm": boxes.round(3).values.tolist()})
     return result

@@ -12,25 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from .map_render import BOUNDARY_STYLES
-from .maps import legend_for
-from .reference import landuse_tree
+from ..reference import landuse_tree
+from ..symbology import BOUNDARY_STYLES, QA_COLOURS, legend_for, rgba, rgba_to_hex
 
 QGIS_VERSION = "3.22.16-Białowieża"
 HATCH_BRUSH = {"||": "vertical", "//": "b_diagonal", "++": "cross", "xx": "diagonal_x"}
-QA_COLOURS = {  # layer → (RGBA fill, RGBA outline)
-    "invalid": ("255,0,255,90", "200,0,200,255"),
-    "overlaps": ("255,0,0,160", "200,0,0,255"),
-    "duplicates": ("255,80,0,160", "200,60,0,255"),
-    "gaps": ("255,255,0,200", "230,0,0,255"),
-    "slivers": ("255,140,0,180", "200,90,0,255"),
-    "crossings": ("0,120,255,160", "0,60,200,255"),
-}
-
-
-def _rgba(hex_colour: str, alpha: int = 255) -> str:
-    h = hex_colour.lstrip("#")
-    return f"{int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha}"
 
 
 def _options(values: dict[str, str]) -> str:
@@ -89,7 +75,7 @@ def renderer_landuse(codes: list[str]) -> str:
         label = f"{row.code} - {tree.name(row.code)}"
         categories.append(f'<category symbol="{k}" value={quoteattr(row.code)} label={quoteattr(label)} '
                           'render="true"/>')
-        layers = [_fill_layer(_rgba(row.hex))]
+        layers = [_fill_layer(rgba(row.hex))]
         if row.hatch:
             layers.append(_fill_layer("0,0,0,255", outline="0,0,0,0", width="0",
                                       style=HATCH_BRUSH.get(row.hatch, "vertical"), outline_style="no"))
@@ -134,16 +120,15 @@ def landuse_style(layer: str, codes: list[str], description: str) -> LayerStyle:
 
 def boundary_style(layer: str, level: str, description: str) -> LayerStyle:
     colour, width, _ = BOUNDARY_STYLES[level]
-    rgba = _rgba(colour)
-    return LayerStyle(layer, renderer_single("0,0,0,0", rgba, f"{width}", "dash dot", style="no"),
+    outline = rgba(colour)
+    return LayerStyle(layer, renderer_single("0,0,0,0", outline, f"{width}", "dash dot", style="no"),
                       sld=_sld(layer, [("", "", None, colour, width, True)]), description=description)
 
 
 def qa_style(layer: str, kind: str, description: str) -> LayerStyle:
     fill, outline = QA_COLOURS[kind]
     return LayerStyle(layer, renderer_single(fill, outline, "0.6"), _labeling("parcels", 7),
-                      _sld(layer, [("", "", "#" + "".join(f"{int(v):02X}" for v in fill.split(",")[:3]),
-                                    "#" + "".join(f"{int(v):02X}" for v in outline.split(",")[:3]), 0.6, False)]),
+                      _sld(layer, [("", "", rgba_to_hex(fill), rgba_to_hex(outline), 0.6, False)]),
                       description)
 
 

@@ -1,78 +1,34 @@
-"""Change since the previous inventory (biến động đất đai, e.g. 2014 → 2019).
-
-Per commune, the previous inventory's current-use layer is overlaid exactly
-(GEOS intersections of the STRtree pairs) with this inventory's khoanh đất.
-Every square metre of either layer lands in one cell of the from → to matrix
-(chu chuyển đất đai): previous area that the current layer does not cover goes
-to the column ``OUTSIDE``, current area outside the previous layer to the row
-``OUTSIDE``, and current gaps (khoanh without a code) to the column ``GAP``.
-So each row sums to the previous area of its code and each column to the
-current area of its code.
-
-Codes are compared at the level of Biểu 14/TKĐĐ (LUA, HNK, RSX, RPH, RDD
-without their sub-codes; the list is the template's ``collapse``): the 2014
-regime had no forest sub-codes. A compound khoanh (ONT+CLN) gives each of its
-uses its share of every piece, as the statistics do.
+"""The exact overlay of two land-use layers and the transitions (chu chuyển)
+it gives: every square metre of either layer lands in one cell of the
+from → to matrix. Area of a previous unit that the current layer does not
+cover goes to the column ``OUTSIDE``, current area outside the previous layer
+to the row ``OUTSIDE``, current gaps to the column ``GAP``; so each row sums
+to the previous area of its code and each column to the current one.
 
 A raster cross-tabulation (:func:`raster_pairs`) gives the same table from
 two rasterised layers, for province-wide runs; it differs from the exact one
 by the cells cut by boundaries.
-
-Outputs: ``change/previous/<commune>.parquet`` (the previous layer in the
-province's CRS), ``change/<commune>.parquet`` (the overlay pieces),
-``stats/transitions.csv`` and ``reports/change.md``.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import asdict, replace
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from rasterio import features
+from rasterio.transform import from_origin
 
-from .config import Previous, Settings, SourceOverride, WorkDir
-from .errors import InputFileError
-from .io import (
-    read_geoparquet, up_to_date, write_csv, write_csv_if_changed, write_geoparquet, write_json, write_text_if_changed,
-)
-from .reference import landuse_tree
-from .khoanh import resolved_parcels
-from .topology import Thresholds, mean_width
+from ..khoanh import resolved_parcels
+from ..reference import landuse_tree
+from ..topology import Thresholds, mean_width
+from .codes import GAP, OUTSIDE, comparison_code
 
-log = logging.getLogger(__name__)
-
-OUTSIDE = "NGOAI"  # area outside the other layer
-GAP = "KHOANGHO"  # a current khoanh with no code (a gap the QA found)
 TRANSITION_COLUMNS = ["commune_code", "from_code", "to_code", "area_m2"]
 PIECE_COLUMNS = ["commune_code", "previous_id", "khoanh_no", "from_code", "to_code", "from_leaf", "to_leaf",
                  "area_m2", "changed", "geometry"]
-
-
-def comparison_code(code: str, collapse: frozenset[str]) -> str:
-    """The code a land use is compared at: its highest ancestor-or-self in
-    ``collapse`` (RST → RSX, LUC → LUA), else the code itself."""
-    tree = landuse_tree()
-    if code not in tree:
-        return code
-    for candidate in (*reversed(tree.ancestors(code)), code):
-        if candidate in collapse:
-            return candidate
-    return code
-
-
-def comparison_codes(collapse: frozenset[str]) -> list[str]:
-    """Every code a comparison can end on, in the circular's order."""
-    tree = landuse_tree()
-    return [c for c in tree.codes
-            if not any(a in collapse for a in tree.ancestors(c)) and (tree.is_leaf(c) or c in collapse)]
-
-
-# ------------------------------------------------------------------- overlay
 
 
 def vector_pairs(previous: np.ndarray, current: np.ndarray, *, geometry: bool = False) -> pd.DataFrame:
@@ -124,9 +80,6 @@ def raster_pairs(previous: np.ndarray, current: np.ndarray, resolution: float, *
     (:func:`share_groups`): cells are then counted per group pair, which keeps
     the tally small however many polygons there are.
     """
-    from rasterio import features
-    from rasterio.transform import from_origin
-
     previous, current = np.asarray(previous, dtype=object), np.asarray(current, dtype=object)
     previous_groups = np.arange(len(previous)) if previous_groups is None else np.asarray(previous_groups)
     current_groups = np.arange(len(current)) if current_groups is None else np.asarray(current_groups)
@@ -300,191 +253,3 @@ def dominant_previous(pieces: pd.DataFrame) -> pd.DataFrame:
     by_code = inside.groupby(["khoanh_no", "from_leaf"], as_index=False)["area_m2"].sum()
     largest = by_code.sort_values("area_m2", ascending=False, kind="stable").drop_duplicates("khoanh_no")
     return largest.set_index("khoanh_no")["from_leaf"]
-
-
-# ------------------------------------------------------------- previous layer
-
-
-def read_previous(previous: Previous, settings: Settings, collapse: frozenset[str]):
-    """Read the previous layer's files with the ingest (encodings, CRS repair,
-    legacy codes); group codes of the comparison level are kept, the owner is
-    not required. Returns (layer, quarantine, file reports)."""
-    from .ingest import UNKNOWN_COMMUNE_PREFIX, ingest_file
-    from .sources import discover_pattern
-
-    sources = discover_pattern(previous.path)
-    override = SourceOverride("*", commune_code=previous.commune_code, crs=previous.crs, encoding=previous.encoding)
-    prev_settings = replace(settings, sources=(override,), input_root=None, previous=None)
-    layers, quarantines, reports = [], [], []
-    for source in sources:
-        layer, quarantine, report = ingest_file(source, prev_settings, accept_codes=collapse, require_owner=False)
-        layers.append(layer)
-        quarantines.append(quarantine)
-        reports.append(report)
-    if sum(r.features_in for r in reports) == 0:
-        raise InputFileError(f"{previous.path}: the previous inventory's layer holds no features.")
-    for source, layer in zip(sources, layers):
-        unknown = layer["commune_code"].astype(str).str.startswith(UNKNOWN_COMMUNE_PREFIX)
-        if unknown.any():
-            raise InputFileError(
-                f"{source.label}: {int(unknown.sum())} features of the previous inventory have no commune code "
-                "(no MAXA / MA_XA / MaXa column). Set commune_code under [previous] in inventory.toml when the "
-                "file holds one commune, or add the commune code column.")
-    layer = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), geometry="geometry", crs=layers[0].crs)
-    quarantine = gpd.GeoDataFrame(pd.concat(quarantines, ignore_index=True), geometry="geometry",
-                                  crs=layers[0].crs)
-    return layer, quarantine, reports
-
-
-def without_overlaps(layer: gpd.GeoDataFrame, thresholds: Thresholds) -> tuple[gpd.GeoDataFrame, float]:
-    """The layer with every overlap counted once (as the khoanh stage does);
-    returns it and the m² removed."""
-    geoms = np.asarray(layer.geometry.values, dtype=object)
-    resolved = resolved_parcels(layer, thresholds)
-    removed = float(shapely.area(geoms).sum() - shapely.area(resolved).sum())
-    out = layer.set_geometry(list(resolved), crs=layer.crs)
-    out["area_m2"] = shapely.area(resolved)
-    return out[out["area_m2"] > 0].reset_index(drop=True), removed
-
-
-# --------------------------------------------------------------------- stage
-
-
-def change_to_file(workdir: str, code: str, collapse: frozenset[str], thresholds: Thresholds) -> bool:
-    """Task: overlay one commune unless current; True if it ran. Runs on a worker."""
-    work = WorkDir(workdir)
-    sources = (work.khoanh(code), work.parcels(code), work.previous(code))
-    inputs = [p for p in sources if p.exists()] + [work.manifest]
-    outputs = [work.change(code), work.change(code).with_suffix(".csv")]
-    if up_to_date(outputs, inputs):
-        return False
-    crs = _crs_of(work)
-
-    def read(path: Path, columns: list[str]) -> gpd.GeoDataFrame:
-        empty = gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in columns}, geometry=[], crs=crs)
-        return read_geoparquet(path) if path.exists() else empty
-
-    previous = read(work.previous(code), ["landuse", "uses"])
-    current = current_units(read(work.parcels(code), ["landuse", "uses", "sheet_no", "parcel_no"]),
-                            read(work.khoanh(code), ["landuse", "uses", "khoanh_no"]), thresholds)
-    pieces, table = change_commune(previous, current, collapse, thresholds=thresholds)
-    pieces["commune_code"] = code
-    write_geoparquet(work.change(code), pieces[PIECE_COLUMNS])
-    write_csv(work.change(code).with_suffix(".csv"), table.assign(commune_code=code)[TRANSITION_COLUMNS])
-    return True
-
-
-def _crs_of(work: WorkDir):
-    from .crs import tm3_crs
-
-    return tm3_crs(float(work.read_manifest()["central_meridian_deg"]))
-
-
-def collapse_codes(template_name: str = "tt27_2018") -> frozenset[str]:
-    """The codes Biểu 14 does not detail (from the form template)."""
-    from .forms import load_template
-
-    return frozenset(load_template(template_name).form("14").collapse)
-
-
-def run_change(settings: Settings, *, scheduler: str | None = "sync", progress: bool = True) -> dict[str, Path]:
-    """Overlay the previous inventory with this one, commune by commune, and
-    write ``stats/transitions.csv`` and ``reports/change.md``."""
-    from .parallel import executor
-    from .sources import discover_pattern
-
-    previous = settings.previous
-    if previous is None:
-        raise InputFileError("No previous inventory is configured: add a [previous] section with its path "
-                             "to inventory.toml (see the bundled inventory.toml).")
-    work = WorkDir(settings.workdir)
-    manifest = work.read_manifest()
-    thresholds = Thresholds(**manifest.get("qa", {}))
-    collapse = collapse_codes()
-    read_state = work.change_dir / "previous" / "read.json"
-    files = sorted({f for s in discover_pattern(previous.path) for f in s.path.parent.glob(f"{s.path.stem}.*")})
-    if not up_to_date([read_state], [*files, work.manifest]):
-        layer, quarantine, reports = read_previous(previous, settings, collapse)
-        communes = {}
-        for code, group in layer.groupby("commune_code", sort=True):
-            resolved, removed = without_overlaps(group.reset_index(drop=True), thresholds)
-            write_geoparquet(work.previous(code), resolved)
-            communes[code] = {"features": len(group), "area_m2": float(group["area_m2"].sum()),
-                              "overlap_removed_m2": removed}
-        for stale in set(p.stem for p in (work.change_dir / "previous").glob("*.parquet")) - set(communes):
-            work.previous(stale).unlink()
-        if len(quarantine):
-            write_geoparquet(work.change_dir / "previous" / "quarantine.parquet", quarantine)
-        write_json(read_state, {
-            "files": [asdict(r) for r in reports],
-            "communes": communes,
-            "quarantine": quarantine.drop(columns="geometry").groupby("reason")["area_m2"]
-            .agg(["size", "sum"]).rename(columns={"size": "features", "sum": "area_m2"}).reset_index()
-            .to_dict("records") if len(quarantine) else [],
-        })
-    state = json.loads(read_state.read_text(encoding="utf-8"))
-    codes = sorted({p.stem for p in work.khoanh_dir.glob("*.parquet")} | set(state["communes"]))
-    with executor(scheduler) as pmap:
-        ran = pmap(change_to_file, [(str(work.root), code, collapse, thresholds) for code in codes],
-                   "change" if progress else "")
-    frames = [pd.read_csv(work.change(c).with_suffix(".csv"), dtype={"commune_code": str}) for c in codes]
-    table = sort_transitions(pd.concat(frames, ignore_index=True))
-    write_csv_if_changed(work.transitions_csv, table)  # unchanged → later stages stay up to date
-    write_text_if_changed(work.reports_dir / "change.md", change_report(table, state, previous, manifest))
-    log.info("change: %d communes (%d overlaid again) → %s, %s", len(codes), sum(ran), work.transitions_csv,
-             work.reports_dir / "change.md")
-    return {"transitions": work.transitions_csv, "report": work.reports_dir / "change.md"}
-
-
-def change_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per commune: previous and current area, changed area, area outside each layer (m²)."""
-    def total(mask: pd.Series) -> pd.Series:
-        return table[mask].groupby("commune_code")["area_m2"].sum()
-
-    both = (table["from_code"] != OUTSIDE) & (table["to_code"] != OUTSIDE)
-    out = pd.DataFrame({
-        "previous_m2": total(table["from_code"] != OUTSIDE),
-        "current_m2": total(table["to_code"] != OUTSIDE),
-        "changed_m2": total(both & (table["from_code"] != table["to_code"])),
-        "previous_only_m2": total(table["to_code"] == OUTSIDE),
-        "current_only_m2": total(table["from_code"] == OUTSIDE),
-    }).fillna(0.0)
-    return out.reset_index(names="commune_code")
-
-
-def change_report(table: pd.DataFrame, state: dict, previous: Previous, manifest: dict) -> str:
-    """reports/change.md: what was compared, where the area went, the largest changes."""
-    from .report import markdown_table
-
-    year = str(manifest["reference_date"])[:4]
-    summary = change_summary(table)
-    shown = summary.assign(**{c.replace("_m2", "_ha"): (summary[c] / 1e4).round(2)
-                              for c in summary.columns if c.endswith("_m2")})
-    shown = shown[["commune_code", *[c for c in shown.columns if c.endswith("_ha")]]]
-    shown.columns = ["commune", f"{previous.year} (ha)", f"{year} (ha)", "changed (ha)",
-                     f"only in {previous.year} (ha)", f"only in {year} (ha)"]
-    changes = table[(table["from_code"] != table["to_code"]) & (table["from_code"] != OUTSIDE)
-                    & (table["to_code"] != OUTSIDE)]
-    largest = (changes.groupby(["from_code", "to_code"], as_index=False)["area_m2"].sum()
-               .sort_values("area_m2", ascending=False).head(15))
-    largest = largest.assign(area_ha=(largest["area_m2"] / 1e4).round(2)).drop(columns="area_m2")
-    largest.columns = [f"from ({previous.year})", f"to ({year})", "area (ha)"]
-    used = sum(c["area_m2"] for c in state["communes"].values())
-    overlap = sum(c["overlap_removed_m2"] for c in state["communes"].values())
-    quarantined = sum(q["area_m2"] for q in state["quarantine"])
-    lines = [
-        f"# Change {previous.year} → {year}", "",
-        f"Previous layer: `{previous.path}` ({sum(c['features'] for c in state['communes'].values())} features, "
-        f"{used / 1e4:,.2f} ha used; overlaps counted once: {overlap / 1e4:,.4f} ha removed; quarantined: "
-        f"{quarantined / 1e4:,.4f} ha). Codes compared at the level of Biểu 14/TKĐĐ (LUA, HNK, RSX, RPH, RDD "
-        "without sub-codes). Every m² of both layers is in `stats/transitions.csv`: "
-        f"`{OUTSIDE}` = outside the other layer, `{GAP}` = a {year} gap with no code.", "",
-        markdown_table(shown), "",
-        f"## Largest changes ({previous.year} → {year})", "",
-        markdown_table(largest) if len(largest) else "No change of land use.", "",
-    ]
-    if state["quarantine"]:
-        q = pd.DataFrame(state["quarantine"])
-        q["area_ha"] = (q.pop("area_m2") / 1e4).round(4)
-        lines += ["## Previous-layer features not used", "", markdown_table(q), ""]
-    return "\n".join(lines)

@@ -3,18 +3,21 @@ styled, in the province CRS: what a planner double-clicks."""
 
 from __future__ import annotations
 
+import warnings
+import zipfile
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import pandas as pd
 import shapely
 
-from .qgis_styles import QGIS_VERSION, LayerStyle
+from ..io import atomic_path
+from .gpkg import GpkgLayer
+from .styles import QGIS_VERSION, LayerStyle
 
 
 def spatialrefsys(crs) -> str:
     """A QGIS <spatialrefsys> block for a pyproj CRS."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         proj4 = crs.to_proj4()
@@ -84,3 +87,13 @@ def project_xml(gpkg_name: str, layers: list[tuple[str, str, LayerStyle | None, 
         '</ProjectViewSettings>'
         '</qgis>\n'
     )
+
+
+def write_project(path: Path, gpkg: Path, layers: list[GpkgLayer], crs, title: str) -> Path:
+    """The .qgz: a zipped .qgs referencing the GeoPackage by a relative path."""
+    xml = project_xml(gpkg.name, [(layer.name, layer.title, layer.style, layer.frame) for layer in layers
+                                  if layer.spatial], crs, title)
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(path.with_suffix(".qgs").name, xml)
+    return path

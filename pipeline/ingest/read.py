@@ -2,18 +2,20 @@
 
 Any OGR vector is read with pyogrio (Arrow where GDAL allows): shapefiles
 (also zipped), GeoPackage, GeoJSON, Esri JSON (also when named ``.geojson``),
-MapInfo TAB and MicroStation DGN v7. Text is decoded here: byte-oriented
-formats are read as Latin-1 (every byte kept) and decoded value by value, so a
-missing or lying ``.cpg`` cannot garble or crash a read; TCVN3/VNI words are
-then repaired by :mod:`pipeline.vntext`.
+MapInfo TAB and MicroStation DGN v7. Byte-oriented formats are read as
+Latin-1 (every byte kept) and decoded value by value afterwards
+(:mod:`pipeline.ingest.text`), so a missing or lying ``.cpg`` cannot garble or
+crash a read.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import zipfile
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
+from glob import glob
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,9 +23,10 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError as ProjCRSError
 
-from . import vntext
-from .errors import InputFileError
+from ..errors import InputFileError
 
 #: File endings read as vector data (a folder is searched recursively).
 VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".tab", ".dgn", ".zip")
@@ -31,8 +34,6 @@ VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".tab", ".dgn", ".zip")
 SKIPPED_FOLDERS = ("boundaries",)
 #: Drivers whose attribute bytes may be in any 8-bit code page.
 BYTE_DRIVERS = {"ESRI Shapefile", "MapInfo File", "DGN"}
-_CPG_NAMES = {"utf8": "utf-8", "65001": "utf-8", "1258": "cp1258", "cp1258": "cp1258",
-              "ansi1258": "cp1258", "windows1258": "cp1258", "1252": "cp1252", "ansi1252": "cp1252"}
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # DGN v8 files are OLE compound documents
 DGN_TEXT_TYPE = 17
 
@@ -81,8 +82,6 @@ def discover(paths: list[Path]) -> list[Source]:
 
 def discover_pattern(pattern: str) -> list[Source]:
     """The layers of a file, a folder or a glob pattern (``archive/**/*.shp``)."""
-    from glob import glob
-
     if any(ch in pattern for ch in "*?["):
         matches = sorted(Path(p) for p in glob(pattern, recursive=True))
         if not matches:
@@ -101,104 +100,6 @@ def _zip_members(path: Path) -> list[str]:
     if not members:
         raise InputFileError(f"{path}: the zip holds no .shp/.tab/.gpkg/.geojson. Check its content.")
     return members
-
-
-# ------------------------------------------------------------------ encodings
-
-
-def declared_encoding(source: Source, override: str | None) -> tuple[str | None, str]:
-    """The encoding the config or a shapefile's ``.cpg`` declares, and where from."""
-    if override:
-        return override, "config"
-    if not source.gdal_path.lower().endswith(".shp"):
-        return None, ""
-    text = None
-    if source.member:
-        with zipfile.ZipFile(source.path) as archive:
-            cpg = source.member[:-4] + ".cpg"
-            if cpg in archive.namelist():
-                text = archive.read(cpg).decode("ascii", errors="replace")
-    elif source.path.with_suffix(".cpg").exists():
-        text = source.path.with_suffix(".cpg").read_text(encoding="ascii", errors="replace")
-    if text is None:
-        return None, ""
-    text = text.strip()
-    return _CPG_NAMES.get(re.sub(r"[^0-9a-z]", "", text.lower()), text), ".cpg"
-
-
-def decode_value(value: str, codec: str | None) -> tuple[str, str]:
-    """Bytes seen as Latin-1 → text: the declared codec, else UTF-8, else the
-    Latin-1 view (which :func:`vntext.repair_text` then decodes word by word)."""
-    if value.isascii():
-        return value, "ascii"
-    raw = value.encode("latin-1")
-    for name in dict.fromkeys(c for c in (codec, "utf-8") if c and c.lower() not in ("tcvn3", "vni")):
-        try:
-            return raw.decode(name), name
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return value, "8-bit"
-
-
-_repair = cache(vntext.repair_text)
-
-
-@dataclass
-class TextRepairs:
-    """What :func:`repair_frame_text` did."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    undecoded: set[str] = field(default_factory=set)
-
-    def add(self, key: str) -> None:
-        self.counts[key] = self.counts.get(key, 0) + 1
-
-
-def map_unique(values: pd.Series, func) -> np.ndarray:
-    """``func`` applied once per distinct value (missing values stay None): a
-    province has a few hundred codes and names in a million rows."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
-    return mapped[codes]  # code −1 (missing) takes the trailing None
-
-
-def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -> tuple[pd.DataFrame, TextRepairs]:
-    """Decode and repair every text column and column name, on unique values only."""
-    repairs = TextRepairs()
-    lying = codec is not None and codec.lower() in ("utf-8", "utf8")
-    prefer = next((name for name in vntext.CODECS if codec and name.lower() == codec.lower()), None)
-
-    def fix(value: str) -> str:
-        text, how = decode_value(value, codec) if latin1 else (value, "unicode")
-        if how == "8-bit" and lying:
-            repairs.add("values not UTF-8 although the .cpg says so")
-        if text.isascii():
-            return text
-        result = _repair(text, prefer)
-        for name in result.codecs:
-            repairs.add(f"values with {name} words converted to Unicode")
-        repairs.undecoded.update(result.undecoded)
-        return result.text
-
-    frame = frame.rename(columns={c: fix(c) for c in frame.columns if isinstance(c, str) and c != "geometry"})
-    for column in frame.columns:
-        values = frame[column]
-        if column == "geometry" or not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
-            continue
-        changed = False
-
-        def fix_if_text(value: object) -> object:
-            nonlocal changed
-            if not isinstance(value, str):
-                return value
-            out = fix(value)
-            changed |= out != value
-            return out
-
-        fixed = map_unique(values, fix_if_text)
-        if changed:
-            frame[column] = pd.Series(fixed, index=frame.index, dtype=object)
-    return frame, repairs
 
 
 # -------------------------------------------------------------------- reading
@@ -235,9 +136,6 @@ def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
 def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, str]:
     """Read attributes and WKB geometry (Arrow where GDAL allows it), then the
     CRS separately, so that an unreadable .prj costs the CRS, not the data."""
-    from pyproj import CRS
-    from pyproj.exceptions import CRSError as ProjCRSError
-
     encoding = "latin1" if latin1 else None
     if not latin1 or info.get("driver") == "ESRI Shapefile":  # GDAL's Arrow path: shapefiles or UTF-8 only
         meta, table = pyogrio.read_arrow(path, encoding=encoding, return_fids=True)
@@ -268,9 +166,6 @@ def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, 
 def _read_without_prj(path: Path) -> tuple[gpd.GeoDataFrame, dict]:
     """Read a shapefile whose .prj GDAL rejects: its other parts, copied aside
     (the input itself is never touched)."""
-    import shutil
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         for part in path.parent.glob(path.stem + ".*"):
             if part.suffix.lower() != ".prj":

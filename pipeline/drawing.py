@@ -1,0 +1,61 @@
+"""Shapely geometry as matplotlib paths, fast: one compound path per set of
+polygons (fills) or of rings (outlines), straight from shapely's coordinate
+arrays, so 50 000 polygons cost a few artists, not 50 000. Used by the map
+sheets and the QA report's overview plots."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import shapely  # noqa: E402
+from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
+
+PT_PER_MM = 72 / 25.4
+
+
+def pt(mm: float) -> float:
+    """Millimetres → points."""
+    return mm * PT_PER_MM
+
+
+def compound_path(geoms: np.ndarray) -> MplPath:
+    """One matplotlib path holding every polygon (holes kept by orientation)."""
+    geoms = np.asarray(geoms, dtype=object)
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if not len(geoms):
+        return MplPath(np.empty((0, 2)))
+    oriented = shapely.orient_polygons(geoms)  # exteriors counter-clockwise, holes clockwise
+    rings = shapely.get_rings(shapely.get_parts(oriented))
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
+    starts = np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1]
+    codes[starts] = MplPath.MOVETO
+    codes[np.r_[starts[1:] - 1, len(coords) - 1]] = MplPath.CLOSEPOLY
+    return MplPath(coords, codes)
+
+
+def outline_path(geoms: np.ndarray) -> MplPath:
+    """Every ring of the polygons as one stroked path (one PDF drawing operation,
+    where a LineCollection would write one per ring)."""
+    rings = shapely.get_rings(shapely.get_parts(np.asarray(geoms, dtype=object)))
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
+    codes[np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1] if len(coords) else []] = MplPath.MOVETO
+    return MplPath(coords, codes)
+
+
+def stroke(ax, geoms, colour: str, width_mm: float, dashes: tuple[float, ...] | None = None) -> None:
+    """Draw the outlines of polygons, ``dashes`` in mm."""
+    style = [(0, tuple(pt(d) for d in dashes))] if dashes else ["solid"]
+    ax.add_collection(PathCollection([outline_path(geoms)], facecolors="none", edgecolors=[colour],
+                                     linewidths=[pt(width_mm)], linestyles=style), autolim=False)
+
+
+def fill(ax, geoms, colour: str, hatch: str = "", hatch_colour: str = "#555555") -> None:
+    """One compound path as a collection (no per-vertex data-limit pass, unlike add_patch)."""
+    collection = PathCollection([compound_path(geoms)], facecolors=[colour],
+                                edgecolors=[hatch_colour if hatch else "none"], linewidths=[0], hatch=hatch or None)
+    ax.add_collection(collection, autolim=False)

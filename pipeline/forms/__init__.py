@@ -1,0 +1,19 @@
+"""Forms: the statistical forms of the regime (Biểu 01–04/TKĐĐ, the khoanh
+list, Biểu 14 and the transition matrix under Circular 27/2018), per commune,
+district and province, as XLSX and CSV.
+
+Layouts are data (``pipeline/templates/<regime>.toml``); each form kind is a
+module behind the registry of :mod:`.base` (:mod:`.by_owner`, :mod:`.by_unit`,
+:mod:`.khoanh_list`, :mod:`.change`, :mod:`.transition`); numbers follow
+:mod:`.cells` (each commune leaf cell rounded once, everything else a sum);
+:mod:`.checks` runs on every build; :mod:`.write` writes XLSX and CSV.
+"""
+
+from . import by_owner, by_unit, change, khoanh_list, transition  # noqa: F401  (register the kinds)
+from .cells import FormConsistencyError, form_rows, leaf_cells, round_half_up, subtree_sums
+from .checks import check_forms
+from .matrix import apportion
+from .stage import compute_forms, run_forms
+
+__all__ = ["FormConsistencyError", "apportion", "check_forms", "compute_forms", "form_rows", "leaf_cells",
+           "round_half_up", "run_forms", "subtree_sums"]

@@ -1,0 +1,115 @@
+"""What every form kind shares: the inputs of the forms, the description of a
+printed sheet, and the registry of form kinds.
+
+A kind (``by_owner``, ``by_unit``, ``khoanh_list``, ``change``, ``transition``)
+is a module that computes its tables for every unit and says how one table is
+printed; the stage and the writer never branch on the kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+
+from ..regime import FormSpec, Template
+from ..units import Unit
+from .change_inputs import ChangeInputs
+
+
+@dataclass(frozen=True)
+class Header:
+    """One header cell: text, its first row/column (0-based in the header), span."""
+
+    text: str
+    row: int
+    col: int
+    rows: int = 1
+    cols: int = 1
+
+
+@dataclass(frozen=True)
+class FormInputs:
+    """Everything the forms are computed from."""
+
+    areas: pd.DataFrame  # stats/areas.csv: commune_code, landuse, owner_type, area_m2
+    units: list[Unit]
+    template: Template
+    khoanh: dict[str, pd.DataFrame] = field(default_factory=dict)  # commune → its khoanh (the khoanh list)
+    change: ChangeInputs | None = None  # the comparison with the previous inventory
+
+    @property
+    def total_label(self) -> str:
+        return str(self.template.regime["total_row"])
+
+    def units_of(self, spec: FormSpec) -> list[Unit]:
+        return [u for u in self.units if u.level in spec.levels]
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """How one table is printed: header cells, the numbered row, the value
+    columns with their CSV labels, column widths and the notes under it."""
+
+    headers: list[Header]
+    numbers: list[str]
+    value_columns: list[str]
+    labels: list[str]
+    widths: list[float]
+    notes: list[str]
+    row_form: bool = True  # rows are the code tree (stt, name, code); False: a plain list (the khoanh list)
+
+
+class FormKind(Protocol):
+    """A kind of form: computes its tables, and says how one is printed."""
+
+    def tables(self, spec: FormSpec, inputs: FormInputs) -> dict[str, pd.DataFrame]:
+        """Unit key (``xa/06253``) → the form's table for that unit."""
+        ...
+
+    def sheet(self, spec: FormSpec, unit: Unit, table: pd.DataFrame, inputs: FormInputs) -> Sheet:
+        """The printed layout of one unit's table."""
+        ...
+
+
+KINDS: dict[str, FormKind] = {}
+
+
+def register(name: str) -> Callable[[type], type]:
+    """Class decorator: register a form kind under ``name`` (the ``kind`` of a template's form)."""
+    def add(cls: type) -> type:
+        KINDS[name] = cls()
+        return cls
+    return add
+
+
+def kind_of(spec: FormSpec) -> FormKind:
+    """The kind a form spec names, or an error listing the kinds there are."""
+    try:
+        return KINDS[spec.kind]
+    except KeyError:
+        raise KeyError(f"form {spec.id}: kind {spec.kind!r} is unknown; kinds: {sorted(KINDS)}") from None
+
+
+def common_notes(spec: FormSpec, template: Template) -> list[str]:
+    """Notes under every numeric form: what is inferred, how numbers were rounded,
+    what the observation rows are."""
+    notes = []
+    if "inferred" in spec.title_confidence:
+        notes.append(f"Ghi chú: mẫu biểu tái dựng (inferred) — {spec.title_confidence}.")
+    return notes
+
+
+ROUNDING_NOTE = ("Số liệu tính từ diện tích (m²) của các khoanh đất trên bản đồ, hệ VN-2000; mỗi ô chi tiết "
+                 "của cấp xã làm tròn 0,01 ha; các dòng, cột tổng và số liệu cấp huyện, tỉnh là tổng của các "
+                 "ô đã làm tròn.")
+
+
+def tail_notes(spec: FormSpec, template: Template) -> list[str]:
+    """The rounding note and, when the form has them, the observation rows' note."""
+    notes = [ROUNDING_NOTE]
+    if spec.observation_roots:
+        notes.append(f"Nhóm {', '.join(spec.observation_roots)}: {template.regime['observation_note']}.")
+    return notes

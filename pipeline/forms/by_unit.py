@@ -1,0 +1,52 @@
+"""Biểu 04/TKĐĐ: area by land-use code × sub-unit (communes of a district,
+districts of the province)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..regime import FormSpec
+from ..units import Unit
+from .base import FormInputs, Header, Sheet, common_notes, register, tail_notes
+from .cells import form_rows, spec_cells, subtree_sums, unit_leaf_cells, value_columns
+
+
+def unit_table(cells: pd.DataFrame, spec: FormSpec, unit: Unit, total_label: str = "") -> pd.DataFrame:
+    """Biểu 04: rows × [total, one column per sub-unit] (each the sub-unit's total)."""
+    rows = form_rows(spec, total_label)
+    out = pd.DataFrame(rows)
+    per_child = []
+    for child in unit.children:
+        leaf = unit_leaf_cells(cells, child).sum(axis=1).to_frame("all")
+        per_child.append(subtree_sums(leaf, rows, spec.row_roots)[:, 0])
+    matrix = np.column_stack(per_child) if per_child else np.zeros((len(rows), 0), dtype=np.int64)
+    out["total"] = matrix.sum(axis=1)
+    for child, column in zip(unit.children, matrix.T, strict=True):
+        out[f"u{child.code}"] = column
+    return out
+
+
+def unit_headers(spec: FormSpec, unit: Unit) -> tuple[list[Header], list[str]]:
+    n = len(unit.children)
+    cells = [Header("Thứ tự", 0, 0, 3), Header("Loại đất", 0, 1, 3), Header("Mã", 0, 2, 3),
+             Header(spec.total_header, 0, 3, 3), Header(spec.units_header, 0, 4, 1, max(n, 1))]
+    cells += [Header(child.name, 1, 4 + k, 2) for k, child in enumerate(unit.children)]
+    numbers = ["(1)", "(2)", "(3)", f"(4)=(5)+…+({4 + n})" if n > 1 else "(4)"]
+    numbers += [f"({5 + k})" for k in range(n)]
+    return cells, numbers
+
+
+@register("by_unit")
+class ByUnit:
+    """Rows: the code tree; columns: the total, then each sub-unit."""
+
+    def tables(self, spec: FormSpec, inputs: FormInputs) -> dict[str, pd.DataFrame]:
+        cells = spec_cells(inputs.areas, spec, inputs.template.columns(spec.column_set))
+        return {unit.key: unit_table(cells, spec, unit, inputs.total_label) for unit in inputs.units_of(spec)}
+
+    def sheet(self, spec: FormSpec, unit: Unit, table: pd.DataFrame, inputs: FormInputs) -> Sheet:
+        headers, numbers = unit_headers(spec, unit)
+        labels = [spec.total_header, *[c.name for c in unit.children]]
+        notes = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template)
+        return Sheet(headers, numbers, value_columns(table), labels, [9, 42, 7] + [12] * (len(numbers) - 3), notes)

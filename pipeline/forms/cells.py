@@ -1,0 +1,114 @@
+"""The numbers of the forms: leaf cells rounded once, every other figure a sum.
+
+Each commune's leaf cell (land-use code × user/manager column) is m² rounded
+once to a whole centi-hectare (0.01 ha, half up); every other figure — parent
+rows, totals, districts, the province — is a sum of those cells, so a printed
+parent always equals the sum of its printed children and a district the sum
+of its communes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import KiemkeError
+from ..reference import landuse_tree
+from ..regime import FormSpec, OwnerColumn
+from ..units import Unit
+
+CENTI_HA_M2 = 100.0  # one displayed unit, 0.01 ha, in m²
+ROW_META = ("stt", "name", "code", "level", "kind")  # a form table's descriptive columns
+
+
+class FormConsistencyError(KiemkeError):
+    """A consistency check of the forms failed (a bug or a broken input table)."""
+
+
+def value_columns(table: pd.DataFrame) -> list[str]:
+    """The numeric columns of a form table, in print order."""
+    return [c for c in table.columns if c not in ROW_META]
+
+
+def owner_columns(table: pd.DataFrame) -> list[str]:
+    """The user/manager columns (``c0``, ``c1`` …) of a by-owner table."""
+    return [c for c in table.columns if c[:1] == "c" and c[1:].isdigit()]
+
+
+def round_half_up(values: np.ndarray) -> np.ndarray:
+    """m² → whole centi-hectares (0.01 ha), rounding halves up (as by hand)."""
+    return np.floor(np.asarray(values, dtype=float) / CENTI_HA_M2 + 0.5).astype(np.int64)
+
+
+def leaves_under(roots: tuple[str, ...]) -> set[str]:
+    """The leaf codes of the tree under ``roots``."""
+    tree = landuse_tree()
+    return {c for c in tree.leaves if tree.root(c) in roots}
+
+
+def leaf_cells(areas: pd.DataFrame, columns: list[OwnerColumn], *, form: str = "") -> pd.DataFrame:
+    """Per commune × leaf code, the rounded cell of each owner column (centi-ha).
+
+    Rows: MultiIndex (commune_code, landuse); columns: the owner columns in order.
+    An owner code that no column takes is an error (it would be lost).
+    """
+    column_of = {code: i for i, col in enumerate(columns) for code in col.codes}
+    unknown = sorted(set(areas["owner_type"]) - set(column_of))
+    if unknown:
+        raise FormConsistencyError(
+            f"{form}: user/manager codes {unknown} have no column in this form; their area would be lost. "
+            "Correct the codes in the source, or add them to a column of the template."
+        )
+    frame = areas.assign(column=areas["owner_type"].map(column_of))
+    summed = frame.groupby(["commune_code", "landuse", "column"])["area_m2"].sum()
+    cells = round_half_up(summed.to_numpy())
+    wide = pd.Series(cells, index=summed.index).unstack("column", fill_value=0)
+    return wide.reindex(columns=range(len(columns)), fill_value=0)
+
+
+def spec_cells(areas: pd.DataFrame, spec: FormSpec, columns: list[OwnerColumn]) -> pd.DataFrame:
+    """The leaf cells of the codes a form shows (its rows and observation rows)."""
+    scope = areas[areas["landuse"].isin(leaves_under(spec.row_roots + spec.observation_roots))]
+    return leaf_cells(scope, columns, form=spec.number)
+
+
+def form_rows(spec: FormSpec, total_label: str = "") -> list[dict[str, Any]]:
+    """The rows of a form in the circular's order: total row, then the code tree
+    (hierarchical numbers 1, 1.1, 1.1.1 … from ``landuse_codes.csv``)."""
+    tree = landuse_tree()
+    rows: list[dict[str, Any]] = []
+    if spec.total_row:
+        rows.append({"stt": "", "name": total_label, "code": "", "level": 0, "kind": "total"})
+    for roots, kind in ((spec.row_roots, "row"), (spec.observation_roots, "observation")):
+        for code in tree.codes:
+            if tree.root(code) in roots and not set(tree.ancestors(code)) & set(spec.collapse):
+                stt = tree.table.at[code, "form_stt"].split(" (")[0]
+                rows.append({"stt": stt, "name": tree.name(code), "code": code,
+                             "level": int(tree.table.at[code, "level"]), "kind": kind})
+    return rows
+
+
+def subtree_sums(cells: pd.DataFrame, rows: list[dict[str, Any]], roots: tuple[str, ...]) -> np.ndarray:
+    """Row values (rows × columns): each row the sum of the cells of its code and
+    the codes below it (the total row: of everything under ``roots``)."""
+    tree = landuse_tree()
+    codes = [c for c in cells.index if c in tree]
+    values = np.zeros((len(rows), cells.shape[1]), dtype=np.int64)
+    for r, row in enumerate(rows):
+        if row["kind"] == "total":
+            members = [c for c in codes if tree.root(c) in roots]
+        else:
+            members = [c for c in codes if c == row["code"] or row["code"] in tree.ancestors(c)]
+        if members:
+            values[r] = cells.loc[members].to_numpy(dtype=np.int64).sum(axis=0)
+    return values
+
+
+def unit_leaf_cells(cells: pd.DataFrame, unit: Unit) -> pd.DataFrame:
+    """A unit's leaf cells: the sum of its communes' rounded cells."""
+    present = [c for c in unit.communes if c in cells.index.get_level_values(0)]
+    if not present:
+        return pd.DataFrame(0, index=pd.Index([], name="landuse"), columns=cells.columns)
+    return cells.loc[present].groupby(level="landuse").sum()

@@ -1,0 +1,123 @@
+"""The forms stage: every form of the regime for every commune, district and
+the province (XLSX + CSV under ``forms/<level>/<code>/``), checked for
+consistency, listed in ``reports/forms.md``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from ..change import dominant_previous
+from ..errors import KiemkeError
+from ..io import up_to_date, write_csv, write_text
+from ..regime import Template, load_template
+from ..report import markdown_table
+from ..units import Unit, build_units
+from ..workdir import RunManifest, WorkDir
+from .base import FormInputs, kind_of
+from .change_inputs import ChangeInputs, read_change_inputs
+from .checks import check_forms
+from .write import PrintedForm, write_form_csv, write_xlsx
+
+log = logging.getLogger(__name__)
+
+KHOANH_LIST_COLUMNS = ["khoanh_no", "landuse", "owner_type", "area_m2", "uses", "flag"]
+
+
+def compute_forms(areas: pd.DataFrame, units: list[Unit], template: Template,
+                  khoanh: dict[str, pd.DataFrame] | None = None,
+                  change: ChangeInputs | None = None) -> dict[tuple[str, str], pd.DataFrame]:
+    """Every form table for every unit (pure: no I/O), checked for consistency.
+    The change forms are made only when ``change`` is given."""
+    inputs = FormInputs(areas, units, template, khoanh or {}, change)
+    tables: dict[tuple[str, str], pd.DataFrame] = {}
+    for spec in template.forms:
+        tables.update({(spec.id, key): table for key, table in kind_of(spec).tables(spec, inputs).items()})
+    check_forms(tables, units, template)
+    return tables
+
+
+def _read_khoanh(work: WorkDir, change: ChangeInputs | None) -> dict[str, pd.DataFrame]:
+    """Each commune's khoanh for the khoanh list, with the previous code when compared."""
+    khoanh = {p.stem: pd.read_parquet(p, columns=KHOANH_LIST_COLUMNS) for p in work.khoanh_files()}
+    if change is not None:
+        for code, frame in khoanh.items():  # the khoanh list's "kỳ trước" column
+            if work.change(code).exists():
+                pieces = pd.read_parquet(work.change(code),
+                                         columns=["khoanh_no", "previous_id", "from_leaf", "area_m2"])
+                khoanh[code] = frame.assign(landuse_previous=frame["khoanh_no"].map(dominant_previous(pieces)))
+    return khoanh
+
+
+def _inputs_of(work: WorkDir, manifest: RunManifest, template: Template) -> FormInputs:
+    """The forms' inputs from the work directory."""
+    if not work.areas_csv.exists():
+        raise KiemkeError(f"{work.areas_csv} is missing. Run 'kiemke aggregate --workdir {work.root}' first.")
+    areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str})
+    change = read_change_inputs(work.transitions_csv, manifest)
+    khoanh = _read_khoanh(work, change)
+    units = build_units(sorted(set(areas["commune_code"]) | set(khoanh)), manifest.load_boundaries(),
+                        manifest.province.name_vi, manifest.province.gso_code)
+    return FormInputs(areas, units, template, khoanh, change)
+
+
+def _change_files(work: WorkDir, manifest: RunManifest) -> list[Path]:
+    statistics = manifest.previous.statistics if manifest.previous else None
+    return [p for p in (work.transitions_csv, statistics) if p is not None and Path(p).exists()]
+
+
+def _printed(spec, unit: Unit, table: pd.DataFrame, inputs: FormInputs, date: str) -> PrintedForm:
+    """A table with its sheet layout; titles carry the years of a comparison."""
+    if inputs.change is not None:
+        years = {"year": inputs.change.year, "previous": inputs.change.previous_year}
+        spec = replace(spec, title=spec.title.format(**years), total_header=spec.total_header.format(**years))
+    sheet = kind_of(spec).sheet(spec, unit, table, inputs)
+    return PrintedForm(spec, inputs.template, unit, table, sheet, date,
+                       int(inputs.template.regime.get("decimals", 2)))
+
+
+def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str = "tt27_2018") -> dict[str, Any]:
+    """Write every form for every commune, district and the province."""
+    manifest = work.read_manifest().with_boundaries(boundaries)
+    template = load_template(template_name)
+    change_files = _change_files(work, manifest)
+    if up_to_date([work.report("forms.md")], [work.areas_csv, work.manifest, *work.khoanh_files(), *change_files]):
+        log.info("forms: up to date")
+        return {"forms": pd.read_csv(work.report("forms.csv"), dtype=str), "units": [], "tables": {}}
+    inputs = _inputs_of(work, manifest, template)
+    tables = compute_forms(inputs.areas, inputs.units, template, inputs.khoanh, inputs.change)
+    date = pd.Timestamp(manifest.reference_date).strftime("%d/%m/%Y")
+    by_key = {u.key: u for u in inputs.units}
+    written = []
+    for (form_id, key), table in tqdm(sorted(tables.items()), desc="forms", unit="form"):
+        unit = by_key[key]
+        form = _printed(template.form(form_id), unit, table, inputs, date)
+        folder = work.form_folder(unit.level, unit.code)
+        xlsx, csv = folder / f"{form.spec.file}.xlsx", folder / f"{form.spec.file}.csv"
+        sources = [work.khoanh(c) for c in unit.communes] + [work.manifest, *change_files]
+        sources += [work.change(c) for c in unit.communes if inputs.change is not None and work.change(c).exists()]
+        if not up_to_date([xlsx, csv], sources):
+            write_xlsx(xlsx, form)
+            write_form_csv(csv, table, form.sheet, decimals=form.decimals)
+        written.append({"form": form.spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
+                        "xlsx": str(xlsx)})
+    listing = pd.DataFrame(written)
+    write_csv(work.report("forms.csv"), listing)
+    write_text(work.report("forms.md"), forms_report(listing, inputs.units, template))
+    log.info("forms: %d written under %s", len(listing), work.forms_dir)
+    return {"forms": listing, "units": inputs.units, "tables": tables}
+
+
+def forms_report(listing: pd.DataFrame, units: list[Unit], template: Template) -> str:
+    return "\n".join([
+        f"# Forms ({template.regime['name']})", "",
+        f"{len(listing)} forms for {sum(u.level == 'xa' for u in units)} communes, "
+        f"{sum(u.level == 'huyen' for u in units)} districts and the province; consistency checks passed "
+        "(01 total = 1+2+3; 02 and 03 = the rows of 01; 04 = Σ sub-units = 01; district = Σ communes; "
+        "province = Σ districts).", "",
+        markdown_table(listing), ""])

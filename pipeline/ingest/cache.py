@@ -1,0 +1,68 @@
+"""The ingest cache: one source file's result, kept until the file, its
+overrides or the settings change, so that a second run reads nothing again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import geopandas as gpd
+
+from .. import __version__
+from .. import crs as vn
+from ..config import Settings
+from ..errors import CRSError, InputFileError
+from ..io import write_geoparquet, write_json, write_text
+from ..schemas import validate_parcels
+from ..workdir import WorkDir
+from .file import ingest_file
+from .read import Source
+from .report import FileReport
+
+
+class IngestCache:
+    """One source file's ingest result, kept until the file, its overrides or the
+    settings change (fingerprint of sizes and modification times of every part)."""
+
+    def __init__(self, root: Path, source: Source, settings: Settings):
+        parts = [source.path] if source.path.suffix.lower() != ".shp" else sorted(
+            source.path.parent.glob(source.path.stem + ".*"))
+        stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
+        text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
+                           settings.province.gso_code, repr(settings.column_aliases), repr(settings.compound),
+                           __version__], default=str)
+        self.fingerprint = hashlib.sha1(text.encode()).hexdigest()
+        self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]
+
+    def is_current(self) -> bool:
+        try:
+            return (self.folder / "fingerprint").read_text() == self.fingerprint
+        except FileNotFoundError:
+            return False
+
+    @staticmethod
+    def read_report(folder: Path) -> FileReport:
+        return FileReport(**json.loads((folder / "report.json").read_text(encoding="utf-8")))
+
+    def store(self, parcels: gpd.GeoDataFrame, quarantine: gpd.GeoDataFrame, report: FileReport) -> None:
+        write_geoparquet(self.folder / "parcels.parquet", parcels)
+        write_geoparquet(self.folder / "quarantine.parquet", quarantine)
+        write_json(self.folder / "report.json", asdict(report))
+        write_text(self.folder / "fingerprint", self.fingerprint)  # last: marks the entry complete
+
+
+def ingest_to_cache(source: Source, settings: Settings) -> tuple[str, bool]:
+    """Task: ingest one file into its cache entry (unless it is current); return
+    (cache folder, whether the file was read). Runs on a worker."""
+    cache = IngestCache(WorkDir(settings.workdir).cache_dir / "ingest", source, settings)
+    if cache.is_current():
+        return str(cache.folder), False
+    try:
+        parcels, quarantine, report = ingest_file(source, settings)
+        validate_parcels(parcels, crs=vn.province_crs(settings.province))
+        cache.store(parcels, quarantine, report)
+    except (CRSError, InputFileError) as exc:
+        raise type(exc)(str(exc) if source.label in str(exc) else f"{source.label}: {exc}") from None
+    return str(cache.folder), True

@@ -1,0 +1,291 @@
+"""The ingest core: one source frame mapped to the parcel contract (pure).
+
+Nothing is lost: every input feature ends in the parcels or in the
+quarantine with a ``reason``; the report checks that area in = area out +
+area quarantined. Each step below fills in the ``reason`` of the rows it
+refuses (the first reason wins) and returns what it found.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from .. import crs as vn
+from ..config import Settings
+from ..reference import owner_codes
+from ..schemas import PARCEL_COLUMNS
+from ..topology import polygonal
+from .codes import normalise_code, normalise_commune_code, resolve_compound, split_compound
+from .columns import find_column, map_columns
+from .report import FileReport
+
+UNKNOWN_COMMUNE_PREFIX = "file:"
+#: A recorded area (DIENTICH) further than this from the computed one is flagged.
+RECORDED_AREA_TOLERANCE = 0.10
+#: A "parcel" larger than this (100 km²) is a digitising error (a frame, a sheet outline).
+MAX_PARCEL_M2 = 1e8
+#: Start of the flag set on a parcel whose geometry make_valid repaired.
+INVALID_FLAG = "invalid geometry repaired"
+
+
+@dataclass
+class Geometry:
+    """The geometry step's result: projected polygons, their area, and the
+    note of each repaired one."""
+
+    projected: np.ndarray
+    area: np.ndarray
+    invalid_why: np.ndarray
+
+
+@dataclass
+class Codes:
+    """The land-use step's result per row: the raw code, its main leaf and its uses."""
+
+    raw: pd.Series
+    main: pd.Series
+    parts: pd.Series
+
+
+def _place_geometry(frame: gpd.GeoDataFrame, source_crs: vn.SourceCRS, meridian: float, reason: np.ndarray,
+                    report: FileReport) -> Geometry:
+    """Finite 2-D coordinates reprojected to TM-3; polygons only, repaired when invalid."""
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    geoms = np.where(pd.isna(geoms), None, geoms)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    finite = np.ones(len(frame), dtype=bool)
+    if present.any():
+        coords, owner = shapely.get_coordinates(geoms[present], include_z=True, return_index=True)
+        bad = ~np.isfinite(coords[:, :2]).all(axis=1)
+        finite[np.flatnonzero(present)[np.unique(owner[bad])]] = False
+        has_z = shapely.has_z(geoms[present])
+        if has_z.any():
+            geoms[np.flatnonzero(present)[has_z]] = shapely.force_2d(geoms[np.flatnonzero(present)[has_z]])
+            report.repairs["Z (height) coordinates dropped"] = int(has_z.sum())
+    reason[~finite] = "coordinates are NaN or infinite"
+    geoms = np.where(finite, geoms, None)
+    projected = vn.reproject(source_crs.prepare(geoms), source_crs.crs, meridian)
+
+    empty = (reason == "") & (shapely.is_missing(projected) | shapely.is_empty(projected))
+    reason[empty] = "empty geometry"
+    kind = shapely.get_type_id(projected)
+    collection = (reason == "") & (kind == 7)
+    if collection.any():  # keep the polygons of a GeometryCollection
+        projected[collection] = [polygonal(g) for g in projected[collection]]
+        report.repairs["polygons taken out of a GeometryCollection"] = int(collection.sum())
+        kind = shapely.get_type_id(projected)
+    not_polygon = (reason == "") & ~np.isin(kind, [3, 6])
+    reason[not_polygon] = [f"not a polygon ({g.geom_type})" for g in projected[not_polygon]]
+    invalid = (reason == "") & ~shapely.is_valid(projected)
+    invalid_why = np.full(len(frame), None, dtype=object)
+    if invalid.any():
+        invalid_why[invalid] = [f"{INVALID_FLAG} ({why})" for why in shapely.is_valid_reason(projected[invalid])]
+        projected[invalid] = [polygonal(g) for g in shapely.make_valid(projected[invalid])]
+        report.repairs["invalid geometry repaired (make_valid)"] = int(invalid.sum())
+    no_area = (reason == "") & (shapely.is_empty(projected) | (shapely.area(projected) <= 0))
+    reason[no_area] = "geometry has no area"
+    huge = (reason == "") & (shapely.area(projected) > MAX_PARCEL_M2)
+    reason[huge] = [f"implausibly large for a parcel ({a / 1e4:,.0f} ha)" for a in shapely.area(projected[huge])]
+    area = np.where(shapely.is_missing(projected), 0.0, shapely.area(projected))
+    return Geometry(projected, area, invalid_why)
+
+
+def _landuse(data: pd.DataFrame, column: str | None, accept: frozenset[str], reason: np.ndarray,
+             report: FileReport) -> Codes:
+    """Land-use codes resolved once per distinct value (a province has a few hundred)."""
+    raw = normalise_code(data[column]) if column else pd.Series([""] * len(data))
+    if column is None:
+        report.warn("no land-use column found (KHLOAIDAT, MDSD, Loai_dat …); add its name under [columns] landuse")
+    blank = raw.eq("").to_numpy()
+    reason[blank & (reason == "")] = "blank land-use code"
+    decoded = {code: resolve_compound(code, accept) for code in pd.unique(raw) if code}
+    refusal = raw.map({code: d.refusal for code, d in decoded.items()}).astype(object).fillna("").to_numpy()
+    mask = (refusal != "") & ~blank & (reason == "")
+    reason[mask] = refusal[mask]
+    counts = raw[reason == ""].value_counts()
+    for code, d in decoded.items():
+        for note in d.notes:
+            report.repairs[note] = report.repairs.get(note, 0) + int(counts.get(code, 0))
+    parts = raw.map({code: d.codes for code, d in decoded.items()})
+    main = raw.map({code: d.codes[0] for code, d in decoded.items()}).astype(object).fillna("")
+    return Codes(raw, main, parts)
+
+
+def _owner(data: pd.DataFrame, column: str | None, required: bool, reason: np.ndarray) -> pd.Series:
+    """User/manager object codes; blank or unknown ones refused when required."""
+    owners = owner_codes()
+    valid = set(owners.index[owners["role"].isin(["user", "manager"])])
+    owner = normalise_code(data[column]) if column else pd.Series([""] * len(data))
+    if required:
+        mask = (reason == "") & owner.eq("").to_numpy()
+        reason[mask] = "blank user/manager object code (DOITUONG)"
+        mask = (reason == "") & ~owner.isin(valid).to_numpy()
+        reason[mask] = [f"user/manager object code {c!r} is not in the Circular 27/2018 list" for c in owner[mask]]
+    return owner
+
+
+def _commune(data: pd.DataFrame, column: str | None, given: str | None, source_file: str,
+             report: FileReport) -> pd.Series:
+    """Commune codes: the attribute, then the config, then the file name (with a warning)."""
+    commune = (normalise_commune_code(data[column]) if column
+               else pd.Series([""] * len(data), dtype="string"))
+    fallback = normalise_commune_code(pd.Series([given or ""])).iat[0] or (given or "")
+    if commune.eq("").any() and not fallback:
+        fallback = f"{UNKNOWN_COMMUNE_PREFIX}{Path(source_file).stem}"
+        report.warn(f"no commune code known for {int(commune.eq('').sum())} features: named "
+                    f"'{fallback}'. Give commune_code in a [[sources]] entry of inventory.toml")
+    return commune.mask(commune.eq(""), fallback)
+
+
+def _compound_uses(data: pd.DataFrame, codes: Codes, area: np.ndarray, settings: Settings, reason: np.ndarray,
+                   report: FileReport) -> np.ndarray:
+    """Per compound parcel, the m² of each use as JSON (None for a single use)."""
+    uses = np.full(len(data), None, dtype=object)
+    compound = np.flatnonzero((reason == "") & codes.raw.str.contains("+", regex=False).to_numpy())
+    if not len(compound):
+        return uses
+    members = {code for i in compound for code in codes.parts.iat[i]}
+    fields = {code: [c for c in (find_column(data, f) for f in (*settings.compound.area_fields.get(code, ()),
+                                                                 f"DT_{code}")) if c is not None]
+              for code in members}
+    numbers = {c: pd.to_numeric(data[c], errors="coerce").to_numpy(dtype=float)
+               for c in {c for cs in fields.values() for c in cs}}
+    for i in compound:
+        known = {}
+        for code in codes.parts.iat[i]:
+            value = next((numbers[c][i] for c in fields[code] if np.isfinite(numbers[c][i]) and numbers[c][i] > 0),
+                         None)
+            if value is not None:
+                known[code] = float(value)
+        uses[i] = json.dumps(split_compound(codes.parts.iat[i], float(area[i]), known, settings.compound.first_use_m2))
+    report.repairs["compound codes split into uses"] = len(compound)
+    return uses
+
+
+def _recorded_area(data: pd.DataFrame, column: str | None, geometry: Geometry, keep: np.ndarray,
+                   report: FileReport) -> tuple[np.ndarray, np.ndarray]:
+    """The recorded area (DIENTICH) and the parcel flags: repaired geometry, an
+    area missing or more than 10 % (and 5 m²) off the computed one."""
+    area = geometry.area
+    recorded = (pd.to_numeric(data[column], errors="coerce").to_numpy(dtype=float)
+                if column else np.full(len(data), np.nan))
+    flags = geometry.invalid_why.copy()
+    if column:
+        garbage = keep & (~np.isfinite(recorded) | (recorded <= 0) | (
+            (np.abs(recorded - area) > RECORDED_AREA_TOLERANCE * area) & (np.abs(recorded - area) > 5.0)))
+        flags[garbage] = [join_flag(f, f"recorded area {r:g} m² ≠ computed {a:.1f} m²")
+                          for f, r, a in zip(flags[garbage], recorded[garbage], area[garbage], strict=True)]
+        if garbage.any():
+            report.flagged["recorded area missing or more than 10 % off"] = int(garbage.sum())
+    return recorded, flags
+
+
+def _account(report: FileReport, area: np.ndarray, keep: np.ndarray, reason: np.ndarray) -> None:
+    """Counts and areas in / out / quarantined, by reason."""
+    report.features_in += len(keep)
+    report.features_out += int(keep.sum())
+    report.features_quarantined += int((~keep).sum())
+    report.area_in_m2 += float(area.sum())
+    report.area_out_m2 += float(area[keep].sum())
+    report.area_quarantined_m2 += float(area[~keep].sum())
+    kinds = pd.DataFrame({"reason": pd.Series(reason[~keep], dtype=object).str.replace(
+        r" '[^']*'| \(.*\)", "", regex=True), "area_m2": area[~keep]})
+    for r, group in kinds.groupby("reason"):
+        entry = report.quarantined_by_reason.setdefault(r, {"features": 0, "area_m2": 0.0})
+        entry["features"] += len(group)
+        entry["area_m2"] += float(group["area_m2"].sum())
+
+
+def ingest_frame(
+    frame: gpd.GeoDataFrame,
+    *,
+    source_file: str,
+    source_crs: CRS | vn.SourceCRS,
+    settings: Settings,
+    commune_code: str | None = None,
+    accept_codes: frozenset[str] = frozenset(),
+    require_owner: bool = True,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
+    """Map one source frame to the parcel contract (pure: no I/O, the input untouched).
+
+    Returns ``(parcels, quarantine, report)``; every input row is in exactly one
+    of the two frames, the quarantine with its original attributes and ``reason``.
+    ``accept_codes`` are group codes kept as they are; without ``require_owner``
+    a blank or unknown user/manager code is kept instead of quarantined (a
+    previous inventory's layer, compared by land use only).
+    """
+    report = FileReport(path=source_file)
+    columns = map_columns(frame, settings.column_aliases)
+    data = frame.drop(columns="geometry")
+    if not isinstance(source_crs, vn.SourceCRS):
+        source_crs = vn.SourceCRS(source_crs, "given")
+    reason = np.full(len(frame), "", dtype=object)
+
+    geometry = _place_geometry(frame, source_crs, settings.province.central_meridian_deg, reason, report)
+    codes = _landuse(data, columns.get("landuse"), accept_codes, reason, report)
+    owner = _owner(data, columns.get("owner_type"), require_owner, reason)
+    commune = _commune(data, columns.get("commune_code"), commune_code, source_file, report)
+    uses = _compound_uses(data, codes, geometry.area, settings, reason, report)
+    keep = reason == ""
+    recorded, flags = _recorded_area(data, columns.get("area_recorded"), geometry, keep, report)
+    contract = pd.DataFrame({
+        "commune_code": commune.astype(str).to_numpy(),
+        "sheet_no": _text(data, columns.get("sheet_no")),
+        "parcel_no": _text(data, columns.get("parcel_no")),
+        "landuse": codes.main.to_numpy(dtype=object),
+        "landuse_raw": _text(data, columns.get("landuse")),
+        "owner_type": owner.to_numpy(dtype=object),
+        "area_recorded": recorded,
+        "area_m2": geometry.area,
+        "uses": uses,
+        "source_file": source_file,
+        "source_fid": data["source_fid"].to_numpy(),
+        "flags": flags,
+    })
+    parcels, quarantine = _split(contract, data, columns, geometry, reason, settings)
+    _account(report, geometry.area, keep, reason)
+    report.communes = sorted(set(pd.unique(parcels["commune_code"])) | set(pd.unique(quarantine["commune_code"])))
+    return parcels, quarantine, report
+
+
+def _split(contract: pd.DataFrame, data: pd.DataFrame, columns: dict[str, str], geometry: Geometry,
+           reason: np.ndarray, settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The kept rows with the other source attributes, and the quarantined rows
+    with their original attributes and reason."""
+    target = vn.province_crs(settings.province)
+    keep = reason == ""
+    others = data.drop(columns=[c for c in data.columns if c in set(columns.values()) | {"source_fid"}])
+    others = others.drop(columns=[c for c in others.columns if c in PARCEL_COLUMNS])
+    full = pd.concat([contract, others.reset_index(drop=True)], axis=1)
+    parcels = gpd.GeoDataFrame(full[keep].reset_index(drop=True), geometry=list(geometry.projected[keep]),
+                               crs=target)
+    added = pd.DataFrame({"commune_code": contract["commune_code"].to_numpy()[~keep],
+                          "source_file": contract["source_file"].to_numpy()[~keep],
+                          "area_m2": geometry.area[~keep], "reason": reason[~keep]})
+    original = data[~keep].reset_index(drop=True)
+    original = original.rename(columns={c: f"{c}_source" for c in original.columns if c in added.columns})
+    quarantine = gpd.GeoDataFrame(pd.concat([original, added], axis=1), geometry=list(geometry.projected[~keep]),
+                                  crs=target)
+    return parcels, quarantine
+
+
+def join_flag(flags: object, note: str) -> str:
+    """Append a note to a parcel's ``flags`` text."""
+    return f"{flags}; {note}" if isinstance(flags, str) and flags else note
+
+
+def _text(frame: pd.DataFrame, column: str | None) -> np.ndarray:
+    if column is None:
+        return np.full(len(frame), None, dtype=object)
+    values = frame[column]
+    if pd.api.types.is_float_dtype(values) and values.dropna().mod(1).eq(0).all():
+        values = values.astype("Int64")
+    return values.astype("string").to_numpy(dtype=object, na_value=None)

@@ -1,0 +1,100 @@
+"""The ingest stage: every raw file into its cache entry (in parallel), every
+changed commune put together, the reports written."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import InputFileError
+from ..io import write_json, write_json_if_changed
+from ..parallel import executor
+from ..workdir import RunManifest, WorkDir
+from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
+from .cache import IngestCache, ingest_to_cache
+from .read import VECTOR_SUFFIXES, discover, discover_pattern
+from .report import FileReport, IngestResult, write_ingest_reports
+
+log = logging.getLogger(__name__)
+
+
+def run_ingest(work: WorkDir, paths: list[Path], settings: Settings, *, progress: bool = True,
+               scheduler: str | None = "sync") -> IngestResult:
+    """Ingest files/folders into the work directory (parcels, quarantine, reports)
+    and record the run manifest there.
+
+    Incremental: a file whose bytes, overrides and settings have not changed is
+    taken from ``cache/ingest/`` instead of being read again, and only the
+    communes it feeds are rewritten (``result.changed``).
+    """
+    previous = {s.key for s in discover_pattern(settings.previous.path)} if settings.previous else set()
+    files = [source for source in discover(paths) if source.key not in previous]  # the archive is not this year's
+    if not files:
+        raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
+    settings = replace(settings, workdir=work.root)
+    with executor(scheduler) as pmap:
+        done = pmap(ingest_to_cache, [(source, settings) for source in files], "ingest" if progress else "")
+        reports = [IngestCache.read_report(Path(folder)) for folder, _ in done]
+        reread = {source.label for source, (_, was_read) in zip(files, done, strict=True) if was_read}
+        if sum(r.features_in for r in reports) == 0:
+            raise InputFileError(
+                f"{', '.join(str(p) for p in paths)}: the files hold no features (empty layers). "
+                "Check the export: it should contain the commune's parcels.")
+        folders_of = _folders_of([folder for folder, _ in done], reports)
+        sources_of = {code: sorted({r.path for r, (f, _) in zip(reports, done, strict=True) if f in folders})
+                      for code, folders in sorted(folders_of.items())}
+        state_path = work.cache_dir / "communes.json"
+        state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
+        state = {code: entry for code, entry in state.items() if isinstance(entry, dict)}  # older layout: redo
+        changed = _changed_communes(work, state, sources_of, reread)
+        # each changed commune is put together from its files' cache entries on a worker
+        todo = sorted(changed & set(sources_of))
+        flagged = pmap(assemble_commune, [(str(work.root), code, folders_of[code]) for code in todo],
+                       "communes" if progress else "")
+    for code, counts in zip(todo, flagged, strict=True):
+        state[code] = {"sources": sources_of[code], "duplicates": counts}
+    state = {code: state[code] for code in sources_of}
+    for report in reports:
+        if report.features_in == 0 and "the layer holds no features" not in report.warnings:
+            report.warn("the layer holds no features")
+        duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
+        if duplicates:
+            report.flagged[DUPLICATE_NOTE] = duplicates
+    result = IngestResult(reports, _existing(work.parcels, sources_of), _existing(work.quarantine, sources_of),
+                          changed=changed)
+    write_json_if_changed(work.manifest, RunManifest.from_settings(settings).to_json())
+    if changed or not work.report("ingest.json").exists():
+        write_ingest_reports(result, work, settings)
+        write_json(state_path, state)
+    log.info("ingest: %d files (%d read, %d unchanged), %d communes rewritten", len(files), len(reread),
+             len(files) - len(reread), len(changed))
+    return result
+
+
+def _folders_of(folders: list[str], reports: list[FileReport]) -> dict[str, list[str]]:
+    """Commune code → the cache entries of the files that feed it."""
+    out: dict[str, list[str]] = {}
+    for folder, report in zip(folders, reports, strict=True):
+        for code in report.communes:
+            out.setdefault(code, []).append(folder)
+    return out
+
+
+def _changed_communes(work: WorkDir, state: dict, sources_of: dict[str, list[str]], reread: set[str]) -> set[str]:
+    """Communes to put together again: other files, a file read again, or no
+    output yet; communes whose files are gone lose their outputs."""
+    changed = {code for code, labels in sources_of.items()
+               if state.get(code, {}).get("sources") != labels or set(labels) & reread
+               or not work.parcels(safe_name(code)).exists()}
+    for code in set(state) - set(sources_of):  # a commune whose files are gone
+        work.parcels(safe_name(code)).unlink(missing_ok=True)
+        work.quarantine(safe_name(code)).unlink(missing_ok=True)
+        changed.add(code)
+    return changed
+
+
+def _existing(path_of, codes) -> dict[str, Path]:
+    return {c: path_of(safe_name(c)) for c in codes if path_of(safe_name(c)).exists()}

@@ -1,0 +1,75 @@
+"""The change map of a unit (bản đồ biến động): the current layer in grey,
+the areas whose use changed in the colour of their new use, labelled
+"old→new", the current gaps hatched."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..change import GAP, OUTSIDE
+from ..reference import landuse_tree
+from ..regime import Template
+from ..symbology import UNCHANGED_COLOR, colour_of, legend_for
+from ..topology import union_coverage
+from ..units import Unit
+from .content import sheet_content
+from .render import SheetContent
+
+
+def change_display(pieces: pd.DataFrame, khoanh: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The change map's polygons: the current layer in grey (code ""), over it
+    the changed areas in the colour of their new use, labelled "old→new", and
+    the current gaps hatched. Previous area outside the current layer is not
+    drawn."""
+    changed = pieces[pieces["changed"].to_numpy() & ~pieces["to_leaf"].isin([GAP, OUTSIDE]).to_numpy()]
+    label = np.where(changed["from_code"].to_numpy() == OUTSIDE, changed["to_code"].to_numpy(dtype=object),
+                     changed["from_code"].astype(str) + "→" + changed["to_code"].astype(str))
+    frame = pd.DataFrame({"landuse": changed["to_leaf"].to_numpy(dtype=object), "label": label,
+                          "to_code": changed["to_code"].to_numpy()})
+    keys, parts = [], []
+    for key, index in frame.groupby(list(frame.columns), sort=False).groups.items():
+        merged = shapely.get_parts(union_coverage(changed.geometry.values[np.asarray(index)]))
+        parts.append(merged)
+        keys += [key] * len(merged)
+    coded = khoanh[khoanh["landuse"].notna()]
+    background = shapely.get_parts(union_coverage(coded.geometry.values)) if len(coded) else []
+    gaps = khoanh[khoanh["landuse"].isna()]
+    rows = ([("", "", "", False)] * len(background) + [(*k, True) for k in keys]
+            + [(None, "", "", False)] * len(gaps))
+    geoms = np.r_[np.asarray(background, dtype=object), *parts, gaps.geometry.values]
+    out = pd.DataFrame(rows, columns=["landuse", "label", "to_code", "changed"])
+    return gpd.GeoDataFrame(out.assign(area_m2=shapely.area(geoms)), geometry=list(geoms), crs=pieces.crs)
+
+
+def change_structure(display: pd.DataFrame) -> pd.DataFrame:
+    """Share of the changed area by new use (the change map's chart)."""
+    tree = landuse_tree()
+    area = display[display["changed"]].groupby("to_code")["area_m2"].sum()
+    area = area[[c for c in tree.codes if c in area.index]]
+    return pd.DataFrame({"code": area.index, "name_vi": [tree.name(c) for c in area.index],
+                         "hex": [colour_of(c) for c in area.index],
+                         "share": (area / area.sum()).to_numpy() if area.sum() else 0.0})
+
+
+def change_sheet_content(unit: Unit, pieces: gpd.GeoDataFrame, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame,
+                         template: Template, *, year: int, previous_year: int, meridian_dms: str) -> SheetContent:
+    """The change map of a unit: the current-use sheet's frame around the
+    change pieces, with its own title, legend and chart."""
+    display = change_display(pieces, khoanh)
+    content = sheet_content(unit, display, bounds, template, year=year, meridian_dms=meridian_dms,
+                            structure=change_structure(display))
+    legend = legend_for(set(display.loc[display["changed"], "landuse"]))
+    unchanged = pd.DataFrame([{"code": "", "name_vi": f"Không thay đổi mục đích sử dụng so với năm {previous_year}",
+                               "hex": UNCHANGED_COLOR, "hatch": ""}])
+    changed_ha = f"{display.loc[display['changed'], 'area_m2'].sum() / 1e4:,.2f}".replace(",", " ").replace(".", ",")
+    return replace(
+        content, title=template.maps["change_title"].format(previous=previous_year, year=year),
+        legend=pd.concat([legend, unchanged], ignore_index=True),
+        chart_title="CƠ CẤU DIỆN TÍCH BIẾN ĐỘNG THEO MỤC ĐÍCH MỚI (%)",
+        notes=[f"Khoanh màu: mục đích sử dụng năm {year} khác năm {previous_year} (nhãn: mã cũ→mã mới; "
+               f"tổng {changed_ha} ha)"])

@@ -1,0 +1,82 @@
+"""Current use as Cloud-Optimized GeoTIFFs with the colour palette, category
+names and overviews (10 m for the province, 5 m for communes and districts)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.features import rasterize
+from rasterio.shutil import copy as rio_copy
+from rasterio.transform import from_origin
+
+from ..io import atomic_path, write_text
+from ..reference import landuse_tree
+from ..symbology import colour_of
+
+
+def raster_codes() -> list[str]:
+    """Raster values 1…n: the leaf land-use codes in code-tree order (0 = no data)."""
+    tree = landuse_tree()
+    return [c for c in tree.codes if tree.is_leaf(c)]
+
+
+def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> dict[str, float]:
+    """Rasterise khoanh by land-use code into a paletted Cloud-Optimized GeoTIFF.
+
+    Returns the area (m²) of each code counted in the raster.
+    """
+    codes = raster_codes()
+    value = {c: i + 1 for i, c in enumerate(codes)}
+    coded = khoanh[khoanh["landuse"].notna()]
+    x0, y0, x1, y1 = khoanh.total_bounds
+    x0, y0 = np.floor(x0 / resolution) * resolution, np.floor(y0 / resolution) * resolution
+    width, height = int(np.ceil((x1 - x0) / resolution)), int(np.ceil((y1 - y0) / resolution))
+    transform = from_origin(x0, y0 + height * resolution, resolution, resolution)
+    band = rasterize(zip(coded.geometry.values, coded["landuse"].map(value)), out_shape=(height, width),
+                     transform=transform, fill=0, dtype="uint8")
+    colormap = {0: (255, 255, 255, 0)}
+    for code, v in value.items():
+        h = colour_of(code).lstrip("#")
+        colormap[v] = (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255)
+    tree = landuse_tree()
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8", "crs": crs,
+               "transform": transform, "nodata": 0, "tiled": True, "blockxsize": 512, "blockysize": 512,
+               "compress": "deflate"}
+    with tempfile.TemporaryDirectory() as tmpdir:
+        plain = Path(tmpdir) / "plain.tif"
+        with rasterio.open(plain, "w", **profile) as dst:
+            dst.write_colormap(1, colormap)
+            dst.write(band, 1)
+            dst.update_tags(1, **{f"CODE_{v}": f"{c} - {tree.name(c)}" for c, v in value.items()})
+            dst.update_tags(landuse_codes=",".join(codes), source="kiemke khoanh đất",
+                            resolution_m=str(resolution))
+            dst.set_band_description(1, "Mã loại đất hiện trạng (Thông tư 27/2018/TT-BTNMT)")
+            dst.build_overviews([2, 4, 8, 16], Resampling.nearest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            rio_copy(plain, tmp, driver="COG", compress="DEFLATE", overview_resampling="NEAREST",
+                     resampling="NEAREST", blocksize=512)
+    # category names, read by GDAL/QGIS from the PAM side-car
+    names = ["Không có dữ liệu", *[f"{c} - {tree.name(c)}" for c in codes]]
+    write_text(path.with_name(path.name + ".aux.xml"),
+               '<PAMDataset><PAMRasterBand band="1"><CategoryNames>'
+               + "".join(f"<Category>{escape(n)}</Category>" for n in names)
+               + "</CategoryNames></PAMRasterBand></PAMDataset>\n")
+    counts = np.bincount(band.ravel(), minlength=len(codes) + 1)
+    return {c: float(counts[v]) * resolution**2 for c, v in value.items() if counts[v]}
+
+
+def raster_area_by_code(path: Path) -> dict[str, float]:
+    """Area (m²) of each land-use code counted in a kiemke GeoTIFF."""
+    with rasterio.open(path) as src:
+        band = src.read(1)
+        codes = src.tags()["landuse_codes"].split(",")
+        cell = abs(src.res[0] * src.res[1])
+    counts = np.bincount(band.ravel(), minlength=len(codes) + 1)
+    return {c: float(counts[i + 1]) * cell for i, c in enumerate(codes) if counts[i + 1]}

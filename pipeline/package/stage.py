@@ -1,0 +1,55 @@
+"""The package stage: one GeoPackage that opens styled in QGIS, a QGIS project
+next to it (``.qgz``), and Cloud-Optimized GeoTIFFs of current use."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from ..io import up_to_date, write_text
+from ..units import build_units
+from ..workdir import WorkDir
+from .gpkg import collect_layers, write_geopackage, write_style_files
+from .project import write_project
+from .raster import raster_area_by_code, write_cog
+
+log = logging.getLogger(__name__)
+
+
+def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_resolution: float = 10.0,
+                styles_dir: Path | None = None) -> dict[str, Path]:
+    """GeoPackage with styles, QGIS project and GeoTIFFs into the work directory."""
+    manifest = work.read_manifest()
+    crs = manifest.crs
+    stem = manifest.product_stem
+    products = {"gpkg": work.product(stem, ".gpkg"), "project": work.product(stem, ".qgz"),
+                "tif": work.product(stem, ".tif")}
+    inputs = [*work.parcel_files(), *work.khoanh_files(), *work.qa_dir.glob("*/*.parquet"),
+              *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest]
+    if up_to_date(list(products.values()), inputs):
+        return products
+    layers = collect_layers(work, manifest)
+    gpkg = write_geopackage(products["gpkg"], layers, crs)
+    styles = [layer.style for layer in layers if layer.style is not None]
+    write_style_files(styles_dir or work.styles_dir, styles)
+    project = write_project(products["project"], gpkg, layers, crs,
+                            f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}")
+    khoanh = next(layer.frame for layer in layers if layer.name == "khoanh_dat")
+    tif = products["tif"]
+    raster_areas = {"tinh": write_cog(tif, khoanh, province_resolution, crs)}
+    units = build_units(sorted(khoanh["commune_code"].unique()), manifest.load_boundaries(),
+                        manifest.province.name_vi, manifest.province.gso_code)
+    for unit in units:
+        if unit.level in ("xa", "huyen"):
+            path = work.rasters_dir / f"{unit.level}_{unit.code}.tif"
+            if up_to_date([path], [work.khoanh(c) for c in unit.communes] + [work.manifest]):
+                raster_areas[unit.key] = raster_area_by_code(path)
+                continue
+            mine = khoanh[khoanh["commune_code"].isin(unit.communes)]
+            raster_areas[unit.key] = write_cog(path, mine, commune_resolution, crs)
+    pd.DataFrame([{"unit": k, "landuse": c, "area_m2": a} for k, v in raster_areas.items() for c, a in v.items()]) \
+        .pipe(lambda f: write_text(work.report("raster_areas.csv"), f.to_csv(index=False)))
+    log.info("package: %s, %s, %s", gpkg, project, tif)
+    return {"gpkg": gpkg, "project": project, "tif": tif}

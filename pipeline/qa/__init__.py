@@ -1,0 +1,8 @@
+"""QA: topology problems of each commune's parcels, located and reported
+(:mod:`.core` finds them, :mod:`.stage` runs every commune, :mod:`.report`
+writes ``reports/qa.md``, ``qa.html`` and ``qa.json``)."""
+
+from .core import LAYER_TITLES, LAYERS, PROBLEM_COLUMNS, CommuneQA, qa_commune
+from .stage import read_qa_layer, run_qa
+
+__all__ = ["LAYERS", "LAYER_TITLES", "PROBLEM_COLUMNS", "CommuneQA", "qa_commune", "read_qa_layer", "run_qa"]

@@ -1,0 +1,83 @@
+"""The QA stage: every commune checked (in parallel, unless current), its
+layers written under ``qa/<commune>/``, then the reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from ..io import read_geoparquet, up_to_date, write_geoparquet, write_json
+from ..parallel import executor
+from ..topology import Thresholds
+from ..workdir import WorkDir
+from .core import LAYERS, PROBLEM_COLUMNS, CommuneQA, qa_commune
+from .report import write_qa_reports
+
+log = logging.getLogger(__name__)
+
+
+def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tuple[float | None, str],
+                thresholds: Thresholds) -> bool:
+    """Task: QA one commune into ``qa/<code>/`` unless current; True if it ran. Runs on a worker."""
+    work = WorkDir(workdir)
+    path = work.parcels(code)
+    outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json"]
+    if up_to_date(outputs, [path, work.manifest]):
+        return False
+    boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
+    result = qa_commune(read_geoparquet(path), boundary=boundary, natural_area_m2=natural[0],
+                        thresholds=thresholds, commune_code=code)
+    for name, layer in result.layers.items():
+        write_geoparquet(work.qa_dir / code / f"{name}.parquet", layer)
+    write_json(work.qa_dir / code / "meta.json", {
+        "parcel_count": result.parcel_count, "parcel_area_m2": result.parcel_area_m2,
+        "natural_area_m2": result.natural_area_m2, "natural_area_source": natural[1],
+        "warnings": result.warnings})
+    return True
+
+
+def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = True,
+           scheduler: str | None = "sync") -> list[CommuneQA]:
+    """QA every commune of the work directory (in parallel); write layers and reports."""
+    manifest = work.read_manifest().with_boundaries(boundaries)
+    bounds = manifest.load_boundaries().set_index("commune_code")
+    thresholds = manifest.qa
+    natural_ha = manifest.natural_area_ha
+    tasks = []
+    for path in work.parcel_files():
+        code = path.stem
+        boundary = bounds.geometry.get(code) if code in bounds.index else None
+        natural: tuple[float | None, str] = (None, "")
+        if code in natural_ha:
+            natural = (natural_ha[code] * 1e4, "config [natural_area_ha]")
+        elif boundary is not None:
+            natural = (float(boundary.area), "boundary file")
+        tasks.append((str(work.root), code, shapely.to_wkb(boundary) if boundary is not None else None,
+                      natural, thresholds))
+    with executor(scheduler) as pmap:
+        ran = pmap(qa_to_files, tasks, "qa" if progress else "")
+    results = [_read_commune_qa(work, task[1]) for task in tasks]
+    if any(ran) or not work.report("qa.md").exists():
+        write_qa_reports(results, work, manifest.crs.name)
+    log.info("qa: %d communes (%d checked again), %d problems → %s", len(results), sum(ran),
+             sum(sum(r.counts().values()) for r in results), work.report("qa.md"))
+    return results
+
+
+def _read_commune_qa(work: WorkDir, code: str) -> CommuneQA:
+    """A commune's QA as written by an earlier run (its inputs have not changed)."""
+    meta = json.loads((work.qa_dir / code / "meta.json").read_text(encoding="utf-8"))
+    layers = {name: read_geoparquet(work.qa_dir / code / f"{name}.parquet") for name in LAYERS}
+    return CommuneQA(code, layers, meta["parcel_count"], meta["parcel_area_m2"], meta["natural_area_m2"],
+                     meta["natural_area_source"], meta["warnings"])
+
+
+def read_qa_layer(work: WorkDir, name: str) -> gpd.GeoDataFrame:
+    """One QA layer over every commune (for packaging and maps)."""
+    parts = [read_geoparquet(p) for p in sorted(work.qa_dir.glob(f"*/{name}.parquet"))]
+    return pd.concat(parts, ignore_index=True) if parts else gpd.GeoDataFrame(columns=PROBLEM_COLUMNS)

@@ -1,0 +1,63 @@
+"""Administrative units a form or a map sheet is made for: communes, their
+districts and the province, from the boundary attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An administrative unit a form is made for."""
+
+    level: str  # "xa" | "huyen" | "tinh"
+    code: str
+    name: str
+    communes: tuple[str, ...]
+    commune_name: str = ""
+    district_name: str = ""
+    province_name: str = ""
+    children: tuple[Unit, ...] = field(default=(), compare=False)
+    parent_code: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.level}/{self.code}"
+
+
+def _strip(name: str, prefixes: tuple[str, ...]) -> str:
+    for prefix in prefixes:
+        if name.startswith(prefix):
+            return name[len(prefix):].strip()
+    return name
+
+
+def build_units(commune_codes: list[str], boundaries: pd.DataFrame, province_name: str,
+                province_code: str) -> list[Unit]:
+    """Communes, their districts and the province, from the boundary attributes.
+
+    A commune missing from the boundary file goes under district "000"
+    ("không rõ huyện") so that its area still reaches the province.
+    """
+    info = boundaries.set_index("commune_code") if len(boundaries) else pd.DataFrame()
+    district_names: dict[str, str] = {}
+    communes = []
+    for code in sorted(commune_codes):
+        known = code in info.index
+        name = str(info.at[code, "commune_name"]) if known else code
+        district = str(info.at[code, "district_code"]) if known else "000"
+        district_names.setdefault(district, str(info.at[code, "district_name"]) if known else "(không rõ huyện)")
+        communes.append(Unit("xa", code, name, (code,), commune_name=_strip(name, ("Xã ",)),
+                             district_name=_strip(district_names[district], ("Huyện ", "Thành phố ", "Thị xã ")),
+                             province_name=province_name, parent_code=district))
+    districts = []
+    for district, name in sorted(district_names.items()):
+        members = tuple(c for c in communes if c.parent_code == district)
+        districts.append(Unit("huyen", district, name, tuple(c.code for c in members),
+                              district_name=members[0].district_name, province_name=province_name,
+                              children=members, parent_code=province_code))
+    province = Unit("tinh", province_code, f"Tỉnh {province_name}", tuple(c.code for c in communes),
+                    province_name=province_name, children=tuple(districts))
+    return [*communes, *districts, province]

@@ -1,0 +1,276 @@
+"""The work directory of a run: where every stage's outputs go, and the run
+manifest that ingest records there for the later stages.
+
+Every stage entry point has the shape ``run_<stage>(work: WorkDir, …)``; what
+it needs of the configuration comes from :meth:`WorkDir.read_manifest`, a
+frozen :class:`RunManifest`, never from an untyped dict.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+from pyproj import CRS
+
+from . import crs as vn
+from .boundaries import load_boundaries
+from .config import Boundaries, CompoundSplit, Previous, Settings
+from .errors import StageInputMissing
+from .reference import Province, province as find_province
+from .topology import Thresholds
+from .vntext import strip_diacritics
+
+MANIFEST = "inventory.json"
+
+
+@dataclass(frozen=True)
+class RunManifest:
+    """What the stages after ingest need from the run's settings, as ingest
+    recorded them in ``<workdir>/inventory.json``."""
+
+    province: Province
+    year: int
+    reference_date: date
+    boundaries: Boundaries | None = None
+    qa: Thresholds = Thresholds()
+    natural_area_ha: Mapping[str, float] = field(default_factory=dict)
+    map_scale_step: int = 0
+    map_dpi: int = 150
+    previous: Previous | None = None
+    column_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    compound: CompoundSplit = CompoundSplit()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RunManifest:
+        return cls(
+            province=settings.province, year=settings.year, reference_date=settings.reference_date,
+            boundaries=settings.boundaries, qa=settings.qa, natural_area_ha=dict(settings.natural_area_ha),
+            map_scale_step=settings.map_scale_step, map_dpi=settings.map_dpi, previous=settings.previous,
+            column_aliases=dict(settings.column_aliases), compound=settings.compound)
+
+    # ------------------------------------------------------------ derived
+
+    @property
+    def meridian(self) -> float:
+        """The province's VN-2000 TM-3 central meridian, degrees."""
+        return self.province.central_meridian_deg
+
+    @property
+    def crs(self) -> CRS:
+        """The inventory CRS: VN-2000 / TM-3 on the province's meridian."""
+        return vn.tm3_crs(self.meridian)
+
+    @property
+    def product_stem(self) -> str:
+        """``Lạng Sơn``, 2019 → ``LangSon_2019_HTSDD``: the name of the GeoPackage, project and GeoTIFF."""
+        name = strip_diacritics(self.province.name_vi).title().replace(" ", "").replace(".", "")
+        return f"{name}_{self.year}_HTSDD"
+
+    def load_boundaries(self) -> gpd.GeoDataFrame:
+        """The commune boundaries of the run in the inventory CRS (empty when none)."""
+        return _boundaries(self.boundaries, self.meridian).copy()
+
+    def with_boundaries(self, path: Path | None) -> RunManifest:
+        """The same manifest with another boundary file (``--boundaries`` of a stage)."""
+        if path is None:
+            return self
+        fields = asdict(self.boundaries) if self.boundaries else {}
+        return replace(self, boundaries=Boundaries(**{**fields, "path": Path(path)}))
+
+    def ingest_settings(self, workdir: Path) -> Settings:
+        """Settings that read a file the way this run's ingest did (the change
+        stage reads the previous inventory's layer with them)."""
+        return Settings(province=self.province, year=self.year, reference_date=self.reference_date,
+                        workdir=workdir, column_aliases=dict(self.column_aliases), compound=self.compound,
+                        qa=self.qa)
+
+    # ------------------------------------------------------------ JSON
+
+    def to_json(self) -> dict[str, Any]:
+        def plain(obj: Any) -> Any:
+            return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(obj).items()} if obj else None
+
+        return {
+            "province": self.province.name_vi,
+            "province_code": self.province.gso_code,
+            "central_meridian_deg": self.meridian,
+            "year": self.year,
+            "reference_date": self.reference_date.isoformat(),
+            "boundaries": plain(self.boundaries),
+            "qa": asdict(self.qa),
+            "natural_area_ha": dict(self.natural_area_ha),
+            "maps": {"scale_step": self.map_scale_step, "dpi": self.map_dpi},
+            "previous": plain(self.previous),
+            "columns": {k: list(v) for k, v in self.column_aliases.items()},
+            "compound": {"first_use_m2": self.compound.first_use_m2,
+                         "area_fields": {k: list(v) for k, v in self.compound.area_fields.items()}},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunManifest:
+        previous = data.get("previous")
+        boundaries = data.get("boundaries")
+        compound = data.get("compound") or {}
+        maps = data.get("maps") or {}
+        return cls(
+            province=find_province(data["province_code"]),
+            year=int(data["year"]),
+            reference_date=date.fromisoformat(data["reference_date"]),
+            boundaries=Boundaries(**{**boundaries, "path": Path(boundaries["path"])}) if boundaries else None,
+            qa=Thresholds(**data.get("qa", {})),
+            natural_area_ha=dict(data.get("natural_area_ha", {})),
+            map_scale_step=int(maps.get("scale_step", 0)),
+            map_dpi=int(maps.get("dpi", 150)),
+            previous=Previous(**{**previous, "statistics": Path(previous["statistics"])
+                                 if previous.get("statistics") else None}) if previous else None,
+            column_aliases={k: tuple(v) for k, v in (data.get("columns") or {}).items()},
+            compound=CompoundSplit(first_use_m2=float(compound.get("first_use_m2", 400.0)),
+                                   area_fields={k: tuple(v) for k, v in compound.get("area_fields", {}).items()}),
+        )
+
+
+@cache
+def _boundaries(spec: Boundaries | None, meridian: float) -> gpd.GeoDataFrame:
+    return load_boundaries(spec, meridian)
+
+
+@dataclass(frozen=True)
+class WorkDir:
+    """The layout of a work directory (see DESIGN.md)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # folders
+    @property
+    def parcels_dir(self) -> Path:
+        return self.root / "parcels"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def stats_dir(self) -> Path:
+        return self.root / "stats"
+
+    @property
+    def qa_dir(self) -> Path:
+        return self.root / "qa"
+
+    @property
+    def khoanh_dir(self) -> Path:
+        return self.root / "khoanh"
+
+    @property
+    def change_dir(self) -> Path:
+        return self.root / "change"
+
+    @property
+    def previous_dir(self) -> Path:
+        """The previous inventory's layer, per commune, in the inventory CRS."""
+        return self.change_dir / "previous"
+
+    @property
+    def forms_dir(self) -> Path:
+        return self.root / "forms"
+
+    @property
+    def maps_dir(self) -> Path:
+        return self.root / "maps"
+
+    @property
+    def rasters_dir(self) -> Path:
+        return self.root / "rasters"
+
+    @property
+    def styles_dir(self) -> Path:
+        return self.root / "styles"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    # files
+    def report(self, name: str) -> Path:
+        """A report under ``reports/`` (``qa.md``, ``ingest.json`` …)."""
+        return self.reports_dir / name
+
+    def parcels(self, commune_code: str) -> Path:
+        return self.parcels_dir / f"{commune_code}.parquet"
+
+    def quarantine(self, commune_code: str) -> Path:
+        return self.quarantine_dir / f"{commune_code}.parquet"
+
+    def khoanh(self, commune_code: str) -> Path:
+        return self.khoanh_dir / f"{commune_code}.parquet"
+
+    def change(self, commune_code: str) -> Path:
+        """The overlay pieces of a commune: previous khoanh ∩ current khoanh."""
+        return self.change_dir / f"{commune_code}.parquet"
+
+    def previous(self, commune_code: str) -> Path:
+        """The previous inventory's layer of a commune, in the contract's CRS."""
+        return self.previous_dir / f"{commune_code}.parquet"
+
+    def form_folder(self, level: str, code: str) -> Path:
+        return self.forms_dir / level / code
+
+    def map_stem(self, level: str, code: str, kind: str = "current") -> Path:
+        """``maps/<level>_<code>`` (current use) or ``maps/bien_dong_<level>_<code>`` (change)."""
+        return self.maps_dir / (f"{level}_{code}" if kind == "current" else f"bien_dong_{level}_{code}")
+
+    def product(self, stem: str, suffix: str) -> Path:
+        """``<stem><suffix>`` at the top of the work directory (GeoPackage, project, GeoTIFF)."""
+        return self.root / f"{stem}{suffix}"
+
+    @property
+    def transitions_csv(self) -> Path:
+        return self.stats_dir / "transitions.csv"
+
+    @property
+    def areas_csv(self) -> Path:
+        return self.stats_dir / "areas.csv"
+
+    @property
+    def summary_csv(self) -> Path:
+        return self.stats_dir / "summary.csv"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    def parcel_files(self) -> list[Path]:
+        """The per-commune parcel files, sorted; an error if ingest has not run."""
+        files = sorted(self.parcels_dir.glob("*.parquet"))
+        if not files:
+            raise StageInputMissing(
+                f"No parcels in {self.parcels_dir}. Run 'kiemke ingest … --workdir {self.root}' first."
+            )
+        return files
+
+    def khoanh_files(self) -> list[Path]:
+        return sorted(self.khoanh_dir.glob("*.parquet"))
+
+    def read_manifest(self) -> RunManifest:
+        """The run manifest ingest wrote; an error naming the fix when there is none."""
+        try:
+            data = json.loads(self.manifest.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StageInputMissing(
+                f"{self.manifest} is missing. Run 'kiemke ingest … --workdir {self.root}' first."
+            ) from None
+        return RunManifest.from_json(data)
