@@ -6,27 +6,39 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= inventory.toml
 STAMP  := $(VENV)/.installed-stamp
+SYSTEM_STAMP := $(VENV)/.system-packages-stamp
 
-.PHONY: inventory test sample bench lint clean-outputs help
+.PHONY: inventory test test-fast system-packages sample bench lint clean-outputs help
 
 help:
 	@echo "make inventory   set up .venv, run the whole inventory on $(CONFIG)"
-	@echo "make test        set up .venv, run the test suite"
+	@echo "make test        set up .venv (and the system packages the output tests use), run every test"
+	@echo "make test-fast   the unit tests only (inline geometry, no full inventory): under a minute"
+	@echo "make lint        ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade, simplify) and mypy"
 	@echo "make sample      regenerate the bundled sample in data/raw/sample"
 	@echo "make bench       time the stages on synthetic data (benchmarks/results.json)"
-	@echo "make lint        ruff: undefined and unused names"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
+
+# LibreOffice, QGIS's Python API and poppler, for the tests that look at the outputs
+$(SYSTEM_STAMP): scripts/install-system-packages.sh | $(STAMP)
+	scripts/install-system-packages.sh
+	touch $(SYSTEM_STAMP)
+
+system-packages: $(SYSTEM_STAMP)
 
 inventory: $(STAMP)
 	$(BIN)/kiemke inventory --config $(CONFIG)
 
-test: $(STAMP)
+test: $(STAMP) $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet fiona psutil
@@ -34,8 +46,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check pipeline tests benchmarks --select F,E9
+	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/mypy
 
 sample: $(STAMP)
 	$(BIN)/kiemke sample --out data/raw/sample

@@ -5,6 +5,7 @@ pipelines and ogr2ogr — at 10 k, 100 k and 1 M parcels."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -82,10 +83,8 @@ class PeakRSS:
         while not self._stop.is_set():
             total = 0
             for p in [self.process, *self.process.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):  # a worker that just ended
                     total += p.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             time.sleep(0.1)
 
@@ -130,12 +129,11 @@ def ours(files_root: Path, work: Path) -> tuple[float, float]:
     from pipeline.workdir import WorkDir
 
     settings = Settings(province=province("20"), workdir=work)
-    with executor(None) as pmap:  # cluster start-up is not counted, as for the floor
-        with PeakRSS() as rss:
-            start = time.perf_counter()
-            run_ingest(WorkDir(settings.workdir), [files_root], settings, progress=False, scheduler=pmap)
-            run_aggregate(WorkDir(work), scheduler=pmap)
-            elapsed = time.perf_counter() - start
+    with executor(None) as pmap, PeakRSS() as rss:  # cluster start-up is not counted, as for the floor
+        start = time.perf_counter()
+        run_ingest(WorkDir(settings.workdir), [files_root], settings, progress=False, scheduler=pmap)
+        run_aggregate(WorkDir(work), scheduler=pmap)
+        elapsed = time.perf_counter() - start
     return elapsed, rss.peak / 2**20
 
 

@@ -64,9 +64,10 @@ def bench_qa_khoanh(parcels: int = 62_000) -> dict:
 def _big_khoanh(count: int):
     """~``count`` khoanh-like polygons with land-use codes: the sample generator's
     parcels of one big commune (each parcel stands for a khoanh)."""
+    import geopandas as gpd
+
     from pipeline import crs as vn
     from pipeline.sample import SAMPLE_COMMUNES, commune_boundaries, generate_commune
-    import geopandas as gpd
 
     commune = replace(next(c for c in SAMPLE_COMMUNES if c.code == "06274"), parcels=int(count * 1.25))
     raw = generate_commune(commune, commune_boundaries())
@@ -83,12 +84,12 @@ def bench_map_sheet(count: int = 50_000) -> dict:
     import matplotlib.pyplot as plt
     import shapely
 
-    from pipeline.regime import load_template
-    from pipeline.units import Unit
+    from pipeline.maps import sheet_content
     from pipeline.maps.layout import sheet_layout
     from pipeline.maps.render import render_sheet
-    from pipeline.maps import sheet_content
     from pipeline.reference import landuse_colors
+    from pipeline.regime import load_template
+    from pipeline.units import Unit
 
     khoanh = _big_khoanh(count)
     bounds = khoanh.dissolve().assign(commune_code="06274", district_code="184")
@@ -184,7 +185,7 @@ def bench_change(parcels: int = 62_000) -> dict:
     out = {"parcels": len(frame), "previous_khoanh": len(previous), "current_units_s": round(units_s, 2),
            "vector_s": round(vector_s, 2), "changed_ha": round(float(changes["area_m2"].sum()) / 1e4, 2)}
     for resolution in (1.0, 2.0):
-        fast, seconds = _timed(lambda: tally(raster_pairs(
+        fast, seconds = _timed(lambda resolution=resolution: tally(raster_pairs(
             prev_geoms, cur_geoms, resolution, previous_groups=share_groups(shares_before, compound_apart=True),
             current_groups=share_groups(shares_after))))
         big = exact[exact > 1e4]

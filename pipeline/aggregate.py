@@ -33,7 +33,7 @@ def expand_uses(parcels: pd.DataFrame) -> pd.DataFrame:
     if len(compound):
         split = compound["uses"].map(json.loads)
         expanded = pd.DataFrame(
-            [(c, code, o, a) for c, o, uses in zip(compound["commune_code"], compound["owner_type"], split)
+            [(c, code, o, a) for c, o, uses in zip(compound["commune_code"], compound["owner_type"], split, strict=True)
              for code, a in uses.items()],
             columns=["commune_code", "landuse", "owner_type", "area_m2"],
         )

@@ -13,9 +13,8 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 import click
 from tqdm import tqdm
@@ -149,7 +148,7 @@ def qa(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     Example:
       kiemke qa --workdir data/processed
     """
-    work = WorkDir(workdir)
+    work = WorkDir(Path(workdir))
     results = run_qa(work, boundaries, scheduler=_scheduler(scheduler))
     problems = sum(sum(r.counts().values()) for r in results)
     click.echo(f"QA: {len(results)} communes, {problems} problems → {work.report('qa.md')}")
@@ -166,7 +165,7 @@ def khoanh(workdir: Path, scheduler: str) -> None:
     Example:
       kiemke khoanh --workdir data/processed
     """
-    work = WorkDir(workdir)
+    work = WorkDir(Path(workdir))
     written = run_khoanh(work, scheduler=_scheduler(scheduler))
     click.echo(f"Khoanh đất: {len(written)} communes → {work.khoanh_dir}")
 
@@ -183,7 +182,7 @@ def forms(workdir: Path, boundaries: Path | None) -> None:
     Example:
       kiemke forms --workdir data/processed
     """
-    work = WorkDir(workdir)
+    work = WorkDir(Path(workdir))
     out = run_forms(work, boundaries)
     click.echo(f"Forms: {len(out['forms'])} written → {work.forms_dir}")
 
@@ -212,7 +211,7 @@ def change(workdir: Path, config_path: Path | None, scheduler: str) -> None:
             raise click.ClickException(f"{config_path}: no previous inventory is configured: add a [previous] "
                                        "section with its path (see the bundled inventory.toml).")
         workdir = settings.workdir
-    out = run_change(WorkDir(workdir), scheduler=_scheduler(scheduler))
+    out = run_change(WorkDir(Path(workdir)), scheduler=_scheduler(scheduler))
     click.echo(f"Transitions → {out['transitions']} (report: {out['report']})")
 
 
@@ -230,7 +229,7 @@ def maps(workdir: Path, scale_step: int | None, dpi: int | None, scheduler: str)
     Example:
       kiemke maps --workdir data/processed
     """
-    work = WorkDir(workdir)
+    work = WorkDir(Path(workdir))
     sheets = run_maps(work, scale_step=scale_step, dpi=dpi, scheduler=_scheduler(scheduler))
     click.echo(f"Maps: {len(sheets)} sheets → {work.maps_dir}")
 
@@ -249,7 +248,7 @@ def package(workdir: Path, resolution: float, province_resolution: float) -> Non
     Example:
       kiemke package --workdir data/processed
     """
-    out = run_package(WorkDir(workdir), commune_resolution=resolution, province_resolution=province_resolution)
+    out = run_package(WorkDir(Path(workdir)), commune_resolution=resolution, province_resolution=province_resolution)
     click.echo(f"GeoPackage → {out['gpkg']}\nQGIS project → {out['project']}\nGeoTIFF → {out['tif']}")
 
 
@@ -263,7 +262,7 @@ def aggregate(workdir: Path) -> None:
     Example:
       kiemke aggregate --workdir data/processed
     """
-    out = run_aggregate(WorkDir(workdir))
+    out = run_aggregate(WorkDir(Path(workdir)))
     click.echo(f"Areas → {out['areas']}; summary → {out['summary']}")
 
 
@@ -317,8 +316,9 @@ def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Calla
 def _outputs(work: WorkDir, settings: Settings) -> str:
     """Where an inventory's outputs are, for the closing message."""
     stem = work.product(work.read_manifest().product_stem, "")
-    lines = [("parcels", work.parcels_dir), ("quarantine", work.quarantine_dir), ("QA", work.report("qa.html")),
-             ("khoanh", work.khoanh_dir), ("areas", work.areas_csv)]
+    lines: list[tuple[str, Path | str]] = [
+        ("parcels", work.parcels_dir), ("quarantine", work.quarantine_dir), ("QA", work.report("qa.html")),
+        ("khoanh", work.khoanh_dir), ("areas", work.areas_csv)]
     if settings.previous:
         lines.append(("change", f"{work.transitions_csv} ({work.report('change.md')})"))
     lines += [("forms", work.forms_dir), ("maps", work.maps_dir), ("GeoPackage", f"{stem}.gpkg (+ .qgz, .tif)"),

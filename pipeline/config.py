@@ -7,6 +7,7 @@ what is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -37,10 +38,8 @@ class SourceOverride:
     def matches(self, path: Path, input_root: Path | None) -> bool:
         candidates = [path.as_posix(), path.name]
         if input_root is not None:
-            try:
+            with contextlib.suppress(ValueError):  # a path outside the input folder
                 candidates.append(path.resolve().relative_to(input_root.resolve()).as_posix())
-            except ValueError:
-                pass
         return any(fnmatch.fnmatch(c, self.pattern) for c in candidates)
 
 

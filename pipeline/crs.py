@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import cache
 
 import numpy as np
@@ -39,7 +39,7 @@ TM3_SCALE = 0.9999
 TM3_FALSE_EASTING = 500_000.0
 
 
-class Datum(str, Enum):
+class Datum(StrEnum):
     """The geodetic datums an officer's files come in."""
 
     VN2000 = "VN-2000"
@@ -205,6 +205,8 @@ def _projection_step(crs: CRS) -> str | None:
 
 def _ellipsoid_args(crs: CRS) -> str:
     ellipsoid = _base(crs).ellipsoid
+    if ellipsoid is None:
+        raise CRSError(f"{crs.name!r} has no ellipsoid: it cannot be placed on the Earth.")
     if not ellipsoid.inverse_flattening:  # a sphere
         return f"+a={ellipsoid.semi_major_metre!r} +b={ellipsoid.semi_minor_metre!r}"
     return f"+a={ellipsoid.semi_major_metre!r} +rf={ellipsoid.inverse_flattening!r}"
@@ -232,7 +234,7 @@ def pipeline_to_tm3(source: CRS, central_meridian_deg: float) -> str:
     datum = datum_of(source)
     if datum is Datum.OTHER:
         raise CRSError(
-            f"No pinned transformation from datum {_base(source).datum.name!r} to VN-2000. "
+            f"No pinned transformation from datum {getattr(_base(source).datum, 'name', '?')!r} to VN-2000. "
             "Reproject the file to WGS 84 or VN-2000 first."
         )
     projection = _projection_step(source)

@@ -23,7 +23,13 @@ import shapely
 from .io import read_geoparquet, up_to_date, write_geoparquet
 from .parallel import executor
 from .topology import (
-    Thresholds, gaps, overlapping_pairs, parcel_priority, representative_xy, resolve_overlaps, union_coverage,
+    Thresholds,
+    gaps,
+    overlapping_pairs,
+    parcel_priority,
+    representative_xy,
+    resolve_overlaps,
+    union_coverage,
 )
 from .workdir import WorkDir
 
@@ -99,7 +105,7 @@ def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str 
             "uses": json.dumps(uses) if compound else None, "flag": None,
         })
     holes = gaps(khoanh, boundary, thresholds)
-    for geom, a in zip(holes["geometry"], holes["area_m2"]):
+    for a in holes["area_m2"]:
         rows.append({"landuse": None, "owner_type": None, "area_m2": float(a), "parcel_count": 0,
                      "parcel_ids": "", "uses": None, "flag": GAP_FLAG})
     geometry = np.concatenate([khoanh, holes["geometry"].to_numpy()]) if len(holes) else khoanh
@@ -122,7 +128,7 @@ def number_khoanh(khoanh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, thresholds: Thresholds) -> bool:
     """Task: build one commune's khoanh unless current; True if it ran. Runs on a worker."""
-    work = WorkDir(workdir)
+    work = WorkDir(Path(workdir))
     if up_to_date([work.khoanh(code)], [work.parcels(code), work.manifest]):
         return False
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None

@@ -53,7 +53,7 @@ class LandUseTree:
 
     @cached_property
     def _parent(self) -> dict[str, str | None]:
-        return {c: (p or None) for c, p in zip(self.table.index, self.table["parent_code"])}
+        return {c: (p or None) for c, p in zip(self.table.index, self.table["parent_code"], strict=True)}
 
     @cached_property
     def _children(self) -> dict[str, list[str]]:

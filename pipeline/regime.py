@@ -75,15 +75,19 @@ class Template:
         return frozenset(code for spec in self.forms for code in spec.collapse)
 
 
+def _tuples(table: dict[str, Any]) -> dict[str, Any]:
+    """A TOML table with its lists as tuples (the specs are frozen)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+
+
 @cache
 def load_template(name: str = DEFAULT_TEMPLATE) -> Template:
     """Read ``pipeline/templates/<name>.toml``, or a template file given by path."""
-    path = Path(name) if name.endswith(".toml") else resources.files("pipeline") / "templates" / f"{name}.toml"
+    folder = resources.files("pipeline") / "templates"
+    path = Path(name) if name.endswith(".toml") else folder / f"{name}.toml"
     if not path.is_file():
-        available = sorted(p.name.removesuffix(".toml") for p in path.parent.iterdir() if p.name.endswith(".toml"))
+        available = sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
         raise KiemkeError(f"form template {name!r} does not exist; available: {available}.")
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    forms = tuple(
-        FormSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in form.items()}) for form in data["forms"]
-    )
+    forms = tuple(FormSpec(**_tuples(form)) for form in data["forms"])
     return Template(Path(name).stem, data["regime"], data["column_sets"], forms, data.get("maps", {}))

@@ -124,9 +124,8 @@ def crossings(geoms: np.ndarray, boundary, thresholds: Thresholds = Thresholds()
     """Parcels reaching outside the commune boundary: ``i``, the part outside, its area."""
     shapely.prepare(boundary)
     candidates = np.flatnonzero(~shapely.within(geoms, boundary))
-    outside = [shapely.union_all(without_thin_parts(g, thresholds))
-               for g in shapely.difference(geoms[candidates], boundary)]
-    outside = np.array(outside, dtype=object)
+    outside = np.array([shapely.union_all(without_thin_parts(g, thresholds))
+                        for g in shapely.difference(geoms[candidates], boundary)], dtype=object)
     keep = ~shapely.is_empty(outside) if len(outside) else np.zeros(0, dtype=bool)
     return pd.DataFrame({"i": candidates[keep], "area_m2": shapely.area(outside[keep]),
                          "geometry": outside[keep]})

@@ -1,13 +1,29 @@
-"""Shared fixtures: the bundled sample and tiny inline parcel files."""
+"""Shared fixtures: the bundled sample, its whole inventory (built once per
+session), and the external programs the output tests use.
+
+Tests that need the whole inventory or an external program are marked
+``slow``: ``make test-fast`` runs the others (inline geometry, tiny files).
+"""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "raw" / "sample"
+#: Fixtures that make a test slow: the whole sample run through stages, LibreOffice, QGIS.
+SLOW_FIXTURES = {"sample_raw", "sample_run", "soffice", "qgis_python"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as ``slow`` every test that uses a slow fixture (directly or through another)."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +78,22 @@ def sample_run(tmp_path_factory, sample_raw) -> Path:
     assert result.exit_code == 0, result.output
     (work / "raw_hashes.json").write_text(json.dumps(before), encoding="utf-8")
     return work
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    """LibreOffice (``make system-packages`` installs it), or the test skips saying so."""
+    path = shutil.which("soffice") or shutil.which("libreoffice")
+    if path is None:
+        pytest.skip("LibreOffice is not installed: run 'make system-packages' (as root) to print the forms")
+    return path
+
+
+@pytest.fixture(scope="session")
+def qgis_python() -> str:
+    """A python3 with QGIS's own API (``make system-packages`` installs it), or the test skips saying so."""
+    probe = ["/usr/bin/python3", "-c", "import qgis.core"]
+    if not Path("/usr/bin/python3").exists() or subprocess.run(probe, capture_output=True).returncode != 0:
+        pytest.skip("QGIS's Python API is not installed: run 'make system-packages' (as root) to open the "
+                    "GeoPackage with QGIS")
+    return "/usr/bin/python3"

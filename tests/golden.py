@@ -91,7 +91,8 @@ def differences(workdir: Path) -> list[str]:
         problems.append("stats/areas.csv: areas differ")
     for name in sorted(set(expected["forms"]) | set(actual["forms"])):
         if expected["forms"].get(name) != actual["forms"].get(name):
-            problems.append(f"{name}: {'missing' if name not in actual['forms'] else 'new' if name not in expected['forms'] else 'differs'}")
+            state = "missing" if name not in actual["forms"] else "new" if name not in expected["forms"] else "differs"
+            problems.append(f"{name}: {state}")
     if expected["gpkg"]["file"] != actual["gpkg"]["file"]:
         problems.append(f"GeoPackage named {actual['gpkg']['file']}, was {expected['gpkg']['file']}")
     for table in sorted(set(expected["gpkg"]["tables"]) | set(actual["gpkg"]["tables"])):

@@ -18,12 +18,7 @@ import shapely
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-
-X0, Y0 = 450_000.0, 2_417_000.0  # inside Lạng Sơn, VN-2000 TM-3 107°15′
-
-
-def box(i: int = 0, size: float = 50.0):
-    return shapely.box(X0 + i * size, Y0, X0 + (i + 1) * size, Y0 + size)
+from tests.helpers import X0, Y0, square
 
 
 def frame(geoms, **columns) -> gpd.GeoDataFrame:
@@ -64,7 +59,7 @@ def ring(x=X0, y=Y0, s=50.0):
 
 
 def truncated_shp(d):
-    p = shp(d, frame([box(0), box(1)]))
+    p = shp(d, frame([square(0 * 50, 0, 50), square(1 * 50, 0, 50)]))
     data = p.read_bytes()
     p.write_bytes(data[: len(data) // 2])
     return p
@@ -72,7 +67,7 @@ def truncated_shp(d):
 
 def missing_part(suffix):
     def build(d):
-        p = shp(d, frame([box(0)]))
+        p = shp(d, frame([square(0 * 50, 0, 50)]))
         p.with_suffix(suffix).unlink()
         return p
     return build
@@ -87,12 +82,12 @@ def zero_byte(name):
 
 def empty_gpkg(d):
     path = d / "empty.gpkg"
-    pyogrio.write_dataframe(frame([box(0)]).iloc[:0], path, layer="thua")
+    pyogrio.write_dataframe(frame([square(0 * 50, 0, 50)]).iloc[:0], path, layer="thua")
     return path
 
 
 def corrupt_prj(d):
-    p = shp(d, frame([box(0)]))
+    p = shp(d, frame([square(0 * 50, 0, 50)]))
     p.with_suffix(".prj").write_text("PROJCS[this is not WKT at all", encoding="ascii")
     return p
 
@@ -114,7 +109,7 @@ def inf_coords(d):
 
 
 def _write_nan(d, value):
-    good = box(0)
+    good = square(0 * 50, 0, 50)
     bad = shapely.from_wkt(f"POLYGON (({X0 + 100} {Y0}, {value} {Y0}, {X0 + 100} {Y0 + 10}, {X0 + 100} {Y0}))"
                            .replace("inf", "Infinity"))
     path = d / "nan.gpkg"
@@ -123,11 +118,11 @@ def _write_nan(d, value):
 
 
 def z_geometries(d):
-    return shp(d, frame([shapely.force_3d(box(0), 12.5), shapely.force_3d(box(1), 13.0)]))
+    return shp(d, frame([shapely.force_3d(square(0 * 50, 0, 50), 12.5), shapely.force_3d(square(1 * 50, 0, 50), 13.0)]))
 
 
 def m_geometries(d):
-    pyogrio.write_dataframe(frame([box(0)]), d / "m.shp", layer_options={"SHPT": "POLYGONM"})
+    pyogrio.write_dataframe(frame([square(0 * 50, 0, 50)]), d / "m.shp", layer_options={"SHPT": "POLYGONM"})
     return d / "m.shp"
 
 
@@ -153,7 +148,7 @@ def self_intersection(d):
 
 def bow_tie_with_neighbours(d):
     tie = shapely.Polygon([(X0, Y0), (X0 + 40, Y0 + 40), (X0 + 40, Y0), (X0, Y0 + 40)])
-    return shp(d, frame([tie, box(2), box(3)]))
+    return shp(d, frame([tie, square(2 * 50, 0, 50), square(3 * 50, 0, 50)]))
 
 
 def unclosed_ring(d):
@@ -166,15 +161,15 @@ def repeated_vertices(d):
 
 
 def zero_area(d):
-    return shp(d, frame([shapely.Polygon([(X0, Y0), (X0 + 10, Y0), (X0 + 20, Y0)]), box(3)]))
+    return shp(d, frame([shapely.Polygon([(X0, Y0), (X0 + 10, Y0), (X0 + 20, Y0)]), square(3 * 50, 0, 50)]))
 
 
 def huge_polygon(d):
-    return shp(d, frame([shapely.box(X0 - 60_000, Y0 - 60_000, X0 + 60_000, Y0 + 60_000), box(0)]))
+    return shp(d, frame([shapely.box(X0 - 60_000, Y0 - 60_000, X0 + 60_000, Y0 + 60_000), square(0 * 50, 0, 50)]))
 
 
 def bad_bytes(d):
-    gdf = frame([box(0)], TENCHU=["placeholder"])
+    gdf = frame([square(0 * 50, 0, 50)], TENCHU=["placeholder"])
     p = shp(d, gdf, encoding="latin1")
     raw = p.with_suffix(".dbf").read_bytes().replace(b"placeholder", b"\xff\xfe\x81\x8d\x9d\xff\xfe\x81\x8d\x9d\xff")
     p.with_suffix(".dbf").write_bytes(raw)
@@ -183,11 +178,11 @@ def bad_bytes(d):
 
 
 def null_code(d):
-    return shp(d, frame([box(0), box(1)], KHLOAIDAT=[None, "LUC"]))
+    return shp(d, frame([square(0 * 50, 0, 50), square(1 * 50, 0, 50)], KHLOAIDAT=[None, "LUC"]))
 
 
 def blank_code(d):
-    return shp(d, frame([box(0), box(1)], KHLOAIDAT=["  ", "LUC"]))
+    return shp(d, frame([square(0 * 50, 0, 50), square(1 * 50, 0, 50)], KHLOAIDAT=["  ", "LUC"]))
 
 
 def duplicated_columns(d):
@@ -200,7 +195,7 @@ def duplicated_columns(d):
 
 def dbf_255_columns(d):
     extra = {f"C{i:03d}": [i] for i in range(250)}
-    return shp(d, frame([box(0)], **extra))
+    return shp(d, frame([square(0 * 50, 0, 50)], **extra))
 
 
 def not_vector(suffix):
@@ -214,7 +209,7 @@ def not_vector(suffix):
 def vietnamese_path(d):
     folder = d / "Huyện Văn Quan" / "Xã Khánh Khê 2019"
     folder.mkdir(parents=True)
-    return shp(folder, frame([box(0)]), name="thửa đất.shp")
+    return shp(folder, frame([square(0 * 50, 0, 50)]), name="thửa đất.shp")
 
 
 def malformed_json(d):
@@ -260,7 +255,7 @@ def other_province(d):  # VN-2000 TM-3 coordinates of Cà Mau (104°30′) given
 
 
 def tab_missing_dat(d):
-    pyogrio.write_dataframe(frame([box(0)]), d / "td.tab", driver="MapInfo File",
+    pyogrio.write_dataframe(frame([square(0 * 50, 0, 50)]), d / "td.tab", driver="MapInfo File",
                             layer_options={"BOUNDS": "400000,2400000,500000,2500000"})
     (d / "td.dat").unlink()
     return d / "td.tab"
@@ -272,7 +267,7 @@ def corrupt_gpkg(d):
 
 
 def unknown_owner(d):
-    return shp(d, frame([box(0), box(1)], DOITUONG=["XYZ", "GDC"]))
+    return shp(d, frame([square(0 * 50, 0, 50), square(1 * 50, 0, 50)], DOITUONG=["XYZ", "GDC"]))
 
 
 def latlon_swapped(d):
@@ -281,15 +276,15 @@ def latlon_swapped(d):
 
 
 def compound_unknown_member(d):
-    return shp(d, frame([box(0), box(1)], KHLOAIDAT=["ONT+XYZ", "ONT+CLN"]))
+    return shp(d, frame([square(0 * 50, 0, 50), square(1 * 50, 0, 50)], KHLOAIDAT=["ONT+XYZ", "ONT+CLN"]))
 
 
 def numeric_commune_code(d):
-    return shp(d, frame([box(0)], MAXA=[6253]))
+    return shp(d, frame([square(0 * 50, 0, 50)], MAXA=[6253]))
 
 
 def lying_cpg(d):
-    gdf = frame([box(0)], TENCHU=["Hoµng T©m"])
+    gdf = frame([square(0 * 50, 0, 50)], TENCHU=["Hoµng T©m"])
     p = shp(d, gdf, encoding="latin1")
     p.with_suffix(".cpg").write_text("UTF-8")
     return p
@@ -306,7 +301,7 @@ def multipolygon_with_empty_part(d):
 
 
 def garbage_area(d):
-    return shp(d, frame([box(0), box(1)], DIENTICH=[-5.0, 1e12]))
+    return shp(d, frame([square(0 * 50, 0, 50), square(1 * 50, 0, 50)], DIENTICH=[-5.0, 1e12]))
 
 
 CORPUS = {

@@ -1,7 +1,6 @@
 """The Circular 27/2018 forms: read back, checked against independent sums, printed."""
 
 import json
-import shutil
 import subprocess
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -13,9 +12,9 @@ import pandas as pd
 import pytest
 
 from pipeline.forms import FormConsistencyError, check_forms, compute_forms, leaf_cells
+from pipeline.reference import landuse_tree
 from pipeline.regime import load_template
 from pipeline.units import build_units
-from pipeline.reference import landuse_tree
 
 TEMPLATE = load_template()
 TREE = landuse_tree()
@@ -36,7 +35,7 @@ def _independent_cells(parcels: pd.DataFrame, column_set: str) -> dict[tuple[str
     column_of = {code: i for i, c in enumerate(columns) for code in c.codes}
     rows = []
     for landuse, owner, area, uses in zip(parcels["landuse"], parcels["owner_type"], parcels.geometry.area,
-                                         parcels["uses"]):
+                                         parcels["uses"], strict=True):
         split = json.loads(uses) if isinstance(uses, str) else {landuse: area}
         rows += [(code, column_of.get(owner, -1), a) for code, a in split.items()]
     sums = pd.DataFrame(rows, columns=["code", "col", "m2"]).groupby(["code", "col"])["m2"].sum()
@@ -143,21 +142,6 @@ def test_print_setup(sample_run):
     assert ws.print_title_rows is not None and ws["B12"].font.name == "Times New Roman"
     notes = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str) and "inferred" in c.value]
     assert notes, "a sheet with inferred columns must say so"
-
-
-@pytest.fixture(scope="session")
-def soffice():
-    """LibreOffice, installed from Debian packages when missing (CI included)."""
-    path = shutil.which("soffice") or shutil.which("libreoffice")
-    if path is None and shutil.which("apt-get"):
-        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "libreoffice-calc-nogui"],
-                       env=env, capture_output=True, timeout=900)
-        path = shutil.which("soffice") or shutil.which("libreoffice")
-    if path is None:
-        pytest.skip("LibreOffice (libreoffice-calc-nogui) is not installed and could not be installed here")
-    return path
 
 
 def test_every_xlsx_converts_to_pdf_with_libreoffice(sample_run, soffice, tmp_path):

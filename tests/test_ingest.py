@@ -13,17 +13,9 @@ from pipeline.ingest import ingest_frame
 from pipeline.ingest.codes import normalise_commune_code, split_compound
 from pipeline.ingest.columns import map_columns
 from pipeline.reference import province
+from tests.helpers import source_frame, square
 
 LANG_SON = province("Lạng Sơn")
-
-
-def _frame(rows, crs="EPSG:9215"):
-    geoms = [r.pop("geometry") for r in rows]
-    return gpd.GeoDataFrame(pd.DataFrame(rows).assign(source_fid=range(len(rows))), geometry=geoms, crs=crs)
-
-
-def _box(x, y, size=100.0):
-    return shapely.box(450_000 + x, 2_417_000 + y, 450_000 + x + size, 2_417_000 + y + size)
 
 
 def test_map_columns_finds_famis_and_vilis_names():
@@ -56,12 +48,12 @@ def test_compound_split_conserves_area(codes, area, known, expected):
 def test_ingest_frame_quarantines_with_reasons_and_loses_nothing():
     bowtie = shapely.Polygon([(450_000, 2_417_000), (450_100, 2_417_100),
                               (450_100, 2_417_000), (450_000, 2_417_100)])
-    frame = _frame([
-        {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": _box(0, 0)},
-        {"MAXA": "6253", "KHLOAIDAT": "ont+cln", "DOITUONG": "GDC", "DT_ONT": 1000.0, "geometry": _box(100, 0)},
-        {"MAXA": "6253", "KHLOAIDAT": "", "DOITUONG": "GDC", "geometry": _box(200, 0)},
-        {"MAXA": "6253", "KHLOAIDAT": "XYZ", "DOITUONG": "GDC", "geometry": _box(300, 0)},
-        {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "ZZZ", "geometry": _box(400, 0)},
+    frame = source_frame([
+        {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": square(0, 0)},
+        {"MAXA": "6253", "KHLOAIDAT": "ont+cln", "DOITUONG": "GDC", "DT_ONT": 1000.0, "geometry": square(100, 0)},
+        {"MAXA": "6253", "KHLOAIDAT": "", "DOITUONG": "GDC", "geometry": square(200, 0)},
+        {"MAXA": "6253", "KHLOAIDAT": "XYZ", "DOITUONG": "GDC", "geometry": square(300, 0)},
+        {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "ZZZ", "geometry": square(400, 0)},
         {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": shapely.Point(450_000, 2_417_000)},
         {"MAXA": "6253", "KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": None},
         {"MAXA": "6253", "KHLOAIDAT": "RST", "DOITUONG": "UBQ", "geometry": bowtie},
@@ -91,7 +83,7 @@ def test_ingest_frame_quarantines_with_reasons_and_loses_nothing():
 def test_wgs84_input_lands_on_the_control_point():
     lon, lat = 106.7613, 21.8537
     tri = shapely.Polygon([(lon, lat), (lon + 0.001, lat), (lon, lat + 0.001)])
-    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": tri}], crs="EPSG:4326")
+    frame = source_frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": tri}], crs="EPSG:4326")
     parcels, _, _ = ingest_frame(frame, source_file="t.geojson", source_crs=CRS.from_epsg(4326),
                                  settings=Settings(province=LANG_SON), commune_code="06253")
     x, y = shapely.get_coordinates(parcels.geometry.values[0])[0]
@@ -100,7 +92,7 @@ def test_wgs84_input_lands_on_the_control_point():
 
 
 def test_cli_ingest_coordinates_outside_every_zone_is_a_clear_error(tmp_path):
-    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": shapely.box(10, 10, 20, 20)}], crs=None)
+    frame = source_frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": shapely.box(10, 10, 20, 20)}], crs=None)
     path = tmp_path / "thon ban.shp"
     frame.to_file(path)
     result = CliRunner().invoke(cli, ["ingest", str(path), "--province", "lang son",
@@ -112,7 +104,7 @@ def test_cli_ingest_coordinates_outside_every_zone_is_a_clear_error(tmp_path):
 
 
 def test_cli_ingest_unknown_commune_is_named_after_the_file(tmp_path):
-    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": _box(0, 0)}])
+    frame = source_frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": square(0, 0)}])
     frame.to_file(tmp_path / "xa_moi.gpkg")
     result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "xa_moi.gpkg"), "--province", "20",
                                       "--workdir", str(tmp_path / "work")])
@@ -128,7 +120,7 @@ def test_cli_ingest_unknown_commune_is_named_after_the_file(tmp_path):
 
 
 def test_cli_ingest_commune_code_option(tmp_path):
-    frame = _frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": _box(0, 0)}])
+    frame = source_frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": square(0, 0)}])
     frame.to_file(tmp_path / "a.gpkg")
     result = CliRunner().invoke(cli, ["ingest", str(tmp_path), "--province", "Lạng Sơn",
                                       "--commune-code", "6253", "--workdir", str(tmp_path / "w")])

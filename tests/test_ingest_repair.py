@@ -17,6 +17,7 @@ from pipeline.ingest.codes import resolve_code
 from pipeline.reference import province
 from pipeline.vntext import is_syllable, match_key, repair_text
 from pipeline.workdir import WorkDir
+from tests.helpers import square
 
 LANG_SON = province("Lạng Sơn")
 SETTINGS = Settings(province=LANG_SON)
@@ -72,17 +73,13 @@ def _write_shp(path, rows, crs="EPSG:9215", cpg="UTF-8", encoding="latin1"):
     return path
 
 
-def _box(x=450_000.0, y=2_417_000.0, size=100.0):
-    return shapely.box(x, y, x + size, y + size)
-
-
 @pytest.mark.parametrize("cpg", ["UTF-8", None])
 def test_tcvn3_bytes_in_a_dbf_with_a_lying_or_missing_cpg(tmp_path, cpg):
     # 'Hoµng T©m' as Latin-1 characters = the TCVN3 bytes of 'Hoàng Tâm'
     path = _write_shp(tmp_path / "tcvn3.shp", [
-        {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": "Hoµng T©m", "MAXA": "6253", "geometry": _box()},
+        {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": "Hoµng T©m", "MAXA": "6253", "geometry": square()},
         {"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "TENCHU": "Thôn Yªn Thái", "MAXA": "6253",
-         "geometry": _box(450_100)},
+         "geometry": square(100)},
     ], cpg=cpg)
     parcels, quarantine, report = _ingest(path, SETTINGS)
     assert list(parcels["TENCHU"]) == ["Hoàng Tâm", "Thôn Yên Thái"]
@@ -92,7 +89,7 @@ def test_tcvn3_bytes_in_a_dbf_with_a_lying_or_missing_cpg(tmp_path, cpg):
 
 def test_utf8_shapefile_is_read_as_utf8(tmp_path):
     path = _write_shp(tmp_path / "u.shp", [
-        {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": "Nông Thị Yến", "geometry": _box()}],
+        {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": "Nông Thị Yến", "geometry": square()}],
         encoding="UTF-8")
     parcels, _, _ = _ingest(path, SETTINGS)
     assert parcels["TENCHU"].iat[0] == "Nông Thị Yến"
@@ -117,7 +114,7 @@ def test_geojson_declaring_tm3_zone_482_with_degree_coordinates(tmp_path):
     (True, 0.0, "swapped"), (False, -500_000.0, "false easting"), (True, -500_000.0, "swapped"),
 ])
 def test_swapped_and_no_false_easting_are_repaired(tmp_path, swap, offset, text):
-    box = _box()
+    box = square()
     coords = lambda c: (c[:, ::-1] if swap else c) + ([0, offset] if swap else [offset, 0])  # noqa: E731
     broken = shapely.transform(box, coords)
     path = _write_shp(tmp_path / "b.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": broken}], crs=None)
@@ -127,7 +124,7 @@ def test_swapped_and_no_false_easting_are_repaired(tmp_path, swap, offset, text)
 
 
 def test_utm48_without_prj_is_detected(tmp_path):
-    box = _box()
+    box = square()
     utm = vn.reproject(np.array([box]), CRS.from_epsg(3405), 107.25, inverse=True)[0]
     path = _write_shp(tmp_path / "utm.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": utm}], crs=None)
     parcels, _, report = _ingest(path, SETTINGS)
@@ -136,7 +133,7 @@ def test_utm48_without_prj_is_detected(tmp_path):
 
 
 def test_hanoi72_warns_about_its_accuracy(tmp_path):
-    box = _box()
+    box = square()
     hn72 = vn.reproject(np.array([box]), CRS.from_epsg(2044), 107.25, inverse=True)[0]
     path = _write_shp(tmp_path / "hn.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": hn72}],
                       crs="EPSG:2044")
@@ -162,13 +159,14 @@ def test_legacy_codes(code, leaf, note):
 
 def test_compound_with_legacy_member_and_nothing_lost(tmp_path):
     path = _write_shp(tmp_path / "c.shp", [
-        {"KHLOAIDAT": "ONT+LNK", "DOITUONG": "GDC", "DT_ONT": 2500.0, "geometry": _box()},
-        {"KHLOAIDAT": "LUA", "DOITUONG": "GDC", "DT_ONT": 0.0, "geometry": _box(450_100)},
-        {"KHLOAIDAT": " lnk ", "DOITUONG": "GDC", "DT_ONT": 0.0, "geometry": _box(450_200)},
+        {"KHLOAIDAT": "ONT+LNK", "DOITUONG": "GDC", "DT_ONT": 2500.0, "geometry": square()},
+        {"KHLOAIDAT": "LUA", "DOITUONG": "GDC", "DT_ONT": 0.0, "geometry": square(100)},
+        {"KHLOAIDAT": " lnk ", "DOITUONG": "GDC", "DT_ONT": 0.0, "geometry": square(200)},
     ])
     parcels, quarantine, report = _ingest(path, SETTINGS)
     assert json.loads(parcels["uses"].iat[0]) == {"ONT": 2500.0, "CLN": 7500.0}
-    assert list(parcels["landuse"]) == ["ONT", "CLN"] and [r.strip() for r in parcels["landuse_raw"]] == ["ONT+LNK", "lnk"]
+    assert list(parcels["landuse"]) == ["ONT", "CLN"]
+    assert [r.strip() for r in parcels["landuse_raw"]] == ["ONT+LNK", "lnk"]
     assert "must be split by a field survey" in quarantine["reason"].iat[0]
     assert report.area_in_m2 == pytest.approx(report.area_out_m2 + report.area_quarantined_m2, rel=1e-9)
     assert report.features_in == report.features_out + report.features_quarantined == 3
@@ -191,7 +189,7 @@ def test_esri_json_named_geojson(tmp_path):
 
 
 def test_mapinfo_tab(tmp_path):
-    frame = gpd.GeoDataFrame({"KHLOAIDAT": ["RST"], "DOITUONG": ["UBQ"]}, geometry=[_box()], crs="EPSG:9215")
+    frame = gpd.GeoDataFrame({"KHLOAIDAT": ["RST"], "DOITUONG": ["UBQ"]}, geometry=[square()], crs="EPSG:9215")
     # MapInfo stores integers over the layer bounds: give tight bounds as officers' files have
     pyogrio.write_dataframe(frame, tmp_path / "td.tab", driver="MapInfo File",
                             layer_options={"BOUNDS": "400000,2400000,500000,2500000"})
@@ -204,7 +202,7 @@ def test_zipped_shapefile(tmp_path):
     import zipfile
 
     _write_shp(tmp_path / "td.shp", [{"KHLOAIDAT": "LUK", "DOITUONG": "GDC", "TENCHU": "L¹ng S¬n",
-                                             "geometry": _box()}])
+                                             "geometry": square()}])
     with zipfile.ZipFile(tmp_path / "xa.zip", "w") as archive:
         for part in tmp_path.glob("td.*"):
             archive.write(part, f"giao/{part.name}")
@@ -217,7 +215,7 @@ def test_zipped_shapefile(tmp_path):
 
 
 def test_dgn_v7_shapes_are_read_and_unlabelled_ones_quarantined(tmp_path):
-    frame = gpd.GeoDataFrame(geometry=[_box(), _box(450_100)], crs=None)
+    frame = gpd.GeoDataFrame(geometry=[square(), square(100)], crs=None)
     pyogrio.write_dataframe(frame, tmp_path / "to12.dgn", driver="DGN", layer="elements")
     parcels, quarantine, report = _ingest(tmp_path / "to12.dgn", SETTINGS)
     assert report.driver == "DGN" and "VN-2000 TM-3" in report.crs_reason
@@ -231,7 +229,7 @@ def test_dgn_text_labels_give_codes_to_the_shapes_around_them():
     frame = gpd.GeoDataFrame({
         "Type": [6, 6, 17, 17, 17],
         "Text": [None, None, "LUC", "125", "ONT+CLN"],
-    }, geometry=[_box(), _box(450_100), shapely.Point(450_050, 2_417_050),
+    }, geometry=[square(), square(100), shapely.Point(450_050, 2_417_050),
                  shapely.Point(450_040, 2_417_040), shapely.Point(450_150, 2_417_050)])
     shapes, used = label_dgn_shapes(frame)
     assert list(shapes["KHLOAIDAT"]) == ["LUC", "ONT+CLN"]
@@ -251,8 +249,8 @@ def test_dgn_v8_gets_a_clear_message(tmp_path):
 def test_owner_type_from_config_fills_blanks(tmp_path):
     from pipeline.config import SourceOverride
 
-    path = _write_shp(tmp_path / "o.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "", "geometry": _box()},
-                                           {"KHLOAIDAT": "LUC", "DOITUONG": "TKT", "geometry": _box(450_100)}])
+    path = _write_shp(tmp_path / "o.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "", "geometry": square()},
+                                           {"KHLOAIDAT": "LUC", "DOITUONG": "TKT", "geometry": square(100)}])
     settings = Settings(province=LANG_SON, sources=(SourceOverride("o.shp", owner_type="GDC"),))
     parcels, _, report = _ingest(path, settings)
     assert list(parcels["owner_type"]) == ["GDC", "TKT"]
@@ -265,11 +263,11 @@ def test_duplicates_and_garbage_areas_are_flagged_not_dropped(tmp_path):
     (tmp_path / "raw").mkdir()
     path = _write_shp(tmp_path / "raw" / "d.shp", [
         {"MAXA": "9922", "SHBANDO": 3, "SHTHUA": 7, "DIENTICH": 10_000.0, "KHLOAIDAT": "LUC", "DOITUONG": "GDC",
-         "geometry": _box()},
+         "geometry": square()},
         {"MAXA": "9922", "SHBANDO": 3, "SHTHUA": 7, "DIENTICH": -1.0, "KHLOAIDAT": "LUC", "DOITUONG": "GDC",
-         "geometry": _box(450_100)},
+         "geometry": square(100)},
         {"MAXA": "9922", "SHBANDO": 3, "SHTHUA": 8, "DIENTICH": 99_999.0, "KHLOAIDAT": "LUC", "DOITUONG": "GDC",
-         "geometry": _box(450_200)},
+         "geometry": square(200)},
     ])
     settings = Settings(province=LANG_SON, workdir=tmp_path / "work")
     result = run_ingest(WorkDir(settings.workdir), [path], settings, progress=False)
@@ -310,7 +308,7 @@ def test_config_encoding_override_cp1258(tmp_path):
 
     path = _write_shp(tmp_path / "c.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC",
                                             "TENCHU": "Lương Văn Tâm".encode("cp1258").decode("latin-1"),
-                                            "geometry": _box()}], cpg=None)
+                                            "geometry": square()}], cpg=None)
     settings = Settings(province=LANG_SON, sources=(SourceOverride("c.shp", encoding="cp1258"),))
     parcels, _, report = _ingest(path, settings)
     assert parcels["TENCHU"].iat[0] == "Lương Văn Tâm" and report.encoding == "cp1258 (config)"

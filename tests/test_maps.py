@@ -10,8 +10,8 @@ import pytest
 import shapely
 from PIL import Image
 
-from pipeline.maps.layout import choose_paper, format_scale, regulation_scale, sheet_layout
 from pipeline.drawing import PT_PER_MM, compound_path
+from pipeline.maps.layout import choose_paper, format_scale, regulation_scale, sheet_layout
 from pipeline.maps.render import place_labels
 from pipeline.reference import landuse_colors, landuse_tree
 from pipeline.workdir import WorkDir

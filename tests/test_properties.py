@@ -13,12 +13,12 @@ from pyproj import CRS
 from pipeline.aggregate import area_by_code, code_tree_totals
 from pipeline.config import Settings
 from pipeline.forms import compute_forms
-from pipeline.regime import load_template
-from pipeline.units import build_units
 from pipeline.ingest import ingest_frame
 from pipeline.khoanh import build_khoanh
 from pipeline.reference import landuse_tree, province
+from pipeline.regime import load_template
 from pipeline.topology import overlapping_pairs, parcel_priority, resolve_overlaps
+from pipeline.units import build_units
 
 X0, Y0 = 450_000.0, 2_417_000.0
 CODES = ["LUC", "LUK", "ONT", "CLN", "RST", "BCS", "ONT+CLN", "", "XYZ", "LNK"]

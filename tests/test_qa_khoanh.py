@@ -11,55 +11,37 @@ import shapely
 from pipeline.ingest import INVALID_FLAG
 from pipeline.khoanh import GAP_FLAG, build_khoanh
 from pipeline.qa import qa_commune
-
-X0, Y0 = 450_000.0, 2_417_000.0
-
-
-def _box(col, row, w=100.0, h=100.0):
-    return shapely.box(X0 + col * 100, Y0 + row * 100, X0 + col * 100 + w, Y0 + row * 100 + h)
-
-
-def _parcels(geoms, landuse=None, owner=None, uses=None, flags=None):
-    n = len(geoms)
-    return gpd.GeoDataFrame({
-        "commune_code": "06253", "sheet_no": "1", "parcel_no": [str(i + 1) for i in range(n)],
-        "landuse": landuse or ["LUC"] * n, "owner_type": owner or ["GDC"] * n,
-        "area_m2": shapely.area(np.array(geoms)), "uses": uses or [None] * n, "flags": flags or [None] * n,
-    }, geometry=geoms, crs="EPSG:9215")
-
-
-def _grid(n=3):
-    return [_box(c, r) for r in range(n) for c in range(n)]
+from tests.helpers import X0, Y0, cell, grid, parcels
 
 
 def test_clean_grid_has_no_problem():
-    result = qa_commune(_parcels(_grid()), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300),
+    result = qa_commune(parcels(grid()), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300),
                         natural_area_m2=90_000.0)
     assert sum(result.counts().values()) == 0
     assert result.reconciliation()["difference_m2"] == pytest.approx(0.0)
 
 
 def test_overlap_located_with_its_area():
-    geoms = _grid()
+    geoms = grid()
     geoms[4] = shapely.box(X0 + 100, Y0 + 100, X0 + 210, Y0 + 200)  # 10 m into the eastern neighbour
-    layer = qa_commune(_parcels(geoms)).layers["overlaps"]
+    layer = qa_commune(parcels(geoms)).layers["overlaps"]
     assert len(layer) == 1 and layer["area_m2"].iat[0] == pytest.approx(1000.0)
     assert layer["parcels"].iat[0] == "1/5 & 1/6"
     assert X0 + 200 < layer["y_easting"].iat[0] < X0 + 210 and Y0 + 100 < layer["x_northing"].iat[0] < Y0 + 200
 
 
 def test_duplicate_is_not_an_overlap():
-    geoms = _grid() + [_box(1, 1)]
-    result = qa_commune(_parcels(geoms))
+    geoms = grid() + [cell(1, 1)]
+    result = qa_commune(parcels(geoms))
     assert result.counts()["duplicates"] == 1 and result.counts()["overlaps"] == 0
     assert result.layers["duplicates"]["parcels"].iat[0] == "1/5 & 1/10"
 
 
 def test_gap_inside_and_against_the_boundary():
-    geoms = _grid()
+    geoms = grid()
     del geoms[4]  # the middle parcel is missing
     boundary = shapely.box(X0, Y0, X0 + 300, Y0 + 310)  # the commune reaches 10 m further north
-    layer = qa_commune(_parcels(geoms), boundary=boundary).layers["gaps"]
+    layer = qa_commune(parcels(geoms), boundary=boundary).layers["gaps"]
     assert sorted(layer["area_m2"]) == pytest.approx([3000.0, 10_000.0])
     inside = layer[layer["detail"].str.contains("inside")]
     assert inside["y_easting"].iat[0] == pytest.approx(X0 + 150, abs=50)
@@ -68,15 +50,15 @@ def test_gap_inside_and_against_the_boundary():
 
 def test_sub_centimetre_boundary_noise_is_not_a_problem():
     boundary = shapely.box(X0 - 0.0008, Y0, X0 + 300.0008, Y0 + 300.0008)  # 0.8 mm datum round trip
-    result = qa_commune(_parcels(_grid()), boundary=boundary)
+    result = qa_commune(parcels(grid()), boundary=boundary)
     assert result.counts()["gaps"] == 0 and result.counts()["crossings"] == 0
 
 
 def test_sliver_and_crossing():
-    geoms = _grid()
+    geoms = grid()
     geoms[8] = shapely.box(X0 + 200, Y0 + 200, X0 + 305, Y0 + 300)  # 5 m beyond the eastern boundary
     strip = shapely.box(X0 + 300.0, Y0, X0 + 300.2, Y0 + 100)  # 20 cm strip, outside too
-    result = qa_commune(_parcels(geoms + [strip]), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300))
+    result = qa_commune(parcels(geoms + [strip]), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300))
     slivers = result.layers["slivers"]
     assert list(slivers["parcels"]) == ["1/10"] and slivers["detail"].iat[0] == "mean width 0.20 m"
     crossings = result.layers["crossings"].sort_values("area_m2")
@@ -86,15 +68,15 @@ def test_sliver_and_crossing():
 def test_invalid_comes_from_the_ingest_flag():
     flags = [None] * 9
     flags[2] = f"{INVALID_FLAG} (Self-intersection[450250 2417000])"
-    layer = qa_commune(_parcels(_grid(), flags=flags)).layers["invalid"]
+    layer = qa_commune(parcels(grid(), flags=flags)).layers["invalid"]
     assert list(layer["parcels"]) == ["1/3"] and "Self-intersection" in layer["detail"].iat[0]
 
 
 def test_reconciliation_explains_the_difference():
-    geoms = _grid()
+    geoms = grid()
     geoms[4] = shapely.box(X0 + 100, Y0 + 100, X0 + 210, Y0 + 200)  # +1000 m² overlap
     del geoms[0]  # −10 000 m² gap on the boundary
-    result = qa_commune(_parcels(geoms), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300),
+    result = qa_commune(parcels(geoms), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300),
                         natural_area_m2=90_000.0)
     rec = result.reconciliation()
     assert rec["difference_m2"] == pytest.approx(1000.0 - 10_000.0)
@@ -106,8 +88,8 @@ def test_reconciliation_explains_the_difference():
 
 
 def test_khoanh_merges_same_code_and_owner_only():
-    geoms = [_box(0, 0), _box(1, 0), _box(2, 0), _box(0, 1), _box(1, 1), _box(2, 1)]
-    khoanh = build_khoanh(_parcels(
+    geoms = [cell(0, 0), cell(1, 0), cell(2, 0), cell(0, 1), cell(1, 1), cell(2, 1)]
+    khoanh = build_khoanh(parcels(
         geoms, landuse=["LUC", "LUC", "LUC", "ONT", "ONT", "LUC"],
         owner=["GDC", "GDC", "UBQ", "GDC", "GDC", "GDC"],
         uses=[None, None, None, json.dumps({"ONT": 400.0, "CLN": 9600.0}), None, None]))
@@ -123,11 +105,11 @@ def test_khoanh_merges_same_code_and_owner_only():
 
 
 def test_khoanh_counts_an_overlap_once_and_flags_gaps():
-    geoms = _grid()
+    geoms = grid()
     geoms[4] = shapely.box(X0 + 100, Y0 + 100, X0 + 210, Y0 + 200)  # parcel 5 overlaps parcel 6
     del geoms[0]
     landuse = ["LUC"] * 7 + ["ONT"]
-    khoanh = build_khoanh(_parcels(geoms, landuse=landuse), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300))
+    khoanh = build_khoanh(parcels(geoms, landuse=landuse), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300))
     coded = khoanh[khoanh["landuse"].notna()]
     assert coded["area_m2"].sum() == pytest.approx(80_000.0)  # 8 parcels, the overlap once
     gap = khoanh[khoanh["flag"] == GAP_FLAG]

@@ -4,8 +4,14 @@ import pytest
 from pipeline.aggregate import TOTAL_CODE, code_tree_totals
 from pipeline.errors import UnknownProvinceError
 from pipeline.reference import (
-    NATURAL_AREA_GROUPS, central_meridian, landuse_colors, landuse_tree, owner_codes, province,
-    provinces, read_table,
+    NATURAL_AREA_GROUPS,
+    central_meridian,
+    landuse_colors,
+    landuse_tree,
+    owner_codes,
+    province,
+    provinces,
+    read_table,
 )
 
 

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.conftest import file_hashes, sample_config
 from pipeline.cli import cli
 from pipeline.workdir import WorkDir
+from tests.conftest import file_hashes, sample_config
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,14 @@ and ``reports/change.md`` (:mod:`.report`).
 
 from .codes import GAP, OUTSIDE, comparison_code, comparison_codes
 from .overlay import (
-    change_commune, code_shares, couple, current_units, dominant_previous, raster_pairs, share_groups, transitions,
+    change_commune,
+    code_shares,
+    couple,
+    current_units,
+    dominant_previous,
+    raster_pairs,
+    share_groups,
+    transitions,
     vector_pairs,
 )
 from .previous import read_previous, without_overlaps

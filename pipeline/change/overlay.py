@@ -93,7 +93,7 @@ def raster_pairs(previous: np.ndarray, current: np.ndarray, resolution: float, *
         representatives, rank = np.unique(groups, return_inverse=True)
         if not len(geoms):
             return np.zeros(shape[0] * shape[1], dtype=np.int64), representatives
-        cells = features.rasterize(zip(geoms, (rank + 1).tolist()), out_shape=shape, transform=transform,
+        cells = features.rasterize(zip(geoms, (rank + 1).tolist(), strict=True), out_shape=shape, transform=transform,
                                    fill=0, dtype="int32")
         return cells.ravel().astype(np.int64), representatives
 
@@ -124,7 +124,7 @@ def code_shares(frame: pd.DataFrame, collapse: frozenset[str]) -> list[dict[str,
     """Per row, the comparison codes it holds and their shares of its area: one
     code of share 1, or one per use of a compound parcel; ``GAP`` if it has no code."""
     out = []
-    for landuse, uses in zip(frame["landuse"], frame["uses"]):
+    for landuse, uses in zip(frame["landuse"], frame["uses"], strict=True):
         if not isinstance(landuse, str) or not landuse:
             out.append({GAP: 1.0})
             continue
@@ -170,7 +170,8 @@ def transitions(pairs: pd.DataFrame, before: list[dict[str, float]], after: list
     outside = [{OUTSIDE: 1.0}]
     before, after = before + outside, after + outside  # index −1 → OUTSIDE
     now: dict[int, dict[str, float]] = {}
-    for p, c, area in zip(pairs["previous"].to_numpy(), pairs["current"].to_numpy(), pairs["area_m2"].to_numpy()):
+    columns = (pairs["previous"].to_numpy(), pairs["current"].to_numpy(), pairs["area_m2"].to_numpy())
+    for p, c, area in zip(*columns, strict=True):
         uses = now.setdefault(int(p), {})
         for code, share in after[c].items():
             uses[code] = uses.get(code, 0.0) + area * share

@@ -34,7 +34,7 @@ def read_previous(previous: Previous, settings: Settings, collapse: frozenset[st
         reports.append(report)
     if sum(r.features_in for r in reports) == 0:
         raise InputFileError(f"{previous.path}: the previous inventory's layer holds no features.")
-    for source, layer in zip(sources, layers):
+    for source, layer in zip(sources, layers, strict=True):
         unknown = layer["commune_code"].astype(str).str.startswith(UNKNOWN_COMMUNE_PREFIX)
         if unknown.any():
             raise InputFileError(

@@ -9,6 +9,7 @@ from ..report import markdown_table
 from ..workdir import RunManifest
 from .codes import GAP, OUTSIDE
 
+
 def change_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per commune: previous and current area, changed area, area outside each layer (m²)."""
     def total(mask: pd.Series) -> pd.Series:

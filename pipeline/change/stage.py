@@ -16,7 +16,13 @@ import pandas as pd
 from ..errors import InputFileError
 from ..ingest.read import discover_pattern
 from ..io import (
-    read_geoparquet, up_to_date, write_csv, write_csv_if_changed, write_geoparquet, write_json, write_text_if_changed,
+    read_geoparquet,
+    up_to_date,
+    write_csv,
+    write_csv_if_changed,
+    write_geoparquet,
+    write_json,
+    write_text_if_changed,
 )
 from ..parallel import executor
 from ..regime import load_template
@@ -31,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def change_to_file(workdir: str, code: str, collapse: frozenset[str], thresholds: Thresholds) -> bool:
     """Task: overlay one commune unless current; True if it ran. Runs on a worker."""
-    work = WorkDir(workdir)
+    work = WorkDir(Path(workdir))
     sources = (work.khoanh(code), work.parcels(code), work.previous(code))
     inputs = [p for p in sources if p.exists()] + [work.manifest]
     outputs = [work.change(code), work.change(code).with_suffix(".csv")]

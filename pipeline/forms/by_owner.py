@@ -103,4 +103,5 @@ class ByOwner:
             notes.append(f"Ghi chú: các cột {', '.join(inferred)} (đối tượng sử dụng, quản lý đất) được tái dựng "
                          "(inferred) theo danh mục VBDLIS và mẫu TT 28/2014, chưa đối chiếu với phụ lục TT 27/2018.")
         notes += tail_notes(spec, template)
-        return Sheet(headers, numbers, value_columns(table), labels, [9, 42, 7] + [12] * (len(numbers) - 3), notes)
+        widths = [9.0, 42.0, 7.0] + [12.0] * (len(numbers) - 3)
+        return Sheet(headers, numbers, value_columns(table), labels, widths, notes)

@@ -49,4 +49,5 @@ class ByUnit:
         headers, numbers = unit_headers(spec, unit)
         labels = [spec.total_header, *[c.name for c in unit.children]]
         notes = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template)
-        return Sheet(headers, numbers, value_columns(table), labels, [9, 42, 7] + [12] * (len(numbers) - 3), notes)
+        widths = [9.0, 42.0, 7.0] + [12.0] * (len(numbers) - 3)
+        return Sheet(headers, numbers, value_columns(table), labels, widths, notes)

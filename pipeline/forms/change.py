@@ -13,6 +13,7 @@ from .cells import form_rows, subtree_sums, value_columns
 from .change_inputs import ChangeInputs, statistics_cells, sum_over
 from .matrix import NOT_IN, overlay_note, unit_matrices
 
+
 def change_table(spec: FormSpec, total_label: str, matrix: pd.DataFrame | None, statistics: pd.Series | None,
                  previous_year: int, year: int) -> pd.DataFrame:
     """Biểu 14 of one unit: (4) current, (5) previous, (6) = (4) − (5),
@@ -94,4 +95,5 @@ class Change:
         notes = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template) + [overlay_note(change)]
         if change.statistics is None:
             notes.append("Cột (7), (8): không có số liệu thống kê năm trước trong dữ liệu đầu vào.")
-        return Sheet(headers, numbers, value_columns(table), labels, [9, 42, 7, 12, 12, 12, 12, 12, 36], notes)
+        widths = [9.0, 42.0, 7.0, 12.0, 12.0, 12.0, 12.0, 12.0, 36.0]
+        return Sheet(headers, numbers, value_columns(table), labels, widths, notes)

@@ -14,6 +14,7 @@ from ..errors import KiemkeError
 from ..reference import landuse_tree
 from ..workdir import RunManifest
 
+
 @dataclass(frozen=True)
 class ChangeInputs:
     """What the change forms are made from."""

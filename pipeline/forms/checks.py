@@ -9,6 +9,7 @@ from ..regime import Template
 from ..units import Unit
 from .cells import FormConsistencyError, owner_columns
 
+
 def check_forms(tables: dict[tuple[str, str], pd.DataFrame], units: list[Unit], template: Template) -> None:
     """The consistency checks; raise FormConsistencyError naming what broke."""
     problems = []

@@ -55,7 +55,8 @@ class KhoanhList:
         if change is None:
             notes.append("Cột (4), (7), (8): chưa có số liệu kỳ trước và mã khu vực tổng hợp trong dữ liệu đầu vào.")
         else:
-            notes.append(f"Cột (4): loại đất năm {change.previous_year} chiếm phần lớn diện tích khoanh (chồng xếp với "
-                         f"bản đồ kiểm kê năm {change.previous_year}); cột (7), (8): chưa có số liệu trong dữ liệu đầu vào.")
+            notes.append(f"Cột (4): loại đất năm {change.previous_year} chiếm phần lớn diện tích khoanh (chồng xếp "
+                         f"với bản đồ kiểm kê năm {change.previous_year}); cột (7), (8): chưa có số liệu trong dữ "
+                         "liệu đầu vào.")
         return Sheet(KHOANH_HEADERS, [f"({k})" for k in range(1, 10)], list(table.columns), KHOANH_LABELS,
-                     [10, 14, 10, 10, 16, 10, 10, 14, 40], notes, row_form=False)
+                     [10.0, 14.0, 10.0, 10.0, 16.0, 10.0, 10.0, 14.0, 40.0], notes, row_form=False)

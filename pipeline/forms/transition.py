@@ -14,6 +14,7 @@ from .cells import value_columns
 from .change_inputs import ChangeInputs
 from .matrix import NOT_IN, overlay_note, unit_matrices
 
+
 def matrix_table(matrix: pd.DataFrame | None, codes: list[str], previous_year: int, year: int) -> pd.DataFrame:
     """The transition-matrix sheet of one unit: a row per previous code (with
     its previous area and its total decrease), the area not in the previous
@@ -81,5 +82,5 @@ class Transition:
             overlay_note(change),
             f"Dòng/cột \"Không thuộc diện tích\": phần diện tích nằm ngoài ranh giới bản đồ của năm kia, "
             f"và các khoảng hở chưa xác định loại đất năm {change.year}."]
-        return Sheet(headers, numbers, value_columns(table), labels, [5, 30, 6, 10] + [7.5] * (len(numbers) - 4),
-                     notes)
+        widths = [5.0, 30.0, 6.0, 10.0] + [7.5] * (len(numbers) - 4)
+        return Sheet(headers, numbers, value_columns(table), labels, widths, notes)

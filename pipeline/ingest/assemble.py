@@ -27,7 +27,7 @@ def assemble_commune(workdir: str, code: str, folders: list[str]) -> dict[str, i
     cache entries of the files that feed the commune, with duplicate sheet/parcel
     numbers flagged (never dropped). Arrow tables throughout: the geometry stays
     WKB. Returns the flagged parcels per source file. Runs on a worker."""
-    work = WorkDir(workdir)
+    work = WorkDir(Path(workdir))
     if len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work):
         return {}
     parcels = _commune_table([Path(f) / "parcels.parquet" for f in folders], code)
@@ -94,7 +94,8 @@ def _commune_table(paths: list[Path], code: str):
             {c: object for f in frames for c in f.columns if f[c].dtype == object}), preserve_index=False)
     merged = geo[0]
     column = merged["primary_column"]
-    merged["columns"][column]["geometry_types"] = sorted({t for g in geo for t in g["columns"][column]["geometry_types"]})
+    types = {t for g in geo for t in g["columns"][column]["geometry_types"]}
+    merged["columns"][column]["geometry_types"] = sorted(types)
     if len(tables) > 1 or table.num_rows != pq.read_metadata(paths[0]).num_rows:
         merged["columns"][column].pop("bbox", None)
     return table.replace_schema_metadata({**(table.schema.metadata or {}), b"geo": json.dumps(merged).encode()})

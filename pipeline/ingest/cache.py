@@ -10,8 +10,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from .. import __version__
-from .. import crs as vn
+from .. import __version__, crs as vn
 from ..config import Settings
 from ..errors import CRSError, InputFileError
 from ..io import write_geoparquet, write_json, write_text

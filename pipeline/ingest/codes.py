@@ -79,7 +79,7 @@ def resolve_compound(raw: str, accept: frozenset[str] = frozenset()) -> Resolved
     members = raw.split("+")
     resolved = [resolve_code(m, accept) for m in members]
     refusal = next((why for leaf, why in resolved if leaf is None), "")
-    codes = tuple(leaf or m for (leaf, _), m in zip(resolved, members))
+    codes = tuple(leaf or m for (leaf, _), m in zip(resolved, members, strict=True))
     return ResolvedCode(codes, refusal, tuple(why for leaf, why in resolved if leaf and why))
 
 

@@ -58,8 +58,8 @@ class Codes:
 def _place_geometry(frame: gpd.GeoDataFrame, source_crs: vn.SourceCRS, meridian: float, reason: np.ndarray,
                     report: FileReport) -> Geometry:
     """Finite 2-D coordinates reprojected to TM-3; polygons only, repaired when invalid."""
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    geoms = np.where(pd.isna(geoms), None, geoms)
+    geoms = np.array(frame.geometry.values, dtype=object, copy=True)  # repaired below; the input stays as it is
+    geoms[pd.isna(geoms)] = None
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     finite = np.ones(len(frame), dtype=bool)
     if present.any():
@@ -71,7 +71,7 @@ def _place_geometry(frame: gpd.GeoDataFrame, source_crs: vn.SourceCRS, meridian:
             geoms[np.flatnonzero(present)[has_z]] = shapely.force_2d(geoms[np.flatnonzero(present)[has_z]])
             report.repairs["Z (height) coordinates dropped"] = int(has_z.sum())
     reason[~finite] = "coordinates are NaN or infinite"
-    geoms = np.where(finite, geoms, None)
+    geoms[~finite] = None
     projected = vn.reproject(source_crs.prepare(geoms), source_crs.crs, meridian)
 
     empty = (reason == "") & (shapely.is_missing(projected) | shapely.is_empty(projected))

@@ -151,7 +151,7 @@ def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, 
         meta, fids, geometry, fields = pyogrio.raw.read(path, encoding=encoding, return_fids=True)
         geometry = shapely.from_wkb(geometry, on_invalid="ignore") if geometry is not None \
             else np.full(len(fids), None)
-        data = pd.DataFrame(dict(zip(meta["fields"], fields)))
+        data = pd.DataFrame(dict(zip(meta["fields"], fields, strict=True)))
     crs, problem = None, ""
     if meta.get("crs"):
         try:

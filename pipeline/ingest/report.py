@@ -53,9 +53,9 @@ class FileReport:
             mine = self.quarantined_by_reason.setdefault(reason, {"features": 0, "area_m2": 0.0})
             mine["features"] += entry["features"]
             mine["area_m2"] += entry["area_m2"]
-        for mine, theirs in ((self.flagged, other.flagged), (self.repairs, other.repairs)):
+        for counts, theirs in ((self.flagged, other.flagged), (self.repairs, other.repairs)):
             for key, count in theirs.items():
-                mine[key] = mine.get(key, 0) + count
+                counts[key] = counts.get(key, 0) + count
         self.warnings += other.warnings
         self.communes = sorted(set(self.communes) | set(other.communes))
         return self

@@ -99,8 +99,8 @@ def choose_paper(extent_w: float, extent_h: float, scale: int) -> tuple[str, flo
             if need_w <= w and need_h <= h:
                 return f"{name} {orientation}", float(w), float(h)
     w0, h0 = _needed(extent_w, extent_h, scale, panel_width(1189))
-    w, h = -(-w0 // 100) * 100, -(-h0 // 100) * 100
-    return f"custom {w:.0f}×{h:.0f} mm (roll)", float(w), float(h)
+    roll_w, roll_h = -(-w0 // 100) * 100, -(-h0 // 100) * 100
+    return f"custom {roll_w:.0f}×{roll_h:.0f} mm (roll)", float(roll_w), float(roll_h)
 
 
 def sheet_layout(bounds: tuple[float, float, float, float], scale: int, pad: float = 0.03) -> SheetLayout:

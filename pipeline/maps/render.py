@@ -113,9 +113,9 @@ def place_labels(geoms: np.ndarray, texts: np.ndarray, layout: SheetLayout, size
             for key in keys for j in taken.get(key, ()))
         if clash:
             continue
-        kept.append(i)
+        kept.append(int(i))
         for key in keys:
-            taken.setdefault(key, []).append(i)
+            taken.setdefault(key, []).append(int(i))
     kept_arr = np.array(kept, dtype=int)
     return pd.DataFrame({"text": np.asarray(texts)[kept_arr], "x": xy[kept_arr, 0], "y": xy[kept_arr, 1],
                          "w_m": 2 * half_w[kept_arr], "h_m": 2 * half_h[kept_arr]})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
     """Task: draw one sheet (PDF, PNG, JSON) unless current; return its row for the report.
     ``kind`` "current" maps the khoanh, "change" the change since the previous
     inventory. Reads the unit's layer and the boundaries itself. Runs on a worker."""
-    work = WorkDir(workdir)
+    work = WorkDir(Path(workdir))
     manifest = work.read_manifest()
     layer = work.khoanh if kind == "current" else work.change
     stem = work.map_stem(unit.level, unit.code, kind)
@@ -52,12 +53,14 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
         scale = regulation_scale(unit.level, natural_ha, scale_step)
         extent_geoms = in_unit.geometry.values if len(in_unit) else mine.geometry.values
         layout = sheet_layout(tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values])), scale)
-        texts = dict(year=manifest.year, meridian_dms=manifest.province.central_meridian_dms)
         template = load_template(template_name)
-        assert kind == "current" or manifest.previous is not None
-        content = (sheet_content(unit, mine, bounds, template, **texts) if kind == "current" else
-                   change_sheet_content(unit, mine, read_geoparquets([work.khoanh(c) for c in unit.communes]),
-                                        bounds, template, previous_year=manifest.previous.year, **texts))
+        year, dms = manifest.year, manifest.province.central_meridian_dms
+        if kind == "current" or manifest.previous is None:
+            content = sheet_content(unit, mine, bounds, template, year=year, meridian_dms=dms)
+        else:
+            current = read_geoparquets([work.khoanh(c) for c in unit.communes])
+            content = change_sheet_content(unit, mine, current, bounds, template, year=year,
+                                           previous_year=manifest.previous.year, meridian_dms=dms)
         render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
                      extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine)})
     meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))

@@ -93,7 +93,6 @@ def write_project(path: Path, gpkg: Path, layers: list[GpkgLayer], crs, title: s
     """The .qgz: a zipped .qgs referencing the GeoPackage by a relative path."""
     xml = project_xml(gpkg.name, [(layer.name, layer.title, layer.style, layer.frame) for layer in layers
                                   if layer.spatial], crs, title)
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(path.with_suffix(".qgs").name, xml)
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(path.with_suffix(".qgs").name, xml)
     return path

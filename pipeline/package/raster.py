@@ -38,7 +38,7 @@ def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> d
     x0, y0 = np.floor(x0 / resolution) * resolution, np.floor(y0 / resolution) * resolution
     width, height = int(np.ceil((x1 - x0) / resolution)), int(np.ceil((y1 - y0) / resolution))
     transform = from_origin(x0, y0 + height * resolution, resolution, resolution)
-    band = rasterize(zip(coded.geometry.values, coded["landuse"].map(value)), out_shape=(height, width),
+    band = rasterize(zip(coded.geometry.values, coded["landuse"].map(value), strict=True), out_shape=(height, width),
                      transform=transform, fill=0, dtype="uint8")
     colormap = {0: (255, 255, 255, 0)}
     for code, v in value.items():

@@ -8,6 +8,7 @@ its sheet/parcel numbers and VN-2000 X (northing) / Y (easting), sorted by size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -16,8 +17,15 @@ import shapely
 
 from ..ingest import INVALID_FLAG
 from ..topology import (
-    Thresholds, crossings, gaps, mean_width, overlapping_pairs, parcel_priority, representative_xy,
-    resolve_overlaps, slivers,
+    Thresholds,
+    crossings,
+    gaps,
+    mean_width,
+    overlapping_pairs,
+    parcel_priority,
+    representative_xy,
+    resolve_overlaps,
+    slivers,
 )
 
 LAYERS = ("invalid", "overlaps", "duplicates", "gaps", "slivers", "crossings")
@@ -49,12 +57,12 @@ class CommuneQA:
     def counts(self) -> dict[str, int]:
         return {name: len(layer) for name, layer in self.layers.items()}
 
-    def reconciliation(self) -> dict[str, float | None]:
+    def reconciliation(self) -> dict[str, Any]:
         """Σ parcels − natural area, and what explains it."""
         overlap = float(self.layers["overlaps"]["area_m2"].sum() + self.layers["duplicates"]["area_m2"].sum())
         gap = float(self.layers["gaps"]["area_m2"].sum())
         outside = float(self.layers["crossings"]["area_m2"].sum())
-        out: dict[str, float | None] = {
+        out: dict[str, Any] = {
             "parcel_area_m2": self.parcel_area_m2, "overlap_m2": overlap, "gap_m2": gap, "outside_m2": outside,
             "natural_area_m2": self.natural_area_m2, "difference_m2": None, "difference_pct": None,
             "unexplained_m2": None,
@@ -103,7 +111,7 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
         i, j = rows["i"].to_numpy(int), rows["j"].to_numpy(int)
         labels = np.char.add(np.char.add(_label(parcels, i), " & "), _label(parcels, j))
         detail = [f"parcels {a} and {b} overlap" if name == "overlaps" else f"{a} and {b} are the same shape"
-                  for a, b in zip(_label(parcels, i), _label(parcels, j))]
+                  for a, b in zip(_label(parcels, i), _label(parcels, j), strict=True)]
         layers[name] = _layer(code, name, rows["geometry"].to_numpy(), labels, rows["area_m2"], detail, crs)
 
     # gaps are the same with overlaps resolved, and the coverage union is then fast

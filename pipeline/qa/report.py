@@ -19,6 +19,7 @@ from ..topology import representative_xy
 from ..workdir import WorkDir
 from .core import LAYER_TITLES, CommuneQA
 
+
 def _summary_rows(results: list[CommuneQA]) -> pd.DataFrame:
     rows = []
     for r in results:
@@ -83,7 +84,8 @@ def write_qa_reports(results: list[CommuneQA], work: WorkDir, crs_name: str) -> 
         rec = r.reconciliation()
         if rec["natural_area_m2"]:
             md.append(f"- natural area {rec['natural_area_m2'] / 1e4:.4f} ha ({r.natural_area_source}); "
-                      f"Σ parcels {rec['parcel_area_m2'] / 1e4:.4f} ha; difference {rec['difference_m2'] / 1e4:+.4f} ha "
+                      f"Σ parcels {rec['parcel_area_m2'] / 1e4:.4f} ha; "
+                      f"difference {rec['difference_m2'] / 1e4:+.4f} ha "
                       f"= overlaps {rec['overlap_m2'] / 1e4:.4f} + outside {rec['outside_m2'] / 1e4:.4f} "
                       f"− gaps {rec['gap_m2'] / 1e4:.4f} + unexplained {rec['unexplained_m2'] / 1e4:+.4f} ha")
         parcels_path = work.parcels(r.commune_code)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tuple[float | None, str],
                 thresholds: Thresholds) -> bool:
     """Task: QA one commune into ``qa/<code>/`` unless current; True if it ran. Runs on a worker."""
-    work = WorkDir(workdir)
+    work = WorkDir(Path(workdir))
     path = work.parcels(code)
     outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json"]
     if up_to_date(outputs, [path, work.manifest]):

@@ -166,7 +166,7 @@ def _sample_points(rng, polygon, n: int, density) -> np.ndarray:
 def _merge_fragments(parts: np.ndarray, min_area: float) -> np.ndarray:
     """Union every part smaller than ``min_area`` (or thinner than 1 m) into its
     longest-shared neighbour, so the tiling stays exact without cut-off slivers."""
-    parts = list(parts)
+    parts = list(parts)  # type: ignore[assignment]  # merged in place below
     areas = shapely.area(np.array(parts))
     width = 2 * areas / np.maximum(shapely.length(np.array(parts)), 1e-9)
     small = [i for i in np.argsort(areas) if areas[i] < min_area or width[i] < 1.0]
@@ -300,7 +300,7 @@ def _assign_landuse(rng, parcels, kinds, terrain: Terrain, roads, *, urban: bool
     specials = ["DGD", "DGD", "DYT", "TSC", "DSH", "TMD", "DCH"]
     specials_owner = ["TSN", "TSN", "TSN", "TCN", "CDS", "TKT", "UBQ"]
     picked = [i for i in order[:400] if 600 < area[i] < 8000][: len(specials)]
-    for i, c, o in zip(picked, specials, specials_owner):
+    for i, c, o in zip(picked, specials, specials_owner, strict=False):
         code[i], owner[i] = c, o
     slopes = np.flatnonzero((h > 0.35) & (h < 0.55) & (kinds == "land"))[:3]
     code[slopes], owner[slopes] = "NTD", "UBQ"

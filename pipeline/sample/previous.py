@@ -71,7 +71,7 @@ def _pick(rng, frame: pd.DataFrame, codes: tuple[str, ...], target_m2: float, cl
 
 
 def previous_parcels(frame: gpd.GeoDataFrame, seed: int, commune_code: str,
-                     avoid: set[str] = frozenset()) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+                     avoid: frozenset[str] | set[str] = frozenset()) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """The 2019 parcels with their 2014 codes and owners, and the changes made.
 
     ``avoid``: "sheet/parcel" labels not to change (parcels carrying planted QA
@@ -103,8 +103,8 @@ def previous_parcels(frame: gpd.GeoDataFrame, seed: int, commune_code: str,
 def compound_uses(codes, first_areas, areas) -> list[dict[str, float] | None]:
     """Each use's m² of a ``FIRST+SECOND`` code whose first use has
     ``first_areas`` m² (a ``DT_ONT`` column); None for a single code."""
-    out = []
-    for code, first, area in zip(codes, first_areas, areas):
+    out: list[dict[str, float] | None] = []
+    for code, first, area in zip(codes, first_areas, areas, strict=True):
         if "+" in code:
             one, two = code.split("+")
             out.append({one: float(first), two: float(area - first)})
@@ -133,7 +133,7 @@ def previous_khoanh(parcels: gpd.GeoDataFrame, commune_code: str, commune_name: 
         "MAXA": commune_code,
         "TENXA": encode_tcvn3(commune_name),
         "SOKHOANH": khoanh["khoanh_no"].astype(np.int32).to_numpy(),
-        "MALOAIDAT": ["+".join(u) if u else c for c, u in zip(khoanh["landuse"], merged_uses)],
+        "MALOAIDAT": ["+".join(u) if u else c for c, u in zip(khoanh["landuse"], merged_uses, strict=True)],
         "DT_ONT": [round(u.get("ONT", u.get("ODT", 0.0)), 1) if u else 0.0 for u in merged_uses],
         "MADT": khoanh["owner_type"].to_numpy(),
         "DIENTICH": khoanh["area_m2"].round(1).to_numpy(),
@@ -148,8 +148,8 @@ def statistics_2018(parcels_2019: gpd.GeoDataFrame, changes: pd.DataFrame, commu
     area = parcels_2019.geometry.area.to_numpy()
     code = parcels_2019["KHLOAIDAT"].to_numpy(dtype=object)
     uses = compound_uses(code, parcels_2019["DT_ONT"], area)
-    frame = pd.DataFrame([(k, v) for c, a, u in zip(code, area, uses) for k, v in (u or {c: float(a)}).items()],
-                         columns=["code", "area_m2"])
+    pairs = [(k, v) for c, a, u in zip(code, area, uses, strict=True) for k, v in (u or {c: float(a)}).items()]
+    frame = pd.DataFrame(pairs, columns=["code", "area_m2"])
     frame["code"] = [comparison_code(c, COLLAPSE) for c in frame["code"]]
     totals = frame.groupby("code")["area_m2"].sum()
     houses = changes[changes["from_code"] == "LUA"]

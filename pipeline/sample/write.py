@@ -19,8 +19,15 @@ from ..io import atomic_path, write_csv, write_text
 from ..report import markdown_table
 from . import previous as sample_2014
 from .generator import (
-    DISTRICT_FOLDER, FORM_DESCRIPTIONS, PROVINCE, SAMPLE_COMMUNES, SampleCommune, _commune_polygon,
-    commune_boundaries, generate_commune, with_planted_problems,
+    DISTRICT_FOLDER,
+    FORM_DESCRIPTIONS,
+    PROVINCE,
+    SAMPLE_COMMUNES,
+    SampleCommune,
+    _commune_polygon,
+    commune_boundaries,
+    generate_commune,
+    with_planted_problems,
 )
 
 log = logging.getLogger(__name__)
@@ -107,6 +114,7 @@ def _write_boundaries(boundaries: gpd.GeoDataFrame, path: Path) -> None:
 def sample_readme(summary: pd.DataFrame, problems: pd.DataFrame, changes: pd.DataFrame) -> str:
     table = markdown_table(summary[["commune_code", "commune", "folder", "parcels", "area_ha", "form"]])
     documented = changes.assign(area_ha=(changes["area_m2"] / 1e4).round(2)).drop(columns="area_m2")
+    planted_in = ", ".join(sorted(problems["commune_code"].unique())) if len(problems) else "—"
     return f"""# Bundled sample: {len(summary)} communes of Huyện Văn Quan, Lạng Sơn
 
 Synthetic cadastral parcels (thửa đất) drawn inside the **real** 2019 boundaries
@@ -142,7 +150,7 @@ Total: {summary['parcels'].sum()} parcels, {summary['area_ha'].sum():.2f} ha.
   little, so parcels of adjacent communes can overlap along the border.
 
 ## Problems planted on purpose (for the QA to find)
-Commune {", ".join(sorted(problems["commune_code"].unique())) if len(problems) else "—"} carries these topology problems, and only these
+Commune {planted_in} carries these topology problems, and only these
 (also in `planted_problems.csv`); `kiemke qa` finds exactly them (a test
 checks it). X = northing, Y = easting in VN-2000 / TM-3 107°15′:
 

@@ -10,9 +10,7 @@ import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import (  # noqa: E402
-    QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsProject, QgsVectorLayer,
-)
+from qgis.core import QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsProject, QgsVectorLayer  # noqa: E402
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
@@ -57,9 +55,9 @@ def main(project_path, gpkg_path, png_path):
     report["project_crs"] = project.crs().authid()
     layers = list(project.mapLayers().values())
     report["project_layers"] = {
-        l.name(): {"valid": l.isValid(), "crs": l.crs().authid(), "source": l.source(),
-                   "renderer": renderer_colours(l) if l.isValid() else None}
-        for l in layers
+        layer.name(): {"valid": layer.isValid(), "crs": layer.crs().authid(), "source": layer.source(),
+                   "renderer": renderer_colours(layer) if layer.isValid() else None}
+        for layer in layers
     }
     # render the project's land-use layers to a PNG
     root = project.layerTreeRoot()
@@ -68,9 +66,9 @@ def main(project_path, gpkg_path, png_path):
     settings.setLayers(visible)
     settings.setDestinationCrs(project.crs())
     extent = None
-    for l in visible:
-        extent = l.extent() if extent is None else extent.combineExtentWith(l.extent()) or extent
-    khoanh = next((l for l in visible if "Khoanh" in l.name()), visible[0])
+    for layer in visible:
+        extent = layer.extent() if extent is None else extent.combineExtentWith(layer.extent()) or extent
+    khoanh = next((layer for layer in visible if "Khoanh" in layer.name()), visible[0])
     settings.setExtent(khoanh.extent())
     settings.setOutputSize(QSize(1200, 900))
     settings.setBackgroundColor(QColor(255, 255, 255))

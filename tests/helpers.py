@@ -1,0 +1,53 @@
+"""Tiny inline geometry for the tests: squares, grids and frames in Lạng Sơn's
+VN-2000 / TM-3 107°15′ (EPSG:9215), metres."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+CRS = "EPSG:9215"
+X0, Y0 = 450_000.0, 2_417_000.0  # inside Lạng Sơn
+VAN_QUAN = (430_000.0, 2_418_000.0)  # inside Huyện Văn Quan
+
+
+def box(x0: float, y0: float, x1: float, y1: float, *, origin: tuple[float, float] = (X0, Y0)) -> shapely.Polygon:
+    """A rectangle given in metres from ``origin``."""
+    ox, oy = origin
+    return shapely.box(ox + x0, oy + y0, ox + x1, oy + y1)
+
+
+def square(x: float = 0.0, y: float = 0.0, size: float = 100.0, *,
+           origin: tuple[float, float] = (X0, Y0)) -> shapely.Polygon:
+    """A ``size`` m square with its lower-left corner ``(x, y)`` m from ``origin``."""
+    return box(x, y, x + size, y + size, origin=origin)
+
+
+def cell(col: int, row: int, w: float = 100.0, h: float = 100.0) -> shapely.Polygon:
+    """The grid cell (``col``, ``row``) of a 100 m grid, ``w`` × ``h`` m."""
+    return box(col * 100, row * 100, col * 100 + w, row * 100 + h)
+
+
+def grid(n: int = 3) -> list[shapely.Polygon]:
+    """An ``n`` × ``n`` grid of 100 m cells, row by row."""
+    return [cell(c, r) for r in range(n) for c in range(n)]
+
+
+def source_frame(rows: list[dict], crs: str | None = CRS) -> gpd.GeoDataFrame:
+    """A raw source frame (as read, with ``source_fid``) from rows holding a ``geometry``."""
+    rows = [dict(r) for r in rows]
+    geoms = [r.pop("geometry") for r in rows]
+    return gpd.GeoDataFrame(pd.DataFrame(rows).assign(source_fid=range(len(rows))), geometry=geoms, crs=crs)
+
+
+def parcels(geoms: list, landuse: list | None = None, owner: list | None = None, uses: list | None = None,
+            flags: list | None = None, commune_code: str = "06253") -> gpd.GeoDataFrame:
+    """Parcels of the contract (one sheet, numbered 1…n) on the given geometries."""
+    n = len(geoms)
+    return gpd.GeoDataFrame({
+        "commune_code": commune_code, "sheet_no": "1", "parcel_no": [str(i + 1) for i in range(n)],
+        "landuse": landuse or ["LUC"] * n, "owner_type": owner or ["GDC"] * n,
+        "area_m2": shapely.area(np.array(geoms)), "uses": uses or [None] * n, "flags": flags or [None] * n,
+    }, geometry=geoms, crs=CRS)
