@@ -82,6 +82,17 @@ def areas_of_file(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return area_by_code(units[units["landuse"].notna()]), units[units["landuse"].isna()]
 
 
+def owner_sources_of_file(path: str) -> pd.DataFrame:
+    """Task: one commune's parcel area by land-use group and by how the
+    user/manager object was found (file, name, land use, config, default,
+    correction), for the forms' note on inferred objects. Runs on a worker."""
+    parcels = pd.read_parquet(path, columns=["commune_code", "landuse", "owner_source", "area_m2"])
+    tree = landuse_tree()
+    group = parcels["landuse"].map(lambda c: tree.root(c) if c in tree else "")
+    return (parcels.assign(group=group).groupby(["commune_code", "group", "owner_source"], as_index=False)["area_m2"]
+            .sum())
+
+
 def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str, Path]:
     """Read ``khoanh/*.parquet`` (or, before the khoanh stage, ``parcels/``) and
     write ``stats/areas.csv``, ``stats/summary.csv`` and ``reports/aggregate.md``
@@ -90,11 +101,14 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     Gap khoanh (no code) are left out of the statistics and counted in the report.
     """
     files = work.khoanh_files() or work.parcel_files()
-    outputs = {"areas": work.areas_csv, "summary": work.summary_csv, "report": work.report("aggregate.md")}
-    if up_to_date(list(outputs.values()), files):
+    outputs = {"areas": work.areas_csv, "summary": work.summary_csv, "report": work.report("aggregate.md"),
+               "owner_sources": work.owner_sources_csv}
+    parcel_files = work.parcel_files()
+    if up_to_date(list(outputs.values()), [*files, *parcel_files]):
         return outputs
     with executor(scheduler) as pmap:
         parts = pmap(areas_of_file, [(str(p),) for p in files])
+        sources = pmap(owner_sources_of_file, [(str(p),) for p in parcel_files])
     # one commune per file, files in commune order: the concatenation keeps the circular's order
     areas = validate_areas(pd.concat([a for a, _ in parts], ignore_index=True))
     uncoded = pd.concat([u for _, u in parts], ignore_index=True)
@@ -103,6 +117,7 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
         "areas": write_csv(work.areas_csv, areas),
         "summary": write_csv(work.summary_csv, summary),
         "report": write_text(work.report("aggregate.md"), aggregate_report(summary, uncoded)),
+        "owner_sources": write_csv(work.owner_sources_csv, pd.concat(sources, ignore_index=True)),
     }
     log.info("aggregate: %d communes, %.2f ha from %s → %s", areas["commune_code"].nunique(),
              areas["area_m2"].sum() / 1e4, files[0].parent.name, work.areas_csv)

@@ -19,8 +19,9 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from .errors import ConfigError, UnknownProvinceError
-from .reference import Province, province as find_province
+from .reference import Province, landuse_tree, owner_codes, province as find_province
 from .topology import Thresholds
+from .vntext import fold
 
 DEFAULT_WORKDIR = Path("data/processed")
 
@@ -33,7 +34,8 @@ class SourceOverride:
     commune_code: str | None = None
     crs: str | None = None
     encoding: str | None = None
-    owner_type: str | None = None  # fills blank user/manager object codes (e.g. DGN files)
+    owner_type: str | None = None  # the object of parcels no rule decides (e.g. DGN files)
+    refine: tuple[tuple[str, str], ...] = ()  # group code → leaf, for these files only (e.g. HNK → NHK)
 
     def matches(self, path: Path, input_root: Path | None) -> bool:
         candidates = [path.as_posix(), path.name]
@@ -88,6 +90,39 @@ class Previous:
 
 
 @dataclass(frozen=True)
+class Refine:
+    """How the group codes of cadastral maps (RSX, RPH, RDD, HNK, LUA) become
+    inventory leaves: the built-in rules (``reference/refine_defaults.csv``)
+    with the config's overrides; ``strict`` quarantines them instead, and
+    infers no user/manager object."""
+
+    strict: bool = False
+    rules: tuple[tuple[str, str], ...] = ()  # overrides: group code → leaf
+
+
+#: Values of a forest status field, folded (``fold``), by status.
+FOREST_STATUS_VALUES = {
+    "natural": ("tunhien", "rungtunhien", "rtn", "tn", "1"),
+    "planted": ("trong", "rungtrong", "rt", "2"),
+    "not_forest": ("chuacorung", "datchuacorung", "khongcorung", "cr", "dtr", "3"),
+}
+
+
+@dataclass(frozen=True)
+class Forest:
+    """The forest status map (bản đồ hiện trạng rừng) of the forest protection
+    department: polygons with a status field saying natural forest, planted
+    forest or not yet forest; it refines RSX/RPH/RDD parcels by area."""
+
+    path: Path
+    status_field: str
+    natural: tuple[str, ...] = FOREST_STATUS_VALUES["natural"]
+    planted: tuple[str, ...] = FOREST_STATUS_VALUES["planted"]
+    not_forest: tuple[str, ...] = FOREST_STATUS_VALUES["not_forest"]
+    crs: str | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a run needs to know, validated."""
 
@@ -106,13 +141,16 @@ class Settings:
     map_scale_step: int = 0  # −1/+1: one scale step larger/smaller (Art. 18(4) exception)
     map_dpi: int = 150  # PNG preview resolution
     previous: Previous | None = None  # the previous inventory, for the change stage
+    refine: Refine = Refine()  # group codes → leaves
+    forest: Forest | None = None  # the forest status map
+    corrections: Path | None = None  # the officer's corrections.csv (besides the filled review workbooks)
 
     def override_for(self, path: Path) -> SourceOverride:
         """The merged overrides of every ``[[sources]]`` entry matching ``path``."""
         merged: dict[str, Any] = {"pattern": path.name}
         for source in self.sources:
             if source.matches(path, self.input_root):
-                merged.update({k: v for k, v in asdict(source).items() if v is not None})
+                merged.update({k: v for k, v in asdict(source).items() if v not in (None, ())})
         return SourceOverride(**merged)
 
 
@@ -177,14 +215,15 @@ def _sources(data: dict) -> tuple[SourceOverride, ...]:
         where = f"[[sources]] #{i + 1}"
         if not isinstance(src, dict):
             raise ConfigError(f"{where} must be a table with 'path' and overrides.")
-        _check_keys(src, {"path", "commune_code", "crs", "encoding", "owner_type"}, where)
+        _check_keys(src, {"path", "commune_code", "crs", "encoding", "owner_type", "refine"}, where)
         crs = src.get("crs")
         sources.append(SourceOverride(
             pattern=_require(src, "path", str, where),
             commune_code=_require(src, "commune_code", str, where, default=None),
             crs=_check_crs(crs, where) if crs is not None else None,
             encoding=_require(src, "encoding", str, where, default=None),
-            owner_type=_require(src, "owner_type", str, where, default=None),
+            owner_type=_owner_code(_require(src, "owner_type", str, where, default=None), where),
+            refine=_refinements(_require(src, "refine", dict, where, default={}), f"{where} refine"),
         ))
     return tuple(sources)
 
@@ -199,6 +238,56 @@ def _boundaries(data: dict, base_dir: Path) -> Boundaries | None:
         path=_path_of(_require(bnd, "path", str, "[boundaries]"), base_dir),
         **{k: _require(bnd, k, str, "[boundaries]") for k in fields if k in bnd},
     )
+
+
+def _owner_code(code: str | None, where: str) -> str | None:
+    if code is None:
+        return None
+    owners = owner_codes()
+    allowed = sorted(owners.index[owners["role"].isin(["user", "manager"])])
+    if code.strip().upper() not in allowed:
+        raise ConfigError(f"{where}: owner_type {code!r} is not a user/manager object code; allowed: {allowed}.")
+    return code.strip().upper()
+
+
+def _refinements(table: dict, where: str) -> tuple[tuple[str, str], ...]:
+    """``{RSX = "RSN"}`` checked: a group code of the tree and one of its leaves."""
+    tree = landuse_tree()
+    out = []
+    for group, leaf in table.items():
+        leaves = [c for c in tree.leaves if group in tree.ancestors(c)] if group in tree else []
+        if not leaves or not isinstance(leaf, str) or leaf.upper() not in leaves:
+            raise ConfigError(f"{where}: {group} = {leaf!r} must map a group code of Circular 27/2018 to one of "
+                              f"its leaves ({', '.join(leaves) or 'not a group code'}).")
+        out.append((group.upper(), leaf.upper()))
+    return tuple(out)
+
+
+def _refine(data: dict) -> Refine:
+    table = _require(data, "refine", dict, "config", default={})
+    _check_keys(table, {"strict", "rules"}, "[refine]")
+    return Refine(strict=_require(table, "strict", bool, "[refine]", default=False),
+                  rules=_refinements(_require(table, "rules", dict, "[refine]", default={}), "[refine] rules"))
+
+
+def _forest(data: dict, base_dir: Path) -> Forest | None:
+    if "forest" not in data:
+        return None
+    table = _require(data, "forest", dict, "config")
+    _check_keys(table, {"path", "status_field", "natural", "planted", "not_forest", "crs"}, "[forest]")
+    values = {k: tuple(fold(str(v)) for v in _require(table, k, list, "[forest]"))
+              for k in ("natural", "planted", "not_forest") if k in table}
+    crs = _require(table, "crs", str, "[forest]", default=None)
+    return Forest(path=_path_of(_require(table, "path", str, "[forest]"), base_dir),
+                  status_field=_require(table, "status_field", str, "[forest]"),
+                  crs=_check_crs(crs, "[forest]") if crs else None, **values)
+
+
+def _corrections(data: dict, base_dir: Path) -> Path | None:
+    table = _require(data, "review", dict, "config", default={})
+    _check_keys(table, {"corrections"}, "[review]")
+    path = _require(table, "corrections", str, "[review]", default=None)
+    return _path_of(path, base_dir) if path else None
 
 
 def _compound(data: dict) -> CompoundSplit:
@@ -253,7 +342,7 @@ def _previous(data: dict, year: int, base_dir: Path) -> Previous | None:
 def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
     """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
     _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
-                       "maps", "previous"}, "config")
+                       "maps", "previous", "refine", "forest", "review"}, "config")
     inv = _require(data, "inventory", dict, "config")
     _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler"}, "[inventory]")
     try:
@@ -280,6 +369,9 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
         map_scale_step=scale_step,
         map_dpi=dpi,
         previous=_previous(data, year, base_dir),
+        refine=_refine(data),
+        forest=_forest(data, base_dir),
+        corrections=_corrections(data, base_dir),
     )
 
 

@@ -79,7 +79,8 @@ def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str 
     parts, owner_of = shapely.get_parts(resolved[alive], return_index=True)
     owner_of = np.flatnonzero(alive)[owner_of]
     # the tree holds the points, so GEOS prepares each khoanh polygon once
-    k_idx, hit = shapely.STRtree(shapely.point_on_surface(parts)).query(khoanh, predicate="contains")
+    k_idx, hit = shapely.STRtree(shapely.point_on_surface(parts)).query(khoanh, predicate="contains") \
+        if len(parts) and len(khoanh) else (np.zeros(0, dtype=int), np.zeros(0, dtype=int))
     p_idx = owner_of[hit]
     share = shapely.area(parts[hit]) / area[p_idx]
 
@@ -109,7 +110,8 @@ def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str 
         rows.append({"landuse": None, "owner_type": None, "area_m2": float(a), "parcel_count": 0,
                      "parcel_ids": "", "uses": None, "flag": GAP_FLAG})
     geometry = np.concatenate([khoanh, holes["geometry"].to_numpy()]) if len(holes) else khoanh
-    out = gpd.GeoDataFrame(rows, geometry=list(geometry), crs=parcels.crs)
+    out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=[c for c in KHOANH_COLUMNS[2:-1]]), geometry=list(geometry),
+                           crs=parcels.crs)
     out.insert(0, "commune_code", code)
     return number_khoanh(out)[KHOANH_COLUMNS]
 

@@ -16,8 +16,8 @@ from .reference import landuse_tree
 
 #: The parcel contract (DESIGN.md), after ingest + reproject, in this order.
 PARCEL_COLUMNS = (
-    "commune_code", "sheet_no", "parcel_no", "landuse", "landuse_raw", "owner_type",
-    "area_recorded", "area_m2", "uses", "source_file", "source_fid", "flags",
+    "commune_code", "sheet_no", "parcel_no", "landuse", "landuse_raw", "refined", "owner_type", "owner_source",
+    "owner_rule", "owner_name", "area_recorded", "area_m2", "uses", "source_file", "source_fid", "flags",
 )
 AREAS_COLUMNS = ("commune_code", "landuse", "owner_type", "area_m2")
 #: A 5-digit mã ĐVHC, or the file's name when no code is known (DESIGN.md).

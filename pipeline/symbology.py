@@ -35,6 +35,15 @@ QA_COLOURS = {  # QA layer → (RGBA fill, RGBA outline)
 }
 
 
+#: The review layer's statuses (as the review workbook writes them) → (RGBA fill, RGBA outline).
+REVIEW_COLOURS = {
+    "Cách ly": ("230,0,0,120", "180,0,0,255"),
+    "Suy đối tượng": ("255,170,0,90", "200,120,0,255"),
+    "Chuyển mã": ("0,120,255,90", "0,70,200,255"),
+    "Đã sửa theo cán bộ": ("0,170,60,90", "0,120,40,255"),
+}
+
+
 @cache
 def hatches() -> dict[str, str]:
     """Land-use code → matplotlib hatch of the codes drawn hatched."""

@@ -99,10 +99,10 @@ def polygonal(geom):
 def gaps(geoms: np.ndarray, boundary=None, thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
     """Holes in the coverage (``kind = "inside"``) and, with a commune boundary,
     the parts of the commune no parcel covers (``kind = "boundary"``)."""
-    union = union_coverage(geoms)
+    union = union_coverage(geoms) if len(geoms) else shapely.Polygon()
     rings, part = shapely.get_rings(shapely.get_parts(union), return_index=True)
-    first = np.r_[True, part[1:] != part[:-1]]  # each part's first ring is its exterior
-    holes = list(shapely.polygons(rings[~first]))
+    first = np.r_[True, part[1:] != part[:-1]][: len(rings)]  # each part's first ring is its exterior
+    holes = list(shapely.polygons(rings[~first])) if len(rings) else []
     pieces = [(g, "inside") for g in holes if g.area > thresholds.min_area_m2]
     if boundary is not None:
         uncovered = shapely.difference(boundary, shapely.union_all([union, *holes]))

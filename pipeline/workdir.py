@@ -46,6 +46,7 @@ class RunManifest:
     previous: Previous | None = None
     column_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     compound: CompoundSplit = CompoundSplit()
+    input_root: Path | None = None  # the raw-data folder of the run (paths in reports are shown under it)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunManifest:
@@ -53,7 +54,7 @@ class RunManifest:
             province=settings.province, year=settings.year, reference_date=settings.reference_date,
             boundaries=settings.boundaries, qa=settings.qa, natural_area_ha=dict(settings.natural_area_ha),
             map_scale_step=settings.map_scale_step, map_dpi=settings.map_dpi, previous=settings.previous,
-            column_aliases=dict(settings.column_aliases), compound=settings.compound)
+            column_aliases=dict(settings.column_aliases), compound=settings.compound, input_root=settings.input_root)
 
     # ------------------------------------------------------------ derived
 
@@ -76,6 +77,14 @@ class RunManifest:
     def load_boundaries(self) -> gpd.GeoDataFrame:
         """The commune boundaries of the run in the inventory CRS (empty when none)."""
         return _boundaries(self.boundaries, self.meridian).copy()
+
+    def shown(self, path: str) -> str:
+        """A raw file's path as an officer reads it: under the raw-data folder when it is there."""
+        if self.input_root is None:
+            return path
+        root = self.input_root.resolve().as_posix().rstrip("/") + "/"
+        full = Path(path.split("!")[0]).resolve().as_posix() + ("!" + path.split("!", 1)[1] if "!" in path else "")
+        return full.removeprefix(root)
 
     def with_boundaries(self, path: Path | None) -> RunManifest:
         """The same manifest with another boundary file (``--boundaries`` of a stage)."""
@@ -111,6 +120,7 @@ class RunManifest:
             "columns": {k: list(v) for k, v in self.column_aliases.items()},
             "compound": {"first_use_m2": self.compound.first_use_m2,
                          "area_fields": {k: list(v) for k, v in self.compound.area_fields.items()}},
+            "input_root": str(self.input_root) if self.input_root else None,
         }
 
     @classmethod
@@ -133,6 +143,7 @@ class RunManifest:
             column_aliases={k: tuple(v) for k, v in (data.get("columns") or {}).items()},
             compound=CompoundSplit(first_use_m2=float(compound.get("first_use_m2", 400.0)),
                                    area_fields={k: tuple(v) for k, v in compound.get("area_fields", {}).items()}),
+            input_root=Path(data["input_root"]) if data.get("input_root") else None,
         )
 
 
@@ -183,6 +194,11 @@ class WorkDir:
     def previous_dir(self) -> Path:
         """The previous inventory's layer, per commune, in the inventory CRS."""
         return self.change_dir / "previous"
+
+    @property
+    def review_dir(self) -> Path:
+        """The review workbooks (``<commune>.xlsx``) and the record of the corrections applied."""
+        return self.reports_dir / "review"
 
     @property
     def forms_dir(self) -> Path:
@@ -248,6 +264,11 @@ class WorkDir:
     @property
     def summary_csv(self) -> Path:
         return self.stats_dir / "summary.csv"
+
+    @property
+    def owner_sources_csv(self) -> Path:
+        """Parcel area by commune, land-use group and how its object was found."""
+        return self.stats_dir / "owner_sources.csv"
 
     @property
     def manifest(self) -> Path:

@@ -420,4 +420,4 @@ def test_repairs_are_reported(tmp_path):
     (tmp_path / "b").mkdir()
     result, _, work = run_case(tmp_path / "b", CORPUS["lying .cpg with TCVN3"][0])
     parcels = gpd.read_parquet(next((work / "parcels").glob("*.parquet")))
-    assert parcels["TENCHU"].iat[0] == "Hoàng Tâm"
+    assert parcels["owner_name"].iat[0] == "Hoàng Tâm"

@@ -12,6 +12,7 @@ from pipeline.config import Settings
 from pipeline.ingest import ingest_frame
 from pipeline.ingest.codes import normalise_commune_code, split_compound
 from pipeline.ingest.columns import map_columns
+from pipeline.ingest.core import Rules
 from pipeline.reference import province
 from tests.helpers import source_frame, square
 
@@ -85,7 +86,7 @@ def test_wgs84_input_lands_on_the_control_point():
     tri = shapely.Polygon([(lon, lat), (lon + 0.001, lat), (lon, lat + 0.001)])
     frame = source_frame([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "geometry": tri}], crs="EPSG:4326")
     parcels, _, _ = ingest_frame(frame, source_file="t.geojson", source_crs=CRS.from_epsg(4326),
-                                 settings=Settings(province=LANG_SON), commune_code="06253")
+                                 settings=Settings(province=LANG_SON), rules=Rules(commune_code="06253"))
     x, y = shapely.get_coordinates(parcels.geometry.values[0])[0]
     assert abs(x - 449_293.705) < 1e-3 and abs(y - 2_417_549.760) < 1e-3
     assert parcels.crs.to_epsg() == 9215

@@ -11,7 +11,7 @@ import shapely
 from pyproj import CRS
 
 from pipeline import crs as vn
-from pipeline.config import Settings
+from pipeline.config import Refine, Settings
 from pipeline.ingest import ingest_file
 from pipeline.ingest.codes import resolve_code
 from pipeline.reference import province
@@ -82,7 +82,7 @@ def test_tcvn3_bytes_in_a_dbf_with_a_lying_or_missing_cpg(tmp_path, cpg):
          "geometry": square(100)},
     ], cpg=cpg)
     parcels, quarantine, report = _ingest(path, SETTINGS)
-    assert list(parcels["TENCHU"]) == ["Hoàng Tâm", "Thôn Yên Thái"]
+    assert list(parcels["owner_name"]) == ["Hoàng Tâm", "Thôn Yên Thái"]
     assert report.repairs["values with TCVN3 words converted to Unicode"] == 2
     assert quarantine.empty
 
@@ -92,7 +92,7 @@ def test_utf8_shapefile_is_read_as_utf8(tmp_path):
         {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": "Nông Thị Yến", "geometry": square()}],
         encoding="UTF-8")
     parcels, _, _ = _ingest(path, SETTINGS)
-    assert parcels["TENCHU"].iat[0] == "Nông Thị Yến"
+    assert parcels["owner_name"].iat[0] == "Nông Thị Yến"
 
 
 def test_geojson_declaring_tm3_zone_482_with_degree_coordinates(tmp_path):
@@ -165,9 +165,15 @@ def test_compound_with_legacy_member_and_nothing_lost(tmp_path):
     ])
     parcels, quarantine, report = _ingest(path, SETTINGS)
     assert json.loads(parcels["uses"].iat[0]) == {"ONT": 2500.0, "CLN": 7500.0}
+    assert list(parcels["landuse"]) == ["ONT", "LUC", "CLN"]  # LUA refined by the default rule, visibly
+    assert [r.strip() for r in parcels["landuse_raw"]] == ["ONT+LNK", "LUA", "lnk"]
+    assert list(parcels["refined"].fillna("")) == ["", "LUA → LUC (mặc định)", ""]
+    assert report.inferred["Mã loại đất: LUA → LUC (mặc định)"] == {"features": 1, "area_m2": pytest.approx(1e4)}
+    strict = Settings(province=LANG_SON, refine=Refine(strict=True))
+    parcels, quarantine, report = _ingest(path, strict)  # [refine] strict: quarantined as before
     assert list(parcels["landuse"]) == ["ONT", "CLN"]
-    assert [r.strip() for r in parcels["landuse_raw"]] == ["ONT+LNK", "lnk"]
     assert "must be split by a field survey" in quarantine["reason"].iat[0]
+    assert quarantine["candidates"].iat[0] == "LUC, LUK, LUN"
     assert report.area_in_m2 == pytest.approx(report.area_out_m2 + report.area_quarantined_m2, rel=1e-9)
     assert report.features_in == report.features_out + report.features_quarantined == 3
 
@@ -211,7 +217,7 @@ def test_zipped_shapefile(tmp_path):
     (source,) = discover([tmp_path / "xa.zip"])
     parcels, _, report = _ingest(source, SETTINGS)
     assert report.path.endswith("xa.zip!giao/td.shp")
-    assert parcels["TENCHU"].iat[0] == "Lạng Sơn" and parcels["landuse"].iat[0] == "LUK"
+    assert parcels["owner_name"].iat[0] == "Lạng Sơn" and parcels["landuse"].iat[0] == "LUK"
 
 
 def test_dgn_v7_shapes_are_read_and_unlabelled_ones_quarantined(tmp_path):
@@ -251,10 +257,11 @@ def test_owner_type_from_config_fills_blanks(tmp_path):
 
     path = _write_shp(tmp_path / "o.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "", "geometry": square()},
                                            {"KHLOAIDAT": "LUC", "DOITUONG": "TKT", "geometry": square(100)}])
-    settings = Settings(province=LANG_SON, sources=(SourceOverride("o.shp", owner_type="GDC"),))
+    settings = Settings(province=LANG_SON, sources=(SourceOverride("o.shp", owner_type="TKT"),))
     parcels, _, report = _ingest(path, settings)
-    assert list(parcels["owner_type"]) == ["GDC", "TKT"]
-    assert report.repairs["blank owner type set to GDC (config)"] == 1
+    assert list(parcels["owner_type"]) == ["TKT", "TKT"]  # no name, no land-use rule for LUC: the config decides
+    assert list(parcels["owner_source"]) == ["config", "file"]
+    assert report.inferred["Đối tượng TKT (theo cấu hình: config)"]["features"] == 1
 
 
 def test_duplicates_and_garbage_areas_are_flagged_not_dropped(tmp_path):
@@ -311,7 +318,7 @@ def test_config_encoding_override_cp1258(tmp_path):
                                             "geometry": square()}], cpg=None)
     settings = Settings(province=LANG_SON, sources=(SourceOverride("c.shp", encoding="cp1258"),))
     parcels, _, report = _ingest(path, settings)
-    assert parcels["TENCHU"].iat[0] == "Lương Văn Tâm" and report.encoding == "cp1258 (config)"
+    assert parcels["owner_name"].iat[0] == "Lương Văn Tâm" and report.encoding == "cp1258 (config)"
 
 
 def test_forced_codec_wins_an_ambiguous_word():

@@ -28,7 +28,8 @@ def read_previous(previous: Previous, settings: Settings, collapse: frozenset[st
     prev_settings = replace(settings, sources=(override,), input_root=None, previous=None)
     layers, quarantines, reports = [], [], []
     for source in sources:
-        layer, quarantine, report = ingest_file(source, prev_settings, accept_codes=collapse, require_owner=False)
+        layer, quarantine, report = ingest_file(source, prev_settings, accept_codes=collapse, require_owner=False,
+                                               infer_owner=False, refine=())
         layers.append(layer)
         quarantines.append(quarantine)
         reports.append(report)

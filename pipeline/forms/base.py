@@ -39,6 +39,7 @@ class FormInputs:
     template: Template
     khoanh: dict[str, pd.DataFrame] = field(default_factory=dict)  # commune → its khoanh (the khoanh list)
     change: ChangeInputs | None = None  # the comparison with the previous inventory
+    owner_sources: pd.DataFrame | None = None  # stats/owner_sources.csv: how each object was found
 
     @property
     def total_label(self) -> str:
@@ -100,6 +101,24 @@ def common_notes(spec: FormSpec, template: Template) -> list[str]:
     if "inferred" in spec.title_confidence:
         notes.append(f"Ghi chú: mẫu biểu tái dựng (inferred) — {spec.title_confidence}.")
     return notes
+
+
+def inferred_note(spec: FormSpec, unit: Unit, inputs: FormInputs) -> list[str]:
+    """The share of the form's area whose user/manager object kiemke inferred
+    (the file had none), when there is any."""
+    sources = inputs.owner_sources
+    if sources is None or sources.empty:
+        return []
+    mine = sources[sources["commune_code"].isin(unit.communes) & sources["group"].isin(spec.row_roots)]
+    total = float(mine["area_m2"].sum())
+    inferred = float(mine.loc[~mine["owner_source"].isin(["file", "correction"]), "area_m2"].sum())
+    if total <= 0 or inferred <= 0:
+        return []
+    share = f"{100 * inferred / total:.1f}".replace(".", ",")
+    hectares = f"{inferred / 1e4:,.2f}".replace(",", " ").replace(".", ",")
+    return [f"Ghi chú: đối tượng sử dụng, quản lý của {share} % diện tích ({hectares} ha) không có trong dữ liệu "
+            "gốc, được xác định theo quy tắc (tên chủ sử dụng, loại đất hoặc cấu hình); danh sách từng thửa để "
+            "rà soát: reports/review/."]
 
 
 ROUNDING_NOTE = ("Số liệu tính từ diện tích (m²) của các khoanh đất trên bản đồ, hệ VN-2000; mỗi ô chi tiết "

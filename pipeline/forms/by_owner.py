@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..regime import FormSpec, OwnerColumn, Template
 from ..units import Unit
-from .base import FormInputs, Header, Sheet, common_notes, register, tail_notes
+from .base import FormInputs, Header, Sheet, common_notes, inferred_note, register, tail_notes
 from .cells import form_rows, spec_cells, subtree_sums, unit_leaf_cells, value_columns
 
 
@@ -102,6 +102,6 @@ class ByOwner:
         if inferred:
             notes.append(f"Ghi chú: các cột {', '.join(inferred)} (đối tượng sử dụng, quản lý đất) được tái dựng "
                          "(inferred) theo danh mục VBDLIS và mẫu TT 28/2014, chưa đối chiếu với phụ lục TT 27/2018.")
-        notes += tail_notes(spec, template)
+        notes += inferred_note(spec, unit, inputs) + tail_notes(spec, template)
         widths = [9.0, 42.0, 7.0] + [12.0] * (len(numbers) - 3)
         return Sheet(headers, numbers, value_columns(table), labels, widths, notes)

@@ -34,11 +34,15 @@ def compute_forms(areas: pd.DataFrame, units: list[Unit], template: Template,
                   change: ChangeInputs | None = None) -> dict[tuple[str, str], pd.DataFrame]:
     """Every form table for every unit (pure: no I/O), checked for consistency.
     The change forms are made only when ``change`` is given."""
-    inputs = FormInputs(areas, units, template, khoanh or {}, change)
+    return compute_tables(FormInputs(areas, units, template, khoanh or {}, change))
+
+
+def compute_tables(inputs: FormInputs) -> dict[tuple[str, str], pd.DataFrame]:
+    """:func:`compute_forms` from the inputs gathered."""
     tables: dict[tuple[str, str], pd.DataFrame] = {}
-    for spec in template.forms:
+    for spec in inputs.template.forms:
         tables.update({(spec.id, key): table for key, table in kind_of(spec).tables(spec, inputs).items()})
-    check_forms(tables, units, template)
+    check_forms(tables, inputs.units, inputs.template)
     return tables
 
 
@@ -63,7 +67,9 @@ def _inputs_of(work: WorkDir, manifest: RunManifest, template: Template) -> Form
     khoanh = _read_khoanh(work, change)
     units = build_units(sorted(set(areas["commune_code"]) | set(khoanh)), manifest.load_boundaries(),
                         manifest.province.name_vi, manifest.province.gso_code)
-    return FormInputs(areas, units, template, khoanh, change)
+    sources = pd.read_csv(work.owner_sources_csv, dtype={"commune_code": str}) \
+        if work.owner_sources_csv.exists() else None
+    return FormInputs(areas, units, template, khoanh, change, sources)
 
 
 def _change_files(work: WorkDir, manifest: RunManifest) -> list[Path]:
@@ -86,11 +92,12 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     manifest = work.read_manifest().with_boundaries(boundaries)
     template = load_template(template_name)
     change_files = _change_files(work, manifest)
-    if up_to_date([work.report("forms.md")], [work.areas_csv, work.manifest, *work.khoanh_files(), *change_files]):
+    if up_to_date([work.report("forms.md")], [work.areas_csv, work.owner_sources_csv, work.manifest,
+                                               *work.khoanh_files(), *change_files]):
         log.info("forms: up to date")
         return {"forms": pd.read_csv(work.report("forms.csv"), dtype=str), "units": [], "tables": {}}
     inputs = _inputs_of(work, manifest, template)
-    tables = compute_forms(inputs.areas, inputs.units, template, inputs.khoanh, inputs.change)
+    tables = compute_tables(inputs)
     date = pd.Timestamp(manifest.reference_date).strftime("%d/%m/%Y")
     by_key = {u.key: u for u in inputs.units}
     written = []
@@ -99,7 +106,7 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
         form = _printed(template.form(form_id), unit, table, inputs, date)
         folder = work.form_folder(unit.level, unit.code)
         xlsx, csv = folder / f"{form.spec.file}.xlsx", folder / f"{form.spec.file}.csv"
-        sources = [work.khoanh(c) for c in unit.communes] + [work.manifest, *change_files]
+        sources = [work.khoanh(c) for c in unit.communes] + [work.manifest, work.owner_sources_csv, *change_files]
         sources += [work.change(c) for c in unit.communes if inputs.change is not None and work.change(c).exists()]
         if not up_to_date([xlsx, csv], sources):
             write_xlsx(xlsx, form)

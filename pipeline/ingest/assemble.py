@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,9 +19,12 @@ import pyarrow.parquet as pq
 from ..io import atomic_path
 from ..workdir import WorkDir
 from .cache import IngestCache
-from .core import UNKNOWN_COMMUNE_PREFIX, join_flag
+from .core import UNKNOWN_COMMUNE_PREFIX
+from .review import review_rows, write_review_workbook
+from .values import join_flag
 
 DUPLICATE_NOTE = "duplicate sheet/parcel number in the commune"
+NUMBER_COLUMNS = ["sheet_no", "parcel_no", "source_file", "source_fid"]
 
 
 def assemble_commune(workdir: str, code: str, folders: list[str]) -> dict[str, int]:
@@ -28,15 +33,41 @@ def assemble_commune(workdir: str, code: str, folders: list[str]) -> dict[str, i
     numbers flagged (never dropped). Arrow tables throughout: the geometry stays
     WKB. Returns the flagged parcels per source file. Runs on a worker."""
     work = WorkDir(Path(workdir))
-    if len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work):
-        return {}
+    counts = {} if len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work) \
+        else _assemble(work, code, folders)
+    write_commune_review(work, code)
+    return counts
+
+
+def write_commune_review(work: WorkDir, code: str) -> Path | None:
+    """``reports/review/<code>.xlsx`` when the commune has parcels to review (none: no workbook)."""
+    path = work.review_dir / f"{safe_name(code)}.xlsx"
+    parcels = gpd.read_parquet(work.parcels(safe_name(code)))
+    quarantined = work.quarantine(safe_name(code))
+    quarantine = gpd.read_parquet(quarantined) if quarantined.exists() else parcels.iloc[:0].assign(reason="")
+    rows = review_rows(parcels, quarantine)
+    if rows.empty:
+        path.unlink(missing_ok=True)
+        return None
+    rows["source_file"] = rows["source_file"].map(work.read_manifest().shown)
+    return write_review_workbook(path, rows, commune_title(work, code))
+
+
+def commune_title(work: WorkDir, code: str) -> str:
+    """``Xã Yên Phúc (06319)`` from the run's boundaries, or the code alone."""
+    bounds = work.read_manifest().load_boundaries()
+    names = dict(zip(bounds["commune_code"], bounds["commune_name"], strict=True))
+    return f"{names[code]} ({code})" if code in names else f"Xã {code}"
+
+
+def _assemble(work: WorkDir, code: str, folders: list[str]) -> dict[str, int]:
+    """The commune from several cache entries (or one with duplicate numbers)."""
     parcels = _commune_table([Path(f) / "parcels.parquet" for f in folders], code)
-    numbers = parcels.select(["sheet_no", "parcel_no", "source_file", "flags"]).to_pandas()
-    dup = (numbers["sheet_no"].notna() & numbers["parcel_no"].notna()
-           & numbers.duplicated(["sheet_no", "parcel_no"], keep=False)).to_numpy()
+    numbers = parcels.select(NUMBER_COLUMNS + ["flags"]).to_pandas()
+    dup = duplicate_numbers(numbers)
     counts: dict[str, int] = {}
     if dup.any():
-        flags = numbers["flags"].to_numpy(dtype=object, copy=True)
+        flags = np.array([f if isinstance(f, str) else None for f in numbers["flags"]], dtype=object)
         flags[dup] = [join_flag(f, DUPLICATE_NOTE) for f in flags[dup]]
         parcels = parcels.set_column(parcels.schema.get_field_index("flags"), "flags", pa.array(flags, pa.string()))
         counts = {k: int(v) for k, v in numbers.loc[dup, "source_file"].value_counts().items()}
@@ -49,13 +80,26 @@ def assemble_commune(workdir: str, code: str, folders: list[str]) -> dict[str, i
     return counts
 
 
+def duplicate_numbers(numbers: pd.DataFrame) -> np.ndarray:
+    """Rows whose sheet/parcel number another source feature of the commune has
+    too (the pieces of one feature split by the forest status map are one feature)."""
+    has = (numbers["sheet_no"].notna() & numbers["parcel_no"].notna()).to_numpy()
+    if not has.any():
+        return has
+    feature = numbers["source_file"].astype(str) + "#" + numbers["source_fid"].astype(str)
+    features = feature[has].groupby([numbers["sheet_no"][has], numbers["parcel_no"][has]]).transform("nunique")
+    out = np.zeros(len(numbers), dtype=bool)
+    out[np.flatnonzero(has)] = features.to_numpy() > 1
+    return out
+
+
 def _link_whole_file(folder: Path, code: str, work: WorkDir) -> bool:
     """A commune that is exactly one file with no duplicate numbers: its cache
     entry is the commune file as it is (hard-linked, so nothing is rewritten).
     False when that is not the case."""
     report = IngestCache.read_report(folder)
-    numbers = pq.read_table(folder / "parcels.parquet", columns=["sheet_no", "parcel_no"]).to_pandas()
-    if report.communes != [code] or numbers.dropna().duplicated().any():
+    numbers = pq.read_table(folder / "parcels.parquet", columns=NUMBER_COLUMNS).to_pandas()
+    if report.communes != [code] or duplicate_numbers(numbers).any():
         return False
     for name, target in (("parcels", work.parcels(safe_name(code))), ("quarantine", work.quarantine(safe_name(code)))):
         source = folder / f"{name}.parquet"

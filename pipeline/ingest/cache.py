@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 
 from .. import __version__, crs as vn
 from ..config import Settings
@@ -16,6 +17,7 @@ from ..errors import CRSError, InputFileError
 from ..io import write_geoparquet, write_json, write_text
 from ..schemas import validate_parcels
 from ..workdir import WorkDir
+from .corrections import fingerprint
 from .file import ingest_file
 from .read import Source
 from .report import FileReport
@@ -25,13 +27,17 @@ class IngestCache:
     """One source file's ingest result, kept until the file, its overrides or the
     settings change (fingerprint of sizes and modification times of every part)."""
 
-    def __init__(self, root: Path, source: Source, settings: Settings):
+    def __init__(self, root: Path, source: Source, settings: Settings, corrections: pd.DataFrame | None = None):
         parts = [source.path] if source.path.suffix.lower() != ".shp" else sorted(
             source.path.parent.glob(source.path.stem + ".*"))
-        stamp = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
+        if settings.forest is not None:  # the forest status map refines this file's forest parcels
+            forest = Path(settings.forest.path)
+            parts += sorted(forest.parent.glob(forest.stem + ".*")) if forest.suffix.lower() == ".shp" else [forest]
+        stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
         text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
                            settings.province.gso_code, repr(settings.column_aliases), repr(settings.compound),
-                           __version__], default=str)
+                           repr(settings.refine), repr(settings.forest), fingerprint(corrections), __version__],
+                          default=str)
         self.fingerprint = hashlib.sha1(text.encode()).hexdigest()
         self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]
 
@@ -52,14 +58,15 @@ class IngestCache:
         write_text(self.folder / "fingerprint", self.fingerprint)  # last: marks the entry complete
 
 
-def ingest_to_cache(source: Source, settings: Settings) -> tuple[str, bool]:
-    """Task: ingest one file into its cache entry (unless it is current); return
-    (cache folder, whether the file was read). Runs on a worker."""
-    cache = IngestCache(WorkDir(settings.workdir).cache_dir / "ingest", source, settings)
+def ingest_to_cache(source: Source, settings: Settings, corrections: pd.DataFrame | None = None) -> tuple[str, bool]:
+    """Task: ingest one file (with the officer's corrections of it) into its
+    cache entry, unless it is current; return (cache folder, whether the file
+    was read). Runs on a worker."""
+    cache = IngestCache(WorkDir(settings.workdir).cache_dir / "ingest", source, settings, corrections)
     if cache.is_current():
         return str(cache.folder), False
     try:
-        parcels, quarantine, report = ingest_file(source, settings)
+        parcels, quarantine, report = ingest_file(source, settings, corrections=corrections)
         validate_parcels(parcels, crs=vn.province_crs(settings.province))
         cache.store(parcels, quarantine, report)
     except (CRSError, InputFileError) as exc:

@@ -1,5 +1,8 @@
-"""Land-use and commune codes as read: normalised, legacy codes mapped to the
-Circular 27/2018 leaves, compound codes (``ONT+CLN``) split into uses."""
+"""Land-use and commune codes as read: normalised (spaces, case, ``+ , ;``
+separators, names written instead of codes), legacy codes mapped to the
+Circular 27/2018 leaves, group codes refined to a leaf by a rule when allowed
+(``RSX`` → ``RST``, see :mod:`.refine`), compound codes (``ONT+CLN``) split
+into uses."""
 
 from __future__ import annotations
 
@@ -11,7 +14,31 @@ import numpy as np
 import pandas as pd
 
 from ..reference import landuse_tree, read_table
+from .names import codes_of_names
 from .text import map_unique
+
+#: A value written as codes: 1–4 letters or digits, joined by + , ; / or &.
+_CODE_FORM = re.compile(r"^[A-Za-z0-9]{1,4}(\s*[+,;/&]\s*[A-Za-z0-9]{1,4})*$")
+_CODE_SEPARATOR = re.compile(r"\s*[+,;/&]\s*")
+#: Values that mean "nothing written" (compared upper case, without spaces).
+BLANK_VALUES = frozenset({"", "NA", "N/A", "NULL", "NONE", "NAN", "-", "--", "?", "0", "KHONG", "KHÔNG"})
+
+
+def normalise_landuse(value: object) -> tuple[str, bool]:
+    """A land-use value as a code string and whether it was written as names:
+    ``' odt +cln '`` → ``ODT+CLN``; ``'Đất ở tại đô thị, Đất chuyên trồng lúa
+    nước'`` → ``ODT+LUC``; blanks and ``N/A`` → ``''``."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "", False
+    text = str(value).strip()
+    if re.sub(r"\s+", "", text.upper()) in BLANK_VALUES:
+        return "", False
+    if _CODE_FORM.match(text):
+        return _CODE_SEPARATOR.sub("+", text).upper(), False
+    named = codes_of_names(text)
+    if named:
+        return named, True
+    return re.sub(r"\s+", "", text.upper()), False
 
 
 def normalise_code(values: pd.Series) -> pd.Series:
@@ -30,12 +57,17 @@ def normalise_commune_code(values: pd.Series) -> pd.Series:
     return pd.Series(map_unique(values, one), index=values.index, dtype=object).fillna("").astype("string")
 
 
+Refinements = tuple[tuple[str, str], ...]  # (group code, the leaf it is refined to), hashable for caching
+
+
 @cache
-def resolve_code(code: str, accept: frozenset[str] = frozenset()) -> tuple[str | None, str]:
+def resolve_code(code: str, accept: frozenset[str] = frozenset(),
+                 refine: Refinements = ()) -> tuple[str | None, str]:
     """A Circular 27/2018 leaf code for ``code``, and what was done or why not.
 
     Leaf codes pass, and so do the group codes in ``accept`` (a previous
-    inventory compared at Biểu 14's level keeps RSX, RPH, LUA …); legacy and
+    inventory compared at Biểu 14's level keeps RSX, RPH, LUA …); group codes
+    with a rule in ``refine`` become its leaf (``RSX`` → ``RST``); legacy and
     variant codes (``LNK``, ``GTO``, ``TSL`` …) are mapped through
     ``reference/legacy_codes.csv`` when it gives one target; codes that need a
     field survey to split (``LUA`` → LUC/LUK/LUN) or have no equivalent are
@@ -46,6 +78,9 @@ def resolve_code(code: str, accept: frozenset[str] = frozenset()) -> tuple[str |
         return None, "blank land-use code (or an empty part of a compound code)"
     if code in tree and (tree.is_leaf(code) or code in accept):
         return code, ""
+    rule = dict(refine).get(code)
+    if rule is not None:
+        return rule, f"{REFINED_NOTE} {code} → {rule}"
     table = read_table("legacy_codes.csv")
     rows = table[table["legacy_code"] == code]
     single = rows[rows["mapping_kind"].isin(["same", "merge_into"])
@@ -63,21 +98,37 @@ def resolve_code(code: str, accept: frozenset[str] = frozenset()) -> tuple[str |
     return None, f"land-use code '{code}' is not a Circular 27/2018 code nor a known legacy code"
 
 
+#: Start of the note of a group code refined to a leaf by a rule.
+REFINED_NOTE = "group code refined:"
+
+
 @dataclass(frozen=True)
 class ResolvedCode:
-    """A raw (possibly compound) code after legacy mapping: its leaf codes, or why not."""
+    """A raw (possibly compound) code after legacy mapping and refinement: its
+    leaf codes, or why not; the notes of what was mapped and what was refined."""
 
     codes: tuple[str, ...]
     refusal: str = ""
     notes: tuple[str, ...] = ()
 
+    @property
+    def refined(self) -> str:
+        """The refinements made (``RSX → RST``), joined, or ``""``."""
+        return "; ".join(n.removeprefix(REFINED_NOTE).strip() for n in self.notes if n.startswith(REFINED_NOTE))
+
+    @property
+    def candidates(self) -> str:
+        """The codes the refusal names as candidates, if any (``LUC, LUK, LUN``)."""
+        found = re.search(r"one of ([A-Z0-9, |]+)|\(([A-Z, ]+)\)", self.refusal)
+        return (found.group(1) or found.group(2)).strip(" ,") if found else ""
+
 
 @cache
-def resolve_compound(raw: str, accept: frozenset[str] = frozenset()) -> ResolvedCode:
+def resolve_compound(raw: str, accept: frozenset[str] = frozenset(), refine: Refinements = ()) -> ResolvedCode:
     """``'ONT+LNK'`` → codes (ONT, CLN) with the note of the LNK mapping; the first
     refusal of any member makes the whole code refused."""
     members = raw.split("+")
-    resolved = [resolve_code(m, accept) for m in members]
+    resolved = [resolve_code(m, accept, refine) for m in members]
     refusal = next((why for leaf, why in resolved if leaf is None), "")
     codes = tuple(leaf or m for (leaf, _), m in zip(resolved, members, strict=True))
     return ResolvedCode(codes, refusal, tuple(why for leaf, why in resolved if leaf and why))

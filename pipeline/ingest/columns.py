@@ -1,13 +1,23 @@
 """Source columns by meaning: which column of an export holds the land use,
-the owner object, the sheet and parcel numbers, the recorded area …
-(``pipeline/data/column_aliases.csv``, extensible under ``[columns]``)."""
+the owner object, the owner's name, the sheet and parcel numbers, the
+recorded area … (``pipeline/data/column_aliases.csv``, extensible under
+``[columns]``). Names match whatever their case, diacritics, spaces and
+underscores (``Loại Đất`` = ``loai_dat`` = ``LOAIDAT``). When no land-use
+column is named, the column whose values are mostly land-use codes or names
+is taken, and the report says which and why."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
 import pandas as pd
+
+from ..vntext import fold
+
+#: A column is taken as the land use when at least this share of its filled values are codes or names.
+LANDUSE_SHARE = 0.5
 
 
 @cache
@@ -19,17 +29,44 @@ def column_aliases() -> dict[str, tuple[str, ...]]:
 
 
 def map_columns(frame: pd.DataFrame, extra: dict[str, tuple[str, ...]] | None = None) -> dict[str, str]:
-    """Contract field → the source column that holds it (case-insensitive)."""
-    by_lower = {str(c).lower(): c for c in frame.columns if c != "geometry"}
+    """Contract field → the source column that holds it (names compared folded:
+    no case, diacritics, spaces or punctuation); the config's names first."""
+    by_key: dict[str, str] = {}
+    for column in frame.columns:
+        if column != "geometry" and isinstance(column, str):
+            by_key.setdefault(fold(column), column)
     found: dict[str, str] = {}
     for name, aliases in column_aliases().items():
         for alias in (*(extra or {}).get(name, ()), *aliases):
-            if alias.lower() in by_lower:
-                found[name] = by_lower[alias.lower()]
+            if fold(alias) in by_key:
+                found[name] = by_key[fold(alias)]
                 break
     return found
 
 
 def find_column(frame: pd.DataFrame, name: str) -> str | None:
-    lowered = {str(c).lower(): c for c in frame.columns}
-    return lowered.get(name.lower())
+    """The column whose folded name is ``name``'s, if any."""
+    return next((c for c in frame.columns if isinstance(c, str) and fold(c) == fold(name)), None)
+
+
+def detect_landuse_column(frame: pd.DataFrame, taken: set[str],
+                          is_landuse: Callable[[object], bool]) -> tuple[str | None, str]:
+    """The text column whose filled values are mostly land-use codes or names
+    (``is_landuse``), never a numeric one nor one already mapped; and why."""
+    best, best_share = None, 0.0
+    for column in frame.columns:
+        if column in taken or column in ("geometry", "source_fid") or not isinstance(column, str):
+            continue
+        values = frame[column]
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+            continue
+        filled = values[values.notna() & values.astype(str).str.strip().ne("")]
+        if filled.empty or pd.to_numeric(filled, errors="coerce").notna().mean() > 0.5:
+            continue
+        counts = filled.astype(str).value_counts()
+        share = float(sum(n for value, n in counts.items() if is_landuse(value)) / counts.sum())
+        if share > best_share:
+            best, best_share = column, share
+    if best is None or best_share < LANDUSE_SHARE:
+        return None, ""
+    return best, f"land use taken from column '{best}': {best_share:.0%} of its values are land-use codes or names"

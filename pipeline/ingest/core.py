@@ -9,7 +9,7 @@ refuses (the first reason wins) and returns what it found.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,9 +23,21 @@ from ..config import Settings
 from ..reference import owner_codes
 from ..schemas import PARCEL_COLUMNS
 from ..topology import polygonal
-from .codes import normalise_code, normalise_commune_code, resolve_compound, split_compound
-from .columns import find_column, map_columns
-from .report import FileReport
+from .codes import (
+    REFINED_NOTE,
+    Refinements,
+    normalise_code,
+    normalise_commune_code,
+    normalise_landuse,
+    resolve_compound,
+    split_compound,
+)
+from .columns import detect_landuse_column, find_column, map_columns
+from .owners import FROM_CONFIG, FROM_CORRECTION, FROM_FILE, infer_owners
+from .refine import default_rules
+from .report import FileReport, inference_counts
+from .text import map_unique
+from .values import join_flag, parse_numbers, text_values
 
 UNKNOWN_COMMUNE_PREFIX = "file:"
 #: A recorded area (DIENTICH) further than this from the computed one is flagged.
@@ -34,6 +46,10 @@ RECORDED_AREA_TOLERANCE = 0.10
 MAX_PARCEL_M2 = 1e8
 #: Start of the flag set on a parcel whose geometry make_valid repaired.
 INVALID_FLAG = "invalid geometry repaired"
+#: The contract columns a quarantined row keeps beside its original attributes (for the review workbook).
+QUARANTINE_COLUMNS = ["commune_code", "sheet_no", "parcel_no", "landuse_raw", "owner_name", "source_file"]
+DEFAULT_NOTE = "mặc định"  # a group code refined by a rule (not by the forest map)
+CORRECTED = "sửa theo cán bộ"  # the land use the officer gave in the review workbook
 
 
 @dataclass
@@ -48,11 +64,46 @@ class Geometry:
 
 @dataclass
 class Codes:
-    """The land-use step's result per row: the raw code, its main leaf and its uses."""
+    """The land-use step's result per row: the raw code, its main leaf, its uses,
+    how a group code was refined (or None), the candidates of a refused code."""
 
     raw: pd.Series
     main: pd.Series
     parts: pd.Series
+    refined: np.ndarray
+    candidates: np.ndarray
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the config and the officer say about one file's values."""
+
+    commune_code: str | None = None  # the config's commune code: wins over the file's
+    accept_codes: frozenset[str] = frozenset()  # group codes kept as they are (a previous inventory's)
+    refine: Refinements = ()  # group code → leaf
+    infer_owner: bool = True  # False: quarantine blank objects ([refine] strict) or keep them (previous layer)
+    require_owner: bool = True
+    owner_default: str | None = None  # the [[sources]] owner_type
+    corrections: pd.DataFrame | None = field(default=None, compare=False)  # see ingest.corrections
+
+    def corrected(self, fids: np.ndarray, sheets: np.ndarray, parcels: np.ndarray) -> pd.DataFrame:
+        """The officer's ``landuse`` and ``owner_type`` for each row (None where
+        none): by FID, or by sheet and parcel number for a correction without one."""
+        out = pd.DataFrame({"landuse": None, "owner_type": None}, index=range(len(fids)), dtype=object)
+        if self.corrections is None:
+            return out
+        keys = {"fid": pd.Series(fids).astype(str).to_numpy(),
+                "number": pd.Series(sheets).astype(str).to_numpy() + "/" + pd.Series(parcels).astype(str).to_numpy()}
+        for column in ("landuse", "owner_type"):
+            given = self.corrections[self.corrections[column].fillna("").ne("")]
+            by_number = given[given["source_fid"].fillna("").eq("")]
+            lookups = [("number", dict(zip(by_number["sheet_no"] + "/" + by_number["parcel_no"], by_number[column],
+                                           strict=True))),
+                       ("fid", dict(zip(given["source_fid"], given[column], strict=True)))]
+            for kind, lookup in lookups:  # by FID last: it wins
+                found = pd.Series(keys[kind]).map(lookup)
+                out[column] = out[column].mask(found.notna(), found)
+        return out
 
 
 def _place_geometry(frame: gpd.GeoDataFrame, source_crs: vn.SourceCRS, meridian: float, reason: np.ndarray,
@@ -98,47 +149,85 @@ def _place_geometry(frame: gpd.GeoDataFrame, source_crs: vn.SourceCRS, meridian:
     return Geometry(projected, area, invalid_why)
 
 
-def _landuse(data: pd.DataFrame, column: str | None, accept: frozenset[str], reason: np.ndarray,
+def _landuse(data: pd.DataFrame, column: str | None, rules: Rules, corrected: pd.Series, reason: np.ndarray,
              report: FileReport) -> Codes:
-    """Land-use codes resolved once per distinct value (a province has a few hundred)."""
-    raw = normalise_code(data[column]) if column else pd.Series([""] * len(data))
+    """Land-use values read as codes (names too), corrected by the officer,
+    mapped and refined: once per distinct value (a province has a few hundred)."""
     if column is None:
-        report.warn("no land-use column found (KHLOAIDAT, MDSD, Loai_dat …); add its name under [columns] landuse")
+        report.warn("no land-use column found (KHLOAIDAT, MDSD, Loai_dat, mucDichSuDung …); add its name under "
+                    "[columns] landuse in inventory.toml")
+        values = pd.Series([""] * len(data), index=data.index)
+    else:
+        values = data[column]
+    parsed = map_unique(values, normalise_landuse)
+    raw = pd.Series([p[0] if p else "" for p in parsed], index=data.index, dtype=object)
+    named = np.array([bool(p and p[1]) for p in parsed])
+    if named.any():
+        report.repairs["land use written as names, read as codes"] = int(named.sum())
+    corrected = pd.Series(corrected.to_numpy(), index=data.index)
+    raw = raw.mask(corrected.notna(), corrected)
     blank = raw.eq("").to_numpy()
     reason[blank & (reason == "")] = "blank land-use code"
-    decoded = {code: resolve_compound(code, accept) for code in pd.unique(raw) if code}
+    decoded = {code: resolve_compound(code, rules.accept_codes, rules.refine) for code in pd.unique(raw) if code}
     refusal = raw.map({code: d.refusal for code, d in decoded.items()}).astype(object).fillna("").to_numpy()
     mask = (refusal != "") & ~blank & (reason == "")
     reason[mask] = refusal[mask]
     counts = raw[reason == ""].value_counts()
     for code, d in decoded.items():
         for note in d.notes:
-            report.repairs[note] = report.repairs.get(note, 0) + int(counts.get(code, 0))
-    parts = raw.map({code: d.codes for code, d in decoded.items()})
-    main = raw.map({code: d.codes[0] for code, d in decoded.items()}).astype(object).fillna("")
-    return Codes(raw, main, parts)
+            if not note.startswith(REFINED_NOTE):
+                report.repairs[note] = report.repairs.get(note, 0) + int(counts.get(code, 0))
+    refined = raw.map({code: d.refined for code, d in decoded.items()}).astype(object).fillna("")
+    refined = refined.map(lambda r: f"{r} ({DEFAULT_NOTE})" if r else None).where(corrected.isna(), CORRECTED)
+    return Codes(raw, raw.map({code: d.codes[0] for code, d in decoded.items()}).astype(object).fillna(""),
+                 raw.map({code: d.codes for code, d in decoded.items()}), refined.to_numpy(dtype=object),
+                 raw.map({code: d.candidates for code, d in decoded.items()}).astype(object).fillna("").to_numpy())
 
 
-def _owner(data: pd.DataFrame, column: str | None, required: bool, reason: np.ndarray) -> pd.Series:
-    """User/manager object codes; blank or unknown ones refused when required."""
+def _owner(data: pd.DataFrame, columns: dict[str, str], codes: Codes, rules: Rules, corrected: pd.Series,
+           reason: np.ndarray) -> pd.DataFrame:
+    """User/manager object codes, how each was found and by which rule: the
+    file's code, else inferred (names, land use, config, default) unless
+    strict; an unknown code is refused; the officer's correction wins."""
     owners = owner_codes()
     valid = set(owners.index[owners["role"].isin(["user", "manager"])])
-    owner = normalise_code(data[column]) if column else pd.Series([""] * len(data))
-    if required:
-        mask = (reason == "") & owner.eq("").to_numpy()
+    column = columns.get("owner_type")
+    owner = normalise_code(data[column]) if column else pd.Series([""] * len(data), index=data.index)
+    out = pd.DataFrame({"owner_type": owner.to_numpy(dtype=object), "owner_source": FROM_FILE, "owner_rule": ""},
+                       index=data.index)
+    blank = owner.eq("").to_numpy()
+    if rules.infer_owner and blank.any():
+        names = (data[columns["owner_name"]] if "owner_name" in columns
+                 else pd.Series([None] * len(data), index=data.index, dtype=object))
+        out.loc[blank] = infer_owners(names[blank], codes.main[blank], rules.owner_default).to_numpy()
+    elif rules.owner_default and blank.any():  # strict: the config fills blanks, as a value of the file
+        out.loc[blank, ["owner_type", "owner_source", "owner_rule"]] = [rules.owner_default, FROM_CONFIG, "config"]
+    corrected = pd.Series(corrected.to_numpy(), index=data.index)
+    out.loc[corrected.notna(), ["owner_source", "owner_rule"]] = [FROM_CORRECTION, ""]
+    out["owner_type"] = out["owner_type"].mask(corrected.notna(), corrected)
+    if rules.require_owner:
+        mask = (reason == "") & out["owner_type"].eq("").to_numpy()
         reason[mask] = "blank user/manager object code (DOITUONG)"
-        mask = (reason == "") & ~owner.isin(valid).to_numpy()
-        reason[mask] = [f"user/manager object code {c!r} is not in the Circular 27/2018 list" for c in owner[mask]]
-    return owner
+        mask = (reason == "") & ~out["owner_type"].isin(valid).to_numpy()
+        reason[mask] = [f"user/manager object code {c!r} is not in the Circular 27/2018 list"
+                        for c in out["owner_type"][mask]]
+    return out
 
 
 def _commune(data: pd.DataFrame, column: str | None, given: str | None, source_file: str,
              report: FileReport) -> pd.Series:
-    """Commune codes: the attribute, then the config, then the file name (with a warning)."""
+    """Commune codes: the config's for the file (it wins, with a warning where the
+    attribute says otherwise), else the attribute, else the file name (with a warning)."""
     commune = (normalise_commune_code(data[column]) if column
                else pd.Series([""] * len(data), dtype="string"))
     fallback = normalise_commune_code(pd.Series([given or ""])).iat[0] or (given or "")
-    if commune.eq("").any() and not fallback:
+    if fallback:
+        other = commune.ne("") & commune.ne(fallback)
+        if other.any():
+            report.warn(f"{int(other.sum())} features say commune {sorted(set(commune[other]))[:3]} in column "
+                        f"'{column}'; the config gives {fallback} for this file, which is used")
+        return pd.Series([fallback] * len(data), dtype="string")
+    if commune.eq("").any():
         fallback = f"{UNKNOWN_COMMUNE_PREFIX}{Path(source_file).stem}"
         report.warn(f"no commune code known for {int(commune.eq('').sum())} features: named "
                     f"'{fallback}'. Give commune_code in a [[sources]] entry of inventory.toml")
@@ -175,8 +264,9 @@ def _recorded_area(data: pd.DataFrame, column: str | None, geometry: Geometry, k
     """The recorded area (DIENTICH) and the parcel flags: repaired geometry, an
     area missing or more than 10 % (and 5 m²) off the computed one."""
     area = geometry.area
-    recorded = (pd.to_numeric(data[column], errors="coerce").to_numpy(dtype=float)
-                if column else np.full(len(data), np.nan))
+    recorded, dates = parse_numbers(data[column]) if column else (np.full(len(data), np.nan), np.zeros(0, bool))
+    if dates.any():
+        report.repairs["recorded areas read back from spreadsheet dates (01/05/1783 → 1783.5 m²)"] = int(dates.sum())
     flags = geometry.invalid_why.copy()
     if column:
         garbage = keep & (~np.isfinite(recorded) | (recorded <= 0) | (
@@ -204,45 +294,56 @@ def _account(report: FileReport, area: np.ndarray, keep: np.ndarray, reason: np.
         entry["area_m2"] += float(group["area_m2"].sum())
 
 
-def ingest_frame(
-    frame: gpd.GeoDataFrame,
-    *,
-    source_file: str,
-    source_crs: CRS | vn.SourceCRS,
-    settings: Settings,
-    commune_code: str | None = None,
-    accept_codes: frozenset[str] = frozenset(),
-    require_owner: bool = True,
-) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
+def _usable_code(value: object) -> bool:
+    """True when a value reads as a code (or name) kiemke can count: a leaf, a
+    legacy code with one target, a group code with a refinement rule (not
+    LNP = "Đất lâm nghiệp", a map type of some exports)."""
+    code = normalise_landuse(value)[0]
+    return bool(code) and not resolve_compound(code, frozenset(), tuple(sorted(default_rules().items()))).refusal
+
+
+def ingest_frame(frame: gpd.GeoDataFrame, *, source_file: str, source_crs: CRS | vn.SourceCRS, settings: Settings,
+                 rules: Rules = Rules()) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
     """Map one source frame to the parcel contract (pure: no I/O, the input untouched).
 
     Returns ``(parcels, quarantine, report)``; every input row is in exactly one
     of the two frames, the quarantine with its original attributes and ``reason``.
-    ``accept_codes`` are group codes kept as they are; without ``require_owner``
-    a blank or unknown user/manager code is kept instead of quarantined (a
-    previous inventory's layer, compared by land use only).
+    ``rules`` says what the config and the officer add: the commune code,
+    group codes kept or refined, how to find a missing user/manager object,
+    the officer's corrections.
     """
     report = FileReport(path=source_file)
     columns = map_columns(frame, settings.column_aliases)
     data = frame.drop(columns="geometry")
+    if "landuse" not in columns:
+        found, why = detect_landuse_column(data, set(columns.values()), _usable_code)
+        if found:
+            columns["landuse"] = found
+            report.repairs[why] = len(data)
     if not isinstance(source_crs, vn.SourceCRS):
         source_crs = vn.SourceCRS(source_crs, "given")
     reason = np.full(len(frame), "", dtype=object)
 
     geometry = _place_geometry(frame, source_crs, settings.province.central_meridian_deg, reason, report)
-    codes = _landuse(data, columns.get("landuse"), accept_codes, reason, report)
-    owner = _owner(data, columns.get("owner_type"), require_owner, reason)
-    commune = _commune(data, columns.get("commune_code"), commune_code, source_file, report)
+    sheets, parcel_numbers = _text(data, columns.get("sheet_no")), _text(data, columns.get("parcel_no"))
+    corrected = rules.corrected(data["source_fid"].to_numpy(), sheets, parcel_numbers)
+    codes = _landuse(data, columns.get("landuse"), rules, corrected["landuse"], reason, report)
+    owner = _owner(data, columns, codes, rules, corrected["owner_type"], reason)
+    commune = _commune(data, columns.get("commune_code"), rules.commune_code, source_file, report)
     uses = _compound_uses(data, codes, geometry.area, settings, reason, report)
     keep = reason == ""
     recorded, flags = _recorded_area(data, columns.get("area_recorded"), geometry, keep, report)
     contract = pd.DataFrame({
         "commune_code": commune.astype(str).to_numpy(),
-        "sheet_no": _text(data, columns.get("sheet_no")),
-        "parcel_no": _text(data, columns.get("parcel_no")),
+        "sheet_no": sheets,
+        "parcel_no": parcel_numbers,
         "landuse": codes.main.to_numpy(dtype=object),
-        "landuse_raw": _text(data, columns.get("landuse")),
-        "owner_type": owner.to_numpy(dtype=object),
+        "landuse_raw": _text(data, columns.get("landuse"), strip=False),  # as read
+        "refined": codes.refined,
+        "owner_type": owner["owner_type"].to_numpy(dtype=object),
+        "owner_source": owner["owner_source"].to_numpy(dtype=object),
+        "owner_rule": owner["owner_rule"].to_numpy(dtype=object),
+        "owner_name": _text(data, columns.get("owner_name")),
         "area_recorded": recorded,
         "area_m2": geometry.area,
         "uses": uses,
@@ -250,14 +351,16 @@ def ingest_frame(
         "source_fid": data["source_fid"].to_numpy(),
         "flags": flags,
     })
-    parcels, quarantine = _split(contract, data, columns, geometry, reason, settings)
+    parcels, quarantine = _split(contract, data, columns, geometry, reason, codes.candidates, settings)
     _account(report, geometry.area, keep, reason)
+    report.inferred = inference_counts(parcels)
     report.communes = sorted(set(pd.unique(parcels["commune_code"])) | set(pd.unique(quarantine["commune_code"])))
     return parcels, quarantine, report
 
 
 def _split(contract: pd.DataFrame, data: pd.DataFrame, columns: dict[str, str], geometry: Geometry,
-           reason: np.ndarray, settings: Settings) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+           reason: np.ndarray, candidates: np.ndarray, settings: Settings) -> tuple[gpd.GeoDataFrame,
+                                                                                    gpd.GeoDataFrame]:
     """The kept rows with the other source attributes, and the quarantined rows
     with their original attributes and reason."""
     target = vn.province_crs(settings.province)
@@ -267,9 +370,8 @@ def _split(contract: pd.DataFrame, data: pd.DataFrame, columns: dict[str, str], 
     full = pd.concat([contract, others.reset_index(drop=True)], axis=1)
     parcels = gpd.GeoDataFrame(full[keep].reset_index(drop=True), geometry=list(geometry.projected[keep]),
                                crs=target)
-    added = pd.DataFrame({"commune_code": contract["commune_code"].to_numpy()[~keep],
-                          "source_file": contract["source_file"].to_numpy()[~keep],
-                          "area_m2": geometry.area[~keep], "reason": reason[~keep]})
+    added = contract.loc[~keep, QUARANTINE_COLUMNS].reset_index(drop=True).assign(
+        area_m2=geometry.area[~keep], reason=reason[~keep], candidates=candidates[~keep])
     original = data[~keep].reset_index(drop=True)
     original = original.rename(columns={c: f"{c}_source" for c in original.columns if c in added.columns})
     quarantine = gpd.GeoDataFrame(pd.concat([original, added], axis=1), geometry=list(geometry.projected[~keep]),
@@ -277,15 +379,7 @@ def _split(contract: pd.DataFrame, data: pd.DataFrame, columns: dict[str, str], 
     return parcels, quarantine
 
 
-def join_flag(flags: object, note: str) -> str:
-    """Append a note to a parcel's ``flags`` text."""
-    return f"{flags}; {note}" if isinstance(flags, str) and flags else note
-
-
-def _text(frame: pd.DataFrame, column: str | None) -> np.ndarray:
+def _text(frame: pd.DataFrame, column: str | None, *, strip: bool = True) -> np.ndarray:
     if column is None:
         return np.full(len(frame), None, dtype=object)
-    values = frame[column]
-    if pd.api.types.is_float_dtype(values) and values.dropna().mod(1).eq(0).all():
-        values = values.astype("Int64")
-    return values.astype("string").to_numpy(dtype=object, na_value=None)
+    return text_values(frame[column], strip=strip)

@@ -1,54 +1,70 @@
-"""One raw file through ingest: read, text repaired, DGN labels, owner
-overrides, CRS chosen from the coordinates, then the contract (:mod:`.core`)."""
+"""One raw file through ingest: read, text repaired, DGN labels, CRS chosen
+from the coordinates, the contract (:mod:`.core`) with the config's rules and
+the officer's corrections, forest groups refined by the forest status map."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS
 
 from .. import crs as vn
 from ..config import Settings, SourceOverride
-from .columns import map_columns
-from .core import ingest_frame
+from .core import Rules, ingest_frame
 from .read import Source, label_dgn_shapes, read_source
-from .report import FileReport
+from .refine import load_forest_map, refine_by_forest_map, refinements
+from .report import FileReport, inference_counts
 from .text import declared_encoding, repair_frame_text
 
 
-def ingest_file(source: Source | Path, settings: Settings, **rules) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame,
-                                                                             FileReport]:
-    """Read one layer and map it to the contract (``rules``: see :func:`ingest_frame`)."""
+def file_rules(settings: Settings, override: SourceOverride, corrections: pd.DataFrame | None = None,
+               **kinds: object) -> Rules:
+    """What the config (and the officer's corrections) say about one file's values;
+    ``kinds`` override (the previous inventory's layer keeps group codes, needs no object)."""
+    strict = settings.refine.strict
+    rules = Rules(commune_code=override.commune_code, refine=refinements(settings, override),
+                  infer_owner=not strict, owner_default=override.owner_type, corrections=corrections)
+    return replace(rules, **kinds) if kinds else rules  # type: ignore[arg-type]
+
+
+def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.DataFrame | None = None,
+                **kinds: object) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
+    """Read one layer and map it to the contract; forest groups refined by the
+    forest status map when the config gives one (``kinds``: see :func:`file_rules`)."""
     source = source if isinstance(source, Source) else Source(Path(source))
     override = settings.override_for(source.path)
     frame, info = read_source(source)
     codec, declared_by = declared_encoding(source, override.encoding)
+    if codec is None and info.get("encoding", "").startswith("bytes that are not UTF-8"):
+        codec, declared_by = "cp1258", "assumed: a UTF-8 format holding other bytes, as Vietnamese Windows writes"
     report = FileReport(path=source.label, driver=info.get("driver", ""),
                         encoding=f"{codec} ({declared_by})" if codec else (
-                            "bytes decoded per value (no .cpg)" if info["latin1"] else "UTF-8"))
+                            "bytes decoded per value (no .cpg)" if info["latin1"] else info.get("encoding", "UTF-8")))
     frame, text = repair_frame_text(frame, latin1=info["latin1"], codec=codec)
     report.repairs.update(text.counts)
+    for name in info.get("merged_columns", []):
+        report.repairs[f"column {name!r} listed twice: its values merged into one column"] = 1
     if text.undecoded:
         report.warn(f"{len(text.undecoded)} words could not be decoded and are kept as read: "
                     + ", ".join(sorted(text.undecoded)[:10]))
     if report.driver == "DGN":
         frame, labels = label_dgn_shapes(frame)
         report.repairs["DGN text elements used as parcel labels"] = labels
-    if override.owner_type:
-        column = map_columns(frame, settings.column_aliases).get("owner_type")
-        if column is None:
-            frame["DOITUONG"] = override.owner_type
-        else:
-            blank = frame[column].isna() | frame[column].astype(str).str.strip().eq("")
-            frame.loc[blank, column] = override.owner_type
-            if blank.any():
-                report.repairs[f"blank owner type set to {override.owner_type} (config)"] = int(blank.sum())
     source_crs = choose_crs(frame, info, override, settings, report)
+    rules = file_rules(settings, override, corrections, **kinds)
     parcels, quarantine, found = ingest_frame(frame, source_file=source.label, source_crs=source_crs,
-                                              settings=settings, commune_code=override.commune_code, **rules)
+                                              settings=settings, rules=rules)
+    if settings.forest is not None and rules.refine and len(parcels):
+        statuses = load_forest_map(settings.forest, settings.province.central_meridian_deg)
+        parcels, split = refine_by_forest_map(parcels, statuses)
+        if split:
+            found.repairs["parcels split by the forest status map"] = split
+    found.inferred = inference_counts(parcels)
     return parcels, quarantine, report.merge(found)
 
 

@@ -115,7 +115,13 @@ def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
         try:
             info = pyogrio.read_info(source.gdal_path)
             latin1 = info.get("driver") in BYTE_DRIVERS
-            frame, crs_problem = _read_layer(source.gdal_path, info, latin1)
+            try:
+                frame, crs_problem = _read_layer(source.gdal_path, info, latin1)
+            except Exception as exc:  # text that is not UTF-8 in a UTF-8 format (a GeoJSON in cp1258 bytes)
+                if latin1 or "utf" not in str(exc).lower():
+                    raise
+                frame, crs_problem = _read_layer(source.gdal_path, info, True)
+                latin1, info["encoding"] = True, "bytes that are not UTF-8, decoded per value"
         except pyogrio.errors.CRSError as exc:
             if source.member or source.path.suffix.lower() != ".shp":
                 raise
@@ -128,9 +134,27 @@ def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
         ) from None
     info["latin1"] = latin1
     info["crs_problem"] = crs_problem
+    frame, info["merged_columns"] = merge_repeated_columns(frame)
     if "source_fid" in frame.columns:  # e.g. a file written by kiemke itself
         frame = frame.rename(columns={"source_fid": "source_fid_original"})
     return frame.reset_index(names="source_fid"), info
+
+
+def merge_repeated_columns(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """A column listed twice (an Esri JSON field declared twice): one column with
+    the first value each row has; returns the names merged."""
+    repeated = sorted({c for c in frame.columns[frame.columns.duplicated()] if c != "geometry"})
+    if not repeated:
+        return frame, []
+    merged = {}
+    for name in repeated:
+        block = frame.loc[:, frame.columns == name]
+        merged[name] = block.bfill(axis=1).iloc[:, 0]
+    keep = ~frame.columns.duplicated()
+    frame = frame.loc[:, keep].copy()
+    for name, values in merged.items():
+        frame[name] = values
+    return frame, repeated
 
 
 def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, str]:
@@ -139,6 +163,8 @@ def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, 
     encoding = "latin1" if latin1 else None
     if not latin1 or info.get("driver") == "ESRI Shapefile":  # GDAL's Arrow path: shapefiles or UTF-8 only
         meta, table = pyogrio.read_arrow(path, encoding=encoding, return_fids=True)
+        if not latin1:
+            table.validate(full=True)  # a UTF-8 format holding other bytes fails here, not later
         geometry_column = meta.get("geometry_name") or "wkb_geometry"
         if geometry_column in table.column_names:  # WKB straight from Arrow to GEOS
             geometry = shapely.from_wkb(table[geometry_column].to_numpy(zero_copy_only=False), on_invalid="ignore")

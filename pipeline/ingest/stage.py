@@ -15,6 +15,7 @@ from ..parallel import executor
 from ..workdir import RunManifest, WorkDir
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
 from .cache import IngestCache, ingest_to_cache
+from .corrections import for_source, harvest, record_written
 from .read import VECTOR_SUFFIXES, discover, discover_pattern
 from .report import FileReport, IngestResult, write_ingest_reports
 
@@ -35,8 +36,11 @@ def run_ingest(work: WorkDir, paths: list[Path], settings: Settings, *, progress
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
     settings = replace(settings, workdir=work.root)
+    corrections = harvest(work, settings.corrections)
+    write_json_if_changed(work.manifest, RunManifest.from_settings(settings).to_json())
     with executor(scheduler) as pmap:
-        done = pmap(ingest_to_cache, [(source, settings) for source in files], "ingest" if progress else "")
+        done = pmap(ingest_to_cache, [(source, settings, for_source(corrections, source.label)) for source in files],
+                    "ingest" if progress else "")
         reports = [IngestCache.read_report(Path(folder)) for folder, _ in done]
         reread = {source.label for source, (_, was_read) in zip(files, done, strict=True) if was_read}
         if sum(r.features_in for r in reports) == 0:
@@ -65,7 +69,7 @@ def run_ingest(work: WorkDir, paths: list[Path], settings: Settings, *, progress
             report.flagged[DUPLICATE_NOTE] = duplicates
     result = IngestResult(reports, _existing(work.parcels, sources_of), _existing(work.quarantine, sources_of),
                           changed=changed)
-    write_json_if_changed(work.manifest, RunManifest.from_settings(settings).to_json())
+    record_written(work, [work.review_dir / f"{safe_name(code)}.xlsx" for code in todo])
     if changed or not work.report("ingest.json").exists():
         write_ingest_reports(result, work, settings)
         write_json(state_path, state)

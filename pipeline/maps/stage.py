@@ -49,6 +49,12 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
         bounds = manifest.load_boundaries()
         mine = read_geoparquets(files)
         in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
+        if mine.empty and in_unit.empty:  # no khoanh (every parcel quarantined) and no boundary: nothing to place
+            for suffix in (".pdf", ".png", ".json"):
+                stem.with_suffix(suffix).unlink(missing_ok=True)
+            return {"sheet": stem.name, "name": unit.name, "natural_ha": 0.0, "scale": None,
+                    "paper": "không có sheet: không có khoanh đất, không có ranh giới", "khoanh": 0, "labels": 0,
+                    "pdf": ""}
         natural_ha = float(in_unit.area.sum() if len(in_unit) else mine["area_m2"].sum()) / 1e4
         scale = regulation_scale(unit.level, natural_ha, scale_step)
         extent_geoms = in_unit.geometry.values if len(in_unit) else mine.geometry.values

@@ -19,11 +19,12 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from ..ingest.review import review_frame
 from ..io import read_geoparquets, write_text
 from ..qa import LAYER_TITLES, read_qa_layer
 from ..topology import polygonal
 from ..workdir import RunManifest, WorkDir
-from .styles import LayerStyle, boundary_style, landuse_style, qa_style
+from .styles import LayerStyle, boundary_style, landuse_style, qa_style, review_style
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
     layers.append(GpkgLayer("thua_dat", "Thửa đất", "Thửa đất sau chuẩn hóa (kiemke ingest), hệ VN-2000 TM-3.",
                             parcels, landuse_style("thua_dat", codes, "Thửa đất theo mã loại đất")))
     layers += change_layers(work, manifest, target)
+    review = review_layer(work, manifest, parcels)
+    if review is not None:
+        layers.insert(0, review)
     areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str})
     summary = pd.read_csv(work.summary_csv, dtype={"commune_code": str})
     layers.append(GpkgLayer("dien_tich_theo_doi_tuong", "Diện tích theo mã loại đất và đối tượng (m²)",
@@ -96,6 +100,22 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
     layers.append(GpkgLayer("dien_tich_theo_loai_dat", "Diện tích theo mã loại đất (cả mã cấp trên)",
                             "Diện tích từng mã trong cây mã loại đất của mỗi xã; TONG = NNP + PNN + CSD.", summary))
     return layers
+
+
+def review_layer(work: WorkDir, manifest: RunManifest, parcels: gpd.GeoDataFrame) -> GpkgLayer | None:
+    """The parcels the officer should look at (the review workbooks' rows with
+    their geometry): quarantined, inferred object, refined or corrected code."""
+    quarantine_files = sorted(work.quarantine_dir.glob("*.parquet"))
+    quarantine = read_geoparquets(quarantine_files, crs=manifest.crs) if quarantine_files else \
+        parcels.iloc[:0].assign(reason="")
+    frame = review_frame(parcels, quarantine)
+    if frame.empty:
+        return None
+    frame = frame.assign(source_file=frame["source_file"].map(manifest.shown))
+    frame = frame.set_geometry(to_multipolygon(frame.geometry.values), crs=manifest.crs)
+    return GpkgLayer("review", "Thửa đất cần rà soát",
+                     "Thửa bị cách ly, thửa có đối tượng suy ra hoặc mã chuyển theo quy tắc, thửa đã sửa theo cán bộ "
+                     "(như trong reports/review/*.xlsx).", frame, review_style("review", "Thửa đất cần rà soát"))
 
 
 def change_layers(work: WorkDir, manifest: RunManifest, crs) -> list[GpkgLayer]:

@@ -26,7 +26,8 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
     stem = manifest.product_stem
     products = {"gpkg": work.product(stem, ".gpkg"), "project": work.product(stem, ".qgz"),
                 "tif": work.product(stem, ".tif")}
-    inputs = [*work.parcel_files(), *work.khoanh_files(), *work.qa_dir.glob("*/*.parquet"),
+    inputs = [*work.parcel_files(), *work.quarantine_dir.glob("*.parquet"), *work.khoanh_files(),
+              *work.qa_dir.glob("*/*.parquet"),
               *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest]
     if up_to_date(list(products.values()), inputs):
         return products

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from ..reference import landuse_tree
-from ..symbology import BOUNDARY_STYLES, QA_COLOURS, legend_for, rgba, rgba_to_hex
+from ..symbology import BOUNDARY_STYLES, QA_COLOURS, REVIEW_COLOURS, legend_for, rgba, rgba_to_hex
 
 QGIS_VERSION = "3.22.16-Białowieża"
 HATCH_BRUSH = {"||": "vertical", "//": "b_diagonal", "++": "cross", "xx": "diagonal_x"}
@@ -125,6 +125,22 @@ def boundary_style(layer: str, level: str, description: str) -> LayerStyle:
                       sld=_sld(layer, [("", "", None, colour, width, True)]), description=description)
 
 
+def review_style(layer: str, description: str) -> LayerStyle:
+    """The parcels to review, coloured by what is to be checked (``status``), labelled by number."""
+    categories, symbols = [], []
+    for k, (status, (fill, outline)) in enumerate(REVIEW_COLOURS.items()):
+        categories.append(f'<category symbol="{k}" value={quoteattr(status)} label={quoteattr(status)} '
+                          'render="true"/>')
+        symbols.append(_symbol(str(k), [_fill_layer(fill, outline, "0.5")]))
+    renderer = ('<renderer-v2 type="categorizedSymbol" attr="status" forceraster="0" symbollevels="0" '
+                'enableorderby="0" referencescale="-1">'
+                f'<categories>{"".join(categories)}</categories><symbols>{"".join(symbols)}</symbols>'
+                '<rotation/><sizescale/></renderer-v2>')
+    sld = _sld(layer, [(status, status, rgba_to_hex(fill), rgba_to_hex(outline), 0.5, False)
+                       for status, (fill, outline) in REVIEW_COLOURS.items()], attribute="status")
+    return LayerStyle(layer, renderer, _labeling("parcel_no", 7), sld, description)
+
+
 def qa_style(layer: str, kind: str, description: str) -> LayerStyle:
     fill, outline = QA_COLOURS[kind]
     return LayerStyle(layer, renderer_single(fill, outline, "0.6"), _labeling("parcels", 7),
@@ -135,11 +151,11 @@ def qa_style(layer: str, kind: str, description: str) -> LayerStyle:
 # ----------------------------------------------------------------------- SLD
 
 
-def _sld(layer: str, rules: list[tuple[str, str, str | None, str, float, bool]]) -> str:
-    """SLD 1.1 with one rule per (code, title, fill, stroke, width mm, dashed)."""
+def _sld(layer: str, rules: list[tuple[str, str, str | None, str, float, bool]], attribute: str = "landuse") -> str:
+    """SLD 1.1 with one rule per (value of ``attribute``, title, fill, stroke, width mm, dashed)."""
     body = []
     for code, title, fill, stroke, width, dashed in rules:
-        flt = (f'<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>landuse</ogc:PropertyName>'
+        flt = (f'<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>{attribute}</ogc:PropertyName>'
                f'<ogc:Literal>{escape(code)}</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>') if code else ""
         fill_xml = (f'<se:Fill><se:SvgParameter name="fill">{fill}</se:SvgParameter></se:Fill>' if fill else "")
         dash = '<se:SvgParameter name="stroke-dasharray">7 2 1 2</se:SvgParameter>' if dashed else ""

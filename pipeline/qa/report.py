@@ -45,7 +45,7 @@ def _problem_table(layer: gpd.GeoDataFrame) -> pd.DataFrame:
 def _overview_png(result: CommuneQA, parcels: gpd.GeoDataFrame | None) -> str:
     """A small overview map (base64 PNG): parcels in grey, problems in red."""
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=90)
-    if parcels is not None:
+    if parcels is not None and len(parcels):
         stroke(ax, parcels.geometry.values, "#b0b0b0", 0.07)
         x0, y0, x1, y1 = shapely.total_bounds(parcels.geometry.values)
         ax.update_datalim([(x0, y0), (x1, y1)])

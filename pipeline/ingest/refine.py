@@ -1,0 +1,150 @@
+"""Group codes of cadastral maps refined to inventory leaves, visibly.
+
+Cadastral maps (Circular 25/2014) write ``RSX``, ``RPH``, ``RDD`` without the
+natural/planted split of Circular 27/2018, and exports carry ``HNK`` and
+``LUA`` where the forms need ``BHK``/``NHK`` and ``LUC``/``LUK``/``LUN``. A
+group code becomes a leaf by a rule: the built-in defaults
+(``reference/refine_defaults.csv``, with their reasons), overridden by the
+config's ``[refine] rules`` and by a ``[[sources]] refine``; forest groups take
+their sub-codes from the forest status map where one is given (overlay by
+area, a parcel split where it straddles two statuses). Every refined parcel
+keeps its code as read (``landuse_raw``) and says how (``refined``);
+``[refine] strict = true`` quarantines group codes instead.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from .. import crs as vn
+from ..config import Forest, Settings, SourceOverride
+from ..errors import InputFileError
+from ..reference import read_table
+from ..topology import polygonal
+from ..vntext import fold
+from .codes import Refinements
+from .read import Source, read_source
+from .text import repair_frame_text
+from .values import join_flag
+
+#: The forest groups, and their leaf for each status of the forest status map.
+FOREST_LEAVES = {
+    "RSX": {"natural": "RSN", "planted": "RST", "not_forest": "RSM"},
+    "RPH": {"natural": "RPN", "planted": "RPT", "not_forest": "RPM"},
+    "RDD": {"natural": "RDN", "planted": "RDT", "not_forest": "RDM"},
+}
+FOREST_MAP_NOTE = "theo bản đồ hiện trạng rừng"
+SPLIT_FLAG = "chia theo bản đồ hiện trạng rừng"
+DEFAULT_NOTE = "mặc định"
+#: A piece of a parcel smaller than this (m², and than 1 % of the parcel) is not split off.
+MIN_PIECE_M2 = 5.0
+
+
+@cache
+def default_rules() -> dict[str, str]:
+    """Group code → leaf, the built-in defaults (``reference/refine_defaults.csv``)."""
+    table = read_table("refine_defaults.csv")
+    return dict(zip(table["group_code"], table["target_code"], strict=True))
+
+
+def refinements(settings: Settings, override: SourceOverride) -> Refinements:
+    """The rules for one file: the defaults, the config's ``[refine] rules``,
+    the file's ``[[sources]] refine``; none in strict mode."""
+    if settings.refine.strict:
+        return ()
+    rules = {**default_rules(), **dict(settings.refine.rules), **dict(override.refine)}
+    return tuple(sorted(rules.items()))
+
+
+def rule_label(raw_group: str, leaf: str, how: str) -> str:
+    """``RSX → RST (mặc định)``: what a parcel's ``refined`` column says."""
+    return f"{raw_group} → {leaf} ({how})"
+
+
+# ------------------------------------------------------------------ forest map
+
+
+def forest_status(values: pd.Series, forest: Forest) -> pd.Series:
+    """Each polygon's status (natural / planted / not_forest), or None when its value is none of those."""
+    lookup = {fold(v): status for status in ("natural", "planted", "not_forest") for v in getattr(forest, status)}
+    return values.map(lambda v: lookup.get(fold(str(v))) if v is not None else None)
+
+
+@cache
+def load_forest_map(forest: Forest, meridian: float) -> gpd.GeoDataFrame:
+    """The forest status map in the inventory CRS: ``status`` and polygons, one
+    (multi)polygon per status (read like any input: text repaired, CRS checked)."""
+    frame, info = read_source(Source(Path(forest.path)))
+    frame, _ = repair_frame_text(frame, latin1=info["latin1"], codec=None)
+    if forest.status_field not in frame.columns:
+        raise InputFileError(f"{forest.path}: the forest status map has no field {forest.status_field!r}; fields: "
+                             f"{[c for c in frame.columns if c != 'geometry']}. Set status_field under [forest].")
+    present = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+    declared = CRS.from_user_input(forest.crs) if forest.crs else (
+        CRS.from_user_input(present.crs) if present.crs is not None else None)
+    source = vn.detect_crs(np.asarray(present.total_bounds), declared, meridian, given_by_config=bool(forest.crs))
+    geoms = vn.reproject(source.prepare(np.asarray(present.geometry.values)), source.crs, meridian)
+    status = forest_status(present[forest.status_field], forest)
+    out = gpd.GeoDataFrame({"status": status.to_numpy()}, geometry=[polygonal(shapely.make_valid(g)) for g in geoms],
+                           crs=vn.tm3_crs(meridian))
+    out = out[out["status"].notna()]
+    merged = [(s, shapely.union_all(g.geometry.values)) for s, g in out.groupby("status")]
+    return gpd.GeoDataFrame({"status": [s for s, _ in merged]}, geometry=[g for _, g in merged], crs=out.crs)
+
+
+def _pieces(geom, statuses: gpd.GeoDataFrame) -> list[tuple[str | None, object]]:
+    """The parts of a parcel in each status (and outside every status: None);
+    parts below ``MIN_PIECE_M2`` (and 1 % of the parcel) join the largest part."""
+    area = geom.area
+    parts = [(s, shapely.intersection(geom, g)) for s, g in zip(statuses["status"], statuses.geometry, strict=True)]
+    parts = [(s, polygonal(p)) for s, p in parts if not p.is_empty and p.area > 0]
+    outside = polygonal(shapely.difference(geom, shapely.union_all([p for _, p in parts]))) if parts else geom
+    if not outside.is_empty and outside.area > 0:
+        parts.append((None, outside))
+    if len(parts) <= 1:
+        return parts
+    small = [p for p in parts if p[1].area < max(MIN_PIECE_M2, 0.01 * area)]
+    big = [p for p in parts if p not in small]
+    if not big:
+        return [(max(parts, key=lambda p: p[1].area)[0], geom)]
+    largest = max(range(len(big)), key=lambda k: big[k][1].area)
+    if small:
+        big[largest] = (big[largest][0], shapely.union_all([big[largest][1], *[p for _, p in small]]))
+    return big
+
+
+def refine_by_forest_map(parcels: gpd.GeoDataFrame, statuses: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+    """Forest-group parcels refined by the forest status map: each takes the
+    leaf of the status under it, split into one parcel per status where it
+    straddles; the part under no status keeps the default rule. Returns the
+    parcels (in source order) and how many were split."""
+    raw = parcels["landuse_raw"].fillna("").astype(str).str.strip().str.upper()
+    forest = (raw.isin(FOREST_LEAVES) & parcels["refined"].notna() & parcels["uses"].isna()).to_numpy()
+    if not forest.any() or statuses.empty:
+        return parcels, 0
+    rows, split = [], 0
+    for i in np.flatnonzero(forest):
+        row, group = parcels.iloc[i], raw.iat[i]
+        pieces = _pieces(row.geometry, statuses)
+        split += len(pieces) > 1
+        for status, geom in pieces:
+            piece = row.copy()
+            piece["geometry"] = geom
+            if status is not None:
+                piece["landuse"] = FOREST_LEAVES[group][status]
+                piece["refined"] = rule_label(group, piece["landuse"], FOREST_MAP_NOTE)
+            if len(pieces) > 1:
+                piece["flags"] = join_flag(piece["flags"], SPLIT_FLAG)
+            rows.append(piece)
+    refined = gpd.GeoDataFrame(rows, geometry="geometry", crs=parcels.crs)
+    refined["area_m2"] = shapely.area(refined.geometry.values)
+    out = pd.concat([parcels[~forest], refined], ignore_index=True)
+    order = np.argsort(out["source_fid"].to_numpy(), kind="stable")
+    return gpd.GeoDataFrame(out.iloc[order].reset_index(drop=True), geometry="geometry", crs=parcels.crs), split

@@ -1,0 +1,320 @@
+"""Real cadastral exports in: columns by meaning, names and cadastral codes,
+objects inferred, group codes refined, the officer's corrections — each rule
+on tiny inline frames (issue 14)."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from click.testing import CliRunner
+from pyproj import CRS
+
+from pipeline.cli import cli
+from pipeline.config import Forest, Refine, Settings, SourceOverride, settings_from_dict
+from pipeline.errors import ConfigError
+from pipeline.ingest import ingest_frame
+from pipeline.ingest.codes import normalise_landuse
+from pipeline.ingest.columns import map_columns
+from pipeline.ingest.core import Rules
+from pipeline.ingest.corrections import CorrectionError
+from pipeline.ingest.names import codes_of_names
+from pipeline.ingest.owners import infer_one
+from pipeline.ingest.refine import refine_by_forest_map
+from pipeline.ingest.values import parse_number
+from pipeline.reference import province
+from tests.helpers import X0, Y0, source_frame, square
+
+LANG_SON = province("Lạng Sơn")
+SETTINGS = Settings(province=LANG_SON)
+
+
+def _ingest(rows, settings=SETTINGS, **rules):
+    return ingest_frame(source_frame(rows), source_file="x.geojson", source_crs=CRS.from_epsg(9215),
+                        settings=settings, rules=Rules(commune_code="06253", **rules))
+
+
+# ------------------------------------------------------------------ columns
+
+
+@pytest.mark.parametrize("names, field", [
+    (["Loại Đất", "loai_dat", "LOAIDAT", "mucDichSuDung", "Loaidat"], "landuse"),
+    (["Số thửa", "soThua", "So_thua", "SHTHUA", "sothua"], "parcel_no"),
+    (["Diện tích", "Dientich", "DIENTICH", "dienTich"], "area_recorded"),
+    (["TENCHU", "Chu_SD", "CSD", "Tên Chủ", "tenChu"], "owner_name"),
+], ids=["landuse", "parcel", "area", "owner name"])
+def test_columns_match_whatever_their_case_diacritics_and_underscores(names, field):
+    for name in names:
+        assert map_columns(pd.DataFrame({name: ["x"], "other": ["y"]})).get(field) == name, name
+
+
+def test_look_alikes_are_not_the_land_use():
+    """A map-type column (loai_BD) and price columns named after codes are left alone;
+    the column holding codes is found by its values and the report says so."""
+    parcels, _, report = _ingest([
+        {"loai_BD": "Đất lâm nghiệp", "ODT": "960000", "CLN": "100000", "xyz": "ONT", "geometry": square(0)},
+        {"loai_BD": "Đất lâm nghiệp", "ODT": "960000", "CLN": "100000", "xyz": "CLN", "geometry": square(100)},
+    ])
+    assert list(parcels["landuse"]) == ["ONT", "CLN"]
+    assert any("column 'xyz'" in r and "100%" in r for r in report.repairs)
+    assert {"ODT", "CLN", "loai_BD"} <= set(parcels.columns)  # kept as the source's other attributes
+
+
+# ----------------------------------------------------------- land-use values
+
+
+@pytest.mark.parametrize("value, code", [
+    ("ODT +CLN", "ODT+CLN"), (" ont;cln;nts ", "ONT+CLN+NTS"), ("odt, cln", "ODT+CLN"), ("        GT", "GT"),
+    ("Đất ở tại đô thị", "ODT"), ("ĐẤT TRỒNG CÂY LÂU NĂM", "CLN"), ("Đất nuôi trồng thuỷ sản", "NTS"),
+    ("Đất nuôi trồng thủy sản", "NTS"), ("Đất ở tại đô thị, Đất chuyên trồng lúa nước", "ODT+LUC"),
+    ("Đất làm nghĩa trang, nghĩa địa, nhà tang lễ, nhà hỏa táng", "NTD"), ("N/A", ""), ("", ""),
+])
+def test_codes_and_names_are_read_as_codes(value, code):
+    assert normalise_landuse(value)[0] == code
+
+
+def test_a_personal_name_is_not_a_land_use():
+    assert codes_of_names("Nguyễn Văn An") is None
+
+
+def test_spreadsheet_dates_and_vietnamese_decimals_in_the_recorded_area():
+    assert parse_number("01/05/1783") == (1783.5, True)
+    assert parse_number("1.783,5") == (1783.5, False) and parse_number("1783,5") == (1783.5, False)
+    assert parse_number("abc")[0] != parse_number("abc")[0]  # NaN: words are not numbers
+    parcels, _, report = _ingest([{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "DIENTICH": "01/05/1783",
+                                   "geometry": square(0, 0, 42.23)}])
+    assert parcels["area_recorded"].iat[0] == 1783.5 and not isinstance(parcels["flags"].iat[0], str)
+    assert any("spreadsheet dates" in r for r in report.repairs)
+
+
+# ------------------------------------------------------------------ objects
+
+
+@pytest.mark.parametrize("name, landuse, owner, source", [
+    ("Nguyễn Văn An", "ONT", "GDC", "name"), ("L", "ODT", "GDC", "name"),
+    ("UBND thị trấn", "CLN", "UBQ", "name"), ("Đất UBND xã quản lý", "BHK", "UBQ", "name"),
+    ("UBND xã Yên Phúc", "TSC", "TCN", "name"), ("UBND huyện Văn Quan", "TSC", "TCN", "name"),
+    ("Công ty CP Lâm nghiệp Lạng Sơn", "RST", "TKT", "name"), ("HTX Nông nghiệp Hòa Bình", "LUC", "TKT", "name"),
+    ("Trường Tiểu học Hòa Bình", "DGD", "TSN", "name"), ("Trạm y tế xã", "DYT", "TSN", "name"),
+    ("Trường Thị Được", "CLN", "GDC", "name"), ("Công an huyện", "CAN", "TCN", "name"),
+    ("Chùa Tân Đoàn", "TON", "CDS", "name"), ("Nhà văn hóa thôn Nà Pàn", "DSH", "CDS", "name"),
+    ("Đình Nà Pàn", "TIN", "CDS", "name"), ("Đinh Văn Hùng", "LUC", "GDC", "name"),
+    ("N/A", "DGT", "UBQ", "landuse"), ("", "SON", "UBQ", "landuse"), ("(Đang cập nhật)", "NTD", "UBQ", "landuse"),
+    ("Lương Văn Tâm", "DGT", "UBQ", "landuse"),  # a road is never a household's
+    ("", "DGD", "TSN", "landuse"), ("", "LUC", "GDC", "default"),
+])
+def test_owner_rules(name, landuse, owner, source):
+    from pipeline.ingest.owners import clean_owner_name
+
+    found, how, _ = infer_one(clean_owner_name(name), landuse, None)
+    assert (found, how) == (owner, source)
+
+
+def test_objects_inferred_in_a_file_without_an_object_column():
+    parcels, _, report = _ingest([
+        {"KHLOAIDAT": "ONT", "TENCHU": "Hoàng Văn Tâm", "geometry": square(0)},
+        {"KHLOAIDAT": "DGT", "TENCHU": "N/A", "geometry": square(100)},
+        {"KHLOAIDAT": "LUC", "TENCHU": "", "geometry": square(200)},
+    ], settings=Settings(province=LANG_SON), owner_default="TKT")
+    assert list(parcels["owner_type"]) == ["GDC", "UBQ", "TKT"]
+    assert list(parcels["owner_source"]) == ["name", "landuse", "config"]
+    assert parcels["owner_name"].iat[0] == "Hoàng Văn Tâm"
+    assert report.inferred["Đối tượng UBQ (suy từ loại đất: dat_cong_ubnd_quan_ly)"]["features"] == 1
+
+
+def test_strict_keeps_blank_objects_in_quarantine():
+    parcels, quarantine, _ = _ingest([{"KHLOAIDAT": "ONT", "TENCHU": "Hoàng Văn Tâm", "geometry": square(0)}],
+                                     infer_owner=False)
+    assert parcels.empty and quarantine["reason"].iat[0].startswith("blank user/manager object code")
+
+
+# ---------------------------------------------------------------- refinement
+
+
+def test_group_codes_refined_by_the_default_rules_and_the_config():
+    rows = [{"KHLOAIDAT": code, "DOITUONG": "GDC", "geometry": square(100 * i)}
+            for i, code in enumerate(["RSX", "RPH", "RDD", "HNK", "LUA", "ONT+HNK"])]
+    parcels, _, _ = _ingest(rows, refine=(("HNK", "BHK"), ("LUA", "LUC"), ("RDD", "RDN"), ("RPH", "RPN"),
+                                          ("RSX", "RST")))
+    assert list(parcels["landuse"]) == ["RST", "RPN", "RDN", "BHK", "LUC", "ONT"]
+    assert parcels["refined"].iat[0] == "RSX → RST (mặc định)"
+    assert json.loads(parcels["uses"].iat[5]).keys() == {"ONT", "BHK"}
+    config = settings_from_dict({"inventory": {"province": "20"}, "refine": {"rules": {"HNK": "NHK"}},
+                                 "sources": [{"path": "*.shp", "refine": {"LUA": "LUK"}}]})
+    from pipeline.ingest.refine import refinements
+
+    rules = dict(refinements(config, config.override_for(__import__("pathlib").Path("a.shp"))))
+    assert rules["HNK"] == "NHK" and rules["LUA"] == "LUK" and rules["RSX"] == "RST"
+    with pytest.raises(ConfigError, match="RSX = 'LUC' must map a group code"):
+        settings_from_dict({"inventory": {"province": "20"}, "refine": {"rules": {"RSX": "LUC"}}})
+
+
+def test_the_forest_status_map_refines_and_splits():
+    """A parcel straddling natural and planted forest is split; a parcel outside
+    the map keeps the default; a sliver of another status is not split off."""
+    parcels, _, _ = _ingest([{"KHLOAIDAT": "RSX", "DOITUONG": "GDC", "geometry": square(0)},
+                             {"KHLOAIDAT": "RSX", "DOITUONG": "GDC", "geometry": square(300)},
+                             {"KHLOAIDAT": "RPH", "DOITUONG": "GDC", "geometry": square(600)}],
+                            refine=(("RPH", "RPN"), ("RSX", "RST")))
+    statuses = gpd.GeoDataFrame({"status": ["natural", "planted"]}, crs="EPSG:9215", geometry=[
+        shapely.box(X0 - 50, Y0 - 50, X0 + 60, Y0 + 150),  # the west 60 m of parcel 1
+        shapely.box(X0 + 60, Y0 - 50, X0 + 200, Y0 + 150).union(shapely.box(X0 + 600, Y0, X0 + 600.5, Y0 + 100))])
+    refined, split = refine_by_forest_map(parcels, statuses)
+    assert split == 1 and len(refined) == 4
+    first = refined[refined["source_fid"] == 0].set_index("landuse")
+    assert first.loc["RSN", "area_m2"] == pytest.approx(6000) and first.loc["RST", "area_m2"] == pytest.approx(4000)
+    assert first.loc["RSN", "refined"] == "RSX → RSN (theo bản đồ hiện trạng rừng)"
+    assert refined.loc[refined["source_fid"] == 1, "refined"].iat[0] == "RSX → RST (mặc định)"
+    third = refined[refined["source_fid"] == 2]
+    assert list(third["landuse"]) == ["RPN"] and third["area_m2"].iat[0] == pytest.approx(10_000)  # a 0.5 % sliver is not split off
+    assert refined["area_m2"].sum() == pytest.approx(30_000)
+
+
+# --------------------------------------------------------------- corrections
+
+
+def _export(folder, rows):
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:9215")
+    pyogrio.write_dataframe(frame, folder / "xa.gpkg", layer="thua")
+    return folder / "xa.gpkg"
+
+
+def _config(tmp_path, extra=""):
+    path = tmp_path / "inventory.toml"
+    path.write_text(f'[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\nworkdir = "work"\n'
+                    f'[[sources]]\npath = "*"\ncommune_code = "06253"\n{extra}', encoding="utf-8")
+    return path
+
+
+ROWS = [{"soTo": 1, "soThua": i + 1, "mucDichSuDung": code, "tenChu": name, "geometry": square(100 * i)}
+        for i, (code, name) in enumerate([("LUA", "Hoàng Văn Tâm"), ("", "Nông Thị Yến"), ("DGT", "")])]
+
+
+def test_corrections_round_trip(tmp_path):
+    """The review workbook lists the quarantined and inferred parcels; the
+    officer fills it in; the next run applies it and keeps showing it."""
+    _export(tmp_path / "raw", ROWS)
+    runner = CliRunner()
+    args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
+            "--workdir", str(tmp_path / "work")]
+    assert runner.invoke(cli, args).exit_code == 0
+    book_path = tmp_path / "work/reports/review/06253.xlsx"
+    book = openpyxl.load_workbook(book_path)
+    sheet = book.worksheets[0]
+    header = [c.value for c in sheet[4]]
+    rows = {sheet.cell(r, 3).value: r for r in range(5, sheet.max_row + 1)}
+    assert set(rows) == {"1", "2", "3"}  # every quarantined and inferred parcel
+    assert sheet.cell(rows["2"], header.index("Tình trạng") + 1).value == "Cách ly"
+    sheet.cell(rows["2"], header.index("Mã loại đất đúng") + 1, "CLN")
+    sheet.cell(rows["1"], header.index("Đối tượng đúng") + 1, "TKT")
+    book.save(book_path)
+    raw_before = (tmp_path / "raw/xa.gpkg").read_bytes()
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet").set_index("parcel_no")
+    assert parcels.at["2", "landuse"] == "CLN" and parcels.at["2", "refined"] == "sửa theo cán bộ"
+    assert parcels.at["1", "owner_type"] == "TKT" and parcels.at["1", "owner_source"] == "correction"
+    assert (tmp_path / "raw/xa.gpkg").read_bytes() == raw_before  # the source is never touched
+    again = openpyxl.load_workbook(book_path).worksheets[0]
+    fixed = {again.cell(r, 3).value: again.cell(r, header.index("Mã loại đất đúng") + 1).value
+             for r in range(5, again.max_row + 1)}
+    assert fixed["2"] == "CLN"  # the correction stays visible and editable
+    assert "06253.xlsx" in (tmp_path / "work/reports/review/corrections.csv").read_text(encoding="utf-8-sig")
+
+
+def test_a_correction_with_an_unknown_code_names_the_row(tmp_path):
+    _export(tmp_path / "raw", ROWS)
+    (tmp_path / "corrections.csv").write_text("to,thua,ma_loai_dat_dung\n1,2,XYZ\n", encoding="utf-8")
+    config = _config(tmp_path, '[review]\ncorrections = "corrections.csv"\n')
+    result = CliRunner().invoke(cli, ["inventory", "--config", str(config), "--scheduler", "sync"])
+    assert result.exit_code == 1 and "corrections.csv row 2" in result.output and "'XYZ'" in result.output
+
+
+def test_corrections_by_sheet_and_parcel_from_a_csv(tmp_path):
+    _export(tmp_path / "raw", ROWS)
+    (tmp_path / "corrections.csv").write_text("to,thua,ma_loai_dat_dung,doi_tuong_dung\n1,2,BHK,GDC\n",
+                                              encoding="utf-8")
+    config = _config(tmp_path, '[review]\ncorrections = "corrections.csv"\n')
+    result = CliRunner().invoke(cli, ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(config),
+                                      "--workdir", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet").set_index("parcel_no")
+    assert parcels.at["2", "landuse"] == "BHK" and parcels.at["2", "owner_source"] == "correction"
+
+
+# ------------------------------------------------------------ odd files read
+
+
+def test_a_geojson_in_cp1258_bytes_a_field_listed_twice_and_mixed_types(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    ring = [[106.7613, 21.8537], [106.7623, 21.8537], [106.7623, 21.8547], [106.7613, 21.8547], [106.7613, 21.8537]]
+
+    def feature(props, dx):
+        return {"type": "Feature", "properties": props, "geometry": {
+            "type": "Polygon", "coordinates": [[[x + dx, y] for x, y in ring]]}}
+    text = json.dumps({"type": "FeatureCollection", "features": [
+        feature({"KHLOAIDAT": "ONT", "TENCHU": "Lương Văn Tâm", "DIENTICH": 120.5, "SHTHUA": "12"}, 0),
+        feature({"KHLOAIDAT": "LUC", "TENCHU": "Lương Văn Tâm", "DIENTICH": "01/05/1783", "SHTHUA": 13}, 0.002),
+    ]}, ensure_ascii=False)
+    (raw / "cp1258.geojson").write_bytes(text.encode("cp1258"))
+    esri = {"geometryType": "esriGeometryPolygon", "spatialReference": {"wkid": 4326},
+            "fields": [{"name": "OBJECTID", "type": "esriFieldTypeOID"},
+                       {"name": "KHLOAIDAT", "type": "esriFieldTypeString"},
+                       {"name": "KHLOAIDAT", "type": "esriFieldTypeString"}],
+            "features": [{"attributes": {"OBJECTID": 1, "KHLOAIDAT": "CLN"},
+                          "geometry": {"rings": [[[x + 0.004, y] for x, y in ring]]}}]}
+    (raw / "esri.json").write_text(json.dumps(esri), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "20", "--config", str(_config(tmp_path)),
+                                      "--workdir", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")
+    assert sorted(parcels["landuse"]) == ["CLN", "LUC", "ONT"]
+    assert set(parcels["owner_name"].dropna()) == {"Lương Văn Tâm"}
+    assert set(parcels["parcel_no"].dropna()) == {"12", "13"}
+
+
+# ------------------------------------------------- every stage, every commune
+
+
+@pytest.mark.slow
+def test_an_empty_commune_and_a_one_parcel_commune_go_through_every_stage(tmp_path):
+    raw = tmp_path / "raw"
+    _export(raw / "a", [{"KHLOAIDAT": "", "geometry": square(0)}, {"KHLOAIDAT": "XYZ", "geometry": square(100)}])
+    _export(raw / "b", [{"KHLOAIDAT": "LUC", "TENCHU": "Hoàng Văn Tâm", "geometry": square(1000)}])
+    config = tmp_path / "inventory.toml"
+    config.write_text('[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\nworkdir = "work"\n'
+                      '[[sources]]\npath = "a/*"\ncommune_code = "06253"\n'
+                      '[[sources]]\npath = "b/*"\ncommune_code = "06286"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["inventory", "--config", str(config), "--scheduler", "sync"])
+    assert result.exit_code == 0, result.output
+    work = tmp_path / "work"
+    report = json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))
+    assert report["area_in_m2"] == pytest.approx(report["area_out_m2"] + report["area_quarantined_m2"])
+    assert (work / "forms/xa/06253/Bieu_01_TKDD.xlsx").exists() and (work / "forms/xa/06286/Bieu_01_TKDD.xlsx").exists()
+    assert (work / "maps/xa_06286.pdf").exists()  # no khoanh and no boundary for 06253: no sheet, said so
+    assert "xa_06253 | 06253 | 0.00 |" in (work / "reports/maps.md").read_text(encoding="utf-8")
+    assert (work / "reports/review/06253.xlsx").exists()
+    areas = pd.read_csv(work / "stats/areas.csv", dtype={"commune_code": str})
+    assert areas.groupby("commune_code")["area_m2"].sum().to_dict() == pytest.approx({"06286": 10_000.0})
+    layers = pyogrio.list_layers(next(work.glob("*.gpkg")))[:, 0]
+    assert "review" in layers
+
+
+def test_config_checks_the_new_sections():
+    with pytest.raises(ConfigError, match=r"\[forest\]: missing key 'status_field'"):
+        settings_from_dict({"inventory": {"province": "20"}, "forest": {"path": "rung.shp"}})
+    with pytest.raises(ConfigError, match="owner_type 'XYZ' is not a user/manager object code"):
+        settings_from_dict({"inventory": {"province": "20"}, "sources": [{"path": "*", "owner_type": "XYZ"}]})
+    forest = settings_from_dict({"inventory": {"province": "20"},
+                                 "forest": {"path": "rung.shp", "status_field": "TT", "natural": ["Tự nhiên"]}}).forest
+    assert isinstance(forest, Forest) and forest.natural == ("tunhien",)
+    assert settings_from_dict({"inventory": {"province": "20"}, "refine": {"strict": True}}).refine == Refine(True)
+    assert SourceOverride("*", refine=(("HNK", "NHK"),)).refine == (("HNK", "NHK"),)
+    assert CorrectionError.__mro__[1].__name__ == "KiemkeError"
