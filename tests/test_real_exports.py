@@ -171,7 +171,8 @@ def test_the_forest_status_map_refines_and_splits():
     assert first.loc["RSN", "refined"] == "RSX → RSN (theo bản đồ hiện trạng rừng)"
     assert refined.loc[refined["source_fid"] == 1, "refined"].iat[0] == "RSX → RST (mặc định)"
     third = refined[refined["source_fid"] == 2]
-    assert list(third["landuse"]) == ["RPN"] and third["area_m2"].iat[0] == pytest.approx(10_000)  # a 0.5 % sliver is not split off
+    # a 0.5 % sliver of another status is not split off
+    assert list(third["landuse"]) == ["RPN"] and third["area_m2"].iat[0] == pytest.approx(10_000)
     assert refined["area_m2"].sum() == pytest.approx(30_000)
 
 
