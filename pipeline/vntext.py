@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
@@ -198,6 +199,25 @@ def repair_text(value: str, prefer: str | None = None) -> Repair:
         last = e
     pieces.append(text[last:])
     return Repair("".join(pieces), tuple(sorted(set(used))), tuple(undecoded))
+
+
+def readings(value: str) -> list[str]:
+    """Every way to read a value: as repaired, then wholly in each legacy codec
+    (each word decoded where that codec makes a syllable of it). For matching a
+    short value against a list (a status, a code name) when a word of it is
+    ambiguous: ``Rõng tù nhiªn`` is TCVN3 for ``Rừng tự nhiên``, though ``Rõng``
+    alone reads as a syllable."""
+    text = unicodedata.normalize("NFC", value)
+    out = [repair_text(text).text]
+    for decode in CODECS.values():
+        out.append(_WORD.sub(partial(_read_word, decode=decode), text))
+    return list(dict.fromkeys(out))
+
+
+def _read_word(match: re.Match, decode: Callable[[str], str | None]) -> str:
+    word = match.group()
+    decoded = decode(word) if not _plain_word(word) else None
+    return decoded if decoded is not None and is_syllable(decoded) else word
 
 
 # ------------------------------------------------------------- matching

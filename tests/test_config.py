@@ -14,7 +14,7 @@ def test_bundled_config_loads():
     assert settings.year == 2019 and settings.reference_date.isoformat() == "2019-12-31"
     override = settings.override_for(REPO / "data/raw/sample/van_quan/khanh_khe/TD_06286.shp")
     assert override.crs == "EPSG:9215" and override.commune_code == "06286"
-    assert settings.compound.area_fields["ONT"] == ("DT_ONT",)
+    assert settings.compound.area_fields["ONT"] == ("DT_ONT", "dienTichDatO")
 
 
 @pytest.mark.parametrize("data, message", [

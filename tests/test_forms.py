@@ -18,7 +18,7 @@ from pipeline.units import build_units
 
 TEMPLATE = load_template()
 TREE = landuse_tree()
-COMMUNES = ["06253", "06274", "06286", "06307"]
+COMMUNES = ["06253", "06274", "06286", "06307", "06319"]
 
 
 def _ha(m2: float) -> Decimal:
@@ -119,7 +119,7 @@ def test_biểu_02_03_match_biểu_01_and_rollups_sum(sample_run):
     assert np.allclose(totals("tinh", "20", "Bieu_01_TKDD"), district, atol=1e-9)
     b04 = pd.read_csv(sample_run / "forms/huyen/184/Bieu_04_TKDD.csv", dtype=str, encoding="utf-8-sig")
     units = b04.columns[4:]
-    assert len(units) == 4 and all(any(name in u for u in units) for name in ("Văn Quan", "Khánh Khê"))
+    assert len(units) == 5 and all(any(name in u for u in units) for name in ("Văn Quan", "Khánh Khê", "Yên Phúc"))
     values = b04[b04.columns[3:]].astype(float)
     assert np.allclose(values.iloc[:, 0], values.iloc[:, 1:].sum(axis=1))
     assert np.allclose(b04.set_index("(3) Mã")[b04.columns[3]].astype(float), district.loc[b04["(3) Mã"]].values)
@@ -146,7 +146,7 @@ def test_print_setup(sample_run):
 
 def test_every_xlsx_converts_to_pdf_with_libreoffice(sample_run, soffice, tmp_path):
     files = sorted((sample_run / "forms").rglob("*.xlsx"))
-    assert len(files) == 36  # 01–03 × 6 units, 04 × 2, khoanh list × 4, 14 and the matrix × 6
+    assert len(files) == 42  # 01–03 × 7 units, 04 × 2, khoanh list × 5, 14 and the matrix × 7
     by_name: dict[str, list[Path]] = {}
     for f in files:  # one soffice call per output name (names repeat across units)
         by_name.setdefault(f"{f.parent.parent.name}_{f.parent.name}", []).append(f)

@@ -19,7 +19,8 @@ from pipeline.reference import landuse_colors
 STEM = "LangSon_2019_HTSDD"
 SPATIAL = {"thua_dat", "khoanh_dat", "ranh_gioi_xa", "ranh_gioi_huyen", "ranh_gioi_tinh", "qa_overlaps",
            "qa_duplicates", "qa_gaps", "qa_slivers", "qa_crossings", "qa_invalid",
-           "bien_dong"}  # the change since 2014 (the sample's config has a [previous] inventory)
+           "bien_dong",  # the change since 2014 (the sample's config has a [previous] inventory)
+           "review"}  # the parcels to review (Yên Phúc's inferred objects and refined codes)
 TABLES = {"dien_tich_theo_doi_tuong", "dien_tich_theo_loai_dat", "chu_chuyen"}
 CLIENTS = Path(__file__).parent / "clients"
 
@@ -139,4 +140,4 @@ def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_pytho
     for code in ("LUC", "ONT", "RST"):
         rgb = [int(colours[code][i:i + 2], 16) for i in (1, 3, 5)]
         share = (np.abs(pixels.astype(int) - rgb).max(axis=1) <= 3).mean()
-        assert share > 0.0005, (code, share)  # ONT strips are thin at this zoom: ≥ 540 pixels
+        assert share > 0.0005, (code, share)  # ONT strips are thin at this zoom: ≥ 2 160 pixels

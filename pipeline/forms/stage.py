@@ -106,7 +106,8 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
         form = _printed(template.form(form_id), unit, table, inputs, date)
         folder = work.form_folder(unit.level, unit.code)
         xlsx, csv = folder / f"{form.spec.file}.xlsx", folder / f"{form.spec.file}.csv"
-        sources = [work.khoanh(c) for c in unit.communes] + [work.manifest, work.owner_sources_csv, *change_files]
+        sources = [work.khoanh(c) for c in unit.communes] + [work.parcels(c) for c in unit.communes]
+        sources += [work.manifest, *change_files]  # the parcels: how their objects were found (a by-owner note)
         sources += [work.change(c) for c in unit.communes if inputs.change is not None and work.change(c).exists()]
         if not up_to_date([xlsx, csv], sources):
             write_xlsx(xlsx, form)

@@ -20,7 +20,7 @@ import openpyxl
 import pandas as pd
 
 from ..errors import KiemkeError
-from ..io import write_csv_if_changed
+from ..io import write_csv_if_changed, write_json_if_changed
 from ..reference import landuse_tree, owner_codes
 from ..vntext import fold
 from ..workdir import WorkDir
@@ -147,8 +147,7 @@ def record_written(work: WorkDir, books: list[Path]) -> None:
     state_path = work.review_dir / "state.json"
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
     state.update({b.name: _stamp(b) for b in books if b.exists()})
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    state_path.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    write_json_if_changed(state_path, state)
 
 
 def for_source(corrections: pd.DataFrame, label: str) -> pd.DataFrame | None:

@@ -27,11 +27,11 @@ from .. import crs as vn
 from ..config import Forest, Settings, SourceOverride
 from ..errors import InputFileError
 from ..reference import read_table
-from ..topology import polygonal
-from ..vntext import fold
+from ..topology import mean_width, polygonal
+from ..vntext import fold, readings
 from .codes import Refinements
 from .read import Source, read_source
-from .text import repair_frame_text
+from .text import map_unique
 from .values import join_flag
 
 #: The forest groups, and their leaf for each status of the forest status map.
@@ -43,8 +43,12 @@ FOREST_LEAVES = {
 FOREST_MAP_NOTE = "theo bản đồ hiện trạng rừng"
 SPLIT_FLAG = "chia theo bản đồ hiện trạng rừng"
 DEFAULT_NOTE = "mặc định"
-#: A piece of a parcel smaller than this (m², and than 1 % of the parcel) is not split off.
+#: A piece of a parcel smaller than this (m², or than 1 % of the parcel) is not split off,
 MIN_PIECE_M2 = 5.0
+#: nor one thinner than this on average (2·area/perimeter, m): the forest map's lines are not that exact.
+MIN_PIECE_WIDTH_M = 5.0
+#: An overlay's fragment smaller than this (m², 1 cm²) is numerical noise, dropped.
+NOISE_M2 = 1e-4
 
 
 @cache
@@ -72,17 +76,22 @@ def rule_label(raw_group: str, leaf: str, how: str) -> str:
 
 
 def forest_status(values: pd.Series, forest: Forest) -> pd.Series:
-    """Each polygon's status (natural / planted / not_forest), or None when its value is none of those."""
+    """Each polygon's status (natural / planted / not_forest), or None when its
+    value is none of those (values read every way: TCVN3, VNI, cp1258 …)."""
     lookup = {fold(v): status for status in ("natural", "planted", "not_forest") for v in getattr(forest, status)}
-    return values.map(lambda v: lookup.get(fold(str(v))) if v is not None else None)
+
+    def one(value: object) -> str | None:
+        if value is None:
+            return None
+        return next((lookup[fold(r)] for r in readings(str(value)) if fold(r) in lookup), None)
+    return pd.Series(map_unique(values, one), index=values.index, dtype=object)
 
 
 @cache
 def load_forest_map(forest: Forest, meridian: float) -> gpd.GeoDataFrame:
     """The forest status map in the inventory CRS: ``status`` and polygons, one
     (multi)polygon per status (read like any input: text repaired, CRS checked)."""
-    frame, info = read_source(Source(Path(forest.path)))
-    frame, _ = repair_frame_text(frame, latin1=info["latin1"], codec=None)
+    frame, info = read_source(Source(Path(forest.path)))  # the status read every way below, not repaired here
     if forest.status_field not in frame.columns:
         raise InputFileError(f"{forest.path}: the forest status map has no field {forest.status_field!r}; fields: "
                              f"{[c for c in frame.columns if c != 'geometry']}. Set status_field under [forest].")
@@ -99,18 +108,27 @@ def load_forest_map(forest: Forest, meridian: float) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"status": [s for s, _ in merged]}, geometry=[g for _, g in merged], crs=out.crs)
 
 
+def _clean(geom) -> shapely.Geometry:
+    """The polygons of an overlay result without the parts under ``NOISE_M2``
+    (what two renderings of one line leave: no place to draw, nothing to count)."""
+    parts = shapely.get_parts(polygonal(geom))
+    return shapely.union_all(parts[shapely.area(parts) >= NOISE_M2]) if len(parts) else shapely.Polygon()
+
+
 def _pieces(geom, statuses: gpd.GeoDataFrame) -> list[tuple[str | None, object]]:
     """The parts of a parcel in each status (and outside every status: None);
-    parts below ``MIN_PIECE_M2`` (and 1 % of the parcel) join the largest part."""
+    parts below ``MIN_PIECE_M2`` or 1 % of the parcel, or thinner than
+    ``MIN_PIECE_WIDTH_M``, join the largest part."""
     area = geom.area
     parts = [(s, shapely.intersection(geom, g)) for s, g in zip(statuses["status"], statuses.geometry, strict=True)]
-    parts = [(s, polygonal(p)) for s, p in parts if not p.is_empty and p.area > 0]
-    outside = polygonal(shapely.difference(geom, shapely.union_all([p for _, p in parts]))) if parts else geom
+    parts = [(s, _clean(p)) for s, p in parts if not p.is_empty and p.area > NOISE_M2]
+    outside = _clean(shapely.difference(geom, shapely.union_all([p for _, p in parts]))) if parts else geom
     if not outside.is_empty and outside.area > 0:
         parts.append((None, outside))
     if len(parts) <= 1:
         return parts
-    small = [p for p in parts if p[1].area < max(MIN_PIECE_M2, 0.01 * area)]
+    small = [p for p in parts if p[1].area < max(MIN_PIECE_M2, 0.01 * area)
+             or mean_width(np.array([p[1]]))[0] < MIN_PIECE_WIDTH_M]
     big = [p for p in parts if p not in small]
     if not big:
         return [(max(parts, key=lambda p: p[1].area)[0], geom)]

@@ -31,8 +31,7 @@ def run_ingest(work: WorkDir, paths: list[Path], settings: Settings, *, progress
     taken from ``cache/ingest/`` instead of being read again, and only the
     communes it feeds are rewritten (``result.changed``).
     """
-    previous = {s.key for s in discover_pattern(settings.previous.path)} if settings.previous else set()
-    files = [source for source in discover(paths) if source.key not in previous]  # the archive is not this year's
+    files = [source for source in discover(paths) if source.key not in _reference_layers(settings)]
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
     settings = replace(settings, workdir=work.root)
@@ -76,6 +75,15 @@ def run_ingest(work: WorkDir, paths: list[Path], settings: Settings, *, progress
     log.info("ingest: %d files (%d read, %d unchanged), %d communes rewritten", len(files), len(reread),
              len(files) - len(reread), len(changed))
     return result
+
+
+def _reference_layers(settings: Settings) -> set:
+    """The layers the config names that are not this year's parcels: the
+    previous inventory's map and the forest status map."""
+    layers = {s.key for s in discover_pattern(settings.previous.path)} if settings.previous else set()
+    if settings.forest is not None and Path(settings.forest.path).exists():
+        layers |= {s.key for s in discover([Path(settings.forest.path)])}
+    return layers
 
 
 def _folders_of(folders: list[str], reports: list[FileReport]) -> dict[str, list[str]]:

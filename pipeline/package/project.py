@@ -48,7 +48,7 @@ def project_xml(gpkg_name: str, layers: list[tuple[str, str, LayerStyle | None, 
     for name, layer_title, style, frame in layers:
         layer_id = f"{name}_kiemke"
         source = f"./{gpkg_name}|layername={name}"
-        checked = "Qt::Unchecked" if name == "thua_dat" else "Qt::Checked"
+        checked = "Qt::Unchecked" if name in ("thua_dat", "review") else "Qt::Checked"
         tree.append(f'<layer-tree-layer expanded="0" checked="{checked}" id={quoteattr(layer_id)} '
                     f'name={quoteattr(layer_title)} source={quoteattr(source)} providerKey="ogr">'
                     '<customproperties/></layer-tree-layer>')

@@ -41,7 +41,7 @@ class SampleCommune:
 
     code: str
     folder: str
-    form: str  # "shp_prj", "shp_noprj", "shp_utm48", "geojson_wgs84"
+    form: str  # "shp_prj", "shp_noprj", "shp_utm48", "geojson_wgs84", "web_export"
     parcels: int
     urban: bool = False
     plant_problems: bool = False  # QA problems planted on purpose (sample_defects.py)
@@ -56,6 +56,7 @@ SAMPLE_COMMUNES: tuple[SampleCommune, ...] = (
     SampleCommune("06286", "khanh_khe", "shp_noprj", 5200),
     SampleCommune("06274", "hoa_binh", "shp_utm48", 5600),
     SampleCommune("06307", "tan_doan", "geojson_wgs84", 5600),
+    SampleCommune("06319", "yen_phuc", "web_export", 3500),
 )
 
 FORM_DESCRIPTIONS = {
@@ -63,6 +64,9 @@ FORM_DESCRIPTIONS = {
     "shp_noprj": "ESRI Shapefile, VN-2000 / TM-3 107°15′ with NO .prj (CRS given in inventory.toml)",
     "shp_utm48": "ESRI Shapefile, VN-2000 / UTM zone 48N (EPSG:3405), as in topographic-map work",
     "geojson_wgs84": "GeoJSON, WGS 84 longitude/latitude (as exported from a web map)",
+    "web_export": "GeoJSON, WGS 84, as a VBDLIS / web-map export: camelCase columns, cadastral codes (RSX, RPH, "
+                  "HNK, some LUA, LNK), owner names but no user/manager object and no commune code, a few land uses "
+                  "written as names, a few areas turned into spreadsheet dates",
 }
 
 FAMILY_NAMES = ("Hoàng", "Nông", "Lương", "Vi", "Lăng", "Hà", "Lộc", "Chu", "Triệu", "Mã",

@@ -164,6 +164,12 @@ def statistics_2018(parcels_2019: gpd.GeoDataFrame, changes: pd.DataFrame, commu
 def write_previous_layer(frames: list[gpd.GeoDataFrame], path: Path, meridian: float) -> list[Path]:
     """One shapefile in VN-2000 / UTM 48N, TCVN3 bytes, no .cpg (as archived)."""
     layer = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=frames[0].crs)
+    return write_archived_shapefile(layer, path, meridian)
+
+
+def write_archived_shapefile(layer: gpd.GeoDataFrame, path: Path, meridian: float) -> list[Path]:
+    """A layer (TM-3, text already TCVN3) as archives hold it: a shapefile in
+    VN-2000 / UTM 48N with TCVN3 bytes and no .cpg."""
     utm = vn.reproject(layer.geometry.values, CRS.from_epsg(3405), meridian, inverse=True)
     layer = layer.set_geometry(list(utm), crs="EPSG:3405")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def main(project_path, gpkg_path, png_path):
         extent = layer.extent() if extent is None else extent.combineExtentWith(layer.extent()) or extent
     khoanh = next((layer for layer in visible if "Khoanh" in layer.name()), visible[0])
     settings.setExtent(khoanh.extent())
-    settings.setOutputSize(QSize(1200, 900))
+    settings.setOutputSize(QSize(2400, 1800))
     settings.setBackgroundColor(QColor(255, 255, 255))
     job = QgsMapRendererSequentialJob(settings)
     job.start()
