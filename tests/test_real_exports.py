@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import numpy as np
 import openpyxl
 import pandas as pd
 import pyogrio
@@ -319,3 +320,34 @@ def test_config_checks_the_new_sections():
     assert settings_from_dict({"inventory": {"province": "20"}, "refine": {"strict": True}}).refine == Refine(True)
     assert SourceOverride("*", refine=(("HNK", "NHK"),)).refine == (("HNK", "NHK"),)
     assert CorrectionError.__mro__[1].__name__ == "KiemkeError"
+
+
+# ------------------------------------------------- the sample's web export
+
+
+def test_the_sample_web_export_is_inferred_and_refined_as_its_truth(sample_run):
+    """Xã Yên Phúc comes as a web export (no object column, RSX/RPH/HNK, names):
+    the inferred objects are the generator's true ones, the forest map gives
+    the true forest sub-codes for ≥ 95 % of the forest, every inference is in
+    the review workbook."""
+    from pipeline.sample import SAMPLE_COMMUNES, commune_boundaries, generate_commune
+
+    commune = next(c for c in SAMPLE_COMMUNES if c.form == "web_export")
+    truth = generate_commune(commune, commune_boundaries()).set_index(["SHBANDO", "SHTHUA"])
+    parcels = gpd.read_parquet(sample_run / "parcels" / f"{commune.code}.parquet")
+    key = pd.MultiIndex.from_arrays([parcels["sheet_no"].astype(int), parcels["parcel_no"].astype(int)])
+    true_owner = truth["DOITUONG"].reindex(key).to_numpy()
+    true_code = truth["KHLOAIDAT"].reindex(key).str.split("+").str[0].to_numpy()
+    area = parcels["area_m2"].to_numpy()
+    assert set(parcels["owner_source"]) <= {"name", "landuse"}
+    assert area[parcels["owner_type"].to_numpy() == true_owner].sum() == pytest.approx(area.sum())
+    forest = np.isin(true_code, ["RSN", "RST", "RPN", "RPT"])
+    agree = area[forest & (parcels["landuse"].to_numpy() == true_code)].sum() / area[forest].sum()
+    assert agree >= 0.95, agree
+    assert parcels["refined"].str.contains("bản đồ hiện trạng rừng", na=False).sum() > 2000
+    assert parcels["flags"].str.contains("chia theo bản đồ hiện trạng rừng", na=False).sum() >= 2 * 20
+    sheet = openpyxl.load_workbook(sample_run / "reports/review" / f"{commune.code}.xlsx",
+                                   read_only=True).worksheets[0]
+    assert "Yên Phúc" in str(sheet["A1"].value)
+    assert sum(1 for _ in sheet.iter_rows(min_row=5)) == len(parcels)  # every parcel has an inferred object
+    assert not (sample_run / "reports/review/06253.xlsx").exists()  # a FAMIS file with objects: nothing to review
