@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import openpyxl
@@ -25,6 +26,8 @@ from ..reference import landuse_tree, owner_codes
 from ..vntext import fold
 from ..workdir import WorkDir
 from .codes import normalise_landuse, resolve_compound
+
+log = logging.getLogger(__name__)
 
 #: Correction columns, and the headers (folded) they are read from.
 HEADERS = {
@@ -133,6 +136,9 @@ def harvest(work: WorkDir, csv: Path | None) -> pd.DataFrame:
             parts.append(read_corrections(book))
     out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
         else pd.DataFrame(columns=COLUMNS)
+    for origin, group in out.groupby(out["origin"].str.split(":").str[0]):
+        log.info("corrections: %d from %s (applied to the parcels they name; record in %s)", len(group), origin,
+                 store)
     write_csv_if_changed(store, out[COLUMNS])
     return out[COLUMNS]
 
