@@ -17,7 +17,8 @@ import pandas as pd
 from .io import up_to_date, write_csv, write_text
 from .parallel import executor
 from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
-from .report import markdown_table
+from .report import markdown_table, unit_label, vn_number
+from .rounding import commune_cells
 from .schemas import AREAS_COLUMNS, validate_areas
 from .workdir import WorkDir
 
@@ -55,23 +56,26 @@ def area_by_code(parcels: pd.DataFrame) -> pd.DataFrame:
 
 def code_tree_totals(areas: pd.DataFrame) -> pd.DataFrame:
     """Per commune, every code of the tree (leaf and parent) with its m², plus
-    the natural-area total ``TONG`` = NNP + PNN + CSD (the MVB block apart)."""
+    the natural-area total ``TONG`` = NNP + PNN + CSD (the MVB block apart);
+    ``area_ha`` is the sum of the commune's apportioned cells (the figures the
+    forms print: :mod:`pipeline.rounding`)."""
     tree = landuse_tree()
-    by_leaf = areas.groupby(["commune_code", "landuse"])["area_m2"].sum()
+    cells = commune_cells(areas)
+    by_leaf = cells.groupby(["commune_code", "landuse"])[["area_m2", "cells"]].sum()
     rows = []
     for commune in sorted(areas["commune_code"].unique()):
-        leaf_area = by_leaf.loc[commune]
-        totals = dict.fromkeys(tree.codes, 0.0)
-        for code, value in leaf_area.items():
+        totals = {c: [0.0, 0] for c in tree.codes}
+        for code, (m2, centi) in by_leaf.loc[commune].iterrows():
             for c in (code, *tree.ancestors(code)):
-                totals[c] += value
-        natural = sum(totals[g] for g in NATURAL_AREA_GROUPS)
+                totals[c][0] += m2
+                totals[c][1] += int(centi)
+        natural = [sum(totals[g][k] for g in NATURAL_AREA_GROUPS) for k in (0, 1)]
         rows.append({"commune_code": commune, "code": TOTAL_CODE, "level": 0,
-                     "name_vi": "Tổng diện tích tự nhiên", "area_m2": natural})
+                     "name_vi": "Tổng diện tích tự nhiên", "area_m2": natural[0], "cells": natural[1]})
         rows += [{"commune_code": commune, "code": c, "level": int(tree.table.at[c, "level"]),
-                  "name_vi": tree.name(c), "area_m2": totals[c]} for c in tree.codes]
+                  "name_vi": tree.name(c), "area_m2": totals[c][0], "cells": totals[c][1]} for c in tree.codes]
     out = pd.DataFrame(rows)
-    out["area_ha"] = (out["area_m2"] / 1e4).round(2)
+    out["area_ha"] = out.pop("cells") / 100
     return out
 
 
@@ -116,7 +120,8 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     out = {
         "areas": write_csv(work.areas_csv, areas),
         "summary": write_csv(work.summary_csv, summary),
-        "report": write_text(work.report("aggregate.md"), aggregate_report(summary, uncoded)),
+        "report": write_text(work.report("aggregate.md"),
+                             aggregate_report(summary, uncoded, work.read_manifest().commune_names())),
         "owner_sources": write_csv(work.owner_sources_csv, pd.concat(sources, ignore_index=True)),
     }
     log.info("aggregate: %d communes, %.2f ha from %s → %s", areas["commune_code"].nunique(),
@@ -124,22 +129,26 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     return out
 
 
-def aggregate_report(summary: pd.DataFrame, uncoded: pd.DataFrame | None = None) -> str:
-    """Readable per-commune totals: NNP + PNN + CSD = natural area."""
+def aggregate_report(summary: pd.DataFrame, uncoded: pd.DataFrame | None = None,
+                     names: dict[str, str] | None = None) -> str:
+    """Readable per-commune totals, in Vietnamese: NNP + PNN + CSD = natural area."""
     heads = summary[summary["code"].isin([TOTAL_CODE, *NATURAL_AREA_GROUPS])]
-    wide = heads.pivot(index="commune_code", columns="code", values="area_m2") / 1e4
+    wide = heads.pivot(index="commune_code", columns="code", values="area_ha")  # rounded as the forms print it
     wide = wide[[*NATURAL_AREA_GROUPS, TOTAL_CODE]].reset_index()
-    wide.columns = ["commune", "NNP (ha)", "PNN (ha)", "CSD (ha)", "Total (ha)"]
+    wide["commune_code"] = [unit_label(c, names or {}) for c in wide["commune_code"]]
+    wide.columns = ["Đơn vị hành chính (mã)", "Đất nông nghiệp NNP (ha)", "Đất phi nông nghiệp PNN (ha)",
+                    "Đất chưa sử dụng CSD (ha)", "Tổng diện tích tự nhiên (ha)"]
     return "\n".join([
-        "# Areas by land-use group (ha)",
+        "# Diện tích theo nhóm đất (ha)",
         "",
-        "Summed in m² in the province's VN-2000 TM-3 CRS, shown in ha (2 decimals).",
-        "Total natural area = NNP + PNN + CSD. Detail by code: `stats/summary.csv`; "
-        "by code × user/manager object: `stats/areas.csv`.",
+        "Cộng bằng m² trong hệ tọa độ VN-2000 TM-3 của tỉnh, làm tròn đến 0,01 ha như trên các biểu (tổng diện "
+        "tích tự nhiên của xã làm tròn một lần, các mã chi tiết phân bổ để cộng đúng bằng tổng đó).",
+        "Tổng diện tích tự nhiên = NNP + PNN + CSD. Chi tiết theo mã loại đất: `stats/summary.csv`; "
+        "theo mã loại đất × đối tượng sử dụng, quản lý: `stats/areas.csv`.",
         "",
         markdown_table(wide),
         "",
-        *([f"Gaps with no parcel (not in the statistics, to be assigned by the officer): "
-           f"{len(uncoded)} khoanh, {uncoded['area_m2'].sum() / 1e4:.4f} ha — see reports/qa.md.", ""]
+        *([f"Khoảng hở không có thửa (không đưa vào thống kê, cán bộ cần xác định loại đất): "
+           f"{len(uncoded)} khoanh, {vn_number(uncoded['area_m2'].sum() / 1e4, 4)} ha — xem reports/qa.md.", ""]
           if uncoded is not None and len(uncoded) else []),
     ])

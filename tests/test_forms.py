@@ -1,7 +1,9 @@
 """The Circular 27/2018 forms: read back, checked against independent sums, printed."""
 
 import json
+import re
 import subprocess
+from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -30,7 +32,7 @@ def _dec(value) -> Decimal:
 
 
 def _independent_cells(parcels: pd.DataFrame, column_set: str) -> dict[tuple[str, int], Decimal]:
-    """Leaf code × owner column → ha, straight from the parcels (uses expanded), rounded half up."""
+    """Leaf code × owner column → ha, straight from the parcels (uses expanded), exact."""
     columns = TEMPLATE.columns(column_set)
     column_of = {code: i for i, c in enumerate(columns) for code in c.codes}
     rows = []
@@ -39,7 +41,7 @@ def _independent_cells(parcels: pd.DataFrame, column_set: str) -> dict[tuple[str
         split = json.loads(uses) if isinstance(uses, str) else {landuse: area}
         rows += [(code, column_of.get(owner, -1), a) for code, a in split.items()]
     sums = pd.DataFrame(rows, columns=["code", "col", "m2"]).groupby(["code", "col"])["m2"].sum()
-    return {key: _ha(v) for key, v in sums.items()}
+    return {key: Decimal(repr(v)) / Decimal(10_000) for key, v in sums.items()}
 
 
 def _sheet(path: Path):
@@ -91,16 +93,23 @@ def test_commune_biểu_01_read_back_equals_an_independent_groupby(sample_run, c
     cells = _independent_cells(parcels, "layout_a")
     n_users = sum(c.block == "users" for c in TEMPLATE.columns("layout_a"))
     sheet_columns = [5 + k for k in range(n_users)] + [5 + n_users + 1 + k for k in range(3)]  # 0-based
+    printed = {}
     for r, code_ in enumerate(body.iloc[1:, 2], start=1):
-        leaves = [c for c in TREE.leaves if c == code_ or code_ in TREE.ancestors(c)]
-        for col, sheet_col in enumerate(sheet_columns):
-            expected = sum((cells.get((leaf, col), Decimal(0)) for leaf in leaves), Decimal(0))
-            assert _dec(body.iat[r, sheet_col]) == expected, (code_, col)
-        assert _dec(body.iat[r, 3]) == sum(_dec(body.iat[r, c]) for c in sheet_columns)
+        printed[code_] = [_dec(body.iat[r, c]) for c in sheet_columns]
+        assert _dec(body.iat[r, 3]) == sum(printed[code_])
+    for leaf in TREE.leaves:  # each printed leaf cell is within 0.01 ha of its exact area
+        for col in range(len(sheet_columns)):
+            exact = cells.get((leaf, col), Decimal(0))
+            assert abs(printed[leaf][col] - exact) < Decimal("0.01"), (leaf, col, printed[leaf][col], exact)
+    for code_ in printed:  # and every parent is the sum of its printed leaves
+        leaves = [c for c in TREE.leaves if code_ in TREE.ancestors(c)]
+        if leaves:
+            assert printed[code_] == [sum((printed[leaf][k] for leaf in leaves), Decimal(0))
+                                      for k in range(len(sheet_columns))], code_
     total = _dec(body.iat[0, 3])
     assert total == sum(_dec(body.iat[r, 3]) for r in range(1, len(body)) if body.iat[r, 2] in
                         ("NNP", "PNN", "CSD"))
-    assert abs(float(total) - parcels.area.sum() / 1e4) < 0.005 * len(TREE.leaves) * 12
+    assert total == _ha(sum(float(v) for v in cells.values()) * 1e4)  # the natural area, rounded once
 
 
 def test_biểu_02_03_match_biểu_01_and_rollups_sum(sample_run):
@@ -134,17 +143,59 @@ def test_khoanh_list(sample_run):
     assert sum(body.iloc[:, 1]) == pytest.approx(khoanh["area_m2"].round(1).sum())
     assert (body.iloc[:, 4].fillna("").str.contains("CLN")).any()  # ODT+CLN combined use
     assert (body.iloc[:, 8].fillna("").str.startswith("khoảng hở")).sum() == 3  # the planted gaps
+    # (4) and (7): the previous inventory's code and object, where the 2014 map covers the khoanh
+    assert body.iloc[:, 3].notna().mean() > 0.95 and body.iloc[:, 6].notna().mean() > 0.95
+    assert set(body.iloc[:, 6].dropna()) <= set(body.iloc[:, 5].dropna())  # objects the sample knows
+
+
+def test_total_row_is_numbered_i_when_the_observation_rows_are_ii(sample_run):
+    ws = _sheet(sample_run / "forms/xa/06253/Bieu_01_TKDD.xlsx")
+    body = _body(ws)
+    assert body.iloc[0, 0] == "I" and "Tổng diện tích" in body.iloc[0, 1]
+    assert list(body.loc[body.iloc[:, 2] == "MVB", 0]) == ["II"]
 
 
 def test_print_setup(sample_run):
     ws = _sheet(sample_run / "forms/tinh/20/Bieu_01_TKDD.xlsx")
     assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
     assert ws.print_title_rows is not None and ws["B12"].font.name == "Times New Roman"
-    notes = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str) and "inferred" in c.value]
-    assert notes, "a sheet with inferred columns must say so"
+    notes = [c.value for row in ws.iter_rows() for c in row
+             if isinstance(c.value, str) and "không có trong dữ liệu gốc" in c.value]
+    assert len(notes) == 1, "a form with inferred user/manager objects must say how much"
+    parcels = pd.concat([gpd.read_parquet(p) for p in sorted((sample_run / "parcels").glob("*.parquet"))])
+    inferred = parcels[~parcels["owner_source"].isin(["file", "correction"])]
+    printed = float(re.search(r"\(([\d.,]+) ha\)", notes[0])[1].replace(".", "").replace(",", "."))
+    assert printed == pytest.approx(inferred.geometry.area.sum() / 1e4, abs=0.02)
+    book = openpyxl.load_workbook(sample_run / "forms/tinh/20/Bieu_01_TKDD.xlsx")
+    provenance = book["Nguồn mẫu biểu"]
+    assert "Thông tư 27/2018/TT-BTNMT" in " ".join(str(c.value) for row in provenance.iter_rows() for c in row)
+    assert provenance.print_area == "'Nguồn mẫu biểu'!$Z$1000"  # kept with the form, not printed
 
 
-def test_every_xlsx_converts_to_pdf_with_libreoffice(sample_run, soffice, tmp_path):
+def _printed_words(ws) -> Counter:
+    """Every word of every text cell of the printed sheet."""
+    return Counter(w for row in ws.iter_rows(values_only=True) for v in row if isinstance(v, str) for w in v.split())
+
+
+def _overlapping_words(page) -> list[tuple[str, str]]:
+    """Pairs of words printed over each other (text spilling out of its cell)."""
+    words = page.get_text("words")
+    if not words:
+        return []
+    box = np.array([w[:4] for w in words])
+    x0, y0, x1, y1 = (box[:, i] for i in range(4))
+    wide = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
+    tall = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+    a, b = np.nonzero(np.triu((wide > 0.5) & (tall > 2.0), k=1))
+    return [(words[i][4], words[j][4]) for i, j in zip(a, b, strict=True)]
+
+
+def test_every_xlsx_prints_whole_with_libreoffice(sample_run, soffice, tmp_path):
+    """Each form printed by LibreOffice: landscape A3 or A4 pages, the table's
+    header on every page, every word of every text cell on paper (a row too
+    low or a column too narrow clips it), no text spilling over its
+    neighbour, no '###' for a number too wide for its column."""
+    fitz = pytest.importorskip("fitz")
     files = sorted((sample_run / "forms").rglob("*.xlsx"))
     assert len(files) == 42  # 01–03 × 7 units, 04 × 2, khoanh list × 5, 14 and the matrix × 7
     by_name: dict[str, list[Path]] = {}
@@ -157,8 +208,30 @@ def test_every_xlsx_converts_to_pdf_with_libreoffice(sample_run, soffice, tmp_pa
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr
         for f in group:
-            pdf = out / f"{f.stem}.pdf"
-            assert pdf.exists() and pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5000, pdf
+            with fitz.open(out / f"{f.stem}.pdf") as pdf:
+                sizes = {(round(p.rect.width), round(p.rect.height)) for p in pdf}
+                assert sizes <= {(1191, 842), (842, 595)} and len(sizes) == 1, (f, sizes)
+                pages = [p.get_text("words") for p in pdf]
+                assert all(any(w[4] == "(1)" for w in words) for words in pages), f"{f}: a page without the header"
+                printed = Counter(w[4] for words in pages for w in words)
+                missing = _printed_words(_sheet(f)) - printed
+                assert not missing, f"{f}: not on paper: {sorted(missing)[:10]}"
+                assert not any("###" in w for w in printed), f"{f}: a number too wide for its column"
+                spilled = [pair for page in pdf for pair in _overlapping_words(page)]
+                assert not spilled, f"{f}: text over text: {spilled[:5]}"
+                sizes = Counter()
+                for page in pdf:
+                    for block in page.get_text("dict")["blocks"]:
+                        for line in block.get("lines", []):
+                            for span in line["spans"]:
+                                sizes[round(span["size"], 1)] += len(span["text"].strip())
+                body_size = sizes.most_common(1)[0][0]
+                assert body_size >= 7 and min(s for s, n in sizes.items() if n) >= 6, (f, sorted(sizes))
+                pages = len(pdf)
+                if f.stem in ("Bieu_01_TKDD", "Bieu_03_TKDD") and f.parent.parent.name == "xa":
+                    assert pages <= 2, (f, pages)
+                if f.stem == "Bieu_02_TKDD":
+                    assert pages == 1, (f, pages)
 
 
 # ------------------------------------------------------------ inline checks
@@ -174,15 +247,18 @@ def _units(codes=("00001", "00002")):
     return build_units(list(codes), bounds, "Lạng Sơn", "20")
 
 
-def test_rounding_is_consistent_upward():
-    # 3 × 0.004 ha: each leaf cell rounds to 0.00, so every parent shows 0.00 too (no 0.01 drift)
+def test_rounding_gives_one_natural_area_and_parents_that_add_up():
+    # 3 × 0.004 ha: the natural area 0.012 ha prints 0.01; the cells are apportioned to it (the largest
+    # remainder, the first on a tie, gets the 0.01) and every parent is the sum of its printed children
     areas = _areas([("00001", "LUC", "GDC", 40.0), ("00001", "LUK", "GDC", 40.0), ("00001", "BHK", "GDC", 40.0),
                     ("00002", "LUC", "GDC", 50.0)])
     tables = compute_forms(areas, _units(), TEMPLATE)
     b01 = tables[("01", "xa/00001")].set_index("code")
-    assert b01.at["LUA", "total"] == 0 and b01.at["CHN", "total"] == 0
+    assert b01["total"].iat[0] == 1 and b01.at["NNP", "total"] == 1
+    assert (b01.at["LUC", "total"], b01.at["LUK", "total"], b01.at["BHK", "total"]) == (1, 0, 0)
+    assert b01.at["LUA", "total"] == b01.at["LUC", "total"] + b01.at["LUK", "total"] + b01.at["LUN", "total"]
     assert tables[("01", "xa/00002")].set_index("code").at["LUC", "total"] == 1  # 0.005 ha rounds half up
-    assert tables[("01", "huyen/001")].set_index("code").at["NNP", "total"] == 1
+    assert tables[("01", "huyen/001")].set_index("code").at["NNP", "total"] == 2  # Σ of its communes' figures
 
 
 def test_an_owner_code_without_a_column_is_refused():
@@ -215,3 +291,15 @@ def test_another_regime_is_data_only(tmp_path):
     tables = compute_forms(_areas([("00001", "LUC", "CNV", 10_000.0)]), _units(("00001",)), template)
     assert template.form("01").number == "Biểu 01/TKKK"
     assert tables[("01", "xa/00001")].set_index("code").at["LUC", "c0"] == 100
+
+
+def test_text_is_measured_with_the_printing_fonts_metrics():
+    from pipeline.forms.measure import lines_needed, text_width_pt
+    if not Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf").exists():
+        pytest.skip("Liberation Serif 2 (fonts-liberation2) not installed")
+    assert text_width_pt("M", 10) == pytest.approx(8.89, abs=0.01)  # Times' M is 0.889 em, unhinted
+    assert text_width_pt("Đất", 10) == pytest.approx(14.44, abs=0.05)  # Đ 0.722 + ấ 0.444 + t 0.278 em
+    name = "Đất đang sử dụng để bảo vệ, phát triển rừng sản xuất"
+    assert lines_needed(name, 10, text_width_pt(name, 10) + 5) == 1
+    assert lines_needed(name, 10, text_width_pt(name, 10) - 5) == 2
+    assert lines_needed("(15)=(16)+…+(18)", 9, 40) == 2  # one word wider than the column still needs room

@@ -10,10 +10,9 @@ module behind the registry of :mod:`.base` (:mod:`.by_owner`, :mod:`.by_unit`,
 """
 
 from . import by_owner, by_unit, change, khoanh_list, transition  # noqa: F401  (register the kinds)
-from .cells import FormConsistencyError, form_rows, leaf_cells, round_half_up, subtree_sums
+from .cells import FormConsistencyError, form_rows, leaf_cells, subtree_sums
 from .checks import check_forms
-from .matrix import apportion
 from .stage import compute_forms, run_forms
 
-__all__ = ["FormConsistencyError", "apportion", "check_forms", "compute_forms", "form_rows", "leaf_cells",
-           "round_half_up", "run_forms", "subtree_sums"]
+__all__ = ["FormConsistencyError", "check_forms", "compute_forms", "form_rows", "leaf_cells", "run_forms",
+           "subtree_sums"]

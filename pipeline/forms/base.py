@@ -15,6 +15,7 @@ from typing import Protocol
 import pandas as pd
 
 from ..regime import FormSpec, Template
+from ..report import vn_number
 from ..units import Unit
 from .change_inputs import ChangeInputs
 
@@ -52,7 +53,10 @@ class FormInputs:
 @dataclass(frozen=True)
 class Sheet:
     """How one table is printed: header cells, the numbered row, the value
-    columns with their CSV labels, column widths and the notes under it."""
+    columns with their CSV labels, column widths, the notes printed under it
+    (what a district office must know of the figures), and the provenance of
+    the layout (what the circular confirms, what is reconstructed: on the
+    workbook's "Nguồn mẫu biểu" sheet and in reports/forms.md, never printed)."""
 
     headers: list[Header]
     numbers: list[str]
@@ -61,6 +65,8 @@ class Sheet:
     widths: list[float]
     notes: list[str]
     row_form: bool = True  # rows are the code tree (stt, name, code); False: a plain list (the khoanh list)
+    provenance: list[str] = field(default_factory=list)
+    wide: bool = False  # too wide for one page at a readable size: printed over several pages, headers repeated
 
 
 class FormKind(Protocol):
@@ -94,13 +100,13 @@ def kind_of(spec: FormSpec) -> FormKind:
         raise KeyError(f"form {spec.id}: kind {spec.kind!r} is unknown; kinds: {sorted(KINDS)}") from None
 
 
+#: The template's confidence marks, as the provenance sheet prints them.
+CONFIDENCE = {"confirmed": "đã xác nhận", "inferred": "suy luận"}
+
+
 def common_notes(spec: FormSpec, template: Template) -> list[str]:
-    """Notes under every numeric form: what is inferred, how numbers were rounded,
-    what the observation rows are."""
-    notes = []
-    if "inferred" in spec.title_confidence:
-        notes.append(f"Ghi chú: mẫu biểu tái dựng (inferred) — {spec.title_confidence}.")
-    return notes
+    """Provenance of every form: how confirmed its title and layout are."""
+    return [f"Mẫu biểu: {spec.number} — {spec.title_confidence}."]
 
 
 def inferred_note(spec: FormSpec, unit: Unit, inputs: FormInputs) -> list[str]:
@@ -114,16 +120,16 @@ def inferred_note(spec: FormSpec, unit: Unit, inputs: FormInputs) -> list[str]:
     inferred = float(mine.loc[~mine["owner_source"].isin(["file", "correction"]), "area_m2"].sum())
     if total <= 0 or inferred <= 0:
         return []
-    share = f"{100 * inferred / total:.1f}".replace(".", ",")
-    hectares = f"{inferred / 1e4:,.2f}".replace(",", " ").replace(".", ",")
+    share, hectares = vn_number(100 * inferred / total, 1), vn_number(inferred / 1e4)
     return [f"Ghi chú: đối tượng sử dụng, quản lý của {share} % diện tích ({hectares} ha) không có trong dữ liệu "
             "gốc, được xác định theo quy tắc (tên chủ sử dụng, loại đất hoặc cấu hình); danh sách từng thửa để "
             "rà soát: reports/review/."]
 
 
-ROUNDING_NOTE = ("Số liệu tính từ diện tích (m²) của các khoanh đất trên bản đồ, hệ VN-2000; mỗi ô chi tiết "
-                 "của cấp xã làm tròn 0,01 ha; các dòng, cột tổng và số liệu cấp huyện, tỉnh là tổng của các "
-                 "ô đã làm tròn.")
+ROUNDING_NOTE = ("Số liệu tính từ diện tích (m²) của các khoanh đất trên bản đồ, hệ VN-2000. Tổng diện tích tự "
+                 "nhiên của mỗi xã được làm tròn một lần đến 0,01 ha; các ô chi tiết (mã loại đất × đối tượng) "
+                 "được phân bổ theo phần dư lớn nhất để cộng đúng bằng tổng đó; các dòng, cột tổng và số liệu "
+                 "cấp huyện, tỉnh là tổng của các ô đã làm tròn.")
 
 
 def tail_notes(spec: FormSpec, template: Template) -> list[str]:

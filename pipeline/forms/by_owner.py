@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..regime import FormSpec, OwnerColumn, Template
 from ..units import Unit
-from .base import FormInputs, Header, Sheet, common_notes, inferred_note, register, tail_notes
+from .base import CONFIDENCE, FormInputs, Header, Sheet, common_notes, inferred_note, register, tail_notes
 from .cells import form_rows, spec_cells, subtree_sums, unit_leaf_cells, value_columns
 
 
@@ -97,11 +97,10 @@ class ByOwner:
         headers, numbers = owner_headers(spec, columns, template)
         labels = [spec.total_header, "Tổng số đối tượng sử dụng", *[c.header for c in columns if c.block == "users"],
                   "Tổng số đối tượng quản lý", *[c.header for c in columns if c.block == "managers"]]
-        inferred = [numbers[k] for k, col in column_numbers(columns) if col.confidence != "confirmed"]
-        notes = common_notes(spec, template)
-        if inferred:
-            notes.append(f"Ghi chú: các cột {', '.join(inferred)} (đối tượng sử dụng, quản lý đất) được tái dựng "
-                         "(inferred) theo danh mục VBDLIS và mẫu TT 28/2014, chưa đối chiếu với phụ lục TT 27/2018.")
-        notes += inferred_note(spec, unit, inputs) + tail_notes(spec, template)
+        provenance = common_notes(spec, template) + [
+            f"Cột {numbers[k]} {col.header}: {CONFIDENCE.get(col.confidence, col.confidence)} — {col.source}."
+            for k, col in column_numbers(columns)]
+        provenance += tail_notes(spec, template)
         widths = [9.0, 42.0, 7.0] + [12.0] * (len(numbers) - 3)
-        return Sheet(headers, numbers, value_columns(table), labels, widths, notes)
+        return Sheet(headers, numbers, value_columns(table), labels, widths, inferred_note(spec, unit, inputs),
+                     provenance=provenance)

@@ -48,6 +48,6 @@ class ByUnit:
     def sheet(self, spec: FormSpec, unit: Unit, table: pd.DataFrame, inputs: FormInputs) -> Sheet:
         headers, numbers = unit_headers(spec, unit)
         labels = [spec.total_header, *[c.name for c in unit.children]]
-        notes = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template)
+        provenance = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template)
         widths = [9.0, 42.0, 7.0] + [12.0] * (len(numbers) - 3)
-        return Sheet(headers, numbers, value_columns(table), labels, widths, notes)
+        return Sheet(headers, numbers, value_columns(table), labels, widths, [], provenance=provenance)

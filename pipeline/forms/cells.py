@@ -1,11 +1,7 @@
-"""The numbers of the forms: leaf cells rounded once, every other figure a sum.
-
-Each commune's leaf cell (land-use code × user/manager column) is m² rounded
-once to a whole centi-hectare (0.01 ha, half up); every other figure — parent
-rows, totals, districts, the province — is a sum of those cells, so a printed
-parent always equals the sum of its printed children and a district the sum
-of its communes.
-"""
+"""The numbers of the forms: each commune's cells apportioned once
+(:mod:`pipeline.rounding`: they add up to its natural area rounded), every
+other figure a sum, so a printed parent always equals the sum of its printed
+children and a district the sum of its communes."""
 
 from __future__ import annotations
 
@@ -17,9 +13,9 @@ import pandas as pd
 from ..errors import KiemkeError
 from ..reference import landuse_tree
 from ..regime import FormSpec, OwnerColumn
+from ..rounding import commune_cells
 from ..units import Unit
 
-CENTI_HA_M2 = 100.0  # one displayed unit, 0.01 ha, in m²
 ROW_META = ("stt", "name", "code", "level", "kind")  # a form table's descriptive columns
 
 
@@ -37,11 +33,6 @@ def owner_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c[:1] == "c" and c[1:].isdigit()]
 
 
-def round_half_up(values: np.ndarray) -> np.ndarray:
-    """m² → whole centi-hectares (0.01 ha), rounding halves up (as by hand)."""
-    return np.floor(np.asarray(values, dtype=float) / CENTI_HA_M2 + 0.5).astype(np.int64)
-
-
 def leaves_under(roots: tuple[str, ...]) -> set[str]:
     """The leaf codes of the tree under ``roots``."""
     tree = landuse_tree()
@@ -49,7 +40,8 @@ def leaves_under(roots: tuple[str, ...]) -> set[str]:
 
 
 def leaf_cells(areas: pd.DataFrame, columns: list[OwnerColumn], *, form: str = "") -> pd.DataFrame:
-    """Per commune × leaf code, the rounded cell of each owner column (centi-ha).
+    """Per commune × leaf code, the cell of each owner column (centi-ha): the sum
+    of its commune cells (``areas["cells"]``, apportioned when absent).
 
     Rows: MultiIndex (commune_code, landuse); columns: the owner columns in order.
     An owner code that no column takes is an error (it would be lost).
@@ -61,10 +53,9 @@ def leaf_cells(areas: pd.DataFrame, columns: list[OwnerColumn], *, form: str = "
             f"{form}: user/manager codes {unknown} have no column in this form; their area would be lost. "
             "Correct the codes in the source, or add them to a column of the template."
         )
-    frame = areas.assign(column=areas["owner_type"].map(column_of))
-    summed = frame.groupby(["commune_code", "landuse", "column"])["area_m2"].sum()
-    cells = round_half_up(summed.to_numpy())
-    wide = pd.Series(cells, index=summed.index).unstack("column", fill_value=0)
+    frame = (areas if "cells" in areas else commune_cells(areas)).assign(column=areas["owner_type"].map(column_of))
+    summed = frame.groupby(["commune_code", "landuse", "column"])["cells"].sum()
+    wide = summed.unstack("column", fill_value=0)
     return wide.reindex(columns=range(len(columns)), fill_value=0)
 
 
@@ -80,7 +71,9 @@ def form_rows(spec: FormSpec, total_label: str = "") -> list[dict[str, Any]]:
     tree = landuse_tree()
     rows: list[dict[str, Any]] = []
     if spec.total_row:
-        rows.append({"stt": "", "name": total_label, "code": "", "level": 0, "kind": "total"})
+        # numbered I when the observation rows follow as II (Biểu 01, 04)
+        rows.append({"stt": "I" if spec.observation_roots else "", "name": total_label, "code": "", "level": 0,
+                     "kind": "total"})
     for roots, kind in ((spec.row_roots, "row"), (spec.observation_roots, "observation")):
         for code in tree.codes:
             if tree.root(code) in roots and not set(tree.ancestors(code)) & set(spec.collapse):

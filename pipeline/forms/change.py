@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..regime import FormSpec
+from ..report import vn_number
 from ..units import Unit
 from .base import FormInputs, Header, Sheet, common_notes, register, tail_notes
 from .cells import form_rows, subtree_sums, value_columns
@@ -51,7 +52,7 @@ def moves_note(matrix: pd.DataFrame, code: str, previous_year: int, year: int, t
         if len(series):
             label = {NOT_IN: f"ngoài bản đồ năm {previous_year}" if word == "tăng từ"
                      else f"ngoài diện tích năm {year}"}
-            parts.append(f"{word} " + ", ".join(f"{label.get(k, k)} {v / 100:,.2f}".replace(".", ",")
+            parts.append(f"{word} " + ", ".join(f"{label.get(k, k)} {vn_number(v / 100)}"
                                                 for k, v in series.items()))
     return "; ".join(parts)
 
@@ -92,8 +93,8 @@ class Change:
         change = inputs.change
         assert change is not None
         headers, numbers, labels = change_headers(spec, change)
-        notes = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template) + [overlay_note(change)]
+        provenance = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template) + [overlay_note(change)]
         if change.statistics is None:
-            notes.append("Cột (7), (8): không có số liệu thống kê năm trước trong dữ liệu đầu vào.")
+            provenance.append("Cột (7), (8): không có số liệu thống kê năm trước trong dữ liệu đầu vào.")
         widths = [9.0, 42.0, 7.0, 12.0, 12.0, 12.0, 12.0, 12.0, 36.0]
-        return Sheet(headers, numbers, value_columns(table), labels, widths, notes)
+        return Sheet(headers, numbers, value_columns(table), labels, widths, [], provenance=provenance)

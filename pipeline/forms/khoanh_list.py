@@ -35,7 +35,7 @@ def khoanh_table(khoanh: pd.DataFrame) -> pd.DataFrame:
         "landuse_previous": frame["landuse_previous"].fillna("").to_numpy() if "landuse_previous" in frame else "",
         "combined_use": [combined(u, c) for u, c in zip(frame["uses"], frame["landuse"], strict=True)],
         "owner_type": frame["owner_type"].fillna("").to_numpy(),
-        "owner_previous": "",
+        "owner_previous": frame["owner_previous"].fillna("").to_numpy() if "owner_previous" in frame else "",
         "zone": "",
         "note": frame["flag"].fillna("").to_numpy(),
     })
@@ -50,13 +50,15 @@ class KhoanhList:
                 if unit.code in inputs.khoanh}
 
     def sheet(self, spec: FormSpec, unit: Unit, table: pd.DataFrame, inputs: FormInputs) -> Sheet:
-        notes = common_notes(spec, inputs.template)
+        provenance = common_notes(spec, inputs.template)
         change = inputs.change
         if change is None:
-            notes.append("Cột (4), (7), (8): chưa có số liệu kỳ trước và mã khu vực tổng hợp trong dữ liệu đầu vào.")
+            provenance.append("Cột (4), (7): không có bản đồ kiểm kê kỳ trước trong dữ liệu đầu vào.")
         else:
-            notes.append(f"Cột (4): loại đất năm {change.previous_year} chiếm phần lớn diện tích khoanh (chồng xếp "
-                         f"với bản đồ kiểm kê năm {change.previous_year}); cột (7), (8): chưa có số liệu trong dữ "
-                         "liệu đầu vào.")
+            provenance.append(f"Cột (4), (7): mã loại đất và mã đối tượng năm {change.previous_year} chiếm phần lớn "
+                              f"diện tích khoanh (chồng xếp với bản đồ kiểm kê năm {change.previous_year}).")
+        provenance.append("Cột (8) Mã khu vực tổng hợp: để trống — dữ liệu đầu vào không có ranh giới các khu vực "
+                          "tổng hợp (khu vực chuyên trồng lúa nước, khu dân cư nông thôn, …) của xã.")
         return Sheet(KHOANH_HEADERS, [f"({k})" for k in range(1, 10)], list(table.columns), KHOANH_LABELS,
-                     [10.0, 14.0, 10.0, 10.0, 16.0, 10.0, 10.0, 14.0, 40.0], notes, row_form=False)
+                     [10.0, 14.0, 10.0, 10.0, 16.0, 10.0, 10.0, 14.0, 40.0], [], row_form=False,
+                     provenance=provenance)

@@ -12,34 +12,13 @@ import pandas as pd
 from ..change import GAP, OUTSIDE, comparison_code, comparison_codes
 from ..reference import landuse_tree
 from ..regime import FormSpec
+from ..rounding import apportion
 from .base import FormInputs
 from .cells import spec_cells
 from .change_inputs import ChangeInputs, sum_over
 
 NOT_IN = "NGOAI"  # the matrix's row/column of area outside the other year's statistics
 
-
-def apportion(exact: np.ndarray, target: int) -> np.ndarray:
-    """Whole numbers close to ``exact`` (each within 1) that add up to ``target``:
-    round half up, then move the difference to the cells with the largest
-    (or smallest) remainders."""
-    exact = np.asarray(exact, dtype=float)
-    cells = np.floor(exact + 0.5).astype(np.int64)
-    diff = int(target - cells.sum())
-    if diff == 0 or not len(cells):
-        return cells
-    remainder = exact - cells  # what each cell still lacks (+) or has too much (−)
-    for _ in range(abs(diff)):
-        if diff > 0:
-            i = int(np.argmax(remainder))
-            cells[i] += 1
-            remainder[i] -= 1
-        else:
-            candidates = np.flatnonzero(cells > 0)  # never below zero
-            i = int(candidates[np.argmin(remainder[candidates])])
-            cells[i] -= 1
-            remainder[i] += 1
-    return cells
 
 
 def matrix_codes(transitions: pd.DataFrame, collapse: frozenset[str], roots: tuple[str, ...]) -> list[str]:

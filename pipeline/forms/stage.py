@@ -17,6 +17,7 @@ from ..errors import KiemkeError
 from ..io import up_to_date, write_csv, write_text
 from ..regime import Template, load_template
 from ..report import markdown_table
+from ..rounding import commune_cells
 from ..units import Unit, build_units
 from ..workdir import RunManifest, WorkDir
 from .base import FormInputs, kind_of
@@ -34,7 +35,7 @@ def compute_forms(areas: pd.DataFrame, units: list[Unit], template: Template,
                   change: ChangeInputs | None = None) -> dict[tuple[str, str], pd.DataFrame]:
     """Every form table for every unit (pure: no I/O), checked for consistency.
     The change forms are made only when ``change`` is given."""
-    return compute_tables(FormInputs(areas, units, template, khoanh or {}, change))
+    return compute_tables(FormInputs(commune_cells(areas), units, template, khoanh or {}, change))
 
 
 def compute_tables(inputs: FormInputs) -> dict[tuple[str, str], pd.DataFrame]:
@@ -54,7 +55,13 @@ def _read_khoanh(work: WorkDir, change: ChangeInputs | None) -> dict[str, pd.Dat
             if work.change(code).exists():
                 pieces = pd.read_parquet(work.change(code),
                                          columns=["khoanh_no", "previous_id", "from_leaf", "area_m2"])
-                khoanh[code] = frame.assign(landuse_previous=frame["khoanh_no"].map(dominant_previous(pieces)))
+                owners = None
+                if work.previous(code).exists():  # the previous layer's rows are previous_id 1…n
+                    layer = pd.read_parquet(work.previous(code), columns=["owner_type"])
+                    owners = pd.Series(layer["owner_type"].to_numpy(), index=range(1, len(layer) + 1))
+                previous = dominant_previous(pieces, owners)
+                khoanh[code] = frame.assign(landuse_previous=frame["khoanh_no"].map(previous["from_leaf"]),
+                                            owner_previous=frame["khoanh_no"].map(previous["from_owner"]))
     return khoanh
 
 
@@ -69,7 +76,7 @@ def _inputs_of(work: WorkDir, manifest: RunManifest, template: Template) -> Form
                         manifest.province.name_vi, manifest.province.gso_code)
     sources = pd.read_csv(work.owner_sources_csv, dtype={"commune_code": str}) \
         if work.owner_sources_csv.exists() else None
-    return FormInputs(areas, units, template, khoanh, change, sources)
+    return FormInputs(commune_cells(areas), units, template, khoanh, change, sources)
 
 
 def _change_files(work: WorkDir, manifest: RunManifest) -> list[Path]:
@@ -100,10 +107,12 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     tables = compute_tables(inputs)
     date = pd.Timestamp(manifest.reference_date).strftime("%d/%m/%Y")
     by_key = {u.key: u for u in inputs.units}
-    written = []
+    written: list[dict] = []
+    provenance: dict[str, list[str]] = {}
     for (form_id, key), table in tqdm(sorted(tables.items()), desc="forms", unit="form"):
         unit = by_key[key]
         form = _printed(template.form(form_id), unit, table, inputs, date)
+        provenance.setdefault(form.spec.number, form.sheet.provenance)
         folder = work.form_folder(unit.level, unit.code)
         xlsx, csv = folder / f"{form.spec.file}.xlsx", folder / f"{form.spec.file}.csv"
         sources = [work.khoanh(c) for c in unit.communes] + [work.parcels(c) for c in unit.communes]
@@ -116,16 +125,25 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
                         "xlsx": str(xlsx)})
     listing = pd.DataFrame(written)
     write_csv(work.report("forms.csv"), listing)
-    write_text(work.report("forms.md"), forms_report(listing, inputs.units, template))
+    write_text(work.report("forms.md"), forms_report(listing, inputs.units, template, provenance))
     log.info("forms: %d written under %s", len(listing), work.forms_dir)
     return {"forms": listing, "units": inputs.units, "tables": tables}
 
 
-def forms_report(listing: pd.DataFrame, units: list[Unit], template: Template) -> str:
-    return "\n".join([
-        f"# Forms ({template.regime['name']})", "",
-        f"{len(listing)} forms for {sum(u.level == 'xa' for u in units)} communes, "
-        f"{sum(u.level == 'huyen' for u in units)} districts and the province; consistency checks passed "
-        "(01 total = 1+2+3; 02 and 03 = the rows of 01; 04 = Σ sub-units = 01; district = Σ communes; "
-        "province = Σ districts).", "",
-        markdown_table(listing), ""])
+def forms_report(listing: pd.DataFrame, units: list[Unit], template: Template,
+                 provenance: dict[str, list[str]]) -> str:
+    """``reports/forms.md``: the forms written, the checks passed, the provenance of each layout."""
+    lines = [
+        f"# Biểu thống kê, kiểm kê ({template.regime['name']})", "",
+        f"{len(listing)} biểu cho {sum(u.level == 'xa' for u in units)} xã, "
+        f"{sum(u.level == 'huyen' for u in units)} huyện và tỉnh. Đã kiểm tra: tổng Biểu 01 = 1 + 2 + 3; Biểu 02, "
+        "03 = các dòng tương ứng của Biểu 01; Biểu 04 = tổng các đơn vị = Biểu 01; huyện = tổng các xã; tỉnh = "
+        "tổng các huyện.", "",
+        markdown_table(listing.rename(columns={"form": "biểu", "level": "cấp", "unit": "mã", "name": "đơn vị",
+                                               "xlsx": "tệp"})), "",
+        "## Nguồn mẫu biểu", "",
+        "Những gì thông tư xác nhận và những gì được tái dựng (cũng ở trang “Nguồn mẫu biểu” của mỗi tệp XLSX, "
+        "không in ra):", ""]
+    for number, notes in provenance.items():
+        lines += [f"### {number}", "", *[f"- {n}" for n in notes], ""]
+    return "\n".join(lines)

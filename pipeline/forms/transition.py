@@ -78,9 +78,9 @@ class Transition:
         assert change is not None
         codes = [c.removeprefix("to_") for c in table.columns if c.startswith("to_")]
         headers, numbers, labels = matrix_headers(codes, change)
-        notes = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template) + [
+        provenance = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template) + [
             overlay_note(change),
             f"Dòng/cột \"Không thuộc diện tích\": phần diện tích nằm ngoài ranh giới bản đồ của năm kia, "
             f"và các khoảng hở chưa xác định loại đất năm {change.year}."]
         widths = [5.0, 30.0, 6.0, 10.0] + [7.5] * (len(numbers) - 4)
-        return Sheet(headers, numbers, value_columns(table), labels, widths, notes)
+        return Sheet(headers, numbers, value_columns(table), labels, widths, [], provenance=provenance, wide=True)

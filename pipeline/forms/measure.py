@@ -1,0 +1,83 @@
+"""How much room text takes on a printed form: widths from the font's own
+metrics (Times New Roman, or its metric twin Liberation Serif that
+LibreOffice prints with; DejaVu Serif, a little wider, where neither is
+installed), Excel's column widths in points, the lines a wrapped text needs
+and the row height that holds them."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+import warnings
+from functools import cache
+from pathlib import Path
+
+import matplotlib.font_manager as fm
+from matplotlib.ft2font import FT2Font, LoadFlags
+
+#: Where the serif fonts a form prints with are found, regular and bold.
+_SERIF = {
+    False: ("/usr/share/fonts/truetype/msttcorefonts/Times_New_Roman.ttf",
+            "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf",
+            "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf"),
+    True: ("/usr/share/fonts/truetype/msttcorefonts/Times_New_Roman_Bold.ttf",
+           "/usr/share/fonts/truetype/liberation2/LiberationSerif-Bold.ttf",
+           "/usr/share/fonts/truetype/liberation/LiberationSerif-Bold.ttf"),
+}
+LINE_HEIGHT = 1.22  # a line of text, in em (LibreOffice's line height for Liberation Serif ≈ 1.15 em)
+CELL_PADDING_PT = 4.0
+_OVERSAMPLE = 20  # a cell's inner margins, left + right
+
+
+@cache
+def _font(bold: bool) -> FT2Font:
+    path = next((p for p in _SERIF[bold] if Path(p).exists()), None)
+    if path is None:
+        path = fm.findfont(fm.FontProperties(family="DejaVu Serif", weight="bold" if bold else "normal"))
+    return FT2Font(path)
+
+
+@cache
+def text_width_pt(text: str, size_pt: float, bold: bool = False) -> float:
+    """The advance width of one line of ``text`` in points."""
+    if not text:
+        return 0.0
+    font = _font(bold)
+    font.set_size(size_pt, 72 * _OVERSAMPLE)  # glyph advances are whole pixels: measure finer than a point
+    # decomposed: a Vietnamese letter the font lacks precomposed is its base letter
+    # with zero-width marks (the width LibreOffice prints it with)
+    with warnings.catch_warnings():  # an old Liberation lacks some letters: measured as base + marks
+        warnings.simplefilter("ignore", UserWarning)
+        font.set_text(unicodedata.normalize("NFD", text), 0.0, flags=LoadFlags.NO_HINTING)
+    return font.get_width_height()[0] / 64.0 / _OVERSAMPLE
+
+
+def column_width_pt(width_chars: float) -> float:
+    """An Excel column width (characters of the default font) in points."""
+    return 0.75 * (7.0 * width_chars + 5.0)
+
+
+@cache
+def lines_needed(text: str, size_pt: float, width_pt: float, bold: bool = False) -> int:
+    """How many lines ``text`` takes when wrapped at word boundaries in
+    ``width_pt`` (a word longer than a line broken across lines)."""
+    room = max(width_pt - CELL_PADDING_PT, 1.0)
+    lines = 0
+    for paragraph in str(text).split("\n"):
+        line, count = "", 1
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}".strip()
+            if line and text_width_pt(candidate, size_pt, bold) > room:
+                count, line = count + 1, word
+            else:
+                line = candidate
+            overflow = int(text_width_pt(line, size_pt, bold) // room)
+            if overflow:
+                count, line = count + overflow, ""
+        lines += count
+    return max(lines, 1)
+
+
+def row_height_pt(lines: int, size_pt: float) -> float:
+    """The row height that shows ``lines`` lines of ``size_pt`` text."""
+    return math.ceil(lines * size_pt * LINE_HEIGHT + 3.0)
