@@ -29,6 +29,7 @@ from .ingest import run_ingest
 from .io import remove_stale_temporaries
 from .khoanh import run_khoanh
 from .maps import run_maps
+from .messages import officer_message
 from .package import run_package
 from .parallel import executor
 from .qa import run_qa
@@ -60,7 +61,7 @@ def reports_errors(func):
         try:
             return func(*args, **kwargs)
         except KiemkeError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(officer_message(str(exc))) from None
     return wrapper
 
 
@@ -345,14 +346,17 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
-        click.echo("Aborted.", err=True)
+        click.echo("Đã dừng (aborted).", err=True)
         sys.exit(1)
-    except click.ClickException as exc:
+    except click.UsageError as exc:
         exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"Lỗi: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug of ours: say so in one paragraph
         if os.environ.get("KIEMKE_DEBUG"):
             raise
-        click.echo(f"Error: internal error {type(exc).__name__}: {exc}. "
-                   "Run again with KIEMKE_DEBUG=1 for the traceback and report it.", err=True)
+        click.echo(f"Lỗi của chương trình (internal error) {type(exc).__name__}: {exc}. "
+                   "Chạy lại với KIEMKE_DEBUG=1 để có thông tin chi tiết và gửi cho nhóm phát triển.", err=True)
         sys.exit(2)

@@ -68,6 +68,8 @@ class Boundaries:
     commune_name_field: str = "commune_vn"
     district_code_field: str = "gso_district_code"
     district_name_field: str = "district_vn"
+    #: A wider file with the same fields (the whole province): the neighbours named on the maps.
+    context: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -232,11 +234,13 @@ def _boundaries(data: dict, base_dir: Path) -> Boundaries | None:
     if "boundaries" not in data:
         return None
     bnd = _require(data, "boundaries", dict, "config")
-    fields = {f for f in Boundaries.__dataclass_fields__ if f != "path"}
-    _check_keys(bnd, fields | {"path"}, "[boundaries]")
+    fields = {f for f in Boundaries.__dataclass_fields__ if f not in ("path", "context")}
+    _check_keys(bnd, fields | {"path", "context"}, "[boundaries]")
+    context = _require(bnd, "context", str, "[boundaries]") if "context" in bnd else None
     return Boundaries(
         path=_path_of(_require(bnd, "path", str, "[boundaries]"), base_dir),
         **{k: _require(bnd, k, str, "[boundaries]") for k in fields if k in bnd},
+        context=_path_of(context, base_dir) if context else None,
     )
 
 
@@ -384,4 +388,4 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"Config file {path} does not exist.") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from None
-    return settings_from_dict(data, base_dir=path.parent)
+    return settings_from_dict(data, base_dir=path.resolve().parent)  # paths hold from any working folder

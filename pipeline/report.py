@@ -5,14 +5,32 @@ from __future__ import annotations
 import pandas as pd
 
 
+def vn_number(value: float, decimals: int = 2) -> str:
+    """A number written the Vietnamese way: 1.234,56 (dot for thousands, comma for decimals)."""
+    text = f"{(0.0 if round(value, decimals) == 0 else value):,.{decimals}f}"  # no "-0,00"
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+def signed(value: float, decimals: int = 2) -> str:
+    """``vn_number`` with its sign: +1.234,56 or −0,10."""
+    text = vn_number(abs(value), decimals)
+    return ("-" if value < 0 and text.strip("0,.") else "+") + text
+
+
+def unit_label(code: str, names: dict[str, str]) -> str:
+    """"Xã Hòa Bình (06274)", or "Xã 06274" when the boundary file has no name."""
+    name = names.get(code, "")
+    return f"{name} ({code})" if name else f"Xã {code}"
+
+
 def _cell(value: object) -> str:
     if isinstance(value, float):
-        return f"{value:,.2f}".replace(",", " ")
+        return vn_number(value)
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table; floats with 2 decimals and thin spaces."""
+    """A GitHub-flavoured Markdown table; floats with 2 decimals, written the Vietnamese way."""
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(frame[c]) else "---"
                           for c in frame.columns) + "|"

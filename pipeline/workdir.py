@@ -9,6 +9,7 @@ frozen :class:`RunManifest`, never from an untyped dict.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
@@ -21,13 +22,35 @@ from pyproj import CRS
 
 from . import crs as vn
 from .boundaries import load_boundaries
-from .config import Boundaries, CompoundSplit, Previous, Settings
+from .config import Boundaries, CompoundSplit, Previous, Settings, load_settings
 from .errors import StageInputMissing
 from .reference import Province, province as find_province
 from .topology import Thresholds
 from .vntext import strip_diacritics
 
 MANIFEST = "inventory.json"
+
+
+def find_workdir(start: Path | None = None) -> Path:
+    """The work directory of the inventory a notebook or script is run for:
+    ``$KIEMKE_WORKDIR``, else the ``workdir`` of the first ``inventory.toml``
+    found in ``start`` (the current folder) or a folder above it."""
+    if os.environ.get("KIEMKE_WORKDIR"):
+        return Path(os.environ["KIEMKE_WORKDIR"])
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "inventory.toml").is_file():
+            return load_settings(folder / "inventory.toml").workdir
+    raise StageInputMissing(f"No inventory.toml in {here} or above it; set KIEMKE_WORKDIR to the work directory.")
+
+
+def shown_path(path: str, input_root: Path | None) -> str:
+    """A raw file's path (``file.gpkg!layer`` too) under ``input_root`` when it is there."""
+    if input_root is None:
+        return path
+    root = input_root.resolve().as_posix().rstrip("/") + "/"
+    full = Path(path.split("!")[0]).resolve().as_posix() + ("!" + path.split("!", 1)[1] if "!" in path else "")
+    return full.removeprefix(root)
 
 
 @dataclass(frozen=True)
@@ -78,13 +101,23 @@ class RunManifest:
         """The commune boundaries of the run in the inventory CRS (empty when none)."""
         return _boundaries(self.boundaries, self.meridian).copy()
 
+    def load_context(self) -> gpd.GeoDataFrame:
+        """The wider boundaries the maps name the neighbours from (the run's own when none)."""
+        if self.boundaries is None or self.boundaries.context is None:
+            return self.load_boundaries()
+        return _boundaries(replace(self.boundaries, path=self.boundaries.context, context=None), self.meridian).copy()
+
+    def commune_names(self) -> dict[str, str]:
+        """Commune code → name, from the boundary file (empty when it has none)."""
+        bounds = _boundaries(self.boundaries, self.meridian)
+        if "commune_name" not in bounds:
+            return {}
+        named = bounds.dropna(subset=["commune_name"])
+        return dict(zip(named["commune_code"].astype(str), named["commune_name"].astype(str), strict=True))
+
     def shown(self, path: str) -> str:
         """A raw file's path as an officer reads it: under the raw-data folder when it is there."""
-        if self.input_root is None:
-            return path
-        root = self.input_root.resolve().as_posix().rstrip("/") + "/"
-        full = Path(path.split("!")[0]).resolve().as_posix() + ("!" + path.split("!", 1)[1] if "!" in path else "")
-        return full.removeprefix(root)
+        return shown_path(path, self.input_root)
 
     def with_boundaries(self, path: Path | None) -> RunManifest:
         """The same manifest with another boundary file (``--boundaries`` of a stage)."""
@@ -133,7 +166,9 @@ class RunManifest:
             province=find_province(data["province_code"]),
             year=int(data["year"]),
             reference_date=date.fromisoformat(data["reference_date"]),
-            boundaries=Boundaries(**{**boundaries, "path": Path(boundaries["path"])}) if boundaries else None,
+            boundaries=Boundaries(**{**boundaries, "path": Path(boundaries["path"]),
+                                     "context": Path(boundaries["context"]) if boundaries.get("context") else None})
+            if boundaries else None,
             qa=Thresholds(**data.get("qa", {})),
             natural_area_ha=dict(data.get("natural_area_ha", {})),
             map_scale_step=int(maps.get("scale_step", 0)),

@@ -38,6 +38,7 @@ def sample_config(raw: Path, work: Path, extra: str = "") -> Path:
     config = config.replace('input = "data/raw/sample"', f'input = "{raw.as_posix()}"')
     config = config.replace('workdir = "data/processed"', f'workdir = "{work.as_posix()}"')
     config = config.replace('"data/raw/sample/', f'"{raw.as_posix()}/')  # boundaries, the 2014 layer, 2018 stats
+    config = config.replace('"pipeline/data/', f'"{(REPO / "pipeline/data").as_posix()}/')  # the context boundaries
     work.mkdir(parents=True, exist_ok=True)
     path = work / "inventory.toml"
     path.write_text(config + extra, encoding="utf-8")

@@ -51,3 +51,14 @@ def parcels(geoms: list, landuse: list | None = None, owner: list | None = None,
         "landuse": landuse or ["LUC"] * n, "owner_type": owner or ["GDC"] * n,
         "area_m2": shapely.area(np.array(geoms)), "uses": uses or [None] * n, "flags": flags or [None] * n,
     }, geometry=geoms, crs=CRS)
+
+
+def ingest_messages(work) -> list[str]:
+    """Every message ingest wrote to ``reports/ingest.json`` (reasons, repairs, warnings, CRS choices)."""
+    import json
+
+    report = json.loads((work / "reports" / "ingest.json").read_text(encoding="utf-8"))
+    out = []
+    for f in report["files"]:
+        out += [f["crs_reason"], *f["repairs"], *f["quarantined_by_reason"], *f["flagged"], *f["warnings"]]
+    return [m for m in out if m]

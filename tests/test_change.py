@@ -29,8 +29,8 @@ from pipeline.change import (
 )
 from pipeline.config import settings_from_dict
 from pipeline.errors import ConfigError
-from pipeline.forms import apportion
 from pipeline.reference import landuse_colors
+from pipeline.rounding import apportion
 from tests import helpers
 from tests.helpers import VAN_QUAN
 

@@ -261,7 +261,7 @@ def test_owner_type_from_config_fills_blanks(tmp_path):
     parcels, _, report = _ingest(path, settings)
     assert list(parcels["owner_type"]) == ["TKT", "TKT"]  # no name, no land-use rule for LUC: the config decides
     assert list(parcels["owner_source"]) == ["config", "file"]
-    assert report.inferred["Đối tượng TKT (theo cấu hình: config)"]["features"] == 1
+    assert report.inferred["Đối tượng TKT (theo cấu hình)"]["features"] == 1
 
 
 def test_duplicates_and_garbage_areas_are_flagged_not_dropped(tmp_path):

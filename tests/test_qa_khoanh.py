@@ -43,7 +43,7 @@ def test_gap_inside_and_against_the_boundary():
     boundary = shapely.box(X0, Y0, X0 + 300, Y0 + 310)  # the commune reaches 10 m further north
     layer = qa_commune(parcels(geoms), boundary=boundary).layers["gaps"]
     assert sorted(layer["area_m2"]) == pytest.approx([3000.0, 10_000.0])
-    inside = layer[layer["detail"].str.contains("inside")]
+    inside = layer[layer["detail"] == "khoảng hở giữa các thửa"]
     assert inside["y_easting"].iat[0] == pytest.approx(X0 + 150, abs=50)
     assert inside["x_northing"].iat[0] == pytest.approx(Y0 + 150, abs=50)
 
@@ -60,7 +60,7 @@ def test_sliver_and_crossing():
     strip = shapely.box(X0 + 300.0, Y0, X0 + 300.2, Y0 + 100)  # 20 cm strip, outside too
     result = qa_commune(parcels(geoms + [strip]), boundary=shapely.box(X0, Y0, X0 + 300, Y0 + 300))
     slivers = result.layers["slivers"]
-    assert list(slivers["parcels"]) == ["1/10"] and slivers["detail"].iat[0] == "mean width 0.20 m"
+    assert list(slivers["parcels"]) == ["1/10"] and slivers["detail"].iat[0] == "bề rộng trung bình 0,20 m"
     crossings = result.layers["crossings"].sort_values("area_m2")
     assert list(crossings["area_m2"]) == pytest.approx([20.0, 500.0])
 
@@ -69,7 +69,7 @@ def test_invalid_comes_from_the_ingest_flag():
     flags = [None] * 9
     flags[2] = f"{INVALID_FLAG} (Self-intersection[450250 2417000])"
     layer = qa_commune(parcels(grid(), flags=flags)).layers["invalid"]
-    assert list(layer["parcels"]) == ["1/3"] and "Self-intersection" in layer["detail"].iat[0]
+    assert list(layer["parcels"]) == ["1/3"] and layer["detail"].iat[0] == "Hình học lỗi đã sửa (điểm tự cắt)"
 
 
 def test_reconciliation_explains_the_difference():

@@ -17,8 +17,10 @@ from click.testing import CliRunner
 
 from pipeline import crs as vn
 from pipeline.cli import cli
+from pipeline.messages import untranslated
 from pipeline.reference import province
 from tests.conftest import REPO
+from tests.helpers import ingest_messages
 
 REALWORLD = REPO.parent / "shared" / "data" / "realworld"
 #: folder → (province as an officer types it, a commune code as the officer gives it)
@@ -61,6 +63,7 @@ def test_a_real_export_gives_a_complete_inventory(real_run):
     public = areas[areas["landuse"].isin(["DGT", "SON", "DTL"])]
     assert len(public) and not (public["owner_type"] == "GDC").any()  # roads and rivers are not a household's
     assert (work / "forms/xa").exists() and list((work / "maps").glob("xa_*.pdf"))
+    assert not untranslated(ingest_messages(work))  # every message reaches the officer in Vietnamese
 
 
 @pytest.mark.slow

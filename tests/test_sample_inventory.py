@@ -6,7 +6,9 @@ import pyogrio
 import pytest
 import shapely
 
+from pipeline.messages import untranslated
 from pipeline.sample import SAMPLE_COMMUNES, commune_boundaries, generate_commune
+from tests.helpers import ingest_messages
 
 COMMUNES = sorted(c.code for c in SAMPLE_COMMUNES)
 
@@ -48,6 +50,9 @@ def test_inventory_writes_parcels_in_lang_son_crs(sample_run):
         split = parcels["flags"].fillna("").str.contains("chia theo bản đồ hiện trạng rừng")
         assert parcels["source_file"].nunique() == 1 and parcels.loc[~split, "source_fid"].is_unique
     assert not any((sample_run / "quarantine").glob("*.parquet"))  # planted problems are QA's, not ingest's
+    messages = ingest_messages(sample_run)
+    assert messages and not untranslated(messages)  # every message reaches the officer in Vietnamese
+    assert "Báo cáo đọc dữ liệu thửa đất" in (sample_run / "reports/ingest.md").read_text(encoding="utf-8")
 
 
 def test_areas_equal_geometry_and_independent_reprojection(sample_run, sample_dir):

@@ -247,10 +247,16 @@ def current_units(parcels: gpd.GeoDataFrame, khoanh: gpd.GeoDataFrame,
     }, geometry=list(np.r_[geoms, gaps.geometry.values]), crs=khoanh.crs)
 
 
-def dominant_previous(pieces: pd.DataFrame) -> pd.DataFrame:
-    """Per current khoanh, the previous code covering most of it (the khoanh
-    list's "kỳ trước" column)."""
+def dominant_previous(pieces: pd.DataFrame, previous_owner: pd.Series | None = None) -> pd.DataFrame:
+    """Per current khoanh, the previous code and the previous object code each
+    covering most of it (the khoanh list's "kỳ trước" columns); ``previous_owner``
+    is the previous layer's object code by its ``previous_id`` (1…n)."""
     inside = pieces[(pieces["khoanh_no"] > 0) & (pieces["previous_id"] > 0)]
-    by_code = inside.groupby(["khoanh_no", "from_leaf"], as_index=False)["area_m2"].sum()
-    largest = by_code.sort_values("area_m2", ascending=False, kind="stable").drop_duplicates("khoanh_no")
-    return largest.set_index("khoanh_no")["from_leaf"]
+    owners = previous_owner if previous_owner is not None else pd.Series(dtype=object)
+    inside = inside.assign(from_owner=inside["previous_id"].map(owners).fillna(""))
+    out = {}
+    for column in ("from_leaf", "from_owner"):
+        by_code = inside.groupby(["khoanh_no", column], as_index=False)["area_m2"].sum()
+        largest = by_code.sort_values("area_m2", ascending=False, kind="stable").drop_duplicates("khoanh_no")
+        out[column] = largest.set_index("khoanh_no")[column]
+    return pd.DataFrame(out)

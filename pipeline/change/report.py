@@ -5,9 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from ..config import Previous
-from ..report import markdown_table
+from ..messages import vi
+from ..report import markdown_table, unit_label, vn_number
 from ..workdir import RunManifest
 from .codes import GAP, OUTSIDE
+
+#: Changes smaller than this are not listed (they print as 0,00 ha).
+MIN_SHOWN_M2 = 50.0
 
 
 def change_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -26,37 +30,48 @@ def change_summary(table: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(names="commune_code")
 
 
-def change_report(table: pd.DataFrame, state: dict, previous: Previous, manifest: RunManifest) -> str:
-    """reports/change.md: what was compared, where the area went, the largest changes."""
-    year = manifest.year
-    summary = change_summary(table)
-    shown = summary.assign(**{c.replace("_m2", "_ha"): (summary[c] / 1e4).round(2)
-                              for c in summary.columns if c.endswith("_m2")})
-    shown = shown[["commune_code", *[c for c in shown.columns if c.endswith("_ha")]]]
-    shown.columns = ["commune", f"{previous.year} (ha)", f"{year} (ha)", "changed (ha)",
-                     f"only in {previous.year} (ha)", f"only in {year} (ha)"]
+def _largest_changes(table: pd.DataFrame, top: int = 15) -> pd.DataFrame:
+    """The code pairs with the most area changed (at least 0,01 ha), in ha."""
     changes = table[(table["from_code"] != table["to_code"]) & (table["from_code"] != OUTSIDE)
                     & (table["to_code"] != OUTSIDE)]
     largest = (changes.groupby(["from_code", "to_code"], as_index=False)["area_m2"].sum()
-               .sort_values("area_m2", ascending=False).head(15))
-    largest = largest.assign(area_ha=(largest["area_m2"] / 1e4).round(2)).drop(columns="area_m2")
-    largest.columns = [f"from ({previous.year})", f"to ({year})", "area (ha)"]
+               .sort_values("area_m2", ascending=False))
+    largest = largest[largest["area_m2"] >= MIN_SHOWN_M2].head(top)
+    return largest.assign(area_ha=largest.pop("area_m2") / 1e4)
+
+
+def change_report(table: pd.DataFrame, state: dict, previous: Previous, manifest: RunManifest) -> str:
+    """reports/change.md (Vietnamese): what was compared, where the area went, the largest changes."""
+    year, before = manifest.year, previous.year
+    names = manifest.commune_names()
+    summary = change_summary(table)
+    shown = pd.DataFrame({"Đơn vị hành chính (mã)": [unit_label(c, names) for c in summary["commune_code"]]})
+    for column, title in (("previous_m2", f"Năm {before} (ha)"), ("current_m2", f"Năm {year} (ha)"),
+                          ("changed_m2", "Thay đổi loại đất (ha)"), ("previous_only_m2", f"Chỉ có năm {before} (ha)"),
+                          ("current_only_m2", f"Chỉ có năm {year} (ha)")):
+        shown[title] = summary[column].to_numpy() / 1e4
+    largest = _largest_changes(table)
+    largest.columns = [f"Mã năm {before}", f"Mã năm {year}", "Diện tích (ha)"]
     used = sum(c["area_m2"] for c in state["communes"].values())
     overlap = sum(c["overlap_removed_m2"] for c in state["communes"].values())
     quarantined = sum(q["area_m2"] for q in state["quarantine"])
+    features = sum(c["features"] for c in state["communes"].values())
     lines = [
-        f"# Change {previous.year} → {year}", "",
-        f"Previous layer: `{previous.path}` ({sum(c['features'] for c in state['communes'].values())} features, "
-        f"{used / 1e4:,.2f} ha used; overlaps counted once: {overlap / 1e4:,.4f} ha removed; quarantined: "
-        f"{quarantined / 1e4:,.4f} ha). Codes compared at the level of Biểu 14/TKĐĐ (LUA, HNK, RSX, RPH, RDD "
-        "without sub-codes). Every m² of both layers is in `stats/transitions.csv`: "
-        f"`{OUTSIDE}` = outside the other layer, `{GAP}` = a {year} gap with no code.", "",
+        f"# Biến động sử dụng đất {before} – {year}", "",
+        f"Bản đồ kỳ trước: `{manifest.shown(str(previous.path))}` ({features} khoanh, dùng {vn_number(used / 1e4)} ha; "
+        f"phần chồng đè chỉ tính một lần: bỏ {vn_number(overlap / 1e4, 4)} ha; cách ly: "
+        f"{vn_number(quarantined / 1e4, 4)} ha). So sánh theo mã của Biểu 14/TKĐĐ (LUA, HNK, RSX, RPH, RDD không "
+        "chia mã chi tiết). Mọi m² của cả hai bản đồ có trong `stats/transitions.csv`: "
+        f"`{OUTSIDE}` = nằm ngoài bản đồ kia, `{GAP}` = khoảng hở năm {year} chưa có mã loại đất.", "",
         markdown_table(shown), "",
-        f"## Largest changes ({previous.year} → {year})", "",
-        markdown_table(largest) if len(largest) else "No change of land use.", "",
+        f"## Các biến động lớn nhất ({before} → {year}, từ 0,01 ha)", "",
+        markdown_table(largest) if len(largest) else "Không có biến động loại đất.", "",
     ]
     if state["quarantine"]:
         q = pd.DataFrame(state["quarantine"])
-        q["area_ha"] = (q.pop("area_m2") / 1e4).round(4)
-        lines += ["## Previous-layer features not used", "", markdown_table(q), ""]
+        q["area_ha"] = q.pop("area_m2") / 1e4
+        q = q.rename(columns={"reason": "Lý do", "features": "Số khoanh", "area_ha": "Diện tích (ha)"})
+        if "Lý do" in q:
+            q["Lý do"] = q["Lý do"].map(vi)
+        lines += [f"## Các khoanh của bản đồ năm {before} không dùng được", "", markdown_table(q), ""]
     return "\n".join(lines)

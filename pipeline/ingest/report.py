@@ -12,9 +12,10 @@ import pandas as pd
 from .. import crs as vn
 from ..config import Settings
 from ..io import write_json, write_text
-from ..report import markdown_table
-from ..workdir import WorkDir
-from .owners import SOURCE_VI
+from ..messages import vi
+from ..report import markdown_table, vn_number
+from ..workdir import WorkDir, shown_path
+from .owners import SOURCE_VI, rule_named
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,9 @@ def inference_counts(parcels: pd.DataFrame) -> dict[str, dict[str, float]]:
     inferred = parcels["owner_source"].ne("file")
     if inferred.any():
         part = parcels[inferred]
+        rule = part["owner_rule"].map(lambda r: rule_named(r).name_vi if r and r != "config" else "")
         labels.append(("Đối tượng " + part["owner_type"].astype(str) + " (" + part["owner_source"].map(SOURCE_VI)
-                       + (": " + part["owner_rule"].astype(str)).where(part["owner_rule"].ne(""), "") + ")",
-                       part["area_m2"]))
+                       + (": " + rule).where(rule.ne(""), "") + ")", part["area_m2"]))
     out: dict[str, dict[str, float]] = {}
     for label, area in labels:
         for key, group in area.groupby(label.to_numpy()):
@@ -108,51 +109,67 @@ def inference_table(files: list[FileReport]) -> pd.DataFrame:
             rows.setdefault(rule, [0, 0.0])
             rows[rule][0] += v["features"]
             rows[rule][1] += v["area_m2"]
-    return pd.DataFrame([{"rule": r, "parcels": int(n), "area (ha)": a / 1e4} for r, (n, a) in sorted(rows.items())])
+    return pd.DataFrame([{"Quy tắc": r, "Số thửa": int(n), "Diện tích (ha)": a / 1e4}
+                         for r, (n, a) in sorted(rows.items())])
+
+
+def _ha(m2: float) -> str:
+    return vn_number(m2 / 1e4, 4)
+
+
+def _file_table(files: list[FileReport], input_root: Path | None) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "Tệp": shown_path(f.path, input_root), "Định dạng": f.driver, "Bảng mã": f.encoding,
+        "Hệ tọa độ khai báo": f.crs_declared or "(không có)", "Hệ tọa độ dùng": f.crs_chosen,
+        "Căn cứ": vi(f.crs_reason), "Số thửa đọc": f.features_in, "Số thửa nhận": f.features_out,
+        "Số thửa cách ly": f.features_quarantined, "Diện tích nhận (ha)": f.area_out_m2 / 1e4,
+        "Diện tích cách ly (ha)": f.area_quarantined_m2 / 1e4,
+    } for f in files])
+
+
+def _file_notes(f: FileReport) -> list[str]:
+    """What was done to one file, in the officer's words."""
+    notes = [f"- Cách ly — {vi(r)}: {int(v['features'])} thửa, {_ha(v['area_m2'])} ha"
+             for r, v in f.quarantined_by_reason.items()]
+    notes += [f"- Đánh dấu (vẫn thống kê) — {vi(r)}: {n} thửa" for r, n in f.flagged.items()]
+    notes += [f"- Đã sửa — {vi(r)}: {n}" for r, n in f.repairs.items()]
+    notes += [f"- Suy luận — {r}: {int(v['features'])} thửa, {_ha(v['area_m2'])} ha"
+              for r, v in f.inferred.items()]
+    notes += [f"- **Cảnh báo**: {vi(w)}" for w in f.warnings]
+    return notes
 
 
 def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings) -> None:
-    """``reports/ingest.json`` (machine) and ``reports/ingest.md`` (officer)."""
+    """``reports/ingest.json`` (machine, English keys and messages) and
+    ``reports/ingest.md`` (the officer's, in Vietnamese)."""
     totals = result.totals
+    target = vn.province_crs(settings.province)
     write_json(work.report("ingest.json"), {
         **totals,
         "province": settings.province.name_vi,
-        "target_crs": vn.province_crs(settings.province).to_string(),
+        "target_crs": target.to_string(),
         "files": [asdict(f) for f in result.files],
     })
-    rows = pd.DataFrame([{
-        "file": f.path, "format": f.driver, "encoding": f.encoding,
-        "CRS declared": f.crs_declared or "(none)", "CRS chosen": f.crs_chosen,
-        "why": f.crs_reason, "in": f.features_in, "out": f.features_out,
-        "quarantined": f.features_quarantined, "area out (ha)": f.area_out_m2 / 1e4,
-        "area quarantined (ha)": f.area_quarantined_m2 / 1e4,
-    } for f in result.files])
     lines = [
-        f"# Ingest report — {settings.province.name_vi}",
+        f"# Báo cáo đọc dữ liệu thửa đất — tỉnh {settings.province.name_vi}",
         "",
-        f"Target CRS: {vn.province_crs(settings.province).name} "
-        f"({vn.province_crs(settings.province).to_string()}), areas in m² in that CRS.",
+        f"Hệ tọa độ đích: {target.name} ({target.to_string()}); diện tích tính bằng m² trong hệ tọa độ này.",
         "",
-        f"- Features in: {totals['features_in']}, out: {totals['features_out']}, "
-        f"quarantined: {totals['features_quarantined']}",
-        f"- Area in: {totals['area_in_m2'] / 1e4:.4f} ha = out {totals['area_out_m2'] / 1e4:.4f} ha "
-        f"+ quarantined {totals['area_quarantined_m2'] / 1e4:.4f} ha",
+        f"- Số thửa đọc: {totals['features_in']}, nhận: {totals['features_out']}, "
+        f"cách ly: {totals['features_quarantined']}",
+        f"- Diện tích đọc: {_ha(totals['area_in_m2'])} ha = nhận {_ha(totals['area_out_m2'])} ha "
+        f"+ cách ly {_ha(totals['area_quarantined_m2'])} ha",
+        "- Các thửa cách ly, suy luận và chuyển mã được liệt kê từng thửa trong sổ rà soát "
+        "`reports/review/<mã xã>.xlsx`.",
         "",
-        markdown_table(rows),
+        markdown_table(_file_table(result.files, settings.input_root)),
         "",
     ]
     inferred = inference_table(result.files)
     if len(inferred):
-        lines += ["## Inferred objects and refined codes (listed parcel by parcel in reports/review/)", "",
-                  markdown_table(inferred), ""]
+        lines += ["## Đối tượng sử dụng đất suy luận và mã loại đất chuyển đổi", "", markdown_table(inferred), ""]
     for f in result.files:
-        notes = [f"- quarantined, {r}: {int(v['features'])} features, {v['area_m2'] / 1e4:.4f} ha"
-                 for r, v in f.quarantined_by_reason.items()]
-        notes += [f"- flagged (kept), {r}: {n}" for r, n in f.flagged.items()]
-        notes += [f"- repaired, {r}: {n}" for r, n in f.repairs.items()]
-        notes += [f"- inferred, {r}: {int(v['features'])} parcels, {v['area_m2'] / 1e4:.4f} ha"
-                  for r, v in f.inferred.items()]
-        notes += [f"- warning: {w}" for w in f.warnings]
+        notes = _file_notes(f)
         if notes:
-            lines += [f"## {f.path}", "", *notes, ""]
+            lines += [f"## {shown_path(f.path, settings.input_root)}", "", *notes, ""]
     write_text(work.report("ingest.md"), "\n".join(lines))

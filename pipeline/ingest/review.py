@@ -9,7 +9,6 @@ back on the next run (:mod:`.corrections`); the source files are never touched.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,7 +20,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from ..io import atomic_path
+from ..messages import vi
 from ..reference import landuse_tree, owner_codes
+from ..xlsx import FONT, landscape, serif_workbook
 from .core import CORRECTED
 from .corrections import REVIEW_HEADER_ROW
 from .owners import FROM_CORRECTION, FROM_FILE, SOURCE_VI, rule_named
@@ -37,29 +38,6 @@ COLUMNS = [  # header, width, key
 QUARANTINED, INFERRED, REFINED, FIXED = "Cách ly", "Suy đối tượng", "Chuyển mã", "Đã sửa theo cán bộ"
 EDITABLE = PatternFill("solid", fgColor="FFF2CC")
 KEY = PatternFill("solid", fgColor="EDEDED")
-#: Quarantine reasons (as ingest writes them) in the officer's words.
-REASONS_VI = [
-    (r"^blank land-use code", "Không có mã loại đất"),
-    (r"^code '(\w+)' must be split by a field survey into one of (.*?);", r"Mã \1 phải điều tra để chia thành \2"),
-    (r"^'(\w+)' is a group code of Circular 27/2018; give the detailed code \((.*)\)",
-     r"Mã \1 là mã nhóm, cần mã chi tiết (\2)"),
-    (r"^land-use code '(.*)' is not a Circular 27/2018 code", r"Mã '\1' không có trong danh mục TT 27/2018"),
-    (r"^blank user/manager object code", "Không có mã đối tượng sử dụng, quản lý"),
-    (r"^user/manager object code '(.*)' is not", r"Mã đối tượng '\1' không có trong danh mục"),
-    (r"^empty geometry", "Không có hình thửa"), (r"^geometry has no area", "Hình thửa không có diện tích"),
-    (r"^not a polygon \((\w+)\)", r"Không phải vùng (\1)"), (r"^coordinates are NaN", "Tọa độ hỏng (NaN)"),
-    (r"^implausibly large for a parcel \((.*)\)", r"Quá lớn để là một thửa (\1)"),
-]
-
-
-def reason_vi(reason: str) -> str:
-    """A quarantine reason in Vietnamese (as written when no translation fits)."""
-    for pattern, text in REASONS_VI:
-        if re.search(pattern, reason):
-            return re.sub(pattern + ".*", text, reason, count=1)
-    return reason
-
-
 def _why(row: pd.Series) -> str:
     parts = []
     if isinstance(row.get("refined"), str) and row["refined"]:
@@ -91,7 +69,7 @@ def _table(parcels: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
         **{k: quarantine.get(k)
            for k in ("sheet_no", "parcel_no", "owner_name", "landuse_raw", "source_file", "candidates", "source_fid")},
         "area_m2": quarantine["area_m2"].round(1), "landuse": "", "owner_type": "", "status": QUARANTINED,
-        "why": quarantine["reason"].map(reason_vi), "landuse_fix": "", "owner_fix": "",
+        "why": quarantine["reason"].map(vi), "landuse_fix": "", "owner_fix": "",
         "geometry": quarantine.geometry.to_numpy(),
     })
     out = pd.concat([refused, inferred], ignore_index=True)
@@ -128,18 +106,18 @@ def _codes(parcels: pd.DataFrame) -> pd.Series:
 def write_review_workbook(path: Path, rows: pd.DataFrame, commune: str) -> Path:
     """The review workbook of a commune: its rows, the columns to fill in
     (yellow, with lists of the valid codes), and how to use it."""
-    book = Workbook()
+    book = serif_workbook()
     sheet = book.active
     sheet.title = "Rà soát"
     sheet["A1"] = f"DANH SÁCH THỬA ĐẤT CẦN RÀ SOÁT — {commune}"
-    sheet["A1"].font = Font(bold=True, size=13)
+    sheet["A1"].font = Font(name=FONT, bold=True, size=13)
     sheet["A2"] = ("Điền cột “Mã loại đất đúng” và/hoặc “Đối tượng đúng” khi kết quả của kiemke chưa đúng, lưu tệp "
                    "rồi chạy lại: sửa đổi được áp dụng cho xã này, tệp dữ liệu gốc không bị sửa. "
                    f"Có {len(rows)} thửa.")
-    sheet["A2"].font = Font(italic=True, size=10)
+    sheet["A2"].font = Font(name=FONT, italic=True, size=10)
     for c, (header, width, key) in enumerate(COLUMNS, start=1):
         cell = sheet.cell(REVIEW_HEADER_ROW, c, header)
-        cell.font = Font(bold=True)
+        cell.font = Font(name=FONT, bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
         sheet.column_dimensions[get_column_letter(c)].width = width
         if key in ("landuse_fix", "owner_fix", "note"):
@@ -151,6 +129,7 @@ def write_review_workbook(path: Path, rows: pd.DataFrame, commune: str) -> Path:
             sheet.cell(r, c, None if value is None or (isinstance(value, float) and np.isnan(value)) else value)
     _validations(book, sheet, len(rows))
     sheet.freeze_panes = sheet.cell(REVIEW_HEADER_ROW + 1, 4)
+    landscape(sheet, a3=True, title_rows=f"{REVIEW_HEADER_ROW}:{REVIEW_HEADER_ROW}")
     sheet.auto_filter.ref = f"A{REVIEW_HEADER_ROW}:{get_column_letter(len(COLUMNS))}{REVIEW_HEADER_ROW + len(rows)}"
     with atomic_path(path) as tmp:
         book.save(tmp)

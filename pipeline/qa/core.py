@@ -16,6 +16,8 @@ import pandas as pd
 import shapely
 
 from ..ingest import INVALID_FLAG
+from ..messages import vi
+from ..report import signed, vn_number
 from ..topology import (
     Thresholds,
     crossings,
@@ -31,12 +33,12 @@ from ..topology import (
 LAYERS = ("invalid", "overlaps", "duplicates", "gaps", "slivers", "crossings")
 
 LAYER_TITLES = {
-    "invalid": "Hình học lỗi đã sửa (invalid geometry, repaired)",
-    "overlaps": "Chồng đè giữa các thửa (overlaps)",
-    "duplicates": "Thửa trùng hình (duplicated geometry)",
-    "gaps": "Hở giữa các thửa / với ranh giới xã (gaps)",
-    "slivers": "Thửa mảnh, nhỏ (slivers)",
-    "crossings": "Thửa vượt ranh giới xã (crossing the commune boundary)",
+    "invalid": "Hình học lỗi đã sửa",
+    "overlaps": "Chồng đè giữa các thửa",
+    "duplicates": "Thửa trùng hình",
+    "gaps": "Hở giữa các thửa, hở với ranh giới xã",
+    "slivers": "Thửa mảnh, hẹp",
+    "crossings": "Thửa vượt ranh giới xã",
 }
 
 PROBLEM_COLUMNS = ["commune_code", "problem", "parcels", "x_northing", "y_easting", "area_m2", "detail", "geometry"]
@@ -103,33 +105,33 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
     flags = parcels["flags"].astype("string").fillna("") if "flags" in parcels else pd.Series([""] * len(parcels))
     bad = np.flatnonzero(flags.str.contains(INVALID_FLAG, regex=False).to_numpy())
     layers["invalid"] = _layer(code, "invalid", geoms[bad], _label(parcels, bad), shapely.area(geoms[bad]),
-                               flags.to_numpy()[bad], crs)
+                               [vi(f) for f in flags.to_numpy()[bad]], crs)
 
     pairs = overlapping_pairs(geoms, thresholds)
     for name, rows in (("overlaps", pairs[~pairs["duplicate"].astype(bool)]),
                        ("duplicates", pairs[pairs["duplicate"].astype(bool)])):
         i, j = rows["i"].to_numpy(int), rows["j"].to_numpy(int)
         labels = np.char.add(np.char.add(_label(parcels, i), " & "), _label(parcels, j))
-        detail = [f"parcels {a} and {b} overlap" if name == "overlaps" else f"{a} and {b} are the same shape"
+        detail = [f"thửa {a} và {b} chồng đè nhau" if name == "overlaps" else f"thửa {a} và {b} trùng hình"
                   for a, b in zip(_label(parcels, i), _label(parcels, j), strict=True)]
         layers[name] = _layer(code, name, rows["geometry"].to_numpy(), labels, rows["area_m2"], detail, crs)
 
     # gaps are the same with overlaps resolved, and the coverage union is then fast
     holes = gaps(resolve_overlaps(geoms, pairs, parcel_priority(parcels)), boundary, thresholds)
     layers["gaps"] = _layer(code, "gaps", holes["geometry"].to_numpy(), [""] * len(holes), holes["area_m2"],
-                            [f"gap {k} the coverage" if k == "inside" else "commune area covered by no parcel"
+                            ["khoảng hở giữa các thửa" if k == "inside" else "phần diện tích xã không có thửa nào"
                              for k in holes["kind"]], crs)
 
     thin = slivers(geoms, thresholds)
     width = mean_width(geoms[thin])
     layers["slivers"] = _layer(code, "slivers", geoms[thin], _label(parcels, thin), shapely.area(geoms[thin]),
-                               [f"mean width {w:.2f} m" for w in width], crs)
+                               [f"bề rộng trung bình {vn_number(w)} m" for w in width], crs)
 
     if boundary is not None:
         cross = crossings(geoms, boundary, thresholds)
         i = cross["i"].to_numpy(int)
         layers["crossings"] = _layer(code, "crossings", cross["geometry"].to_numpy(), _label(parcels, i),
-                                     cross["area_m2"], ["part outside the commune boundary"] * len(i), crs)
+                                     cross["area_m2"], ["phần thửa nằm ngoài ranh giới xã"] * len(i), crs)
     else:
         layers["crossings"] = _layer(code, "crossings", [], [], [], [], crs)
 
@@ -137,6 +139,6 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
     rec = result.reconciliation()
     if rec["difference_pct"] is not None and abs(rec["difference_pct"]) > thresholds.reconcile_tolerance_pct:
         result.warnings.append(
-            f"Σ parcel area differs from the natural area by {rec['difference_m2'] / 1e4:+.4f} ha "
-            f"({rec['difference_pct']:+.2f} %, tolerance {thresholds.reconcile_tolerance_pct} %)")
+            f"Tổng diện tích các thửa chênh với diện tích tự nhiên {signed(rec['difference_m2'] / 1e4, 4)} ha "
+            f"({signed(rec['difference_pct'])} %, ngưỡng cho phép {vn_number(thresholds.reconcile_tolerance_pct)} %)")
     return result

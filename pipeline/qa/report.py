@@ -1,5 +1,6 @@
-"""The QA reports: ``reports/qa.md``, ``qa.html`` (with an overview map per
-commune) and ``qa.json``."""
+"""The QA reports, in Vietnamese: ``reports/qa.md``, ``qa.html`` (with an
+overview map per commune whose numbered markers are the rows of its tables)
+and ``qa.json`` (machine)."""
 
 from __future__ import annotations
 
@@ -14,98 +15,131 @@ import shapely
 
 from ..drawing import stroke
 from ..io import read_geoparquet, write_json, write_text
-from ..report import markdown_table
+from ..report import markdown_table, signed, unit_label, vn_number
 from ..topology import representative_xy
 from ..workdir import WorkDir
 from .core import LAYER_TITLES, CommuneQA
 
+#: Markers numbered on the overview map (more would hide the commune).
+NUMBERED = 60
+#: Where the natural area of a commune came from, in the officer's words.
+NATURAL_SOURCE_VI = {"boundary": "theo ranh giới xã", "config": "theo cấu hình [natural_area_ha]"}
 
-def _summary_rows(results: list[CommuneQA]) -> pd.DataFrame:
+
+def _summary_rows(results: list[CommuneQA], names: dict[str, str]) -> pd.DataFrame:
     rows = []
     for r in results:
         rec = r.reconciliation()
+        counts = r.counts()
+        known = rec["natural_area_m2"] is not None
         rows.append({
-            "commune": r.commune_code, "parcels": r.parcel_count, **r.counts(),
-            "Σ parcels (ha)": rec["parcel_area_m2"] / 1e4,
-            "natural area (ha)": rec["natural_area_m2"] / 1e4 if rec["natural_area_m2"] else float("nan"),
-            "difference (ha)": rec["difference_m2"] / 1e4 if rec["difference_m2"] is not None else float("nan"),
-            "difference (%)": rec["difference_pct"] if rec["difference_pct"] is not None else float("nan"),
-            "unexplained (ha)": rec["unexplained_m2"] / 1e4 if rec["unexplained_m2"] is not None else float("nan"),
+            "Đơn vị hành chính (mã)": unit_label(r.commune_code, names), "Số thửa": r.parcel_count,
+            **{LAYER_TITLES[name]: counts[name] for name in LAYER_TITLES},
+            "Tổng diện tích các thửa (ha)": rec["parcel_area_m2"] / 1e4,
+            "Diện tích tự nhiên theo ranh giới (ha)": rec["natural_area_m2"] / 1e4 if known else float("nan"),
+            "Chênh lệch (ha)": rec["difference_m2"] / 1e4 if known else float("nan"),
+            "Chênh lệch (%)": rec["difference_pct"] if known else float("nan"),
+            "Chưa giải thích được (ha)": rec["unexplained_m2"] / 1e4 if known else float("nan"),
         })
     return pd.DataFrame(rows)
 
 
-def _problem_table(layer: gpd.GeoDataFrame) -> pd.DataFrame:
+def _problem_table(layer: gpd.GeoDataFrame, first: int) -> pd.DataFrame:
     return pd.DataFrame({
-        "sheet/parcel": layer["parcels"], "X (N)": layer["x_northing"], "Y (E)": layer["y_easting"],
-        "area (m²)": layer["area_m2"], "detail": layer["detail"],
+        "Số": range(first, first + len(layer)), "Tờ/thửa": layer["parcels"],
+        "X (bắc)": layer["x_northing"], "Y (đông)": layer["y_easting"],
+        "Diện tích (m²)": layer["area_m2"], "Mô tả": layer["detail"],
     })
 
 
-def _overview_png(result: CommuneQA, parcels: gpd.GeoDataFrame | None) -> str:
-    """A small overview map (base64 PNG): parcels in grey, problems in red."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=90)
+def _overview_png(result: CommuneQA, parcels: gpd.GeoDataFrame | None, title: str) -> str:
+    """A small overview map (base64 PNG): parcels in grey, problems as red
+    circles numbered like the rows of the tables below it."""
+    fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=100)
     if parcels is not None and len(parcels):
         stroke(ax, parcels.geometry.values, "#b0b0b0", 0.07)
         x0, y0, x1, y1 = shapely.total_bounds(parcels.geometry.values)
         ax.update_datalim([(x0, y0), (x1, y1)])
+    number = 1
     for layer in result.layers.values():
-        if len(layer):
-            xy = representative_xy(layer.geometry.values)
-            ax.scatter(xy[:, 0], xy[:, 1], s=40, facecolors="none", edgecolors="red", linewidths=1.2)
+        if not len(layer):
+            continue
+        xy = representative_xy(layer.geometry.values)
+        ax.scatter(xy[:, 0], xy[:, 1], s=40, facecolors="none", edgecolors="red", linewidths=1.2)
+        for x, y in xy:
+            if number <= NUMBERED:
+                ax.annotate(str(number), (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7,
+                            color="#b00000")
+            number += 1
     ax.autoscale()
     ax.set_aspect("equal")
-    ax.set_title(f"Xã {result.commune_code}: {sum(result.counts().values())} problems", fontsize=9)
-    ax.tick_params(labelsize=6)
+    ax.set_axis_off()  # VN-2000 coordinates of each problem are in the tables
+    ax.set_title(f"{title}: {sum(result.counts().values())} lỗi", fontsize=9)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def write_qa_reports(results: list[CommuneQA], work: WorkDir, crs_name: str) -> None:
-    summary = _summary_rows(results)
-    md = [
-        "# QA report — topology of the parcels",
-        "",
-        f"Coordinates: {crs_name}; X = northing, Y = easting (Vietnamese convention). Areas in m².",
-        "Overlaps are counted once in the khoanh đất: the parcel with the earlier sheet/parcel number keeps "
-        "the shared area.",
-        "",
-        markdown_table(summary),
-        "",
-    ]
-    doc = [f"<h1>QA report</h1><p>{html.escape(crs_name)}; X = northing, Y = easting.</p>",
-           summary.to_html(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="")]
+def _reconciliation_line(r: CommuneQA) -> str | None:
+    rec = r.reconciliation()
+    if not rec["natural_area_m2"]:
+        return None
+
+    def ha(m2: float) -> str:
+        return vn_number(m2 / 1e4, 4)
+
+    source = NATURAL_SOURCE_VI.get(r.natural_area_source, r.natural_area_source)
+    return (f"Diện tích tự nhiên {ha(rec['natural_area_m2'])} ha ({source}); tổng diện tích các thửa "
+            f"{ha(rec['parcel_area_m2'])} ha; chênh lệch {signed(rec['difference_m2'] / 1e4, 4)} ha = chồng đè "
+            f"{ha(rec['overlap_m2'])} + ngoài ranh giới {ha(rec['outside_m2'])} − khoảng hở {ha(rec['gap_m2'])} "
+            f"+ chưa giải thích được {signed(rec['unexplained_m2'] / 1e4, 4)} ha")
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=lambda v: vn_number(v), na_rep="")
+
+
+def write_qa_reports(results: list[CommuneQA], work: WorkDir, crs_name: str, names: dict[str, str]) -> None:
+    """``qa.md``, ``qa.html`` and ``qa.json`` for the communes checked;
+    ``names`` maps commune codes to their names."""
+    summary = _summary_rows(results, names)
+    intro = [f"Tọa độ: {crs_name}; X là tọa độ bắc, Y là tọa độ đông (theo quy ước Việt Nam). Diện tích tính "
+             "bằng m².",
+             "Phần chồng đè chỉ được tính một lần trong khoanh đất: thửa có số tờ/số thửa nhỏ hơn giữ phần "
+             "diện tích chung.",
+             "Các lỗi có trong GeoPackage (nhóm lớp «Kiểm tra QA») để mở và sửa trong QGIS."]
+    md = ["# Báo cáo kiểm tra chất lượng dữ liệu thửa đất (topo)", "", *intro, "", markdown_table(summary), ""]
+    doc = ["<h1>Báo cáo kiểm tra chất lượng dữ liệu thửa đất (topo)</h1>",
+           *[f"<p>{html.escape(line)}</p>" for line in intro], _html_table(summary)]
     data = []
     for r in results:
-        md += [f"## Xã {r.commune_code}", ""]
-        md += [f"- **warning**: {w}" for w in r.warnings]
-        rec = r.reconciliation()
-        if rec["natural_area_m2"]:
-            md.append(f"- natural area {rec['natural_area_m2'] / 1e4:.4f} ha ({r.natural_area_source}); "
-                      f"Σ parcels {rec['parcel_area_m2'] / 1e4:.4f} ha; "
-                      f"difference {rec['difference_m2'] / 1e4:+.4f} ha "
-                      f"= overlaps {rec['overlap_m2'] / 1e4:.4f} + outside {rec['outside_m2'] / 1e4:.4f} "
-                      f"− gaps {rec['gap_m2'] / 1e4:.4f} + unexplained {rec['unexplained_m2'] / 1e4:+.4f} ha")
+        title = unit_label(r.commune_code, names)
+        md += [f"## {title}", ""]
+        md += [f"- **Cảnh báo**: {w}" for w in r.warnings]
+        line = _reconciliation_line(r)
+        if line:
+            md.append(f"- {line}")
         parcels_path = work.parcels(r.commune_code)
         parcels = read_geoparquet(parcels_path, columns=["geometry"]) if parcels_path.exists() else None
-        doc.append(f"<h2>Xã {html.escape(r.commune_code)}</h2>")
-        doc += [f"<p><b>warning</b>: {html.escape(w)}</p>" for w in r.warnings]
-        doc.append(f'<img alt="overview" src="data:image/png;base64,{_overview_png(r, parcels)}">')
+        doc.append(f"<h2>{html.escape(title)}</h2>")
+        doc += [f"<p><b>Cảnh báo</b>: {html.escape(w)}</p>" for w in r.warnings]
+        doc += [f"<p>{html.escape(line)}</p>"] if line else []
+        doc.append(f'<img alt="Sơ đồ vị trí các lỗi" src="data:image/png;base64,{_overview_png(r, parcels, title)}">')
+        first = 1
         for name, layer in r.layers.items():
             if layer.empty:
                 continue
-            table = _problem_table(layer)
+            table = _problem_table(layer, first)
+            first += len(layer)
             md += ["", f"### {LAYER_TITLES[name]} — {len(layer)}", "", markdown_table(table)]
-            doc += [f"<h3>{html.escape(LAYER_TITLES[name])} — {len(layer)}</h3>",
-                    table.to_html(index=False, float_format=lambda v: f"{v:,.2f}")]
+            doc += [f"<h3>{html.escape(LAYER_TITLES[name])} — {len(layer)}</h3>", _html_table(table)]
         md.append("")
-        data.append({"commune_code": r.commune_code, "counts": r.counts(), "reconciliation": rec,
+        data.append({"commune_code": r.commune_code, "counts": r.counts(), "reconciliation": r.reconciliation(),
                      "natural_area_source": r.natural_area_source, "warnings": r.warnings})
     write_text(work.report("qa.md"), "\n".join(md))
     write_text(work.report("qa.html"),
-               "<!doctype html><html lang='vi'><meta charset='utf-8'><title>QA</title>"
+               "<!doctype html><html lang='vi'><meta charset='utf-8'><title>Kiểm tra chất lượng dữ liệu</title>"
                "<style>body{font-family:sans-serif}td,th{padding:2px 6px;border:1px solid #ccc}"
                "table{border-collapse:collapse}</style><body>" + "\n".join(doc) + "</body></html>\n")
     write_json(work.report("qa.json"), data)

@@ -54,16 +54,16 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
         boundary = bounds.geometry.get(code) if code in bounds.index else None
         natural: tuple[float | None, str] = (None, "")
         if code in natural_ha:
-            natural = (natural_ha[code] * 1e4, "config [natural_area_ha]")
+            natural = (natural_ha[code] * 1e4, "config")
         elif boundary is not None:
-            natural = (float(boundary.area), "boundary file")
+            natural = (float(boundary.area), "boundary")
         tasks.append((str(work.root), code, shapely.to_wkb(boundary) if boundary is not None else None,
                       natural, thresholds))
     with executor(scheduler) as pmap:
         ran = pmap(qa_to_files, tasks, "qa" if progress else "")
     results = [_read_commune_qa(work, task[1]) for task in tasks]
     if any(ran) or not work.report("qa.md").exists():
-        write_qa_reports(results, work, manifest.crs.name)
+        write_qa_reports(results, work, manifest.crs.name, manifest.commune_names())
     log.info("qa: %d communes (%d checked again), %d problems → %s", len(results), sum(ran),
              sum(sum(r.counts().values()) for r in results), work.report("qa.md"))
     return results

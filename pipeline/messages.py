@@ -1,0 +1,72 @@
+"""Messages in the officer's words: what ingest and QA say (English, for logs
+and developers) rendered in Vietnamese for the reports, the review workbooks
+and the GeoPackage, from the table ``pipeline/data/messages_vi.csv``."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+import pandas as pd
+
+_NESTED = re.compile(r"⟨(.*?)⟩")
+
+
+@cache
+def _rows() -> pd.DataFrame:
+    with (resources.files("pipeline") / "data" / "messages_vi.csv").open("r", encoding="utf-8") as fh:
+        return pd.read_csv(fh, dtype=str, keep_default_na=False)
+
+
+@cache
+def _table() -> tuple[tuple[re.Pattern[str], str], ...]:
+    rows = _rows()
+    return tuple((re.compile(p), v) for p, v in zip(rows["pattern"], rows["vi"], strict=True))
+
+
+def _match(message: str) -> tuple[re.Pattern[str], str] | None:
+    return next(((p, v) for p, v in _table() if p.fullmatch(message)), None)
+
+
+@cache
+def vi(message: str) -> str:
+    """``message`` in Vietnamese (as written when no row of the table fits);
+    "a; b" (a parcel's flags) is translated part by part."""
+    if "; " in message and _match(message) is None:
+        return "; ".join(vi(part) for part in message.split("; "))
+    found = _match(message)
+    if found is None:
+        return message
+    pattern, text = found
+    return _NESTED.sub(lambda m: vi(m[1]), pattern.sub(text, message))
+
+
+def officer_message(message: str) -> str:
+    """An error as the officer reads it: in Vietnamese, with what to do, then
+    the original (for a report to the developers)."""
+    found = _match(message)
+    if found is None:
+        return message
+    todo = _rows().loc[_rows()["pattern"] == found[0].pattern, "what_to_do"].iat[0]
+    return f"{vi(message)}" + (f" → {todo}" if todo else "") + f"\n  ({message})"
+
+
+def untranslated(messages) -> list[str]:
+    """The messages (parts of "a; b" too) no row of the table translates."""
+    missing = []
+    for message in messages:
+        parts = [message] if _match(message) else message.split("; ")
+        missing += [p for p in parts if p and _match(p) is None]
+    return sorted(set(missing))
+
+
+def officer_table() -> str:
+    """Every message an officer may read and what to do about it, as a
+    Markdown table (the officers' guide prints it)."""
+    lines = ["| Thông báo | Việc cần làm |", "|---|---|"]
+    for text, todo in zip(_rows()["vi"], _rows()["what_to_do"], strict=True):
+        if todo:
+            shown = re.sub(r"\\\d", "…", text).replace("⟨…⟩", "…")
+            lines.append(f"| {shown.replace('|', '/')} | {todo.replace('|', '/')} |")
+    return "\n".join(lines)
