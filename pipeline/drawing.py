@@ -38,17 +38,20 @@ def compound_path(geoms: np.ndarray) -> MplPath:
 
 
 def outline_path(geoms: np.ndarray) -> MplPath:
-    """Every ring of the polygons as one stroked path (one PDF drawing operation,
-    where a LineCollection would write one per ring)."""
-    rings = shapely.get_rings(shapely.get_parts(np.asarray(geoms, dtype=object)))
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    """Every ring of the polygons (or every line of line geometries) as one
+    stroked path (one PDF drawing operation, where a LineCollection would
+    write one per ring)."""
+    parts = shapely.get_parts(np.asarray(geoms, dtype=object))
+    polygonal = shapely.get_type_id(parts) == 3
+    lines = np.r_[shapely.get_rings(parts[polygonal]), parts[~polygonal]]
+    coords, ring_of = shapely.get_coordinates(lines, return_index=True)
     codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
     codes[np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1] if len(coords) else []] = MplPath.MOVETO
     return MplPath(coords, codes)
 
 
 def stroke(ax, geoms, colour: str, width_mm: float, dashes: tuple[float, ...] | None = None) -> None:
-    """Draw the outlines of polygons, ``dashes`` in mm."""
+    """Draw the outlines of polygons (or lines), ``dashes`` in mm."""
     style = [(0, tuple(pt(d) for d in dashes))] if dashes else ["solid"]
     ax.add_collection(PathCollection([outline_path(geoms)], facecolors="none", edgecolors=[colour],
                                      linewidths=[pt(width_mm)], linestyles=style), autolim=False)

@@ -1,8 +1,11 @@
 """What a map sheet shows, from the unit's khoanh and the boundaries: the
 title and unit line, the legend of the codes present, the boundaries by
-level, the location inset, the land-use structure chart and the signatures."""
+level, the names of the units on it and of its neighbours, the location
+inset, the land-use structure chart and the signature blocks."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -14,7 +17,32 @@ from ..reference import landuse_tree
 from ..regime import Template
 from ..symbology import colour_of, legend_for
 from ..units import Unit
-from .render import SheetContent
+
+UNIT_NAME_PT = 18.0  # the communes on a district sheet, the districts on the province sheet
+NEIGHBOUR_PT = 14.0  # the units around the sheet's unit
+TOUCH_M = 50.0  # a neighbour shares at least this much of the outline (metres of buffer)
+
+
+@dataclass
+class SheetContent:
+    """What one sheet shows (all geometry in the province's VN-2000 TM-3, metres)."""
+
+    title: str
+    unit_line: str
+    khoanh: pd.DataFrame  # columns landuse (None for gaps), geometry; optional label (text printed, else landuse)
+    legend: pd.DataFrame  # code, name_vi, hex, hatch: the codes present, in code-tree order
+    boundaries: dict[str, np.ndarray]  # level → polygons whose outlines are drawn
+    inset_context: np.ndarray  # the parent's sub-units
+    inset_highlight: object  # the unit itself
+    inset_title: str
+    structure: pd.DataFrame  # code, name_vi, hex, share (0–1), for the structure chart
+    crs_note: str
+    signatures: list[str]
+    date_line: str = "…………, ngày …… tháng …… năm ……"
+    names: list[tuple[str, object, float, str]] = field(default_factory=list)  # text, area, size pt, kind
+    inset_names: list[tuple[str, object]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    chart_title: str = "CƠ CẤU SỬ DỤNG ĐẤT (%)"
 
 
 def structure_for(khoanh: pd.DataFrame) -> pd.DataFrame:
@@ -30,33 +58,87 @@ def structure_for(khoanh: pd.DataFrame) -> pd.DataFrame:
                          "share": (area / area.sum()).to_numpy() if area.sum() else 0.0})
 
 
+def unit_kind(name: str) -> str:
+    """"Thị trấn", "Phường", "Xã", "Huyện", "Thành phố", "Thị xã" or "Tỉnh": how a unit's name begins."""
+    for kind in ("Thị trấn", "Phường", "Thành phố", "Thị xã", "Huyện", "Tỉnh", "Xã"):
+        if name.startswith(kind + " "):
+            return kind
+    return "Xã"
+
+
+def _districts(bounds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """District polygons (dissolved communes) with their names."""
+    if bounds.empty:
+        return gpd.GeoDataFrame(columns=["district_code", "district_name", "geometry"], geometry="geometry")
+    return bounds.dissolve(by="district_code", aggfunc={"district_name": "first"}).reset_index()
+
+
+def _neighbours(unit: Unit, outline, context: gpd.GeoDataFrame) -> list[tuple[str, object, float, str]]:
+    """The units around ``outline`` named on the sheet: communes around a
+    commune, districts around a district (the province's neighbours are not
+    in the boundary files)."""
+    if unit.level == "tinh" or context.empty or shapely.is_empty(outline):
+        return []
+    units = (context.rename(columns={"commune_name": "name", "commune_code": "code"}) if unit.level == "xa"
+             else _districts(context).rename(columns={"district_name": "name", "district_code": "code"}))
+    mine = set(unit.communes) if unit.level == "xa" else {unit.code}
+    near = units[units.geometry.intersects(shapely.buffer(outline, TOUCH_M)) & ~units["code"].isin(mine)]
+    if unit.level == "huyen":  # the district's own communes outside this inventory, too
+        own = context[(context["district_code"] == unit.code) & ~context["commune_code"].isin(unit.communes)]
+        near = pd.concat([near, own.rename(columns={"commune_name": "name", "commune_code": "code"})])
+    rest = [shapely.difference(g, outline) for g in near.geometry.values]
+    return [(str(n), area, NEIGHBOUR_PT, "neighbour") for n, area in zip(near["name"], rest, strict=True)
+            if isinstance(n, str) and not shapely.is_empty(area)]
+
+
+def _inset(unit: Unit, outline, bounds: gpd.GeoDataFrame, context: gpd.GeoDataFrame):
+    """The inset's units (the parent's sub-units), their names and the unit highlighted."""
+    if unit.level == "xa":
+        parent = context[context["district_code"] == unit.parent_code]
+        if parent.empty:
+            parent = bounds[bounds["district_code"] == unit.parent_code]
+        names = [(str(n), g) for n, g in zip(parent["commune_name"], parent.geometry.values, strict=True)]
+        return parent.geometry.to_numpy(), names, outline
+    districts = _districts(context if not context.empty else bounds)
+    names = [(str(n), g) for n, g in zip(districts["district_name"], districts.geometry.values, strict=True)]
+    return districts.geometry.to_numpy(), names, outline if unit.level == "huyen" else shapely.Polygon()
+
+
+def _inner_names(unit: Unit, in_unit: gpd.GeoDataFrame) -> list[tuple[str, object, float, str]]:
+    """The communes on a district sheet, the districts on the province sheet."""
+    if unit.level == "huyen":
+        return [(str(n).upper(), g, UNIT_NAME_PT, "unit")
+                for n, g in zip(in_unit["commune_name"], in_unit.geometry.values, strict=True)]
+    if unit.level == "tinh":
+        districts = _districts(in_unit)
+        return [(str(n).upper(), g, UNIT_NAME_PT, "unit")
+                for n, g in zip(districts["district_name"], districts.geometry.values, strict=True)]
+    return []
+
+
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
-                  *, year: int, meridian_dms: str, structure: pd.DataFrame | None = None) -> SheetContent:
+                  *, year: int, meridian_dms: str, structure: pd.DataFrame | None = None,
+                  context: gpd.GeoDataFrame | None = None) -> SheetContent:
     """Everything one sheet shows, from the unit's khoanh and the boundaries
-    (the chart from the khoanh unless ``structure`` is given)."""
+    (``context``: the wider boundaries the neighbours are named from; the
+    chart from the khoanh unless ``structure`` is given)."""
     maps = template.maps
+    context = bounds if context is None else context
     in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
     communes = (in_unit.geometry.to_numpy() if len(in_unit) else
                 np.array([shapely.union_all(g.geometry.values) for _, g in khoanh.groupby("commune_code")]))
     outline = shapely.union_all(communes)
     lines: dict[str, np.ndarray] = {"xa": communes}
     if unit.level in ("huyen", "tinh") and len(in_unit):
-        lines["huyen"] = np.array([shapely.union_all(g.geometry.values) for _, g in in_unit.groupby("district_code")])
+        lines["huyen"] = _districts(in_unit).geometry.to_numpy()
     if unit.level == "tinh":
         lines["tinh"] = np.array([outline])
-    if unit.level == "xa":
-        parent = bounds[bounds["district_code"] == unit.parent_code] if len(bounds) else bounds
-        context = parent.geometry.to_numpy() if len(parent) else communes
-    elif unit.level == "huyen":
-        context = np.array([shapely.union_all(g.geometry.values) for _, g in bounds.groupby("district_code")]) \
-            if len(bounds) else communes
-    else:
-        context = lines.get("huyen", communes)
-    commune = (f"Xã {unit.commune_name}" if unit.commune_name and not unit.name.startswith(("Thị trấn", "Phường"))
-               else unit.name)
-    district = unit.name if unit.level == "huyen" else f"Huyện {unit.district_name}"
-    names = {"commune": commune.upper(), "district": district.upper(),
+    inset_units, inset_names, highlight = _inset(unit, outline, bounds, context)
+    kind = unit_kind(unit.name)
+    names = {"commune": unit.name.upper(), "district": f"Huyện {unit.district_name}".upper(),
              "province": f"Tỉnh {unit.province_name}".upper()}
+    if unit.level == "huyen":
+        names["district"] = unit.name.upper()
     parts = {"xa": [unit.name, f"Huyện {unit.district_name}", f"Tỉnh {unit.province_name}"],
              "huyen": [unit.name, f"Tỉnh {unit.province_name}"], "tinh": [f"Tỉnh {unit.province_name}"]}[unit.level]
     codes = set(khoanh["landuse"].dropna())
@@ -66,10 +148,13 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         khoanh=khoanh,
         legend=legend_for(codes),
         boundaries=lines,
-        inset_context=context,
-        inset_highlight=outline if unit.level != "tinh" else shapely.Polygon(),
-        inset_title=maps["inset_title"][unit.level],
+        inset_context=inset_units,
+        inset_highlight=highlight,
+        inset_title=maps["inset_title"][unit.level].format(kind=kind.upper()),
         structure=structure_for(khoanh) if structure is None else structure,
         crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
         signatures=[s.format(**names) for s in maps["signatures"][unit.level]],
+        date_line=maps.get("date_line", "…………, ngày …… tháng …… năm ……"),
+        names=_inner_names(unit, in_unit) + _neighbours(unit, outline, context),
+        inset_names=inset_names,
     )

@@ -8,6 +8,7 @@ option. The map is drawn at true scale: 1 mm on paper = scale/1000 m.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -24,6 +25,9 @@ TITLE_BAND = 28.0  # above the frame: title and unit
 BOTTOM_BAND = 16.0  # below the frame: scale ratio, scale bar, CRS note
 GRID_LABEL = 9.0  # between frame and map: grid labels
 GAP = 6.0  # between map block and side panel
+ORIENTATION_VI = {"landscape": "khổ ngang", "portrait": "khổ dọc"}
+ROLL_MM = 1118.0  # a 44-inch plotter roll: no page may be wider than this on its short side
+MAX_STEPS = 2  # smaller scales tried (Art. 18(4) exception) before a unit is too big for the roll
 
 
 @cache
@@ -46,8 +50,9 @@ def regulation_scale(level: str, natural_area_ha: float, step: int = 0) -> int:
 
 
 def panel_width(paper_width_mm: float) -> float:
-    """Width of the side panel (legend, inset, chart, signatures) for a paper width."""
-    return max(62.0, min(150.0, 0.2 * paper_width_mm))
+    """Width of the side panel (inset, legend, chart, three signature blocks of
+    at least 40 mm each) for a paper width."""
+    return max(120.0, min(180.0, 0.2 * paper_width_mm))
 
 
 @dataclass(frozen=True)
@@ -83,33 +88,40 @@ class SheetLayout:
         return 1000.0 / self.scale
 
 
-def _needed(extent_w: float, extent_h: float, scale: int, panel: float) -> tuple[float, float]:
+PanelHeight = Callable[[float], float]  # panel width → the height its content needs (mm)
+
+
+def _needed(extent_w: float, extent_h: float, scale: int, panel_w: float, panel_h: float) -> tuple[float, float]:
     map_w, map_h = extent_w * 1000 / scale, extent_h * 1000 / scale
-    width = 2 * MARGIN + map_w + 2 * GRID_LABEL + GAP + panel
-    height = 2 * MARGIN + TITLE_BAND + map_h + 2 * GRID_LABEL + BOTTOM_BAND
+    width = 2 * MARGIN + map_w + 2 * GRID_LABEL + GAP + panel_w
+    height = 2 * MARGIN + TITLE_BAND + max(map_h + 2 * GRID_LABEL + BOTTOM_BAND, panel_h)
     return width, height
 
 
-def choose_paper(extent_w: float, extent_h: float, scale: int) -> tuple[str, float, float]:
+def choose_paper(extent_w: float, extent_h: float, scale: int,
+                 panel_height: PanelHeight = lambda w: 0.0) -> tuple[str, float, float]:
     """The smallest A-size sheet (either orientation) that holds the map at true
-    scale, else a custom roll size rounded up to 10 cm."""
+    scale and the panel's content, else a custom roll size rounded up to 1 cm."""
     for name, (short, long) in PAPER_MM.items():
         for orientation, (w, h) in (("landscape", (long, short)), ("portrait", (short, long))):
-            need_w, need_h = _needed(extent_w, extent_h, scale, panel_width(w))
+            panel_w = panel_width(w)
+            need_w, need_h = _needed(extent_w, extent_h, scale, panel_w, panel_height(panel_w))
             if need_w <= w and need_h <= h:
-                return f"{name} {orientation}", float(w), float(h)
-    w0, h0 = _needed(extent_w, extent_h, scale, panel_width(1189))
-    roll_w, roll_h = -(-w0 // 100) * 100, -(-h0 // 100) * 100
-    return f"custom {roll_w:.0f}×{roll_h:.0f} mm (roll)", float(roll_w), float(roll_h)
+                return f"{name} {ORIENTATION_VI[orientation]}", float(w), float(h)
+    panel_w = panel_width(1189)
+    w0, h0 = _needed(extent_w, extent_h, scale, panel_w, panel_height(panel_w))
+    roll_w, roll_h = -(-w0 // 10) * 10, -(-h0 // 10) * 10
+    return f"khổ {roll_w:.0f}×{roll_h:.0f} mm (cuộn)", float(roll_w), float(roll_h)
 
 
-def sheet_layout(bounds: tuple[float, float, float, float], scale: int, pad: float = 0.03) -> SheetLayout:
+def sheet_layout(bounds: tuple[float, float, float, float], scale: int, pad: float = 0.03,
+                 panel_height: PanelHeight = lambda w: 0.0) -> SheetLayout:
     """Place a map of ``bounds`` (metres) at ``scale`` on the smallest sheet that holds it."""
     x0, y0, x1, y1 = bounds
     dx, dy = (x1 - x0) * pad, (y1 - y0) * pad
     extent = (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
     ew, eh = extent[2] - extent[0], extent[3] - extent[1]
-    paper, page_w, page_h = choose_paper(ew, eh, scale)
+    paper, page_w, page_h = choose_paper(ew, eh, scale, panel_height)
     panel_w = panel_width(page_w)
     map_w, map_h = ew * 1000 / scale, eh * 1000 / scale
     # centre the map block in the room left of the panel and between the bands
@@ -127,6 +139,29 @@ def sheet_layout(bounds: tuple[float, float, float, float], scale: int, pad: flo
         title_box=Box(MARGIN, page_h - MARGIN - TITLE_BAND, page_w - 2 * MARGIN, TITLE_BAND),
         bottom_box=Box(fx, MARGIN, frame_w, BOTTOM_BAND - 2),
     )
+
+
+def fits_roll(layout: SheetLayout) -> bool:
+    return min(layout.page_w, layout.page_h) <= ROLL_MM
+
+
+def plotter_layout(bounds: tuple[float, float, float, float], level: str, natural_area_ha: float, step: int = 0,
+                   panel_height: PanelHeight = lambda w: 0.0) -> tuple[SheetLayout, str]:
+    """The sheet at the Art. 18(4) scale (with the configured ``step``), or,
+    when that page is wider than the plotter roll on its short side, at the
+    next smaller scale of the series (the article's exception), up to
+    ``MAX_STEPS``; with a note saying which (empty when none was needed)."""
+    wanted = regulation_scale(level, natural_area_ha, step)
+    for extra in range(MAX_STEPS + 1):
+        scale = regulation_scale(level, natural_area_ha, step + extra)
+        layout = sheet_layout(bounds, scale, panel_height=panel_height)
+        if fits_roll(layout):
+            break
+    if scale == wanted:
+        return layout, "" if fits_roll(layout) else f"khổ giấy vượt cuộn {ROLL_MM:.0f} mm"
+    note = (f"tỷ lệ {format_scale(scale)} thay cho {format_scale(wanted)} (ngoại lệ Điều 18 khoản 4): "
+            f"ở {format_scale(wanted)} khổ giấy vượt cuộn {ROLL_MM:.0f} mm")
+    return layout, note if fits_roll(layout) else note + f"; vẫn vượt cuộn {ROLL_MM:.0f} mm"
 
 
 def grid_spacing(scale: int) -> float:

@@ -1,55 +1,43 @@
-"""Drawing a current land-use map sheet with matplotlib, fast.
+"""Drawing a map sheet with matplotlib, fast.
 
 Fills are one compound path per land-use code, built straight from shapely's
 coordinate arrays (``to_ragged_array``), so 50 000 khoanh cost a few patches,
-not 50 000 artists. Labels are placed greedily, largest khoanh first, only
-where the label box fits inside its khoanh and touches no other label.
+not 50 000 artists; labels are glyph outlines stamped once per distinct text.
+Where the texts go is :mod:`.labels`; the side panel is :mod:`.panel`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patheffects as path_effects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import shapely  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import FancyArrow, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
-from matplotlib.textpath import TextPath, TextToPath  # noqa: E402
+from matplotlib.textpath import TextPath  # noqa: E402
+from matplotlib.transforms import Affine2D  # noqa: E402
 
 from ..drawing import PT_PER_MM, fill, pt, stroke  # noqa: E402
 from ..io import atomic_path, write_json  # noqa: E402
-from ..symbology import BOUNDARY_NAMES, BOUNDARY_STYLES, GAP_COLOR, GAP_EDGE, GAP_HATCH, MISSING_COLOUR  # noqa: E402
+from ..report import vn_number  # noqa: E402
+from ..symbology import BOUNDARY_STYLES, GAP_COLOR, GAP_EDGE, GAP_HATCH, MISSING_COLOUR  # noqa: E402
+from ..topology import union_coverage  # noqa: E402
+from .content import SheetContent  # noqa: E402
+from .labels import FONT, Room, label_coverage, map_symbols, place_labels, place_names, place_symbols  # noqa: E402
 from .layout import Box, SheetLayout, format_scale, grid_spacing  # noqa: E402
+from .linework import boundary_lines  # noqa: E402
+from .panel import draw_panel  # noqa: E402
 
-FONT = "DejaVu Sans"  # shipped with matplotlib; covers every Vietnamese letter
-LABEL_PT = 6.0
-
-
-@dataclass
-class SheetContent:
-    """What one sheet shows (all geometry in the province's VN-2000 TM-3, metres)."""
-
-    title: str
-    unit_line: str
-    khoanh: pd.DataFrame  # columns landuse (None for gaps), geometry; optional label (text printed, else landuse)
-    legend: pd.DataFrame  # code, name_vi, hex, hatch: the codes present, in code-tree order
-    boundaries: dict[str, np.ndarray]  # level → polygons whose outlines are drawn
-    inset_context: np.ndarray  # the parent's sub-units
-    inset_highlight: object  # the unit itself
-    inset_title: str
-    structure: pd.DataFrame  # code, name_vi, hex, share (0–1), for the structure chart
-    crs_note: str
-    signatures: list[str]
-    notes: list[str] = field(default_factory=list)
-    chart_title: str = "CƠ CẤU SỬ DỤNG ĐẤT (%)"
+MAX_PNG_PX = 6000  # a preview's longest side; the PDF is the print master
+EDGE_GREY = "#6E6E6E"
 
 
 @dataclass
@@ -57,78 +45,28 @@ class RenderResult:
     """What was drawn where (also written next to the map as JSON)."""
 
     layout: SheetLayout
-    labels: pd.DataFrame  # text, x_mm, y_mm, w_mm, h_mm (boxes on the page)
-    legend_codes: list[str]
+    labels: pd.DataFrame  # kind, text, x_mm, y_mm, w_mm, h_mm, angle (boxes on the page)
+    panel: dict
+    coverage: tuple[int, int]  # khoanh of ≥ 1 cm² on paper, how many carry their code
+    png_px: tuple[int, int]
 
     def to_json(self) -> dict:
         lay = self.layout
         return {
             "scale": lay.scale, "paper": lay.paper, "page_mm": [lay.page_w, lay.page_h],
             "extent_m": list(lay.extent), "map_box_mm": [lay.map_box.x, lay.map_box.y, lay.map_box.w, lay.map_box.h],
-            "legend_codes": self.legend_codes, "labels": len(self.labels),
+            "labels": int(self.labels["kind"].isin(["code", "leader"]).sum()),
+            "labelled_big": self.coverage[1], "big_khoanh": self.coverage[0], "png_px": list(self.png_px),
+            **self.panel,
         }
 
 
-# ---------------------------------------------------------------- geometry → paths
-
-
-# -------------------------------------------------------------------- labels
-
-
-def text_widthpt(text: str, size_pt: float) -> float:
-    """Advance width of ``text`` in the map font, in points (exact font metrics)."""
-    width, _, _ = TextToPath().get_text_width_height_descent(text, FontProperties(family=FONT, size=size_pt), False)
-    return float(width)
-
-
-def place_labels(geoms: np.ndarray, texts: np.ndarray, layout: SheetLayout, size_pt: float = LABEL_PT) -> pd.DataFrame:
-    """Greedy label placement: biggest khoanh first; a label is kept only when its
-    box lies inside its khoanh and overlaps no label already kept."""
-    columns = ["text", "x", "y", "w_m", "h_m"]
-    if not len(geoms):
-        return pd.DataFrame(columns=columns)
-    h_mm = size_pt / PT_PER_MM * 1.25  # above the font's line height (ascent + descent ≈ 1.16 em)
-    widths = {t: text_widthpt(t, size_pt) for t in set(texts)}
-    w_mm = np.array([widths[t] for t in texts]) / PT_PER_MM + 0.5
-    m_per_mm = 1 / layout.mm_per_m
-    points = shapely.point_on_surface(geoms)
-    xy = shapely.get_coordinates(points)
-    half_w = w_mm * m_per_mm / 2
-    half_h = np.full(len(half_w), h_mm * m_per_mm / 2)
-    boxes = shapely.box(xy[:, 0] - half_w, xy[:, 1] - half_h, xy[:, 0] + half_w, xy[:, 1] + half_h)
-    shapely.prepare(geoms)
-    fits = np.flatnonzero(shapely.contains(geoms, boxes))
-    fits = fits[np.argsort(-shapely.area(geoms[fits]), kind="stable")]
-    cell = 4 * max(float(half_w.max()), float(half_h.max()))
-    taken: dict[tuple[int, int], list[int]] = {}
-    kept: list[int] = []
-    for i in fits:
-        x0, y0 = xy[i] - (half_w[i], half_h[i])
-        x1, y1 = xy[i] + (half_w[i], half_h[i])
-        keys = [(cx, cy) for cx in range(int(x0 // cell), int(x1 // cell) + 1)
-                for cy in range(int(y0 // cell), int(y1 // cell) + 1)]
-        clash = any(
-            not (x1 <= xy[j, 0] - half_w[j] or x0 >= xy[j, 0] + half_w[j]
-                 or y1 <= xy[j, 1] - half_h[j] or y0 >= xy[j, 1] + half_h[j])
-            for key in keys for j in taken.get(key, ()))
-        if clash:
-            continue
-        kept.append(int(i))
-        for key in keys:
-            taken.setdefault(key, []).append(int(i))
-    kept_arr = np.array(kept, dtype=int)
-    return pd.DataFrame({"text": np.asarray(texts)[kept_arr], "x": xy[kept_arr, 0], "y": xy[kept_arr, 1],
-                         "w_m": 2 * half_w[kept_arr], "h_m": 2 * half_h[kept_arr]})
-
-
-# ------------------------------------------------------------------- drawing
-
-
-def _axes_mm(fig, box: Box, layout: SheetLayout, **kwargs):
-    """Axes covering ``box`` whose data units are millimetres from its corner."""
-    ax = fig.add_axes(box.fraction(layout.page_w, layout.page_h), **kwargs)
-    ax.set_xlim(0, box.w)
-    ax.set_ylim(0, box.h)
+def _map_axes(fig, layout: SheetLayout):
+    x0, y0, x1, y1 = layout.extent
+    ax = fig.add_axes(layout.map_box.fraction(layout.page_w, layout.page_h))
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal", adjustable="box", anchor="C")
     ax.set_axis_off()
     return ax
 
@@ -144,39 +82,93 @@ def draw_fills(ax, content: SheetContent) -> None:
         fill(ax, gaps.geometry.values, GAP_COLOR, GAP_HATCH, GAP_EDGE)
 
 
-def draw_map(fig, layout: SheetLayout, content: SheetContent) -> pd.DataFrame:
-    """The map itself: fills, khoanh edges, boundaries, labels, grid, north arrow."""
-    x0, y0, x1, y1 = layout.extent
-    ax = fig.add_axes(layout.map_box.fraction(layout.page_w, layout.page_h))
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal", adjustable="box", anchor="C")
-    ax.set_axis_off()
+def khoanh_edges(khoanh: pd.DataFrame, across_units: bool) -> np.ndarray:
+    """The khoanh outlines; on a district or province sheet those of each code
+    dissolved over the commune lines (a road or river runs on across them)."""
+    if not across_units:
+        return khoanh.geometry.values
+    parts = [union_coverage(group.geometry.values) for _, group in khoanh.groupby("landuse", dropna=False)]
+    return np.asarray(parts, dtype=object)
+
+
+def draw_map(fig, layout: SheetLayout, content: SheetContent) -> tuple[pd.DataFrame, tuple[int, int], dict]:
+    """The map itself: fills, khoanh edges, boundaries once per edge, names,
+    labels, point symbols, grid, north arrow. Returns the placed texts (m)."""
+    ax = _map_axes(fig, layout)
     draw_fills(ax, content)
-    stroke(ax, content.khoanh.geometry.values, "#6E6E6E", 0.08)
-    for level, polygons in content.boundaries.items():
+    stroke(ax, khoanh_edges(content.khoanh, len(content.boundaries) > 1), EDGE_GREY, 0.08)
+    for level, lines in boundary_lines(content.boundaries).items():
         colour, width, dashes = BOUNDARY_STYLES[level]
-        stroke(ax, polygons, colour, width, dashes)
-    texts = content.khoanh["label"] if "label" in content.khoanh else content.khoanh["landuse"]
-    labelled = texts.notna() & texts.astype(str).ne("")
-    labels = place_labels(content.khoanh.geometry.values[labelled.to_numpy()], texts[labelled].to_numpy(), layout)
+        stroke(ax, np.array([lines]), colour, width, dashes)
+    m_per_mm = 1 / layout.mm_per_m
+    room = Room(cell=30 * m_per_mm, extent=layout.extent)
+    names = pd.DataFrame(place_names(content.names, room, m_per_mm / PT_PER_MM))
+    khoanh = content.khoanh[content.khoanh["landuse"].notna() & content.khoanh["landuse"].ne("")]
+    texts = khoanh["label"] if "label" in khoanh else khoanh["landuse"]
+    texts = texts.where(texts.notna() & texts.astype(str).str.strip().ne(""), khoanh["landuse"])
+    geoms = np.asarray(khoanh.geometry.values, dtype=object)
+    labels = place_labels(geoms, texts.to_numpy(), khoanh["landuse"].to_numpy(), layout.mm_per_m, room)
+    inside = set(labels.loc[labels["kind"] == "code", "khoanh"].astype(int))
+    symbols = place_symbols(geoms, khoanh["landuse"].to_numpy(), inside, m_per_mm)
     draw_labels(fig, ax, labels)
+    draw_names(ax, names)
+    draw_symbols(ax, symbols)
     _draw_grid(fig, ax, layout)
-    return labels
+    placed = pd.concat([names, labels], ignore_index=True) if len(names) else labels
+    return placed, label_coverage(geoms, labels, layout.mm_per_m), symbols["code"].value_counts().to_dict()
 
 
-def draw_labels(fig, ax, labels: pd.DataFrame, size_pt: float = LABEL_PT) -> None:
-    """Code labels as glyph outlines: one shape per distinct code, stamped at every
-    position (the PDF stores each code once), centred on the placement point."""
+def draw_labels(fig, ax, labels: pd.DataFrame) -> None:
+    """Code labels as glyph outlines: one shape per text, size and angle,
+    stamped at every position (the PDF stores it once); leader lines from
+    the labels set beside their khoanh."""
+    if labels.empty:
+        return
     prop = FontProperties(family=FONT)
-    for text, group in labels.groupby("text", sort=True):
-        glyphs = TextPath((0, 0), text, size=size_pt, prop=prop)
+    leaders = labels[labels["kind"] == "leader"]
+    if len(leaders):
+        ends = [_nearest_on_box(r) for r in leaders.itertuples()]
+        ax.add_collection(LineCollection([[(r.anchor_x, r.anchor_y), e] for r, e in zip(leaders.itertuples(), ends,
+                                                                                          strict=True)],
+                                         colors="#303030", linewidths=pt(0.12)), autolim=False)
+    for (text, size, angle), group in labels.groupby(["text", "size", labels["angle"].round(0)], sort=True):
+        glyphs = TextPath((0, 0), str(text), size=size, prop=prop)
         box = glyphs.get_extents()
-        centred = MplPath((glyphs.vertices - [(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2]) / 72, glyphs.codes)
-        ax.add_collection(PathCollection([centred], offsets=group[["x", "y"]].to_numpy(),
+        centred = (glyphs.vertices - [(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2]) / 72
+        turned = Affine2D().rotate_deg(float(angle)).transform(centred) if angle else centred
+        ax.add_collection(PathCollection([MplPath(turned, glyphs.codes)], offsets=group[["x", "y"]].to_numpy(),
                                          offset_transform=ax.transData, transform=fig.dpi_scale_trans,
                                          facecolors=["#202020"], edgecolors="none", linewidths=[0]),
                           autolim=False)
+
+
+def _nearest_on_box(row) -> tuple[float, float]:
+    """Where a leader line meets its label box (the box side nearest the khoanh)."""
+    x = min(max(row.anchor_x, row.x - row.w_m / 2), row.x + row.w_m / 2)
+    y = min(max(row.anchor_y, row.y - row.h_m / 2), row.y + row.h_m / 2)
+    return float(x), float(y)
+
+
+def draw_names(ax, names: pd.DataFrame) -> None:
+    """Unit names (bold, upright) and neighbours' names (italic, grey), with a white halo."""
+    halo = [path_effects.withStroke(linewidth=2.2, foreground="white")]
+    for row in names.itertuples():
+        neighbour = row.kind == "neighbour"
+        ax.text(row.x, row.y, row.text, ha="center", va="center", fontsize=row.size, family=FONT,
+                weight="bold", style="italic" if neighbour else "normal",
+                color="#505050" if neighbour else "#000000", path_effects=halo, clip_on=True)
+
+
+def draw_symbols(ax, symbols: pd.DataFrame) -> None:
+    table = map_symbols()
+    for code, group in symbols.groupby("code"):
+        ax.scatter(group["x"], group["y"], marker=table.at[code, "marker"], s=30, c=table.at[code, "colour"],
+                   edgecolors="#000000", linewidths=0.3, zorder=5)
+
+
+def _grid_label(value: float, step: float) -> str:
+    """A grid line's coordinate in kilometres, the Vietnamese way."""
+    return vn_number(value / 1000, 0 if step % 1000 == 0 else 1)
 
 
 def _draw_grid(fig, ax, layout: SheetLayout) -> None:
@@ -197,22 +189,31 @@ def _draw_grid(fig, ax, layout: SheetLayout) -> None:
     inner = layout.map_box
     off_x, off_y = inner.x - layout.frame.x, inner.y - layout.frame.y
     frame.add_patch(Rectangle((off_x, off_y), inner.w, inner.h, fill=False, linewidth=pt(0.25)))
-    fmt = (lambda v: f"{v / 1000:.1f}") if step % 1000 else (lambda v: f"{v / 1000:.0f}")
     for x in xs:
         px = off_x + (x - x0) * layout.mm_per_m
         for yb, va in ((off_y, "top"), (off_y + inner.h, "bottom")):
             frame.plot([px, px], [yb, yb + (-1.5 if va == "top" else 1.5)], color="#000000", linewidth=pt(0.2))
-            frame.text(px, yb + (-2 if va == "top" else 2), fmt(x), ha="center", va=va, fontsize=6, family=FONT)
+            frame.text(px, yb + (-2 if va == "top" else 2), _grid_label(x, step), ha="center", va=va, fontsize=6,
+                       family=FONT)
     for y in ys:
         py = off_y + (y - y0) * layout.mm_per_m
         for xb, ha in ((off_x, "right"), (off_x + inner.w, "left")):
             frame.plot([xb, xb + (-1.5 if ha == "right" else 1.5)], [py, py], color="#000000", linewidth=pt(0.2))
-            frame.text(xb + (-2 if ha == "right" else 2), py, fmt(y), ha=ha, va="center", fontsize=6,
+            frame.text(xb + (-2 if ha == "right" else 2), py, _grid_label(y, step), ha=ha, va="center", fontsize=6,
                        family=FONT, rotation=90)
-    # north arrow, top right inside the map
-    ax_n = _axes_mm(fig, Box(inner.x + inner.w - 16, inner.y + inner.h - 22, 12, 18), layout)
-    ax_n.add_patch(FancyArrow(6, 2, 0, 11, width=2.2, head_width=6, head_length=5, color="#000000"))
-    ax_n.text(6, 17.5, "B", ha="center", va="center", fontsize=9, family=FONT, weight="bold")
+    # north arrow, top right inside the map: the "B" (bắc) above the arrowhead
+    ax_n = _axes_mm(fig, Box(inner.x + inner.w - 16, inner.y + inner.h - 26, 12, 22), layout)
+    ax_n.add_patch(FancyArrow(6, 2, 0, 8, width=2.2, head_width=6, head_length=5, color="#000000"))
+    ax_n.text(6, 16.5, "B", ha="center", va="bottom", fontsize=9, family=FONT, weight="bold")
+
+
+def _axes_mm(fig, box: Box, layout: SheetLayout, **kwargs):
+    """Axes covering ``box`` whose data units are millimetres from its corner."""
+    ax = fig.add_axes(box.fraction(layout.page_w, layout.page_h), **kwargs)
+    ax.set_xlim(0, box.w)
+    ax.set_ylim(0, box.h)
+    ax.set_axis_off()
+    return ax
 
 
 def draw_title(fig, layout: SheetLayout, content: SheetContent) -> None:
@@ -222,6 +223,10 @@ def draw_title(fig, layout: SheetLayout, content: SheetContent) -> None:
             fontsize=size, family=FONT, weight="bold")
     ax.text(layout.title_box.w / 2, layout.title_box.h * 0.22, content.unit_line, ha="center", va="center",
             fontsize=size * 0.65, family=FONT, weight="bold")
+
+
+def _distance(metres: float) -> str:
+    return f"{vn_number(metres / 1000, 3).rstrip('0').rstrip(',')} km" if metres >= 1000 else f"{metres:g} m"
 
 
 def draw_bottom(fig, layout: SheetLayout, content: SheetContent) -> None:
@@ -236,134 +241,55 @@ def draw_bottom(fig, layout: SheetLayout, content: SheetContent) -> None:
                 if u * 4 >= target * 0.5)
     seg = unit * layout.mm_per_m
     left = box.w / 2 - 2 * seg
-    for k in range(4):
-        ax.add_patch(Rectangle((left + k * seg, box.h - 10), seg, 1.5, facecolor="#000000" if k % 2 == 0 else "#FFFFFF",
-                               edgecolor="#000000", linewidth=pt(0.2)))
-        label = f"{k * unit / 1000:g} km" if unit >= 1000 else f"{k * unit:g}"
-        ax.text(left + k * seg, box.h - 10.8, label, ha="center", va="top", fontsize=6, family=FONT)
-    end = f"{4 * unit / 1000:g} km" if unit * 4 >= 1000 else f"{4 * unit:g} m"
-    ax.text(left + 4 * seg, box.h - 10.8, end, ha="center", va="top", fontsize=6, family=FONT)
+    for k in range(5):
+        if k < 4:
+            ax.add_patch(Rectangle((left + k * seg, box.h - 10), seg, 1.5, edgecolor="#000000",
+                                   facecolor="#000000" if k % 2 == 0 else "#FFFFFF", linewidth=pt(0.2)))
+        ax.text(left + k * seg, box.h - 10.8, _distance(k * unit) if k else "0", ha="center", va="top", fontsize=6,
+                family=FONT)
     ax.text(0, 1, content.crs_note, ha="left", va="bottom", fontsize=7, family=FONT, style="italic")
 
 
-def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> list[str]:
-    """Side panel: location inset, legend (codes present), structure chart, signatures."""
-    panel = layout.panel
-    ax = _axes_mm(fig, panel, layout)
-    ax.add_patch(Rectangle((0, 0), panel.w, panel.h, fill=False, linewidth=pt(0.5)))
-    w, top = panel.w, panel.h
-    font = max(6.0, min(14.0, w / 9))
-
-    # location inset
-    inset_h = min(w * 0.75, panel.h * 0.22)
-    ax.text(w / 2, top - 3, content.inset_title, ha="center", va="top", fontsize=font, family=FONT, weight="bold")
-    inset_box = Box(panel.x + 4, panel.y + top - 6 - inset_h, w - 8, inset_h - 4)
-    _draw_inset(fig, layout, inset_box, content)
-    y = top - 8 - inset_h
-
-    # legend
-    ax.text(w / 2, y, "CHÚ DẪN", ha="center", va="top", fontsize=font * 1.15, family=FONT, weight="bold")
-    y -= font * 0.55 + 2
-    row_h = max(3.2, font * 0.5)
-    sw_w = min(10.0, w * 0.14)
-    for item in content.legend.itertuples():
-        ax.add_patch(Rectangle((3, y - row_h * 0.85), sw_w, row_h * 0.75, facecolor=item.hex, edgecolor="#000000",
-                               linewidth=pt(0.15), hatch=item.hatch or None))
-        ax.text(3 + sw_w / 2, y - row_h * 0.47, item.code, ha="center", va="center", fontsize=font * 0.7,
-                family=FONT)
-        ax.text(5 + sw_w, y - row_h * 0.47, item.name_vi, ha="left", va="center", fontsize=font * 0.7,
-                family=FONT, wrap=True, gid=f"legend-{item.code}")
-        y -= row_h
-    if content.khoanh["landuse"].isna().any():
-        ax.add_patch(Rectangle((3, y - row_h * 0.85), sw_w, row_h * 0.75, facecolor=GAP_COLOR, edgecolor=GAP_EDGE,
-                               linewidth=pt(0.15), hatch=GAP_HATCH))
-        ax.text(5 + sw_w, y - row_h * 0.47, "Khoảng hở chưa xác định loại đất", ha="left", va="center",
-                fontsize=font * 0.7, family=FONT)
-        y -= row_h
-    for level in content.boundaries:
-        colour, width, dashes = BOUNDARY_STYLES[level]
-        ax.add_collection(LineCollection([[(3, y - row_h * 0.47), (3 + sw_w, y - row_h * 0.47)]], colors=colour,
-                                         linewidths=pt(width), linestyles=[(0, tuple(pt(d) for d in dashes))]))
-        ax.text(5 + sw_w, y - row_h * 0.47, BOUNDARY_NAMES[level], ha="left", va="center", fontsize=font * 0.7,
-                family=FONT)
-        y -= row_h
-    y -= 3
-
-    # land-use structure chart
-    chart_h = min(w * 0.7, max(25.0, y - panel.h * 0.2))
-    if len(content.structure) and chart_h > 20:
-        ax.text(w / 2, y, content.chart_title, ha="center", va="top", fontsize=font, family=FONT,
-                weight="bold")
-        chart = fig.add_axes(Box(panel.x + w * 0.32, panel.y + y - chart_h - 2, w * 0.6, chart_h - 6)
-                             .fraction(layout.page_w, layout.page_h))
-        data = content.structure.iloc[::-1]
-        chart.barh(range(len(data)), data["share"] * 100, color=data["hex"], edgecolor="#000000",
-                   linewidth=pt(0.15))
-        chart.set_yticks(range(len(data)), labels=data["code"], fontsize=font * 0.65, family=FONT)
-        chart.tick_params(axis="x", labelsize=font * 0.6)
-        for k, share in enumerate(data["share"]):
-            chart.text(share * 100, k, f" {share * 100:.1f}", va="center", fontsize=font * 0.55, family=FONT)
-        chart.set_xlim(0, max(100 * data["share"].max() * 1.25, 1))
-        for side in ("top", "right"):
-            chart.spines[side].set_visible(False)
-        y -= chart_h + 2
-
-    # signatures
-    ax.text(w / 2, 24, "…………, ngày …… tháng …… năm ……", ha="center", va="center", fontsize=font * 0.7,
-            family=FONT, style="italic")
-    n = len(content.signatures)
-    for k, text in enumerate(content.signatures):
-        ax.text(w * (k + 0.5) / n, 19, text, ha="center", va="top", fontsize=font * 0.7, family=FONT,
-                weight="bold", linespacing=1.3)
-    for k, note in enumerate(content.notes):
-        ax.text(2, 3 + k * 3, note, ha="left", va="bottom", fontsize=font * 0.5, family=FONT, style="italic")
-    return list(content.legend["code"])
+def png_dpi(layout: SheetLayout, dpi: int) -> int:
+    """The preview's resolution: ``dpi``, or less so that its longest side stays within MAX_PNG_PX."""
+    return max(10, min(dpi, int(MAX_PNG_PX * 25.4 / max(layout.page_w, layout.page_h))))
 
 
-def _draw_inset(fig, layout: SheetLayout, box: Box, content: SheetContent) -> None:
-    ax = fig.add_axes(box.fraction(layout.page_w, layout.page_h))
-    context = np.asarray(content.inset_context, dtype=object)
-    everything = shapely.union_all(np.r_[context, [content.inset_highlight]])
-    x0, y0, x1, y1 = everything.bounds
-    pad = 0.05 * max(x1 - x0, y1 - y0)
-    ax.set_xlim(x0 - pad, x1 + pad)
-    ax.set_ylim(y0 - pad, y1 + pad)
-    ax.set_aspect("equal", adjustable="box", anchor="C")
-    ax.set_axis_off()
-    fill(ax, context, "#F2F2F2")
-    stroke(ax, context, "#808080", 0.15)
-    if not shapely.is_empty(content.inset_highlight):
-        fill(ax, np.array([content.inset_highlight]), "#E31A1C")
-        stroke(ax, np.array([content.inset_highlight]), "#000000", 0.3)
+def _page_boxes(layout: SheetLayout, placed: pd.DataFrame) -> pd.DataFrame:
+    """The placed texts' boxes on the page (mm), for the checks."""
+    mm = layout.mm_per_m
+    x0, y0 = layout.extent[:2]
+    return pd.DataFrame({
+        "kind": placed["kind"], "text": placed["text"],
+        "x_mm": layout.map_box.x + (placed["x"] - x0) * mm, "y_mm": layout.map_box.y + (placed["y"] - y0) * mm,
+        "w_mm": placed["w_m"] * mm, "h_mm": placed["h_m"] * mm, "angle": placed["angle"],
+    })
 
 
 def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Path | None = None,
                  dpi: int = 150, extra: dict | None = None) -> RenderResult:
-    """Draw one sheet; write the vector PDF (true scale) and a PNG preview."""
+    """Draw one sheet; write the vector PDF (true scale), a PNG preview and
+    what was placed where (JSON next to the PDF)."""
     fig = plt.figure(figsize=(layout.page_w / 25.4, layout.page_h / 25.4))
+    preview = png_dpi(layout, dpi)
     try:
-        labels = draw_map(fig, layout, content)
+        placed, coverage, symbols = draw_map(fig, layout, content)
         draw_title(fig, layout, content)
         draw_bottom(fig, layout, content)
-        codes = draw_panel(fig, layout, content)
+        panel = draw_panel(fig, layout, content)
         metadata = {"Title": f"{content.title} — {content.unit_line}", "Creator": "kiemke",
                     "Subject": f"{format_scale(layout.scale)}; {content.crs_note}"}
         with atomic_path(pdf) as tmp:
             fig.savefig(tmp, format="pdf", metadata=metadata)
         if png is not None:
             with atomic_path(png) as tmp:
-                fig.savefig(tmp, format="png", dpi=dpi)
+                fig.savefig(tmp, format="png", dpi=preview)
     finally:
         plt.close(fig)
-    mm = layout.mm_per_m
-    x0, y0 = layout.extent[:2]
-    boxes = pd.DataFrame({
-        "text": labels["text"],
-        "x_mm": layout.map_box.x + (labels["x"] - labels["w_m"] / 2 - x0) * mm,
-        "y_mm": layout.map_box.y + (labels["y"] - labels["h_m"] / 2 - y0) * mm,
-        "w_mm": labels["w_m"] * mm, "h_mm": labels["h_m"] * mm,
-    })
-    result = RenderResult(layout, boxes, codes)
+    boxes = _page_boxes(layout, placed) if len(placed) else pd.DataFrame(
+        columns=["kind", "text", "x_mm", "y_mm", "w_mm", "h_mm", "angle"])
+    px = (round(layout.page_w / 25.4 * preview), round(layout.page_h / 25.4 * preview))
+    result = RenderResult(layout, boxes, {**panel, "symbols": symbols}, coverage, px)
     write_json(pdf.with_suffix(".json"), {**result.to_json(), **(extra or {}),
                                           "label_boxes_mm": boxes.round(3).values.tolist()})
     return result

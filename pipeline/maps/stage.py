@@ -22,12 +22,14 @@ from ..errors import StageInputMissing
 from ..io import read_geoparquets, up_to_date, write_text
 from ..parallel import executor
 from ..regime import load_template
-from ..report import markdown_table
+from ..report import markdown_table, vn_number
+from ..rounding import natural_area_cells
 from ..units import Unit, build_units
 from ..workdir import WorkDir
 from .change import change_sheet_content
 from .content import sheet_content
-from .layout import regulation_scale, sheet_layout
+from .layout import format_scale, plotter_layout
+from .panel import panel_height
 from .render import render_sheet
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,10 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
     manifest = work.read_manifest()
     layer = work.khoanh if kind == "current" else work.change
     stem = work.map_stem(unit.level, unit.code, kind)
-    boundary_file = [manifest.boundaries.path] if manifest.boundaries else []
+    boundary_files = [p for p in (manifest.boundaries.path, manifest.boundaries.context) if p] \
+        if manifest.boundaries else []
     files = [layer(c) for c in unit.communes if layer(c).exists()]
-    inputs = files + [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_file]
+    inputs = files + [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_files]
     if not up_to_date([stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")], inputs):
         bounds = manifest.load_boundaries()
         mine = read_geoparquets(files)
@@ -52,27 +55,45 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
         if mine.empty and in_unit.empty:  # no khoanh (every parcel quarantined) and no boundary: nothing to place
             for suffix in (".pdf", ".png", ".json"):
                 stem.with_suffix(suffix).unlink(missing_ok=True)
-            return {"sheet": stem.name, "name": unit.name, "natural_ha": 0.0, "scale": None,
-                    "paper": "không có sheet: không có khoanh đất, không có ranh giới", "khoanh": 0, "labels": 0,
-                    "pdf": ""}
-        natural_ha = float(in_unit.area.sum() if len(in_unit) else mine["area_m2"].sum()) / 1e4
-        scale = regulation_scale(unit.level, natural_ha, scale_step)
-        extent_geoms = in_unit.geometry.values if len(in_unit) else mine.geometry.values
-        layout = sheet_layout(tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values])), scale)
+            return {"sheet": stem.name, "unit": unit.name, "code": unit.code, "natural_ha": 0.0, "scale": None,
+                    "paper": "", "note": "không có tờ bản đồ: không có khoanh đất, không có ranh giới",
+                    "labelled": "", "pdf": ""}
+        current = mine if kind == "current" else read_geoparquets([work.khoanh(c) for c in unit.communes])
+        natural_ha = natural_area_cells(current) / 100  # as the forms print it
         template = load_template(template_name)
-        year, dms = manifest.year, manifest.province.central_meridian_dms
+        year, dms, context = manifest.year, manifest.province.central_meridian_dms, manifest.load_context()
         if kind == "current" or manifest.previous is None:
-            content = sheet_content(unit, mine, bounds, template, year=year, meridian_dms=dms)
+            content = sheet_content(unit, mine, bounds, template, year=year, meridian_dms=dms, context=context)
         else:
-            current = read_geoparquets([work.khoanh(c) for c in unit.communes])
             content = change_sheet_content(unit, mine, current, bounds, template, year=year,
-                                           previous_year=manifest.previous.year, meridian_dms=dms)
+                                           previous_year=manifest.previous.year, meridian_dms=dms, context=context)
+        extent_geoms = in_unit.geometry.values if len(in_unit) else mine.geometry.values
+        bounds_m = tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values]))
+        layout, note = plotter_layout(bounds_m, unit.level, natural_ha, scale_step,
+                                      panel_height=lambda w: panel_height(content, w))
         render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
-                     extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine)})
+                     extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine), "note": note,
+                            "unit": unit.name, "code": unit.code})
     meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
-    return {"sheet": stem.name, "name": unit.name, "natural_ha": meta.get("natural_ha"), "scale": meta["scale"],
-            "paper": meta["paper"], "khoanh": meta.get("khoanh"), "labels": meta["labels"],
-            "pdf": str(stem.with_suffix(".pdf"))}
+    big, done = meta["big_khoanh"], meta["labelled_big"]
+    return {"sheet": stem.name, "unit": meta["unit"], "code": meta["code"], "natural_ha": meta["natural_ha"],
+            "scale": format_scale(meta["scale"]), "paper": meta["paper"], "note": meta["note"],
+            "labelled": f"{done}/{big}", "pdf": stem.with_suffix(".pdf").name}
+
+
+def maps_report(rows: list[dict], dpi: int, changes: bool) -> str:
+    """``reports/maps.md``, in Vietnamese: every sheet, its scale, paper and labels."""
+    table = pd.DataFrame(rows)
+    table = table.assign(natural_ha=[vn_number(v) if isinstance(v, float) else "" for v in table["natural_ha"]])
+    table.columns = ["Tờ bản đồ", "Đơn vị hành chính", "Mã", "Diện tích tự nhiên (ha)", "Tỷ lệ", "Khổ giấy",
+                     "Ghi chú", "Khoanh ≥ 1 cm² có nhãn", "Tệp PDF"]
+    return "\n".join([
+        "# Bản đồ hiện trạng sử dụng đất" + (" và bản đồ biến động (bien_dong_*)" if changes else ""), "",
+        "Tệp PDF in đúng tỷ lệ (1 mm trên giấy = tỷ lệ/1000 m), là bản để in; ảnh PNG là bản xem trước "
+        f"(tối đa {dpi} dpi, cạnh dài không quá 6000 điểm ảnh). Tỷ lệ theo cấp đơn vị hành chính và diện tích "
+        "tự nhiên (Thông tư 27/2018, Điều 18 khoản 4); mọi tờ vừa khổ cuộn giấy máy in 1118 mm (44 inch) ở "
+        "cạnh ngắn, khi cần thì dùng tỷ lệ nhỏ hơn một bậc (ghi ở cột Ghi chú).", "",
+        markdown_table(table), ""])
 
 
 def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = None,
@@ -98,11 +119,6 @@ def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = 
         out = pmap(map_sheet_to_files, [(str(work.root), unit, scale_step, dpi, template_name, kind)
                                         for unit in units for kind in kinds], "maps" if progress else "")
     out = sorted(out, key=lambda row: row["sheet"])
-    write_text(work.report("maps.md"), "\n".join([
-        "# Current land-use maps" + (" and change maps (bien_dong_*)" if changes else ""), "",
-        "True scale on the PDF (1 mm = scale/1000 m); PNG previews at "
-        f"{dpi} dpi. Scale by level and natural area, Circular 27/2018 Art. 18(4)"
-        + (f", one step {'larger' if scale_step < 0 else 'smaller'} (exception)." if scale_step else "."), "",
-        markdown_table(pd.DataFrame(out)), ""]))
+    write_text(work.report("maps.md"), maps_report(out, dpi, bool(changes)))
     log.info("maps: %d sheets → %s", len(out), work.maps_dir)
     return out

@@ -1,0 +1,264 @@
+"""Where a map sheet's texts go (pure: no drawing): the names of the units,
+then the land-use code of every khoanh that has room for it — inside it, in
+smaller type or turned along its length (roads and rivers along their line)
+— and, for a khoanh of at least 1 cm² on paper that has no room, beside it
+with a leader line; point symbols for small offices, schools and health
+stations. Labels never overlap each other or a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import shapely
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
+
+from ..drawing import PT_PER_MM
+
+FONT = "DejaVu Sans"  # shipped with matplotlib; covers every Vietnamese letter
+LABEL_SIZES_PT = (6.0, 5.0, 4.5)  # a khoanh's code: tried largest first
+LEADER_SIZE_PT = 5.0
+MIN_LABELLED_MM2 = 100.0  # a khoanh of 1 cm² on paper always gets its code
+LEADER_STEPS_MM = (1.5, 3.0, 5.0, 8.0, 12.0, 16.0)  # distances tried for a label beside its khoanh
+REPEAT_MM = 200.0  # a road's or river's code again every 20 cm along it (mapping_rules.md 9.1 b)
+LINE_EM = 1.25  # a label box's height in em (ascent + descent ≈ 1.16 em, and a little air)
+LABEL_COLUMNS = ["kind", "text", "x", "y", "angle", "size", "w_m", "h_m", "anchor_x", "anchor_y", "khoanh"]
+
+
+@cache
+def map_symbols() -> pd.DataFrame:
+    """``data/map_symbols.csv``: point symbols and linear codes, by land-use code."""
+    with (resources.files("pipeline") / "data" / "map_symbols.csv").open(encoding="utf-8") as fh:
+        return pd.read_csv(fh, dtype=str, keep_default_na=False).set_index("code")
+
+
+def linear_codes() -> set[str]:
+    table = map_symbols()
+    return set(table.index[table["kind"] == "linear"])
+
+
+def point_codes() -> set[str]:
+    table = map_symbols()
+    return set(table.index[table["kind"] == "point"])
+
+
+@cache
+def text_width_pt(text: str, size_pt: float, weight: str = "normal") -> float:
+    """Advance width of ``text`` in the map font, in points (exact font metrics)."""
+    prop = FontProperties(family=FONT, size=size_pt, weight=weight)
+    width, _, _ = TextToPath().get_text_width_height_descent(text, prop, False)
+    return float(width)
+
+
+def box_polygon(x: float, y: float, w: float, h: float, angle_deg: float) -> shapely.Polygon:
+    """The rectangle ``w`` × ``h`` centred on (x, y), turned by ``angle_deg``."""
+    a = np.radians(angle_deg)
+    ux, uy = np.cos(a) * w / 2, np.sin(a) * w / 2
+    vx, vy = -np.sin(a) * h / 2, np.cos(a) * h / 2
+    return shapely.Polygon([(x - ux - vx, y - uy - vy), (x + ux - vx, y + uy - vy),
+                            (x + ux + vx, y + uy + vy), (x - ux + vx, y - uy + vy)])
+
+
+def local_angle(geom, x: float, y: float, radius: float) -> float:
+    """The direction of a khoanh around (x, y) in degrees, −90…90 (text never
+    upside down): the long side of the smallest rectangle around the piece
+    of the khoanh within ``radius``."""
+    piece = shapely.intersection(geom, shapely.Point(x, y).buffer(radius, quad_segs=4))
+    rectangle = shapely.minimum_rotated_rectangle(piece)
+    if rectangle.geom_type != "Polygon":
+        return 0.0
+    corners = np.asarray(rectangle.exterior.coords)[:3]
+    edges = np.diff(corners, axis=0)
+    longest = edges[np.argmax(np.hypot(edges[:, 0], edges[:, 1]))]
+    angle = float(np.degrees(np.arctan2(longest[1], longest[0])))
+    return angle - 180.0 if angle > 90 else angle + 180.0 if angle <= -90 else angle
+
+
+@dataclass
+class Room:
+    """The map's taken room (boxes in metres), hashed on a grid for fast tests."""
+
+    cell: float
+    extent: tuple[float, float, float, float]
+    taken: dict[tuple[int, int], list] = field(default_factory=dict)
+
+    def _keys(self, polygon) -> list[tuple[int, int]]:
+        x0, y0, x1, y1 = polygon.bounds
+        return [(i, j) for i in range(int(x0 // self.cell), int(x1 // self.cell) + 1)
+                for j in range(int(y0 // self.cell), int(y1 // self.cell) + 1)]
+
+    def free(self, polygon) -> bool:
+        x0, y0, x1, y1 = polygon.bounds
+        e = self.extent
+        if x0 < e[0] or y0 < e[1] or x1 > e[2] or y1 > e[3]:
+            return False
+        return not any(polygon.intersects(other) for key in self._keys(polygon) for other in self.taken.get(key, ()))
+
+    def take(self, polygon) -> None:
+        for key in self._keys(polygon):
+            self.taken.setdefault(key, []).append(polygon)
+
+
+def _row(kind: str, text: str, x: float, y: float, angle: float, size: float, w: float, h: float,
+         anchor: tuple[float, float] = (np.nan, np.nan), khoanh: int = -1) -> dict:
+    return dict(zip(LABEL_COLUMNS, [kind, text, x, y, angle, size, w, h, anchor[0], anchor[1], khoanh], strict=True))
+
+
+def place_names(names: list[tuple[str, object, float, str]], room: Room, m_per_pt: float) -> list[dict]:
+    """Unit names (text, area, size in pt, kind), each at the widest point of
+    its area, shrunk to 70 % when it does not fit; taken from the room."""
+    rows = []
+    visible = shapely.box(*room.extent)
+    for text, area, size, kind in names:
+        if area is None:
+            continue
+        shown = shapely.intersection(area, visible)  # a neighbour: the part on the sheet
+        if shapely.is_empty(shown) or shapely.area(shown) <= 0:
+            continue
+        circle = shapely.maximum_inscribed_circle(shown, tolerance=5 * m_per_pt)
+        x, y = shapely.get_coordinates(circle)[0]
+        for s in (size, size * 0.85, size * 0.7):
+            w, h = text_width_pt(text, s, "bold") * m_per_pt, s * LINE_EM * m_per_pt
+            box = box_polygon(x, y, w, h, 0.0)
+            if shapely.contains(shown, box) and room.free(box):
+                room.take(box)
+                rows.append(_row(kind, text, x, y, 0.0, s, w, h))
+                break
+    return rows
+
+
+def _fits(geom, box, segment, linear: bool) -> bool:
+    """A label fits a khoanh when its box is inside it; a road's or river's
+    when the line through the label's middle is (the text may overhang a
+    narrow road, as on paper)."""
+    return bool(geom.contains(segment) if linear else geom.contains(box))
+
+
+def _angles(geom, x: float, y: float, w: float, linear: bool):
+    """Level, then along the khoanh; roads and rivers along their line only
+    (worked out only when level does not fit)."""
+    if not linear:
+        yield 0.0
+    along = local_angle(geom, x, y, w)
+    if linear or abs(along) > 5:
+        yield along
+
+
+def _inside(geom, anchors, text: str, linear: bool, room: Room, m_per_pt: float, khoanh: int) -> dict | None:
+    """The first box inside the khoanh and free: largest type first, at its
+    widest point, then on its surface."""
+    for size in LABEL_SIZES_PT:
+        w, h = text_width_pt(text, size) * m_per_pt + 1.5 * m_per_pt, size * LINE_EM * m_per_pt
+        for x, y in anchors:
+            for angle in _angles(geom, x, y, w, linear):
+                box = box_polygon(x, y, w, h, angle)
+                a = np.radians(angle)
+                segment = shapely.LineString([(x - np.cos(a) * w / 2, y - np.sin(a) * w / 2),
+                                              (x + np.cos(a) * w / 2, y + np.sin(a) * w / 2)])
+                if _fits(geom, box, segment, linear) and room.free(box):
+                    room.take(box)
+                    return _row("code", text, x, y, angle, size, w, h, khoanh=khoanh)
+    return None
+
+
+def _beside(anchor: tuple[float, float], text: str, room: Room, m_per_pt: float, m_per_mm: float,
+            khoanh: int) -> dict | None:
+    """A free place for the label near its khoanh, tied to it by a leader line."""
+    w, h = text_width_pt(text, LEADER_SIZE_PT) * m_per_pt + 1.5 * m_per_pt, LEADER_SIZE_PT * LINE_EM * m_per_pt
+    for step in LEADER_STEPS_MM:
+        for k in range(16):
+            a = 2 * np.pi * k / 16 + np.pi / 4
+            x = anchor[0] + np.cos(a) * (step * m_per_mm + w / 2)
+            y = anchor[1] + np.sin(a) * (step * m_per_mm + h / 2)
+            box = box_polygon(x, y, w, h, 0.0)
+            if room.free(box):
+                room.take(box)
+                return _row("leader", text, x, y, 0.0, LEADER_SIZE_PT, w, h, anchor, khoanh)
+    return None
+
+
+def along_points(geom, radius: float, step: float) -> list[tuple[float, float]]:
+    """Points near the middle line of a long narrow khoanh, about ``step``
+    apart: on the outline of the khoanh shrunk to its middle (which runs
+    along both sides of that line, so points closer than a step are dropped)."""
+    core = shapely.buffer(geom, -0.6 * radius)
+    parts = shapely.get_parts(core if not shapely.is_empty(core) else geom)
+    points: list[tuple[float, float]] = []
+    for part in parts:
+        ring = shapely.get_exterior_ring(part)
+        for k in range(int(ring.length // step) * 2 + 1):
+            p = shapely.get_coordinates(ring.interpolate(k * step / 2))[0]
+            if all(np.hypot(p[0] - q[0], p[1] - q[1]) >= step for q in points):
+                points.append((float(p[0]), float(p[1])))
+    return points
+
+
+def _repeats(geom, first: dict, radius: float, text: str, room: Room, m_per_mm: float, khoanh: int) -> list[dict]:
+    """The same code again along a long road or river, a step from every copy."""
+    step = REPEAT_MM * m_per_mm
+    if shapely.length(geom) / 2 < 1.5 * step:
+        return []
+    rows = [first]
+    for x, y in along_points(geom, radius, step):
+        if all(np.hypot(x - r["x"], y - r["y"]) >= 0.75 * step for r in rows):
+            placed = _inside(geom, [(x, y)], text, True, room, m_per_mm / PT_PER_MM, khoanh)
+            if placed is not None:
+                rows.append(placed)
+    return rows[1:]
+
+
+def place_labels(geoms: np.ndarray, texts: np.ndarray, codes: np.ndarray, mm_per_m: float, room: Room) -> pd.DataFrame:
+    """The land-use labels of a sheet: biggest khoanh first; every khoanh of
+    at least 1 cm² on paper gets its code (inside, else beside it with a
+    leader line), smaller ones when it fits inside. ``room`` holds what is
+    already placed (the names) and takes the labels."""
+    m_per_mm = 1 / mm_per_m
+    m_per_pt = m_per_mm / PT_PER_MM
+    if not len(geoms):
+        return pd.DataFrame(columns=LABEL_COLUMNS)
+    geoms = np.asarray(geoms, dtype=object)
+    paper_mm2 = shapely.area(geoms) * mm_per_m ** 2
+    smallest = text_width_pt("ONT", LABEL_SIZES_PT[-1]) / PT_PER_MM * LABEL_SIZES_PT[-1] * LINE_EM / PT_PER_MM
+    linear = np.isin(codes, list(linear_codes()))
+    candidates = np.flatnonzero((paper_mm2 >= MIN_LABELLED_MM2) | (paper_mm2 >= smallest) | linear)
+    order = candidates[np.argsort(-paper_mm2[candidates], kind="stable")]
+    surface = shapely.get_coordinates(shapely.point_on_surface(geoms[order]))
+    circles = shapely.maximum_inscribed_circle(geoms[order], 0.3 * m_per_mm)
+    widest, radii = shapely.get_coordinates(circles)[::2], shapely.length(circles)
+    rows = []
+    for k, i in enumerate(order):
+        geom = geoms[i]
+        shapely.prepare(geom)
+        anchors = [tuple(widest[k]), tuple(surface[k])]
+        placed = _inside(geom, anchors, str(texts[i]), bool(linear[i]), room, m_per_pt, int(i))
+        if placed is None and paper_mm2[i] >= MIN_LABELLED_MM2:
+            placed = _beside(anchors[0], str(texts[i]), room, m_per_pt, m_per_mm, int(i))
+        if placed is not None:
+            rows.append(placed)
+            if linear[i] and placed["kind"] == "code":
+                rows += _repeats(geom, placed, float(radii[k]), str(texts[i]), room, m_per_mm, int(i))
+    return pd.DataFrame(rows, columns=LABEL_COLUMNS)
+
+
+def place_symbols(geoms: np.ndarray, codes: np.ndarray, labelled: set[int], m_per_mm: float) -> pd.DataFrame:
+    """Point symbols (office, school, health station …) at the widest point
+    of each khoanh of a point-symbol code that carries no label inside."""
+    wanted = np.flatnonzero(np.isin(codes, list(point_codes())))
+    wanted = np.array([i for i in wanted if i not in labelled], dtype=int)
+    if not len(wanted):
+        return pd.DataFrame(columns=["code", "x", "y"])
+    centres = shapely.get_coordinates(shapely.maximum_inscribed_circle(np.asarray(geoms, dtype=object)[wanted],
+                                                                       0.3 * m_per_mm))[::2]
+    return pd.DataFrame({"code": np.asarray(codes)[wanted], "x": centres[:, 0], "y": centres[:, 1]})
+
+
+def label_coverage(geoms: np.ndarray, labels: pd.DataFrame, mm_per_m: float) -> tuple[int, int]:
+    """(khoanh of at least 1 cm² on paper, how many of them carry their code)."""
+    big = np.flatnonzero(shapely.area(np.asarray(geoms, dtype=object)) * mm_per_m ** 2 >= MIN_LABELLED_MM2)
+    done = set(labels.loc[labels["kind"].isin(["code", "leader"]), "khoanh"].astype(int))
+    return len(big), sum(1 for i in big if i in done)
