@@ -10,10 +10,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pymupdf
 import pyogrio
 import pytest
 import rasterio
 
+from pipeline.drawing import PT_PER_MM
 from pipeline.reference import landuse_colors
 
 STEM = "LangSon_2019_HTSDD"
@@ -130,9 +132,10 @@ def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_pytho
         assert renderer["colours"]["ONT"] == colours["ONT"]
         assert renderer["colours"]["RST"] == colours["RSX"]
     assert report["project_read"] and report["project_crs"] == "EPSG:9215"
-    assert len(report["project_layers"]) == len(SPATIAL)
-    assert all(v["valid"] and v["crs"] == "EPSG:9215" and v["source"].endswith(tuple(SPATIAL))
-               for v in report["project_layers"].values())
+    assert len(report["project_layers"]) == len(SPATIAL) + len(TABLES)
+    assert all(v["valid"] and v["source"].endswith(tuple(SPATIAL | TABLES)) for v in report["project_layers"].values())
+    assert all(v["crs"] == "EPSG:9215" for v in report["project_layers"].values() if v["renderer"] is not None)
+    _project_is_ready_to_work_in(report)
     assert report["render_saved"]
     from PIL import Image
 
@@ -141,3 +144,33 @@ def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_pytho
         rgb = [int(colours[code][i:i + 2], 16) for i in (1, 3, 5)]
         share = (np.abs(pixels.astype(int) - rgb).max(axis=1) <= 3).mean()
         assert share > 0.0005, (code, share)  # ONT strips are thin at this zoom: ≥ 2 160 pixels
+
+
+def _project_is_ready_to_work_in(report: dict) -> None:
+    """Groups in order with the QA switched off, the change drawn above the
+    khoanh, Vietnamese field names, the area tables loaded, and a print layout
+    per level that QGIS exports to an A0 PDF (the atlases: one page per unit)."""
+    groups = report["groups"]
+    assert list(groups) == ["Kiểm tra QA", "Ranh giới", "Biến động", "Hiện trạng", "Bảng diện tích"]
+    assert not groups["Kiểm tra QA"]["visible"] and not any(groups["Kiểm tra QA"]["layers"].values())
+    assert len(groups["Kiểm tra QA"]["layers"]) == 7 and all(groups["Ranh giới"]["layers"].values())
+    order = report["order"]
+    assert order.index("Biến động sử dụng đất 2014 - 2019") < order.index("Khoanh đất hiện trạng năm 2019")
+    khoanh = report["aliases"]["Khoanh đất hiện trạng năm 2019"]
+    assert khoanh["landuse"] == "Mã loại đất" and khoanh["owner_type"] == "Mã đối tượng sử dụng, quản lý"
+    assert report["aliases"]["Biến động sử dụng đất 2014 - 2019"]["ma_2014"] == "Mã loại đất năm 2014"
+    assert {t["name"] for t in report["tables"]} == {
+        "Chu chuyển đất đai 2014 - 2019 (m²)", "Diện tích theo mã loại đất và đối tượng (m²)",
+        "Diện tích theo mã loại đất (cả mã cấp trên)"} and all(t["features"] > 100 for t in report["tables"])
+    layouts = report["layouts"]
+    assert [name.rsplit(" ", 1)[-1] for name in layouts] == ["xã", "huyện", "tỉnh"]
+    assert [v.get("atlas_count") for v in layouts.values()] == [5, 1, None]
+    for info in layouts.values():
+        assert {"QgsLayoutItemMap", "QgsLayoutItemLegend", "QgsLayoutItemScaleBar", "QgsLayoutItemLabel"} \
+            <= set(info["items"])
+        assert info["export"] == 0  # QgsLayoutExporter.Success
+        with pymupdf.open(info["pdf"]) as pdf:
+            page = pdf[0]
+            assert (round(page.rect.width / PT_PER_MM), round(page.rect.height / PT_PER_MM)) == (1189, 841)
+            text = page.get_text()
+            assert "BẢN ĐỒ HIỆN TRẠNG SỬ DỤNG ĐẤT NĂM 2019" in text and "TỶ LỆ 1:" in text

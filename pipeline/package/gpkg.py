@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -99,7 +99,8 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
                             "Bảng gốc của các biểu thống kê: xã × mã loại đất × mã đối tượng.", areas))
     layers.append(GpkgLayer("dien_tich_theo_loai_dat", "Diện tích theo mã loại đất (cả mã cấp trên)",
                             "Diện tích từng mã trong cây mã loại đất của mỗi xã; TONG = NNP + PNN + CSD.", summary))
-    return layers
+    return [replace(layer, style=layer.style.with_fields(layer.frame.columns)) if layer.style else layer
+            for layer in layers]
 
 
 def review_layer(work: WorkDir, manifest: RunManifest, parcels: gpd.GeoDataFrame) -> GpkgLayer | None:

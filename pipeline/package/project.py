@@ -13,7 +13,8 @@ import shapely
 
 from ..io import atomic_path
 from .gpkg import GpkgLayer
-from .styles import QGIS_VERSION, LayerStyle
+from .layouts import LayoutSpec, layouts_xml
+from .styles import QGIS_VERSION, aliases_xml
 
 
 def spatialrefsys(crs) -> str:
@@ -35,43 +36,80 @@ def _extent(frame: pd.DataFrame) -> str:
     return f"<extent><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></extent>"
 
 
-def project_xml(gpkg_name: str, layers: list[tuple[str, str, LayerStyle | None, pd.DataFrame]], crs,
-                title: str) -> str:
-    """The project XML; ``layers`` are (table, title, style, frame), top of the drawing order first."""
+#: The project's layer groups, top of the drawing order first, and which layers go in each.
+GROUPS = (
+    ("Kiểm tra QA", ("qa_", "review"), False),
+    ("Ranh giới", ("ranh_gioi_",), True),
+    ("Biến động", ("bien_dong",), True),
+    ("Hiện trạng", ("khoanh_dat", "thua_dat"), True),
+    ("Bảng diện tích", ("dien_tich_", "chu_chuyen"), True),
+)
+SWITCHED_OFF = ("thua_dat", "review")  # present, but not drawn until the planner asks
+
+
+def group_of(name: str) -> str:
+    return next(title for title, prefixes, _ in GROUPS if name.startswith(prefixes))
+
+
+def _maplayer(layer: GpkgLayer, source: str, srs: str) -> str:
+    """One <maplayer>: spatial with its style, or a table; the fields named in Vietnamese."""
+    layer_id = f"{layer.name}_kiemke"
+    aliases = layer.style.aliases if layer.style and layer.style.aliases else aliases_xml(layer.frame.columns)
+    if not layer.spatial:
+        return ('<maplayer type="vector" geometry="No geometry" wkbType="NoGeometry" readOnly="0">'
+                f'<id>{escape(layer_id)}</id><datasource>{escape(source)}</datasource>'
+                f'<layername>{escape(layer.title)}</layername><provider encoding="UTF-8">ogr</provider>'
+                f'{aliases}</maplayer>')
+    renderer = layer.style.renderer if layer.style else ""
+    labeling = layer.style.labeling if layer.style else ""
+    return (f'<maplayer type="vector" geometry="Polygon" wkbType="MultiPolygon" labelsEnabled="{int(bool(labeling))}" '
+            'hasScaleBasedVisibilityFlag="0" minScale="100000000" maxScale="0" simplifyDrawingHints="1" '
+            'simplifyMaxScale="1" simplifyLocal="1" simplifyAlgorithm="0" simplifyDrawingTol="1" readOnly="0" '
+            'styleCategories="AllStyleCategories">'
+            f'{_extent(layer.frame)}<id>{escape(layer_id)}</id><datasource>{escape(source)}</datasource>'
+            f'<layername>{escape(layer.title)}</layername><srs>{srs}</srs>'
+            '<provider encoding="UTF-8">ogr</provider>'
+            f'{renderer}{labeling}{aliases}<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>'
+            '<layerOpacity>1</layerOpacity></maplayer>')
+
+
+def _tree(layers: list[GpkgLayer], gpkg_name: str) -> str:
+    """The layer tree: the groups in order, the QA group and some layers switched off."""
+    groups = []
+    for title, _, on in GROUPS:
+        members = [layer for layer in layers if group_of(layer.name) == title]
+        if not members:
+            continue
+        nodes = []
+        for layer in members:
+            checked = "Qt::Unchecked" if layer.name in SWITCHED_OFF or not on else "Qt::Checked"
+            nodes.append(f'<layer-tree-layer expanded="0" checked="{checked}" id="{layer.name}_kiemke" '
+                         f'name={quoteattr(layer.title)} source={quoteattr(f"./{gpkg_name}|layername={layer.name}")} '
+                         'providerKey="ogr"><customproperties/></layer-tree-layer>')
+        groups.append(f'<layer-tree-group name={quoteattr(title)} checked="{"Qt::Checked" if on else "Qt::Unchecked"}" '
+                      f'expanded="1"><customproperties/>{"".join(nodes)}</layer-tree-group>')
+    return "".join(groups)
+
+
+def project_xml(gpkg_name: str, layers: list[GpkgLayer], crs, title: str, layouts: str = "") -> str:
+    """The project XML; ``layers`` in drawing order (top first); ``layouts`` a <Layouts> element."""
     srs = spatialrefsys(crs)
-    tree, maplayers, order = [], [], []
-    all_bounds = [shapely.total_bounds(f.geometry.values) for _, _, _, f in layers]
+    ordered = [layer for group, _, _ in GROUPS for layer in layers if group_of(layer.name) == group]
+    spatial = [layer for layer in ordered if layer.spatial]
+    all_bounds = [shapely.total_bounds(layer.frame.geometry.values) for layer in spatial]
     x0 = min(b[0] for b in all_bounds)
     y0 = min(b[1] for b in all_bounds)
     x1 = max(b[2] for b in all_bounds)
     y1 = max(b[3] for b in all_bounds)
-    for name, layer_title, style, frame in layers:
-        layer_id = f"{name}_kiemke"
-        source = f"./{gpkg_name}|layername={name}"
-        checked = "Qt::Unchecked" if name in ("thua_dat", "review") else "Qt::Checked"
-        tree.append(f'<layer-tree-layer expanded="0" checked="{checked}" id={quoteattr(layer_id)} '
-                    f'name={quoteattr(layer_title)} source={quoteattr(source)} providerKey="ogr">'
-                    '<customproperties/></layer-tree-layer>')
-        renderer = style.renderer if style else ""
-        labeling = style.labeling if style else ""
-        maplayers.append(
-            f'<maplayer type="vector" geometry="Polygon" wkbType="MultiPolygon" labelsEnabled="{int(bool(labeling))}" '
-            'hasScaleBasedVisibilityFlag="0" minScale="100000000" maxScale="0" simplifyDrawingHints="1" '
-            'simplifyMaxScale="1" simplifyLocal="1" simplifyAlgorithm="0" simplifyDrawingTol="1" readOnly="0" '
-            'styleCategories="AllStyleCategories">'
-            f'{_extent(frame)}<id>{escape(layer_id)}</id><datasource>{escape(source)}</datasource>'
-            f'<layername>{escape(layer_title)}</layername><srs>{srs}</srs>'
-            '<provider encoding="UTF-8">ogr</provider>'
-            f'{renderer}{labeling}<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>'
-            '<layerOpacity>1</layerOpacity></maplayer>')
-        order.append(f'<layer id={quoteattr(layer_id)}/>')
+    maplayers = [_maplayer(layer, f"./{gpkg_name}|layername={layer.name}", srs) for layer in ordered]
+    order = [f'<layer id="{layer.name}_kiemke"/>' for layer in spatial]
     return (
         "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
         f'<qgis projectname={quoteattr(title)} version={quoteattr(QGIS_VERSION)}>'
         f'<homePath path=""/><title>{escape(title)}</title>'
         '<autotransaction active="0"/><evaluateDefaultValues active="0"/><trust active="0"/>'
         f'<projectCrs>{srs}</projectCrs>'
-        f'<layer-tree-group><customproperties/>{"".join(tree)}</layer-tree-group>'
+        f'<layer-tree-group><customproperties/>{_tree(ordered, gpkg_name)}</layer-tree-group>'
         '<mapcanvas annotationsVisible="1" name="theMapCanvas"><units>meters</units>'
         f'<extent><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></extent>'
         f'<rotation>0</rotation><destinationsrs>{srs}</destinationsrs><rendermaptile>0</rendermaptile>'
@@ -85,14 +123,34 @@ def project_xml(gpkg_name: str, layers: list[tuple[str, str, LayerStyle | None, 
         f'<ProjectViewSettings UseProjectScales="0" rotation="0"><Scales/>'
         f'<DefaultViewExtent xmin="{x0}" ymin="{y0}" xmax="{x1}" ymax="{y1}">{srs}</DefaultViewExtent>'
         '</ProjectViewSettings>'
+        f'{layouts}'
         '</qgis>\n'
     )
 
 
-def write_project(path: Path, gpkg: Path, layers: list[GpkgLayer], crs, title: str) -> Path:
-    """The .qgz: a zipped .qgs referencing the GeoPackage by a relative path."""
-    xml = project_xml(gpkg.name, [(layer.name, layer.title, layer.style, layer.frame) for layer in layers
-                                  if layer.spatial], crs, title)
+def print_layouts(layers: list[GpkgLayer], gpkg_name: str, title: str, crs_note: str) -> str:
+    """One print layout per level: atlases over the commune and district
+    boundaries, the whole province; over the khoanh when there are no boundaries."""
+    by_name = {layer.name: layer for layer in layers}
+    specs = []
+    for level, layer_name, unit in (("xã", "ranh_gioi_xa", "upper(\"commune_name\")"),
+                                    ("huyện", "ranh_gioi_huyen", "upper(\"district_name\")"),
+                                    ("tỉnh", "ranh_gioi_tinh", "upper(\"ten\")")):
+        coverage = by_name.get(layer_name) or by_name["khoanh_dat"]
+        extent = tuple(shapely.total_bounds(coverage.frame.geometry.values))
+        atlas = None if level == "tỉnh" else (f"{coverage.name}_kiemke", coverage.title,
+                                                f"./{gpkg_name}|layername={coverage.name}")
+        expression = f"[% {unit} %]" if layer_name in by_name else f"[% '{title.upper()}' %]"
+        specs.append(LayoutSpec(f"Bản đồ hiện trạng sử dụng đất cấp {level}", title.upper(), expression, atlas,
+                                extent, crs_note, file_stem=f"ban_do_{layer_name.removeprefix('ranh_gioi_')}"))
+    return layouts_xml(specs)
+
+
+def write_project(path: Path, gpkg: Path, layers: list[GpkgLayer], crs, title: str, map_title: str,
+                  crs_note: str) -> Path:
+    """The .qgz: a zipped .qgs referencing the GeoPackage by a relative path,
+    its layers in groups, the area tables loaded, a print layout per level."""
+    xml = project_xml(gpkg.name, layers, crs, title, print_layouts(layers, gpkg.name, map_title, crs_note))
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(path.with_suffix(".qgs").name, xml)
     return path

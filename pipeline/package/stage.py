@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import up_to_date, write_text
+from ..regime import load_template
 from ..units import build_units
 from ..workdir import WorkDir
 from .gpkg import collect_layers, write_geopackage, write_style_files
@@ -35,8 +36,12 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
     gpkg = write_geopackage(products["gpkg"], layers, crs)
     styles = [layer.style for layer in layers if layer.style is not None]
     write_style_files(styles_dir or work.styles_dir, styles)
+    template = load_template()
     project = write_project(products["project"], gpkg, layers, crs,
-                            f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}")
+                            f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}",
+                            template.maps["title"].format(year=manifest.year),
+                            template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms
+                                                             .replace("'", "′")))
     khoanh = next(layer.frame for layer in layers if layer.name == "khoanh_dat")
     tif = products["tif"]
     raster_areas = {"tinh": write_cog(tif, khoanh, province_resolution, crs)}

@@ -16,12 +16,51 @@ from qgis.PyQt.QtGui import QColor  # noqa: E402
 
 
 def renderer_colours(layer):
-    renderer = layer.renderer()
+    renderer = layer.renderer() if layer.isSpatial() else None
+    if renderer is None:  # a table
+        return None
     out = {"type": renderer.type()}
     if renderer.type() == "categorizedSymbol":
         out["attribute"] = renderer.classAttribute()
         out["colours"] = {str(c.value()): c.symbol().symbolLayer(0).color().name().upper()
                           for c in renderer.categories() if str(c.value())}
+    return out
+
+
+def project_structure(project, png_path):
+    """The groups (visible?, layers), the drawing order, the field aliases, the
+    tables, the print layouts, and the first atlas page of each exported to PDF."""
+    from qgis.core import QgsLayerTreeGroup, QgsLayoutExporter
+
+    root = project.layerTreeRoot()
+    out = {"groups": {}, "order": [], "aliases": {}, "tables": [], "layouts": {}}
+    for node in root.children():
+        if isinstance(node, QgsLayerTreeGroup):
+            out["groups"][node.name()] = {
+                "visible": node.isVisible(),
+                "layers": {child.name(): child.isVisible() for child in node.findLayers()}}
+    out["order"] = [node.name() for node in root.findLayers()]
+    for layer in project.mapLayers().values():
+        fields = layer.fields()
+        out["aliases"][layer.name()] = {fields.at(i).name(): fields.at(i).alias() for i in range(fields.count())}
+        if layer.isValid() and not layer.isSpatial():
+            out["tables"].append({"name": layer.name(), "features": layer.featureCount()})
+    for layout in project.layoutManager().printLayouts():
+        atlas = layout.atlas()
+        pdf = png_path.replace(".png", f"_{len(out['layouts'])}.pdf")
+        info = {"atlas": atlas.enabled(), "items": sorted({type(i).__name__ for i in layout.items()})}
+        if atlas.enabled():
+            atlas.beginRender()
+            info["atlas_count"] = atlas.count()
+            atlas.seekTo(0)
+            atlas.refreshCurrentFeature()
+        exporter = QgsLayoutExporter(layout)
+        info["export"] = int(exporter.exportToPdf(pdf, QgsLayoutExporter.PdfExportSettings()))
+        if atlas.enabled():
+            atlas.endRender()
+        page = layout.pageCollection().page(0).pageSize()
+        info.update(pdf=pdf, page_mm=[page.width(), page.height()])
+        out["layouts"][layout.name()] = info
     return out
 
 
@@ -77,6 +116,7 @@ def main(project_path, gpkg_path, png_path):
     job.waitForFinished()
     image = job.renderedImage()
     report["render_saved"] = image.save(png_path, "PNG")
+    report.update(project_structure(project, png_path))
     print(json.dumps(report, ensure_ascii=False), flush=True)
     os._exit(0)  # QgsApplication.exitQgis() can crash headless QGIS 3.22 at teardown; the report is out
 
