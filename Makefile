@@ -8,10 +8,11 @@ CONFIG ?= inventory.toml
 STAMP  := $(VENV)/.installed-stamp
 SYSTEM_STAMP := $(VENV)/.system-packages-stamp
 
-.PHONY: inventory test test-fast system-packages sample bench lint clean-outputs help
+.PHONY: inventory notebook test test-fast system-packages sample bench lint clean-outputs help
 
 help:
 	@echo "make inventory   set up .venv, run the whole inventory on $(CONFIG)"
+	@echo "make notebook    run the inventory, then re-render notebooks/inventory_2019.ipynb with its outputs"
 	@echo "make test        set up .venv (and the system packages the output tests use), run every test"
 	@echo "make test-fast   the unit tests only (inline geometry, no full inventory): under a minute"
 	@echo "make lint        ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade, simplify) and mypy"
@@ -33,6 +34,9 @@ system-packages: $(SYSTEM_STAMP)
 
 inventory: $(STAMP)
 	$(BIN)/kiemke inventory --config $(CONFIG)
+
+notebook: inventory
+	$(BIN)/python scripts/render_notebook.py
 
 test: $(STAMP) $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -q
