@@ -1,0 +1,49 @@
+"""Every error kiemke raises for the officer reads in Vietnamese: each message
+template in pipeline/ (an f-string or a literal given to one of kiemke's
+errors or click's) is rendered with stand-in values and must match a row of
+pipeline/data/messages_vi.csv."""
+
+import ast
+from pathlib import Path
+
+from pipeline.messages import officer_message, vi
+
+PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
+PROGRAMMING_ERRORS = {"ValueError", "TypeError", "KeyError", "AssertionError", "NotImplementedError", "RuntimeError"}
+
+
+def _rendered(node: ast.expr) -> str | None:
+    """The message with each placeholder replaced by a stand-in (quoted where the
+    f-string asks for repr)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if not isinstance(node, ast.JoinedStr):
+        return None
+    return "".join(part.value if isinstance(part, ast.Constant) else
+                   ("'x1'" if part.conversion == ord("r") else "x1") for part in node.values)
+
+
+def raised_messages() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted(PIPELINE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args):
+                continue
+            name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
+            message = _rendered(node.exc.args[0])
+            if name not in PROGRAMMING_ERRORS and message:
+                found.append((f"{path.relative_to(PIPELINE.parent)}:{node.lineno}", message))
+    return found
+
+
+def test_every_error_for_the_officer_is_translated():
+    messages = raised_messages()
+    assert len(messages) > 30
+    missing = [f"{where}: {message}" for where, message in messages if vi(message) == message]
+    assert not missing, "add rows to pipeline/data/messages_vi.csv:\n" + "\n".join(missing)
+
+
+def test_an_error_reads_in_vietnamese_with_what_to_do_and_the_original():
+    text = officer_message("/data/xa.shp: no such file or folder. Check the path given to ingest.")
+    assert text.splitlines()[0].startswith("/data/xa.shp: không có tệp hoặc thư mục này. → Kiểm tra đường dẫn")
+    assert text.splitlines()[1] == "  (/data/xa.shp: no such file or folder. Check the path given to ingest.)"
