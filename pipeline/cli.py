@@ -175,8 +175,9 @@ def khoanh(workdir: Path, scheduler: str) -> None:
 @workdir_option
 @click.option("--boundaries", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Boundary file for the roll-up (e.g. another boundary set).")
+@scheduler_option
 @reports_errors
-def forms(workdir: Path, boundaries: Path | None) -> None:
+def forms(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     """Biểu 01–04/TKĐĐ and the khoanh list, XLSX + CSV, per commune, district, province.
 
     \b
@@ -184,7 +185,7 @@ def forms(workdir: Path, boundaries: Path | None) -> None:
       kiemke forms --workdir data/processed
     """
     work = WorkDir(Path(workdir))
-    out = run_forms(work, boundaries)
+    out = run_forms(work, boundaries, scheduler=_scheduler(scheduler))
     click.echo(f"Forms: {len(out['forms'])} written → {work.forms_dir}")
 
 
@@ -308,7 +309,7 @@ def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Calla
         ("khoanh", lambda: run_khoanh(work, scheduler=cluster)),
         *([("change", lambda: run_change(work, scheduler=cluster))] if settings.previous else []),
         ("aggregate", lambda: run_aggregate(work, scheduler=cluster)),
-        ("forms", lambda: run_forms(work)),
+        ("forms", lambda: run_forms(work, scheduler=cluster)),
         ("maps", lambda: run_maps(work, scheduler=cluster)),
         ("package", lambda: run_package(work)),
     ]

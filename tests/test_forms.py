@@ -157,7 +157,8 @@ def test_total_row_is_numbered_i_when_the_observation_rows_are_ii(sample_run):
 
 def test_print_setup(sample_run):
     ws = _sheet(sample_run / "forms/tinh/20/Bieu_01_TKDD.xlsx")
-    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
+    assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.page_setup.fitToWidth in (None, 1) and ws.page_setup.fitToHeight == 0  # one page wide (1: the default)
     assert ws.print_title_rows is not None and ws["B12"].font.name == "Times New Roman"
     notes = [c.value for row in ws.iter_rows() for c in row
              if isinstance(c.value, str) and "không có trong dữ liệu gốc" in c.value]

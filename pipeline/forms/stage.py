@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
 from ..change import dominant_previous
 from ..errors import KiemkeError
 from ..io import up_to_date, write_csv, write_text
+from ..parallel import SYNC, executor
 from ..regime import Template, load_template
 from ..report import markdown_table
 from ..rounding import commune_cells
@@ -94,8 +94,18 @@ def _printed(spec, unit: Unit, table: pd.DataFrame, inputs: FormInputs, date: st
                        int(inputs.template.regime.get("decimals", 2)))
 
 
-def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str = "tt27_2018") -> dict[str, Any]:
-    """Write every form for every commune, district and the province."""
+def write_unit_forms(jobs: list[tuple[PrintedForm, Path, Path]]) -> int:
+    """Task: write one unit's workbooks and CSVs; returns how many."""
+    for form, xlsx, csv in jobs:
+        write_xlsx(xlsx, form)
+        write_form_csv(csv, form.table, form.sheet, decimals=form.decimals)
+    return len(jobs)
+
+
+def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str = "tt27_2018",
+              scheduler: str | None = SYNC) -> dict[str, Any]:
+    """Write every form for every commune, district and the province: the
+    figures computed here, each unit's workbooks written on a worker."""
     manifest = work.read_manifest().with_boundaries(boundaries)
     template = load_template(template_name)
     change_files = _change_files(work, manifest)
@@ -109,7 +119,8 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     by_key = {u.key: u for u in inputs.units}
     written: list[dict] = []
     provenance: dict[str, list[str]] = {}
-    for (form_id, key), table in tqdm(sorted(tables.items()), desc="forms", unit="form"):
+    jobs: dict[str, list[tuple[PrintedForm, Path, Path]]] = {}
+    for (form_id, key), table in sorted(tables.items()):
         unit = by_key[key]
         form = _printed(template.form(form_id), unit, table, inputs, date)
         provenance.setdefault(form.spec.number, form.sheet.provenance)
@@ -119,10 +130,11 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
         sources += [work.manifest, *change_files]  # the parcels: how their objects were found (a by-owner note)
         sources += [work.change(c) for c in unit.communes if inputs.change is not None and work.change(c).exists()]
         if not up_to_date([xlsx, csv], sources):
-            write_xlsx(xlsx, form)
-            write_form_csv(csv, table, form.sheet, decimals=form.decimals)
+            jobs.setdefault(key, []).append((form, xlsx, csv))
         written.append({"form": form.spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
                         "xlsx": str(xlsx)})
+    with executor(scheduler) as pmap:
+        pmap(write_unit_forms, [(unit_jobs,) for unit_jobs in jobs.values()], "forms")
     listing = pd.DataFrame(written)
     write_csv(work.report("forms.csv"), listing)
     write_text(work.report("forms.md"), forms_report(listing, inputs.units, template, provenance))

@@ -6,30 +6,30 @@ office must know of the figures, place and date, signature blocks with room
 to sign. Row heights fit the wrapped text (measured with the font's own
 metrics, :mod:`.measure`). The provenance of the layout goes to a second
 sheet, "Nguồn mẫu biểu", which is not printed.
+
+Workbooks are streamed with XlsxWriter, each distinct cell format made once
+per workbook (:class:`_Sheet`): a form costs a few hundredths of a second.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, Side
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.page import PageMargins
-from openpyxl.worksheet.worksheet import Worksheet
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
 
 from ..io import atomic_path, write_csv
 from ..regime import FormSpec, Template
 from ..units import Unit
-from ..xlsx import serif_workbook
+from ..xlsx import FONT
 from .base import Sheet
 from .measure import column_width_pt, lines_needed, row_height_pt, text_width_pt
 
-FONT = "Times New Roman"  # has every Vietnamese glyph on office machines; LibreOffice maps it to Liberation Serif
-THIN = Side(style="thin")
-BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 NUMBER_FORMAT = "#,##0.00"
 SCALE = 100.0  # table values are centi-hectares
 HEADER_TOP = 8  # the first header row
@@ -38,6 +38,7 @@ INDENT_PT = 9.0  # one level of a cell's indent
 SIGNING_ROWS = 5  # blank rows under each signature block: room to sign and stamp (≥ 25 mm)
 WIDE_SCALE = 72  # % a form too wide for one page prints at: 10 pt text stays ≥ 7 pt
 PROVENANCE = "Nguồn mẫu biểu"
+PAPER_A3, PAPER_A4 = 8, 9  # Excel's paper size codes
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,49 @@ class PrintedForm:
         return sum(column_width_pt(w) for w in self.sheet.widths[first - 1:last])
 
 
-def _font(size: float = 11, bold: bool = False, italic: bool = False, underline: str | None = None) -> Font:
-    return Font(name=FONT, size=size, bold=bold, italic=italic, underline=underline)
+@dataclass
+class _Sheet:
+    """A worksheet addressed 1-based like the form's layout; one format per
+    distinct style, and each row as tall as its tallest text."""
+
+    book: Any
+    ws: Worksheet
+    heights: dict[int, float] = field(default_factory=dict)
+    _formats: dict[tuple, Format] = field(default_factory=dict)
+
+    def fmt(self, size: float = 11, bold: bool = False, italic: bool = False, underline: bool = False,
+            align: str | None = None, valign: str = "vcenter", wrap: bool = False, indent: int = 0,
+            box: bool = False, number: str | None = None, shrink: bool = False) -> Format:
+        key = (size, bold, italic, underline, align, valign, wrap, indent, box, number, shrink)
+        if key not in self._formats:
+            props: dict[str, Any] = {"font_name": FONT, "font_size": size, "bold": bold, "italic": italic,
+                                     "underline": 1 if underline else 0, "valign": valign, "text_wrap": wrap,
+                                     "indent": indent, "border": 1 if box else 0, "shrink": shrink}
+            if align:
+                props["align"] = align
+            if number:
+                props["num_format"] = number
+            self._formats[key] = self.book.add_format(props)
+        return self._formats[key]
+
+    def write(self, row: int, col: int, value: Any, fmt: Format) -> None:
+        if value is None or value == "" or (not isinstance(value, str) and pd.isna(value)):
+            self.ws.write_blank(row - 1, col - 1, None, fmt)
+        else:
+            self.ws.write(row - 1, col - 1, value, fmt)
+
+    def merge(self, row: int, first: int, last: int, value: Any, fmt: Format, last_row: int | None = None) -> None:
+        if last > first or (last_row or row) > row:
+            self.ws.merge_range(row - 1, first - 1, (last_row or row) - 1, last - 1, value, fmt)
+        else:
+            self.write(row, first, value, fmt)
+
+    def tall(self, row: int, height: float) -> None:
+        self.heights[row] = max(self.heights.get(row, 0.0), height)
+
+    def apply_heights(self) -> None:
+        for row, height in self.heights.items():
+            self.ws.set_row(row - 1, height)
 
 
 def reporting_line(template: Template, unit: Unit) -> str:
@@ -71,17 +113,12 @@ def reporting_line(template: Template, unit: Unit) -> str:
         commune=unit.commune_name or dots, district=unit.district_name or dots, province=unit.province_name or dots)
 
 
-def _merged_text(ws: Worksheet, form: PrintedForm, row: int, first: int, last: int, text: str, font: Font,
-                 horizontal: str = "center") -> None:
+def _merged_text(sheet: _Sheet, form: PrintedForm, row: int, first: int, last: int, text: str, size: float,
+                 align: str = "center", bold: bool = False, italic: bool = False, underline: bool = False) -> None:
     """Text over merged columns of one row, wrapped, the row as tall as it needs."""
-    if last > first:
-        ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
-    cell = ws.cell(row, first, text)
-    cell.font = font
-    cell.alignment = Alignment(horizontal=horizontal, vertical="center", wrap_text=True)
-    lines = lines_needed(text, font.sz, form.span_pt(first, last), bool(font.b))
-    height = row_height_pt(lines, font.sz)
-    ws.row_dimensions[row].height = max(ws.row_dimensions[row].height or 0, height)
+    fmt = sheet.fmt(size, bold, italic, underline, align=align, wrap=True)
+    sheet.merge(row, first, last, text, fmt)
+    sheet.tall(row, row_height_pt(lines_needed(text, size, form.span_pt(first, last), bold), size))
 
 
 def _right_half(form: PrintedForm, text: str, size: float, bold: bool) -> int:
@@ -93,7 +130,7 @@ def _right_half(form: PrintedForm, text: str, size: float, bold: bool) -> int:
     return first
 
 
-def _title_block(ws: Worksheet, form: PrintedForm) -> None:
+def _title_block(sheet: _Sheet, form: PrintedForm) -> None:
     """Form number, national title and motto, the form's title, date and reporting lines."""
     spec, regime, width = form.spec, form.template.regime, form.width
     number_end = 1  # the form number's columns: as many as it needs
@@ -101,152 +138,153 @@ def _title_block(ws: Worksheet, form: PrintedForm) -> None:
         number_end += 1
     right = min(_right_half(form, regime["country"], 11, True), _right_half(form, regime["motto"], 11, True))
     right = max(right, number_end + 1)
-    _merged_text(ws, form, 1, 1, right - 1, spec.number, _font(11, bold=True), "left")
-    _merged_text(ws, form, 1, right, width, regime["country"], _font(11, bold=True))
-    _merged_text(ws, form, 2, right, width, regime["motto"], _font(11, bold=True, underline="single"))
-    _merged_text(ws, form, 4, 1, width, spec.title, _font(TITLE_PT, bold=True))
-    _merged_text(ws, form, 5, 1, width, regime["date_line"].format(date=form.date), _font(11, italic=True))
+    _merged_text(sheet, form, 1, 1, right - 1, spec.number, 11, "left", bold=True)
+    _merged_text(sheet, form, 1, right, width, regime["country"], 11, bold=True)
+    _merged_text(sheet, form, 2, right, width, regime["motto"], 11, bold=True, underline=True)
+    _merged_text(sheet, form, 4, 1, width, spec.title, TITLE_PT, bold=True)
+    _merged_text(sheet, form, 5, 1, width, regime["date_line"].format(date=form.date), 11, italic=True)
     report = reporting_line(form.template, form.unit)
     if not form.sheet.row_form:  # the khoanh list has no unit line: the reporting line takes the row
-        _merged_text(ws, form, 6, 1, width, report, _font(11), "left")
+        _merged_text(sheet, form, 6, 1, width, report, 11, "left")
         return
     unit_line = regime["unit_line"]
     right = _right_half(form, unit_line, 11, False)
     if form.span_pt(1, right - 1) < text_width_pt(report, 11) + 8:  # both do not fit one row
-        _merged_text(ws, form, 6, 1, width, report, _font(11), "left")
-        _merged_text(ws, form, 7, 1, width, unit_line, _font(11, italic=True), "right")
+        _merged_text(sheet, form, 6, 1, width, report, 11, "left")
+        _merged_text(sheet, form, 7, 1, width, unit_line, 11, "right", italic=True)
         return
-    _merged_text(ws, form, 6, 1, right - 1, report, _font(11), "left")
-    _merged_text(ws, form, 6, right, width, unit_line, _font(11, italic=True), "right")
+    _merged_text(sheet, form, 6, 1, right - 1, report, 11, "left")
+    _merged_text(sheet, form, 6, right, width, unit_line, 11, "right", italic=True)
 
 
-def _header_block(ws: Worksheet, form: PrintedForm) -> int:
-    """The merged header cells and the numbered row; returns the numbered row."""
+def _header_block(sheet: _Sheet, form: PrintedForm) -> int:
+    """The merged header cells (boxed) and the numbered row; returns the numbered row."""
     headers = form.sheet.headers
     header_rows = max(h.row + h.rows for h in headers)
     needed = [row_height_pt(1, HEADER_PT)] * header_rows
+    header = sheet.fmt(HEADER_PT, bold=True, align="center", wrap=True, box=True)
+    covered: set[tuple[int, int]] = set()
     for h in headers:
         r, c = HEADER_TOP + h.row, 1 + h.col
-        if h.rows > 1 or h.cols > 1:
-            ws.merge_cells(start_row=r, start_column=c, end_row=r + h.rows - 1, end_column=c + h.cols - 1)
-        cell = ws.cell(r, c, h.text)
-        cell.font = _font(HEADER_PT, bold=True)
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        sheet.merge(r, c, c + h.cols - 1, h.text, header, last_row=r + h.rows - 1)
+        covered |= {(r + i, c + j) for i in range(h.rows) for j in range(h.cols)}
         height = row_height_pt(lines_needed(h.text, HEADER_PT, form.span_pt(c, c + h.cols - 1), True), HEADER_PT)
         for k in range(h.row, h.row + h.rows):  # a tall header shares its height with the rows it spans
             needed[k] = max(needed[k], height / h.rows)
     for k, height in enumerate(needed):
-        ws.row_dimensions[HEADER_TOP + k].height = height
+        sheet.tall(HEADER_TOP + k, height)
     number_row = HEADER_TOP + header_rows
-    for r in range(HEADER_TOP, number_row + 1):
+    blank = sheet.fmt(HEADER_PT, box=True)
+    for r in range(HEADER_TOP, number_row):
         for c in range(1, form.width + 1):
-            ws.cell(r, c).border = BOX
+            if (r, c) not in covered:
+                sheet.write(r, c, None, blank)
+    number = sheet.fmt(9, italic=True, align="center", shrink=True, box=True)
     for c, text in enumerate(form.sheet.numbers, start=1):  # "(15)=(16)+…+(18)": one line, shrunk to fit
-        cell = ws.cell(number_row, c, text)
-        cell.font = _font(9, italic=True)
-        cell.alignment = Alignment(horizontal="center", vertical="center", shrink_to_fit=True)
-    ws.row_dimensions[number_row].height = row_height_pt(1, 9)
+        sheet.write(number_row, c, text, number)
+    sheet.tall(number_row, row_height_pt(1, 9))
     return number_row
 
 
-def _list_row(ws: Worksheet, r: int, form: PrintedForm, data: dict) -> None:
+def _list_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
+    """A row of the khoanh list."""
     for c, column in enumerate(form.sheet.value_columns, start=1):
-        cell = ws.cell(r, c, data[column])
-        cell.font = _font(BODY_PT)
-        cell.border = BOX
-    note = str(data.get("note") or "")
-    if note:
-        at = form.sheet.value_columns.index("note") + 1
-        ws.cell(r, at).alignment = Alignment(wrap_text=True, vertical="center")
-        ws.row_dimensions[r].height = row_height_pt(lines_needed(note, BODY_PT, form.span_pt(at, at)), BODY_PT)
-    ws.cell(r, 2).number_format = "#,##0.0"
+        value = data[column]
+        if column == "note":
+            sheet.write(r, c, value, sheet.fmt(BODY_PT, wrap=True, box=True))
+            if value:
+                sheet.tall(r, row_height_pt(lines_needed(str(value), BODY_PT, form.span_pt(c, c)), BODY_PT))
+            continue
+        sheet.write(r, c, value, sheet.fmt(BODY_PT, box=True, number="#,##0.0" if c == 2 else None))
 
 
-def _tree_row(ws: Worksheet, r: int, form: PrintedForm, data: dict) -> None:
+def _tree_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
+    """A row of a form laid out as the circular's tree of land-use codes."""
     level = int(data["level"])
     bold = level <= 1
+    plain = sheet.fmt(BODY_PT, bold=bold, box=True)
     for c, text in ((1, data["stt"]), (3, data["code"])):
-        ws.cell(r, c, text).font = _font(BODY_PT, bold=bold)
-        ws.cell(r, c).alignment = Alignment(vertical="center")
-    name = ws.cell(r, 2, data["name"])
-    name.font = _font(BODY_PT, bold=bold, italic=data["kind"] == "observation")
+        sheet.write(r, c, text, plain)
     indent = max(level - 1, 0)
-    name.alignment = Alignment(horizontal="left", indent=indent, wrap_text=True, vertical="center")
+    sheet.write(r, 2, data["name"], sheet.fmt(BODY_PT, bold=bold, italic=data["kind"] == "observation",
+                                              align="left", indent=indent, wrap=True, box=True))
     lines = lines_needed(str(data["name"]), BODY_PT, form.span_pt(2, 2) - INDENT_PT * indent, bold)
+    note = sheet.fmt(BODY_PT, bold=bold, align="left", indent=1, wrap=True, box=True)
+    figure = sheet.fmt(BODY_PT, bold=bold, box=True, number=NUMBER_FORMAT)
+    written = 3
     for c, column in enumerate(form.sheet.value_columns, start=4):
         value = data[column]
+        written = c
         if isinstance(value, str) or value is None or pd.isna(value):  # a note, or no figure
-            cell = ws.cell(r, c, value if isinstance(value, str) else None)
-            cell.alignment = Alignment(horizontal="left", indent=1, wrap_text=True, vertical="center")
+            sheet.write(r, c, value if isinstance(value, str) else None, note)
             if isinstance(value, str) and value:
                 lines = max(lines, lines_needed(value, BODY_PT, form.span_pt(c, c) - INDENT_PT, bold))
         else:
-            cell = ws.cell(r, c, round(int(value) / SCALE, form.decimals))
-            cell.number_format = NUMBER_FORMAT
-            cell.alignment = Alignment(vertical="center")
-        cell.font = _font(BODY_PT, bold=bold)
-    for c in range(1, form.width + 1):
-        ws.cell(r, c).border = BOX
-    ws.row_dimensions[r].height = row_height_pt(lines, BODY_PT)
+            sheet.write(r, c, round(int(value) / SCALE, form.decimals), figure)
+    for c in range(written + 1, form.width + 1):
+        sheet.write(r, c, None, plain)
+    sheet.tall(r, row_height_pt(lines, BODY_PT))
 
 
-def _footer(ws: Worksheet, form: PrintedForm, r: int) -> int:
+def _footer(sheet: _Sheet, form: PrintedForm, r: int) -> int:
     """The printed notes under the table, the place and date line and the
     signature blocks with room to sign; returns the last row."""
     width = form.width
-    for note in form.sheet.notes:
-        _merged_text(ws, form, r, 1, width, note, _font(NOTE_PT, italic=True), "left")
+    for text in form.sheet.notes:
+        _merged_text(sheet, form, r, 1, width, text, NOTE_PT, "left", italic=True)
         r += 1
     r += 1
     regime = form.template.regime
     right = _right_half(form, regime["place_date"], 11, False)
-    _merged_text(ws, form, r, right, width, regime["place_date"], _font(11, italic=True))
+    _merged_text(sheet, form, r, right, width, regime["place_date"], 11, italic=True)
     r += 1
     signatures = regime["signatures"]
+    block = sheet.fmt(11, bold=True, align="center", valign="top", wrap=True)
     tallest = 1
     for (c0, c1), text in zip(_split(width, len(signatures)), signatures, strict=True):
-        ws.merge_cells(start_row=r, start_column=c0, end_row=r, end_column=c1)
-        cell = ws.cell(r, c0, text)
-        cell.font = _font(11, bold=True)
-        cell.alignment = Alignment(horizontal="center", vertical="top", wrap_text=True)
+        sheet.merge(r, c0, c1, text, block)
         tallest = max(tallest, lines_needed(text, 11, form.span_pt(c0, c1), True))
-    ws.row_dimensions[r].height = row_height_pt(tallest, 11)
+    sheet.tall(r, row_height_pt(tallest, 11))
     for k in range(1, SIGNING_ROWS + 1):
-        ws.row_dimensions[r + k].height = 16
+        sheet.tall(r + k, 16)
     return r + SIGNING_ROWS
 
 
-def _provenance(book: Workbook, form: PrintedForm) -> None:
+def _provenance(book: Any, form: PrintedForm) -> None:
     """The "Nguồn mẫu biểu" sheet: what the circular confirms and what is
     reconstructed, and how the figures were made (not printed)."""
-    sheet = book.create_sheet(PROVENANCE)
-    sheet["A1"] = f"Nguồn mẫu biểu — {form.spec.number} (mẫu theo {form.template.regime['name']})"
-    sheet["A1"].font = _font(12, bold=True)
+    ws = book.add_worksheet(PROVENANCE)
+    sheet = _Sheet(book, ws)
+    sheet.write(1, 1, f"Nguồn mẫu biểu — {form.spec.number} (mẫu theo {form.template.regime['name']})",
+                sheet.fmt(12, bold=True, valign="bottom"))
     lines = [*form.sheet.provenance, f"Khối chữ ký: {form.template.regime.get('signatures_confidence', '')}"]
-    for r, text in enumerate(lines, start=3):
-        sheet.cell(r, 1, text).alignment = Alignment(wrap_text=True, vertical="top")
-        sheet.cell(r, 1).font = _font(10)
-    sheet.column_dimensions["A"].width = 140
-    sheet.print_area = "Z1000"  # an empty cell: the sheet is not printed
+    text = sheet.fmt(10, valign="top", wrap=True)
+    for r, line in enumerate(lines, start=3):
+        sheet.write(r, 1, line, text)
+    ws.set_column(0, 0, 140)
+    ws.print_area(999, 25, 999, 25)  # an empty cell: the sheet is not printed
 
 
 def write_xlsx(path: Path, form: PrintedForm) -> Path:
     """One form as an XLSX sheet laid out like the circular, set up to print."""
-    book = serif_workbook()
-    ws = book.active
-    ws.title = form.spec.number.replace("/", "-")[:31]
-    for c, w in enumerate(form.sheet.widths[:form.width], start=1):
-        ws.column_dimensions[get_column_letter(c)].width = w
-    _title_block(ws, form)
-    number_row = _header_block(ws, form)
-    write_row = _tree_row if form.sheet.row_form else _list_row
-    for offset, row in enumerate(form.table.itertuples(index=False)):
-        write_row(ws, number_row + 1 + offset, form, row._asdict())
-    last = _footer(ws, form, number_row + 1 + len(form.table) + 1)
-    _page_setup(ws, form, number_row, last)
-    _provenance(book, form)
     with atomic_path(path) as tmp:
-        book.save(tmp)
+        book = xlsxwriter.Workbook(str(tmp), {"default_format_properties": {"font_name": FONT, "font_size": 11}})
+        # the reference date as the creation date: the same figures give the same bytes
+        book.set_properties({"created": datetime.strptime(form.date, "%d/%m/%Y")})
+        ws = book.add_worksheet(form.spec.number.replace("/", "-")[:31])
+        sheet = _Sheet(book, ws)
+        for c, w in enumerate(form.sheet.widths[:form.width]):
+            ws.set_column(c, c, w)
+        _title_block(sheet, form)
+        number_row = _header_block(sheet, form)
+        write_row = _tree_row if form.sheet.row_form else _list_row
+        for offset, row in enumerate(form.table.itertuples(index=False)):
+            write_row(sheet, number_row + 1 + offset, form, row._asdict())
+        last = _footer(sheet, form, number_row + 1 + len(form.table) + 1)
+        sheet.apply_heights()
+        _page_setup(ws, form, number_row, last)
+        _provenance(book, form)
+        book.close()
     return path
 
 
@@ -259,22 +297,18 @@ def _page_setup(ws: Worksheet, form: PrintedForm, number_row: int, last: int) ->
     """Landscape, A4 or A3, header rows repeated on every page; a form too wide
     for one page at a readable size (the transition matrix) prints over
     several pages at ``WIDE_SCALE`` % with its first columns repeated too."""
-    ws.page_setup.orientation = "landscape"
-    ws.print_options.horizontalCentered = True
-    ws.page_setup.paperSize = ws.PAPERSIZE_A3 if form.width > 10 or form.sheet.wide else ws.PAPERSIZE_A4
+    ws.set_landscape()
+    ws.center_horizontally()
+    ws.set_paper(PAPER_A3 if form.width > 10 or form.sheet.wide else PAPER_A4)
     if form.sheet.wide:
-        ws.sheet_properties.pageSetUpPr.fitToPage = False
-        ws.page_setup.scale = WIDE_SCALE
-        ws.print_title_cols = "A:D"
+        ws.set_print_scale(WIDE_SCALE)
+        ws.repeat_columns(0, 3)
     else:
-        ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = f"{HEADER_TOP}:{number_row}"
-    ws.print_area = f"A1:{get_column_letter(form.width)}{last}"
-    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.5, bottom=0.5)
-    ws.print_options.horizontalCentered = True
-    ws.freeze_panes = ws.cell(number_row + 1, 4)
+        ws.fit_to_pages(1, 0)
+    ws.repeat_rows(HEADER_TOP - 1, number_row - 1)
+    ws.print_area(0, 0, last - 1, form.width - 1)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+    ws.freeze_panes(number_row, 3)
 
 
 def write_form_csv(path: Path, table: pd.DataFrame, sheet: Sheet, decimals: int = 2) -> Path:
