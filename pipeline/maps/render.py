@@ -278,7 +278,8 @@ def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Pat
         draw_bottom(fig, layout, content)
         panel = draw_panel(fig, layout, content)
         metadata = {"Title": f"{content.title} — {content.unit_line}", "Creator": "kiemke",
-                    "Subject": f"{format_scale(layout.scale)}; {content.crs_note}"}
+                    "Subject": f"{format_scale(layout.scale)}; {content.crs_note}",
+                    "CreationDate": None}  # no clock in the file: the same map gives the same bytes
         with atomic_path(pdf) as tmp:
             fig.savefig(tmp, format="pdf", metadata=metadata)
         if png is not None:
