@@ -12,6 +12,7 @@ import shapely
 from PIL import Image
 
 from pipeline.drawing import PT_PER_MM, compound_path
+from pipeline.maps.generalise import generalise, minimum_mapped_m2
 from pipeline.maps.labels import Room, box_polygon, label_coverage, place_labels
 from pipeline.maps.layout import ROLL_MM, choose_paper, format_scale, plotter_layout, regulation_scale
 from pipeline.reference import landuse_colors, landuse_tree
@@ -95,13 +96,18 @@ def test_legend_lists_exactly_the_codes_present(sheet_run, name):
     khoanh = gpd.read_parquet(sheet_run / "khoanh")
     if level == "xa":
         khoanh = khoanh[khoanh["commune_code"] == code]
+    meta = json.loads((sheet_run / "maps" / f"{name}.json").read_text())
+    if level != "xa":  # a small-scale sheet shows its khoanh generalised: the legend lists what is drawn
+        khoanh, merged = generalise(khoanh, meta["scale"])
+        assert merged == meta["generalised"] > 0 and "gộp vào khoanh kề" in meta["note"]
+    else:
+        assert meta["generalised"] == 0
     present = set(khoanh["landuse"].dropna())
     tree = landuse_tree()
     texts = {s["text"].strip() for s in _spans(_page(sheet_run, name))}
     names_shown = {c for c in tree.codes if tree.name(c) in texts}
     assert names_shown == present
-    order = json.loads((sheet_run / "maps" / f"{name}.json").read_text())["legend_codes"]
-    assert order == [c for c in tree.codes if c in present]
+    assert meta["legend_codes"] == [c for c in tree.codes if c in present]
 
 
 @pytest.mark.parametrize("name", ["xa_06274", "huyen_184"])
@@ -297,3 +303,23 @@ def test_vietnamese_text_has_every_glyph(sample_run, tmp_path):
         run_maps(WorkDir(out), dpi=50, progress=False)
     missing = [str(w.message) for w in caught if "missing from" in str(w.message)]
     assert not missing
+
+
+def test_small_khoanh_join_the_neighbour_with_the_longest_boundary_on_the_sheet_only():
+    """At 1:25.000 (9 mm² on paper = 5 625 m²): a 1 800 m² khoanh joins the big
+    one it shares 60 m with (not the one it shares 30 m with), a 200 m² one
+    joins its longer neighbour; a road and a school are kept as they are and
+    absorb nothing; an isolated khoanh stays; the drawn area is the area."""
+    big, field = shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 300)
+    small, smaller = shapely.box(1000, 300, 1030, 360), shapely.box(1030, 300, 1050, 310)
+    road, school = shapely.box(1050, 300, 2000, 306), shapely.box(1900, 306, 1920, 326)
+    lone = shapely.box(5000, 5000, 5010, 5010)
+    khoanh = gpd.GeoDataFrame({"landuse": ["RST", "LUC", "ONT", "NTS", "DGT", "DGD", "CLN"]},
+                              geometry=[big, field, small, smaller, road, school, lone], crs="EPSG:9215")
+    drawn, merged = generalise(khoanh, 25_000)
+    assert minimum_mapped_m2(25_000) == 5625 and minimum_mapped_m2(10_000) == 1600
+    assert merged == 2 and list(drawn["landuse"]) == ["RST", "LUC", "DGT", "DGD", "CLN"]
+    areas = dict(zip(drawn["landuse"], drawn.area.round(6), strict=True))
+    assert areas["RST"] == 1_001_800 and areas["LUC"] == 300_200 and areas["DGT"] == road.area
+    assert drawn.area.sum() == pytest.approx(khoanh.area.sum())
+    assert generalise(khoanh, 1_000)[1] == 0  # at 1:1.000 (16 m²) every khoanh shows

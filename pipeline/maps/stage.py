@@ -27,7 +27,8 @@ from ..rounding import natural_area_cells
 from ..units import Unit, build_units
 from ..workdir import WorkDir
 from .change import change_sheet_content
-from .content import sheet_content
+from .content import sheet_content, structure_for
+from .generalise import generalise, generalised_note
 from .layout import format_scale, plotter_layout
 from .panel import panel_height
 from .render import render_sheet
@@ -71,9 +72,15 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
         bounds_m = tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values]))
         layout, note = plotter_layout(bounds_m, unit.level, natural_ha, scale_step,
                                       panel_height=lambda w: panel_height(content, w))
+        merged = 0
+        if kind == "current" and unit.level in ("huyen", "tinh"):  # small scale: draw what the scale can show
+            drawn, merged = generalise(mine, layout.scale)
+            content = sheet_content(unit, drawn, bounds, template, year=year, meridian_dms=dms, context=context,
+                                    structure=structure_for(mine))
+            note = "; ".join(filter(None, [note, generalised_note(merged, layout.scale)]))
         render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
                      extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine), "note": note,
-                            "unit": unit.name, "code": unit.code})
+                            "unit": unit.name, "code": unit.code, "generalised": merged})
     meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
     big, done = meta["big_khoanh"], meta["labelled_big"]
     return {"sheet": stem.name, "unit": meta["unit"], "code": meta["code"], "natural_ha": meta["natural_ha"],
