@@ -9,6 +9,7 @@ Where the texts go is :mod:`.labels`; the side panel is :mod:`.panel`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import matplotlib
@@ -18,12 +19,14 @@ import matplotlib.patheffects as path_effects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import FancyArrow, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from matplotlib.textpath import TextPath  # noqa: E402
 from matplotlib.transforms import Affine2D  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from ..drawing import PT_PER_MM, fill, pt, stroke  # noqa: E402
 from ..io import atomic_path, write_json  # noqa: E402
@@ -124,7 +127,6 @@ def draw_labels(fig, ax, labels: pd.DataFrame) -> None:
     the labels set beside their khoanh."""
     if labels.empty:
         return
-    prop = FontProperties(family=FONT)
     leaders = labels[labels["kind"] == "leader"]
     if len(leaders):
         ends = [_nearest_on_box(r) for r in leaders.itertuples()]
@@ -132,14 +134,21 @@ def draw_labels(fig, ax, labels: pd.DataFrame) -> None:
                                                                                           strict=True)],
                                          colors="#303030", linewidths=pt(0.12)), autolim=False)
     for (text, size, angle), group in labels.groupby(["text", "size", labels["angle"].round(0)], sort=True):
-        glyphs = TextPath((0, 0), str(text), size=size, prop=prop)
-        box = glyphs.get_extents()
-        centred = (glyphs.vertices - [(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2]) / 72
+        centred, codes = _glyphs(str(text), float(size))
         turned = Affine2D().rotate_deg(float(angle)).transform(centred) if angle else centred
-        ax.add_collection(PathCollection([MplPath(turned, glyphs.codes)], offsets=group[["x", "y"]].to_numpy(),
+        ax.add_collection(PathCollection([MplPath(turned, codes)], offsets=group[["x", "y"]].to_numpy(),
                                          offset_transform=ax.transData, transform=fig.dpi_scale_trans,
                                          facecolors=["#202020"], edgecolors="none", linewidths=[0]),
                           autolim=False)
+
+
+@cache
+def _glyphs(text: str, size: float) -> tuple[np.ndarray, np.ndarray]:
+    """A text's outline centred on the origin, in inches, and its path codes
+    (kept: a sheet stamps the same few codes at many sizes and angles)."""
+    glyphs = TextPath((0, 0), text, size=size, prop=FontProperties(family=FONT))
+    box = glyphs.get_extents()
+    return (glyphs.vertices - [(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2]) / 72, glyphs.codes
 
 
 def _nearest_on_box(row) -> tuple[float, float]:
@@ -250,6 +259,16 @@ def draw_bottom(fig, layout: SheetLayout, content: SheetContent) -> None:
     ax.text(0, 1, content.crs_note, ha="left", va="bottom", fontsize=7, family=FONT, style="italic")
 
 
+def _save_preview(fig, path: Path, dpi: int) -> None:
+    """The PNG preview: RGB (a preview needs no transparency), fast compression
+    (a 30-megapixel sheet encodes in a second, not two)."""
+    fig.set_dpi(dpi)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    image.convert("RGB").save(path, format="PNG", compress_level=1)
+
+
 def png_dpi(layout: SheetLayout, dpi: int) -> int:
     """The preview's resolution: ``dpi``, or less so that its longest side stays within MAX_PNG_PX."""
     return max(10, min(dpi, int(MAX_PNG_PX * 25.4 / max(layout.page_w, layout.page_h))))
@@ -284,7 +303,7 @@ def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Pat
             fig.savefig(tmp, format="pdf", metadata=metadata)
         if png is not None:
             with atomic_path(png) as tmp:
-                fig.savefig(tmp, format="png", dpi=preview)
+                _save_preview(fig, tmp, preview)
     finally:
         plt.close(fig)
     boxes = _page_boxes(layout, placed) if len(placed) else pd.DataFrame(
