@@ -164,27 +164,41 @@ def ogr2ogr(files: list[Path]) -> float | None:
     return time.perf_counter() - start
 
 
-def inventory(files_root: Path, work: Path, timeout: float) -> float | None:
-    """The full `kiemke inventory` (QA, khoanh, forms, maps, GeoPackage) in a subprocess."""
+def inventory(files_root: Path, work: Path, timeout: float) -> dict | None:
+    """The full `kiemke inventory` (QA, khoanh, forms, maps, GeoPackage) in a
+    subprocess: its wall time, the time of each stage (reports/timings.json)
+    and the peak memory of the process and its workers."""
     config = work.parent / f"{work.name}.toml"
     config.write_text(f'[inventory]\nprovince = "Lạng Sơn"\ninput = "{files_root.as_posix()}"\n'
-                      f'workdir = "{work.as_posix()}"\n[maps]\ndpi = 50\n', encoding="utf-8")
+                      f'workdir = "{work.as_posix()}"\n', encoding="utf-8")
     start = time.perf_counter()
-    try:
-        subprocess.run([sys.executable, "-m", "pipeline", "-q", "inventory", "--config", str(config)], check=True,
-                       capture_output=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
-    except subprocess.TimeoutExpired:
-        return None
-    return time.perf_counter() - start
+    command = [sys.executable, "-m", "pipeline", "-q", "inventory", "--config", str(config)]
+    with PeakRSS() as rss:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+        try:
+            _, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            return None
+    if process.returncode:
+        raise RuntimeError(f"kiemke inventory failed: {err.decode()[-2000:]}")
+    elapsed = time.perf_counter() - start
+    timings = json.loads((work / "reports" / "timings.json").read_text(encoding="utf-8"))
+    rerun = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    return {"inventory_s": elapsed, "inventory_stages": timings["stages_s"],
+            "inventory_peak_rss_mb": rss.peak / 2**20, "inventory_rerun_s": time.perf_counter() - rerun}
 
 
-def bench_province(sizes=(2, 20, 200), parcels: int = 5_000, inventory_timeout: float = 900,
-                   inventory_max_communes: int = int(os.environ.get("KIEMKE_BENCH_INVENTORY_MAX", "20"))) -> dict:
+def bench_province(sizes=(2, 20, 200), parcels: int = 5_000, inventory_timeout: float = 1800,
+                   inventory_max_communes: int = int(os.environ.get("KIEMKE_BENCH_INVENTORY_MAX", "200"))) -> dict:
     """Generate the province once; time everything at 10 k, 100 k, 1 M parcels.
 
-    The full inventory (every map sheet at 50 dpi, the GeoPackage) is timed up to
-    ``inventory_max_communes`` communes (env ``KIEMKE_BENCH_INVENTORY_MAX``; it takes
-    about 1.4 s per 1 000 parcels here, so 1 M parcels would take ~25 minutes)."""
+    The full inventory (every stage, maps at their configured resolution) is
+    timed, then run again with nothing changed, up to ``inventory_max_communes``
+    communes (env ``KIEMKE_BENCH_INVENTORY_MAX``, default every size)."""
     root = Path(tempfile.mkdtemp(prefix="kiemke_bench_"))
     try:
         start = time.perf_counter()
@@ -204,8 +218,8 @@ def bench_province(sizes=(2, 20, 200), parcels: int = 5_000, inventory_timeout: 
             row = {"parcels": count, "communes": n, "floor_s": floor(files), "ours_s": ours_s, "peak_rss_mb": rss,
                    "naive_default_s": naive(files, "pyogrio"), "ogr2ogr_s": ogr2ogr(files)}
             row["naive_fiona_s"] = naive(files, "fiona") if _has("fiona") else None
-            row["inventory_s"] = (inventory(subset, root / f"inv_{n}", inventory_timeout)
-                                  if n <= inventory_max_communes else None)
+            full = inventory(subset, root / f"inv_{n}", inventory_timeout) if n <= inventory_max_communes else None
+            row.update(full or {"inventory_s": None})
             print(json.dumps(row), flush=True)
             rows.append(row)
         return {"generate_s": generate_s, "rows": rows}

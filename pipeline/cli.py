@@ -26,7 +26,7 @@ from .config import DEFAULT_WORKDIR, Settings, SourceOverride, load_settings
 from .errors import KiemkeError, UnknownProvinceError
 from .forms import run_forms
 from .ingest import run_ingest
-from .io import remove_stale_temporaries
+from .io import remove_stale_temporaries, write_json
 from .khoanh import run_khoanh
 from .maps import run_maps
 from .messages import officer_message
@@ -290,11 +290,14 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
     for leftover in remove_stale_temporaries(work.root) if work.root.exists() else []:
         log.warning("removed %s, left by an interrupted run", leftover)
     started = time.perf_counter()
+    seconds: dict[str, float] = {}
     with executor(_scheduler(scheduler or settings.scheduler), workers) as cluster:
         for name, run in tqdm(_stages(work, settings, cluster), desc="inventory", unit="stage"):
             t0 = time.perf_counter()
             run()
-            log.info("stage %s done in %.1f s", name, time.perf_counter() - t0)
+            seconds[name] = round(time.perf_counter() - t0, 2)
+            log.info("stage %s done in %.1f s", name, seconds[name])
+    write_json(work.report("timings.json"), {"stages_s": seconds, "total_s": round(time.perf_counter() - started, 2)})
     click.echo(f"Inventory of {settings.province.name_vi} done in {time.perf_counter() - started:.1f} s. "
                f"Outputs:\n{_outputs(work, settings)}")
 
