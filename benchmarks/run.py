@@ -92,7 +92,8 @@ def bench_map_sheet(count: int = 50_000) -> dict:
     from pipeline.units import Unit
 
     khoanh = _big_khoanh(count)
-    bounds = khoanh.dissolve().assign(commune_code="06274", district_code="184")
+    bounds = khoanh.dissolve().assign(commune_code="06274", district_code="184", commune_name="Xã Hòa Bình",
+                                      district_name="Huyện Văn Quan")
     unit = Unit("xa", "06274", "Xã Hòa Bình", ("06274",), commune_name="Hòa Bình", district_name="Văn Quan",
                 province_name="Lạng Sơn", parent_code="184")
     layout = sheet_layout(tuple(khoanh.total_bounds), 5000)
