@@ -149,11 +149,16 @@ def _angles(geom, x: float, y: float, w: float, linear: bool):
         yield along
 
 
-def _inside(geom, anchors, text: str, linear: bool, room: Room, m_per_pt: float, khoanh: int) -> dict | None:
+def _inside(geom, anchors, text: str, linear: bool, room: Room, m_per_pt: float, khoanh: int,
+            reach: tuple[float, float] = (np.inf, np.inf)) -> dict | None:
     """The first box inside the khoanh and free: largest type first, at its
-    widest point, then on its surface."""
+    widest point, then on its surface. ``reach`` (the radius of the widest
+    circle inside the khoanh, its area) skips the sizes that cannot fit: a
+    box inside holds a circle as wide as the box is high, and its area."""
     for size in LABEL_SIZES_PT:
         w, h = text_width_pt(text, size) * m_per_pt + 1.5 * m_per_pt, size * LINE_EM * m_per_pt
+        if not linear and (2 * reach[0] < h or reach[1] < w * h):
+            continue
         for x, y in anchors:
             for angle in _angles(geom, x, y, w, linear):
                 box = box_polygon(x, y, w, h, angle)
@@ -228,14 +233,17 @@ def place_labels(geoms: np.ndarray, texts: np.ndarray, codes: np.ndarray, mm_per
     candidates = np.flatnonzero((paper_mm2 >= MIN_LABELLED_MM2) | (paper_mm2 >= smallest) | linear)
     order = candidates[np.argsort(-paper_mm2[candidates], kind="stable")]
     surface = shapely.get_coordinates(shapely.point_on_surface(geoms[order]))
-    circles = shapely.maximum_inscribed_circle(geoms[order], 0.3 * m_per_mm)
+    tolerance = 0.3 * m_per_mm
+    circles = shapely.maximum_inscribed_circle(geoms[order], tolerance)
     widest, radii = shapely.get_coordinates(circles)[::2], shapely.length(circles)
+    reach = radii + tolerance  # the widest circle inside is at most this much wider
     rows = []
     for k, i in enumerate(order):
         geom = geoms[i]
         shapely.prepare(geom)
         anchors = [tuple(widest[k]), tuple(surface[k])]
-        placed = _inside(geom, anchors, str(texts[i]), bool(linear[i]), room, m_per_pt, int(i))
+        placed = _inside(geom, anchors, str(texts[i]), bool(linear[i]), room, m_per_pt, int(i),
+                         (float(reach[k]), float(paper_mm2[i] / mm_per_m ** 2)))
         if placed is None and paper_mm2[i] >= MIN_LABELLED_MM2:
             placed = _beside(anchors[0], str(texts[i]), room, m_per_pt, m_per_mm, int(i))
         if placed is not None:
