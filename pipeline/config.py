@@ -125,6 +125,21 @@ class Forest:
 
 
 @dataclass(frozen=True)
+class NewUnits:
+    """Administrative units the inventory is regrouped onto ([units]: the
+    communes of 1 July 2025, or another reform): a polygon layer, its name
+    field, its codes (a field, or a CSV ``name,code``), a label for the
+    outputs (``units_<label>/``) and the levels of its forms (no district)."""
+
+    path: Path
+    label: str
+    name_field: str = "name"
+    code_field: str | None = None
+    codes: Path | None = None
+    levels: tuple[str, ...] = ("xa", "tinh")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a run needs to know, validated."""
 
@@ -146,6 +161,7 @@ class Settings:
     refine: Refine = Refine()  # group codes → leaves
     forest: Forest | None = None  # the forest status map
     corrections: Path | None = None  # the officer's corrections.csv (besides the filled review workbooks)
+    units: tuple[NewUnits, ...] = ()  # new administrative units to regroup onto
 
     def override_for(self, path: Path) -> SourceOverride:
         """The merged overrides of every ``[[sources]]`` entry matching ``path``."""
@@ -343,10 +359,27 @@ def _previous(data: dict, year: int, base_dir: Path) -> Previous | None:
     return previous
 
 
+def _units(data: dict, base_dir: Path) -> tuple[NewUnits, ...]:
+    tables = data.get("units", [])
+    out = []
+    for table in [tables] if isinstance(tables, dict) else tables:
+        _check_keys(table, {"path", "label", "name_field", "code_field", "codes", "levels"}, "[units]")
+        levels = tuple(_require(table, "levels", list, "[units]", default=["xa", "tinh"]))
+        if not set(levels) <= {"xa", "huyen", "tinh"} or "xa" not in levels:
+            raise ConfigError(f"[units] levels {list(levels)}: use 'xa', 'huyen', 'tinh' (with 'xa').")
+        codes = _require(table, "codes", str, "[units]", default=None)
+        out.append(NewUnits(path=_path_of(_require(table, "path", str, "[units]"), base_dir),
+                            label=str(_require(table, "label", str, "[units]")),
+                            name_field=_require(table, "name_field", str, "[units]", default="name"),
+                            code_field=_require(table, "code_field", str, "[units]", default=None),
+                            codes=_path_of(codes, base_dir) if codes else None, levels=levels))
+    return tuple(out)
+
+
 def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
     """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
     _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
-                       "maps", "previous", "refine", "forest", "review"}, "config")
+                       "maps", "previous", "refine", "forest", "review", "units"}, "config")
     inv = _require(data, "inventory", dict, "config")
     _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler"}, "[inventory]")
     try:
@@ -376,6 +409,7 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
         refine=_refine(data),
         forest=_forest(data, base_dir),
         corrections=_corrections(data, base_dir),
+        units=_units(data, base_dir),
     )
 
 

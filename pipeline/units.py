@@ -3,7 +3,7 @@ districts and the province, from the boundary attributes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -35,8 +35,10 @@ def _strip(name: str, prefixes: tuple[str, ...]) -> str:
 
 
 def build_units(commune_codes: list[str], boundaries: pd.DataFrame, province_name: str,
-                province_code: str) -> list[Unit]:
-    """Communes, their districts and the province, from the boundary attributes.
+                province_code: str, levels: tuple[str, ...] = ("xa", "huyen", "tinh")) -> list[Unit]:
+    """Communes, their districts and the province, from the boundary attributes
+    (``levels`` without "huyen": the province's sub-units are its communes, as
+    since 1 July 2025).
 
     A commune missing from the boundary file goes under district "000"
     ("không rõ huyện") so that its area still reaches the province.
@@ -58,6 +60,9 @@ def build_units(commune_codes: list[str], boundaries: pd.DataFrame, province_nam
         districts.append(Unit("huyen", district, name, tuple(c.code for c in members),
                               district_name=members[0].district_name, province_name=province_name,
                               children=members, parent_code=province_code))
+    if "huyen" not in levels:
+        communes = [replace(c, district_name="", parent_code=province_code) for c in communes]
+        districts = []
     province = Unit("tinh", province_code, f"Tỉnh {province_name}", tuple(c.code for c in communes),
-                    province_name=province_name, children=tuple(districts))
+                    province_name=province_name, children=tuple(districts or communes))
     return [*communes, *districts, province]

@@ -22,7 +22,7 @@ from pyproj import CRS
 
 from . import crs as vn
 from .boundaries import load_boundaries
-from .config import Boundaries, CompoundSplit, Previous, Settings, load_settings
+from .config import Boundaries, CompoundSplit, NewUnits, Previous, Settings, load_settings
 from .errors import StageInputMissing
 from .reference import Province, province as find_province
 from .topology import Thresholds
@@ -70,6 +70,8 @@ class RunManifest:
     column_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     compound: CompoundSplit = CompoundSplit()
     input_root: Path | None = None  # the raw-data folder of the run (paths in reports are shown under it)
+    units: tuple[NewUnits, ...] = ()  # new administrative units the run is regrouped onto
+    levels: tuple[str, ...] = ("xa", "huyen", "tinh")  # the levels of the forms and maps
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunManifest:
@@ -77,7 +79,8 @@ class RunManifest:
             province=settings.province, year=settings.year, reference_date=settings.reference_date,
             boundaries=settings.boundaries, qa=settings.qa, natural_area_ha=dict(settings.natural_area_ha),
             map_scale_step=settings.map_scale_step, map_dpi=settings.map_dpi, previous=settings.previous,
-            column_aliases=dict(settings.column_aliases), compound=settings.compound, input_root=settings.input_root)
+            column_aliases=dict(settings.column_aliases), compound=settings.compound, input_root=settings.input_root,
+            units=settings.units)
 
     # ------------------------------------------------------------ derived
 
@@ -154,6 +157,8 @@ class RunManifest:
             "compound": {"first_use_m2": self.compound.first_use_m2,
                          "area_fields": {k: list(v) for k, v in self.compound.area_fields.items()}},
             "input_root": str(self.input_root) if self.input_root else None,
+            "units": [plain(u) for u in self.units],
+            "levels": list(self.levels),
         }
 
     @classmethod
@@ -179,6 +184,9 @@ class RunManifest:
             compound=CompoundSplit(first_use_m2=float(compound.get("first_use_m2", 400.0)),
                                    area_fields={k: tuple(v) for k, v in compound.get("area_fields", {}).items()}),
             input_root=Path(data["input_root"]) if data.get("input_root") else None,
+            units=tuple(NewUnits(**{**u, "path": Path(u["path"]), "codes": Path(u["codes"]) if u.get("codes") else None,
+                                    "levels": tuple(u["levels"])}) for u in data.get("units", [])),
+            levels=tuple(data.get("levels", ("xa", "huyen", "tinh"))),
         )
 
 

@@ -66,6 +66,18 @@ def unit_kind(name: str) -> str:
     return "Xã"
 
 
+def without_districts(unit: Unit) -> bool:
+    """A unit of a two-level administration (since 1 July 2025): a commune
+    with no district, a province whose sub-units are its communes."""
+    if unit.level == "xa":
+        return not unit.district_name
+    return unit.level == "tinh" and bool(unit.children) and unit.children[0].level == "xa"
+
+
+def _communes_named(frame: gpd.GeoDataFrame) -> list[tuple[str, object]]:
+    return [(str(n), g) for n, g in zip(frame["commune_name"], frame.geometry.values, strict=True)]
+
+
 def _districts(bounds: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """District polygons (dissolved communes) with their names."""
     if bounds.empty:
@@ -93,12 +105,14 @@ def _neighbours(unit: Unit, outline, context: gpd.GeoDataFrame) -> list[tuple[st
 
 def _inset(unit: Unit, outline, bounds: gpd.GeoDataFrame, context: gpd.GeoDataFrame):
     """The inset's units (the parent's sub-units), their names and the unit highlighted."""
+    if without_districts(unit):  # the province's communes
+        parent = context if not context.empty else bounds
+        return parent.geometry.to_numpy(), _communes_named(parent), outline if unit.level == "xa" else shapely.Polygon()
     if unit.level == "xa":
         parent = context[context["district_code"] == unit.parent_code]
         if parent.empty:
             parent = bounds[bounds["district_code"] == unit.parent_code]
-        names = [(str(n), g) for n, g in zip(parent["commune_name"], parent.geometry.values, strict=True)]
-        return parent.geometry.to_numpy(), names, outline
+        return parent.geometry.to_numpy(), _communes_named(parent), outline
     districts = _districts(context if not context.empty else bounds)
     names = [(str(n), g) for n, g in zip(districts["district_name"], districts.geometry.values, strict=True)]
     return districts.geometry.to_numpy(), names, outline if unit.level == "huyen" else shapely.Polygon()
@@ -106,9 +120,8 @@ def _inset(unit: Unit, outline, bounds: gpd.GeoDataFrame, context: gpd.GeoDataFr
 
 def _inner_names(unit: Unit, in_unit: gpd.GeoDataFrame) -> list[tuple[str, object, float, str]]:
     """The communes on a district sheet, the districts on the province sheet."""
-    if unit.level == "huyen":
-        return [(str(n).upper(), g, UNIT_NAME_PT, "unit")
-                for n, g in zip(in_unit["commune_name"], in_unit.geometry.values, strict=True)]
+    if unit.level == "huyen" or (unit.level == "tinh" and without_districts(unit)):
+        return [(n.upper(), g, UNIT_NAME_PT, "unit") for n, g in _communes_named(in_unit)]
     if unit.level == "tinh":
         districts = _districts(in_unit)
         return [(str(n).upper(), g, UNIT_NAME_PT, "unit")
@@ -129,7 +142,7 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
                 np.array([shapely.union_all(g.geometry.values) for _, g in khoanh.groupby("commune_code")]))
     outline = shapely.union_all(communes)
     lines: dict[str, np.ndarray] = {"xa": communes}
-    if unit.level in ("huyen", "tinh") and len(in_unit):
+    if unit.level in ("huyen", "tinh") and len(in_unit) and not without_districts(unit):
         lines["huyen"] = _districts(in_unit).geometry.to_numpy()
     if unit.level == "tinh":
         lines["tinh"] = np.array([outline])
@@ -139,9 +152,11 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
              "province": f"Tỉnh {unit.province_name}".upper()}
     if unit.level == "huyen":
         names["district"] = unit.name.upper()
-    parts = {"xa": [unit.name, f"Huyện {unit.district_name}", f"Tỉnh {unit.province_name}"],
+    parts = {"xa": [unit.name, *([f"Huyện {unit.district_name}"] if unit.district_name else []),
+                    f"Tỉnh {unit.province_name}"],
              "huyen": [unit.name, f"Tỉnh {unit.province_name}"], "tinh": [f"Tỉnh {unit.province_name}"]}[unit.level]
     codes = set(khoanh["landuse"].dropna())
+    level = "xa_without_districts" if unit.level == "xa" and without_districts(unit) else unit.level
     return SheetContent(
         title=maps["title"].format(year=year),
         unit_line=" - ".join(p.upper() for p in parts),
@@ -150,10 +165,10 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         boundaries=lines,
         inset_context=inset_units,
         inset_highlight=highlight,
-        inset_title=maps["inset_title"][unit.level].format(kind=kind.upper()),
+        inset_title=maps["inset_title"][level].format(kind=kind.upper()),
         structure=structure_for(khoanh) if structure is None else structure,
         crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
-        signatures=[s.format(**names) for s in maps["signatures"][unit.level]],
+        signatures=[s.format(**names) for s in maps["signatures"][level]],
         date_line=maps.get("date_line", "…………, ngày …… tháng …… năm ……"),
         names=_inner_names(unit, in_unit) + _neighbours(unit, outline, context),
         inset_names=inset_names,

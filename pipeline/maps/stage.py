@@ -118,7 +118,7 @@ def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = 
         log.info("maps: up to date")
         return []
     units = build_units([p.stem for p in files], manifest.load_boundaries(), manifest.province.name_vi,
-                        manifest.province.gso_code)
+                        manifest.province.gso_code, manifest.levels)
     # the big sheets first, so that they do not finish last on one worker
     units = sorted(units, key=lambda u: -len(u.communes))
     kinds = ["current", "change"] if changes else ["current"]
