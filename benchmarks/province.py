@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 FORMS = ("shp_prj", "shp_utm48", "shp_wgs84")
+UNITS_2025 = Path(__file__).resolve().parents[1] / "pipeline" / "data" / "langson_communes_2025_osm.geojson"
 CRS_OF_FORM = {"shp_prj": "EPSG:9215", "shp_utm48": "EPSG:3405", "shp_wgs84": "EPSG:4326"}
 
 
@@ -170,7 +171,8 @@ def inventory(files_root: Path, work: Path, timeout: float) -> dict | None:
     and the peak memory of the process and its workers."""
     config = work.parent / f"{work.name}.toml"
     config.write_text(f'[inventory]\nprovince = "Lạng Sơn"\ninput = "{files_root.as_posix()}"\n'
-                      f'workdir = "{work.as_posix()}"\n', encoding="utf-8")
+                      f'workdir = "{work.as_posix()}"\n'
+                      f'[[units]]\nlabel = "2025"\npath = "{UNITS_2025.as_posix()}"\n', encoding="utf-8")
     start = time.perf_counter()
     command = [sys.executable, "-m", "pipeline", "-q", "inventory", "--config", str(config)]
     with PeakRSS() as rss:

@@ -34,6 +34,7 @@ from .package import run_package
 from .parallel import executor
 from .qa import run_qa
 from .reference import province as find_province
+from .regroup import regroup_all, run_regroup, units_outputs
 from .sample import generate_sample
 from .workdir import WorkDir
 
@@ -219,6 +220,26 @@ def change(workdir: Path, config_path: Path | None, scheduler: str) -> None:
 
 @cli.command()
 @workdir_option
+@scheduler_option
+@reports_errors
+def regroup(workdir: Path, scheduler: str) -> None:
+    """The inventory on new administrative units ([units] of inventory.toml, e.g. the communes of 1 July 2025):
+    khoanh cut by the new boundaries, the crosswalk, statistics, forms and maps under units_<label>/.
+
+    \b
+    Example:
+      kiemke regroup --workdir data/processed
+    """
+    work = WorkDir(Path(workdir))
+    done = run_regroup(work, scheduler=_scheduler(scheduler))
+    if not done:
+        click.echo("No [units] in the run's inventory.toml: nothing to regroup.")
+    for target in done:
+        click.echo(f"Regrouped → {target.root} (crosswalk in {target.stats_dir}, report {target.report('regroup.md')})")
+
+
+@cli.command()
+@workdir_option
 @click.option("--scale-step", type=click.IntRange(-1, 1), default=None,
               help="One scale step larger (-1) or smaller (1) than the regulation's (Art. 18(4) exception).")
 @click.option("--dpi", type=click.IntRange(50, 600), default=None, help="PNG preview resolution (default 150).")
@@ -277,7 +298,7 @@ def aggregate(workdir: Path) -> None:
 @click.option("--workers", type=click.IntRange(1, 512), default=None, help="Workers of the local cluster.")
 @reports_errors
 def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> None:
-    """Run every stage from the config: ingest → qa → khoanh → change → aggregate → forms → maps → package.
+    """Run every stage from the config: ingest → qa → khoanh → change → aggregate → forms → maps → regroup → package.
 
     \b
     Example:
@@ -306,6 +327,7 @@ def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Calla
     """The stages of a whole inventory, in order, each on the shared cluster."""
     assert settings.input_root is not None
     paths = [settings.input_root]
+    regrouped: list[WorkDir] = []  # the regroup stage's work directories, for the next stage
     return [
         ("ingest", lambda: run_ingest(work, paths, settings, scheduler=cluster)),
         ("qa", lambda: run_qa(work, scheduler=cluster)),
@@ -314,6 +336,8 @@ def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Calla
         ("aggregate", lambda: run_aggregate(work, scheduler=cluster)),
         ("forms", lambda: run_forms(work, scheduler=cluster)),
         ("maps", lambda: run_maps(work, scheduler=cluster)),
+        *([("regroup", lambda: regrouped.extend(regroup_all(work))),
+           ("units", lambda: units_outputs(regrouped, scheduler=cluster))] if settings.units else []),
         ("package", lambda: run_package(work)),
     ]
 
@@ -328,6 +352,8 @@ def _outputs(work: WorkDir, settings: Settings) -> str:
         lines.append(("change", f"{work.transitions_csv} ({work.report('change.md')})"))
     lines += [("forms", work.forms_dir), ("maps", work.maps_dir), ("GeoPackage", f"{stem}.gpkg (+ .qgz, .tif)"),
               ("reports", work.reports_dir)]
+    lines += [(f"units {u.label}", f"{work.root / f'units_{u.label}'} (crosswalk, forms, maps)")
+              for u in settings.units]
     return "\n".join(f"  {name:<11} {where}" for name, where in lines)
 
 

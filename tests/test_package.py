@@ -22,7 +22,8 @@ STEM = "LangSon_2019_HTSDD"
 SPATIAL = {"thua_dat", "khoanh_dat", "ranh_gioi_xa", "ranh_gioi_huyen", "ranh_gioi_tinh", "qa_overlaps",
            "qa_duplicates", "qa_gaps", "qa_slivers", "qa_crossings", "qa_invalid",
            "bien_dong",  # the change since 2014 (the sample's config has a [previous] inventory)
-           "review"}  # the parcels to review (Yên Phúc's inferred objects and refined codes)
+           "review",  # the parcels to review (Yên Phúc's inferred objects and refined codes)
+           "ranh_gioi_xa_2025", "khoanh_dat_2025"}  # the communes of 1 July 2025 ([units])
 TABLES = {"dien_tich_theo_doi_tuong", "dien_tich_theo_loai_dat", "chu_chuyen"}
 CLIENTS = Path(__file__).parent / "clients"
 
@@ -151,7 +152,11 @@ def _project_is_ready_to_work_in(report: dict) -> None:
     khoanh, Vietnamese field names, the area tables loaded, and a print layout
     per level that QGIS exports to an A0 PDF (the atlases: one page per unit)."""
     groups = report["groups"]
-    assert list(groups) == ["Kiểm tra QA", "Ranh giới", "Biến động", "Hiện trạng", "Bảng diện tích"]
+    assert list(groups) == ["Kiểm tra QA", "Ranh giới", "Biến động", "Hiện trạng", "Đơn vị hành chính 2025",
+                            "Bảng diện tích"]
+    regrouped = groups["Đơn vị hành chính 2025"]  # the communes of 1 July 2025: present, switched off
+    assert not regrouped["visible"] and set(regrouped["layers"]) == {"Ranh giới xã (2025)",
+                                                                     "Khoanh đất năm 2019 theo đơn vị 2025"}
     assert not groups["Kiểm tra QA"]["visible"] and not any(groups["Kiểm tra QA"]["layers"].values())
     assert len(groups["Kiểm tra QA"]["layers"]) == 7 and all(groups["Ranh giới"]["layers"].values())
     order = report["order"]

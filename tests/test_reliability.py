@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _mtimes(work: Path) -> dict[str, int]:
     return {str(p.relative_to(work)): p.stat().st_mtime_ns for p in work.rglob("*")
-            if p.is_file() and p.name not in ("inventory.toml", "raw_hashes.json")}
+            if p.is_file() and p.name not in ("inventory.toml", "raw_hashes.json",
+                                              "timings.json")}  # how long this run's stages took
 
 
 def test_inputs_are_never_modified(sample_run, sample_raw):

@@ -36,6 +36,7 @@ class GpkgLayer:
     description: str
     frame: pd.DataFrame
     style: LayerStyle | None = None
+    group: str | None = None  # the QGIS project's group, when not the one its name gives
 
     @property
     def spatial(self) -> bool:
@@ -90,6 +91,7 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
     layers.append(GpkgLayer("thua_dat", "Thửa đất", "Thửa đất sau chuẩn hóa (kiemke ingest), hệ VN-2000 TM-3.",
                             parcels, landuse_style("thua_dat", codes, "Thửa đất theo mã loại đất")))
     layers += change_layers(work, manifest, target)
+    layers = new_unit_layers(work, manifest, codes) + layers
     review = review_layer(work, manifest, parcels)
     if review is not None:
         layers.insert(0, review)
@@ -101,6 +103,34 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
                             "Diện tích từng mã trong cây mã loại đất của mỗi xã; TONG = NNP + PNN + CSD.", summary))
     return [replace(layer, style=layer.style.with_fields(layer.frame.columns)) if layer.style else layer
             for layer in layers]
+
+
+NEW_UNITS_GROUP = "Đơn vị hành chính {label}"
+
+
+def new_unit_layers(work: WorkDir, manifest: RunManifest, codes: list[str]) -> list[GpkgLayer]:
+    """Per ``[units]`` regrouped: the new units' boundaries and the khoanh cut
+    by them (``ranh_gioi_xa_<label>``, ``khoanh_dat_<label>``), styled like the others."""
+    layers = []
+    for spec in manifest.units:
+        derived = WorkDir(work.root / f"units_{spec.label}")
+        if not derived.manifest.exists() or not derived.khoanh_files():
+            continue
+        group = NEW_UNITS_GROUP.format(label=spec.label)
+        bounds = derived.read_manifest().load_boundaries()[["commune_code", "commune_name", "geometry"]]
+        bounds = bounds.set_geometry(to_multipolygon(bounds.geometry.values), crs=manifest.crs)
+        pieces = read_geoparquets(derived.khoanh_files(), crs=manifest.crs)
+        pieces = pieces.set_geometry(to_multipolygon(pieces.geometry.values), crs=manifest.crs)
+        title = f"Ranh giới xã ({spec.label})"
+        layers += [
+            GpkgLayer(f"ranh_gioi_xa_{spec.label}", title, f"Đơn vị hành chính cấp xã {spec.label} ({spec.path.name}).",
+                      bounds, boundary_style(f"ranh_gioi_xa_{spec.label}", "xa", title), group),
+            GpkgLayer(f"khoanh_dat_{spec.label}", f"Khoanh đất năm {manifest.year} theo đơn vị {spec.label}",
+                      f"Khoanh đất cắt theo ranh giới đơn vị hành chính {spec.label} (mã xã là mã đơn vị mới; "
+                      "old_commune_code là mã xã cũ).", pieces,
+                      landuse_style(f"khoanh_dat_{spec.label}", codes, f"Khoanh đất theo đơn vị {spec.label}"), group),
+        ]
+    return layers
 
 
 def review_layer(work: WorkDir, manifest: RunManifest, parcels: gpd.GeoDataFrame) -> GpkgLayer | None:

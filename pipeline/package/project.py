@@ -47,8 +47,17 @@ GROUPS = (
 SWITCHED_OFF = ("thua_dat", "review")  # present, but not drawn until the planner asks
 
 
-def group_of(name: str) -> str:
-    return next(title for title, prefixes, _ in GROUPS if name.startswith(prefixes))
+def group_of(layer: GpkgLayer) -> str:
+    """The group a layer goes in: its own, or the one its name's prefix gives."""
+    return layer.group or next(title for title, prefixes, _ in GROUPS if layer.name.startswith(prefixes))
+
+
+def _groups(layers: list[GpkgLayer]) -> list[tuple[str, bool]]:
+    """The groups of the project in order (titles, switched on); a layer's own
+    group (the regrouped units) comes last among the maps, switched off."""
+    own = list(dict.fromkeys(layer.group for layer in layers if layer.group))
+    fixed = [(title, on) for title, _, on in GROUPS]
+    return fixed[:-1] + [(title, False) for title in own] + fixed[-1:]
 
 
 def _maplayer(layer: GpkgLayer, source: str, srs: str) -> str:
@@ -76,8 +85,8 @@ def _maplayer(layer: GpkgLayer, source: str, srs: str) -> str:
 def _tree(layers: list[GpkgLayer], gpkg_name: str) -> str:
     """The layer tree: the groups in order, the QA group and some layers switched off."""
     groups = []
-    for title, _, on in GROUPS:
-        members = [layer for layer in layers if group_of(layer.name) == title]
+    for title, on in _groups(layers):
+        members = [layer for layer in layers if group_of(layer) == title]
         if not members:
             continue
         nodes = []
@@ -94,7 +103,7 @@ def _tree(layers: list[GpkgLayer], gpkg_name: str) -> str:
 def project_xml(gpkg_name: str, layers: list[GpkgLayer], crs, title: str, layouts: str = "") -> str:
     """The project XML; ``layers`` in drawing order (top first); ``layouts`` a <Layouts> element."""
     srs = spatialrefsys(crs)
-    ordered = [layer for group, _, _ in GROUPS for layer in layers if group_of(layer.name) == group]
+    ordered = [layer for group, _ in _groups(layers) for layer in layers if group_of(layer) == group]
     spatial = [layer for layer in ordered if layer.spatial]
     all_bounds = [shapely.total_bounds(layer.frame.geometry.values) for layer in spatial]
     x0 = min(b[0] for b in all_bounds)

@@ -29,7 +29,8 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
                 "tif": work.product(stem, ".tif")}
     inputs = [*work.parcel_files(), *work.quarantine_dir.glob("*.parquet"), *work.khoanh_files(),
               *work.qa_dir.glob("*/*.parquet"),
-              *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest]
+              *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest,
+              *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units]]
     if up_to_date(list(products.values()), inputs):
         return products
     layers = collect_layers(work, manifest)
@@ -46,7 +47,7 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
     tif = products["tif"]
     raster_areas = {"tinh": write_cog(tif, khoanh, province_resolution, crs)}
     units = build_units(sorted(khoanh["commune_code"].unique()), manifest.load_boundaries(),
-                        manifest.province.name_vi, manifest.province.gso_code)
+                        manifest.province.name_vi, manifest.province.gso_code, manifest.levels)
     for unit in units:
         if unit.level in ("xa", "huyen"):
             path = work.rasters_dir / f"{unit.level}_{unit.code}.tif"

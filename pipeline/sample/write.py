@@ -101,10 +101,14 @@ def generate_sample(out: Path, *, seed: int = 2019) -> pd.DataFrame:
         ["commune_code", "change", "from_code", "to_code", "parcels", "area_m2"]])
     write_csv(out / f"thong_ke_{sample_2014.STATISTICS_YEAR}.csv", pd.concat(statistics, ignore_index=True))
     _write_boundaries(boundaries, out / "boundaries" / "communes_van_quan.geojson")
+    write_units_2025(boundaries, out / UNITS_2025)
     write_forest_map(forest, out / FOREST_MAP, PROVINCE.central_meridian_deg)
     write_text(out / "README.md", sample_readme(summary, problems, pd.concat(changes, ignore_index=True)))
     log.info("sample written to %s: %d communes, %d parcels", out, len(summary), summary["parcels"].sum())
     return summary
+
+
+UNITS_2025 = Path("boundaries") / "xa_2025_van_quan.geojson"
 
 
 def _write_boundaries(boundaries: gpd.GeoDataFrame, path: Path) -> None:
@@ -118,6 +122,19 @@ def _write_boundaries(boundaries: gpd.GeoDataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
         pyogrio.write_dataframe(sample, tmp, driver="GeoJSON", layer="communes_van_quan",
                                 layer_options={"COORDINATE_PRECISION": 10})
+
+
+def write_units_2025(boundaries: gpd.GeoDataFrame, path: Path) -> None:
+    """The communes of 1 July 2025 (OpenStreetMap, ODbL) that cover the sample's
+    communes, as the source has them: for the regroup stage ([units])."""
+    with (resources.files("pipeline") / "data" / "langson_communes_2025_osm.geojson").open("rb") as fh:
+        units = pyogrio.read_dataframe(fh)
+    sample = boundaries[boundaries["gso_commune_code"].isin([c.code for c in SAMPLE_COMMUNES])]
+    covered = units[units.intersects(sample.to_crs(units.crs).union_all())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        pyogrio.write_dataframe(covered.reset_index(drop=True), tmp, driver="GeoJSON", layer=path.stem,
+                                layer_options={"COORDINATE_PRECISION": 7})
 
 
 def sample_readme(summary: pd.DataFrame, problems: pd.DataFrame, changes: pd.DataFrame) -> str:

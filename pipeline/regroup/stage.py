@@ -1,0 +1,135 @@
+"""The regroup stage: the inventory on new administrative units (the communes
+of 1 July 2025, or another reform given under ``[units]``).
+
+Each ``[units]`` entry makes a work directory of its own, ``units_<label>/``,
+holding the khoanh cut by the new boundaries (``khoanh/<new code>.parquet``),
+a run manifest with the new boundaries and the levels of the reform (no
+district since 2025), the crosswalk old commune → new unit
+(``stats/crosswalk_<label>.csv`` and ``.xlsx``) and ``reports/regroup.md``;
+the aggregate, forms and maps stages then run on it unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+from pyproj import CRS
+
+from .. import crs as vn
+from ..aggregate import run_aggregate
+from ..config import Boundaries, NewUnits
+from ..errors import InputFileError
+from ..forms import run_forms
+from ..io import atomic_path, read_geoparquets, up_to_date, write_csv, write_geoparquet, write_json, write_text
+from ..maps import run_maps
+from ..vntext import fold
+from ..workdir import RunManifest, WorkDir
+from .overlay import crosswalk, regroup
+from .report import crosswalk_workbook, regroup_report
+
+log = logging.getLogger(__name__)
+
+PROVISIONAL_PREFIX = "9"  # codes kiemke gives units that come without one (no GSO commune code starts with 9)
+
+
+def unit_codes(names: pd.Series, spec: NewUnits, frame: pd.DataFrame) -> pd.Series:
+    """The new units' codes: from ``code_field``, from the ``codes`` CSV
+    (``name,code``, names matched without case or diacritics), or provisional
+    (``9`` + the rank of the name) when none is given."""
+    if spec.code_field:
+        if spec.code_field not in frame:
+            raise InputFileError(f"{spec.path}: no field {spec.code_field!r} (code_field of [units]).")
+        return frame[spec.code_field].astype(str).str.zfill(5)
+    if spec.codes:
+        table = pd.read_csv(spec.codes, dtype=str)
+        by_name = dict(zip(table["name"].map(fold), table["code"].str.zfill(5), strict=True))
+        codes = names.map(lambda n: by_name.get(fold(n)))
+        if codes.isna().any():
+            raise InputFileError(f"{spec.codes}: no code for {sorted(names[codes.isna()])}. Add them to the CSV.")
+        return codes
+    rank = names.rank(method="first").astype(int)
+    return rank.map(lambda k: f"{PROVISIONAL_PREFIX}{k:04d}")
+
+
+def load_new_units(spec: NewUnits, meridian: float) -> gpd.GeoDataFrame:
+    """The new units in the inventory CRS: ``unit_code``, ``unit_name``, geometry."""
+    try:
+        frame = pyogrio.read_dataframe(spec.path)
+    except Exception as exc:
+        raise InputFileError(f"{spec.path}: cannot read the new units ({exc}).") from None
+    if spec.name_field not in frame:
+        raise InputFileError(f"{spec.path}: no field {spec.name_field!r} (name_field of [units]); "
+                             f"fields: {[c for c in frame.columns if c != 'geometry']}.")
+    names = frame[spec.name_field].astype(str)
+    source = CRS.from_user_input(frame.crs) if frame.crs is not None else CRS.from_epsg(4326)
+    return gpd.GeoDataFrame({"unit_code": unit_codes(names, spec, frame), "unit_name": names},
+                            geometry=vn.reproject(frame.geometry.values, source, meridian),
+                            crs=vn.tm3_crs(meridian)).sort_values("unit_code", ignore_index=True)
+
+
+def _write_boundaries(path: Path, units: gpd.GeoDataFrame) -> Path:
+    """The new units as a boundary file with the fields kiemke reads (no district)."""
+    frame = gpd.GeoDataFrame({"gso_commune_code": units["unit_code"], "commune_vn": units["unit_name"],
+                              "gso_district_code": "", "district_vn": ""}, geometry=units.geometry, crs=units.crs)
+    with atomic_path(path) as tmp:
+        pyogrio.write_dataframe(frame, tmp, driver="GeoJSON", layer=path.stem)
+    return path
+
+
+def regroup_units(work: WorkDir, spec: NewUnits) -> WorkDir:
+    """Cut the run's khoanh by ``spec``'s units into ``units_<label>/`` (unless current)."""
+    manifest = work.read_manifest()
+    target = WorkDir(work.root / f"units_{spec.label}")
+    sources = [*work.khoanh_files(), *work.parcel_files(), spec.path, work.manifest,
+               *([spec.codes] if spec.codes else [])]
+    outputs = [target.manifest, target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv"]
+    if up_to_date(outputs, sources):
+        return target
+    units = load_new_units(spec, manifest.meridian)
+    khoanh = read_geoparquets(work.khoanh_files())
+    pieces, slivers = regroup(khoanh, units)
+    parcels, _ = regroup(read_geoparquets(work.parcel_files()), units, order=("sheet_no", "parcel_no"))
+    for folder, frame in ((target.khoanh_dir, pieces), (target.parcels_dir, parcels)):
+        for stale in folder.glob("*.parquet"):
+            stale.unlink()
+        for code, part in frame.groupby("commune_code", sort=True):
+            write_geoparquet(folder / f"{code}.parquet", part.reset_index(drop=True))
+    boundary_file = _write_boundaries(target.root / f"ranh_gioi_xa_{spec.label}.geojson", units)
+    names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
+    table = crosswalk(pieces, manifest.commune_names(), names)
+    write_csv(target.stats_dir / f"crosswalk_{spec.label}.csv", table)
+    crosswalk_workbook(target.stats_dir / f"crosswalk_{spec.label}.xlsx", table, spec.label)
+    provisional = not (spec.code_field or spec.codes)
+    unit_m2 = dict(zip(units["unit_code"], units.area, strict=True))
+    write_text(target.report("regroup.md"), regroup_report(khoanh, pieces, slivers, table, spec, provisional, unit_m2))
+    derived = replace(manifest, boundaries=Boundaries(path=boundary_file, context=boundary_file),
+                      natural_area_ha={}, previous=None, units=(), levels=spec.levels)
+    write_json(target.manifest, RunManifest.to_json(derived))
+    log.info("regroup %s: %d khoanh → %d pieces in %d units (%d slivers, %.2f m²) → %s", spec.label, len(khoanh),
+             len(pieces), pieces["commune_code"].nunique(), len(slivers), slivers["area_m2"].sum(), target.root)
+    return target
+
+
+def regroup_all(work: WorkDir) -> list[WorkDir]:
+    """Every ``[units]`` of the run regrouped (the overlay, the crosswalk, the report)."""
+    return [regroup_units(work, spec) for spec in work.read_manifest().units]
+
+
+def units_outputs(targets: list[WorkDir], *, scheduler: str | None = "sync") -> None:
+    """The statistics, forms and maps of regrouped work directories."""
+    for target in targets:
+        run_aggregate(target, scheduler=scheduler)
+        run_forms(target, scheduler=scheduler)
+        run_maps(target, scheduler=scheduler, progress=False)
+
+
+def run_regroup(work: WorkDir, *, scheduler: str | None = "sync") -> list[WorkDir]:
+    """Every ``[units]`` of the run: regroup, then the statistics, forms and maps of the new units."""
+    done = regroup_all(work)
+    units_outputs(done, scheduler=scheduler)
+    return done

@@ -1,0 +1,135 @@
+"""The 2019 inventory on the communes of 1 July 2025: the exact overlay of
+the khoanh on new units, the slivers where two boundary surveys disagree, the
+crosswalk, the [units] config, and on the sample the outputs of every new unit."""
+
+import json
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pytest
+import shapely
+
+from pipeline.config import ConfigError, settings_from_dict
+from pipeline.io import read_geoparquets
+from pipeline.regroup import crosswalk, regroup
+from pipeline.regroup.overlay import OUTSIDE, TWICE
+from pipeline.units import build_units
+
+# New units: A (x < 100), B (x > 100.5: a 0.5 m strip between A and B lies in
+# neither), C over the top, overlapping A by a 1 m strip (x 99…100, y > 200).
+A, B, C = shapely.box(0, 0, 100, 300), shapely.box(100.5, 0, 300, 200), shapely.box(99, 200, 300, 300)
+
+
+def _units() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"unit_code": ["90001", "90002", "90003"]}, geometry=[A, B, C], crs="EPSG:9215")
+
+
+def _khoanh() -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame({
+        "commune_code": ["06253", "06253", "06274", "06274", "06274"], "khoanh_no": [1, 2, 1, 2, 3],
+        "landuse": ["LUC", "ONT", "RST", "CLN", "NTS"], "owner_type": "GDC",
+        "uses": [None, json.dumps({"ONT": 300.0, "CLN": 3700.0}), None, None, None]},
+        geometry=[shapely.box(0, 0, 50, 100),      # inside A
+                  shapely.box(60, 0, 140, 50),     # across A | strip | B
+                  shapely.box(140, 0, 300, 200),   # inside B
+                  shapely.box(50, 200, 300, 300),  # across A and C, over their overlap
+                  shapely.box(400, 400, 410, 410)],  # outside every unit
+        crs="EPSG:9215")
+    return frame.assign(area_m2=frame.area)
+
+
+def test_every_square_metre_lands_in_exactly_one_new_unit():
+    khoanh = _khoanh()
+    pieces, slivers = regroup(khoanh, _units())
+    # per land-use code, Σ over new units = Σ over old communes
+    before, after = khoanh.groupby("landuse")["area_m2"].sum(), pieces.groupby("landuse")["area_m2"].sum()
+    assert ((after - before).abs() / before).max() < 1e-9
+    assert pieces.area.sum() == pytest.approx(khoanh.area.sum(), rel=1e-12)
+    # a khoanh across a new boundary is cut; its compound uses follow the cut
+    ont = pieces[pieces["landuse"] == "ONT"].set_index("commune_code")
+    assert set(ont.index) == {"90001", "90002"} and ont.at["90002", "area_m2"] == pytest.approx(39.5 * 50)
+    uses = {code: json.loads(u) for code, u in ont["uses"].items()}
+    assert sum(u["ONT"] for u in uses.values()) == pytest.approx(300) and uses["90002"]["CLN"] == pytest.approx(
+        3700 * 1975 / 4000)
+    # the strip between A and B goes to A (the ONT khoanh lies more in A): listed as outside
+    strip = slivers[(slivers["landuse"] == "ONT")].iloc[0]
+    assert strip["kind"] == OUTSIDE and strip["area_m2"] == pytest.approx(25) and strip["unit_code"] == "90001"
+    # the strip inside A and C goes to C (the CLN khoanh lies more in C), counted once
+    twice = slivers[slivers["kind"] == TWICE].iloc[0]
+    assert twice["landuse"] == "CLN" and twice["area_m2"] == pytest.approx(100) and twice["unit_code"] == "90003"
+    cln = pieces[pieces["landuse"] == "CLN"].set_index("commune_code")["area_m2"]
+    assert cln["90003"] == pytest.approx(201 * 100) and cln["90001"] == pytest.approx(49 * 100)
+    # a khoanh outside every unit goes to the nearest whole, and is listed
+    nts = pieces[pieces["landuse"] == "NTS"]
+    assert list(nts["commune_code"]) == ["90003"] and (slivers["landuse"] == "NTS").sum() == 1
+    assert set(pieces["old_commune_code"]) == {"06253", "06274"}
+
+
+def test_crosswalk_rows_add_up_both_ways():
+    khoanh = _khoanh()
+    pieces, _ = regroup(khoanh, _units())
+    table = crosswalk(pieces, {"06253": "Thị trấn Văn Quan", "06274": "Xã Hòa Bình"},
+                      {"90001": "Xã Văn Quan", "90002": "Xã B", "90003": "Xã C"})
+    old = table.groupby("old_commune_code")["area_m2"].sum()
+    assert old.to_dict() == pytest.approx(khoanh.groupby("commune_code")["area_m2"].sum().to_dict())
+    assert table.groupby("new_unit_code")["area_m2"].sum().to_dict() == pytest.approx(
+        pieces.groupby("commune_code")["area_m2"].sum().to_dict())
+    assert table.groupby("old_commune_code")["share_of_old"].sum().tolist() == pytest.approx([1, 1])
+    assert table.groupby("new_unit_code")["share_of_new"].sum().tolist() == pytest.approx([1, 1, 1])
+    # the new Văn Quan is made of parts of two old communes
+    assert set(table.loc[table["new_unit_code"] == "90001", "old_commune_name"]) == {"Thị trấn Văn Quan",
+                                                                                     "Xã Hòa Bình"}
+
+
+def test_units_config_and_two_level_units():
+    settings = settings_from_dict({"inventory": {"province": "20"}, "units": [
+        {"path": "xa_2025.geojson", "label": "2025", "name_field": "ten"}]})
+    (spec,) = settings.units
+    assert spec.label == "2025" and spec.levels == ("xa", "tinh") and spec.name_field == "ten"
+    with pytest.raises(ConfigError, match="levels"):
+        settings_from_dict({"inventory": {"province": "20"}, "units": {"path": "x", "label": "x", "levels": ["tinh"]}})
+    bounds = pd.DataFrame({"commune_code": ["90001", "90002"], "commune_name": ["Xã A", "Xã B"],
+                           "district_code": ["000", "000"], "district_name": ["", ""]})
+    units = build_units(["90001", "90002"], bounds, "Lạng Sơn", "20", levels=("xa", "tinh"))
+    assert [u.level for u in units] == ["xa", "xa", "tinh"]
+    assert [c.code for c in units[-1].children] == ["90001", "90002"]
+
+
+@pytest.fixture(scope="module")
+def units_run(sample_run):
+    return sample_run / "units_2025"
+
+
+@pytest.mark.slow
+def test_sample_on_the_communes_of_2025(sample_run, units_run):
+    crosswalk_table = pd.read_csv(units_run / "stats" / "crosswalk_2025.csv", dtype={"old_commune_code": str,
+                                                                                     "new_unit_code": str})
+    new_units = sorted(crosswalk_table["new_unit_code"].unique())
+    assert len(new_units) == 8 and "Xã Văn Quan" in set(crosswalk_table["new_unit_name"])
+    # the province total is unchanged, per code too
+    old = pd.read_csv(sample_run / "stats" / "areas.csv", dtype={"commune_code": str})
+    new = pd.read_csv(units_run / "stats" / "areas.csv", dtype={"commune_code": str})
+    assert set(new["commune_code"]) == set(new_units)
+    by_code = new.groupby("landuse")["area_m2"].sum() - old.groupby("landuse")["area_m2"].sum()
+    assert by_code.abs().max() < 1e-6
+    # the crosswalk adds up to each old commune and to each new unit
+    khoanh = read_geoparquets(sorted((sample_run / "khoanh").glob("*.parquet")))
+    assert crosswalk_table.groupby("old_commune_code")["area_m2"].sum().to_dict() == pytest.approx(
+        khoanh.groupby("commune_code")["area_m2"].sum().to_dict())
+    pieces = read_geoparquets(sorted((units_run / "khoanh").glob("*.parquet")))
+    assert crosswalk_table.groupby("new_unit_code")["area_m2"].sum().to_dict() == pytest.approx(
+        pieces.groupby("commune_code")["area_m2"].sum().to_dict())
+    # forms for every new commune and the province (two levels: no district), a map each
+    assert not (units_run / "forms" / "huyen").exists()
+    for code in new_units:
+        assert (units_run / "forms" / "xa" / code / "Bieu_01_TKDD.xlsx").exists()
+        meta = json.loads((units_run / "maps" / f"xa_{code}.json").read_text())
+        assert meta["labelled_big"] == meta["big_khoanh"]
+    header = pd.read_csv(units_run / "forms" / "tinh" / "20" / "Bieu_04_TKDD.csv", nrows=0).columns
+    assert "(10) Xã Văn Quan" in header and not any("Huyện" in h for h in header)
+    book = openpyxl.load_workbook(units_run / "stats" / "crosswalk_2025.xlsx")
+    assert book.sheetnames[0] == "Bảng chuyển đổi" and "Xã Văn Quan" in book.sheetnames
+    assert "từ Thị trấn Văn Quan" in book["Xã Văn Quan"]["A2"].value
+    report = (units_run / "reports" / "regroup.md").read_text(encoding="utf-8")
+    assert "mã tạm" in report and "chênh lệch 0.000000 m²" in report
