@@ -20,6 +20,7 @@ from ..io import atomic_path
 from ..workdir import WorkDir
 from .cache import IngestCache
 from .core import UNKNOWN_COMMUNE_PREFIX
+from .owners import FROM_FILE
 from .review import review_rows, write_review_workbook
 from .values import join_flag
 
@@ -42,8 +43,12 @@ def assemble_commune(workdir: str, code: str, folders: list[str]) -> dict[str, i
 def write_commune_review(work: WorkDir, code: str) -> Path | None:
     """``reports/review/<code>.xlsx`` when the commune has parcels to review (none: no workbook)."""
     path = work.review_dir / f"{safe_name(code)}.xlsx"
-    parcels = gpd.read_parquet(work.parcels(safe_name(code)))
     quarantined = work.quarantine(safe_name(code))
+    marks = pd.read_parquet(work.parcels(safe_name(code)), columns=["refined", "owner_source"])
+    if not quarantined.exists() and not (marks["refined"].notna() | marks["owner_source"].ne(FROM_FILE)).any():
+        path.unlink(missing_ok=True)  # nothing to review: the parcels (and their geometry) are not read again
+        return None
+    parcels = gpd.read_parquet(work.parcels(safe_name(code)))
     quarantine = gpd.read_parquet(quarantined) if quarantined.exists() else parcels.iloc[:0].assign(reason="")
     rows = review_rows(parcels, quarantine)
     if rows.empty:
