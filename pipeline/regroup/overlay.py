@@ -51,6 +51,26 @@ def _scaled_uses(uses: object, share: float) -> object:
     return json.dumps({code: m2 * share for code, m2 in json.loads(uses).items()})
 
 
+def _inside_units(geoms: np.ndarray, unit_geoms: np.ndarray, tree: shapely.STRtree) -> np.ndarray:
+    """For each khoanh whose bounding box meets no segment of any unit's
+    boundary (so it lies wholly inside or outside each unit), the one unit
+    holding it; −1 for the others (near a boundary, outside, or in two)."""
+    rings = shapely.get_parts(shapely.boundary(unit_geoms))
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[:-1] == ring[1:]
+    a, b = xy[:-1][same], xy[1:][same]
+    segments = shapely.box(np.minimum(a[:, 0], b[:, 0]), np.minimum(a[:, 1], b[:, 1]),
+                           np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1]))
+    near = np.zeros(len(geoms), dtype=bool)
+    near[shapely.STRtree(segments).query(geoms)[0]] = True
+    clear = np.flatnonzero(~near)
+    inside = np.full(len(geoms), -1)
+    k, j = tree.query(shapely.point_on_surface(geoms[clear]), predicate="within")
+    once = np.bincount(k, minlength=len(clear)) == 1
+    inside[clear[k[once[k]]]] = j[once[k]]
+    return inside
+
+
 def regroup(khoanh: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
             order: tuple[str, ...] = ("khoanh_no",)) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """``khoanh`` (or parcels) of any commune as pieces in ``units``
@@ -61,10 +81,13 @@ def regroup(khoanh: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
     geoms, unit_geoms = khoanh.geometry.to_numpy(), units.geometry.to_numpy()
     shapely.prepare(unit_geoms)
     tree = shapely.STRtree(unit_geoms)
-    hit_k, hit_u = tree.query(geoms, predicate="intersects")
-    count = np.bincount(hit_k, minlength=len(geoms))
-    rows: list[tuple[int, int, object]] = []  # (khoanh, unit, piece)
+    inside = _inside_units(geoms, unit_geoms, tree)
+    rows: list[tuple[int, int, object]] = [(int(i), int(inside[i]), geoms[i]) for i in np.flatnonzero(inside >= 0)]
     slivers: list[tuple[int, str, object, int]] = []
+    rest = np.flatnonzero(inside < 0)  # near a new boundary: the exact tests
+    hit_k, hit_u = tree.query(geoms[rest], predicate="intersects")
+    hit_k = rest[hit_k]
+    count = np.bincount(hit_k, minlength=len(geoms))
     single = np.flatnonzero(count == 1)
     first_hit = np.full(len(geoms), -1)
     first_hit[hit_k[::-1]] = hit_u[::-1]
@@ -74,11 +97,13 @@ def regroup(khoanh: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
             outside = shapely.difference(geoms[i], unit_geoms[first_hit[i]])
             if shapely.area(outside) > MIN_SLIVER_M2:
                 slivers.append((int(i), OUTSIDE, outside, int(first_hit[i])))
+    by_khoanh = np.argsort(hit_k, kind="stable")
+    starts = np.searchsorted(hit_k[by_khoanh], np.arange(len(geoms) + 1))
     for i in np.flatnonzero(count > 1):
-        pieces, found = _pieces_of(geoms[i], hit_u[hit_k == i], unit_geoms)
+        pieces, found = _pieces_of(geoms[i], hit_u[by_khoanh[starts[i]:starts[i + 1]]], unit_geoms)
         rows += [(int(i), j, piece) for j, piece in pieces]
         slivers += [(int(i), kind, geom, int(j)) for kind, geom, j in found]
-    lonely = np.flatnonzero(count == 0)
+    lonely = rest[count[rest] == 0]
     if len(lonely):  # outside every unit: the nearest one takes it
         near_k, near_u = tree.query_nearest(geoms[lonely], all_matches=False)
         for i, j in zip(lonely[near_k], near_u, strict=True):
