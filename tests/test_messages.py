@@ -20,7 +20,7 @@ def _rendered(node: ast.expr) -> str | None:
     if not isinstance(node, ast.JoinedStr):
         return None
     return "".join(part.value if isinstance(part, ast.Constant) else
-                   ("'x1'" if part.conversion == ord("r") else "x1") for part in node.values)
+                   ("'1'" if part.conversion == ord("r") else "1") for part in node.values)
 
 
 def raised_messages() -> list[tuple[str, str]]:

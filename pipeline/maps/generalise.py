@@ -19,7 +19,6 @@ import shapely
 
 from .labels import linear_codes, point_codes
 
-KEPT = linear_codes() | point_codes()
 ROUNDS = 4  # a khoanh merged into a small neighbour may still be small: merge again
 
 
@@ -74,7 +73,7 @@ def generalise(khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gpd.GeoDataFrame, 
     for _ in range(ROUNDS):
         geoms = frame.geometry.to_numpy()
         area = shapely.area(geoms)
-        kept = frame["landuse"].isin(KEPT).to_numpy()
+        kept = frame["landuse"].isin(linear_codes() | point_codes()).to_numpy()
         label = _groups(_targets(geoms, (area < floor_m2) & ~kept, kept))
         members = pd.DataFrame({"label": label, "area": area}).sort_values("area", ascending=False, kind="stable")
         heir = members.groupby("label", sort=False).head(1)  # the largest of each group keeps its attributes

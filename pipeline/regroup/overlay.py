@@ -148,7 +148,7 @@ def _slivers_frame(khoanh: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
 def crosswalk(pieces: pd.DataFrame, old_names: dict[str, str], new_names: dict[str, str]) -> pd.DataFrame:
     """Old commune × new unit: the m² of the old in the new and the shares of each."""
     table = (pieces.groupby(["old_commune_code", "commune_code"], as_index=False)["area_m2"].sum()
-             .rename(columns={"old_commune_code": "old_commune_code", "commune_code": "new_unit_code"}))
+             .rename(columns={"commune_code": "new_unit_code"}))
     table["share_of_old"] = table["area_m2"] / table.groupby("old_commune_code")["area_m2"].transform("sum")
     table["share_of_new"] = table["area_m2"] / table.groupby("new_unit_code")["area_m2"].transform("sum")
     table.insert(1, "old_commune_name", table["old_commune_code"].map(old_names).fillna(""))
