@@ -48,6 +48,7 @@ def crosswalk_workbook(path: Path, table: pd.DataFrame, label: str) -> Path:
         sheet.write(0, 0, f"Bảng chuyển đổi diện tích từ xã cũ sang đơn vị hành chính {label}", book.add_format(
             {"bold": True, "font_size": 13}))
         sheet.write_row(2, 0, HEADERS, head)
+        sheet.set_row(2, 30)  # the headers wrap on two lines
         for r, row in enumerate(table.itertuples(), start=3):
             sheet.write_row(r, 0, [row.old_commune_code, row.old_commune_name, row.new_unit_code, row.new_unit_name],
                             cell)
