@@ -20,7 +20,7 @@ from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table, unit_label, vn_number
 from .rounding import commune_cells
 from .schemas import AREAS_COLUMNS, validate_areas
-from .workdir import WorkDir
+from .workdir import WorkDir, in_run_regime
 
 log = logging.getLogger(__name__)
 TOTAL_CODE = "TONG"  # the unit's natural area, NNP + PNN + CSD
@@ -97,6 +97,7 @@ def owner_sources_of_file(path: str) -> pd.DataFrame:
             .sum())
 
 
+@in_run_regime
 def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str, Path]:
     """Read ``khoanh/*.parquet`` (or, before the khoanh stage, ``parcels/``) and
     write ``stats/areas.csv``, ``stats/summary.csv`` and ``reports/aggregate.md``

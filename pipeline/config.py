@@ -18,8 +18,9 @@ from typing import Any
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
-from .errors import ConfigError, UnknownProvinceError
+from .errors import ConfigError, KiemkeError, UnknownProvinceError
 from .reference import Province, landuse_tree, owner_codes, province as find_province
+from .regime import DEFAULT_TEMPLATE, load_template, regime_for_year, use_regime
 from .topology import Thresholds
 from .vntext import fold
 
@@ -162,6 +163,7 @@ class Settings:
     forest: Forest | None = None  # the forest status map
     corrections: Path | None = None  # the officer's corrections.csv (besides the filled review workbooks)
     units: tuple[NewUnits, ...] = ()  # new administrative units to regroup onto
+    regime: str = DEFAULT_TEMPLATE  # the circular the inventory follows (pipeline/templates/<regime>.toml)
 
     def override_for(self, path: Path) -> SourceOverride:
         """The merged overrides of every ``[[sources]]`` entry matching ``path``."""
@@ -376,12 +378,22 @@ def _units(data: dict, base_dir: Path) -> tuple[NewUnits, ...]:
     return tuple(out)
 
 
+def _regime(inv: dict, year: int) -> str:
+    """``[inventory] regime``, checked; by default the year's (≤ 2023 TT 27/2018, ≥ 2024 TT 08/2024)."""
+    name = _require(inv, "regime", str, "[inventory]", default=regime_for_year(year))
+    try:
+        load_template(name)
+    except KiemkeError as exc:
+        raise ConfigError(f"[inventory] regime: {exc}") from None
+    return name
+
+
 def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
     """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
     _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
                        "maps", "previous", "refine", "forest", "review", "units"}, "config")
     inv = _require(data, "inventory", dict, "config")
-    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler"}, "[inventory]")
+    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler", "regime"}, "[inventory]")
     try:
         province = find_province(_require(inv, "province", str, "[inventory]"))
     except UnknownProvinceError as exc:
@@ -390,6 +402,13 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
     aliases = {name: tuple(_require(data["columns"], name, list, "[columns]")) for name in data.get("columns", {})}
     natural = _require(data, "natural_area_ha", dict, "config", default={})
     scale_step, dpi = _maps(data)
+    regime = _regime(inv, year)
+    with use_regime(regime):  # codes in [refine] and owner defaults are the regime's
+        return _settings(data, inv, base_dir, province, year, regime, aliases, natural, scale_step, dpi)
+
+
+def _settings(data: dict, inv: dict, base_dir: Path, province: Province, year: int, regime: str,
+              aliases: dict, natural: dict, scale_step: int, dpi: int) -> Settings:
     return Settings(
         province=province,
         year=year,
@@ -410,6 +429,7 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
         forest=_forest(data, base_dir),
         corrections=_corrections(data, base_dir),
         units=_units(data, base_dir),
+        regime=regime,
     )
 
 

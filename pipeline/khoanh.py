@@ -31,7 +31,7 @@ from .topology import (
     resolve_overlaps,
     union_coverage,
 )
-from .workdir import WorkDir
+from .workdir import WorkDir, in_run_regime
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,7 @@ def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, threshol
     return True
 
 
+@in_run_regime
 def run_khoanh(work: WorkDir, *, progress: bool = True, scheduler: str | None = "sync") -> dict[str, Path]:
     """Build khoanh đất for every commune of the work directory (in parallel)."""
     manifest = work.read_manifest()

@@ -18,6 +18,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .regime import active_regime, call_in_regime
+
 log = logging.getLogger(__name__)
 
 SYNC = "sync"
@@ -73,7 +75,8 @@ def _map_dask(client, func: Callable, items: Iterable, desc: str = "") -> list[A
     from distributed import as_completed  # see executor: distributed is imported only for a cluster
 
     items = list(items)
-    futures = [client.submit(func, *item, pure=False) for item in items]
+    regime = active_regime()  # the run's regime, active on the worker too
+    futures = [client.submit(call_in_regime, regime, func, *item, pure=False) for item in items]
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
     with tqdm(total=len(futures), desc=desc, unit="task", disable=not desc) as bar:

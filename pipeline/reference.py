@@ -2,11 +2,15 @@
 
 Everything here is read from the CSV files researched in ``shared/reference``;
 nothing is retyped as code. Their ``source`` and ``confidence`` columns are
-kept, so an ``inferred`` row stays marked wherever it is shown.
+kept, so an ``inferred`` row stays marked wherever it is shown. The code
+tables are the active regime's (:mod:`pipeline.regime`): the template names
+its files under ``[tables]``.
 """
 
 from __future__ import annotations
 
+import csv
+import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import resources
@@ -14,6 +18,7 @@ from importlib import resources
 import pandas as pd
 
 from .errors import UnknownProvinceError
+from .regime import active_regime, load_template
 from .vntext import fold
 
 #: The land-use groups whose sum is a unit's natural area (NNP + PNN + CSD).
@@ -29,8 +34,24 @@ def reference_path(name: str):
 
 @cache
 def _read_csv(name: str) -> pd.DataFrame:
-    with reference_path(name).open("r", encoding="utf-8") as fh:
-        return pd.read_csv(fh, dtype=str, keep_default_na=False)
+    """A reference CSV as text. A row with more fields than the header (a comma
+    left unquoted inside its ``source``, as in the researched TT 08/2024
+    table) has the surplus joined back into ``source``."""
+    with reference_path(name).open("r", encoding="utf-8", newline="") as fh:
+        header, *rows = list(csv.reader(fh))
+    if "source" in header:
+        at, tail = header.index("source"), len(header) - header.index("source") - 1
+        rows = [[*r[:at], ",".join(r[at:len(r) - tail]), *r[len(r) - tail:]] if len(r) > len(header) else r
+                for r in rows]
+    return pd.DataFrame(rows, columns=header, dtype=str)
+
+
+def regime_table(key: str, regime: str | None = None) -> str:
+    """The file name of a regime's table (``landuse_codes`` …), from its template."""
+    tables = load_template(regime).tables
+    if key not in tables:
+        raise KeyError(f"regime {regime or active_regime()!r} names no table {key!r} under [tables]")
+    return tables[key]
 
 
 def read_table(name: str) -> pd.DataFrame:
@@ -43,7 +64,12 @@ def read_table(name: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class LandUseTree:
-    """The Circular 27/2018 land-use code hierarchy, in the circular's order."""
+    """A regime's land-use code hierarchy, in the circular's order.
+
+    An *of-which* code (TT 08/2024: RSN, "Trong đó: … là rừng tự nhiên") is a
+    part of its parent shown as its own row: a khoanh may carry it, and its
+    area counts once in its parent's and ancestors' totals, never twice (a
+    parent with only of-which codes below it is still a finest code)."""
 
     table: pd.DataFrame  # indexed by code, sorted by `order`
 
@@ -56,10 +82,16 @@ class LandUseTree:
         return {c: (p or None) for c, p in zip(self.table.index, self.table["parent_code"], strict=True)}
 
     @cached_property
+    def of_which(self) -> frozenset[str]:
+        """The of-which codes (rows "Trong đó: …", not parts of a partition)."""
+        return frozenset(self.table.index[self.table["of_which"] == "yes"])
+
+    @cached_property
     def _children(self) -> dict[str, list[str]]:
         children: dict[str, list[str]] = {c: [] for c in [*self.codes, ""]}
         for code, parent in self._parent.items():
-            children[parent or ""].append(code)
+            if code not in self.of_which:
+                children[parent or ""].append(code)
         return children
 
     @cached_property
@@ -107,25 +139,69 @@ class LandUseTree:
         return code in self._parent
 
 
+_FORM_STT = re.compile(r"STT ([^;]+)")
+_OF_WHICH = "Trong đó"
+
+
+def landuse_tree(regime: str | None = None) -> LandUseTree:
+    """The land-use code tree of the active regime (or the one named)."""
+    return _landuse_tree(regime or active_regime())
+
+
 @cache
-def landuse_tree() -> LandUseTree:
-    """The land-use code tree of Circular 27/2018 (``landuse_codes.csv``)."""
-    table = _read_csv("landuse_codes.csv").copy()
+def _landuse_tree(regime: str) -> LandUseTree:
+    table = _read_csv(regime_table("landuse_codes", regime)).copy()
     table["order"] = table["order"].astype(int)
     table["level"] = table["level"].astype(int)
+    if "form_stt" not in table:  # TT 08/2024: "Biểu 01/TKKK STT 1.1; …" in the note; no number for "Trong đó"
+        stt = table["note"].str.extract(_FORM_STT, expand=False).fillna("")
+        table["form_stt"] = stt.where(~stt.str.startswith("("), "")
+    if "in_natural_area" not in table:  # no observation rows (MVB) in TT 08/2024
+        table["in_natural_area"] = "yes"
+    table["of_which"] = table["name_vi"].str.startswith(_OF_WHICH).map({True: "yes", False: "no"})
     return LandUseTree(table.sort_values("order").set_index("code", drop=False))
 
 
-def owner_codes() -> pd.DataFrame:
-    """User/manager object codes (``user_object_codes.csv``), in form order."""
-    table = read_table("user_object_codes.csv")
+_OWNER_BLOCK_ROLES = {"NSD": "user", "NQL": "manager"}
+
+
+def owner_codes(regime: str | None = None) -> pd.DataFrame:
+    """The active regime's user/manager object codes, in form order; ``role``
+    is ``user`` / ``manager`` for codes a parcel may carry (derived from the
+    NSD/NQL blocks where the table has no such column)."""
+    table = read_table(regime_table("user_object_codes", regime))
     table["order"] = table["order"].astype(int)
+    if "role" not in table:
+        parent = dict(zip(table["code"], table["parent_code"], strict=True))
+        has_children = set(table["parent_code"])
+
+        def role(code: str) -> str:
+            root = code
+            while parent.get(root):
+                root = parent[root]
+            kind = _OWNER_BLOCK_ROLES.get(root, "")
+            return f"group-{kind}" if code in has_children else kind
+
+        table["role"] = table["code"].map(role)
     return table.sort_values("order").set_index("code", drop=False)
 
 
-def landuse_colors() -> pd.DataFrame:
-    """Official fill colours per land-use code (``landuse_colors.csv``)."""
-    return read_table("landuse_colors.csv").set_index("code", drop=False)
+def landuse_colors(regime: str | None = None) -> pd.DataFrame:
+    """Fill colours per land-use code: the regime's colour tables, a later one
+    overriding an earlier one (TT 08/2024: the 2018 colours plus its new codes)."""
+    frames = [read_table(name) for name in regime_table("landuse_colors", regime)]
+    return pd.concat(frames).drop_duplicates("code", keep="last").set_index("code", drop=False)
+
+
+def migration_table(kind: str = "landuse", regime: str | None = None) -> pd.DataFrame:
+    """How the codes of the previous regime become the active one's
+    (``landuse`` or ``owner``): code_2018, code_2024, rule (same, merge,
+    drop_level, review, field_data), candidates, confidence, source, note.
+    Empty for a regime that migrates from none."""
+    tables = load_template(regime).tables
+    if f"{kind}_migration" not in tables:
+        return pd.DataFrame(columns=["code_2018", "code_2024", "rule", "candidates", "confidence", "source", "note"])
+    return read_table(tables[f"{kind}_migration"]).set_index("code_2018", drop=False)
 
 
 # --------------------------------------------------------------------- provinces

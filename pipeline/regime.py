@@ -1,13 +1,19 @@
-"""A regime's forms and map texts as data: ``pipeline/templates/<name>.toml``
-(Circular 27/2018 today; another regime is another file).
+"""A regime's code tables, forms and map texts as data:
+``pipeline/templates/<name>.toml`` (Circular 27/2018 for the 2019 inventory,
+Circular 08/2024 since 1 August 2024; another regime is another file).
 
-Shared by the stages that make forms, compare inventories and draw maps, so
-it lives below all of them.
+A run has one regime, recorded in its manifest. It is *active* while a stage
+runs (:func:`use_regime`, a context variable carried to the workers by
+:mod:`pipeline.parallel`), so the code tables (:mod:`pipeline.reference`) are
+the run's without every function taking them as an argument.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -17,6 +23,39 @@ from typing import Any
 from .errors import KiemkeError
 
 DEFAULT_TEMPLATE = "tt27_2018"
+#: The regime of inventories from 2024 on (Circular 08/2024, in force 1/8/2024).
+REGIME_2024 = "tt08_2024"
+FIRST_YEAR_2024 = 2024
+
+_ACTIVE: ContextVar[str] = ContextVar("kiemke_regime", default=DEFAULT_TEMPLATE)
+
+
+def regime_for_year(year: int) -> str:
+    """The regime an inventory or statistics year falls under by default:
+    ≤ 2023 Circular 27/2018, ≥ 2024 Circular 08/2024."""
+    return REGIME_2024 if year >= FIRST_YEAR_2024 else DEFAULT_TEMPLATE
+
+
+def active_regime() -> str:
+    """The name of the regime of the run in progress."""
+    return _ACTIVE.get()
+
+
+@contextmanager
+def use_regime(name: str) -> Iterator[None]:
+    """Make ``name`` the active regime for the duration of the block."""
+    load_template(name)  # fails early, naming the regimes there are
+    token = _ACTIVE.set(name)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def call_in_regime(name: str, func: Callable, *args):
+    """``func(*args)`` with ``name`` active: how a worker runs a task of the run."""
+    with use_regime(name):
+        return func(*args)
 
 
 @dataclass(frozen=True)
@@ -45,6 +84,7 @@ class FormSpec:
     column_set: str = ""
     total_header: str = ""
     units_header: str = ""
+    disputed_header: str = ""  # Biểu 03/TKKK's last column: areas of undetermined boundary lines
     row_roots: tuple[str, ...] = ()
     observation_roots: tuple[str, ...] = ()
     total_row: bool = False
@@ -60,6 +100,7 @@ class Template:
     column_sets: dict[str, dict[str, Any]]
     forms: tuple[FormSpec, ...]
     maps: dict[str, Any] = field(default_factory=dict)
+    tables: dict[str, Any] = field(default_factory=dict)  # the regime's reference tables (pipeline/reference/)
 
     def columns(self, name: str) -> list[OwnerColumn]:
         return [OwnerColumn(**{**c, "codes": tuple(c["codes"])}) for c in self.column_sets[name]["columns"]]
@@ -80,9 +121,13 @@ def _tuples(table: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
 
 
+def load_template(name: str | None = None) -> Template:
+    """The active regime's template, or the one named (``pipeline/templates/<name>.toml``, or a path)."""
+    return _load_template(name or active_regime())
+
+
 @cache
-def load_template(name: str = DEFAULT_TEMPLATE) -> Template:
-    """Read ``pipeline/templates/<name>.toml``, or a template file given by path."""
+def _load_template(name: str) -> Template:
     folder = resources.files("pipeline") / "templates"
     path = Path(name) if name.endswith(".toml") else folder / f"{name}.toml"
     if not path.is_file():
@@ -90,4 +135,5 @@ def load_template(name: str = DEFAULT_TEMPLATE) -> Template:
         raise KiemkeError(f"form template {name!r} does not exist; available: {available}.")
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     forms = tuple(FormSpec(**_tuples(form)) for form in data["forms"])
-    return Template(Path(name).stem, data["regime"], data["column_sets"], forms, data.get("maps", {}))
+    return Template(Path(name).stem, data["regime"], data["column_sets"], forms, data.get("maps", {}),
+                    data.get("tables", {}))

@@ -8,9 +8,10 @@ frozen :class:`RunManifest`, never from an untyped dict.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from functools import cache
@@ -25,6 +26,7 @@ from .boundaries import load_boundaries
 from .config import Boundaries, CompoundSplit, NewUnits, Previous, Settings, load_settings
 from .errors import StageInputMissing
 from .reference import Province, province as find_province
+from .regime import DEFAULT_TEMPLATE, active_regime, use_regime
 from .topology import Thresholds
 from .vntext import strip_diacritics
 
@@ -72,6 +74,7 @@ class RunManifest:
     input_root: Path | None = None  # the raw-data folder of the run (paths in reports are shown under it)
     units: tuple[NewUnits, ...] = ()  # new administrative units the run is regrouped onto
     levels: tuple[str, ...] = ("xa", "huyen", "tinh")  # the levels of the forms and maps
+    regime: str = DEFAULT_TEMPLATE  # the circular the run follows (its codes, forms and map texts)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunManifest:
@@ -80,7 +83,7 @@ class RunManifest:
             boundaries=settings.boundaries, qa=settings.qa, natural_area_ha=dict(settings.natural_area_ha),
             map_scale_step=settings.map_scale_step, map_dpi=settings.map_dpi, previous=settings.previous,
             column_aliases=dict(settings.column_aliases), compound=settings.compound, input_root=settings.input_root,
-            units=settings.units)
+            units=settings.units, regime=settings.regime)
 
     # ------------------------------------------------------------ derived
 
@@ -134,7 +137,7 @@ class RunManifest:
         stage reads the previous inventory's layer with them)."""
         return Settings(province=self.province, year=self.year, reference_date=self.reference_date,
                         workdir=workdir, column_aliases=dict(self.column_aliases), compound=self.compound,
-                        qa=self.qa)
+                        qa=self.qa, regime=self.regime)
 
     # ------------------------------------------------------------ JSON
 
@@ -159,6 +162,7 @@ class RunManifest:
             "input_root": str(self.input_root) if self.input_root else None,
             "units": [plain(u) for u in self.units],
             "levels": list(self.levels),
+            "regime": self.regime,
         }
 
     @classmethod
@@ -187,6 +191,7 @@ class RunManifest:
             units=tuple(NewUnits(**{**u, "path": Path(u["path"]), "codes": Path(u["codes"]) if u.get("codes") else None,
                                     "levels": tuple(u["levels"])}) for u in data.get("units", [])),
             levels=tuple(data.get("levels", ("xa", "huyen", "tinh"))),
+            regime=str(data.get("regime", DEFAULT_TEMPLATE)),
         )
 
 
@@ -338,3 +343,14 @@ class WorkDir:
                 f"{self.manifest} is missing. Run 'kiemke ingest … --workdir {self.root}' first."
             ) from None
         return RunManifest.from_json(data)
+
+
+def in_run_regime(stage: Callable) -> Callable:
+    """A stage core ``stage(work, …)`` run under the regime its work directory's
+    manifest records (the active one before ingest has written it)."""
+    @functools.wraps(stage)
+    def run(work: WorkDir, *args: Any, **kwargs: Any) -> Any:
+        regime = work.read_manifest().regime if work.manifest.exists() else active_regime()
+        with use_regime(regime):
+            return stage(work, *args, **kwargs)
+    return run

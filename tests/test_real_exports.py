@@ -25,7 +25,7 @@ from pipeline.ingest.columns import map_columns
 from pipeline.ingest.core import Rules
 from pipeline.ingest.corrections import CorrectionError
 from pipeline.ingest.names import codes_of_names
-from pipeline.ingest.owners import infer_one, rule_named
+from pipeline.ingest.owners import infer_one, rule_text
 from pipeline.ingest.refine import refine_by_forest_map
 from pipeline.ingest.values import parse_number
 from pipeline.reference import province
@@ -125,7 +125,7 @@ def test_objects_inferred_in_a_file_without_an_object_column():
     assert list(parcels["owner_type"]) == ["GDC", "UBQ", "TKT"]
     assert list(parcels["owner_source"]) == ["name", "landuse", "config"]
     assert parcels["owner_name"].iat[0] == "Hoàng Văn Tâm"
-    label = "Đối tượng UBQ (suy từ loại đất: " + rule_named("dat_cong_ubnd_quan_ly").name_vi + ")"
+    label = "Đối tượng UBQ (suy từ loại đất: " + rule_text("dat_cong_ubnd_quan_ly") + ")"
     assert report.inferred[label]["features"] == 1
 
 

@@ -27,7 +27,7 @@ from ..io import (
 from ..parallel import executor
 from ..regime import load_template
 from ..topology import Thresholds
-from ..workdir import RunManifest, WorkDir
+from ..workdir import RunManifest, WorkDir, in_run_regime
 from .overlay import PIECE_COLUMNS, TRANSITION_COLUMNS, change_commune, current_units, sort_transitions
 from .previous import read_previous, without_overlaps
 from .report import change_report
@@ -89,6 +89,7 @@ def read_previous_layer(work: WorkDir, manifest: RunManifest, collapse: frozense
     return json.loads(read_state.read_text(encoding="utf-8"))
 
 
+@in_run_regime
 def run_change(work: WorkDir, *, scheduler: str | None = "sync", progress: bool = True) -> dict[str, Path]:
     """Overlay the previous inventory with this one, commune by commune, and
     write ``stats/transitions.csv`` and ``reports/change.md``."""

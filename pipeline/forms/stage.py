@@ -19,7 +19,7 @@ from ..regime import Template, load_template
 from ..report import markdown_table
 from ..rounding import commune_cells
 from ..units import Unit, build_units
-from ..workdir import RunManifest, WorkDir
+from ..workdir import RunManifest, WorkDir, in_run_regime
 from .base import FormInputs, kind_of
 from .change_inputs import ChangeInputs, read_change_inputs
 from .checks import check_forms
@@ -102,7 +102,8 @@ def write_unit_forms(jobs: list[tuple[PrintedForm, Path, Path]]) -> int:
     return len(jobs)
 
 
-def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str = "tt27_2018",
+@in_run_regime
+def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str | None = None,
               scheduler: str | None = SYNC) -> dict[str, Any]:
     """Write every form for every commune, district and the province: the
     figures computed here, each unit's workbooks written on a worker."""

@@ -36,7 +36,8 @@ class IngestCache:
         stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
         text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
                            settings.province.gso_code, repr(settings.column_aliases), repr(settings.compound),
-                           repr(settings.refine), repr(settings.forest), fingerprint(corrections), __version__],
+                           repr(settings.refine), repr(settings.forest), settings.regime, fingerprint(corrections),
+                           __version__],
                           default=str)
         self.fingerprint = hashlib.sha1(text.encode()).hexdigest()
         self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]

@@ -2,7 +2,9 @@
 separators, names written instead of codes), legacy codes mapped to the
 Circular 27/2018 leaves, group codes refined to a leaf by a rule when allowed
 (``RSX`` → ``RST``, see :mod:`.refine`), compound codes (``ONT+CLN``) split
-into uses."""
+into uses. Under Circular 08/2024 a 2018 code goes through the regime's
+migration table: moves are made (BHK → HNK), codes that need field data are
+kept with a default and flagged (NKH: or CNT?) or refused with the candidates."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from ..reference import landuse_tree, read_table
+from ..reference import landuse_tree, migration_table, read_table
+from ..regime import active_regime
 from .names import codes_of_names
 from .text import map_unique
 
@@ -60,10 +63,27 @@ def normalise_commune_code(values: pd.Series) -> pd.Series:
 Refinements = tuple[tuple[str, str], ...]  # (group code, the leaf it is refined to), hashable for caching
 
 
-@cache
 def resolve_code(code: str, accept: frozenset[str] = frozenset(),
                  refine: Refinements = ()) -> tuple[str | None, str]:
-    """A Circular 27/2018 leaf code for ``code``, and what was done or why not.
+    """A leaf code of the active regime for ``code``, and what was done or why not
+    (see :func:`_resolve_code`)."""
+    return _resolve_code(code, accept, refine, active_regime())
+
+
+def coded_under_previous_regime(codes: list[str]) -> str:
+    """The codes (joined, at most five) that say a file is written with the
+    previous regime's codes (BHK, RST, DSH … under Circular 08/2024), or ``""``."""
+    migration = migration_table("landuse")
+    tree = landuse_tree()
+    older = sorted({m for code in codes for m in code.split("+")
+                    if m in migration.index and m not in tree})
+    return ", ".join(older[:5])
+
+
+@cache
+def _resolve_code(code: str, accept: frozenset[str], refine: Refinements, regime: str,
+                  older: bool = False) -> tuple[str | None, str]:
+    """A leaf code of ``regime`` for ``code``, and what was done or why not.
 
     Leaf codes pass, and so do the group codes in ``accept`` (a previous
     inventory compared at Biểu 14's level keeps RSX, RPH, LUA …); group codes
@@ -71,31 +91,67 @@ def resolve_code(code: str, accept: frozenset[str] = frozenset(),
     variant codes (``LNK``, ``GTO``, ``TSL`` …) are mapped through
     ``reference/legacy_codes.csv`` when it gives one target; codes that need a
     field survey to split (``LUA`` → LUC/LUK/LUN) or have no equivalent are
-    refused with the candidates named.
+    refused with the candidates named. Under a regime with a migration table
+    (Circular 08/2024), a code of the regime before it is migrated
+    (:func:`_migrate`), a legacy code first to its 2018 code; in a file
+    written with the older codes (``older``) a code that kept its name but
+    not its scope (NKH: or CNT?) is flagged for review too.
     """
-    tree = landuse_tree()
+    tree = landuse_tree(regime)
+    migration = migration_table("landuse", regime)
     if not code:
         return None, "blank land-use code (or an empty part of a compound code)"
+    if older and code in migration.index and migration.at[code, "rule"] == "review":
+        return _migrate(code, migration.loc[code], accept, refine, regime)
     if code in tree and (tree.is_leaf(code) or code in accept):
         return code, ""
     rule = dict(refine).get(code)
-    if rule is not None:
+    if rule is not None and rule in tree:
         return rule, f"{REFINED_NOTE} {code} → {rule}"
+    if code in migration.index and migration.at[code, "rule"] != "same":
+        return _migrate(code, migration.loc[code], accept, refine, regime)
     table = read_table("legacy_codes.csv")
     rows = table[table["legacy_code"] == code]
     single = rows[rows["mapping_kind"].isin(["same", "merge_into"])
-                  & rows["target_code_tt27"].isin(tree.leaves)]
+                  & rows["target_code_tt27"].isin(landuse_tree("tt27_2018").leaves)]
     if len(single):
         row = single.iloc[0]
-        return row["target_code_tt27"], f"legacy code {code} ({row['regime']}) → {row['target_code_tt27']}"
+        target, note = row["target_code_tt27"], f"legacy code {code} ({row['regime']}) → {row['target_code_tt27']}"
+        if target in tree and tree.is_leaf(target):
+            return target, note
+        migrated, why = _resolve_code(target, accept, refine, regime)
+        return migrated, f"{note}; {why}" if migrated else why
     if len(rows) and (rows["mapping_kind"] == "split_needs_field").any():
         targets = rows.loc[rows["mapping_kind"] == "split_needs_field", "target_code_tt27"].iloc[0]
         return None, (f"code '{code}' must be split by a field survey into one of "
                       f"{targets.replace('|', ', ')}; correct the code in the source")
+    name = REGIME_NAMES.get(regime, regime)
     if code in tree:
-        return None, (f"'{code}' is a group code of Circular 27/2018; give the detailed code "
+        return None, (f"'{code}' is a group code of {name}; give the detailed code "
                       f"({', '.join(tree.children(code))})")
-    return None, f"land-use code '{code}' is not a Circular 27/2018 code nor a known legacy code"
+    return None, f"land-use code '{code}' is not a {name} code nor a known legacy code"
+
+
+#: How messages name a regime (English: they are logged, and translated for the officer).
+REGIME_NAMES = {"tt27_2018": "Circular 27/2018", "tt08_2024": "Circular 08/2024"}
+
+
+def _migrate(code: str, row: pd.Series, accept: frozenset[str], refine: Refinements,
+             regime: str) -> tuple[str | None, str]:
+    """A code of the regime before ``regime`` through its migration row: a move
+    is made and noted; a code needing field data with a default keeps it,
+    flagged for review (a refinement naming the candidates); without a default
+    it is refused, naming the candidates."""
+    target, candidates = row["code_2024"], row["candidates"]
+    if row["rule"] == "merge":
+        resolved, why = _resolve_code(target, accept, refine, regime)
+        return resolved, f"code {code} of Circular 27/2018 → {target} ({REGIME_NAMES.get(regime, regime)})"
+    if row["rule"] == "review" and target:
+        return target, f"{REFINED_NOTE} {code} → {target}; có thể là {candidates}"
+    if candidates:
+        return None, (f"code '{code}' of Circular 27/2018 must be re-coded from field data into one of "
+                      f"{candidates}; correct the code in the source")
+    return None, f"code '{code}' of Circular 27/2018 has no equivalent under {REGIME_NAMES.get(regime, regime)}"
 
 
 #: Start of the note of a group code refined to a leaf by a rule.
@@ -123,12 +179,18 @@ class ResolvedCode:
         return (found.group(1) or found.group(2)).strip(" ,") if found else ""
 
 
-@cache
-def resolve_compound(raw: str, accept: frozenset[str] = frozenset(), refine: Refinements = ()) -> ResolvedCode:
+def resolve_compound(raw: str, accept: frozenset[str] = frozenset(), refine: Refinements = (),
+                     older: bool = False) -> ResolvedCode:
     """``'ONT+LNK'`` → codes (ONT, CLN) with the note of the LNK mapping; the first
-    refusal of any member makes the whole code refused."""
+    refusal of any member makes the whole code refused (``older``: see :func:`_resolve_code`)."""
+    return _resolve_compound(raw, accept, refine, active_regime(), older)
+
+
+@cache
+def _resolve_compound(raw: str, accept: frozenset[str], refine: Refinements, regime: str,
+                      older: bool) -> ResolvedCode:
     members = raw.split("+")
-    resolved = [resolve_code(m, accept, refine) for m in members]
+    resolved = [_resolve_code(m, accept, refine, regime, older) for m in members]
     refusal = next((why for leaf, why in resolved if leaf is None), "")
     codes = tuple(leaf or m for (leaf, _), m in zip(resolved, members, strict=True))
     return ResolvedCode(codes, refusal, tuple(why for leaf, why in resolved if leaf and why))

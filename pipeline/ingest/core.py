@@ -20,12 +20,14 @@ from pyproj import CRS
 
 from .. import crs as vn
 from ..config import Settings
-from ..reference import owner_codes
+from ..regime import active_regime
 from ..schemas import PARCEL_COLUMNS
 from ..topology import polygonal
 from .codes import (
     REFINED_NOTE,
+    REGIME_NAMES,
     Refinements,
+    coded_under_previous_regime,
     normalise_code,
     normalise_commune_code,
     normalise_landuse,
@@ -33,7 +35,7 @@ from .codes import (
     split_compound,
 )
 from .columns import detect_landuse_column, find_column, map_columns
-from .owners import FROM_CONFIG, FROM_CORRECTION, FROM_FILE, infer_owners
+from .owners import FROM_CONFIG, FROM_CORRECTION, FROM_FILE, infer_owners, migrate_owners, valid_owner_codes
 from .refine import default_rules
 from .report import FileReport, inference_counts
 from .text import map_unique
@@ -168,7 +170,11 @@ def _landuse(data: pd.DataFrame, column: str | None, rules: Rules, corrected: pd
     raw = raw.mask(corrected.notna(), corrected)
     blank = raw.eq("").to_numpy()
     reason[blank & (reason == "")] = "blank land-use code"
-    decoded = {code: resolve_compound(code, rules.accept_codes, rules.refine) for code in pd.unique(raw) if code}
+    distinct = [code for code in pd.unique(raw) if code]
+    older = coded_under_previous_regime(distinct)
+    if older:
+        report.repairs[f"codes of Circular 27/2018 in the file ({older}): migrated"] = len(data)
+    decoded = {code: resolve_compound(code, rules.accept_codes, rules.refine, bool(older)) for code in distinct}
     refusal = raw.map({code: d.refusal for code, d in decoded.items()}).astype(object).fillna("").to_numpy()
     mask = (refusal != "") & ~blank & (reason == "")
     reason[mask] = refusal[mask]
@@ -185,12 +191,11 @@ def _landuse(data: pd.DataFrame, column: str | None, rules: Rules, corrected: pd
 
 
 def _owner(data: pd.DataFrame, columns: dict[str, str], codes: Codes, rules: Rules, corrected: pd.Series,
-           reason: np.ndarray) -> pd.DataFrame:
+           reason: np.ndarray, report: FileReport) -> pd.DataFrame:
     """User/manager object codes, how each was found and by which rule: the
     file's code, else inferred (names, land use, config, default) unless
     strict; an unknown code is refused; the officer's correction wins."""
-    owners = owner_codes()
-    valid = set(owners.index[owners["role"].isin(["user", "manager"])])
+    valid = valid_owner_codes()
     column = columns.get("owner_type")
     owner = normalise_code(data[column]) if column else pd.Series([""] * len(data), index=data.index)
     out = pd.DataFrame({"owner_type": owner.to_numpy(dtype=object), "owner_source": FROM_FILE, "owner_rule": ""},
@@ -202,6 +207,9 @@ def _owner(data: pd.DataFrame, columns: dict[str, str], codes: Codes, rules: Rul
         out.loc[blank] = infer_owners(names[blank], codes.main[blank], rules.owner_default).to_numpy()
     elif rules.owner_default and blank.any():  # strict: the config fills blanks, as a value of the file
         out.loc[blank, ["owner_type", "owner_source", "owner_rule"]] = [rules.owner_default, FROM_CONFIG, "config"]
+    out, moves = migrate_owners(out)
+    for note, count in moves.items():
+        report.repairs[note] = report.repairs.get(note, 0) + count
     corrected = pd.Series(corrected.to_numpy(), index=data.index)
     out.loc[corrected.notna(), ["owner_source", "owner_rule"]] = [FROM_CORRECTION, ""]
     out["owner_type"] = out["owner_type"].mask(corrected.notna(), corrected)
@@ -209,7 +217,7 @@ def _owner(data: pd.DataFrame, columns: dict[str, str], codes: Codes, rules: Rul
         mask = (reason == "") & out["owner_type"].eq("").to_numpy()
         reason[mask] = "blank user/manager object code (DOITUONG)"
         mask = (reason == "") & ~out["owner_type"].isin(valid).to_numpy()
-        reason[mask] = [f"user/manager object code {c!r} is not in the Circular 27/2018 list"
+        reason[mask] = [f"user/manager object code {c!r} is not in the {REGIME_NAMES.get(active_regime())} list"
                         for c in out["owner_type"][mask]]
     return out
 
@@ -328,7 +336,7 @@ def ingest_frame(frame: gpd.GeoDataFrame, *, source_file: str, source_crs: CRS |
     sheets, parcel_numbers = _text(data, columns.get("sheet_no")), _text(data, columns.get("parcel_no"))
     corrected = rules.corrected(data["source_fid"].to_numpy(), sheets, parcel_numbers)
     codes = _landuse(data, columns.get("landuse"), rules, corrected["landuse"], reason, report)
-    owner = _owner(data, columns, codes, rules, corrected["owner_type"], reason)
+    owner = _owner(data, columns, codes, rules, corrected["owner_type"], reason, report)
     commune = _commune(data, columns.get("commune_code"), rules.commune_code, source_file, report)
     uses = _compound_uses(data, codes, geometry.area, settings, reason, report)
     keep = reason == ""

@@ -13,6 +13,7 @@ from importlib import resources
 import pandas as pd
 
 from ..reference import landuse_tree, read_table
+from ..regime import DEFAULT_TEMPLATE, active_regime
 from ..vntext import match_key
 
 _PARENTHESIS = re.compile(r"\s*\(.*?\)\s*")
@@ -27,19 +28,25 @@ def _keys(name: str) -> list[str]:
     return [k for k in dict.fromkeys(keys) if k]
 
 
-@cache
 def name_index() -> dict[str, str]:
-    """Name key → land-use code: the code table, the legacy codes that have one
+    """Name key → land-use code: the code table of the active regime (and of
+    Circular 27/2018, whose codes it migrates), the legacy codes that have one
     target, and the variants of ``data/landuse_name_variants.csv``."""
+    return _name_index(active_regime())
+
+
+@cache
+def _name_index(regime: str) -> dict[str, str]:
     index: dict[str, str] = {}
-    tree = landuse_tree()
+    tree = landuse_tree(DEFAULT_TEMPLATE)
     with (resources.files("pipeline") / "data" / "landuse_name_variants.csv").open(encoding="utf-8") as fh:
         variants = pd.read_csv(fh, dtype=str)
     legacy = read_table("legacy_codes.csv")
     legacy = legacy[legacy["mapping_kind"].isin(["same", "merge_into"]) & legacy["target_code_tt27"].isin(tree.codes)]
     names = [*zip(legacy["legacy_name_vi"], legacy["target_code_tt27"], strict=True),
              *zip(variants["name_vi"], variants["code"], strict=True),
-             *((tree.name(c), c) for c in tree.codes)]  # the table last: it wins a clash
+             *((tree.name(c), c) for c in tree.codes),
+             *((landuse_tree(regime).name(c), c) for c in landuse_tree(regime).codes)]  # the tables last: they win
     for name, code in names:
         if "[" in name or "(non-standard)" in name:
             continue

@@ -8,7 +8,9 @@ churches, đình, đền, nhà văn hóa thôn → CDS), the land use of land no
 owns in the file (roads, canals, rivers, cemeteries, unused land → UBQ), the
 ``owner_type`` of the file's ``[[sources]]`` entry, and last a default. Every
 parcel keeps how its object was found (``owner_source``) and which rule
-decided (``owner_rule``).
+decided (``owner_rule``). Under Circular 08/2024 the rules' 2018 codes, and
+2018 codes in a file, go through the regime's migration table (GDC → CNV);
+one that needs the manager's type (TKQ) keeps a default and is flagged.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from ..reference import owner_codes, read_table
+from ..reference import migration_table, owner_codes, read_table
+from ..regime import active_regime
 from ..vntext import match_key, strip_diacritics
 
 #: How an object was found (the ``owner_source`` column).
-FROM_FILE, FROM_NAME, FROM_LANDUSE, FROM_CONFIG, FROM_DEFAULT, FROM_CORRECTION = (
-    "file", "name", "landuse", "config", "default", "correction")
+FROM_FILE, FROM_NAME, FROM_LANDUSE, FROM_CONFIG, FROM_DEFAULT, FROM_CORRECTION, FROM_MIGRATION = (
+    "file", "name", "landuse", "config", "default", "correction", "migration")
 #: How an object was found, as the reports say it.
 SOURCE_VI = {FROM_FILE: "trong tệp", FROM_NAME: "suy từ tên chủ", FROM_LANDUSE: "suy từ loại đất",
-             FROM_CONFIG: "theo cấu hình", FROM_DEFAULT: "mặc định", FROM_CORRECTION: "sửa theo cán bộ"}
+             FROM_CONFIG: "theo cấu hình", FROM_DEFAULT: "mặc định", FROM_CORRECTION: "sửa theo cán bộ",
+             FROM_MIGRATION: "chuyển từ mã của Thông tư 27/2018, cần xác định lại"}
 #: Owner names that say nothing (compared folded, without punctuation).
 _NO_NAME = re.compile(r"^(n ?a|null|none|khong|khong co|khong ro|chua (xac dinh|co|ro)|dang cap nhat|chua cap nhat"
                       r"|vo chu|\?+|-+|\.+|0)?$")
@@ -77,21 +81,37 @@ def _key_pattern(pattern: str) -> str:
     return _WORDS.sub(lambda m: match_key(m.group(0)), pattern.lower())
 
 
-@cache
+def valid_owner_codes() -> set[str]:
+    """The object codes a parcel may carry under the active regime."""
+    owners = owner_codes()
+    return set(owners.index[owners["role"].isin(["user", "manager"])])
+
+
+def migrated(code: str, kind: str = "owner") -> str:
+    """A 2018 code as the active regime writes it (its migration row's target; itself without one)."""
+    table = migration_table(kind)
+    return table.at[code, "code_2024"] or code if code in table.index else code
+
+
 def owner_rules() -> tuple[OwnerRule, ...]:
     """The rules of ``reference/owner_rules.csv`` in their order, checked
-    against the user/manager object codes."""
+    against the active regime's user/manager object codes."""
+    return _owner_rules(active_regime())
+
+
+@cache
+def _owner_rules(regime: str) -> tuple[OwnerRule, ...]:
     table = read_table("owner_rules.csv")
-    owners = owner_codes()
-    valid = set(owners.index[owners["role"].isin(["user", "manager"])])
+    valid = valid_owner_codes()
     rules = []
     for row in table.itertuples():
-        if row.owner_type not in valid:
+        owner_type = migrated(row.owner_type)
+        if owner_type not in valid:
             raise ValueError(f"owner_rules.csv rule {row.rule}: {row.owner_type} is not a user/manager object code")
         pattern = row.pattern
         rules.append(OwnerRule(
-            int(row.order), row.rule, row.kind, row.owner_type, row.name_vi,
-            frozenset(c for c in row.landuse.split("|") if c),
+            int(row.order), row.rule, row.kind, owner_type, row.name_vi,
+            frozenset(migrated(c, "landuse") for c in row.landuse.split("|") if c),
             re.compile(_key_pattern(pattern)) if pattern else None,
             re.compile(_folded_pattern(pattern)) if pattern and row.diacritics != "required" else None))
     return tuple(sorted(rules, key=lambda r: r.order))
@@ -101,8 +121,12 @@ def _folded_pattern(pattern: str) -> str:
     return strip_diacritics(pattern).lower()
 
 
-def rule_named(rule: str) -> OwnerRule:
-    return next(r for r in owner_rules() if r.rule == rule)
+def rule_text(rule: str) -> str:
+    """What decided an object, as the reports say it: the rule's Vietnamese
+    name, a migration's own text (``TKQ → CDQ; có thể là …``), or ``""``."""
+    if not rule or rule == "config":
+        return ""
+    return next((r.name_vi for r in owner_rules() if r.rule == rule), rule)
 
 
 def infer_one(name: str, landuse: str, config_default: str | None) -> tuple[str, str, str]:
@@ -115,7 +139,7 @@ def infer_one(name: str, landuse: str, config_default: str | None) -> tuple[str,
             return rule.owner_type, FROM_DEFAULT, rule.rule
         if rule.matches(key, folded, landuse):
             return rule.owner_type, FROM_NAME if rule.kind == "name" else FROM_LANDUSE, rule.rule
-    return config_default or "GDC", FROM_CONFIG if config_default else FROM_DEFAULT, "config"
+    return config_default or migrated("GDC"), FROM_CONFIG if config_default else FROM_DEFAULT, "config"
 
 
 def infer_owners(names: pd.Series, landuse: pd.Series, config_default: str | None = None) -> pd.DataFrame:
@@ -127,3 +151,25 @@ def infer_owners(names: pd.Series, landuse: pd.Series, config_default: str | Non
     values = np.array(decided, dtype=object).reshape(-1, 3) if decided else np.empty((0, 3), dtype=object)
     out = values[codes] if len(codes) else np.empty((0, 3), dtype=object)
     return pd.DataFrame(out, columns=["owner_type", "owner_source", "owner_rule"], index=names.index)
+
+
+def migrate_owners(owners: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Objects written with 2018 codes under a regime that migrates them: moves
+    made (counted per move, for the ingest report); a code that needs the
+    manager's type gets the table's default, flagged (``owner_source``
+    ``migration``, the candidates in ``owner_rule``) for the review workbook."""
+    table = migration_table("owner")
+    codes = owners["owner_type"].astype(object)
+    moving = codes.isin(table.index[table["rule"] != "same"]) & ~codes.isin(valid_owner_codes())
+    if not moving.any():
+        return owners, {}
+    rows = table.loc[codes[moving]]
+    out = owners.copy()
+    out.loc[moving, "owner_type"] = rows["code_2024"].to_numpy()
+    review = moving.copy()
+    review[moving] = (rows["rule"] == "review").to_numpy()
+    out.loc[review, "owner_source"] = FROM_MIGRATION
+    out.loc[review, "owner_rule"] = [f"{r.code_2018} → {r.code_2024}; có thể là {r.candidates}"
+                                     for r in table.loc[codes[review]].itertuples()]
+    moves = (codes[moving & ~review] + " → " + out.loc[moving & ~review, "owner_type"]).value_counts()
+    return out, {f"object code {k} of Circular 27/2018": int(v) for k, v in moves.items()}

@@ -15,7 +15,7 @@ from ..io import write_json, write_text
 from ..messages import vi
 from ..report import markdown_table, vn_number
 from ..workdir import WorkDir, shown_path
-from .owners import SOURCE_VI, rule_named
+from .owners import SOURCE_VI, rule_text
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def inference_counts(parcels: pd.DataFrame) -> dict[str, dict[str, float]]:
     inferred = parcels["owner_source"].ne("file")
     if inferred.any():
         part = parcels[inferred]
-        rule = part["owner_rule"].map(lambda r: rule_named(r).name_vi if r and r != "config" else "")
+        rule = part["owner_rule"].map(rule_text)
         labels.append(("Đối tượng " + part["owner_type"].astype(str) + " (" + part["owner_source"].map(SOURCE_VI)
                        + (": " + rule).where(rule.ne(""), "") + ")", part["area_m2"]))
     out: dict[str, dict[str, float]] = {}

@@ -25,7 +25,7 @@ from ..reference import landuse_tree, owner_codes
 from ..xlsx import FONT, landscape, serif_workbook
 from .core import CORRECTED
 from .corrections import REVIEW_HEADER_ROW
-from .owners import FROM_CORRECTION, FROM_FILE, SOURCE_VI, rule_named
+from .owners import FROM_CORRECTION, FROM_FILE, SOURCE_VI, rule_text
 
 COLUMNS = [  # header, width, key
     ("STT", 6, "no"), ("Tờ", 6, "sheet_no"), ("Thửa", 7, "parcel_no"), ("Diện tích (m²)", 11, "area_m2"),
@@ -44,8 +44,7 @@ def _why(row: pd.Series) -> str:
         parts.append("Mã: sửa theo cán bộ" if row["refined"] == CORRECTED else f"Mã: {row['refined']}")
     source = row.get("owner_source")
     if source not in (None, FROM_FILE) and isinstance(source, str):
-        rule = row.get("owner_rule") or ""
-        named = rule_named(rule).name_vi if rule and rule != "config" else ""
+        named = rule_text(row.get("owner_rule") or "")
         parts.append(f"Đối tượng {row['owner_type']}: {SOURCE_VI[source]}" + (f" — {named}" if named else ""))
     return "; ".join(parts)
 

@@ -12,6 +12,7 @@ from ..config import Settings
 from ..errors import InputFileError
 from ..io import write_json, write_json_if_changed
 from ..parallel import executor
+from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
 from .cache import IngestCache, ingest_to_cache
@@ -24,6 +25,13 @@ log = logging.getLogger(__name__)
 
 def run_ingest(work: WorkDir, paths: list[Path], settings: Settings, *, progress: bool = True,
                scheduler: str | None = "sync") -> IngestResult:
+    """Ingest files/folders under the run's regime (see :func:`ingest_files`)."""
+    with use_regime(settings.regime):
+        return ingest_files(work, paths, settings, progress=progress, scheduler=scheduler)
+
+
+def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progress: bool = True,
+                 scheduler: str | None = "sync") -> IngestResult:
     """Ingest files/folders into the work directory (parcels, quarantine, reports)
     and record the run manifest there.
 

@@ -25,7 +25,7 @@ from ..regime import load_template
 from ..report import markdown_table, vn_number
 from ..rounding import natural_area_cells
 from ..units import Unit, build_units
-from ..workdir import WorkDir
+from ..workdir import WorkDir, in_run_regime
 from .change import change_sheet_content
 from .content import sheet_content, structure_for
 from .generalise import generalise, generalised_note
@@ -103,8 +103,9 @@ def maps_report(rows: list[dict], dpi: int, changes: bool) -> str:
         markdown_table(table), ""])
 
 
+@in_run_regime
 def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = None,
-             template_name: str = "tt27_2018", progress: bool = True, scheduler: str | None = "sync") -> list[dict]:
+             template_name: str | None = None, progress: bool = True, scheduler: str | None = "sync") -> list[dict]:
     """Draw every commune, district and province sheet of the work directory (in
     parallel; scale step and dpi from the config unless given)."""
     manifest = work.read_manifest()

@@ -11,7 +11,7 @@ import pandas as pd
 from ..io import up_to_date, write_text
 from ..regime import load_template
 from ..units import build_units
-from ..workdir import WorkDir
+from ..workdir import WorkDir, in_run_regime
 from .gpkg import collect_layers, write_geopackage, write_style_files
 from .project import write_project
 from .raster import raster_area_by_code, write_cog
@@ -19,6 +19,7 @@ from .raster import raster_area_by_code, write_cog
 log = logging.getLogger(__name__)
 
 
+@in_run_regime
 def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_resolution: float = 10.0,
                 styles_dir: Path | None = None) -> dict[str, Path]:
     """GeoPackage with styles, QGIS project and GeoTIFFs into the work directory."""

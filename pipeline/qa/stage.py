@@ -14,7 +14,7 @@ import shapely
 from ..io import read_geoparquet, up_to_date, write_geoparquet, write_json
 from ..parallel import executor
 from ..topology import Thresholds
-from ..workdir import WorkDir
+from ..workdir import WorkDir, in_run_regime
 from .core import LAYERS, PROBLEM_COLUMNS, CommuneQA, qa_commune
 from .report import write_qa_reports
 
@@ -41,6 +41,7 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
     return True
 
 
+@in_run_regime
 def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = True,
            scheduler: str | None = "sync") -> list[CommuneQA]:
     """QA every commune of the work directory (in parallel); write layers and reports."""

@@ -28,7 +28,7 @@ from ..forms import run_forms
 from ..io import atomic_path, read_geoparquets, up_to_date, write_csv, write_geoparquet, write_json, write_text
 from ..maps import run_maps
 from ..vntext import fold
-from ..workdir import RunManifest, WorkDir
+from ..workdir import RunManifest, WorkDir, in_run_regime
 from .overlay import crosswalk, regroup
 from .report import crosswalk_workbook, regroup_report
 
@@ -115,6 +115,7 @@ def regroup_units(work: WorkDir, spec: NewUnits) -> WorkDir:
     return target
 
 
+@in_run_regime
 def regroup_all(work: WorkDir) -> list[WorkDir]:
     """Every ``[units]`` of the run regrouped (the overlay, the crosswalk, the report)."""
     return [regroup_units(work, spec) for spec in work.read_manifest().units]
@@ -128,6 +129,7 @@ def units_outputs(targets: list[WorkDir], *, scheduler: str | None = "sync") -> 
         run_maps(target, scheduler=scheduler, progress=False)
 
 
+@in_run_regime
 def run_regroup(work: WorkDir, *, scheduler: str | None = "sync") -> list[WorkDir]:
     """Every ``[units]`` of the run: regroup, then the statistics, forms and maps of the new units."""
     done = regroup_all(work)

@@ -33,13 +33,13 @@ from pyproj import CRS
 from .. import crs as vn
 from ..change import comparison_code
 from ..khoanh import build_khoanh
-from ..regime import load_template
+from ..regime import DEFAULT_TEMPLATE, load_template
 from ..vntext import encode_tcvn3
 
 PREVIOUS_YEAR = 2014
 STATISTICS_YEAR = 2018
 PREVIOUS_FOLDER = "kiem_ke_2014"
-COLLAPSE = load_template().collapse()  # Biểu 14's comparison level
+COLLAPSE = load_template(DEFAULT_TEMPLATE).collapse()  # Biểu 14's comparison level
 # TT 28/2014 had no forest sub-codes (the other codes of the sample existed then)
 FOREST_2014 = {"RSN": "RSX", "RST": "RSX", "RSM": "RSX", "RPN": "RPH", "RPT": "RPH", "RPM": "RPH",
                "RDN": "RDD", "RDT": "RDD", "RDM": "RDD"}

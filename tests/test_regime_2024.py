@@ -1,0 +1,138 @@
+"""The regime of Circular 08/2024 as data: its code tree, its user/manager
+objects, the 2018 → 2024 migration in ingest, and the choice of regime."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from pyproj import CRS
+
+from pipeline.cli import cli
+from pipeline.config import Settings, settings_from_dict
+from pipeline.errors import ConfigError
+from pipeline.ingest import ingest_frame
+from pipeline.ingest.core import Rules
+from pipeline.reference import landuse_colors, landuse_tree, migration_table, owner_codes, province
+from pipeline.regime import REGIME_2024, active_regime, load_template, use_regime
+from tests.helpers import source_frame, square
+
+LANG_SON = province("Lạng Sơn")
+SETTINGS_2024 = Settings(province=LANG_SON, year=2024, regime=REGIME_2024)
+
+
+def test_the_2024_tree_rolls_every_finest_code_up_to_the_three_groups():
+    tree = landuse_tree(REGIME_2024)
+    assert tree.roots() == ["NNP", "PNN", "CSD"]
+    assert len(tree.codes) == 67
+    finest = [c for c in tree.leaves if c not in tree.of_which]
+    assert len(finest) == 53  # Biểu 01/TKKK's finest rows
+    for code in tree.leaves:
+        assert tree.root(code) in ("NNP", "PNN", "CSD")
+    assert tree.of_which == {"RSN"} and tree.is_leaf("RSX") and "RSN" not in tree.children("RSX")
+    assert tree.ancestors("RSN") == ["RSX", "LNP", "NNP"]
+    assert tree.parent("CHN") == "NNP" and tree.parent("CQP") == "CQA" and tree.parent("SON") == "TVC"
+    for gone in ("SXN", "CDG", "BHK", "NHK", "LUN", "RST", "DTS", "DDT", "DSH", "DCK", "SKT", "SKX"):
+        assert gone not in tree
+    assert tree.table.at["LUC", "form_stt"] == "1.1.1" and tree.table.at["RSN", "form_stt"] == ""
+
+
+def test_the_2024_objects_are_twelve_users_and_four_managers():
+    owners = owner_codes(REGIME_2024)
+    assert list(owners.index[owners["role"] == "user"]) == [
+        "CNV", "CNN", "TCN", "TSN", "TXH", "TKT", "TKH", "TTG", "CDS", "TNG", "NGV", "TVN"]
+    assert list(owners.index[owners["role"] == "manager"]) == ["TCQ", "TSQ", "KTQ", "CDQ"]
+    columns = load_template(REGIME_2024).columns("tkkk")
+    assert [c.codes[0] for c in columns] == [*owners.index[owners["role"] == "user"],
+                                             *owners.index[owners["role"] == "manager"]]
+
+
+def test_every_2018_code_has_a_migration_row_that_lands_on_a_2024_code():
+    tree_2018, tree_2024 = landuse_tree("tt27_2018"), landuse_tree(REGIME_2024)
+    table = migration_table("landuse", REGIME_2024)
+    assert set(tree_2018.codes) == set(table.index)
+    for row in table.itertuples():
+        assert row.rule in {"same", "merge", "drop_level", "review", "field_data"}, row
+        if row.rule in {"same", "merge", "review"}:
+            assert row.code_2024 in tree_2024, row
+        if row.rule in {"review", "field_data"} and row.candidates:
+            assert all(c.strip() in tree_2024 for c in row.candidates.split(",")), row
+        assert row.confidence in {"confirmed", "inferred"} and row.source
+    owners_2018, owners_2024 = owner_codes("tt27_2018"), owner_codes(REGIME_2024)
+    objects = migration_table("owner", REGIME_2024)
+    parcel_codes_2018 = owners_2018.index[owners_2018["role"].isin(["user", "manager", "other-regime"])
+                                          & ~owners_2018.index.isin(owners_2024.index)
+                                          | owners_2018["role"].isin(["user", "manager"])]
+    assert set(parcel_codes_2018) <= set(objects.index)
+    assert set(objects["code_2024"]) <= set(owners_2024.index[owners_2024["role"].isin(["user", "manager"])])
+
+
+def test_every_2024_code_has_a_colour_and_the_new_ones_are_marked_inferred():
+    colours = landuse_colors(REGIME_2024)
+    assert set(landuse_tree(REGIME_2024).codes) <= set(colours.index)
+    for code in ("CNT", "DPC", "DDD", "CGT", "MCS"):
+        assert colours.at[code, "confidence"].startswith("inferred")
+
+
+def test_the_regime_follows_the_year_unless_the_config_names_one():
+    base = {"inventory": {"province": "Lạng Sơn"}}
+    assert settings_from_dict(base).regime == "tt27_2018"
+    assert settings_from_dict({"inventory": {**base["inventory"], "year": 2024}}).regime == REGIME_2024
+    named = {"inventory": {**base["inventory"], "year": 2025, "regime": "tt27_2018"}}
+    assert settings_from_dict(named).regime == "tt27_2018"
+    with pytest.raises(ConfigError, match="tt99"):
+        settings_from_dict({"inventory": {**base["inventory"], "regime": "tt99"}})
+    assert active_regime() == "tt27_2018"  # nothing leaks out of a config's reading
+
+
+def _ingest_2024(rows):
+    with use_regime(REGIME_2024):
+        return ingest_frame(source_frame(rows), source_file="x.geojson", source_crs=CRS.from_epsg(9215),
+                            settings=SETTINGS_2024, rules=Rules(commune_code="06253"))
+
+
+def test_2018_codes_under_the_2024_regime_are_moved_flagged_or_refused():
+    codes = [("BHK", "GDC"), ("RST", "TKT"), ("DSH", "UBQ"), ("NKH", "GDC"), ("DCK", "UBQ"), ("LUN", "TKQ"),
+             ("CNT", "CNV"), ("DDT+CLN", "GDC")]
+    rows = [{"SHTHUA": i + 1, "KHLOAIDAT": code, "DOITUONG": owner, "geometry": square(100 * i)}
+            for i, (code, owner) in enumerate(codes)]
+    parcels, quarantine, report = _ingest_2024(rows)
+    by_no = parcels.set_index("parcel_no")
+    assert by_no.at["1", "landuse"] == "HNK" and by_no.at["1", "owner_type"] == "CNV"
+    assert by_no.at["2", "landuse"] == "RSX" and by_no.at["3", "landuse"] == "DKV"
+    assert by_no.at["3", "owner_type"] == "TCQ"
+    assert pd.isna(by_no.at["1", "refined"])  # a move is made, not flagged
+    assert by_no.at["4", "landuse"] == "NKH" and "CNT" in by_no.at["4", "refined"]  # kept, flagged for review
+    assert by_no.at["6", "landuse"] == "LUK" and by_no.at["6", "owner_type"] == "CDQ"
+    assert by_no.at["6", "owner_source"] == "migration" and "KTQ" in by_no.at["6", "owner_rule"]
+    assert by_no.at["7", "landuse"] == "CNT" and by_no.at["8", "landuse"] == "DDD"
+    assert list(quarantine["parcel_no"]) == ["5"]  # DCK: no code to give without the field
+    assert "DCT" in quarantine["candidates"].iat[0] and "field data" in quarantine["reason"].iat[0]
+    assert report.repairs["code BHK of Circular 27/2018 → HNK (Circular 08/2024)"] == 1
+    assert report.repairs["object code GDC → CNV of Circular 27/2018"] == 3
+    assert active_regime() == "tt27_2018"
+
+
+def test_a_code_needing_field_data_lands_in_the_review_workbook(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rows = [{"SHTHUA": i + 1, "KHLOAIDAT": code, "DOITUONG": "GDC", "TENCHU": "Hoàng Văn Tâm",
+             "geometry": square(100 * i)} for i, code in enumerate(["NKH", "DCK", "LUC"])]
+    gpd.GeoDataFrame(source_frame(rows)).to_file(raw / "xa.gpkg")
+    config = tmp_path / "inventory.toml"
+    config.write_text('[inventory]\nprovince = "Lạng Sơn"\nyear = 2024\ninput = "raw"\nworkdir = "work"\n'
+                      '[[sources]]\npath = "*"\ncommune_code = "06253"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "20", "--config", str(config),
+                                      "--workdir", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(tmp_path / "work/reports/review/06253.xlsx").worksheets[0]
+    header = [c.value for c in sheet[4]]
+    rows_by_no = {sheet.cell(r, 3).value: [c.value for c in sheet[r]] for r in range(5, sheet.max_row + 1)}
+    assert set(rows_by_no) == {"1", "2"}  # LUC is a 2024 code: nothing to review
+    assert rows_by_no["2"][header.index("Tình trạng")] == "Cách ly"
+    assert "DCT" in rows_by_no["2"][header.index("Mã có thể")]
+    assert "NKH → NKH; có thể là NKH, CNT" in rows_by_no["1"][header.index("Căn cứ, lý do")]
+    manifest = (tmp_path / "work/inventory.json").read_text(encoding="utf-8")
+    assert '"regime": "tt08_2024"' in manifest
