@@ -8,10 +8,11 @@ CONFIG ?= inventory.toml
 STAMP  := $(VENV)/.installed-stamp
 SYSTEM_STAMP := $(VENV)/.system-packages-stamp
 
-.PHONY: inventory notebook test test-fast system-packages sample bench lint clean-outputs help
+.PHONY: inventory inventory-2024 notebook test test-fast system-packages sample bench lint clean-outputs help
 
 help:
 	@echo "make inventory   set up .venv, run the whole inventory on $(CONFIG)"
+	@echo "make inventory-2024  the sample as the 2024 inventory (Circular 08/2024) → data/processed_2024"
 	@echo "make notebook    run the inventory, then re-render notebooks/inventory_2019.ipynb with its outputs"
 	@echo "make test        set up .venv (and the system packages the output tests use), run every test"
 	@echo "make test-fast   the unit tests only (inline geometry, no full inventory): under a minute"
@@ -34,6 +35,10 @@ system-packages: $(SYSTEM_STAMP)
 
 inventory: $(STAMP)
 	$(BIN)/kiemke inventory --config $(CONFIG)
+
+# the 2024 inventory compares with the 2019 one regrouped onto the communes of 2025: run that first
+inventory-2024: inventory
+	$(BIN)/kiemke inventory --config inventory_2024.toml
 
 notebook: inventory
 	$(BIN)/python scripts/render_notebook.py

@@ -12,6 +12,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .io import up_to_date, write_csv, write_text
@@ -20,6 +21,7 @@ from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table, unit_label, vn_number
 from .rounding import commune_cells
 from .schemas import AREAS_COLUMNS, validate_areas
+from .vntext import fold
 from .workdir import WorkDir, in_run_regime
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,31 @@ def owner_sources_of_file(path: str) -> pd.DataFrame:
             .sum())
 
 
+def holder_counts(parcels: pd.DataFrame) -> pd.DataFrame:
+    """Biểu 02/TKKK's figures: per commune × row code (each code of the tree
+    above a parcel's uses, and ``TONG``) × object, the number of distinct
+    holders — the owner's name however it is written, else the parcel itself."""
+    tree = landuse_tree()
+    index, uniques = pd.factorize(parcels["owner_name"].fillna("").astype(str))
+    names = np.array([fold(u) for u in uniques], dtype=object)[index] if len(index) else np.array([], dtype=object)
+    parcel = "p:" + parcels["sheet_no"].astype(str).to_numpy(dtype=object) + "/" + parcels["parcel_no"].astype(str)
+    holder = np.where(names != "", "n:" + names.astype(str), parcel.to_numpy(dtype=object))
+    uses = [list(json.loads(u)) if isinstance(u, str) else [c]
+            for u, c in zip(parcels["uses"], parcels["landuse"], strict=True)]
+    frame = pd.DataFrame({"commune_code": parcels["commune_code"].to_numpy(), "owner_type": parcels["owner_type"],
+                          "holder": holder, "code": uses}).explode("code")
+    rows_of = {c: [c, *tree.ancestors(c), TOTAL_CODE] for c in frame["code"].dropna().unique() if c in tree}
+    frame = frame.assign(code=frame["code"].map(rows_of)).dropna(subset=["code"]).explode("code")
+    distinct = frame.drop_duplicates(["commune_code", "code", "owner_type", "holder"])
+    return distinct.groupby(["commune_code", "code", "owner_type"], sort=False).size().rename("holders").reset_index()
+
+
+def holders_of_file(path: str) -> pd.DataFrame:
+    """Task: one commune's holder counts (:func:`holder_counts`). Runs on a worker."""
+    return holder_counts(pd.read_parquet(path, columns=["commune_code", "sheet_no", "parcel_no", "landuse",
+                                                        "owner_type", "owner_name", "uses"]))
+
+
 @in_run_regime
 def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str, Path]:
     """Read ``khoanh/*.parquet`` (or, before the khoanh stage, ``parcels/``) and
@@ -107,13 +134,14 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     """
     files = work.khoanh_files() or work.parcel_files()
     outputs = {"areas": work.areas_csv, "summary": work.summary_csv, "report": work.report("aggregate.md"),
-               "owner_sources": work.owner_sources_csv}
+               "owner_sources": work.owner_sources_csv, "holders": work.holders_csv}
     parcel_files = work.parcel_files()
     if up_to_date(list(outputs.values()), [*files, *parcel_files]):
         return outputs
     with executor(scheduler) as pmap:
         parts = pmap(areas_of_file, [(str(p),) for p in files])
         sources = pmap(owner_sources_of_file, [(str(p),) for p in parcel_files])
+        holders = pmap(holders_of_file, [(str(p),) for p in parcel_files])
     # one commune per file, files in commune order: the concatenation keeps the circular's order
     areas = validate_areas(pd.concat([a for a, _ in parts], ignore_index=True))
     uncoded = pd.concat([u for _, u in parts], ignore_index=True)
@@ -124,6 +152,7 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
         "report": write_text(work.report("aggregate.md"),
                              aggregate_report(summary, uncoded, work.read_manifest().commune_names())),
         "owner_sources": write_csv(work.owner_sources_csv, pd.concat(sources, ignore_index=True)),
+        "holders": write_csv(work.holders_csv, pd.concat(holders, ignore_index=True)),
     }
     log.info("aggregate: %d communes, %.2f ha from %s → %s", areas["commune_code"].nunique(),
              areas["area_m2"].sum() / 1e4, files[0].parent.name, work.areas_csv)

@@ -35,7 +35,7 @@ from .parallel import executor
 from .qa import run_qa
 from .reference import province as find_province
 from .regroup import regroup_all, run_regroup, units_outputs
-from .sample import generate_sample
+from .sample import UNITS_2025, generate_sample, write_sample_2024
 from .workdir import WorkDir
 
 log = logging.getLogger("pipeline")
@@ -71,7 +71,7 @@ def reports_errors(func):
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
 def cli(verbose: int, quiet: bool) -> None:
-    """kiemke — land inventory (kiểm kê đất đai) under Circular 27/2018/TT-BTNMT.
+    """kiemke — land inventory (kiểm kê đất đai) under Circular 27/2018 (2019) or 08/2024 (from 2024).
 
     \b
     Examples:
@@ -91,10 +91,13 @@ def cli(verbose: int, quiet: bool) -> None:
 @cli.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("data/raw/sample"), show_default=True)
+@click.option("--out-2024", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("data/raw/sample_2024"), show_default=True,
+              help="The same sample as a 2024 inventory (Circular 08/2024, communes of 1 July 2025).")
 @click.option("--seed", type=int, default=2019, show_default=True)
 @reports_errors
-def sample(out: Path, seed: int) -> None:
-    """Write the bundled synthetic Lạng Sơn sample (deterministic).
+def sample(out: Path, out_2024: Path, seed: int) -> None:
+    """Write the bundled synthetic Lạng Sơn sample (deterministic), and the same as a 2024 inventory.
 
     \b
     Example:
@@ -102,6 +105,8 @@ def sample(out: Path, seed: int) -> None:
     """
     summary = generate_sample(out, seed=seed)
     click.echo(f"Sample: {len(summary)} communes, {summary['parcels'].sum()} parcels → {out}")
+    summary = write_sample_2024(out_2024, out / UNITS_2025, seed=seed)
+    click.echo(f"Sample 2024: {len(summary)} new communes, {summary['parcels'].sum()} parcels → {out_2024}")
 
 
 @cli.command()

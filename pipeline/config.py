@@ -164,6 +164,7 @@ class Settings:
     corrections: Path | None = None  # the officer's corrections.csv (besides the filled review workbooks)
     units: tuple[NewUnits, ...] = ()  # new administrative units to regroup onto
     regime: str = DEFAULT_TEMPLATE  # the circular the inventory follows (pipeline/templates/<regime>.toml)
+    levels: tuple[str, ...] = ("xa", "huyen", "tinh")  # the units' levels (("xa", "tinh") with no district)
 
     def override_for(self, path: Path) -> SourceOverride:
         """The merged overrides of every ``[[sources]]`` entry matching ``path``."""
@@ -361,14 +362,19 @@ def _previous(data: dict, year: int, base_dir: Path) -> Previous | None:
     return previous
 
 
+def _levels(levels: list, where: str) -> tuple[str, ...]:
+    """The levels of the units (``["xa", "tinh"]`` since 1 July 2025), checked."""
+    if not isinstance(levels, list) or not set(levels) <= {"xa", "huyen", "tinh"} or "xa" not in levels:
+        raise ConfigError(f"{where} levels {levels}: use 'xa', 'huyen', 'tinh' (with 'xa').")
+    return tuple(levels)
+
+
 def _units(data: dict, base_dir: Path) -> tuple[NewUnits, ...]:
     tables = data.get("units", [])
     out = []
     for table in [tables] if isinstance(tables, dict) else tables:
         _check_keys(table, {"path", "label", "name_field", "code_field", "codes", "levels"}, "[units]")
-        levels = tuple(_require(table, "levels", list, "[units]", default=["xa", "tinh"]))
-        if not set(levels) <= {"xa", "huyen", "tinh"} or "xa" not in levels:
-            raise ConfigError(f"[units] levels {list(levels)}: use 'xa', 'huyen', 'tinh' (with 'xa').")
+        levels = _levels(_require(table, "levels", list, "[units]", default=["xa", "tinh"]), "[units]")
         codes = _require(table, "codes", str, "[units]", default=None)
         out.append(NewUnits(path=_path_of(_require(table, "path", str, "[units]"), base_dir),
                             label=str(_require(table, "label", str, "[units]")),
@@ -393,7 +399,8 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
     _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
                        "maps", "previous", "refine", "forest", "review", "units"}, "config")
     inv = _require(data, "inventory", dict, "config")
-    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler", "regime"}, "[inventory]")
+    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler", "regime",
+                     "levels"}, "[inventory]")
     try:
         province = find_province(_require(inv, "province", str, "[inventory]"))
     except UnknownProvinceError as exc:
@@ -430,6 +437,7 @@ def _settings(data: dict, inv: dict, base_dir: Path, province: Province, year: i
         corrections=_corrections(data, base_dir),
         units=_units(data, base_dir),
         regime=regime,
+        levels=_levels(inv["levels"], "[inventory]") if "levels" in inv else Settings.levels,
     )
 
 

@@ -83,7 +83,7 @@ class RunManifest:
             boundaries=settings.boundaries, qa=settings.qa, natural_area_ha=dict(settings.natural_area_ha),
             map_scale_step=settings.map_scale_step, map_dpi=settings.map_dpi, previous=settings.previous,
             column_aliases=dict(settings.column_aliases), compound=settings.compound, input_root=settings.input_root,
-            units=settings.units, regime=settings.regime)
+            units=settings.units, regime=settings.regime, levels=settings.levels)
 
     # ------------------------------------------------------------ derived
 
@@ -312,6 +312,11 @@ class WorkDir:
     @property
     def summary_csv(self) -> Path:
         return self.stats_dir / "summary.csv"
+
+    @property
+    def holders_csv(self) -> Path:
+        """How many users/managers hold land, by commune, land-use row and object (Biểu 02/TKKK)."""
+        return self.stats_dir / "holders.csv"
 
     @property
     def owner_sources_csv(self) -> Path:

@@ -13,10 +13,12 @@ from pyproj import CRS
 from pipeline.cli import cli
 from pipeline.config import Settings, settings_from_dict
 from pipeline.errors import ConfigError
+from pipeline.forms import compute_forms
 from pipeline.ingest import ingest_frame
 from pipeline.ingest.core import Rules
 from pipeline.reference import landuse_colors, landuse_tree, migration_table, owner_codes, province
 from pipeline.regime import REGIME_2024, active_regime, load_template, use_regime
+from pipeline.units import build_units
 from tests.helpers import source_frame, square
 
 LANG_SON = province("Lạng Sơn")
@@ -136,3 +138,70 @@ def test_a_code_needing_field_data_lands_in_the_review_workbook(tmp_path):
     assert "NKH → NKH; có thể là NKH, CNT" in rows_by_no["1"][header.index("Căn cứ, lý do")]
     manifest = (tmp_path / "work/inventory.json").read_text(encoding="utf-8")
     assert '"regime": "tt08_2024"' in manifest
+
+
+# ------------------------------------------------------------------ forms (inline figures)
+
+def _areas(rows):
+    return pd.DataFrame(rows, columns=["commune_code", "landuse", "owner_type", "area_m2"])
+
+
+def _units_2025(codes=("90001", "90002")):
+    bounds = pd.DataFrame({"commune_code": list(codes), "commune_name": ["Xã A", "Xã B"][: len(codes)],
+                           "district_code": "", "district_name": ""})
+    return build_units(list(codes), bounds, "Lạng Sơn", "20", ("xa", "tinh"))
+
+
+AREAS_2024 = [("90001", "RSX", "CNV", 30_000.0), ("90001", "RSN", "CNV", 20_000.0), ("90001", "LUC", "CNV", 5_000.0),
+              ("90001", "CNT", "TKT", 4_000.0), ("90001", "DGT", "TCQ", 1_000.0),
+              ("90002", "DPC", "TCQ", 2_500.0), ("90002", "ONT", "CNV", 7_500.0)]
+
+
+def test_biểu_01_tkkk_follows_the_tree_and_rsn_is_not_added_into_rsx():
+    template = load_template(REGIME_2024)
+    with use_regime(REGIME_2024):
+        tables = compute_forms(_areas(AREAS_2024), _units_2025(), template)
+    b01 = tables[("01", "xa/90001")]
+    tree = landuse_tree(REGIME_2024)
+    assert list(b01["code"]) == ["", *tree.codes]  # the total row, then the tree in the circular's order
+    rows = b01.set_index("code")
+    assert rows.at["RSX", "total"] == 500 and rows.at["RSN", "total"] == 200  # RSX holds its natural part once
+    assert rows.at["LNP", "total"] == rows.at["RDD", "total"] + rows.at["RPH", "total"] + rows.at["RSX", "total"]
+    assert rows.at["NNP", "total"] == 500 + 50 + 40 and rows["total"].iat[0] == 600
+    assert b01["stt"].tolist()[:4] == ["", "I", "1", "1.1"] and rows.at["RSN", "stt"] == ""
+    users = [f"c{k}" for k in range(12)]
+    assert (rows["users_total"] == rows[users].sum(axis=1)).all()
+    assert rows.at["DGT", "managers_total"] == 10 and rows.at["CNT", "c5"] == 40  # TKT is column (11)
+    province = tables[("01", "tinh/20")].set_index("code")
+    assert province["total"].iat[0] == 600 + 100  # two levels: the province sums its communes
+    b03 = tables[("03", "tinh/20")].set_index("code")
+    assert list(b03.columns[-3:]) == ["u90001", "u90002", "disputed"]
+    assert b03.at["DPC", "u90002"] == 25 and (b03["total"] == province["total"]).all()
+
+
+def test_biểu_04_tkkk_gives_each_cell_its_share_of_its_column():
+    template = load_template(REGIME_2024)
+    with use_regime(REGIME_2024):
+        tables = compute_forms(_areas(AREAS_2024), _units_2025(), template)
+    b04 = tables[("04", "xa/90001")].set_index("code")
+    assert b04["a0"].iat[0] == 600 and b04["p0"].iat[0] == 100_00
+    assert b04.at["NNP", "p0"] == round(590 / 600 * 10_000)  # 98.33 %
+    assert b04.at["CNT", "a6"] == 40 and b04.at["CNT", "p6"] == 100_00  # all of TKT's land is CNT
+
+
+def test_biểu_02_tkkk_counts_holders_not_hectares():
+    from pipeline.aggregate import holder_counts
+    from pipeline.forms.counts import counts_table
+
+    parcels = pd.DataFrame({
+        "commune_code": "90001", "sheet_no": ["1", "1", "1", "2"], "parcel_no": ["1", "2", "3", "4"],
+        "landuse": ["LUC", "LUK", "ONT", "DGT"], "owner_type": ["CNV", "CNV", "CNV", "TCQ"],
+        "owner_name": ["Hoàng Văn Tâm", "HOANG VAN TAM", "Nông Thị Yến", None], "uses": None})
+    with use_regime(REGIME_2024):
+        holders = holder_counts(parcels)
+        template = load_template(REGIME_2024)
+        codes = [list(c.codes) for c in template.columns("tkkk")]
+        table = counts_table(holders, template.form("02"), _units_2025(("90001",))[0], codes, "Tổng").set_index("code")
+    assert table.at["LUC", "c0"] == 1 and table.at["LUA", "c0"] == 1  # one person, two rice parcels
+    assert table.at["NNP", "c0"] == 1 and table.at["PNN", "c0"] == 1 and table.at["DGT", "c12"] == 1
+    assert table["total"].iat[0] == 3  # Tâm, Yến and the managed road: rows do not add up to it, by design

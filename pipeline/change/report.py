@@ -6,12 +6,20 @@ import pandas as pd
 
 from ..config import Previous
 from ..messages import vi
+from ..regime import load_template
 from ..report import markdown_table, unit_label, vn_number
 from ..workdir import RunManifest
 from .codes import GAP, OUTSIDE
 
 #: Changes smaller than this are not listed (they print as 0,00 ha).
 MIN_SHOWN_M2 = 50.0
+
+
+def _comparison_form() -> str:
+    """The form that compares two inventories under the active regime (Biểu 14/TKĐĐ, Biểu 05/TKKK)."""
+    forms = load_template().forms
+    spec = next((f for f in forms if f.kind == "change"), None) or next(f for f in forms if f.kind == "transition")
+    return spec.number
 
 
 def change_summary(table: pd.DataFrame) -> pd.DataFrame:
@@ -60,8 +68,9 @@ def change_report(table: pd.DataFrame, state: dict, previous: Previous, manifest
         f"# Biến động sử dụng đất {before} – {year}", "",
         f"Bản đồ kỳ trước: `{manifest.shown(str(previous.path))}` ({features} khoanh, dùng {vn_number(used / 1e4)} ha; "
         f"phần chồng đè chỉ tính một lần: bỏ {vn_number(overlap / 1e4, 4)} ha; cách ly: "
-        f"{vn_number(quarantined / 1e4, 4)} ha). So sánh theo mã của Biểu 14/TKĐĐ (LUA, HNK, RSX, RPH, RDD không "
-        "chia mã chi tiết). Mọi m² của cả hai bản đồ có trong `stats/transitions.csv`: "
+        f"{vn_number(quarantined / 1e4, 4)} ha). So sánh theo mã của {_comparison_form()} "
+        f"({', '.join(load_template().collapse())} không chia mã chi tiết). Mọi m² của cả hai bản đồ có trong "
+        "`stats/transitions.csv`: "
         f"`{OUTSIDE}` = nằm ngoài bản đồ kia, `{GAP}` = khoảng hở năm {year} chưa có mã loại đất.", "",
         markdown_table(shown), "",
         f"## Các biến động lớn nhất ({before} → {year}, từ 0,01 ha)", "",

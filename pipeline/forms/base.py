@@ -41,6 +41,8 @@ class FormInputs:
     khoanh: dict[str, pd.DataFrame] = field(default_factory=dict)  # commune → its khoanh (the khoanh list)
     change: ChangeInputs | None = None  # the comparison with the previous inventory
     owner_sources: pd.DataFrame | None = None  # stats/owner_sources.csv: how each object was found
+    holders: pd.DataFrame | None = None  # stats/holders.csv: how many users/managers (Biểu 02/TKKK)
+    work_root: str = ""  # the work directory (the change list reads the parcels and change pieces there)
 
     @property
     def total_label(self) -> str:
@@ -67,6 +69,9 @@ class Sheet:
     row_form: bool = True  # rows are the code tree (stt, name, code); False: a plain list (the khoanh list)
     provenance: list[str] = field(default_factory=list)
     wide: bool = False  # too wide for one page at a readable size: printed over several pages, headers repeated
+    scale: float = 100.0  # a printed figure is the table's value / scale (centi-hectares → ha)
+    decimals: int | None = None  # its decimals (None: the regime's)
+    unit_line: str = ""  # the unit of the figures when not the regime's ("Đơn vị tính: người")
 
 
 class FormKind(Protocol):

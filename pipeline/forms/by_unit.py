@@ -24,6 +24,8 @@ def unit_table(cells: pd.DataFrame, spec: FormSpec, unit: Unit, total_label: str
     out["total"] = matrix.sum(axis=1)
     for child, column in zip(unit.children, matrix.T, strict=True):
         out[f"u{child.code}"] = column
+    if spec.disputed_header:  # no undetermined boundary area is given to kiemke: every unit's land is in a unit
+        out["disputed"] = 0
     return out
 
 
@@ -34,6 +36,9 @@ def unit_headers(spec: FormSpec, unit: Unit) -> tuple[list[Header], list[str]]:
     cells += [Header(child.name, 1, 4 + k, 2) for k, child in enumerate(unit.children)]
     numbers = ["(1)", "(2)", "(3)", f"(4)=(5)+…+({4 + n})" if n > 1 else "(4)"]
     numbers += [f"({5 + k})" for k in range(n)]
+    if spec.disputed_header:
+        cells.append(Header(spec.disputed_header, 0, 4 + n, 3))
+        numbers.append(f"({5 + n})")
     return cells, numbers
 
 
@@ -49,5 +54,9 @@ class ByUnit:
         headers, numbers = unit_headers(spec, unit)
         labels = [spec.total_header, *[c.name for c in unit.children]]
         provenance = common_notes(spec, inputs.template) + tail_notes(spec, inputs.template)
+        if spec.disputed_header:
+            labels.append(spec.disputed_header)
+            provenance.append(f"Cột {numbers[-1]}: bằng 0 — dữ liệu đầu vào không có khu vực chưa thống nhất đường "
+                              "địa giới; mọi khoanh đất thuộc một đơn vị hành chính.")
         widths = [9.0, 42.0, 7.0] + [12.0] * (len(numbers) - 3)
         return Sheet(headers, numbers, value_columns(table), labels, widths, [], provenance=provenance)

@@ -1,13 +1,66 @@
 """The consistency checks of the forms, run on every build: a failed check
-stops it with a message naming the form, the unit and what broke."""
+stops it with a message naming the form, the unit and what broke.
+
+Checks go by form kind, so every regime's forms are checked: a by-owner form's
+columns add up and its rows match the first by-owner form (Biểu 01) on every
+code both show; a by-unit form's sub-units add up to Biểu 01; a structure
+form's areas are Biểu 01's; a change form and a transition matrix agree with
+Biểu 01 and with each other; a unit's Biểu 01 is the sum of its sub-units'."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from ..regime import Template
+from ..regime import FormSpec, Template
 from ..units import Unit
 from .cells import FormConsistencyError, owner_columns
+
+
+def _by_owner_problems(spec: FormSpec, key: str, table: pd.DataFrame, template: Template) -> list[str]:
+    problems = []
+    users = [c for c in owner_columns(table) if template.columns(spec.column_set)[int(c[1:])].block == "users"]
+    if not (table["total"] == table["users_total"] + table["managers_total"]).all():
+        problems.append(f"{spec.number} {key}: (4) ≠ users + managers")
+    if not (table["users_total"] == table[users].sum(axis=1)).all():
+        problems.append(f"{spec.number} {key}: users total ≠ Σ user columns")
+    if spec.total_row:
+        body = table.set_index("code")
+        if table["total"].iat[0] != sum(body.at[g, "total"] for g in spec.row_roots):
+            problems.append(f"{spec.number} {key}: total row ≠ rows 1 + 2 + 3")
+    return problems
+
+
+def _against_first(spec: FormSpec, key: str, table: pd.DataFrame, first: pd.DataFrame) -> list[str]:
+    """A form whose rows are areas of the code tree, against Biểu 01 (indexed by code)."""
+    problems = []
+    column = "a0" if spec.kind == "structure" else "total"
+    shown = table.set_index("code")[column].drop("", errors="ignore")
+    if not (shown == first.loc[shown.index, "total"]).all():
+        problems.append(f"{spec.number} {key}: totals differ from Biểu 01 rows "
+                        "(a user/manager column of Biểu 01 is missing from this form)")
+    if spec.kind == "by_unit":
+        units = [c for c in table.columns if c.startswith("u") or c == "disputed"]
+        if not (table["total"] == table[units].sum(axis=1)).all():
+            problems.append(f"{spec.number} {key}: total ≠ Σ sub-units")
+    return problems
+
+
+def _change_problems(key: str, change: pd.DataFrame | None, matrix: pd.DataFrame | None,
+                     first: pd.DataFrame) -> list[str]:
+    """Biểu 14 against Biểu 01 and the matrix; the matrix's columns against Biểu 01."""
+    problems = []
+    if change is not None:
+        shown = change.set_index("code")["current"].drop("", errors="ignore")
+        if change["current"].iat[0] != first["total"].iat[0] or not (shown == first.loc[shown.index, "total"]).all():
+            problems.append(f"Biểu 14 {key}: (4) differs from Biểu 01")
+    if matrix is not None:
+        body = matrix[matrix["code"] != ""].set_index("code")
+        if change is not None and not (body["previous"] == change.set_index("code").loc[body.index, "previous"]).all():
+            problems.append(f"Biểu 14 {key}: (5) differs from the matrix's row totals")
+        current = matrix.iloc[-1]
+        if not all(current[f"to_{c}"] == first.at[c, "total"] for c in body.index if c in first.index):
+            problems.append(f"Transition matrix {key}: column totals differ from Biểu 01")
+    return problems
 
 
 def check_forms(tables: dict[tuple[str, str], pd.DataFrame], units: list[Unit], template: Template) -> None:
@@ -15,54 +68,25 @@ def check_forms(tables: dict[tuple[str, str], pd.DataFrame], units: list[Unit], 
     problems = []
     for (form_id, key), table in tables.items():
         spec = template.form(form_id)
-        if spec.kind != "by_owner":
-            continue
-        users = [c for c in owner_columns(table) if template.columns(spec.column_set)[int(c[1:])].block == "users"]
-        if not (table["total"] == table["users_total"] + table["managers_total"]).all():
-            problems.append(f"{spec.number} {key}: (4) ≠ users + managers")
-        if not (table["users_total"] == table[users].sum(axis=1)).all():
-            problems.append(f"{spec.number} {key}: users total ≠ Σ user columns")
-        if spec.total_row:
-            body = table.set_index("code")
-            if table["total"].iat[0] != sum(body.at[g, "total"] for g in spec.row_roots):
-                problems.append(f"{spec.number} {key}: total row ≠ rows 1 + 2 + 3")
+        if spec.kind == "by_owner":
+            problems += _by_owner_problems(spec, key, table, template)
+    first_id = next((s.id for s in template.forms if s.kind == "by_owner"), "")
+    of_kind = {kind: [s.id for s in template.forms if s.kind == kind]
+               for kind in ("by_owner", "by_unit", "structure", "change", "transition")}
     for unit in units:
         key = f"{unit.level}/{unit.code}"
-        t01 = tables.get(("01", key))
+        t01 = tables.get((first_id, key))
         if t01 is None:
             continue
-        t01 = t01.set_index("code")
-        for form_id in ("02", "03"):
-            table = tables.get((form_id, key))
-            if table is None:
-                continue
-            sub = table.set_index("code")["total"]
-            if not (sub == t01.loc[sub.index, "total"]).all():
-                problems.append(f"{template.form(form_id).number} {key}: totals differ from Biểu 01 rows "
-                                "(a user/manager column of Biểu 01 is missing from this form)")
-        t14 = tables.get(("14", key))
-        if t14 is not None:
-            shown = t14.set_index("code")["current"].drop("", errors="ignore")
-            if t14["current"].iat[0] != t01["total"].iat[0] or not (shown == t01.loc[shown.index, "total"]).all():
-                problems.append(f"Biểu 14 {key}: (4) differs from Biểu 01")
-            matrix = tables.get(("CC", key))
-            if matrix is not None:
-                body = matrix[matrix["code"] != ""].set_index("code")
-                if not (body["previous"] == t14.set_index("code").loc[body.index, "previous"]).all():
-                    problems.append(f"Biểu 14 {key}: (5) differs from the matrix's row totals")
-                current = matrix.iloc[-1]
-                if not all(current[f"to_{c}"] == shown.get(c, current[f"to_{c}"]) for c in body.index):
-                    problems.append(f"Transition matrix {key}: column totals differ from Biểu 14 (4)")
-        t04 = tables.get(("04", key))
-        if t04 is not None:
-            units_cols = [c for c in t04.columns if c.startswith("u")]
-            if not (t04["total"] == t04[units_cols].sum(axis=1)).all():
-                problems.append(f"Biểu 04 {key}: total ≠ Σ sub-units")
-            if not (t04.set_index("code")["total"].drop("", errors="ignore")
-                    == t01["total"].drop("", errors="ignore")).all():
-                problems.append(f"Biểu 04 {key}: totals differ from Biểu 01")
-        if unit.children and all(("01", f"{c.level}/{c.code}") in tables for c in unit.children):
-            summed = sum(tables[("01", f"{c.level}/{c.code}")]["total"].to_numpy() for c in unit.children)
+        first = t01.set_index("code")
+        for form_id in [*of_kind["by_owner"][1:], *of_kind["by_unit"], *of_kind["structure"]]:
+            if (form_id, key) in tables:
+                problems += _against_first(template.form(form_id), key, tables[(form_id, key)], first)
+        change = next((tables[(i, key)] for i in of_kind["change"] if (i, key) in tables), None)
+        matrix = next((tables[(i, key)] for i in of_kind["transition"] if (i, key) in tables), None)
+        problems += _change_problems(key, change, matrix, first)
+        if unit.children and all((first_id, f"{c.level}/{c.code}") in tables for c in unit.children):
+            summed = sum(tables[(first_id, f"{c.level}/{c.code}")]["total"].to_numpy() for c in unit.children)
             if not (summed == t01["total"].to_numpy()).all():
                 problems.append(f"Biểu 01 {key}: ≠ Σ of its {len(unit.children)} sub-units")
     if problems:

@@ -76,7 +76,8 @@ def _inputs_of(work: WorkDir, manifest: RunManifest, template: Template) -> Form
                         manifest.province.name_vi, manifest.province.gso_code, manifest.levels)
     sources = pd.read_csv(work.owner_sources_csv, dtype={"commune_code": str}) \
         if work.owner_sources_csv.exists() else None
-    return FormInputs(commune_cells(areas), units, template, khoanh, change, sources)
+    holders = pd.read_csv(work.holders_csv, dtype={"commune_code": str}) if work.holders_csv.exists() else None
+    return FormInputs(commune_cells(areas), units, template, khoanh, change, sources, holders, str(work.root))
 
 
 def _change_files(work: WorkDir, manifest: RunManifest) -> list[Path]:

@@ -31,7 +31,6 @@ from .base import Sheet
 from .measure import column_width_pt, lines_needed, row_height_pt, text_width_pt
 
 NUMBER_FORMAT = "#,##0.00"
-SCALE = 100.0  # table values are centi-hectares
 HEADER_TOP = 8  # the first header row
 BODY_PT, HEADER_PT, NOTE_PT, TITLE_PT = 10.0, 10.0, 9.0, 14.0
 INDENT_PT = 9.0  # one level of a cell's indent
@@ -52,6 +51,10 @@ class PrintedForm:
     sheet: Sheet
     date: str  # the reference date, dd/mm/yyyy
     decimals: int = 2
+
+    @property
+    def figure_decimals(self) -> int:
+        return self.decimals if self.sheet.decimals is None else self.sheet.decimals
 
     @property
     def width(self) -> int:
@@ -108,8 +111,12 @@ class _Sheet:
 
 
 def reporting_line(template: Template, unit: Unit) -> str:
+    """"Đơn vị báo cáo: …", without the district where the units have none (since 1 July 2025)."""
     dots = "……………"
-    return template.regime["reporting_line"].format(
+    line = template.regime["reporting_line"]
+    if not unit.district_name and unit.level != "huyen":
+        line = template.regime.get("reporting_line_without_districts", line)
+    return line.format(
         commune=unit.commune_name or dots, district=unit.district_name or dots, province=unit.province_name or dots)
 
 
@@ -147,7 +154,7 @@ def _title_block(sheet: _Sheet, form: PrintedForm) -> None:
     if not form.sheet.row_form:  # the khoanh list has no unit line: the reporting line takes the row
         _merged_text(sheet, form, 6, 1, width, report, 11, "left")
         return
-    unit_line = regime["unit_line"]
+    unit_line = form.sheet.unit_line or regime["unit_line"]
     right = _right_half(form, unit_line, 11, False)
     if form.span_pt(1, right - 1) < text_width_pt(report, 11) + 8:  # both do not fit one row
         _merged_text(sheet, form, 6, 1, width, report, 11, "left")
@@ -210,7 +217,8 @@ def _tree_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
                                               align="left", indent=indent, wrap=True, box=True))
     lines = lines_needed(str(data["name"]), BODY_PT, form.span_pt(2, 2) - INDENT_PT * indent, bold)
     note = sheet.fmt(BODY_PT, bold=bold, align="left", indent=1, wrap=True, box=True)
-    figure = sheet.fmt(BODY_PT, bold=bold, box=True, number=NUMBER_FORMAT)
+    figure = sheet.fmt(BODY_PT, bold=bold, box=True,
+                       number=NUMBER_FORMAT if form.figure_decimals else "#,##0")
     written = 3
     for c, column in enumerate(form.sheet.value_columns, start=4):
         value = data[column]
@@ -220,7 +228,7 @@ def _tree_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
             if isinstance(value, str) and value:
                 lines = max(lines, lines_needed(value, BODY_PT, form.span_pt(c, c) - INDENT_PT, bold))
         else:
-            sheet.write(r, c, round(int(value) / SCALE, form.decimals), figure)
+            sheet.write(r, c, round(int(value) / form.sheet.scale, form.figure_decimals), figure)
     for c in range(written + 1, form.width + 1):
         sheet.write(r, c, None, plain)
     sheet.tall(r, row_height_pt(lines, BODY_PT))
@@ -313,6 +321,7 @@ def _page_setup(ws: Worksheet, form: PrintedForm, number_row: int, last: int) ->
 
 def write_form_csv(path: Path, table: pd.DataFrame, sheet: Sheet, decimals: int = 2) -> Path:
     """The same numbers as the XLSX, one row per form row, in ha (2 decimals)."""
+    decimals = decimals if sheet.decimals is None else sheet.decimals
     if not sheet.row_form:
         out = table[sheet.value_columns].copy()
         out.columns = [f"{n} {label}" for n, label in zip(sheet.numbers, sheet.labels, strict=True)]
@@ -325,6 +334,6 @@ def write_form_csv(path: Path, table: pd.DataFrame, sheet: Sheet, decimals: int 
         if values.map(lambda v: isinstance(v, str)).all():
             out[f"{number} {label}"] = values
             continue
-        numeric = pd.to_numeric(values, errors="coerce") / SCALE
+        numeric = pd.to_numeric(values, errors="coerce") / sheet.scale
         out[f"{number} {label}"] = numeric.round(decimals).map(lambda v: "" if pd.isna(v) else f"{v:.{decimals}f}")
     return write_csv(path, out)

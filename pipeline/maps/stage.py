@@ -98,7 +98,7 @@ def maps_report(rows: list[dict], dpi: int, changes: bool) -> str:
         "# Bản đồ hiện trạng sử dụng đất" + (" và bản đồ biến động (bien_dong_*)" if changes else ""), "",
         "Tệp PDF in đúng tỷ lệ (1 mm trên giấy = tỷ lệ/1000 m), là bản để in; ảnh PNG là bản xem trước "
         f"(tối đa {dpi} dpi, cạnh dài không quá 6000 điểm ảnh). Tỷ lệ theo cấp đơn vị hành chính và diện tích "
-        "tự nhiên (Thông tư 27/2018, Điều 18 khoản 4); mọi tờ vừa khổ cuộn giấy máy in 1118 mm (44 inch) ở "
+        f"tự nhiên ({load_template().maps.get('scale_rule', '')}); mọi tờ vừa khổ cuộn giấy máy in 1118 mm (44 inch) ở "
         "cạnh ngắn, khi cần thì dùng tỷ lệ nhỏ hơn một bậc (ghi ở cột Ghi chú).", "",
         markdown_table(table), ""])
 

@@ -17,6 +17,7 @@ from rasterio.transform import from_origin
 
 from ..io import atomic_path, write_text
 from ..reference import landuse_tree
+from ..regime import load_template
 from ..symbology import colour_of
 
 
@@ -56,7 +57,7 @@ def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> d
             dst.update_tags(1, **{f"CODE_{v}": f"{c} - {tree.name(c)}" for c, v in value.items()})
             dst.update_tags(landuse_codes=",".join(codes), source="kiemke khoanh đất",
                             resolution_m=str(resolution))
-            dst.set_band_description(1, "Mã loại đất hiện trạng (Thông tư 27/2018/TT-BTNMT)")
+            dst.set_band_description(1, f"Mã loại đất hiện trạng ({load_template().regime['name']})")
             dst.build_overviews([2, 4, 8, 16], Resampling.nearest)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:

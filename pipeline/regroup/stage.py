@@ -11,6 +11,7 @@ the aggregate, forms and maps stages then run on it unchanged.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -81,13 +82,31 @@ def _write_boundaries(path: Path, units: gpd.GeoDataFrame) -> Path:
     return path
 
 
+def write_khoanh_layer(path: Path, pieces: gpd.GeoDataFrame, names: dict[str, str]) -> Path:
+    """The regrouped khoanh as one GeoPackage layer with the columns of an
+    inventory's khoanh map (MAXA, TENXA, SOKHOANH, MALOAIDAT, DT_ONT, MADT,
+    DIENTICH): the next inventory's ``[previous]`` on the new units."""
+    uses = pieces["uses"].map(lambda u: json.loads(u) if isinstance(u, str) else None)
+    codes = [("+".join(u) if u else c) for u, c in zip(uses, pieces["landuse"], strict=True)]
+    first = [float(next(iter(u.values()))) if u else 0.0 for u in uses]
+    layer = gpd.GeoDataFrame({"MAXA": pieces["commune_code"], "TENXA": pieces["commune_code"].map(names),
+                              "SOKHOANH": pieces["khoanh_no"], "MALOAIDAT": codes, "DT_ONT": first,
+                              "MADT": pieces["owner_type"], "DIENTICH": pieces["area_m2"].round(1)},
+                             geometry=pieces.geometry.values, crs=pieces.crs)
+    layer = layer[layer["MALOAIDAT"].notna()]  # a gap of the QA has no land use to compare
+    path.unlink(missing_ok=True)
+    pyogrio.write_dataframe(layer, path, driver="GPKG", layer=path.stem)
+    return path
+
+
 def regroup_units(work: WorkDir, spec: NewUnits) -> WorkDir:
     """Cut the run's khoanh by ``spec``'s units into ``units_<label>/`` (unless current)."""
     manifest = work.read_manifest()
     target = WorkDir(work.root / f"units_{spec.label}")
     sources = [*work.khoanh_files(), *work.parcel_files(), spec.path, work.manifest,
                *([spec.codes] if spec.codes else [])]
-    outputs = [target.manifest, target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv"]
+    outputs = [target.manifest, target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv",
+               target.root / f"khoanh_dat_{spec.label}.gpkg"]
     if up_to_date(outputs, sources):
         return target
     units = load_new_units(spec, manifest.meridian)
@@ -101,6 +120,7 @@ def regroup_units(work: WorkDir, spec: NewUnits) -> WorkDir:
             write_geoparquet(folder / f"{code}.parquet", part.reset_index(drop=True))
     boundary_file = _write_boundaries(target.root / f"ranh_gioi_xa_{spec.label}.geojson", units)
     names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
+    write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", pieces, names)
     table = crosswalk(pieces, manifest.commune_names(), names)
     write_csv(target.stats_dir / f"crosswalk_{spec.label}.csv", table)
     crosswalk_workbook(target.stats_dir / f"crosswalk_{spec.label}.xlsx", table, spec.label)
