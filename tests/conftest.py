@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "raw" / "sample"
 #: Fixtures that make a test slow: the whole sample run through stages, LibreOffice, QGIS.
-SLOW_FIXTURES = {"sample_raw", "sample_run", "soffice", "qgis_python"}
+SLOW_FIXTURES = {"sample_raw", "sample_run", "run_2024", "soffice", "qgis_python"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -78,6 +78,26 @@ def sample_run(tmp_path_factory, sample_raw) -> Path:
     result = CliRunner().invoke(cli, ["inventory", "--config", str(path)])
     assert result.exit_code == 0, result.output
     (work / "raw_hashes.json").write_text(json.dumps(before), encoding="utf-8")
+    return work
+
+
+@pytest.fixture(scope="session")
+def run_2024(tmp_path_factory, sample_run) -> Path:
+    """``inventory_2024.toml`` run once (the bundled 2024 sample, Circular 08/2024, on the communes of
+    2025), its [previous] the 2019 run's regrouped khoanh; returns the workdir."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    work = tmp_path_factory.mktemp("work_2024")
+    config = (REPO / "inventory_2024.toml").read_text(encoding="utf-8")
+    config = config.replace('"data/raw/sample_2024', f'"{(REPO / "data/raw/sample_2024").as_posix()}')
+    config = config.replace('workdir = "data/processed_2024"', f'workdir = "{work.as_posix()}"')
+    config = config.replace('"data/processed/units_2025/', f'"{(sample_run / "units_2025").as_posix()}/')
+    path = work / "inventory_2024.toml"
+    path.write_text(config, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["inventory", "--config", str(path)])
+    assert result.exit_code == 0, result.output
     return work
 
 

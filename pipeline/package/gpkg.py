@@ -76,7 +76,7 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
         districts = bounds.dissolve("district_code", as_index=False)[["district_code", "district_name", "geometry"]]
         for name, frame, level, title in (
             ("ranh_gioi_tinh", province, "tinh", "Ranh giới tỉnh"),
-            ("ranh_gioi_huyen", districts, "huyen", "Ranh giới huyện"),
+            *([("ranh_gioi_huyen", districts, "huyen", "Ranh giới huyện")] if "huyen" in manifest.levels else []),
             ("ranh_gioi_xa", bounds, "xa", "Ranh giới xã"),
         ):
             frame = frame.set_geometry(to_multipolygon(frame.geometry.values), crs=target)

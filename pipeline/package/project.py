@@ -145,6 +145,8 @@ def print_layouts(layers: list[GpkgLayer], gpkg_name: str, title: str, crs_note:
     for level, layer_name, unit in (("xã", "ranh_gioi_xa", "upper(\"commune_name\")"),
                                     ("huyện", "ranh_gioi_huyen", "upper(\"district_name\")"),
                                     ("tỉnh", "ranh_gioi_tinh", "upper(\"ten\")")):
+        if layer_name not in by_name and "ranh_gioi_xa" in by_name:  # no district since 1 July 2025
+            continue
         coverage = by_name.get(layer_name) or by_name["khoanh_dat"]
         extent = tuple(shapely.total_bounds(coverage.frame.geometry.values))
         atlas = None if level == "tỉnh" else (f"{coverage.name}_kiemke", coverage.title,
