@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyogrio
 import pymupdf
+import pyogrio
 
 from pipeline.reference import landuse_colors
 from pipeline.regime import REGIME_2024, load_template
