@@ -196,9 +196,20 @@ def test_every_xlsx_prints_whole_with_libreoffice(sample_run, soffice, tmp_path)
     header on every page, every word of every text cell on paper (a row too
     low or a column too narrow clips it), no text spilling over its
     neighbour, no '###' for a number too wide for its column."""
-    fitz = pytest.importorskip("fitz")
     files = sorted((sample_run / "forms").rglob("*.xlsx"))
     assert len(files) == 42  # 01–03 × 7 units, 04 × 2, khoanh list × 5, 14 and the matrix × 7
+    for f, pdf in printed_forms(files, soffice, tmp_path):
+        pages = len(pdf)
+        if f.stem in ("Bieu_01_TKDD", "Bieu_03_TKDD") and f.parent.parent.name == "xa":
+            assert pages <= 2, (f, pages)
+        if f.stem == "Bieu_02_TKDD":
+            assert pages == 1, (f, pages)
+
+
+def printed_forms(files: list[Path], soffice: str, tmp_path: Path):
+    """Print ``files`` with LibreOffice and check every page (see the test above);
+    yields each file with its open PDF."""
+    fitz = pytest.importorskip("fitz")
     by_name: dict[str, list[Path]] = {}
     for f in files:  # one soffice call per output name (names repeat across units)
         by_name.setdefault(f"{f.parent.parent.name}_{f.parent.name}", []).append(f)
@@ -228,11 +239,16 @@ def test_every_xlsx_prints_whole_with_libreoffice(sample_run, soffice, tmp_path)
                                 sizes[round(span["size"], 1)] += len(span["text"].strip())
                 body_size = sizes.most_common(1)[0][0]
                 assert body_size >= 7 and min(s for s, n in sizes.items() if n) >= 6, (f, sorted(sizes))
-                pages = len(pdf)
-                if f.stem in ("Bieu_01_TKDD", "Bieu_03_TKDD") and f.parent.parent.name == "xa":
-                    assert pages <= 2, (f, pages)
-                if f.stem == "Bieu_02_TKDD":
-                    assert pages == 1, (f, pages)
+                yield f, pdf
+
+
+def test_every_2024_form_prints_whole_with_libreoffice(run_2024, soffice, tmp_path):
+    """The Circular 08/2024 forms pass the same print checks (Biểu 04/TKKK and 05/TKKK span pages)."""
+    files = sorted((run_2024 / "forms").rglob("*.xlsx"))
+    assert len(files) == 5 * 9 - 8 + 2 * 8  # 01, 02, 04, 05 × 9 units, 03 × 1, Phụ lục III and IV × 8
+    for f, pdf in printed_forms(files, soffice, tmp_path):
+        if f.stem in ("Bieu_01_TKKK", "Bieu_02_TKKK") and f.parent.parent.name == "xa":
+            assert len(pdf) <= 3, (f, len(pdf))
 
 
 # ------------------------------------------------------------ inline checks

@@ -102,5 +102,9 @@ class ByOwner:
             for k, col in column_numbers(columns)]
         provenance += tail_notes(spec, template)
         widths = [9.0, 42.0, 7.0] + [12.0] * (len(numbers) - 3)
+        if len(numbers) > 20:  # TT 08/2024: 16 objects and 3 totals on one A3 page, body ≥ 7 pt
+            users = sum(c.block == "users" for c in columns)
+            totals = {3, 4, 5 + users}  # (4), (5) and the managers' total: their formulas need the room
+            widths = [7.0, 34.0, 6.0] + [13.0 if k in totals else 9.0 for k in range(3, len(numbers))]
         return Sheet(headers, numbers, value_columns(table), labels, widths, inferred_note(spec, unit, inputs),
                      provenance=provenance)

@@ -66,7 +66,7 @@ class OwnerCounts:
                           "đối tượng. Cấp trên xã cộng số của các xã (một chủ có đất ở hai xã tính hai lần).")
         notes = ["Số đối tượng của mỗi dòng là số người sử dụng, quản lý có đất thuộc loại đất đó; một đối tượng có "
                  "nhiều loại đất được tính ở mỗi dòng tương ứng, nên các dòng không cộng thành dòng tổng."]
-        widths = [9.0, 42.0, 7.0] + [11.0] * (len(numbers) - 3)
+        widths = [7.0, 34.0, 6.0] + [8.5] * (len(numbers) - 3)
         return Sheet(headers, numbers, value_columns(table), [spec.total_header, *[c.header for c in columns]],
                      widths, notes, provenance=provenance, scale=1.0, decimals=0,
                      unit_line="Đơn vị tính: người (đối tượng)")

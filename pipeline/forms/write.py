@@ -36,6 +36,7 @@ BODY_PT, HEADER_PT, NOTE_PT, TITLE_PT = 10.0, 10.0, 9.0, 14.0
 INDENT_PT = 9.0  # one level of a cell's indent
 SIGNING_ROWS = 5  # blank rows under each signature block: room to sign and stamp (≥ 25 mm)
 WIDE_SCALE = 72  # % a form too wide for one page prints at: 10 pt text stays ≥ 7 pt
+PAGE_PT_A3 = (420 - 2 * 10.16) / 25.4 * 72  # the printable width of an A3 landscape page, pt
 PROVENANCE = "Nguồn mẫu biểu"
 PAPER_A3, PAPER_A4 = 8, 9  # Excel's paper size codes
 
@@ -59,6 +60,16 @@ class PrintedForm:
     @property
     def width(self) -> int:
         return len(self.sheet.numbers)
+
+    @property
+    def page_width(self) -> int:
+        """The columns the title and signature blocks span: all of them, or for a
+        form printed over several pages those of its first page (no title cut by a page break)."""
+        if not self.sheet.wide:
+            return self.width
+        room = 0.9 * PAGE_PT_A3 * 100 / WIDE_SCALE  # a margin: LibreOffice and Excel do not measure alike
+        last = next((n - 1 for n in range(1, self.width + 1) if self.span_pt(1, n) > room), self.width)
+        return max(last, 4)
 
     def span_pt(self, first: int, last: int) -> float:
         """The printed width of columns ``first``…``last`` (1-based) in points."""
@@ -131,15 +142,15 @@ def _merged_text(sheet: _Sheet, form: PrintedForm, row: int, first: int, last: i
 def _right_half(form: PrintedForm, text: str, size: float, bold: bool) -> int:
     """The first column of the right-hand block that holds ``text`` on one line
     (the national title and motto, the unit line): half the width, or wider."""
-    first = max(form.width // 2, 3) + 1
-    while first > 2 and form.span_pt(first, form.width) < text_width_pt(text, size, bold) + 8:
+    first = max(form.page_width // 2, 3) + 1
+    while first > 2 and form.span_pt(first, form.page_width) < text_width_pt(text, size, bold) + 8:
         first -= 1
     return first
 
 
 def _title_block(sheet: _Sheet, form: PrintedForm) -> None:
     """Form number, national title and motto, the form's title, date and reporting lines."""
-    spec, regime, width = form.spec, form.template.regime, form.width
+    spec, regime, width = form.spec, form.template.regime, form.page_width
     number_end = 1  # the form number's columns: as many as it needs
     while number_end < width - 1 and form.span_pt(1, number_end) < text_width_pt(spec.number, 11, True) + 8:
         number_end += 1
@@ -194,15 +205,16 @@ def _header_block(sheet: _Sheet, form: PrintedForm) -> int:
 
 
 def _list_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
-    """A row of the khoanh list."""
+    """A row of a list (the khoanh list, the list of changes): text wrapped, the row as tall as its text."""
     for c, column in enumerate(form.sheet.value_columns, start=1):
         value = data[column]
-        if column == "note":
+        if isinstance(value, str):
             sheet.write(r, c, value, sheet.fmt(BODY_PT, wrap=True, box=True))
             if value:
-                sheet.tall(r, row_height_pt(lines_needed(str(value), BODY_PT, form.span_pt(c, c)), BODY_PT))
+                sheet.tall(r, row_height_pt(lines_needed(value, BODY_PT, form.span_pt(c, c)), BODY_PT))
             continue
-        sheet.write(r, c, value, sheet.fmt(BODY_PT, box=True, number="#,##0.0" if c == 2 else None))
+        decimals = "#,##0.0" if column in ("area_m2",) else None
+        sheet.write(r, c, value, sheet.fmt(BODY_PT, box=True, number=decimals))
 
 
 def _tree_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
@@ -237,7 +249,7 @@ def _tree_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
 def _footer(sheet: _Sheet, form: PrintedForm, r: int) -> int:
     """The printed notes under the table, the place and date line and the
     signature blocks with room to sign; returns the last row."""
-    width = form.width
+    width = form.page_width
     for text in form.sheet.notes:
         _merged_text(sheet, form, r, 1, width, text, NOTE_PT, "left", italic=True)
         r += 1
