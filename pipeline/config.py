@@ -411,34 +411,29 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
     scale_step, dpi = _maps(data)
     regime = _regime(inv, year)
     with use_regime(regime):  # codes in [refine] and owner defaults are the regime's
-        return _settings(data, inv, base_dir, province, year, regime, aliases, natural, scale_step, dpi)
-
-
-def _settings(data: dict, inv: dict, base_dir: Path, province: Province, year: int, regime: str,
-              aliases: dict, natural: dict, scale_step: int, dpi: int) -> Settings:
-    return Settings(
-        province=province,
-        year=year,
-        reference_date=_reference_date(inv, year),
-        input_root=_path_of(inv["input"], base_dir) if "input" in inv else None,
-        workdir=_path_of(_require(inv, "workdir", str, "[inventory]", default=str(DEFAULT_WORKDIR)), base_dir),
-        sources=_sources(data),
-        boundaries=_boundaries(data, base_dir),
-        column_aliases=aliases,
-        compound=_compound(data),
-        qa=_qa(data),
-        natural_area_ha={str(k).zfill(5): _positive(v, f"[natural_area_ha] {k}") for k, v in natural.items()},
-        scheduler=_require(inv, "scheduler", str, "[inventory]", default=None),
-        map_scale_step=scale_step,
-        map_dpi=dpi,
-        previous=_previous(data, year, base_dir),
-        refine=_refine(data),
-        forest=_forest(data, base_dir),
-        corrections=_corrections(data, base_dir),
-        units=_units(data, base_dir),
-        regime=regime,
-        levels=_levels(inv["levels"], "[inventory]") if "levels" in inv else Settings.levels,
-    )
+        return Settings(
+            province=province,
+            year=year,
+            reference_date=_reference_date(inv, year),
+            input_root=_path_of(inv["input"], base_dir) if "input" in inv else None,
+            workdir=_path_of(_require(inv, "workdir", str, "[inventory]", default=str(DEFAULT_WORKDIR)), base_dir),
+            sources=_sources(data),
+            boundaries=_boundaries(data, base_dir),
+            column_aliases=aliases,
+            compound=_compound(data),
+            qa=_qa(data),
+            natural_area_ha={str(k).zfill(5): _positive(v, f"[natural_area_ha] {k}") for k, v in natural.items()},
+            scheduler=_require(inv, "scheduler", str, "[inventory]", default=None),
+            map_scale_step=scale_step,
+            map_dpi=dpi,
+            previous=_previous(data, year, base_dir),
+            refine=_refine(data),
+            forest=_forest(data, base_dir),
+            corrections=_corrections(data, base_dir),
+            units=_units(data, base_dir),
+            regime=regime,
+            levels=_levels(inv["levels"], "[inventory]") if "levels" in inv else Settings.levels,
+        )
 
 
 def load_settings(path: Path) -> Settings:
