@@ -105,8 +105,14 @@ def test_the_2024_maps_carry_the_year_and_the_new_communes(run_2024):
             assert (run_2024 / "maps" / f"{kind}{level}_{code}.pdf").exists(), (kind, code)
     text = pymupdf.open(run_2024 / "maps/tinh_20.pdf")[0].get_text()
     assert "BẢN ĐỒ HIỆN TRẠNG SỬ DỤNG ĐẤT NĂM 2024" in text
-    assert "CNT" in text and "DPC" in text  # the new codes in the legend
+    assert "DPC" in text  # the dike's new code in the legend
     assert "Huyện" not in text  # no district on the sheets of two-level units
+    farm = json.loads((run_2024 / "maps/xa_90006.json").read_text(encoding="utf-8"))["legend_colours"]
+    assert farm["CNT"]["confidence"].startswith("inferred")  # the farm's commune (Văn Quan), at 1:10 000
+    legend = json.loads((run_2024 / "maps/tinh_20.json").read_text(encoding="utf-8"))["legend_colours"]
+    assert legend["DPC"]["confidence"].startswith("inferred")
+    assert legend["LUC"]["hex"] == landuse_colors(REGIME_2024).at["LUC", "hex"]
+    assert "suy luận" not in text and "inferred" not in text  # the mark stays in the data, not on the sheet
 
 
 def test_qgis_opens_the_2024_package_styled(run_2024, qgis_python, tmp_path):

@@ -15,6 +15,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from ..drawing import fill, pt, stroke
+from ..reference import landuse_colors
 from ..report import vn_number
 from ..symbology import BOUNDARY_NAMES, BOUNDARY_STYLES, GAP_COLOR, GAP_EDGE, GAP_HATCH
 from .content import SheetContent
@@ -206,7 +207,11 @@ def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> dict:
         ax.text(2, zone + 1.5 + k * NOTE_ROW_MM, line, ha="left", va="bottom", fontsize=font * 0.5,
                 family=FONT, style="italic")
     rooms = _signatures(ax, layout, content, zone)
+    colours = landuse_colors()
     return {"legend_codes": list(content.legend["code"]),
+            # each legend colour and how sure its source is (kiemke's choice for TT 08/2024's new codes: inferred)
+            "legend_colours": {c: {"hex": colours.at[c, "hex"], "confidence": colours.at[c, "confidence"]}
+                               for c in content.legend["code"] if c in colours.index},
             "legend_bottom_mm": panel.y + y,
             "chart_mm": None if chart is None else [chart.x, chart.y, chart.w, chart.h],
             "notes_mm": [panel.x, panel.y + zone, panel.w, notes_h],
