@@ -229,6 +229,40 @@ def bench_province(sizes=(2, 20, 200), parcels: int = 5_000, inventory_timeout: 
         shutil.rmtree(root, ignore_errors=True)
 
 
+def bench_regroup(communes: int = 200, parcels: int = 5_000) -> dict:
+    """Issue 18: the 1 M-parcel province's khoanh stage against its regroup onto
+    the 65 communes of 2025 (both on the same local cluster / in this process)."""
+    from pipeline.config import NewUnits, Settings
+    from pipeline.ingest import run_ingest
+    from pipeline.khoanh import run_khoanh
+    from pipeline.parallel import executor
+    from pipeline.reference import province
+    from pipeline.regroup import regroup_all
+    from pipeline.workdir import WorkDir
+
+    root = Path(tempfile.mkdtemp(prefix="kiemke_regroup_"))
+    try:
+        table = generate_province(root / "raw", communes, parcels)
+        units = (NewUnits(path=UNITS_2025, label="2025", name_field="name", levels=("xa", "tinh")),)
+        settings = Settings(province=province("20"), workdir=root / "work", units=units)
+        work = WorkDir(settings.workdir)
+        with executor(None) as pmap:
+            run_ingest(work, [root / "raw"], settings, progress=False, scheduler=pmap)
+            start = time.perf_counter()
+            run_khoanh(work, progress=False, scheduler=pmap)
+            khoanh_s = time.perf_counter() - start
+        with PeakRSS() as rss:
+            start = time.perf_counter()
+            regroup_all(work)
+            regroup_s = time.perf_counter() - start
+        pieces = sum(1 for _ in (work.root / "units_2025" / "khoanh").glob("*.parquet"))
+        return {"parcels": int(table["parcels"].sum()), "communes": communes, "khoanh_s": round(khoanh_s, 1),
+                "regroup_s": round(regroup_s, 1), "regroup_over_khoanh": round(regroup_s / khoanh_s, 2),
+                "new_units_with_land": pieces, "regroup_peak_rss_mb": round(rss.peak / 2**20), "target_max": 1.0}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _has(module: str) -> bool:
     try:
         __import__(module)

@@ -133,3 +133,28 @@ def test_sample_on_the_communes_of_2025(sample_run, units_run):
     assert "từ Thị trấn Văn Quan" in book["Xã Văn Quan"]["A2"].value
     report = (units_run / "reports" / "regroup.md").read_text(encoding="utf-8")
     assert "mã tạm" in report and "chênh lệch 0.000000 m²" in report
+
+
+def test_parcels_follow_their_whole_khoanh_and_are_cut_with_the_cut_ones():
+    """The fast path (a parcel of an uncut khoanh goes with it) gives the pieces of the exact overlay."""
+    from pipeline.regroup.overlay import regroup_parcels
+
+    khoanh = _khoanh()
+    halves = []  # each khoanh split into two parcels side by side
+    for row in khoanh.itertuples():
+        x0, y0, x1, y1 = row.geometry.bounds
+        mid = (x0 + x1) / 2
+        halves += [(row.commune_code, row.khoanh_no, 1, shapely.box(x0, y0, mid, y1)),
+                   (row.commune_code, row.khoanh_no, 2, shapely.box(mid, y0, x1, y1))]
+    parcels = gpd.GeoDataFrame({"commune_code": [h[0] for h in halves], "sheet_no": [str(h[1]) for h in halves],
+                                "parcel_no": [str(h[2]) for h in halves], "landuse": "LUC", "uses": None},
+                               geometry=[h[3] for h in halves], crs="EPSG:9215")
+    parcels["area_m2"] = parcels.area
+    khoanh["parcel_ids"] = [f"{n}/1, {n}/2" for n in khoanh["khoanh_no"]]
+    pieces, _ = regroup(khoanh, _units())
+    fast = regroup_parcels(parcels, khoanh, pieces, _units())
+    exact, _ = regroup(parcels, _units(), order=("sheet_no", "parcel_no"))
+    assert len(fast) == len(exact) > len(parcels)  # some halves are cut by the new boundaries
+    assert list(fast["commune_code"]) == list(exact["commune_code"])
+    assert shapely.equals(fast.geometry.values, exact.geometry.values).all()
+    assert fast["area_m2"].to_numpy() == pytest.approx(exact["area_m2"].to_numpy())

@@ -154,3 +154,33 @@ def crosswalk(pieces: pd.DataFrame, old_names: dict[str, str], new_names: dict[s
     table.insert(1, "old_commune_name", table["old_commune_code"].map(old_names).fillna(""))
     table.insert(3, "new_unit_name", table["new_unit_code"].map(new_names).fillna(""))
     return table.sort_values(["old_commune_code", "new_unit_code"]).reset_index(drop=True)
+
+
+def regroup_parcels(parcels: gpd.GeoDataFrame, khoanh: gpd.GeoDataFrame, pieces: gpd.GeoDataFrame,
+                    units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The parcels as :func:`regroup` would cut them, the fast way: a parcel of a
+    khoanh that went whole to one unit (and inside that khoanh's box) goes with
+    it untouched; only the parcels of cut khoanh (or of no single khoanh) are
+    cut exactly. Same pieces, without the overlay for most parcels."""
+    counts = pieces.groupby(["old_commune_code", "khoanh_no"], sort=False)["commune_code"].agg(["size", "first"])
+    whole = counts.loc[counts["size"] == 1, "first"].rename("unit").reset_index()
+    box = pd.DataFrame(shapely.bounds(khoanh.geometry.to_numpy()), columns=["x0", "y0", "x1", "y1"])
+    members = pd.concat([khoanh[["commune_code", "khoanh_no"]].reset_index(drop=True), box], axis=1).assign(
+        parcel=khoanh["parcel_ids"].fillna("").str.split(", ").to_numpy()).explode("parcel")
+    members = members[members["parcel"] != ""].drop_duplicates(["commune_code", "parcel"], keep=False)
+    members = members.merge(whole, left_on=["commune_code", "khoanh_no"], right_on=["old_commune_code", "khoanh_no"])
+    key = pd.DataFrame({"commune_code": parcels["commune_code"].to_numpy(),
+                        "parcel": (parcels["sheet_no"].astype(str) + "/" + parcels["parcel_no"].astype(str)).to_numpy()})
+    found = key.merge(members[["commune_code", "parcel", "unit", "x0", "y0", "x1", "y1"]], how="left")
+    own = shapely.bounds(parcels.geometry.to_numpy())
+    with np.errstate(invalid="ignore"):
+        fast = (found["unit"].notna().to_numpy() & (own[:, 0] >= found["x0"].to_numpy())
+                & (own[:, 1] >= found["y0"].to_numpy()) & (own[:, 2] <= found["x1"].to_numpy())
+                & (own[:, 3] <= found["y1"].to_numpy()))
+    moved = parcels[fast].assign(old_commune_code=parcels.loc[fast, "commune_code"],
+                                 commune_code=found.loc[fast, "unit"].to_numpy())
+    cut, _ = regroup(parcels[~fast].reset_index(drop=True), units, order=("sheet_no", "parcel_no"))
+    out = pd.concat([moved, cut], ignore_index=True)
+    return gpd.GeoDataFrame(out.sort_values(["commune_code", "old_commune_code", "sheet_no", "parcel_no"],
+                                            kind="stable").reset_index(drop=True), geometry="geometry",
+                            crs=parcels.crs)

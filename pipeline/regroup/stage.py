@@ -30,7 +30,7 @@ from ..io import atomic_path, read_geoparquets, up_to_date, write_csv, write_geo
 from ..maps import run_maps
 from ..vntext import fold
 from ..workdir import RunManifest, WorkDir, in_run_regime
-from .overlay import crosswalk, regroup
+from .overlay import crosswalk, regroup, regroup_parcels
 from .report import crosswalk_workbook, regroup_report
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def regroup_units(work: WorkDir, spec: NewUnits) -> WorkDir:
     units = load_new_units(spec, manifest.meridian)
     khoanh = read_geoparquets(work.khoanh_files())
     pieces, slivers = regroup(khoanh, units)
-    parcels, _ = regroup(read_geoparquets(work.parcel_files()), units, order=("sheet_no", "parcel_no"))
+    parcels = regroup_parcels(read_geoparquets(work.parcel_files()), khoanh, pieces, units)
     for folder, frame in ((target.khoanh_dir, pieces), (target.parcels_dir, parcels)):
         for stale in folder.glob("*.parquet"):
             stale.unlink()
