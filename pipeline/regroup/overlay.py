@@ -169,8 +169,8 @@ def regroup_parcels(parcels: gpd.GeoDataFrame, khoanh: gpd.GeoDataFrame, pieces:
         parcel=khoanh["parcel_ids"].fillna("").str.split(", ").to_numpy()).explode("parcel")
     members = members[members["parcel"] != ""].drop_duplicates(["commune_code", "parcel"], keep=False)
     members = members.merge(whole, left_on=["commune_code", "khoanh_no"], right_on=["old_commune_code", "khoanh_no"])
-    key = pd.DataFrame({"commune_code": parcels["commune_code"].to_numpy(),
-                        "parcel": (parcels["sheet_no"].astype(str) + "/" + parcels["parcel_no"].astype(str)).to_numpy()})
+    numbers = parcels["sheet_no"].astype(str) + "/" + parcels["parcel_no"].astype(str)
+    key = pd.DataFrame({"commune_code": parcels["commune_code"].to_numpy(), "parcel": numbers.to_numpy()})
     found = key.merge(members[["commune_code", "parcel", "unit", "x0", "y0", "x1", "y1"]], how="left")
     own = shapely.bounds(parcels.geometry.to_numpy())
     with np.errstate(invalid="ignore"):
