@@ -341,7 +341,7 @@ def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Calla
         ("aggregate", lambda: run_aggregate(work, scheduler=cluster)),
         ("forms", lambda: run_forms(work, scheduler=cluster)),
         ("maps", lambda: run_maps(work, scheduler=cluster)),
-        *([("regroup", lambda: regrouped.extend(regroup_all(work))),
+        *([("regroup", lambda: regrouped.extend(regroup_all(work, scheduler=cluster))),
            ("units", lambda: units_outputs(regrouped, scheduler=cluster))] if settings.units else []),
         ("package", lambda: run_package(work)),
     ]

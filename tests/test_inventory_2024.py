@@ -4,8 +4,6 @@ Circular 08/2024, on the communes of 1 July 2025, compared with 2019."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pyogrio
 from pipeline.reference import landuse_colors
 from pipeline.regime import REGIME_2024, load_template
 from pipeline.sample.sample_2024 import migrate_code
+from tests.test_package import qgis_report
 
 CLIENTS = Path(__file__).parent / "clients"
 SAMPLE_2024 = Path(__file__).resolve().parents[1] / "data" / "raw" / "sample_2024"
@@ -116,14 +115,7 @@ def test_the_2024_maps_carry_the_year_and_the_new_communes(run_2024):
 
 
 def test_qgis_opens_the_2024_package_styled(run_2024, qgis_python, tmp_path):
-    png = tmp_path / "qgis.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
-    env.pop("PYTHONPATH", None)
-    done = subprocess.run([qgis_python, str(CLIENTS / "qgis_check.py"), str(run_2024 / f"{STEM}.qgz"),
-                           str(run_2024 / f"{STEM}.gpkg"), str(png)], capture_output=True, text=True,
-                          env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = qgis_report(qgis_python, run_2024 / f"{STEM}.qgz", run_2024 / f"{STEM}.gpkg", tmp_path / "qgis.png")
     colours = landuse_colors(REGIME_2024)["hex"]
     assert {"khoanh_dat", "thua_dat", "bien_dong", "ranh_gioi_xa"} <= set(report["gpkg_layers"])
     assert "ranh_gioi_huyen" not in report["gpkg_layers"]

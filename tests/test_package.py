@@ -111,15 +111,19 @@ def test_raster_areas_within_half_a_percent(sample_run, code):
     assert ((raster[big] - vector[big]).abs() / vector[big]).max() < 0.005
 
 
+def qgis_report(qgis_python: str, project: Path, gpkg: Path, png: Path) -> dict:
+    """What QGIS sees of a package (tests/clients/qgis_check.py, run with QGIS's own python)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(png.parent)}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([qgis_python, str(CLIENTS / "qgis_check.py"), str(project), str(gpkg), str(png)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_python, tmp_path):
     png = tmp_path / "qgis.png"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(tmp_path)}
-    env.pop("PYTHONPATH", None)
-    done = subprocess.run([qgis_python, str(CLIENTS / "qgis_check.py"), str(sample_run / f"{STEM}.qgz"),
-                           str(sample_run / f"{STEM}.gpkg"), str(png)], capture_output=True, text=True,
-                          env=env, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = qgis_report(qgis_python, sample_run / f"{STEM}.qgz", sample_run / f"{STEM}.gpkg", png)
     colours = landuse_colors()["hex"]
     for name, info in report["gpkg_layers"].items():
         assert info["valid"], name

@@ -29,7 +29,7 @@ def owner_table(leaf: pd.DataFrame, spec: FormSpec, columns: list[OwnerColumn], 
     return out
 
 
-def _block_headers(members: list[OwnerColumn], col: int) -> list[Header]:
+def block_headers(members: list[OwnerColumn], col: int) -> list[Header]:
     """The header cells of one block's columns, grouped under their group titles."""
     cells = []
     i = 0
@@ -49,18 +49,23 @@ def _block_headers(members: list[OwnerColumn], col: int) -> list[Header]:
     return cells
 
 
+def owner_blocks(template: Template, spec: FormSpec) -> tuple[list[OwnerColumn], list[OwnerColumn], dict]:
+    """A form's user columns, its manager columns, and its column set's texts (block titles)."""
+    columns = template.columns(spec.column_set)
+    return ([c for c in columns if c.block == "users"], [c for c in columns if c.block == "managers"],
+            template.column_sets[spec.column_set])
+
+
 def owner_headers(spec: FormSpec, columns: list[OwnerColumn], template: Template) -> tuple[list[Header], list[str]]:
     """Header cells of a by-owner form (3 header rows) and the numbered row."""
-    sets = template.column_sets[spec.column_set]
-    users = [c for c in columns if c.block == "users"]
-    managers = [c for c in columns if c.block == "managers"]
+    users, managers, sets = owner_blocks(template, spec)
     cells = [Header("Thứ tự", 0, 0, 3), Header("Loại đất", 0, 1, 3), Header("Mã", 0, 2, 3),
              Header(spec.total_header, 0, 3, 3)]
     col = 4
     for members, title in ((users, sets["users_header"]), (managers, sets["managers_header"])):
         cells.append(Header(title, 0, col, 1, len(members) + 1))
         cells.append(Header("Tổng số", 1, col, 2))
-        cells += _block_headers(members, col + 1)
+        cells += block_headers(members, col + 1)
         col += len(members) + 1
     n_users, n_managers = len(users), len(managers)
     user_total, manager_total = 5, 5 + n_users + 1

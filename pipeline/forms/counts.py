@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..aggregate import TOTAL_CODE  # the total row of stats/holders.csv
 from ..regime import FormSpec
 from ..units import Unit
 from .base import CONFIDENCE, FormInputs, Header, Sheet, common_notes, register
-from .by_owner import _block_headers
+from .by_owner import block_headers, owner_blocks
 from .cells import form_rows, value_columns
-
-TOTAL_CODE = "TONG"  # the total row of stats/holders.csv
 
 
 def counts_table(holders: pd.DataFrame, spec: FormSpec, unit: Unit, codes: list[list[str]],
@@ -48,14 +47,12 @@ class OwnerCounts:
     def sheet(self, spec: FormSpec, unit: Unit, table: pd.DataFrame, inputs: FormInputs) -> Sheet:
         template = inputs.template
         columns = template.columns(spec.column_set)
-        sets = template.column_sets[spec.column_set]
-        users = [c for c in columns if c.block == "users"]
-        managers = [c for c in columns if c.block == "managers"]
+        users, managers, sets = owner_blocks(template, spec)
         headers = [Header("Thứ tự", 0, 0, 3), Header("Loại đất", 0, 1, 3), Header("Mã", 0, 2, 3),
                    Header(spec.total_header, 0, 3, 3), Header(sets["users_header"], 0, 4, 1, len(users)),
-                   *_block_headers(users, 4),
+                   *block_headers(users, 4),
                    Header(sets["managers_header"], 0, 4 + len(users), 1, len(managers)),
-                   *_block_headers(managers, 4 + len(users))]
+                   *block_headers(managers, 4 + len(users))]
         n = len(columns)
         numbers = ["(1)", "(2)", "(3)", f"(4)=(5)+…+({4 + n})", *[f"({5 + k})" for k in range(n)]]
         provenance = common_notes(spec, template) + [

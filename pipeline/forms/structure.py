@@ -8,7 +8,7 @@ import pandas as pd
 from ..regime import FormSpec
 from ..units import Unit
 from .base import FormInputs, Header, Sheet, common_notes, register, tail_notes
-from .by_owner import _block_headers
+from .by_owner import block_headers, owner_blocks
 from .cells import form_rows, spec_cells, subtree_sums, unit_leaf_cells, value_columns
 
 PERCENT = 100 * 100  # a share is kept in hundredths of a percent, printed with 2 decimals
@@ -48,16 +48,14 @@ class Structure:
     def sheet(self, spec: FormSpec, unit: Unit, table: pd.DataFrame, inputs: FormInputs) -> Sheet:
         template = inputs.template
         columns = template.columns(spec.column_set)
-        sets = template.column_sets[spec.column_set]
-        users = [c for c in columns if c.block == "users"]
-        managers = [c for c in columns if c.block == "managers"]
+        users, managers, sets = owner_blocks(template, spec)
         headers = [Header("Thứ tự", 0, 0, 4), Header("Loại đất", 0, 1, 4), Header("Mã", 0, 2, 4),
                    Header(spec.total_header, 0, 3, 3, 2)]
         col = 5
         for members, title in ((users, sets["users_header"]), (managers, sets["managers_header"])):
             headers.append(Header(title, 0, col, 1, 2 * len(members)))
             headers += [Header(h.text, h.row, col + 2 * (h.col - col), h.rows, 2 * h.cols)
-                        for h in _block_headers(members, col)]
+                        for h in block_headers(members, col)]
             col += 2 * len(members)
         for k in range(len(columns) + 1):
             headers += [Header("Diện tích (ha)", 3, 3 + 2 * k), Header("Cơ cấu (%)", 3, 4 + 2 * k)]

@@ -7,6 +7,7 @@ m² of every khoanh lands in exactly one new unit (pure: no I/O)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -51,18 +52,35 @@ def _scaled_uses(uses: object, share: float) -> object:
     return json.dumps({code: m2 * share for code, m2 in json.loads(uses).items()})
 
 
-def _inside_units(geoms: np.ndarray, unit_geoms: np.ndarray, tree: shapely.STRtree) -> np.ndarray:
+@dataclass(frozen=True)
+class UnitIndex:
+    """The new units ready for many overlays: their prepared outlines, a tree of
+    them, and a tree of the boxes of their boundary segments (built once)."""
+
+    geoms: np.ndarray
+    tree: shapely.STRtree
+    segments: shapely.STRtree
+
+    @classmethod
+    def of(cls, units: gpd.GeoDataFrame) -> UnitIndex:
+        geoms = units.geometry.to_numpy()
+        shapely.prepare(geoms)
+        rings = shapely.get_parts(shapely.boundary(geoms))
+        xy, ring = shapely.get_coordinates(rings, return_index=True)
+        same = ring[:-1] == ring[1:]
+        a, b = xy[:-1][same], xy[1:][same]
+        boxes = shapely.box(np.minimum(a[:, 0], b[:, 0]), np.minimum(a[:, 1], b[:, 1]),
+                            np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1]))
+        return cls(geoms, shapely.STRtree(geoms), shapely.STRtree(boxes))
+
+
+def _inside_units(geoms: np.ndarray, index: UnitIndex) -> np.ndarray:
     """For each khoanh whose bounding box meets no segment of any unit's
     boundary (so it lies wholly inside or outside each unit), the one unit
     holding it; −1 for the others (near a boundary, outside, or in two)."""
-    rings = shapely.get_parts(shapely.boundary(unit_geoms))
-    xy, ring = shapely.get_coordinates(rings, return_index=True)
-    same = ring[:-1] == ring[1:]
-    a, b = xy[:-1][same], xy[1:][same]
-    segments = shapely.box(np.minimum(a[:, 0], b[:, 0]), np.minimum(a[:, 1], b[:, 1]),
-                           np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1]))
+    tree = index.tree
     near = np.zeros(len(geoms), dtype=bool)
-    near[shapely.STRtree(segments).query(geoms)[0]] = True
+    near[index.segments.query(geoms)[0]] = True
     clear = np.flatnonzero(~near)
     inside = np.full(len(geoms), -1)
     k, j = tree.query(shapely.point_on_surface(geoms[clear]), predicate="within")
@@ -71,17 +89,17 @@ def _inside_units(geoms: np.ndarray, unit_geoms: np.ndarray, tree: shapely.STRtr
     return inside
 
 
-def regroup(khoanh: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
-            order: tuple[str, ...] = ("khoanh_no",)) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def regroup(khoanh: gpd.GeoDataFrame, units: gpd.GeoDataFrame, order: tuple[str, ...] = ("khoanh_no",),
+            index: UnitIndex | None = None) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """``khoanh`` (or parcels) of any commune as pieces in ``units``
     (``unit_code``, geometry), each piece with the khoanh's attributes, its
     ``commune_code`` replaced by the unit's (the old one kept in
     ``old_commune_code``) and its share of the khoanh's ``area_m2`` and uses,
-    sorted by unit, old commune and ``order``; and the slivers."""
-    geoms, unit_geoms = khoanh.geometry.to_numpy(), units.geometry.to_numpy()
-    shapely.prepare(unit_geoms)
-    tree = shapely.STRtree(unit_geoms)
-    inside = _inside_units(geoms, unit_geoms, tree)
+    sorted by unit, old commune and ``order``; and the slivers (``index``: the
+    units' :class:`UnitIndex`, when many overlays share it)."""
+    index = index or UnitIndex.of(units)
+    geoms, unit_geoms, tree = khoanh.geometry.to_numpy(), index.geoms, index.tree
+    inside = _inside_units(geoms, index)
     rows: list[tuple[int, int, object]] = [(int(i), int(inside[i]), geoms[i]) for i in np.flatnonzero(inside >= 0)]
     slivers: list[tuple[int, str, object, int]] = []
     rest = np.flatnonzero(inside < 0)  # near a new boundary: the exact tests
@@ -157,7 +175,7 @@ def crosswalk(pieces: pd.DataFrame, old_names: dict[str, str], new_names: dict[s
 
 
 def regroup_parcels(parcels: gpd.GeoDataFrame, khoanh: gpd.GeoDataFrame, pieces: gpd.GeoDataFrame,
-                    units: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+                    units: gpd.GeoDataFrame, index: UnitIndex | None = None) -> gpd.GeoDataFrame:
     """The parcels as :func:`regroup` would cut them, the fast way: a parcel of a
     khoanh that went whole to one unit (and inside that khoanh's box) goes with
     it untouched; only the parcels of cut khoanh (or of no single khoanh) are
@@ -179,7 +197,7 @@ def regroup_parcels(parcels: gpd.GeoDataFrame, khoanh: gpd.GeoDataFrame, pieces:
                 & (own[:, 3] <= found["y1"].to_numpy()))
     moved = parcels[fast].assign(old_commune_code=parcels.loc[fast, "commune_code"],
                                  commune_code=found.loc[fast, "unit"].to_numpy())
-    cut, _ = regroup(parcels[~fast].reset_index(drop=True), units, order=("sheet_no", "parcel_no"))
+    cut, _ = regroup(parcels[~fast].reset_index(drop=True), units, order=("sheet_no", "parcel_no"), index=index)
     out = pd.concat([moved, cut], ignore_index=True)
     return gpd.GeoDataFrame(out.sort_values(["commune_code", "old_commune_code", "sheet_no", "parcel_no"],
                                             kind="stable").reset_index(drop=True), geometry="geometry",

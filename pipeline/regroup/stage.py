@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pyogrio
 from pyproj import CRS
 
@@ -28,9 +33,10 @@ from ..errors import InputFileError
 from ..forms import run_forms
 from ..io import atomic_path, read_geoparquets, up_to_date, write_csv, write_geoparquet, write_json, write_text
 from ..maps import run_maps
+from ..parallel import SYNC, executor
 from ..vntext import fold
 from ..workdir import RunManifest, WorkDir, in_run_regime
-from .overlay import crosswalk, regroup, regroup_parcels
+from .overlay import UnitIndex, crosswalk, regroup, regroup_parcels
 from .report import crosswalk_workbook, regroup_report
 
 log = logging.getLogger(__name__)
@@ -99,8 +105,43 @@ def write_khoanh_layer(path: Path, pieces: gpd.GeoDataFrame, names: dict[str, st
     return path
 
 
-def regroup_units(work: WorkDir, spec: NewUnits) -> WorkDir:
-    """Cut the run's khoanh by ``spec``'s units into ``units_<label>/`` (unless current)."""
+@cache
+def _units_of(spec: NewUnits, meridian: float) -> tuple[gpd.GeoDataFrame, UnitIndex]:
+    """The new units and their index, made once per process (each worker, for its tasks)."""
+    units = load_new_units(spec, meridian)
+    return units, UnitIndex.of(units)
+
+
+def regroup_commune(workdir: str, code: str, spec: NewUnits, meridian: float, parts: str) -> tuple[pd.DataFrame,
+                                                                                                 list[str]]:
+    """Task: one old commune's khoanh and parcels cut by the new units, written
+    to ``parts/{khoanh,parcels}/<code>.parquet``; returns its slivers and the
+    new units it feeds. Runs on a worker."""
+    work, (units, index) = WorkDir(Path(workdir)), _units_of(spec, meridian)
+    khoanh = gpd.read_parquet(work.khoanh(code))
+    pieces, slivers = regroup(khoanh, units, index=index)
+    parcels = regroup_parcels(gpd.read_parquet(work.parcels(code)), khoanh, pieces, units, index)
+    for layer, frame in (("khoanh", pieces), ("parcels", parcels)):
+        write_geoparquet(Path(parts) / layer / f"{code}.parquet", frame)
+    return slivers, sorted(set(pieces["commune_code"]) | set(parcels["commune_code"]))
+
+
+def assemble_unit(parts: str, target_root: str, unit_code: str, olds: list[str]) -> None:
+    """Task: one new unit's khoanh and parcels from the parts of the old communes
+    that feed it (in old-commune order: the order of one overlay of them all),
+    as Arrow tables (no geometry decoded). Runs on a worker."""
+    target = WorkDir(Path(target_root))
+    for layer, folder in (("khoanh", target.khoanh_dir), ("parcels", target.parcels_dir)):
+        tables = [pq.read_table(Path(parts) / layer / f"{old}.parquet") for old in olds]
+        mine = pa.concat_tables([t.filter(pc.equal(t["commune_code"], unit_code)) for t in tables],
+                                promote_options="permissive")  # a column all null in one part
+        with atomic_path(folder / f"{unit_code}.parquet") as tmp:
+            pq.write_table(mine.replace_schema_metadata(tables[0].schema.metadata), tmp, compression="zstd")
+
+
+def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
+    """Cut the run's khoanh by ``spec``'s units into ``units_<label>/`` (unless
+    current): each old commune cut on a worker, then each new unit put together on one."""
     manifest = work.read_manifest()
     target = WorkDir(work.root / f"units_{spec.label}")
     sources = [*work.khoanh_files(), *work.parcel_files(), spec.path, work.manifest,
@@ -110,14 +151,22 @@ def regroup_units(work: WorkDir, spec: NewUnits) -> WorkDir:
     if up_to_date(outputs, sources):
         return target
     units = load_new_units(spec, manifest.meridian)
-    khoanh = read_geoparquets(work.khoanh_files())
-    pieces, slivers = regroup(khoanh, units)
-    parcels = regroup_parcels(read_geoparquets(work.parcel_files()), khoanh, pieces, units)
-    for folder, frame in ((target.khoanh_dir, pieces), (target.parcels_dir, parcels)):
+    olds = [p.stem for p in work.khoanh_files()]
+    parts = target.root / "parts"
+    shutil.rmtree(parts, ignore_errors=True)
+    for folder in (target.khoanh_dir, target.parcels_dir):
         for stale in folder.glob("*.parquet"):
             stale.unlink()
-        for code, part in frame.groupby("commune_code", sort=True):
-            write_geoparquet(folder / f"{code}.parquet", part.reset_index(drop=True))
+    with executor(scheduler) as pmap:
+        done = pmap(regroup_commune, [(str(work.root), code, spec, manifest.meridian, str(parts)) for code in olds],
+                    "regroup")
+        feeds = {u: [old for old, (_, fed) in zip(olds, done, strict=True) if u in fed]
+                 for u in sorted({u for _, fed in done for u in fed})}
+        pmap(assemble_unit, [(str(parts), str(target.root), u, feeds[u]) for u in feeds], "")
+    shutil.rmtree(parts, ignore_errors=True)
+    slivers = pd.concat([s for s, _ in done], ignore_index=True)
+    khoanh = pd.concat([pd.read_parquet(p, columns=["landuse", "area_m2"]) for p in work.khoanh_files()])
+    pieces = read_geoparquets(target.khoanh_files())
     boundary_file = _write_boundaries(target.root / f"ranh_gioi_xa_{spec.label}.geojson", units)
     names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
     write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", pieces, names)
@@ -136,9 +185,9 @@ def regroup_units(work: WorkDir, spec: NewUnits) -> WorkDir:
 
 
 @in_run_regime
-def regroup_all(work: WorkDir) -> list[WorkDir]:
+def regroup_all(work: WorkDir, *, scheduler=SYNC) -> list[WorkDir]:
     """Every ``[units]`` of the run regrouped (the overlay, the crosswalk, the report)."""
-    return [regroup_units(work, spec) for spec in work.read_manifest().units]
+    return [regroup_units(work, spec, scheduler) for spec in work.read_manifest().units]
 
 
 def units_outputs(targets: list[WorkDir], *, scheduler: str | None = "sync") -> None:
@@ -152,6 +201,6 @@ def units_outputs(targets: list[WorkDir], *, scheduler: str | None = "sync") -> 
 @in_run_regime
 def run_regroup(work: WorkDir, *, scheduler: str | None = "sync") -> list[WorkDir]:
     """Every ``[units]`` of the run: regroup, then the statistics, forms and maps of the new units."""
-    done = regroup_all(work)
+    done = regroup_all(work, scheduler=scheduler)
     units_outputs(done, scheduler=scheduler)
     return done
