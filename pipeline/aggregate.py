@@ -106,8 +106,9 @@ def holder_counts(parcels: pd.DataFrame) -> pd.DataFrame:
     tree = landuse_tree()
     index, uniques = pd.factorize(parcels["owner_name"].fillna("").astype(str))
     names = np.array([fold(u) for u in uniques], dtype=object)[index] if len(index) else np.array([], dtype=object)
-    parcel = "p:" + parcels["sheet_no"].astype(str).to_numpy(dtype=object) + "/" + parcels["parcel_no"].astype(str)
-    holder = np.where(names != "", "n:" + names.astype(str), parcel.to_numpy(dtype=object))
+    numbers = (parcels["sheet_no"].fillna("").astype(str) + "/" + parcels["parcel_no"].fillna("").astype(str)
+               + "#" + pd.Series(np.arange(len(parcels)), index=parcels.index).astype(str))  # unnumbered: each its own
+    holder = np.where(names != "", "n:" + names.astype(str), "p:" + numbers.to_numpy(dtype=object))
     uses = [list(json.loads(u)) if isinstance(u, str) else [c]
             for u, c in zip(parcels["uses"], parcels["landuse"], strict=True)]
     frame = pd.DataFrame({"commune_code": parcels["commune_code"].to_numpy(), "owner_type": parcels["owner_type"],

@@ -47,9 +47,10 @@ def changed_parts(pieces: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, previous_
     area = shapely.area(shapely.intersection(changed.geometry.values[piece_at], parcels.geometry.values[parcel_at]))
     keep = area >= MIN_CHANGE_M2
     piece, parcel = changed.iloc[piece_at[keep]], parcels.iloc[parcel_at[keep]]
+    sheet, number = parcel["sheet_no"].fillna("").astype(str), parcel["parcel_no"].fillna("").astype(str)
     rows = pd.DataFrame({
         "parcel_before": "",
-        "parcel_after": (parcel["sheet_no"].astype(str) + "/" + parcel["parcel_no"].astype(str)).to_numpy(),
+        "parcel_after": (sheet + "/" + number).to_numpy(),
         "owner_name": parcel["owner_name"].fillna("").to_numpy(),
         "address": address,
         "area_m2": area[keep],
@@ -57,7 +58,7 @@ def changed_parts(pieces: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, previous_
         "owner_before": piece["previous_id"].map(previous_owner).fillna("").to_numpy(),
         "owner_after": parcel["owner_type"].to_numpy(),
         "khoanh_before": piece["previous_id"].astype("Int64").to_numpy(), "khoanh_after": piece["khoanh_no"].to_numpy(),
-        "sort": list(zip(parcel["sheet_no"].astype(str), parcel["parcel_no"].astype(str).str.zfill(8), strict=True)),
+        "sort": list(zip(sheet, number.str.zfill(8), strict=True)),
     })
     keys = [c for c in columns if c not in ("area_m2", "field_check")] + ["sort"]
     out = rows.groupby(keys, as_index=False, sort=False, dropna=False)["area_m2"].sum()
