@@ -88,11 +88,10 @@ def areas_of_file(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return area_by_code(units[units["landuse"].notna()]), units[units["landuse"].isna()]
 
 
-def owner_sources_of_file(path: str) -> pd.DataFrame:
-    """Task: one commune's parcel area by land-use group and by how the
-    user/manager object was found (file, name, land use, config, default,
-    correction), for the forms' note on inferred objects. Runs on a worker."""
-    parcels = pd.read_parquet(path, columns=["commune_code", "landuse", "owner_source", "area_m2"])
+def owner_sources(parcels: pd.DataFrame) -> pd.DataFrame:
+    """A commune's parcel area by land-use group and by how the user/manager
+    object was found (file, name, land use, config, default, correction), for
+    the forms' note on inferred objects."""
     tree = landuse_tree()
     group = parcels["landuse"].map(lambda c: tree.root(c) if c in tree else "")
     return (parcels.assign(group=group).groupby(["commune_code", "group", "owner_source"], as_index=False)["area_m2"]
@@ -119,10 +118,12 @@ def holder_counts(parcels: pd.DataFrame) -> pd.DataFrame:
     return distinct.groupby(["commune_code", "code", "owner_type"], sort=False).size().rename("holders").reset_index()
 
 
-def holders_of_file(path: str) -> pd.DataFrame:
-    """Task: one commune's holder counts (:func:`holder_counts`). Runs on a worker."""
-    return holder_counts(pd.read_parquet(path, columns=["commune_code", "sheet_no", "parcel_no", "landuse",
-                                                        "owner_type", "owner_name", "uses"]))
+def parcel_statistics_of_file(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Task: one commune's parcels read once for :func:`owner_sources` and
+    :func:`holder_counts`. Runs on a worker."""
+    parcels = pd.read_parquet(path, columns=["commune_code", "sheet_no", "parcel_no", "landuse", "owner_type",
+                                             "owner_source", "owner_name", "area_m2", "uses"])
+    return owner_sources(parcels), holder_counts(parcels)
 
 
 @in_run_regime
@@ -141,8 +142,7 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
         return outputs
     with executor(scheduler) as pmap:
         parts = pmap(areas_of_file, [(str(p),) for p in files])
-        sources = pmap(owner_sources_of_file, [(str(p),) for p in parcel_files])
-        holders = pmap(holders_of_file, [(str(p),) for p in parcel_files])
+        statistics = pmap(parcel_statistics_of_file, [(str(p),) for p in parcel_files])
     # one commune per file, files in commune order: the concatenation keeps the circular's order
     areas = validate_areas(pd.concat([a for a, _ in parts], ignore_index=True))
     uncoded = pd.concat([u for _, u in parts], ignore_index=True)
@@ -152,8 +152,8 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
         "summary": write_csv(work.summary_csv, summary),
         "report": write_text(work.report("aggregate.md"),
                              aggregate_report(summary, uncoded, work.read_manifest().commune_names())),
-        "owner_sources": write_csv(work.owner_sources_csv, pd.concat(sources, ignore_index=True)),
-        "holders": write_csv(work.holders_csv, pd.concat(holders, ignore_index=True)),
+        "owner_sources": write_csv(work.owner_sources_csv, pd.concat([s for s, _ in statistics], ignore_index=True)),
+        "holders": write_csv(work.holders_csv, pd.concat([h for _, h in statistics], ignore_index=True)),
     }
     log.info("aggregate: %d communes, %.2f ha from %s → %s", areas["commune_code"].nunique(),
              areas["area_m2"].sum() / 1e4, files[0].parent.name, work.areas_csv)

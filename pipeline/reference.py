@@ -204,6 +204,14 @@ def migration_table(kind: str = "landuse", regime: str | None = None) -> pd.Data
     return read_table(tables[f"{kind}_migration"]).set_index("code_2018", drop=False)
 
 
+def migrated_code(code: str, kind: str = "landuse", regime: str | None = None) -> str:
+    """A code of the previous regime as ``regime`` writes it, each member of a
+    compound (``ONT+CLN``) apart: its migration row's target (for a code that
+    needs field data, the table's default), itself without one."""
+    table = migration_table(kind, regime)
+    return "+".join(table.at[m, "code_2024"] or m if m in table.index else m for m in code.split("+"))
+
+
 # --------------------------------------------------------------------- provinces
 
 

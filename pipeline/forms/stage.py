@@ -99,7 +99,7 @@ def write_unit_forms(jobs: list[tuple[PrintedForm, Path, Path]]) -> int:
     """Task: write one unit's workbooks and CSVs; returns how many."""
     for form, xlsx, csv in jobs:
         write_xlsx(xlsx, form)
-        write_form_csv(csv, form.table, form.sheet, decimals=form.decimals)
+        write_form_csv(csv, form.table, form.sheet, decimals=form.figure_decimals)
     return len(jobs)
 
 

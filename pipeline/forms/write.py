@@ -213,8 +213,7 @@ def _list_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
             if value:
                 sheet.tall(r, row_height_pt(lines_needed(value, BODY_PT, form.span_pt(c, c)), BODY_PT))
             continue
-        decimals = "#,##0.0" if column in ("area_m2",) else None
-        sheet.write(r, c, value, sheet.fmt(BODY_PT, box=True, number=decimals))
+        sheet.write(r, c, value, sheet.fmt(BODY_PT, box=True, number="#,##0.0" if column == "area_m2" else None))
 
 
 def _tree_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
@@ -332,8 +331,7 @@ def _page_setup(ws: Worksheet, form: PrintedForm, number_row: int, last: int) ->
 
 
 def write_form_csv(path: Path, table: pd.DataFrame, sheet: Sheet, decimals: int = 2) -> Path:
-    """The same numbers as the XLSX, one row per form row, in ha (2 decimals)."""
-    decimals = decimals if sheet.decimals is None else sheet.decimals
+    """The same numbers as the XLSX, one row per form row (``decimals``: :attr:`PrintedForm.figure_decimals`)."""
     if not sheet.row_form:
         out = table[sheet.value_columns].copy()
         out.columns = [f"{n} {label}" for n, label in zip(sheet.numbers, sheet.labels, strict=True)]

@@ -22,7 +22,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from ..reference import migration_table, owner_codes, read_table
+from ..reference import migrated_code, migration_table, owner_codes, read_table
 from ..regime import active_regime
 from ..vntext import match_key, strip_diacritics
 
@@ -87,12 +87,6 @@ def valid_owner_codes() -> set[str]:
     return set(owners.index[owners["role"].isin(["user", "manager"])])
 
 
-def migrated(code: str, kind: str = "owner") -> str:
-    """A 2018 code as the active regime writes it (its migration row's target; itself without one)."""
-    table = migration_table(kind)
-    return table.at[code, "code_2024"] or code if code in table.index else code
-
-
 def owner_rules() -> tuple[OwnerRule, ...]:
     """The rules of ``reference/owner_rules.csv`` in their order, checked
     against the active regime's user/manager object codes."""
@@ -105,13 +99,13 @@ def _owner_rules(regime: str) -> tuple[OwnerRule, ...]:
     valid = valid_owner_codes()
     rules = []
     for row in table.itertuples():
-        owner_type = migrated(row.owner_type)
+        owner_type = migrated_code(row.owner_type, "owner")
         if owner_type not in valid:
             raise ValueError(f"owner_rules.csv rule {row.rule}: {row.owner_type} is not a user/manager object code")
         pattern = row.pattern
         rules.append(OwnerRule(
             int(row.order), row.rule, row.kind, owner_type, row.name_vi,
-            frozenset(migrated(c, "landuse") for c in row.landuse.split("|") if c),
+            frozenset(migrated_code(c) for c in row.landuse.split("|") if c),
             re.compile(_key_pattern(pattern)) if pattern else None,
             re.compile(_folded_pattern(pattern)) if pattern and row.diacritics != "required" else None))
     return tuple(sorted(rules, key=lambda r: r.order))
@@ -139,7 +133,7 @@ def infer_one(name: str, landuse: str, config_default: str | None) -> tuple[str,
             return rule.owner_type, FROM_DEFAULT, rule.rule
         if rule.matches(key, folded, landuse):
             return rule.owner_type, FROM_NAME if rule.kind == "name" else FROM_LANDUSE, rule.rule
-    return config_default or migrated("GDC"), FROM_CONFIG if config_default else FROM_DEFAULT, "config"
+    return config_default or migrated_code("GDC", "owner"), FROM_CONFIG if config_default else FROM_DEFAULT, "config"
 
 
 def infer_owners(names: pd.Series, landuse: pd.Series, config_default: str | None = None) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import shapely
 
 from ..config import NewUnits
 from ..io import write_csv, write_text
-from ..reference import migration_table
+from ..reference import migrated_code, migration_table
 from ..regime import REGIME_2024
 from ..regroup import load_new_units, regroup
 from ..report import markdown_table
@@ -36,11 +36,9 @@ FARM = ("06274", "Công ty TNHH Chăn nuôi Hòa Bình", "TKT")  # old commune, 
 
 
 def migrate_code(code: str, kind: str = "landuse") -> str:
-    """A 2018 code (compound ``ONT+CLN`` too) as the 2024 sample writes it: the
-    migration's target (for a code needing field data, its default, the
-    sample's field truth)."""
-    table = migration_table(kind, REGIME_2024)
-    return "+".join(table.at[m, "code_2024"] or m if m in table.index else m for m in code.split("+"))
+    """A 2018 code as the 2024 sample writes it (for a code needing field data,
+    the table's default stands for the sample's field truth)."""
+    return migrated_code(code, kind, REGIME_2024)
 
 
 def _touching(frame: gpd.GeoDataFrame, candidates: np.ndarray, codes: tuple[str, ...]) -> np.ndarray:
