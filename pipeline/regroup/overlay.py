@@ -16,31 +16,39 @@ import shapely
 
 OUTSIDE, TWICE = "ngoài mọi đơn vị mới", "thuộc hai đơn vị mới"
 SLIVER_COLUMNS = ["commune_code", "khoanh_no", "landuse", "kind", "area_m2", "x", "y", "unit_code"]
+CLIP_MARGIN_M = 1.0  # the units clipped this far around a khoanh before its overlay
 MIN_SLIVER_M2 = 1e-4  # below 1 cm² a difference is the arithmetic's, not the surveys' (not listed)
 
 
 def _pieces_of(geom, candidates: np.ndarray, units: np.ndarray) -> tuple[list[tuple[int, object]], list[tuple]]:
     """A khoanh that meets several units: its piece in each (the unit it
     shares most first, so a doubly claimed strip goes to it), the part outside
-    every unit joined to that first unit; and the slivers (kind, geometry, unit)."""
-    inside = shapely.intersection(geom, units[candidates])
+    every unit joined to that first unit; and the slivers (kind, geometry, unit).
+    The units are first clipped to the khoanh's box widened by a margin (the
+    same overlay, without the outline's far vertices)."""
+    x0, y0, x1, y1 = shapely.bounds(geom)
+    margin = CLIP_MARGIN_M + max(x1 - x0, y1 - y0)
+    local = shapely.clip_by_rect(units[candidates], x0 - margin, y0 - margin, x1 + margin, y1 + margin)
+    inside = shapely.intersection(geom, local)
     rank = np.argsort(-shapely.area(inside), kind="stable")
-    order = candidates[rank]
     remaining, pieces, slivers = geom, [], []
-    for j, part in zip(order, inside[rank], strict=True):
-        piece = shapely.intersection(remaining, units[j])
-        doubled = shapely.difference(part, piece)
-        if shapely.area(doubled) > MIN_SLIVER_M2:
-            slivers.append((TWICE, doubled, order[0]))
+    for k, r in enumerate(rank):
+        j, part = int(candidates[r]), inside[r]
+        piece = part if k == 0 else shapely.intersection(remaining, local[r])
+        if k:
+            doubled = shapely.difference(part, piece)
+            if shapely.area(doubled) > MIN_SLIVER_M2:
+                slivers.append((TWICE, doubled, int(candidates[rank[0]])))
         if shapely.area(piece) > 0:
-            pieces.append((int(j), piece))
-        remaining = shapely.difference(remaining, units[j])
+            pieces.append((j, piece))
+        remaining = shapely.difference(remaining, local[r])
+    first_unit = int(candidates[rank[0]])
     if shapely.area(remaining) > 0:
         if shapely.area(remaining) > MIN_SLIVER_M2:
-            slivers.append((OUTSIDE, remaining, order[0]))
-        first = next((k for k, (j, _) in enumerate(pieces) if j == order[0]), None)
+            slivers.append((OUTSIDE, remaining, first_unit))
+        first = next((k for k, (j, _) in enumerate(pieces) if j == first_unit), None)
         if first is None:
-            pieces.append((int(order[0]), remaining))
+            pieces.append((first_unit, remaining))
         else:
             pieces[first] = (pieces[first][0], shapely.union(pieces[first][1], remaining))
     return pieces, slivers

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import geopandas as gpd
 import pandas as pd
 import xlsxwriter
 
@@ -74,7 +73,7 @@ def crosswalk_workbook(path: Path, table: pd.DataFrame, label: str) -> Path:
     return path
 
 
-def regroup_report(khoanh: gpd.GeoDataFrame, pieces: gpd.GeoDataFrame, slivers: pd.DataFrame,
+def regroup_report(khoanh: pd.DataFrame, pieces: pd.DataFrame, slivers: pd.DataFrame,
                    table: pd.DataFrame, spec: NewUnits, provisional: bool, unit_m2: dict[str, float]) -> str:
     """``reports/regroup.md`` (``unit_m2``: each new unit's area by its boundary)."""
     before, after = khoanh["area_m2"].sum(), pieces["area_m2"].sum()

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyogrio
+import shapely
 from pyproj import CRS
 
 from .. import crs as vn
@@ -31,7 +32,7 @@ from ..aggregate import run_aggregate
 from ..config import Boundaries, NewUnits
 from ..errors import InputFileError
 from ..forms import run_forms
-from ..io import atomic_path, read_geoparquets, up_to_date, write_csv, write_geoparquet, write_json, write_text
+from ..io import atomic_path, up_to_date, write_csv, write_geoparquet, write_json, write_text
 from ..maps import run_maps
 from ..parallel import SYNC, executor
 from ..vntext import fold
@@ -88,20 +89,39 @@ def _write_boundaries(path: Path, units: gpd.GeoDataFrame) -> Path:
     return path
 
 
-def write_khoanh_layer(path: Path, pieces: gpd.GeoDataFrame, names: dict[str, str]) -> Path:
-    """The regrouped khoanh as one GeoPackage layer with the columns of an
-    inventory's khoanh map (MAXA, TENXA, SOKHOANH, MALOAIDAT, DT_ONT, MADT,
-    DIENTICH): the next inventory's ``[previous]`` on the new units."""
-    uses = pieces["uses"].map(lambda u: json.loads(u) if isinstance(u, str) else None)
-    codes = [("+".join(u) if u else c) for u, c in zip(uses, pieces["landuse"], strict=True)]
-    first = [float(next(iter(u.values()))) if u else 0.0 for u in uses]
-    layer = gpd.GeoDataFrame({"MAXA": pieces["commune_code"], "TENXA": pieces["commune_code"].map(names),
-                              "SOKHOANH": pieces["khoanh_no"], "MALOAIDAT": codes, "DT_ONT": first,
-                              "MADT": pieces["owner_type"], "DIENTICH": pieces["area_m2"].round(1)},
-                             geometry=pieces.geometry.values, crs=pieces.crs)
-    layer = layer[layer["MALOAIDAT"].notna()]  # a gap of the QA has no land use to compare
+LAYER_SOURCE_COLUMNS = ["commune_code", "khoanh_no", "landuse", "uses", "owner_type", "area_m2"]
+
+
+def khoanh_layer_table(pieces: pa.Table, unit_name: str) -> pa.Table:
+    """One unit's regrouped khoanh in the columns of an inventory's khoanh map
+    (MAXA, TENXA, SOKHOANH, MALOAIDAT, DT_ONT, MADT, DIENTICH; ``geom`` as
+    MultiPolygon WKB): the next inventory's ``[previous]`` on the new units."""
+    frame = pieces.select(LAYER_SOURCE_COLUMNS).to_pandas()
+    uses = frame["uses"].map(lambda u: json.loads(u) if isinstance(u, str) else None)
+    codes = pd.Series([("+".join(u) if u else c) for u, c in zip(uses, frame["landuse"], strict=True)], dtype=object)
+    keep = codes.notna().to_numpy()  # a gap of the QA has no land use to compare
+    geoms = shapely.from_wkb(pieces["geometry"].to_numpy(zero_copy_only=False)[keep])
+    single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
+    geoms[single] = shapely.multipolygons(geoms[single, None])
+    return pa.table({
+        "MAXA": pa.array(frame["commune_code"].to_numpy()[keep], pa.string()),
+        "TENXA": pa.array([unit_name] * int(keep.sum()), pa.string()),
+        "SOKHOANH": pa.array(frame["khoanh_no"].to_numpy()[keep], pa.int64()),
+        "MALOAIDAT": pa.array(codes.to_numpy()[keep], pa.string()),
+        "DT_ONT": pa.array([float(next(iter(u.values()))) if u else 0.0 for u in uses[keep]], pa.float64()),
+        "MADT": pa.array(frame["owner_type"].to_numpy()[keep], pa.string()),
+        "DIENTICH": pa.array(frame["area_m2"].round(1).to_numpy()[keep], pa.float64()),
+        "geom": pa.array(shapely.to_wkb(geoms), pa.binary()),
+    })
+
+
+def write_khoanh_layer(path: Path, layers: list[Path], crs: CRS) -> Path:
+    """The units' khoanh map layers (:func:`khoanh_layer_table`, Arrow IPC files)
+    as one GeoPackage layer, written through Arrow (no geometry decoded)."""
+    table = pa.concat_tables([pa.ipc.open_file(pa.memory_map(str(p))).read_all() for p in layers])
     path.unlink(missing_ok=True)
-    pyogrio.write_dataframe(layer, path, driver="GPKG", layer=path.stem)
+    pyogrio.write_arrow(table, path, layer=path.stem, driver="GPKG", geometry_name="geom",
+                        geometry_type="MultiPolygon", crs=crs.to_wkt())
     return path
 
 
@@ -126,10 +146,11 @@ def regroup_commune(workdir: str, code: str, spec: NewUnits, meridian: float, pa
     return slivers, sorted(set(pieces["commune_code"]) | set(parcels["commune_code"]))
 
 
-def assemble_unit(parts: str, target_root: str, unit_code: str, olds: list[str]) -> None:
+def assemble_unit(parts: str, target_root: str, unit_code: str, unit_name: str, olds: list[str]) -> None:
     """Task: one new unit's khoanh and parcels from the parts of the old communes
     that feed it (in old-commune order: the order of one overlay of them all),
-    as Arrow tables (no geometry decoded). Runs on a worker."""
+    as Arrow tables, and its khoanh map layer (``parts/layer/<code>.arrow``).
+    Runs on a worker."""
     target = WorkDir(Path(target_root))
     for layer, folder in (("khoanh", target.khoanh_dir), ("parcels", target.parcels_dir)):
         tables = [pq.read_table(Path(parts) / layer / f"{old}.parquet") for old in olds]
@@ -137,6 +158,12 @@ def assemble_unit(parts: str, target_root: str, unit_code: str, olds: list[str])
                                 promote_options="permissive")  # a column all null in one part
         with atomic_path(folder / f"{unit_code}.parquet") as tmp:
             pq.write_table(mine.replace_schema_metadata(tables[0].schema.metadata), tmp, compression="zstd")
+        if layer == "khoanh":
+            table = khoanh_layer_table(mine, unit_name)
+            (Path(parts) / "layer").mkdir(parents=True, exist_ok=True)
+            with pa.OSFile(str(Path(parts) / "layer" / f"{unit_code}.arrow"), "wb") as sink, \
+                    pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
 
 
 def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
@@ -162,14 +189,16 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
                     "regroup")
         feeds = {u: [old for old, (_, fed) in zip(olds, done, strict=True) if u in fed]
                  for u in sorted({u for _, fed in done for u in fed})}
-        pmap(assemble_unit, [(str(parts), str(target.root), u, feeds[u]) for u in feeds], "")
+        names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
+        pmap(assemble_unit, [(str(parts), str(target.root), u, names.get(u, ""), feeds[u]) for u in feeds], "")
+    write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", [parts / "layer" / f"{u}.arrow" for u in feeds],
+                       units.crs)
     shutil.rmtree(parts, ignore_errors=True)
     slivers = pd.concat([s for s, _ in done], ignore_index=True)
     khoanh = pd.concat([pd.read_parquet(p, columns=["landuse", "area_m2"]) for p in work.khoanh_files()])
-    pieces = read_geoparquets(target.khoanh_files())
+    pieces = pd.concat([pd.read_parquet(p, columns=["old_commune_code", "commune_code", "landuse", "area_m2"])
+                        for p in target.khoanh_files()], ignore_index=True)
     boundary_file = _write_boundaries(target.root / f"ranh_gioi_xa_{spec.label}.geojson", units)
-    names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
-    write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", pieces, names)
     table = crosswalk(pieces, manifest.commune_names(), names)
     write_csv(target.stats_dir / f"crosswalk_{spec.label}.csv", table)
     crosswalk_workbook(target.stats_dir / f"crosswalk_{spec.label}.xlsx", table, spec.label)
