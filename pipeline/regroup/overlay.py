@@ -17,6 +17,7 @@ import shapely
 OUTSIDE, TWICE = "ngoài mọi đơn vị mới", "thuộc hai đơn vị mới"
 SLIVER_COLUMNS = ["commune_code", "khoanh_no", "landuse", "kind", "area_m2", "x", "y", "unit_code"]
 CLIP_MARGIN_M = 1.0  # the units clipped this far around a khoanh before its overlay
+OUTSIDE_CHECK = 1e-9  # a khoanh's share its pieces may leave over before its outside part is cut
 MIN_SLIVER_M2 = 1e-4  # below 1 cm² a difference is the arithmetic's, not the surveys' (not listed)
 
 
@@ -24,33 +25,46 @@ def _pieces_of(geom, candidates: np.ndarray, units: np.ndarray) -> tuple[list[tu
     """A khoanh that meets several units: its piece in each (the unit it
     shares most first, so a doubly claimed strip goes to it), the part outside
     every unit joined to that first unit; and the slivers (kind, geometry, unit).
-    The units are first clipped to the khoanh's box widened by a margin (the
-    same overlay, without the outline's far vertices)."""
+    The units are first clipped to the khoanh's box widened by a margin: the
+    same overlay without the outlines' far vertices (the whole outlines if GEOS
+    cannot overlay a clipped one)."""
     x0, y0, x1, y1 = shapely.bounds(geom)
-    margin = CLIP_MARGIN_M + max(x1 - x0, y1 - y0)
-    local = shapely.clip_by_rect(units[candidates], x0 - margin, y0 - margin, x1 + margin, y1 + margin)
+    m = CLIP_MARGIN_M
+    try:
+        return _cut(geom, candidates, shapely.clip_by_rect(units[candidates], x0 - m, y0 - m, x1 + m, y1 + m))
+    except shapely.errors.GEOSException:
+        return _cut(geom, candidates, units[candidates])
+
+
+def _cut(geom, candidates: np.ndarray, local: np.ndarray) -> tuple[list[tuple[int, object]], list[tuple]]:
+    """:func:`_pieces_of` with ``local`` the candidate units' outlines (the part
+    outside every unit cut only when the pieces leave some of the khoanh over)."""
     inside = shapely.intersection(geom, local)
-    rank = np.argsort(-shapely.area(inside), kind="stable")
-    remaining, pieces, slivers = geom, [], []
-    for k, r in enumerate(rank):
-        j, part = int(candidates[r]), inside[r]
-        piece = part if k == 0 else shapely.intersection(remaining, local[r])
-        if k:
-            doubled = shapely.difference(part, piece)
-            if shapely.area(doubled) > MIN_SLIVER_M2:
-                slivers.append((TWICE, doubled, int(candidates[rank[0]])))
-        if shapely.area(piece) > 0:
-            pieces.append((j, piece))
-        remaining = shapely.difference(remaining, local[r])
+    shares = shapely.area(inside)
+    rank = np.argsort(-shares, kind="stable")
     first_unit = int(candidates[rank[0]])
-    if shapely.area(remaining) > 0:
+    pieces = [(first_unit, inside[rank[0]])] if shares[rank[0]] > 0 else []
+    slivers, claimed = [], local[rank[0]]
+    for k, r in enumerate(rank[1:], start=2):
+        if shares[r] == 0:
+            continue
+        piece = shapely.difference(inside[r], claimed)
+        if shares[r] - shapely.area(piece) > MIN_SLIVER_M2:
+            slivers.append((TWICE, shapely.intersection(inside[r], claimed), first_unit))
+        if shapely.area(piece) > 0:
+            pieces.append((int(candidates[r]), piece))
+        if k < len(rank):
+            claimed = shapely.union(claimed, local[r])
+    left = shapely.area(geom) - sum(shapely.area(p) for _, p in pieces)
+    remaining = shapely.difference(geom, shapely.union_all(local)) if left > OUTSIDE_CHECK * shapely.area(geom) \
+        else None
+    if remaining is not None and shapely.area(remaining) > 0:
         if shapely.area(remaining) > MIN_SLIVER_M2:
             slivers.append((OUTSIDE, remaining, first_unit))
-        first = next((k for k, (j, _) in enumerate(pieces) if j == first_unit), None)
-        if first is None:
-            pieces.append((first_unit, remaining))
+        if pieces and pieces[0][0] == first_unit:
+            pieces[0] = (first_unit, shapely.union(pieces[0][1], remaining))
         else:
-            pieces[first] = (pieces[first][0], shapely.union(pieces[first][1], remaining))
+            pieces.insert(0, (first_unit, remaining))
     return pieces, slivers
 
 
