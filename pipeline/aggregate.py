@@ -101,21 +101,46 @@ def owner_sources(parcels: pd.DataFrame) -> pd.DataFrame:
 def holder_counts(parcels: pd.DataFrame) -> pd.DataFrame:
     """Biểu 02/TKKK's figures: per commune × row code (each code of the tree
     above a parcel's uses, and ``TONG``) × object, the number of distinct
-    holders — the owner's name however it is written, else the parcel itself."""
+    holders — the owner's name however it is written, else the parcel itself
+    (every unnamed parcel its own holder). Integer keys throughout."""
     tree = landuse_tree()
     index, uniques = pd.factorize(parcels["owner_name"].fillna("").astype(str))
-    names = np.array([fold(u) for u in uniques], dtype=object)[index] if len(index) else np.array([], dtype=object)
-    numbers = (parcels["sheet_no"].fillna("").astype(str) + "/" + parcels["parcel_no"].fillna("").astype(str)
-               + "#" + pd.Series(np.arange(len(parcels)), index=parcels.index).astype(str))  # unnumbered: each its own
-    holder = np.where(names != "", "n:" + names.astype(str), "p:" + numbers.to_numpy(dtype=object))
-    uses = [list(json.loads(u)) if isinstance(u, str) else [c]
-            for u, c in zip(parcels["uses"], parcels["landuse"], strict=True)]
-    frame = pd.DataFrame({"commune_code": parcels["commune_code"].to_numpy(), "owner_type": parcels["owner_type"],
-                          "holder": holder, "code": uses}).explode("code")
-    rows_of = {c: [c, *tree.ancestors(c), TOTAL_CODE] for c in frame["code"].dropna().unique() if c in tree}
-    frame = frame.assign(code=frame["code"].map(rows_of)).dropna(subset=["code"]).explode("code")
-    distinct = frame.drop_duplicates(["commune_code", "code", "owner_type", "holder"])
-    return distinct.groupby(["commune_code", "code", "owner_type"], sort=False).size().rename("holders").reset_index()
+    folded, folded_names = pd.factorize(pd.Series([fold(u) for u in uniques], dtype=object))
+    holder = folded[index] if len(index) else np.zeros(0, dtype=np.int64)
+    nameless = np.flatnonzero(folded_names == "")
+    unnamed = np.isin(holder, nameless)
+    holder = np.where(unnamed, -1 - np.arange(len(parcels)), holder)
+    row, leaf = _parcel_uses(parcels)
+    leaf_index, leaves = pd.factorize(pd.Series(leaf, dtype=object))
+    rows_of = [[c, *tree.ancestors(c), TOTAL_CODE] if c in tree else [] for c in leaves]
+    codes, code_of = pd.factorize(pd.Series([c for r in rows_of for c in r], dtype=object))
+    offsets = np.cumsum([0, *map(len, rows_of)])
+    counts = np.diff(offsets)[leaf_index]
+    pair = np.repeat(np.arange(len(row)), counts)
+    within = np.arange(len(pair)) - np.repeat(np.cumsum(counts) - counts, counts)
+    code = codes[offsets[leaf_index[pair]] + within]
+    commune, communes = pd.factorize(parcels["commune_code"])
+    owner, owners = pd.factorize(parcels["owner_type"], use_na_sentinel=False)
+    at = row[pair]
+    frame = pd.DataFrame({"commune": commune[at], "code": code, "owner": owner[at], "holder": holder[at]})
+    distinct = frame.drop_duplicates(["commune", "code", "owner", "holder"])
+    out = distinct.groupby(["commune", "code", "owner"], sort=False).size().rename("holders").reset_index()
+    return pd.DataFrame({"commune_code": communes.to_numpy()[out["commune"]], "code": code_of.to_numpy()[out["code"]],
+                         "owner_type": owners.to_numpy()[out["owner"]], "holders": out["holders"].to_numpy()})
+
+
+def _parcel_uses(parcels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(row, code) of every use of every parcel, in row order: a compound
+    parcel's uses, else its land-use code (rows without a code left out)."""
+    uses = parcels["uses"].to_numpy(dtype=object)
+    compound = np.flatnonzero([isinstance(u, str) for u in uses])
+    single = np.setdiff1d(np.flatnonzero(parcels["landuse"].notna().to_numpy()), compound)
+    parsed = [list(json.loads(uses[i])) for i in compound]
+    row = np.concatenate([single, np.repeat(compound, [len(p) for p in parsed])]).astype(np.int64)
+    code = np.concatenate([parcels["landuse"].to_numpy(dtype=object)[single],
+                           np.array([c for p in parsed for c in p], dtype=object)])
+    order = np.argsort(row, kind="stable")
+    return row[order], code[order]
 
 
 def parcel_statistics_of_file(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -16,6 +16,9 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 
 def _umask() -> int:
@@ -107,3 +110,32 @@ def remove_stale_temporaries(root: Path) -> list[Path]:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def read_commune_table(paths: list[Path], code: str) -> pa.Table:
+    """The rows of one commune from GeoParquet files, as one Arrow table with
+    GeoParquet metadata (geometry types merged; a bbox only when exact)."""
+    tables = [pq.read_table(p) for p in paths]
+    tables = [t.filter(pc.equal(t["commune_code"], code)) if pc.count_distinct(t["commune_code"]).as_py() > 1
+              else t for t in tables]
+    geo = [json.loads(t.schema.metadata[b"geo"]) for t in tables]
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column typed differently in two files
+        frames = [t.to_pandas() for t in tables]
+        table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True).astype(
+            {c: object for f in frames for c in f.columns if f[c].dtype == object}), preserve_index=False)
+    merged = geo[0]
+    column = merged["primary_column"]
+    types = {t for g in geo for t in g["columns"][column]["geometry_types"]}
+    merged["columns"][column]["geometry_types"] = sorted(types)
+    if len(tables) > 1 or table.num_rows != pq.read_metadata(paths[0]).num_rows:
+        merged["columns"][column].pop("bbox", None)
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), b"geo": json.dumps(merged).encode()})
+
+
+def write_table(path: Path, table: pa.Table) -> Path:
+    """An Arrow table (with its GeoParquet metadata) as a zstd Parquet file."""
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return path

@@ -4,7 +4,6 @@ numbers flagged, never dropped."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -13,10 +12,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..io import atomic_path
+from ..io import atomic_path, read_commune_table, write_table
 from ..workdir import WorkDir
 from .cache import IngestCache
 from .core import UNKNOWN_COMMUNE_PREFIX
@@ -67,7 +65,7 @@ def commune_title(work: WorkDir, code: str) -> str:
 
 def _assemble(work: WorkDir, code: str, folders: list[str]) -> dict[str, int]:
     """The commune from several cache entries (or one with duplicate numbers)."""
-    parcels = _commune_table([Path(f) / "parcels.parquet" for f in folders], code)
+    parcels = read_commune_table([Path(f) / "parcels.parquet" for f in folders], code)
     numbers = parcels.select(NUMBER_COLUMNS + ["flags"]).to_pandas()
     dup = duplicate_numbers(numbers)
     counts: dict[str, int] = {}
@@ -76,10 +74,10 @@ def _assemble(work: WorkDir, code: str, folders: list[str]) -> dict[str, int]:
         flags[dup] = [join_flag(f, DUPLICATE_NOTE) for f in flags[dup]]
         parcels = parcels.set_column(parcels.schema.get_field_index("flags"), "flags", pa.array(flags, pa.string()))
         counts = {k: int(v) for k, v in numbers.loc[dup, "source_file"].value_counts().items()}
-    _write_table(work.parcels(safe_name(code)), parcels)
-    quarantine = _commune_table([Path(f) / "quarantine.parquet" for f in folders], code)
+    write_table(work.parcels(safe_name(code)), parcels)
+    quarantine = read_commune_table([Path(f) / "quarantine.parquet" for f in folders], code)
     if quarantine.num_rows:
-        _write_table(work.quarantine(safe_name(code)), quarantine)
+        write_table(work.quarantine(safe_name(code)), quarantine)
     else:
         work.quarantine(safe_name(code)).unlink(missing_ok=True)
     return counts
@@ -126,34 +124,6 @@ def _link(source: Path, target: Path) -> None:
         except OSError:
             shutil.copyfile(source, tmp)
     os.utime(target)
-
-
-def _commune_table(paths: list[Path], code: str):
-    """The rows of one commune from GeoParquet files, as one Arrow table with
-    GeoParquet metadata (geometry types merged; a bbox only when exact)."""
-    tables = [pq.read_table(p) for p in paths]
-    tables = [t.filter(pc.equal(t["commune_code"], code)) if len(set(t["commune_code"].to_pylist())) > 1
-              else t for t in tables]
-    geo = [json.loads(t.schema.metadata[b"geo"]) for t in tables]
-    try:
-        table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column typed differently in two files
-        frames = [t.to_pandas() for t in tables]
-        table = pa.Table.from_pandas(pd.concat(frames, ignore_index=True).astype(
-            {c: object for f in frames for c in f.columns if f[c].dtype == object}), preserve_index=False)
-    merged = geo[0]
-    column = merged["primary_column"]
-    types = {t for g in geo for t in g["columns"][column]["geometry_types"]}
-    merged["columns"][column]["geometry_types"] = sorted(types)
-    if len(tables) > 1 or table.num_rows != pq.read_metadata(paths[0]).num_rows:
-        merged["columns"][column].pop("bbox", None)
-    return table.replace_schema_metadata({**(table.schema.metadata or {}), b"geo": json.dumps(merged).encode()})
-
-
-def _write_table(path: Path, table: pa.Table) -> Path:
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-    return path
 
 
 def safe_name(code: str) -> str:

@@ -21,8 +21,6 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pyogrio
 import shapely
 from pyproj import CRS
@@ -32,7 +30,16 @@ from ..aggregate import run_aggregate
 from ..config import Boundaries, NewUnits
 from ..errors import InputFileError
 from ..forms import run_forms
-from ..io import atomic_path, up_to_date, write_csv, write_geoparquet, write_json, write_text
+from ..io import (
+    atomic_path,
+    read_commune_table,
+    up_to_date,
+    write_csv,
+    write_geoparquet,
+    write_json,
+    write_table,
+    write_text,
+)
 from ..maps import run_maps
 from ..parallel import SYNC, executor
 from ..vntext import fold
@@ -135,29 +142,30 @@ def _units_of(spec: NewUnits, meridian: float) -> tuple[gpd.GeoDataFrame, UnitIn
 def regroup_commune(workdir: str, code: str, spec: NewUnits, meridian: float, parts: str) -> tuple[pd.DataFrame,
                                                                                                  list[str]]:
     """Task: one old commune's khoanh and parcels cut by the new units, written
-    to ``parts/{khoanh,parcels}/<code>.parquet``; returns its slivers and the
-    new units it feeds. Runs on a worker."""
+    per new unit to ``parts/{khoanh,parcels}/<new code>/<code>.parquet``;
+    returns its slivers and the new units it feeds. Runs on a worker."""
     work, (units, index) = WorkDir(Path(workdir)), _units_of(spec, meridian)
     khoanh = gpd.read_parquet(work.khoanh(code))
     pieces, slivers = regroup(khoanh, units, index=index)
     parcels = regroup_parcels(gpd.read_parquet(work.parcels(code)), khoanh, pieces, units, index)
     for layer, frame in (("khoanh", pieces), ("parcels", parcels)):
-        write_geoparquet(Path(parts) / layer / f"{code}.parquet", frame)
+        for unit, rows in frame.groupby("commune_code", sort=False):  # sorted by unit: each a slice
+            write_geoparquet(Path(parts) / layer / unit / f"{code}.parquet", rows)
     return slivers, sorted(set(pieces["commune_code"]) | set(parcels["commune_code"]))
 
 
 def assemble_unit(parts: str, target_root: str, unit_code: str, unit_name: str, olds: list[str]) -> None:
-    """Task: one new unit's khoanh and parcels from the parts of the old communes
-    that feed it (in old-commune order: the order of one overlay of them all),
-    as Arrow tables, and its khoanh map layer (``parts/layer/<code>.arrow``).
+    """Task: one new unit's khoanh and parcels from its parts cut from the old
+    communes (in old-commune order: the order of one overlay of them all), as
+    Arrow tables, and its khoanh map layer (``parts/layer/<code>.arrow``).
     Runs on a worker."""
     target = WorkDir(Path(target_root))
     for layer, folder in (("khoanh", target.khoanh_dir), ("parcels", target.parcels_dir)):
-        tables = [pq.read_table(Path(parts) / layer / f"{old}.parquet") for old in olds]
-        mine = pa.concat_tables([t.filter(pc.equal(t["commune_code"], unit_code)) for t in tables],
-                                promote_options="permissive")  # a column all null in one part
-        with atomic_path(folder / f"{unit_code}.parquet") as tmp:
-            pq.write_table(mine.replace_schema_metadata(tables[0].schema.metadata), tmp, compression="zstd")
+        found = [p for old in olds if (p := Path(parts) / layer / unit_code / f"{old}.parquet").exists()]
+        if not found:  # e.g. only a parcel's sliver and no khoanh of the unit
+            continue
+        mine = read_commune_table(found, unit_code)
+        write_table(folder / f"{unit_code}.parquet", mine)
         if layer == "khoanh":
             table = khoanh_layer_table(mine, unit_name)
             (Path(parts) / "layer").mkdir(parents=True, exist_ok=True)
@@ -191,7 +199,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
                  for u in sorted({u for _, fed in done for u in fed})}
         names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
         pmap(assemble_unit, [(str(parts), str(target.root), u, names.get(u, ""), feeds[u]) for u in feeds], "")
-    write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", [parts / "layer" / f"{u}.arrow" for u in feeds],
+    write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", sorted((parts / "layer").glob("*.arrow")),
                        units.crs)
     shutil.rmtree(parts, ignore_errors=True)
     slivers = pd.concat([s for s, _ in done], ignore_index=True)
