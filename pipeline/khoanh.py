@@ -131,13 +131,18 @@ def number_khoanh(khoanh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, thresholds: Thresholds) -> bool:
     """Task: build one commune's khoanh unless current; True if it ran. Runs on a worker."""
     work = WorkDir(Path(workdir))
-    if up_to_date([work.khoanh(code)], [work.parcels(code), work.manifest]):
+    if khoanh_is_current(work, code):
         return False
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
     khoanh = build_khoanh(read_geoparquet(work.parcels(code)), boundary=boundary, commune_code=code,
                           thresholds=thresholds)
     write_geoparquet(work.khoanh(code), khoanh)
     return True
+
+
+def khoanh_is_current(work: WorkDir, code: str) -> bool:
+    """Whether a commune's khoanh are newer than its parcels and the run manifest."""
+    return up_to_date([work.khoanh(code)], [work.parcels(code), work.manifest])
 
 
 @in_run_regime
@@ -148,7 +153,7 @@ def run_khoanh(work: WorkDir, *, progress: bool = True, scheduler: str | None = 
     thresholds = manifest.qa
     codes = [path.stem for path in work.parcel_files()]
     tasks = [(str(work.root), code, shapely.to_wkb(bounds.geometry[code]) if code in bounds.index else None,
-              thresholds) for code in codes]
+              thresholds) for code in codes if not khoanh_is_current(work, code)]  # current: no task
     with executor(scheduler) as pmap:
         ran = pmap(khoanh_to_file, tasks, "khoanh" if progress else "")
     log.info("khoanh: %d communes (%d built again) → %s", len(codes), sum(ran), work.khoanh_dir)

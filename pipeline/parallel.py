@@ -36,34 +36,57 @@ def _memory_per_worker(workers: int) -> str:
 @contextmanager
 def executor(scheduler: str | None = None, workers: int | None = None):
     """Yield a ``map(func, items, desc)`` that runs on the chosen scheduler
-    (or ``scheduler`` itself when it already is such a map)."""
+    (or ``scheduler`` itself when it already is such a map). A cluster is
+    started (or joined) at the first map with work to do: a run that finds
+    everything up to date starts none."""
     if callable(scheduler):  # a map already started (the inventory's cluster, shared by the stages)
         yield scheduler
         return
     if scheduler == SYNC:
         yield _map_sync
         return
-    from distributed import Client, LocalCluster  # heavy (tornado, the scheduler): only when a cluster is used
-
-    if not log.isEnabledFor(logging.DEBUG):  # importing distributed resets its loggers to INFO
-        for name in ("distributed", "tornado"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-    if scheduler:
-        client = Client(scheduler)
-        cluster = None
-    else:
-        workers = workers or os.cpu_count() or 1
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               memory_limit=_memory_per_worker(workers), scheduler_kwargs={"dashboard": False},
-                               silence_logs=logging.ERROR)
-        client = Client(cluster)
-    log.info("dask: %s (%d workers)", scheduler or "LocalCluster", len(client.scheduler_info()["workers"]))
+    cluster = _Cluster(scheduler, workers)
     try:
-        yield lambda func, items, desc="": _map_dask(client, func, items, desc)
+        yield cluster.map
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        cluster.close()
+
+
+class _Cluster:
+    """A dask client (and the local cluster it drives), made when first needed."""
+
+    def __init__(self, address: str | None, workers: int | None):
+        self.address, self.workers = address, workers
+        self.client = self.local = None
+
+    def map(self, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
+        items = list(items)
+        return _map_dask(self._client(), func, items, desc) if items else []
+
+    def _client(self):
+        if self.client is not None:
+            return self.client
+        from distributed import Client, LocalCluster  # heavy (tornado, the scheduler): only when a cluster is used
+
+        if not log.isEnabledFor(logging.DEBUG):  # importing distributed resets its loggers to INFO
+            for name in ("distributed", "tornado"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+        if self.address:
+            self.client = Client(self.address)
+        else:
+            workers = self.workers or os.cpu_count() or 1
+            self.local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                      memory_limit=_memory_per_worker(workers), scheduler_kwargs={"dashboard": False},
+                                      silence_logs=logging.ERROR)
+            self.client = Client(self.local)
+        log.info("dask: %s (%d workers)", self.address or "LocalCluster", len(self.client.scheduler_info()["workers"]))
+        return self.client
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.local is not None:
+            self.local.close()
 
 
 def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:

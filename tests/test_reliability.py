@@ -39,6 +39,8 @@ def test_a_second_run_does_no_work(sample_run):
     result = CliRunner().invoke(cli, ["inventory", "--config", str(sample_run / "inventory.toml")])
     assert result.exit_code == 0, result.output
     assert _mtimes(sample_run) == before
+    assert "stage package done" in result.output  # the run's log (stderr) is captured here
+    assert "dask:" not in result.output  # nothing to do: no cluster started, no task sent
 
 
 def test_touching_one_commune_redoes_only_it_and_the_rollups(sample_run, sample_raw):

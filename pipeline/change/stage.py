@@ -38,10 +38,7 @@ log = logging.getLogger(__name__)
 def change_to_file(workdir: str, code: str, collapse: frozenset[str], thresholds: Thresholds) -> bool:
     """Task: overlay one commune unless current; True if it ran. Runs on a worker."""
     work = WorkDir(Path(workdir))
-    sources = (work.khoanh(code), work.parcels(code), work.previous(code))
-    inputs = [p for p in sources if p.exists()] + [work.manifest]
-    outputs = [work.change(code), work.change(code).with_suffix(".csv")]
-    if up_to_date(outputs, inputs):
+    if change_is_current(work, code):
         return False
     crs = work.read_manifest().crs
 
@@ -57,6 +54,13 @@ def change_to_file(workdir: str, code: str, collapse: frozenset[str], thresholds
     write_geoparquet(work.change(code), pieces[PIECE_COLUMNS])
     write_csv(work.change(code).with_suffix(".csv"), table.assign(commune_code=code)[TRANSITION_COLUMNS])
     return True
+
+
+def change_is_current(work: WorkDir, code: str) -> bool:
+    """Whether a commune's overlay is newer than its khoanh, parcels, previous layer and the manifest."""
+    sources = (work.khoanh(code), work.parcels(code), work.previous(code))
+    inputs = [p for p in sources if p.exists()] + [work.manifest]
+    return up_to_date([work.change(code), work.change(code).with_suffix(".csv")], inputs)
 
 
 def read_previous_layer(work: WorkDir, manifest: RunManifest, collapse: frozenset[str]) -> dict:
@@ -101,7 +105,8 @@ def run_change(work: WorkDir, *, scheduler: str | None = "sync", progress: bool 
     state = read_previous_layer(work, manifest, collapse)
     codes = sorted({p.stem for p in work.khoanh_files()} | set(state["communes"]))
     with executor(scheduler) as pmap:
-        ran = pmap(change_to_file, [(str(work.root), code, collapse, manifest.qa) for code in codes],
+        ran = pmap(change_to_file, [(str(work.root), code, collapse, manifest.qa) for code in codes
+                                    if not change_is_current(work, code)],
                    "change" if progress else "")
     frames = [pd.read_csv(work.change(c).with_suffix(".csv"), dtype={"commune_code": str}) for c in codes]
     table = sort_transitions(pd.concat(frames, ignore_index=True))

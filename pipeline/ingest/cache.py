@@ -59,11 +59,16 @@ class IngestCache:
         write_text(self.folder / "fingerprint", self.fingerprint)  # last: marks the entry complete
 
 
+def work_cache(settings: Settings) -> Path:
+    """The run's ingest cache folder."""
+    return WorkDir(settings.workdir).cache_dir / "ingest"
+
+
 def ingest_to_cache(source: Source, settings: Settings, corrections: pd.DataFrame | None = None) -> tuple[str, bool]:
     """Task: ingest one file (with the officer's corrections of it) into its
     cache entry, unless it is current; return (cache folder, whether the file
     was read). Runs on a worker."""
-    cache = IngestCache(WorkDir(settings.workdir).cache_dir / "ingest", source, settings, corrections)
+    cache = IngestCache(work_cache(settings), source, settings, corrections)
     if cache.is_current():
         return str(cache.folder), False
     try:

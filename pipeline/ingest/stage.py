@@ -15,7 +15,7 @@ from ..parallel import executor
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
-from .cache import IngestCache, ingest_to_cache
+from .cache import IngestCache, ingest_to_cache, work_cache
 from .corrections import for_source, harvest, record_written
 from .read import VECTOR_SUFFIXES, discover, discover_pattern
 from .report import FileReport, IngestResult, write_ingest_reports
@@ -46,8 +46,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     corrections = harvest(work, settings.corrections)
     write_json_if_changed(work.manifest, RunManifest.from_settings(settings).to_json())
     with executor(scheduler) as pmap:
-        done = pmap(ingest_to_cache, [(source, settings, for_source(corrections, source.label)) for source in files],
-                    "ingest" if progress else "")
+        done = _ingest_stale(pmap, files, settings, corrections, progress)
         reports = [IngestCache.read_report(Path(folder)) for folder, _ in done]
         reread = {source.label for source, (_, was_read) in zip(files, done, strict=True) if was_read}
         if sum(r.features_in for r in reports) == 0:
@@ -83,6 +82,19 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     log.info("ingest: %d files (%d read, %d unchanged), %d communes rewritten", len(files), len(reread),
              len(files) - len(reread), len(changed))
     return result
+
+
+def _ingest_stale(pmap, files: list, settings: Settings, corrections, progress: bool) -> list[tuple[str, bool]]:
+    """(cache folder, whether read) per file: the files whose cache entry is
+    current are not sent to the workers (a run with nothing changed starts none)."""
+    caches = [IngestCache(work_cache(settings), s, settings, for_source(corrections, s.label)) for s in files]
+    stale = [i for i, cache in enumerate(caches) if not cache.is_current()]
+    read = pmap(ingest_to_cache, [(files[i], settings, for_source(corrections, files[i].label)) for i in stale],
+                "ingest" if progress else "")
+    done = [(str(cache.folder), False) for cache in caches]
+    for i, result in zip(stale, read, strict=True):
+        done[i] = result
+    return done
 
 
 def _reference_layers(settings: Settings) -> set:

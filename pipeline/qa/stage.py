@@ -26,8 +26,7 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
     """Task: QA one commune into ``qa/<code>/`` unless current; True if it ran. Runs on a worker."""
     work = WorkDir(Path(workdir))
     path = work.parcels(code)
-    outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json"]
-    if up_to_date(outputs, [path, work.manifest]):
+    if qa_is_current(work, code):
         return False
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
     result = qa_commune(read_geoparquet(path), boundary=boundary, natural_area_m2=natural[0],
@@ -39,6 +38,12 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
         "natural_area_m2": result.natural_area_m2, "natural_area_source": natural[1],
         "warnings": result.warnings})
     return True
+
+
+def qa_is_current(work: WorkDir, code: str) -> bool:
+    """Whether a commune's QA layers are newer than its parcels and the run manifest."""
+    outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json"]
+    return up_to_date(outputs, [work.parcels(code), work.manifest])
 
 
 @in_run_regime
@@ -60,8 +65,9 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
             natural = (float(boundary.area), "boundary")
         tasks.append((str(work.root), code, shapely.to_wkb(boundary) if boundary is not None else None,
                       natural, thresholds))
+    stale = [task for task in tasks if not qa_is_current(work, task[1])]  # a current commune: no task at all
     with executor(scheduler) as pmap:
-        ran = pmap(qa_to_files, tasks, "qa" if progress else "")
+        ran = pmap(qa_to_files, stale, "qa" if progress else "")
     results = [_read_commune_qa(work, task[1]) for task in tasks]
     if any(ran) or not work.report("qa.md").exists():
         write_qa_reports(results, work, manifest.crs.name, manifest.commune_names())
