@@ -57,7 +57,8 @@ class _Cluster:
 
     def __init__(self, address: str | None, workers: int | None):
         self.address, self.workers = address, workers
-        self.client = self.local = None
+        self.client: Any = None  # distributed.Client, imported only when a cluster is used
+        self.local: Any = None  # the LocalCluster it drives (none for an address)
 
     def map(self, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
         items = list(items)
