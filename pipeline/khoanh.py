@@ -128,16 +128,13 @@ def number_khoanh(khoanh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, thresholds: Thresholds) -> bool:
-    """Task: build one commune's khoanh unless current; True if it ran. Runs on a worker."""
+def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, thresholds: Thresholds) -> None:
+    """Task: build one commune's khoanh (one found not current by the stage). Runs on a worker."""
     work = WorkDir(Path(workdir))
-    if khoanh_is_current(work, code):
-        return False
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
     khoanh = build_khoanh(read_geoparquet(work.parcels(code)), boundary=boundary, commune_code=code,
                           thresholds=thresholds)
     write_geoparquet(work.khoanh(code), khoanh)
-    return True
 
 
 def khoanh_is_current(work: WorkDir, code: str) -> bool:
@@ -155,6 +152,6 @@ def run_khoanh(work: WorkDir, *, progress: bool = True, scheduler: str | None = 
     tasks = [(str(work.root), code, shapely.to_wkb(bounds.geometry[code]) if code in bounds.index else None,
               thresholds) for code in codes if not khoanh_is_current(work, code)]  # current: no task
     with executor(scheduler) as pmap:
-        ran = pmap(khoanh_to_file, tasks, "khoanh" if progress else "")
-    log.info("khoanh: %d communes (%d built again) → %s", len(codes), sum(ran), work.khoanh_dir)
+        pmap(khoanh_to_file, tasks, "khoanh" if progress else "")
+    log.info("khoanh: %d communes (%d built again) → %s", len(codes), len(tasks), work.khoanh_dir)
     return {code: work.khoanh(code) for code in codes}

@@ -35,11 +35,9 @@ from .report import change_report
 log = logging.getLogger(__name__)
 
 
-def change_to_file(workdir: str, code: str, collapse: frozenset[str], thresholds: Thresholds) -> bool:
-    """Task: overlay one commune unless current; True if it ran. Runs on a worker."""
+def change_to_file(workdir: str, code: str, collapse: frozenset[str], thresholds: Thresholds) -> None:
+    """Task: overlay one commune (one found not current by the stage). Runs on a worker."""
     work = WorkDir(Path(workdir))
-    if change_is_current(work, code):
-        return False
     crs = work.read_manifest().crs
 
     def read(path: Path, columns: list[str]) -> gpd.GeoDataFrame:
@@ -53,7 +51,6 @@ def change_to_file(workdir: str, code: str, collapse: frozenset[str], thresholds
     pieces["commune_code"] = code
     write_geoparquet(work.change(code), pieces[PIECE_COLUMNS])
     write_csv(work.change(code).with_suffix(".csv"), table.assign(commune_code=code)[TRANSITION_COLUMNS])
-    return True
 
 
 def change_is_current(work: WorkDir, code: str) -> bool:
@@ -104,14 +101,14 @@ def run_change(work: WorkDir, *, scheduler: str | None = "sync", progress: bool 
     collapse = load_template().collapse()
     state = read_previous_layer(work, manifest, collapse)
     codes = sorted({p.stem for p in work.khoanh_files()} | set(state["communes"]))
+    stale = [code for code in codes if not change_is_current(work, code)]
     with executor(scheduler) as pmap:
-        ran = pmap(change_to_file, [(str(work.root), code, collapse, manifest.qa) for code in codes
-                                    if not change_is_current(work, code)],
-                   "change" if progress else "")
+        pmap(change_to_file, [(str(work.root), code, collapse, manifest.qa) for code in stale],
+             "change" if progress else "")
     frames = [pd.read_csv(work.change(c).with_suffix(".csv"), dtype={"commune_code": str}) for c in codes]
     table = sort_transitions(pd.concat(frames, ignore_index=True))
     write_csv_if_changed(work.transitions_csv, table)  # unchanged → later stages stay up to date
     report = work.report("change.md")
     write_text_if_changed(report, change_report(table, state, manifest.previous, manifest))
-    log.info("change: %d communes (%d overlaid again) → %s, %s", len(codes), sum(ran), work.transitions_csv, report)
+    log.info("change: %d communes (%d overlaid again) → %s, %s", len(codes), len(stale), work.transitions_csv, report)
     return {"transitions": work.transitions_csv, "report": report}

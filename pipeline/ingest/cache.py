@@ -16,7 +16,6 @@ from ..config import Settings
 from ..errors import CRSError, InputFileError
 from ..io import write_geoparquet, write_json, write_text
 from ..schemas import validate_parcels
-from ..workdir import WorkDir
 from .corrections import fingerprint
 from .file import ingest_file
 from .read import Source
@@ -59,22 +58,13 @@ class IngestCache:
         write_text(self.folder / "fingerprint", self.fingerprint)  # last: marks the entry complete
 
 
-def work_cache(settings: Settings) -> Path:
-    """The run's ingest cache folder."""
-    return WorkDir(settings.workdir).cache_dir / "ingest"
-
-
-def ingest_to_cache(source: Source, settings: Settings, corrections: pd.DataFrame | None = None) -> tuple[str, bool]:
+def ingest_to_cache(cache: IngestCache, source: Source, settings: Settings,
+                    corrections: pd.DataFrame | None = None) -> None:
     """Task: ingest one file (with the officer's corrections of it) into its
-    cache entry, unless it is current; return (cache folder, whether the file
-    was read). Runs on a worker."""
-    cache = IngestCache(work_cache(settings), source, settings, corrections)
-    if cache.is_current():
-        return str(cache.folder), False
+    cache entry (one found not current by the stage). Runs on a worker."""
     try:
         parcels, quarantine, report = ingest_file(source, settings, corrections=corrections)
         validate_parcels(parcels, crs=vn.province_crs(settings.province))
         cache.store(parcels, quarantine, report)
     except (CRSError, InputFileError) as exc:
         raise type(exc)(str(exc) if source.label in str(exc) else f"{source.label}: {exc}") from None
-    return str(cache.folder), True

@@ -15,7 +15,7 @@ from ..parallel import executor
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
-from .cache import IngestCache, ingest_to_cache, work_cache
+from .cache import IngestCache, ingest_to_cache
 from .corrections import for_source, harvest, record_written
 from .read import VECTOR_SUFFIXES, discover, discover_pattern
 from .report import FileReport, IngestResult, write_ingest_reports
@@ -87,14 +87,13 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
 def _ingest_stale(pmap, files: list, settings: Settings, corrections, progress: bool) -> list[tuple[str, bool]]:
     """(cache folder, whether read) per file: the files whose cache entry is
     current are not sent to the workers (a run with nothing changed starts none)."""
-    caches = [IngestCache(work_cache(settings), s, settings, for_source(corrections, s.label)) for s in files]
-    stale = [i for i, cache in enumerate(caches) if not cache.is_current()]
-    read = pmap(ingest_to_cache, [(files[i], settings, for_source(corrections, files[i].label)) for i in stale],
-                "ingest" if progress else "")
-    done = [(str(cache.folder), False) for cache in caches]
-    for i, result in zip(stale, read, strict=True):
-        done[i] = result
-    return done
+    fixes = [for_source(corrections, source.label) for source in files]
+    root = WorkDir(settings.workdir).cache_dir / "ingest"
+    caches = [IngestCache(root, s, settings, f) for s, f in zip(files, fixes, strict=True)]
+    stale = {i for i, cache in enumerate(caches) if not cache.is_current()}
+    pmap(ingest_to_cache, [(caches[i], files[i], settings, fixes[i]) for i in sorted(stale)],
+         "ingest" if progress else "")
+    return [(str(cache.folder), i in stale) for i, cache in enumerate(caches)]
 
 
 def _reference_layers(settings: Settings) -> set:

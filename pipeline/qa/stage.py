@@ -22,12 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tuple[float | None, str],
-                thresholds: Thresholds) -> bool:
-    """Task: QA one commune into ``qa/<code>/`` unless current; True if it ran. Runs on a worker."""
+                thresholds: Thresholds) -> None:
+    """Task: QA one commune into ``qa/<code>/`` (one found not current by the stage). Runs on a worker."""
     work = WorkDir(Path(workdir))
     path = work.parcels(code)
-    if qa_is_current(work, code):
-        return False
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
     result = qa_commune(read_geoparquet(path), boundary=boundary, natural_area_m2=natural[0],
                         thresholds=thresholds, commune_code=code)
@@ -37,7 +35,6 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
         "parcel_count": result.parcel_count, "parcel_area_m2": result.parcel_area_m2,
         "natural_area_m2": result.natural_area_m2, "natural_area_source": natural[1],
         "warnings": result.warnings})
-    return True
 
 
 def qa_is_current(work: WorkDir, code: str) -> bool:
@@ -67,11 +64,11 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
                       natural, thresholds))
     stale = [task for task in tasks if not qa_is_current(work, task[1])]  # a current commune: no task at all
     with executor(scheduler) as pmap:
-        ran = pmap(qa_to_files, stale, "qa" if progress else "")
+        pmap(qa_to_files, stale, "qa" if progress else "")
     results = [_read_commune_qa(work, task[1]) for task in tasks]
-    if any(ran) or not work.report("qa.md").exists():
+    if stale or not work.report("qa.md").exists():
         write_qa_reports(results, work, manifest.crs.name, manifest.commune_names())
-    log.info("qa: %d communes (%d checked again), %d problems → %s", len(results), sum(ran),
+    log.info("qa: %d communes (%d checked again), %d problems → %s", len(results), len(stale),
              sum(sum(r.counts().values()) for r in results), work.report("qa.md"))
     return results
 

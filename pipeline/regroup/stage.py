@@ -132,9 +132,17 @@ def write_khoanh_layer(path: Path, layers: list[Path], crs: CRS) -> Path:
     return path
 
 
-@cache
 def _units_of(spec: NewUnits, meridian: float) -> tuple[gpd.GeoDataFrame, UnitIndex]:
-    """The new units and their index, made once per process (each worker, for its tasks)."""
+    """The new units and their index, made once per process and version of the
+    units' file (each worker, for its tasks; the client too when it runs them)."""
+    path = Path(spec.path)
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else (0, 0)  # missing: load says so
+    return _units_and_index(spec, meridian, *stamp)
+
+
+@cache
+def _units_and_index(spec: NewUnits, meridian: float, mtime_ns: int, size: int) -> tuple[gpd.GeoDataFrame,
+                                                                                          UnitIndex]:
     units = load_new_units(spec, meridian)
     return units, UnitIndex.of(units)
 
@@ -185,7 +193,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
                target.root / f"khoanh_dat_{spec.label}.gpkg"]
     if up_to_date(outputs, sources):
         return target
-    units = load_new_units(spec, manifest.meridian)
+    units, _ = _units_of(spec, manifest.meridian)
     olds = [p.stem for p in work.khoanh_files()]
     parts = target.root / "parts"
     shutil.rmtree(parts, ignore_errors=True)
