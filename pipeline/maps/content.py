@@ -5,7 +5,7 @@ inset, the land-use structure chart and the signature blocks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -16,6 +16,7 @@ from ..aggregate import expand_uses
 from ..reference import landuse_tree
 from ..regime import Template
 from ..symbology import colour_of, legend_for
+from ..topology import union_coverage
 from ..units import Unit
 
 UNIT_NAME_PT = 18.0  # the communes on a district sheet, the districts on the province sheet
@@ -139,7 +140,7 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
     context = bounds if context is None else context
     in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
     communes = (in_unit.geometry.to_numpy() if len(in_unit) else
-                np.array([shapely.union_all(g.geometry.values) for _, g in khoanh.groupby("commune_code")]))
+                np.array([union_coverage(g.geometry.values) for _, g in khoanh.groupby("commune_code")]))
     outline = shapely.union_all(communes)
     lines: dict[str, np.ndarray] = {"xa": communes}
     if unit.level in ("huyen", "tinh") and len(in_unit) and not without_districts(unit):
@@ -173,3 +174,9 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         names=_inner_names(unit, in_unit) + _neighbours(unit, outline, context),
         inset_names=inset_names,
     )
+
+
+def drawing_khoanh(content: SheetContent, khoanh: gpd.GeoDataFrame) -> SheetContent:
+    """The same sheet drawing other khoanh (generalised): its legend the codes
+    they show; boundaries, names and the chart as they were."""
+    return replace(content, khoanh=khoanh, legend=legend_for(set(khoanh["landuse"].dropna())))

@@ -37,7 +37,7 @@ def _row_h(w: float) -> float:
 
 def legend_rows(content: SheetContent) -> int:
     """Rows of the legend: codes, the gap swatch, point symbols, boundary lines."""
-    symbols = point_codes() & set(content.khoanh["landuse"].dropna())
+    symbols = point_codes() & set(content.khoanh["landuse"].unique())
     return (len(content.legend) + int(content.khoanh["landuse"].isna().any()) + len(symbols)
             + len(content.boundaries))
 

@@ -113,7 +113,7 @@ def draw_map(fig, layout: SheetLayout, content: SheetContent) -> tuple[pd.DataFr
     labels = place_labels(geoms, texts.to_numpy(), khoanh["landuse"].to_numpy(), layout.mm_per_m, room)
     inside = set(labels.loc[labels["kind"] == "code", "khoanh"].astype(int))
     symbols = place_symbols(geoms, khoanh["landuse"].to_numpy(), inside, m_per_mm)
-    draw_labels(fig, ax, labels)
+    draw_labels(ax, labels, layout.mm_per_m)
     draw_names(ax, names)
     draw_symbols(ax, symbols)
     _draw_grid(fig, ax, layout)
@@ -121,10 +121,11 @@ def draw_map(fig, layout: SheetLayout, content: SheetContent) -> tuple[pd.DataFr
     return placed, label_coverage(geoms, labels, layout.mm_per_m), symbols["code"].value_counts().to_dict()
 
 
-def draw_labels(fig, ax, labels: pd.DataFrame) -> None:
-    """Code labels as glyph outlines: one shape per text, size and angle,
-    stamped at every position (the PDF stores it once); leader lines from
-    the labels set beside their khoanh."""
+def draw_labels(ax, labels: pd.DataFrame, mm_per_m: float) -> None:
+    """Code labels as glyph outlines, all in one filled path in map units (one
+    drawing operation for the whole sheet, where a collection per text, size
+    and angle cost a PDF object and an Agg pass each); leader lines from the
+    labels set beside their khoanh."""
     if labels.empty:
         return
     leaders = labels[labels["kind"] == "leader"]
@@ -133,13 +134,22 @@ def draw_labels(fig, ax, labels: pd.DataFrame) -> None:
         ax.add_collection(LineCollection([[(r.anchor_x, r.anchor_y), e] for r, e in zip(leaders.itertuples(), ends,
                                                                                           strict=True)],
                                          colors="#303030", linewidths=pt(0.12)), autolim=False)
-    for (text, size, angle), group in labels.groupby(["text", "size", labels["angle"].round(0)], sort=True):
-        centred, codes = _glyphs(str(text), float(size))
-        turned = Affine2D().rotate_deg(float(angle)).transform(centred) if angle else centred
-        ax.add_collection(PathCollection([MplPath(turned, codes)], offsets=group[["x", "y"]].to_numpy(),
-                                         offset_transform=ax.transData, transform=fig.dpi_scale_trans,
-                                         facecolors=["#202020"], edgecolors="none", linewidths=[0]),
-                          autolim=False)
+    ax.add_collection(PathCollection([label_path(labels, 25.4 / mm_per_m)], facecolors=["#202020"],
+                                     edgecolors="none", linewidths=[0]), autolim=False)
+
+
+def label_path(labels: pd.DataFrame, m_per_inch: float) -> MplPath:
+    """Every label's glyph outlines, turned and placed, as one path (map units)."""
+    vertices, codes = [], []
+    for (text, size, angle), group in labels.groupby(["text", "size", "angle"], sort=True):
+        centred, glyph_codes = _glyphs(str(text), float(size))
+        shape = centred * m_per_inch
+        if angle:
+            shape = Affine2D().rotate_deg(float(angle)).transform(shape)
+        at = group[["x", "y"]].to_numpy()
+        vertices.append((shape[None, :, :] + at[:, None, :]).reshape(-1, 2))
+        codes.append(np.tile(glyph_codes, len(at)))
+    return MplPath(np.concatenate(vertices), np.concatenate(codes))
 
 
 @cache

@@ -27,7 +27,7 @@ from ..rounding import natural_area_cells
 from ..units import Unit, build_units
 from ..workdir import WorkDir, in_run_regime
 from .change import change_sheet_content
-from .content import sheet_content, structure_for
+from .content import drawing_khoanh, sheet_content
 from .generalise import generalise, generalised_note
 from .layout import format_scale, plotter_layout
 from .panel import panel_height
@@ -75,8 +75,7 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
         merged = 0
         if kind == "current" and unit.level in ("huyen", "tinh"):  # small scale: draw what the scale can show
             drawn, merged = generalise(mine, layout.scale)
-            content = sheet_content(unit, drawn, bounds, template, year=year, meridian_dms=dms, context=context,
-                                    structure=structure_for(mine))
+            content = drawing_khoanh(content, drawn)
             note = "; ".join(filter(None, [note, generalised_note(merged, layout.scale)]))
         render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
                      extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine), "note": note,
