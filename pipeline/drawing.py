@@ -13,6 +13,8 @@ import shapely  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
+from .topology import RingSegments  # noqa: E402
+
 PT_PER_MM = 72 / 25.4
 
 
@@ -50,10 +52,36 @@ def outline_path(geoms: np.ndarray) -> MplPath:
     return MplPath(coords, codes)
 
 
+def dissolved_outline_path(geoms: np.ndarray, keys: np.ndarray) -> MplPath:
+    """The polygons' outlines as :func:`outline_path` draws them, less the edges
+    two polygons of the same ``key`` share (e.g. the land-use code: as if the
+    polygons were dissolved by it, without the overlay). Edges are matched by
+    their end points; one whose vertices the neighbour does not share stays."""
+    segments = RingSegments.of(geoms)
+    coords, start, owner, first, second = (segments.coords, segments.start, segments.owner, segments.first,
+                                           segments.second)
+    if not len(start):
+        return MplPath(np.empty((0, 2)))
+    keys = np.asarray(keys)
+    dissolved = (owner[first] != owner[second]) & (keys[owner[first]] == keys[owner[second]])
+    keep = np.ones(len(start), dtype=bool)
+    keep[first[dissolved]] = keep[second[dissolved]] = False
+    kept = start[keep]
+    opens = np.r_[True, kept[1:] != kept[:-1] + 1]  # a new line where the previous segment was left out
+    vertices = np.empty((len(kept) + opens.sum(), 2))
+    codes = np.full(len(vertices), MplPath.LINETO, dtype=np.uint8)
+    at = np.arange(len(kept)) + np.cumsum(opens)  # where each segment's end goes
+    vertices[at] = coords[kept + 1]
+    vertices[at[opens] - 1] = coords[kept[opens]]
+    codes[at[opens] - 1] = MplPath.MOVETO
+    return MplPath(vertices, codes)
+
+
 def stroke(ax, geoms, colour: str, width_mm: float, dashes: tuple[float, ...] | None = None) -> None:
-    """Draw the outlines of polygons (or lines), ``dashes`` in mm."""
+    """Draw the outlines of polygons (or lines, or a ready path), ``dashes`` in mm."""
     style = [(0, tuple(pt(d) for d in dashes))] if dashes else ["solid"]
-    ax.add_collection(PathCollection([outline_path(geoms)], facecolors="none", edgecolors=[colour],
+    path = geoms if isinstance(geoms, MplPath) else outline_path(geoms)
+    ax.add_collection(PathCollection([path], facecolors="none", edgecolors=[colour],
                                      linewidths=[pt(width_mm)], linestyles=style), autolim=False)
 
 

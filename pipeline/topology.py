@@ -74,6 +74,38 @@ def overlapping_pairs(geoms: np.ndarray, thresholds: Thresholds = Thresholds()) 
     })
 
 
+@dataclass(frozen=True)
+class RingSegments:
+    """Every straight segment of the polygons' rings, and the pairs of segments
+    with the same two end points (an edge two polygons share, when both carry
+    its vertices): one sort, no overlay."""
+
+    coords: np.ndarray  # the rings' vertices (n × 2)
+    start: np.ndarray  # segment k runs coords[start[k]] → coords[start[k] + 1]
+    owner: np.ndarray  # the polygon (index into the input) of each segment
+    first: np.ndarray  # matched segments: first[i] and second[i] have the same end points
+    second: np.ndarray
+
+    @classmethod
+    def of(cls, geoms: np.ndarray) -> RingSegments:
+        parts, part_of = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+        polygonal = shapely.get_type_id(parts) == 3
+        rings, ring_of = shapely.get_rings(parts[polygonal], return_index=True)
+        coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
+        start = np.flatnonzero(vertex_ring[1:] == vertex_ring[:-1])
+        owner = part_of[polygonal][ring_of[vertex_ring[start]]]
+        a, b = coords[start], coords[start + 1]
+        flip = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+        lo, hi = np.where(flip[:, None], b, a), np.where(flip[:, None], a, b)
+        order = np.lexsort((hi[:, 1], hi[:, 0], lo[:, 1], lo[:, 0]))
+        same = (lo[order[1:]] == lo[order[:-1]]).all(axis=1) & (hi[order[1:]] == hi[order[:-1]]).all(axis=1)
+        return cls(coords, start, owner, order[:-1][same], order[1:][same])
+
+    def lengths(self) -> np.ndarray:
+        step = self.coords[self.start + 1] - self.coords[self.start]
+        return np.hypot(step[:, 0], step[:, 1])
+
+
 def union_coverage(geoms: np.ndarray):
     """Union of polygons: GEOS coverage union (fast, exact for a clean
     coverage), or the full overlay union when that does not add up."""

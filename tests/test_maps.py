@@ -11,8 +11,8 @@ import pytest
 import shapely
 from PIL import Image
 
-from pipeline.drawing import PT_PER_MM, compound_path
-from pipeline.maps.generalise import generalise, minimum_mapped_m2
+from pipeline.drawing import PT_PER_MM, compound_path, dissolved_outline_path
+from pipeline.maps.generalise import _shared, _shared_by_overlay, generalise, minimum_mapped_m2
 from pipeline.maps.labels import Room, box_polygon, label_coverage, place_labels
 from pipeline.maps.layout import ROLL_MM, choose_paper, format_scale, plotter_layout, regulation_scale
 from pipeline.reference import landuse_colors, landuse_tree
@@ -323,3 +323,38 @@ def test_small_khoanh_join_the_neighbour_with_the_longest_boundary_on_the_sheet_
     assert areas["RST"] == 1_001_800 and areas["LUC"] == 300_200 and areas["DGT"] == road.area
     assert drawn.area.sum() == pytest.approx(khoanh.area.sum())
     assert generalise(khoanh, 1_000)[1] == 0  # at 1:1.000 (16 m²) every khoanh shows
+
+
+def _drawn_length(path) -> float:
+    steps = np.diff(path.vertices, axis=0)[path.codes[1:] != path.MOVETO]
+    return float(np.hypot(steps[:, 0], steps[:, 1]).sum())
+
+
+def test_a_small_scale_sheet_draws_no_edge_between_khoanh_of_one_code():
+    """Three 100 m squares in a row, the first two RST: the edge between them
+    is left out (as if dissolved), the one between RST and LUC is drawn by
+    both sides as before; an edge whose vertices the neighbour does not carry
+    (a T-junction) stays."""
+    row = np.array([shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100), shapely.box(200, 0, 300, 100)])
+    assert _drawn_length(dissolved_outline_path(row, np.array(["RST", "RST", "LUC"]))) == pytest.approx(
+        800 + 2 * 100)
+    assert _drawn_length(dissolved_outline_path(row, np.array(["RST", "LUC", "BHK"]))) == pytest.approx(1200)
+    tee = np.array([shapely.box(0, 0, 100, 200), shapely.box(100, 0, 200, 100), shapely.box(100, 100, 200, 200)])
+    assert _drawn_length(dissolved_outline_path(tee, np.array(["RST", "RST", "RST"]))) == pytest.approx(
+        600 + 400 + 400 - 2 * 100)  # the two squares' shared edge goes; the T-junction edge stays
+
+
+def test_shared_boundaries_from_matched_edges_equal_the_overlay():
+    """The generalisation's shared lengths (edges both khoanh carry, an overlay
+    where a ring is not all such edges) equal the overlay of every pair, on a
+    grid of khoanh of several sizes with T-junctions and a hole."""
+    cells = [shapely.box(x, y, x + 10, y + 10) for x in range(0, 100, 10) for y in range(0, 50, 10)]
+    cells += [shapely.box(0, 50, 55, 80), shapely.box(55, 50, 100, 80)]  # T-junctions on the grid's top
+    cells[12] = shapely.box(20, 20, 30, 30).difference(shapely.box(23, 23, 27, 27))
+    cells.append(shapely.box(23, 23, 27, 27))  # in the hole
+    geoms = np.array(cells, dtype=object)
+    small = shapely.area(geoms) < 200
+    fast = _shared(geoms, small)
+    exact = _shared_by_overlay(geoms, np.flatnonzero(small))
+    merged = fast.merge(exact[exact["shared"] > 0], on=["a", "b"], how="outer", suffixes=("", "_exact")).fillna(0)
+    assert len(merged) > 100 and np.allclose(merged["shared"], merged["shared_exact"])

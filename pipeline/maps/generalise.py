@@ -7,7 +7,9 @@ rivers (drawn along their line) and the khoanh that carry a point symbol
 The minimum mapped size is the rule of practice repeated in Circular 08/2024
 Art. 18: 16 mm² on paper at 1:1 000–1:10 000, 9 mm² at 1:25 000–1:100 000.
 No library does this merge (GRASS ``v.clean rmarea`` is the closest, outside
-Python), so it is written here on shapely's STRtree.
+Python), so it is written here: shared edges matched by their end points (an
+overlay only where a ring is not all shared edges), groups merged by GEOS
+coverage union.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ..topology import RingSegments, union_coverage
 from .labels import linear_codes, point_codes
 
 ROUNDS = 4  # a khoanh merged into a small neighbour may still be small: merge again
@@ -28,23 +31,42 @@ def minimum_mapped_m2(scale: int) -> float:
     return mm2 * (scale / 1000.0) ** 2
 
 
+def _shared_by_overlay(geoms: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
+    """The boundary length each khoanh of ``idx`` shares with each neighbour, by overlay."""
+    pairs = shapely.STRtree(geoms).query(geoms[idx], predicate="intersects")
+    a, b = idx[pairs[0]], pairs[1]
+    a, b = a[a != b], b[a != b]
+    boundaries = shapely.boundary(geoms)
+    return pd.DataFrame({"a": a, "b": b, "shared": shapely.length(shapely.intersection(boundaries[a], boundaries[b]))})
+
+
+def _shared(geoms: np.ndarray, small: np.ndarray) -> pd.DataFrame:
+    """The boundary length each small khoanh shares with each neighbour: from
+    the edges both carry (one sort), and by overlay for the khoanh whose ring
+    is not all such edges (a neighbour's vertex on its edge, the sheet's rim)."""
+    segments = RingSegments.of(geoms)
+    owner, first, second = segments.owner, segments.first, segments.second
+    length = segments.lengths()
+    across = owner[first] != owner[second]
+    a, b, shared = owner[first][across], owner[second][across], length[first][across]
+    a, b, shared = np.r_[a, b], np.r_[b, a], np.r_[shared, shared]
+    perimeter = np.bincount(owner, length, minlength=len(geoms))
+    matched = np.bincount(a, shared, minlength=len(geoms))
+    unsure = small & (matched < perimeter * (1 - 1e-9))
+    sure = small[a] & ~unsure[a]
+    found = pd.DataFrame({"a": a[sure], "b": b[sure], "shared": shared[sure]}).groupby(["a", "b"], as_index=False).sum()
+    return pd.concat([found, _shared_by_overlay(geoms, np.flatnonzero(unsure))], ignore_index=True)
+
+
 def _targets(geoms: np.ndarray, small: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """For each khoanh, the index it joins: itself, or for a small one the
     neighbour (not ``kept``) sharing the longest boundary (itself when it has none)."""
     target = np.arange(len(geoms))
-    idx = np.flatnonzero(small)
-    if not len(idx):
+    if not small.any():
         return target
-    tree = shapely.STRtree(geoms)
-    pairs = tree.query(geoms[idx], predicate="intersects")
-    a, b = idx[pairs[0]], pairs[1]
-    keep = (a != b) & ~kept[b]
-    a, b = a[keep], b[keep]
-    boundaries = shapely.boundary(geoms)
-    shared = shapely.length(shapely.intersection(boundaries[a], boundaries[b]))
-    found = pd.DataFrame({"a": a, "b": b, "shared": shared})
-    found = found[found["shared"] > 0].sort_values(["a", "shared", "b"], ascending=[True, False, True])
-    best = found.drop_duplicates("a")
+    found = _shared(geoms, small)
+    found = found[(found["shared"] > 0) & ~kept[found["b"].to_numpy()]]
+    best = found.sort_values(["a", "shared", "b"], ascending=[True, False, True]).drop_duplicates("a")
     target[best["a"].to_numpy()] = best["b"].to_numpy()
     return target
 
@@ -83,7 +105,7 @@ def generalise(khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gpd.GeoDataFrame, 
         parts = members.groupby("label").groups
         keep = np.sort(heir.index.to_numpy())
         out = frame.iloc[keep].copy()
-        out.geometry.values[:] = [shapely.union_all(geoms[np.asarray(parts[label[i]])]) if len(parts[label[i]]) > 1
+        out.geometry.values[:] = [union_coverage(geoms[np.asarray(parts[label[i]])]) if len(parts[label[i]]) > 1
                                   else geoms[i] for i in keep]
         frame = out.reset_index(drop=True)
     return frame, merged

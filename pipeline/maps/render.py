@@ -28,11 +28,10 @@ from matplotlib.textpath import TextPath  # noqa: E402
 from matplotlib.transforms import Affine2D  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ..drawing import PT_PER_MM, fill, pt, stroke  # noqa: E402
+from ..drawing import PT_PER_MM, dissolved_outline_path, fill, outline_path, pt, stroke  # noqa: E402
 from ..io import atomic_path, write_json  # noqa: E402
 from ..report import vn_number  # noqa: E402
 from ..symbology import BOUNDARY_STYLES, GAP_COLOR, GAP_EDGE, GAP_HATCH, MISSING_COLOUR  # noqa: E402
-from ..topology import union_coverage  # noqa: E402
 from .content import SheetContent  # noqa: E402
 from .labels import FONT, Room, label_coverage, map_symbols, place_labels, place_names, place_symbols  # noqa: E402
 from .layout import Box, SheetLayout, format_scale, grid_spacing  # noqa: E402
@@ -85,13 +84,13 @@ def draw_fills(ax, content: SheetContent) -> None:
         fill(ax, gaps.geometry.values, GAP_COLOR, GAP_HATCH, GAP_EDGE)
 
 
-def khoanh_edges(khoanh: pd.DataFrame, across_units: bool) -> np.ndarray:
-    """The khoanh outlines; on a district or province sheet those of each code
-    dissolved over the commune lines (a road or river runs on across them)."""
+def khoanh_edges(khoanh: pd.DataFrame, across_units: bool) -> MplPath:
+    """The khoanh outlines; on a district or province sheet without the edges
+    between khoanh of one code (a road or river runs on across the commune
+    lines, as if dissolved by code)."""
     if not across_units:
-        return khoanh.geometry.values
-    parts = [union_coverage(group.geometry.values) for _, group in khoanh.groupby("landuse", dropna=False)]
-    return np.asarray(parts, dtype=object)
+        return outline_path(khoanh.geometry.values)
+    return dissolved_outline_path(khoanh.geometry.values, khoanh["landuse"].fillna("").to_numpy())
 
 
 def draw_map(fig, layout: SheetLayout, content: SheetContent) -> tuple[pd.DataFrame, tuple[int, int], dict]:
