@@ -268,15 +268,17 @@ def maps(workdir: Path, scale_step: int | None, dpi: int | None, scheduler: str)
               help="GeoTIFF cell size (m) for communes and districts.")
 @click.option("--province-resolution", type=float, default=10.0, show_default=True,
               help="GeoTIFF cell size (m) for the province.")
+@scheduler_option
 @reports_errors
-def package(workdir: Path, resolution: float, province_resolution: float) -> None:
+def package(workdir: Path, resolution: float, province_resolution: float, scheduler: str) -> None:
     """One GeoPackage with QGIS styles, a QGIS project (.qgz) and GeoTIFFs of current use.
 
     \b
     Example:
       kiemke package --workdir data/processed
     """
-    out = run_package(WorkDir(Path(workdir)), commune_resolution=resolution, province_resolution=province_resolution)
+    out = run_package(WorkDir(Path(workdir)), commune_resolution=resolution, province_resolution=province_resolution,
+                      scheduler=_scheduler(scheduler))
     click.echo(f"GeoPackage → {out['gpkg']}\nQGIS project → {out['project']}\nGeoTIFF → {out['tif']}")
 
 
@@ -343,7 +345,7 @@ def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Calla
         ("maps", lambda: run_maps(work, scheduler=cluster)),
         *([("regroup", lambda: regrouped.extend(regroup_all(work, scheduler=cluster))),
            ("units", lambda: units_outputs(regrouped, scheduler=cluster))] if settings.units else []),
-        ("package", lambda: run_package(work)),
+        ("package", lambda: run_package(work, scheduler=cluster)),
     ]
 
 

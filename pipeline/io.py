@@ -86,9 +86,9 @@ def read_geoparquet(path: Path, columns: list[str] | None = None) -> gpd.GeoData
     return gpd.read_parquet(path, columns=columns)
 
 
-def read_geoparquets(paths, crs=None) -> gpd.GeoDataFrame:
-    """Several GeoParquet files (e.g. one per commune) as one frame."""
-    frame = pd.concat([gpd.read_parquet(p) for p in paths], ignore_index=True)
+def read_geoparquets(paths, crs=None, columns: list[str] | None = None) -> gpd.GeoDataFrame:
+    """Several GeoParquet files (e.g. one per commune) as one frame (``columns`` only, when given)."""
+    frame = pd.concat([gpd.read_parquet(p, columns=columns) for p in paths], ignore_index=True)
     return gpd.GeoDataFrame(frame, crs=crs) if crs is not None else gpd.GeoDataFrame(frame)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -43,14 +44,15 @@ class GpkgLayer:
         return isinstance(self.frame, gpd.GeoDataFrame)
 
 
-def to_multipolygon(geoms) -> list:
+def to_multipolygon(geoms) -> np.ndarray:
     """Every geometry as a MultiPolygon (one geometry type per layer, as QGIS likes)."""
-    out = []
-    for geom in geoms:
-        if geom.geom_type not in ("Polygon", "MultiPolygon"):
-            geom = polygonal(geom)
-        out.append(geom if geom.geom_type == "MultiPolygon" else
-                   shapely.MultiPolygon([geom]) if not geom.is_empty else shapely.MultiPolygon())
+    geoms = np.array(geoms, dtype=object)
+    odd = ~np.isin(shapely.get_type_id(geoms), [3, 6])  # neither Polygon nor MultiPolygon
+    geoms[odd] = [polygonal(g) for g in geoms[odd]]
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    solid = ~shapely.is_empty(parts)
+    out = shapely.multipolygons(parts[solid], indices=owner[solid], out=np.empty(len(geoms), dtype=object))
+    out[shapely.is_missing(out)] = shapely.MultiPolygon()
     return out
 
 
@@ -188,7 +190,8 @@ def write_geopackage(path: Path, layers: list[GpkgLayer], crs) -> Path:
                 options["SPATIAL_INDEX"] = "YES"
             pyogrio.write_dataframe(
                 layer.frame if layer.spatial else pd.DataFrame(layer.frame), tmp, layer=layer.name, driver="GPKG",
-                append=k > 0, dataset_options={"VERSION": "1.2"} if k == 0 else None, layer_options=options)
+                append=k > 0, dataset_options={"VERSION": "1.2"} if k == 0 else None, layer_options=options,
+                use_arrow=True)
         write_layer_styles(tmp, [layer.style for layer in layers if layer.style is not None], layers)
         os.replace(tmp, path)
     finally:

@@ -10,15 +10,16 @@ from xml.sax.saxutils import escape
 import geopandas as gpd
 import numpy as np
 import rasterio
+import shapely
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.shutil import copy as rio_copy
 from rasterio.transform import from_origin
 
-from ..io import atomic_path, write_text
-from ..reference import landuse_tree
+from ..io import atomic_path, read_geoparquets, write_text
+from ..reference import landuse_colors, landuse_tree
 from ..regime import load_template
-from ..symbology import colour_of
+from ..symbology import MISSING_COLOUR
 
 
 def raster_codes() -> list[str]:
@@ -39,16 +40,18 @@ def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> d
     x0, y0 = np.floor(x0 / resolution) * resolution, np.floor(y0 / resolution) * resolution
     width, height = int(np.ceil((x1 - x0) / resolution)), int(np.ceil((y1 - y0) / resolution))
     transform = from_origin(x0, y0 + height * resolution, resolution, resolution)
-    band = rasterize(zip(coded.geometry.values, coded["landuse"].map(value), strict=True), out_shape=(height, width),
-                     transform=transform, fill=0, dtype="uint8")
+    shapes, owner = geojson_polygons(coded.geometry.values)
+    band = rasterize(zip(shapes, coded["landuse"].map(value).to_numpy()[owner], strict=True),
+                     out_shape=(height, width), transform=transform, fill=0, dtype="uint8")
+    colours = landuse_colors()["hex"]
     colormap = {0: (255, 255, 255, 0)}
     for code, v in value.items():
-        h = colour_of(code).lstrip("#")
+        h = str(colours.get(code, MISSING_COLOUR)).lstrip("#")
         colormap[v] = (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16), 255)
     tree = landuse_tree()
     profile = {"driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8", "crs": crs,
-               "transform": transform, "nodata": 0, "tiled": True, "blockxsize": 512, "blockysize": 512,
-               "compress": "deflate"}
+               "transform": transform, "nodata": 0, "tiled": True, "blockxsize": 512,
+               "blockysize": 512}  # a scratch file: compressed once, by the COG copy
     with tempfile.TemporaryDirectory() as tmpdir:
         plain = Path(tmpdir) / "plain.tif"
         with rasterio.open(plain, "w", **profile) as dst:
@@ -69,8 +72,30 @@ def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> d
                '<PAMDataset><PAMRasterBand band="1"><CategoryNames>'
                + "".join(f"<Category>{escape(n)}</Category>" for n in names)
                + "</CategoryNames></PAMRasterBand></PAMDataset>\n")
-    counts = np.bincount(band.ravel(), minlength=len(codes) + 1)
+    counts = cell_counts(band)
     return {c: float(counts[v]) * resolution**2 for c, v in value.items() if counts[v]}
+
+
+def geojson_polygons(geoms: np.ndarray) -> tuple[list[dict], np.ndarray]:
+    """Every polygon part as a GeoJSON-like Polygon whose rings are coordinate
+    arrays, and the geometry each part comes from: what ``rasterize`` reads,
+    built from shapely's arrays (its ``__geo_interface__`` walks every
+    coordinate in Python: 7 s for 64 000 khoanh, here 0.3 s)."""
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    rings, part_of = shapely.get_rings(parts, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    ring_coords = np.split(coords, np.flatnonzero(np.diff(ring_of)) + 1) if len(coords) else []
+    first_ring = np.r_[0, np.flatnonzero(np.diff(part_of)) + 1, len(rings)] if len(rings) else np.zeros(1, int)
+    shapes = [{"type": "Polygon", "coordinates": ring_coords[a:b]} for a, b in zip(first_ring[:-1], first_ring[1:],
+                                                                                   strict=True)]
+    return shapes, owner[part_of[first_ring[:-1]]]
+
+
+def raster_to_file(khoanh_files: list[str], path: str, resolution: float, crs) -> dict[str, float]:
+    """Task: the GeoTIFF of one unit from its communes' khoanh files; the area
+    of each code in it (m²). Runs on a worker."""
+    khoanh = read_geoparquets(khoanh_files, columns=["landuse", "geometry"])
+    return write_cog(Path(path), khoanh, resolution, crs)
 
 
 def raster_area_by_code(path: Path) -> dict[str, float]:
@@ -79,5 +104,14 @@ def raster_area_by_code(path: Path) -> dict[str, float]:
         band = src.read(1)
         codes = src.tags()["landuse_codes"].split(",")
         cell = abs(src.res[0] * src.res[1])
-    counts = np.bincount(band.ravel(), minlength=len(codes) + 1)
+    counts = cell_counts(band)
     return {c: float(counts[i + 1]) * cell for i, c in enumerate(codes) if counts[i + 1]}
+
+
+def cell_counts(band: np.ndarray) -> np.ndarray:
+    """How many cells hold each value 0…255, counted a million at a time (a
+    bincount of the whole band casts it to int64 first: 3.4 s for 48 M cells,
+    not 0.1)."""
+    cells, step = band.ravel(), 1 << 20
+    return sum((np.bincount(cells[k:k + step], minlength=256) for k in range(0, len(cells), step)),
+               np.zeros(256, dtype=np.int64))

@@ -9,20 +9,23 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import up_to_date, write_text
+from ..parallel import executor
 from ..regime import load_template
 from ..units import build_units
 from ..workdir import WorkDir, in_run_regime
 from .gpkg import collect_layers, write_geopackage, write_style_files
 from .project import write_project
-from .raster import raster_area_by_code, write_cog
+from .raster import raster_area_by_code, raster_to_file
 
 log = logging.getLogger(__name__)
 
 
 @in_run_regime
 def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_resolution: float = 10.0,
-                styles_dir: Path | None = None) -> dict[str, Path]:
-    """GeoPackage with styles, QGIS project and GeoTIFFs into the work directory."""
+                styles_dir: Path | None = None, progress: bool = True,
+                scheduler: str | None = "sync") -> dict[str, Path]:
+    """GeoPackage with styles, QGIS project and GeoTIFFs into the work directory
+    (the GeoTIFFs in parallel, one per unit)."""
     manifest = work.read_manifest()
     crs = manifest.crs
     stem = manifest.product_stem
@@ -45,19 +48,20 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
                             template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms
                                                              .replace("'", "′")))
     khoanh = next(layer.frame for layer in layers if layer.name == "khoanh_dat")
-    tif = products["tif"]
-    raster_areas = {"tinh": write_cog(tif, khoanh, province_resolution, crs)}
-    units = build_units(sorted(khoanh["commune_code"].unique()), manifest.load_boundaries(),
-                        manifest.province.name_vi, manifest.province.gso_code, manifest.levels)
-    for unit in units:
-        if unit.level in ("xa", "huyen"):
-            path = work.rasters_dir / f"{unit.level}_{unit.code}.tif"
-            if up_to_date([path], [work.khoanh(c) for c in unit.communes] + [work.manifest]):
-                raster_areas[unit.key] = raster_area_by_code(path)
-                continue
-            mine = khoanh[khoanh["commune_code"].isin(unit.communes)]
-            raster_areas[unit.key] = write_cog(path, mine, commune_resolution, crs)
+    communes = sorted(khoanh["commune_code"].unique())
+    units = build_units(communes, manifest.load_boundaries(), manifest.province.name_vi, manifest.province.gso_code,
+                        manifest.levels)
+    rasters = {"tinh": (products["tif"], province_resolution, communes)}
+    rasters |= {unit.key: (work.rasters_dir / f"{unit.level}_{unit.code}.tif", commune_resolution, list(unit.communes))
+                for unit in units if unit.level in ("xa", "huyen")}
+    areas = {key: raster_area_by_code(path) for key, (path, _, codes) in rasters.items()
+             if key != "tinh" and up_to_date([path], [work.khoanh(c) for c in codes] + [work.manifest])}
+    todo = [key for key in rasters if key not in areas]
+    with executor(scheduler) as pmap:
+        made = pmap(raster_to_file, [([str(work.khoanh(c)) for c in rasters[key][2]], str(rasters[key][0]),
+                                      rasters[key][1], crs) for key in todo], "rasters" if progress else "")
+    raster_areas = {key: ({**areas, **dict(zip(todo, made, strict=True))})[key] for key in rasters}
     pd.DataFrame([{"unit": k, "landuse": c, "area_m2": a} for k, v in raster_areas.items() for c, a in v.items()]) \
         .pipe(lambda f: write_text(work.report("raster_areas.csv"), f.to_csv(index=False)))
-    log.info("package: %s, %s, %s", gpkg, project, tif)
-    return {"gpkg": gpkg, "project": project, "tif": tif}
+    log.info("package: %s, %s, %s", gpkg, project, products["tif"])
+    return {"gpkg": gpkg, "project": project, "tif": products["tif"]}
