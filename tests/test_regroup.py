@@ -158,3 +158,38 @@ def test_parcels_follow_their_whole_khoanh_and_are_cut_with_the_cut_ones():
     assert list(fast["commune_code"]) == list(exact["commune_code"])
     assert shapely.equals(fast.geometry.values, exact.geometry.values).all()
     assert fast["area_m2"].to_numpy() == pytest.approx(exact["area_m2"].to_numpy())
+
+
+@pytest.mark.slow
+def test_one_changed_commune_is_cut_again_and_only_the_units_it_feeds_are_put_together(sample_run, tmp_path):
+    """After one old commune's khoanh change, the regroup cuts that commune
+    again and rewrites only the new units it feeds; the result equals a
+    regroup from scratch."""
+    import shutil
+
+    from pipeline.regroup import regroup_all
+    from pipeline.workdir import WorkDir
+
+    work = tmp_path / "work"
+    shutil.copytree(sample_run, work, ignore=shutil.ignore_patterns("maps", "forms", "qa", "*.gpkg", "*.tif", "*.qgz"))
+    units = work / "units_2025"
+    khoanh = gpd.read_parquet(work / "khoanh" / "06253.parquet")
+    khoanh.loc[khoanh["area_m2"].idxmax(), "landuse"] = "BHK"
+    khoanh.to_parquet(work / "khoanh" / "06253.parquet")
+    before = {p.name: p.stat().st_mtime_ns for p in (units / "khoanh").glob("*.parquet")}
+    regroup_all(WorkDir(work))
+    after = {p.name: p.stat().st_mtime_ns for p in (units / "khoanh").glob("*.parquet")}
+    fed = set(pd.read_csv(units / "stats" / "crosswalk_2025.csv", dtype=str)
+              .query("old_commune_code == '06253'")["new_unit_code"])
+    assert {name for name in after if after[name] != before.get(name)} == {f"{u}.parquet" for u in fed}
+    assert fed == {"90006", "90007"}
+    fresh = tmp_path / "fresh"
+    shutil.copytree(work, fresh, ignore=shutil.ignore_patterns("units_2025"))
+    regroup_all(WorkDir(fresh))
+    for name in after:
+        pd.testing.assert_frame_equal(pd.read_parquet(units / "khoanh" / name),
+                                      pd.read_parquet(fresh / "units_2025" / "khoanh" / name))
+    assert (units / "stats" / "crosswalk_2025.csv").read_bytes() == \
+        (fresh / "units_2025" / "stats" / "crosswalk_2025.csv").read_bytes()
+    assert "BHK" in set(pd.read_parquet(units / "khoanh" / "90006.parquet")["landuse"]) | \
+        set(pd.read_parquet(units / "khoanh" / "90007.parquet")["landuse"])

@@ -37,6 +37,7 @@ from ..io import (
     write_csv,
     write_geoparquet,
     write_json,
+    write_json_if_changed,
     write_table,
     write_text,
 )
@@ -165,56 +166,106 @@ def regroup_commune(workdir: str, code: str, spec: NewUnits, meridian: float, pa
 def assemble_unit(parts: str, target_root: str, unit_code: str, unit_name: str, olds: list[str]) -> None:
     """Task: one new unit's khoanh and parcels from its parts cut from the old
     communes (in old-commune order: the order of one overlay of them all), as
-    Arrow tables, and its khoanh map layer (``parts/layer/<code>.arrow``).
-    Runs on a worker."""
+    Arrow tables, and its khoanh map layer (``parts/layer/<code>.arrow``); a
+    layer it no longer has is removed. Runs on a worker."""
     target = WorkDir(Path(target_root))
     for layer, folder in (("khoanh", target.khoanh_dir), ("parcels", target.parcels_dir)):
         found = [p for old in olds if (p := Path(parts) / layer / unit_code / f"{old}.parquet").exists()]
+        arrow = Path(parts) / "layer" / f"{unit_code}.arrow"
         if not found:  # e.g. only a parcel's sliver and no khoanh of the unit
+            (folder / f"{unit_code}.parquet").unlink(missing_ok=True)
+            if layer == "khoanh":
+                arrow.unlink(missing_ok=True)
             continue
         mine = read_commune_table(found, unit_code)
         write_table(folder / f"{unit_code}.parquet", mine)
         if layer == "khoanh":
             table = khoanh_layer_table(mine, unit_name)
-            (Path(parts) / "layer").mkdir(parents=True, exist_ok=True)
-            with pa.OSFile(str(Path(parts) / "layer" / f"{unit_code}.arrow"), "wb") as sink, \
-                    pa.ipc.new_file(sink, table.schema) as writer:
+            arrow.parent.mkdir(parents=True, exist_ok=True)
+            with pa.OSFile(str(arrow), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
+
+
+class _Cuts:
+    """The old communes already cut (``parts/cut/<old>.json``: the new units it
+    feeds; ``<old>.slivers.parquet``), so that a later run cuts only the old
+    communes whose khoanh or parcels changed and puts together only the new
+    units they feed."""
+
+    def __init__(self, parts: Path):
+        self.folder = parts / "cut"
+
+    def current(self, old: str, inputs: list[Path]) -> bool:
+        return up_to_date([self.folder / f"{old}.json", self.folder / f"{old}.slivers.parquet"], inputs)
+
+    def known(self) -> list[str]:
+        return sorted(p.stem for p in self.folder.glob("*.json"))
+
+    def feeds(self, old: str) -> list[str]:
+        path = self.folder / f"{old}.json"
+        return json.loads(path.read_text(encoding="utf-8"))["feeds"] if path.exists() else []
+
+    def slivers(self, old: str) -> pd.DataFrame:
+        return pd.read_parquet(self.folder / f"{old}.slivers.parquet")
+
+    def forget(self, old: str, parts: Path) -> None:
+        """Remove an old commune's record and its parts (before it is cut again, or when it is gone)."""
+        (self.folder / f"{old}.json").unlink(missing_ok=True)
+        for stale in parts.glob(f"*/*/{old}.parquet"):
+            stale.unlink()
+
+    def record(self, old: str, slivers: pd.DataFrame, feeds: list[str]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.folder / f"{old}.slivers.parquet") as tmp:
+            slivers.to_parquet(tmp, index=False)
+        write_json(self.folder / f"{old}.json", {"feeds": feeds})
 
 
 def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     """Cut the run's khoanh by ``spec``'s units into ``units_<label>/`` (unless
-    current): each old commune cut on a worker, then each new unit put together on one."""
+    current): each old commune cut on a worker (only those changed since the
+    last run), then each new unit they feed put together on one."""
     manifest = work.read_manifest()
     target = WorkDir(work.root / f"units_{spec.label}")
-    sources = [*work.khoanh_files(), *work.parcel_files(), spec.path, work.manifest,
-               *([spec.codes] if spec.codes else [])]
-    outputs = [target.manifest, target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv",
+    common = [spec.path, work.manifest, *([spec.codes] if spec.codes else [])]
+    outputs = [target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv",
                target.root / f"khoanh_dat_{spec.label}.gpkg"]
-    if up_to_date(outputs, sources):
+    if target.manifest.exists() and up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(), *common]):
         return target
     units, _ = _units_of(spec, manifest.meridian)
     olds = [p.stem for p in work.khoanh_files()]
     parts = target.root / "parts"
-    shutil.rmtree(parts, ignore_errors=True)
-    for folder in (target.khoanh_dir, target.parcels_dir):
-        for stale in folder.glob("*.parquet"):
-            stale.unlink()
+    cuts = _Cuts(parts)
+    stale = [old for old in olds if not cuts.current(old, [work.khoanh(old), work.parcels(old), *common])]
+    gone = [old for old in cuts.known() if old not in olds]
+    if len(stale) == len(olds):  # the units or the run changed: start afresh
+        shutil.rmtree(parts, ignore_errors=True)
+        for folder in (target.khoanh_dir, target.parcels_dir):
+            for leftover in folder.glob("*.parquet"):
+                leftover.unlink()
+    affected = {unit for old in [*stale, *gone] for unit in cuts.feeds(old)}
+    for old in [*stale, *gone]:
+        cuts.forget(old, parts)
     with executor(scheduler) as pmap:
-        done = pmap(regroup_commune, [(str(work.root), code, spec, manifest.meridian, str(parts)) for code in olds],
+        done = pmap(regroup_commune, [(str(work.root), code, spec, manifest.meridian, str(parts)) for code in stale],
                     "regroup")
-        feeds = {u: [old for old, (_, fed) in zip(olds, done, strict=True) if u in fed]
-                 for u in sorted({u for _, fed in done for u in fed})}
+        for old, (slivers, fed) in zip(stale, done, strict=True):
+            cuts.record(old, slivers, fed)
+        fed_by = {old: set(cuts.feeds(old)) for old in olds}
+        affected |= {u for old in olds for u in fed_by[old]
+                     if old in stale or not (target.khoanh(u).exists() or target.parcels(u).exists())}
+        feeds = {u: [old for old in olds if u in fed_by[old]] for u in sorted(affected)}
         names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
         pmap(assemble_unit, [(str(parts), str(target.root), u, names.get(u, ""), feeds[u]) for u in feeds], "")
     write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", sorted((parts / "layer").glob("*.arrow")),
                        units.crs)
-    shutil.rmtree(parts, ignore_errors=True)
-    slivers = pd.concat([s for s, _ in done], ignore_index=True)
+    slivers = pd.concat([cuts.slivers(old) for old in olds], ignore_index=True)
     khoanh = pd.concat([pd.read_parquet(p, columns=["landuse", "area_m2"]) for p in work.khoanh_files()])
     pieces = pd.concat([pd.read_parquet(p, columns=["old_commune_code", "commune_code", "landuse", "area_m2"])
                         for p in target.khoanh_files()], ignore_index=True)
-    boundary_file = _write_boundaries(target.root / f"ranh_gioi_xa_{spec.label}.geojson", units)
+    boundary_file = target.root / f"ranh_gioi_xa_{spec.label}.geojson"
+    if not up_to_date([boundary_file], common):  # its time, too, dates every sheet of the units
+        _write_boundaries(boundary_file, units)
     table = crosswalk(pieces, manifest.commune_names(), names)
     write_csv(target.stats_dir / f"crosswalk_{spec.label}.csv", table)
     crosswalk_workbook(target.stats_dir / f"crosswalk_{spec.label}.xlsx", table, spec.label)
@@ -223,9 +274,10 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     write_text(target.report("regroup.md"), regroup_report(khoanh, pieces, slivers, table, spec, provisional, unit_m2))
     derived = replace(manifest, boundaries=Boundaries(path=boundary_file, context=boundary_file),
                       natural_area_ha={}, previous=None, units=(), levels=spec.levels)
-    write_json(target.manifest, RunManifest.to_json(derived))
-    log.info("regroup %s: %d khoanh → %d pieces in %d units (%d slivers, %.2f m²) → %s", spec.label, len(khoanh),
-             len(pieces), pieces["commune_code"].nunique(), len(slivers), slivers["area_m2"].sum(), target.root)
+    write_json_if_changed(target.manifest, RunManifest.to_json(derived))  # its time dates every sheet of the units
+    log.info("regroup %s: %d of %d old communes cut again, %d units put together; %d khoanh → %d pieces in %d units "
+             "(%d slivers, %.2f m²) → %s", spec.label, len(stale), len(olds), len(feeds), len(khoanh), len(pieces),
+             pieces["commune_code"].nunique(), len(slivers), slivers["area_m2"].sum(), target.root)
     return target
 
 
