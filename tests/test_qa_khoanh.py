@@ -157,3 +157,17 @@ def test_sample_khoanh_conserve_area_and_are_maximal(sample_run):
         same = (coded["landuse"].to_numpy()[i[pairs]] == coded["landuse"].to_numpy()[j[pairs]]) & \
                (coded["owner_type"].to_numpy()[i[pairs]] == coded["owner_type"].to_numpy()[j[pairs]])
         assert not (same & (shared > 1e-6)).any(), path.name
+
+
+@pytest.mark.slow
+def test_each_commune_overview_is_drawn_with_its_qa_and_shown_in_the_report(sample_run):
+    """The QA task draws its commune's overview map (qa/<code>/overview.png, on
+    the worker, kept with the layers); qa.html shows each one, in commune order."""
+    import base64
+
+    html = (sample_run / "reports" / "qa.html").read_text(encoding="utf-8")
+    codes = sorted(p.stem for p in (sample_run / "parcels").glob("*.parquet"))
+    shown = [html.index(base64.b64encode((sample_run / "qa" / code / "overview.png").read_bytes()).decode())
+             for code in codes]
+    assert len(codes) == 5 and shown == sorted(shown)
+    assert all((sample_run / "qa" / code / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for code in codes)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 
 import geopandas as gpd
 import matplotlib.pyplot as plt
@@ -52,9 +53,9 @@ def _problem_table(layer: gpd.GeoDataFrame, first: int) -> pd.DataFrame:
     })
 
 
-def _overview_png(result: CommuneQA, parcels: gpd.GeoDataFrame | None, title: str) -> str:
-    """A small overview map (base64 PNG): parcels in grey, problems as red
-    circles numbered like the rows of the tables below it."""
+def overview_png(result: CommuneQA, parcels: gpd.GeoDataFrame | None, title: str) -> bytes:
+    """A small overview map (PNG): parcels in grey, problems as red circles
+    numbered like the rows of the tables below it."""
     fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=100)
     if parcels is not None and len(parcels):
         stroke(ax, parcels.geometry.values, "#b0b0b0", 0.07)
@@ -78,7 +79,17 @@ def _overview_png(result: CommuneQA, parcels: gpd.GeoDataFrame | None, title: st
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def overview_path(work: WorkDir, code: str) -> Path:
+    """Where the QA task keeps a commune's overview map (drawn on the worker, with its QA)."""
+    return work.qa_dir / code / "overview.png"
+
+
+def _parcels_of(work: WorkDir, code: str) -> gpd.GeoDataFrame | None:
+    path = work.parcels(code)
+    return read_geoparquet(path, columns=["geometry"]) if path.exists() else None
 
 
 def _reconciliation_line(r: CommuneQA) -> str | None:
@@ -120,12 +131,12 @@ def write_qa_reports(results: list[CommuneQA], work: WorkDir, crs_name: str, nam
         line = _reconciliation_line(r)
         if line:
             md.append(f"- {line}")
-        parcels_path = work.parcels(r.commune_code)
-        parcels = read_geoparquet(parcels_path, columns=["geometry"]) if parcels_path.exists() else None
+        overview = overview_path(work, r.commune_code)
+        png = overview.read_bytes() if overview.exists() else overview_png(r, _parcels_of(work, r.commune_code), title)
         doc.append(f"<h2>{html.escape(title)}</h2>")
         doc += [f"<p><b>Cảnh báo</b>: {html.escape(w)}</p>" for w in r.warnings]
         doc += [f"<p>{html.escape(line)}</p>"] if line else []
-        doc.append(f'<img alt="Sơ đồ vị trí các lỗi" src="data:image/png;base64,{_overview_png(r, parcels, title)}">')
+        doc.append(f'<img alt="Sơ đồ vị trí các lỗi" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
         first = 1
         for name, layer in r.layers.items():
             if layer.empty:

@@ -11,12 +11,13 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from ..io import read_geoparquet, up_to_date, write_geoparquet, write_json
+from ..io import atomic_path, read_geoparquet, up_to_date, write_geoparquet, write_json
 from ..parallel import executor
+from ..report import unit_label
 from ..topology import Thresholds
 from ..workdir import WorkDir, in_run_regime
 from .core import LAYERS, PROBLEM_COLUMNS, CommuneQA, qa_commune
-from .report import write_qa_reports
+from .report import overview_path, overview_png, write_qa_reports
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,13 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
                 thresholds: Thresholds) -> None:
     """Task: QA one commune into ``qa/<code>/`` (one found not current by the stage). Runs on a worker."""
     work = WorkDir(Path(workdir))
-    path = work.parcels(code)
+    parcels = read_geoparquet(work.parcels(code))
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
-    result = qa_commune(read_geoparquet(path), boundary=boundary, natural_area_m2=natural[0],
+    result = qa_commune(parcels, boundary=boundary, natural_area_m2=natural[0],
                         thresholds=thresholds, commune_code=code)
+    overview = overview_png(result, parcels[["geometry"]], unit_label(code, work.read_manifest().commune_names()))
+    with atomic_path(overview_path(work, code)) as tmp:
+        tmp.write_bytes(overview)
     for name, layer in result.layers.items():
         write_geoparquet(work.qa_dir / code / f"{name}.parquet", layer)
     write_json(work.qa_dir / code / "meta.json", {
@@ -39,7 +43,8 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
 
 def qa_is_current(work: WorkDir, code: str) -> bool:
     """Whether a commune's QA layers are newer than its parcels and the run manifest."""
-    outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json"]
+    outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json",
+                                                                             overview_path(work, code)]
     return up_to_date(outputs, [work.parcels(code), work.manifest])
 
 
