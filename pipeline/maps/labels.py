@@ -57,6 +57,8 @@ def text_width_pt(text: str, size_pt: float, weight: str = "normal") -> float:
 
 def box_polygon(x: float, y: float, w: float, h: float, angle_deg: float) -> shapely.Polygon:
     """The rectangle ``w`` × ``h`` centred on (x, y), turned by ``angle_deg``."""
+    if angle_deg == 0:  # most labels: GEOS's box, four times faster
+        return shapely.box(x - w / 2, y - h / 2, x + w / 2, y + h / 2)
     a = np.radians(angle_deg)
     ux, uy = np.cos(a) * w / 2, np.sin(a) * w / 2
     vx, vy = -np.sin(a) * h / 2, np.cos(a) * h / 2

@@ -25,7 +25,6 @@ from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import FancyArrow, Rectangle  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 from matplotlib.textpath import TextPath  # noqa: E402
-from matplotlib.transforms import Affine2D  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..drawing import PT_PER_MM, dissolved_outline_path, fill, outline_path, pt, stroke  # noqa: E402
@@ -140,14 +139,15 @@ def draw_labels(ax, labels: pd.DataFrame, mm_per_m: float) -> None:
 def label_path(labels: pd.DataFrame, m_per_inch: float) -> MplPath:
     """Every label's glyph outlines, turned and placed, as one path (map units)."""
     vertices, codes = [], []
-    for (text, size, angle), group in labels.groupby(["text", "size", "angle"], sort=True):
+    for (text, size), group in labels.groupby(["text", "size"], sort=True):
         centred, glyph_codes = _glyphs(str(text), float(size))
         shape = centred * m_per_inch
-        if angle:
-            shape = Affine2D().rotate_deg(float(angle)).transform(shape)
-        at = group[["x", "y"]].to_numpy()
-        vertices.append((shape[None, :, :] + at[:, None, :]).reshape(-1, 2))
-        codes.append(np.tile(glyph_codes, len(at)))
+        angle = np.radians(group["angle"].to_numpy(dtype=float))[:, None]
+        cos, sin = np.cos(angle), np.sin(angle)
+        x = group["x"].to_numpy()[:, None] + cos * shape[:, 0] - sin * shape[:, 1]
+        y = group["y"].to_numpy()[:, None] + sin * shape[:, 0] + cos * shape[:, 1]
+        vertices.append(np.stack([x.ravel(), y.ravel()], axis=1))
+        codes.append(np.tile(glyph_codes, len(group)))
     return MplPath(np.concatenate(vertices), np.concatenate(codes))
 
 
