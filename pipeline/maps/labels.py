@@ -8,6 +8,7 @@ stations. Labels never overlap each other or a name.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -77,12 +78,11 @@ def local_angle(geom, x: float, y: float, radius: float) -> float:
     except shapely.errors.GEOSException:  # the clip gives up on a ring that touches itself: overlay instead
         piece = shapely.intersection(geom, shapely.box(x - half, y - half, x + half, y + half))
     rectangle = shapely.minimum_rotated_rectangle(piece)
-    if rectangle.geom_type != "Polygon":
+    if shapely.get_type_id(rectangle) != 3:  # not a polygon: a point or a line, no direction to follow
         return 0.0
-    corners = np.asarray(rectangle.exterior.coords)[:3]
-    edges = np.diff(corners, axis=0)
-    longest = edges[np.argmax(np.hypot(edges[:, 0], edges[:, 1]))]
-    angle = float(np.degrees(np.arctan2(longest[1], longest[0])))
+    (x0, y0), (x1, y1), (x2, y2) = shapely.get_coordinates(rectangle)[:3].tolist()
+    dx, dy = (x1 - x0, y1 - y0) if math.hypot(x1 - x0, y1 - y0) >= math.hypot(x2 - x1, y2 - y1) else (x2 - x1, y2 - y1)
+    angle = math.degrees(math.atan2(dy, dx))
     return angle - 180.0 if angle > 90 else angle + 180.0 if angle <= -90 else angle
 
 
