@@ -47,3 +47,11 @@ def test_an_error_reads_in_vietnamese_with_what_to_do_and_the_original():
     text = officer_message("/data/xa.shp: no such file or folder. Check the path given to ingest.")
     assert text.splitlines()[0].startswith("/data/xa.shp: không có tệp hoặc thư mục này. → Kiểm tra đường dẫn")
     assert text.splitlines()[1] == "  (/data/xa.shp: no such file or folder. Check the path given to ingest.)"
+
+
+def test_a_code_read_from_a_field_variant_says_so_in_vietnamese():
+    """legacy_codes.csv's "field-variant" rows (codes in no list, read by assumption) are named
+    as such for the officer, who is asked to check them; a listed legacy code keeps its circular."""
+    assert vi("legacy code GTO (field-variant) → DGT") == "Mã GTO (mã tự đặt ngoài mọi danh mục) → DGT"
+    assert "Kiểm tra lại" in officer_message("legacy code GTO (field-variant) → DGT")
+    assert vi("legacy code LNK (TT08/2007) → CLN") == "Mã cũ LNK (TT08/2007) → CLN"
