@@ -60,7 +60,8 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
     with executor(scheduler) as pmap:
         made = pmap(raster_to_file, [([str(work.khoanh(c)) for c in rasters[key][2]], str(rasters[key][0]),
                                       rasters[key][1], crs) for key in todo], "rasters" if progress else "")
-    raster_areas = {key: ({**areas, **dict(zip(todo, made, strict=True))})[key] for key in rasters}
+    areas |= dict(zip(todo, made, strict=True))
+    raster_areas = {key: areas[key] for key in rasters}  # in the units' order
     pd.DataFrame([{"unit": k, "landuse": c, "area_m2": a} for k, v in raster_areas.items() for c, a in v.items()]) \
         .pipe(lambda f: write_text(work.report("raster_areas.csv"), f.to_csv(index=False)))
     log.info("package: %s, %s, %s", gpkg, project, products["tif"])

@@ -15,7 +15,7 @@ import pandas as pd
 import shapely
 
 from ..drawing import stroke
-from ..io import read_geoparquet, write_json, write_text
+from ..io import write_json, write_text
 from ..report import markdown_table, signed, unit_label, vn_number
 from ..topology import representative_xy
 from ..workdir import WorkDir
@@ -87,11 +87,6 @@ def overview_path(work: WorkDir, code: str) -> Path:
     return work.qa_dir / code / "overview.png"
 
 
-def _parcels_of(work: WorkDir, code: str) -> gpd.GeoDataFrame | None:
-    path = work.parcels(code)
-    return read_geoparquet(path, columns=["geometry"]) if path.exists() else None
-
-
 def _reconciliation_line(r: CommuneQA) -> str | None:
     rec = r.reconciliation()
     if not rec["natural_area_m2"]:
@@ -131,8 +126,7 @@ def write_qa_reports(results: list[CommuneQA], work: WorkDir, crs_name: str, nam
         line = _reconciliation_line(r)
         if line:
             md.append(f"- {line}")
-        overview = overview_path(work, r.commune_code)
-        png = overview.read_bytes() if overview.exists() else overview_png(r, _parcels_of(work, r.commune_code), title)
+        png = overview_path(work, r.commune_code).read_bytes()  # drawn by the commune's QA task
         doc.append(f"<h2>{html.escape(title)}</h2>")
         doc += [f"<p><b>Cảnh báo</b>: {html.escape(w)}</p>" for w in r.warnings]
         doc += [f"<p>{html.escape(line)}</p>"] if line else []

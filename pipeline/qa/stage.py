@@ -23,14 +23,14 @@ log = logging.getLogger(__name__)
 
 
 def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tuple[float | None, str],
-                thresholds: Thresholds) -> None:
+                thresholds: Thresholds, title: str) -> None:
     """Task: QA one commune into ``qa/<code>/`` (one found not current by the stage). Runs on a worker."""
     work = WorkDir(Path(workdir))
     parcels = read_geoparquet(work.parcels(code))
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
     result = qa_commune(parcels, boundary=boundary, natural_area_m2=natural[0],
                         thresholds=thresholds, commune_code=code)
-    overview = overview_png(result, parcels[["geometry"]], unit_label(code, work.read_manifest().commune_names()))
+    overview = overview_png(result, parcels[["geometry"]], title)
     with atomic_path(overview_path(work, code)) as tmp:
         tmp.write_bytes(overview)
     for name, layer in result.layers.items():
@@ -56,6 +56,7 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
     bounds = manifest.load_boundaries().set_index("commune_code")
     thresholds = manifest.qa
     natural_ha = manifest.natural_area_ha
+    names = manifest.commune_names()
     tasks = []
     for path in work.parcel_files():
         code = path.stem
@@ -66,13 +67,13 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
         elif boundary is not None:
             natural = (float(boundary.area), "boundary")
         tasks.append((str(work.root), code, shapely.to_wkb(boundary) if boundary is not None else None,
-                      natural, thresholds))
+                      natural, thresholds, unit_label(code, names)))
     stale = [task for task in tasks if not qa_is_current(work, task[1])]  # a current commune: no task at all
     with executor(scheduler) as pmap:
         pmap(qa_to_files, stale, "qa" if progress else "")
     results = [_read_commune_qa(work, task[1]) for task in tasks]
     if stale or not work.report("qa.md").exists():
-        write_qa_reports(results, work, manifest.crs.name, manifest.commune_names())
+        write_qa_reports(results, work, manifest.crs.name, names)
     log.info("qa: %d communes (%d checked again), %d problems → %s", len(results), len(stale),
              sum(sum(r.counts().values()) for r in results), work.report("qa.md"))
     return results
