@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -86,10 +87,22 @@ def read_geoparquet(path: Path, columns: list[str] | None = None) -> gpd.GeoData
     return gpd.read_parquet(path, columns=columns)
 
 
+def geoparquet_bounds(path: Path) -> np.ndarray:
+    """The bounding box (x0, y0, x1, y1) a GeoParquet file's metadata records for its geometry (NaN when empty)."""
+    geo = json.loads(pq.read_schema(path).metadata[b"geo"])
+    return np.array(geo["columns"][geo["primary_column"]].get("bbox") or [np.nan] * 4, dtype=float)
+
+
 def read_geoparquets(paths, crs=None, columns: list[str] | None = None) -> gpd.GeoDataFrame:
     """Several GeoParquet files (e.g. one per commune) as one frame (``columns`` only, when given)."""
     frame = pd.concat([gpd.read_parquet(p, columns=columns) for p in paths], ignore_index=True)
     return gpd.GeoDataFrame(frame, crs=crs) if crs is not None else gpd.GeoDataFrame(frame)
+
+
+def read_columns(paths: list[Path], columns: list[str]) -> pd.DataFrame:
+    """Some attribute columns of several (Geo)Parquet files as one frame, without geometry."""
+    frames = [pd.read_parquet(p, columns=columns) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def up_to_date(outputs: list[Path], inputs: list[Path]) -> bool:

@@ -183,3 +183,38 @@ def _project_is_ready_to_work_in(report: dict) -> None:
             assert (round(page.rect.width / PT_PER_MM), round(page.rect.height / PT_PER_MM)) == (1189, 841)
             text = page.get_text()
             assert "BẢN ĐỒ HIỆN TRẠNG SỬ DỤNG ĐẤT NĂM 2019" in text and "TỶ LỆ 1:" in text
+
+
+def test_layers_stream_a_file_at_a_time_with_every_files_columns(tmp_path):
+    """Parcel files keep their source's extra columns: the streamed layer has
+    them all, typed as in the files (REAL stays REAL, INTEGER stays INTEGER),
+    empty where a file lacks them; an optional layer without rows is left out;
+    the extent is the files' together."""
+    from pyproj import CRS
+    from shapely.geometry import box
+
+    from pipeline.io import write_geoparquet
+    from pipeline.package.gpkg import GpkgLayer, per_file, whole, write_geopackage
+
+    crs = CRS.from_epsg(3405)
+    first = gpd.GeoDataFrame({"landuse": ["LUC", "ONT"], "DT_ONT": [120.5, None]},
+                             geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)], crs=crs)
+    second = gpd.GeoDataFrame({"landuse": ["CLN"], "objectId": [7]}, geometry=[box(5, 5, 6, 8)], crs=crs)
+    files = [write_geoparquet(tmp_path / "a.parquet", first), write_geoparquet(tmp_path / "b.parquet", second)]
+    empty = gpd.GeoDataFrame({"problem": []}, geometry=[], crs=crs)
+    written = write_geopackage(tmp_path / "t.gpkg", [
+        GpkgLayer("qa_none", "QA", "", whole(empty), True, optional=True),
+        GpkgLayer("thua_dat", "Thửa đất", "", per_file(files), True),
+    ], crs)
+    assert [layer.name for layer in written] == ["thua_dat"]
+    assert written[0].columns == ("landuse", "DT_ONT", "geometry", "objectId")
+    assert written[0].bounds == (0.0, 0.0, 6.0, 8.0)
+    assert [name for name, _ in pyogrio.list_layers(tmp_path / "t.gpkg")] == ["thua_dat", "layer_styles"]
+    info = pyogrio.read_info(tmp_path / "t.gpkg", layer="thua_dat")
+    assert dict(zip(info["fields"], info["dtypes"], strict=True)) == {"landuse": "object", "DT_ONT": "float64",
+                                                                       "objectId": "int64"}
+    back = pyogrio.read_dataframe(tmp_path / "t.gpkg", layer="thua_dat")
+    assert back["landuse"].tolist() == ["LUC", "ONT", "CLN"]
+    assert back["DT_ONT"].isna().tolist() == [False, True, True]
+    assert back["objectId"].isna().tolist() == [True, True, False]
+    assert set(back.geom_type) == {"MultiPolygon"}

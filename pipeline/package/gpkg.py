@@ -4,44 +4,84 @@ boundaries, every QA layer, the area tables behind the forms and, when a
 previous inventory was compared, the changed areas (bien_dong, styled by the
 new use) and the transition table (chu_chuyen); Vietnamese titles and
 descriptions in ``gpkg_contents``; spatial indexes; default styles (QML + SLD)
-in ``layer_styles``."""
+in ``layer_styles``.
+
+Layers are streamed a commune at a time (one Arrow stream per layer), so the
+package of a whole country holds one commune's parcels in memory, not all."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pyogrio
 import shapely
 
 from ..ingest.review import review_frame
-from ..io import read_geoparquets, write_text
-from ..qa import LAYER_TITLES, read_qa_layer
+from ..io import read_columns, read_geoparquet, write_text
+from ..qa import LAYER_TITLES
 from ..topology import polygonal
 from ..workdir import RunManifest, WorkDir
 from .styles import LayerStyle, boundary_style, landuse_style, qa_style, review_style
 
 
 @dataclass(frozen=True)
+class Rows:
+    """A layer's rows, read a chunk (a commune) at a time when written, and
+    the columns and types of the whole layer when chunks differ (parcel files
+    keep their source's extra columns)."""
+
+    read: Callable[[], Iterable[pd.DataFrame]]
+    schema: pa.Schema | None = None  # None: the first chunk's
+
+
+@dataclass(frozen=True)
 class GpkgLayer:
-    """A layer of the GeoPackage: name, Vietnamese title and description, data, style."""
+    """A layer of the GeoPackage: name, Vietnamese title and description, its
+    rows, style; once written, its columns and extent."""
 
     name: str
     title: str
     description: str
-    frame: pd.DataFrame
+    rows: Rows
+    spatial: bool
     style: LayerStyle | None = None
     group: str | None = None  # the QGIS project's group, when not the one its name gives
+    optional: bool = False  # left out of the GeoPackage when it has no rows
+    columns: tuple[str, ...] = ()
+    bounds: tuple[float, float, float, float] | None = None
 
-    @property
-    def spatial(self) -> bool:
-        return isinstance(self.frame, gpd.GeoDataFrame)
+
+def whole(frame: pd.DataFrame) -> Rows:
+    """A frame already in memory, as one chunk."""
+    return Rows(lambda: [frame])
+
+
+def per_file(paths: list[Path], prepare: Callable[[gpd.GeoDataFrame], pd.DataFrame] | None = None) -> Rows:
+    """One chunk per GeoParquet file (a commune), read when written; the
+    files' columns together unless ``prepare`` makes its own."""
+    if prepare is None:
+        return Rows(lambda: (read_geoparquet(p) for p in paths), files_schema(paths))
+    return Rows(lambda: (prepare(read_geoparquet(p)) for p in paths))
+
+
+def files_schema(paths: list[Path]) -> pa.Schema | None:
+    """Every column of the files in order of appearance, with a type fitting
+    all (as ``pd.concat`` unites them); geometry as WKB; a column no file fills, text."""
+    if not paths:
+        return None
+    schema = pa.unify_schemas([pq.read_schema(p).remove_metadata() for p in paths], promote_options="permissive")
+    return pa.schema([field.with_type(pa.binary()) if field.name == "geometry" else
+                      field.with_type(pa.string()) if pa.types.is_null(field.type) else field for field in schema])
 
 
 def to_multipolygon(geoms) -> np.ndarray:
@@ -59,18 +99,15 @@ def to_multipolygon(geoms) -> np.ndarray:
 def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
     """Every layer and table of the GeoPackage, in drawing order (top first)."""
     target = manifest.crs
-    khoanh = read_geoparquets(work.khoanh_files(), crs=target)
-    parcels = read_geoparquets(work.parcel_files(), crs=target)
     bounds = manifest.load_boundaries()
     layers: list[GpkgLayer] = []
     for name in ("overlaps", "duplicates", "gaps", "slivers", "crossings", "invalid"):
-        qa = read_qa_layer(work, name)
-        if isinstance(qa, gpd.GeoDataFrame) and len(qa):
-            qa = gpd.GeoDataFrame(qa, geometry="geometry", crs=target)
-            qa = qa.set_geometry(to_multipolygon(shapely.make_valid(qa.geometry.values)), crs=target)
-            layers.append(GpkgLayer(f"qa_{name}", f"QA: {LAYER_TITLES[name]}",
-                                    "Vấn đề topo do kiemke phát hiện; X = tọa độ Bắc, Y = tọa độ Đông (VN-2000).",
-                                    qa, qa_style(f"qa_{name}", name, LAYER_TITLES[name])))
+        layers.append(GpkgLayer(
+            f"qa_{name}", f"QA: {LAYER_TITLES[name]}",
+            "Vấn đề topo do kiemke phát hiện; X = tọa độ Bắc, Y = tọa độ Đông (VN-2000).",
+            per_file(sorted(work.qa_dir.glob(f"*/{name}.parquet")),
+                     lambda f: f.set_geometry(shapely.make_valid(f.geometry.values))),
+            True, qa_style(f"qa_{name}", name, LAYER_TITLES[name]), optional=True))
     if len(bounds):
         province = gpd.GeoDataFrame({"ten": [f"Tỉnh {manifest.province.name_vi}"],
                                      "ma": [manifest.province.gso_code]},
@@ -81,30 +118,31 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
             *([("ranh_gioi_huyen", districts, "huyen", "Ranh giới huyện")] if "huyen" in manifest.levels else []),
             ("ranh_gioi_xa", bounds, "xa", "Ranh giới xã"),
         ):
-            frame = frame.set_geometry(to_multipolygon(frame.geometry.values), crs=target)
-            layers.append(GpkgLayer(name, title, f"{title} (từ tệp ranh giới của cấu hình).", frame,
+            layers.append(GpkgLayer(name, title, f"{title} (từ tệp ranh giới của cấu hình).", whole(frame), True,
                                     boundary_style(name, level, title)))
-    codes = sorted(set(khoanh["landuse"].dropna()) | set(parcels["landuse"]))
-    khoanh = khoanh.set_geometry(to_multipolygon(khoanh.geometry.values), crs=target)
-    parcels = parcels.set_geometry(to_multipolygon(parcels.geometry.values), crs=target)
+    codes = landuse_codes([*work.khoanh_files(), *work.parcel_files()])
     layers.append(GpkgLayer("khoanh_dat", f"Khoanh đất hiện trạng năm {manifest.year}",
                             "Khoanh đất: các thửa liền kề cùng mã loại đất và mã đối tượng sử dụng, quản lý.",
-                            khoanh, landuse_style("khoanh_dat", codes, "Khoanh đất theo mã loại đất")))
+                            per_file(work.khoanh_files()), True,
+                            landuse_style("khoanh_dat", codes, "Khoanh đất theo mã loại đất")))
     layers.append(GpkgLayer("thua_dat", "Thửa đất", "Thửa đất sau chuẩn hóa (kiemke ingest), hệ VN-2000 TM-3.",
-                            parcels, landuse_style("thua_dat", codes, "Thửa đất theo mã loại đất")))
-    layers += change_layers(work, manifest, target)
-    layers = new_unit_layers(work, manifest, codes) + layers
-    review = review_layer(work, manifest, parcels)
-    if review is not None:
-        layers.insert(0, review)
+                            per_file(work.parcel_files()), True,
+                            landuse_style("thua_dat", codes, "Thửa đất theo mã loại đất")))
+    layers += change_layers(work, manifest)
+    layers = new_unit_layers(work, manifest, codes) + [review_layer(work, manifest)] + layers
     areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str})
     summary = pd.read_csv(work.summary_csv, dtype={"commune_code": str})
     layers.append(GpkgLayer("dien_tich_theo_doi_tuong", "Diện tích theo mã loại đất và đối tượng (m²)",
-                            "Bảng gốc của các biểu thống kê: xã × mã loại đất × mã đối tượng.", areas))
+                            "Bảng gốc của các biểu thống kê: xã × mã loại đất × mã đối tượng.", whole(areas), False))
     layers.append(GpkgLayer("dien_tich_theo_loai_dat", "Diện tích theo mã loại đất (cả mã cấp trên)",
-                            "Diện tích từng mã trong cây mã loại đất của mỗi xã; TONG = NNP + PNN + CSD.", summary))
-    return [replace(layer, style=layer.style.with_fields(layer.frame.columns)) if layer.style else layer
-            for layer in layers]
+                            "Diện tích từng mã trong cây mã loại đất của mỗi xã; TONG = NNP + PNN + CSD.",
+                            whole(summary), False))
+    return layers
+
+
+def landuse_codes(paths: list[Path]) -> list[str]:
+    """The land-use codes present in parcel or khoanh files (their ``landuse`` column only)."""
+    return sorted(read_columns(paths, ["landuse"])["landuse"].dropna().unique())
 
 
 NEW_UNITS_GROUP = "Đơn vị hành chính {label}"
@@ -120,85 +158,156 @@ def new_unit_layers(work: WorkDir, manifest: RunManifest, codes: list[str]) -> l
             continue
         group = NEW_UNITS_GROUP.format(label=spec.label)
         bounds = derived.read_manifest().load_boundaries()[["commune_code", "commune_name", "geometry"]]
-        bounds = bounds.set_geometry(to_multipolygon(bounds.geometry.values), crs=manifest.crs)
-        pieces = read_geoparquets(derived.khoanh_files(), crs=manifest.crs)
-        pieces = pieces.set_geometry(to_multipolygon(pieces.geometry.values), crs=manifest.crs)
         title = f"Ranh giới xã ({spec.label})"
         layers += [
             GpkgLayer(f"ranh_gioi_xa_{spec.label}", title, f"Đơn vị hành chính cấp xã {spec.label} ({spec.path.name}).",
-                      bounds, boundary_style(f"ranh_gioi_xa_{spec.label}", "xa", title), group),
+                      whole(bounds), True, boundary_style(f"ranh_gioi_xa_{spec.label}", "xa", title), group),
             GpkgLayer(f"khoanh_dat_{spec.label}", f"Khoanh đất năm {manifest.year} theo đơn vị {spec.label}",
                       f"Khoanh đất cắt theo ranh giới đơn vị hành chính {spec.label} (mã xã là mã đơn vị mới; "
-                      "old_commune_code là mã xã cũ).", pieces,
+                      "old_commune_code là mã xã cũ).", per_file(derived.khoanh_files()), True,
                       landuse_style(f"khoanh_dat_{spec.label}", codes, f"Khoanh đất theo đơn vị {spec.label}"), group),
         ]
     return layers
 
 
-def review_layer(work: WorkDir, manifest: RunManifest, parcels: gpd.GeoDataFrame) -> GpkgLayer | None:
+def review_layer(work: WorkDir, manifest: RunManifest) -> GpkgLayer:
     """The parcels the officer should look at (the review workbooks' rows with
-    their geometry): quarantined, inferred object, refined or corrected code."""
-    quarantine_files = sorted(work.quarantine_dir.glob("*.parquet"))
-    quarantine = read_geoparquets(quarantine_files, crs=manifest.crs) if quarantine_files else \
-        parcels.iloc[:0].assign(reason="")
-    frame = review_frame(parcels, quarantine)
-    if frame.empty:
-        return None
-    frame = frame.assign(source_file=frame["source_file"].map(manifest.shown))
-    frame = frame.set_geometry(to_multipolygon(frame.geometry.values), crs=manifest.crs)
+    their geometry, numbered as in each commune's workbook): quarantined,
+    inferred object, refined or corrected code."""
+    communes = sorted({p.stem for p in [*work.parcel_files(), *work.quarantine_dir.glob("*.parquet")]})
+
+    def commune_rows(code: str) -> pd.DataFrame:
+        parcels, quarantined = work.parcels(code), work.quarantine(code)
+        # a commune whose every parcel was quarantined has no parcel file: no parcel of it to flag
+        kept = read_geoparquet(parcels if parcels.exists() else work.parcel_files()[0])
+        kept = kept if parcels.exists() else kept.iloc[:0]
+        quarantine = read_geoparquet(quarantined) if quarantined.exists() else kept.iloc[:0].assign(reason="")
+        frame = review_frame(kept, quarantine)
+        return frame.assign(source_file=frame["source_file"].map(manifest.shown))
+
     return GpkgLayer("review", "Thửa đất cần rà soát",
                      "Thửa bị cách ly, thửa có đối tượng suy ra hoặc mã chuyển theo quy tắc, thửa đã sửa theo cán bộ "
-                     "(như trong reports/review/*.xlsx).", frame, review_style("review", "Thửa đất cần rà soát"))
+                     "(như trong reports/review/*.xlsx).", Rows(lambda: (commune_rows(c) for c in communes)), True,
+                     review_style("review", "Thửa đất cần rà soát"), optional=True)
 
 
-def change_layers(work: WorkDir, manifest: RunManifest, crs) -> list[GpkgLayer]:
+def is_change(pieces: pd.DataFrame) -> pd.Series:
+    """The overlay pieces whose use changed, inside both maps."""
+    return pieces["changed"] & ~pieces["to_leaf"].isin(["NGOAI", "KHOANGHO"])
+
+
+def change_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
     """The areas whose use changed since the previous inventory (styled by the
     new use) and the transition table, when a previous inventory was compared."""
     files = sorted(work.change_dir.glob("*.parquet"))
     if manifest.previous is None or not files or not work.transitions_csv.exists():
         return []
     before, now = manifest.previous.year, manifest.year
-    pieces = read_geoparquets(files, crs=crs)
-    changed = pieces[pieces["changed"] & ~pieces["to_leaf"].isin(["NGOAI", "KHOANGHO"])]
-    changed = gpd.GeoDataFrame({
-        "commune_code": changed["commune_code"], "khoanh_no": changed["khoanh_no"],
-        f"ma_{before}": changed["from_code"], f"ma_{now}": changed["to_code"], "landuse": changed["to_leaf"],
-        "area_m2": changed["area_m2"].round(2),
-    }, geometry=to_multipolygon(changed.geometry.values), crs=crs)
+
+    def changed(pieces: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        kept = pieces[is_change(pieces)]
+        return gpd.GeoDataFrame({
+            "commune_code": kept["commune_code"], "khoanh_no": kept["khoanh_no"],
+            f"ma_{before}": kept["from_code"], f"ma_{now}": kept["to_code"], "landuse": kept["to_leaf"],
+            "area_m2": kept["area_m2"].round(2),
+        }, geometry=kept.geometry.values)
+
+    uses = read_columns(files, ["changed", "to_leaf"])
+    codes = sorted(uses["to_leaf"][is_change(uses)].unique())
     title = f"Biến động sử dụng đất {before} - {now}"
     transitions = pd.read_csv(work.transitions_csv, dtype={"commune_code": str})
     return [
         GpkgLayer("bien_dong", title, f"Phần diện tích có mục đích sử dụng năm {now} khác năm {before} "
-                  "(chồng xếp chính xác); tô màu theo mục đích mới.", changed,
-                  landuse_style("bien_dong", sorted(set(changed["landuse"])), f"{title} theo mục đích mới")),
+                  "(chồng xếp chính xác); tô màu theo mục đích mới.", per_file(files, changed), True,
+                  landuse_style("bien_dong", codes, f"{title} theo mục đích mới")),
         GpkgLayer("chu_chuyen", f"Chu chuyển đất đai {before} - {now} (m²)",
-                  "Xã × mã năm trước × mã năm nay; NGOAI = ngoài bản đồ năm kia, KHOANGHO = khoảng hở.", transitions),
+                  "Xã × mã năm trước × mã năm nay; NGOAI = ngoài bản đồ năm kia, KHOANGHO = khoảng hở.",
+                  whole(transitions), False),
     ]
 
 
-def write_geopackage(path: Path, layers: list[GpkgLayer], crs) -> Path:
-    """Write all layers (GeoPackage 1.2, spatial indexes), then titles and styles."""
+def arrow_chunk(frame: pd.DataFrame, spatial: bool) -> pa.Table:
+    """A chunk of a layer as Arrow, columns in the frame's order: attributes
+    (an all-missing column as text, which GDAL can write) and, for a spatial
+    layer, MultiPolygon WKB in ``geometry``."""
+    attributes = pd.DataFrame(frame.drop(columns="geometry") if spatial else frame)
+    table = pa.Table.from_pandas(attributes, preserve_index=False).replace_schema_metadata(None)
+    table = pa.table({name: column.cast(pa.string()) if pa.types.is_null(column.type) else column
+                      for name, column in zip(table.column_names, table.columns, strict=True)})
+    if spatial:
+        wkb = pa.array(shapely.to_wkb(to_multipolygon(frame.geometry.values)), pa.binary())
+        table = table.add_column(list(frame.columns).index("geometry"), "geometry", wkb)
+    return table
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A chunk with the layer's columns, in order and type (missing ones empty)."""
+    return pa.table([table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
+                     for f in schema], schema=schema)
+
+
+def _extent(boxes: list[np.ndarray]) -> tuple[float, float, float, float] | None:
+    boxes = [b for b in boxes if not np.isnan(b).any()]
+    if not boxes:
+        return None
+    stacked = np.array(boxes)
+    return (*stacked[:, :2].min(axis=0).tolist(), *stacked[:, 2:].max(axis=0).tolist())
+
+
+def write_layer(path: Path, layer: GpkgLayer, crs, *, first: bool) -> GpkgLayer | None:
+    """Stream one layer into the GeoPackage a chunk at a time (one GDAL session,
+    so the spatial index is built once at the end); the layer with its columns
+    and extent, or None for an optional layer without rows."""
+    chunks = iter(layer.rows.read())
+    head = next(chunks, None)
+    rest: Iterator[pd.DataFrame] = (chunk for chunk in chunks if len(chunk))
+    if head is not None and not len(head):
+        head = next(rest, head)
+    if head is None or (layer.optional and not len(head)):
+        return None
+    table = arrow_chunk(head, layer.spatial)
+    schema = layer.rows.schema or table.schema
+    boxes = [shapely.total_bounds(head.geometry.values)] if layer.spatial else []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield from conform(table, schema).to_batches()
+        for chunk in rest:
+            if layer.spatial:
+                boxes.append(shapely.total_bounds(chunk.geometry.values))
+            yield from conform(arrow_chunk(chunk, layer.spatial), schema).to_batches()
+
+    options = {"IDENTIFIER": layer.title, "DESCRIPTION": layer.description}
+    if layer.spatial:
+        options["SPATIAL_INDEX"] = "YES"
+    pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()), path, layer=layer.name,
+                        driver="GPKG", geometry_name="geometry" if layer.spatial else None,
+                        geometry_type="MultiPolygon" if layer.spatial else None,
+                        crs=crs.to_wkt() if layer.spatial else None, append=not first,
+                        dataset_options={"VERSION": "1.2"} if first else None, layer_options=options)
+    style = layer.style.with_fields(schema.names) if layer.style else None
+    return replace(layer, style=style, columns=tuple(schema.names), bounds=_extent(boxes))
+
+
+def write_geopackage(path: Path, layers: list[GpkgLayer], crs) -> list[GpkgLayer]:
+    """Write the layers (GeoPackage 1.2, spatial indexes), then titles and
+    styles; the layers written, with their columns and extents."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gpkg", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()
+    written: list[GpkgLayer] = []
     try:
-        for k, layer in enumerate(layers):
-            options = {"IDENTIFIER": layer.title, "DESCRIPTION": layer.description}
-            if layer.spatial:
-                options["SPATIAL_INDEX"] = "YES"
-            pyogrio.write_dataframe(
-                layer.frame if layer.spatial else pd.DataFrame(layer.frame), tmp, layer=layer.name, driver="GPKG",
-                append=k > 0, dataset_options={"VERSION": "1.2"} if k == 0 else None, layer_options=options,
-                use_arrow=True)
-        write_layer_styles(tmp, [layer.style for layer in layers if layer.style is not None], layers)
+        for layer in layers:
+            done = write_layer(tmp, layer, crs, first=not written)
+            written += [done] if done is not None else []
+        write_layer_styles(tmp, [layer.style for layer in written if layer.style is not None], written)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
         for extra in (tmp.with_name(tmp.name + "-journal"), tmp.with_name(tmp.name + "-wal")):
             extra.unlink(missing_ok=True)
-    return path
+    return written
 
 
 def write_layer_styles(gpkg: Path, styles: list[LayerStyle], layers: list[GpkgLayer]) -> None:

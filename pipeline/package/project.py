@@ -8,9 +8,6 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-import pandas as pd
-import shapely
-
 from ..io import atomic_path
 from .gpkg import GpkgLayer
 from .layouts import LayoutSpec, layouts_xml
@@ -31,8 +28,10 @@ def spatialrefsys(crs) -> str:
             '<geographicflag>false</geographicflag></spatialrefsys>')
 
 
-def _extent(frame: pd.DataFrame) -> str:
-    x0, y0, x1, y1 = shapely.total_bounds(frame.geometry.values)
+def _extent(bounds: tuple[float, float, float, float] | None) -> str:
+    if bounds is None:  # a layer without rows
+        return ""
+    x0, y0, x1, y1 = bounds
     return f"<extent><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></extent>"
 
 
@@ -63,7 +62,7 @@ def _groups(layers: list[GpkgLayer]) -> list[tuple[str, bool]]:
 def _maplayer(layer: GpkgLayer, source: str, srs: str) -> str:
     """One <maplayer>: spatial with its style, or a table; the fields named in Vietnamese."""
     layer_id = f"{layer.name}_kiemke"
-    aliases = layer.style.aliases if layer.style and layer.style.aliases else aliases_xml(layer.frame.columns)
+    aliases = layer.style.aliases if layer.style and layer.style.aliases else aliases_xml(layer.columns)
     if not layer.spatial:
         return ('<maplayer type="vector" geometry="No geometry" wkbType="NoGeometry" readOnly="0">'
                 f'<id>{escape(layer_id)}</id><datasource>{escape(source)}</datasource>'
@@ -75,7 +74,7 @@ def _maplayer(layer: GpkgLayer, source: str, srs: str) -> str:
             'hasScaleBasedVisibilityFlag="0" minScale="100000000" maxScale="0" simplifyDrawingHints="1" '
             'simplifyMaxScale="1" simplifyLocal="1" simplifyAlgorithm="0" simplifyDrawingTol="1" readOnly="0" '
             'styleCategories="AllStyleCategories">'
-            f'{_extent(layer.frame)}<id>{escape(layer_id)}</id><datasource>{escape(source)}</datasource>'
+            f'{_extent(layer.bounds)}<id>{escape(layer_id)}</id><datasource>{escape(source)}</datasource>'
             f'<layername>{escape(layer.title)}</layername><srs>{srs}</srs>'
             '<provider encoding="UTF-8">ogr</provider>'
             f'{renderer}{labeling}{aliases}<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>'
@@ -105,7 +104,7 @@ def project_xml(gpkg_name: str, layers: list[GpkgLayer], crs, title: str, layout
     srs = spatialrefsys(crs)
     ordered = [layer for group, _ in _groups(layers) for layer in layers if group_of(layer) == group]
     spatial = [layer for layer in ordered if layer.spatial]
-    all_bounds = [shapely.total_bounds(layer.frame.geometry.values) for layer in spatial]
+    all_bounds = [layer.bounds for layer in spatial if layer.bounds is not None]
     x0 = min(b[0] for b in all_bounds)
     y0 = min(b[1] for b in all_bounds)
     x1 = max(b[2] for b in all_bounds)
@@ -148,7 +147,7 @@ def print_layouts(layers: list[GpkgLayer], gpkg_name: str, title: str, crs_note:
         if layer_name not in by_name and "ranh_gioi_xa" in by_name:  # no district since 1 July 2025
             continue
         coverage = by_name.get(layer_name) or by_name["khoanh_dat"]
-        extent = tuple(shapely.total_bounds(coverage.frame.geometry.values))
+        extent = coverage.bounds or (0.0, 0.0, 0.0, 0.0)  # no row: nothing to frame
         atlas = None if level == "tỉnh" else (f"{coverage.name}_kiemke", coverage.title,
                                                 f"./{gpkg_name}|layername={coverage.name}")
         expression = f"[% {unit} %]" if layer_name in by_name else f"[% '{title.upper()}' %]"

@@ -14,9 +14,9 @@ import shapely
 from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.shutil import copy as rio_copy
-from rasterio.transform import from_origin
+from rasterio.transform import Affine, from_origin
 
-from ..io import atomic_path, read_geoparquets, write_text
+from ..io import atomic_path, geoparquet_bounds, read_geoparquet, write_text
 from ..reference import landuse_colors, landuse_tree
 from ..regime import load_template
 from ..symbology import MISSING_COLOUR
@@ -28,21 +28,45 @@ def raster_codes() -> list[str]:
     return [c for c in tree.codes if tree.is_leaf(c)]
 
 
+def landuse_values() -> dict[str, int]:
+    """Each leaf land-use code's raster value."""
+    return {c: i + 1 for i, c in enumerate(raster_codes())}
+
+
+def empty_band(bounds, resolution: float) -> tuple[np.ndarray, Affine]:
+    """A no-data band on the grid of ``resolution`` covering ``bounds``, and its transform."""
+    x0, y0, x1, y1 = bounds
+    x0, y0 = np.floor(x0 / resolution) * resolution, np.floor(y0 / resolution) * resolution
+    width, height = int(np.ceil((x1 - x0) / resolution)), int(np.ceil((y1 - y0) / resolution))
+    return np.zeros((height, width), dtype="uint8"), from_origin(x0, y0 + height * resolution, resolution, resolution)
+
+
+def burn(band: np.ndarray, transform: Affine, khoanh: gpd.GeoDataFrame) -> None:
+    """Burn khoanh into the band by land-use code (the code's raster value)."""
+    coded = khoanh[khoanh["landuse"].notna()]
+    if coded.empty:
+        return
+    shapes, owner = geojson_polygons(coded.geometry.values)
+    rasterize(zip(shapes, coded["landuse"].map(landuse_values()).to_numpy()[owner], strict=True),
+              out=band, transform=transform)
+
+
 def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> dict[str, float]:
     """Rasterise khoanh by land-use code into a paletted Cloud-Optimized GeoTIFF.
 
     Returns the area (m²) of each code counted in the raster.
     """
+    band, transform = empty_band(khoanh.total_bounds, resolution)
+    burn(band, transform, khoanh)
+    return write_band(path, band, transform, resolution, crs)
+
+
+def write_band(path: Path, band: np.ndarray, transform: Affine, resolution: float, crs) -> dict[str, float]:
+    """A land-use band as a paletted Cloud-Optimized GeoTIFF with category
+    names; the area (m²) of each code counted in it."""
+    height, width = band.shape
     codes = raster_codes()
-    value = {c: i + 1 for i, c in enumerate(codes)}
-    coded = khoanh[khoanh["landuse"].notna()]
-    x0, y0, x1, y1 = khoanh.total_bounds
-    x0, y0 = np.floor(x0 / resolution) * resolution, np.floor(y0 / resolution) * resolution
-    width, height = int(np.ceil((x1 - x0) / resolution)), int(np.ceil((y1 - y0) / resolution))
-    transform = from_origin(x0, y0 + height * resolution, resolution, resolution)
-    shapes, owner = geojson_polygons(coded.geometry.values)
-    band = rasterize(zip(shapes, coded["landuse"].map(value).to_numpy()[owner], strict=True),
-                     out_shape=(height, width), transform=transform, fill=0, dtype="uint8")
+    value = landuse_values()
     colours = landuse_colors()["hex"]
     colormap = {0: (255, 255, 255, 0)}
     for code, v in value.items():
@@ -94,8 +118,11 @@ def geojson_polygons(geoms: np.ndarray) -> tuple[list[dict], np.ndarray]:
 def raster_to_file(khoanh_files: list[str], path: str, resolution: float, crs) -> dict[str, float]:
     """Task: the GeoTIFF of one unit from its communes' khoanh files; the area
     of each code in it (m²). Runs on a worker."""
-    khoanh = read_geoparquets(khoanh_files, columns=["landuse", "geometry"])
-    return write_cog(Path(path), khoanh, resolution, crs)
+    boxes = np.array([geoparquet_bounds(Path(f)) for f in khoanh_files])
+    band, transform = empty_band((*np.nanmin(boxes[:, :2], axis=0), *np.nanmax(boxes[:, 2:], axis=0)), resolution)
+    for f in khoanh_files:  # a commune at a time: the band is all a province holds in memory
+        burn(band, transform, read_geoparquet(Path(f), columns=["landuse", "geometry"]))
+    return write_band(Path(path), band, transform, resolution, crs)
 
 
 def raster_area_by_code(path: Path) -> dict[str, float]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import up_to_date, write_text
+from ..io import read_columns, up_to_date, write_text
 from ..parallel import executor
 from ..regime import load_template
 from ..units import build_units
@@ -37,8 +37,8 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
               *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units]]
     if up_to_date(list(products.values()), inputs):
         return products
-    layers = collect_layers(work, manifest)
-    gpkg = write_geopackage(products["gpkg"], layers, crs)
+    gpkg = products["gpkg"]
+    layers = write_geopackage(gpkg, collect_layers(work, manifest), crs)
     styles = [layer.style for layer in layers if layer.style is not None]
     write_style_files(styles_dir or work.styles_dir, styles)
     template = load_template()
@@ -47,8 +47,7 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
                             template.maps["title"].format(year=manifest.year),
                             template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms
                                                              .replace("'", "′")))
-    khoanh = next(layer.frame for layer in layers if layer.name == "khoanh_dat")
-    communes = sorted(khoanh["commune_code"].unique())
+    communes = sorted(read_columns(work.khoanh_files(), ["commune_code"])["commune_code"].unique())
     units = build_units(communes, manifest.load_boundaries(), manifest.province.name_vi, manifest.province.gso_code,
                         manifest.levels)
     rasters = {"tinh": (products["tif"], province_resolution, communes)}

@@ -32,6 +32,7 @@ from ..errors import InputFileError
 from ..forms import run_forms
 from ..io import (
     atomic_path,
+    read_columns,
     read_commune_table,
     up_to_date,
     write_csv,
@@ -260,9 +261,8 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", sorted((parts / "layer").glob("*.arrow")),
                        units.crs)
     slivers = pd.concat([cuts.slivers(old) for old in olds], ignore_index=True)
-    khoanh = pd.concat([pd.read_parquet(p, columns=["landuse", "area_m2"]) for p in work.khoanh_files()])
-    pieces = pd.concat([pd.read_parquet(p, columns=["old_commune_code", "commune_code", "landuse", "area_m2"])
-                        for p in target.khoanh_files()], ignore_index=True)
+    khoanh = read_columns(work.khoanh_files(), ["landuse", "area_m2"])
+    pieces = read_columns(target.khoanh_files(), ["old_commune_code", "commune_code", "landuse", "area_m2"])
     boundary_file = target.root / f"ranh_gioi_xa_{spec.label}.geojson"
     if not up_to_date([boundary_file], common):  # its time, too, dates every sheet of the units
         _write_boundaries(boundary_file, units)
