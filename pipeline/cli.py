@@ -157,7 +157,7 @@ def qa(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     """
     work = WorkDir(Path(workdir))
     results = run_qa(work, boundaries, scheduler=_scheduler(scheduler))
-    problems = sum(sum(r.counts().values()) for r in results)
+    problems = sum(r.problems for r in results)
     click.echo(f"QA: {len(results)} communes, {problems} problems → {work.report('qa.md')}")
 
 

@@ -171,3 +171,29 @@ def test_each_commune_overview_is_drawn_with_its_qa_and_shown_in_the_report(samp
              for code in codes]
     assert len(codes) == 5 and shown == sorted(shown)
     assert all((sample_run / "qa" / code / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for code in codes)
+
+
+@pytest.mark.slow
+def test_qa_again_after_one_commune_changed_reads_that_commune_only(sample_run, tmp_path, monkeypatch):
+    """Each QA task writes its commune's part of the reports (qa/<code>/section.json):
+    when one commune's parcels change, QA reads that commune's parcels and no
+    other commune's layers, and the reports come out as from scratch."""
+    import os
+    import shutil
+
+    import pipeline.qa.stage as qa_stage
+    from pipeline.workdir import WorkDir
+
+    work = tmp_path / "work"
+    shutil.copytree(sample_run, work, ignore=shutil.ignore_patterns("maps", "forms", "units_*", "*.gpkg", "*.tif"))
+    reports = {name: (work / "reports" / name).read_bytes() for name in ("qa.md", "qa.html", "qa.json")}
+    changed = sorted((work / "parcels").glob("*.parquet"))[2]
+    later = changed.stat().st_mtime + 60
+    os.utime(changed, (later, later))
+    read = []
+    monkeypatch.setattr(qa_stage, "read_geoparquet", lambda path, *a, **k: read.append(path) or
+                        gpd.read_parquet(path, *a, **k))
+    sections = qa_stage.run_qa(WorkDir(work), progress=False)
+    assert read == [changed]
+    assert [s.commune_code for s in sections] == sorted(p.stem for p in (work / "parcels").glob("*.parquet"))
+    assert {name: (work / "reports" / name).read_bytes() for name in reports} == reports

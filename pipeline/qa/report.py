@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,7 +17,7 @@ import shapely
 
 from ..drawing import stroke
 from ..io import write_json, write_text
-from ..report import markdown_table, signed, unit_label, vn_number
+from ..report import markdown_table, signed, vn_number
 from ..topology import representative_xy
 from ..workdir import WorkDir
 from .core import LAYER_TITLES, CommuneQA
@@ -27,22 +28,19 @@ NUMBERED = 60
 NATURAL_SOURCE_VI = {"boundary": "theo ranh giới xã", "config": "theo cấu hình [natural_area_ha]"}
 
 
-def _summary_rows(results: list[CommuneQA], names: dict[str, str]) -> pd.DataFrame:
-    rows = []
-    for r in results:
-        rec = r.reconciliation()
-        counts = r.counts()
-        known = rec["natural_area_m2"] is not None
-        rows.append({
-            "Đơn vị hành chính (mã)": unit_label(r.commune_code, names), "Số thửa": r.parcel_count,
-            **{LAYER_TITLES[name]: counts[name] for name in LAYER_TITLES},
-            "Tổng diện tích các thửa (ha)": rec["parcel_area_m2"] / 1e4,
-            "Diện tích tự nhiên theo ranh giới (ha)": rec["natural_area_m2"] / 1e4 if known else float("nan"),
-            "Chênh lệch (ha)": rec["difference_m2"] / 1e4 if known else float("nan"),
-            "Chênh lệch (%)": rec["difference_pct"] if known else float("nan"),
-            "Chưa giải thích được (ha)": rec["unexplained_m2"] / 1e4 if known else float("nan"),
-        })
-    return pd.DataFrame(rows)
+def _summary_row(r: CommuneQA, title: str) -> dict:
+    rec = r.reconciliation()
+    counts = r.counts()
+    known = rec["natural_area_m2"] is not None
+    return {
+        "Đơn vị hành chính (mã)": title, "Số thửa": r.parcel_count,
+        **{LAYER_TITLES[name]: counts[name] for name in LAYER_TITLES},
+        "Tổng diện tích các thửa (ha)": rec["parcel_area_m2"] / 1e4,
+        "Diện tích tự nhiên theo ranh giới (ha)": rec["natural_area_m2"] / 1e4 if known else float("nan"),
+        "Chênh lệch (ha)": rec["difference_m2"] / 1e4 if known else float("nan"),
+        "Chênh lệch (%)": rec["difference_pct"] if known else float("nan"),
+        "Chưa giải thích được (ha)": rec["unexplained_m2"] / 1e4 if known else float("nan"),
+    }
 
 
 def _problem_table(layer: gpd.GeoDataFrame, first: int) -> pd.DataFrame:
@@ -106,10 +104,54 @@ def _html_table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: vn_number(v), na_rep="")
 
 
-def write_qa_reports(results: list[CommuneQA], work: WorkDir, crs_name: str, names: dict[str, str]) -> None:
-    """``qa.md``, ``qa.html`` and ``qa.json`` for the communes checked;
-    ``names`` maps commune codes to their names."""
-    summary = _summary_rows(results, names)
+@dataclass(frozen=True)
+class QASection:
+    """A commune's part of the QA reports, made by its QA task: its summary
+    row, its Markdown and HTML (the overview map is embedded when the report
+    is assembled) and its ``qa.json`` entry."""
+
+    commune_code: str
+    summary: dict
+    markdown: list[str]
+    html: list[str]
+    data: dict
+
+    @property
+    def problems(self) -> int:
+        return sum(self.data["counts"].values())
+
+    @classmethod
+    def of(cls, r: CommuneQA, title: str) -> QASection:
+        md = [f"## {title}", "", *(f"- **Cảnh báo**: {w}" for w in r.warnings)]
+        doc = [f"<h2>{html.escape(title)}</h2>", *(f"<p><b>Cảnh báo</b>: {html.escape(w)}</p>" for w in r.warnings)]
+        line = _reconciliation_line(r)
+        md += [f"- {line}"] if line else []
+        doc += [f"<p>{html.escape(line)}</p>"] if line else []
+        tables: list[str] = []
+        first = 1
+        for name, layer in r.layers.items():
+            if layer.empty:
+                continue
+            table = _problem_table(layer, first)
+            first += len(layer)
+            md += ["", f"### {LAYER_TITLES[name]} — {len(layer)}", "", markdown_table(table)]
+            tables += [f"<h3>{html.escape(LAYER_TITLES[name])} — {len(layer)}</h3>", _html_table(table)]
+        md.append("")
+        data = {"commune_code": r.commune_code, "counts": r.counts(), "reconciliation": r.reconciliation(),
+                "natural_area_source": r.natural_area_source, "warnings": r.warnings}
+        return cls(r.commune_code, _summary_row(r, title), md, [*doc, MAP, *tables], data)
+
+    def to_json(self) -> dict:
+        return {"commune_code": self.commune_code, "summary": self.summary, "markdown": self.markdown,
+                "html": self.html, "data": self.data}
+
+
+MAP = "<!-- overview map -->"  # where a section's overview map goes in qa.html
+
+
+def write_qa_reports(sections: list[QASection], work: WorkDir, crs_name: str) -> None:
+    """``qa.md``, ``qa.html`` and ``qa.json`` from the communes' sections (in order)."""
+    summary = pd.DataFrame([s.summary for s in sections])
     intro = [f"Tọa độ: {crs_name}; X là tọa độ bắc, Y là tọa độ đông (theo quy ước Việt Nam). Diện tích tính "
              "bằng m².",
              "Phần chồng đè chỉ được tính một lần trong khoanh đất: thửa có số tờ/số thửa nhỏ hơn giữ phần "
@@ -118,33 +160,14 @@ def write_qa_reports(results: list[CommuneQA], work: WorkDir, crs_name: str, nam
     md = ["# Báo cáo kiểm tra chất lượng dữ liệu thửa đất (topo)", "", *intro, "", markdown_table(summary), ""]
     doc = ["<h1>Báo cáo kiểm tra chất lượng dữ liệu thửa đất (topo)</h1>",
            *[f"<p>{html.escape(line)}</p>" for line in intro], _html_table(summary)]
-    data = []
-    for r in results:
-        title = unit_label(r.commune_code, names)
-        md += [f"## {title}", ""]
-        md += [f"- **Cảnh báo**: {w}" for w in r.warnings]
-        line = _reconciliation_line(r)
-        if line:
-            md.append(f"- {line}")
-        png = overview_path(work, r.commune_code).read_bytes()  # drawn by the commune's QA task
-        doc.append(f"<h2>{html.escape(title)}</h2>")
-        doc += [f"<p><b>Cảnh báo</b>: {html.escape(w)}</p>" for w in r.warnings]
-        doc += [f"<p>{html.escape(line)}</p>"] if line else []
-        doc.append(f'<img alt="Sơ đồ vị trí các lỗi" src="data:image/png;base64,{base64.b64encode(png).decode()}">')
-        first = 1
-        for name, layer in r.layers.items():
-            if layer.empty:
-                continue
-            table = _problem_table(layer, first)
-            first += len(layer)
-            md += ["", f"### {LAYER_TITLES[name]} — {len(layer)}", "", markdown_table(table)]
-            doc += [f"<h3>{html.escape(LAYER_TITLES[name])} — {len(layer)}</h3>", _html_table(table)]
-        md.append("")
-        data.append({"commune_code": r.commune_code, "counts": r.counts(), "reconciliation": r.reconciliation(),
-                     "natural_area_source": r.natural_area_source, "warnings": r.warnings})
+    for section in sections:
+        png = overview_path(work, section.commune_code).read_bytes()  # drawn by the commune's QA task
+        image = f'<img alt="Sơ đồ vị trí các lỗi" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        md += section.markdown
+        doc += [image if part == MAP else part for part in section.html]
     write_text(work.report("qa.md"), "\n".join(md))
     write_text(work.report("qa.html"),
                "<!doctype html><html lang='vi'><meta charset='utf-8'><title>Kiểm tra chất lượng dữ liệu</title>"
                "<style>body{font-family:sans-serif}td,th{padding:2px 6px;border:1px solid #ccc}"
                "table{border-collapse:collapse}</style><body>" + "\n".join(doc) + "</body></html>\n")
-    write_json(work.report("qa.json"), data)
+    write_json(work.report("qa.json"), [s.data for s in sections])

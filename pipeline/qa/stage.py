@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,8 +17,8 @@ from ..parallel import executor
 from ..report import unit_label
 from ..topology import Thresholds
 from ..workdir import WorkDir, in_run_regime
-from .core import LAYERS, PROBLEM_COLUMNS, CommuneQA, qa_commune
-from .report import overview_path, overview_png, write_qa_reports
+from .core import LAYERS, PROBLEM_COLUMNS, qa_commune
+from .report import QASection, overview_path, overview_png, write_qa_reports
 
 log = logging.getLogger(__name__)
 
@@ -35,23 +36,31 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
         tmp.write_bytes(overview)
     for name, layer in result.layers.items():
         write_geoparquet(work.qa_dir / code / f"{name}.parquet", layer)
-    write_json(work.qa_dir / code / "meta.json", {
-        "parcel_count": result.parcel_count, "parcel_area_m2": result.parcel_area_m2,
-        "natural_area_m2": result.natural_area_m2, "natural_area_source": natural[1],
-        "warnings": result.warnings})
+    result = replace(result, natural_area_source=natural[1])
+    write_json(section_path(work, code), QASection.of(result, title).to_json())
+
+
+def section_path(work: WorkDir, code: str) -> Path:
+    """A commune's part of the QA reports, written by its task."""
+    return work.qa_dir / code / "section.json"
+
+
+def read_section(work: WorkDir, code: str) -> QASection:
+    return QASection(**json.loads(section_path(work, code).read_text(encoding="utf-8")))
 
 
 def qa_is_current(work: WorkDir, code: str) -> bool:
     """Whether a commune's QA layers are newer than its parcels and the run manifest."""
-    outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [work.qa_dir / code / "meta.json",
+    outputs = [work.qa_dir / code / f"{name}.parquet" for name in LAYERS] + [section_path(work, code),
                                                                              overview_path(work, code)]
     return up_to_date(outputs, [work.parcels(code), work.manifest])
 
 
 @in_run_regime
 def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = True,
-           scheduler: str | None = "sync") -> list[CommuneQA]:
-    """QA every commune of the work directory (in parallel); write layers and reports."""
+           scheduler: str | None = "sync") -> list[QASection]:
+    """QA every commune of the work directory (in parallel); write layers and
+    reports; each commune's part of the reports."""
     manifest = work.read_manifest().with_boundaries(boundaries)
     bounds = manifest.load_boundaries().set_index("commune_code")
     thresholds = manifest.qa
@@ -71,20 +80,12 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
     stale = [task for task in tasks if not qa_is_current(work, task[1])]  # a current commune: no task at all
     with executor(scheduler) as pmap:
         pmap(qa_to_files, stale, "qa" if progress else "")
-    results = [_read_commune_qa(work, task[1]) for task in tasks]
+    sections = [read_section(work, task[1]) for task in tasks]
     if stale or not work.report("qa.md").exists():
-        write_qa_reports(results, work, manifest.crs.name, names)
-    log.info("qa: %d communes (%d checked again), %d problems → %s", len(results), len(stale),
-             sum(sum(r.counts().values()) for r in results), work.report("qa.md"))
-    return results
-
-
-def _read_commune_qa(work: WorkDir, code: str) -> CommuneQA:
-    """A commune's QA as written by an earlier run (its inputs have not changed)."""
-    meta = json.loads((work.qa_dir / code / "meta.json").read_text(encoding="utf-8"))
-    layers = {name: read_geoparquet(work.qa_dir / code / f"{name}.parquet") for name in LAYERS}
-    return CommuneQA(code, layers, meta["parcel_count"], meta["parcel_area_m2"], meta["natural_area_m2"],
-                     meta["natural_area_source"], meta["warnings"])
+        write_qa_reports(sections, work, manifest.crs.name)
+    log.info("qa: %d communes (%d checked again), %d problems → %s", len(sections), len(stale),
+             sum(s.problems for s in sections), work.report("qa.md"))
+    return sections
 
 
 def read_qa_layer(work: WorkDir, name: str) -> gpd.GeoDataFrame:
