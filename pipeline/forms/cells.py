@@ -5,6 +5,7 @@ children and a district the sum of its communes."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 
 from ..errors import KiemkeError
 from ..reference import landuse_tree
-from ..regime import FormSpec, OwnerColumn
+from ..regime import FormSpec, OwnerColumn, active_regime
 from ..rounding import commune_cells
 from ..units import Unit
 
@@ -87,16 +88,22 @@ def subtree_sums(cells: pd.DataFrame, rows: list[dict[str, Any]], roots: tuple[s
     """Row values (rows × columns): each row the sum of the cells of its code and
     the codes below it (the total row: of everything under ``roots``)."""
     tree = landuse_tree()
-    codes = [c for c in cells.index if c in tree]
-    values = np.zeros((len(rows), cells.shape[1]), dtype=np.int64)
-    for r, row in enumerate(rows):
-        if row["kind"] == "total":
-            members = [c for c in codes if tree.root(c) in roots]
-        else:
-            members = [c for c in codes if c == row["code"] or row["code"] in tree.ancestors(c)]
-        if members:
-            values[r] = cells.loc[members].to_numpy(dtype=np.int64).sum(axis=0)
-    return values
+    known = np.array([c in tree for c in cells.index], dtype=bool)
+    codes = tuple(c for c, k in zip(cells.index, known, strict=True) if k)
+    members = _membership(active_regime(), tuple((row["kind"], row["code"]) for row in rows), roots, codes)
+    return members @ cells.to_numpy(dtype=np.int64)[known]
+
+
+@lru_cache(maxsize=256)
+def _membership(regime: str, rows: tuple[tuple[str, str], ...], roots: tuple[str, ...],
+                codes: tuple[str, ...]) -> np.ndarray:
+    """Which codes each row sums (rows × codes, 0/1) in the regime's code tree:
+    a row's code and the codes below it; the total row, every code under ``roots``."""
+    tree = landuse_tree(regime)
+    lineage = [{code, *tree.ancestors(code)} for code in codes]
+    return np.array([[tree.root(c) in roots for c in codes] if kind == "total" else
+                     [code in line for line in lineage] for kind, code in rows], dtype=np.int64).reshape(len(rows),
+                                                                                                     len(codes))
 
 
 def unit_leaf_cells(cells: pd.DataFrame, unit: Unit) -> pd.DataFrame:
