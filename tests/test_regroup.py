@@ -120,6 +120,12 @@ def test_sample_on_the_communes_of_2025(sample_run, units_run):
     pieces = read_geoparquets(sorted((units_run / "khoanh").glob("*.parquet")))
     assert crosswalk_table.groupby("new_unit_code")["area_m2"].sum().to_dict() == pytest.approx(
         pieces.groupby("commune_code")["area_m2"].sum().to_dict())
+    # the map layer of the new units (streamed a unit at a time): every piece with a land use, once
+    layer = gpd.read_file(units_run / "khoanh_dat_2025.gpkg")
+    coded = pieces[pieces["landuse"].notna()]
+    assert len(layer) == len(coded) and layer.crs == pieces.crs
+    assert sorted(layer["MAXA"].unique()) == new_units
+    assert layer.geometry.area.sum() == pytest.approx(coded.geometry.area.sum())
     # forms for every new commune and the province (two levels: no district), a map each
     assert not (units_run / "forms" / "huyen").exists()
     for code in new_units:
