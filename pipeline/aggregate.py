@@ -93,7 +93,8 @@ def owner_sources(parcels: pd.DataFrame) -> pd.DataFrame:
     object was found (file, name, land use, config, default, correction), for
     the forms' note on inferred objects."""
     tree = landuse_tree()
-    group = parcels["landuse"].map(lambda c: tree.root(c) if c in tree else "")
+    roots = {c: tree.root(c) if c in tree else "" for c in parcels["landuse"].dropna().unique()}
+    group = parcels["landuse"].map(roots).fillna("")  # each distinct code looked up once
     return (parcels.assign(group=group).groupby(["commune_code", "group", "owner_source"], as_index=False)["area_m2"]
             .sum())
 
