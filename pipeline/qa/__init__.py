@@ -3,6 +3,6 @@
 writes ``reports/qa.md``, ``qa.html`` and ``qa.json``)."""
 
 from .core import LAYER_TITLES, LAYERS, PROBLEM_COLUMNS, CommuneQA, qa_commune
-from .stage import read_qa_layer, run_qa
+from .stage import run_qa
 
-__all__ = ["LAYERS", "LAYER_TITLES", "PROBLEM_COLUMNS", "CommuneQA", "qa_commune", "read_qa_layer", "run_qa"]
+__all__ = ["LAYERS", "LAYER_TITLES", "PROBLEM_COLUMNS", "CommuneQA", "qa_commune", "run_qa"]

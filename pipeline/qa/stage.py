@@ -8,8 +8,6 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-import geopandas as gpd
-import pandas as pd
 import shapely
 
 from ..io import atomic_path, read_geoparquet, up_to_date, write_geoparquet, write_json
@@ -17,7 +15,7 @@ from ..parallel import executor
 from ..report import unit_label
 from ..topology import Thresholds
 from ..workdir import WorkDir, in_run_regime
-from .core import LAYERS, PROBLEM_COLUMNS, qa_commune
+from .core import LAYERS, qa_commune
 from .report import QASection, overview_path, overview_png, write_qa_reports
 
 log = logging.getLogger(__name__)
@@ -86,9 +84,3 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
     log.info("qa: %d communes (%d checked again), %d problems → %s", len(sections), len(stale),
              sum(s.problems for s in sections), work.report("qa.md"))
     return sections
-
-
-def read_qa_layer(work: WorkDir, name: str) -> gpd.GeoDataFrame:
-    """One QA layer over every commune (for packaging and maps)."""
-    parts = [read_geoparquet(p) for p in sorted(work.qa_dir.glob(f"*/{name}.parquet"))]
-    return pd.concat(parts, ignore_index=True) if parts else gpd.GeoDataFrame(columns=PROBLEM_COLUMNS)
