@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 FORMS = ("shp_prj", "shp_utm48", "shp_wgs84")
@@ -68,26 +69,48 @@ def generate_province(out: Path, communes: int = 200, parcels: int = 5_000) -> p
 
 
 class PeakRSS:
-    """Peak resident memory of this process and its children (dask workers), sampled."""
+    """Peak resident memory of a process (this one, or ``pid``) and its
+    children (dask workers), sampled with their CPU time; per stage when the
+    stages' start times are known."""
 
-    def __init__(self):
+    def __init__(self, pid: int | None = None):
         import psutil
 
-        self.process = psutil.Process()
+        self.process = psutil.Process(pid)
         self.peak = 0
+        self.samples: list[tuple[float, int, float]] = []  # (Unix time, RSS bytes, CPU seconds so far)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         import psutil
 
+        cpu: dict[int, float] = {}  # per process, its last reading (an ended worker's CPU still counts)
         while not self._stop.is_set():
             total = 0
-            for p in [self.process, *self.process.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):  # a worker that just ended
-                    total += p.memory_info().rss
+            with contextlib.suppress(psutil.Error):  # the process has ended
+                for p in [self.process, *self.process.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):  # a worker that just ended
+                        total += p.memory_info().rss
+                        times = p.cpu_times()
+                        cpu[p.pid] = times.user + times.system
             self.peak = max(self.peak, total)
+            self.samples.append((time.time(), total, sum(cpu.values())))
             time.sleep(0.1)
+
+    def by_stage(self, began: dict[str, float], ended: float) -> dict[str, dict[str, float]]:
+        """Each stage's peak RSS (MB) and CPU seconds of all the processes."""
+        if not self.samples:
+            return {}
+        t, rss, cpu = (np.array(column) for column in zip(*self.samples, strict=True))
+        bounds = [*began.values(), ended]
+        out = {}
+        for name, start, end in zip(began, bounds[:-1], bounds[1:], strict=True):
+            inside = (t >= start) & (t <= end)
+            first, last = np.searchsorted(t, [start, end])
+            out[name] = {"peak_rss_mb": round(float(rss[inside].max()) / 2**20, 1) if inside.any() else None,
+                         "cpu_s": round(float(cpu[min(last, len(t) - 1)] - cpu[min(first, len(t) - 1)]), 2)}
+        return out
 
     def __enter__(self):
         self._thread.start()
@@ -169,17 +192,18 @@ def ogr2ogr(files: list[Path]) -> float | None:
 
 def inventory(files_root: Path, work: Path, timeout: float) -> dict | None:
     """The full `kiemke inventory` (QA, khoanh, forms, maps, GeoPackage) in a
-    subprocess: its wall time, the time of each stage (reports/timings.json)
-    and the peak memory of the process and its workers."""
+    subprocess: its wall time, the time of each stage (reports/timings.json),
+    the peak memory of its processes (the CLI and its workers) and, per stage,
+    their peak memory and CPU time."""
     config = work.parent / f"{work.name}.toml"
     config.write_text(f'[inventory]\nprovince = "Lạng Sơn"\ninput = "{files_root.as_posix()}"\n'
                       f'workdir = "{work.as_posix()}"\n'
                       f'[[units]]\nlabel = "2025"\npath = "{UNITS_2025.as_posix()}"\n', encoding="utf-8")
     start = time.perf_counter()
     command = [sys.executable, "-m", "pipeline", "-q", "inventory", "--config", str(config)]
-    with PeakRSS() as rss:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+    with PeakRSS(process.pid) as rss:  # the inventory's processes only, not this bench's
         try:
             _, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -193,6 +217,7 @@ def inventory(files_root: Path, work: Path, timeout: float) -> dict | None:
     rerun = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
     return {"inventory_s": elapsed, "inventory_stages": timings["stages_s"],
+            "inventory_stage_use": rss.by_stage(timings["stages_began"], timings["ended"]),
             "inventory_peak_rss_mb": rss.peak / 2**20, "inventory_rerun_s": time.perf_counter() - rerun}
 
 

@@ -118,6 +118,20 @@ def bench_map_sheet(count: int = 50_000) -> dict:
             "vertices": int(shapely.get_num_coordinates(khoanh.geometry.values).sum())}
 
 
+def stage_table(rows: list[dict]) -> pd.DataFrame:
+    """The full inventory's stages (rows) × wall s, CPU s and peak RSS MB of each size (columns)."""
+    columns = {}
+    for r in rows:
+        if not r.get("inventory_stages"):
+            continue
+        use = r.get("inventory_stage_use") or {}
+        n = f"{r['parcels']:,}"
+        columns[(n, "wall_s")] = pd.Series(r["inventory_stages"])
+        columns[(n, "cpu_s")] = pd.Series({k: v["cpu_s"] for k, v in use.items()})
+        columns[(n, "peak_rss_mb")] = pd.Series({k: v["peak_rss_mb"] for k, v in use.items()})
+    return pd.DataFrame(columns).round(1)
+
+
 def bench_province() -> dict:
     """Issue 8: ~200 communes, ~1 000 000 parcels; ours vs the floor, naive geopandas
     (fiona and default engine) and ogr2ogr at 10 k / 100 k / 1 M parcels; peak RSS;
@@ -134,9 +148,10 @@ def bench_province() -> dict:
         "naive_default_over_ours": big["naive_default_s"] / big["ours_s"],
         "ogr2ogr_over_ours": big["ogr2ogr_s"] / big["ours_s"] if big.get("ogr2ogr_s") else None,
     }
-    table = pd.DataFrame([{k: v for k, v in r.items() if k != "inventory_stages"} for r in rows])
-    stages = pd.DataFrame([r.get("inventory_stages") or {} for r in rows]).add_prefix("stage_")
-    print("\n" + pd.concat([table, stages], axis=1).round(2).to_string(index=False))
+    table = pd.DataFrame([{k: v for k, v in r.items() if k not in ("inventory_stages", "inventory_stage_use")}
+                          for r in rows])
+    print("\n" + table.round(2).to_string(index=False))
+    print("\n" + stage_table(rows).to_string())
     print(json.dumps({k: (round(v, 2) if v else v) for k, v in ratios.items()}))
     return {**{k: (round(v, 2) if isinstance(v, float) else v) for k, v in big.items()},
             "generate_s": round(out["generate_s"], 1), "ratios": ratios, "scaling": rows,

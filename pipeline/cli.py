@@ -319,13 +319,15 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
         log.warning("removed %s, left by an interrupted run", leftover)
     started = time.perf_counter()
     seconds: dict[str, float] = {}
+    began: dict[str, float] = {}  # each stage's start (Unix time), to line up a profiler's samples
     with executor(_scheduler(scheduler or settings.scheduler), workers) as cluster:
         for name, run in tqdm(_stages(work, settings, cluster), desc="inventory", unit="stage"):
-            t0 = time.perf_counter()
+            t0, began[name] = time.perf_counter(), time.time()
             run()
             seconds[name] = round(time.perf_counter() - t0, 2)
             log.info("stage %s done in %.1f s", name, seconds[name])
-    write_json(work.report("timings.json"), {"stages_s": seconds, "total_s": round(time.perf_counter() - started, 2)})
+    write_json(work.report("timings.json"), {"stages_s": seconds, "stages_began": began, "ended": time.time(),
+                                             "total_s": round(time.perf_counter() - started, 2)})
     click.echo(f"Inventory of {settings.province.name_vi} done in {time.perf_counter() - started:.1f} s. "
                f"Outputs:\n{_outputs(work, settings)}")
 
