@@ -132,3 +132,27 @@ def test_cli_ingest_commune_code_option(tmp_path):
 def test_cli_unknown_province_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["ingest", str(tmp_path), "--province", "Atlantis"])
     assert result.exit_code == 2 and "--province" in result.output
+
+
+def test_review_rows_are_read_only_for_a_commune_with_parcels_to_review(tmp_path):
+    """A commune with nothing quarantined, inferred or refined is skipped from two
+    columns (no review workbook, no rows in the GeoPackage's review layer); a
+    flagged parcel or a quarantined one is listed, also when every parcel of
+    the commune was quarantined (no parcel file)."""
+    from pipeline.ingest.owners import FROM_FILE, FROM_NAME
+    from pipeline.ingest.review import QUARANTINED, review_frame, review_inputs
+    from pipeline.io import write_geoparquet
+    from pipeline.schemas import PARCEL_COLUMNS
+
+    parcels = gpd.GeoDataFrame({c: [None, None] for c in PARCEL_COLUMNS} | {
+        "commune_code": ["06319"] * 2, "sheet_no": ["1", "1"], "parcel_no": ["1", "2"], "landuse": ["LUC", "ONT"],
+        "owner_type": ["GDC", "GDC"], "owner_source": [FROM_FILE, FROM_FILE], "area_m2": [1e4, 1e4],
+        "source_file": ["a.shp"] * 2, "source_fid": [0, 1]}, geometry=[square(0, 0), square(100, 0)], crs=3405)
+    quarantine = tmp_path / "q.parquet"
+    assert review_inputs(write_geoparquet(tmp_path / "p.parquet", parcels), quarantine) is None
+    parcels.loc[1, "owner_source"] = FROM_NAME
+    rows = review_frame(*review_inputs(write_geoparquet(tmp_path / "p.parquet", parcels), quarantine))
+    assert rows["parcel_no"].tolist() == ["2"]
+    write_geoparquet(quarantine, parcels.iloc[:1].assign(reason="no-geometry"))
+    rows = review_frame(*review_inputs(tmp_path / "none.parquet", quarantine))
+    assert rows["parcel_no"].tolist() == ["1"] and rows["status"].tolist() == [QUARANTINED]

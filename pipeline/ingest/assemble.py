@@ -8,7 +8,6 @@ import os
 import shutil
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -18,8 +17,7 @@ from ..io import atomic_path, read_commune_table, write_table
 from ..workdir import WorkDir
 from .cache import IngestCache
 from .core import UNKNOWN_COMMUNE_PREFIX
-from .owners import FROM_FILE
-from .review import review_rows, write_review_workbook
+from .review import review_inputs, review_rows, write_review_workbook
 from .values import join_flag
 
 DUPLICATE_NOTE = "duplicate sheet/parcel number in the commune"
@@ -41,13 +39,11 @@ def assemble_commune(workdir: str, code: str, folders: list[str]) -> dict[str, i
 def write_commune_review(work: WorkDir, code: str) -> Path | None:
     """``reports/review/<code>.xlsx`` when the commune has parcels to review (none: no workbook)."""
     path = work.review_dir / f"{safe_name(code)}.xlsx"
-    quarantined = work.quarantine(safe_name(code))
-    marks = pd.read_parquet(work.parcels(safe_name(code)), columns=["refined", "owner_source"])
-    if not quarantined.exists() and not (marks["refined"].notna() | marks["owner_source"].ne(FROM_FILE)).any():
+    inputs = review_inputs(work.parcels(safe_name(code)), work.quarantine(safe_name(code)))
+    if inputs is None:
         path.unlink(missing_ok=True)  # nothing to review: the parcels (and their geometry) are not read again
         return None
-    parcels = gpd.read_parquet(work.parcels(safe_name(code)))
-    quarantine = gpd.read_parquet(quarantined) if quarantined.exists() else parcels.iloc[:0].assign(reason="")
+    parcels, quarantine = inputs
     rows = review_rows(parcels, quarantine)
     if rows.empty:
         path.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from ..io import atomic_path
 from ..messages import vi
 from ..reference import landuse_tree, owner_codes
+from ..schemas import PARCEL_COLUMNS
 from ..xlsx import FONT, landscape, serif_workbook
 from .core import CORRECTED
 from .corrections import REVIEW_HEADER_ROW
@@ -85,6 +86,19 @@ def _table(parcels: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
 def review_rows(parcels: pd.DataFrame, quarantine: pd.DataFrame) -> pd.DataFrame:
     """The rows of a commune's review workbook (pure), by sheet and parcel number."""
     return _table(parcels, quarantine).drop(columns="geometry")
+
+
+def review_inputs(parcels: Path, quarantine: Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None:
+    """A commune's parcels and quarantined parcels when it has parcels to
+    review; None when it has none (found from two columns, the geometry unread)."""
+    marks = pd.read_parquet(parcels, columns=["refined", "owner_source"]) if parcels.exists() else None
+    flagged = marks is not None and bool((marks["refined"].notna() | marks["owner_source"].ne(FROM_FILE)).any())
+    if not quarantine.exists() and not flagged:
+        return None
+    refused = gpd.read_parquet(quarantine) if quarantine.exists() else None
+    kept = gpd.read_parquet(parcels) if parcels.exists() else \
+        gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in PARCEL_COLUMNS}, geometry=[])  # all quarantined
+    return kept, refused if refused is not None else kept.iloc[:0].assign(reason="")
 
 
 def review_frame(parcels: gpd.GeoDataFrame, quarantine: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

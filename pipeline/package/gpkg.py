@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pyogrio
 import shapely
 
-from ..ingest.review import review_frame
+from ..ingest.review import review_frame, review_inputs
 from ..io import read_columns, read_geoparquet, write_text
 from ..qa import LAYER_TITLES
 from ..topology import polygonal
@@ -176,18 +176,16 @@ def review_layer(work: WorkDir, manifest: RunManifest) -> GpkgLayer:
     inferred object, refined or corrected code."""
     communes = sorted({p.stem for p in [*work.parcel_files(), *work.quarantine_dir.glob("*.parquet")]})
 
-    def commune_rows(code: str) -> pd.DataFrame:
-        parcels, quarantined = work.parcels(code), work.quarantine(code)
-        # a commune whose every parcel was quarantined has no parcel file: no parcel of it to flag
-        kept = read_geoparquet(parcels if parcels.exists() else work.parcel_files()[0])
-        kept = kept if parcels.exists() else kept.iloc[:0]
-        quarantine = read_geoparquet(quarantined) if quarantined.exists() else kept.iloc[:0].assign(reason="")
-        frame = review_frame(kept, quarantine)
-        return frame.assign(source_file=frame["source_file"].map(manifest.shown))
+    def communes_rows() -> Iterator[pd.DataFrame]:
+        for code in communes:
+            inputs = review_inputs(work.parcels(code), work.quarantine(code))
+            if inputs is not None:
+                frame = review_frame(*inputs)
+                yield frame.assign(source_file=frame["source_file"].map(manifest.shown))
 
     return GpkgLayer("review", "Thửa đất cần rà soát",
                      "Thửa bị cách ly, thửa có đối tượng suy ra hoặc mã chuyển theo quy tắc, thửa đã sửa theo cán bộ "
-                     "(như trong reports/review/*.xlsx).", Rows(lambda: (commune_rows(c) for c in communes)), True,
+                     "(như trong reports/review/*.xlsx).", Rows(communes_rows), True,
                      review_style("review", "Thửa đất cần rà soát"), optional=True)
 
 
