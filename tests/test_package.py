@@ -218,3 +218,23 @@ def test_layers_stream_a_file_at_a_time_with_every_files_columns(tmp_path):
     assert back["DT_ONT"].isna().tolist() == [False, True, True]
     assert back["objectId"].isna().tolist() == [True, True, False]
     assert set(back.geom_type) == {"MultiPolygon"}
+
+
+def test_burning_commune_by_commune_gives_the_cells_of_one_rasterize():
+    """A unit's GeoTIFF is burnt a commune at a time, each within its own cells:
+    neighbours' cells are kept, and every cell is the one a single rasterize gives."""
+    from rasterio.features import rasterize
+    from shapely.geometry import box
+
+    from pipeline.package.raster import burn, empty_band, landuse_values
+
+    left = gpd.GeoDataFrame({"landuse": ["LUC", "ONT"]}, geometry=[box(3, 3, 52, 40), box(52, 3, 101, 40)])
+    right = gpd.GeoDataFrame({"landuse": ["CLN", None]}, geometry=[box(101, 3, 148.5, 61), box(0, 40, 101, 61)])
+    band, transform = empty_band((0, 0, 150, 64), 5.0)
+    for commune in (left, right):
+        burn(band, transform, commune)
+    both = pd.concat([left, right])
+    coded = both[both["landuse"].notna()]
+    once = rasterize(zip(coded.geometry, coded["landuse"].map(landuse_values()), strict=True),
+                     out_shape=band.shape, transform=transform, fill=0, dtype="uint8")
+    assert (band == once).all() and set(np.unique(band)) == {0, *(landuse_values()[c] for c in ("LUC", "ONT", "CLN"))}
