@@ -95,10 +95,10 @@ def review_inputs(parcels: Path, quarantine: Path) -> tuple[gpd.GeoDataFrame, gp
     flagged = marks is not None and bool((marks["refined"].notna() | marks["owner_source"].ne(FROM_FILE)).any())
     if not quarantine.exists() and not flagged:
         return None
-    refused = gpd.read_parquet(quarantine) if quarantine.exists() else None
     kept = gpd.read_parquet(parcels) if parcels.exists() else \
         gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in PARCEL_COLUMNS}, geometry=[])  # all quarantined
-    return kept, refused if refused is not None else kept.iloc[:0].assign(reason="")
+    refused = gpd.read_parquet(quarantine) if quarantine.exists() else kept.iloc[:0].assign(reason="")
+    return kept, refused
 
 
 def review_frame(parcels: gpd.GeoDataFrame, quarantine: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

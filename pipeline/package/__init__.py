@@ -3,7 +3,7 @@ from :mod:`.styles`), a QGIS project next to it (:mod:`.project`), and
 Cloud-Optimized GeoTIFFs of current use (:mod:`.raster`)."""
 
 from .gpkg import GpkgLayer, collect_layers
-from .raster import raster_area_by_code, write_cog
+from .raster import raster_area_by_code
 from .stage import run_package
 
-__all__ = ["GpkgLayer", "collect_layers", "raster_area_by_code", "run_package", "write_cog"]
+__all__ = ["GpkgLayer", "collect_layers", "raster_area_by_code", "run_package"]

@@ -244,7 +244,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
                      for f in schema], schema=schema)
 
 
-def _extent(boxes: list[np.ndarray]) -> tuple[float, float, float, float] | None:
+def _total_bounds(boxes: list[np.ndarray]) -> tuple[float, float, float, float] | None:
     boxes = [b for b in boxes if not np.isnan(b).any()]
     if not boxes:
         return None
@@ -283,7 +283,7 @@ def write_layer(path: Path, layer: GpkgLayer, crs, *, first: bool) -> GpkgLayer 
                         crs=crs.to_wkt() if layer.spatial else None, append=not first,
                         dataset_options={"VERSION": "1.2"} if first else None, layer_options=options)
     style = layer.style.with_fields(schema.names) if layer.style else None
-    return replace(layer, style=style, columns=tuple(schema.names), bounds=_extent(boxes))
+    return replace(layer, style=style, columns=tuple(schema.names), bounds=_total_bounds(boxes))
 
 
 def write_geopackage(path: Path, layers: list[GpkgLayer], crs) -> list[GpkgLayer]:

@@ -60,16 +60,6 @@ def burn(band: np.ndarray, transform: Affine, khoanh: gpd.GeoDataFrame) -> None:
     band[rows, cols] = window
 
 
-def write_cog(path: Path, khoanh: gpd.GeoDataFrame, resolution: float, crs) -> dict[str, float]:
-    """Rasterise khoanh by land-use code into a paletted Cloud-Optimized GeoTIFF.
-
-    Returns the area (m²) of each code counted in the raster.
-    """
-    band, transform = empty_band(khoanh.total_bounds, resolution)
-    burn(band, transform, khoanh)
-    return write_band(path, band, transform, resolution, crs)
-
-
 def write_band(path: Path, band: np.ndarray, transform: Affine, resolution: float, crs) -> dict[str, float]:
     """A land-use band as a paletted Cloud-Optimized GeoTIFF with category
     names; the area (m²) of each code counted in it."""
