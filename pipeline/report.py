@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 
@@ -25,7 +27,7 @@ def unit_label(code: str, names: dict[str, str]) -> str:
 
 def _cell(value: object) -> str:
     if isinstance(value, float):
-        return vn_number(value)
+        return "" if math.isnan(value) else vn_number(value)  # no figure: an empty cell, as in the HTML tables
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 

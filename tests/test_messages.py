@@ -55,3 +55,14 @@ def test_a_code_read_from_a_field_variant_says_so_in_vietnamese():
     assert vi("legacy code GTO (field-variant) → DGT") == "Mã GTO (mã tự đặt ngoài mọi danh mục) → DGT"
     assert "Kiểm tra lại" in officer_message("legacy code GTO (field-variant) → DGT")
     assert vi("legacy code LNK (TT08/2007) → CLN") == "Mã cũ LNK (TT08/2007) → CLN"
+
+
+def test_a_markdown_report_leaves_a_missing_figure_empty():
+    """A commune without a known natural area shows an empty cell in qa.md (as in qa.html), never "nan"."""
+    import pandas as pd
+
+    from pipeline.report import markdown_table
+
+    frame = pd.DataFrame({"Xã": ["Xã 25465"], "Diện tích (ha)": [744.25], "Chênh lệch (ha)": [float("nan")]})
+    table = markdown_table(frame)
+    assert table.splitlines()[-1] == "| Xã 25465 | 744,25 |  |"
