@@ -94,16 +94,40 @@ class RingSegments:
         coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
         start = np.flatnonzero(vertex_ring[1:] == vertex_ring[:-1])
         owner = part_of[polygonal][ring_of[vertex_ring[start]]]
-        a, b = coords[start], coords[start + 1]
-        flip = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
-        lo, hi = np.where(flip[:, None], b, a), np.where(flip[:, None], a, b)
-        order = np.lexsort((hi[:, 1], hi[:, 0], lo[:, 1], lo[:, 0]))
-        same = (lo[order[1:]] == lo[order[:-1]]).all(axis=1) & (hi[order[1:]] == hi[order[:-1]]).all(axis=1)
-        return cls(coords, start, owner, order[:-1][same], order[1:][same])
+        first, second = _same_segments(coords, start)
+        return cls(coords, start, owner, first, second)
 
     def lengths(self) -> np.ndarray:
         step = self.coords[self.start + 1] - self.coords[self.start]
         return np.hypot(step[:, 0], step[:, 1])
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """Scramble 64-bit keys (multiply by the golden ratio, fold the high bits down)."""
+    h = h * _GOLDEN
+    return h ^ (h >> np.uint64(31))
+
+
+def _same_segments(coords: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of segments with the same two end points, either way round:
+    sorted on one 64-bit key per segment, hashed from its end points' bits
+    (half the time of a sort on four coordinates); each pair found is then
+    checked coordinate by coordinate, so that a hash collision can only
+    miss a pair, never make one."""
+    with np.errstate(over="ignore"):
+        bits = (coords + 0.0).view(np.uint64)  # + 0.0: -0.0 and 0.0 alike
+        vertex = _mix(_mix(bits[:, 0]) ^ bits[:, 1])
+        h0, h1 = vertex[start], vertex[start + 1]
+        key = _mix(np.minimum(h0, h1) ^ _mix(np.maximum(h0, h1)))
+    order = np.argsort(key, kind="stable")
+    candidate = np.flatnonzero(key[order[1:]] == key[order[:-1]])
+    i, j = order[candidate], order[candidate + 1]
+    a0, a1, b0, b1 = coords[start[i]], coords[start[i] + 1], coords[start[j]], coords[start[j] + 1]
+    same = ((a0 == b0).all(axis=1) & (a1 == b1).all(axis=1)) | ((a0 == b1).all(axis=1) & (a1 == b0).all(axis=1))
+    return i[same], j[same]
 
 
 def union_coverage(geoms: np.ndarray):

@@ -23,6 +23,7 @@ from ..topology import RingSegments, union_coverage
 from .labels import linear_codes, point_codes
 
 ROUNDS = 4  # a khoanh merged into a small neighbour may still be small: merge again
+TOUCH_M = 0.001  # a stretch of ring within this of a neighbour's runs along it (float noise)
 
 
 def minimum_mapped_m2(scale: int) -> float:
@@ -31,19 +32,46 @@ def minimum_mapped_m2(scale: int) -> float:
     return mm2 * (scale / 1000.0) ** 2
 
 
-def _shared_by_overlay(geoms: np.ndarray, idx: np.ndarray) -> pd.DataFrame:
-    """The boundary length each khoanh of ``idx`` shares with each neighbour, by overlay."""
-    pairs = shapely.STRtree(geoms).query(geoms[idx], predicate="intersects")
-    a, b = idx[pairs[0]], pairs[1]
-    a, b = a[a != b], b[a != b]
-    boundaries = shapely.boundary(geoms)
-    return pd.DataFrame({"a": a, "b": b, "shared": shapely.length(shapely.intersection(boundaries[a], boundaries[b]))})
+def _loose_runs(segments: RingSegments) -> tuple[np.ndarray, np.ndarray]:
+    """The stretches of ring no other segment matches, as lines, and the
+    khoanh each belongs to: where a neighbour's vertices do not fall on the
+    edge (or on the sheet's rim), the only places an overlay has to look."""
+    loose = np.ones(len(segments.start), dtype=bool)
+    loose[segments.first] = loose[segments.second] = False
+    seg = np.flatnonzero(loose)
+    begin = segments.start[seg]
+    opens = np.r_[True, begin[1:] != begin[:-1] + 1] if len(seg) else np.zeros(0, dtype=bool)
+    run = np.cumsum(opens) - 1
+    ends = np.r_[opens[1:], True] if len(seg) else opens
+    vertex, of_run = np.r_[begin, begin[ends] + 1], np.r_[run, run[ends]]
+    order = np.lexsort((vertex, of_run))
+    lines = shapely.linestrings(segments.coords[vertex[order]], indices=of_run[order]) if len(seg) else \
+        np.array([], dtype=object)
+    return lines, segments.owner[seg][opens]
+
+
+def _shared_by_overlay(segments: RingSegments, unsure: np.ndarray) -> pd.DataFrame:
+    """The boundary length each ``unsure`` khoanh shares with each neighbour
+    along the stretches no segment matched: overlay of those stretches only,
+    each with a hair-thin band around the neighbour's (two lines along one
+    border never meet exactly in floating point)."""
+    lines, owner = _loose_runs(segments)
+    mine = np.flatnonzero(unsure[owner]) if len(owner) else np.zeros(0, dtype=int)
+    pairs = shapely.STRtree(lines).query(lines[mine], predicate="intersects")
+    i, j = mine[pairs[0]], pairs[1]
+    i, j = i[owner[i] != owner[j]], j[owner[i] != owner[j]]
+    near = np.unique(j)
+    band = np.empty(len(lines), dtype=object)
+    band[near] = shapely.buffer(lines[near], TOUCH_M, quad_segs=1, cap_style="flat")
+    shared = shapely.length(shapely.intersection(lines[i], band[j]))
+    return pd.DataFrame({"a": owner[i], "b": owner[j], "shared": shared})
 
 
 def _shared(geoms: np.ndarray, small: np.ndarray) -> pd.DataFrame:
     """The boundary length each small khoanh shares with each neighbour: from
-    the edges both carry (one sort), and by overlay for the khoanh whose ring
-    is not all such edges (a neighbour's vertex on its edge, the sheet's rim)."""
+    the edges both carry (one sort), and for the khoanh whose ring is not all
+    such edges (a neighbour's vertex on its edge, the sheet's rim) by overlay
+    of the stretches left over."""
     segments = RingSegments.of(geoms)
     owner, first, second = segments.owner, segments.first, segments.second
     length = segments.lengths()
@@ -53,9 +81,9 @@ def _shared(geoms: np.ndarray, small: np.ndarray) -> pd.DataFrame:
     perimeter = np.bincount(owner, length, minlength=len(geoms))
     matched = np.bincount(a, shared, minlength=len(geoms))
     unsure = small & (matched < perimeter * (1 - 1e-9))
-    sure = small[a] & ~unsure[a]
-    found = pd.DataFrame({"a": a[sure], "b": b[sure], "shared": shared[sure]}).groupby(["a", "b"], as_index=False).sum()
-    return pd.concat([found, _shared_by_overlay(geoms, np.flatnonzero(unsure))], ignore_index=True)
+    found = pd.DataFrame({"a": a[small[a]], "b": b[small[a]], "shared": shared[small[a]]})
+    return pd.concat([found, _shared_by_overlay(segments, unsure)], ignore_index=True).groupby(
+        ["a", "b"], as_index=False).sum()
 
 
 def _targets(geoms: np.ndarray, small: np.ndarray, kept: np.ndarray) -> np.ndarray:
