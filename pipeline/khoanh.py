@@ -6,7 +6,9 @@ parcels of each (landuse, owner_type) are merged with a coverage union and
 split into connected parts, and the parts are numbered from the north-west
 to the south-east: by 500 m bands from the north, west to east within a band
 (by a point inside each khoanh). Gaps become khoanh with no code, flagged for
-the officer. Output: ``khoanh/<commune>.parquet``.
+the officer. Output: ``khoanh/<commune>.parquet``, and the commune's outline
+(the union of its khoanh and gaps) in ``khoanh/outline/<commune>.parquet`` for
+the map sheets of a run without commune boundaries.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ def resolved_parcels(parcels: gpd.GeoDataFrame, thresholds: Thresholds = Thresho
 def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str = "",
                  thresholds: Thresholds = Thresholds()) -> gpd.GeoDataFrame:
     """Khoanh đất of one commune (pure: no I/O)."""
+    return khoanh_and_outline(parcels, boundary=boundary, commune_code=commune_code, thresholds=thresholds)[0]
+
+
+def khoanh_and_outline(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str = "",
+                       thresholds: Thresholds = Thresholds()) -> tuple[gpd.GeoDataFrame, object]:
+    """Khoanh đất of one commune and the commune's outline: the union of its
+    khoanh and gaps, from the union the gaps are found in (pure: no I/O)."""
     code = commune_code or str(parcels["commune_code"].iloc[0])
     geoms = np.asarray(parcels.geometry.values, dtype=object)
     resolved = resolved_parcels(parcels, thresholds)
@@ -105,7 +114,9 @@ def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str 
             "parcel_count": len(ids), "parcel_ids": ", ".join(ids),
             "uses": json.dumps(uses) if compound else None, "flag": None,
         })
-    holes = gaps(khoanh, boundary, thresholds)
+    union = union_coverage(khoanh) if len(khoanh) else shapely.Polygon()
+    holes = gaps(khoanh, boundary, thresholds, union=union)
+    outline = union_coverage(np.r_[[union], holes["geometry"].to_numpy()]) if len(holes) else union
     for a in holes["area_m2"]:
         rows.append({"landuse": None, "owner_type": None, "area_m2": float(a), "parcel_count": 0,
                      "parcel_ids": "", "uses": None, "flag": GAP_FLAG})
@@ -113,7 +124,7 @@ def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str 
     out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=[c for c in KHOANH_COLUMNS[2:-1]]), geometry=list(geometry),
                            crs=parcels.crs)
     out.insert(0, "commune_code", code)
-    return number_khoanh(out)[KHOANH_COLUMNS]
+    return number_khoanh(out)[KHOANH_COLUMNS], outline
 
 
 def number_khoanh(khoanh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -132,14 +143,16 @@ def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, threshol
     """Task: build one commune's khoanh (one found not current by the stage). Runs on a worker."""
     work = WorkDir(Path(workdir))
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
-    khoanh = build_khoanh(read_geoparquet(work.parcels(code)), boundary=boundary, commune_code=code,
-                          thresholds=thresholds)
+    parcels = read_geoparquet(work.parcels(code))
+    khoanh, outline = khoanh_and_outline(parcels, boundary=boundary, commune_code=code, thresholds=thresholds)
     write_geoparquet(work.khoanh(code), khoanh)
+    write_geoparquet(work.commune_outline(code), gpd.GeoDataFrame({"commune_code": [code]}, geometry=[outline],
+                                                                   crs=parcels.crs))
 
 
 def khoanh_is_current(work: WorkDir, code: str) -> bool:
     """Whether a commune's khoanh are newer than its parcels and the run manifest."""
-    return up_to_date([work.khoanh(code)], [work.parcels(code), work.manifest])
+    return up_to_date([work.khoanh(code), work.commune_outline(code)], [work.parcels(code), work.manifest])
 
 
 @in_run_regime

@@ -152,10 +152,12 @@ def polygonal(geom):
     return shapely.union_all(polys) if len(polys) else shapely.Polygon()
 
 
-def gaps(geoms: np.ndarray, boundary=None, thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
+def gaps(geoms: np.ndarray, boundary=None, thresholds: Thresholds = Thresholds(), union=None) -> pd.DataFrame:
     """Holes in the coverage (``kind = "inside"``) and, with a commune boundary,
-    the parts of the commune no parcel covers (``kind = "boundary"``)."""
-    union = union_coverage(geoms) if len(geoms) else shapely.Polygon()
+    the parts of the commune no parcel covers (``kind = "boundary"``).
+    ``union``: the polygons' union, when the caller has it already."""
+    if union is None:
+        union = union_coverage(geoms) if len(geoms) else shapely.Polygon()
     rings, part = shapely.get_rings(shapely.get_parts(union), return_index=True)
     first = np.r_[True, part[1:] != part[:-1]][: len(rings)]  # each part's first ring is its exterior
     holes = list(shapely.polygons(rings[~first])) if len(rings) else []

@@ -282,6 +282,10 @@ class WorkDir:
     def khoanh(self, commune_code: str) -> Path:
         return self.khoanh_dir / f"{commune_code}.parquet"
 
+    def commune_outline(self, commune_code: str) -> Path:
+        """The union of a commune's khoanh (written with them): its outline where no boundary is given."""
+        return self.khoanh_dir / "outline" / f"{commune_code}.parquet"
+
     def change(self, commune_code: str) -> Path:
         """The overlay pieces of a commune: previous khoanh ∩ current khoanh."""
         return self.change_dir / f"{commune_code}.parquet"

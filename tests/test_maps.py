@@ -392,3 +392,36 @@ def test_shared_boundaries_survive_float_noise_along_a_border():
     assert np.allclose(fast[truth.index], truth, atol=5e-3)  # the band runs 1 mm past a corner
     assert fast[(0, 5)] == pytest.approx(10.0, abs=5e-3)
     assert fast[(2, 5)] + fast[(2, 6)] == pytest.approx(10.0, abs=5e-3)
+
+
+def test_sheet_without_boundaries_draws_the_outlines_the_khoanh_stage_wrote(sample_run, monkeypatch):
+    """With no commune boundary, a sheet's commune lines are the outlines
+    written with the khoanh (equal to the union of each commune's khoanh),
+    not a union of the khoanh again on every sheet."""
+    import pipeline.maps.content as content_module
+    from pipeline.io import read_geoparquet
+    from pipeline.maps.content import sheet_content
+    from pipeline.maps.stage import commune_outlines
+    from pipeline.regime import load_template
+    from pipeline.units import Unit
+
+    work = WorkDir(sample_run)
+    codes = [p.stem for p in work.khoanh_files()]
+    outlines = commune_outlines(work, codes)
+    assert sorted(outlines) == sorted(codes)
+    khoanh = {code: read_geoparquet(work.khoanh(code)) for code in codes}
+    for code in codes:
+        union = shapely.union_all(khoanh[code].geometry.values)
+        assert shapely.area(shapely.symmetric_difference(outlines[code], union)) < 1e-3 * shapely.area(union)
+
+    def no_union(_):
+        raise AssertionError("the khoanh were unioned again")
+
+    monkeypatch.setattr(content_module, "union_coverage", no_union)
+    unit = Unit("tinh", "20", "Tỉnh Lạng Sơn", tuple(codes), province_name="Lạng Sơn")
+    empty = gpd.GeoDataFrame({"commune_code": [], "commune_name": [], "district_code": [], "district_name": []},
+                             geometry=[], crs="EPSG:9215")
+    content = sheet_content(unit, pd.concat(khoanh.values(), ignore_index=True), empty, load_template(), year=2019,
+                            meridian_dms="107°15'", outlines=outlines)
+    drawn = content.boundaries["xa"]
+    assert len(drawn) == len(codes) and all(any(shapely.equals(g, o) for g in drawn) for o in outlines.values())

@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from pipeline.ingest import INVALID_FLAG
-from pipeline.khoanh import GAP_FLAG, build_khoanh
+from pipeline.khoanh import GAP_FLAG, build_khoanh, khoanh_and_outline
 from pipeline.qa import qa_commune
 from tests.helpers import X0, Y0, cell, grid, parcels
 
@@ -114,6 +114,19 @@ def test_khoanh_counts_an_overlap_once_and_flags_gaps():
     assert coded["area_m2"].sum() == pytest.approx(80_000.0)  # 8 parcels, the overlap once
     gap = khoanh[khoanh["flag"] == GAP_FLAG]
     assert len(gap) == 1 and gap["area_m2"].iat[0] == pytest.approx(10_000.0) and gap["landuse"].isna().all()
+
+
+def test_outline_is_the_union_of_the_khoanh_and_their_gaps():
+    """The commune's outline written with its khoanh (for sheets without a
+    boundary) covers every khoanh and the gap khoanh, and no more."""
+    geoms = grid()
+    del geoms[4]  # a hole in the middle: a gap khoanh
+    del geoms[0]  # a corner bitten off: outside the outline
+    khoanh, outline = khoanh_and_outline(parcels(geoms, landuse=["LUC"] * 4 + ["ONT"] * 3))
+    assert (khoanh["flag"] == GAP_FLAG).sum() == 1
+    union = shapely.union_all(khoanh.geometry.values)
+    assert shapely.area(shapely.symmetric_difference(outline, union)) < 1e-6
+    assert shapely.area(outline) == pytest.approx(80_000.0) and shapely.get_num_interior_rings(outline) == 0
 
 
 # ----------------------------------------------------------------- sample

@@ -132,15 +132,19 @@ def _inner_names(unit: Unit, in_unit: gpd.GeoDataFrame) -> list[tuple[str, objec
 
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
                   *, year: int, meridian_dms: str, structure: pd.DataFrame | None = None,
-                  context: gpd.GeoDataFrame | None = None) -> SheetContent:
+                  context: gpd.GeoDataFrame | None = None, outlines: dict[str, object] | None = None) -> SheetContent:
     """Everything one sheet shows, from the unit's khoanh and the boundaries
     (``context``: the wider boundaries the neighbours are named from; the
-    chart from the khoanh unless ``structure`` is given)."""
+    chart from the khoanh unless ``structure`` is given; ``outlines``: the
+    communes' outlines by code where no boundary is given, else the union
+    of their khoanh)."""
     maps = template.maps
     context = bounds if context is None else context
     in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
+    outlines = outlines or {}
     communes = (in_unit.geometry.to_numpy() if len(in_unit) else
-                np.array([union_coverage(g.geometry.values) for _, g in khoanh.groupby("commune_code")]))
+                np.array([outlines[c] if c in outlines else union_coverage(g.geometry.values)
+                          for c, g in khoanh.groupby("commune_code")]))
     outline = shapely.union_all(communes)
     lines: dict[str, np.ndarray] = {"xa": communes}
     if unit.level in ("huyen", "tinh") and len(in_unit) and not without_districts(unit):

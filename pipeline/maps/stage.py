@@ -64,7 +64,9 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
         template = load_template(template_name)
         year, dms, context = manifest.year, manifest.province.central_meridian_dms, manifest.load_context()
         if kind == "current" or manifest.previous is None:
-            content = sheet_content(unit, mine, bounds, template, year=year, meridian_dms=dms, context=context)
+            outlines = commune_outlines(work, unit.communes) if in_unit.empty else {}
+            content = sheet_content(unit, mine, bounds, template, year=year, meridian_dms=dms, context=context,
+                                    outlines=outlines)
         else:
             content = change_sheet_content(unit, mine, current, bounds, template, year=year,
                                            previous_year=manifest.previous.year, meridian_dms=dms, context=context)
@@ -85,6 +87,15 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
     return {"sheet": stem.name, "unit": meta["unit"], "code": meta["code"], "natural_ha": meta["natural_ha"],
             "scale": format_scale(meta["scale"]), "paper": meta["paper"], "note": meta["note"],
             "labelled": f"{done}/{big}", "pdf": stem.with_suffix(".pdf").name}
+
+
+def commune_outlines(work: WorkDir, codes: list[str]) -> dict[str, object]:
+    """The communes' outlines the khoanh stage wrote (by code; none for a commune without one)."""
+    files = [path for path in map(work.commune_outline, codes) if path.exists()]
+    if not files:
+        return {}
+    frame = read_geoparquets(files)
+    return dict(zip(frame["commune_code"], frame.geometry.values, strict=True))
 
 
 def maps_report(rows: list[dict], dpi: int, changes: bool) -> str:
