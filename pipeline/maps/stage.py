@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,7 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
             "labelled": f"{done}/{big}", "pdf": stem.with_suffix(".pdf").name}
 
 
-def commune_outlines(work: WorkDir, codes: list[str]) -> dict[str, object]:
+def commune_outlines(work: WorkDir, codes: Iterable[str]) -> dict[str, object]:
     """The communes' outlines the khoanh stage wrote (by code; none for a commune without one)."""
     files = [path for path in map(work.commune_outline, codes) if path.exists()]
     if not files:
