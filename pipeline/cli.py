@@ -259,7 +259,7 @@ def maps(workdir: Path, scale_step: int | None, dpi: int | None, scheduler: str)
     """
     work = WorkDir(Path(workdir))
     sheets = run_maps(work, scale_step=scale_step, dpi=dpi, scheduler=_scheduler(scheduler))
-    click.echo(f"Maps: {len(sheets)} sheets → {work.maps_dir}")
+    click.echo(f"Maps: {sum(1 for s in sheets if s['pdf'])} sheets → {work.maps_dir}")
 
 
 @cli.command()

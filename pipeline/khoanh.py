@@ -7,7 +7,7 @@ split into connected parts, and the parts are numbered from the north-west
 to the south-east: by 500 m bands from the north, west to east within a band
 (by a point inside each khoanh). Gaps become khoanh with no code, flagged for
 the officer. Output: ``khoanh/<commune>.parquet``, and the commune's outline
-(the union of its khoanh and gaps) in ``khoanh/outline/<commune>.parquet`` for
+(the union of its khoanh and gaps) in ``cache/outlines/<commune>.parquet`` for
 the map sheets of a run without commune boundaries.
 """
 

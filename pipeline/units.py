@@ -34,14 +34,19 @@ def _strip(name: str, prefixes: tuple[str, ...]) -> str:
     return name
 
 
+#: The district of the communes the boundary file does not know: their areas
+#: still reach the province's forms, but it is no unit to draw a map of.
+UNKNOWN_DISTRICT = "000"
+
+
 def build_units(commune_codes: list[str], boundaries: pd.DataFrame, province_name: str,
                 province_code: str, levels: tuple[str, ...] = ("xa", "huyen", "tinh")) -> list[Unit]:
     """Communes, their districts and the province, from the boundary attributes
     (``levels`` without "huyen": the province's sub-units are its communes, as
     since 1 July 2025).
 
-    A commune missing from the boundary file goes under district "000"
-    ("không rõ huyện") so that its area still reaches the province.
+    A commune missing from the boundary file goes under district
+    UNKNOWN_DISTRICT ("không rõ huyện") so that its area still reaches the province.
     """
     info = boundaries.set_index("commune_code") if len(boundaries) else pd.DataFrame()
     district_names: dict[str, str] = {}
@@ -49,7 +54,7 @@ def build_units(commune_codes: list[str], boundaries: pd.DataFrame, province_nam
     for code in sorted(commune_codes):
         known = code in info.index
         name = str(info.at[code, "commune_name"]) if known else code
-        district = str(info.at[code, "district_code"]) if known else "000"
+        district = str(info.at[code, "district_code"]) if known else UNKNOWN_DISTRICT
         district_names.setdefault(district, str(info.at[code, "district_name"]) if known else "(không rõ huyện)")
         communes.append(Unit("xa", code, name, (code,), commune_name=_strip(name, ("Xã ",)),
                              district_name=_strip(district_names[district], ("Huyện ", "Thành phố ", "Thị xã ")),

@@ -283,8 +283,9 @@ class WorkDir:
         return self.khoanh_dir / f"{commune_code}.parquet"
 
     def commune_outline(self, commune_code: str) -> Path:
-        """The union of a commune's khoanh (written with them): its outline where no boundary is given."""
-        return self.khoanh_dir / "outline" / f"{commune_code}.parquet"
+        """The union of a commune's khoanh (written with them): its outline where
+        no boundary is given. Kept out of ``khoanh/``, which reads as one dataset."""
+        return self.cache_dir / "outlines" / f"{commune_code}.parquet"
 
     def change(self, commune_code: str) -> Path:
         """The overlay pieces of a commune: previous khoanh ∩ current khoanh."""

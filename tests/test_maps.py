@@ -425,3 +425,31 @@ def test_sheet_without_boundaries_draws_the_outlines_the_khoanh_stage_wrote(samp
                             meridian_dms="107°15'", outlines=outlines)
     drawn = content.boundaries["xa"]
     assert len(drawn) == len(codes) and all(any(shapely.equals(g, o) for g in drawn) for o in outlines.values())
+
+
+def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_run, tmp_path):
+    """A run without commune boundaries puts its communes under the unknown
+    district ("không rõ huyện"), for the forms; the maps draw the communes and
+    the province, no sheet of that district, and say so in maps.md."""
+    import shutil
+
+    from pipeline.maps import run_maps
+
+    out = tmp_path / "work"
+    shutil.copytree(sample_run, out, ignore=shutil.ignore_patterns("maps", "forms", "qa", "units_2025", "*.gpkg",
+                                                                   "*.tif", "*.qgz"))
+    work = WorkDir(out)
+    keep = work.khoanh_files()[0].stem
+    for path in work.khoanh_files()[1:]:
+        path.unlink()
+    manifest = json.loads(work.manifest.read_text(encoding="utf-8"))
+    manifest["boundaries"] = None
+    work.manifest.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    (work.maps_dir / "huyen_000.pdf").parent.mkdir(parents=True, exist_ok=True)
+    (work.maps_dir / "huyen_000.pdf").write_bytes(b"%PDF- an earlier version's sheet")
+    rows = run_maps(work, dpi=30, progress=False)
+    drawn = sorted(p.name.removeprefix("bien_dong_") for p in work.maps_dir.glob("*.pdf"))  # the change maps too
+    assert drawn == sorted(2 * [f"tinh_{manifest['province_code']}.pdf", f"xa_{keep}.pdf"])
+    unknown = next(r for r in rows if r["sheet"] == "huyen_000")
+    assert unknown["pdf"] == "" and "không rõ thuộc huyện nào" in unknown["note"]
+    assert "không vẽ tờ bản đồ cấp huyện" in (work.report("maps.md")).read_text(encoding="utf-8")

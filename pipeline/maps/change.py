@@ -62,12 +62,14 @@ def change_structure(display: pd.DataFrame) -> pd.DataFrame:
 
 def change_sheet_content(unit: Unit, pieces: gpd.GeoDataFrame, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame,
                          template: Template, *, year: int, previous_year: int, meridian_dms: str,
-                         context: gpd.GeoDataFrame | None = None) -> SheetContent:
+                         context: gpd.GeoDataFrame | None = None,
+                         outlines: dict[str, object] | None = None) -> SheetContent:
     """The change map of a unit: the current-use sheet's frame around the
-    change pieces, with its own title, legend and chart."""
+    change pieces, with its own title, legend and chart (``outlines``: the
+    communes' outlines where no boundary is given)."""
     display = change_display(pieces, khoanh)
     content = sheet_content(unit, display, bounds, template, year=year, meridian_dms=meridian_dms,
-                            structure=change_structure(display), context=context)
+                            structure=change_structure(display), context=context, outlines=outlines)
     legend = legend_for(set(display.loc[display["changed"], "landuse"]))
     unchanged = pd.DataFrame([{"code": "", "name_vi": f"Không thay đổi mục đích sử dụng so với năm {previous_year}",
                                "hex": UNCHANGED_COLOR, "hatch": ""}])

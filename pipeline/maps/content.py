@@ -130,6 +130,17 @@ def _inner_names(unit: Unit, in_unit: gpd.GeoDataFrame) -> list[tuple[str, objec
     return []
 
 
+def _commune_areas(unit: Unit, khoanh: gpd.GeoDataFrame, outlines: dict[str, object]) -> np.ndarray:
+    """The communes' areas where no boundary is given: the outlines the khoanh
+    stage wrote, else the union of each commune's khoanh (of all that is drawn,
+    for a change map's pieces, which carry no commune code)."""
+    if "commune_code" not in khoanh:
+        found = [outlines[c] for c in unit.communes if c in outlines]
+        return np.array(found if found else [union_coverage(khoanh.geometry.values)], dtype=object)
+    return np.array([outlines[c] if c in outlines else union_coverage(g.geometry.values)
+                     for c, g in khoanh.groupby("commune_code")], dtype=object)
+
+
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
                   *, year: int, meridian_dms: str, structure: pd.DataFrame | None = None,
                   context: gpd.GeoDataFrame | None = None, outlines: dict[str, object] | None = None) -> SheetContent:
@@ -141,10 +152,7 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
     maps = template.maps
     context = bounds if context is None else context
     in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
-    outlines = outlines or {}
-    communes = (in_unit.geometry.to_numpy() if len(in_unit) else
-                np.array([outlines[c] if c in outlines else union_coverage(g.geometry.values)
-                          for c, g in khoanh.groupby("commune_code")]))
+    communes = in_unit.geometry.to_numpy() if len(in_unit) else _commune_areas(unit, khoanh, outlines or {})
     outline = shapely.union_all(communes)
     lines: dict[str, np.ndarray] = {"xa": communes}
     if unit.level in ("huyen", "tinh") and len(in_unit) and not without_districts(unit):

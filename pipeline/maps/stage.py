@@ -25,7 +25,7 @@ from ..parallel import executor
 from ..regime import load_template
 from ..report import markdown_table, vn_number
 from ..rounding import natural_area_cells
-from ..units import Unit, build_units
+from ..units import UNKNOWN_DISTRICT, Unit, build_units
 from ..workdir import WorkDir, in_run_regime
 from .change import change_sheet_content
 from .content import drawing_khoanh, sheet_content
@@ -64,13 +64,14 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
         natural_ha = natural_area_cells(current) / 100  # as the forms print it
         template = load_template(template_name)
         year, dms, context = manifest.year, manifest.province.central_meridian_dms, manifest.load_context()
+        outlines = commune_outlines(work, unit.communes) if in_unit.empty else {}
         if kind == "current" or manifest.previous is None:
-            outlines = commune_outlines(work, unit.communes) if in_unit.empty else {}
             content = sheet_content(unit, mine, bounds, template, year=year, meridian_dms=dms, context=context,
                                     outlines=outlines)
         else:
             content = change_sheet_content(unit, mine, current, bounds, template, year=year,
-                                           previous_year=manifest.previous.year, meridian_dms=dms, context=context)
+                                           previous_year=manifest.previous.year, meridian_dms=dms, context=context,
+                                           outlines=outlines)
         extent_geoms = in_unit.geometry.values if len(in_unit) else mine.geometry.values
         bounds_m = tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values]))
         layout, note = plotter_layout(bounds_m, unit.level, natural_ha, scale_step,
@@ -97,6 +98,15 @@ def commune_outlines(work: WorkDir, codes: Iterable[str]) -> dict[str, object]:
         return {}
     frame = read_geoparquets(files)
     return dict(zip(frame["commune_code"], frame.geometry.values, strict=True))
+
+
+def unknown_district_row(work: WorkDir, unit: Unit) -> dict:
+    """The report's row for the communes no boundary places in a district: no sheet is drawn for them."""
+    return {"sheet": work.map_stem(unit.level, unit.code, "current").name, "unit": unit.name, "code": unit.code,
+            "natural_ha": "", "scale": "", "paper": "",
+            "note": f"không vẽ tờ bản đồ cấp huyện: {len(unit.communes)} xã không có trong tệp ranh giới nên không rõ "
+                    "thuộc huyện nào (xem tờ bản đồ của từng xã và của tỉnh; diện tích vẫn được tính vào biểu của tỉnh)",
+            "labelled": "", "pdf": ""}
 
 
 def maps_report(rows: list[dict], dpi: int, changes: bool) -> str:
@@ -131,12 +141,19 @@ def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = 
         return []
     units = build_units([p.stem for p in files], manifest.load_boundaries(), manifest.province.name_vi,
                         manifest.province.gso_code, manifest.levels)
+    unknown = [u for u in units if u.level == "huyen" and u.code == UNKNOWN_DISTRICT]
     # the big sheets first, so that they do not finish last on one worker
-    units = sorted(units, key=lambda u: -len(u.communes))
+    units = sorted((u for u in units if u not in unknown), key=lambda u: -len(u.communes))
     kinds = ["current", "change"] if changes else ["current"]
     with executor(scheduler) as pmap:
         out = pmap(map_sheet_to_files, [(str(work.root), unit, scale_step, dpi, template_name, kind)
                                         for unit in units for kind in kinds], "maps" if progress else "")
+    for unit in unknown:
+        for kind in kinds:
+            stem = work.map_stem(unit.level, unit.code, kind)
+            for suffix in (".pdf", ".png", ".json"):  # a sheet an earlier version drew
+                stem.with_suffix(suffix).unlink(missing_ok=True)
+        out.append(unknown_district_row(work, unit))
     out = sorted(out, key=lambda row: row["sheet"])
     write_text(work.report("maps.md"), maps_report(out, dpi, bool(changes)))
     log.info("maps: %d sheets → %s", len(out), work.maps_dir)
