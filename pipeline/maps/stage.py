@@ -104,8 +104,9 @@ def unknown_district_row(work: WorkDir, unit: Unit) -> dict:
     """The report's row for the communes no boundary places in a district: no sheet is drawn for them."""
     return {"sheet": work.map_stem(unit.level, unit.code, "current").name, "unit": unit.name, "code": unit.code,
             "natural_ha": "", "scale": "", "paper": "",
-            "note": f"không vẽ tờ bản đồ cấp huyện: {len(unit.communes)} xã không có trong tệp ranh giới nên không rõ "
-                    "thuộc huyện nào (xem tờ bản đồ của từng xã và của tỉnh; diện tích vẫn được tính vào biểu của tỉnh)",
+            "note": f"không vẽ tờ bản đồ cấp huyện: {len(unit.communes)} xã không có trong tệp ranh giới nên "
+                    "không rõ thuộc huyện nào (xem tờ bản đồ của từng xã và của tỉnh; diện tích vẫn được tính vào "
+                    "biểu của tỉnh)",
             "labelled": "", "pdf": ""}
 
 
