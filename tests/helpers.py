@@ -62,3 +62,27 @@ def ingest_messages(work) -> list[str]:
     for f in report["files"]:
         out += [f["crs_reason"], *f["repairs"], *f["quarantined_by_reason"], *f["flagged"], *f["warnings"]]
     return [m for m in out if m]
+
+
+def one_commune_without_boundaries(sample_run, out) -> tuple[str, dict]:
+    """A copy of the sample's work directory (ingested, QA'd, khoanh built) at
+    ``out`` with one commune and no commune boundaries in its manifest, as a
+    run on an export that comes without them; returns the commune's code and
+    the manifest."""
+    import json
+    import shutil
+
+    from pipeline.workdir import WorkDir
+
+    shutil.copytree(sample_run, out, ignore=shutil.ignore_patterns("maps", "forms", "qa", "units_2025", "rasters",
+                                                                   "*.gpkg", "*.tif", "*.qgz"))
+    work = WorkDir(out)
+    keep = work.khoanh_files()[0].stem
+    for folder in (work.khoanh_dir, work.parcels_dir):
+        for path in folder.glob("*.parquet"):
+            if path.stem != keep:
+                path.unlink()
+    manifest = json.loads(work.manifest.read_text(encoding="utf-8"))
+    manifest["boundaries"] = None
+    work.manifest.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return keep, manifest

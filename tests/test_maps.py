@@ -431,20 +431,11 @@ def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_r
     """A run without commune boundaries puts its communes under the unknown
     district ("không rõ huyện"), for the forms; the maps draw the communes and
     the province, no sheet of that district, and say so in maps.md."""
-    import shutil
-
     from pipeline.maps import run_maps
+    from tests.helpers import one_commune_without_boundaries
 
-    out = tmp_path / "work"
-    shutil.copytree(sample_run, out, ignore=shutil.ignore_patterns("maps", "forms", "qa", "units_2025", "*.gpkg",
-                                                                   "*.tif", "*.qgz"))
-    work = WorkDir(out)
-    keep = work.khoanh_files()[0].stem
-    for path in work.khoanh_files()[1:]:
-        path.unlink()
-    manifest = json.loads(work.manifest.read_text(encoding="utf-8"))
-    manifest["boundaries"] = None
-    work.manifest.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    keep, manifest = one_commune_without_boundaries(sample_run, tmp_path / "work")
+    work = WorkDir(tmp_path / "work")
     (work.maps_dir / "huyen_000.pdf").parent.mkdir(parents=True, exist_ok=True)
     (work.maps_dir / "huyen_000.pdf").write_bytes(b"%PDF- an earlier version's sheet")
     rows = run_maps(work, dpi=30, progress=False)

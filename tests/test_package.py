@@ -238,3 +238,17 @@ def test_burning_commune_by_commune_gives_the_cells_of_one_rasterize():
     once = rasterize(zip(coded.geometry, coded["landuse"].map(landuse_values()), strict=True),
                      out_shape=band.shape, transform=transform, fill=0, dtype="uint8")
     assert (band == once).all() and set(np.unique(band)) == {0, *(landuse_values()[c] for c in ("LUC", "ONT", "CLN"))}
+
+
+def test_no_geotiff_for_the_unknown_district_of_communes_without_boundary(sample_run, tmp_path):
+    """The communes no boundary places in a district get their own GeoTIFFs and
+    are in the province's; the unknown district ("không rõ huyện") gets none."""
+    from pipeline.package import run_package
+    from pipeline.workdir import WorkDir
+    from tests.helpers import one_commune_without_boundaries
+
+    keep, _ = one_commune_without_boundaries(sample_run, tmp_path / "work")
+    work = WorkDir(tmp_path / "work")
+    products = run_package(work, progress=False)
+    assert sorted(p.name for p in work.rasters_dir.glob("*.tif")) == [f"xa_{keep}.tif"]
+    assert products["tif"].exists() and products["gpkg"].exists()
