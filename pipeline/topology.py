@@ -114,7 +114,8 @@ def _mix(h: np.ndarray) -> np.ndarray:
 def _same_segments(coords: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pairs of segments with the same two end points, either way round:
     sorted on one 64-bit key per segment, hashed from its end points' bits
-    (half the time of a sort on four coordinates); each pair found is then
+    (a third less time than a sort on four coordinates: 3.5-4.0 s against
+    5.3-8.3 s for 6.9 M segments); each pair found is then
     checked coordinate by coordinate, so that a hash collision can only
     miss a pair, never make one."""
     with np.errstate(over="ignore"):

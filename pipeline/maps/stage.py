@@ -157,5 +157,5 @@ def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = 
         out.append(unknown_district_row(work, unit))
     out = sorted(out, key=lambda row: row["sheet"])
     write_text(work.report("maps.md"), maps_report(out, dpi, bool(changes)))
-    log.info("maps: %d sheets → %s", len(out), work.maps_dir)
+    log.info("maps: %d sheets → %s", sum(1 for row in out if row["pdf"]), work.maps_dir)
     return out
