@@ -7,6 +7,10 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+#: The district of the communes the boundary file does not know: their areas
+#: still reach the province's forms, but it is no unit to draw a map of.
+UNKNOWN_DISTRICT = "000"
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -26,17 +30,17 @@ class Unit:
     def key(self) -> str:
         return f"{self.level}/{self.code}"
 
+    @property
+    def unknown_district(self) -> bool:
+        """The district of the communes without boundary: forms, but no map sheet or GeoTIFF."""
+        return self.level == "huyen" and self.code == UNKNOWN_DISTRICT
+
 
 def _strip(name: str, prefixes: tuple[str, ...]) -> str:
     for prefix in prefixes:
         if name.startswith(prefix):
             return name[len(prefix):].strip()
     return name
-
-
-#: The district of the communes the boundary file does not know: their areas
-#: still reach the province's forms, but it is no unit to draw a map of.
-UNKNOWN_DISTRICT = "000"
 
 
 def build_units(commune_codes: list[str], boundaries: pd.DataFrame, province_name: str,

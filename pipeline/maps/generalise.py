@@ -39,14 +39,15 @@ def _loose_runs(segments: RingSegments) -> tuple[np.ndarray, np.ndarray]:
     loose = np.ones(len(segments.start), dtype=bool)
     loose[segments.first] = loose[segments.second] = False
     seg = np.flatnonzero(loose)
+    if not len(seg):
+        return np.array([], dtype=object), np.array([], dtype=int)
     begin = segments.start[seg]
-    opens = np.r_[True, begin[1:] != begin[:-1] + 1] if len(seg) else np.zeros(0, dtype=bool)
+    opens = np.r_[True, begin[1:] != begin[:-1] + 1]
     run = np.cumsum(opens) - 1
-    ends = np.r_[opens[1:], True] if len(seg) else opens
+    ends = np.r_[opens[1:], True]
     vertex, of_run = np.r_[begin, begin[ends] + 1], np.r_[run, run[ends]]
     order = np.lexsort((vertex, of_run))
-    lines = shapely.linestrings(segments.coords[vertex[order]], indices=of_run[order]) if len(seg) else \
-        np.array([], dtype=object)
+    lines = shapely.linestrings(segments.coords[vertex[order]], indices=of_run[order])
     return lines, segments.owner[seg][opens]
 
 
@@ -56,7 +57,7 @@ def _shared_by_overlay(segments: RingSegments, unsure: np.ndarray) -> pd.DataFra
     each with a hair-thin band around the neighbour's (two lines along one
     border never meet exactly in floating point)."""
     lines, owner = _loose_runs(segments)
-    mine = np.flatnonzero(unsure[owner]) if len(owner) else np.zeros(0, dtype=int)
+    mine = np.flatnonzero(unsure[owner])
     pairs = shapely.STRtree(lines).query(lines[mine], predicate="intersects")
     i, j = mine[pairs[0]], pairs[1]
     i, j = i[owner[i] != owner[j]], j[owner[i] != owner[j]]

@@ -25,7 +25,7 @@ from ..parallel import executor
 from ..regime import load_template
 from ..report import markdown_table, vn_number
 from ..rounding import natural_area_cells
-from ..units import UNKNOWN_DISTRICT, Unit, build_units
+from ..units import Unit, build_units
 from ..workdir import WorkDir, in_run_regime
 from .change import change_sheet_content
 from .content import drawing_khoanh, sheet_content
@@ -142,7 +142,7 @@ def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = 
         return []
     units = build_units([p.stem for p in files], manifest.load_boundaries(), manifest.province.name_vi,
                         manifest.province.gso_code, manifest.levels)
-    unknown = [u for u in units if u.level == "huyen" and u.code == UNKNOWN_DISTRICT]
+    unknown = [u for u in units if u.unknown_district]
     # the big sheets first, so that they do not finish last on one worker
     units = sorted((u for u in units if u not in unknown), key=lambda u: -len(u.communes))
     kinds = ["current", "change"] if changes else ["current"]

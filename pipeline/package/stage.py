@@ -11,7 +11,7 @@ import pandas as pd
 from ..io import read_columns, up_to_date, write_text
 from ..parallel import executor
 from ..regime import load_template
-from ..units import UNKNOWN_DISTRICT, build_units
+from ..units import build_units
 from ..workdir import WorkDir, in_run_regime
 from .gpkg import collect_layers, write_geopackage, write_style_files
 from .project import write_project
@@ -53,7 +53,7 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
                         manifest.levels)
     rasters = {"tinh": (products["tif"], province_resolution, communes)}
     rasters |= {unit.key: (work.rasters_dir / f"{unit.level}_{unit.code}.tif", commune_resolution, list(unit.communes))
-                for unit in units if unit.level == "xa" or (unit.level == "huyen" and unit.code != UNKNOWN_DISTRICT)}
+                for unit in units if unit.level in ("xa", "huyen") and not unit.unknown_district}
     areas = {key: raster_area_by_code(path) for key, (path, _, codes) in rasters.items()
              if key != "tinh" and up_to_date([path], [work.khoanh(c) for c in codes] + [work.manifest])}
     todo = [key for key in rasters if key not in areas]
