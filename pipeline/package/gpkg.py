@@ -11,6 +11,7 @@ package of a whole country holds one commune's parcels in memory, not all."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
@@ -22,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyogrio
 import shapely
@@ -40,7 +42,7 @@ class Rows:
     the columns and types of the whole layer when chunks differ (parcel files
     keep their source's extra columns)."""
 
-    read: Callable[[], Iterable[pd.DataFrame]]
+    read: Callable[[], Iterable[pd.DataFrame | pa.Table]]
     schema: pa.Schema | None = None  # None: the first chunk's
 
 
@@ -68,10 +70,17 @@ def whole(frame: pd.DataFrame) -> Rows:
 
 def per_file(paths: list[Path], prepare: Callable[[gpd.GeoDataFrame], pd.DataFrame] | None = None) -> Rows:
     """One chunk per GeoParquet file (a commune), read when written; the
-    files' columns together unless ``prepare`` makes its own."""
+    files' columns together, read as Arrow with their WKB untouched, unless
+    ``prepare`` makes its own from the GeoDataFrame."""
     if prepare is None:
-        return Rows(lambda: (read_geoparquet(p) for p in paths), files_schema(paths))
-    return Rows(lambda: (prepare(read_geoparquet(p)) for p in paths))
+        return Rows(lambda: (pq.read_table(p) for p in paths), files_schema(paths))
+    return Rows(lambda: (prepare(read_geoparquet(p)) for p in with_rows(paths)))
+
+
+def with_rows(paths: list[Path]) -> list[Path]:
+    """The files holding rows, by their metadata (QA layers are empty in most
+    communes); the first file when none does, for the layer's columns."""
+    return [p for p in paths if pq.read_metadata(p).num_rows] or paths[:1]
 
 
 def files_schema(paths: list[Path]) -> pa.Schema | None:
@@ -94,6 +103,28 @@ def to_multipolygon(geoms) -> np.ndarray:
     out = shapely.multipolygons(parts[solid], indices=owner[solid], out=np.empty(len(geoms), dtype=object))
     out[shapely.is_missing(out)] = shapely.MultiPolygon()
     return out
+
+
+POLYGON_WKB = b"\x01\x03\x00\x00\x00"  # little-endian, 2D
+MULTIPOLYGON_WKB = b"\x01\x06\x00\x00\x00"
+ONE_PART_HEADER = MULTIPOLYGON_WKB + b"\x01\x00\x00\x00"  # … of one polygon
+EMPTY_POLYGON_WKB_LENGTH = 9  # byte order, type, no ring
+
+
+def multipolygon_wkb(wkb: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """WKB as MultiPolygon WKB (as ``to_multipolygon``), without decoding a
+    coordinate when every row is a little-endian 2D Polygon or MultiPolygon,
+    as kiemke writes them: a Polygon gets the header of a one-part
+    MultiPolygon before its own bytes. Any other column goes through shapely."""
+    wkb = wkb.combine_chunks() if isinstance(wkb, pa.ChunkedArray) else wkb
+    head = pc.binary_slice(wkb, 0, 5)
+    polygon = pc.equal(head, pa.scalar(POLYGON_WKB))
+    plain = pc.and_(pc.or_(polygon, pc.equal(head, pa.scalar(MULTIPOLYGON_WKB))),
+                    pc.greater(pc.binary_length(wkb), EMPTY_POLYGON_WKB_LENGTH))
+    if wkb.null_count or not pc.all(plain).as_py():
+        return pa.array(shapely.to_wkb(to_multipolygon(shapely.from_wkb(wkb.to_numpy(zero_copy_only=False)))),
+                        pa.binary())
+    return pc.binary_join_element_wise(pc.if_else(polygon, pa.scalar(ONE_PART_HEADER), pa.scalar(b"")), wkb, b"")
 
 
 def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
@@ -224,18 +255,34 @@ def change_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
     ]
 
 
-def arrow_chunk(frame: pd.DataFrame, spatial: bool) -> pa.Table:
-    """A chunk of a layer as Arrow, columns in the frame's order: attributes
+def arrow_chunk(chunk: pd.DataFrame | pa.Table, spatial: bool) -> pa.Table:
+    """A chunk of a layer as Arrow, columns in the chunk's order: attributes
     (an all-missing column as text, which GDAL can write) and, for a spatial
-    layer, MultiPolygon WKB in ``geometry``."""
-    attributes = pd.DataFrame(frame.drop(columns="geometry") if spatial else frame)
-    table = pa.Table.from_pandas(attributes, preserve_index=False).replace_schema_metadata(None)
-    table = pa.table({name: column.cast(pa.string()) if pa.types.is_null(column.type) else column
-                      for name, column in zip(table.column_names, table.columns, strict=True)})
-    if spatial:
-        wkb = pa.array(shapely.to_wkb(to_multipolygon(frame.geometry.values)), pa.binary())
-        table = table.add_column(list(frame.columns).index("geometry"), "geometry", wkb)
-    return table
+    layer, MultiPolygon WKB in ``geometry`` (a table's own WKB, a frame's shapes)."""
+    if isinstance(chunk, pa.Table):
+        table = chunk.replace_schema_metadata(None)
+        if spatial:
+            table = table.set_column(table.column_names.index("geometry"), "geometry",
+                                     multipolygon_wkb(table["geometry"]))
+    else:
+        attributes = pd.DataFrame(chunk.drop(columns="geometry") if spatial else chunk)
+        table = pa.Table.from_pandas(attributes, preserve_index=False).replace_schema_metadata(None)
+        if spatial:
+            wkb = pa.array(shapely.to_wkb(to_multipolygon(chunk.geometry.values)), pa.binary())
+            table = table.add_column(list(chunk.columns).index("geometry"), "geometry", wkb)
+    return pa.table({name: column.cast(pa.string()) if pa.types.is_null(column.type) else column
+                     for name, column in zip(table.column_names, table.columns, strict=True)})
+
+
+def chunk_bounds(chunk: pd.DataFrame | pa.Table) -> np.ndarray:
+    """A spatial chunk's extent: a GeoParquet table's recorded bbox (its
+    shapes when it records none), a frame's shapes."""
+    if isinstance(chunk, pa.Table):
+        geo = json.loads((chunk.schema.metadata or {}).get(b"geo", b"{}"))
+        bbox = geo.get("columns", {}).get("geometry", {}).get("bbox")
+        return np.array(bbox, dtype=float) if bbox else shapely.total_bounds(
+            shapely.from_wkb(chunk["geometry"].to_numpy(zero_copy_only=False)))
+    return shapely.total_bounds(chunk.geometry.values)
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -265,13 +312,13 @@ def write_layer(path: Path, layer: GpkgLayer, crs, *, first: bool) -> GpkgLayer 
         return None
     table = arrow_chunk(head, layer.spatial)
     schema = layer.rows.schema or table.schema
-    boxes = [shapely.total_bounds(head.geometry.values)] if layer.spatial else []
+    boxes = [chunk_bounds(head)] if layer.spatial else []
 
     def batches() -> Iterator[pa.RecordBatch]:
         yield from conform(table, schema).to_batches()
         for chunk in rest:
             if layer.spatial:
-                boxes.append(shapely.total_bounds(chunk.geometry.values))
+                boxes.append(chunk_bounds(chunk))
             yield from conform(arrow_chunk(chunk, layer.spatial), schema).to_batches()
 
     options = {"IDENTIFIER": layer.title, "DESCRIPTION": layer.description}

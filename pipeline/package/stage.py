@@ -3,7 +3,9 @@ next to it (``.qgz``), and Cloud-Optimized GeoTIFFs of current use."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +14,7 @@ from ..io import read_columns, up_to_date, write_text
 from ..parallel import executor
 from ..regime import load_template
 from ..units import build_units
-from ..workdir import WorkDir, in_run_regime
+from ..workdir import RunManifest, WorkDir, in_run_regime
 from .gpkg import collect_layers, write_geopackage, write_style_files
 from .project import write_project
 from .raster import raster_area_by_code, raster_to_file
@@ -28,7 +30,6 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
     (the GeoTIFFs in parallel, one per unit; none for the unknown district of
     the communes without boundary, which the province's covers)."""
     manifest = work.read_manifest()
-    crs = manifest.crs
     stem = manifest.product_stem
     products = {"gpkg": work.product(stem, ".gpkg"), "project": work.product(stem, ".qgz"),
                 "tif": work.product(stem, ".tif")}
@@ -38,20 +39,42 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
               *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units]]
     if up_to_date(list(products.values()), inputs):
         return products
+    with ThreadPoolExecutor(1) as background:  # the GeoPackage in this process while the workers burn rasters
+        written = background.submit(contextvars.copy_context().run,  # under the run's regime
+                                    write_package_files, work, manifest, products, styles_dir)
+        raster_areas = write_rasters(work, manifest, products["tif"], commune_resolution, province_resolution,
+                                     progress, scheduler)
+        written.result()
+    pd.DataFrame([{"unit": k, "landuse": c, "area_m2": a} for k, v in raster_areas.items() for c, a in v.items()]) \
+        .pipe(lambda f: write_text(work.report("raster_areas.csv"), f.to_csv(index=False)))
+    log.info("package: %s, %s, %s", products["gpkg"], products["project"], products["tif"])
+    return products
+
+
+def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str, Path],
+                        styles_dir: Path | None) -> None:
+    """The GeoPackage, its styles as QML/SLD files and the QGIS project."""
+    crs = manifest.crs
     gpkg = products["gpkg"]
     layers = write_geopackage(gpkg, collect_layers(work, manifest), crs)
     styles = [layer.style for layer in layers if layer.style is not None]
     write_style_files(styles_dir or work.styles_dir, styles)
     template = load_template()
-    project = write_project(products["project"], gpkg, layers, crs,
-                            f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}",
-                            template.maps["title"].format(year=manifest.year),
-                            template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms
-                                                             .replace("'", "′")))
+    write_project(products["project"], gpkg, layers, crs,
+                  f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}",
+                  template.maps["title"].format(year=manifest.year),
+                  template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms.replace("'", "′")))
+
+
+def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, commune_resolution: float,
+                  province_resolution: float, progress: bool, scheduler) -> dict[str, dict[str, float]]:
+    """The GeoTIFFs of the province, its districts and communes (those not up
+    to date, on the workers); the area (m²) of each code in each, by unit."""
+    crs = manifest.crs
     communes = sorted(read_columns(work.khoanh_files(), ["commune_code"])["commune_code"].unique())
     units = build_units(communes, manifest.load_boundaries(), manifest.province.name_vi, manifest.province.gso_code,
                         manifest.levels)
-    rasters = {"tinh": (products["tif"], province_resolution, communes)}
+    rasters = {"tinh": (province_tif, province_resolution, communes)}
     rasters |= {unit.key: (work.rasters_dir / f"{unit.level}_{unit.code}.tif", commune_resolution, list(unit.communes))
                 for unit in units if unit.level in ("xa", "huyen") and not unit.unknown_district}
     areas = {key: raster_area_by_code(path) for key, (path, _, codes) in rasters.items()
@@ -61,8 +84,4 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
         made = pmap(raster_to_file, [([str(work.khoanh(c)) for c in rasters[key][2]], str(rasters[key][0]),
                                       rasters[key][1], crs) for key in todo], "rasters" if progress else "")
     areas |= dict(zip(todo, made, strict=True))
-    raster_areas = {key: areas[key] for key in rasters}  # in the units' order
-    pd.DataFrame([{"unit": k, "landuse": c, "area_m2": a} for k, v in raster_areas.items() for c, a in v.items()]) \
-        .pipe(lambda f: write_text(work.report("raster_areas.csv"), f.to_csv(index=False)))
-    log.info("package: %s, %s, %s", gpkg, project, products["tif"])
-    return {"gpkg": gpkg, "project": project, "tif": products["tif"]}
+    return {key: areas[key] for key in rasters}  # in the units' order
