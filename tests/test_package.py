@@ -220,6 +220,31 @@ def test_layers_stream_a_file_at_a_time_with_every_files_columns(tmp_path):
     assert set(back.geom_type) == {"MultiPolygon"}
 
 
+def test_stored_wkb_becomes_the_multipolygons_shapely_would_write():
+    """Layers read as Arrow keep their WKB: a Polygon gets a MultiPolygon header,
+    byte for byte what shapely writes for it; a column holding anything else
+    (a 3D, an empty, a missing or a big-endian shape) goes through shapely whole."""
+    import pyarrow as pa
+    import shapely
+    from shapely.geometry import MultiPolygon, Polygon, box
+
+    from pipeline.package.gpkg import multipolygon_wkb, to_multipolygon
+
+    holed = Polygon([(0, 0), (9, 0), (9, 9), (0, 9)], [[(2, 2), (3, 2), (3, 3)]])
+    plain = np.array([box(0, 0, 1, 1), holed, MultiPolygon([box(5, 5, 6, 6), box(7, 7, 8, 8)])], dtype=object)
+
+    def expected(geoms):
+        return shapely.to_wkb(to_multipolygon(geoms)).tolist()
+
+    assert multipolygon_wkb(pa.array(shapely.to_wkb(plain))).to_pylist() == expected(plain)
+    for odd in (shapely.force_3d(box(0, 0, 1, 1)), Polygon(), None):
+        geoms = np.array([*plain, odd], dtype=object)
+        assert multipolygon_wkb(pa.array(shapely.to_wkb(geoms))).to_pylist() == expected(geoms)
+    big_endian = pa.array(shapely.to_wkb(plain, byte_order=0))
+    assert multipolygon_wkb(big_endian).to_pylist() == expected(plain)
+    assert set(shapely.get_type_id(shapely.from_wkb(expected(plain)))) == {6}
+
+
 def test_burning_commune_by_commune_gives_the_cells_of_one_rasterize():
     """A unit's GeoTIFF is burnt a commune at a time, each within its own cells:
     neighbours' cells are kept, and every cell is the one a single rasterize gives."""
