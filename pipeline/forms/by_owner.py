@@ -7,7 +7,7 @@ import pandas as pd
 from ..regime import FormSpec, OwnerColumn, Template
 from ..units import Unit
 from .base import CONFIDENCE, FormInputs, Header, Sheet, common_notes, inferred_note, register, tail_notes
-from .cells import form_rows, spec_cells, subtree_sums, unit_leaf_cells, value_columns
+from .cells import form_rows, spec_cells, subtree_sums, table_of, unit_leaf_cells, value_columns
 
 
 def owner_table(leaf: pd.DataFrame, spec: FormSpec, columns: list[OwnerColumn], total_label: str = "") -> pd.DataFrame:
@@ -18,15 +18,9 @@ def owner_table(leaf: pd.DataFrame, spec: FormSpec, columns: list[OwnerColumn], 
     managers = [i for i, c in enumerate(columns) if c.block == "managers"]
     user_total = values[:, users].sum(axis=1)
     manager_total = values[:, managers].sum(axis=1)
-    out = pd.DataFrame(rows)
-    out["total"] = user_total + manager_total
-    out["users_total"] = user_total
-    for i in users:
-        out[f"c{i}"] = values[:, i]
-    out["managers_total"] = manager_total
-    for i in managers:
-        out[f"c{i}"] = values[:, i]
-    return out
+    return table_of(rows, {"total": user_total + manager_total, "users_total": user_total,
+                           **{f"c{i}": values[:, i] for i in users}, "managers_total": manager_total,
+                           **{f"c{i}": values[:, i] for i in managers}})
 
 
 def block_headers(members: list[OwnerColumn], col: int) -> list[Header]:

@@ -9,24 +9,22 @@ import pandas as pd
 from ..regime import FormSpec
 from ..units import Unit
 from .base import FormInputs, Header, Sheet, common_notes, register, tail_notes
-from .cells import form_rows, spec_cells, subtree_sums, unit_leaf_cells, value_columns
+from .cells import form_rows, spec_cells, subtree_sums, table_of, unit_leaf_cells, value_columns
 
 
 def unit_table(cells: pd.DataFrame, spec: FormSpec, unit: Unit, total_label: str = "") -> pd.DataFrame:
     """Biểu 04: rows × [total, one column per sub-unit] (each the sub-unit's total)."""
     rows = form_rows(spec, total_label)
-    out = pd.DataFrame(rows)
     per_child = []
     for child in unit.children:
         leaf = unit_leaf_cells(cells, child).sum(axis=1).to_frame("all")
         per_child.append(subtree_sums(leaf, rows, spec.row_roots)[:, 0])
     matrix = np.column_stack(per_child) if per_child else np.zeros((len(rows), 0), dtype=np.int64)
-    out["total"] = matrix.sum(axis=1)
-    for child, column in zip(unit.children, matrix.T, strict=True):
-        out[f"u{child.code}"] = column
+    values = {"total": matrix.sum(axis=1), **{f"u{child.code}": column
+                                              for child, column in zip(unit.children, matrix.T, strict=True)}}
     if spec.disputed_header:  # no undetermined boundary area is given to kiemke: every unit's land is in a unit
-        out["disputed"] = 0
-    return out
+        values["disputed"] = np.zeros(len(rows), dtype=np.int64)
+    return table_of(rows, values)
 
 
 def unit_headers(spec: FormSpec, unit: Unit) -> tuple[list[Header], list[str]]:

@@ -68,8 +68,14 @@ def spec_cells(areas: pd.DataFrame, spec: FormSpec, columns: list[OwnerColumn]) 
 
 def form_rows(spec: FormSpec, total_label: str = "") -> list[dict[str, Any]]:
     """The rows of a form in the circular's order: total row, then the code tree
-    (hierarchical numbers 1, 1.1, 1.1.1 … from ``landuse_codes.csv``)."""
-    tree = landuse_tree()
+    (hierarchical numbers 1, 1.1, 1.1.1 … from ``landuse_codes.csv``); the
+    same for every unit, so worked out once per regime (read them, do not change them)."""
+    return list(_form_rows(active_regime(), spec, total_label))
+
+
+@lru_cache(maxsize=256)
+def _form_rows(regime: str, spec: FormSpec, total_label: str) -> tuple[dict[str, Any], ...]:
+    tree = landuse_tree(regime)
     rows: list[dict[str, Any]] = []
     if spec.total_row:
         # numbered I when the observation rows follow as II (Biểu 01, 04)
@@ -81,7 +87,13 @@ def form_rows(spec: FormSpec, total_label: str = "") -> list[dict[str, Any]]:
                 stt = tree.table.at[code, "form_stt"].split(" (")[0]
                 rows.append({"stt": stt, "name": tree.name(code), "code": code,
                              "level": int(tree.table.at[code, "level"]), "kind": kind})
-    return rows
+    return tuple(rows)
+
+
+def table_of(rows: list[dict[str, Any]], values: dict[str, Any]) -> pd.DataFrame:
+    """A form table: the rows' descriptive columns, then ``values`` (columns of
+    figures, in order), made in one go (not a column at a time)."""
+    return pd.concat([pd.DataFrame(rows), pd.DataFrame(values, index=range(len(rows)))], axis=1)
 
 
 def subtree_sums(cells: pd.DataFrame, rows: list[dict[str, Any]], roots: tuple[str, ...]) -> np.ndarray:
@@ -108,7 +120,7 @@ def _membership(regime: str, rows: tuple[tuple[str, str], ...], roots: tuple[str
 
 def unit_leaf_cells(cells: pd.DataFrame, unit: Unit) -> pd.DataFrame:
     """A unit's leaf cells: the sum of its communes' rounded cells."""
-    present = [c for c in unit.communes if c in cells.index.get_level_values(0)]
-    if not present:
+    present = cells.index.get_level_values(0).isin(unit.communes)
+    if not present.any():
         return pd.DataFrame(0, index=pd.Index([], name="landuse"), columns=cells.columns)
-    return cells.loc[present].groupby(level="landuse").sum()
+    return cells[present].groupby(level="landuse").sum()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -204,16 +205,37 @@ def _header_block(sheet: _Sheet, form: PrintedForm) -> int:
     return number_row
 
 
-def _list_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
-    """A row of a list (the khoanh list, the list of changes): text wrapped, the row as tall as its text."""
-    for c, column in enumerate(form.sheet.value_columns, start=1):
-        value = data[column]
-        if isinstance(value, str):
-            sheet.write(r, c, value, sheet.fmt(BODY_PT, wrap=True, box=True))
-            if value:
-                sheet.tall(r, row_height_pt(lines_needed(value, BODY_PT, form.span_pt(c, c)), BODY_PT))
-            continue
-        sheet.write(r, c, value, sheet.fmt(BODY_PT, box=True, number="#,##0.0" if column == "area_m2" else None))
+def _list_rows(sheet: _Sheet, form: PrintedForm, first: int) -> None:
+    """The rows of a list (the khoanh list, the list of changes) from row
+    ``first``: text wrapped, each row as tall as its text. A list has a row
+    per khoanh, so its formats and widths are looked up once, and each value
+    written by its type (text as text, never as a formula or a link)."""
+    columns = form.sheet.value_columns
+    text = sheet.fmt(BODY_PT, wrap=True, box=True)
+    figures = [sheet.fmt(BODY_PT, box=True, number="#,##0.0" if column == "area_m2" else None) for column in columns]
+    widths = [form.span_pt(c, c) for c in range(1, len(columns) + 1)]
+    ws = sheet.ws
+    for r, row in enumerate(zip(*(form.table[column].tolist() for column in columns), strict=True), start=first - 1):
+        for c, value in enumerate(row):
+            if isinstance(value, str):
+                if value:
+                    ws.write_string(r, c, value, text)
+                    sheet.tall(r + 1, _wrapped_height(value, widths[c]))
+                else:
+                    ws.write_blank(r, c, None, text)
+            elif value is None or pd.isna(value):
+                ws.write_blank(r, c, None, figures[c])
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                ws.write_number(r, c, value, figures[c])
+            else:
+                ws.write(r, c, value, figures[c])
+
+
+@lru_cache(maxsize=4096)
+def _wrapped_height(text: str, width_pt: float) -> float:
+    """The height of a list row holding ``text`` in a column ``width_pt`` wide
+    (the same codes and notes recur down a list)."""
+    return row_height_pt(lines_needed(text, BODY_PT, width_pt), BODY_PT)
 
 
 def _tree_row(sheet: _Sheet, r: int, form: PrintedForm, data: dict) -> None:
@@ -296,9 +318,11 @@ def write_xlsx(path: Path, form: PrintedForm) -> Path:
             ws.set_column(c, c, w)
         _title_block(sheet, form)
         number_row = _header_block(sheet, form)
-        write_row = _tree_row if form.sheet.row_form else _list_row
-        for offset, row in enumerate(form.table.itertuples(index=False)):
-            write_row(sheet, number_row + 1 + offset, form, row._asdict())
+        if form.sheet.row_form:
+            for offset, row in enumerate(form.table.itertuples(index=False)):
+                _tree_row(sheet, number_row + 1 + offset, form, row._asdict())
+        else:
+            _list_rows(sheet, form, number_row + 1)
         last = _footer(sheet, form, number_row + 1 + len(form.table) + 1)
         sheet.apply_heights()
         _page_setup(ws, form, number_row, last)
