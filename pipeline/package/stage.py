@@ -27,8 +27,9 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
                 styles_dir: Path | None = None, progress: bool = True,
                 scheduler: str | None = "sync") -> dict[str, Path]:
     """GeoPackage with styles, QGIS project and GeoTIFFs into the work directory
-    (the GeoTIFFs in parallel, one per unit; none for the unknown district of
-    the communes without boundary, which the province's covers)."""
+    (the GeoTIFFs in parallel, one per unit, while this process writes the
+    GeoPackage; none for the unknown district of the communes without
+    boundary, which the province's covers)."""
     manifest = work.read_manifest()
     stem = manifest.product_stem
     products = {"gpkg": work.product(stem, ".gpkg"), "project": work.product(stem, ".qgz"),
