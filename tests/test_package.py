@@ -245,6 +245,32 @@ def test_stored_wkb_becomes_the_multipolygons_shapely_would_write():
     assert set(shapely.get_type_id(shapely.from_wkb(expected(plain)))) == {6}
 
 
+def test_a_band_staged_in_memory_or_on_disk_gives_the_same_geotiff(tmp_path, monkeypatch):
+    """A commune's band is staged in memory, a province's (larger) on disk:
+    either way the same Cloud-Optimized GeoTIFF (cells, palette, category
+    tags, description, overviews) and the same areas."""
+    from pyproj import CRS
+    from rasterio.transform import from_origin
+
+    from pipeline.package import raster
+
+    band = np.zeros((700, 900), dtype="uint8")
+    band[100:400, 200:800], band[500:, :300] = 3, 7
+    transform, crs = from_origin(400_000, 2_400_000, 5.0, 5.0), CRS.from_epsg(3405)
+    in_memory = raster.write_band(tmp_path / "memory.tif", band, transform, 5.0, crs)
+    monkeypatch.setattr(raster, "IN_MEMORY_CELLS", 0)
+    on_disk = raster.write_band(tmp_path / "disk.tif", band, transform, 5.0, crs)
+    codes = raster.raster_codes()
+    assert in_memory == on_disk == {codes[2]: 300 * 600 * 25.0, codes[6]: 200 * 300 * 25.0}
+    files = []
+    for name in ("memory", "disk"):
+        with rasterio.open(tmp_path / f"{name}.tif") as src:
+            assert (src.read(1) == band).all()
+            assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and len(src.overviews(1)) == 4
+            files.append((src.colormap(1), src.tags(), src.tags(1), src.descriptions, src.crs, src.transform))
+    assert files[0] == files[1] and files[0][2]["CODE_3"].startswith(codes[2])
+
+
 def test_burning_commune_by_commune_gives_the_cells_of_one_rasterize():
     """A unit's GeoTIFF is burnt a commune at a time, each within its own cells:
     neighbours' cells are kept, and every cell is the one a single rasterize gives."""
