@@ -21,7 +21,7 @@ from typing import Any
 import geopandas as gpd
 from pyproj import CRS
 
-from . import crs as vn
+from . import __version__, crs as vn
 from .boundaries import load_boundaries
 from .config import Boundaries, CompoundSplit, NewUnits, Previous, Settings, load_settings
 from .errors import StageInputMissing
@@ -286,6 +286,11 @@ class WorkDir:
         """The union of a commune's khoanh (written with them): its outline where
         no boundary is given. Kept out of ``khoanh/``, which reads as one dataset."""
         return self.cache_dir / "outlines" / f"{commune_code}.parquet"
+
+    def generalised(self, commune_code: str, scale: int) -> Path:
+        """A commune's khoanh as a sheet at 1:``scale`` draws them (kept until
+        its khoanh or kiemke's version change)."""
+        return self.cache_dir / "generalised" / __version__ / str(scale) / f"{commune_code}.parquet"
 
     def change(self, commune_code: str) -> Path:
         """The overlay pieces of a commune: previous khoanh ∩ current khoanh."""

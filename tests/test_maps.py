@@ -97,9 +97,10 @@ def test_legend_lists_exactly_the_codes_present(sheet_run, name):
     if level == "xa":
         khoanh = khoanh[khoanh["commune_code"] == code]
     meta = json.loads((sheet_run / "maps" / f"{name}.json").read_text())
-    if level != "xa":  # a small-scale sheet shows its khoanh generalised: the legend lists what is drawn
-        khoanh, merged = generalise(khoanh, meta["scale"])
-        assert merged == meta["generalised"] > 0 and "gộp vào khoanh kề" in meta["note"]
+    if level != "xa":  # a small-scale sheet shows its khoanh generalised, commune by commune: the legend lists
+        drawn = [generalise(mine, meta["scale"]) for _, mine in khoanh.groupby("commune_code")]  # what is drawn
+        khoanh = pd.concat([frame for frame, _ in drawn])
+        assert sum(merged for _, merged in drawn) == meta["generalised"] > 0 and "gộp vào khoanh kề" in meta["note"]
     else:
         assert meta["generalised"] == 0
     present = set(khoanh["landuse"].dropna())
@@ -323,6 +324,38 @@ def test_small_khoanh_join_the_neighbour_with_the_longest_boundary_on_the_sheet_
     assert areas["RST"] == 1_001_800 and areas["LUC"] == 300_200 and areas["DGT"] == road.area
     assert drawn.area.sum() == pytest.approx(khoanh.area.sum())
     assert generalise(khoanh, 1_000)[1] == 0  # at 1:1.000 (16 m²) every khoanh shows
+
+
+def test_sheets_generalise_commune_by_commune_and_keep_each_until_its_khoanh_change(tmp_path, monkeypatch):
+    """A small khoanh whose only neighbour lies in the next commune stays (no
+    khoanh joins one across the commune boundary the sheet draws); each
+    commune's generalised khoanh are kept, so a sheet redrawn after one
+    commune changed generalises that commune only."""
+    import os
+
+    import pipeline.maps.stage as stage
+    from pipeline.io import write_geoparquet
+    from pipeline.maps.stage import generalised
+
+    work = WorkDir(tmp_path)
+    west = gpd.GeoDataFrame({"commune_code": ["00001"] * 2, "landuse": ["RST", "LUC"]}, crs="EPSG:9215",
+                            geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(1010, 1000, 1030, 1060)])
+    east = gpd.GeoDataFrame({"commune_code": ["00002"] * 2, "landuse": ["CLN", "NTS"]}, crs="EPSG:9215",
+                            geometry=[shapely.box(1030, 0, 2000, 1100), shapely.box(2000, 0, 2020, 20)])
+    for frame in (west, east):
+        write_geoparquet(work.khoanh(frame["commune_code"].iloc[0]), frame)
+    khoanh = pd.concat([west, east], ignore_index=True)
+    calls: list[str] = []
+    monkeypatch.setattr(stage, "generalise", lambda frame, scale: (calls.append(frame["commune_code"].iloc[0]),
+                                                                   generalise(frame, scale))[1])
+    drawn, merged = generalised(work, khoanh, 25_000)
+    assert list(drawn["landuse"]) == ["RST", "LUC", "CLN"] and merged == 1  # LUC shares a side with CLN only
+    assert generalise(khoanh, 25_000)[1] == 2  # generalised together, LUC would have joined CLN
+    assert drawn.area.sum() == pytest.approx(khoanh.area.sum()) and calls == ["00001", "00002"]
+    assert generalised(work, khoanh, 25_000)[0].equals(drawn) and calls == ["00001", "00002"]  # kept
+    later = work.khoanh("00002").stat().st_mtime_ns + 10**9
+    os.utime(work.khoanh("00002"), ns=(later, later))  # the east commune's khoanh were made again
+    assert generalised(work, khoanh, 25_000)[0].equals(drawn) and calls == ["00001", "00002", "00002"]
 
 
 def _drawn_length(path) -> float:

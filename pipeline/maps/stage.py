@@ -15,12 +15,13 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
 from ..errors import StageInputMissing
-from ..io import read_geoparquets, up_to_date, write_text
+from ..io import read_geoparquet, read_geoparquets, up_to_date, write_geoparquet, write_text
 from ..parallel import executor
 from ..regime import load_template
 from ..report import markdown_table, vn_number
@@ -78,7 +79,7 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
                                       panel_height=lambda w: panel_height(content, w))
         merged = 0
         if kind == "current" and unit.level in ("huyen", "tinh"):  # small scale: draw what the scale can show
-            drawn, merged = generalise(mine, layout.scale)
+            drawn, merged = generalised(work, mine, layout.scale)
             content = drawing_khoanh(content, drawn)
             note = "; ".join(filter(None, [note, generalised_note(merged, layout.scale)]))
         render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
@@ -89,6 +90,27 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
     return {"sheet": stem.name, "unit": meta["unit"], "code": meta["code"], "natural_ha": meta["natural_ha"],
             "scale": format_scale(meta["scale"]), "paper": meta["paper"], "note": meta["note"],
             "labelled": f"{done}/{big}", "pdf": stem.with_suffix(".pdf").name}
+
+
+def generalised(work: WorkDir, khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gpd.GeoDataFrame, int]:
+    """``khoanh`` as a district or province sheet at 1:``scale`` draws them,
+    and how many were merged away: generalised commune by commune (no khoanh
+    joins one across the commune boundary the sheet draws), each commune's
+    result kept until its khoanh change, so that a sheet redrawn for one
+    changed commune generalises that commune only."""
+    parts = []
+    for code, mine in khoanh.groupby("commune_code", sort=False):
+        cached = work.generalised(str(code), scale)
+        if up_to_date([cached], [work.khoanh(str(code))]):
+            parts.append(read_geoparquet(cached))
+            continue
+        drawn, _ = generalise(mine, scale)
+        parts.append(drawn)
+        write_geoparquet(cached, drawn)
+    if not parts:
+        return khoanh, 0
+    drawn = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=khoanh.crs)
+    return drawn, len(khoanh) - len(drawn)
 
 
 def commune_outlines(work: WorkDir, codes: Iterable[str]) -> dict[str, object]:
