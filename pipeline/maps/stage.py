@@ -99,9 +99,9 @@ def generalised(work: WorkDir, khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gp
     result kept until its khoanh change, so that a sheet redrawn for one
     changed commune generalises that commune only."""
     parts = []
-    for code, mine in khoanh.groupby("commune_code", sort=False):
-        cached = work.generalised(str(code), scale)
-        if up_to_date([cached], [work.khoanh(str(code))]):
+    for code, mine in khoanh.groupby("commune_code", sort=False, dropna=False):
+        cached, source = work.generalised(str(code), scale), work.khoanh(str(code))
+        if source.exists() and up_to_date([cached], [source]):
             parts.append(read_geoparquet(cached))
             continue
         drawn, _ = generalise(mine, scale)
