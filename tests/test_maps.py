@@ -277,6 +277,43 @@ def test_labels_inside_along_a_road_or_beside_with_a_leader():
     assert vn_number(99.98) == "99,98"
 
 
+def test_anchors_too_close_to_the_outline_are_skipped_without_changing_a_label(monkeypatch):
+    """At 1:1.000, khoanh of every shape (squares, turned strips, L-shapes,
+    rings, crescents, slivers): skipping an anchor whose distance to the
+    outline cannot hold the label places exactly the labels trying it does."""
+    import pipeline.maps.labels as labels_module
+
+    rng = np.random.default_rng(7)
+    shapes = []
+    for k in range(120):
+        x, y = (k % 12) * 60.0, (k // 12) * 60.0
+        w, h = rng.uniform(1, 50), rng.uniform(1, 50)
+        kind = k % 5
+        if kind == 0:
+            shape = shapely.box(x, y, x + w, y + h)
+        elif kind == 1:  # a strip turned by some angle
+            shape = shapely.affinity.rotate(shapely.box(x, y, x + 50, y + rng.uniform(2, 8)), rng.uniform(0, 180))
+        elif kind == 2:  # an L
+            shape = shapely.box(x, y, x + w, y + 5).union(shapely.box(x, y, x + 5, y + h))
+        elif kind == 3:  # a ring
+            shape = shapely.box(x, y, x + 50, y + 50).difference(shapely.box(x + 4, y + 4, x + 46, y + 46 - w / 5))
+        else:  # a crescent
+            shape = shapely.Point(x + 25, y + 25).buffer(24).difference(shapely.Point(x + 32, y + 25).buffer(20))
+        shapes.append(shape)
+    geoms = np.array(shapes, dtype=object)
+    codes = np.array(["LUC", "DGT", "ONT", "CLN", "SON"] * 24)
+
+    def placed():
+        return place_labels(geoms, codes, codes, 1.0, Room(cell=30.0, extent=(-100, -100, 900, 700)))
+
+    pruned = placed()
+    monkeypatch.setattr(labels_module, "CLEARANCE_SLACK_M", np.inf)  # never skip an anchor
+    tried = placed()
+    pd.testing.assert_frame_equal(pruned, tried)
+    assert (pruned["angle"] != 0).any() and (pruned["kind"] == "code").sum() > 40
+    assert len(pruned) < len(geoms)  # some have no room: the skip had something to skip
+
+
 def test_compound_path_keeps_holes(tmp_path):
     import matplotlib.pyplot as plt
     from matplotlib.patches import PathPatch

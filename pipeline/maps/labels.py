@@ -28,6 +28,7 @@ MIN_LABELLED_MM2 = 100.0  # a khoanh of 1 cm² on paper always gets its code
 LEADER_STEPS_MM = (1.5, 3.0, 5.0, 8.0, 12.0, 16.0)  # distances tried for a label beside its khoanh
 REPEAT_MM = 200.0  # a road's or river's code again every 20 cm along it (mapping_rules.md 9.1 b)
 LINE_EM = 1.25  # a label box's height in em (ascent + descent ≈ 1.16 em, and a little air)
+CLEARANCE_SLACK_M = 1e-6  # an anchor this close to fitting is still tried (rounding of the distance)
 LABEL_COLUMNS = ["kind", "text", "x", "y", "angle", "size", "w_m", "h_m", "anchor_x", "anchor_y", "khoanh"]
 
 
@@ -160,16 +161,21 @@ def _angles(geom, x: float, y: float, w: float, linear: bool):
 
 
 def _inside(geom, anchors, text: str, linear: bool, room: Room, m_per_pt: float, khoanh: int,
-            reach: tuple[float, float] = (np.inf, np.inf)) -> dict | None:
+            reach: tuple[float, float] = (np.inf, np.inf), clearance: tuple[float, ...] = ()) -> dict | None:
     """The first box inside the khoanh and free: largest type first, at its
     widest point, then on its surface. ``reach`` (the radius of the widest
     circle inside the khoanh, its area) skips the sizes that cannot fit: a
-    box inside holds a circle as wide as the box is high, and its area."""
+    box inside holds a circle as wide as the box is high, and its area.
+    ``clearance`` (each anchor's distance to the khoanh's outline) skips an
+    anchor where no box of the size can be centred, level or turned: that
+    circle would cross the outline."""
     for size in LABEL_SIZES_PT:
         w, h = text_width_pt(text, size) * m_per_pt + 1.5 * m_per_pt, size * LINE_EM * m_per_pt
         if not linear and (2 * reach[0] < h or reach[1] < w * h):
             continue
-        for x, y in anchors:
+        for k, (x, y) in enumerate(anchors):
+            if not linear and k < len(clearance) and clearance[k] + CLEARANCE_SLACK_M < min(w, h) / 2:
+                continue
             for angle in _angles(geom, x, y, w, linear):
                 box = box_polygon(x, y, w, h, angle)
                 if _fits(geom, box, x, y, w, angle, linear) and room.free(box):
@@ -244,13 +250,16 @@ def place_labels(geoms: np.ndarray, texts: np.ndarray, codes: np.ndarray, mm_per
     circles = shapely.maximum_inscribed_circle(geoms[order], tolerance)
     widest, radii = shapely.get_coordinates(circles)[::2], shapely.length(circles)
     reach = radii + tolerance  # the widest circle inside is at most this much wider
+    outlines = shapely.boundary(geoms[order])
+    clearance = np.column_stack([shapely.distance(outlines, shapely.points(widest)),
+                                 shapely.distance(outlines, shapely.points(surface))])
     rows = []
     for k, i in enumerate(order):
         geom = geoms[i]
         shapely.prepare(geom)
         anchors = [tuple(widest[k]), tuple(surface[k])]
         placed = _inside(geom, anchors, str(texts[i]), bool(linear[i]), room, m_per_pt, int(i),
-                         (float(reach[k]), float(paper_mm2[i] / mm_per_m ** 2)))
+                         (float(reach[k]), float(paper_mm2[i] / mm_per_m ** 2)), tuple(clearance[k].tolist()))
         if placed is None and paper_mm2[i] >= MIN_LABELLED_MM2:
             placed = _beside(anchors[0], str(texts[i]), room, m_per_pt, m_per_mm, int(i))
         if placed is not None:
