@@ -49,11 +49,15 @@ def _scaled_uses(uses: object, factor: float) -> dict[str, float]:
     return {code: area * factor for code, area in json.loads(uses).items()}
 
 
-def resolved_parcels(parcels: gpd.GeoDataFrame, thresholds: Thresholds = Thresholds()) -> np.ndarray:
+def resolved_parcels(parcels: gpd.GeoDataFrame, thresholds: Thresholds = Thresholds(),
+                     pairs: pd.DataFrame | None = None) -> np.ndarray:
     """The parcels with every overlap counted once (the same resolution as QA's;
-    see topology.resolve_overlaps for the rule): what the khoanh are made of."""
+    see topology.resolve_overlaps for the rule): what the khoanh are made of.
+    ``pairs``: the overlapping pairs QA found (``i``, ``j``), else found here."""
     geoms = np.asarray(parcels.geometry.values, dtype=object)
-    return resolve_overlaps(geoms, overlapping_pairs(geoms, thresholds), parcel_priority(parcels))
+    if pairs is None:
+        pairs = overlapping_pairs(geoms, thresholds)
+    return resolve_overlaps(geoms, pairs, parcel_priority(parcels))
 
 
 def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str = "",
@@ -63,12 +67,14 @@ def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str 
 
 
 def khoanh_and_outline(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str = "",
-                       thresholds: Thresholds = Thresholds()) -> tuple[gpd.GeoDataFrame, object]:
+                       thresholds: Thresholds = Thresholds(),
+                       pairs: pd.DataFrame | None = None) -> tuple[gpd.GeoDataFrame, object]:
     """Khoanh đất of one commune and the commune's outline: the union of its
-    khoanh and gaps, from the union the gaps are found in (pure: no I/O)."""
+    khoanh and gaps, from the union the gaps are found in (pure: no I/O).
+    ``pairs``: the overlapping parcels QA found, if known."""
     code = commune_code or str(parcels["commune_code"].iloc[0])
     geoms = np.asarray(parcels.geometry.values, dtype=object)
-    resolved = resolved_parcels(parcels, thresholds)
+    resolved = resolved_parcels(parcels, thresholds, pairs)
     area = shapely.area(resolved)
     factor = np.divide(area, shapely.area(geoms), out=np.zeros(len(geoms)), where=shapely.area(geoms) > 0)
     alive = area > 0
@@ -144,7 +150,10 @@ def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, threshol
     work = WorkDir(Path(workdir))
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
     parcels = read_geoparquet(work.parcels(code))
-    khoanh, outline = khoanh_and_outline(parcels, boundary=boundary, commune_code=code, thresholds=thresholds)
+    found = work.overlap_pairs(code)  # by this run's QA, of these parcels
+    pairs = pd.read_parquet(found) if up_to_date([found], [work.parcels(code), work.manifest]) else None
+    khoanh, outline = khoanh_and_outline(parcels, boundary=boundary, commune_code=code, thresholds=thresholds,
+                                         pairs=pairs)
     write_geoparquet(work.khoanh(code), khoanh)
     write_geoparquet(work.commune_outline(code), gpd.GeoDataFrame({"commune_code": [code]}, geometry=[outline],
                                                                    crs=parcels.crs))

@@ -287,6 +287,11 @@ class WorkDir:
         no boundary is given. Kept out of ``khoanh/``, which reads as one dataset."""
         return self.cache_dir / "outlines" / f"{commune_code}.parquet"
 
+    def overlap_pairs(self, commune_code: str) -> Path:
+        """The overlapping parcels QA found in a commune (row numbers), for
+        the khoanh stage: GEOS's coverage check runs once per commune."""
+        return self.cache_dir / "overlaps" / f"{commune_code}.parquet"
+
     def generalised(self, commune_code: str, scale: int) -> Path:
         """A commune's khoanh as a sheet at 1:``scale`` draws them (kept until
         its khoanh or kiemke's version change)."""

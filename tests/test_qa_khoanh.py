@@ -210,3 +210,36 @@ def test_qa_again_after_one_commune_changed_reads_that_commune_only(sample_run, 
     assert read == [changed]
     assert [s.commune_code for s in sections] == sorted(p.stem for p in (work / "parcels").glob("*.parquet"))
     assert {name: (work / "reports" / name).read_bytes() for name in reports} == reports
+
+
+def test_khoanh_resolve_the_overlaps_qa_found_unless_the_parcels_changed_since(sample_run, tmp_path, monkeypatch):
+    """QA keeps each commune's overlapping pairs (cache/overlaps/<code>.parquet);
+    the khoanh task resolves those instead of running GEOS's coverage check
+    again, with the same khoanh, and checks again when the parcels are newer."""
+    import os
+    import shutil
+
+    import pipeline.khoanh as khoanh_module
+    from pipeline.io import read_geoparquet
+    from pipeline.topology import Thresholds
+    from pipeline.workdir import WorkDir
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root, ignore=shutil.ignore_patterns("maps", "forms", "units_*", "*.gpkg", "*.tif"))
+    found = {p.stem: pd.read_parquet(p) for p in (work.root / "cache" / "overlaps").glob("*.parquet")}
+    assert sorted(found) == sorted(p.stem for p in work.parcel_files())
+    code = next(c for c, pairs in found.items() if len(pairs))  # the sample plants overlaps
+    parcels = read_geoparquet(work.parcels(code))
+    expected, _ = khoanh_and_outline(parcels, commune_code=code)  # the pairs found here
+
+    checked = []
+    real = khoanh_module.overlapping_pairs
+    monkeypatch.setattr(khoanh_module, "overlapping_pairs", lambda *a, **k: checked.append(1) or real(*a, **k))
+    khoanh_module.khoanh_to_file(str(work.root), code, None, Thresholds())
+    assert checked == []
+    pd.testing.assert_frame_equal(read_geoparquet(work.khoanh(code)), expected)
+
+    later = work.parcels(code).stat().st_mtime + 60
+    os.utime(work.parcels(code), (later, later))
+    khoanh_module.khoanh_to_file(str(work.root), code, None, Thresholds())
+    assert checked == [1]

@@ -55,6 +55,8 @@ class CommuneQA:
     natural_area_m2: float | None = None
     natural_area_source: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: the overlapping parcels as row numbers (``i``, ``j``): what the khoanh stage resolves
+    pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"i": [], "j": []}, dtype=int))
 
     def counts(self) -> dict[str, int]:
         return {name: len(layer) for name, layer in self.layers.items()}
@@ -135,7 +137,8 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
     else:
         layers["crossings"] = _layer(code, "crossings", [], [], [], [], crs)
 
-    result = CommuneQA(code, layers, len(parcels), float(shapely.area(geoms).sum()), natural_area_m2)
+    result = CommuneQA(code, layers, len(parcels), float(shapely.area(geoms).sum()), natural_area_m2,
+                       pairs=pairs[["i", "j"]].astype(int))
     rec = result.reconciliation()
     if rec["difference_pct"] is not None and abs(rec["difference_pct"]) > thresholds.reconcile_tolerance_pct:
         result.warnings.append(

@@ -8,9 +8,10 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import shapely
 
-from ..io import atomic_path, read_geoparquet, up_to_date, write_geoparquet, write_json
+from ..io import atomic_path, read_geoparquet, up_to_date, write_geoparquet, write_json, write_table
 from ..parallel import executor
 from ..report import unit_label
 from ..topology import Thresholds
@@ -34,6 +35,7 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
         tmp.write_bytes(overview)
     for name, layer in result.layers.items():
         write_geoparquet(work.qa_dir / code / f"{name}.parquet", layer)
+    write_table(work.overlap_pairs(code), pa.Table.from_pandas(result.pairs, preserve_index=False))
     result = replace(result, natural_area_source=natural[1])
     write_json(section_path(work, code), QASection.of(result, title).to_json())
 
