@@ -73,7 +73,10 @@ def overview_png(result: CommuneQA, parcels: gpd.GeoDataFrame | None, title: str
     ax.autoscale()
     ax.set_aspect("equal")
     ax.set_axis_off()  # VN-2000 coordinates of each problem are in the tables
-    ax.set_title(f"{title}: {sum(result.counts().values())} lỗi", fontsize=9)
+    # placed as Axes.set_title places it (6 pt above the frame), without the tick
+    # layout set_title runs to avoid the ticks: 70 ms of a 150 ms overview
+    ax.annotate(f"{title}: {sum(result.counts().values())} lỗi", (0.5, 1.0), xycoords="axes fraction",
+                xytext=(0, 6), textcoords="offset points", ha="center", va="baseline", fontsize=9)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
