@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 
 import pandas as pd
@@ -50,6 +51,19 @@ class FormInputs:
 
     def units_of(self, spec: FormSpec) -> list[Unit]:
         return [u for u in self.units if u.level in spec.levels]
+
+    @cached_property
+    def owner_source_areas(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """(commune, row group) → (area, of it the area whose object was inferred), m²."""
+        sources = self.owner_sources
+        if sources is None or sources.empty:
+            return {}
+        inferred = sources["area_m2"].where(~sources["owner_source"].isin(["file", "correction"]), 0.0)
+        sums = pd.DataFrame({"commune_code": sources["commune_code"].astype(str), "group": sources["group"],
+                             "area": sources["area_m2"], "inferred": inferred}).groupby(
+            ["commune_code", "group"], sort=False)[["area", "inferred"]].sum()
+        return {key: (float(a), float(i)) for key, a, i in zip(sums.index, sums["area"], sums["inferred"],
+                                                              strict=True)}
 
 
 @dataclass(frozen=True)
@@ -117,12 +131,9 @@ def common_notes(spec: FormSpec, template: Template) -> list[str]:
 def inferred_note(spec: FormSpec, unit: Unit, inputs: FormInputs) -> list[str]:
     """The share of the form's area whose user/manager object kiemke inferred
     (the file had none), when there is any."""
-    sources = inputs.owner_sources
-    if sources is None or sources.empty:
-        return []
-    mine = sources[sources["commune_code"].isin(unit.communes) & sources["group"].isin(spec.row_roots)]
-    total = float(mine["area_m2"].sum())
-    inferred = float(mine.loc[~mine["owner_source"].isin(["file", "correction"]), "area_m2"].sum())
+    areas = inputs.owner_source_areas
+    found = [areas[(code, group)] for code in unit.communes for group in spec.row_roots if (code, group) in areas]
+    total, inferred = sum(a for a, _ in found), sum(i for _, i in found)
     if total <= 0 or inferred <= 0:
         return []
     share, hectares = vn_number(100 * inferred / total, 1), vn_number(inferred / 1e4)
