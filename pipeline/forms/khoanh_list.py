@@ -33,7 +33,9 @@ def khoanh_table(khoanh: pd.DataFrame) -> pd.DataFrame:
         "area_m2": frame["area_m2"].round(1).to_numpy(),
         "landuse": frame["landuse"].fillna("").to_numpy(),
         "landuse_previous": frame["landuse_previous"].fillna("").to_numpy() if "landuse_previous" in frame else "",
-        "combined_use": [combined(u, c) for u, c in zip(frame["uses"], frame["landuse"], strict=True)],
+        "combined_use": [combined(u, c) for u, c in zip(frame["uses"].to_numpy(dtype=object, na_value=None),
+                                                        frame["landuse"].to_numpy(dtype=object, na_value=None),
+                                                        strict=True)],  # plain values: no Arrow scalar per cell
         "owner_type": frame["owner_type"].fillna("").to_numpy(),
         "owner_previous": frame["owner_previous"].fillna("").to_numpy() if "owner_previous" in frame else "",
         "zone": "",
