@@ -123,4 +123,6 @@ def unit_leaf_cells(cells: pd.DataFrame, unit: Unit) -> pd.DataFrame:
     present = cells.index.get_level_values(0).isin(unit.communes)
     if not present.any():
         return pd.DataFrame(0, index=pd.Index([], name="landuse"), columns=cells.columns)
+    if len(unit.communes) == 1:  # a commune: its cells are one row per code already
+        return cells[present].droplevel("commune_code")
     return cells[present].groupby(level="landuse").sum()
