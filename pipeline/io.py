@@ -89,7 +89,12 @@ def read_geoparquet(path: Path, columns: list[str] | None = None) -> gpd.GeoData
 
 def geoparquet_bounds(path: Path) -> np.ndarray:
     """The bounding box (x0, y0, x1, y1) a GeoParquet file's metadata records for its geometry (NaN when empty)."""
-    geo = json.loads(pq.read_schema(path).metadata[b"geo"])
+    return recorded_bounds(pq.read_schema(path))
+
+
+def recorded_bounds(schema: pa.Schema) -> np.ndarray:
+    """The bounding box a GeoParquet schema's metadata records for its geometry (NaN when it records none)."""
+    geo = json.loads(schema.metadata[b"geo"])
     return np.array(geo["columns"][geo["primary_column"]].get("bbox") or [np.nan] * 4, dtype=float)
 
 

@@ -11,7 +11,6 @@ package of a whole country holds one commune's parcels in memory, not all."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import tempfile
@@ -29,7 +28,7 @@ import pyogrio
 import shapely
 
 from ..ingest.review import review_frame, review_inputs
-from ..io import read_columns, read_geoparquet, write_text
+from ..io import read_columns, read_geoparquet, recorded_bounds, write_text
 from ..qa import LAYER_TITLES
 from ..topology import polygonal
 from ..workdir import RunManifest, WorkDir
@@ -278,9 +277,8 @@ def chunk_bounds(chunk: pd.DataFrame | pa.Table) -> np.ndarray:
     """A spatial chunk's extent: a GeoParquet table's recorded bbox (its
     shapes when it records none), a frame's shapes."""
     if isinstance(chunk, pa.Table):
-        geo = json.loads((chunk.schema.metadata or {}).get(b"geo", b"{}"))
-        bbox = geo.get("columns", {}).get("geometry", {}).get("bbox")
-        return np.array(bbox, dtype=float) if bbox else shapely.total_bounds(
+        bbox = recorded_bounds(chunk.schema)
+        return bbox if not np.isnan(bbox).any() else shapely.total_bounds(
             shapely.from_wkb(chunk["geometry"].to_numpy(zero_copy_only=False)))
     return shapely.total_bounds(chunk.geometry.values)
 
