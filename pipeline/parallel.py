@@ -10,8 +10,10 @@ and write GeoParquet in the work directory, which a cluster must share.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from typing import Any
@@ -95,12 +97,31 @@ def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:
     return [func(*item) for item in tqdm(items, desc=desc, unit="task", disable=not desc)]
 
 
+def _worker_task(regime: str, func: Callable, *args) -> Any:
+    """How a worker runs a task: ``func(*args)`` in the run's regime; when the
+    task imported modules, what is alive afterwards is frozen (see freeze_heap)."""
+    modules = len(sys.modules)
+    result = call_in_regime(regime, func, *args)
+    if len(sys.modules) != modules:
+        freeze_heap()
+    return result
+
+
+def freeze_heap() -> None:
+    """Collect, then move every surviving object (modules, caches, the worker's
+    own state) out of the collector's reach: its full collections, which the
+    objects a task makes set off, then scan what tasks made since, not the
+    ~180 000 objects of the libraries (a map sheet's: 0.03 s instead of 0.14 s)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _map_dask(client, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
     from distributed import as_completed  # see executor: distributed is imported only for a cluster
 
     items = list(items)
     regime = active_regime()  # the run's regime, active on the worker too
-    futures = [client.submit(call_in_regime, regime, func, *item, pure=False) for item in items]
+    futures = [client.submit(_worker_task, regime, func, *item, pure=False) for item in items]
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
     with tqdm(total=len(futures), desc=desc, unit="task", disable=not desc) as bar:

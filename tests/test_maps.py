@@ -514,3 +514,35 @@ def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_r
     unknown = next(r for r in rows if r["sheet"] == "huyen_000")
     assert unknown["pdf"] == "" and "không rõ thuộc huyện nào" in unknown["note"]
     assert "không vẽ tờ bản đồ cấp huyện" in (work.report("maps.md")).read_text(encoding="utf-8")
+
+
+def test_a_drawn_sheet_frees_its_figure_at_once(sample_run, tmp_path, monkeypatch):
+    """A sheet's figure, and the preview raster its texts keep through
+    reference cycles, is freed as soon as the sheet is written, even with the
+    collector off: a worker drawing sheet after sheet holds one at a time."""
+    import gc
+    import weakref
+
+    import pipeline.maps.render as render
+    from pipeline.io import read_geoparquet
+    from pipeline.maps.content import sheet_content
+    from pipeline.maps.panel import panel_height
+    from pipeline.regime import load_template
+    from pipeline.units import Unit
+
+    work = WorkDir(sample_run)
+    khoanh = read_geoparquet(work.khoanh("06253"))
+    unit = Unit("xa", "06253", "Xã Hòa Bình", ("06253",), province_name="Lạng Sơn")
+    content = sheet_content(unit, khoanh, work.read_manifest().load_boundaries(), load_template(), year=2019,
+                            meridian_dms="107°15'")
+    layout, _ = plotter_layout(tuple(khoanh.total_bounds), "xa", khoanh.area.sum() / 1e4,
+                               panel_height=lambda w: panel_height(content, w))
+    figures = []
+    monkeypatch.setattr(render.plt, "figure", lambda *a, _make=render.plt.figure, **k: (
+        figures.append(weakref.ref(fig := _make(*a, **k))), fig)[1])
+    gc.disable()
+    try:
+        render.render_sheet(layout, content, tmp_path / "xa.pdf", tmp_path / "xa.png", dpi=30)
+        assert len(figures) == 1 and figures[0]() is None
+    finally:
+        gc.enable()

@@ -136,3 +136,31 @@ def test_local_cluster_gives_the_same_areas_as_in_process(tmp_path, sample_raw):
         run_aggregate(WorkDir(settings.workdir))
         outputs[name] = (settings.workdir / "stats/areas.csv").read_bytes()
     assert outputs["sync"] == outputs["cluster"]
+
+
+def test_a_worker_freezes_what_is_alive_after_a_task_that_imported_modules(monkeypatch):
+    """On a worker, the objects of the libraries a task imported are frozen out
+    of the collector's reach once the task is done (and its garbage collected);
+    a task that imports nothing leaves the collector as it is."""
+    import gc
+    import types
+
+    from pipeline.parallel import _worker_task
+    from pipeline.regime import active_regime
+
+    def importing_task(n):
+        module = types.ModuleType("kiemke_frozen_probe")
+        module.table = {"cycle": [module]}
+        monkeypatch.setitem(sys.modules, "kiemke_frozen_probe", module)
+        garbage = []
+        garbage.append(garbage)  # a cycle the task leaves behind: collected, not frozen
+        return n + 1
+
+    gc.unfreeze()
+    try:
+        assert _worker_task(active_regime(), importing_task, 1) == 2
+        frozen = gc.get_freeze_count()
+        assert frozen > 0 and gc.collect() == 0  # nothing was left to collect
+        assert _worker_task(active_regime(), lambda n: n * 2, 4) == 8 and gc.get_freeze_count() <= frozen
+    finally:
+        gc.unfreeze()

@@ -8,6 +8,7 @@ Where the texts go is :mod:`.labels`; the side panel is :mod:`.panel`.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -326,6 +327,11 @@ def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Pat
                 _save_preview(fig, tmp, preview)
     finally:
         plt.close(fig)
+        # The figure's artists hold its preview raster (~100 MB) through reference cycles
+        # (texts keep their renderer): free it now, not at the next full collection,
+        # by which time a worker holds two or three of them.
+        del fig
+        gc.collect()
     boxes = _page_boxes(layout, placed) if len(placed) else pd.DataFrame(
         columns=["kind", "text", "x_mm", "y_mm", "w_mm", "h_mm", "angle"])
     px = (round(layout.page_w / 25.4 * preview), round(layout.page_h / 25.4 * preview))
