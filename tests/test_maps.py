@@ -277,15 +277,11 @@ def test_labels_inside_along_a_road_or_beside_with_a_leader():
     assert vn_number(99.98) == "99,98"
 
 
-def test_anchors_too_close_to_the_outline_are_skipped_without_changing_a_label(monkeypatch):
-    """At 1:1.000, khoanh of every shape (squares, turned strips, L-shapes,
-    rings, crescents, slivers): skipping an anchor whose distance to the
-    outline cannot hold the label places exactly the labels trying it does."""
-    import pipeline.maps.labels as labels_module
-
+def _khoanh_of_every_shape(count: int = 120) -> np.ndarray:
+    """Squares, turned strips, L-shapes, rings, crescents, slivers (random sizes), 60 m apart."""
     rng = np.random.default_rng(7)
     shapes = []
-    for k in range(120):
+    for k in range(count):
         x, y = (k % 12) * 60.0, (k // 12) * 60.0
         w, h = rng.uniform(1, 50), rng.uniform(1, 50)
         kind = k % 5
@@ -300,7 +296,15 @@ def test_anchors_too_close_to_the_outline_are_skipped_without_changing_a_label(m
         else:  # a crescent
             shape = shapely.Point(x + 25, y + 25).buffer(24).difference(shapely.Point(x + 32, y + 25).buffer(20))
         shapes.append(shape)
-    geoms = np.array(shapes, dtype=object)
+    return np.array(shapes, dtype=object)
+
+
+def test_anchors_too_close_to_the_outline_are_skipped_without_changing_a_label(monkeypatch):
+    """At 1:1.000, khoanh of every shape: skipping an anchor whose distance to
+    the outline cannot hold the label places exactly the labels trying it does."""
+    import pipeline.maps.labels as labels_module
+
+    geoms = _khoanh_of_every_shape()
     codes = np.array(["LUC", "DGT", "ONT", "CLN", "SON"] * 24)
 
     def placed():
@@ -312,6 +316,61 @@ def test_anchors_too_close_to_the_outline_are_skipped_without_changing_a_label(m
     pd.testing.assert_frame_equal(pruned, tried)
     assert (pruned["angle"] != 0).any() and (pruned["kind"] == "code").sum() > 40
     assert len(pruned) < len(geoms)  # some have no room: the skip had something to skip
+
+
+def test_boxes_worked_out_all_at_once_place_the_labels_worked_out_one_by_one(monkeypatch):
+    """The label boxes of all khoanh, worked out at once before placing, give
+    exactly the labels of working each out when its khoanh's turn comes:
+    on khoanh of every shape, with the room at many widest points already
+    taken (by names), so that the placing goes on to the tries after one
+    inside, which the bulk leaves to it."""
+    import pipeline.maps.labels as labels_module
+
+    geoms = _khoanh_of_every_shape()
+    codes = np.array(["LUC", "ONT", "CLN", "SKC", "NTS"] * 24)
+    names = shapely.maximum_inscribed_circle(geoms[::3], 0.1)
+
+    def placed():
+        room = Room(cell=30.0, extent=(-100, -100, 900, 700))
+        for line in names:  # a 4 m × 2 m name at the widest point of every third khoanh
+            (x, y), _ = shapely.get_coordinates(line)
+            room.take(box_polygon(x, y, 4.0, 2.0, 0.0))
+        return place_labels(geoms, codes, codes, 1.0, room)
+
+    at_once = placed()
+    monkeypatch.setattr(labels_module._Tries, "of", classmethod(lambda cls, *args: None))
+    one_by_one = placed()
+    pd.testing.assert_frame_equal(at_once, one_by_one)
+    labelled = at_once[at_once["kind"] == "code"]
+    assert (labelled["angle"] != 0).any() and (labelled["size"] < 6).any() and len(labelled) > 40
+
+
+def test_each_box_worked_out_at_once_is_the_box_of_its_try():
+    """Every box, inside-test and direction :class:`_Tries` works out equals
+    what :func:`box_polygon`, ``contains`` and :func:`local_angle` give for
+    that try's size and anchor."""
+    from pipeline.maps.labels import LABEL_SIZES_PT, LINE_EM, _Tries, local_angle, text_width_pt
+
+    geoms = _khoanh_of_every_shape()
+    codes = ["LUC", "ONT", "CLN", "SKC", "NTS"] * 24
+    m_per_pt = 1.0 / PT_PER_MM
+    anchors = np.stack([shapely.get_coordinates(shapely.point_on_surface(geoms)),
+                        shapely.get_coordinates(shapely.centroid(geoms))], axis=1)
+    every = np.full(len(geoms), np.inf)  # no size or anchor ruled out beforehand
+    tries = _Tries.of(geoms, anchors, codes, every, every, np.column_stack([every, every]), m_per_pt)
+    turned = 0
+    for k, t in zip(*np.nonzero(shapely.is_geometry(tries.level)), strict=True):
+        size, (x, y) = LABEL_SIZES_PT[t // 2], anchors[k, t % 2]
+        w, h = text_width_pt(codes[k], size) * m_per_pt + 1.5 * m_per_pt, size * LINE_EM * m_per_pt
+        assert shapely.equals_exact(tries.level[k, t], box_polygon(x, y, w, h, 0.0), 0)
+        assert tries.level_inside[k, t] == shapely.contains(geoms[k], tries.level[k, t])
+        if tries.turned[k, t] is not None:
+            along = tries.along[k, t]
+            assert along == local_angle(geoms[k], x, y, w)
+            assert shapely.equals_exact(tries.turned[k, t], box_polygon(x, y, w, h, along), 0)
+            assert tries.turned_inside[k, t] == shapely.contains(geoms[k], tries.turned[k, t])
+            turned += 1
+    assert turned > 20 and tries.level_inside.any() and tries.turned_inside.any()
 
 
 def test_compound_path_keeps_holes(tmp_path):

@@ -61,11 +61,22 @@ def box_polygon(x: float, y: float, w: float, h: float, angle_deg: float) -> sha
     """The rectangle ``w`` × ``h`` centred on (x, y), turned by ``angle_deg``."""
     if angle_deg == 0:  # most labels: GEOS's box, four times faster
         return shapely.box(x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+    return shapely.polygons(_corners(x, y, w, h, angle_deg))
+
+
+def turned_boxes(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, angle_deg: np.ndarray) -> np.ndarray:
+    """:func:`box_polygon` of many rectangles at once."""
+    return shapely.polygons(np.stack([np.stack(corner, axis=-1) for corner in _corners(x, y, w, h, angle_deg)],
+                                     axis=1))
+
+
+def _corners(x, y, w, h, angle_deg) -> list[tuple]:
+    """The corners of rectangles ``w`` × ``h`` centred on (x, y), turned by ``angle_deg`` (numbers or arrays)."""
     a = np.radians(angle_deg)
     ux, uy = np.cos(a) * w / 2, np.sin(a) * w / 2
     vx, vy = -np.sin(a) * h / 2, np.cos(a) * h / 2
-    return shapely.polygons([(x - ux - vx, y - uy - vy), (x + ux - vx, y + uy - vy),
-                             (x + ux + vx, y + uy + vy), (x - ux + vx, y - uy + vy)])
+    return [(x - ux - vx, y - uy - vy), (x + ux - vx, y + uy - vy),
+            (x + ux + vx, y + uy + vy), (x - ux + vx, y - uy + vy)]
 
 
 def local_angle(geom, x: float, y: float, radius: float) -> float:
@@ -74,14 +85,38 @@ def local_angle(geom, x: float, y: float, radius: float) -> float:
     of the khoanh within the square as large as the circle of ``radius`` (a clip,
     much cheaper than an overlay on a large generalised khoanh)."""
     half = 0.886 * radius  # the square as large as the circle of ``radius``
-    try:
-        piece = shapely.clip_by_rect(geom, x - half, y - half, x + half, y + half)
-    except shapely.errors.GEOSException:  # the clip gives up on a ring that touches itself: overlay instead
-        piece = shapely.intersection(geom, shapely.box(x - half, y - half, x + half, y + half))
-    rectangle = shapely.minimum_rotated_rectangle(piece)
+    rectangle = shapely.minimum_rotated_rectangle(_clip(geom, x - half, y - half, x + half, y + half))
     if shapely.get_type_id(rectangle) != 3:  # not a polygon: a point or a line, no direction to follow
         return 0.0
-    (x0, y0), (x1, y1), (x2, y2) = shapely.get_coordinates(rectangle)[:3].tolist()
+    return _direction(shapely.get_coordinates(rectangle)[:3].tolist())
+
+
+def local_angles(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """:func:`local_angle` of many khoanh and places at once."""
+    half = 0.886 * radius
+    try:  # the ufunc itself: shapely's wrapper takes one rectangle for all geometries
+        pieces = shapely.lib.clip_by_rect(geoms, x - half, y - half, x + half, y + half)
+    except shapely.errors.GEOSException:
+        pieces = np.array([_clip(*args) for args in zip(geoms, x - half, y - half, x + half, y + half, strict=True)],
+                          dtype=object)
+    rectangles = shapely.minimum_rotated_rectangle(pieces)
+    angles = np.zeros(len(geoms))
+    turned = np.flatnonzero(shapely.get_type_id(rectangles) == 3)
+    corners = shapely.get_coordinates(rectangles[turned]).reshape(len(turned), 5, 2)[:, :3].tolist()
+    angles[turned] = [_direction(three) for three in corners]
+    return angles
+
+
+def _clip(geom, x0: float, y0: float, x1: float, y1: float):
+    try:
+        return shapely.clip_by_rect(geom, x0, y0, x1, y1)
+    except shapely.errors.GEOSException:  # the clip gives up on a ring that touches itself: overlay instead
+        return shapely.intersection(geom, shapely.box(x0, y0, x1, y1))
+
+
+def _direction(corners: list) -> float:
+    """The direction of a rectangle's long side from its first three corners, −90…90 degrees."""
+    (x0, y0), (x1, y1), (x2, y2) = corners
     dx, dy = (x1 - x0, y1 - y0) if math.hypot(x1 - x0, y1 - y0) >= math.hypot(x2 - x1, y2 - y1) else (x2 - x1, y2 - y1)
     angle = math.degrees(math.atan2(dy, dx))
     return angle - 180.0 if angle > 90 else angle + 180.0 if angle <= -90 else angle
@@ -150,38 +185,101 @@ def _fits(geom, box, x: float, y: float, w: float, angle: float, linear: bool) -
     return bool(shapely.contains(geom, shapely.linestrings([(x - dx, y - dy), (x + dx, y + dy)])))
 
 
-def _angles(geom, x: float, y: float, w: float, linear: bool):
-    """Level, then along the khoanh; roads and rivers along their line only
-    (worked out only when level does not fit)."""
+def _attempts(geom, x: float, y: float, w: float, h: float, linear: bool, tries: _Tries | None, k: int, t: int):
+    """Level, then along the khoanh; roads and rivers along their line only:
+    each direction with its box and whether the label fits there, taken from
+    ``tries`` (try ``t`` of its ``k``-th khoanh) where they were worked out,
+    else worked out now (the direction only when level does not do)."""
     if not linear:
-        yield 0.0
-    along = local_angle(geom, x, y, w)
+        box, inside = (tries.level[k, t], bool(tries.level_inside[k, t])) if tries is not None else (None, False)
+        if box is None:
+            box = box_polygon(x, y, w, h, 0.0)
+            inside = _fits(geom, box, x, y, w, 0.0, linear)
+        yield 0.0, box, inside
+    along = float(tries.along[k, t]) if tries is not None else math.nan
+    if math.isnan(along):
+        along = local_angle(geom, x, y, w)
     if linear or abs(along) > 5:
-        yield along
+        box, inside = (tries.turned[k, t], bool(tries.turned_inside[k, t])) if tries is not None else (None, False)
+        if box is None:
+            box = box_polygon(x, y, w, h, along)
+            inside = _fits(geom, box, x, y, w, along, linear)
+        yield along, box, inside
 
 
 def _inside(geom, anchors, text: str, linear: bool, room: Room, m_per_pt: float, khoanh: int,
-            reach: tuple[float, float] = (np.inf, np.inf), clearance: tuple[float, ...] = ()) -> dict | None:
+            reach: tuple[float, float] = (np.inf, np.inf), clearance: tuple[float, ...] = (),
+            tries: _Tries | None = None, k: int = -1) -> dict | None:
     """The first box inside the khoanh and free: largest type first, at its
     widest point, then on its surface. ``reach`` (the radius of the widest
     circle inside the khoanh, its area) skips the sizes that cannot fit: a
     box inside holds a circle as wide as the box is high, and its area.
     ``clearance`` (each anchor's distance to the khoanh's outline) skips an
     anchor where no box of the size can be centred, level or turned: that
-    circle would cross the outline."""
-    for size in LABEL_SIZES_PT:
+    circle would cross the outline. ``tries``: the boxes of the ``k``-th
+    khoanh worked out beforehand, with many others (see :class:`_Tries`)."""
+    for s, size in enumerate(LABEL_SIZES_PT):
         w, h = text_width_pt(text, size) * m_per_pt + 1.5 * m_per_pt, size * LINE_EM * m_per_pt
         if not linear and (2 * reach[0] < h or reach[1] < w * h):
             continue
-        for k, (x, y) in enumerate(anchors):
-            if not linear and k < len(clearance) and clearance[k] + CLEARANCE_SLACK_M < min(w, h) / 2:
+        for a, (x, y) in enumerate(anchors):
+            if not linear and a < len(clearance) and clearance[a] + CLEARANCE_SLACK_M < min(w, h) / 2:
                 continue
-            for angle in _angles(geom, x, y, w, linear):
-                box = box_polygon(x, y, w, h, angle)
-                if _fits(geom, box, x, y, w, angle, linear) and room.free(box):
+            for angle, box, inside in _attempts(geom, x, y, w, h, linear, tries, k, len(anchors) * s + a):
+                if inside and room.free(box):
                     room.take(box)
                     return _row("code", text, x, y, angle, size, w, h, khoanh=khoanh)
     return None
+
+
+@dataclass
+class _Tries:
+    """The boxes :func:`_inside` tries for many khoanh (not roads or rivers:
+    their tries follow their line), worked out all at once, each khoanh's
+    tries in order (size, largest first × anchor, widest point then surface),
+    up to the first that lies inside its khoanh: the level box, whether it lies
+    inside, and if not the khoanh's direction there and the box along it.
+    Whether the room is free is left to the placing, khoanh after khoanh, which
+    works out what is missing (the tries after one inside whose room is taken)."""
+
+    level: np.ndarray  # (khoanh, try): boxes, None where not worked out
+    level_inside: np.ndarray
+    along: np.ndarray  # NaN where not worked out
+    turned: np.ndarray  # None where not worked out
+    turned_inside: np.ndarray
+
+    @classmethod
+    def of(cls, geoms: np.ndarray, anchors: np.ndarray, texts: list[str], reach: np.ndarray, area: np.ndarray,
+           clearance: np.ndarray, m_per_pt: float) -> _Tries:
+        """``anchors`` (khoanh, anchor, xy) and ``clearance`` (khoanh, anchor); ``reach`` and ``area``
+        (khoanh) as in :func:`_inside`."""
+        sizes = np.array(LABEL_SIZES_PT)
+        widths = np.array([[text_width_pt(t, s) for s in LABEL_SIZES_PT] for t in texts]).reshape(len(texts), -1)
+        w_all, h_all = widths * m_per_pt + 1.5 * m_per_pt, sizes * LINE_EM * m_per_pt
+        k, s, a = (i.ravel() for i in np.meshgrid(np.arange(len(geoms)), np.arange(len(sizes)),
+                                                  np.arange(anchors.shape[1]), indexing="ij"))
+        w, h = w_all[k, s], h_all[s]
+        too_small = (2 * reach[k] < h) | (area[k] < w * h)  # as in _inside
+        valid = ~too_small & ~(clearance[k, a] + CLEARANCE_SLACK_M < np.minimum(w, h) / 2)
+        x, y = anchors[k, a, 0], anchors[k, a, 1]
+        shape = (len(geoms), len(sizes) * anchors.shape[1])
+        level, turned = np.full(len(k), None, dtype=object), np.full(len(k), None, dtype=object)
+        level_inside, turned_inside = np.zeros(len(k), dtype=bool), np.zeros(len(k), dtype=bool)
+        along = np.full(len(k), np.nan)
+        open_ = np.ones(len(geoms), dtype=bool)  # no try so far lies inside: the next one is needed
+        for t in range(shape[1]):
+            need = np.flatnonzero(open_) * shape[1] + t
+            need = need[valid[need]]
+            level[need] = shapely.box(x[need] - w[need] / 2, y[need] - h[need] / 2, x[need] + w[need] / 2,
+                                      y[need] + h[need] / 2)
+            level_inside[need] = shapely.contains(geoms[k[need]], level[need])
+            need = need[~level_inside[need]]
+            along[need] = local_angles(geoms[k[need]], x[need], y[need], w[need])
+            need = need[np.abs(along[need]) > 5]
+            turned[need] = turned_boxes(x[need], y[need], w[need], h[need], along[need])
+            turned_inside[need] = shapely.contains(geoms[k[need]], turned[need])
+            open_ &= ~(level_inside | turned_inside).reshape(shape)[:, t]
+        return cls(*(v.reshape(shape) for v in (level, level_inside, along, turned, turned_inside)))
 
 
 def _beside(anchor: tuple[float, float], text: str, room: Room, m_per_pt: float, m_per_mm: float,
@@ -239,7 +337,7 @@ def place_labels(geoms: np.ndarray, texts: np.ndarray, codes: np.ndarray, mm_per
     m_per_pt = m_per_mm / PT_PER_MM
     if not len(geoms):
         return pd.DataFrame(columns=LABEL_COLUMNS)
-    geoms = np.asarray(geoms, dtype=object)
+    geoms, texts = np.asarray(geoms, dtype=object), np.asarray(texts, dtype=object)
     paper_mm2 = shapely.area(geoms) * mm_per_m ** 2
     smallest = text_width_pt("ONT", LABEL_SIZES_PT[-1]) / PT_PER_MM * LABEL_SIZES_PT[-1] * LINE_EM / PT_PER_MM
     linear = np.isin(codes, list(linear_codes()))
@@ -253,13 +351,19 @@ def place_labels(geoms: np.ndarray, texts: np.ndarray, codes: np.ndarray, mm_per
     outlines = shapely.boundary(geoms[order])
     clearance = np.column_stack([shapely.distance(outlines, shapely.points(widest)),
                                  shapely.distance(outlines, shapely.points(surface))])
+    area = paper_mm2[order] / mm_per_m ** 2
+    shapely.prepare(geoms[order])
+    areal = np.flatnonzero(~linear[order])  # khoanh other than roads and rivers: their boxes all at once
+    tries = _Tries.of(geoms[order][areal], np.stack([widest, surface], axis=1)[areal],
+                      [str(t) for t in texts[order][areal]], reach[areal], area[areal], clearance[areal], m_per_pt)
+    row_of = dict(zip(areal.tolist(), range(len(areal)), strict=True))
     rows = []
     for k, i in enumerate(order):
         geom = geoms[i]
-        shapely.prepare(geom)
         anchors = [tuple(widest[k]), tuple(surface[k])]
         placed = _inside(geom, anchors, str(texts[i]), bool(linear[i]), room, m_per_pt, int(i),
-                         (float(reach[k]), float(paper_mm2[i] / mm_per_m ** 2)), tuple(clearance[k].tolist()))
+                         (float(reach[k]), float(area[k])), tuple(clearance[k].tolist()),
+                         tries if k in row_of else None, row_of.get(k, -1))
         if placed is None and paper_mm2[i] >= MIN_LABELLED_MM2:
             placed = _beside(anchors[0], str(texts[i]), room, m_per_pt, m_per_mm, int(i))
         if placed is not None:
