@@ -337,6 +337,9 @@ def test_boxes_worked_out_all_at_once_place_the_labels_worked_out_one_by_one(mon
             room.take(box_polygon(x, y, 4.0, 2.0, 0.0))
         return place_labels(geoms, codes, codes, 1.0, room)
 
+    roads = np.array(["DGT"] * len(geoms))  # nothing to work out at once: every try follows its line
+    assert (place_labels(geoms, roads, roads, 1.0, Room(cell=30.0, extent=(-100, -100, 900, 700)))["kind"]
+            == "code").sum() > 10
     at_once = placed()
     monkeypatch.setattr(labels_module._Tries, "of", classmethod(lambda cls, *args: None))
     one_by_one = placed()

@@ -254,7 +254,8 @@ class _Tries:
         """``anchors`` (khoanh, anchor, xy) and ``clearance`` (khoanh, anchor); ``reach`` and ``area``
         (khoanh) as in :func:`_inside`."""
         sizes = np.array(LABEL_SIZES_PT)
-        widths = np.array([[text_width_pt(t, s) for s in LABEL_SIZES_PT] for t in texts]).reshape(len(texts), -1)
+        widths = np.array([[text_width_pt(t, s) for s in LABEL_SIZES_PT] for t in texts])
+        widths = widths.reshape(len(texts), len(sizes))  # also when there is no khoanh to work out
         w_all, h_all = widths * m_per_pt + 1.5 * m_per_pt, sizes * LINE_EM * m_per_pt
         k, s, a = (i.ravel() for i in np.meshgrid(np.arange(len(geoms)), np.arange(len(sizes)),
                                                   np.arange(anchors.shape[1]), indexing="ij"))
