@@ -57,7 +57,8 @@ def panel_height(content: SheetContent, w: float) -> float:
     return inset + legend + chart + len(_note_lines(content, w)) * NOTE_ROW_MM + SIGNATURE_ZONE_MM + 12
 
 
-def _axes_mm(fig, box: Box, layout: SheetLayout):
+def axes_mm(fig, box: Box, layout: SheetLayout):
+    """Axes covering ``box`` whose data units are millimetres from its corner."""
     ax = fig.add_axes(box.fraction(layout.page_w, layout.page_h))
     ax.set_xlim(0, box.w)
     ax.set_ylim(0, box.h)
@@ -200,7 +201,7 @@ def _inset(fig, layout: SheetLayout, box: Box, content: SheetContent) -> None:
 def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> dict:
     """Draw the panel; return what was placed where (page mm) for the checks."""
     panel = layout.panel
-    ax = _axes_mm(fig, panel, layout)
+    ax = axes_mm(fig, panel, layout)
     ax.add_patch(Rectangle((0, 0), panel.w, panel.h, fill=False, linewidth=pt(0.5)))
     w, font = panel.w, _font(panel.w)
     inset_h = min(w * 0.7, 120.0, panel.h * 0.25)
