@@ -40,12 +40,17 @@ def load_boundaries(spec: Boundaries | None, central_meridian_deg: float) -> gpd
             f"{path}: fields {missing} are missing; present: {list(frame.columns)}. "
             "Name the right fields under [boundaries] in inventory.toml."
         )
-    source = CRS.from_user_input(frame.crs) if frame.crs is not None else CRS.from_epsg(4326)
-    out = gpd.GeoDataFrame(
-        {k: frame[v].astype("string") for k, v in fields.items()},
-        geometry=vn.reproject(np.asarray(frame.geometry.values), source, central_meridian_deg),
-        crs=vn.tm3_crs(central_meridian_deg),
-    )
+    frame = in_province_crs(frame, central_meridian_deg)
+    out = gpd.GeoDataFrame({k: frame[v].astype("string") for k, v in fields.items()},
+                           geometry=frame.geometry.values, crs=frame.crs)
     out["commune_code"] = out["commune_code"].str.zfill(5)
     out["district_code"] = out["district_code"].str.zfill(3)
     return out[out["commune_code"].notna()].reset_index(drop=True)
+
+
+def in_province_crs(frame: gpd.GeoDataFrame, central_meridian_deg: float) -> gpd.GeoDataFrame:
+    """A polygon layer with its geometry in the province's TM-3, reprojected with the
+    pinned VN-2000 pipeline (from WGS 84 when the layer declares no CRS)."""
+    source = CRS.from_user_input(frame.crs) if frame.crs is not None else CRS.from_epsg(4326)
+    return frame.set_geometry(vn.reproject(np.asarray(frame.geometry.values), source, central_meridian_deg),
+                              crs=vn.tm3_crs(central_meridian_deg))

@@ -25,8 +25,8 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from .. import crs as vn
 from ..aggregate import run_aggregate
+from ..boundaries import in_province_crs
 from ..config import Boundaries, NewUnits
 from ..errors import InputFileError
 from ..forms import run_forms
@@ -83,10 +83,9 @@ def load_new_units(spec: NewUnits, meridian: float) -> gpd.GeoDataFrame:
         raise InputFileError(f"{spec.path}: no field {spec.name_field!r} (name_field of [units]); "
                              f"fields: {[c for c in frame.columns if c != 'geometry']}.")
     names = frame[spec.name_field].astype(str)
-    source = CRS.from_user_input(frame.crs) if frame.crs is not None else CRS.from_epsg(4326)
+    frame = in_province_crs(frame, meridian)
     return gpd.GeoDataFrame({"unit_code": unit_codes(names, spec, frame), "unit_name": names},
-                            geometry=vn.reproject(frame.geometry.values, source, meridian),
-                            crs=vn.tm3_crs(meridian)).sort_values("unit_code", ignore_index=True)
+                            geometry=frame.geometry.values, crs=frame.crs).sort_values("unit_code", ignore_index=True)
 
 
 def _write_boundaries(path: Path, units: gpd.GeoDataFrame) -> Path:
