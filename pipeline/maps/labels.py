@@ -185,6 +185,23 @@ def _fits(geom, box, x: float, y: float, w: float, angle: float, linear: bool) -
     return bool(shapely.contains(geom, shapely.linestrings([(x - dx, y - dy), (x + dx, y + dy)])))
 
 
+def _code_box(width_pt, size_pt, m_per_pt: float):
+    """A code label's box w × h in metres: its text and 1.5 pt of air, LINE_EM high (numbers or arrays)."""
+    return width_pt * m_per_pt + 1.5 * m_per_pt, size_pt * LINE_EM * m_per_pt
+
+
+def _cannot_hold(reach, area, w, h):
+    """Whether a khoanh (the radius of its widest circle inside, its area) is too small for a w × h box
+    anywhere: a box inside holds a circle as wide as the box is high, and its area (numbers or arrays)."""
+    return (2 * reach < h) | (area < w * h)
+
+
+def _too_close(clearance, w, h):
+    """Whether an anchor this far from the khoanh's outline can centre no w × h box, level or turned:
+    that box's inner circle would cross the outline (numbers or arrays)."""
+    return clearance + CLEARANCE_SLACK_M < np.minimum(w, h) / 2
+
+
 def _attempts(geom, x: float, y: float, w: float, h: float, linear: bool, tries: _Tries | None, k: int, t: int):
     """Level, then along the khoanh; roads and rivers along their line only:
     each direction with its box and whether the label fits there, taken from
@@ -219,11 +236,11 @@ def _inside(geom, anchors, text: str, linear: bool, room: Room, m_per_pt: float,
     circle would cross the outline. ``tries``: the boxes of the ``k``-th
     khoanh worked out beforehand, with many others (see :class:`_Tries`)."""
     for s, size in enumerate(LABEL_SIZES_PT):
-        w, h = text_width_pt(text, size) * m_per_pt + 1.5 * m_per_pt, size * LINE_EM * m_per_pt
-        if not linear and (2 * reach[0] < h or reach[1] < w * h):
+        w, h = _code_box(text_width_pt(text, size), size, m_per_pt)
+        if not linear and _cannot_hold(reach[0], reach[1], w, h):
             continue
         for a, (x, y) in enumerate(anchors):
-            if not linear and a < len(clearance) and clearance[a] + CLEARANCE_SLACK_M < min(w, h) / 2:
+            if not linear and a < len(clearance) and _too_close(clearance[a], w, h):
                 continue
             for angle, box, inside in _attempts(geom, x, y, w, h, linear, tries, k, len(anchors) * s + a):
                 if inside and room.free(box):
@@ -256,12 +273,11 @@ class _Tries:
         sizes = np.array(LABEL_SIZES_PT)
         widths = np.array([[text_width_pt(t, s) for s in LABEL_SIZES_PT] for t in texts])
         widths = widths.reshape(len(texts), len(sizes))  # also when there is no khoanh to work out
-        w_all, h_all = widths * m_per_pt + 1.5 * m_per_pt, sizes * LINE_EM * m_per_pt
+        w_all, h_all = _code_box(widths, sizes, m_per_pt)
         k, s, a = (i.ravel() for i in np.meshgrid(np.arange(len(geoms)), np.arange(len(sizes)),
                                                   np.arange(anchors.shape[1]), indexing="ij"))
         w, h = w_all[k, s], h_all[s]
-        too_small = (2 * reach[k] < h) | (area[k] < w * h)  # as in _inside
-        valid = ~too_small & ~(clearance[k, a] + CLEARANCE_SLACK_M < np.minimum(w, h) / 2)
+        valid = ~_cannot_hold(reach[k], area[k], w, h) & ~_too_close(clearance[k, a], w, h)
         x, y = anchors[k, a, 0], anchors[k, a, 1]
         shape = (len(geoms), len(sizes) * anchors.shape[1])
         level, turned = np.full(len(k), None, dtype=object), np.full(len(k), None, dtype=object)
@@ -286,7 +302,7 @@ class _Tries:
 def _beside(anchor: tuple[float, float], text: str, room: Room, m_per_pt: float, m_per_mm: float,
             khoanh: int) -> dict | None:
     """A free place for the label near its khoanh, tied to it by a leader line."""
-    w, h = text_width_pt(text, LEADER_SIZE_PT) * m_per_pt + 1.5 * m_per_pt, LEADER_SIZE_PT * LINE_EM * m_per_pt
+    w, h = _code_box(text_width_pt(text, LEADER_SIZE_PT), LEADER_SIZE_PT, m_per_pt)
     for step in LEADER_STEPS_MM:
         for k in range(16):
             a = 2 * np.pi * k / 16 + np.pi / 4
