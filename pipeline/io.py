@@ -94,8 +94,8 @@ def geoparquet_bounds(path: Path) -> np.ndarray:
 
 def recorded_bounds(schema: pa.Schema) -> np.ndarray:
     """The bounding box a GeoParquet schema's metadata records for its geometry (NaN when it records none)."""
-    geo = json.loads(schema.metadata[b"geo"])
-    return np.array(geo["columns"][geo["primary_column"]].get("bbox") or [np.nan] * 4, dtype=float)
+    geo = json.loads((schema.metadata or {}).get(b"geo", b'{"primary_column": "geometry", "columns": {}}'))
+    return np.array(geo["columns"].get(geo["primary_column"], {}).get("bbox") or [np.nan] * 4, dtype=float)
 
 
 def read_geoparquets(paths, crs=None, columns: list[str] | None = None) -> gpd.GeoDataFrame:

@@ -303,3 +303,24 @@ def test_no_geotiff_for_the_unknown_district_of_communes_without_boundary(sample
     products = run_package(work, progress=False)
     assert sorted(p.name for p in work.rasters_dir.glob("*.tif")) == [f"xa_{keep}.tif"]
     assert products["tif"].exists() and products["gpkg"].exists()
+
+
+def test_a_chunk_extent_is_its_recorded_bbox_else_its_shapes(tmp_path):
+    """A GeoParquet chunk's extent comes from the bbox its metadata records;
+    a table without GeoParquet metadata, or without a bbox, gives its shapes' extent."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import shapely
+
+    from pipeline.io import write_geoparquet
+    from pipeline.package.gpkg import chunk_bounds
+
+    frame = gpd.GeoDataFrame({"n": [1, 2]}, geometry=[shapely.box(1, 2, 3, 4), shapely.box(5, 6, 7, 9)],
+                             crs="EPSG:9215")
+    write_geoparquet(tmp_path / "a.parquet", frame)
+    recorded = pq.read_table(tmp_path / "a.parquet")
+    bare = pa.table({"geometry": shapely.to_wkb(frame.geometry.values)})
+    assert chunk_bounds(recorded).tolist() == chunk_bounds(bare).tolist() == [1.0, 2.0, 7.0, 9.0]
+    assert chunk_bounds(recorded.replace_schema_metadata({b"geo": b'{"primary_column": "geometry", "columns": '
+                                                                  b'{"geometry": {"bbox": [0, 0, 10, 10]}}}'})
+                        ).tolist() == [0.0, 0.0, 10.0, 10.0]
