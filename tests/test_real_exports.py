@@ -178,6 +178,22 @@ def test_the_forest_status_map_refines_and_splits():
     assert refined["area_m2"].sum() == pytest.approx(30_000)
 
 
+def test_the_forest_status_map_leaves_the_officers_correction_alone():
+    """A forest parcel the officer coded in the review workbook keeps that code
+    over the forest status map; its neighbour, coded by the default rule, is refined."""
+    parcels, _, _ = _ingest([{"SHBANDO": 1, "SHTHUA": 1, "KHLOAIDAT": "RSX", "DOITUONG": "GDC", "geometry": square(0)},
+                             {"SHBANDO": 1, "SHTHUA": 2, "KHLOAIDAT": "RSX", "DOITUONG": "GDC",
+                              "geometry": square(100)}],
+                            refine=(("RSX", "RST"),),
+                            corrections=pd.DataFrame({"source_fid": [""], "sheet_no": ["1"], "parcel_no": ["1"],
+                                                      "landuse": ["RSN"], "owner_type": [""]}))
+    assert list(parcels["refined"]) == ["sửa theo cán bộ", "RSX → RST (mặc định)"]
+    statuses = gpd.GeoDataFrame({"status": ["planted"]}, crs="EPSG:9215", geometry=[square(-50, -50, 300)])
+    refined, split = refine_by_forest_map(parcels, statuses)
+    assert split == 0 and list(refined["landuse"]) == ["RSN", "RST"]
+    assert list(refined["refined"]) == ["sửa theo cán bộ", "RSX → RST (theo bản đồ hiện trạng rừng)"]
+
+
 # --------------------------------------------------------------- corrections
 
 

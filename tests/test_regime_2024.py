@@ -19,7 +19,7 @@ from pipeline.ingest.core import Rules
 from pipeline.reference import landuse_colors, landuse_tree, migration_table, owner_codes, province
 from pipeline.regime import REGIME_2024, active_regime, load_template, use_regime
 from pipeline.units import build_units
-from tests.helpers import source_frame, square
+from tests.helpers import box, source_frame, square
 
 LANG_SON = province("Lạng Sơn")
 SETTINGS_2024 = Settings(province=LANG_SON, year=2024, regime=REGIME_2024)
@@ -205,3 +205,39 @@ def test_biểu_02_tkkk_counts_holders_not_hectares():
     assert table.at["LUC", "c0"] == 1 and table.at["LUA", "c0"] == 1  # one person, two rice parcels
     assert table.at["NNP", "c0"] == 1 and table.at["PNN", "c0"] == 1 and table.at["DGT", "c12"] == 1
     assert table["total"].iat[0] == 3  # Tâm, Yến and the managed road: rows do not add up to it, by design
+
+
+def test_the_forest_status_map_marks_natural_production_forest_rsn_under_the_2024_regime(tmp_path):
+    """Under TT 08/2024 RSX is a finest code with one "of which" row, RSN: the
+    forest status map marks the natural part of an RSX parcel RSN (split off
+    where the parcel straddles), the planted part stays RSX, protection forest
+    stays RPH (no sub-codes in the 2024 forms), and Biểu 01's RSN row holds the
+    natural area inside RSX's."""
+    from dataclasses import replace
+
+    import pyogrio
+
+    from pipeline.aggregate import area_by_code, code_tree_totals
+    from pipeline.config import Forest
+    from pipeline.ingest.file import ingest_file
+
+    parcels = gpd.GeoDataFrame({"KHLOAIDAT": ["RSX", "RSX", "RPH"], "DOITUONG": ["CNV", "CNV", "TCQ"],
+                                "MAXA": "06253"}, geometry=[square(0), square(300), square(600)], crs="EPSG:9215")
+    pyogrio.write_dataframe(parcels, tmp_path / "xa.gpkg")
+    statuses = gpd.GeoDataFrame({"TRANGTHAI": ["Rừng tự nhiên", "Rừng trồng"]}, crs="EPSG:9215", geometry=[
+        box(-50, -50, 60, 150).union(box(550, -50, 750, 150)),  # the west 60 m of parcel 1, and parcel 3
+        box(60, -50, 450, 150)])  # the rest of parcel 1, and parcel 2
+    pyogrio.write_dataframe(statuses, tmp_path / "rung.gpkg")
+    settings = replace(SETTINGS_2024, forest=Forest(path=tmp_path / "rung.gpkg", status_field="TRANGTHAI"))
+    with use_regime(REGIME_2024):
+        out, quarantine, report = ingest_file(tmp_path / "xa.gpkg", settings)
+        assert quarantine.empty and report.repairs["parcels split by the forest status map"] == 1
+        first = out[out["source_fid"] == 0].set_index("landuse")
+        assert first.loc["RSN", "area_m2"] == pytest.approx(6000) and first.loc["RSX", "area_m2"] == pytest.approx(4000)
+        assert first.loc["RSN", "refined"] == "RSX → RSN (theo bản đồ hiện trạng rừng)"
+        assert pd.isna(first.loc["RSX", "refined"])  # planted production forest is RSX as read: nothing inferred
+        assert list(out.loc[out["source_fid"] == 1, "landuse"]) == ["RSX"]
+        assert list(out.loc[out["source_fid"] == 2, "landuse"]) == ["RPH"]
+        totals = code_tree_totals(area_by_code(out)).set_index("code")["area_m2"]
+    assert totals["RSN"] == pytest.approx(6000) and totals["RSX"] == pytest.approx(20_000)
+    assert totals["TONG"] == pytest.approx(30_000)  # the "of which" row counted once

@@ -36,7 +36,7 @@ from .codes import (
 )
 from .columns import detect_landuse_column, find_column, map_columns
 from .owners import FROM_CONFIG, FROM_CORRECTION, FROM_FILE, infer_owners, migrate_owners, valid_owner_codes
-from .refine import default_rules
+from .refine import CORRECTED, DEFAULT_NOTE, default_rules
 from .report import FileReport, inference_counts
 from .text import map_unique
 from .values import join_flag, parse_numbers, text_values
@@ -50,8 +50,6 @@ MAX_PARCEL_M2 = 1e8
 INVALID_FLAG = "invalid geometry repaired"
 #: The contract columns a quarantined row keeps beside its original attributes (for the review workbook).
 QUARANTINE_COLUMNS = ["commune_code", "sheet_no", "parcel_no", "landuse_raw", "owner_name", "source_file"]
-DEFAULT_NOTE = "mặc định"  # a group code refined by a rule (not by the forest map)
-CORRECTED = "sửa theo cán bộ"  # the land use the officer gave in the review workbook
 
 
 @dataclass

@@ -26,7 +26,8 @@ from pyproj import CRS
 from .. import crs as vn
 from ..config import Forest, Settings, SourceOverride
 from ..errors import InputFileError
-from ..reference import read_table
+from ..reference import landuse_tree, migrated_code, read_table
+from ..regime import active_regime
 from ..topology import mean_width, polygonal
 from ..vntext import fold, readings
 from .codes import Refinements
@@ -34,15 +35,10 @@ from .read import Source, read_source
 from .text import map_unique
 from .values import join_flag
 
-#: The forest groups, and their leaf for each status of the forest status map.
-FOREST_LEAVES = {
-    "RSX": {"natural": "RSN", "planted": "RST", "not_forest": "RSM"},
-    "RPH": {"natural": "RPN", "planted": "RPT", "not_forest": "RPM"},
-    "RDD": {"natural": "RDN", "planted": "RDT", "not_forest": "RDM"},
-}
 FOREST_MAP_NOTE = "theo bản đồ hiện trạng rừng"
 SPLIT_FLAG = "chia theo bản đồ hiện trạng rừng"
-DEFAULT_NOTE = "mặc định"
+DEFAULT_NOTE = "mặc định"  # a group code refined by a rule (not by the forest map)
+CORRECTED = "sửa theo cán bộ"  # the land use the officer gave in the review workbook
 #: A piece of a parcel smaller than this (m², or than 1 % of the parcel) is not split off,
 MIN_PIECE_M2 = 5.0
 #: nor one thinner than this on average (2·area/perimeter, m): the forest map's lines are not that exact.
@@ -65,6 +61,23 @@ def refinements(settings: Settings, override: SourceOverride) -> Refinements:
         return ()
     rules = {**default_rules(), **dict(settings.refine.rules), **dict(override.refine)}
     return tuple(sorted(rules.items()))
+
+
+def forest_leaves(regime: str | None = None) -> dict[str, dict[str, str]]:
+    """The forest groups, and their code for each status of the forest status
+    map (``reference/forest_leaves.csv``, in Circular 27/2018's codes), as the
+    regime writes it: under TT 08/2024 natural production forest is RSN (the
+    "of which" row of RSX), the rest stays RSX, RPH or RDD (its migration table)."""
+    return _forest_leaves(regime or active_regime())
+
+
+@cache
+def _forest_leaves(regime: str) -> dict[str, dict[str, str]]:
+    table = read_table("forest_leaves.csv")
+    out: dict[str, dict[str, str]] = {}
+    for group, status, leaf in zip(table["group_code"], table["status"], table["leaf_code"], strict=True):
+        out.setdefault(group, {})[status] = migrated_code(leaf, regime=regime)
+    return out
 
 
 def rule_label(raw_group: str, leaf: str, how: str) -> str:
@@ -140,11 +153,18 @@ def _pieces(geom, statuses: gpd.GeoDataFrame) -> list[tuple[str | None, object]]
 
 def refine_by_forest_map(parcels: gpd.GeoDataFrame, statuses: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     """Forest-group parcels refined by the forest status map: each takes the
-    leaf of the status under it, split into one parcel per status where it
-    straddles; the part under no status keeps the default rule. Returns the
-    parcels (in source order) and how many were split."""
+    code of the status under it (:func:`forest_leaves`), split into one parcel
+    per status where it straddles; the part under no status keeps its code (the
+    default rule's leaf, or the group code where it is a finest code, as RSX
+    under TT 08/2024). The officer's corrections are left as they are. Returns
+    the parcels (in source order) and how many were split."""
+    leaves = forest_leaves()
     raw = parcels["landuse_raw"].fillna("").astype(str).str.strip().str.upper()
-    forest = (raw.isin(FOREST_LEAVES) & parcels["refined"].notna() & parcels["uses"].isna()).to_numpy()
+    refined = parcels["refined"]
+    finest = {group for group in leaves if landuse_tree().is_leaf(group)}  # RSX, RPH, RDD under TT 08/2024
+    by_rule_or_as_read = (refined.notna() & refined.ne(CORRECTED)) | (
+        refined.isna() & raw.isin(finest) & parcels["landuse"].eq(raw))
+    forest = (raw.isin(leaves) & by_rule_or_as_read & parcels["uses"].isna()).to_numpy()
     if not forest.any() or statuses.empty:
         return parcels, 0
     rows, split = [], 0
@@ -155,9 +175,11 @@ def refine_by_forest_map(parcels: gpd.GeoDataFrame, statuses: gpd.GeoDataFrame) 
         for status, geom in pieces:
             piece = row.copy()
             piece["geometry"] = geom
-            if status is not None:
-                piece["landuse"] = FOREST_LEAVES[group][status]
+            if status is not None and leaves[group][status] != group:
+                piece["landuse"] = leaves[group][status]
                 piece["refined"] = rule_label(group, piece["landuse"], FOREST_MAP_NOTE)
+            elif status is not None:  # the status's code is the group's own (planted RSX under TT 08/2024)
+                piece["landuse"], piece["refined"] = group, None
             if len(pieces) > 1:
                 piece["flags"] = join_flag(piece["flags"], SPLIT_FLAG)
             rows.append(piece)

@@ -24,9 +24,9 @@ from ..messages import vi
 from ..reference import landuse_tree, owner_codes
 from ..schemas import PARCEL_COLUMNS
 from ..xlsx import FONT, landscape, serif_workbook
-from .core import CORRECTED
 from .corrections import REVIEW_HEADER_ROW
 from .owners import FROM_CORRECTION, FROM_FILE, SOURCE_VI, rule_text
+from .refine import CORRECTED
 
 COLUMNS = [  # header, width, key
     ("STT", 6, "no"), ("Tờ", 6, "sheet_no"), ("Thửa", 7, "parcel_no"), ("Diện tích (m²)", 11, "area_m2"),
