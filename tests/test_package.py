@@ -118,7 +118,7 @@ def qgis_report(qgis_python: str, project: Path, gpkg: Path, png: Path) -> dict:
     done = subprocess.run([qgis_python, str(CLIENTS / "qgis_check.py"), str(project), str(gpkg), str(png)],
                           capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "stderr": done.stderr}
 
 
 def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_python, tmp_path):
@@ -137,6 +137,7 @@ def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_pytho
         assert renderer["colours"]["ONT"] == colours["ONT"]
         assert renderer["colours"]["RST"] == colours["RSX"]
     assert report["project_read"] and report["project_crs"] == "EPSG:9215"
+    assert "QFont" not in report["stderr"], report["stderr"]  # every font of the project is described
     assert len(report["project_layers"]) == len(SPATIAL) + len(TABLES)
     assert all(v["valid"] and v["source"].endswith(tuple(SPATIAL | TABLES)) for v in report["project_layers"].values())
     assert all(v["crs"] == "EPSG:9215" for v in report["project_layers"].values() if v["renderer"] is not None)
@@ -178,6 +179,7 @@ def _project_is_ready_to_work_in(report: dict) -> None:
         assert {"QgsLayoutItemMap", "QgsLayoutItemLegend", "QgsLayoutItemScaleBar", "QgsLayoutItemLabel"} \
             <= set(info["items"])
         assert info["export"] == 0  # QgsLayoutExporter.Success
+        assert info["scale_bar_font"] == ["DejaVu Sans", 12]  # the scale bar's numbers: the CRS note's size
         with pymupdf.open(info["pdf"]) as pdf:
             page = pdf[0]
             assert (round(page.rect.width / PT_PER_MM), round(page.rect.height / PT_PER_MM)) == (1189, 841)

@@ -92,7 +92,8 @@ def layout_xml(spec: LayoutSpec) -> str:
         _item(65646, (mx + mw / 2 - 100, my + mh + 6), (200, 16), 4,
               f'mapUuid="{map_uid}" style="Single Box" units="meters" unitType="meters" unitLabel="m" '
               'numSegments="4" numSegmentsLeft="0" segmentSizeMode="1" minBarWidth="120" maxBarWidth="200" '
-              'height="3" frame="false" background="false"', item_id="thuoc_ty_le"),
+              'height="3" frame="false" background="false"', f'<scaleBarFont description="{_font(12)}" style=""/>',
+              item_id="thuoc_ty_le"),
         _label("[% 'TỶ LỆ 1:' || format_number(map_get(item_variables('ban_do'), 'map_scale'), 0) %]",
                (mx + mw / 2 - 100, my + mh + 24), (200, 10), 4, 18, True),
         _item(65640, (mx + mw - 30, my + 8), (20, 26), 5,

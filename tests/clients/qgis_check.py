@@ -49,6 +49,9 @@ def project_structure(project, png_path):
         atlas = layout.atlas()
         pdf = png_path.replace(".png", f"_{len(out['layouts'])}.pdf")
         info = {"atlas": atlas.enabled(), "items": sorted({type(i).__name__ for i in layout.items()})}
+        scale_bar = next(i for i in layout.items() if type(i).__name__ == "QgsLayoutItemScaleBar")
+        text = scale_bar.textFormat()
+        info["scale_bar_font"] = [text.font().family(), text.size()]
         if atlas.enabled():
             atlas.beginRender()
             info["atlas_count"] = atlas.count()
