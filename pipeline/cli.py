@@ -378,6 +378,15 @@ def _settings(config_path: Path | None, *, province: str, workdir: Path,
     return replace(settings, province=prov, workdir=workdir, sources=sources)
 
 
+def show_usage_error(exc: click.UsageError) -> None:
+    """A mistyped command as the officer reads it: the command's usage, where
+    its help is, and the error in Vietnamese (click's own words below it)."""
+    if exc.ctx is not None:
+        click.echo(exc.ctx.get_usage().replace("Usage:", "Cách dùng:", 1), err=True)
+        click.echo(f"Xem hướng dẫn: {exc.ctx.command_path} --help", err=True)
+    click.echo(f"Lỗi: {officer_message(exc.format_message())}", err=True)
+
+
 def main() -> None:
     """Console entry point: no traceback for an officer unless KIEMKE_DEBUG is set."""
     try:
@@ -388,7 +397,7 @@ def main() -> None:
         click.echo("Đã dừng (aborted).", err=True)
         sys.exit(1)
     except click.UsageError as exc:
-        exc.show()
+        show_usage_error(exc)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         click.echo(f"Lỗi: {exc.format_message()}", err=True)

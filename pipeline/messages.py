@@ -49,6 +49,7 @@ def officer_message(message: str) -> str:
     if found is None:
         return message
     todo = _rows().loc[_rows()["pattern"] == found[0].pattern, "what_to_do"].iat[0]
+    todo = found[0].sub(todo, message) if todo else ""  # "Thông tư \2": the message's own figures
     return f"{vi(message)}" + (f" → {todo}" if todo else "") + f"\n  ({message})"
 
 
@@ -68,5 +69,6 @@ def officer_table() -> str:
     for text, todo in zip(_rows()["vi"], _rows()["what_to_do"], strict=True):
         if todo:
             shown = re.sub(r"\\\d", "…", text).replace("⟨…⟩", "…")
+            todo = re.sub(r"\\\d", "…", todo)
             lines.append(f"| {shown.replace('|', '/')} | {todo.replace('|', '/')} |")
     return "\n".join(lines)

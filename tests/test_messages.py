@@ -49,6 +49,44 @@ def test_an_error_reads_in_vietnamese_with_what_to_do_and_the_original():
     assert text.splitlines()[1] == "  (/data/xa.shp: no such file or folder. Check the path given to ingest.)"
 
 
+def test_what_to_do_names_the_messages_own_figures():
+    text = officer_message("code 'RST' of Circular 27/2018 has no equivalent under Circular 08/2024")
+    assert "→ Ghi mã loại đất theo Thông tư 08/2024 vào sổ rà soát" in text and "\\2" not in text
+
+
+MISTYPED = [["inventory", "--bogus"], ["invetory"], ["inventory", "--sheduler", "local"], ["ingest"],
+            ["inventory"], ["inventory", "--config"], ["inventory", "--config", "x.toml", "extra"],
+            ["maps", "--dpi", "abc"], ["maps", "--dpi", "5000"], ["ingest", "x", "--province", "zzz"],
+            ["--version=1"]]
+
+
+def test_every_mistyped_command_reads_in_vietnamese():
+    """click's own usage errors (of the installed click) all have a row, and
+    the console entry point prints them in Vietnamese with the command's usage."""
+    import subprocess
+    import sys
+
+    import click
+
+    from pipeline.cli import cli
+    from pipeline.messages import untranslated
+
+    said = []
+    for args in MISTYPED:
+        try:
+            cli(args, standalone_mode=False)
+        except click.UsageError as exc:
+            said.append(exc.format_message())
+    assert len(said) == len(MISTYPED) and not untranslated(said), untranslated(said)
+    assert "«abc» không phải là số nguyên" in vi(said[7]) and "tỉnh năm 2019" in vi(said[9])
+    done = subprocess.run([sys.executable, "-m", "pipeline", "inventory", "--bogus"], capture_output=True,
+                          text=True, cwd=PIPELINE.parent)
+    assert done.returncode == 2 and "Error" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("Cách dùng:") and lines[1].endswith("inventory --help")
+    assert lines[2].startswith("Lỗi: Lệnh không có tùy chọn «--bogus». → Kiểm tra chính tả")
+
+
 def test_a_code_read_from_a_field_variant_says_so_in_vietnamese():
     """legacy_codes.csv's "field-variant" rows (codes in no list, read by assumption) are named
     as such for the officer, who is asked to check them; a listed legacy code keeps its circular."""
