@@ -35,6 +35,7 @@ from .parallel import executor
 from .qa import run_qa
 from .reference import province as find_province
 from .regroup import regroup_all, run_regroup, units_outputs
+from .report import vn_number
 from .sample import UNITS_2025, generate_sample, write_sample_2024
 from .workdir import WorkDir
 
@@ -328,8 +329,8 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
             log.info("stage %s done in %.1f s", name, seconds[name])
     write_json(work.report("timings.json"), {"stages_s": seconds, "stages_began": began, "ended": time.time(),
                                              "total_s": round(time.perf_counter() - started, 2)})
-    click.echo(f"Inventory of {settings.province.name_vi} done in {time.perf_counter() - started:.1f} s. "
-               f"Outputs:\n{_outputs(work, settings)}")
+    click.echo(f"Kiểm kê {settings.province.name_vi} xong trong {vn_number(time.perf_counter() - started, 1)} giây. "
+               f"Kết quả:\n{_outputs(work, settings)}")
 
 
 def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Callable[[], object]]]:
@@ -352,18 +353,20 @@ def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Calla
 
 
 def _outputs(work: WorkDir, settings: Settings) -> str:
-    """Where an inventory's outputs are, for the closing message."""
+    """Where an inventory's outputs are, for the closing message the officer reads."""
     stem = work.product(work.read_manifest().product_stem, "")
     lines: list[tuple[str, Path | str]] = [
-        ("parcels", work.parcels_dir), ("quarantine", work.quarantine_dir), ("QA", work.report("qa.html")),
-        ("khoanh", work.khoanh_dir), ("areas", work.areas_csv)]
+        ("Thửa đất", work.parcels_dir),
+        ("Thửa cách ly", work.quarantine_dir if any(work.quarantine_dir.glob("*.parquet")) else "không có"),
+        ("Sổ rà soát", work.review_dir if any(work.review_dir.glob("*.xlsx")) else "không có thửa cần rà soát"),
+        ("Kiểm tra QA", work.report("qa.html")), ("Khoanh đất", work.khoanh_dir), ("Diện tích", work.areas_csv)]
     if settings.previous:
-        lines.append(("change", f"{work.transitions_csv} ({work.report('change.md')})"))
-    lines += [("forms", work.forms_dir), ("maps", work.maps_dir), ("GeoPackage", f"{stem}.gpkg (+ .qgz, .tif)"),
-              ("reports", work.reports_dir)]
-    lines += [(f"units {u.label}", f"{work.root / f'units_{u.label}'} (crosswalk, forms, maps)")
+        lines.append(("Biến động", f"{work.transitions_csv} ({work.report('change.md')})"))
+    lines += [("Biểu", work.forms_dir), ("Bản đồ", work.maps_dir), ("GeoPackage", f"{stem}.gpkg (+ .qgz, .tif)"),
+              ("Báo cáo", work.reports_dir)]
+    lines += [(f"Đơn vị {u.label}", f"{work.root / f'units_{u.label}'} (bảng chuyển đổi, biểu, bản đồ)")
               for u in settings.units]
-    return "\n".join(f"  {name:<11} {where}" for name, where in lines)
+    return "\n".join(f"  {name:<13} {where}" for name, where in lines)
 
 
 def _settings(config_path: Path | None, *, province: str, workdir: Path,

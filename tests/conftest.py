@@ -78,6 +78,7 @@ def sample_run(tmp_path_factory, sample_raw) -> Path:
     result = CliRunner().invoke(cli, ["inventory", "--config", str(path)])
     assert result.exit_code == 0, result.output
     (work / "raw_hashes.json").write_text(json.dumps(before), encoding="utf-8")
+    (work / "console.txt").write_text(result.output, encoding="utf-8")
     return work
 
 

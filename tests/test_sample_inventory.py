@@ -1,5 +1,7 @@
 """The bundled sample, end to end: `kiemke inventory` on the committed files."""
 
+from pathlib import Path
+
 import geopandas as gpd
 import pandas as pd
 import pyogrio
@@ -53,6 +55,18 @@ def test_inventory_writes_parcels_in_lang_son_crs(sample_run):
     messages = ingest_messages(sample_run)
     assert messages and not untranslated(messages)  # every message reaches the officer in Vietnamese
     assert "Báo cáo đọc dữ liệu thửa đất" in (sample_run / "reports/ingest.md").read_text(encoding="utf-8")
+
+
+def test_the_closing_message_says_in_vietnamese_where_every_output_is(sample_run):
+    lines = (sample_run / "console.txt").read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(lines) if "Kiểm kê Lạng Sơn xong trong " in line)  # after the progress bars
+    assert lines[at].endswith(" giây. Kết quả:")
+    outputs = {line[2:15].strip(): line[16:].split(" (")[0] for line in lines[at + 1:] if line.startswith("  ")}
+    assert list(outputs) == ["Thửa đất", "Thửa cách ly", "Sổ rà soát", "Kiểm tra QA", "Khoanh đất", "Diện tích",
+                             "Biến động", "Biểu", "Bản đồ", "GeoPackage", "Báo cáo", "Đơn vị 2025"], outputs
+    assert outputs["Thửa cách ly"] == "không có"  # the sample's planted problems are QA's, not ingest's
+    assert outputs["Sổ rà soát"].endswith("review") and outputs["GeoPackage"].endswith(".gpkg")
+    assert all(Path(where).exists() for name, where in outputs.items() if name != "Thửa cách ly"), outputs
 
 
 def test_areas_equal_geometry_and_independent_reprojection(sample_run, sample_dir):
