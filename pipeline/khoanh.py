@@ -26,6 +26,7 @@ from .io import read_geoparquet, up_to_date, write_geoparquet
 from .parallel import executor
 from .topology import (
     Thresholds,
+    edge_suspects,
     gaps,
     overlapping_pairs,
     parcel_priority,
@@ -67,13 +68,18 @@ def build_khoanh(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str 
 
 
 def khoanh_and_outline(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code: str = "",
-                       thresholds: Thresholds = Thresholds(),
-                       pairs: pd.DataFrame | None = None) -> tuple[gpd.GeoDataFrame, object]:
+                       thresholds: Thresholds = Thresholds(), pairs: pd.DataFrame | None = None,
+                       suspected: np.ndarray | None = None) -> tuple[gpd.GeoDataFrame, object]:
     """Khoanh đất of one commune and the commune's outline: the union of its
     khoanh and gaps, from the union the gaps are found in (pure: no I/O).
-    ``pairs``: the overlapping parcels QA found, if known."""
+    ``pairs``, ``suspected``: the overlapping parcels and the parcels whose
+    edges GEOS's coverage check flags, as QA found them, if known."""
     code = commune_code or str(parcels["commune_code"].iloc[0])
     geoms = np.asarray(parcels.geometry.values, dtype=object)
+    suspected = edge_suspects(geoms) if suspected is None else suspected
+    if pairs is None:
+        pairs = overlapping_pairs(geoms, thresholds, suspected)
+    # resolving changes only suspected parcels (an overlap's two): the others stay a clean coverage
     resolved = resolved_parcels(parcels, thresholds, pairs)
     area = shapely.area(resolved)
     factor = np.divide(area, shapely.area(geoms), out=np.zeros(len(geoms)), where=shapely.area(geoms) > 0)
@@ -82,7 +88,7 @@ def khoanh_and_outline(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code
     pieces, keys = [], []
     frame = pd.DataFrame({"landuse": parcels["landuse"].to_numpy(), "owner_type": parcels["owner_type"].to_numpy()})
     for (landuse, owner), idx in frame[alive].groupby(["landuse", "owner_type"], sort=True).groups.items():
-        parts = shapely.get_parts(union_coverage(resolved[np.asarray(idx)]))
+        parts = shapely.get_parts(union_coverage(resolved[np.asarray(idx)], suspected[np.asarray(idx)]))
         parts = parts[shapely.area(parts) > 0]
         pieces.append(parts)
         keys += [(landuse, owner)] * len(parts)
@@ -120,7 +126,8 @@ def khoanh_and_outline(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code
             "parcel_count": len(ids), "parcel_ids": ", ".join(ids),
             "uses": json.dumps(uses) if compound else None, "flag": None,
         })
-    union = union_coverage(khoanh) if len(khoanh) else shapely.Polygon()
+    # the khoanh's union is their parcels' (from the clean coverage and the few suspected parcels)
+    union = union_coverage(resolved[alive], suspected[alive]) if len(khoanh) else shapely.Polygon()
     holes = gaps(khoanh, boundary, thresholds, union=union)
     outline = union_coverage(np.r_[[union], holes["geometry"].to_numpy()]) if len(holes) else union
     for a in holes["area_m2"]:
@@ -150,10 +157,14 @@ def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, threshol
     work = WorkDir(Path(workdir))
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
     parcels = read_geoparquet(work.parcels(code))
-    found = work.overlap_pairs(code)  # by this run's QA, of these parcels
-    pairs = pd.read_parquet(found) if up_to_date([found], [work.parcels(code), work.manifest]) else None
+    found = [work.overlap_pairs(code), work.edge_suspects(code)]  # by this run's QA, of these parcels
+    pairs, suspected = None, None
+    if up_to_date(found, [work.parcels(code), work.manifest]):
+        pairs = pd.read_parquet(found[0])
+        suspected = np.zeros(len(parcels), dtype=bool)
+        suspected[pd.read_parquet(found[1])["i"].to_numpy(dtype=np.int64)] = True
     khoanh, outline = khoanh_and_outline(parcels, boundary=boundary, commune_code=code, thresholds=thresholds,
-                                         pairs=pairs)
+                                         pairs=pairs, suspected=suspected)
     write_geoparquet(work.khoanh(code), khoanh)
     write_geoparquet(work.commune_outline(code), gpd.GeoDataFrame({"commune_code": [code]}, geometry=[outline],
                                                                    crs=parcels.crs))

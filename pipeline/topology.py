@@ -49,16 +49,25 @@ def _pairs(i: np.ndarray, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
-def overlapping_pairs(geoms: np.ndarray, thresholds: Thresholds = Thresholds()) -> pd.DataFrame:
+def edge_suspects(geoms: np.ndarray) -> np.ndarray:
+    """Whether each polygon has an edge that overlaps a neighbour or does not
+    meet it vertex for vertex (GEOS's coverage validation): the others form a
+    clean coverage. One pass of GEOS over the polygons."""
+    edges = shapely.coverage_invalid_edges(np.asarray(geoms, dtype=object))
+    return ~(shapely.is_missing(edges) | shapely.is_empty(edges))
+
+
+def overlapping_pairs(geoms: np.ndarray, thresholds: Thresholds = Thresholds(),
+                      suspected: np.ndarray | None = None) -> pd.DataFrame:
     """Pairs of parcels whose interiors overlap: ``i, j, area_m2, duplicate, geometry``.
 
     ``duplicate`` marks pairs whose geometries are equal (a copied parcel).
+    ``suspected``: :func:`edge_suspects` of ``geoms``, when the caller has it.
     """
     columns = ["i", "j", "area_m2", "duplicate", "geometry"]
     if len(geoms) < 2:
         return pd.DataFrame(columns=columns)
-    edges = shapely.coverage_invalid_edges(geoms)
-    suspects = np.flatnonzero(~(shapely.is_missing(edges) | shapely.is_empty(edges)))
+    suspects = np.flatnonzero(edge_suspects(geoms) if suspected is None else suspected)
     if not len(suspects):
         return pd.DataFrame(columns=columns)
     tree = shapely.STRtree(geoms)
@@ -131,18 +140,46 @@ def _same_segments(coords: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, n
     return i[same], j[same]
 
 
-def union_coverage(geoms: np.ndarray):
+def union_coverage(geoms: np.ndarray, suspected: np.ndarray | None = None):
     """Union of polygons: GEOS coverage union (fast, exact for a clean
-    coverage), or the full overlay union when that does not add up."""
+    coverage). Where that does not add up, the polygons whose edges do not
+    match their neighbours' (``suspected``: :func:`edge_suspects`, found here
+    when not given) are overlaid with the coverage union of the others, a few
+    polygons against one instead of a full overlay union (0.01 s instead of
+    0.17 s for a commune of 5 000 parcels with a few dozen such edges); the full
+    overlay union where even that does not add up."""
+    geoms = np.asarray(geoms, dtype=object)
+    merged = _coverage_union(geoms)
+    if merged is not None:
+        return merged
+    suspects = edge_suspects(geoms) if suspected is None else np.asarray(suspected, dtype=bool)
+    clean = _coverage_union(geoms[~suspects]) if suspects.any() and not suspects.all() else None
+    if clean is None:
+        return shapely.union_all(geoms)
+    return _overlaid(clean, geoms[suspects])
+
+
+def _overlaid(clean, extra: np.ndarray):
+    """``clean`` ∪ ``extra``, overlaying only the parts of ``clean`` whose box
+    meets one of ``extra``'s: the other parts cannot touch the result."""
+    parts = shapely.get_parts(clean)
+    near = np.zeros(len(parts), dtype=bool)
+    near[shapely.STRtree(parts).query(extra)[1]] = True
+    merged = shapely.get_parts(shapely.union_all(np.r_[parts[near], extra]))
+    out = np.r_[parts[~near], merged]
+    return out[0] if len(out) == 1 else shapely.multipolygons(out)
+
+
+def _coverage_union(geoms: np.ndarray):
+    """GEOS coverage union, or None where GEOS refuses (overlapping polygons),
+    loses area, or returns an invalid polygon (edges that nearly meet)."""
     total = float(shapely.area(geoms).sum())
     try:
         merged = shapely.coverage_union_all(geoms)
     except shapely.errors.GEOSException:  # GEOS ≥ 3.12 refuses overlapping inputs
-        return shapely.union_all(geoms)
-    if abs(merged.area - total) > 1e-6 * max(total, 1.0):
-        return shapely.union_all(geoms)
-    if not shapely.is_valid(merged):  # float noise where two edges nearly meet
-        merged = polygonal(shapely.make_valid(merged))
+        return None
+    if abs(merged.area - total) > 1e-6 * max(total, 1.0) or not shapely.is_valid(merged):
+        return None
     return merged
 
 
@@ -153,12 +190,14 @@ def polygonal(geom):
     return shapely.union_all(polys) if len(polys) else shapely.Polygon()
 
 
-def gaps(geoms: np.ndarray, boundary=None, thresholds: Thresholds = Thresholds(), union=None) -> pd.DataFrame:
+def gaps(geoms: np.ndarray, boundary=None, thresholds: Thresholds = Thresholds(), union=None,
+         suspected: np.ndarray | None = None) -> pd.DataFrame:
     """Holes in the coverage (``kind = "inside"``) and, with a commune boundary,
     the parts of the commune no parcel covers (``kind = "boundary"``).
-    ``union``: the polygons' union, when the caller has it already."""
+    ``union``: the polygons' union, when the caller has it already;
+    ``suspected``: see :func:`union_coverage`."""
     if union is None:
-        union = union_coverage(geoms) if len(geoms) else shapely.Polygon()
+        union = union_coverage(geoms, suspected) if len(geoms) else shapely.Polygon()
     rings, part = shapely.get_rings(shapely.get_parts(union), return_index=True)
     first = np.r_[True, part[1:] != part[:-1]][: len(rings)]  # each part's first ring is its exterior
     holes = list(shapely.polygons(rings[~first])) if len(rings) else []

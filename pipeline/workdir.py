@@ -292,6 +292,11 @@ class WorkDir:
         the khoanh stage: GEOS's coverage check runs once per commune."""
         return self.cache_dir / "overlaps" / f"{commune_code}.parquet"
 
+    def edge_suspects(self, commune_code: str) -> Path:
+        """The parcels (row numbers) whose edges GEOS's coverage check flags in a
+        commune, for the khoanh stage's unions (see topology.union_coverage)."""
+        return self.cache_dir / "overlaps" / f"{commune_code}.suspects.parquet"
+
     def generalised(self, commune_code: str, scale: int) -> Path:
         """A commune's khoanh as a sheet at 1:``scale`` draws them (kept until
         its khoanh or kiemke's version change)."""

@@ -129,6 +129,34 @@ def test_outline_is_the_union_of_the_khoanh_and_their_gaps():
     assert shapely.area(outline) == pytest.approx(80_000.0) and shapely.get_num_interior_rings(outline) == 0
 
 
+def test_a_union_overlays_only_the_parcels_whose_edges_do_not_match(monkeypatch):
+    """A 6 × 6 grid (two blocks apart) where one cell's edge does not meet its
+    neighbour's vertex for vertex (a T-junction) and another overlaps its
+    neighbour: GEOS's coverage union cannot merge them, so the union is the
+    coverage union of the clean cells with the few suspected ones overlaid, and
+    only the parts near those: the same polygons as the full overlay union."""
+    from pipeline import topology
+
+    geoms = [cell(c, r) for r in range(6) for c in range(6) if c != 3]  # two blocks, a street between
+    split = shapely.Polygon([(X0, Y0), (X0 + 100, Y0), (X0 + 100, Y0 + 50), (X0 + 100, Y0 + 100),
+                             (X0, Y0 + 100)])  # cell (0, 0) with a vertex its neighbour (1, 0) lacks
+    geoms[0] = split
+    geoms[1] = shapely.box(X0 + 99.5, Y0, X0 + 200, Y0 + 100)  # cell (1, 0) overlapping (0, 0) by 0.5 m
+    geoms = np.array(geoms, dtype=object)
+    suspected = topology.edge_suspects(geoms)
+    # the two, and cell (1, 1) above them, whose bottom edge the overlap's top edge does not match
+    assert topology._coverage_union(geoms) is None and set(np.flatnonzero(suspected)) == {0, 1, 6}
+    overlaid = []
+    real = shapely.union_all
+    monkeypatch.setattr(topology.shapely, "union_all", lambda g, *a, **k: overlaid.append(len(g)) or real(g, *a, **k))
+    union = topology.union_coverage(geoms, suspected)
+    monkeypatch.undo()
+    assert overlaid == [4]  # the three suspects and the west block's clean part, not the east block
+    assert shapely.is_valid(union) and shapely.get_num_geometries(union) == 2
+    assert shapely.area(shapely.symmetric_difference(union, shapely.union_all(geoms))) < 1e-9
+    assert topology.union_coverage(geoms).equals(union)  # suspects found by the union itself when not given
+
+
 # ----------------------------------------------------------------- sample
 
 
@@ -213,9 +241,11 @@ def test_qa_again_after_one_commune_changed_reads_that_commune_only(sample_run, 
 
 
 def test_khoanh_resolve_the_overlaps_qa_found_unless_the_parcels_changed_since(sample_run, tmp_path, monkeypatch):
-    """QA keeps each commune's overlapping pairs (cache/overlaps/<code>.parquet);
-    the khoanh task resolves those instead of running GEOS's coverage check
-    again, with the same khoanh, and checks again when the parcels are newer."""
+    """QA keeps each commune's overlapping pairs (cache/overlaps/<code>.parquet)
+    and the parcels its coverage check flags (<code>.suspects.parquet); the
+    khoanh task resolves and merges with those instead of running GEOS's
+    coverage check again, with the same khoanh, and checks again when the
+    parcels are newer."""
     import os
     import shutil
 
@@ -226,8 +256,10 @@ def test_khoanh_resolve_the_overlaps_qa_found_unless_the_parcels_changed_since(s
 
     work = WorkDir(tmp_path / "work")
     shutil.copytree(sample_run, work.root, ignore=shutil.ignore_patterns("maps", "forms", "units_*", "*.gpkg", "*.tif"))
-    found = {p.stem: pd.read_parquet(p) for p in (work.root / "cache" / "overlaps").glob("*.parquet")}
+    found = {p.stem: pd.read_parquet(p) for p in (work.root / "cache" / "overlaps").glob("*.parquet")
+             if not p.name.endswith(".suspects.parquet")}
     assert sorted(found) == sorted(p.stem for p in work.parcel_files())
+    assert all(work.edge_suspects(c).exists() for c in found)
     code = next(c for c, pairs in found.items() if len(pairs))  # the sample plants overlaps
     parcels = read_geoparquet(work.parcels(code))
     expected, _ = khoanh_and_outline(parcels, commune_code=code)  # the pairs found here
@@ -235,6 +267,8 @@ def test_khoanh_resolve_the_overlaps_qa_found_unless_the_parcels_changed_since(s
     checked = []
     real = khoanh_module.overlapping_pairs
     monkeypatch.setattr(khoanh_module, "overlapping_pairs", lambda *a, **k: checked.append(1) or real(*a, **k))
+    suspects = khoanh_module.edge_suspects
+    monkeypatch.setattr(khoanh_module, "edge_suspects", lambda *a, **k: checked.append(2) or suspects(*a, **k))
     khoanh_module.khoanh_to_file(str(work.root), code, None, Thresholds())
     assert checked == []
     pd.testing.assert_frame_equal(read_geoparquet(work.khoanh(code)), expected)
@@ -242,4 +276,4 @@ def test_khoanh_resolve_the_overlaps_qa_found_unless_the_parcels_changed_since(s
     later = work.parcels(code).stat().st_mtime + 60
     os.utime(work.parcels(code), (later, later))
     khoanh_module.khoanh_to_file(str(work.root), code, None, Thresholds())
-    assert checked == [1]
+    assert checked == [2, 1]

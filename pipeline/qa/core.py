@@ -21,6 +21,7 @@ from ..report import signed, vn_number
 from ..topology import (
     Thresholds,
     crossings,
+    edge_suspects,
     gaps,
     mean_width,
     overlapping_pairs,
@@ -57,6 +58,8 @@ class CommuneQA:
     warnings: list[str] = field(default_factory=list)
     #: the overlapping parcels as row numbers (``i``, ``j``): what the khoanh stage resolves
     pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"i": [], "j": []}, dtype=int))
+    #: the parcels GEOS's coverage check flags (topology.edge_suspects): what the khoanh stage's unions overlay
+    suspected: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def counts(self) -> dict[str, int]:
         return {name: len(layer) for name, layer in self.layers.items()}
@@ -109,7 +112,8 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
     layers["invalid"] = _layer(code, "invalid", geoms[bad], _label(parcels, bad), shapely.area(geoms[bad]),
                                [vi(f) for f in flags.to_numpy()[bad]], crs)
 
-    pairs = overlapping_pairs(geoms, thresholds)
+    suspected = edge_suspects(geoms)  # for the overlaps and for the union the gaps are found in
+    pairs = overlapping_pairs(geoms, thresholds, suspected)
     for name, rows in (("overlaps", pairs[~pairs["duplicate"].astype(bool)]),
                        ("duplicates", pairs[pairs["duplicate"].astype(bool)])):
         i, j = rows["i"].to_numpy(int), rows["j"].to_numpy(int)
@@ -118,8 +122,9 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
                   for a, b in zip(_label(parcels, i), _label(parcels, j), strict=True)]
         layers[name] = _layer(code, name, rows["geometry"].to_numpy(), labels, rows["area_m2"], detail, crs)
 
-    # gaps are the same with overlaps resolved, and the coverage union is then fast
-    holes = gaps(resolve_overlaps(geoms, pairs, parcel_priority(parcels)), boundary, thresholds)
+    # gaps are the same with overlaps resolved; resolving changes only suspected parcels (an overlap's two)
+    holes = gaps(resolve_overlaps(geoms, pairs, parcel_priority(parcels)), boundary, thresholds,
+                 suspected=suspected)
     layers["gaps"] = _layer(code, "gaps", holes["geometry"].to_numpy(), [""] * len(holes), holes["area_m2"],
                             ["khoảng hở giữa các thửa" if k == "inside" else "phần diện tích xã không có thửa nào"
                              for k in holes["kind"]], crs)
@@ -138,7 +143,7 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
         layers["crossings"] = _layer(code, "crossings", [], [], [], [], crs)
 
     result = CommuneQA(code, layers, len(parcels), float(shapely.area(geoms).sum()), natural_area_m2,
-                       pairs=pairs[["i", "j"]].astype(int))
+                       pairs=pairs[["i", "j"]].astype(int), suspected=suspected)
     rec = result.reconciliation()
     if rec["difference_pct"] is not None and abs(rec["difference_pct"]) > thresholds.reconcile_tolerance_pct:
         result.warnings.append(

@@ -8,6 +8,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import shapely
 
@@ -36,6 +37,7 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
     for name, layer in result.layers.items():
         write_geoparquet(work.qa_dir / code / f"{name}.parquet", layer)
     write_table(work.overlap_pairs(code), pa.Table.from_pandas(result.pairs, preserve_index=False))
+    write_table(work.edge_suspects(code), pa.table({"i": np.flatnonzero(result.suspected)}))
     result = replace(result, natural_area_source=natural[1])
     write_json(section_path(work, code), QASection.of(result, title).to_json())
 
