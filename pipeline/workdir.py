@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 from pyproj import CRS
 
 from . import __version__, crs as vn
@@ -286,6 +287,14 @@ class WorkDir:
         """The union of a commune's khoanh (written with them): its outline where
         no boundary is given. Kept out of ``khoanh/``, which reads as one dataset."""
         return self.cache_dir / "outlines" / f"{commune_code}.parquet"
+
+    def read_outlines(self, codes) -> gpd.GeoDataFrame:
+        """The outlines the khoanh stage wrote for these communes (``commune_code``,
+        geometry; no row for a commune without one)."""
+        files = [path for path in map(self.commune_outline, codes) if path.exists()]
+        if not files:
+            return gpd.GeoDataFrame({"commune_code": []}, geometry=[])
+        return gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in files], ignore_index=True))
 
     def overlap_pairs(self, commune_code: str) -> Path:
         """The overlapping parcels QA found in a commune (row numbers), for

@@ -307,6 +307,31 @@ def test_no_geotiff_for_the_unknown_district_of_communes_without_boundary(sample
     assert products["tif"].exists() and products["gpkg"].exists()
 
 
+def test_without_boundaries_the_communes_atlas_runs_over_their_extents(sample_run, qgis_python, tmp_path):
+    """An export without a boundary file (every real one): the GeoPackage has
+    each commune's extent (its khoanh and gaps) as ``pham_vi_xa``, the commune
+    layout's atlas has one page per commune (not one per khoanh), framing the
+    whole commune, and there is no district layout."""
+    from pipeline.package import run_package
+    from pipeline.workdir import WorkDir
+    from tests.helpers import one_commune_without_boundaries
+
+    keep, _ = one_commune_without_boundaries(sample_run, tmp_path / "work")
+    work = WorkDir(tmp_path / "work")
+    products = run_package(work, progress=False)
+    extents = gpd.read_file(products["gpkg"], layer="pham_vi_xa")
+    khoanh = gpd.read_parquet(work.khoanh(keep))
+    assert list(extents["commune_code"]) == [keep] and list(extents["commune_name"]) == [f"Xã {keep}"]
+    assert extents.area.sum() == pytest.approx(khoanh.area.sum(), rel=1e-9)
+    report = qgis_report(qgis_python, products["project"], products["gpkg"], tmp_path / "qgis.png")
+    assert "Phạm vi xã (theo khoanh đất)" in report["groups"]["Ranh giới"]["layers"]
+    layouts = report["layouts"]
+    assert [name.rsplit(" ", 1)[-1] for name in layouts] == ["xã", "tỉnh"]
+    assert [v.get("atlas_count") for v in layouts.values()] == [1, None]
+    with pymupdf.open(layouts["Bản đồ hiện trạng sử dụng đất cấp xã"]["pdf"]) as pdf:
+        assert f"XÃ {keep}" in pdf[0].get_text()
+
+
 def test_a_chunk_extent_is_its_recorded_bbox_else_its_shapes(tmp_path):
     """A GeoParquet chunk's extent comes from the bbox its metadata records;
     a table without GeoParquet metadata, or without a bbox, gives its shapes' extent."""

@@ -115,10 +115,7 @@ def generalised(work: WorkDir, khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gp
 
 def commune_outlines(work: WorkDir, codes: Iterable[str]) -> dict[str, object]:
     """The communes' outlines the khoanh stage wrote (by code; none for a commune without one)."""
-    files = [path for path in map(work.commune_outline, codes) if path.exists()]
-    if not files:
-        return {}
-    frame = read_geoparquets(files)
+    frame = work.read_outlines(codes)
     return dict(zip(frame["commune_code"], frame.geometry.values, strict=True))
 
 

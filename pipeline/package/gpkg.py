@@ -150,6 +150,14 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
         ):
             layers.append(GpkgLayer(name, title, f"{title} (từ tệp ranh giới của cấu hình).", whole(frame), True,
                                     boundary_style(name, level, title)))
+    else:  # no boundary file: each commune's extent as its khoanh and gaps outline it (the sheets' frame too)
+        outlines = work.read_outlines(p.stem for p in work.khoanh_files())
+        if len(outlines):
+            outlines = gpd.GeoDataFrame({"commune_code": outlines["commune_code"],
+                                         "commune_name": "Xã " + outlines["commune_code"].astype(str)},
+                                        geometry=outlines.geometry.values, crs=target)
+            layers.append(GpkgLayer(OUTLINE_LAYER, "Phạm vi xã (theo khoanh đất)", OUTLINE_NOTE, whole(outlines),
+                                    True, boundary_style(OUTLINE_LAYER, "xa", "Phạm vi xã (theo khoanh đất)")))
     codes = landuse_codes([*work.khoanh_files(), *work.parcel_files()])
     layers.append(GpkgLayer("khoanh_dat", f"Khoanh đất hiện trạng năm {manifest.year}",
                             "Khoanh đất: các thửa liền kề cùng mã loại đất và mã đối tượng sử dụng, quản lý.",
@@ -168,6 +176,12 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
                             "Diện tích từng mã trong cây mã loại đất của mỗi xã; TONG = NNP + PNN + CSD.",
                             whole(summary), False))
     return layers
+
+
+#: Without a boundary file, the communes' extents stand in for their boundaries (the layouts' atlas).
+OUTLINE_LAYER = "pham_vi_xa"
+OUTLINE_NOTE = ("Không có tệp ranh giới xã trong cấu hình: phạm vi mỗi xã là hợp các khoanh đất và khoảng hở "
+                "của xã, không phải đường địa giới hành chính.")
 
 
 def landuse_codes(paths: list[Path]) -> list[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from ..io import atomic_path
-from .gpkg import GpkgLayer
+from .gpkg import OUTLINE_LAYER, GpkgLayer
 from .layouts import LayoutSpec, layouts_xml
 from .styles import QGIS_VERSION, aliases_xml
 
@@ -38,7 +38,7 @@ def _extent(bounds: tuple[float, float, float, float] | None) -> str:
 #: The project's layer groups, top of the drawing order first, and which layers go in each.
 GROUPS = (
     ("Kiểm tra QA", ("qa_", "review"), False),
-    ("Ranh giới", ("ranh_gioi_",), True),
+    ("Ranh giới", ("ranh_gioi_", "pham_vi_"), True),
     ("Biến động", ("bien_dong",), True),
     ("Hiện trạng", ("khoanh_dat", "thua_dat"), True),
     ("Bảng diện tích", ("dien_tich_", "chu_chuyen"), True),
@@ -138,13 +138,17 @@ def project_xml(gpkg_name: str, layers: list[GpkgLayer], crs, title: str, layout
 
 def print_layouts(layers: list[GpkgLayer], gpkg_name: str, title: str, crs_note: str) -> str:
     """One print layout per level: atlases over the commune and district
-    boundaries, the whole province; over the khoanh when there are no boundaries."""
+    boundaries, the whole province. Without a boundary file the communes'
+    atlas runs over their extents (``pham_vi_xa``), there is no district
+    layout, and the province's frames every khoanh."""
     by_name = {layer.name: layer for layer in layers}
+    if "ranh_gioi_xa" not in by_name and OUTLINE_LAYER in by_name:
+        by_name["ranh_gioi_xa"] = by_name[OUTLINE_LAYER]
     specs = []
     for level, layer_name, unit in (("xã", "ranh_gioi_xa", "upper(\"commune_name\")"),
                                     ("huyện", "ranh_gioi_huyen", "upper(\"district_name\")"),
                                     ("tỉnh", "ranh_gioi_tinh", "upper(\"ten\")")):
-        if layer_name not in by_name and "ranh_gioi_xa" in by_name:  # no district since 1 July 2025
+        if level == "huyện" and layer_name not in by_name:  # no district since 1 July 2025, or no boundaries
             continue
         coverage = by_name.get(layer_name) or by_name["khoanh_dat"]
         extent = coverage.bounds or (0.0, 0.0, 0.0, 0.0)  # no row: nothing to frame

@@ -56,13 +56,13 @@ def burn(band: np.ndarray, transform: Affine, khoanh: gpd.GeoDataFrame) -> None:
     if coded.empty:
         return
     x0, y0, x1, y1 = shapely.total_bounds(coded.geometry.values)
-    (c0, r0), (c1, r1) = ~transform * (x0, y1), ~transform * (x1, y0)
+    (c0, r0), (c1, r1) = ~transform @ (x0, y1), ~transform @ (x1, y0)
     rows = slice(max(int(np.floor(r0)) - 1, 0), min(int(np.ceil(r1)) + 1, band.shape[0]))
     cols = slice(max(int(np.floor(c0)) - 1, 0), min(int(np.ceil(c1)) + 1, band.shape[1]))
     window = band[rows, cols].copy()  # contiguous for GDAL; keeps what neighbours burnt into it
     shapes, owner = geojson_polygons(coded.geometry.values)
     rasterize(zip(shapes, coded["landuse"].map(landuse_values()).to_numpy()[owner], strict=True),
-              out=window, transform=transform * Affine.translation(cols.start, rows.start))
+              out=window, transform=transform @ Affine.translation(cols.start, rows.start))
     band[rows, cols] = window
 
 
