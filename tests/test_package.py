@@ -180,6 +180,8 @@ def _project_is_ready_to_work_in(report: dict) -> None:
             <= set(info["items"])
         assert info["export"] == 0  # QgsLayoutExporter.Success
         assert info["scale_bar_font"] == ["DejaVu Sans", 12]  # the scale bar's numbers: the CRS note's size
+        # space above each legend title and between a swatch and its label, as QGIS's own legends
+        assert info["legend_margins"] == {"group": [3, 0], "subgroup": [3, 0], "label": [2, 2]}
         with pymupdf.open(info["pdf"]) as pdf:
             page = pdf[0]
             assert (round(page.rect.width / PT_PER_MM), round(page.rect.height / PT_PER_MM)) == (1189, 841)

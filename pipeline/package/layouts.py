@@ -85,9 +85,12 @@ def layout_xml(spec: LayoutSpec) -> str:
         _item(65642, (side, my + 14), (page_w - side - 10, mh - 14), 3,
               f'map_uuid="{map_uid}" legendFilterByMap="1" resizeToContents="0" title="" columnCount="1" '
               'symbolWidth="12" symbolHeight="6" frame="false" background="true"',
-              f'<styles><style name="symbolLabel"><styleFont description="{_font(14)}" style=""/></style>'
-              f'<style name="subgroup"><styleFont description="{_font(15, True)}" style=""/></style>'
-              f'<style name="group"><styleFont description="{_font(16, True)}" style=""/></style></styles>',
+              # QGIS's own spacing (a style read without margins has none: titles on the entries above them)
+              f'<styles><style name="symbolLabel" marginTop="2" marginLeft="2">'
+              f'<styleFont description="{_font(14)}" style=""/></style>'
+              f'<style name="subgroup" marginTop="3"><styleFont description="{_font(15, True)}" style=""/></style>'
+              f'<style name="group" marginTop="3"><styleFont description="{_font(16, True)}" style=""/></style>'
+              '</styles>',
               "chu_dan"),
         _item(65646, (mx + mw / 2 - 100, my + mh + 6), (200, 16), 4,
               f'mapUuid="{map_uid}" style="Single Box" units="meters" unitType="meters" unitLabel="m" '

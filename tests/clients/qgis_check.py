@@ -30,7 +30,7 @@ def renderer_colours(layer):
 def project_structure(project, png_path):
     """The groups (visible?, layers), the drawing order, the field aliases, the
     tables, the print layouts, and the first atlas page of each exported to PDF."""
-    from qgis.core import QgsLayerTreeGroup, QgsLayoutExporter
+    from qgis.core import QgsLayerTreeGroup, QgsLayoutExporter, QgsLegendStyle
 
     root = project.layerTreeRoot()
     out = {"groups": {}, "order": [], "aliases": {}, "tables": [], "layouts": {}}
@@ -52,6 +52,11 @@ def project_structure(project, png_path):
         scale_bar = next(i for i in layout.items() if type(i).__name__ == "QgsLayoutItemScaleBar")
         text = scale_bar.textFormat()
         info["scale_bar_font"] = [text.font().family(), text.size()]
+        legend = next(i for i in layout.items() if type(i).__name__ == "QgsLayoutItemLegend")
+        styles = {"group": QgsLegendStyle.Group, "subgroup": QgsLegendStyle.Subgroup,
+                  "label": QgsLegendStyle.SymbolLabel}
+        info["legend_margins"] = {name: [legend.style(s).margin(QgsLegendStyle.Top),
+                                         legend.style(s).margin(QgsLegendStyle.Left)] for name, s in styles.items()}
         if atlas.enabled():
             atlas.beginRender()
             info["atlas_count"] = atlas.count()
