@@ -108,19 +108,23 @@ def khoanh_and_outline(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code
     labels = (parcels["sheet_no"].astype("string").fillna("?") + "/"
               + parcels["parcel_no"].astype("string").fillna("?")).to_numpy()
     parcel_uses = parcels["uses"].to_numpy(dtype=object)
+    is_compound = np.array([isinstance(u, str) for u in parcel_uses], dtype=bool)
     order = np.argsort(k_idx, kind="stable")
     bounds = np.searchsorted(k_idx[order], np.arange(len(keys) + 1))
+    # each khoanh's parcels, each once and in row order, at once (not one np.unique per khoanh)
+    fed = np.unique(np.column_stack([k_idx, p_idx]), axis=0) if len(k_idx) else np.zeros((0, 2), dtype=np.int64)
+    fed_bounds = np.searchsorted(fed[:, 0], np.arange(len(keys) + 1))
     rows = []
     for k, (landuse, owner) in enumerate(keys):
         members = order[bounds[k]:bounds[k + 1]]
-        compound = [m for m in members if isinstance(parcel_uses[p_idx[m]], str)]
         uses: dict[str, float] = {landuse: 0.0}
+        compound = bool(is_compound[p_idx[members]].any())
         if compound:
             for m in members:
                 i = p_idx[m]
                 for use, value in (_scaled_uses(parcel_uses[i], factor[i]) or {landuse: area[i]}).items():
                     uses[use] = uses.get(use, 0.0) + value * share[m]
-        ids = labels[np.unique(p_idx[members])]
+        ids = labels[fed[fed_bounds[k]:fed_bounds[k + 1], 1]]
         rows.append({
             "landuse": landuse, "owner_type": owner, "area_m2": float(khoanh[k].area),
             "parcel_count": len(ids), "parcel_ids": ", ".join(ids),
