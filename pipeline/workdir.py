@@ -306,10 +306,15 @@ class WorkDir:
         commune, for the khoanh stage's unions (see topology.union_coverage)."""
         return self.cache_dir / "overlaps" / f"{commune_code}.suspects.parquet"
 
+    @property
+    def generalised_dir(self) -> Path:
+        """This version's generalised khoanh (``cache/generalised/<version>/``)."""
+        return self.cache_dir / "generalised" / __version__
+
     def generalised(self, commune_code: str, scale: int) -> Path:
         """A commune's khoanh as a sheet at 1:``scale`` draws them (kept until
         its khoanh or kiemke's version change)."""
-        return self.cache_dir / "generalised" / __version__ / str(scale) / f"{commune_code}.parquet"
+        return self.generalised_dir / str(scale) / f"{commune_code}.parquet"
 
     def change(self, commune_code: str) -> Path:
         """The overlay pieces of a commune: previous khoanh ∩ current khoanh."""

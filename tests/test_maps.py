@@ -456,6 +456,13 @@ def test_sheets_generalise_commune_by_commune_and_keep_each_until_its_khoanh_cha
     os.utime(work.khoanh("00002"), ns=(later, later))  # the east commune's khoanh were made again
     assert generalised(work, khoanh, 25_000)[0].equals(drawn) and calls == ["00001", "00002", "00002"]
 
+    # what another version of kiemke kept is removed before the sheets are drawn; this version's stays
+    old_version = work.generalised_dir.parent / "0.0.1" / "25000"
+    old_version.mkdir(parents=True)
+    (old_version / "00001.parquet").write_bytes(b"kept by 0.0.1")
+    assert stage.forget_other_versions(work) == [old_version.parent]
+    assert not old_version.parent.exists() and work.generalised("00001", 25_000).exists()
+
 
 def _drawn_length(path) -> float:
     steps = np.diff(path.vertices, axis=0)[path.codes[1:] != path.MOVETO]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -92,6 +93,15 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
             "labelled": f"{done}/{big}", "pdf": stem.with_suffix(".pdf").name}
 
 
+def forget_other_versions(work: WorkDir) -> list[Path]:
+    """Remove the generalised khoanh an earlier (or later) kiemke kept: this
+    version never reads them. Returns the folders removed."""
+    others = [p for p in work.generalised_dir.parent.glob("*") if p.is_dir() and p != work.generalised_dir]
+    for folder in others:
+        shutil.rmtree(folder, ignore_errors=True)
+    return others
+
+
 def generalised(work: WorkDir, khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gpd.GeoDataFrame, int]:
     """``khoanh`` as a district or province sheet at 1:``scale`` draws them,
     and how many were merged away: generalised commune by commune (no khoanh
@@ -165,6 +175,7 @@ def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = 
     # the big sheets first, so that they do not finish last on one worker
     units = sorted((u for u in units if u not in unknown), key=lambda u: -len(u.communes))
     kinds = ["current", "change"] if changes else ["current"]
+    forget_other_versions(work)
     with executor(scheduler) as pmap:
         out = pmap(map_sheet_to_files, [(str(work.root), unit, scale_step, dpi, template_name, kind)
                                         for unit in units for kind in kinds], "maps" if progress else "")
