@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -186,7 +187,8 @@ def _project_is_ready_to_work_in(report: dict) -> None:
             page = pdf[0]
             assert (round(page.rect.width / PT_PER_MM), round(page.rect.height / PT_PER_MM)) == (1189, 841)
             text = page.get_text()
-            assert "BẢN ĐỒ HIỆN TRẠNG SỬ DỤNG ĐẤT NĂM 2019" in text and "TỶ LỆ 1:" in text
+            assert "BẢN ĐỒ HIỆN TRẠNG SỬ DỤNG ĐẤT NĂM 2019" in text
+            assert re.search(r"TỶ LỆ 1:\d{1,3}(\.\d{3})+\b", text), text  # 1:6.380, not 1:6,380
 
 
 def test_layers_stream_a_file_at_a_time_with_every_files_columns(tmp_path):

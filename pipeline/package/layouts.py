@@ -97,7 +97,9 @@ def layout_xml(spec: LayoutSpec) -> str:
               'numSegments="4" numSegmentsLeft="0" segmentSizeMode="1" minBarWidth="120" maxBarWidth="200" '
               'height="3" frame="false" background="false"', f'<scaleBarFont description="{_font(12)}" style=""/>',
               item_id="thuoc_ty_le"),
-        _label("[% 'TỶ LỆ 1:' || format_number(map_get(item_variables('ban_do'), 'map_scale'), 0) %]",
+        # thousands written the Vietnamese way (1:6.380) whatever QGIS's locale
+        _label("[% 'TỶ LỆ 1:' || replace(format_number(map_get(item_variables('ban_do'), 'map_scale'), 0), "
+               "',', '.') %]",
                (mx + mw / 2 - 100, my + mh + 24), (200, 10), 4, 18, True),
         _item(65640, (mx + mw - 30, my + 8), (20, 26), 5,
               'file=":/images/north_arrows/layout_default_north_arrow.svg" mode="2" resizeMode="0" '
