@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
 from pyproj import CRS
 
 from . import __version__, crs as vn
 from .boundaries import load_boundaries
 from .config import Boundaries, CompoundSplit, NewUnits, Previous, Settings, load_settings
 from .errors import StageInputMissing
+from .io import read_geoparquets
 from .reference import Province, province as find_province
 from .regime import DEFAULT_TEMPLATE, active_regime, use_regime
 from .topology import Thresholds
@@ -294,7 +294,7 @@ class WorkDir:
         files = [path for path in map(self.commune_outline, codes) if path.exists()]
         if not files:
             return gpd.GeoDataFrame({"commune_code": []}, geometry=[])
-        return gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in files], ignore_index=True))
+        return read_geoparquets(files)
 
     def overlap_pairs(self, commune_code: str) -> Path:
         """The overlapping parcels QA found in a commune (row numbers), for
