@@ -1,5 +1,6 @@
 """Current land-use maps: true scale, legend, colours, labels, Vietnamese text."""
 
+import io
 import json
 import warnings
 
@@ -191,6 +192,9 @@ def test_pages_fit_the_plotter_and_previews_stay_small(sheet_run, name):
     assert min(page.rect.width, page.rect.height) / PT_PER_MM <= ROLL_MM + 0.5
     with Image.open(sheet_run / "maps" / f"{name}.png") as png:
         assert max(png.size) <= 6000
+        png.load()  # every chunk's CRC and the deflate stream are checked
+        drawn = (np.asarray(png.convert("RGB")) != 255).any(axis=2)
+    assert drawn.mean() > 0.1  # the fills are there, not a blank page
 
 
 @pytest.mark.parametrize("name", SHEETS + CHANGE_SHEETS)
@@ -374,6 +378,19 @@ def test_each_box_worked_out_at_once_is_the_box_of_its_try():
             assert tries.turned_inside[k, t] == shapely.contains(geoms[k], tries.turned[k, t])
             turned += 1
     assert turned > 20 and tries.level_inside.any() and tries.turned_inside.any()
+
+
+@pytest.mark.parametrize("bands", [3, 4])
+def test_png_preview_decodes_to_the_pixels_drawn(bands):
+    from pipeline.maps.render import png_bytes
+
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (37, 53, bands), dtype=np.uint8)
+    image[5:20] = 200  # flat colour, as maps have
+    with Image.open(io.BytesIO(png_bytes(image, 150))) as png:
+        assert png.mode == {3: "RGB", 4: "RGBA"}[bands] and png.size == (53, 37)
+        assert np.array_equal(np.asarray(png), image)
+        assert png.info["dpi"] == pytest.approx((150, 150), abs=0.05)  # stored per metre
 
 
 def test_compound_path_keeps_holes(tmp_path):
