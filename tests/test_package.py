@@ -297,6 +297,54 @@ def test_burning_commune_by_commune_gives_the_cells_of_one_rasterize():
     assert (band == once).all() and set(np.unique(band)) == {0, *(landuse_values()[c] for c in ("LUC", "ONT", "CLN"))}
 
 
+def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives(tmp_path):
+    """A district's GeoTIFF is laid from its communes' and the province's from
+    windows the commune tasks burnt: the cells are those of burning every
+    khoanh into the unit's own grid, the later commune's where two overlap."""
+    import rasterio
+    from shapely.geometry import box
+
+    from pipeline.package.raster import (
+        burn,
+        commune_rasters,
+        empty_band,
+        landuse_values,
+        mosaic_to_file,
+        place,
+        read_geoparquet,
+        unit_bounds,
+    )
+
+    x, y = 431_203.3, 2_412_007.7
+    communes = [gpd.GeoDataFrame({"landuse": ["LUC", "ONT", None]},
+                                 geometry=[box(x, y, x + 61.2, y + 40.4), box(x + 61.2, y, x + 130.9, y + 40.4),
+                                           box(x, y + 40.4, x + 130.9, y + 77.1)], crs=9215),
+                gpd.GeoDataFrame({"landuse": ["CLN", "NTS"]},  # overlaps the first by a strip 12.3 m wide
+                                 geometry=[box(x + 118.6, y - 23.2, x + 197.4, y + 33.3),
+                                           box(x + 118.6, y + 33.3, x + 197.4, y + 91.8)], crs=9215)]
+    files = []
+    for i, commune in enumerate(communes):
+        files.append(str(tmp_path / f"{i}.parquet"))
+        commune.to_parquet(files[-1])
+    province, province_transform = empty_band(unit_bounds(files), 10.0)
+    for i, name in enumerate(files):
+        _, burnt = commune_rasters(name, str(tmp_path / f"xa_{i}.tif"), 5.0, "EPSG:9215", province_transform,
+                                   province.shape)
+        place(province, *burnt)
+    areas = mosaic_to_file([str(tmp_path / f"xa_{i}.tif") for i in range(2)], str(tmp_path / "huyen.tif"), 5.0,
+                           "EPSG:9215")
+    for resolution, laid in ((10.0, (province, province_transform)), (5.0, None)):
+        expected, transform = empty_band(unit_bounds(files), resolution)
+        for name in files:
+            burn(expected, transform, read_geoparquet(Path(name), columns=["landuse", "geometry"]))
+        if laid is None:
+            with rasterio.open(tmp_path / "huyen.tif") as src:
+                laid = src.read(1), src.transform
+        assert laid[1] == transform and np.array_equal(laid[0], expected)
+        assert len(np.unique(expected)) == 5  # no data and the four codes
+    assert areas["CLN"] == (expected == landuse_values()["CLN"]).sum() * 25
+
+
 def test_no_geotiff_for_the_unknown_district_of_communes_without_boundary(sample_run, tmp_path):
     """The communes no boundary places in a district get their own GeoTIFFs and
     are in the province's; the unknown district ("không rõ huyện") gets none."""

@@ -11,6 +11,7 @@ package of a whole country holds one commune's parcels in memory, not all."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -345,6 +346,19 @@ def write_layer(path: Path, layer: GpkgLayer, crs, *, first: bool) -> GpkgLayer 
     return replace(layer, style=style, columns=tuple(schema.names), bounds=_total_bounds(boxes))
 
 
+@contextlib.contextmanager
+def unsynchronised_sqlite() -> Iterator[None]:
+    """GDAL's SQLite writes without waiting for the disk at each commit (a quarter
+    of a million parcels in 0.84 s, not 1.1–1.3 s): the GeoPackage is a scratch
+    file until it is complete, synced and renamed."""
+    before = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": before})
+
+
 def write_geopackage(path: Path, layers: list[GpkgLayer], crs) -> list[GpkgLayer]:
     """Write the layers (GeoPackage 1.2, spatial indexes), then titles and
     styles; the layers written, with their columns and extents."""
@@ -355,10 +369,13 @@ def write_geopackage(path: Path, layers: list[GpkgLayer], crs) -> list[GpkgLayer
     tmp.unlink()
     written: list[GpkgLayer] = []
     try:
-        for layer in layers:
-            done = write_layer(tmp, layer, crs, first=not written)
-            written += [done] if done is not None else []
+        with unsynchronised_sqlite():
+            for layer in layers:
+                done = write_layer(tmp, layer, crs, first=not written)
+                written += [done] if done is not None else []
         write_layer_styles(tmp, [layer.style for layer in written if layer.style is not None], written)
+        with open(tmp, "rb") as finished:  # on disk before it takes the product's name
+            os.fsync(finished.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

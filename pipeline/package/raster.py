@@ -51,19 +51,34 @@ def burn(band: np.ndarray, transform: Affine, khoanh: gpd.GeoDataFrame) -> None:
     """Burn khoanh into the band by land-use code (the code's raster value),
     within the cells around them only (GDAL's rasterize reads and writes back
     every row of the array it is given: the whole band, commune after commune,
-    was minutes for a province)."""
+    was minutes for a province). Cells they do not cover keep what neighbours
+    burnt into them."""
+    burnt = burnt_window(khoanh, transform, band.shape)
+    if burnt is not None:
+        place(band, *burnt)
+
+
+def burnt_window(khoanh: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, ...]
+                 ) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """The cells of the grid (``transform``, ``shape``) around the coded khoanh,
+    and the khoanh burnt into them (0 where none is); None without coded khoanh."""
     coded = khoanh[khoanh["landuse"].notna()]
     if coded.empty:
-        return
+        return None
     x0, y0, x1, y1 = shapely.total_bounds(coded.geometry.values)
     (c0, r0), (c1, r1) = ~transform @ (x0, y1), ~transform @ (x1, y0)
-    rows = slice(max(int(np.floor(r0)) - 1, 0), min(int(np.ceil(r1)) + 1, band.shape[0]))
-    cols = slice(max(int(np.floor(c0)) - 1, 0), min(int(np.ceil(c1)) + 1, band.shape[1]))
-    window = band[rows, cols].copy()  # contiguous for GDAL; keeps what neighbours burnt into it
+    rows = slice(max(int(np.floor(r0)) - 1, 0), min(int(np.ceil(r1)) + 1, shape[0]))
+    cols = slice(max(int(np.floor(c0)) - 1, 0), min(int(np.ceil(c1)) + 1, shape[1]))
+    window = np.zeros((rows.stop - rows.start, cols.stop - cols.start), dtype="uint8")
     shapes, owner = geojson_polygons(coded.geometry.values)
     rasterize(zip(shapes, coded["landuse"].map(landuse_values()).to_numpy()[owner], strict=True),
               out=window, transform=transform @ Affine.translation(cols.start, rows.start))
-    band[rows, cols] = window
+    return (rows, cols), window
+
+
+def place(band: np.ndarray, cells: tuple[slice, slice], window: np.ndarray) -> None:
+    """Copy a burnt window into the band where it burnt something."""
+    np.copyto(band[cells], window, where=window != 0)
 
 
 def write_band(path: Path, band: np.ndarray, transform: Affine, resolution: float, crs) -> dict[str, float]:
@@ -122,13 +137,42 @@ def geojson_polygons(geoms: np.ndarray) -> tuple[list[dict], np.ndarray]:
     return shapes, owner[part_of[first_ring[:-1]]]
 
 
-def raster_to_file(khoanh_files: list[str], path: str, resolution: float, crs) -> dict[str, float]:
-    """Task: the GeoTIFF of one unit from its communes' khoanh files; the area
-    of each code in it (m²). Runs on a worker."""
+def unit_bounds(khoanh_files: list[str]) -> tuple[float, float, float, float]:
+    """The extent of a unit's khoanh files, as their GeoParquet metadata records it."""
     boxes = np.array([geoparquet_bounds(Path(f)) for f in khoanh_files])
-    band, transform = empty_band((*np.nanmin(boxes[:, :2], axis=0), *np.nanmax(boxes[:, 2:], axis=0)), resolution)
-    for f in khoanh_files:  # a commune at a time: the band is all a province holds in memory
-        burn(band, transform, read_geoparquet(Path(f), columns=["landuse", "geometry"]))
+    return (*np.nanmin(boxes[:, :2], axis=0), *np.nanmax(boxes[:, 2:], axis=0))
+
+
+def commune_rasters(khoanh_file: str, path: str | None, resolution: float, crs, province: Affine,
+                    province_shape: tuple[int, int]) -> tuple[dict[str, float] | None,
+                                                          tuple[tuple[slice, slice], np.ndarray] | None]:
+    """Task: a commune's GeoTIFF (none when ``path`` is None: it is up to date)
+    and the area of each code in it, and its khoanh burnt into the province's
+    grid (the cells they cover), read once for both. Runs on a worker."""
+    khoanh = read_geoparquet(Path(khoanh_file), columns=["landuse", "geometry"])
+    areas = None
+    if path is not None:
+        band, transform = empty_band(unit_bounds([khoanh_file]), resolution)
+        burn(band, transform, khoanh)
+        areas = write_band(Path(path), band, transform, resolution, crs)
+    return areas, burnt_window(khoanh, province, province_shape)
+
+
+def mosaic_to_file(commune_tifs: list[str], path: str, resolution: float, crs) -> dict[str, float]:
+    """Task: a district's GeoTIFF laid from its communes' GeoTIFFs, in their order,
+    each where it burnt something; the area of each code in it (m²). The cells
+    are those burning the district's khoanh would give: a commune's grid is the
+    district's, shifted by whole cells (both start on a multiple of the cell
+    size), and the district's extent is its communes' together."""
+    rasters = []
+    for name in commune_tifs:
+        with rasterio.open(name) as src:
+            rasters.append((src.bounds, src.read(1)))
+    lefts, bottoms, rights, tops = np.array([tuple(bounds) for bounds, _ in rasters]).T
+    band, transform = empty_band((lefts.min(), bottoms.min(), rights.max(), tops.max()), resolution)
+    for (left, _, _, top), cells in rasters:
+        col, row = (round(v) for v in ~transform @ (left, top))
+        place(band, (slice(row, row + cells.shape[0]), slice(col, col + cells.shape[1])), cells)
     return write_band(Path(path), band, transform, resolution, crs)
 
 

@@ -17,7 +17,7 @@ from ..units import build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .gpkg import collect_layers, write_geopackage, write_style_files
 from .project import write_project
-from .raster import raster_area_by_code, raster_to_file
+from .raster import commune_rasters, empty_band, mosaic_to_file, place, raster_area_by_code, unit_bounds, write_band
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +69,34 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
 
 def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, commune_resolution: float,
                   province_resolution: float, progress: bool, scheduler) -> dict[str, dict[str, float]]:
-    """The GeoTIFFs of the province, its districts and communes (those not up
-    to date, on the workers); the area (m²) of each code in each, by unit."""
+    """The GeoTIFFs of the province, its districts and communes; the area (m²)
+    of each code in each, by unit. On the workers, each commune's khoanh are
+    read once: burnt into its own GeoTIFF (unless up to date) and into the
+    province's grid; a district's GeoTIFF is laid from its communes'. This
+    process puts the province's together and writes it."""
     crs = manifest.crs
     communes = sorted(read_columns(work.khoanh_files(), ["commune_code"])["commune_code"].unique())
     units = build_units(communes, manifest.load_boundaries(), manifest.province.name_vi, manifest.province.gso_code,
                         manifest.levels)
-    rasters = {"tinh": (province_tif, province_resolution, communes)}
-    rasters |= {unit.key: (work.rasters_dir / f"{unit.level}_{unit.code}.tif", commune_resolution, list(unit.communes))
-                for unit in units if unit.level in ("xa", "huyen") and not unit.unknown_district}
-    areas = {key: raster_area_by_code(path) for key, (path, _, codes) in rasters.items()
-             if key != "tinh" and up_to_date([path], [work.khoanh(c) for c in codes] + [work.manifest])}
-    todo = [key for key in rasters if key not in areas]
+    drawn = [unit for unit in units if unit.level in ("xa", "huyen") and not unit.unknown_district]
+    tif = {unit.key: work.rasters_dir / f"{unit.level}_{unit.code}.tif" for unit in drawn}
+    areas = {unit.key: raster_area_by_code(tif[unit.key]) for unit in drawn
+             if up_to_date([tif[unit.key]], [work.khoanh(c) for c in unit.communes] + [work.manifest])}
+    districts = [unit for unit in drawn if unit.level == "huyen"]
+    khoanh = [str(work.khoanh(c)) for c in communes]
+    province, province_transform = empty_band(unit_bounds(khoanh), province_resolution)
     with executor(scheduler) as pmap:
-        made = pmap(raster_to_file, [([str(work.khoanh(c)) for c in rasters[key][2]], str(rasters[key][0]),
-                                      rasters[key][1], crs) for key in todo], "rasters" if progress else "")
-    areas |= dict(zip(todo, made, strict=True))
-    return {key: areas[key] for key in rasters}  # in the units' order
+        made = pmap(commune_rasters, [(str(work.khoanh(c)), None if f"xa/{c}" in areas else str(tif[f"xa/{c}"]),
+                                       commune_resolution, crs, province_transform, province.shape)
+                                      for c in communes], "rasters" if progress else "")
+        todo = [d for d in districts if d.key not in areas]
+        laid = pmap(mosaic_to_file, [([str(tif[f"xa/{c}"]) for c in d.communes], str(tif[d.key]),
+                                      commune_resolution, crs) for d in todo], "")
+    for code, (commune_areas, burnt) in zip(communes, made, strict=True):
+        if commune_areas is not None:
+            areas[f"xa/{code}"] = commune_areas
+        if burnt is not None:
+            place(province, *burnt)
+    areas |= {d.key: a for d, a in zip(todo, laid, strict=True)}
+    areas["tinh"] = write_band(province_tif, province, province_transform, province_resolution, crs)
+    return {"tinh": areas["tinh"], **{key: areas[key] for key in tif}}  # in the units' order
