@@ -30,10 +30,8 @@ def compound_path(geoms: np.ndarray) -> MplPath:
     if not len(geoms):
         return MplPath(np.empty((0, 2)))
     oriented = shapely.orient_polygons(geoms)  # exteriors counter-clockwise, holes clockwise
-    rings = shapely.get_rings(shapely.get_parts(oriented))
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    coords, starts = polygon_rings(oriented)
     codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
-    starts = np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1]
     codes[starts] = MplPath.MOVETO
     codes[np.r_[starts[1:] - 1, len(coords) - 1]] = MplPath.CLOSEPOLY
     return MplPath(coords, codes)
@@ -50,6 +48,16 @@ def outline_path(geoms: np.ndarray) -> MplPath:
     codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
     codes[np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1] if len(coords) else []] = MplPath.MOVETO
     return MplPath(coords, codes)
+
+
+def polygon_rings(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rings of (multi)polygons, in the order ``get_parts`` then ``get_rings``
+    gives them, as one coordinate array and where each ring starts; from
+    shapely's ragged arrays, without the geometry ``get_rings`` makes of each ring."""
+    if not len(polygons):
+        return np.empty((0, 2)), np.empty(0, dtype=np.int64)
+    _, coords, offsets = shapely.to_ragged_array(polygons, include_z=False)
+    return coords, offsets[0][:-1]
 
 
 def dissolved_outline_path(geoms: np.ndarray, keys: np.ndarray) -> MplPath:
