@@ -225,6 +225,27 @@ def test_names_of_the_units_and_their_neighbours(sheet_run):
     assert {"Tri Lễ", "Hòa Bình"} <= texts  # the inset names the district's communes
 
 
+def test_inset_names_do_not_run_into_one_another_and_the_units_own_comes_first():
+    from pipeline.drawing import PT_PER_MM
+    from pipeline.maps.labels import LINE_EM, text_width_pt
+    from pipeline.maps.panel import inset_names
+
+    # a row of 1 km squares, named with texts wider than a square at 1 mm on the page per 100 m
+    squares = [shapely.box(k * 1000, 0, (k + 1) * 1000, 1000) for k in range(6)]
+    big = shapely.box(0, 1000, 6000, 3000)
+    names = [(f"Xã Tên Rất Dài Số {k}", g) for k, g in enumerate(squares)] + [("Xã Lớn", big)]
+    m_per_pt = 100 / PT_PER_MM
+    placed = inset_names(names, squares[3], 7.0, m_per_pt)
+    texts = [t for t, _, _ in placed]
+    assert "Tên Rất Dài Số 3" in texts and "Lớn" in texts  # the unit's own, then the largest
+    assert len(texts) < len(names)  # six long names cannot share one row of squares
+    boxes = [shapely.box(x - text_width_pt(t, 7.0) * m_per_pt / 2, y - 7.0 * LINE_EM * m_per_pt / 2,
+                         x + text_width_pt(t, 7.0) * m_per_pt / 2, y + 7.0 * LINE_EM * m_per_pt / 2)
+             for t, x, y in placed]
+    assert not any(a.intersects(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert texts == sorted(texts, key=[n.removeprefix("Xã ") for n, _ in names].index)  # drawn in the units' order
+
+
 def test_roads_and_rivers_are_labelled_along_their_line(sheet_run):
     meta = json.loads((sheet_run / "maps" / "xa_06253.json").read_text())
     along = [(text, angle) for kind, text, *_, angle in meta["label_boxes_mm"] if text in ("DGT", "SON")]

@@ -15,12 +15,12 @@ from matplotlib.collections import LineCollection
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
-from ..drawing import fill, pt, stroke
+from ..drawing import PT_PER_MM, fill, pt, stroke
 from ..reference import landuse_colors
 from ..report import vn_number
 from ..symbology import BOUNDARY_NAMES, BOUNDARY_STYLES, GAP_COLOR, GAP_EDGE, GAP_HATCH
 from .content import SheetContent
-from .labels import FONT, map_symbols, point_codes, text_width_pt
+from .labels import FONT, LINE_EM, map_symbols, point_codes, text_width_pt
 from .layout import Box, SheetLayout
 
 SIGNING_MM = 25.0  # blank room under each signature block's title
@@ -190,12 +190,32 @@ def _inset(fig, layout: SheetLayout, box: Box, content: SheetContent) -> None:
         fill(ax, np.array([content.inset_highlight]), "#E31A1C")
         stroke(ax, np.array([content.inset_highlight]), "#000000", 0.3)
     size = max(4.5, min(7.0, box.w / 22))
-    for name, area in content.inset_names:
-        if area is None or shapely.is_empty(area):
-            continue
-        x, y = _name_point(area)
-        short = name.removeprefix("Xã ").removeprefix("Huyện ")
+    m_per_pt = max((x1 - x0 + 2 * pad) / box.w, (y1 - y0 + 2 * pad) / box.h) / PT_PER_MM  # as set_aspect draws it
+    for short, x, y in inset_names(content.inset_names, content.inset_highlight, size, m_per_pt):
         ax.text(x, y, short, ha="center", va="center", fontsize=size, family=FONT, color="#202020")
+
+
+def inset_names(names: list[tuple[str, object]], highlight, size: float, m_per_pt: float
+                ) -> list[tuple[str, float, float]]:
+    """The inset's names that do not run into one another (text, x, y): the
+    unit's own first, then the largest units'; a name with no room is left out."""
+    named = [(name.removeprefix("Xã ").removeprefix("Huyện "), area, *_name_point(area)) for name, area in names
+             if area is not None and not shapely.is_empty(area)]
+    areas = np.array([area for _, area, _, _ in named], dtype=object)
+    shared = np.zeros(len(named))
+    near = shapely.intersects(areas, highlight)
+    shared[near] = shapely.area(shapely.intersection(areas[near], highlight))
+    own = int(np.argmax(shared)) if shared.any() else -1  # the unit highlighted
+    order = sorted(range(len(named)), key=lambda k: (k != own, -shapely.area(areas[k])))
+    kept: list[int] = []
+    boxes = np.empty(len(named), dtype=object)
+    for k in order:
+        short, _, x, y = named[k]
+        half_w, half_h = text_width_pt(short, size) * m_per_pt / 2, size * LINE_EM * m_per_pt / 2
+        boxes[k] = shapely.box(x - half_w, y - half_h, x + half_w, y + half_h)
+        if not shapely.intersects(boxes[k], boxes[kept]).any():
+            kept.append(k)
+    return [(named[k][0], named[k][2], named[k][3]) for k in sorted(kept)]  # drawn in the units' order
 
 
 def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> dict:
