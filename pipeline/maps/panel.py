@@ -173,12 +173,11 @@ def _inset(fig, layout: SheetLayout, box: Box, content: SheetContent) -> None:
     ax = fig.add_axes(box.fraction(layout.page_w, layout.page_h))
     ax.set_axis_off()
     context = np.asarray(content.inset_context, dtype=object)
-    everything = shapely.union_all(np.r_[context, [content.inset_highlight]])
-    if shapely.is_empty(everything):  # no boundary file and nothing of the unit to show
+    x0, y0, x1, y1 = shapely.total_bounds(np.r_[context, [content.inset_highlight]])
+    if np.isnan(x0):  # no boundary file and nothing of the unit to show
         ax.text(0.5, 0.5, "(không có tệp ranh giới)", ha="center", va="center", fontsize=7, family=FONT,
                 style="italic", transform=ax.transAxes)
         return
-    x0, y0, x1, y1 = everything.bounds
     pad = 0.05 * max(x1 - x0, y1 - y0)
     ax.set_xlim(x0 - pad, x1 + pad)
     ax.set_ylim(y0 - pad, y1 + pad)
