@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,10 +122,13 @@ def up_to_date(outputs: list[Path], inputs: list[Path]) -> bool:
 
 
 def remove_stale_temporaries(root: Path) -> list[Path]:
-    """Delete the temporary files a killed run left behind (``.<name>.<random>.tmp``)."""
+    """Delete the temporary files and folders a killed run left behind (``.<name>.<random>.tmp``)."""
     removed = []
-    for path in Path(root).rglob(".*"):
-        if path.is_file() and (path.name.endswith(".tmp") or path.name.endswith(".gpkg") and path.name.startswith(".")):
+    for path in list(Path(root).rglob(".*")):
+        if path.is_dir() and path.name.endswith(".tmp"):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif path.is_file() and (path.name.endswith(".tmp") or path.name.endswith(".gpkg")):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -308,9 +308,10 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
         burn,
         commune_rasters,
         empty_band,
+        grid,
+        laid_to_file,
         landuse_values,
         mosaic_to_file,
-        place,
         read_geoparquet,
         unit_bounds,
     )
@@ -326,20 +327,21 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
     for i, commune in enumerate(communes):
         files.append(str(tmp_path / f"{i}.parquet"))
         commune.to_parquet(files[-1])
-    province, province_transform = empty_band(unit_bounds(files), 10.0)
+    shape, province_transform = grid(unit_bounds(files), 10.0)
+    pieces = []
     for i, name in enumerate(files):
-        _, burnt = commune_rasters(name, str(tmp_path / f"xa_{i}.tif"), 5.0, "EPSG:9215", province_transform,
-                                   province.shape)
-        place(province, *burnt)
+        _, cells = commune_rasters(name, str(tmp_path / f"xa_{i}.tif"), 5.0, "EPSG:9215", province_transform, shape,
+                                   str(tmp_path / f"cells_{i}.npy"))
+        pieces.append((str(tmp_path / f"cells_{i}.npy"), cells))
+    laid_to_file(pieces, shape, province_transform, str(tmp_path / "tinh.tif"), 10.0, "EPSG:9215")
     areas = mosaic_to_file([str(tmp_path / f"xa_{i}.tif") for i in range(2)], str(tmp_path / "huyen.tif"), 5.0,
                            "EPSG:9215")
-    for resolution, laid in ((10.0, (province, province_transform)), (5.0, None)):
+    for resolution, name in ((10.0, "tinh"), (5.0, "huyen")):
         expected, transform = empty_band(unit_bounds(files), resolution)
-        for name in files:
-            burn(expected, transform, read_geoparquet(Path(name), columns=["landuse", "geometry"]))
-        if laid is None:
-            with rasterio.open(tmp_path / "huyen.tif") as src:
-                laid = src.read(1), src.transform
+        for commune in files:
+            burn(expected, transform, read_geoparquet(Path(commune), columns=["landuse", "geometry"]))
+        with rasterio.open(tmp_path / f"{name}.tif") as src:
+            laid = src.read(1), src.transform
         assert laid[1] == transform and np.array_equal(laid[0], expected)
         assert len(np.unique(expected)) == 5  # no data and the four codes
     assert areas["CLN"] == (expected == landuse_values()["CLN"]).sum() * 25

@@ -116,6 +116,22 @@ def test_sigkill_mid_stage_leaves_no_partial_output_and_a_rerun_completes_identi
     assert gpkg_tables(next(work.glob("*.gpkg"))) == gpkg_tables(next(sample_run.glob("*.gpkg")))
 
 
+def test_what_a_killed_run_left_behind_is_removed_and_nothing_else(tmp_path):
+    from pipeline.io import remove_stale_temporaries
+
+    cells = tmp_path / "cache" / ".province_cells.k3j1.tmp"  # the package stage's scratch folder
+    cells.mkdir(parents=True)
+    (cells / "06253.npy").write_bytes(b"\x93NUMPY")
+    (tmp_path / "khoanh").mkdir()
+    half = tmp_path / "khoanh" / ".06253.parquet.x8a.tmp"
+    half.write_bytes(b"PAR1")
+    kept = [tmp_path / "khoanh" / "06253.parquet", tmp_path / "cache" / "communes.json"]
+    for path in kept:
+        path.write_bytes(b"{}")
+    assert sorted(remove_stale_temporaries(tmp_path)) == sorted([cells, half])
+    assert not cells.exists() and not half.exists() and all(path.exists() for path in kept)
+
+
 def test_local_cluster_gives_the_same_areas_as_in_process(tmp_path, sample_raw):
     """Two dask worker processes over loopback, the same code path as a cluster:
     byte-identical stats/areas.csv."""

@@ -39,12 +39,19 @@ def landuse_values() -> dict[str, int]:
     return {c: i + 1 for i, c in enumerate(raster_codes())}
 
 
-def empty_band(bounds, resolution: float) -> tuple[np.ndarray, Affine]:
-    """A no-data band on the grid of ``resolution`` covering ``bounds``, and its transform."""
+def grid(bounds, resolution: float) -> tuple[tuple[int, int], Affine]:
+    """The grid of ``resolution`` covering ``bounds``, starting on a multiple of
+    it (so that every unit's grid is a window of every other's): its shape and transform."""
     x0, y0, x1, y1 = bounds
     x0, y0 = np.floor(x0 / resolution) * resolution, np.floor(y0 / resolution) * resolution
     width, height = int(np.ceil((x1 - x0) / resolution)), int(np.ceil((y1 - y0) / resolution))
-    return np.zeros((height, width), dtype="uint8"), from_origin(x0, y0 + height * resolution, resolution, resolution)
+    return (height, width), from_origin(x0, y0 + height * resolution, resolution, resolution)
+
+
+def empty_band(bounds, resolution: float) -> tuple[np.ndarray, Affine]:
+    """A no-data band on the grid of ``resolution`` covering ``bounds``, and its transform."""
+    shape, transform = grid(bounds, resolution)
+    return np.zeros(shape, dtype="uint8"), transform
 
 
 def burn(band: np.ndarray, transform: Affine, khoanh: gpd.GeoDataFrame) -> None:
@@ -144,18 +151,34 @@ def unit_bounds(khoanh_files: list[str]) -> tuple[float, float, float, float]:
 
 
 def commune_rasters(khoanh_file: str, path: str | None, resolution: float, crs, province: Affine,
-                    province_shape: tuple[int, int]) -> tuple[dict[str, float] | None,
-                                                          tuple[tuple[slice, slice], np.ndarray] | None]:
+                    province_shape: tuple[int, int], cells_file: str) -> tuple[dict[str, float] | None,
+                                                                              tuple[slice, slice] | None]:
     """Task: a commune's GeoTIFF (none when ``path`` is None: it is up to date)
-    and the area of each code in it, and its khoanh burnt into the province's
-    grid (the cells they cover), read once for both. Runs on a worker."""
+    and the area of each code in it; its khoanh burnt into the province's grid,
+    the cells they cover saved to ``cells_file`` (``.npy``) and where they go
+    returned: the khoanh read once for both. Runs on a worker."""
     khoanh = read_geoparquet(Path(khoanh_file), columns=["landuse", "geometry"])
     areas = None
     if path is not None:
         band, transform = empty_band(unit_bounds([khoanh_file]), resolution)
         burn(band, transform, khoanh)
         areas = write_band(Path(path), band, transform, resolution, crs)
-    return areas, burnt_window(khoanh, province, province_shape)
+    burnt = burnt_window(khoanh, province, province_shape)
+    if burnt is None:
+        return areas, None
+    np.save(cells_file, burnt[1])
+    return areas, burnt[0]
+
+
+def laid_to_file(pieces: list[tuple[str, tuple[slice, slice]]], shape: tuple[int, int], transform: Affine,
+                 path: str, resolution: float, crs) -> dict[str, float]:
+    """Task: a unit's GeoTIFF laid from the cells its communes' tasks burnt
+    (``.npy`` files, in the communes' order, each where it burnt something);
+    the area of each code in it (m²). Runs on a worker."""
+    band = np.zeros(shape, dtype="uint8")
+    for cells_file, cells in pieces:
+        place(band, cells, np.load(cells_file))
+    return write_band(Path(path), band, transform, resolution, crs)
 
 
 def mosaic_to_file(commune_tifs: list[str], path: str, resolution: float, crs) -> dict[str, float]:

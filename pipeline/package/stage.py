@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ..units import build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .gpkg import collect_layers, write_geopackage, write_style_files
 from .project import write_project
-from .raster import commune_rasters, empty_band, mosaic_to_file, place, raster_area_by_code, unit_bounds, write_band
+from .raster import commune_rasters, grid, laid_to_file, mosaic_to_file, raster_area_by_code, unit_bounds
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,10 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
 def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, commune_resolution: float,
                   province_resolution: float, progress: bool, scheduler) -> dict[str, dict[str, float]]:
     """The GeoTIFFs of the province, its districts and communes; the area (m²)
-    of each code in each, by unit. On the workers, each commune's khoanh are
-    read once: burnt into its own GeoTIFF (unless up to date) and into the
-    province's grid; a district's GeoTIFF is laid from its communes'. This
-    process puts the province's together and writes it."""
+    of each code in each, by unit. All on the workers: each commune's khoanh
+    are read once, burnt into its own GeoTIFF (unless up to date) and into the
+    province's grid (kept on disk until the province's is laid from them); a
+    district's GeoTIFF is laid from its communes'."""
     crs = manifest.crs
     communes = sorted(read_columns(work.khoanh_files(), ["commune_code"])["commune_code"].unique())
     units = build_units(communes, manifest.load_boundaries(), manifest.province.name_vi, manifest.province.gso_code,
@@ -82,21 +83,26 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     tif = {unit.key: work.rasters_dir / f"{unit.level}_{unit.code}.tif" for unit in drawn}
     areas = {unit.key: raster_area_by_code(tif[unit.key]) for unit in drawn
              if up_to_date([tif[unit.key]], [work.khoanh(c) for c in unit.communes] + [work.manifest])}
-    districts = [unit for unit in drawn if unit.level == "huyen"]
-    khoanh = [str(work.khoanh(c)) for c in communes]
-    province, province_transform = empty_band(unit_bounds(khoanh), province_resolution)
-    with executor(scheduler) as pmap:
+    districts = [unit for unit in drawn if unit.level == "huyen" and unit.key not in areas]
+    province_shape, province_transform = grid(unit_bounds([str(work.khoanh(c)) for c in communes]),
+                                              province_resolution)
+    work.cache_dir.mkdir(parents=True, exist_ok=True)
+    with executor(scheduler) as pmap, tempfile.TemporaryDirectory(prefix=".province_cells.", suffix=".tmp",
+                                                                  dir=work.cache_dir) as scratch:
+        cells_file = {c: str(Path(scratch) / f"{c}.npy") for c in communes}
         made = pmap(commune_rasters, [(str(work.khoanh(c)), None if f"xa/{c}" in areas else str(tif[f"xa/{c}"]),
-                                       commune_resolution, crs, province_transform, province.shape)
+                                       commune_resolution, crs, province_transform, province_shape, cells_file[c])
                                       for c in communes], "rasters" if progress else "")
-        todo = [d for d in districts if d.key not in areas]
-        laid = pmap(mosaic_to_file, [([str(tif[f"xa/{c}"]) for c in d.communes], str(tif[d.key]),
-                                      commune_resolution, crs) for d in todo], "")
-    for code, (commune_areas, burnt) in zip(communes, made, strict=True):
-        if commune_areas is not None:
-            areas[f"xa/{code}"] = commune_areas
-        if burnt is not None:
-            place(province, *burnt)
-    areas |= {d.key: a for d, a in zip(todo, laid, strict=True)}
-    areas["tinh"] = write_band(province_tif, province, province_transform, province_resolution, crs)
+        areas |= {f"xa/{c}": a for c, (a, _) in zip(communes, made, strict=True) if a is not None}
+        pieces = [(cells_file[c], cells) for c, (_, cells) in zip(communes, made, strict=True) if cells is not None]
+        laid = pmap(_laid, [("tinh", pieces, province_shape, province_transform, str(province_tif),
+                             province_resolution, crs)]
+                    + [(d.key, [str(tif[f"xa/{c}"]) for c in d.communes], str(tif[d.key]), commune_resolution, crs)
+                       for d in districts], "")
+    areas |= dict(laid)
     return {"tinh": areas["tinh"], **{key: areas[key] for key in tif}}  # in the units' order
+
+
+def _laid(key: str, *args) -> tuple[str, dict[str, float]]:
+    """Task: the province's GeoTIFF laid from its communes' cells, or a district's from its communes' GeoTIFFs."""
+    return key, (laid_to_file(*args) if key == "tinh" else mosaic_to_file(*args))
