@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -60,32 +62,54 @@ def burn(band: np.ndarray, transform: Affine, khoanh: gpd.GeoDataFrame) -> None:
     every row of the array it is given: the whole band, commune after commune,
     was minutes for a province). Cells they do not cover keep what neighbours
     burnt into them."""
-    burnt = burnt_window(khoanh, transform, band.shape)
-    if burnt is not None:
-        place(band, *burnt)
+    coded = Coded.of(khoanh)
+    if coded is not None:
+        place(band, *coded.window(transform, band.shape))
 
 
-def burnt_window(khoanh: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, ...]
-                 ) -> tuple[tuple[slice, slice], np.ndarray] | None:
-    """The cells of the grid (``transform``, ``shape``) around the coded khoanh,
-    and the khoanh burnt into them (0 where none is); None without coded khoanh."""
-    coded = khoanh[khoanh["landuse"].notna()]
-    if coded.empty:
-        return None
-    x0, y0, x1, y1 = shapely.total_bounds(coded.geometry.values)
-    (c0, r0), (c1, r1) = ~transform @ (x0, y1), ~transform @ (x1, y0)
-    rows = slice(max(int(np.floor(r0)) - 1, 0), min(int(np.ceil(r1)) + 1, shape[0]))
-    cols = slice(max(int(np.floor(c0)) - 1, 0), min(int(np.ceil(c1)) + 1, shape[1]))
-    window = np.zeros((rows.stop - rows.start, cols.stop - cols.start), dtype="uint8")
-    shapes, owner = geojson_polygons(coded.geometry.values)
-    rasterize(zip(shapes, coded["landuse"].map(landuse_values()).to_numpy()[owner], strict=True),
-              out=window, transform=transform @ Affine.translation(cols.start, rows.start))
-    return (rows, cols), window
+@dataclass(frozen=True)
+class Coded:
+    """Khoanh with a land-use code as rasterize reads them (built once, burnt
+    into as many grids as needed): GeoJSON-like polygons, their raster values, their extent."""
+
+    shapes: list[dict]
+    values: np.ndarray
+    bounds: tuple[float, float, float, float]
+
+    @classmethod
+    def of(cls, khoanh: gpd.GeoDataFrame) -> Coded | None:
+        """The coded khoanh of a frame; None when none is coded."""
+        coded = khoanh[khoanh["landuse"].notna()]
+        if coded.empty:
+            return None
+        shapes, owner = geojson_polygons(coded.geometry.values)
+        return cls(shapes, coded["landuse"].map(landuse_values()).to_numpy()[owner],
+                   tuple(shapely.total_bounds(coded.geometry.values).tolist()))
+
+    def window(self, transform: Affine, shape: tuple[int, ...]) -> tuple[tuple[slice, slice], np.ndarray]:
+        """The cells of the grid (``transform``, ``shape``) around the khoanh,
+        and the khoanh burnt into them (0 where none is)."""
+        x0, y0, x1, y1 = self.bounds
+        (c0, r0), (c1, r1) = ~transform @ (x0, y1), ~transform @ (x1, y0)
+        rows = slice(max(int(np.floor(r0)) - 1, 0), min(int(np.ceil(r1)) + 1, shape[0]))
+        cols = slice(max(int(np.floor(c0)) - 1, 0), min(int(np.ceil(c1)) + 1, shape[1]))
+        window = np.zeros((rows.stop - rows.start, cols.stop - cols.start), dtype="uint8")
+        rasterize(zip(self.shapes, self.values, strict=True), out=window,
+                  transform=transform @ Affine.translation(cols.start, rows.start))
+        return (rows, cols), window
 
 
 def place(band: np.ndarray, cells: tuple[slice, slice], window: np.ndarray) -> None:
     """Copy a burnt window into the band where it burnt something."""
     np.copyto(band[cells], window, where=window != 0)
+
+
+def lay(shape: tuple[int, int], pieces: Iterable[tuple[tuple[slice, slice], np.ndarray]]) -> np.ndarray:
+    """A band laid from burnt windows, in their order, each where it burnt something."""
+    band = np.zeros(shape, dtype="uint8")
+    for cells, window in pieces:
+        place(band, cells, window)
+    return band
 
 
 def write_band(path: Path, band: np.ndarray, transform: Affine, resolution: float, crs) -> dict[str, float]:
@@ -157,17 +181,18 @@ def commune_rasters(khoanh_file: str, path: str | None, resolution: float, crs, 
     and the area of each code in it; its khoanh burnt into the province's grid,
     the cells they cover saved to ``cells_file`` (``.npy``) and where they go
     returned: the khoanh read once for both. Runs on a worker."""
-    khoanh = read_geoparquet(Path(khoanh_file), columns=["landuse", "geometry"])
+    coded = Coded.of(read_geoparquet(Path(khoanh_file), columns=["landuse", "geometry"]))
     areas = None
     if path is not None:
         band, transform = empty_band(unit_bounds([khoanh_file]), resolution)
-        burn(band, transform, khoanh)
+        if coded is not None:
+            place(band, *coded.window(transform, band.shape))
         areas = write_band(Path(path), band, transform, resolution, crs)
-    burnt = burnt_window(khoanh, province, province_shape)
-    if burnt is None:
+    if coded is None:
         return areas, None
-    np.save(cells_file, burnt[1])
-    return areas, burnt[0]
+    cells, window = coded.window(province, province_shape)
+    np.save(cells_file, window)
+    return areas, cells
 
 
 def laid_to_file(pieces: list[tuple[str, tuple[slice, slice]]], shape: tuple[int, int], transform: Affine,
@@ -175,9 +200,7 @@ def laid_to_file(pieces: list[tuple[str, tuple[slice, slice]]], shape: tuple[int
     """Task: a unit's GeoTIFF laid from the cells its communes' tasks burnt
     (``.npy`` files, in the communes' order, each where it burnt something);
     the area of each code in it (m²). Runs on a worker."""
-    band = np.zeros(shape, dtype="uint8")
-    for cells_file, cells in pieces:
-        place(band, cells, np.load(cells_file))
+    band = lay(shape, ((cells, np.load(cells_file)) for cells_file, cells in pieces))
     return write_band(Path(path), band, transform, resolution, crs)
 
 
@@ -192,10 +215,10 @@ def mosaic_to_file(commune_tifs: list[str], path: str, resolution: float, crs) -
         with rasterio.open(name) as src:
             rasters.append((src.bounds, src.read(1)))
     lefts, bottoms, rights, tops = np.array([tuple(bounds) for bounds, _ in rasters]).T
-    band, transform = empty_band((lefts.min(), bottoms.min(), rights.max(), tops.max()), resolution)
-    for (left, _, _, top), cells in rasters:
-        col, row = (round(v) for v in ~transform @ (left, top))
-        place(band, (slice(row, row + cells.shape[0]), slice(col, col + cells.shape[1])), cells)
+    shape, transform = grid((lefts.min(), bottoms.min(), rights.max(), tops.max()), resolution)
+    offsets = [[round(v) for v in ~transform @ (left, top)] for (left, _, _, top), _ in rasters]
+    band = lay(shape, (((slice(row, row + cells.shape[0]), slice(col, col + cells.shape[1])), cells)
+                       for (col, row), (_, cells) in zip(offsets, rasters, strict=True)))
     return write_band(Path(path), band, transform, resolution, crs)
 
 
