@@ -97,6 +97,11 @@ def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:
     return [func(*item) for item in tqdm(items, desc=desc, unit="task", disable=not desc)]
 
 
+def call(func: Callable, *args) -> Any:
+    """Task: ``func(*args)``; one map over tasks of different functions."""
+    return func(*args)
+
+
 def _worker_task(regime: str, func: Callable, *args) -> Any:
     """How a worker runs a task: ``func(*args)`` in the run's regime; when the
     task imported modules, what is alive afterwards is frozen (see freeze_heap)."""

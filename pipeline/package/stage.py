@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import read_columns, up_to_date, write_text
-from ..parallel import executor
+from ..parallel import call, executor
 from ..regime import load_template
 from ..units import build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
@@ -95,14 +95,9 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
                                       for c in communes], "rasters" if progress else "")
         areas |= {f"xa/{c}": a for c, (a, _) in zip(communes, made, strict=True) if a is not None}
         pieces = [(cells_file[c], cells) for c, (_, cells) in zip(communes, made, strict=True) if cells is not None]
-        laid = pmap(_laid, [("tinh", pieces, province_shape, province_transform, str(province_tif),
-                             province_resolution, crs)]
-                    + [(d.key, [str(tif[f"xa/{c}"]) for c in d.communes], str(tif[d.key]), commune_resolution, crs)
-                       for d in districts], "")
-    areas |= dict(laid)
+        laid = pmap(call, [(laid_to_file, pieces, province_shape, province_transform, str(province_tif),
+                            province_resolution, crs)]
+                    + [(mosaic_to_file, [str(tif[f"xa/{c}"]) for c in d.communes], str(tif[d.key]),
+                        commune_resolution, crs) for d in districts], "")
+    areas |= dict(zip(["tinh", *(d.key for d in districts)], laid, strict=True))
     return {"tinh": areas["tinh"], **{key: areas[key] for key in tif}}  # in the units' order
-
-
-def _laid(key: str, *args) -> tuple[str, dict[str, float]]:
-    """Task: the province's GeoTIFF laid from its communes' cells, or a district's from its communes' GeoTIFFs."""
-    return key, (laid_to_file(*args) if key == "tinh" else mosaic_to_file(*args))
