@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 from tqdm import tqdm
@@ -86,10 +86,41 @@ class _Cluster:
         return self.client
 
     def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self.local is not None:
-            self.local.close()
+        """Close the client, then the local cluster, without a word: every
+        result is in by now, and a worker's heartbeat that races the closing
+        scheduler logs an error with a traceback (dask/distributed#7105) that an
+        officer would read as a failed run. A remote cluster's logs are its own."""
+        if self.local is not None and self.client is not None:
+            with suppress(Exception):  # a worker already gone has nothing left to say
+                self.client.run(_quiet_logs)
+        with _quiet() if self.local is not None else nullcontext():
+            if self.client is not None:
+                self.client.close()
+            if self.local is not None:
+                self.local.close()
+
+
+_SHUTDOWN_LOGGERS = ("distributed", "tornado")
+
+
+def _quiet_logs() -> None:
+    """On a worker about to be closed: only critical messages from here on."""
+    for name in _SHUTDOWN_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+@contextmanager
+def _quiet():
+    """This process's dask loggers (the nannies of a local cluster live here)
+    at critical while the cluster closes, then as they were."""
+    loggers = [logging.getLogger(name) for name in _SHUTDOWN_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    _quiet_logs()
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:

@@ -20,6 +20,8 @@ from pipeline.workdir import WorkDir
 from tests.conftest import file_hashes, sample_config
 from tests.golden import gpkg_tables
 
+ROOT = Path(__file__).resolve().parents[1]
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -180,3 +182,48 @@ def test_a_worker_freezes_what_is_alive_after_a_task_that_imported_modules(monke
         assert _worker_task(active_regime(), lambda n: n * 2, 4) == 8 and gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
+
+
+SHUTDOWN_RACE = '''
+import logging, pathlib, sys
+from pipeline.parallel import executor
+
+MARK = pathlib.Path(sys.argv[1])
+
+
+class HeartbeatRace:
+    """Logs, as the worker is closed, what a heartbeat that races the closing
+    scheduler logs (dask/distributed#7105)."""
+
+    def teardown(self, worker):
+        MARK.write_text("torn down")
+        try:
+            raise OSError("Stream is closed")
+        except OSError:
+            logging.getLogger("distributed.worker").exception("Failed to communicate with scheduler during heartbeat.")
+
+
+def join_race(n):
+    from distributed import get_worker
+    get_worker().plugins["race"] = HeartbeatRace()
+    return n
+
+
+if __name__ == "__main__":
+    with executor(None, workers=1) as pmap:
+        print(pmap(join_race, [(1,), (2,)]))
+'''
+
+
+def test_a_local_cluster_closes_without_a_word(tmp_path):
+    """Once every result is in, what the workers log while they close (the
+    heartbeat race of dask/distributed#7105, a traceback) is not shown: an
+    officer would read it as a failed run."""
+    script, mark = tmp_path / "race.py", tmp_path / "teardown"
+    script.write_text(SHUTDOWN_RACE, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), str(mark)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[1, 2]"
+    assert mark.read_text() == "torn down"  # the race was staged
+    assert "heartbeat" not in done.stderr and "Traceback" not in done.stderr, done.stderr
