@@ -81,11 +81,14 @@ def code_tree_totals(areas: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def areas_of_file(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Task: one commune's areas by code × owner, and its gap khoanh (no code).
-    Runs on a worker."""
-    units = pd.read_parquet(path, columns=["commune_code", "landuse", "owner_type", "area_m2", "uses"])
-    return area_by_code(units[units["landuse"].notna()]), units[units["landuse"].isna()]
+AREA_COLUMNS = ["commune_code", "landuse", "owner_type", "area_m2", "uses"]
+STATISTICS_COLUMNS = ["commune_code", "sheet_no", "parcel_no", "landuse", "owner_type", "owner_source", "owner_name",
+                      "area_m2", "uses"]
+
+
+def areas_of(units: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A commune's areas by code × owner, and its gap khoanh (no code)."""
+    return area_by_code(units[units["landuse"].notna()]), units.loc[units["landuse"].isna(), AREA_COLUMNS]
 
 
 def owner_sources(parcels: pd.DataFrame) -> pd.DataFrame:
@@ -144,12 +147,15 @@ def _parcel_uses(parcels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return row[order], code[order]
 
 
-def parcel_statistics_of_file(path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Task: one commune's parcels read once for :func:`owner_sources` and
-    :func:`holder_counts`. Runs on a worker."""
-    parcels = pd.read_parquet(path, columns=["commune_code", "sheet_no", "parcel_no", "landuse", "owner_type",
-                                             "owner_source", "owner_name", "area_m2", "uses"])
-    return owner_sources(parcels), holder_counts(parcels)
+def commune_figures(units_path: str | None, parcels_path: str | None) -> tuple[tuple | None, tuple | None]:
+    """Task: a commune's :func:`areas_of` its khoanh (or its parcels, before
+    the khoanh stage), and its parcels' :func:`owner_sources` and
+    :func:`holder_counts`; a file that is both read once. Runs on a worker."""
+    parcels = pd.read_parquet(parcels_path, columns=STATISTICS_COLUMNS) if parcels_path else None
+    units = parcels if units_path == parcels_path else pd.read_parquet(units_path, columns=AREA_COLUMNS) \
+        if units_path else None
+    return (areas_of(units) if units is not None else None,
+            (owner_sources(parcels), holder_counts(parcels)) if parcels is not None else None)
 
 
 @in_run_regime
@@ -166,9 +172,12 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     parcel_files = work.parcel_files()
     if up_to_date(list(outputs.values()), [*files, *parcel_files]):
         return outputs
-    with executor(scheduler) as pmap:
-        parts = pmap(areas_of_file, [(str(p),) for p in files])
-        statistics = pmap(parcel_statistics_of_file, [(str(p),) for p in parcel_files])
+    units_of, parcels_of = {p.name: str(p) for p in files}, {p.name: str(p) for p in parcel_files}
+    communes = sorted({*units_of, *parcels_of})  # file names, in the order of the files
+    with executor(scheduler) as pmap:  # one task a commune: each task costs the client and the scheduler a few ms
+        figures = pmap(commune_figures, [(units_of.get(name), parcels_of.get(name)) for name in communes])
+    parts = [areas for areas, _ in figures if areas is not None]
+    statistics = [stats for _, stats in figures if stats is not None]
     # one commune per file, files in commune order: the concatenation keeps the circular's order
     areas = validate_areas(pd.concat([a for a, _ in parts], ignore_index=True))
     uncoded = pd.concat([u for _, u in parts], ignore_index=True)
