@@ -143,6 +143,11 @@ def _worker_task(regime: str, func: Callable, *args) -> Any:
     return result
 
 
+def _worker_item(regime: str, func: Callable, item: tuple) -> Any:
+    """A task of a map: ``func(*item)`` on a worker (items of any length)."""
+    return _worker_task(regime, func, *item)
+
+
 def freeze_heap() -> None:
     """Collect, then move every surviving object (modules, caches, the worker's
     own state) out of the collector's reach: its full collections, which the
@@ -157,11 +162,12 @@ def _map_dask(client, func: Callable, items: Iterable, desc: str = "") -> list[A
 
     items = list(items)
     regime = active_regime()  # the run's regime, active on the worker too
-    futures = [client.submit(_worker_task, regime, func, *item, pure=False) for item in items]
+    # one map, and results fetched as they come (a sync round trip per future cost ~0.7 ms a task)
+    futures = client.map(_worker_item, [regime] * len(items), [func] * len(items), items, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
     with tqdm(total=len(futures), desc=desc, unit="task", disable=not desc) as bar:
-        for future in as_completed(futures):
-            results[index[future.key]] = future.result()  # re-raises the task's exception here
+        for future, result in as_completed(futures, with_results=True):  # re-raises a task's exception here
+            results[index[future.key]] = result
             bar.update()
     return results

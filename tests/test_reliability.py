@@ -156,6 +156,27 @@ def test_local_cluster_gives_the_same_areas_as_in_process(tmp_path, sample_raw):
     assert outputs["sync"] == outputs["cluster"]
 
 
+def test_a_cluster_map_keeps_the_order_and_raises_a_tasks_own_error():
+    """On worker processes: results in the items' order, items of any length
+    (one map of different functions), and a task's exception raised again
+    here with its own type and message (what the CLI turns into advice)."""
+    import pytest
+
+    from pipeline.errors import InputFileError
+    from pipeline.parallel import call, executor
+
+    with executor(None, workers=2) as pmap:
+        assert pmap(call, [(divmod, 7, 2), (int, "7"), (max, 1, 5, 3), (str.upper, "xa")]) == [(3, 1), 7, 5, "XA"]
+        with pytest.raises(InputFileError, match="TD_05971.shp: no .prj"):
+            pmap(call, [(int, "1"), (_raise_input_error, "TD_05971.shp: no .prj")])
+
+
+def _raise_input_error(message: str) -> None:
+    from pipeline.errors import InputFileError
+
+    raise InputFileError(message)
+
+
 def test_a_worker_freezes_what_is_alive_after_a_task_that_imported_modules(monkeypatch):
     """On a worker, the objects of the libraries a task imported are frozen out
     of the collector's reach once the task is done (and its garbage collected);
