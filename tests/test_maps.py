@@ -210,6 +210,9 @@ def test_three_signature_blocks_with_room_to_sign(sheet_run, name):
     if meta["chart_mm"]:
         assert meta["chart_mm"][1] >= top
     assert not any(a.intersects(b) and a.intersection(b).area > 0 for a in rooms for b in rooms if a is not b)
+    x, _, w, _ = meta["signature_zone_mm"]
+    date = next(s for s in _spans(_page(sheet_run, name)) if "ngày" in s["text"])
+    assert x + 1 <= date["bbox"][0] * 25.4 / 72 and date["bbox"][2] * 25.4 / 72 <= x + w - 1  # clear of the frame
 
 
 def test_names_of_the_units_and_their_neighbours(sheet_run):
@@ -623,14 +626,8 @@ def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_r
     assert "không vẽ tờ bản đồ cấp huyện" in (work.report("maps.md")).read_text(encoding="utf-8")
 
 
-def test_a_drawn_sheet_frees_its_figure_at_once(sample_run, tmp_path, monkeypatch):
-    """A sheet's figure, and the preview raster its texts keep through
-    reference cycles, is freed as soon as the sheet is written, even with the
-    collector off: a worker drawing sheet after sheet holds one at a time."""
-    import gc
-    import weakref
-
-    import pipeline.maps.render as render
+def _hoa_binh(sample_run):
+    """The sheet of the sample's commune 06253: its layout and content."""
     from pipeline.io import read_geoparquet
     from pipeline.maps.content import sheet_content
     from pipeline.maps.panel import panel_height
@@ -644,6 +641,35 @@ def test_a_drawn_sheet_frees_its_figure_at_once(sample_run, tmp_path, monkeypatc
                             meridian_dms="107°15'")
     layout, _ = plotter_layout(tuple(khoanh.total_bounds), "xa", khoanh.area.sum() / 1e4,
                                panel_height=lambda w: panel_height(content, w))
+    return layout, content
+
+
+def test_a_date_line_wider_than_its_block_stays_inside_the_panel(sample_run, tmp_path):
+    """The place-and-date line sits over the last signature block; when it is
+    wider than the block it moves left, clear of the panel's frame."""
+    import dataclasses
+
+    import pipeline.maps.render as render
+
+    layout, content = _hoa_binh(sample_run)
+    content = dataclasses.replace(content, date_line="……………………………………, ngày …… tháng …… năm ……")
+    render.render_sheet(layout, content, tmp_path / "xa.pdf", None, dpi=30)
+    meta = json.loads((tmp_path / "xa.json").read_text())
+    x, _, w, _ = meta["signature_zone_mm"]
+    date = next(s for s in _spans(pymupdf.open(tmp_path / "xa.pdf")[0]) if "ngày" in s["text"])
+    assert date["bbox"][2] * 25.4 / 72 <= x + w - 1 and (date["bbox"][2] - date["bbox"][0]) * 25.4 / 72 > w / 3
+
+
+def test_a_drawn_sheet_frees_its_figure_at_once(sample_run, tmp_path, monkeypatch):
+    """A sheet's figure (its paths, and the renderer its texts keep through
+    reference cycles) is freed as soon as the sheet is written, even with the
+    collector off: a worker drawing sheet after sheet holds one at a time."""
+    import gc
+    import weakref
+
+    import pipeline.maps.render as render
+
+    layout, content = _hoa_binh(sample_run)
     figures = []
     monkeypatch.setattr(render.plt, "figure", lambda *a, _make=render.plt.figure, **k: (
         figures.append(weakref.ref(fig := _make(*a, **k))), fig)[1])

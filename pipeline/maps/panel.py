@@ -145,8 +145,9 @@ def _signatures(ax, layout: SheetLayout, content: SheetContent, zone: float) -> 
         size = min(size, size * (column - 3) / widest) if widest > column - 3 else size
     line_mm = size * 0.3528 * 1.35
     top = zone - 2
-    ax.text(w - column / 2, top, content.date_line, ha="center", va="top", fontsize=size, family=FONT,
-            style="italic")
+    date_mm = text_width_pt(content.date_line, size) / 72 * 25.4
+    ax.text(min(w - column / 2, w - 2 - date_mm / 2), top, content.date_line, ha="center", va="top", fontsize=size,
+            family=FONT, style="italic")  # over the last block, and clear of the frame when wider than it
     title_top = top - line_mm - 2
     rooms = []
     for k, text in enumerate(content.signatures):
