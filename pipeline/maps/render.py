@@ -23,7 +23,7 @@ import matplotlib.patheffects as path_effects  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+import pypdfium2 as pdfium  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.patches import FancyArrow, Rectangle  # noqa: E402
@@ -262,12 +262,15 @@ def draw_bottom(fig, layout: SheetLayout, content: SheetContent) -> None:
     ax.text(0, 1, content.crs_note, ha="left", va="bottom", fontsize=7, family=FONT, style="italic")
 
 
-def _save_preview(fig, path: Path, dpi: int) -> None:
-    """The PNG preview, as Agg drew it (RGBA, opaque)."""
-    fig.set_dpi(dpi)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    path.write_bytes(png_bytes(np.asarray(canvas.buffer_rgba()), dpi))
+def pdf_preview(pdf: Path, dpi: int) -> np.ndarray:
+    """The sheet's PDF rasterised by PDFium at ``dpi`` (RGB, on white): the
+    preview shows exactly what prints, and costs a quarter of drawing the
+    figure again with Agg (0.28 s against 0.97 s for a 2025 commune sheet)."""
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return document[0].render(scale=dpi / 72, rev_byteorder=True, may_draw_forms=False).to_numpy()
+    finally:
+        document.close()
 
 
 def png_bytes(rgba: np.ndarray, dpi: int) -> bytes:
@@ -332,16 +335,16 @@ def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Pat
                     "CreationDate": None}  # no clock in the file: the same map gives the same bytes
         with atomic_path(pdf) as tmp, matplotlib.rc_context({"pdf.compression": PDF_DEFLATE_LEVEL}):
             fig.savefig(tmp, format="pdf", metadata=metadata)
-        if png is not None:
-            with atomic_path(png) as tmp:
-                _save_preview(fig, tmp, preview)
     finally:
         plt.close(fig)
-        # The figure's artists hold its preview raster (~100 MB) through reference cycles
-        # (texts keep their renderer): free it now, not at the next full collection,
-        # by which time a worker holds two or three of them.
+        # The figure's artists hold its drawing (paths of every khoanh, the renderer's
+        # caches) through reference cycles (texts keep their renderer): free it now,
+        # not at the next full collection, by which time a worker holds several.
         del fig
         gc.collect()
+    if png is not None:
+        with atomic_path(png) as tmp:
+            tmp.write_bytes(png_bytes(pdf_preview(pdf, preview), preview))
     boxes = _page_boxes(layout, placed) if len(placed) else pd.DataFrame(
         columns=["kind", "text", "x_mm", "y_mm", "w_mm", "h_mm", "angle"])
     px = (round(layout.page_w / 25.4 * preview), round(layout.page_h / 25.4 * preview))
