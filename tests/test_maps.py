@@ -191,7 +191,8 @@ def test_pages_fit_the_plotter_and_previews_stay_small(sheet_run, name):
     page = _page(sheet_run, name)
     assert min(page.rect.width, page.rect.height) / PT_PER_MM <= ROLL_MM + 0.5
     with Image.open(sheet_run / "maps" / f"{name}.png") as png:
-        assert max(png.size) <= 6000
+        assert max(png.size) <= 6000 and list(png.size) == json.loads(
+            (sheet_run / "maps" / f"{name}.json").read_text())["png_px"]  # the sheet's record says its size
         png.load()  # every chunk's CRC and the deflate stream are checked
         drawn = (np.asarray(png.convert("RGB")) != 255).any(axis=2)
     assert drawn.mean() > 0.1  # the fills are there, not a blank page

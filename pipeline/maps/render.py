@@ -342,12 +342,12 @@ def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Pat
         # not at the next full collection, by which time a worker holds several.
         del fig
         gc.collect()
-    if png is not None:
+    px = (round(layout.page_w / 25.4 * preview), round(layout.page_h / 25.4 * preview))
+    if png is not None:  # PDFium rounds the page up to whole pixels: its last column or row can be one more
         with atomic_path(png) as tmp:
-            tmp.write_bytes(png_bytes(pdf_preview(pdf, preview), preview))
+            tmp.write_bytes(png_bytes(np.ascontiguousarray(pdf_preview(pdf, preview)[:px[1], :px[0]]), preview))
     boxes = _page_boxes(layout, placed) if len(placed) else pd.DataFrame(
         columns=["kind", "text", "x_mm", "y_mm", "w_mm", "h_mm", "angle"])
-    px = (round(layout.page_w / 25.4 * preview), round(layout.page_h / 25.4 * preview))
     result = RenderResult(layout, boxes, {**panel, "symbols": symbols}, coverage, px)
     write_json(pdf.with_suffix(".json"), {**result.to_json(), **(extra or {}),
                                           "label_boxes_mm": boxes.round(3).values.tolist()})
