@@ -158,12 +158,16 @@ def freeze_heap() -> None:
 
 
 def _map_dask(client, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
+    import dask
     from distributed import as_completed  # see executor: distributed is imported only for a cluster
 
     items = list(items)
     regime = active_regime()  # the run's regime, active on the worker too
-    # one map, and results fetched as they come (a sync round trip per future cost ~0.7 ms a task)
-    futures = client.map(_worker_item, [regime] * len(items), [func] * len(items), items, pure=False)
+    # one map, and results fetched as they come (a sync round trip per future cost ~0.7 ms a task); the
+    # tasks' own records (a unit's figures for its forms: ~0.3 MB) add up to a "large graph" for dask,
+    # whose warning would reach the officer's console: they are sent once either way
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}):
+        futures = client.map(_worker_item, [regime] * len(items), [func] * len(items), items, pure=False)
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
     with tqdm(total=len(futures), desc=desc, unit="task", disable=not desc) as bar:

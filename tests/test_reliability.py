@@ -160,6 +160,8 @@ def test_a_cluster_map_keeps_the_order_and_raises_a_tasks_own_error():
     """On worker processes: results in the items' order, items of any length
     (one map of different functions), and a task's exception raised again
     here with its own type and message (what the CLI turns into advice)."""
+    import warnings
+
     import pytest
 
     from pipeline.errors import InputFileError
@@ -169,6 +171,9 @@ def test_a_cluster_map_keeps_the_order_and_raises_a_tasks_own_error():
         assert pmap(call, [(divmod, 7, 2), (int, "7"), (max, 1, 5, 3), (str.upper, "xa")]) == [(3, 1), 7, 5, "XA"]
         with pytest.raises(InputFileError, match="TD_05971.shp: no .prj"):
             pmap(call, [(int, "1"), (_raise_input_error, "TD_05971.shp: no .prj")])
+        with warnings.catch_warnings():  # tasks whose records add up to dask's "large graph": no warning to show
+            warnings.simplefilter("error")
+            assert pmap(len, [(bytes([k]) * 2**19,) for k in range(30)]) == [2**19] * 30  # 15 MB in all
 
 
 def _raise_input_error(message: str) -> None:
