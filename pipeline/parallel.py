@@ -158,7 +158,7 @@ def freeze_heap() -> None:
 
 
 def _map_dask(client, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
-    import dask
+    import dask  # as distributed below: only when a cluster is used
     from distributed import as_completed  # see executor: distributed is imported only for a cluster
 
     items = list(items)
