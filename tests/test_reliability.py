@@ -253,3 +253,34 @@ def test_a_local_cluster_closes_without_a_word(tmp_path):
     assert done.stdout.strip() == "[1, 2]"
     assert mark.read_text() == "torn down"  # the race was staged
     assert "heartbeat" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_empty_layer_is_written_as_geopandas_writes_it(tmp_path):
+    """Empty layers (most QA layers, most quarantines) come from a copy made
+    once per layout: the same bytes geopandas writes, and a layout of other
+    columns, types or CRS gets its own."""
+    import io
+
+    import geopandas as gpd
+
+    from pipeline.io import write_geoparquet
+
+    def empty(columns: dict, crs: str) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()},
+                                geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+    def geopandas_bytes(frame: gpd.GeoDataFrame) -> bytes:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False, compression="zstd", write_covering_bbox=False)
+        return buffer.getvalue()
+
+    layouts = [empty({"reason": "str", "area_m2": "float64"}, "EPSG:9215"),
+               empty({"reason": "str", "area_m2": "int64"}, "EPSG:9215"),
+               empty({"reason": "str", "area_m2": "float64"}, "EPSG:4326"),
+               empty({"detail": "str"}, "EPSG:9215")]
+    for k, frame in enumerate(layouts * 2):  # the second time from the copies
+        path = write_geoparquet(tmp_path / f"{k}.parquet", frame)
+        assert path.read_bytes() == geopandas_bytes(frame)
+        back = gpd.read_parquet(path)
+        assert list(back.columns) == list(frame.columns) and back.crs == frame.crs and back.empty
+    assert len({(tmp_path / f"{k}.parquet").read_bytes() for k in range(4)}) == 4
