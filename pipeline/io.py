@@ -95,7 +95,7 @@ _EMPTY_FILES: dict[tuple, bytes] = {}
 def _empty_geoparquet(frame: gpd.GeoDataFrame) -> bytes:
     """The bytes geopandas writes for an empty frame, made once per layout in
     a process: most QA layers and quarantines are empty, and geopandas takes
-    3-9 ms to write one (a copy of the bytes, 0.1 ms)."""
+    2-9 ms to write one (a QA layer's file: 2.2 ms, 0.4 ms from the bytes)."""
     key = (tuple(map(str, frame.columns)), tuple(map(str, frame.dtypes)), frame.geometry.name,
            frame.crs.srs if frame.crs is not None else None)
     if key not in _EMPTY_FILES:
