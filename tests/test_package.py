@@ -283,13 +283,13 @@ def test_burning_commune_by_commune_gives_the_cells_of_one_rasterize():
     from rasterio.features import rasterize
     from shapely.geometry import box
 
-    from pipeline.package.raster import burn, empty_band, landuse_values
+    from pipeline.package.raster import Coded, empty_band, landuse_values
 
     left = gpd.GeoDataFrame({"landuse": ["LUC", "ONT"]}, geometry=[box(3, 3, 52, 40), box(52, 3, 101, 40)])
     right = gpd.GeoDataFrame({"landuse": ["CLN", None]}, geometry=[box(101, 3, 148.5, 61), box(0, 40, 101, 61)])
     band, transform = empty_band((0, 0, 150, 64), 5.0)
     for commune in (left, right):
-        burn(band, transform, commune)
+        Coded.of(commune).burn(band, transform)
     both = pd.concat([left, right])
     coded = both[both["landuse"].notna()]
     once = rasterize(zip(coded.geometry, coded["landuse"].map(landuse_values()), strict=True),
@@ -305,7 +305,7 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
     from shapely.geometry import box
 
     from pipeline.package.raster import (
-        burn,
+        Coded,
         commune_rasters,
         empty_band,
         grid,
@@ -339,7 +339,7 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
     for resolution, name in ((10.0, "tinh"), (5.0, "huyen")):
         expected, transform = empty_band(unit_bounds(files), resolution)
         for commune in files:
-            burn(expected, transform, read_geoparquet(Path(commune), columns=["landuse", "geometry"]))
+            Coded.of(read_geoparquet(Path(commune), columns=["landuse", "geometry"])).burn(expected, transform)
         with rasterio.open(tmp_path / f"{name}.tif") as src:
             laid = src.read(1), src.transform
         assert laid[1] == transform and np.array_equal(laid[0], expected)

@@ -56,17 +56,6 @@ def empty_band(bounds, resolution: float) -> tuple[np.ndarray, Affine]:
     return np.zeros(shape, dtype="uint8"), transform
 
 
-def burn(band: np.ndarray, transform: Affine, khoanh: gpd.GeoDataFrame) -> None:
-    """Burn khoanh into the band by land-use code (the code's raster value),
-    within the cells around them only (GDAL's rasterize reads and writes back
-    every row of the array it is given: the whole band, commune after commune,
-    was minutes for a province). Cells they do not cover keep what neighbours
-    burnt into them."""
-    coded = Coded.of(khoanh)
-    if coded is not None:
-        place(band, *coded.window(transform, band.shape))
-
-
 @dataclass(frozen=True)
 class Coded:
     """Khoanh with a land-use code as rasterize reads them (built once, burnt
@@ -85,6 +74,14 @@ class Coded:
         shapes, owner = geojson_polygons(coded.geometry.values)
         return cls(shapes, coded["landuse"].map(landuse_values()).to_numpy()[owner],
                    tuple(shapely.total_bounds(coded.geometry.values).tolist()))
+
+    def burn(self, band: np.ndarray, transform: Affine) -> None:
+        """Burn the khoanh into the band by land-use code (the code's raster
+        value), within the cells around them only (GDAL's rasterize reads and
+        writes back every row of the array it is given: the whole band, commune
+        after commune, was minutes for a province). Cells they do not cover
+        keep what neighbours burnt into them."""
+        place(band, *self.window(transform, band.shape))
 
     def window(self, transform: Affine, shape: tuple[int, ...]) -> tuple[tuple[slice, slice], np.ndarray]:
         """The cells of the grid (``transform``, ``shape``) around the khoanh,
@@ -186,7 +183,7 @@ def commune_rasters(khoanh_file: str, path: str | None, resolution: float, crs, 
     if path is not None:
         band, transform = empty_band(unit_bounds([khoanh_file]), resolution)
         if coded is not None:
-            place(band, *coded.window(transform, band.shape))
+            coded.burn(band, transform)
         areas = write_band(Path(path), band, transform, resolution, crs)
     if coded is None:
         return areas, None
