@@ -407,12 +407,13 @@ def test_each_box_worked_out_at_once_is_the_box_of_its_try():
 
 @pytest.mark.parametrize("bands", [3, 4])
 def test_png_preview_decodes_to_the_pixels_drawn(bands):
-    from pipeline.maps.render import png_bytes
+    from pipeline.maps.render import png_of_rows
 
     rng = np.random.default_rng(7)
     image = rng.integers(0, 256, (37, 53, bands), dtype=np.uint8)
     image[5:20] = 200  # flat colour, as maps have
-    with Image.open(io.BytesIO(png_bytes(image, 150))) as png:
+    rows = np.concatenate([np.zeros((37, 1), dtype=np.uint8), image.reshape(37, -1)], axis=1)  # filter byte 0
+    with Image.open(io.BytesIO(png_of_rows(rows, 53, bands, 150))) as png:
         assert png.mode == {3: "RGB", 4: "RGBA"}[bands] and png.size == (53, 37)
         assert np.array_equal(np.asarray(png), image)
         assert png.info["dpi"] == pytest.approx((150, 150), abs=0.05)  # stored per metre
