@@ -152,8 +152,10 @@ def commune_figures(units_path: str | None, parcels_path: str | None) -> tuple[t
     the khoanh stage), and its parcels' :func:`owner_sources` and
     :func:`holder_counts`; a file that is both read once. Runs on a worker."""
     parcels = pd.read_parquet(parcels_path, columns=STATISTICS_COLUMNS) if parcels_path else None
-    units = parcels if units_path == parcels_path else pd.read_parquet(units_path, columns=AREA_COLUMNS) \
-        if units_path else None
+    if units_path == parcels_path:
+        units = parcels
+    else:
+        units = pd.read_parquet(units_path, columns=AREA_COLUMNS) if units_path else None
     return (areas_of(units) if units is not None else None,
             (owner_sources(parcels), holder_counts(parcels)) if parcels is not None else None)
 
