@@ -82,21 +82,25 @@ class CommuneQA:
         return out
 
 
-def _label(parcels: pd.DataFrame, index: np.ndarray) -> np.ndarray:
-    sheet = parcels["sheet_no"].astype("string").fillna("?").to_numpy()[index]
-    number = parcels["parcel_no"].astype("string").fillna("?").to_numpy()[index]
-    return np.char.add(np.char.add(sheet.astype(str), "/"), number.astype(str))
+def _labels(parcels: pd.DataFrame) -> np.ndarray:
+    """Every parcel's "sheet/parcel" number ("?" where one is missing)."""
+    sheet = parcels["sheet_no"].astype("string").fillna("?").to_numpy().astype(str)
+    number = parcels["parcel_no"].astype("string").fillna("?").to_numpy().astype(str)
+    return np.char.add(np.char.add(sheet, "/"), number)
 
 
 def _layer(code: str, problem: str, geometry, parcels, area, detail, crs) -> gpd.GeoDataFrame:
+    """A problem layer, largest first (ties in the given order)."""
     geometry = np.asarray(geometry, dtype=object)
+    area = np.asarray(area, dtype=float)
+    order = np.argsort(-area, kind="stable")
+    geometry = geometry[order]
     xy = representative_xy(geometry) if len(geometry) else np.empty((0, 2))
-    frame = gpd.GeoDataFrame({
-        "commune_code": code, "problem": problem, "parcels": list(parcels),
-        "x_northing": np.round(xy[:, 1], 2), "y_easting": np.round(xy[:, 0], 2),
-        "area_m2": np.asarray(area, dtype=float), "detail": list(detail),
-    }, geometry=list(geometry), crs=crs)
-    return frame.sort_values("area_m2", ascending=False, kind="stable").reset_index(drop=True)[PROBLEM_COLUMNS]
+    return gpd.GeoDataFrame({
+        "commune_code": code, "problem": problem, "parcels": list(np.asarray(parcels, dtype=object)[order]),
+        "x_northing": np.round(xy[:, 1], 2), "y_easting": np.round(xy[:, 0], 2), "area_m2": area[order],
+        "detail": list(np.asarray(detail, dtype=object)[order]),
+    }, geometry=gpd.array.from_shapely(geometry, crs=crs))
 
 
 def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: float | None = None,
@@ -106,10 +110,11 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
     geoms = np.asarray(parcels.geometry.values, dtype=object)
     crs = parcels.crs
     layers: dict[str, gpd.GeoDataFrame] = {}
+    labels = _labels(parcels)
 
     flags = parcels["flags"].astype("string").fillna("") if "flags" in parcels else pd.Series([""] * len(parcels))
     bad = np.flatnonzero(flags.str.contains(INVALID_FLAG, regex=False).to_numpy())
-    layers["invalid"] = _layer(code, "invalid", geoms[bad], _label(parcels, bad), shapely.area(geoms[bad]),
+    layers["invalid"] = _layer(code, "invalid", geoms[bad], labels[bad], shapely.area(geoms[bad]),
                                [vi(f) for f in flags.to_numpy()[bad]], crs)
 
     suspected = edge_suspects(geoms)  # for the overlaps and for the union the gaps are found in
@@ -117,10 +122,10 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
     for name, rows in (("overlaps", pairs[~pairs["duplicate"].astype(bool)]),
                        ("duplicates", pairs[pairs["duplicate"].astype(bool)])):
         i, j = rows["i"].to_numpy(int), rows["j"].to_numpy(int)
-        labels = np.char.add(np.char.add(_label(parcels, i), " & "), _label(parcels, j))
+        both = np.char.add(np.char.add(labels[i], " & "), labels[j])
         detail = [f"thửa {a} và {b} chồng đè nhau" if name == "overlaps" else f"thửa {a} và {b} trùng hình"
-                  for a, b in zip(_label(parcels, i), _label(parcels, j), strict=True)]
-        layers[name] = _layer(code, name, rows["geometry"].to_numpy(), labels, rows["area_m2"], detail, crs)
+                  for a, b in zip(labels[i], labels[j], strict=True)]
+        layers[name] = _layer(code, name, rows["geometry"].to_numpy(), both, rows["area_m2"], detail, crs)
 
     # gaps are the same with overlaps resolved; resolving changes only suspected parcels (an overlap's two)
     holes = gaps(resolve_overlaps(geoms, pairs, parcel_priority(parcels)), boundary, thresholds,
@@ -131,13 +136,13 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
 
     thin = slivers(geoms, thresholds)
     width = mean_width(geoms[thin])
-    layers["slivers"] = _layer(code, "slivers", geoms[thin], _label(parcels, thin), shapely.area(geoms[thin]),
+    layers["slivers"] = _layer(code, "slivers", geoms[thin], labels[thin], shapely.area(geoms[thin]),
                                [f"bề rộng trung bình {vn_number(w)} m" for w in width], crs)
 
     if boundary is not None:
         cross = crossings(geoms, boundary, thresholds)
         i = cross["i"].to_numpy(int)
-        layers["crossings"] = _layer(code, "crossings", cross["geometry"].to_numpy(), _label(parcels, i),
+        layers["crossings"] = _layer(code, "crossings", cross["geometry"].to_numpy(), labels[i],
                                      cross["area_m2"], ["phần thửa nằm ngoài ranh giới xã"] * len(i), crs)
     else:
         layers["crossings"] = _layer(code, "crossings", [], [], [], [], crs)
