@@ -41,7 +41,13 @@ def outline_path(geoms: np.ndarray) -> MplPath:
     """Every ring of the polygons (or every line of line geometries) as one
     stroked path (one PDF drawing operation, where a LineCollection would
     write one per ring)."""
-    parts = shapely.get_parts(np.asarray(geoms, dtype=object))
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) and np.isin(shapely.get_type_id(geoms), (3, 6)).all():  # (multi)polygons: from ragged arrays
+        coords, starts = polygon_rings(geoms)  # a third of the cost of a geometry per part and per ring
+        codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
+        codes[starts] = MplPath.MOVETO
+        return MplPath(coords, codes)
+    parts = shapely.get_parts(geoms)
     polygonal = shapely.get_type_id(parts) == 3
     lines = np.r_[shapely.get_rings(parts[polygonal]), parts[~polygonal]]
     coords, ring_of = shapely.get_coordinates(lines, return_index=True)

@@ -12,7 +12,7 @@ import pytest
 import shapely
 from PIL import Image
 
-from pipeline.drawing import PT_PER_MM, compound_path, dissolved_outline_path
+from pipeline.drawing import PT_PER_MM, compound_path, dissolved_outline_path, outline_path
 from pipeline.maps.generalise import _shared, generalise, minimum_mapped_m2
 from pipeline.maps.labels import Room, box_polygon, label_coverage, place_labels
 from pipeline.maps.layout import ROLL_MM, choose_paper, format_scale, plotter_layout, regulation_scale
@@ -510,6 +510,22 @@ def test_sheets_generalise_commune_by_commune_and_keep_each_until_its_khoanh_cha
 def _drawn_length(path) -> float:
     steps = np.diff(path.vertices, axis=0)[path.codes[1:] != path.MOVETO]
     return float(np.hypot(steps[:, 0], steps[:, 1]).sum())
+
+
+def test_an_outline_strokes_every_ring_once_polygons_multipolygons_and_lines():
+    """Every ring (exteriors, holes, each part of a multipolygon) is one line
+    of the stroked path, in order; an empty polygon draws nothing; lines are
+    drawn as they are."""
+    holed = shapely.box(0, 0, 10, 10).difference(shapely.box(2, 2, 3, 3))
+    multi = shapely.MultiPolygon([shapely.box(20, 0, 21, 1), shapely.box(30, 0, 32, 2)])
+    polygons = np.array([holed, multi, shapely.Polygon(), shapely.box(5, 5, 6, 6)])
+    path = outline_path(polygons)
+    rings = shapely.get_rings(shapely.get_parts(polygons))
+    assert (path.codes == path.MOVETO).sum() == len(rings) == 5
+    assert np.array_equal(path.vertices, shapely.get_coordinates(rings))
+    assert _drawn_length(path) == pytest.approx(40 + 4 + 4 + 8 + 4)
+    mixed = outline_path(np.array([shapely.LineString([(0, 0), (3, 4)]), shapely.box(0, 0, 1, 1)]))
+    assert (mixed.codes == mixed.MOVETO).sum() == 2 and _drawn_length(mixed) == pytest.approx(5 + 4)
 
 
 def test_a_small_scale_sheet_draws_no_edge_between_khoanh_of_one_code():
