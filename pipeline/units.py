@@ -43,23 +43,26 @@ def _strip(name: str, prefixes: tuple[str, ...]) -> str:
     return name
 
 
-def build_units(commune_codes: list[str], boundaries: pd.DataFrame, province_name: str,
+def build_units(commune_codes: list[str], attributes: pd.DataFrame, province_name: str,
                 province_code: str, levels: tuple[str, ...] = ("xa", "huyen", "tinh")) -> list[Unit]:
-    """Communes, their districts and the province, from the boundary attributes
-    (``levels`` without "huyen": the province's sub-units are its communes, as
+    """Communes, their districts and the province, from the communes' codes,
+    names, district codes and district names (``RunManifest.unit_attributes``;
+    ``levels`` without "huyen": the province's sub-units are its communes, as
     since 1 July 2025).
 
-    A commune missing from the boundary file goes under district
-    UNKNOWN_DISTRICT ("không rõ huyện") so that its area still reaches the province.
+    A commune whose district is not known (missing from the boundary file and
+    ``[[communes]]``) goes under district UNKNOWN_DISTRICT ("không rõ huyện")
+    so that its area still reaches the province.
     """
-    info = boundaries.set_index("commune_code") if len(boundaries) else pd.DataFrame()
+    info = attributes.set_index("commune_code") if len(attributes) else pd.DataFrame()
     district_names: dict[str, str] = {}
     communes = []
     for code in sorted(commune_codes):
         known = code in info.index
-        name = str(info.at[code, "commune_name"]) if known else code
-        district = str(info.at[code, "district_code"]) if known else UNKNOWN_DISTRICT
-        district_names.setdefault(district, str(info.at[code, "district_name"]) if known else "(không rõ huyện)")
+        name = str(info.at[code, "commune_name"]) if known and pd.notna(info.at[code, "commune_name"]) else code
+        placed = known and pd.notna(info.at[code, "district_code"])
+        district = str(info.at[code, "district_code"]) if placed else UNKNOWN_DISTRICT
+        district_names.setdefault(district, str(info.at[code, "district_name"]) if placed else "(không rõ huyện)")
         communes.append(Unit("xa", code, name, (code,), commune_name=_strip(name, ("Xã ",)),
                              district_name=_strip(district_names[district], ("Huyện ", "Thành phố ", "Thị xã ")),
                              province_name=province_name, parent_code=district))

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pandas as pd
 from pyproj import CRS
 
 from . import __version__, crs as vn
 from .boundaries import load_boundaries
-from .config import Boundaries, CompoundSplit, NewUnits, Previous, Settings, load_settings
+from .config import Boundaries, CommuneName, CompoundSplit, NewUnits, Previous, Settings, load_settings
 from .errors import StageInputMissing
 from .io import read_geoparquets
 from .reference import Province, province as find_province
@@ -76,6 +77,7 @@ class RunManifest:
     units: tuple[NewUnits, ...] = ()  # new administrative units the run is regrouped onto
     levels: tuple[str, ...] = ("xa", "huyen", "tinh")  # the levels of the forms and maps
     regime: str = DEFAULT_TEMPLATE  # the circular the run follows (its codes, forms and map texts)
+    communes: tuple[CommuneName, ...] = ()  # names (and districts) the config gives
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RunManifest:
@@ -84,7 +86,7 @@ class RunManifest:
             boundaries=settings.boundaries, qa=settings.qa, natural_area_ha=dict(settings.natural_area_ha),
             map_scale_step=settings.map_scale_step, map_dpi=settings.map_dpi, previous=settings.previous,
             column_aliases=dict(settings.column_aliases), compound=settings.compound, input_root=settings.input_root,
-            units=settings.units, regime=settings.regime, levels=settings.levels)
+            units=settings.units, regime=settings.regime, levels=settings.levels, communes=settings.communes)
 
     # ------------------------------------------------------------ derived
 
@@ -114,12 +116,24 @@ class RunManifest:
             return self.load_boundaries()
         return _boundaries(replace(self.boundaries, path=self.boundaries.context, context=None), self.meridian).copy()
 
-    def commune_names(self) -> dict[str, str]:
-        """Commune code → name, from the boundary file (empty when it has none)."""
+    def unit_attributes(self) -> pd.DataFrame:
+        """Each commune's code, name, district code and district name: the
+        boundary file's, then what ``[[communes]]`` gives (over the file's)."""
+        columns = ["commune_code", "commune_name", "district_code", "district_name"]
         bounds = _boundaries(self.boundaries, self.meridian)
-        if "commune_name" not in bounds:
-            return {}
-        named = bounds.dropna(subset=["commune_name"])
+        known = pd.DataFrame({c: bounds[c] if c in bounds else pd.Series(dtype=object) for c in columns})
+        known = known.astype({"commune_code": str})
+        given = pd.DataFrame([(c.code, c.name, c.district_code, c.district) for c in self.communes], columns=columns)
+        if given.empty:
+            return known.reset_index(drop=True)
+        kept = known[~known["commune_code"].isin(given["commune_code"])]
+        filled = given.set_index("commune_code").combine_first(known.set_index("commune_code")).reset_index()
+        filled = filled[filled["commune_code"].isin(given["commune_code"])][columns]
+        return pd.concat([kept, filled], ignore_index=True)
+
+    def commune_names(self) -> dict[str, str]:
+        """Commune code → name, from the boundary file and ``[[communes]]`` (empty when neither gives one)."""
+        named = self.unit_attributes().dropna(subset=["commune_name"])
         return dict(zip(named["commune_code"].astype(str), named["commune_name"].astype(str), strict=True))
 
     def shown(self, path: str) -> str:
@@ -164,6 +178,7 @@ class RunManifest:
             "units": [plain(u) for u in self.units],
             "levels": list(self.levels),
             "regime": self.regime,
+            "communes": [asdict(c) for c in self.communes],
         }
 
     @classmethod
@@ -193,6 +208,7 @@ class RunManifest:
                                     "levels": tuple(u["levels"])}) for u in data.get("units", [])),
             levels=tuple(data.get("levels", ("xa", "huyen", "tinh"))),
             regime=str(data.get("regime", DEFAULT_TEMPLATE)),
+            communes=tuple(CommuneName(**c) for c in data.get("communes", [])),
         )
 
 

@@ -27,6 +27,13 @@ def test_bundled_config_loads():
      r"\[\[sources\]\] #1: crs 'EPSG:999999'"),
     ({"inventory": {"province": "Lạng Sơn"}, "sources": [{"crs": "EPSG:9215"}]}, "missing key 'path'"),
     ({"inventory": {"province": "Lạng Sơn"}, "compound": {"first_use_m2": -1}}, "first_use_m2"),
+    ({"inventory": {"province": "Lạng Sơn"}, "communes": [{"code": "25465", "name": "Xã A", "district": "Huyện B"}]},
+     r"\[\[communes\]\] #1: give both 'district_code' and 'district'"),
+    ({"inventory": {"province": "Lạng Sơn"}, "communes": [{"code": "25465"}]}, r"#1: missing key 'name'"),
+    ({"inventory": {"province": "Lạng Sơn"}, "communes": [{"code": "1", "name": "A"}, {"code": "00001", "name": "B"}]},
+     "commune code 00001 is given more than once"),
+    ({"inventory": {"province": "Lạng Sơn"}, "communes": [{"code": "1", "name": "A", "huyen": "B"}]},
+     r"unknown key\(s\) \['huyen'\]"),
 ])
 def test_bad_config_names_the_key(data, message):
     with pytest.raises(ConfigError, match=message):
@@ -38,3 +45,26 @@ def test_bad_toml_names_the_file(tmp_path):
     path.write_text("[inventory\nprovince = 1", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(path)
+
+
+def test_commune_names_from_the_config_fill_and_override_the_boundary_file():
+    """``[[communes]]`` names a commune the boundary file lacks (code padded to
+    five digits) and renames one it has, keeping that one's district; the run
+    manifest carries the names through its JSON."""
+    from pipeline.workdir import RunManifest
+
+    settings = settings_from_dict({
+        "inventory": {"province": "Lạng Sơn"},
+        "boundaries": {"path": str(REPO / "data/raw/sample/boundaries/communes_van_quan.geojson")},
+        "communes": [{"code": "6999", "name": "Xã Mới", "district_code": "185", "district": "Huyện Văn Quan"},
+                     {"code": "06286", "name": "Xã Khánh Khê (tên mới)"}],
+    })
+    assert settings.communes[0].code == "06999"
+    manifest = RunManifest.from_json(RunManifest.from_settings(settings).to_json())
+    units = manifest.unit_attributes().set_index("commune_code")
+    assert units.loc["06999"].tolist() == ["Xã Mới", "185", "Huyện Văn Quan"]
+    assert units.loc["06286", "commune_name"] == "Xã Khánh Khê (tên mới)"
+    assert units.loc["06286", "district_name"] == units.loc["06253", "district_name"] == "Huyện Văn Quan"
+    in_file = manifest.load_boundaries().set_index("commune_code")["commune_name"]
+    assert manifest.commune_names()["06253"] == in_file["06253"] == "Thị trấn Văn Quan"
+    assert len(units) == len(in_file) + 1 == units.index.nunique()

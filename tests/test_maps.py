@@ -644,6 +644,37 @@ def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_r
     assert "không vẽ tờ bản đồ cấp huyện" in (work.report("maps.md")).read_text(encoding="utf-8")
 
 
+def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_forms(sample_run, tmp_path):
+    """A run without commune boundaries whose config names the commune and its
+    district (``[[communes]]``): the sheet's title line, its signatures and the
+    forms' reporting line carry the names, not the code and "không rõ huyện",
+    and the district gets its sheet and forms."""
+    import openpyxl
+
+    from pipeline.forms import run_forms
+    from pipeline.maps import run_maps
+    from tests.helpers import one_commune_without_boundaries
+
+    keep, manifest = one_commune_without_boundaries(sample_run, tmp_path / "work")
+    manifest["communes"] = [{"code": keep, "name": "Thị trấn Tân Biên", "district_code": "705",
+                             "district": "Huyện Tân Biên"}]
+    work = WorkDir(tmp_path / "work")
+    work.manifest.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    run_maps(work, dpi=30, progress=False)
+    assert (work.maps_dir / "huyen_705.pdf").exists() and not (work.maps_dir / "huyen_000.pdf").exists()
+    with pymupdf.open(work.maps_dir / f"xa_{keep}.pdf") as pdf:
+        assert pdf.metadata["title"].endswith("THỊ TRẤN TÂN BIÊN - HUYỆN TÂN BIÊN - TỈNH LẠNG SƠN")
+        words = " ".join(pdf[0].get_text().split())
+    assert "THỊ TRẤN TÂN BIÊN - HUYỆN TÂN BIÊN" in words and "VÀ MÔI TRƯỜNG HUYỆN TÂN BIÊN" in words
+    run_forms(work)
+    for level, code in (("xa", keep), ("huyen", "705")):
+        sheet = openpyxl.load_workbook(work.forms_dir / level / code / "Bieu_01_TKDD.xlsx").active
+        line = next(c.value for row in sheet.iter_rows() for c in row
+                    if isinstance(c.value, str) and c.value.startswith("Đơn vị báo cáo"))
+        assert "Huyện: Tân Biên" in line and "không rõ" not in line
+        assert level == "huyen" or "Thị trấn Tân Biên" in line
+
+
 def _hoa_binh(sample_run):
     """The sheet of the sample's commune 06253: its layout and content."""
     from pipeline.io import read_geoparquet

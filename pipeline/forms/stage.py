@@ -72,7 +72,7 @@ def _inputs_of(work: WorkDir, manifest: RunManifest, template: Template) -> Form
     areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str})
     change = read_change_inputs(work.transitions_csv, manifest)
     khoanh = _read_khoanh(work, change)
-    units = build_units(sorted(set(areas["commune_code"]) | set(khoanh)), manifest.load_boundaries(),
+    units = build_units(sorted(set(areas["commune_code"]) | set(khoanh)), manifest.unit_attributes(),
                         manifest.province.name_vi, manifest.province.gso_code, manifest.levels)
     sources = pd.read_csv(work.owner_sources_csv, dtype={"commune_code": str}) \
         if work.owner_sources_csv.exists() else None

@@ -169,7 +169,7 @@ def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = 
     if up_to_date([work.report("maps.md")], [*files, *changes, work.manifest]):
         log.info("maps: up to date")
         return []
-    units = build_units([p.stem for p in files], manifest.load_boundaries(), manifest.province.name_vi,
+    units = build_units([p.stem for p in files], manifest.unit_attributes(), manifest.province.name_vi,
                         manifest.province.gso_code, manifest.levels)
     unknown = [u for u in units if u.unknown_district]
     # the big sheets first, so that they do not finish last on one worker

@@ -154,8 +154,10 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
     else:  # no boundary file: each commune's extent as its khoanh and gaps outline it (the sheets' frame too)
         outlines = work.read_outlines(p.stem for p in work.khoanh_files())
         if len(outlines):
+            names = manifest.commune_names()  # from [[communes]], when the config gives them
+            codes = outlines["commune_code"].astype(str)
             outlines = gpd.GeoDataFrame({"commune_code": outlines["commune_code"],
-                                         "commune_name": "Xã " + outlines["commune_code"].astype(str)},
+                                         "commune_name": [names.get(c, f"Xã {c}") for c in codes]},
                                         geometry=outlines.geometry.values, crs=target)
             layers.append(GpkgLayer(OUTLINE_LAYER, "Phạm vi xã (theo khoanh đất)", OUTLINE_NOTE, whole(outlines),
                                     True, boundary_style(OUTLINE_LAYER, "xa", "Phạm vi xã (theo khoanh đất)")))

@@ -77,7 +77,7 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     district's GeoTIFF is laid from its communes'."""
     crs = manifest.crs
     communes = sorted(read_columns(work.khoanh_files(), ["commune_code"])["commune_code"].unique())
-    units = build_units(communes, manifest.load_boundaries(), manifest.province.name_vi, manifest.province.gso_code,
+    units = build_units(communes, manifest.unit_attributes(), manifest.province.name_vi, manifest.province.gso_code,
                         manifest.levels)
     drawn = [unit for unit in units if unit.level in ("xa", "huyen") and not unit.unknown_district]
     tif = {unit.key: work.rasters_dir / f"{unit.level}_{unit.code}.tif" for unit in drawn}

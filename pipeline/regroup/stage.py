@@ -273,7 +273,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     unit_m2 = dict(zip(units["unit_code"], units.area, strict=True))
     write_text(target.report("regroup.md"), regroup_report(khoanh, pieces, slivers, table, spec, provisional, unit_m2))
     derived = replace(manifest, boundaries=Boundaries(path=boundary_file, context=boundary_file),
-                      natural_area_ha={}, previous=None, units=(), levels=spec.levels)
+                      natural_area_ha={}, communes=(), previous=None, units=(), levels=spec.levels)
     write_json_if_changed(target.manifest, RunManifest.to_json(derived))  # its time dates every sheet of the units
     log.info("regroup %s: %d of %d old communes cut again, %d units put together; %d khoanh → %d pieces in %d units "
              "(%d slivers, %.2f m²) → %s", spec.label, len(stale), len(olds), len(feeds), len(khoanh), len(pieces),

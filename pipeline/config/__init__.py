@@ -15,14 +15,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pyproj import CRS
-from pyproj.exceptions import CRSError as ProjCRSError
+from ..errors import ConfigError, KiemkeError, UnknownProvinceError
+from ..reference import Province, landuse_tree, owner_codes, province as find_province
+from ..regime import DEFAULT_TEMPLATE, load_template, regime_for_year, use_regime
+from ..topology import Thresholds
+from ..vntext import fold
+from .admin import Boundaries, CommuneName, NewUnits, boundaries_section, communes_section, levels_of, units_section
+from .checks import check_crs, check_keys, path_of, positive, require
 
-from .errors import ConfigError, KiemkeError, UnknownProvinceError
-from .reference import Province, landuse_tree, owner_codes, province as find_province
-from .regime import DEFAULT_TEMPLATE, load_template, regime_for_year, use_regime
-from .topology import Thresholds
-from .vntext import fold
+__all__ = ["DEFAULT_WORKDIR", "Boundaries", "CommuneName", "CompoundSplit", "ConfigError", "Forest", "NewUnits",
+           "Previous", "Refine", "Settings", "SourceOverride", "load_settings", "settings_from_dict"]
 
 DEFAULT_WORKDIR = Path("data/processed")
 
@@ -58,19 +60,6 @@ class CompoundSplit:
 
     first_use_m2: float = 400.0
     area_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Boundaries:
-    """An administrative boundary file and the names of its code fields."""
-
-    path: Path
-    commune_code_field: str = "gso_commune_code"
-    commune_name_field: str = "commune_vn"
-    district_code_field: str = "gso_district_code"
-    district_name_field: str = "district_vn"
-    #: A wider file with the same fields (the whole province): the neighbours named on the maps.
-    context: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -126,21 +115,6 @@ class Forest:
 
 
 @dataclass(frozen=True)
-class NewUnits:
-    """Administrative units the inventory is regrouped onto ([units]: the
-    communes of 1 July 2025, or another reform): a polygon layer, its name
-    field, its codes (a field, or a CSV ``name,code``), a label for the
-    outputs (``units_<label>/``) and the levels of its forms (no district)."""
-
-    path: Path
-    label: str
-    name_field: str = "name"
-    code_field: str | None = None
-    codes: Path | None = None
-    levels: tuple[str, ...] = ("xa", "tinh")
-
-
-@dataclass(frozen=True)
 class Settings:
     """Everything a run needs to know, validated."""
 
@@ -155,6 +129,7 @@ class Settings:
     compound: CompoundSplit = CompoundSplit()
     qa: Thresholds = Thresholds()
     natural_area_ha: dict[str, float] = field(default_factory=dict)  # commune code → ha
+    communes: tuple[CommuneName, ...] = ()  # names the boundary file does not give
     scheduler: str | None = None  # Dask scheduler address, "sync", or None for a local cluster
     map_scale_step: int = 0  # −1/+1: one scale step larger/smaller (Art. 18(4) exception)
     map_dpi: int = 150  # PNG preview resolution
@@ -175,47 +150,6 @@ class Settings:
         return SourceOverride(**merged)
 
 
-def _require(table: dict, key: str, kind: type, where: str, *, default: Any = ...) -> Any:
-    if key not in table:
-        if default is ...:
-            raise ConfigError(f"{where}: missing key '{key}' ({kind.__name__} expected).")
-        return default
-    value = table[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(
-            f"{where}: key '{key}' must be a {kind.__name__}, got {type(value).__name__} {value!r}."
-        )
-    return value
-
-
-def _positive(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where} must be a number > 0, got {value!r}.")
-    return float(value)
-
-
-def _check_crs(text: str, where: str) -> str:
-    try:
-        CRS.from_user_input(text)
-    except ProjCRSError as exc:
-        raise ConfigError(
-            f"{where}: crs {text!r} is not a CRS PROJ knows ({exc}). "
-            "Use an EPSG code such as 'EPSG:9215' (VN-2000 / TM-3 107-15) or a WKT/PROJ string."
-        ) from None
-    return text
-
-
-def _check_keys(table: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}.")
-
-
-def _path_of(text: str, base_dir: Path) -> Path:
-    path = Path(text)
-    return path if path.is_absolute() else base_dir / path
-
-
 def _reference_date(inv: dict, year: int) -> date:
     ref = inv.get("reference_date", date(year, 12, 31))
     if isinstance(ref, str):
@@ -232,35 +166,21 @@ def _reference_date(inv: dict, year: int) -> date:
 
 def _sources(data: dict) -> tuple[SourceOverride, ...]:
     sources = []
-    for i, src in enumerate(_require(data, "sources", list, "config", default=[])):
+    for i, src in enumerate(require(data, "sources", list, "config", default=[])):
         where = f"[[sources]] #{i + 1}"
         if not isinstance(src, dict):
             raise ConfigError(f"{where} must be a table with 'path' and overrides.")
-        _check_keys(src, {"path", "commune_code", "crs", "encoding", "owner_type", "refine"}, where)
+        check_keys(src, {"path", "commune_code", "crs", "encoding", "owner_type", "refine"}, where)
         crs = src.get("crs")
         sources.append(SourceOverride(
-            pattern=_require(src, "path", str, where),
-            commune_code=_require(src, "commune_code", str, where, default=None),
-            crs=_check_crs(crs, where) if crs is not None else None,
-            encoding=_require(src, "encoding", str, where, default=None),
-            owner_type=_owner_code(_require(src, "owner_type", str, where, default=None), where),
-            refine=_refinements(_require(src, "refine", dict, where, default={}), f"{where} refine"),
+            pattern=require(src, "path", str, where),
+            commune_code=require(src, "commune_code", str, where, default=None),
+            crs=check_crs(crs, where) if crs is not None else None,
+            encoding=require(src, "encoding", str, where, default=None),
+            owner_type=_owner_code(require(src, "owner_type", str, where, default=None), where),
+            refine=_refinements(require(src, "refine", dict, where, default={}), f"{where} refine"),
         ))
     return tuple(sources)
-
-
-def _boundaries(data: dict, base_dir: Path) -> Boundaries | None:
-    if "boundaries" not in data:
-        return None
-    bnd = _require(data, "boundaries", dict, "config")
-    fields = {f for f in Boundaries.__dataclass_fields__ if f not in ("path", "context")}
-    _check_keys(bnd, fields | {"path", "context"}, "[boundaries]")
-    context = _require(bnd, "context", str, "[boundaries]") if "context" in bnd else None
-    return Boundaries(
-        path=_path_of(_require(bnd, "path", str, "[boundaries]"), base_dir),
-        **{k: _require(bnd, k, str, "[boundaries]") for k in fields if k in bnd},
-        context=_path_of(context, base_dir) if context else None,
-    )
 
 
 def _owner_code(code: str | None, where: str) -> str | None:
@@ -287,54 +207,54 @@ def _refinements(table: dict, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def _refine(data: dict) -> Refine:
-    table = _require(data, "refine", dict, "config", default={})
-    _check_keys(table, {"strict", "rules"}, "[refine]")
-    return Refine(strict=_require(table, "strict", bool, "[refine]", default=False),
-                  rules=_refinements(_require(table, "rules", dict, "[refine]", default={}), "[refine] rules"))
+    table = require(data, "refine", dict, "config", default={})
+    check_keys(table, {"strict", "rules"}, "[refine]")
+    return Refine(strict=require(table, "strict", bool, "[refine]", default=False),
+                  rules=_refinements(require(table, "rules", dict, "[refine]", default={}), "[refine] rules"))
 
 
 def _forest(data: dict, base_dir: Path) -> Forest | None:
     if "forest" not in data:
         return None
-    table = _require(data, "forest", dict, "config")
-    _check_keys(table, {"path", "status_field", "natural", "planted", "not_forest", "crs"}, "[forest]")
-    values = {k: tuple(fold(str(v)) for v in _require(table, k, list, "[forest]"))
+    table = require(data, "forest", dict, "config")
+    check_keys(table, {"path", "status_field", "natural", "planted", "not_forest", "crs"}, "[forest]")
+    values = {k: tuple(fold(str(v)) for v in require(table, k, list, "[forest]"))
               for k in ("natural", "planted", "not_forest") if k in table}
-    crs = _require(table, "crs", str, "[forest]", default=None)
-    return Forest(path=_path_of(_require(table, "path", str, "[forest]"), base_dir),
-                  status_field=_require(table, "status_field", str, "[forest]"),
-                  crs=_check_crs(crs, "[forest]") if crs else None, **values)
+    crs = require(table, "crs", str, "[forest]", default=None)
+    return Forest(path=path_of(require(table, "path", str, "[forest]"), base_dir),
+                  status_field=require(table, "status_field", str, "[forest]"),
+                  crs=check_crs(crs, "[forest]") if crs else None, **values)
 
 
 def _corrections(data: dict, base_dir: Path) -> Path | None:
-    table = _require(data, "review", dict, "config", default={})
-    _check_keys(table, {"corrections"}, "[review]")
-    path = _require(table, "corrections", str, "[review]", default=None)
-    return _path_of(path, base_dir) if path else None
+    table = require(data, "review", dict, "config", default={})
+    check_keys(table, {"corrections"}, "[review]")
+    path = require(table, "corrections", str, "[review]", default=None)
+    return path_of(path, base_dir) if path else None
 
 
 def _compound(data: dict) -> CompoundSplit:
-    comp = _require(data, "compound", dict, "config", default={})
-    _check_keys(comp, {"first_use_m2", "area_fields"}, "[compound]")
+    comp = require(data, "compound", dict, "config", default={})
+    check_keys(comp, {"first_use_m2", "area_fields"}, "[compound]")
     return CompoundSplit(
-        first_use_m2=_positive(comp.get("first_use_m2", 400.0), "[compound] first_use_m2"),
+        first_use_m2=positive(comp.get("first_use_m2", 400.0), "[compound] first_use_m2"),
         area_fields={k: tuple(v) for k, v in comp.get("area_fields", {}).items()},
     )
 
 
 def _qa(data: dict) -> Thresholds:
-    qa_table = _require(data, "qa", dict, "config", default={})
-    _check_keys(qa_table, set(Thresholds.__dataclass_fields__), "[qa]")
-    return Thresholds(**{k: _positive(qa_table[k], f"[qa] {k}") for k in qa_table})
+    qa_table = require(data, "qa", dict, "config", default={})
+    check_keys(qa_table, set(Thresholds.__dataclass_fields__), "[qa]")
+    return Thresholds(**{k: positive(qa_table[k], f"[qa] {k}") for k in qa_table})
 
 
 def _maps(data: dict) -> tuple[int, int]:
-    maps = _require(data, "maps", dict, "config", default={})
-    _check_keys(maps, {"scale_step", "dpi"}, "[maps]")
-    scale_step = _require(maps, "scale_step", int, "[maps]", default=0)
+    maps = require(data, "maps", dict, "config", default={})
+    check_keys(maps, {"scale_step", "dpi"}, "[maps]")
+    scale_step = require(maps, "scale_step", int, "[maps]", default=0)
     if scale_step not in (-1, 0, 1):
         raise ConfigError("[maps] scale_step must be -1 (one step larger scale), 0 or 1 (one step smaller).")
-    dpi = _require(maps, "dpi", int, "[maps]", default=150)
+    dpi = require(maps, "dpi", int, "[maps]", default=150)
     if not 50 <= dpi <= 600:
         raise ConfigError(f"[maps] dpi must be between 50 and 600, got {dpi}.")
     return scale_step, dpi
@@ -343,50 +263,28 @@ def _maps(data: dict) -> tuple[int, int]:
 def _previous(data: dict, year: int, base_dir: Path) -> Previous | None:
     if "previous" not in data:
         return None
-    prev = _require(data, "previous", dict, "config")
-    _check_keys(prev, {"path", "year", "crs", "encoding", "commune_code", "statistics", "statistics_year"},
+    prev = require(data, "previous", dict, "config")
+    check_keys(prev, {"path", "year", "crs", "encoding", "commune_code", "statistics", "statistics_year"},
                 "[previous]")
-    crs = _require(prev, "crs", str, "[previous]", default=None)
-    stats = _require(prev, "statistics", str, "[previous]", default=None)
+    crs = require(prev, "crs", str, "[previous]", default=None)
+    stats = require(prev, "statistics", str, "[previous]", default=None)
     previous = Previous(
-        path=str(_path_of(_require(prev, "path", str, "[previous]"), base_dir)),
-        year=_require(prev, "year", int, "[previous]", default=year - 5),
-        crs=_check_crs(crs, "[previous]") if crs else None,
-        encoding=_require(prev, "encoding", str, "[previous]", default=None),
-        commune_code=_require(prev, "commune_code", str, "[previous]", default=None),
-        statistics=_path_of(stats, base_dir) if stats else None,
-        statistics_year=_require(prev, "statistics_year", int, "[previous]", default=year - 1 if stats else None),
+        path=str(path_of(require(prev, "path", str, "[previous]"), base_dir)),
+        year=require(prev, "year", int, "[previous]", default=year - 5),
+        crs=check_crs(crs, "[previous]") if crs else None,
+        encoding=require(prev, "encoding", str, "[previous]", default=None),
+        commune_code=require(prev, "commune_code", str, "[previous]", default=None),
+        statistics=path_of(stats, base_dir) if stats else None,
+        statistics_year=require(prev, "statistics_year", int, "[previous]", default=year - 1 if stats else None),
     )
     if previous.year >= year:
         raise ConfigError(f"[previous] year {previous.year} must be before the inventory year {year}.")
     return previous
 
 
-def _levels(levels: list, where: str) -> tuple[str, ...]:
-    """The levels of the units (``["xa", "tinh"]`` since 1 July 2025), checked."""
-    if not isinstance(levels, list) or not set(levels) <= {"xa", "huyen", "tinh"} or "xa" not in levels:
-        raise ConfigError(f"{where} levels {levels}: use 'xa', 'huyen', 'tinh' (with 'xa').")
-    return tuple(levels)
-
-
-def _units(data: dict, base_dir: Path) -> tuple[NewUnits, ...]:
-    tables = data.get("units", [])
-    out = []
-    for table in [tables] if isinstance(tables, dict) else tables:
-        _check_keys(table, {"path", "label", "name_field", "code_field", "codes", "levels"}, "[units]")
-        levels = _levels(_require(table, "levels", list, "[units]", default=["xa", "tinh"]), "[units]")
-        codes = _require(table, "codes", str, "[units]", default=None)
-        out.append(NewUnits(path=_path_of(_require(table, "path", str, "[units]"), base_dir),
-                            label=str(_require(table, "label", str, "[units]")),
-                            name_field=_require(table, "name_field", str, "[units]", default="name"),
-                            code_field=_require(table, "code_field", str, "[units]", default=None),
-                            codes=_path_of(codes, base_dir) if codes else None, levels=levels))
-    return tuple(out)
-
-
 def _regime(inv: dict, year: int) -> str:
     """``[inventory] regime``, checked; by default the year's (≤ 2023 TT 27/2018, ≥ 2024 TT 08/2024)."""
-    name = _require(inv, "regime", str, "[inventory]", default=regime_for_year(year))
+    name = require(inv, "regime", str, "[inventory]", default=regime_for_year(year))
     try:
         load_template(name)
     except KiemkeError as exc:
@@ -396,18 +294,18 @@ def _regime(inv: dict, year: int) -> str:
 
 def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> Settings:
     """Validate a parsed ``inventory.toml``; relative paths are taken from ``base_dir``."""
-    _check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
-                       "maps", "previous", "refine", "forest", "review", "units"}, "config")
-    inv = _require(data, "inventory", dict, "config")
-    _check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler", "regime",
+    check_keys(data, {"inventory", "sources", "boundaries", "columns", "compound", "qa", "natural_area_ha",
+                       "maps", "previous", "refine", "forest", "review", "units", "communes"}, "config")
+    inv = require(data, "inventory", dict, "config")
+    check_keys(inv, {"province", "year", "reference_date", "input", "workdir", "scheduler", "regime",
                      "levels"}, "[inventory]")
     try:
-        province = find_province(_require(inv, "province", str, "[inventory]"))
+        province = find_province(require(inv, "province", str, "[inventory]"))
     except UnknownProvinceError as exc:
         raise ConfigError(f"[inventory] province: {exc}") from None
-    year = _require(inv, "year", int, "[inventory]", default=2019)
-    aliases = {name: tuple(_require(data["columns"], name, list, "[columns]")) for name in data.get("columns", {})}
-    natural = _require(data, "natural_area_ha", dict, "config", default={})
+    year = require(inv, "year", int, "[inventory]", default=2019)
+    aliases = {name: tuple(require(data["columns"], name, list, "[columns]")) for name in data.get("columns", {})}
+    natural = require(data, "natural_area_ha", dict, "config", default={})
     scale_step, dpi = _maps(data)
     regime = _regime(inv, year)
     with use_regime(regime):  # codes in [refine] and owner defaults are the regime's
@@ -415,24 +313,25 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
             province=province,
             year=year,
             reference_date=_reference_date(inv, year),
-            input_root=_path_of(inv["input"], base_dir) if "input" in inv else None,
-            workdir=_path_of(_require(inv, "workdir", str, "[inventory]", default=str(DEFAULT_WORKDIR)), base_dir),
+            input_root=path_of(inv["input"], base_dir) if "input" in inv else None,
+            workdir=path_of(require(inv, "workdir", str, "[inventory]", default=str(DEFAULT_WORKDIR)), base_dir),
             sources=_sources(data),
-            boundaries=_boundaries(data, base_dir),
+            boundaries=boundaries_section(data, base_dir),
             column_aliases=aliases,
             compound=_compound(data),
             qa=_qa(data),
-            natural_area_ha={str(k).zfill(5): _positive(v, f"[natural_area_ha] {k}") for k, v in natural.items()},
-            scheduler=_require(inv, "scheduler", str, "[inventory]", default=None),
+            natural_area_ha={str(k).zfill(5): positive(v, f"[natural_area_ha] {k}") for k, v in natural.items()},
+            communes=communes_section(data),
+            scheduler=require(inv, "scheduler", str, "[inventory]", default=None),
             map_scale_step=scale_step,
             map_dpi=dpi,
             previous=_previous(data, year, base_dir),
             refine=_refine(data),
             forest=_forest(data, base_dir),
             corrections=_corrections(data, base_dir),
-            units=_units(data, base_dir),
+            units=units_section(data, base_dir),
             regime=regime,
-            levels=_levels(inv["levels"], "[inventory]") if "levels" in inv else Settings.levels,
+            levels=levels_of(inv["levels"], "[inventory]") if "levels" in inv else Settings.levels,
         )
 
 
