@@ -161,7 +161,7 @@ def regroup_commune(workdir: str, code: str, spec: NewUnits, meridian: float, pa
     for layer, frame in (("khoanh", pieces), ("parcels", parcels)):
         for unit, rows in frame.groupby("commune_code", sort=False):  # sorted by unit: each a slice
             write_geoparquet(Path(parts) / layer / unit / f"{code}.parquet", rows)
-    return slivers, sorted(set(pieces["commune_code"]) | set(parcels["commune_code"]))
+    return slivers, sorted(set(pieces["commune_code"].unique()) | set(parcels["commune_code"].unique()))
 
 
 def assemble_unit(parts: str, target_root: str, unit_code: str, unit_name: str, olds: list[str]) -> None:
