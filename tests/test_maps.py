@@ -646,12 +646,13 @@ def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_r
 
 def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_forms(sample_run, tmp_path):
     """A run without commune boundaries whose config names the commune and its
-    district (``[[communes]]``): the sheet's title line, its signatures and the
-    forms' reporting line carry the names, not the code and "không rõ huyện",
-    and the district gets its sheet and forms."""
+    district (``[[communes]]``): the sheet's title line, its signatures, the
+    forms' reporting line and the review workbook's title carry the names, not
+    the code and "không rõ huyện", and the district gets its sheet and forms."""
     import openpyxl
 
     from pipeline.forms import run_forms
+    from pipeline.ingest.assemble import commune_title
     from pipeline.maps import run_maps
     from tests.helpers import one_commune_without_boundaries
 
@@ -660,6 +661,7 @@ def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_form
                              "district": "Huyện Tân Biên"}]
     work = WorkDir(tmp_path / "work")
     work.manifest.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    assert commune_title(work, keep) == f"Thị trấn Tân Biên ({keep})"  # the review workbook's title
     run_maps(work, dpi=30, progress=False)
     assert (work.maps_dir / "huyen_705.pdf").exists() and not (work.maps_dir / "huyen_000.pdf").exists()
     with pymupdf.open(work.maps_dir / f"xa_{keep}.pdf") as pdf:

@@ -53,9 +53,8 @@ def write_commune_review(work: WorkDir, code: str) -> Path | None:
 
 
 def commune_title(work: WorkDir, code: str) -> str:
-    """``Xã Yên Phúc (06319)`` from the run's boundaries, or the code alone."""
-    bounds = work.read_manifest().load_boundaries()
-    names = dict(zip(bounds["commune_code"], bounds["commune_name"], strict=True))
+    """``Xã Yên Phúc (06319)`` from the run's boundaries or ``[[communes]]``, or the code alone."""
+    names = work.read_manifest().commune_names()
     return f"{names[code]} ({code})" if code in names else f"Xã {code}"
 
 
