@@ -648,7 +648,8 @@ def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_form
     """A run without commune boundaries whose config names the commune and its
     district (``[[communes]]``): the sheet's title line, its signatures, the
     forms' reporting line and the review workbook's title carry the names, not
-    the code and "không rõ huyện", and the district gets its sheet and forms."""
+    the code and "không rõ huyện", and the district gets its sheet and forms;
+    the district sheet names the commune, the province sheet the district."""
     import openpyxl
 
     from pipeline.forms import run_forms
@@ -668,6 +669,9 @@ def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_form
         assert pdf.metadata["title"].endswith("THỊ TRẤN TÂN BIÊN - HUYỆN TÂN BIÊN - TỈNH LẠNG SƠN")
         words = " ".join(pdf[0].get_text().split())
     assert "THỊ TRẤN TÂN BIÊN - HUYỆN TÂN BIÊN" in words and "VÀ MÔI TRƯỜNG HUYỆN TÂN BIÊN" in words
+    for sheet, name in (("huyen_705", "THỊ TRẤN TÂN BIÊN"), (f"tinh_{manifest['province_code']}", "HUYỆN TÂN BIÊN")):
+        boxes = json.loads((work.maps_dir / f"{sheet}.json").read_text(encoding="utf-8"))["label_boxes_mm"]
+        assert [box[1] for box in boxes if box[0] == "unit"] == [name]  # the commune, the district, in its area
     run_forms(work)
     for level, code in (("xa", keep), ("huyen", "705")):
         sheet = openpyxl.load_workbook(work.forms_dir / level / code / "Bieu_01_TKDD.xlsx").active

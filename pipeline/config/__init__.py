@@ -129,7 +129,7 @@ class Settings:
     compound: CompoundSplit = CompoundSplit()
     qa: Thresholds = Thresholds()
     natural_area_ha: dict[str, float] = field(default_factory=dict)  # commune code → ha
-    communes: tuple[CommuneName, ...] = ()  # names the boundary file does not give
+    communes: tuple[CommuneName, ...] = ()  # commune names (and districts) given here, over the boundary file's
     scheduler: str | None = None  # Dask scheduler address, "sync", or None for a local cluster
     map_scale_step: int = 0  # −1/+1: one scale step larger/smaller (Art. 18(4) exception)
     map_dpi: int = 150  # PNG preview resolution

@@ -130,15 +130,30 @@ def _inner_names(unit: Unit, in_unit: gpd.GeoDataFrame) -> list[tuple[str, objec
     return []
 
 
-def _commune_areas(unit: Unit, khoanh: gpd.GeoDataFrame, outlines: dict[str, object]) -> np.ndarray:
-    """The communes' areas where no boundary is given: the outlines the khoanh
-    stage wrote, else the union of each commune's khoanh (of all that is drawn,
-    for a change map's pieces, which carry no commune code)."""
+def _commune_areas(unit: Unit, khoanh: gpd.GeoDataFrame, outlines: dict[str, object]) -> dict[str, object]:
+    """The communes' areas by code where no boundary is given: the outlines
+    the khoanh stage wrote, else the union of each commune's khoanh (of all
+    that is drawn, under no code, for a change map's pieces, which carry none)."""
     if "commune_code" not in khoanh:
-        found = [outlines[c] for c in unit.communes if c in outlines]
-        return np.array(found if found else [union_coverage(khoanh.geometry.values)], dtype=object)
-    return np.array([outlines[c] if c in outlines else union_coverage(g.geometry.values)
-                     for c, g in khoanh.groupby("commune_code")], dtype=object)
+        found = {c: outlines[c] for c in unit.communes if c in outlines}
+        return found or {"": union_coverage(khoanh.geometry.values)}
+    return {str(c): outlines[c] if c in outlines else union_coverage(g.geometry.values)
+            for c, g in khoanh.groupby("commune_code")}
+
+
+def _names_in_areas(unit: Unit, areas: dict[str, object]) -> list[tuple[str, object, float, str]]:
+    """:func:`_inner_names` where no boundary is given: the communes of a
+    district sheet (of a province sheet without districts) in their areas,
+    the districts of a province sheet in their communes' areas, named as the
+    units are (``[[communes]]``, else the code); not the unknown district."""
+    if unit.level == "huyen" or (unit.level == "tinh" and without_districts(unit)):
+        named = [(c.name, areas[c.code]) for c in unit.children if c.code in areas]
+    elif unit.level == "tinh":
+        named = [(d.name, shapely.union_all([areas[c] for c in d.communes if c in areas])) for d in unit.children
+                 if not d.unknown_district and any(c in areas for c in d.communes)]
+    else:
+        named = []
+    return [(name.upper(), area, UNIT_NAME_PT, "unit") for name, area in named]
 
 
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
@@ -152,7 +167,8 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
     maps = template.maps
     context = bounds if context is None else context
     in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
-    communes = in_unit.geometry.to_numpy() if len(in_unit) else _commune_areas(unit, khoanh, outlines or {})
+    areas = {} if len(in_unit) else _commune_areas(unit, khoanh, outlines or {})
+    communes = in_unit.geometry.to_numpy() if len(in_unit) else np.array(list(areas.values()), dtype=object)
     outline = shapely.union_all(communes)
     lines: dict[str, np.ndarray] = {"xa": communes}
     if unit.level in ("huyen", "tinh") and len(in_unit) and not without_districts(unit):
@@ -183,7 +199,8 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
         signatures=[s.format(**names) for s in maps["signatures"][level]],
         date_line=maps.get("date_line", "…………, ngày …… tháng …… năm ……"),
-        names=_inner_names(unit, in_unit) + _neighbours(unit, outline, context),
+        names=(_inner_names(unit, in_unit) if len(in_unit) else _names_in_areas(unit, areas))
+        + _neighbours(unit, outline, context),
         inset_names=inset_names,
     )
 
