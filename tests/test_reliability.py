@@ -284,3 +284,26 @@ def test_an_empty_layer_is_written_as_geopandas_writes_it(tmp_path):
         back = gpd.read_parquet(path)
         assert list(back.columns) == list(frame.columns) and back.crs == frame.crs and back.empty
     assert len({(tmp_path / f"{k}.parquet").read_bytes() for k in range(4)}) == 4
+
+
+def test_columns_of_many_files_read_as_one_frame_as_pandas_would(tmp_path):
+    """``read_columns`` reads Arrow tables and makes one frame: the values
+    pandas gets reading each file and concatenating, across files whose column
+    is empty in one (null type) and text in another, whole numbers in one and
+    decimals in another; the text column stays text (pandas' concat made it
+    objects when one file's was empty)."""
+    from pipeline.io import read_columns
+
+    frames = [pd.DataFrame({"code": [None, None], "area": [1, 2], "kept": [True, False]}),
+              pd.DataFrame({"code": ["LUC", None], "area": [2.5, 3.25], "kept": [False, True]}),
+              pd.DataFrame({"code": ["ODT"], "area": [7.0], "kept": [True]})]
+    paths = []
+    for k, frame in enumerate(frames):
+        frame.to_parquet(tmp_path / f"{k}.parquet", index=False)
+        paths.append(tmp_path / f"{k}.parquet")
+    expected = pd.concat([pd.read_parquet(p, columns=["code", "area", "kept"]) for p in paths], ignore_index=True)
+    got = read_columns(paths, ["code", "area", "kept"])
+    pd.testing.assert_frame_equal(got, expected, check_exact=True, check_dtype=False)
+    assert pd.api.types.is_string_dtype(got["code"]) and got["code"].isna().tolist() == [True, True, False, True, False]
+    assert got["area"].dtype == "float64" and got["kept"].dtype == "bool"
+    assert read_columns([], ["code"]).columns.tolist() == ["code"]
