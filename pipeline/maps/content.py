@@ -119,15 +119,24 @@ def _inset(unit: Unit, outline, bounds: gpd.GeoDataFrame, context: gpd.GeoDataFr
     return districts.geometry.to_numpy(), names, outline if unit.level == "huyen" else shapely.Polygon()
 
 
-def _inner_names(unit: Unit, in_unit: gpd.GeoDataFrame) -> list[tuple[str, object, float, str]]:
-    """The communes on a district sheet, the districts on the province sheet."""
+def _inner_names(unit: Unit, in_unit: gpd.GeoDataFrame,
+                 areas: dict[str, object]) -> list[tuple[str, object, float, str]]:
+    """The communes on a district sheet (on a province sheet without
+    districts), the districts on the province sheet: from the boundaries, or
+    where none is given (``in_unit`` empty) in their communes' ``areas``, named
+    as the units are (``[[communes]]``, else the code), the unknown district not."""
     if unit.level == "huyen" or (unit.level == "tinh" and without_districts(unit)):
-        return [(n.upper(), g, UNIT_NAME_PT, "unit") for n, g in _communes_named(in_unit)]
-    if unit.level == "tinh":
+        in_areas = [(c.name, areas[c.code]) for c in unit.children if c.code in areas]
+        named = _communes_named(in_unit) if len(in_unit) else in_areas
+    elif unit.level == "tinh" and len(in_unit):
         districts = _districts(in_unit)
-        return [(str(n).upper(), g, UNIT_NAME_PT, "unit")
-                for n, g in zip(districts["district_name"], districts.geometry.values, strict=True)]
-    return []
+        named = list(zip(districts["district_name"], districts.geometry.values, strict=True))
+    elif unit.level == "tinh":
+        named = [(d.name, shapely.union_all([areas[c] for c in d.communes if c in areas])) for d in unit.children
+                 if not d.unknown_district and any(c in areas for c in d.communes)]
+    else:
+        named = []
+    return [(str(name).upper(), area, UNIT_NAME_PT, "unit") for name, area in named]
 
 
 def _commune_areas(unit: Unit, khoanh: gpd.GeoDataFrame, outlines: dict[str, object]) -> dict[str, object]:
@@ -139,21 +148,6 @@ def _commune_areas(unit: Unit, khoanh: gpd.GeoDataFrame, outlines: dict[str, obj
         return found or {"": union_coverage(khoanh.geometry.values)}
     return {str(c): outlines[c] if c in outlines else union_coverage(g.geometry.values)
             for c, g in khoanh.groupby("commune_code")}
-
-
-def _names_in_areas(unit: Unit, areas: dict[str, object]) -> list[tuple[str, object, float, str]]:
-    """:func:`_inner_names` where no boundary is given: the communes of a
-    district sheet (of a province sheet without districts) in their areas,
-    the districts of a province sheet in their communes' areas, named as the
-    units are (``[[communes]]``, else the code); not the unknown district."""
-    if unit.level == "huyen" or (unit.level == "tinh" and without_districts(unit)):
-        named = [(c.name, areas[c.code]) for c in unit.children if c.code in areas]
-    elif unit.level == "tinh":
-        named = [(d.name, shapely.union_all([areas[c] for c in d.communes if c in areas])) for d in unit.children
-                 if not d.unknown_district and any(c in areas for c in d.communes)]
-    else:
-        named = []
-    return [(name.upper(), area, UNIT_NAME_PT, "unit") for name, area in named]
 
 
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
@@ -199,8 +193,7 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
         signatures=[s.format(**names) for s in maps["signatures"][level]],
         date_line=maps.get("date_line", "…………, ngày …… tháng …… năm ……"),
-        names=(_inner_names(unit, in_unit) if len(in_unit) else _names_in_areas(unit, areas))
-        + _neighbours(unit, outline, context),
+        names=_inner_names(unit, in_unit, areas) + _neighbours(unit, outline, context),
         inset_names=inset_names,
     )
 
