@@ -126,10 +126,7 @@ class RunManifest:
         given = pd.DataFrame([(c.code, c.name, c.district_code, c.district) for c in self.communes], columns=columns)
         if given.empty:
             return known.reset_index(drop=True)
-        kept = known[~known["commune_code"].isin(given["commune_code"])]
-        filled = given.set_index("commune_code").combine_first(known.set_index("commune_code")).reset_index()
-        filled = filled[filled["commune_code"].isin(given["commune_code"])][columns]
-        return pd.concat([kept, filled], ignore_index=True)
+        return given.set_index("commune_code").combine_first(known.set_index("commune_code")).reset_index()[columns]
 
     def commune_names(self) -> dict[str, str]:
         """Commune code → name, from the boundary file and ``[[communes]]`` (empty when neither gives one)."""
