@@ -13,7 +13,7 @@ import shapely  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
-from .topology import RingSegments  # noqa: E402
+from .topology import RingSegments, polygon_rings  # noqa: E402
 
 PT_PER_MM = 72 / 25.4
 
@@ -30,7 +30,8 @@ def compound_path(geoms: np.ndarray) -> MplPath:
     if not len(geoms):
         return MplPath(np.empty((0, 2)))
     oriented = shapely.orient_polygons(geoms)  # exteriors counter-clockwise, holes clockwise
-    coords, starts = polygon_rings(oriented)
+    coords, ring_offsets, _, _ = polygon_rings(oriented)
+    starts = ring_offsets[:-1]
     codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
     codes[starts] = MplPath.MOVETO
     codes[np.r_[starts[1:] - 1, len(coords) - 1]] = MplPath.CLOSEPOLY
@@ -43,7 +44,8 @@ def outline_path(geoms: np.ndarray) -> MplPath:
     write one per ring)."""
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) and np.isin(shapely.get_type_id(geoms), (3, 6)).all():  # (multi)polygons: from ragged arrays
-        coords, starts = polygon_rings(geoms)  # a third of the cost of a geometry per part and per ring
+        coords, ring_offsets, _, _ = polygon_rings(geoms)  # a third of the cost of a geometry per part and ring
+        starts = ring_offsets[:-1]
         codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
         codes[starts] = MplPath.MOVETO
         return MplPath(coords, codes)
@@ -54,16 +56,6 @@ def outline_path(geoms: np.ndarray) -> MplPath:
     codes = np.full(len(coords), MplPath.LINETO, dtype=np.uint8)
     codes[np.r_[0, np.flatnonzero(np.diff(ring_of)) + 1] if len(coords) else []] = MplPath.MOVETO
     return MplPath(coords, codes)
-
-
-def polygon_rings(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rings of (multi)polygons, in the order ``get_parts`` then ``get_rings``
-    gives them, as one coordinate array and where each ring starts; from
-    shapely's ragged arrays, without the geometry ``get_rings`` makes of each ring."""
-    if not len(polygons):
-        return np.empty((0, 2)), np.empty(0, dtype=np.int64)
-    _, coords, offsets = shapely.to_ragged_array(polygons, include_z=False)
-    return coords, offsets[0][:-1]
 
 
 def dissolved_outline_path(geoms: np.ndarray, keys: np.ndarray) -> MplPath:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings, strategies as st
 
 from pipeline.ingest import INVALID_FLAG
 from pipeline.khoanh import GAP_FLAG, build_khoanh, khoanh_and_outline
@@ -155,6 +156,95 @@ def test_a_union_overlays_only_the_parcels_whose_edges_do_not_match(monkeypatch)
     assert shapely.is_valid(union) and shapely.get_num_geometries(union) == 2
     assert shapely.area(shapely.symmetric_difference(union, shapely.union_all(geoms))) < 1e-9
     assert topology.union_coverage(geoms).equals(union)  # suspects found by the union itself when not given
+
+
+def _geos_suspects(geoms) -> np.ndarray:
+    """GEOS's coverage check of every polygon, all at once (a missing one: False)."""
+    geoms = np.asarray(geoms, dtype=object)
+    present = np.flatnonzero(~shapely.is_missing(geoms))
+    edges = shapely.coverage_invalid_edges(geoms[present])
+    suspects = np.zeros(len(geoms), dtype=bool)
+    suspects[present] = ~(shapely.is_missing(edges) | shapely.is_empty(edges))
+    return suspects
+
+
+def test_edge_suspects_of_polygons_after_a_missing_one_are_their_own():
+    """shapely returns the coverage check's results moved up past a missing
+    geometry: the overlapping pair after it must still be the pair flagged."""
+    from pipeline import topology
+
+    geoms = np.array([cell(5, 5), None, cell(0, 0), cell(0, 0, w=150)], dtype=object)
+    assert list(topology.edge_suspects(geoms)) == [False, False, True, True]
+
+
+def test_edge_suspects_are_geos_answer_with_geos_looking_only_where_an_edge_is_not_shared(monkeypatch):
+    """A 10 × 10 grid where a cell turns clockwise, one has a vertex its
+    neighbour lacks, one is copied, one holds a hole another fills, two are one
+    multipolygon, with a missing and an empty geometry: the suspects are
+    GEOS's, and GEOS sees only the cells with an edge no other cell shares
+    once from its other side, and what they touch."""
+    from pipeline import topology
+
+    geoms: list = [cell(c, r) for r in range(10) for c in range(10)]
+    geoms[44] = shapely.Polygon(geoms[44].exterior.coords[::-1])  # clockwise: still clean
+    x, y = X0 + 600, Y0 + 600
+    geoms[66] = shapely.Polygon([(x, y), (x + 100, y), (x + 100, y + 50), (x + 100, y + 100), (x, y + 100)])
+    geoms.append(geoms[22])  # a copy: every edge shared, once from the same side
+    geoms[33] = shapely.Polygon(geoms[33].exterior.coords, [cell(3, 3, 50, 50).buffer(-20, join_style="mitre")
+                                                            .exterior.coords[::-1]])
+    geoms.append(cell(3, 3, 50, 50).buffer(-20, join_style="mitre"))  # fills the hole
+    geoms[55] = shapely.MultiPolygon([geoms[55], geoms[57]])
+    geoms[57] = shapely.Polygon()  # its cell is now the multipolygon's second part
+    geoms.append(None)
+    geoms = np.array(geoms, dtype=object)
+    checked: list[int] = []
+    real = topology.shapely.coverage_invalid_edges
+    monkeypatch.setattr(topology.shapely, "coverage_invalid_edges",
+                        lambda g, *a, **k: checked.append(len(g)) or real(g, *a, **k))
+    suspects = topology.edge_suspects(geoms)
+    monkeypatch.undo()
+    assert np.array_equal(suspects, _geos_suspects(geoms))
+    # the copy and its cell; the cell with a vertex its east neighbour lacks, and that neighbour
+    assert set(np.flatnonzero(suspects)) == {22, 66, 67, 100}
+    # GEOS saw 81 of the 103: the 36 border cells (edges no neighbour shares), the copy, the cells whose edges
+    # the copy shares a third time, the T-junction's two, and every cell one of those touches
+    assert checked == [81]
+
+
+@st.composite
+def _damaged_grids(draw):
+    """A grid of cells, some moved a little, split, turned, copied or merged."""
+    n = draw(st.integers(3, 7))
+    geoms: list = [cell(c, r) for r in range(n) for c in range(n)]
+    for _ in range(draw(st.integers(0, 6))):
+        k = draw(st.integers(0, len(geoms) - 1))
+        what = draw(st.sampled_from(["move", "split", "turn", "copy", "merge", "drop"]))
+        if geoms[k] is None or shapely.get_type_id(geoms[k]) != 3:
+            continue
+        coords = np.asarray(geoms[k].exterior.coords)
+        if what == "move":
+            coords[[0, -1] if draw(st.booleans()) else [1]] += draw(st.sampled_from([0.5, -0.5, 1e-9]))
+            geoms[k] = shapely.Polygon(coords)
+        elif what == "split":
+            geoms[k] = shapely.Polygon(np.insert(coords, 1, (coords[0] + coords[1]) / 2, axis=0))
+        elif what == "turn":
+            geoms[k] = shapely.Polygon(coords[::-1])
+        elif what == "copy":
+            geoms.append(geoms[k])
+        elif what == "merge" and k + 1 < len(geoms) and geoms[k + 1] is not None:
+            geoms[k] = shapely.union_all([geoms[k], geoms[k + 1]])
+            geoms[k + 1] = None
+        elif what == "drop":
+            geoms[k] = None
+    return np.array(geoms, dtype=object)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_damaged_grids())
+def test_edge_suspects_are_geos_coverage_check_for_any_damaged_grid(geoms):
+    from pipeline import topology
+
+    assert np.array_equal(topology.edge_suspects(geoms), _geos_suspects(geoms))
 
 
 # ----------------------------------------------------------------- sample
