@@ -55,9 +55,10 @@ def edge_suspects(geoms: np.ndarray) -> np.ndarray:
     clean coverage. A polygon every edge of which one neighbour shares from
     its other side passes GEOS's check without more (its validator skips such
     a polygon), so GEOS looks only at the others, with the polygons they
-    touch: the same answer, for a commune of 5 000 parcels that tile it ~35 ms
-    instead of ~80. Where most polygons have an edge no neighbour shares (roads
-    and canals left out of an export), GEOS looks at all of them at once."""
+    touch: the same answer in about 60 % of the time for communes whose parcels
+    tile them (66 ms against 109 a commune of the 1 M-parcel bench province).
+    Where most polygons have an edge no neighbour shares (roads and canals left
+    out of an export), GEOS looks at all of them at once."""
     geoms = np.asarray(geoms, dtype=object)
     unsure = ~RingSegments.of(geoms).cleanly_shared(len(geoms))
     unsure |= ~np.isin(shapely.get_type_id(geoms), (-1, 3, 6))  # a collection: GEOS decides
