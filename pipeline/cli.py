@@ -31,7 +31,7 @@ from .khoanh import run_khoanh
 from .maps import run_maps
 from .messages import officer_message
 from .package import run_package
-from .parallel import executor
+from .parallel import LOCAL_CLUSTER_FROM, executor
 from .qa import run_qa
 from .reference import province as find_province
 from .regroup import regroup_all, run_regroup, units_outputs
@@ -302,7 +302,8 @@ def aggregate(workdir: Path) -> None:
               type=click.Path(dir_okay=False, path_type=Path), help="inventory.toml")
 @click.option("--scheduler", default=None,
               help="Dask scheduler address (tcp://host:8786) of an existing cluster, or 'sync' to run in this "
-                   "process. Default: a local cluster, one worker per core (or [inventory] scheduler).")
+                   "process. Default: a local cluster, one worker per core, started at the first step of "
+                   f"{LOCAL_CLUSTER_FROM} or more tasks (or [inventory] scheduler).")
 @click.option("--workers", type=click.IntRange(1, 512), default=None, help="Workers of the local cluster.")
 @reports_errors
 def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> None:
@@ -321,7 +322,7 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     began: dict[str, float] = {}  # each stage's start (Unix time), to line up a profiler's samples
-    with executor(_scheduler(scheduler or settings.scheduler), workers) as cluster:
+    with executor(_scheduler(scheduler or settings.scheduler), workers, local_from=LOCAL_CLUSTER_FROM) as cluster:
         for name, run in tqdm(_stages(work, settings, cluster), desc="inventory", unit="stage"):
             t0, began[name] = time.perf_counter(), time.time()
             run()

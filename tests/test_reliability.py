@@ -176,6 +176,22 @@ def test_a_cluster_map_keeps_the_order_and_raises_a_tasks_own_error():
             assert pmap(len, [(bytes([k]) * 2**19,) for k in range(30)]) == [2**19] * 30  # 15 MB in all
 
 
+def test_the_inventorys_local_cluster_starts_at_the_first_map_of_enough_tasks():
+    """Maps of fewer tasks than ``local_from`` run in this process while no
+    cluster is up (a one-commune export starts none: its steps have one to
+    three tasks); the first larger map starts the cluster, and every map after
+    it runs there, however small."""
+    from pipeline.parallel import LOCAL_CLUSTER_FROM, call, executor
+
+    here = os.getpid()
+    with executor(None, workers=1, local_from=3) as pmap:
+        assert pmap(call, [(os.getpid,)] * 2) == [here] * 2
+        started = pmap(call, [(os.getpid,)] * 3)
+        assert len(set(started)) == 1 and started[0] != here  # on the worker
+        assert pmap(call, [(os.getpid,)]) == started[:1]
+    assert LOCAL_CLUSTER_FROM > 3  # a commune's forms and sheets (commune, district, province) stay here
+
+
 def _raise_input_error(message: str) -> None:
     from pipeline.errors import InputFileError
 
