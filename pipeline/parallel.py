@@ -56,7 +56,7 @@ def executor(scheduler: str | None = None, workers: int | None = None, local_fro
     if scheduler == SYNC:
         yield _map_sync
         return
-    cluster = _Cluster(scheduler, workers, local_from if scheduler is None else 1)
+    cluster = _Cluster(scheduler, workers, local_from)
     try:
         yield cluster.map
     finally:
@@ -66,14 +66,14 @@ def executor(scheduler: str | None = None, workers: int | None = None, local_fro
 class _Cluster:
     """A dask client (and the local cluster it drives), made when first needed."""
 
-    def __init__(self, address: str | None, workers: int | None, start_from: int = 1):
-        self.address, self.workers, self.start_from = address, workers, start_from
+    def __init__(self, address: str | None, workers: int | None, local_from: int = 1):
+        self.address, self.workers, self.local_from = address, workers, local_from
         self.client: Any = None  # distributed.Client, imported only when a cluster is used
         self.local: Any = None  # the LocalCluster it drives (none for an address)
 
     def map(self, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
         items = list(items)
-        if self.client is None and len(items) < self.start_from:  # not worth starting the cluster (yet)
+        if self.client is None and self.address is None and len(items) < self.local_from:  # not worth it (yet)
             return _map_sync(func, items, desc)
         return _map_dask(self._client(), func, items, desc) if items else []
 
