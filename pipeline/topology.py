@@ -232,11 +232,19 @@ def union_coverage(geoms: np.ndarray, suspected: np.ndarray | None = None):
     merged = _coverage_union(geoms)
     if merged is not None:
         return merged
+    if suspected is None and len(geoms) <= FEW_TO_OVERLAY:
+        return shapely.union_all(geoms)
     suspects = edge_suspects(geoms) if suspected is None else np.asarray(suspected, dtype=bool)
     clean = _coverage_union(geoms[~suspects]) if suspects.any() and not suspects.all() else None
     if clean is None:
         return shapely.union_all(geoms)
     return _overlaid(clean, geoms[suspects])
+
+
+#: So few polygons that overlaying them all costs less than finding which need
+#: it (:func:`edge_suspects` takes ~2 ms even for three polygons; the overlay of a
+#: few khoanh ~1 ms): the groups a small-scale sheet merges (maps.generalise).
+FEW_TO_OVERLAY = 16
 
 
 def _overlaid(clean, extra: np.ndarray):

@@ -158,6 +158,25 @@ def test_a_union_overlays_only_the_parcels_whose_edges_do_not_match(monkeypatch)
     assert topology.union_coverage(geoms).equals(union)  # suspects found by the union itself when not given
 
 
+def test_a_union_of_a_few_polygons_that_do_not_match_is_their_overlay(monkeypatch):
+    """A few polygons (a small-scale sheet's merged khoanh) that GEOS's coverage
+    union cannot merge: overlaid all at once, without looking for the suspects
+    (which costs more than the overlay); many are still looked at."""
+    from pipeline import topology
+
+    split = shapely.Polygon([(X0, Y0), (X0 + 100, Y0), (X0 + 100, Y0 + 50), (X0 + 100, Y0 + 100), (X0, Y0 + 100)])
+    few = np.array([split, shapely.box(X0 + 99.5, Y0, X0 + 200, Y0 + 100), cell(0, 1)], dtype=object)
+    looked = []
+    real = topology.edge_suspects
+    monkeypatch.setattr(topology, "edge_suspects", lambda g: looked.append(len(g)) or real(g))
+    union = topology.union_coverage(few)
+    assert looked == [] and union.equals(shapely.union_all(few)) and shapely.is_valid(union)
+    many = np.r_[few, [cell(c, r) for r in range(2, 6) for c in range(5)]]
+    assert len(many) > topology.FEW_TO_OVERLAY
+    assert shapely.area(shapely.symmetric_difference(topology.union_coverage(many), shapely.union_all(many))) < 1e-9
+    assert looked == [len(many)]
+
+
 def _geos_suspects(geoms) -> np.ndarray:
     """GEOS's coverage check of every polygon, all at once (a missing one: False)."""
     geoms = np.asarray(geoms, dtype=object)
