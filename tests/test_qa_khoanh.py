@@ -171,7 +171,7 @@ def test_a_union_of_a_few_polygons_that_do_not_match_is_their_overlay(monkeypatc
     monkeypatch.setattr(topology, "edge_suspects", lambda g: looked.append(len(g)) or real(g))
     union = topology.union_coverage(few)
     assert looked == [] and union.equals(shapely.union_all(few)) and shapely.is_valid(union)
-    many = np.r_[few, [cell(c, r) for r in range(2, 6) for c in range(5)]]
+    many = np.r_[few, [cell(c, r) for r in range(2, 14) for c in range(12)]]
     assert len(many) > topology.FEW_TO_OVERLAY
     assert shapely.area(shapely.symmetric_difference(topology.union_coverage(many), shapely.union_all(many))) < 1e-9
     assert looked == [len(many)]
