@@ -1,0 +1,32 @@
+"""The bench's own helpers: what they change must be what they say."""
+
+from __future__ import annotations
+
+import pyogrio
+import shapely
+
+from benchmarks.province import change_one_commune
+from tests.helpers import box, source_frame
+
+
+def test_changing_one_commune_rewrites_its_linked_files_and_leaves_the_generated_ones(tmp_path):
+    generated, subset = tmp_path / "raw", tmp_path / "raw_2"
+    for code in ("06253", "06274"):
+        frame = source_frame([{"MAXA": code, "KHLOAIDAT": use, "geometry": box(*xy)} for use, xy in
+                              zip(["LUC", "CLN", "ONT"], [(0, 0, 100, 10), (100, 0, 140, 40), (140, 0, 150, 10)],
+                                  strict=True)]).drop(columns="source_fid")
+        (generated / code).mkdir(parents=True)
+        pyogrio.write_dataframe(frame, generated / code / f"TD_{code}.shp", encoding="UTF-8")
+        (subset / code).mkdir(parents=True)
+        for part in (generated / code).iterdir():
+            (subset / code / part.name).symlink_to(part)
+    before = {p: p.read_bytes() for p in generated.glob("*/*")}
+
+    assert change_one_commune(subset) == "06274"
+
+    changed = pyogrio.read_dataframe(subset / "06274" / "TD_06274.shp")
+    assert list(changed["KHLOAIDAT"]) == ["LUC", "LUC", "ONT"]  # the biggest parcel took another code of the commune
+    assert shapely.area(changed.geometry.values).sum() == 100 * 10 + 40 * 40 + 10 * 10
+    assert not any(p.is_symlink() for p in (subset / "06274").iterdir())
+    assert all((subset / "06253" / p.name).is_symlink() for p in (generated / "06253").iterdir())
+    assert {p: p.read_bytes() for p in generated.glob("*/*")} == before
