@@ -147,6 +147,15 @@ def up_to_date(outputs: list[Path], inputs: list[Path]) -> bool:
     return oldest >= newest
 
 
+def forget_versions_beside(folder: Path) -> list[Path]:
+    """Remove the folders beside ``folder`` (what other versions of kiemke, or
+    other grids, kept in ``<parent>/<key>``): they are never read. Returns those removed."""
+    others = [p for p in folder.parent.glob("*") if p.is_dir() and p != folder]
+    for other in others:
+        shutil.rmtree(other, ignore_errors=True)
+    return others
+
+
 def remove_stale_temporaries(root: Path) -> list[Path]:
     """Delete the temporary files and folders a killed run left behind (``.<name>.<random>.tmp``)."""
     removed = []

@@ -320,6 +320,16 @@ class WorkDir:
         return self.cache_dir / "overlaps" / f"{commune_code}.suspects.parquet"
 
     @property
+    def province_cells_dir(self) -> Path:
+        """The communes' khoanh burnt into the province's grid, one folder a grid."""
+        return self.cache_dir / "province_cells"
+
+    def province_cells(self, commune_code: str, grid: str) -> Path:
+        """A commune's khoanh burnt into the province's grid ``grid`` (see
+        package.raster.save_cells), kept until its khoanh change."""
+        return self.province_cells_dir / grid / f"{commune_code}.npz"
+
+    @property
     def generalised_dir(self) -> Path:
         """This version's generalised khoanh (``cache/generalised/<version>/``)."""
         return self.cache_dir / "generalised" / __version__

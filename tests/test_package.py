@@ -6,6 +6,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,6 +18,7 @@ import pytest
 import rasterio
 
 from pipeline.drawing import PT_PER_MM
+from pipeline.package.raster import commune_rasters as stage_commune_rasters
 from pipeline.reference import landuse_colors
 
 STEM = "LangSon_2019_HTSDD"
@@ -275,6 +277,9 @@ def test_a_band_staged_in_memory_or_on_disk_gives_the_same_geotiff(tmp_path, mon
             assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG" and len(src.overviews(1)) == 4
             files.append((src.colormap(1), src.tags(), src.tags(1), src.descriptions, src.crs, src.transform))
     assert files[0] == files[1] and files[0][2]["CODE_3"].startswith(codes[2])
+    assert raster.raster_area_by_code(tmp_path / "memory.tif") == in_memory  # as its tag records them
+    monkeypatch.setattr(raster, "AREAS_TAG", "no such tag")  # a GeoTIFF of an earlier version: counted
+    assert raster.raster_area_by_code(tmp_path / "memory.tif") == in_memory
 
 
 def test_burning_commune_by_commune_gives_the_cells_of_one_rasterize():
@@ -328,12 +333,10 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
         files.append(str(tmp_path / f"{i}.parquet"))
         commune.to_parquet(files[-1])
     shape, province_transform = grid(unit_bounds(files), 10.0)
-    pieces = []
+    cells = [str(tmp_path / f"cells_{i}.npz") for i in range(len(files))]
     for i, name in enumerate(files):
-        _, cells = commune_rasters(name, str(tmp_path / f"xa_{i}.tif"), 5.0, "EPSG:9215", province_transform, shape,
-                                   str(tmp_path / f"cells_{i}.npy"))
-        pieces.append((str(tmp_path / f"cells_{i}.npy"), cells))
-    laid_to_file(pieces, shape, province_transform, str(tmp_path / "tinh.tif"), 10.0, "EPSG:9215")
+        commune_rasters(name, str(tmp_path / f"xa_{i}.tif"), 5.0, "EPSG:9215", province_transform, shape, cells[i])
+    laid_to_file(cells, shape, province_transform, str(tmp_path / "tinh.tif"), 10.0, "EPSG:9215")
     areas = mosaic_to_file([str(tmp_path / f"xa_{i}.tif") for i in range(2)], str(tmp_path / "huyen.tif"), 5.0,
                            "EPSG:9215")
     for resolution, name in ((10.0, "tinh"), (5.0, "huyen")):
@@ -345,6 +348,35 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
         assert laid[1] == transform and np.array_equal(laid[0], expected)
         assert len(np.unique(expected)) == 5  # no data and the four codes
     assert areas["CLN"] == (expected == landuse_values()["CLN"]).sum() * 25
+
+
+def test_the_package_run_again_burns_only_the_changed_commune_and_lays_the_same_province(sample_run, tmp_path,
+                                                                                        monkeypatch):
+    """The province's GeoTIFF is laid from every commune's cells of its grid,
+    kept from the run before: after one commune's khoanh change, only that
+    commune is read and burnt again, and the province's cells and areas are
+    those of the run that burnt them all."""
+    from pipeline.package import run_package, stage
+    from pipeline.workdir import WorkDir
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: what the sample run left is current
+    province_tif = next(work.root.glob("*.tif"))
+    with rasterio.open(province_tif) as src:
+        before = src.read(1)
+    areas_before = work.report("raster_areas.csv").read_text(encoding="utf-8")
+    burnt = []
+    monkeypatch.setattr(stage, "commune_rasters", lambda khoanh, *rest: burnt.append(khoanh) or
+                        stage_commune_rasters(khoanh, *rest))
+    changed = work.khoanh_files()[1]
+    later = max(time.time(), *(p.stat().st_mtime for p in work.root.rglob("*"))) + 5  # newer than all
+    os.utime(changed, (later, later))
+    run_package(work, progress=False)
+    assert burnt == [str(changed)]
+    with rasterio.open(province_tif) as src:
+        assert np.array_equal(src.read(1), before)
+    assert work.report("raster_areas.csv").read_text(encoding="utf-8") == areas_before
+    assert len(list(work.province_cells_dir.glob("*/*.npz"))) == len(work.khoanh_files())
 
 
 def test_no_geotiff_for_the_unknown_district_of_communes_without_boundary(sample_run, tmp_path):

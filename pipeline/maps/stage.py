@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import pandas as pd
 import shapely
 
 from ..errors import StageInputMissing
-from ..io import read_geoparquet, read_geoparquets, up_to_date, write_geoparquet, write_text
+from ..io import forget_versions_beside, read_geoparquet, read_geoparquets, up_to_date, write_geoparquet, write_text
 from ..parallel import executor
 from ..regime import load_template
 from ..report import markdown_table, vn_number
@@ -94,12 +93,8 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
 
 
 def forget_other_versions(work: WorkDir) -> list[Path]:
-    """Remove the generalised khoanh an earlier (or later) kiemke kept: this
-    version never reads them. Returns the folders removed."""
-    others = [p for p in work.generalised_dir.parent.glob("*") if p.is_dir() and p != work.generalised_dir]
-    for folder in others:
-        shutil.rmtree(folder, ignore_errors=True)
-    return others
+    """Remove the generalised khoanh an earlier (or later) kiemke kept. Returns the folders removed."""
+    return forget_versions_beside(work.generalised_dir)
 
 
 def generalised(work: WorkDir, khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gpd.GeoDataFrame, int]:

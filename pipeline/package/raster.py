@@ -4,6 +4,8 @@ names and overviews (10 m for the province, 5 m for communes and districts)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -133,7 +135,10 @@ def write_band(path: Path, band: np.ndarray, transform: Affine, resolution: floa
         dst.write_colormap(1, colormap)
         dst.write(band, 1)
         dst.update_tags(1, **{f"CODE_{v}": f"{c} - {tree.name(c)}" for c, v in value.items()})
-        dst.update_tags(landuse_codes=",".join(codes), source="kiemke khoanh đất", resolution_m=str(resolution))
+        counts = cell_counts(band)
+        areas = {c: float(counts[v]) * resolution**2 for c, v in value.items() if counts[v]}
+        dst.update_tags(landuse_codes=",".join(codes), source="kiemke khoanh đất", resolution_m=str(resolution),
+                        **{AREAS_TAG: json.dumps(areas)})
         dst.set_band_description(1, f"Mã loại đất hiện trạng ({load_template().regime['name']})")
         dst.build_overviews([2, 4, 8, 16], Resampling.nearest)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,8 +151,12 @@ def write_band(path: Path, band: np.ndarray, transform: Affine, resolution: floa
                '<PAMDataset><PAMRasterBand band="1"><CategoryNames>'
                + "".join(f"<Category>{escape(n)}</Category>" for n in names)
                + "</CategoryNames></PAMRasterBand></PAMDataset>\n")
-    counts = cell_counts(band)
-    return {c: float(counts[v]) * resolution**2 for c, v in value.items() if counts[v]}
+    return areas
+
+
+#: The GeoTIFF tag holding the area (m²) of each code its cells give, so that
+#: a GeoTIFF kept from an earlier run is not read cell by cell again.
+AREAS_TAG = "landuse_area_m2"
 
 
 def geojson_polygons(geoms: np.ndarray) -> tuple[list[dict], np.ndarray]:
@@ -176,12 +185,11 @@ def unit_bounds(khoanh_files: list[str]) -> tuple[float, float, float, float]:
 
 
 def commune_rasters(khoanh_file: str, path: str | None, resolution: float, crs, province: Affine,
-                    province_shape: tuple[int, int], cells_file: str) -> tuple[dict[str, float] | None,
-                                                                              tuple[slice, slice] | None]:
+                    province_shape: tuple[int, int], cells_file: str | None) -> dict[str, float] | None:
     """Task: a commune's GeoTIFF (none when ``path`` is None: it is up to date)
     and the area of each code in it; its khoanh burnt into the province's grid,
-    the cells they cover saved to ``cells_file`` (``.npy``) and where they go
-    returned: the khoanh read once for both. Runs on a worker."""
+    the cells they cover and where they go saved to ``cells_file`` (none when
+    None: they are up to date): the khoanh read once for both. Runs on a worker."""
     coded = Coded.of(read_geoparquet(Path(khoanh_file), columns=["landuse", "geometry"]))
     areas = None
     if path is not None:
@@ -189,19 +197,38 @@ def commune_rasters(khoanh_file: str, path: str | None, resolution: float, crs, 
         if coded is not None:
             coded.burn(band, transform)
         areas = write_band(Path(path), band, transform, resolution, crs)
-    if coded is None:
-        return areas, None
-    cells, window = coded.window(province, province_shape)
-    np.save(cells_file, window)
-    return areas, cells
+    if cells_file is not None:
+        cells, window = coded.window(province, province_shape) if coded is not None else (
+            (slice(0, 0), slice(0, 0)), np.zeros((0, 0), dtype="uint8"))
+        save_cells(Path(cells_file), cells, window)
+    return areas
 
 
-def laid_to_file(pieces: list[tuple[str, tuple[slice, slice]]], shape: tuple[int, int], transform: Affine,
-                 path: str, resolution: float, crs) -> dict[str, float]:
-    """Task: a unit's GeoTIFF laid from the cells its communes' tasks burnt
-    (``.npy`` files, in the communes' order, each where it burnt something);
-    the area of each code in it (m²). Runs on a worker."""
-    band = lay(shape, ((cells, np.load(cells_file)) for cells_file, cells in pieces))
+def save_cells(path: Path, cells: tuple[slice, slice], window: np.ndarray) -> None:
+    """A commune's burnt window of the province's grid and where it goes (``.npz``)."""
+    rows, cols = cells
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        np.savez(out, window=window, cells=np.array([rows.start, rows.stop, cols.start, cols.stop]))
+
+
+def load_cells(path: Path) -> tuple[tuple[slice, slice], np.ndarray]:
+    """What :func:`save_cells` saved."""
+    with np.load(path) as saved:
+        r0, r1, c0, c1 = saved["cells"].tolist()
+        return (slice(r0, r1), slice(c0, c1)), saved["window"]
+
+
+def grid_key(shape: tuple[int, int], transform: Affine) -> str:
+    """A name for a grid: the communes' cells burnt into one are kept under it."""
+    return hashlib.sha1(repr((tuple(transform[:6]), tuple(shape))).encode()).hexdigest()[:16]
+
+
+def laid_to_file(cells_files: list[str], shape: tuple[int, int], transform: Affine, path: str, resolution: float,
+                 crs) -> dict[str, float]:
+    """Task: a unit's GeoTIFF laid from the cells its communes burnt into its
+    grid (:func:`save_cells` files, in the communes' order, each where it burnt
+    something); the area of each code in it (m²). Runs on a worker."""
+    band = lay(shape, (load_cells(Path(f)) for f in cells_files))
     return write_band(Path(path), band, transform, resolution, crs)
 
 
@@ -224,10 +251,14 @@ def mosaic_to_file(commune_tifs: list[str], path: str, resolution: float, crs) -
 
 
 def raster_area_by_code(path: Path) -> dict[str, float]:
-    """Area (m²) of each land-use code counted in a kiemke GeoTIFF."""
+    """Area (m²) of each land-use code counted in a kiemke GeoTIFF (as its
+    tag records them, else counted in its cells)."""
     with rasterio.open(path) as src:
+        tags = src.tags()
+        if AREAS_TAG in tags:
+            return json.loads(tags[AREAS_TAG])
         band = src.read(1)
-        codes = src.tags()["landuse_codes"].split(",")
+        codes = tags["landuse_codes"].split(",")
         cell = abs(src.res[0] * src.res[1])
     counts = cell_counts(band)
     return {c: float(counts[i + 1]) * cell for i, c in enumerate(codes) if counts[i + 1]}

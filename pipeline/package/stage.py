@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
-from ..io import read_columns, up_to_date, write_text
+from ..io import forget_versions_beside, read_columns, up_to_date, write_text
 from ..parallel import call, executor
 from ..regime import load_template
 from ..units import build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .gpkg import collect_layers, write_geopackage, write_style_files
 from .project import write_project
-from .raster import commune_rasters, grid, laid_to_file, mosaic_to_file, raster_area_by_code, unit_bounds
+from .raster import commune_rasters, grid, grid_key, laid_to_file, mosaic_to_file, raster_area_by_code, unit_bounds
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +67,23 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
                   template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms.replace("'", "′")))
 
 
+def stale_province_cells(work: WorkDir, communes: list[str], grid: str) -> dict[str, str | None]:
+    """Per commune, the file its khoanh burnt into the province's grid ``grid``
+    go to, or None where the file kept from an earlier run is current (newer
+    than its khoanh and the run manifest); the cells of other grids are forgotten."""
+    forget_versions_beside(work.province_cells_dir / grid)
+    return {code: None if up_to_date([work.province_cells(code, grid)], [work.khoanh(code), work.manifest])
+            else str(work.province_cells(code, grid)) for code in communes}
+
+
 def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, commune_resolution: float,
                   province_resolution: float, progress: bool, scheduler) -> dict[str, dict[str, float]]:
     """The GeoTIFFs of the province, its districts and communes; the area (m²)
     of each code in each, by unit. All on the workers: each commune's khoanh
-    are read once, burnt into its own GeoTIFF (unless up to date) and into the
-    province's grid (kept on disk until the province's is laid from them); a
-    district's GeoTIFF is laid from its communes'."""
+    are read once, burnt into its own GeoTIFF and into the province's grid
+    (each unless up to date; the cells kept under ``cache/province_cells/``),
+    the province's GeoTIFF is laid from those cells, a district's from its
+    communes' GeoTIFFs."""
     crs = manifest.crs
     communes = sorted(read_columns(work.khoanh_files(), ["commune_code"])["commune_code"].unique())
     units = build_units(communes, manifest.unit_attributes(), manifest.province.name_vi, manifest.province.gso_code,
@@ -86,16 +95,16 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     districts = [unit for unit in drawn if unit.level == "huyen" and unit.key not in areas]
     province_shape, province_transform = grid(unit_bounds([str(work.khoanh(c)) for c in communes]),
                                               province_resolution)
-    work.cache_dir.mkdir(parents=True, exist_ok=True)
-    with executor(scheduler) as pmap, tempfile.TemporaryDirectory(prefix=".province_cells.", suffix=".tmp",
-                                                                  dir=work.cache_dir) as scratch:
-        cells_file = {c: str(Path(scratch) / f"{c}.npy") for c in communes}
+    key = grid_key(province_shape, province_transform)
+    cells_file = stale_province_cells(work, communes, key)
+    stale = [c for c in communes if f"xa/{c}" not in areas or cells_file[c] is not None]
+    with executor(scheduler) as pmap:
         made = pmap(commune_rasters, [(str(work.khoanh(c)), None if f"xa/{c}" in areas else str(tif[f"xa/{c}"]),
                                        commune_resolution, crs, province_transform, province_shape, cells_file[c])
-                                      for c in communes], "rasters" if progress else "")
-        areas |= {f"xa/{c}": a for c, (a, _) in zip(communes, made, strict=True) if a is not None}
-        pieces = [(cells_file[c], cells) for c, (_, cells) in zip(communes, made, strict=True) if cells is not None]
-        laid = pmap(call, [(laid_to_file, pieces, province_shape, province_transform, str(province_tif),
+                                      for c in stale], "rasters" if progress else "")
+        areas |= {f"xa/{c}": a for c, a in zip(stale, made, strict=True) if a is not None}
+        cells = [str(work.province_cells(c, key)) for c in communes]
+        laid = pmap(call, [(laid_to_file, cells, province_shape, province_transform, str(province_tif),
                             province_resolution, crs)]
                     + [(mosaic_to_file, [str(tif[f"xa/{c}"]) for c in d.communes], str(tif[d.key]),
                         commune_resolution, crs) for d in districts], "")
