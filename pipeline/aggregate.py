@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import up_to_date, write_csv, write_text
+from .io import atomic_path, forget_versions_beside, up_to_date, write_csv, write_text
 from .parallel import executor
 from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table, unit_label, vn_number
@@ -147,17 +147,54 @@ def _parcel_uses(parcels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return row[order], code[order]
 
 
-def commune_figures(units_path: str | None, parcels_path: str | None) -> tuple[tuple | None, tuple | None]:
+def commune_figures(units_path: str | None, parcels_path: str | None,
+                    kept: str | None = None) -> tuple[tuple | None, tuple | None]:
     """Task: a commune's :func:`areas_of` its khoanh (or its parcels, before
     the khoanh stage), and its parcels' :func:`owner_sources` and
-    :func:`holder_counts`; a file that is both read once. Runs on a worker."""
+    :func:`holder_counts`; a file that is both read once; kept under the
+    stem ``kept`` for the next run (see :func:`keep_figures`). Runs on a worker."""
     parcels = pd.read_parquet(parcels_path, columns=STATISTICS_COLUMNS) if parcels_path else None
     if units_path == parcels_path:
         units = parcels
     else:
         units = pd.read_parquet(units_path, columns=AREA_COLUMNS) if units_path else None
-    return (areas_of(units) if units is not None else None,
-            (owner_sources(parcels), holder_counts(parcels)) if parcels is not None else None)
+    figures = (areas_of(units) if units is not None else None,
+               (owner_sources(parcels), holder_counts(parcels)) if parcels is not None else None)
+    if kept is not None:
+        keep_figures(Path(kept), figures)
+    return figures
+
+
+#: A commune's figures as kept between runs: (which half, which frame) → file suffix.
+KEPT_PARTS = {(0, 0): "areas", (0, 1): "uncoded", (1, 0): "owner_sources", (1, 1): "holders"}
+
+
+def keep_figures(stem: Path, figures: tuple[tuple | None, tuple | None]) -> None:
+    """A commune's figures as Feather files ``<stem>.<part>.feather`` (a half
+    that is None leaves none), so that a run after other communes changed reads them."""
+    for (half, frame), name in KEPT_PARTS.items():
+        part, frames = stem.with_name(f"{stem.name}.{name}.feather"), figures[half]
+        if frames is None:
+            part.unlink(missing_ok=True)
+            continue
+        with atomic_path(part) as tmp:
+            frames[frame].reset_index(drop=True).to_feather(tmp)
+
+
+def kept_figures(stem: Path, units_path: str | None, parcels_path: str | None,
+                 manifest: Path) -> tuple[tuple | None, tuple | None] | None:
+    """A commune's figures kept by an earlier run, or None when they are not
+    current (older than its files or the run manifest) or not for the same files."""
+    parts = {name: stem.with_name(f"{stem.name}.{name}.feather") for name in KEPT_PARTS.values()}
+    wanted = [(units_path, ("areas", "uncoded")), (parcels_path, ("owner_sources", "holders"))]
+    if any(parts[name].exists() != (path is not None) for path, names in wanted for name in names):
+        return None
+    present = [parts[name] for path, names in wanted if path is not None for name in names]
+    if not up_to_date(present, [Path(p) for p in (units_path, parcels_path, manifest) if p is not None]):
+        return None
+    halves = [tuple(pd.read_feather(parts[name]) for name in names) if path is not None else None
+              for path, names in wanted]
+    return halves[0], halves[1]
 
 
 @in_run_regime
@@ -176,8 +213,14 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
         return outputs
     units_of, parcels_of = {p.name: str(p) for p in files}, {p.name: str(p) for p in parcel_files}
     communes = sorted({*units_of, *parcels_of})  # file names, in the order of the files
+    forget_versions_beside(work.figures_dir)
+    kept = {name: kept_figures(work.figures(name), units_of.get(name), parcels_of.get(name), work.manifest)
+            for name in communes}
+    todo = [name for name in communes if kept[name] is None]
     with executor(scheduler) as pmap:  # one task a commune: each task costs the client and the scheduler a few ms
-        figures = pmap(commune_figures, [(units_of.get(name), parcels_of.get(name)) for name in communes])
+        done = dict(zip(todo, pmap(commune_figures, [(units_of.get(name), parcels_of.get(name), str(work.figures(name)))
+                                                     for name in todo]), strict=True))
+    figures = [kept[name] or done[name] for name in communes]
     parts = [areas for areas, _ in figures if areas is not None]
     statistics = [stats for _, stats in figures if stats is not None]
     # one commune per file, files in commune order: the concatenation keeps the circular's order
@@ -192,9 +235,10 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
         "owner_sources": write_csv(work.owner_sources_csv, pd.concat([s for s, _ in statistics], ignore_index=True)),
         "holders": write_csv(work.holders_csv, pd.concat([h for _, h in statistics], ignore_index=True)),
     }
-    log.info("aggregate: %d communes, %.2f ha from %s → %s", areas["commune_code"].nunique(),
-             areas["area_m2"].sum() / 1e4, files[0].parent.name, work.areas_csv)
+    log.info("aggregate: %d communes (%d summed again), %.2f ha from %s → %s", areas["commune_code"].nunique(),
+             len(todo), areas["area_m2"].sum() / 1e4, files[0].parent.name, work.areas_csv)
     return out
+
 
 
 def aggregate_report(summary: pd.DataFrame, uncoded: pd.DataFrame | None = None,

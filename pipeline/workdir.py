@@ -320,6 +320,15 @@ class WorkDir:
         return self.cache_dir / "overlaps" / f"{commune_code}.suspects.parquet"
 
     @property
+    def figures_dir(self) -> Path:
+        """This version's figures of each commune (``cache/figures/<version>/``)."""
+        return self.cache_dir / "figures" / __version__
+
+    def figures(self, name: str) -> Path:
+        """The stem of a commune's figures kept by the aggregate stage (its file's name)."""
+        return self.figures_dir / name
+
+    @property
     def province_cells_dir(self) -> Path:
         """The communes' khoanh burnt into the province's grid, one folder a grid."""
         return self.cache_dir / "province_cells"

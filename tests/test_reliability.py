@@ -156,6 +156,38 @@ def test_local_cluster_gives_the_same_areas_as_in_process(tmp_path, sample_raw):
     assert outputs["sync"] == outputs["cluster"]
 
 
+def test_the_aggregate_run_again_sums_only_the_changed_commune_and_writes_the_same_tables(sample_run, tmp_path,
+                                                                                         monkeypatch):
+    """Each commune's figures are kept between runs: after one commune's
+    khoanh change only it is summed again, and every table and the report are,
+    byte for byte, what summing every commune writes."""
+    import shutil
+
+    from pipeline import aggregate
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: what the sample run left is current
+    outputs = [work.areas_csv, work.summary_csv, work.owner_sources_csv, work.holders_csv, work.report("aggregate.md")]
+    before = {path.name: path.read_bytes() for path in outputs}
+    summed: list[str] = []
+    figures = aggregate.commune_figures
+    monkeypatch.setattr(aggregate, "commune_figures",
+                        lambda units, *rest: summed.append(units) or figures(units, *rest))
+    changed = work.khoanh_files()[2]
+    later = max(time.time(), *(p.stat().st_mtime for p in work.root.rglob("*"))) + 5  # newer than all
+    os.utime(changed, (later, later))
+    aggregate.run_aggregate(work)
+    assert summed == [str(changed)]
+    assert {path.name: path.read_bytes() for path in outputs} == before
+
+    shutil.rmtree(work.figures_dir)  # nothing kept: every commune summed again
+    os.utime(changed, (later + 5, later + 5))
+    summed.clear()
+    aggregate.run_aggregate(work)
+    assert sorted(summed) == sorted(map(str, work.khoanh_files()))
+    assert {path.name: path.read_bytes() for path in outputs} == before
+
+
 def test_a_cluster_map_keeps_the_order_and_raises_a_tasks_own_error():
     """On worker processes: results in the items' order, items of any length
     (one map of different functions), and a task's exception raised again
