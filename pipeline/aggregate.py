@@ -214,12 +214,13 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     units_of, parcels_of = {p.name: str(p) for p in files}, {p.name: str(p) for p in parcel_files}
     communes = sorted({*units_of, *parcels_of})  # file names, in the order of the files
     forget_versions_beside(work.figures_dir)
-    kept = {name: kept_figures(work.figures(name), units_of.get(name), parcels_of.get(name), work.manifest)
+    source = files[0].parent.name  # figures summed from parcels are not those of the khoanh
+    kept = {name: kept_figures(work.figures(source, name), units_of.get(name), parcels_of.get(name), work.manifest)
             for name in communes}
     todo = [name for name in communes if kept[name] is None]
     with executor(scheduler) as pmap:  # one task a commune: each task costs the client and the scheduler a few ms
-        done = dict(zip(todo, pmap(commune_figures, [(units_of.get(name), parcels_of.get(name), str(work.figures(name)))
-                                                     for name in todo]), strict=True))
+        done = dict(zip(todo, pmap(commune_figures, [(units_of.get(name), parcels_of.get(name),
+                                                     str(work.figures(source, name))) for name in todo]), strict=True))
     figures = [kept[name] or done[name] for name in communes]
     parts = [areas for areas, _ in figures if areas is not None]
     statistics = [stats for _, stats in figures if stats is not None]

@@ -324,13 +324,15 @@ class WorkDir:
         """This version's figures of each commune (``cache/figures/<version>/``)."""
         return self.cache_dir / "figures" / __version__
 
-    def figures(self, name: str) -> Path:
-        """The stem of a commune's figures kept by the aggregate stage (its file's name)."""
-        return self.figures_dir / name
+    def figures(self, source: str, name: str) -> Path:
+        """The stem of a commune's figures kept by the aggregate stage, summed
+        from its file ``name`` of ``source`` (``khoanh`` or, before that stage, ``parcels``)."""
+        return self.figures_dir / source / name
 
     @property
     def province_cells_dir(self) -> Path:
-        """The communes' khoanh burnt into the province's grid, one folder a grid."""
+        """The communes' khoanh burnt into the province's grid, one folder a grid
+        (and a version of kiemke: its raster values)."""
         return self.cache_dir / "province_cells"
 
     def province_cells(self, commune_code: str, grid: str) -> Path:
