@@ -10,6 +10,8 @@ from tests.helpers import box, source_frame
 
 
 def test_changing_one_commune_rewrites_its_linked_files_and_leaves_the_generated_ones(tmp_path):
+    """The bench's subsets link the generated province's files: the commune it
+    changes gets files of its own, and the generated ones stay as they were."""
     generated, subset = tmp_path / "raw", tmp_path / "raw_2"
     for code in ("06253", "06274"):
         frame = source_frame([{"MAXA": code, "KHLOAIDAT": use, "geometry": box(*xy)} for use, xy in

@@ -18,7 +18,6 @@ import pytest
 import rasterio
 
 from pipeline.drawing import PT_PER_MM
-from pipeline.package.raster import commune_rasters as stage_commune_rasters
 from pipeline.reference import landuse_colors
 
 STEM = "LangSon_2019_HTSDD"
@@ -365,9 +364,9 @@ def test_the_package_run_again_burns_only_the_changed_commune_and_lays_the_same_
     with rasterio.open(province_tif) as src:
         before = src.read(1)
     areas_before = work.report("raster_areas.csv").read_text(encoding="utf-8")
-    burnt = []
-    monkeypatch.setattr(stage, "commune_rasters", lambda khoanh, *rest: burnt.append(khoanh) or
-                        stage_commune_rasters(khoanh, *rest))
+    burnt: list[str] = []
+    burn = stage.commune_rasters
+    monkeypatch.setattr(stage, "commune_rasters", lambda khoanh, *rest: burnt.append(khoanh) or burn(khoanh, *rest))
     changed = work.khoanh_files()[1]
     later = max(time.time(), *(p.stat().st_mtime for p in work.root.rglob("*"))) + 5  # newer than all
     os.utime(changed, (later, later))

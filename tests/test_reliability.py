@@ -121,7 +121,7 @@ def test_sigkill_mid_stage_leaves_no_partial_output_and_a_rerun_completes_identi
 def test_what_a_killed_run_left_behind_is_removed_and_nothing_else(tmp_path):
     from pipeline.io import remove_stale_temporaries
 
-    cells = tmp_path / "cache" / ".province_cells.k3j1.tmp"  # the package stage's scratch folder
+    cells = tmp_path / "cache" / ".province_cells.k3j1.tmp"  # the scratch folder of an earlier version's package
     cells.mkdir(parents=True)
     (cells / "06253.npy").write_bytes(b"\x93NUMPY")
     (tmp_path / "khoanh").mkdir()
