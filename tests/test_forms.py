@@ -297,6 +297,29 @@ def test_broken_tables_fail_the_checks():
         check_forms(tables, units, TEMPLATE)
 
 
+def _users_of(table, form_id: str) -> list[str]:
+    columns = TEMPLATE.columns(TEMPLATE.form(form_id).column_set)
+    return [c for c in table.columns if c[:1] == "c" and c[1:].isdigit() and columns[int(c[1:])].block == "users"]
+
+
+@pytest.mark.parametrize(("form_id", "row", "columns", "problem"), [
+    ("01", 5, ["c{user}"], "users total ≠ Σ user columns"),
+    ("01", 0, ["total", "users_total", "c{user}"], "total row ≠ rows 1 \\+ 2 \\+ 3"),
+    ("02", 5, ["total", "users_total", "c{user}"], "02/TKĐĐ xa/00001: totals differ from Biểu 01 rows"),
+])
+def test_each_check_names_what_broke(form_id, row, columns, problem):
+    """One figure changed so that one check alone breaks (its form's other sums still hold)."""
+    units = _units()
+    tables = compute_forms(_areas([("00001", "LUC", "GDC", 10_000.0), ("00002", "ONT", "UBQ", 20_000.0)]),
+                           units, TEMPLATE)
+    table = tables[(form_id, "xa/00001")]
+    user = _users_of(table, form_id)[0]
+    for column in columns:
+        table.loc[row, user if column == "c{user}" else column] += 1
+    with pytest.raises(FormConsistencyError, match=problem):
+        check_forms(tables, units, TEMPLATE)
+
+
 def test_another_regime_is_data_only(tmp_path):
     text = (Path(__file__).parents[1] / "pipeline/templates/tt27_2018.toml").read_text(encoding="utf-8")
     text = text.replace('{ header = "Hộ gia đình, cá nhân trong nước (GDC)", codes = ["GDC"]',

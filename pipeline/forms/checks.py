@@ -9,6 +9,7 @@ Biểu 01 and with each other; a unit's Biểu 01 is the sum of its sub-units'."
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..regime import FormSpec, Template
@@ -17,30 +18,34 @@ from .cells import FormConsistencyError, owner_columns
 
 
 def _by_owner_problems(spec: FormSpec, key: str, table: pd.DataFrame, template: Template) -> list[str]:
+    """A by-owner form's columns add up (whole numbers of 0.01 ha: compared exactly, in numpy)."""
     problems = []
-    users = [c for c in owner_columns(table) if template.columns(spec.column_set)[int(c[1:])].block == "users"]
-    if not (table["total"] == table["users_total"] + table["managers_total"]).all():
+    columns = template.columns(spec.column_set)
+    users = [c for c in owner_columns(table) if columns[int(c[1:])].block == "users"]
+    total, users_total = table["total"].to_numpy(), table["users_total"].to_numpy()
+    if not np.array_equal(total, users_total + table["managers_total"].to_numpy()):
         problems.append(f"{spec.number} {key}: (4) ≠ users + managers")
-    if not (table["users_total"] == table[users].sum(axis=1)).all():
+    if not np.array_equal(users_total, table[users].to_numpy().sum(axis=1)):
         problems.append(f"{spec.number} {key}: users total ≠ Σ user columns")
     if spec.total_row:
-        body = table.set_index("code")
-        if table["total"].iat[0] != sum(body.at[g, "total"] for g in spec.row_roots):
+        by_code = dict(zip(table["code"], total, strict=True))
+        if total[0] != sum(by_code[g] for g in spec.row_roots):
             problems.append(f"{spec.number} {key}: total row ≠ rows 1 + 2 + 3")
     return problems
 
 
-def _against_first(spec: FormSpec, key: str, table: pd.DataFrame, first: pd.DataFrame) -> list[str]:
-    """A form whose rows are areas of the code tree, against Biểu 01 (indexed by code)."""
+def _against_first(spec: FormSpec, key: str, table: pd.DataFrame, first: dict[str, int]) -> list[str]:
+    """A form whose rows are areas of the code tree, against Biểu 01 (its total by code)."""
     problems = []
     column = "a0" if spec.kind == "structure" else "total"
-    shown = table.set_index("code")[column].drop("", errors="ignore")
-    if not (shown == first.loc[shown.index, "total"]).all():
+    shown = table["code"].to_numpy() != ""
+    expected = [first[code] for code in table["code"].to_numpy()[shown]]
+    if not np.array_equal(table[column].to_numpy()[shown], np.asarray(expected)):
         problems.append(f"{spec.number} {key}: totals differ from Biểu 01 rows "
                         "(a user/manager column of Biểu 01 is missing from this form)")
     if spec.kind == "by_unit":
         units = [c for c in table.columns if c.startswith("u") or c == "disputed"]
-        if not (table["total"] == table[units].sum(axis=1)).all():
+        if not np.array_equal(table["total"].to_numpy(), table[units].to_numpy().sum(axis=1)):
             problems.append(f"{spec.number} {key}: total ≠ Σ sub-units")
     return problems
 
@@ -79,9 +84,10 @@ def check_forms(tables: dict[tuple[str, str], pd.DataFrame], units: list[Unit], 
         if t01 is None:
             continue
         first = t01.set_index("code")
+        first_total = dict(zip(t01["code"], t01["total"].to_numpy(), strict=True))
         for form_id in [*of_kind["by_owner"][1:], *of_kind["by_unit"], *of_kind["structure"]]:
             if (form_id, key) in tables:
-                problems += _against_first(template.form(form_id), key, tables[(form_id, key)], first)
+                problems += _against_first(template.form(form_id), key, tables[(form_id, key)], first_total)
         change = next((tables[(i, key)] for i in of_kind["change"] if (i, key) in tables), None)
         matrix = next((tables[(i, key)] for i in of_kind["transition"] if (i, key) in tables), None)
         problems += _change_problems(key, change, matrix, first)
