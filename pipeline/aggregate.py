@@ -241,7 +241,6 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     return out
 
 
-
 def aggregate_report(summary: pd.DataFrame, uncoded: pd.DataFrame | None = None,
                      names: dict[str, str] | None = None) -> str:
     """Readable per-commune totals, in Vietnamese: NNP + PNN + CSD = natural area."""
