@@ -165,34 +165,37 @@ def commune_figures(units_path: str | None, parcels_path: str | None,
     return figures
 
 
-#: A commune's figures as kept between runs: (which half, which frame) → file suffix.
-KEPT_PARTS = {(0, 0): "areas", (0, 1): "uncoded", (1, 0): "owner_sources", (1, 1): "holders"}
+#: A commune's figures as kept between runs: the file suffix of each frame of each half.
+KEPT_PARTS = (("areas", "uncoded"), ("owner_sources", "holders"))
+
+
+def _kept_part(stem: Path, name: str) -> Path:
+    return stem.with_name(f"{stem.name}.{name}.feather")
 
 
 def keep_figures(stem: Path, figures: tuple[tuple | None, tuple | None]) -> None:
     """A commune's figures as Feather files ``<stem>.<part>.feather`` (a half
     that is None leaves none), so that a run after other communes changed reads them."""
-    for (half, frame), name in KEPT_PARTS.items():
-        part, frames = stem.with_name(f"{stem.name}.{name}.feather"), figures[half]
-        if frames is None:
-            part.unlink(missing_ok=True)
-            continue
-        with atomic_path(part) as tmp:
-            frames[frame].reset_index(drop=True).to_feather(tmp)
+    for frames, names in zip(figures, KEPT_PARTS, strict=True):
+        for frame, name in enumerate(names):
+            if frames is None:
+                _kept_part(stem, name).unlink(missing_ok=True)
+                continue
+            with atomic_path(_kept_part(stem, name)) as tmp:
+                frames[frame].reset_index(drop=True).to_feather(tmp)
 
 
 def kept_figures(stem: Path, units_path: str | None, parcels_path: str | None,
                  manifest: Path) -> tuple[tuple | None, tuple | None] | None:
     """A commune's figures kept by an earlier run, or None when they are not
     current (older than its files or the run manifest) or not for the same files."""
-    parts = {name: stem.with_name(f"{stem.name}.{name}.feather") for name in KEPT_PARTS.values()}
-    wanted = [(units_path, ("areas", "uncoded")), (parcels_path, ("owner_sources", "holders"))]
-    if any(parts[name].exists() != (path is not None) for path, names in wanted for name in names):
+    wanted = list(zip((units_path, parcels_path), KEPT_PARTS, strict=True))
+    if any(_kept_part(stem, name).exists() != (path is not None) for path, names in wanted for name in names):
         return None
-    present = [parts[name] for path, names in wanted if path is not None for name in names]
+    present = [_kept_part(stem, name) for path, names in wanted if path is not None for name in names]
     if not up_to_date(present, [Path(p) for p in (units_path, parcels_path, manifest) if p is not None]):
         return None
-    halves = [tuple(pd.read_feather(parts[name]) for name in names) if path is not None else None
+    halves = [tuple(pd.read_feather(_kept_part(stem, name)) for name in names) if path is not None else None
               for path, names in wanted]
     return halves[0], halves[1]
 

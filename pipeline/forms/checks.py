@@ -83,14 +83,14 @@ def check_forms(tables: dict[tuple[str, str], pd.DataFrame], units: list[Unit], 
         t01 = tables.get((first_id, key))
         if t01 is None:
             continue
-        first = t01.set_index("code")
         first_total = dict(zip(t01["code"], t01["total"].to_numpy(), strict=True))
         for form_id in [*of_kind["by_owner"][1:], *of_kind["by_unit"], *of_kind["structure"]]:
             if (form_id, key) in tables:
                 problems += _against_first(template.form(form_id), key, tables[(form_id, key)], first_total)
         change = next((tables[(i, key)] for i in of_kind["change"] if (i, key) in tables), None)
         matrix = next((tables[(i, key)] for i in of_kind["transition"] if (i, key) in tables), None)
-        problems += _change_problems(key, change, matrix, first)
+        if change is not None or matrix is not None:
+            problems += _change_problems(key, change, matrix, t01.set_index("code"))
         if unit.children and all((first_id, f"{c.level}/{c.code}") in tables for c in unit.children):
             summed = sum(tables[(first_id, f"{c.level}/{c.code}")]["total"].to_numpy() for c in unit.children)
             if not (summed == t01["total"].to_numpy()).all():

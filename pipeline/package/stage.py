@@ -67,13 +67,13 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
                   template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms.replace("'", "′")))
 
 
-def stale_province_cells(work: WorkDir, communes: list[str], grid: str) -> dict[str, str | None]:
-    """Per commune, the file its khoanh burnt into the province's grid ``grid``
-    go to, or None where the file kept from an earlier run is current (newer
-    than its khoanh and the run manifest); the cells of other grids are forgotten."""
+def current_province_cells(work: WorkDir, communes: list[str], grid: str) -> set[str]:
+    """The communes whose khoanh burnt into the province's grid ``grid`` are
+    kept from an earlier run and current (newer than their khoanh and the run
+    manifest); the cells of other grids are forgotten."""
     forget_versions_beside(work.province_cells_dir / grid)
-    return {code: None if up_to_date([work.province_cells(code, grid)], [work.khoanh(code), work.manifest])
-            else str(work.province_cells(code, grid)) for code in communes}
+    return {code for code in communes
+            if up_to_date([work.province_cells(code, grid)], [work.khoanh(code), work.manifest])}
 
 
 def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, commune_resolution: float,
@@ -96,15 +96,15 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     province_shape, province_transform = grid(unit_bounds([str(work.khoanh(c)) for c in communes]),
                                               province_resolution)
     key = grid_key(province_shape, province_transform)
-    cells_file = stale_province_cells(work, communes, key)
-    stale = [c for c in communes if f"xa/{c}" not in areas or cells_file[c] is not None]
+    cells = {c: str(work.province_cells(c, key)) for c in communes}
+    kept = current_province_cells(work, communes, key)
+    stale = [c for c in communes if f"xa/{c}" not in areas or c not in kept]
     with executor(scheduler) as pmap:
         made = pmap(commune_rasters, [(str(work.khoanh(c)), None if f"xa/{c}" in areas else str(tif[f"xa/{c}"]),
-                                       commune_resolution, crs, province_transform, province_shape, cells_file[c])
-                                      for c in stale], "rasters" if progress else "")
+                                       commune_resolution, crs, province_transform, province_shape,
+                                       None if c in kept else cells[c]) for c in stale], "rasters" if progress else "")
         areas |= {f"xa/{c}": a for c, a in zip(stale, made, strict=True) if a is not None}
-        cells = [str(work.province_cells(c, key)) for c in communes]
-        laid = pmap(call, [(laid_to_file, cells, province_shape, province_transform, str(province_tif),
+        laid = pmap(call, [(laid_to_file, list(cells.values()), province_shape, province_transform, str(province_tif),
                             province_resolution, crs)]
                     + [(mosaic_to_file, [str(tif[f"xa/{c}"]) for c in d.communes], str(tif[d.key]),
                         commune_resolution, crs) for d in districts], "")
