@@ -340,6 +340,10 @@ class WorkDir:
         package.raster.save_cells), kept until its khoanh change."""
         return self.province_cells_dir / grid / f"{commune_code}.npz"
 
+    def gpkg_ledger(self, name: str) -> Path:
+        """What the package stage wrote into the GeoPackage ``name``, part by part (to patch it next time)."""
+        return self.cache_dir / "package" / f"{name}.json"
+
     @property
     def generalised_dir(self) -> Path:
         """This version's generalised khoanh (``cache/generalised/<version>/``)."""

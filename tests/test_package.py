@@ -201,7 +201,8 @@ def test_layers_stream_a_file_at_a_time_with_every_files_columns(tmp_path):
     from shapely.geometry import box
 
     from pipeline.io import write_geoparquet
-    from pipeline.package.gpkg import GpkgLayer, per_file, whole, write_geopackage
+    from pipeline.package.geopackage import write_geopackage
+    from pipeline.package.gpkg import GpkgLayer, per_file, whole
 
     crs = CRS.from_epsg(3405)
     first = gpd.GeoDataFrame({"landuse": ["LUC", "ONT"], "DT_ONT": [120.5, None]},
@@ -235,7 +236,7 @@ def test_stored_wkb_becomes_the_multipolygons_shapely_would_write():
     import shapely
     from shapely.geometry import MultiPolygon, Polygon, box
 
-    from pipeline.package.gpkg import multipolygon_wkb, to_multipolygon
+    from pipeline.package.gpkg_write import multipolygon_wkb, to_multipolygon
 
     holed = Polygon([(0, 0), (9, 0), (9, 9), (0, 9)], [[(2, 2), (3, 2), (3, 3)]])
     plain = np.array([box(0, 0, 1, 1), holed, MultiPolygon([box(5, 5, 6, 6), box(7, 7, 8, 8)])], dtype=object)
@@ -425,7 +426,7 @@ def test_a_chunk_extent_is_its_recorded_bbox_else_its_shapes(tmp_path):
     import shapely
 
     from pipeline.io import write_geoparquet
-    from pipeline.package.gpkg import chunk_bounds
+    from pipeline.package.gpkg_write import chunk_bounds
 
     frame = gpd.GeoDataFrame({"n": [1, 2]}, geometry=[shapely.box(1, 2, 3, 4), shapely.box(5, 6, 7, 9)],
                              crs="EPSG:9215")
@@ -436,3 +437,89 @@ def test_a_chunk_extent_is_its_recorded_bbox_else_its_shapes(tmp_path):
     assert chunk_bounds(recorded.replace_schema_metadata({b"geo": b'{"primary_column": "geometry", "columns": '
                                                                   b'{"geometry": {"bbox": [0, 0, 10, 10]}}}'})
                         ).tolist() == [0.0, 0.0, 10.0, 10.0]
+
+
+def _gpkg_state(path: Path) -> dict:
+    """What a reader sees of a GeoPackage: every table's rows (as the golden
+    digest), each layer's extent and feature count, each spatial index's entries."""
+    from tests.golden import gpkg_tables
+
+    with sqlite3.connect(path) as db:
+        contents = db.execute("SELECT table_name, identifier, description, min_x, min_y, max_x, max_y "
+                              "FROM gpkg_contents ORDER BY table_name").fetchall()
+        counts = db.execute("SELECT table_name, feature_count FROM gpkg_ogr_contents ORDER BY table_name").fetchall()
+        indexed = {table: db.execute(f'SELECT count(*) FROM "rtree_{table}_geom"').fetchone()[0]
+                   for (table,) in db.execute("SELECT table_name FROM gpkg_extensions "
+                                              "WHERE extension_name = 'gpkg_rtree_index'")}
+    return {"tables": gpkg_tables(path), "contents": contents, "counts": counts, "indexed": indexed}
+
+
+def test_a_geopackage_written_before_is_patched_where_its_files_changed(tmp_path, caplog):
+    """With a ledger, the GeoPackage written before is patched: a changed
+    file's rows replaced, a removed file's deleted, a new file's added, rows
+    made in memory written anew; the result reads as the GeoPackage written
+    whole (rows, extents, counts, spatial indexes). Whatever the ledger cannot
+    vouch for is written whole: the file changed since, a new column, an
+    optional layer that gets rows."""
+    from pyproj import CRS
+    from shapely.geometry import box
+
+    from pipeline.io import write_geoparquet
+    from pipeline.package.geopackage import write_geopackage
+    from pipeline.package.gpkg import GpkgLayer, per_file, whole
+
+    crs = CRS.from_epsg(3405)
+
+    def commune(code: str, n: int, x0: float, **extra) -> Path:
+        frame = gpd.GeoDataFrame({"commune_code": code, "landuse": ["LUC", "ONT", "CLN"] * (n // 3) + ["BHK"] * (n % 3),
+                                  **extra}, geometry=[box(x0 + i, 0, x0 + i + 1, 1) for i in range(n)], crs=crs)
+        return write_geoparquet(tmp_path / "parcels" / f"{code}.parquet", frame)
+
+    files = [commune("001", 4, 0), commune("002", 5, 10), commune("003", 3, 20)]
+    empty = write_geoparquet(tmp_path / "qa" / "001.parquet",
+                             gpd.GeoDataFrame({"problem": pd.Series([], dtype=str)}, geometry=[], crs=crs))
+
+    def layers(table: pd.DataFrame) -> list[GpkgLayer]:
+        parcels = sorted((tmp_path / "parcels").glob("*.parquet"))
+        return [GpkgLayer("qa_gaps", "QA", "", per_file([empty]), True, optional=True),
+                GpkgLayer("thua_dat", "Thửa đất", "", per_file(parcels), True),
+                GpkgLayer("bang", "Bảng", "", whole(table), False)]
+
+    ledger = tmp_path / "ledger.json"
+    patched, whole_file = tmp_path / "patched.gpkg", tmp_path / "whole.gpkg"
+    write_geopackage(patched, layers(pd.DataFrame({"n": [1, 2]})), crs, ledger=ledger, context="x")
+    later = time.time() + 10
+    commune("002", 2, 30)  # fewer rows, further east
+    os.utime(files[1], (later, later))
+    files[2].unlink()
+    commune("004", 6, -8)
+    table = pd.DataFrame({"n": [3]})
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pipeline.package.geopackage"):
+        written = write_geopackage(patched, layers(table), crs, ledger=ledger, context="x")
+    assert "patched" in caplog.text and "written whole" not in caplog.text
+    assert [(layer.name, layer.bounds) for layer in written] == [("thua_dat", (-8.0, 0.0, 32.0, 1.0)),
+                                                                  ("bang", None)]
+    write_geopackage(whole_file, layers(table), crs)
+    assert _gpkg_state(patched) == _gpkg_state(whole_file)
+    assert _gpkg_state(patched)["counts"] == [("bang", 1), ("thua_dat", 12)]
+
+    caplog.clear()
+    with sqlite3.connect(patched) as db:  # an officer saved a style of their own from QGIS
+        db.execute("INSERT INTO layer_styles (f_table_name, styleName) VALUES ('thua_dat', 'của tôi')")
+    with caplog.at_level("INFO", logger="pipeline.package.geopackage"):
+        write_geopackage(patched, layers(table), crs, ledger=ledger, context="x")
+    assert "written whole (the GeoPackage was changed since)" in caplog.text
+    assert _gpkg_state(patched) == _gpkg_state(whole_file)
+
+    gap = gpd.GeoDataFrame({"problem": ["hở"]}, geometry=[box(0, 0, 1, 1)], crs=crs)
+    for change, reason in ((lambda: commune("001", 4, 0, so_to=["1", "2", "3", "4"]), "thua_dat: other columns"),
+                           (lambda: write_geoparquet(empty, gap), "qa_gaps has rows now")):
+        caplog.clear()
+        change()
+        os.utime(tmp_path / "parcels" / "001.parquet", (later + 10, later + 10))
+        with caplog.at_level("INFO", logger="pipeline.package.geopackage"):
+            write_geopackage(patched, layers(table), crs, ledger=ledger, context="x")
+        assert f"written whole ({reason})" in caplog.text
+        write_geopackage(whole_file, layers(table), crs)
+        assert _gpkg_state(patched) == _gpkg_state(whole_file)

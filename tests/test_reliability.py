@@ -46,7 +46,11 @@ def test_a_second_run_does_no_work(sample_run):
 
 
 def test_touching_one_commune_redoes_only_it_and_the_rollups(sample_run, sample_raw):
+    """Only the commune and the roll-ups are made again; the GeoPackage is
+    patched (the commune's rows replaced) and holds what it held."""
     before = _mtimes(sample_run)
+    gpkg = next(sample_run.glob("*.gpkg"))
+    tables = gpkg_tables(gpkg)
     dbf = sample_raw / "van_quan/khanh_khe/TD_06286.dbf"
     later = time.time() + 5
     os.utime(dbf, (later, later))
@@ -63,6 +67,8 @@ def test_touching_one_commune_redoes_only_it_and_the_rollups(sample_run, sample_
                      "LangSon_2019_HTSDD.gpkg"):
         assert expected in changed, expected
     assert "parcels/06253.parquet" not in changed and "maps/xa_06253.pdf" not in changed
+    assert "GeoPackage patched" in result.output
+    assert gpkg_tables(gpkg) == tables
 
 
 def _check_complete(path: Path) -> None:

@@ -15,9 +15,11 @@ from ..parallel import call, executor
 from ..regime import load_template
 from ..units import build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
-from .gpkg import collect_layers, write_geopackage, write_style_files
+from .geopackage import write_geopackage
+from .gpkg import collect_layers
 from .project import write_project
 from .raster import commune_rasters, grid, grid_key, laid_to_file, mosaic_to_file, raster_area_by_code, unit_bounds
+from .styles import write_style_files
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,8 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
     """The GeoPackage, its styles as QML/SLD files and the QGIS project."""
     crs = manifest.crs
     gpkg = products["gpkg"]
-    layers = write_geopackage(gpkg, collect_layers(work, manifest), crs)
+    layers = write_geopackage(gpkg, collect_layers(work, manifest), crs, ledger=work.gpkg_ledger(gpkg.name),
+                              context=crs.to_wkt())
     styles = [layer.style for layer in layers if layer.style is not None]
     write_style_files(styles_dir or work.styles_dir, styles)
     template = load_template()

@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import pandas as pd
 
+from ..io import write_text
 from ..reference import landuse_tree
 from ..symbology import BOUNDARY_STYLES, QA_COLOURS, REVIEW_COLOURS, legend_for, rgba, rgba_to_hex
 
@@ -212,3 +214,12 @@ def landuse_sld(layer: str, codes: list[str]) -> str:
     legend = legend_for(set(codes))
     return _sld(layer, [(r.code, f"{r.code} - {r.name_vi}", r.hex, "#6E6E6E", 0.1, False)
                         for r in legend.itertuples()])
+
+
+def write_style_files(folder: Path, styles: list[LayerStyle]) -> list[Path]:
+    """The same QML and SLD as files (``styles/``), for reuse in other projects."""
+    written = []
+    for style in styles:
+        written.append(write_text(folder / f"{style.layer}.qml", style.qml))
+        written.append(write_text(folder / f"{style.layer}.sld", style.sld))
+    return written
