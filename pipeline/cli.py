@@ -307,7 +307,7 @@ def aggregate(workdir: Path) -> None:
 @click.option("--workers", type=click.IntRange(1, 512), default=None, help="Workers of the local cluster.")
 @reports_errors
 def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> None:
-    """Run every stage from the config: ingest → qa → khoanh → change → aggregate → forms → maps → regroup → package.
+    """Run every stage from the config: ingest → qa → khoanh → change → aggregate → forms → regroup → maps → package.
 
     \b
     Example:
@@ -346,9 +346,9 @@ def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Calla
         *([("change", lambda: run_change(work, scheduler=cluster))] if settings.previous else []),
         ("aggregate", lambda: run_aggregate(work, scheduler=cluster)),
         ("forms", lambda: run_forms(work, scheduler=cluster)),
-        ("maps", lambda: run_maps(work, scheduler=cluster)),
         *([("regroup", lambda: regrouped.extend(regroup_all(work, scheduler=cluster))),
-           ("units", lambda: units_outputs(regrouped, scheduler=cluster))] if settings.units else []),
+           ("units", lambda: units_outputs(regrouped, scheduler=cluster, maps=False))] if settings.units else []),
+        ("maps", lambda: run_maps(work, others=regrouped, scheduler=cluster)),  # the units' sheets too, side by side
         ("package", lambda: run_package(work, scheduler=cluster)),
     ]
 

@@ -354,6 +354,15 @@ class WorkDir:
         its khoanh or kiemke's version change)."""
         return self.generalised_dir / str(scale) / f"{commune_code}.parquet"
 
+    @property
+    def linework_dir(self) -> Path:
+        """This version's boundary lines of the district and province sheets (``cache/linework/<version>/``)."""
+        return self.cache_dir / "linework" / __version__
+
+    def linework(self, sheet: str) -> Path:
+        """A sheet's boundary lines, each drawn once (kept until its boundaries change)."""
+        return self.linework_dir / f"{sheet}.parquet"
+
     def change(self, commune_code: str) -> Path:
         """The overlay pieces of a commune: previous khoanh ∩ current khoanh."""
         return self.change_dir / f"{commune_code}.parquet"

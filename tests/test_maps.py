@@ -475,9 +475,9 @@ def test_sheets_generalise_commune_by_commune_and_keep_each_until_its_khoanh_cha
     commune changed generalises that commune only."""
     import os
 
-    import pipeline.maps.stage as stage
+    import pipeline.maps.kept as kept
     from pipeline.io import write_geoparquet
-    from pipeline.maps.stage import generalised
+    from pipeline.maps.kept import generalised
 
     work = WorkDir(tmp_path)
     west = gpd.GeoDataFrame({"commune_code": ["00001"] * 2, "landuse": ["RST", "LUC"]}, crs="EPSG:9215",
@@ -488,7 +488,7 @@ def test_sheets_generalise_commune_by_commune_and_keep_each_until_its_khoanh_cha
         write_geoparquet(work.khoanh(frame["commune_code"].iloc[0]), frame)
     khoanh = pd.concat([west, east], ignore_index=True)
     calls: list[str] = []
-    monkeypatch.setattr(stage, "generalise", lambda frame, scale: (calls.append(frame["commune_code"].iloc[0]),
+    monkeypatch.setattr(kept, "generalise", lambda frame, scale: (calls.append(frame["commune_code"].iloc[0]),
                                                                    generalise(frame, scale))[1])
     drawn, merged = generalised(work, khoanh, 25_000)
     assert list(drawn["landuse"]) == ["RST", "LUC", "CLN"] and merged == 1  # LUC shares a side with CLN only
@@ -503,8 +503,32 @@ def test_sheets_generalise_commune_by_commune_and_keep_each_until_its_khoanh_cha
     old_version = work.generalised_dir.parent / "0.0.1" / "25000"
     old_version.mkdir(parents=True)
     (old_version / "00001.parquet").write_bytes(b"kept by 0.0.1")
-    assert stage.forget_other_versions(work) == [old_version.parent]
+    assert kept.forget_other_versions(work) == [old_version.parent]
     assert not old_version.parent.exists() and work.generalised("00001", 25_000).exists()
+
+
+def test_a_sheets_boundary_lines_are_kept_until_its_boundaries_change(tmp_path, monkeypatch):
+    """A district or province sheet's boundary lines are worked out once and
+    kept: drawn again with the same boundaries, the same lines are read back;
+    when a commune's outline moves, they are worked out again."""
+    import pipeline.maps.kept as kept
+    from pipeline.maps.linework import boundary_lines
+
+    work = WorkDir(tmp_path)
+    communes = np.array([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)])
+    polygons = {"tinh": np.array([shapely.union_all(communes)]), "xa": communes}
+    worked: list[int] = []
+    monkeypatch.setattr(kept, "boundary_lines", lambda p: worked.append(len(p["xa"])) or boundary_lines(p))
+    first = kept.kept_boundary_lines(work, "tinh_20", polygons)
+    again = kept.kept_boundary_lines(work, "tinh_20", polygons)
+    assert worked == [2] and list(again) == list(first) == ["tinh", "xa"]
+    assert all(shapely.equals_exact(again[level], first[level], 0) for level in first)
+    # the shared edge only, short of the province's line by the snap distance at each end
+    assert shapely.get_coordinates(first["xa"]).tolist() == [[10, 0.5], [10, 9.5]]
+    moved = {"tinh": polygons["tinh"], "xa": np.array([shapely.box(0, 0, 12, 10), shapely.box(12, 0, 20, 10)])}
+    assert shapely.get_coordinates(kept.kept_boundary_lines(work, "tinh_20", moved)["xa"]).tolist() == [[12, 0.5],
+                                                                                                        [12, 9.5]]
+    assert worked == [2, 2]
 
 
 def _drawn_length(path) -> float:
@@ -734,3 +758,38 @@ def test_a_drawn_sheet_frees_its_figure_at_once(sample_run, tmp_path, monkeypatc
         assert len(figures) == 1 and figures[0]() is None
     finally:
         gc.enable()
+
+
+def test_the_units_sheets_are_drawn_in_the_runs_own_map_biggest_first(sample_run, tmp_path):
+    """The inventory draws its sheets and its ``[units]``' in one map over the
+    workers, the sheets of most communes first whichever directory they are
+    in, so that the two province sheets are drawn side by side; each directory
+    gets its own report, and the rows returned are the run's own sheets."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from pipeline.maps import run_maps
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: every sheet is current
+    units = WorkDir(work.root / "units_2025")
+    for folder in (work, units):
+        os.utime(folder.report("maps.md"), (0, 0))  # the reports are not: both directories are planned
+    calls: list[list[tuple[str, str, int]]] = []
+
+    def pmap(func, items, desc=""):
+        items = list(items)
+        calls.append([(Path(item[0]).name, item[1].level, len(item[1].communes)) for item in items])
+        return [func(*item) for item in items]
+
+    rows = run_maps(work, others=[units], scheduler=pmap, progress=False)
+    assert len(calls) == 1 and {folder for folder, _, _ in calls[0]} == {"work", "units_2025"}
+    sizes = [size for _, _, size in calls[0]]
+    assert sizes == sorted(sizes, reverse=True)
+    assert calls[0][0][:2] == ("units_2025", "tinh")  # 8 new communes: the biggest sheet of the sample
+    order = [level for _, level, _ in calls[0]]
+    assert max(i for i, level in enumerate(order) if level == "tinh") < order.index("xa")
+    assert sorted(row["sheet"] for row in rows) == sorted(p.stem for p in work.maps_dir.glob("*.pdf"))
+    for folder in (work, units):
+        assert folder.report("maps.md").stat().st_mtime > 0

@@ -44,6 +44,7 @@ class SheetContent:
     inset_names: list[tuple[str, object]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     chart_title: str = "CƠ CẤU SỬ DỤNG ĐẤT (%)"
+    lines: dict[str, object] | None = None  # the boundaries' lines (linework.boundary_lines) when worked out already
 
 
 def structure_for(khoanh: pd.DataFrame) -> pd.DataFrame:

@@ -103,7 +103,8 @@ def draw_map(fig, layout: SheetLayout, content: SheetContent) -> tuple[pd.DataFr
     ax = _map_axes(fig, layout)
     draw_fills(ax, content)
     stroke(ax, khoanh_edges(content.khoanh, len(content.boundaries) > 1), EDGE_GREY, 0.08)
-    for level, lines in boundary_lines(content.boundaries).items():
+    drawn = content.lines if content.lines is not None else boundary_lines(content.boundaries)
+    for level, lines in drawn.items():
         colour, width, dashes = BOUNDARY_STYLES[level]
         stroke(ax, np.array([lines]), colour, width, dashes)
     m_per_mm = 1 / layout.mm_per_m

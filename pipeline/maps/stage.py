@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
 from ..errors import StageInputMissing
-from ..io import forget_versions_beside, read_geoparquet, read_geoparquets, up_to_date, write_geoparquet, write_text
+from ..io import read_geoparquets, up_to_date, write_text
 from ..parallel import executor
 from ..regime import load_template
 from ..report import markdown_table, vn_number
@@ -30,7 +30,8 @@ from ..units import Unit, build_units
 from ..workdir import WorkDir, in_run_regime
 from .change import change_sheet_content
 from .content import drawing_khoanh, sheet_content
-from .generalise import generalise, generalised_note
+from .generalise import generalised_note
+from .kept import forget_other_versions, generalised, kept_boundary_lines
 from .layout import format_scale, plotter_layout
 from .panel import panel_height
 from .render import render_sheet
@@ -78,6 +79,8 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
         layout, note = plotter_layout(bounds_m, unit.level, natural_ha, scale_step,
                                       panel_height=lambda w: panel_height(content, w))
         merged = 0
+        if unit.level in ("huyen", "tinh"):
+            content = replace(content, lines=kept_boundary_lines(work, stem.name, content.boundaries))
         if kind == "current" and unit.level in ("huyen", "tinh"):  # small scale: draw what the scale can show
             drawn, merged = generalised(work, mine, layout.scale)
             content = drawing_khoanh(content, drawn)
@@ -90,32 +93,6 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
     return {"sheet": stem.name, "unit": meta["unit"], "code": meta["code"], "natural_ha": meta["natural_ha"],
             "scale": format_scale(meta["scale"]), "paper": meta["paper"], "note": meta["note"],
             "labelled": f"{done}/{big}", "pdf": stem.with_suffix(".pdf").name}
-
-
-def forget_other_versions(work: WorkDir) -> list[Path]:
-    """Remove the generalised khoanh an earlier (or later) kiemke kept. Returns the folders removed."""
-    return forget_versions_beside(work.generalised_dir)
-
-
-def generalised(work: WorkDir, khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gpd.GeoDataFrame, int]:
-    """``khoanh`` as a district or province sheet at 1:``scale`` draws them,
-    and how many were merged away: generalised commune by commune (no khoanh
-    joins one across the commune boundary the sheet draws), each commune's
-    result kept until its khoanh change, so that a sheet redrawn for one
-    changed commune generalises that commune only."""
-    parts = []
-    for code, mine in khoanh.groupby("commune_code", sort=False, dropna=False):
-        cached, source = work.generalised(str(code), scale), work.khoanh(str(code))
-        if source.exists() and up_to_date([cached], [source]):
-            parts.append(read_geoparquet(cached))
-            continue
-        drawn, _ = generalise(mine, scale)
-        parts.append(drawn)
-        write_geoparquet(cached, drawn)
-    if not parts:
-        return khoanh, 0
-    drawn = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=khoanh.crs)
-    return drawn, len(khoanh) - len(drawn)
 
 
 def commune_outlines(work: WorkDir, codes: Iterable[str]) -> dict[str, object]:
@@ -149,38 +126,74 @@ def maps_report(rows: list[dict], dpi: int, changes: bool) -> str:
         markdown_table(table), ""])
 
 
-@in_run_regime
-def run_maps(work: WorkDir, *, scale_step: int | None = None, dpi: int | None = None,
-             template_name: str | None = None, progress: bool = True, scheduler: str | None = "sync") -> list[dict]:
-    """Draw every commune, district and province sheet of the work directory (in
-    parallel; scale step and dpi from the config unless given)."""
+@dataclass(frozen=True)
+class SheetsPlan:
+    """The sheets of one work directory to draw (its units of drawn levels,
+    each in every kind) and those only reported (the unknown district)."""
+
+    work: WorkDir
+    units: list[Unit]
+    unknown: list[Unit]
+    kinds: list[str]
+    scale_step: int
+    dpi: int
+
+    def tasks(self, template_name: str | None) -> list[tuple]:
+        return [(str(self.work.root), unit, self.scale_step, self.dpi, template_name, kind)
+                for unit in self.units for kind in self.kinds]
+
+
+def plan_sheets(work: WorkDir, scale_step: int | None, dpi: int | None) -> SheetsPlan | None:
+    """What to draw for a work directory (scale step and dpi from its config
+    unless given); None when its sheets are up to date."""
     manifest = work.read_manifest()
-    scale_step = manifest.map_scale_step if scale_step is None else scale_step
-    dpi = manifest.map_dpi if dpi is None else dpi
     files = work.khoanh_files()
     if not files:
         raise StageInputMissing(f"No khoanh in {work.khoanh_dir}. Run 'kiemke khoanh --workdir {work.root}' first.")
     changes = sorted(work.change_dir.glob("*.parquet")) if manifest.previous else []
     if up_to_date([work.report("maps.md")], [*files, *changes, work.manifest]):
-        log.info("maps: up to date")
-        return []
+        log.info("maps: up to date (%s)", work.maps_dir)
+        return None
     units = build_units([p.stem for p in files], manifest.unit_attributes(), manifest.province.name_vi,
                         manifest.province.gso_code, manifest.levels)
     unknown = [u for u in units if u.unknown_district]
-    # the big sheets first, so that they do not finish last on one worker
-    units = sorted((u for u in units if u not in unknown), key=lambda u: -len(u.communes))
-    kinds = ["current", "change"] if changes else ["current"]
-    forget_other_versions(work)
-    with executor(scheduler) as pmap:
-        out = pmap(map_sheet_to_files, [(str(work.root), unit, scale_step, dpi, template_name, kind)
-                                        for unit in units for kind in kinds], "maps" if progress else "")
-    for unit in unknown:
-        for kind in kinds:
+    return SheetsPlan(work, [u for u in units if u not in unknown], unknown,
+                      ["current", "change"] if changes else ["current"],
+                      manifest.map_scale_step if scale_step is None else scale_step,
+                      manifest.map_dpi if dpi is None else dpi)
+
+
+def report_sheets(plan: SheetsPlan, rows: list[dict]) -> list[dict]:
+    """The drawn sheets' rows with the unknown district's (whose sheets an
+    earlier version drew are removed), sorted; ``reports/maps.md`` written."""
+    work = plan.work
+    for unit in plan.unknown:
+        for kind in plan.kinds:
             stem = work.map_stem(unit.level, unit.code, kind)
             for suffix in (".pdf", ".png", ".json"):  # a sheet an earlier version drew
                 stem.with_suffix(suffix).unlink(missing_ok=True)
-        out.append(unknown_district_row(work, unit))
-    out = sorted(out, key=lambda row: row["sheet"])
-    write_text(work.report("maps.md"), maps_report(out, dpi, bool(changes)))
-    log.info("maps: %d sheets → %s", sum(1 for row in out if row["pdf"]), work.maps_dir)
-    return out
+        rows.append(unknown_district_row(work, unit))
+    rows = sorted(rows, key=lambda row: row["sheet"])
+    write_text(work.report("maps.md"), maps_report(rows, plan.dpi, "change" in plan.kinds))
+    log.info("maps: %d sheets → %s", sum(1 for row in rows if row["pdf"]), work.maps_dir)
+    return rows
+
+
+@in_run_regime
+def run_maps(work: WorkDir, *, others: Sequence[WorkDir] = (), scale_step: int | None = None, dpi: int | None = None,
+             template_name: str | None = None, progress: bool = True, scheduler: str | None = "sync") -> list[dict]:
+    """Draw every commune, district and province sheet of the work directory
+    and of ``others`` of the same run (its ``[units]``), in one parallel map:
+    the biggest sheets of all first, so that the provinces' sheets are drawn
+    side by side, not one after the other. Returns the work directory's rows."""
+    plans = [plan_sheets(w, scale_step, dpi) for w in [work, *others]]
+    for plan in plans:
+        if plan is not None:
+            forget_other_versions(plan.work)
+    tasks = sorted(((i, task) for i, plan in enumerate(plans) if plan for task in plan.tasks(template_name)),
+                   key=lambda item: -len(item[1][1].communes))
+    with executor(scheduler) as pmap:
+        rows = pmap(map_sheet_to_files, [task for _, task in tasks], "maps" if progress else "")
+    done = [report_sheets(plan, [row for (j, _), row in zip(tasks, rows, strict=True) if j == i])
+            for i, plan in enumerate(plans) if plan is not None]
+    return done[0] if plans[0] is not None else []

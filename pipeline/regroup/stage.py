@@ -287,12 +287,13 @@ def regroup_all(work: WorkDir, *, scheduler=SYNC) -> list[WorkDir]:
     return [regroup_units(work, spec, scheduler) for spec in work.read_manifest().units]
 
 
-def units_outputs(targets: list[WorkDir], *, scheduler: str | None = "sync") -> None:
-    """The statistics, forms and maps of regrouped work directories."""
+def units_outputs(targets: list[WorkDir], *, scheduler: str | None = "sync", maps: bool = True) -> None:
+    """The statistics, forms and (unless the run draws them with its own) maps of regrouped work directories."""
     for target in targets:
         run_aggregate(target, scheduler=scheduler)
         run_forms(target, scheduler=scheduler)
-        run_maps(target, scheduler=scheduler, progress=False)
+        if maps:
+            run_maps(target, scheduler=scheduler, progress=False)
 
 
 @in_run_regime
