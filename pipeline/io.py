@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyproj import CRS
 
 
 def _umask() -> int:
@@ -114,6 +115,16 @@ def geoparquet_bounds(path: Path) -> np.ndarray:
     return recorded_bounds(pq.read_schema(path))
 
 
+def files_bounds(paths) -> tuple[float, float, float, float]:
+    """The extent of GeoParquet files together, as their metadata records it
+    (an empty file's left out; NaN when every file is empty)."""
+    boxes = np.array([geoparquet_bounds(Path(p)) for p in paths]).reshape(-1, 4)
+    boxes = boxes[~np.isnan(boxes).any(axis=1)]
+    if not len(boxes):
+        return (np.nan,) * 4
+    return (*boxes[:, :2].min(axis=0).tolist(), *boxes[:, 2:].max(axis=0).tolist())
+
+
 def recorded_bounds(schema: pa.Schema) -> np.ndarray:
     """The bounding box a GeoParquet schema's metadata records for its geometry (NaN when it records none)."""
     geo = json.loads((schema.metadata or {}).get(b"geo", b'{"primary_column": "geometry", "columns": {}}'))
@@ -121,9 +132,42 @@ def recorded_bounds(schema: pa.Schema) -> np.ndarray:
 
 
 def read_geoparquets(paths, crs=None, columns: list[str] | None = None) -> gpd.GeoDataFrame:
-    """Several GeoParquet files (e.g. one per commune) as one frame (``columns`` only, when given)."""
-    frame = pd.concat([gpd.read_parquet(p, columns=columns) for p in paths], ignore_index=True)
-    return gpd.GeoDataFrame(frame, crs=crs) if crs is not None else gpd.GeoDataFrame(frame)
+    """Several GeoParquet files (e.g. one per commune) as one frame (``columns``
+    only, when given), as geopandas reads each and pandas concatenates them:
+    one Arrow table made pandas and shapely once (a frame per file cost ~5 ms
+    each in geopandas' metadata, CRS and conversions: 1.1 s for the khoanh of
+    200 communes)."""
+    tables = [pq.read_table(p, columns=columns) for p in paths]
+    geo = json.loads((tables[0].schema.metadata or {}).get(b"geo", b"{}")) if tables else {}
+    table = None
+    if tables and {c.get("encoding", "WKB") for c in geo.get("columns", {}).values()} == {"WKB"}:
+        with suppress(pa.ArrowTypeError, pa.ArrowInvalid):  # types Arrow cannot unite
+            table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables], promote_options="permissive")
+    if table is None:  # no file, shapes stored otherwise, types apart: frame by frame
+        frame = pd.concat([gpd.read_parquet(p, columns=columns) for p in paths], ignore_index=True)
+        return gpd.GeoDataFrame(frame, crs=crs) if crs is not None else gpd.GeoDataFrame(frame)
+    shapes = [name for name in table.column_names if name in geo["columns"]]
+    attributes = table.drop_columns(shapes).to_pandas()
+    recorded = geo["columns"][geo["primary_column"]].get("crs", "OGC:CRS84")
+    data = {name: gpd.GeoSeries.from_wkb(table[name].to_numpy(zero_copy_only=False),
+                                         crs=crs if crs is not None else recorded and CRS.from_user_input(recorded))
+            if name in shapes else attributes[name] for name in table.column_names}
+    return gpd.GeoDataFrame(data, geometry=geo["primary_column"] if geo["primary_column"] in shapes else None)
+
+
+def read_attributes(paths) -> pd.DataFrame:
+    """Every column but the shapes of several GeoParquet files as one frame,
+    as :func:`read_geoparquets` gives them, without reading a shape."""
+    tables = []
+    for path in paths:
+        file = pq.ParquetFile(path)
+        shapes = json.loads((file.schema_arrow.metadata or {}).get(b"geo", b"{}")).get("columns", {})
+        tables.append(file.read(columns=[n for n in file.schema_arrow.names if n not in shapes])
+                      .replace_schema_metadata(None))
+    try:
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas() if tables else pd.DataFrame()
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # types Arrow cannot unite: as pandas concatenates them
+        return pd.concat([table.to_pandas() for table in tables], ignore_index=True)
 
 
 def read_columns(paths: list[Path], columns: list[str]) -> pd.DataFrame:

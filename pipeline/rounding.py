@@ -71,6 +71,7 @@ def natural_area_cells(khoanh: pd.DataFrame) -> int:
     once, half up, then summed."""
     tree = landuse_tree()
     coded = khoanh[khoanh["landuse"].notna()]
-    natural = coded["landuse"].map(lambda c: c in tree and tree.root(c) in NATURAL_AREA_GROUPS)
+    natural = coded["landuse"].map({c: c in tree and tree.root(c) in NATURAL_AREA_GROUPS  # per code, not per row
+                                    for c in coded["landuse"].unique()})
     by_commune = coded[natural.astype(bool)].groupby("commune_code")["area_m2"].sum()
     return int(round_half_up(by_commune.to_numpy()).sum())

@@ -490,14 +490,15 @@ def test_sheets_generalise_commune_by_commune_and_keep_each_until_its_khoanh_cha
     calls: list[str] = []
     monkeypatch.setattr(kept, "generalise", lambda frame, scale: (calls.append(frame["commune_code"].iloc[0]),
                                                                    generalise(frame, scale))[1])
-    drawn, merged = generalised(work, khoanh, 25_000)
-    assert list(drawn["landuse"]) == ["RST", "LUC", "CLN"] and merged == 1  # LUC shares a side with CLN only
+    codes = ["00001", "00002"]
+    drawn = generalised(work, codes, 25_000)
+    assert list(drawn["landuse"]) == ["RST", "LUC", "CLN"] and len(khoanh) - len(drawn) == 1  # LUC's only side: CLN
     assert generalise(khoanh, 25_000)[1] == 2  # generalised together, LUC would have joined CLN
     assert drawn.area.sum() == pytest.approx(khoanh.area.sum()) and calls == ["00001", "00002"]
-    assert generalised(work, khoanh, 25_000)[0].equals(drawn) and calls == ["00001", "00002"]  # kept
+    assert generalised(work, codes, 25_000).equals(drawn) and calls == ["00001", "00002"]  # kept
     later = work.khoanh("00002").stat().st_mtime_ns + 10**9
     os.utime(work.khoanh("00002"), ns=(later, later))  # the east commune's khoanh were made again
-    assert generalised(work, khoanh, 25_000)[0].equals(drawn) and calls == ["00001", "00002", "00002"]
+    assert generalised(work, codes, 25_000).equals(drawn) and calls == ["00001", "00002", "00002"]
 
     # what another version of kiemke kept is removed before the sheets are drawn; this version's stays
     old_version = work.generalised_dir.parent / "0.0.1" / "25000"
@@ -793,3 +794,45 @@ def test_the_units_sheets_are_drawn_in_the_runs_own_map_biggest_first(sample_run
     assert sorted(row["sheet"] for row in rows) == sorted(p.stem for p in work.maps_dir.glob("*.pdf"))
     for folder in (work, units):
         assert folder.report("maps.md").stat().st_mtime > 0
+
+
+def test_a_province_sheet_redrawn_reads_the_generalised_khoanh_not_every_khoanhs_shape(sample_run, tmp_path,
+                                                                                      monkeypatch):
+    """A province sheet draws the generalised khoanh kept for each commune:
+    redrawn after one commune changed, it reads the khoanh's attributes, the
+    kept communes' generalised shapes and the changed commune's khoanh only,
+    and draws the same sheet as from scratch."""
+    import os
+    import shutil
+
+    import pipeline.maps.kept as kept
+    import pipeline.maps.stage as stage
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: the generalised khoanh are current
+    manifest = work.read_manifest()
+    sheet = work.maps_dir / f"tinh_{manifest.province.gso_code}.json"
+    before = json.loads(sheet.read_text(encoding="utf-8"))
+    changed = work.khoanh_files()[0]
+    later = max(p.stat().st_mtime for p in work.root.rglob("*")) + 5
+    os.utime(changed, (later, later))
+    shapes: list[str] = []  # the files whose shapes were read
+
+    def recording(real):
+        def read(paths, *args, **kwargs):
+            shapes.extend(map(str, [paths] if isinstance(paths, str | os.PathLike) else paths))
+            return real(paths, *args, **kwargs)
+        return read
+
+    for module, name in ((stage, "read_geoparquets"), (kept, "read_geoparquets"), (kept, "read_geoparquet")):
+        monkeypatch.setattr(module, name, recording(getattr(module, name)))
+    units = [u for u in stage.build_units([p.stem for p in work.khoanh_files()], manifest.unit_attributes(),
+                                          manifest.province.name_vi, manifest.province.gso_code, manifest.levels)
+             if u.level == "tinh"]
+    stage.map_sheet_to_files(str(work.root), units[0], manifest.map_scale_step, 30, None, "current")
+    read_khoanh = sorted(p for p in shapes if p.startswith(str(work.khoanh_dir)))
+    assert read_khoanh == [str(changed)]
+    assert sum(p.startswith(str(work.generalised_dir)) for p in shapes) == len(work.khoanh_files()) - 1
+    after = json.loads(sheet.read_text(encoding="utf-8"))
+    assert {k: after[k] for k in ("khoanh", "generalised", "natural_ha", "scale", "label_boxes_mm")} == \
+        {k: before[k] for k in ("khoanh", "generalised", "natural_ha", "scale", "label_boxes_mm")}

@@ -309,6 +309,7 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
     import rasterio
     from shapely.geometry import box
 
+    from pipeline.io import files_bounds
     from pipeline.package.raster import (
         Coded,
         commune_rasters,
@@ -318,7 +319,6 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
         landuse_values,
         mosaic_to_file,
         read_geoparquet,
-        unit_bounds,
     )
 
     x, y = 431_203.3, 2_412_007.7
@@ -332,7 +332,7 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
     for i, commune in enumerate(communes):
         files.append(str(tmp_path / f"{i}.parquet"))
         commune.to_parquet(files[-1])
-    shape, province_transform = grid(unit_bounds(files), 10.0)
+    shape, province_transform = grid(files_bounds(files), 10.0)
     cells = [str(tmp_path / f"cells_{i}.npz") for i in range(len(files))]
     for i, name in enumerate(files):
         commune_rasters(name, str(tmp_path / f"xa_{i}.tif"), 5.0, "EPSG:9215", province_transform, shape, cells[i])
@@ -340,7 +340,7 @@ def test_district_and_province_rasters_hold_the_cells_burning_their_khoanh_gives
     areas = mosaic_to_file([str(tmp_path / f"xa_{i}.tif") for i in range(2)], str(tmp_path / "huyen.tif"), 5.0,
                            "EPSG:9215")
     for resolution, name in ((10.0, "tinh"), (5.0, "huyen")):
-        expected, transform = empty_band(unit_bounds(files), resolution)
+        expected, transform = empty_band(files_bounds(files), resolution)
         for commune in files:
             Coded.of(read_geoparquet(Path(commune), columns=["landuse", "geometry"])).burn(expected, transform)
         with rasterio.open(tmp_path / f"{name}.tif") as src:

@@ -361,3 +361,37 @@ def test_columns_of_many_files_read_as_one_frame_as_pandas_would(tmp_path):
     assert pd.api.types.is_string_dtype(got["code"]) and got["code"].isna().tolist() == [True, True, False, True, False]
     assert got["area"].dtype == "float64" and got["kept"].dtype == "bool"
     assert read_columns([], ["code"]).columns.tolist() == ["code"]
+
+
+def test_many_geoparquet_files_read_as_one_frame_as_geopandas_and_pandas_would(tmp_path):
+    """``read_geoparquets`` reads the files as one Arrow table and makes one
+    GeoDataFrame: the shapes, CRS and values geopandas gives reading each file
+    and pandas concatenating them (a column empty in one file stays text);
+    files whose types Arrow cannot unite (text in one, decimals in another)
+    are read one by one, as before. ``read_attributes`` gives the same frame
+    without the shapes."""
+    import geopandas as gpd
+    import shapely
+
+    from pipeline.io import read_attributes, read_geoparquets, write_geoparquet
+
+    def files(frames: list[dict], stem: str) -> list[Path]:
+        return [write_geoparquet(tmp_path / f"{stem}{k}.parquet",
+                                 gpd.GeoDataFrame(frame, geometry=[shapely.box(k, 0, k + 1, j + 1)
+                                                                   for j in range(len(frame["area"]))],
+                                                  crs="EPSG:9215")) for k, frame in enumerate(frames)]
+
+    def as_before(paths: list[Path]) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(pd.concat([gpd.read_parquet(p) for p in paths], ignore_index=True))
+
+    united = files([{"flag": [None, None], "area": [1, 2]}, {"flag": ["hở", None], "area": [2.5, 3.25]}], "u")
+    apart = files([{"parcels": ["1,2"], "area": [1.0]}, {"parcels": [0.5], "area": [2.0]}], "a")
+    for paths in (united, apart):
+        got, expected = read_geoparquets(paths), as_before(paths)
+        assert got.crs == expected.crs == "EPSG:9215" and list(got.columns) == list(expected.columns)
+        assert got.geometry.geom_equals_exact(expected.geometry, 0).all()
+        attributes = [c for c in got.columns if c != "geometry"]
+        pd.testing.assert_frame_equal(got[attributes].astype(object).where(got[attributes].notna(), None),
+                                      expected[attributes].astype(object).where(expected[attributes].notna(), None))
+        pd.testing.assert_frame_equal(read_attributes(paths), pd.DataFrame(got[attributes]))
+    assert pd.api.types.is_string_dtype(read_geoparquets(united)["flag"])

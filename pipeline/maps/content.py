@@ -52,7 +52,7 @@ def structure_for(khoanh: pd.DataFrame) -> pd.DataFrame:
     tree = landuse_tree()
     coded = khoanh[khoanh["landuse"].notna()].assign(commune_code="x")
     long = expand_uses(coded)
-    level2 = long["landuse"].map(lambda c: ([c, *tree.ancestors(c)][::-1] + [c])[1])
+    level2 = long["landuse"].map({c: ([c, *tree.ancestors(c)][::-1] + [c])[1] for c in long["landuse"].unique()})
     area = long.groupby(level2)["area_m2"].sum()
     area = area[[c for c in tree.codes if c in area.index and tree.in_natural_area(c)]]
     return pd.DataFrame({"code": area.index, "name_vi": [tree.name(c) for c in area.index],

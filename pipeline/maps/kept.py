@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
-from ..io import atomic_path, forget_versions_beside, read_geoparquet, up_to_date, write_geoparquet
+from ..io import atomic_path, forget_versions_beside, read_geoparquet, read_geoparquets, up_to_date, write_geoparquet
 from ..workdir import WorkDir
 from .generalise import generalise
 from .linework import boundary_lines
@@ -50,22 +50,23 @@ def kept_boundary_lines(work: WorkDir, sheet: str, polygons: dict[str, np.ndarra
     return lines
 
 
-def generalised(work: WorkDir, khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gpd.GeoDataFrame, int]:
-    """``khoanh`` as a district or province sheet at 1:``scale`` draws them,
-    and how many were merged away: generalised commune by commune (no khoanh
-    joins one across the commune boundary the sheet draws), each commune's
-    result kept until its khoanh change, so that a sheet redrawn for one
-    changed commune generalises that commune only."""
+def generalised(work: WorkDir, codes: list[str], scale: int) -> gpd.GeoDataFrame:
+    """The khoanh of the communes ``codes`` as a district or province sheet at
+    1:``scale`` draws them: generalised commune by commune (no khoanh joins
+    one across the commune boundary the sheet draws), each commune's result
+    kept until its khoanh change, so that a sheet redrawn for one changed
+    commune reads and generalises that commune's khoanh only."""
+    current = [c for c in codes if up_to_date([work.generalised(c, scale)], [work.khoanh(c)])]
+    kept: dict[str, gpd.GeoDataFrame] = {}
+    if current:  # read as one table: 200 files one by one cost 1.3 s, together 0.5 s
+        kept = dict(iter(read_geoparquets([work.generalised(c, scale) for c in current]).groupby("commune_code")))
     parts = []
-    for code, mine in khoanh.groupby("commune_code", sort=False, dropna=False):
-        cached, source = work.generalised(str(code), scale), work.khoanh(str(code))
-        if source.exists() and up_to_date([cached], [source]):
-            parts.append(read_geoparquet(cached))
-            continue
-        drawn, _ = generalise(mine, scale)
-        parts.append(drawn)
-        write_geoparquet(cached, drawn)
+    for code in codes:
+        if code not in kept and code not in current:
+            kept[code], _ = generalise(read_geoparquet(work.khoanh(code)), scale)
+            write_geoparquet(work.generalised(code, scale), kept[code])
+        if code in kept:  # (none kept for a commune without khoanh)
+            parts.append(kept[code])
     if not parts:
-        return khoanh, 0
-    drawn = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=khoanh.crs)
-    return drawn, len(khoanh) - len(drawn)
+        return read_geoparquets([work.khoanh(c) for c in codes])
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=parts[0].crs)

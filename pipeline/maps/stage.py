@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 
 from ..errors import StageInputMissing
-from ..io import read_geoparquets, up_to_date, write_text
+from ..io import files_bounds, read_attributes, read_geoparquets, up_to_date, write_text
 from ..parallel import executor
 from ..regime import load_template
 from ..report import markdown_table, vn_number
@@ -52,47 +52,66 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
         if manifest.boundaries else []
     files = [layer(c) for c in unit.communes if layer(c).exists()]
     inputs = files + [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_files]
-    if not up_to_date([stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")], inputs):
-        bounds = manifest.load_boundaries()
-        mine = read_geoparquets(files)
-        in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
-        if mine.empty and in_unit.empty:  # no khoanh (every parcel quarantined) and no boundary: nothing to place
-            for suffix in (".pdf", ".png", ".json"):
-                stem.with_suffix(suffix).unlink(missing_ok=True)
-            return {"sheet": stem.name, "unit": unit.name, "code": unit.code, "natural_ha": 0.0, "scale": None,
-                    "paper": "", "note": "không có tờ bản đồ: không có khoanh đất, không có ranh giới",
-                    "labelled": "", "pdf": ""}
-        current = mine if kind == "current" else read_geoparquets([work.khoanh(c) for c in unit.communes])
-        natural_ha = natural_area_cells(current) / 100  # as the forms print it
-        template = load_template(template_name)
-        year, dms, context = manifest.year, manifest.province.central_meridian_dms, manifest.load_context()
-        outlines = commune_outlines(work, unit.communes) if in_unit.empty else {}
-        if kind == "current" or manifest.previous is None:
-            content = sheet_content(unit, mine, bounds, template, year=year, meridian_dms=dms, context=context,
-                                    outlines=outlines)
-        else:
-            content = change_sheet_content(unit, mine, current, bounds, template, year=year,
-                                           previous_year=manifest.previous.year, meridian_dms=dms, context=context,
-                                           outlines=outlines)
-        extent_geoms = in_unit.geometry.values if len(in_unit) else mine.geometry.values
-        bounds_m = tuple(shapely.total_bounds(np.r_[extent_geoms, mine.geometry.values]))
-        layout, note = plotter_layout(bounds_m, unit.level, natural_ha, scale_step,
-                                      panel_height=lambda w: panel_height(content, w))
-        merged = 0
-        if unit.level in ("huyen", "tinh"):
-            content = replace(content, lines=kept_boundary_lines(work, stem.name, content.boundaries))
-        if kind == "current" and unit.level in ("huyen", "tinh"):  # small scale: draw what the scale can show
-            drawn, merged = generalised(work, mine, layout.scale)
-            content = drawing_khoanh(content, drawn)
-            note = "; ".join(filter(None, [note, generalised_note(merged, layout.scale)]))
-        render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
-                     extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine), "note": note,
-                            "unit": unit.name, "code": unit.code, "generalised": merged})
+    sheet = [stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")]
+    if not up_to_date(sheet, inputs) and not draw_sheet(work, unit, kind, files, scale_step, dpi, template_name):
+        for path in sheet:
+            path.unlink(missing_ok=True)
+        return {"sheet": stem.name, "unit": unit.name, "code": unit.code, "natural_ha": 0.0, "scale": None,
+                "paper": "", "note": "không có tờ bản đồ: không có khoanh đất, không có ranh giới",
+                "labelled": "", "pdf": ""}
     meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
     big, done = meta["big_khoanh"], meta["labelled_big"]
     return {"sheet": stem.name, "unit": meta["unit"], "code": meta["code"], "natural_ha": meta["natural_ha"],
             "scale": format_scale(meta["scale"]), "paper": meta["paper"], "note": meta["note"],
             "labelled": f"{done}/{big}", "pdf": stem.with_suffix(".pdf").name}
+
+
+def draw_sheet(work: WorkDir, unit: Unit, kind: str, files: list[Path], scale_step: int, dpi: int,
+               template_name: str | None) -> bool:
+    """Draw a unit's sheet of ``kind`` from its ``files`` (khoanh or change
+    pieces); False when there is nothing to place (no khoanh, no boundary).
+    A district or province sheet of current use draws the generalised khoanh:
+    its khoanh are read without their shapes, unless a commune has neither
+    boundary nor outline and its khoanh's union stands for it."""
+    manifest = work.read_manifest()
+    stem = work.map_stem(unit.level, unit.code, kind)
+    bounds = manifest.load_boundaries()
+    in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
+    outlines = commune_outlines(work, unit.communes) if in_unit.empty else {}
+    small_scale = unit.level in ("huyen", "tinh")
+    generalising = small_scale and kind == "current"
+    shapeless = generalising and (len(in_unit) > 0 or all(f.stem in outlines for f in files))
+    mine = read_attributes(files) if shapeless else read_geoparquets(files)
+    if mine.empty and in_unit.empty:
+        return False
+    current = mine if kind == "current" else read_geoparquets([work.khoanh(c) for c in unit.communes])
+    natural_ha = natural_area_cells(current) / 100  # as the forms print it
+    template = load_template(template_name)
+    year, dms, context = manifest.year, manifest.province.central_meridian_dms, manifest.load_context()
+    if kind == "current" or manifest.previous is None:
+        content = sheet_content(unit, mine, bounds, template, year=year, meridian_dms=dms, context=context,
+                                outlines=outlines)
+    else:
+        content = change_sheet_content(unit, mine, current, bounds, template, year=year,
+                                       previous_year=manifest.previous.year, meridian_dms=dms, context=context,
+                                       outlines=outlines)
+    boxes = [files_bounds(files)] if files else []
+    boxes += [tuple(shapely.total_bounds(in_unit.geometry.values))] if len(in_unit) else []
+    bounds_m = (*np.nanmin(np.array(boxes)[:, :2], axis=0), *np.nanmax(np.array(boxes)[:, 2:], axis=0))
+    layout, note = plotter_layout(bounds_m, unit.level, natural_ha, scale_step,
+                                  panel_height=lambda w: panel_height(content, w))
+    merged = 0
+    if small_scale:
+        content = replace(content, lines=kept_boundary_lines(work, stem.name, content.boundaries))
+    if generalising:  # small scale: draw what the scale can show
+        drawn = generalised(work, [f.stem for f in files], layout.scale)
+        merged = len(mine) - len(drawn)
+        content = drawing_khoanh(content, drawn)
+        note = "; ".join(filter(None, [note, generalised_note(merged, layout.scale)]))
+    render_sheet(layout, content, stem.with_suffix(".pdf"), stem.with_suffix(".png"), dpi=dpi,
+                 extra={"natural_ha": round(natural_ha, 2), "khoanh": len(mine), "note": note,
+                        "unit": unit.name, "code": unit.code, "generalised": merged})
+    return True
 
 
 def commune_outlines(work: WorkDir, codes: Iterable[str]) -> dict[str, object]:

@@ -22,7 +22,7 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.transform import Affine, from_origin
 
 from .. import __version__
-from ..io import atomic_path, geoparquet_bounds, read_geoparquet, write_text
+from ..io import atomic_path, files_bounds, read_geoparquet, write_text
 from ..reference import landuse_colors, landuse_tree
 from ..regime import load_template
 from ..symbology import MISSING_COLOUR
@@ -179,12 +179,6 @@ def geojson_polygons(geoms: np.ndarray) -> tuple[list[dict], np.ndarray]:
     return shapes, owner[part_of[first_ring[:-1]]]
 
 
-def unit_bounds(khoanh_files: list[str]) -> tuple[float, float, float, float]:
-    """The extent of a unit's khoanh files, as their GeoParquet metadata records it."""
-    boxes = np.array([geoparquet_bounds(Path(f)) for f in khoanh_files])
-    return (*np.nanmin(boxes[:, :2], axis=0), *np.nanmax(boxes[:, 2:], axis=0))
-
-
 def commune_rasters(khoanh_file: str, path: str | None, resolution: float, crs, province: Affine,
                     province_shape: tuple[int, int], cells_file: str | None) -> dict[str, float] | None:
     """Task: a commune's GeoTIFF (none when ``path`` is None: it is up to date)
@@ -194,7 +188,7 @@ def commune_rasters(khoanh_file: str, path: str | None, resolution: float, crs, 
     coded = Coded.of(read_geoparquet(Path(khoanh_file), columns=["landuse", "geometry"]))
     areas = None
     if path is not None:
-        band, transform = empty_band(unit_bounds([khoanh_file]), resolution)
+        band, transform = empty_band(files_bounds([khoanh_file]), resolution)
         if coded is not None:
             coded.burn(band, transform)
         areas = write_band(Path(path), band, transform, resolution, crs)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import forget_versions_beside, read_columns, up_to_date, write_text
+from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date, write_text
 from ..parallel import call, executor
 from ..regime import load_template
 from ..units import build_units
@@ -18,7 +18,7 @@ from ..workdir import RunManifest, WorkDir, in_run_regime
 from .geopackage import write_geopackage
 from .gpkg import collect_layers
 from .project import write_project
-from .raster import commune_rasters, grid, grid_key, laid_to_file, mosaic_to_file, raster_area_by_code, unit_bounds
+from .raster import commune_rasters, grid, grid_key, laid_to_file, mosaic_to_file, raster_area_by_code
 from .styles import write_style_files
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     areas = {unit.key: raster_area_by_code(tif[unit.key]) for unit in drawn
              if up_to_date([tif[unit.key]], [work.khoanh(c) for c in unit.communes] + [work.manifest])}
     districts = [unit for unit in drawn if unit.level == "huyen" and unit.key not in areas]
-    province_shape, province_transform = grid(unit_bounds([str(work.khoanh(c)) for c in communes]),
+    province_shape, province_transform = grid(files_bounds([work.khoanh(c) for c in communes]),
                                               province_resolution)
     key = grid_key(province_shape, province_transform)
     cells = {c: str(work.province_cells(c, key)) for c in communes}
