@@ -144,7 +144,9 @@ def write_band(path: Path, band: np.ndarray, transform: Affine, resolution: floa
         dst.build_overviews([2, 4, 8, 16], Resampling.nearest)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
-            rio_copy(dst, tmp, driver="COG", compress="DEFLATE", overview_resampling="NEAREST",
+            # DEFLATE, which every GIS reads, at its fastest level: the 1 M province's 13 118 × 12 616 cells in
+            # 0.67 s, not 1.65 s, for 14 MB, not 10 (ZSTD, faster still, is not read by older ArcGIS and MapInfo)
+            rio_copy(dst, tmp, driver="COG", compress="DEFLATE", level=1, overview_resampling="NEAREST",
                      resampling="NEAREST", blocksize=512)
     # category names, read by GDAL/QGIS from the PAM side-car
     names = ["Không có dữ liệu", *[f"{c} - {tree.name(c)}" for c in codes]]
