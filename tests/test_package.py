@@ -203,6 +203,7 @@ def test_layers_stream_a_file_at_a_time_with_every_files_columns(tmp_path):
     from pipeline.io import write_geoparquet
     from pipeline.package.geopackage import write_geopackage
     from pipeline.package.gpkg import GpkgLayer, per_file, whole
+    from pipeline.package.gpkg_write import write_layers
 
     crs = CRS.from_epsg(3405)
     first = gpd.GeoDataFrame({"landuse": ["LUC", "ONT"], "DT_ONT": [120.5, None]},
@@ -216,6 +217,9 @@ def test_layers_stream_a_file_at_a_time_with_every_files_columns(tmp_path):
     ], crs)
     assert [layer.name for layer in written] == ["thua_dat"]
     assert written[0].columns == ("landuse", "DT_ONT", "geometry", "objectId")
+    done = write_layers(tmp_path / "again.gpkg", [GpkgLayer("thua_dat", "Thửa đất", "", per_file(files), True)], crs)
+    kept = [(chunk.part.key, chunk.rows, chunk.table) for chunk in done[0].chunks]  # counted, not held
+    assert kept == [(str(files[0]), 2, None), (str(files[1]), 1, None)]
     assert written[0].bounds == (0.0, 0.0, 6.0, 8.0)
     assert [name for name, _ in pyogrio.list_layers(tmp_path / "t.gpkg")] == ["thua_dat", "layer_styles"]
     info = pyogrio.read_info(tmp_path / "t.gpkg", layer="thua_dat")
@@ -460,7 +464,7 @@ def test_a_geopackage_written_before_is_patched_where_its_files_changed(tmp_path
     made in memory written anew; the result reads as the GeoPackage written
     whole (rows, extents, counts, spatial indexes). Whatever the ledger cannot
     vouch for is written whole: the file changed since, a new column, an
-    optional layer that gets rows."""
+    optional layer that gets rows, a damaged ledger."""
     from pyproj import CRS
     from shapely.geometry import box
 
@@ -523,3 +527,10 @@ def test_a_geopackage_written_before_is_patched_where_its_files_changed(tmp_path
         assert f"written whole ({reason})" in caplog.text
         write_geopackage(whole_file, layers(table), crs)
         assert _gpkg_state(patched) == _gpkg_state(whole_file)
+
+    caplog.clear()
+    ledger.write_text("{", encoding="utf-8")  # a ledger cut short
+    with caplog.at_level("INFO", logger="pipeline.package.geopackage"):
+        write_geopackage(patched, layers(table), crs, ledger=ledger, context="x")
+    assert "could not be patched" in caplog.text and json.loads(ledger.read_text(encoding="utf-8"))["layers"]
+    assert _gpkg_state(patched) == _gpkg_state(whole_file)

@@ -152,7 +152,7 @@ def append_parts(path: Path, layer: GpkgLayer, schema: pa.Schema, parts: list[Pa
 
     def chunks():
         for chunk in read_chunks(parts, layer.spatial):
-            seen.append(chunk)
+            seen.append(chunk.spent())
             if chunk.table is not None:
                 strangers.update(set(chunk.table.column_names) - set(schema.names))
             yield chunk
@@ -195,7 +195,7 @@ def patch_layer(path: Path, layer: GpkgLayer, entry: dict, crs) -> tuple[GpkgLay
             if layer.optional and not sum(r["rows"] for r in kept.values()):
                 raise NotPatchable(f"{layer.name} has no rows now")
             bounds = total_bounds(r.get("bounds") for r in kept.values())
-            if layer.spatial and bounds is not None:
+            if layer.spatial and bounds is not None:  # GDAL grew the extent for the rows added, never shrinks it
                 db.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
                            (*bounds, layer.name))
     bounds = total_bounds(r.get("bounds") for r in kept.values()) if layer.spatial else None
@@ -215,14 +215,14 @@ def patch_geopackage(path: Path, layers: list[GpkgLayer], crs, record: dict) -> 
     entries = record["layers"]
     if [entry["name"] for entry in entries] != [layer.name for layer in layers]:
         raise NotPatchable("other layers")
-    sourced = [(layer, entry) for layer, entry in zip(layers, entries, strict=True)]
-    parts = sum(1 for layer, _ in sourced for part in layer.rows.parts if part.sources is not None)
-    changed = sum(len(stale_and_fresh(layer, entry)[2]) for layer, entry in sourced
+    pairs = list(zip(layers, entries, strict=True))
+    parts = sum(1 for layer, _ in pairs for part in layer.rows.parts if part.sources is not None)
+    changed = sum(len(stale_and_fresh(layer, entry)[2]) for layer, entry in pairs
                   if any(p.sources is not None for p in layer.rows.parts))
     if parts and changed > MOST_PARTS * parts:
         raise NotPatchable(f"{changed} of {parts} parts changed")
     written, new_entries = [], []
-    for layer, entry in sourced:
+    for layer, entry in pairs:
         done, new_entry = patch_layer(path, layer, entry, crs)
         written += [done] if done is not None else []
         new_entries.append(new_entry)
@@ -273,4 +273,6 @@ def patched(previous: Path, tmp: Path, layers: list[GpkgLayer], crs, ledger: Pat
         return patch_geopackage(tmp, layers, crs, record)
     except NotPatchable as why:
         log.info("package: GeoPackage written whole (%s)", why)
-        return None, None
+    except (sqlite3.DatabaseError, json.JSONDecodeError, KeyError) as error:  # a damaged file or ledger
+        log.warning("package: GeoPackage written whole: the one written before could not be patched (%s)", error)
+    return None, None

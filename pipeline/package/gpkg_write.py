@@ -105,15 +105,17 @@ def total_bounds(boxes: Iterable[np.ndarray | None]) -> tuple[float, float, floa
 
 @dataclass(frozen=True)
 class Chunk:
-    """A part as read: Arrow (None when the part has no rows) and its extent."""
+    """A part as read: Arrow (None when the part gave none, or once written),
+    its number of rows and its extent."""
 
     part: Part
     table: pa.Table | None
+    rows: int = 0
     bounds: np.ndarray | None = None  # None: not spatial, or no rows
 
-    @property
-    def rows(self) -> int:
-        return 0 if self.table is None else self.table.num_rows
+    def spent(self) -> Chunk:
+        """The chunk without its rows, once they are written: what is kept of it."""
+        return replace(self, table=None)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ def read_chunks(parts: Iterable[Part], spatial: bool) -> Iterator[Chunk]:
         if data is None:
             yield Chunk(part, None)
         else:
-            yield Chunk(part, arrow_chunk(data, spatial), chunk_bounds(data) if spatial and len(data) else None)
+            table = arrow_chunk(data, spatial)
+            yield Chunk(part, table, table.num_rows, chunk_bounds(data) if spatial and len(data) else None)
 
 
 def write_chunks(path: Path, layer: GpkgLayer, schema: pa.Schema, chunks: Iterable[Chunk], crs, *,
@@ -180,14 +183,15 @@ def write_layer(path: Path, layer: GpkgLayer, crs, *, first: bool) -> Written | 
     if head is None or (layer.optional and not head.rows):
         return None
     schema = layer.rows.schema or head.table.schema
+    written = [chunk.spent() for chunk in seen]  # each part counted, not held: a layer is never all in memory
 
     def rest() -> Iterator[Chunk]:
         for chunk in chunks:
-            seen.append(chunk)
+            written.append(chunk.spent())
             yield chunk
 
-    write_chunks(path, layer, schema, itertools.chain(list(seen), rest()), crs, create=True, first=first)
-    return Written(with_columns(layer, schema, total_bounds(chunk.bounds for chunk in seen)), schema, seen)
+    write_chunks(path, layer, schema, itertools.chain(seen, rest()), crs, create=True, first=first)
+    return Written(with_columns(layer, schema, total_bounds(chunk.bounds for chunk in written)), schema, written)
 
 
 @contextlib.contextmanager
