@@ -148,9 +148,10 @@ def read_geoparquets(paths, crs=None, columns: list[str] | None = None) -> gpd.G
         return gpd.GeoDataFrame(frame, crs=crs) if crs is not None else gpd.GeoDataFrame(frame)
     shapes = [name for name in table.column_names if name in geo["columns"]]
     attributes = table.drop_columns(shapes).to_pandas()
-    recorded = geo["columns"][geo["primary_column"]].get("crs", "OGC:CRS84")
-    data = {name: gpd.GeoSeries.from_wkb(table[name].to_numpy(zero_copy_only=False),
-                                         crs=crs if crs is not None else recorded and CRS.from_user_input(recorded))
+    if crs is None:  # the first file's, as geopandas reads it (a file that records none is in OGC:CRS84)
+        recorded = geo["columns"][geo["primary_column"]].get("crs", "OGC:CRS84")
+        crs = CRS.from_user_input(recorded) if recorded is not None else None
+    data = {name: gpd.GeoSeries.from_wkb(table[name].to_numpy(zero_copy_only=False), crs=crs)
             if name in shapes else attributes[name] for name in table.column_names}
     return gpd.GeoDataFrame(data, geometry=geo["primary_column"] if geo["primary_column"] in shapes else None)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -77,8 +78,13 @@ def per_file(paths: list[Path], prepare: Callable[[gpd.GeoDataFrame], pd.DataFra
     files' columns together, read as Arrow with their WKB untouched, unless
     ``prepare`` makes its own from the GeoDataFrame."""
     if prepare is None:
-        return Rows(tuple(Part(lambda p=p: pq.read_table(p), str(p), (p,)) for p in paths), files_schema(paths))
-    return Rows(tuple(Part(lambda p=p: prepare(read_geoparquet(p)), str(p), (p,)) for p in with_rows(paths)))
+        return Rows(tuple(Part(partial(pq.read_table, p), str(p), (p,)) for p in paths), files_schema(paths))
+    return Rows(tuple(Part(partial(prepared, prepare, p), str(p), (p,)) for p in with_rows(paths)))
+
+
+def prepared(prepare: Callable[[gpd.GeoDataFrame], pd.DataFrame], path: Path) -> pd.DataFrame:
+    """A GeoParquet file's rows as ``prepare`` makes them from its GeoDataFrame."""
+    return prepare(read_geoparquet(path))
 
 
 def with_rows(paths: list[Path]) -> list[Path]:
@@ -200,7 +206,7 @@ def review_layer(work: WorkDir, manifest: RunManifest) -> GpkgLayer:
         frame = review_frame(*inputs)
         return frame.assign(source_file=frame["source_file"].map(manifest.shown))
 
-    parts = tuple(Part(lambda c=code: commune_rows(c), code, (work.parcels(code), work.quarantine(code), work.manifest))
+    parts = tuple(Part(partial(commune_rows, code), code, (work.parcels(code), work.quarantine(code), work.manifest))
                   for code in communes)
     return GpkgLayer("review", "Thửa đất cần rà soát",
                      "Thửa bị cách ly, thửa có đối tượng suy ra hoặc mã chuyển theo quy tắc, thửa đã sửa theo cán bộ "

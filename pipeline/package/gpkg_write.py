@@ -180,7 +180,7 @@ def write_layer(path: Path, layer: GpkgLayer, crs, *, first: bool) -> Written | 
             head = chunk
         if head is not None and head.rows:
             break
-    if head is None or (layer.optional and not head.rows):
+    if head is None or head.table is None or (layer.optional and not head.rows):
         return None
     schema = layer.rows.schema or head.table.schema
     written = [chunk.spent() for chunk in seen]  # each part counted, not held: a layer is never all in memory
