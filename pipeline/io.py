@@ -115,14 +115,20 @@ def geoparquet_bounds(path: Path) -> np.ndarray:
     return recorded_bounds(pq.read_schema(path))
 
 
+def union_bounds(boxes) -> tuple[float, float, float, float] | None:
+    """The extent of boxes (minx, miny, maxx, maxy) together, the empty ones
+    (None or NaN) left out; None when all are."""
+    kept = [b for b in boxes if b is not None and not np.isnan(np.asarray(b, dtype=float)).any()]
+    if not kept:
+        return None
+    stacked = np.array(kept, dtype=float)
+    return (*stacked[:, :2].min(axis=0).tolist(), *stacked[:, 2:].max(axis=0).tolist())
+
+
 def files_bounds(paths) -> tuple[float, float, float, float]:
     """The extent of GeoParquet files together, as their metadata records it
     (an empty file's left out; NaN when every file is empty)."""
-    boxes = np.array([geoparquet_bounds(Path(p)) for p in paths]).reshape(-1, 4)
-    boxes = boxes[~np.isnan(boxes).any(axis=1)]
-    if not len(boxes):
-        return (np.nan,) * 4
-    return (*boxes[:, :2].min(axis=0).tolist(), *boxes[:, 2:].max(axis=0).tolist())
+    return union_bounds(geoparquet_bounds(Path(p)) for p in paths) or (np.nan,) * 4
 
 
 def recorded_bounds(schema: pa.Schema) -> np.ndarray:

@@ -16,18 +16,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import shapely
 
 from ..errors import StageInputMissing
-from ..io import files_bounds, read_attributes, read_geoparquets, up_to_date, write_text
+from ..io import geoparquet_bounds, read_attributes, read_geoparquets, union_bounds, up_to_date, write_text
 from ..parallel import executor
 from ..regime import load_template
 from ..report import markdown_table, vn_number
 from ..rounding import natural_area_cells
 from ..units import Unit, build_units
-from ..workdir import WorkDir, in_run_regime
+from ..workdir import RunManifest, WorkDir, in_run_regime
 from .change import change_sheet_content
 from .content import drawing_khoanh, sheet_content
 from .generalise import generalised_note
@@ -53,7 +52,8 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
     files = [layer(c) for c in unit.communes if layer(c).exists()]
     inputs = files + [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_files]
     sheet = [stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")]
-    if not up_to_date(sheet, inputs) and not draw_sheet(work, unit, kind, files, scale_step, dpi, template_name):
+    if not up_to_date(sheet, inputs) and not draw_sheet(work, manifest, unit, kind, files, scale_step, dpi,
+                                                        template_name):
         for path in sheet:
             path.unlink(missing_ok=True)
         return {"sheet": stem.name, "unit": unit.name, "code": unit.code, "natural_ha": 0.0, "scale": None,
@@ -66,14 +66,13 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
             "labelled": f"{done}/{big}", "pdf": stem.with_suffix(".pdf").name}
 
 
-def draw_sheet(work: WorkDir, unit: Unit, kind: str, files: list[Path], scale_step: int, dpi: int,
-               template_name: str | None) -> bool:
+def draw_sheet(work: WorkDir, manifest: RunManifest, unit: Unit, kind: str, files: list[Path], scale_step: int,
+               dpi: int, template_name: str | None) -> bool:
     """Draw a unit's sheet of ``kind`` from its ``files`` (khoanh or change
     pieces); False when there is nothing to place (no khoanh, no boundary).
     A district or province sheet of current use draws the generalised khoanh:
     its khoanh are read without their shapes, unless a commune has neither
     boundary nor outline and its khoanh's union stands for it."""
-    manifest = work.read_manifest()
     stem = work.map_stem(unit.level, unit.code, kind)
     bounds = manifest.load_boundaries()
     in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
@@ -95,9 +94,9 @@ def draw_sheet(work: WorkDir, unit: Unit, kind: str, files: list[Path], scale_st
         content = change_sheet_content(unit, mine, current, bounds, template, year=year,
                                        previous_year=manifest.previous.year, meridian_dms=dms, context=context,
                                        outlines=outlines)
-    boxes = [files_bounds(files)] if files else []
-    boxes += [tuple(shapely.total_bounds(in_unit.geometry.values))] if len(in_unit) else []
-    bounds_m = (*np.nanmin(np.array(boxes)[:, :2], axis=0), *np.nanmax(np.array(boxes)[:, 2:], axis=0))
+    bounds_m = union_bounds([*(geoparquet_bounds(f) for f in files),
+                             *([shapely.total_bounds(in_unit.geometry.values)] if len(in_unit) else [])]) \
+        or (float("nan"),) * 4  # only khoanh files recording no extent (kiemke writes none such)
     layout, note = plotter_layout(bounds_m, unit.level, natural_ha, scale_step,
                                   panel_height=lambda w: panel_height(content, w))
     merged = 0

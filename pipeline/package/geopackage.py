@@ -25,13 +25,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from .. import __version__
-from ..io import write_text
+from ..io import union_bounds, write_text
 from .gpkg import GpkgLayer, Part
 from .gpkg_write import (
     Chunk,
     Written,
     read_chunks,
-    total_bounds,
     unsynchronised_sqlite,
     with_columns,
     write_chunks,
@@ -75,6 +74,11 @@ def part_record(chunk: Chunk, first_fid: int | None) -> dict:
             "first_fid": first_fid if chunk.rows else None, "bounds": bounds}
 
 
+def unwritten(part: Part) -> dict:
+    """A part of a layer left out for want of rows, as the ledger keeps it."""
+    return {"signature": signature(part.sources), "rows": 0}
+
+
 def numbered(chunks: list[Chunk], first_fid: int) -> dict[str, dict]:
     """Records of parts written in order, their rows numbered from ``first_fid``."""
     records = {}
@@ -102,8 +106,7 @@ def full_ledger(layers: list[GpkgLayer], written: list[Written], gpkg: Path) -> 
     with sqlite3.connect(gpkg) as db:
         for layer in layers:
             if layer.name not in done:  # optional, no rows: its parts' signatures say when that may change
-                entries.append(layer_entry(layer, {p.key: {"signature": signature(p.sources), "rows": 0}
-                                                   for p in layer.rows.parts}, None))
+                entries.append(layer_entry(layer, {p.key: unwritten(p) for p in layer.rows.parts}, None))
                 continue
             chunks = done[layer.name].chunks
             total = sum(chunk.rows for chunk in chunks)
@@ -163,42 +166,43 @@ def append_parts(path: Path, layer: GpkgLayer, schema: pa.Schema, parts: list[Pa
     return seen
 
 
-def patch_layer(path: Path, layer: GpkgLayer, entry: dict, crs) -> tuple[GpkgLayer | None, dict]:
-    """Bring one layer of the copied GeoPackage up to date; the layer as
-    written (None: left out, no rows) and its ledger entry."""
+def patch_layer(path: Path, layer: GpkgLayer, entry: dict, split: tuple[dict, dict, list[Part]],
+                crs) -> tuple[GpkgLayer | None, dict]:
+    """Bring one layer of the copied GeoPackage up to date (``split``: its
+    :func:`stale_and_fresh` parts); the layer as written (None: left out, no
+    rows) and its ledger entry."""
     if (entry["title"], entry["description"], entry["spatial"]) != (layer.title, layer.description, layer.spatial):
         raise NotPatchable(f"{layer.name}: another title or kind")
-    kept, stale, fresh = stale_and_fresh(layer, entry)
+    kept, stale, fresh = split
     if entry["schema"] is None:  # left out for want of rows: still none?
         if any(chunk.rows for chunk in read_chunks(fresh, layer.spatial)):
             raise NotPatchable(f"{layer.name} has rows now")
-        return None, layer_entry(layer, kept | {p.key: {"signature": signature(p.sources), "rows": 0}
-                                                for p in fresh}, None)
+        return None, layer_entry(layer, kept | {p.key: unwritten(p) for p in fresh}, None)
     schema = entry_schema(entry)
     if layer.rows.schema is not None and not layer.rows.schema.equals(schema):
         raise NotPatchable(f"{layer.name}: other columns")
-    if stale or fresh:
-        with sqlite3.connect(path) as db:
-            db.execute("PRAGMA synchronous = OFF")
-            db.executemany(f'DELETE FROM "{layer.name}" WHERE fid BETWEEN ? AND ?',
-                           [(r["first_fid"], r["first_fid"] + r["rows"] - 1) for r in stale.values() if r["rows"]])
-            before = last_fid(db, layer.name)
-        chunks = append_parts(path, layer, schema, fresh, crs)
-        added = numbered(chunks, before + 1)
-        expected = sum(chunk.rows for chunk in chunks)
-        with sqlite3.connect(path) as db:
-            count, top = db.execute(f'SELECT count(*), coalesce(max(fid), 0) FROM "{layer.name}" WHERE fid > ?',
-                                    (before,)).fetchone()
-            if count != expected or (expected and top != before + expected):
-                raise NotPatchable(f"{layer.name}: rows numbered otherwise")
-            kept |= added
-            if layer.optional and not sum(r["rows"] for r in kept.values()):
-                raise NotPatchable(f"{layer.name} has no rows now")
-            bounds = total_bounds(r.get("bounds") for r in kept.values())
-            if layer.spatial and bounds is not None:  # GDAL grew the extent for the rows added, never shrinks it
-                db.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
-                           (*bounds, layer.name))
-    bounds = total_bounds(r.get("bounds") for r in kept.values()) if layer.spatial else None
+    if not (stale or fresh):
+        bounds = union_bounds(r.get("bounds") for r in kept.values()) if layer.spatial else None
+        return with_columns(layer, schema, bounds), layer_entry(layer, kept, schema)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA synchronous = OFF")
+        db.executemany(f'DELETE FROM "{layer.name}" WHERE fid BETWEEN ? AND ?',
+                       [(r["first_fid"], r["first_fid"] + r["rows"] - 1) for r in stale.values() if r["rows"]])
+        before = last_fid(db, layer.name)
+    chunks = append_parts(path, layer, schema, fresh, crs)
+    expected = sum(chunk.rows for chunk in chunks)
+    kept |= numbered(chunks, before + 1)
+    bounds = union_bounds(r.get("bounds") for r in kept.values()) if layer.spatial else None
+    with sqlite3.connect(path) as db:
+        count, top = db.execute(f'SELECT count(*), coalesce(max(fid), 0) FROM "{layer.name}" WHERE fid > ?',
+                                (before,)).fetchone()
+        if count != expected or (expected and top != before + expected):
+            raise NotPatchable(f"{layer.name}: rows numbered otherwise")
+        if layer.optional and not sum(r["rows"] for r in kept.values()):
+            raise NotPatchable(f"{layer.name} has no rows now")
+        if bounds is not None:  # GDAL grew the extent for the rows added, never shrinks it
+            db.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
+                       (*bounds, layer.name))
     return with_columns(layer, schema, bounds), layer_entry(layer, kept, schema)
 
 
@@ -215,15 +219,15 @@ def patch_geopackage(path: Path, layers: list[GpkgLayer], crs, record: dict) -> 
     entries = record["layers"]
     if [entry["name"] for entry in entries] != [layer.name for layer in layers]:
         raise NotPatchable("other layers")
-    pairs = list(zip(layers, entries, strict=True))
-    parts = sum(1 for layer, _ in pairs for part in layer.rows.parts if part.sources is not None)
-    changed = sum(len(stale_and_fresh(layer, entry)[2]) for layer, entry in pairs
+    splits = [stale_and_fresh(layer, entry) for layer, entry in zip(layers, entries, strict=True)]
+    parts = sum(1 for layer in layers for part in layer.rows.parts if part.sources is not None)
+    changed = sum(len(fresh) for layer, (_, _, fresh) in zip(layers, splits, strict=True)
                   if any(p.sources is not None for p in layer.rows.parts))
     if parts and changed > MOST_PARTS * parts:
         raise NotPatchable(f"{changed} of {parts} parts changed")
     written, new_entries = [], []
-    for layer, entry in pairs:
-        done, new_entry = patch_layer(path, layer, entry, crs)
+    for layer, entry, split in zip(layers, entries, splits, strict=True):
+        done, new_entry = patch_layer(path, layer, entry, split, crs)
         written += [done] if done is not None else []
         new_entries.append(new_entry)
     log.info("package: GeoPackage patched where %d of %d parts changed", changed, parts)

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyogrio
 import shapely
 
-from ..io import recorded_bounds
+from ..io import recorded_bounds, union_bounds
 from ..topology import polygonal
 from .gpkg import GpkgLayer, Part
 from .styles import LayerStyle
@@ -92,15 +92,6 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """A chunk with the layer's columns, in order and type (missing ones empty)."""
     return pa.table([table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
                      for f in schema], schema=schema)
-
-
-def total_bounds(boxes: Iterable[np.ndarray | None]) -> tuple[float, float, float, float] | None:
-    """The extent of boxes (minx, miny, maxx, maxy) together, the empty ones left out; None when all are."""
-    boxes = [b for b in boxes if b is not None and not np.isnan(b).any()]
-    if not boxes:
-        return None
-    stacked = np.array(boxes)
-    return (*stacked[:, :2].min(axis=0).tolist(), *stacked[:, 2:].max(axis=0).tolist())
 
 
 @dataclass(frozen=True)
@@ -191,7 +182,7 @@ def write_layer(path: Path, layer: GpkgLayer, crs, *, first: bool) -> Written | 
             yield chunk
 
     write_chunks(path, layer, schema, itertools.chain(seen, rest()), crs, create=True, first=first)
-    return Written(with_columns(layer, schema, total_bounds(chunk.bounds for chunk in written)), schema, written)
+    return Written(with_columns(layer, schema, union_bounds(chunk.bounds for chunk in written)), schema, written)
 
 
 @contextlib.contextmanager
