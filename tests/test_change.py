@@ -189,6 +189,14 @@ def transitions_run(sample_run):
     return sample_run, table
 
 
+def test_the_change_report_names_the_codes_compared_whole_in_the_circulars_order(transitions_run):
+    """reports/change.md lists Biểu 14's undivided codes as the circular does,
+    the same in every run (not in a set's order, which changes run to run)."""
+    run, _ = transitions_run
+    report = (run / "reports" / "change.md").read_text(encoding="utf-8")
+    assert "(LUA, HNK, RSX, RPH, RDD không chia mã chi tiết)" in report
+
+
 def test_the_sample_documented_changes_are_found_with_their_areas(transitions_run, sample_dir):
     _, table = transitions_run
     documented = pd.read_csv(sample_dir / "kiem_ke_2014" / "changes_2014_2019.csv", dtype={"commune_code": str})

@@ -6,6 +6,7 @@ import pandas as pd
 
 from ..config import Previous
 from ..messages import vi
+from ..reference import landuse_tree
 from ..regime import load_template
 from ..report import markdown_table, unit_label, vn_number
 from ..workdir import RunManifest
@@ -69,8 +70,8 @@ def change_report(table: pd.DataFrame, state: dict, previous: Previous, manifest
         f"Bản đồ kỳ trước: `{manifest.shown(str(previous.path))}` ({features} khoanh, dùng {vn_number(used / 1e4)} ha; "
         f"phần chồng đè chỉ tính một lần: bỏ {vn_number(overlap / 1e4, 4)} ha; cách ly: "
         f"{vn_number(quarantined / 1e4, 4)} ha). So sánh theo mã của {_comparison_form()} "
-        f"({', '.join(load_template().collapse())} không chia mã chi tiết). Mọi m² của cả hai bản đồ có trong "
-        "`stats/transitions.csv`: "
+        f"({', '.join(_in_tree_order(load_template().collapse()))} không chia mã chi tiết). "
+        "Mọi m² của cả hai bản đồ có trong `stats/transitions.csv`: "
         f"`{OUTSIDE}` = nằm ngoài bản đồ kia, `{GAP}` = khoảng hở năm {year} chưa có mã loại đất.", "",
         markdown_table(shown), "",
         f"## Các biến động lớn nhất ({before} → {year}, từ 0,01 ha)", "",
@@ -84,3 +85,9 @@ def change_report(table: pd.DataFrame, state: dict, previous: Previous, manifest
             q["Lý do"] = q["Lý do"].map(vi)
         lines += [f"## Các khoanh của bản đồ năm {before} không dùng được", "", markdown_table(q), ""]
     return "\n".join(lines)
+
+
+def _in_tree_order(codes: frozenset[str]) -> list[str]:
+    """Codes as the circular lists them (the code tree's order), the same every run."""
+    order = {c: i for i, c in enumerate(landuse_tree().codes)}
+    return sorted(codes, key=lambda c: (order.get(c, len(order)), c))
