@@ -62,21 +62,30 @@ def code_tree_totals(areas: pd.DataFrame) -> pd.DataFrame:
     ``area_ha`` is the sum of the commune's apportioned cells (the figures the
     forms print: :mod:`pipeline.rounding`)."""
     tree = landuse_tree()
-    cells = commune_cells(areas)
-    by_leaf = cells.groupby(["commune_code", "landuse"])[["area_m2", "cells"]].sum()
-    rows = []
-    for commune in sorted(areas["commune_code"].unique()):
-        totals = {c: [0.0, 0] for c in tree.codes}
-        for code, (m2, centi) in by_leaf.loc[commune].iterrows():
-            for c in (code, *tree.ancestors(code)):
-                totals[c][0] += m2
-                totals[c][1] += int(centi)
-        natural = [sum(totals[g][k] for g in NATURAL_AREA_GROUPS) for k in (0, 1)]
-        rows.append({"commune_code": commune, "code": TOTAL_CODE, "level": 0,
-                     "name_vi": "Tổng diện tích tự nhiên", "area_m2": natural[0], "cells": natural[1]})
-        rows += [{"commune_code": commune, "code": c, "level": int(tree.table.at[c, "level"]),
-                  "name_vi": tree.name(c), "area_m2": totals[c][0], "cells": totals[c][1]} for c in tree.codes]
-    out = pd.DataFrame(rows)
+    codes = tree.codes
+    position = {c: i for i, c in enumerate(codes)}
+    by_leaf = commune_cells(areas).groupby(["commune_code", "landuse"])[["area_m2", "cells"]].sum()
+    communes = sorted(areas["commune_code"].unique())
+    targets = {leaf: [position[c] for c in (leaf, *tree.ancestors(leaf))]
+               for leaf in by_leaf.index.unique("landuse")}  # a leaf's m² goes to it and each code above it
+    leaves = by_leaf.index.get_level_values("landuse")
+    reach = np.array([len(targets[leaf]) for leaf in leaves], dtype=np.intp)
+    at = (np.repeat(pd.Index(communes).get_indexer(by_leaf.index.get_level_values("commune_code")), reach),
+          np.concatenate([targets[leaf] for leaf in leaves]) if len(leaves) else np.zeros(0, np.intp))
+    m2, centi = np.zeros((len(communes), len(codes))), np.zeros((len(communes), len(codes)), dtype=np.int64)
+    np.add.at(m2, at, np.repeat(by_leaf["area_m2"].to_numpy(float), reach))  # in the leaves' order, as a loop adds
+    np.add.at(centi, at, np.repeat(by_leaf["cells"].to_numpy().astype(np.int64), reach))
+    natural = [position[g] for g in NATURAL_AREA_GROUPS]
+    m2 = np.column_stack([sum(m2[:, i] for i in natural), m2])  # the natural area first, as TONG leads
+    centi = np.column_stack([sum(centi[:, i] for i in natural), centi])
+    rows = len(codes) + 1
+    out = pd.DataFrame({
+        "commune_code": np.repeat(np.asarray(communes, dtype=object), rows),
+        "code": np.tile(np.asarray([TOTAL_CODE, *codes], dtype=object), len(communes)),
+        "level": np.tile([0, *(int(tree.table.at[c, "level"]) for c in codes)], len(communes)).astype(np.int64),
+        "name_vi": np.tile(np.asarray(["Tổng diện tích tự nhiên", *(tree.name(c) for c in codes)], dtype=object),
+                           len(communes)),
+        "area_m2": m2.ravel(), "cells": centi.ravel()})
     out["area_ha"] = out.pop("cells") / 100
     return out
 
