@@ -532,6 +532,25 @@ def test_a_sheets_boundary_lines_are_kept_until_its_boundaries_change(tmp_path, 
     assert worked == [2, 2]
 
 
+def test_a_sheets_outline_is_kept_until_its_communes_change(tmp_path, monkeypatch):
+    """The union of a district or province sheet's communes is worked out once
+    and read back the same while its communes stay; another commune shape,
+    another union."""
+    import pipeline.maps.kept as kept
+
+    work = WorkDir(tmp_path)
+    communes = np.array([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)])
+    unions: list[int] = []
+    union_all = shapely.union_all
+    monkeypatch.setattr(kept.shapely, "union_all", lambda g: unions.append(len(g)) or union_all(g))
+    first = kept.kept_union(work, "tinh_20", communes)
+    again = kept.kept_union(work, "tinh_20", communes)
+    assert unions == [2] and shapely.equals_exact(first, again, 0) and again.area == 200
+    assert work.linework("tinh_20.outline").exists()
+    grown = kept.kept_union(work, "tinh_20", np.array([communes[0], shapely.box(10, 0, 25, 10)]))
+    assert unions == [2, 2] and grown.area == 250
+
+
 def _drawn_length(path) -> float:
     steps = np.diff(path.vertices, axis=0)[path.codes[1:] != path.MOVETO]
     return float(np.hypot(steps[:, 0], steps[:, 1]).sum())

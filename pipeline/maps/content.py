@@ -5,6 +5,7 @@ inset, the land-use structure chart and the signature blocks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
@@ -153,18 +154,19 @@ def _commune_areas(unit: Unit, khoanh: gpd.GeoDataFrame, outlines: dict[str, obj
 
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
                   *, year: int, meridian_dms: str, structure: pd.DataFrame | None = None,
-                  context: gpd.GeoDataFrame | None = None, outlines: dict[str, object] | None = None) -> SheetContent:
+                  context: gpd.GeoDataFrame | None = None, outlines: dict[str, object] | None = None,
+                  union: Callable[[np.ndarray], object] = shapely.union_all) -> SheetContent:
     """Everything one sheet shows, from the unit's khoanh and the boundaries
     (``context``: the wider boundaries the neighbours are named from; the
     chart from the khoanh unless ``structure`` is given; ``outlines``: the
     communes' outlines by code where no boundary is given, else the union
-    of their khoanh)."""
+    of their khoanh; ``union``: how the communes make the unit's outline)."""
     maps = template.maps
     context = bounds if context is None else context
     in_unit = bounds[bounds["commune_code"].isin(unit.communes)]
     areas = {} if len(in_unit) else _commune_areas(unit, khoanh, outlines or {})
     communes = in_unit.geometry.to_numpy() if len(in_unit) else np.array(list(areas.values()), dtype=object)
-    outline = shapely.union_all(communes)
+    outline = union(communes)
     lines: dict[str, np.ndarray] = {"xa": communes}
     if unit.level in ("huyen", "tinh") and len(in_unit) and not without_districts(unit):
         lines["huyen"] = _districts(in_unit).geometry.to_numpy()

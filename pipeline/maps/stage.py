@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,7 @@ from ..workdir import RunManifest, WorkDir, in_run_regime
 from .change import change_sheet_content
 from .content import drawing_khoanh, sheet_content
 from .generalise import generalised_note
-from .kept import forget_other_versions, generalised, kept_boundary_lines
+from .kept import forget_other_versions, generalised, kept_boundary_lines, kept_union
 from .layout import format_scale, plotter_layout
 from .panel import panel_height
 from .render import render_sheet
@@ -89,7 +90,8 @@ def draw_sheet(work: WorkDir, manifest: RunManifest, unit: Unit, kind: str, file
     year, dms, context = manifest.year, manifest.province.central_meridian_dms, manifest.load_context()
     if kind == "current" or manifest.previous is None:
         content = sheet_content(unit, mine, bounds, template, year=year, meridian_dms=dms, context=context,
-                                outlines=outlines)
+                                outlines=outlines,
+                                union=partial(kept_union, work, stem.name) if small_scale else shapely.union_all)
     else:
         content = change_sheet_content(unit, mine, current, bounds, template, year=year,
                                        previous_year=manifest.previous.year, meridian_dms=dms, context=context,
