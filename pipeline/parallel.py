@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
@@ -43,20 +44,23 @@ LOCAL_CLUSTER_FROM = 4
 
 
 @contextmanager
-def executor(scheduler: str | None = None, workers: int | None = None, local_from: int = 1):
+def executor(scheduler: str | None = None, workers: int | None = None, local_from: int = 1,
+             start_early: Callable[[], bool] | None = None):
     """Yield a ``map(func, items, desc)`` that runs on the chosen scheduler
     (or ``scheduler`` itself when it already is such a map). A cluster is
     started (or joined) at the first map with work to do: a run that finds
     everything up to date starts none; a local one (``scheduler`` None) only
     at the first map of at least ``local_from`` tasks, the maps before it run
-    in this process."""
+    in this process, unless ``start_early`` says yes at one of them: then the
+    cluster starts in the background while they run, for the larger maps to
+    come (a province with one commune changed)."""
     if callable(scheduler):  # a map already started (the inventory's cluster, shared by the stages)
         yield scheduler
         return
     if scheduler == SYNC:
         yield _map_sync
         return
-    cluster = _Cluster(scheduler, workers, local_from)
+    cluster = _Cluster(scheduler, workers, local_from, start_early)
     try:
         yield cluster.map
     finally:
@@ -66,20 +70,44 @@ def executor(scheduler: str | None = None, workers: int | None = None, local_fro
 class _Cluster:
     """A dask client (and the local cluster it drives), made when first needed."""
 
-    def __init__(self, address: str | None, workers: int | None, local_from: int = 1):
+    def __init__(self, address: str | None, workers: int | None, local_from: int = 1,
+                 start_early: Callable[[], bool] | None = None):
         self.address, self.workers, self.local_from = address, workers, local_from
+        self.start_early = start_early
         self.client: Any = None  # distributed.Client, imported only when a cluster is used
         self.local: Any = None  # the LocalCluster it drives (none for an address)
+        self.starting: Future | None = None  # the local cluster starting in the background
 
     def map(self, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
         items = list(items)
-        if self.client is None and self.address is None and len(items) < self.local_from:  # not worth it (yet)
+        if not items:
+            return []
+        if self.address is None and not self._ready() and len(items) < self.local_from:  # not worth it (yet)
+            self._start_in_background()
             return _map_sync(func, items, desc)
-        return _map_dask(self._client(), func, items, desc) if items else []
+        return _map_dask(self._client(), func, items, desc)
+
+    def _ready(self) -> bool:
+        return self.client is not None or (self.starting is not None and self.starting.done())
+
+    def _start_in_background(self) -> None:
+        """Start the local cluster on a thread when ``start_early`` says so:
+        its workers spawn and import kiemke (as this process's ``__main__``)
+        on the core this process leaves idle."""
+        if self.starting is None and self.start_early is not None and self.start_early():
+            starter = ThreadPoolExecutor(1, thread_name_prefix="kiemke-cluster")
+            self.starting = starter.submit(self._connect)
+            starter.shutdown(wait=False)  # its thread ends once the cluster is up
 
     def _client(self):
-        if self.client is not None:
-            return self.client
+        if self.client is None:
+            if self.starting is not None:
+                self.starting.result()  # waits for the background start; its error, if any, is raised here
+            else:
+                self._connect()
+        return self.client
+
+    def _connect(self) -> None:
         from distributed import Client, LocalCluster  # heavy (tornado, the scheduler): only when a cluster is used
 
         if not log.isEnabledFor(logging.DEBUG):  # importing distributed resets its loggers to INFO
@@ -94,13 +122,17 @@ class _Cluster:
                                       silence_logs=logging.ERROR)
             self.client = Client(self.local)
         log.info("dask: %s (%d workers)", self.address or "LocalCluster", len(self.client.scheduler_info()["workers"]))
-        return self.client
 
     def close(self) -> None:
         """Close the client, then the local cluster, without a word: every
         result is in by now, and a worker's heartbeat that races the closing
         scheduler logs an error with a traceback (dask/distributed#7105) that an
-        officer would read as a failed run. A remote cluster's logs are its own."""
+        officer would read as a failed run. A remote cluster's logs are its own.
+        A cluster started early and never used is closed too; had it failed to
+        start, nothing needed it."""
+        if self.starting is not None:
+            with suppress(Exception):  # its error matters only to a map that needed it (raised there)
+                self.starting.result()
         if self.local is not None and self.client is not None:
             with suppress(Exception):  # a worker already gone has nothing left to say
                 self.client.run(_quiet_logs)

@@ -230,6 +230,24 @@ def test_the_inventorys_local_cluster_starts_at_the_first_map_of_enough_tasks():
     assert LOCAL_CLUSTER_FROM > 3  # a commune's forms and sheets (commune, district, province) stay here
 
 
+def test_a_cluster_wanted_early_starts_in_the_background_at_the_first_map_with_work():
+    """With ``start_early`` (the inventory's: a province ingested before), the
+    first map with work, however small, runs here and starts the local
+    cluster in the background; the maps after it run on the worker once it is
+    up. A map without work asks nothing and starts nothing."""
+    from pipeline.parallel import call, executor
+
+    here, asked = os.getpid(), []
+    with executor(None, workers=1, local_from=3, start_early=lambda: asked.append(True) or True) as pmap:
+        assert pmap(call, []) == [] and not asked
+        assert pmap(call, [(os.getpid,)]) == [here]
+        deadline = time.monotonic() + 120
+        while (pids := pmap(call, [(os.getpid,)])) == [here] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pids != [here]  # one task, on the worker: started without a map of 3
+        assert asked == [True]
+
+
 def _raise_input_error(message: str) -> None:
     from pipeline.errors import InputFileError
 
