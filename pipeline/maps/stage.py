@@ -46,20 +46,45 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
     inventory. Reads the unit's layer and the boundaries itself. Runs on a worker."""
     work = WorkDir(Path(workdir))
     manifest = work.read_manifest()
-    layer = work.khoanh if kind == "current" else work.change
     stem = work.map_stem(unit.level, unit.code, kind)
-    boundary_files = [p for p in (manifest.boundaries.path, manifest.boundaries.context) if p] \
-        if manifest.boundaries else []
-    files = [layer(c) for c in unit.communes if layer(c).exists()]
-    inputs = files + [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_files]
-    sheet = [stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")]
-    if not up_to_date(sheet, inputs) and not draw_sheet(work, manifest, unit, kind, files, scale_step, dpi,
-                                                        template_name):
-        for path in sheet:
+    files = layer_files(work, unit, kind)
+    if not up_to_date(sheet_outputs(stem), sheet_inputs(work, manifest, unit, files)) \
+            and not draw_sheet(work, manifest, unit, kind, files, scale_step, dpi, template_name):
+        for path in sheet_outputs(stem):
             path.unlink(missing_ok=True)
         return {"sheet": stem.name, "unit": unit.name, "code": unit.code, "natural_ha": 0.0, "scale": None,
                 "paper": "", "note": "không có tờ bản đồ: không có khoanh đất, không có ranh giới",
                 "labelled": "", "pdf": ""}
+    return sheet_row(stem)
+
+
+def sheet_outputs(stem: Path) -> list[Path]:
+    """A sheet's files: the PDF to print, its PNG preview, its JSON record."""
+    return [stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")]
+
+
+def layer_files(work: WorkDir, unit: Unit, kind: str) -> list[Path]:
+    """The khoanh (or, for a change sheet, the change pieces) of the unit's communes that have them."""
+    layer = work.khoanh if kind == "current" else work.change
+    return [layer(c) for c in unit.communes if layer(c).exists()]
+
+
+def sheet_inputs(work: WorkDir, manifest: RunManifest, unit: Unit, files: list[Path]) -> list[Path]:
+    """What a sheet is drawn from: its ``files`` (:func:`layer_files`), its
+    communes' khoanh, the run manifest and the boundary files."""
+    boundary_files = [Path(p) for p in (manifest.boundaries.path, manifest.boundaries.context) if p] \
+        if manifest.boundaries else []
+    return files + [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_files]
+
+
+def sheet_current(work: WorkDir, manifest: RunManifest, unit: Unit, kind: str) -> bool:
+    """Whether a sheet is newer than everything it is drawn from."""
+    return up_to_date(sheet_outputs(work.map_stem(unit.level, unit.code, kind)),
+                      sheet_inputs(work, manifest, unit, layer_files(work, unit, kind)))
+
+
+def sheet_row(stem: Path) -> dict:
+    """A drawn sheet's row for the report, from its JSON record."""
     meta = json.loads(stem.with_suffix(".json").read_text(encoding="utf-8"))
     big, done = meta["big_khoanh"], meta["labelled_big"]
     return {"sheet": stem.name, "unit": meta["unit"], "code": meta["code"], "natural_ha": meta["natural_ha"],
@@ -152,6 +177,7 @@ class SheetsPlan:
     each in every kind) and those only reported (the unknown district)."""
 
     work: WorkDir
+    manifest: RunManifest
     units: list[Unit]
     unknown: list[Unit]
     kinds: list[str]
@@ -161,6 +187,16 @@ class SheetsPlan:
     def tasks(self, template_name: str | None) -> list[tuple]:
         return [(str(self.work.root), unit, self.scale_step, self.dpi, template_name, kind)
                 for unit in self.units for kind in self.kinds]
+
+    def current(self, task: tuple) -> bool:
+        """Whether a task's sheet is current (its row is then read here, not drawn on a worker)."""
+        _, unit, _, _, _, kind = task
+        return sheet_current(self.work, self.manifest, unit, kind)
+
+    def row(self, task: tuple) -> dict:
+        """A current sheet's row for the report."""
+        _, unit, _, _, _, kind = task
+        return sheet_row(self.work.map_stem(unit.level, unit.code, kind))
 
 
 def plan_sheets(work: WorkDir, scale_step: int | None, dpi: int | None) -> SheetsPlan | None:
@@ -177,7 +213,7 @@ def plan_sheets(work: WorkDir, scale_step: int | None, dpi: int | None) -> Sheet
     units = build_units([p.stem for p in files], manifest.unit_attributes(), manifest.province.name_vi,
                         manifest.province.gso_code, manifest.levels)
     unknown = [u for u in units if u.unknown_district]
-    return SheetsPlan(work, [u for u in units if u not in unknown], unknown,
+    return SheetsPlan(work, manifest, [u for u in units if u not in unknown], unknown,
                       ["current", "change"] if changes else ["current"],
                       manifest.map_scale_step if scale_step is None else scale_step,
                       manifest.map_dpi if dpi is None else dpi)
@@ -205,15 +241,19 @@ def run_maps(work: WorkDir, *, others: Sequence[WorkDir] = (), scale_step: int |
     """Draw every commune, district and province sheet of the work directory
     and of ``others`` of the same run (its ``[units]``), in one parallel map:
     the biggest sheets of all first, so that the provinces' sheets are drawn
-    side by side, not one after the other. Returns the work directory's rows."""
+    side by side, not one after the other; the sheets still current are not
+    sent. Returns the work directory's rows."""
     plans = [plan_sheets(w, scale_step, dpi) for w in [work, *others]]
-    for plan in plans:
-        if plan is not None:
-            forget_other_versions(plan.work)
-    tasks = sorted(((i, task) for i, plan in enumerate(plans) if plan for task in plan.tasks(template_name)),
-                   key=lambda item: -len(item[1][1].communes))
+    drawing = [plan for plan in plans if plan is not None]
+    for plan in drawing:
+        forget_other_versions(plan.work)
+    tasks = [(plan, task) for plan in drawing for task in plan.tasks(template_name)]
+    stale = sorted((k for k, (plan, task) in enumerate(tasks) if not plan.current(task)),
+                   key=lambda k: -len(tasks[k][1][1].communes))  # the current sheets' rows are read here
     with executor(scheduler) as pmap:
-        rows = pmap(map_sheet_to_files, [task for _, task in tasks], "maps" if progress else "")
-    done = [report_sheets(plan, [row for (j, _), row in zip(tasks, rows, strict=True) if j == i])
-            for i, plan in enumerate(plans) if plan is not None]
+        drawn = dict(zip(stale, pmap(map_sheet_to_files, [tasks[k][1] for k in stale], "maps" if progress else ""),
+                         strict=True))
+    rows = [drawn[k] if k in drawn else plan.row(task) for k, (plan, task) in enumerate(tasks)]
+    done = [report_sheets(plan, [row for (owner, _), row in zip(tasks, rows, strict=True) if owner is plan])
+            for plan in drawing]
     return done[0] if plans[0] is not None else []
