@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from .ingest import run_ingest
 from .io import remove_stale_temporaries, write_json
 from .khoanh import run_khoanh
 from .maps import run_maps
+from .maps.background import SheetsInBackground
 from .messages import officer_message
 from .package import run_package
 from .parallel import LOCAL_CLUSTER_FROM, executor
@@ -322,9 +324,13 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     began: dict[str, float] = {}  # each stage's start (Unix time), to line up a profiler's samples
-    with executor(_scheduler(scheduler or settings.scheduler), workers, local_from=LOCAL_CLUSTER_FROM,
-                  start_early=functools.partial(_many_communes, work)) as cluster:
-        for name, run in tqdm(_stages(work, settings, cluster), desc="inventory", unit="stage"):
+    # the threads drawing sheets in the background are waited for after the cluster closes: a failed stage
+    # closes it under them, and they end at once
+    with ThreadPoolExecutor(2, thread_name_prefix="kiemke-maps") as threads, \
+            executor(_scheduler(scheduler or settings.scheduler), workers, local_from=LOCAL_CLUSTER_FROM,
+                     start_early=functools.partial(_many_communes, work)) as cluster:
+        sheets = SheetsInBackground(cluster, threads)
+        for name, run in tqdm(_stages(work, settings, cluster, sheets), desc="inventory", unit="stage"):
             t0, began[name] = time.perf_counter(), time.time()
             run()
             seconds[name] = round(time.perf_counter() - t0, 2)
@@ -342,23 +348,40 @@ def _many_communes(work: WorkDir) -> bool:
     return sum(1 for _ in work.parcels_dir.glob("*.parquet")) >= LOCAL_CLUSTER_FROM
 
 
-def _stages(work: WorkDir, settings: Settings, cluster) -> list[tuple[str, Callable[[], object]]]:
-    """The stages of a whole inventory, in order, each on the shared cluster."""
+def _stages(work: WorkDir, settings: Settings, cluster,
+            sheets: SheetsInBackground) -> list[tuple[str, Callable[[], object]]]:
+    """The stages of a whole inventory, in order, each on the shared cluster;
+    the map sheets drawn from the stage that makes their khoanh on (the run's
+    after its khoanh and change, the ``[units]``' after the regroup), in the
+    background, and waited for at the maps stage."""
     assert settings.input_root is not None
     paths = [settings.input_root]
-    regrouped: list[WorkDir] = []  # the regroup stage's work directories, for the next stage
+    regrouped: list[WorkDir] = []  # the regroup stage's work directories, for the next stages
+    draw_run = lambda: sheets.start([work])  # noqa: E731 (its khoanh made, and changes when compared)
+    khoanh = _then(lambda: run_khoanh(work, scheduler=cluster), None if settings.previous else draw_run)
     return [
         ("ingest", lambda: run_ingest(work, paths, settings, scheduler=cluster)),
         ("qa", lambda: run_qa(work, scheduler=cluster)),
-        ("khoanh", lambda: run_khoanh(work, scheduler=cluster)),
-        *([("change", lambda: run_change(work, scheduler=cluster))] if settings.previous else []),
+        ("khoanh", khoanh),
+        *([("change", _then(lambda: run_change(work, scheduler=cluster), draw_run))]
+          if settings.previous else []),
         ("aggregate", lambda: run_aggregate(work, scheduler=cluster)),
         ("forms", lambda: run_forms(work, scheduler=cluster)),
-        *([("regroup", lambda: regrouped.extend(regroup_all(work, scheduler=cluster))),
+        *([("regroup", _then(lambda: regrouped.extend(regroup_all(work, scheduler=cluster)),
+                             lambda: sheets.start(regrouped))),
            ("units", lambda: units_outputs(regrouped, scheduler=cluster, maps=False))] if settings.units else []),
-        ("maps", lambda: run_maps(work, others=regrouped, scheduler=cluster)),  # the units' sheets too, side by side
+        ("maps", sheets.finish),
         ("package", lambda: run_package(work, scheduler=cluster)),
     ]
+
+
+def _then(run: Callable[[], object], after: Callable[[], object] | None) -> Callable[[], None]:
+    """A stage ``run``, then ``after`` (what its outputs let start)."""
+    def stage() -> None:
+        run()
+        if after is not None:
+            after()
+    return stage
 
 
 def _outputs(work: WorkDir, settings: Settings) -> str:

@@ -14,6 +14,7 @@ import gc
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
@@ -62,7 +63,7 @@ def executor(scheduler: str | None = None, workers: int | None = None, local_fro
         return
     cluster = _Cluster(scheduler, workers, local_from, start_early)
     try:
-        yield cluster.map
+        yield cluster
     finally:
         cluster.close()
 
@@ -77,15 +78,44 @@ class _Cluster:
         self.client: Any = None  # distributed.Client, imported only when a cluster is used
         self.local: Any = None  # the LocalCluster it drives (none for an address)
         self.starting: Future | None = None  # the local cluster starting in the background
+        self.behind = 0  # maps of a lower priority running (on other threads)
+        self._lock, self._connecting = threading.Lock(), threading.Lock()
 
-    def map(self, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
+    def map(self, func: Callable, items: Iterable, desc: str = "", priority: int = 0) -> list[Any]:
+        """``func(*item)`` of each item, in order; a task of a higher
+        ``priority`` goes first to a worker that frees up. While maps of a
+        lower priority run (sheets drawn in the background, on another
+        thread) on every worker, a small map runs here: its few tasks would
+        wait for a worker busy with a province sheet for seconds."""
         items = list(items)
         if not items:
             return []
+        if priority < 0:
+            return self._map_behind(func, items, desc, priority)
         if self.address is None and not self._ready() and len(items) < self.local_from:  # not worth it (yet)
             self._start_in_background()
             return _map_sync(func, items, desc)
-        return _map_dask(self._client(), func, items, desc)
+        if self.behind and len(items) < 2 * self.local_from and _all_busy_behind(self._client()):
+            return _map_sync(func, items, desc)
+        return _map_dask(self._client(), func, items, desc, priority)
+
+    def _map_behind(self, func: Callable, items: list, desc: str, priority: int) -> list[Any]:
+        """A map of a lower priority (from another thread): on the cluster
+        only, never in this process, counted while it runs."""
+        with self._lock:
+            self.behind += 1
+        try:
+            return _map_dask(self._client(), func, items, desc, priority, key=BEHIND)
+        finally:
+            with self._lock:
+                self.behind -= 1
+
+    __call__ = map  # the cluster is the map the stages are given
+
+    @property
+    def running(self) -> bool:
+        """Whether a cluster is up or starting (the maps after this one run on it)."""
+        return self.client is not None or self.starting is not None
 
     def _ready(self) -> bool:
         return self.client is not None or (self.starting is not None and self.starting.done())
@@ -100,19 +130,25 @@ class _Cluster:
             starter.shutdown(wait=False)  # its thread ends once the cluster is up
 
     def _client(self):
-        if self.client is None:
-            if self.starting is not None:
-                self.starting.result()  # waits for the background start; its error, if any, is raised here
-            else:
-                self._connect()
+        with self._connecting:  # one cluster, whichever thread asks first
+            if self.client is None:
+                if self.starting is not None:
+                    self.starting.result()  # waits for the background start; its error, if any, is raised here
+                else:
+                    self._connect()
         return self.client
 
     def _connect(self) -> None:
+        import dask  # as distributed: only when a cluster is used
         from distributed import Client, LocalCluster  # heavy (tornado, the scheduler): only when a cluster is used
 
         if not log.isEnabledFor(logging.DEBUG):  # importing distributed resets its loggers to INFO
             for name in ("distributed", "tornado"):
                 logging.getLogger(name).setLevel(logging.WARNING)
+        # the tasks' own records (a unit's figures for its forms: ~0.3 MB) add up to a "large graph" for dask,
+        # whose warning would reach the officer's console: they are sent once either way. Set for the
+        # process (maps run on two threads at once: a ``with`` of one would end the other's)
+        dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"})
         if self.address:
             self.client = Client(self.address)
         else:
@@ -121,6 +157,7 @@ class _Cluster:
                                       memory_limit=_memory_per_worker(workers), scheduler_kwargs={"dashboard": False},
                                       silence_logs=logging.ERROR)
             self.client = Client(self.local)
+            self.client.run(_yield_to_this_process)
         log.info("dask: %s (%d workers)", self.address or "LocalCluster", len(self.client.scheduler_info()["workers"]))
 
     def close(self) -> None:
@@ -141,6 +178,19 @@ class _Cluster:
                 self.client.close()
             if self.local is not None:
                 self.local.close()
+
+
+#: How much less CPU a local worker claims than this process (Unix nice).
+WORKER_NICENESS = 10
+
+
+def _yield_to_this_process() -> None:
+    """On a local worker: a lower CPU priority than the process that drives
+    it, whose own work (a stage's figures) is what the run waits for while
+    the workers draw sheets in the background; the officer's desktop stays
+    responsive too. Where the system has no niceness (Windows), nothing."""
+    if hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
 
 
 _SHUTDOWN_LOGGERS = ("distributed", "tornado")
@@ -166,7 +216,7 @@ def _quiet():
             logger.setLevel(level)
 
 
-def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:
+def _map_sync(func: Callable, items: Iterable, desc: str = "", priority: int = 0) -> list[Any]:
     items = list(items)
     return [func(*item) for item in tqdm(items, desc=desc, unit="task", disable=not desc)]
 
@@ -200,17 +250,25 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
-def _map_dask(client, func: Callable, items: Iterable, desc: str = "") -> list[Any]:
-    import dask  # as distributed below: only when a cluster is used
+#: The name of the tasks of a map behind the others (of a lower priority).
+BEHIND = "kiemke-behind"
+
+
+def _all_busy_behind(client) -> bool:
+    """Whether every worker is running a task of a map behind the others."""
+    running = client.processing().values()
+    return bool(running) and all(any(str(key).startswith(BEHIND) for key in keys) for keys in running)
+
+
+def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority: int = 0,
+              key: str | None = None) -> list[Any]:
     from distributed import as_completed  # see executor: distributed is imported only for a cluster
 
     items = list(items)
     regime = active_regime()  # the run's regime, active on the worker too
-    # one map, and results fetched as they come (a sync round trip per future cost ~0.7 ms a task); the
-    # tasks' own records (a unit's figures for its forms: ~0.3 MB) add up to a "large graph" for dask,
-    # whose warning would reach the officer's console: they are sent once either way
-    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"}):
-        futures = client.map(_worker_item, [regime] * len(items), [func] * len(items), items, pure=False)
+    # one map, and results fetched as they come (a sync round trip per future cost ~0.7 ms a task)
+    futures = client.map(_worker_item, [regime] * len(items), [func] * len(items), items, pure=False,
+                         priority=priority, **({"key": key} if key else {}))
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
     with tqdm(total=len(futures), desc=desc, unit="task", disable=not desc) as bar:

@@ -551,6 +551,46 @@ def test_a_sheets_outline_is_kept_until_its_communes_change(tmp_path, monkeypatc
     assert unions == [2, 2] and grown.area == 250
 
 
+def test_sheets_start_in_the_background_on_a_running_cluster_else_wait_for_the_maps_stage(tmp_path, monkeypatch):
+    """With a cluster running, each start draws its work directories' sheets on
+    a thread at the sheets' lower priority, and finish waits for them; without
+    one, nothing is drawn before finish, which draws every work directory in
+    one map, the run's first (as the maps stage did)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pipeline.maps.background as background
+
+    drawn: list[tuple] = []
+    monkeypatch.setattr(background, "run_maps",
+                        lambda work, others=(), scheduler=None: drawn.append((work, tuple(others), scheduler)))
+    run, units = WorkDir(tmp_path / "run"), WorkDir(tmp_path / "units_2025")
+
+    class Cluster:
+        running = True
+
+        def __call__(self, func, items, desc="", priority=0):
+            return []
+
+    cluster = Cluster()
+    with ThreadPoolExecutor(2) as threads:
+        sheets = background.SheetsInBackground(cluster, threads)
+        sheets.start([run])
+        sheets.start([])
+        sheets.start([units])
+        sheets.finish()
+    assert [(w, o) for w, o, _ in drawn] == [(run, ()), (units, ())]
+    assert all(s.func is cluster and s.keywords == {"priority": background.SHEETS_PRIORITY} for *_, s in drawn)
+
+    drawn.clear()
+    with ThreadPoolExecutor(2) as threads:
+        sheets = background.SheetsInBackground(lambda func, items, desc="": [], threads)  # sync: no cluster
+        sheets.start([run])
+        sheets.start([units])
+        assert drawn == []
+        sheets.finish()
+    assert [(w, o) for w, o, _ in drawn] == [(run, (units,))]
+
+
 def _drawn_length(path) -> float:
     steps = np.diff(path.vertices, axis=0)[path.codes[1:] != path.MOVETO]
     return float(np.hypot(steps[:, 0], steps[:, 1]).sum())

@@ -248,6 +248,32 @@ def test_a_cluster_wanted_early_starts_in_the_background_at_the_first_map_with_w
         assert asked == [True]
 
 
+def test_while_a_map_of_lower_priority_runs_a_small_map_runs_here_and_workers_yield_cpu():
+    """Sheets drawn in the background (a map of priority -1 on another thread)
+    hold the workers: a stage's map of a few tasks then runs in this process,
+    a larger one on the workers; the local workers run at a lower CPU
+    priority than this process (its stage work is what the run waits for)."""
+    import threading
+
+    from pipeline.parallel import WORKER_NICENESS, _all_busy_behind, call, executor
+
+    here = os.getpid()
+    with executor(None, workers=1, local_from=2) as cluster:
+        worker = cluster(call, [(os.getpid,)] * 2)[0]
+        assert worker != here
+        if hasattr(os, "nice"):
+            assert cluster(call, [(os.nice, 0)] * 2) == [min(os.nice(0) + WORKER_NICENESS, 19)] * 2
+        drawing = threading.Thread(target=cluster, args=(call, [(time.sleep, 3)]), kwargs={"priority": -1})
+        drawing.start()
+        deadline = time.monotonic() + 30
+        while not (cluster.behind and _all_busy_behind(cluster.client)) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the sleep is on the worker
+        assert cluster(call, [(os.getpid,)] * 3) == [here] * 3
+        assert cluster(call, [(os.getpid,)] * 4) == [worker] * 4
+        drawing.join()
+        assert cluster(call, [(os.getpid,)]) == [worker]  # nothing behind: the workers again
+
+
 def _raise_input_error(message: str) -> None:
     from pipeline.errors import InputFileError
 
