@@ -225,9 +225,8 @@ def report_sheets(plan: SheetsPlan, rows: list[dict]) -> list[dict]:
     work = plan.work
     for unit in plan.unknown:
         for kind in plan.kinds:
-            stem = work.map_stem(unit.level, unit.code, kind)
-            for suffix in (".pdf", ".png", ".json"):  # a sheet an earlier version drew
-                stem.with_suffix(suffix).unlink(missing_ok=True)
+            for path in sheet_outputs(work.map_stem(unit.level, unit.code, kind)):  # a sheet an earlier version drew
+                path.unlink(missing_ok=True)
         rows.append(unknown_district_row(work, unit))
     rows = sorted(rows, key=lambda row: row["sheet"])
     write_text(work.report("maps.md"), maps_report(rows, plan.dpi, "change" in plan.kinds))

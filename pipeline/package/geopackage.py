@@ -110,8 +110,7 @@ def full_ledger(layers: list[GpkgLayer], written: list[Written], gpkg: Path) -> 
                 continue
             chunks = done[layer.name].chunks
             total = sum(chunk.rows for chunk in chunks)
-            count, top = db.execute(f'SELECT count(*), coalesce(max(fid), 0) FROM "{layer.name}"').fetchone()
-            if (count, top) != (total, total):
+            if rows_after(db, layer.name, 0) != (total, total):
                 return None
             entries.append(layer_entry(layer, numbered(chunks, 1), done[layer.name].schema))
     return {"kiemke": __version__, "layers": entries}
@@ -182,7 +181,7 @@ def patch_layer(path: Path, layer: GpkgLayer, entry: dict, split: tuple[dict, di
     if layer.rows.schema is not None and not layer.rows.schema.equals(schema):
         raise NotPatchable(f"{layer.name}: other columns")
     if not (stale or fresh):
-        bounds = union_bounds(r.get("bounds") for r in kept.values()) if layer.spatial else None
+        bounds = extent(layer, kept)
         return with_columns(layer, schema, bounds), layer_entry(layer, kept, schema)
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA synchronous = OFF")
@@ -192,10 +191,9 @@ def patch_layer(path: Path, layer: GpkgLayer, entry: dict, split: tuple[dict, di
     chunks = append_parts(path, layer, schema, fresh, crs)
     expected = sum(chunk.rows for chunk in chunks)
     kept |= numbered(chunks, before + 1)
-    bounds = union_bounds(r.get("bounds") for r in kept.values()) if layer.spatial else None
+    bounds = extent(layer, kept)
     with sqlite3.connect(path) as db:
-        count, top = db.execute(f'SELECT count(*), coalesce(max(fid), 0) FROM "{layer.name}" WHERE fid > ?',
-                                (before,)).fetchone()
+        count, top = rows_after(db, layer.name, before)
         if count != expected or (expected and top != before + expected):
             raise NotPatchable(f"{layer.name}: rows numbered otherwise")
         if layer.optional and not sum(r["rows"] for r in kept.values()):
@@ -204,6 +202,16 @@ def patch_layer(path: Path, layer: GpkgLayer, entry: dict, split: tuple[dict, di
             db.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
                        (*bounds, layer.name))
     return with_columns(layer, schema, bounds), layer_entry(layer, kept, schema)
+
+
+def extent(layer: GpkgLayer, parts: dict[str, dict]) -> tuple[float, float, float, float] | None:
+    """A spatial layer's extent from its parts' records (None for a table without shapes, or without rows)."""
+    return union_bounds(r.get("bounds") for r in parts.values()) if layer.spatial else None
+
+
+def rows_after(db: sqlite3.Connection, table: str, fid: int) -> tuple[int, int]:
+    """How many rows of ``table`` have a fid above ``fid``, and the highest fid (0 when none)."""
+    return db.execute(f'SELECT count(*), coalesce(max(fid), 0) FROM "{table}" WHERE fid > ?', (fid,)).fetchone()
 
 
 def last_fid(db: sqlite3.Connection, table: str) -> int:
