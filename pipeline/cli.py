@@ -33,7 +33,7 @@ from .maps import run_maps
 from .maps.background import SheetsInBackground
 from .messages import officer_message
 from .package import run_package
-from .parallel import LOCAL_CLUSTER_FROM, executor
+from .parallel import LOCAL_CLUSTER_FROM, executor, frozen_after_imports, thawed_after
 from .qa import run_qa
 from .reference import province as find_province
 from .regroup import regroup_all, run_regroup, units_outputs
@@ -326,13 +326,14 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
     began: dict[str, float] = {}  # each stage's start (Unix time), to line up a profiler's samples
     # the threads drawing sheets in the background are waited for after the cluster closes: a failed stage
     # closes it under them, and they end at once
-    with ThreadPoolExecutor(2, thread_name_prefix="kiemke-maps") as threads, \
+    with thawed_after(), ThreadPoolExecutor(2, thread_name_prefix="kiemke-maps") as threads, \
             executor(_scheduler(scheduler or settings.scheduler), workers, local_from=LOCAL_CLUSTER_FROM,
                      start_early=functools.partial(_many_communes, work)) as cluster:
         sheets = SheetsInBackground(cluster, threads)
         for name, run in tqdm(_stages(work, settings, cluster, sheets), desc="inventory", unit="stage"):
             t0, began[name] = time.perf_counter(), time.time()
-            run()
+            with frozen_after_imports():  # the libraries a stage imported: out of the collector's way
+                run()
             seconds[name] = round(time.perf_counter() - t0, 2)
             log.info("stage %s done in %.1f s", name, seconds[name])
     write_json(work.report("timings.json"), {"stages_s": seconds, "stages_began": began, "ended": time.time(),

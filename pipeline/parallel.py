@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
@@ -229,11 +229,8 @@ def call(func: Callable, *args) -> Any:
 def _worker_task(regime: str, func: Callable, *args) -> Any:
     """How a worker runs a task: ``func(*args)`` in the run's regime; when the
     task imported modules, what is alive afterwards is frozen (see freeze_heap)."""
-    modules = len(sys.modules)
-    result = call_in_regime(regime, func, *args)
-    if len(sys.modules) != modules:
-        freeze_heap()
-    return result
+    with frozen_after_imports():
+        return call_in_regime(regime, func, *args)
 
 
 def _worker_item(regime: str, func: Callable, item: tuple) -> Any:
@@ -248,6 +245,28 @@ def freeze_heap() -> None:
     ~180 000 objects of the libraries (a map sheet's: 0.03 s instead of 0.14 s)."""
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def frozen_after_imports() -> Iterator[None]:
+    """Run the block; when it imported modules (a worker's first task of a
+    kind, a stage of the inventory), :func:`freeze_heap` afterwards: the
+    inventory's own process spends ~1.5 s less in the collector after one
+    commune of a province changed, ~3 s less on the sample with ``--scheduler sync``."""
+    modules = len(sys.modules)
+    yield
+    if len(sys.modules) != modules:
+        freeze_heap()
+
+
+@contextmanager
+def thawed_after() -> Iterator[None]:
+    """Run the block; then give what it froze (:func:`frozen_after_imports`)
+    back to the collector, for a process that runs on (a notebook, the tests)."""
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 #: The name of the tasks of a map behind the others (of a lower priority).

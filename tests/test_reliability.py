@@ -439,3 +439,35 @@ def test_many_geoparquet_files_read_as_one_frame_as_geopandas_and_pandas_would(t
                                       expected[attributes].astype(object).where(expected[attributes].notna(), None))
         pd.testing.assert_frame_equal(read_attributes(paths), pd.DataFrame(got[attributes]))
     assert pd.api.types.is_string_dtype(read_geoparquets(united)["flag"])
+
+
+def test_the_inventory_freezes_the_libraries_a_stage_imported_and_thaws_at_the_end(sample_run, monkeypatch, tmp_path):
+    """After a stage that imported modules, the inventory's own process freezes
+    what is alive (its collections then skip the libraries); when the run
+    ends, what it froze goes back to the collector (the tests, a notebook run on)."""
+    import gc
+    import types
+
+    from click.testing import CliRunner
+
+    import pipeline.cli
+    from pipeline.cli import cli
+
+    seen = []
+
+    def importing_stage():
+        monkeypatch.setitem(sys.modules, "kiemke_stage_probe", types.ModuleType("kiemke_stage_probe"))
+
+    monkeypatch.setattr(pipeline.cli, "_stages", lambda *args: [
+        ("first", lambda: seen.append(gc.get_freeze_count())), ("importing", importing_stage),
+        ("after", lambda: seen.append(gc.get_freeze_count()))])
+    monkeypatch.setattr(pipeline.cli, "_outputs", lambda *args: "")  # no outputs made by these stages
+    config = (sample_run / "inventory.toml").read_text(encoding="utf-8")
+    config = config.replace(f'workdir = "{sample_run.as_posix()}"', f'workdir = "{tmp_path.as_posix()}"')
+    assert tmp_path.as_posix() in config
+    (tmp_path / "inventory.toml").write_text(config, encoding="utf-8")
+    gc.unfreeze()
+    result = CliRunner().invoke(cli, ["inventory", "--config", str(tmp_path / "inventory.toml")])
+    assert result.exit_code == 0, result.output
+    assert seen[0] == 0 and seen[1] > 0  # frozen after the stage that imported, not before
+    assert gc.get_freeze_count() == 0
