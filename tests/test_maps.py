@@ -895,3 +895,33 @@ def test_a_province_sheet_redrawn_reads_the_generalised_khoanh_not_every_khoanhs
     after = json.loads(sheet.read_text(encoding="utf-8"))
     assert {k: after[k] for k in ("khoanh", "generalised", "natural_ha", "scale", "label_boxes_mm")} == \
         {k: before[k] for k in ("khoanh", "generalised", "natural_ha", "scale", "label_boxes_mm")}
+
+
+def test_a_sheet_deleted_by_hand_is_drawn_again_and_only_it(sample_run, tmp_path):
+    """The maps are up to date when their report is newer than the khoanh and
+    every sheet's files are there: a PDF the officer deleted comes back on the
+    next run, the other sheets are not drawn again."""
+    import shutil
+    from pathlib import Path
+
+    from pipeline.maps import run_maps
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: every sheet is current
+    assert run_maps(work, scheduler="sync", progress=False) == []  # nothing to do
+    deleted = work.maps_dir / "xa_06286.pdf"
+    deleted.unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in work.maps_dir.iterdir() if p != deleted}
+    drawn: list[str] = []
+
+    def pmap(func, items, desc=""):
+        items = list(items)
+        drawn.extend(Path(item[0]).name + "/" + item[1].key for item in items)
+        return [func(*item) for item in items]
+
+    rows = run_maps(work, scheduler=pmap, progress=False)
+    assert deleted.exists() and drawn == ["work/xa/06286"]
+    assert {p.name: p.stat().st_mtime_ns for p in work.maps_dir.iterdir() if p != deleted} == {
+        **before, "xa_06286.png": work.maps_dir.joinpath("xa_06286.png").stat().st_mtime_ns,
+        "xa_06286.json": work.maps_dir.joinpath("xa_06286.json").stat().st_mtime_ns}
+    assert "xa_06286.pdf" in [row["pdf"] for row in rows]

@@ -198,6 +198,12 @@ class SheetsPlan:
         _, unit, _, _, _, kind = task
         return sheet_row(self.work.map_stem(unit.level, unit.code, kind))
 
+    def all_present(self) -> bool:
+        """Whether every sheet's files are there: one an officer deleted is drawn
+        again (as is, each run, a unit with nothing to draw: no khoanh, no boundary)."""
+        return all(path.exists() for unit in self.units for kind in self.kinds
+                   for path in sheet_outputs(self.work.map_stem(unit.level, unit.code, kind)))
+
 
 def plan_sheets(work: WorkDir, scale_step: int | None, dpi: int | None) -> SheetsPlan | None:
     """What to draw for a work directory (scale step and dpi from its config
@@ -207,16 +213,17 @@ def plan_sheets(work: WorkDir, scale_step: int | None, dpi: int | None) -> Sheet
     if not files:
         raise StageInputMissing(f"No khoanh in {work.khoanh_dir}. Run 'kiemke khoanh --workdir {work.root}' first.")
     changes = sorted(work.change_dir.glob("*.parquet")) if manifest.previous else []
-    if up_to_date([work.report("maps.md")], [*files, *changes, work.manifest]):
-        log.info("maps: up to date (%s)", work.maps_dir)
-        return None
     units = build_units([p.stem for p in files], manifest.unit_attributes(), manifest.province.name_vi,
                         manifest.province.gso_code, manifest.levels)
     unknown = [u for u in units if u.unknown_district]
-    return SheetsPlan(work, manifest, [u for u in units if u not in unknown], unknown,
+    plan = SheetsPlan(work, manifest, [u for u in units if u not in unknown], unknown,
                       ["current", "change"] if changes else ["current"],
                       manifest.map_scale_step if scale_step is None else scale_step,
                       manifest.map_dpi if dpi is None else dpi)
+    if up_to_date([work.report("maps.md")], [*files, *changes, work.manifest]) and plan.all_present():
+        log.info("maps: up to date (%s)", work.maps_dir)
+        return None
+    return plan
 
 
 def report_sheets(plan: SheetsPlan, rows: list[dict]) -> list[dict]:
