@@ -216,7 +216,7 @@ def _quiet():
             logger.setLevel(level)
 
 
-def _map_sync(func: Callable, items: Iterable, desc: str = "", priority: int = 0) -> list[Any]:
+def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:
     items = list(items)
     return [func(*item) for item in tqdm(items, desc=desc, unit="task", disable=not desc)]
 
