@@ -33,6 +33,7 @@ from .topology import Thresholds
 from .vntext import strip_diacritics
 
 MANIFEST = "inventory.json"
+GENERALISED_FORM = "simplified"  # what the kept generalised khoanh are, within a version: change it when that changes
 
 
 def find_workdir(start: Path | None = None) -> Path:
@@ -346,8 +347,8 @@ class WorkDir:
 
     @property
     def generalised_dir(self) -> Path:
-        """This version's generalised khoanh (``cache/generalised/<version>/``)."""
-        return self.cache_dir / "generalised" / __version__
+        """This version's generalised khoanh (``cache/generalised/<version>.<form>/``)."""
+        return self.cache_dir / "generalised" / f"{__version__}.{GENERALISED_FORM}"
 
     def generalised(self, commune_code: str, scale: int) -> Path:
         """A commune's khoanh as a sheet at 1:``scale`` draws them (kept until

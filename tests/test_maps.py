@@ -13,7 +13,7 @@ import shapely
 from PIL import Image
 
 from pipeline.drawing import PT_PER_MM, compound_path, dissolved_outline_path, outline_path
-from pipeline.maps.generalise import _shared, generalise, minimum_mapped_m2
+from pipeline.maps.generalise import _shared, generalise, minimum_mapped_m2, simplified
 from pipeline.maps.labels import Room, box_polygon, label_coverage, place_labels
 from pipeline.maps.layout import ROLL_MM, choose_paper, format_scale, plotter_layout, regulation_scale
 from pipeline.reference import landuse_colors, landuse_tree
@@ -466,6 +466,31 @@ def test_small_khoanh_join_the_neighbour_with_the_longest_boundary_on_the_sheet_
     assert areas["RST"] == 1_001_800 and areas["LUC"] == 300_200 and areas["DGT"] == road.area
     assert drawn.area.sum() == pytest.approx(khoanh.area.sum())
     assert generalise(khoanh, 1_000)[1] == 0  # at 1:1.000 (16 m²) every khoanh shows
+
+
+def test_lines_between_khoanh_are_simplified_to_the_scale_and_neighbours_keep_one_line():
+    """At 1:25.000 (0,1 mm = 2,5 m) a boundary zig-zagging by 0,5 m between
+    two khoanh becomes straight, the same line for both (its copy in the west
+    khoanh is off by a nanometre: made one first); a 40 m bay stays; the
+    commune's outline keeps every vertex and the area does not change."""
+    ys = np.arange(0, 1001, 10.0)
+    zigzag = np.column_stack([500.0 + np.where(np.arange(len(ys)) % 2, 0.5, 0.0), ys])
+    bay = [(460.0, 1000.0), (460.0, 1060.0), (500.0, 1060.0), (500.0, 1100.0)]  # the east's, into the west
+    south = [(0.0, 0.0), (100.0, -0.5), (200.0, 0.0), (300.0, -0.5), (400.0, 0.0)]  # the commune's outline
+    west = shapely.Polygon([*south, *(zigzag + [1e-9, 0]).tolist(), *bay, (0, 1100)])
+    east = shapely.Polygon([(1000, 0), *zigzag.tolist(), *bay, (1000, 1100)])
+    geoms = np.array([west, east], dtype=object)
+    drawn = simplified(geoms, 25_000)
+    assert shapely.coverage_is_valid(drawn) and shapely.is_valid(drawn).all()
+    assert shapely.get_num_coordinates(drawn).sum() < 30 < shapely.get_num_coordinates(geoms).sum() / 5
+    assert shapely.area(shapely.intersection(*drawn)) < 1e-6  # one line between them, no overlap, no gap:
+    assert shapely.area(drawn).sum() == pytest.approx(shapely.area(geoms).sum(), abs=1e-3)
+    assert shapely.area(drawn[1]) == pytest.approx(500 * 1100 + 40 * 60, abs=600)  # the bay is still the east's
+    assert set(south) <= set(map(tuple, shapely.get_coordinates(drawn[0]).tolist()))
+    assert shapely.get_num_coordinates(simplified(geoms, 1_000)).sum() > 200  # at 1:1.000 (0,1 m) it stays
+    flat = shapely.Polygon([(0, 0), (10, 0), (20, 0)])  # no area: the clean would give it away
+    assert list(simplified(np.array([shapely.Polygon(), None, flat, west], dtype=object), 1_000)[:3]) == [
+        shapely.Polygon(), None, flat]
 
 
 def test_sheets_generalise_commune_by_commune_and_keep_each_until_its_khoanh_change(tmp_path, monkeypatch):
