@@ -157,7 +157,7 @@ class _Cluster:
                                       memory_limit=_memory_per_worker(workers), scheduler_kwargs={"dashboard": False},
                                       silence_logs=logging.ERROR)
             self.client = Client(self.local)
-            self.client.run(_yield_to_this_process)
+            self.client.register_plugin(_yielding_plugin())
         log.info("dask: %s (%d workers)", self.address or "LocalCluster", len(self.client.scheduler_info()["workers"]))
 
     def close(self) -> None:
@@ -191,6 +191,22 @@ def _yield_to_this_process() -> None:
     responsive too. Where the system has no niceness (Windows), nothing."""
     if hasattr(os, "nice"):
         os.nice(WORKER_NICENESS)
+
+
+def _yielding_plugin():
+    """A worker plugin that runs :func:`_yield_to_this_process` on each local
+    worker as it starts, also on one its nanny starts again (after a memory
+    kill: a new process, at this process's priority), which ``client.run``
+    would miss."""
+    from distributed import WorkerPlugin  # heavy: only when a cluster is used
+
+    class YieldToThisProcess(WorkerPlugin):
+        name = "kiemke-yield-cpu"
+
+        def setup(self, worker) -> None:
+            _yield_to_this_process()
+
+    return YieldToThisProcess()
 
 
 _SHUTDOWN_LOGGERS = ("distributed", "tornado")

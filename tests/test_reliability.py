@@ -12,6 +12,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -200,8 +201,6 @@ def test_a_cluster_map_keeps_the_order_and_raises_a_tasks_own_error():
     here with its own type and message (what the CLI turns into advice)."""
     import warnings
 
-    import pytest
-
     from pipeline.errors import InputFileError
     from pipeline.parallel import call, executor
 
@@ -272,6 +271,22 @@ def test_while_a_map_of_lower_priority_runs_a_small_map_runs_here_and_workers_yi
         assert cluster(call, [(os.getpid,)] * 4) == [worker] * 4
         drawing.join()
         assert cluster(call, [(os.getpid,)]) == [worker]  # nothing behind: the workers again
+
+
+def test_a_local_worker_its_nanny_starts_again_yields_cpu_too():
+    """A worker killed (for its memory) is started again by its nanny as a
+    new process: it too runs at the workers' lower CPU priority."""
+    from pipeline.parallel import WORKER_NICENESS, call, executor
+
+    if not hasattr(os, "nice"):
+        pytest.skip("no Unix niceness here")
+    expected = [min(os.nice(0) + WORKER_NICENESS, 19)]
+    with executor(None, workers=1, local_from=1) as cluster:
+        first = cluster(call, [(os.getpid,)])
+        assert cluster(call, [(os.nice, 0)]) == expected
+        cluster.client.restart()  # as the nanny does after a memory kill
+        assert cluster(call, [(os.getpid,)]) != first
+        assert cluster(call, [(os.nice, 0)]) == expected
 
 
 def _raise_input_error(message: str) -> None:
