@@ -52,10 +52,11 @@ def hatches() -> dict[str, str]:
     return dict(zip(table["code"], table["hatch"], strict=True))
 
 
-def colour_of(code: str) -> str:
-    """The official fill colour of a land-use code (hex)."""
-    colours = landuse_colors()
-    return str(colours.at[code, "hex"]) if code in colours.index else MISSING_COLOUR
+def colours_of(codes) -> list[str]:
+    """The official fill colour (hex) of each land-use code, the regime's
+    colour table read once (0.5 ms each time: not per code)."""
+    colours = landuse_colors()["hex"]
+    return [str(colours[c]) if c in colours.index else MISSING_COLOUR for c in codes]
 
 
 def legend_for(codes: set[str]) -> pd.DataFrame:
@@ -64,7 +65,7 @@ def legend_for(codes: set[str]) -> pd.DataFrame:
     present = [c for c in tree.codes if c in codes]
     return pd.DataFrame({
         "code": present, "name_vi": [tree.name(c) for c in present],
-        "hex": [colour_of(c) for c in present], "hatch": [hatches().get(c, "") for c in present],
+        "hex": colours_of(present), "hatch": [hatches().get(c, "") for c in present],
     })
 
 

@@ -16,7 +16,7 @@ from ..change.report import MIN_SHOWN_M2
 from ..reference import landuse_tree
 from ..regime import Template
 from ..report import vn_number
-from ..symbology import UNCHANGED_COLOR, colour_of, legend_for
+from ..symbology import UNCHANGED_COLOR, colours_of, legend_for
 from ..topology import union_coverage
 from ..units import Unit
 from .content import SheetContent, sheet_content
@@ -56,7 +56,7 @@ def change_structure(display: pd.DataFrame) -> pd.DataFrame:
     area = display[display["changed"]].groupby("to_code")["area_m2"].sum()
     area = area[[c for c in tree.codes if c in area.index]]
     return pd.DataFrame({"code": area.index, "name_vi": [tree.name(c) for c in area.index],
-                         "hex": [colour_of(c) for c in area.index],
+                         "hex": colours_of(area.index),
                          "share": (area / area.sum()).to_numpy() if area.sum() else 0.0})
 
 

@@ -16,7 +16,7 @@ import shapely
 from ..aggregate import expand_uses
 from ..reference import landuse_tree
 from ..regime import Template
-from ..symbology import colour_of, legend_for
+from ..symbology import colours_of, legend_for
 from ..topology import union_coverage
 from ..units import Unit
 
@@ -57,7 +57,7 @@ def structure_for(khoanh: pd.DataFrame) -> pd.DataFrame:
     area = long.groupby(level2)["area_m2"].sum()
     area = area[[c for c in tree.codes if c in area.index and tree.in_natural_area(c)]]
     return pd.DataFrame({"code": area.index, "name_vi": [tree.name(c) for c in area.index],
-                         "hex": [colour_of(c) for c in area.index],
+                         "hex": colours_of(area.index),
                          "share": (area / area.sum()).to_numpy() if area.sum() else 0.0})
 
 
