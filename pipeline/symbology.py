@@ -7,6 +7,7 @@ Everything is read from the reference tables (``landuse_colors.csv``,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
@@ -52,7 +53,7 @@ def hatches() -> dict[str, str]:
     return dict(zip(table["code"], table["hatch"], strict=True))
 
 
-def colours_of(codes) -> list[str]:
+def colours_of(codes: Iterable[str]) -> list[str]:
     """The official fill colour (hex) of each land-use code, the regime's
     colour table read once (0.5 ms each time: not per code)."""
     colours = landuse_colors()["hex"]
