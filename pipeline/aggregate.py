@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.feather as feather
 
 from .io import atomic_path, forget_versions_beside, up_to_date, write_csv, write_text
 from .parallel import executor
@@ -204,9 +205,15 @@ def kept_figures(stem: Path, units_path: str | None, parcels_path: str | None,
     present = [_kept_part(stem, name) for path, names in wanted if path is not None for name in names]
     if not up_to_date(present, [Path(p) for p in (units_path, parcels_path, manifest) if p is not None]):
         return None
-    halves = [tuple(pd.read_feather(_kept_part(stem, name)) for name in names) if path is not None else None
+    halves = [tuple(_read_kept(_kept_part(stem, name)) for name in names) if path is not None else None
               for path, names in wanted]
     return halves[0], halves[1]
+
+
+def _read_kept(path: Path) -> pd.DataFrame:
+    """A kept figure, as ``pd.read_feather`` gives it, without its wrapper's
+    ~0.2–0.7 ms a file (0.15 s of the 1 M province's 800 after one commune changed)."""
+    return feather.read_table(path).to_pandas()
 
 
 @in_run_regime
