@@ -137,13 +137,23 @@ def recorded_bounds(schema: pa.Schema) -> np.ndarray:
     return np.array(geo["columns"].get(geo["primary_column"], {}).get("bbox") or [np.nan] * 4, dtype=float)
 
 
+def read_parquet_table(path: Path | str, columns: list[str] | None = None) -> pa.Table:
+    """One Parquet file as ``pq.read_table`` reads it (its metadata, the columns
+    in the order asked, an absent column an error), without its dataset
+    machinery: 0.4 ms a small file, not 1.1–1.5 (0.3 s of 400 files' codes)."""
+    with pq.ParquetFile(path) as file:
+        if columns is not None and not set(columns) <= set(file.schema_arrow.names):
+            return pq.read_table(path, columns=columns)  # its error (ParquetFile.read would leave the column out)
+        return file.read(columns=columns)
+
+
 def read_geoparquets(paths, crs=None, columns: list[str] | None = None) -> gpd.GeoDataFrame:
     """Several GeoParquet files (e.g. one per commune) as one frame (``columns``
     only, when given), as geopandas reads each and pandas concatenates them:
     one Arrow table made pandas and shapely once (a frame per file cost ~5 ms
     each in geopandas' metadata, CRS and conversions: 1.1 s for the khoanh of
     200 communes)."""
-    tables = [pq.read_table(p, columns=columns) for p in paths]
+    tables = [read_parquet_table(p, columns) for p in paths]
     geo = json.loads((tables[0].schema.metadata or {}).get(b"geo", b"{}")) if tables else {}
     table = None
     if tables and {c.get("encoding", "WKB") for c in geo.get("columns", {}).values()} == {"WKB"}:
@@ -182,7 +192,7 @@ def read_columns(paths: list[Path], columns: list[str]) -> pd.DataFrame:
     geometry: one Arrow table made pandas once (a frame per file, then a concat,
     took twice the time: 1.2 s for the land-use codes of 400 files), types
     promoted across files (a column empty in one file stays text)."""
-    tables = [pq.read_table(p, columns=columns) for p in paths]
+    tables = [read_parquet_table(p, columns) for p in paths]
     if not tables:
         return pd.DataFrame(columns=columns)
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
@@ -223,7 +233,7 @@ def remove_stale_temporaries(root: Path) -> list[Path]:
 def read_commune_table(paths: list[Path], code: str) -> pa.Table:
     """The rows of one commune from GeoParquet files, as one Arrow table with
     GeoParquet metadata (geometry types merged; a bbox only when exact)."""
-    tables = [pq.read_table(p) for p in paths]
+    tables = [read_parquet_table(p) for p in paths]
     tables = [t.filter(pc.equal(t["commune_code"], code)) if pc.count_distinct(t["commune_code"]).as_py() > 1
               else t for t in tables]
     geo = [json.loads(t.schema.metadata[b"geo"]) for t in tables]

@@ -195,6 +195,23 @@ def test_the_aggregate_run_again_sums_only_the_changed_commune_and_writes_the_sa
     assert {path.name: path.read_bytes() for path in outputs} == before
 
 
+def test_a_parquet_file_read_without_the_dataset_machinery_is_what_read_table_gives(sample_run):
+    """:func:`pipeline.io.read_parquet_table` gives ``pq.read_table``'s table,
+    metadata and the columns' order included, and its error for a column the
+    file lacks (``ParquetFile.read`` would leave it out without a word)."""
+    import pyarrow as pa
+
+    from pipeline.io import read_parquet_table
+
+    path = WorkDir(sample_run).khoanh_files()[0]
+    assert read_parquet_table(path).equals(pq.read_table(path), check_metadata=True)
+    columns = ["landuse", "commune_code"]
+    assert read_parquet_table(path, columns).equals(pq.read_table(path, columns=columns), check_metadata=True)
+    assert read_parquet_table(path, columns).column_names == columns
+    with pytest.raises(pa.ArrowInvalid, match="no_such_column"):
+        read_parquet_table(path, ["landuse", "no_such_column"])
+
+
 def test_a_cluster_map_keeps_the_order_and_raises_a_tasks_own_error():
     """On worker processes: results in the items' order, items of any length
     (one map of different functions), and a task's exception raised again

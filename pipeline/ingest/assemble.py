@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io import atomic_path, read_commune_table, write_table
+from ..io import atomic_path, read_commune_table, read_parquet_table, write_table
 from ..workdir import WorkDir
 from .cache import IngestCache
 from .core import UNKNOWN_COMMUNE_PREFIX
@@ -96,7 +96,7 @@ def _link_whole_file(folder: Path, code: str, work: WorkDir) -> bool:
     entry is the commune file as it is (hard-linked, so nothing is rewritten).
     False when that is not the case."""
     report = IngestCache.read_report(folder)
-    numbers = pq.read_table(folder / "parcels.parquet", columns=NUMBER_COLUMNS).to_pandas()
+    numbers = read_parquet_table(folder / "parcels.parquet", NUMBER_COLUMNS).to_pandas()
     if report.communes != [code] or duplicate_numbers(numbers).any():
         return False
     for name, target in (("parcels", work.parcels(safe_name(code))), ("quarantine", work.quarantine(safe_name(code)))):

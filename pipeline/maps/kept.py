@@ -16,7 +16,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
-from ..io import atomic_path, forget_versions_beside, read_geoparquet, read_geoparquets, up_to_date, write_geoparquet
+from ..io import (
+    atomic_path,
+    forget_versions_beside,
+    read_geoparquet,
+    read_geoparquets,
+    read_parquet_table,
+    up_to_date,
+    write_geoparquet,
+)
 from ..workdir import WorkDir
 from .generalise import generalise
 from .linework import boundary_lines
@@ -52,7 +60,7 @@ def _kept_shapes(path: Path, polygons: dict[str, np.ndarray],
         digest.update(b"".join(shapely.to_wkb(np.asarray(shapes, dtype=object)).tolist()))
     key = digest.hexdigest().encode()
     if path.exists():
-        table = pq.read_table(path)
+        table = read_parquet_table(path)
         if (table.schema.metadata or {}).get(b"boundaries") == key:
             shapes = shapely.from_wkb(table["wkb"].to_numpy(zero_copy_only=False))
             return dict(zip(table["level"].to_pylist(), shapes, strict=True))

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from ..ingest.review import review_frame, review_inputs
-from ..io import read_columns, read_geoparquet
+from ..io import read_columns, read_geoparquet, read_parquet_table
 from ..qa import LAYER_TITLES
 from ..workdir import RunManifest, WorkDir
 from .styles import LayerStyle, boundary_style, landuse_style, qa_style, review_style
@@ -78,7 +78,7 @@ def per_file(paths: list[Path], prepare: Callable[[gpd.GeoDataFrame], pd.DataFra
     files' columns together, read as Arrow with their WKB untouched, unless
     ``prepare`` makes its own from the GeoDataFrame."""
     if prepare is None:
-        return Rows(tuple(Part(partial(pq.read_table, p), str(p), (p,)) for p in paths), files_schema(paths))
+        return Rows(tuple(Part(partial(read_parquet_table, p), str(p), (p,)) for p in paths), files_schema(paths))
     return Rows(tuple(Part(partial(prepared, prepare, p), str(p), (p,)) for p in with_rows(paths)))
 
 
