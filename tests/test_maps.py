@@ -3,6 +3,7 @@
 import io
 import json
 import warnings
+from itertools import pairwise
 
 import geopandas as gpd
 import numpy as np
@@ -13,7 +14,7 @@ import shapely
 from PIL import Image
 
 from pipeline.drawing import PT_PER_MM, compound_path, dissolved_outline_path, outline_path
-from pipeline.maps.generalise import _shared, generalise, minimum_mapped_m2, simplified
+from pipeline.maps.generalise import ROUNDS, _shared, generalise, minimum_mapped_m2, simplified
 from pipeline.maps.labels import Room, box_polygon, label_coverage, place_labels
 from pipeline.maps.layout import ROLL_MM, choose_paper, format_scale, plotter_layout, regulation_scale
 from pipeline.reference import landuse_colors, landuse_tree
@@ -466,6 +467,52 @@ def test_small_khoanh_join_the_neighbour_with_the_longest_boundary_on_the_sheet_
     assert areas["RST"] == 1_001_800 and areas["LUC"] == 300_200 and areas["DGT"] == road.area
     assert drawn.area.sum() == pytest.approx(khoanh.area.sum())
     assert generalise(khoanh, 1_000)[1] == 0  # at 1:1.000 (16 m²) every khoanh shows
+
+
+def _merged_round_by_round(geoms: list, kept: list, floor_m2: float) -> list[tuple[int, float]]:
+    """The generalisation done the slow way: each round, every small group's
+    shared boundaries measured by overlay of the merged shapes; the largest
+    of a group (the first on a tie) gives its attributes. Each drawn khoanh
+    as (the input khoanh whose attributes it has, its area)."""
+    shapes, heirs = list(geoms), list(range(len(geoms)))
+    for _ in range(ROUNDS):
+        n = len(shapes)
+        target = list(range(n))
+        for i in range(n):
+            if shapes[i].area < floor_m2 and not kept[heirs[i]]:
+                shared = [(shapely.length(shapes[i].boundary.intersection(shapes[j].boundary)), -j) for j in range(n)
+                          if j != i and not kept[heirs[j]]]
+                length, j = max(shared, default=(0, -i))
+                target[i] = -j if length > 0 else i
+        label = list(range(n))
+        for _ in range(n):  # chains and pairs: one label per group
+            for i in range(n):
+                label[i] = label[target[i]] = min(label[i], label[target[i]])
+        if len(set(label)) == n:
+            break
+        members = {root: [i for i in range(n) if label[i] == root] for root in sorted(set(label))}
+        firsts = sorted(max(group, key=lambda i: (shapes[i].area, -i)) for group in members.values())
+        shapes = [shapely.union_all([shapes[i] for i in members[label[f]]]) for f in firsts]
+        heirs = [heirs[f] for f in firsts]
+    return [(h, round(s.area, 6)) for h, s in zip(heirs, shapes, strict=True)]
+
+
+def test_generalisation_merges_groups_as_if_measured_again_each_round():
+    """Small khoanh join over several rounds (a small one into a small one,
+    then the pair on): the sheet gives the same khoanh, attributes and areas
+    as measuring the merged shapes again each round, on grids of khoanh of
+    random sizes with roads that absorb nothing."""
+    rng = np.random.default_rng(7)
+    for _ in range(6):
+        xs, ys = np.r_[0, np.cumsum(rng.integers(2, 40, 9))], np.r_[0, np.cumsum(rng.integers(2, 40, 7))]
+        cells = [shapely.box(x0, y0, x1, y1) for x0, x1 in pairwise(xs) for y0, y1 in pairwise(ys)]
+        landuse = rng.choice(["LUC", "CLN", "ONT", "DGT"], len(cells), p=[0.4, 0.3, 0.2, 0.1])
+        khoanh = gpd.GeoDataFrame({"landuse": landuse}, geometry=cells, crs="EPSG:9215")
+        drawn, merged = generalise(khoanh, 5_000)  # 16 mm² = 400 m²
+        slow = _merged_round_by_round(cells, [code == "DGT" for code in landuse], minimum_mapped_m2(5_000))
+        assert merged == len(cells) - len(slow) > 10
+        assert list(drawn["landuse"]) == [landuse[h] for h, _ in slow]
+        assert np.allclose(drawn.area, [area for _, area in slow])
 
 
 def test_lines_between_khoanh_are_simplified_to_the_scale_and_neighbours_keep_one_line():

@@ -73,6 +73,14 @@ def _shared_by_overlay(segments: RingSegments, unsure: np.ndarray) -> pd.DataFra
     return pd.DataFrame({"a": owner[i], "b": owner[j], "shared": shared})
 
 
+def _summed(a: np.ndarray, b: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lengths of each (``a``, ``b``) pair added up, one row a pair, in
+    the order of ``a`` then ``b`` (one sort of a 64-bit key, no group-by)."""
+    width = int(max(a.max(initial=0), b.max(initial=0))) + 1
+    pairs, row = np.unique(a.astype(np.int64) * width + b, return_inverse=True)
+    return pairs // width, pairs % width, np.bincount(row, length, minlength=len(pairs))
+
+
 def _shared(geoms: np.ndarray, small: np.ndarray) -> pd.DataFrame:
     """The boundary length each small khoanh shares with each neighbour: from
     the edges both carry (one sort), and for the khoanh whose ring is not all
@@ -87,21 +95,24 @@ def _shared(geoms: np.ndarray, small: np.ndarray) -> pd.DataFrame:
     perimeter = np.bincount(owner, length, minlength=len(geoms))
     matched = np.bincount(a, shared, minlength=len(geoms))
     unsure = small & (matched < perimeter * (1 - 1e-9))
-    found = pd.DataFrame({"a": a[small[a]], "b": b[small[a]], "shared": shared[small[a]]})
-    return pd.concat([found, _shared_by_overlay(segments, unsure)], ignore_index=True).groupby(
-        ["a", "b"], as_index=False).sum()
+    overlaid = _shared_by_overlay(segments, unsure)
+    mine = small[a]
+    a, b, shared = _summed(np.r_[a[mine], overlaid["a"]], np.r_[b[mine], overlaid["b"]],
+                           np.r_[shared[mine], overlaid["shared"]])
+    return pd.DataFrame({"a": a, "b": b, "shared": shared})
 
 
-def _targets(geoms: np.ndarray, small: np.ndarray, kept: np.ndarray) -> np.ndarray:
-    """For each khoanh, the index it joins: itself, or for a small one the
-    neighbour (not ``kept``) sharing the longest boundary (itself when it has none)."""
-    target = np.arange(len(geoms))
-    if not small.any():
-        return target
-    found = _shared(geoms, small)
-    found = found[(found["shared"] > 0) & ~kept[found["b"].to_numpy()]]
-    best = found.sort_values(["a", "shared", "b"], ascending=[True, False, True]).drop_duplicates("a")
-    target[best["a"].to_numpy()] = best["b"].to_numpy()
+def _targets(a: np.ndarray, b: np.ndarray, length: np.ndarray, small: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """For each group (of the khoanh joined so far), the group it joins: itself,
+    or for a small one the neighbour (not ``kept``) sharing the longest
+    boundary, the first such on a tie (itself when it has none). ``a``, ``b``,
+    ``length``: the boundary length between groups."""
+    target = np.arange(len(small))
+    mine = small[a] & (length > 0) & ~kept[b]
+    a, b, length = a[mine], b[mine], length[mine]
+    order = np.lexsort((b, -length, a))
+    best = order[np.r_[True, a[order][1:] != a[order][:-1]]] if len(order) else order
+    target[a[best]] = b[best]
     return target
 
 
@@ -135,31 +146,45 @@ def simplified(geoms: np.ndarray, scale: int) -> np.ndarray:
     return out
 
 
+def _joined(shared: pd.DataFrame, area: np.ndarray, kept: np.ndarray, floor_m2: float) -> np.ndarray:
+    """For each khoanh, the khoanh whose attributes it takes on the sheet (its
+    group's largest): small groups join their neighbour round by round, up to
+    ROUNDS times. A small group holds small khoanh only, so the boundary it
+    shares with a neighbour is the sum of its members' (``shared``, found once)."""
+    heir = np.arange(len(area))
+    a, b, length = (shared[c].to_numpy() for c in ("a", "b", "shared"))
+    for _ in range(ROUNDS):
+        groups, member = np.unique(heir, return_inverse=True)  # in the order of their heirs
+        group_area = np.bincount(member, area)
+        across = member[a] != member[b]
+        between = _summed(member[a][across], member[b][across], length[across])
+        label = _groups(_targets(*between, (group_area < floor_m2) & ~kept[groups], kept[groups]))
+        if len(np.unique(label)) == len(groups):
+            break
+        largest = np.lexsort((np.arange(len(groups)), -group_area, label))  # by label, largest first, then in order
+        first = largest[np.r_[True, label[largest][1:] != label[largest][:-1]]]
+        heir = groups[first][np.searchsorted(label[first], label)][member]
+    return heir
+
+
 def generalise(khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gpd.GeoDataFrame, int]:
     """``khoanh`` as a sheet at 1:``scale`` draws them, and how many were merged
-    away. The merged khoanh keeps the attributes of the one it joined; the
-    lines between khoanh are :func:`simplified`."""
-    floor_m2 = minimum_mapped_m2(scale)
+    away. The merged khoanh keeps the attributes of the one it joined (its
+    group's largest); the lines between khoanh are :func:`simplified`."""
     frame = khoanh.reset_index(drop=True)
-    merged = 0
-    for _ in range(ROUNDS):
-        geoms = frame.geometry.to_numpy()
-        area = shapely.area(geoms)
-        kept = frame["landuse"].isin(linear_codes() | point_codes()).to_numpy()
-        label = _groups(_targets(geoms, (area < floor_m2) & ~kept, kept))
-        members = pd.DataFrame({"label": label, "area": area}).sort_values("area", ascending=False, kind="stable")
-        heir = members.groupby("label", sort=False).head(1)  # the largest of each group keeps its attributes
-        if len(heir) == len(frame):
-            break
-        merged += len(frame) - len(heir)
-        parts = members.groupby("label").groups
-        keep = np.sort(heir.index.to_numpy())
-        out = frame.iloc[keep].copy()
-        out.geometry.values[:] = [union_coverage(geoms[np.asarray(parts[label[i]])]) if len(parts[label[i]]) > 1
-                                  else geoms[i] for i in keep]
-        frame = out.reset_index(drop=True)
-    lines = gpd.GeoSeries(simplified(frame.geometry.to_numpy(), scale), index=frame.index, crs=frame.crs)
-    return frame.set_geometry(lines), merged
+    geoms = frame.geometry.to_numpy()
+    area = shapely.area(geoms)
+    kept = frame["landuse"].isin(linear_codes() | point_codes()).to_numpy()
+    small = (area < minimum_mapped_m2(scale)) & ~kept
+    heir = _joined(_shared(geoms, small), area, kept, minimum_mapped_m2(scale)) if small.any() else np.arange(len(area))
+    heirs, member = np.unique(heir, return_inverse=True)
+    out = frame.iloc[heirs].reset_index(drop=True)
+    if len(heirs) < len(frame):
+        order = np.argsort(member, kind="stable")
+        parts = np.split(geoms[order], np.cumsum(np.bincount(member))[:-1])
+        out.geometry.values[:] = [union_coverage(p) if len(p) > 1 else p[0] for p in parts]
+    lines = gpd.GeoSeries(simplified(out.geometry.to_numpy(), scale), index=out.index, crs=out.crs)
+    return out.set_geometry(lines), len(frame) - len(heirs)
 
 
 def generalised_note(merged: int, scale: int) -> str:
