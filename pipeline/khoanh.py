@@ -26,6 +26,7 @@ from .io import read_geoparquet, up_to_date, write_geoparquet
 from .parallel import executor
 from .topology import (
     Thresholds,
+    closed_outline,
     edge_suspects,
     gaps,
     overlapping_pairs,
@@ -42,6 +43,10 @@ KHOANH_COLUMNS = ["commune_code", "khoanh_no", "landuse", "owner_type", "area_m2
                   "parcel_ids", "uses", "flag", "geometry"]
 BAND_M = 500.0
 GAP_FLAG = "khoảng hở: không có thửa, cán bộ xác định loại đất"
+#: Without a commune boundary, the outline closes the gaps narrower than this
+#: between parcels (roads, canals no parcel covers): the commune line of a map
+#: and the extent of the QGIS atlas run round the commune, not along each street.
+OUTLINE_GAP_M = 40.0
 
 
 def _scaled_uses(uses: object, factor: float) -> dict[str, float]:
@@ -71,7 +76,9 @@ def khoanh_and_outline(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code
                        thresholds: Thresholds = Thresholds(), pairs: pd.DataFrame | None = None,
                        suspected: np.ndarray | None = None) -> tuple[gpd.GeoDataFrame, object]:
     """Khoanh đất of one commune and the commune's outline: the union of its
-    khoanh and gaps, from the union the gaps are found in (pure: no I/O).
+    khoanh and gaps, from the union the gaps are found in; without a
+    ``boundary``, with the gaps narrower than OUTLINE_GAP_M closed and every
+    hole filled (pure: no I/O).
     ``pairs``, ``suspected``: the overlapping parcels and the parcels whose
     edges GEOS's coverage check flags, as QA found them, if known."""
     code = commune_code or str(parcels["commune_code"].iloc[0])
@@ -134,6 +141,8 @@ def khoanh_and_outline(parcels: gpd.GeoDataFrame, *, boundary=None, commune_code
     union = union_coverage(resolved[alive], suspected[alive]) if len(khoanh) else shapely.Polygon()
     holes = gaps(khoanh, boundary, thresholds, union=union)
     outline = union_coverage(np.r_[[union], holes["geometry"].to_numpy()]) if len(holes) else union
+    if boundary is None:
+        outline = closed_outline(outline, OUTLINE_GAP_M)
     for a in holes["area_m2"]:
         rows.append({"landuse": None, "owner_type": None, "area_m2": float(a), "parcel_count": 0,
                      "parcel_ids": "", "uses": None, "flag": GAP_FLAG})

@@ -275,6 +275,18 @@ def _coverage_union(geoms: np.ndarray):
     return merged
 
 
+def closed_outline(outline, width_m: float):
+    """``outline`` with every gap narrower than ``width_m`` into or through it
+    closed and every hole filled: a morphological closing (grown by half the
+    width, then shrunk back) with mitred corners, which gives every other
+    corner back as it was."""
+    if shapely.is_empty(outline):
+        return outline
+    grown = shapely.buffer(outline, width_m / 2, join_style="mitre")
+    shells = shapely.get_exterior_ring(shapely.get_parts(shapely.buffer(grown, -width_m / 2, join_style="mitre")))
+    return shapely.union_all(np.r_[shapely.polygons(shells), [outline]])  # never less (a spike the mitre cut)
+
+
 def polygonal(geom):
     """The polygonal part of a geometry (make_valid can return a collection)."""
     parts = shapely.get_parts(geom)

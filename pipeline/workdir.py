@@ -298,8 +298,9 @@ class WorkDir:
         return self.khoanh_dir / f"{commune_code}.parquet"
 
     def commune_outline(self, commune_code: str) -> Path:
-        """The union of a commune's khoanh (written with them): its outline where
-        no boundary is given. Kept out of ``khoanh/``, which reads as one dataset."""
+        """The union of a commune's khoanh (written with them), its narrow gaps
+        closed (:func:`.khoanh.khoanh_and_outline`): its outline where no
+        boundary is given. Kept out of ``khoanh/``, which reads as one dataset."""
         return self.cache_dir / "outlines" / f"{commune_code}.parquet"
 
     def read_outlines(self, codes) -> gpd.GeoDataFrame:

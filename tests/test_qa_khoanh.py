@@ -130,6 +130,28 @@ def test_outline_is_the_union_of_the_khoanh_and_their_gaps():
     assert shapely.area(outline) == pytest.approx(80_000.0) and shapely.get_num_interior_rings(outline) == 0
 
 
+def test_outline_without_a_boundary_closes_the_roads_no_parcel_covers():
+    """Without a commune boundary, the outline runs round the commune: a
+    12 m road no parcel covers, right across it, and a 20 m canal into it are
+    closed, a pond inside it filled; a 100 m bay stays, its corners square.
+    With a boundary, the gaps against it are gap khoanh, as before."""
+    def block(x0, y0, x1, y1):
+        return shapely.box(X0 + x0, Y0 + y0, X0 + x1, Y0 + y1)
+    south, north = block(0, 0, 300, 144), block(0, 156, 300, 300)  # the road: y 144-156
+    north = north.difference(block(200, 250, 220, 300)).difference(block(0, 200, 100, 300))  # canal; bay
+    south = south.difference(block(100, 40, 160, 100))  # a pond of 3 600 m²: a gap khoanh
+    khoanh, outline = khoanh_and_outline(parcels([south, north], landuse=["LUC", "ONT"]))
+    assert shapely.get_num_geometries(outline) == 1 and shapely.get_num_interior_rings(outline) == 0
+    closed = block(0, 0, 300, 300).difference(block(0, 200, 100, 300))
+    assert shapely.area(shapely.symmetric_difference(outline, closed)) < 1e-6
+    union = shapely.union_all(khoanh.geometry.values)  # the parcels and the pond's gap khoanh: no more
+    assert shapely.area(union) == pytest.approx(300 * 300 - 300 * 12 - 20 * 50 - 100 * 100)
+    bounded, outline = khoanh_and_outline(parcels([south, north], landuse=["LUC", "ONT"]),
+                                          boundary=block(0, 0, 300, 300))
+    assert shapely.area(shapely.symmetric_difference(outline, shapely.union_all(bounded.geometry.values))) < 1e-6
+    assert (bounded["flag"] == GAP_FLAG).sum() == 4  # the road, the canal, the bay, the pond
+
+
 def test_a_union_overlays_only_the_parcels_whose_edges_do_not_match(monkeypatch):
     """A 6 × 6 grid (two blocks apart) where one cell's edge does not meet its
     neighbour's vertex for vertex (a T-junction) and another overlaps its

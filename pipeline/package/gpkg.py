@@ -160,7 +160,8 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
 #: Without a boundary file, the communes' extents stand in for their boundaries (the layouts' atlas).
 OUTLINE_LAYER = "pham_vi_xa"
 OUTLINE_NOTE = ("Không có tệp ranh giới xã trong cấu hình: phạm vi mỗi xã là hợp các khoanh đất và khoảng hở "
-                "của xã, không phải đường địa giới hành chính.")
+                "của xã, đã khép các khe hẹp dưới 40 m giữa các thửa (đường, kênh không có thửa) và lấp các lỗ "
+                "bên trong; không phải đường địa giới hành chính.")
 
 
 def landuse_codes(paths: list[Path]) -> list[str]:
