@@ -12,8 +12,10 @@ from functools import lru_cache
 import numpy as np
 import shapely
 from matplotlib.collections import LineCollection
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import Affine2D, Bbox, TransformedBbox
 
 from ..drawing import PT_PER_MM, fill, pt, stroke
 from ..reference import landuse_colors
@@ -57,13 +59,33 @@ def panel_height(content: SheetContent, w: float) -> float:
     return inset + legend + chart + len(_note_lines(content, w)) * NOTE_ROW_MM + SIGNATURE_ZONE_MM + 12
 
 
-def axes_mm(fig, box: Box, layout: SheetLayout):
-    """Axes covering ``box`` whose data units are millimetres from its corner."""
-    ax = fig.add_axes(box.fraction(layout.page_w, layout.page_h))
-    ax.set_xlim(0, box.w)
-    ax.set_ylim(0, box.h)
-    ax.set_axis_off()
-    return ax
+class MmCanvas:
+    """Drawing on the figure in millimetres from ``box``'s corner, clipped to
+    it as an axes would clip (text, patches, lines, collections): what an
+    axes in millimetres gave, without its axis machinery (3-4 ms an axes,
+    five a sheet)."""
+
+    def __init__(self, fig, box: Box):
+        self.fig = fig
+        self.transform = Affine2D().scale(1 / 25.4).translate(box.x / 25.4, box.y / 25.4) + fig.dpi_scale_trans
+        self.clip = TransformedBbox(Bbox.from_bounds(0, 0, box.w, box.h), self.transform)
+
+    def text(self, x: float, y: float, s: str, **kwargs):
+        return self.fig.text(x, y, s, transform=self.transform, **kwargs)
+
+    def add_patch(self, patch):
+        return self._add(patch)
+
+    def add_collection(self, collection):
+        return self._add(collection)
+
+    def plot(self, xs, ys, **kwargs):
+        return self._add(Line2D(xs, ys, **kwargs))
+
+    def _add(self, artist):
+        artist.set_transform(self.transform)
+        artist.set_clip_box(self.clip)
+        return self.fig.add_artist(artist)
 
 
 def _legend(ax, content: SheetContent, w: float, y: float) -> float:
@@ -221,7 +243,7 @@ def inset_names(names: list[tuple[str, object]], highlight, size: float, m_per_p
 def draw_panel(fig, layout: SheetLayout, content: SheetContent) -> dict:
     """Draw the panel; return what was placed where (page mm) for the checks."""
     panel = layout.panel
-    ax = axes_mm(fig, panel, layout)
+    ax = MmCanvas(fig, panel)
     ax.add_patch(Rectangle((0, 0), panel.w, panel.h, fill=False, linewidth=pt(0.5)))
     w, font = panel.w, _font(panel.w)
     inset_h = min(w * 0.7, 120.0, panel.h * 0.25)

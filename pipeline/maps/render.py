@@ -40,7 +40,7 @@ from .content import SheetContent  # noqa: E402
 from .labels import FONT, Room, label_coverage, map_symbols, place_labels, place_names, place_symbols  # noqa: E402
 from .layout import Box, SheetLayout, format_scale, grid_spacing  # noqa: E402
 from .linework import boundary_lines  # noqa: E402
-from .panel import axes_mm, draw_panel  # noqa: E402
+from .panel import MmCanvas, draw_panel  # noqa: E402
 
 MAX_PNG_PX = 6000  # a preview's longest side; the PDF is the print master
 EDGE_GREY = "#6E6E6E"
@@ -207,7 +207,7 @@ def _draw_grid(fig, ax, layout: SheetLayout) -> None:
         for y in ys:
             segments += [[(x - cross, y), (x + cross, y)], [(x, y - cross), (x, y + cross)]]
     ax.add_collection(LineCollection(segments, colors="#000000", linewidths=pt(0.15)))
-    frame = axes_mm(fig, layout.frame, layout)
+    frame = MmCanvas(fig, layout.frame)
     frame.add_patch(Rectangle((0, 0), layout.frame.w, layout.frame.h, fill=False, linewidth=pt(0.8),
                               edgecolor="#000000", gid="neatline"))
     inner = layout.map_box
@@ -226,13 +226,13 @@ def _draw_grid(fig, ax, layout: SheetLayout) -> None:
             frame.text(xb + (-2 if ha == "right" else 2), py, _grid_label(y, step), ha=ha, va="center", fontsize=6,
                        family=FONT, rotation=90)
     # north arrow, top right inside the map: the "B" (bắc) above the arrowhead
-    ax_n = axes_mm(fig, Box(inner.x + inner.w - 16, inner.y + inner.h - 26, 12, 22), layout)
+    ax_n = MmCanvas(fig, Box(inner.x + inner.w - 16, inner.y + inner.h - 26, 12, 22))
     ax_n.add_patch(FancyArrow(6, 2, 0, 8, width=2.2, head_width=6, head_length=5, color="#000000"))
     ax_n.text(6, 16.5, "B", ha="center", va="bottom", fontsize=9, family=FONT, weight="bold")
 
 
 def draw_title(fig, layout: SheetLayout, content: SheetContent) -> None:
-    ax = axes_mm(fig, layout.title_box, layout)
+    ax = MmCanvas(fig, layout.title_box)
     size = min(22.0, max(12.0, layout.page_w / 45))
     ax.text(layout.title_box.w / 2, layout.title_box.h * 0.62, content.title, ha="center", va="center",
             fontsize=size, family=FONT, weight="bold")
@@ -247,7 +247,7 @@ def _distance(metres: float) -> str:
 def draw_bottom(fig, layout: SheetLayout, content: SheetContent) -> None:
     """Scale ratio, scale bar and the CRS note under the frame."""
     box = layout.bottom_box
-    ax = axes_mm(fig, box, layout)
+    ax = MmCanvas(fig, box)
     ax.text(box.w / 2, box.h - 1, f"TỶ LỆ {format_scale(layout.scale)}", ha="center", va="top", fontsize=10,
             family=FONT, weight="bold")
     # scale bar: 4 segments of a round length, about 1/4 of the frame
