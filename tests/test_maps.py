@@ -821,7 +821,9 @@ def test_sheet_without_boundaries_draws_the_outlines_the_khoanh_stage_wrote(samp
 def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_run, tmp_path):
     """A run without commune boundaries puts its communes under the unknown
     district ("không rõ huyện"), for the forms; the maps draw the communes and
-    the province, no sheet of that district, and say so in maps.md."""
+    the province, no sheet of that district, and say so in maps.md. The
+    commune's sheet names it "Xã <code>", no district in its title line, and
+    leaves the district's name in its signature block to fill in."""
     from pipeline.maps import run_maps
     from tests.helpers import one_commune_without_boundaries
 
@@ -835,6 +837,11 @@ def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_r
     unknown = next(r for r in rows if r["sheet"] == "huyen_000")
     assert unknown["pdf"] == "" and "không rõ thuộc huyện nào" in unknown["note"]
     assert "không vẽ tờ bản đồ cấp huyện" in (work.report("maps.md")).read_text(encoding="utf-8")
+    with pymupdf.open(work.maps_dir / f"xa_{keep}.pdf") as pdf:
+        assert pdf.metadata["title"].endswith(f"XÃ {keep} - TỈNH LẠNG SƠN")
+        words = " ".join(pdf[0].get_text().split())
+    assert "KHÔNG RÕ" not in words and "VÀ MÔI TRƯỜNG HUYỆN …………… (Ký tên" in words
+    assert f"ỦY BAN NHÂN DÂN XÃ {keep}" in words
 
 
 def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_forms(sample_run, tmp_path):

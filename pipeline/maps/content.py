@@ -18,7 +18,7 @@ from ..reference import landuse_tree
 from ..regime import Template
 from ..symbology import colours_of, legend_for
 from ..topology import union_coverage
-from ..units import Unit
+from ..units import UNKNOWN_DISTRICT, Unit
 
 UNIT_NAME_PT = 18.0  # the communes on a district sheet, the districts on the province sheet
 NEIGHBOUR_PT = 14.0  # the units around the sheet's unit
@@ -152,6 +152,15 @@ def _commune_areas(unit: Unit, khoanh: gpd.GeoDataFrame, outlines: dict[str, obj
             for c, g in khoanh.groupby("commune_code")}
 
 
+def _names_shown(unit: Unit) -> tuple[str, str]:
+    """The unit's name and its district's as a sheet shows them: a commune
+    known by its code alone as "Xã <code>"; no district where none is known
+    (its signature block leaves the name to fill in)."""
+    name = f"Xã {unit.code}" if unit.level == "xa" and unit.name == unit.code else unit.name
+    known = unit.level != "xa" or unit.parent_code != UNKNOWN_DISTRICT
+    return name, unit.district_name if known else ""
+
+
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
                   *, year: int, meridian_dms: str, structure: pd.DataFrame | None = None,
                   context: gpd.GeoDataFrame | None = None, outlines: dict[str, object] | None = None,
@@ -174,12 +183,12 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         lines["tinh"] = np.array([outline])
     inset_units, inset_names, highlight = _inset(unit, outline, bounds, context)
     kind = unit_kind(unit.name)
-    names = {"commune": unit.name.upper(), "district": f"Huyện {unit.district_name}".upper(),
+    name, district = _names_shown(unit)
+    names = {"commune": name.upper(), "district": f"Huyện {district or '……………'}".upper(),
              "province": f"Tỉnh {unit.province_name}".upper()}
     if unit.level == "huyen":
         names["district"] = unit.name.upper()
-    parts = {"xa": [unit.name, *([f"Huyện {unit.district_name}"] if unit.district_name else []),
-                    f"Tỉnh {unit.province_name}"],
+    parts = {"xa": [name, *([f"Huyện {district}"] if district else []), f"Tỉnh {unit.province_name}"],
              "huyen": [unit.name, f"Tỉnh {unit.province_name}"], "tinh": [f"Tỉnh {unit.province_name}"]}[unit.level]
     codes = set(khoanh["landuse"].dropna())
     level = "xa_without_districts" if unit.level == "xa" and without_districts(unit) else unit.level
