@@ -175,8 +175,9 @@ def generalise(khoanh: gpd.GeoDataFrame, scale: int) -> tuple[gpd.GeoDataFrame, 
     geoms = frame.geometry.to_numpy()
     area = shapely.area(geoms)
     kept = frame["landuse"].isin(linear_codes() | point_codes()).to_numpy()
-    small = (area < minimum_mapped_m2(scale)) & ~kept
-    heir = _joined(_shared(geoms, small), area, kept, minimum_mapped_m2(scale)) if small.any() else np.arange(len(area))
+    floor_m2 = minimum_mapped_m2(scale)
+    small = (area < floor_m2) & ~kept
+    heir = _joined(_shared(geoms, small), area, kept, floor_m2) if small.any() else np.arange(len(area))
     heirs, member = np.unique(heir, return_inverse=True)
     out = frame.iloc[heirs].reset_index(drop=True)
     if len(heirs) < len(frame):
