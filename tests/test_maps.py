@@ -823,7 +823,11 @@ def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_r
     district ("không rõ huyện"), for the forms; the maps draw the communes and
     the province, no sheet of that district, and say so in maps.md. The
     commune's sheet names it "Xã <code>", no district in its title line, and
-    leaves the district's name in its signature block to fill in."""
+    leaves the district's name in its signature block and its forms'
+    reporting line to fill in."""
+    import openpyxl
+
+    from pipeline.forms import run_forms
     from pipeline.maps import run_maps
     from tests.helpers import one_commune_without_boundaries
 
@@ -842,6 +846,12 @@ def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_r
         words = " ".join(pdf[0].get_text().split())
     assert "KHÔNG RÕ" not in words and "VÀ MÔI TRƯỜNG HUYỆN …………… (Ký tên" in words
     assert f"ỦY BAN NHÂN DÂN XÃ {keep}" in words
+    assert "SƠ ĐỒ PHẠM VI XÃ" in words and "TRONG HUYỆN" not in words  # no boundary: the inset is its extent
+    run_forms(work)  # the commune's forms leave the district to fill in too
+    sheet = openpyxl.load_workbook(work.forms_dir / "xa" / keep / "Bieu_01_TKDD.xlsx").active
+    line = next(c.value for row in sheet.iter_rows() for c in row
+                if isinstance(c.value, str) and c.value.startswith("Đơn vị báo cáo"))
+    assert "Huyện: ……………" in line and "không rõ" not in line
 
 
 def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_forms(sample_run, tmp_path):
@@ -1041,3 +1051,35 @@ def test_a_sheet_deleted_by_hand_is_drawn_again_and_only_it(sample_run, tmp_path
         **before, "xa_06286.png": work.maps_dir.joinpath("xa_06286.png").stat().st_mtime_ns,
         "xa_06286.json": work.maps_dir.joinpath("xa_06286.json").stat().st_mtime_ns}
     assert "xa_06286.pdf" in [row["pdf"] for row in rows]
+
+
+@pytest.mark.parametrize("with_context", [True, False])
+def test_inset_of_a_commune_of_no_known_district_shows_the_province(with_context):
+    """A commune no boundary places in a district: its inset shows it among
+    the province's communes ("… TRONG TỈNH"), not alone under "TRONG HUYỆN";
+    with no boundary at all, the inset is only its extent and says so."""
+    from pipeline.maps.content import sheet_content
+    from pipeline.regime import load_template
+    from pipeline.units import UNKNOWN_DISTRICT, Unit
+
+    squares = [shapely.box(x, 0, x + 1000, 1000) for x in (0, 1000, 2000)]
+    bounds = gpd.GeoDataFrame({"commune_code": ["1", "2", "3"], "commune_name": ["Xã A", "Xã B", "Xã C"],
+                               "district_code": ["10", "10", "11"], "district_name": ["Huyện X", "Huyện X", "Huyện Y"]},
+                              geometry=squares, crs="EPSG:9215")
+    bounds = bounds if with_context else bounds.iloc[:0]
+    mine = shapely.box(0, 1000, 1000, 2000)
+    khoanh = gpd.GeoDataFrame({"commune_code": ["9"], "landuse": ["LUC"], "khoanh_no": [1], "area_m2": [1e6],
+                               "owner_type": ["GDC"], "uses": [None]},
+                              geometry=[mine], crs="EPSG:9215")
+    unit = Unit("xa", "9", "9", ("9",), district_name="(không rõ huyện)", province_name="Lạng Sơn",
+                parent_code=UNKNOWN_DISTRICT)
+    content = sheet_content(unit, khoanh, bounds, load_template(), year=2019, meridian_dms="107°15'",
+                            outlines={"9": mine})
+    assert content.inset_title == ("SƠ ĐỒ VỊ TRÍ XÃ TRONG TỈNH" if with_context else "SƠ ĐỒ PHẠM VI XÃ")
+    assert len(content.inset_context) == (3 if with_context else 0)
+    assert shapely.equals(content.inset_highlight, mine)
+    known = Unit("xa", "1", "Xã A", ("1",), district_name="Huyện X", province_name="Lạng Sơn", parent_code="10")
+    if with_context:
+        content = sheet_content(known, khoanh.assign(commune_code="1"), bounds, load_template(), year=2019,
+                                meridian_dms="107°15'")
+        assert content.inset_title == "SƠ ĐỒ VỊ TRÍ XÃ TRONG HUYỆN" and len(content.inset_context) == 2

@@ -27,7 +27,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from ..io import atomic_path, write_csv
 from ..regime import FormSpec, Template
-from ..units import Unit
+from ..units import UNKNOWN_DISTRICT, Unit
 from ..xlsx import FONT
 from .base import Sheet
 from .measure import column_width_pt, lines_needed, row_height_pt, text_width_pt
@@ -124,13 +124,16 @@ class _Sheet:
 
 
 def reporting_line(template: Template, unit: Unit) -> str:
-    """"Đơn vị báo cáo: …", without the district where the units have none (since 1 July 2025)."""
+    """"Đơn vị báo cáo: …", without the district where the units have none
+    (since 1 July 2025); a commune no boundary places in a district leaves
+    the district's name to fill in, as its map sheet does."""
     dots = "……………"
     line = template.regime["reporting_line"]
     if not unit.district_name and unit.level != "huyen":
         line = template.regime.get("reporting_line_without_districts", line)
+    district = dots if unit.level == "xa" and unit.parent_code == UNKNOWN_DISTRICT else unit.district_name
     return line.format(
-        commune=unit.commune_name or dots, district=unit.district_name or dots, province=unit.province_name or dots)
+        commune=unit.commune_name or dots, district=district or dots, province=unit.province_name or dots)
 
 
 def _merged_text(sheet: _Sheet, form: PrintedForm, row: int, first: int, last: int, text: str, size: float,

@@ -107,18 +107,24 @@ def _neighbours(unit: Unit, outline, context: gpd.GeoDataFrame) -> list[tuple[st
 
 
 def _inset(unit: Unit, outline, bounds: gpd.GeoDataFrame, context: gpd.GeoDataFrame):
-    """The inset's units (the parent's sub-units), their names and the unit highlighted."""
-    if without_districts(unit):  # the province's communes
+    """The inset's units (the parent's sub-units), their names, the unit
+    highlighted and which of the template's inset titles fits: a commune of
+    no known district is shown among the province's communes (alone where
+    no boundary is given)."""
+    unknown = unit.level == "xa" and unit.parent_code == UNKNOWN_DISTRICT
+    if without_districts(unit) or unknown:  # the province's communes
         parent = context if not context.empty else bounds
-        return parent.geometry.to_numpy(), _communes_named(parent), outline if unit.level == "xa" else shapely.Polygon()
+        title = "xa_alone" if unknown and parent.empty else "xa_without_districts" if unit.level == "xa" else "tinh"
+        return (parent.geometry.to_numpy(), _communes_named(parent),
+                outline if unit.level == "xa" else shapely.Polygon(), title)
     if unit.level == "xa":
         parent = context[context["district_code"] == unit.parent_code]
         if parent.empty:
             parent = bounds[bounds["district_code"] == unit.parent_code]
-        return parent.geometry.to_numpy(), _communes_named(parent), outline
+        return parent.geometry.to_numpy(), _communes_named(parent), outline, "xa"
     districts = _districts(context if not context.empty else bounds)
     names = [(str(n), g) for n, g in zip(districts["district_name"], districts.geometry.values, strict=True)]
-    return districts.geometry.to_numpy(), names, outline if unit.level == "huyen" else shapely.Polygon()
+    return districts.geometry.to_numpy(), names, outline if unit.level == "huyen" else shapely.Polygon(), unit.level
 
 
 def _inner_names(unit: Unit, in_unit: gpd.GeoDataFrame,
@@ -181,7 +187,7 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         lines["huyen"] = _districts(in_unit).geometry.to_numpy()
     if unit.level == "tinh":
         lines["tinh"] = np.array([outline])
-    inset_units, inset_names, highlight = _inset(unit, outline, bounds, context)
+    inset_units, inset_names, highlight, inset_kind = _inset(unit, outline, bounds, context)
     kind = unit_kind(unit.name)
     name, district = _names_shown(unit)
     names = {"commune": name.upper(), "district": f"Huyện {district or '……………'}".upper(),
@@ -200,7 +206,7 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         boundaries=lines,
         inset_context=inset_units,
         inset_highlight=highlight,
-        inset_title=maps["inset_title"][level].format(kind=kind.upper()),
+        inset_title=maps["inset_title"][inset_kind].format(kind=kind.upper()),
         structure=structure_for(khoanh) if structure is None else structure,
         crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
         signatures=[s.format(**names) for s in maps["signatures"][level]],
