@@ -35,6 +35,11 @@ class Unit:
         """The district of the communes without boundary: forms, but no map sheet or GeoTIFF."""
         return self.level == "huyen" and self.code == UNKNOWN_DISTRICT
 
+    @property
+    def in_unknown_district(self) -> bool:
+        """A commune of that district: its sheet and forms leave the district's name to fill in."""
+        return self.level == "xa" and self.parent_code == UNKNOWN_DISTRICT
+
 
 def _strip(name: str, prefixes: tuple[str, ...]) -> str:
     for prefix in prefixes:

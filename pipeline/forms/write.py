@@ -27,7 +27,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from ..io import atomic_path, write_csv
 from ..regime import FormSpec, Template
-from ..units import UNKNOWN_DISTRICT, Unit
+from ..units import Unit
 from ..xlsx import FONT
 from .base import Sheet
 from .measure import column_width_pt, lines_needed, row_height_pt, text_width_pt
@@ -131,7 +131,7 @@ def reporting_line(template: Template, unit: Unit) -> str:
     line = template.regime["reporting_line"]
     if not unit.district_name and unit.level != "huyen":
         line = template.regime.get("reporting_line_without_districts", line)
-    district = dots if unit.level == "xa" and unit.parent_code == UNKNOWN_DISTRICT else unit.district_name
+    district = dots if unit.in_unknown_district else unit.district_name
     return line.format(
         commune=unit.commune_name or dots, district=district or dots, province=unit.province_name or dots)
 

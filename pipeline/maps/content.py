@@ -18,7 +18,7 @@ from ..reference import landuse_tree
 from ..regime import Template
 from ..symbology import colours_of, legend_for
 from ..topology import union_coverage
-from ..units import UNKNOWN_DISTRICT, Unit
+from ..units import Unit
 
 UNIT_NAME_PT = 18.0  # the communes on a district sheet, the districts on the province sheet
 NEIGHBOUR_PT = 14.0  # the units around the sheet's unit
@@ -111,10 +111,10 @@ def _inset(unit: Unit, outline, bounds: gpd.GeoDataFrame, context: gpd.GeoDataFr
     highlighted and which of the template's inset titles fits: a commune of
     no known district is shown among the province's communes (alone where
     no boundary is given)."""
-    unknown = unit.level == "xa" and unit.parent_code == UNKNOWN_DISTRICT
-    if without_districts(unit) or unknown:  # the province's communes
+    if without_districts(unit) or unit.in_unknown_district:  # the province's communes
         parent = context if not context.empty else bounds
-        title = "xa_alone" if unknown and parent.empty else "xa_without_districts" if unit.level == "xa" else "tinh"
+        alone = unit.in_unknown_district and parent.empty
+        title = "xa_alone" if alone else "xa_without_districts" if unit.level == "xa" else "tinh"
         return (parent.geometry.to_numpy(), _communes_named(parent),
                 outline if unit.level == "xa" else shapely.Polygon(), title)
     if unit.level == "xa":
@@ -163,8 +163,7 @@ def _names_shown(unit: Unit) -> tuple[str, str]:
     known by its code alone as "Xã <code>"; no district where none is known
     (its signature block leaves the name to fill in)."""
     name = f"Xã {unit.code}" if unit.level == "xa" and unit.name == unit.code else unit.name
-    known = unit.level != "xa" or unit.parent_code != UNKNOWN_DISTRICT
-    return name, unit.district_name if known else ""
+    return name, "" if unit.in_unknown_district else unit.district_name
 
 
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
