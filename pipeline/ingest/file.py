@@ -16,7 +16,7 @@ from pyproj import CRS
 from .. import crs as vn
 from ..config import Settings, SourceOverride
 from .core import Rules, ingest_frame
-from .read import Source, label_dgn_shapes, read_source
+from .read import ARC_STEP_DEG, Source, label_dgn_shapes, read_source
 from .refine import load_forest_map, refine_by_forest_map, refinements
 from .report import FileReport, inference_counts
 from .text import declared_encoding, repair_frame_text
@@ -47,6 +47,8 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
                             "bytes decoded per value (no .cpg)" if info["latin1"] else info.get("encoding", "UTF-8")))
     frame, text = repair_frame_text(frame, latin1=info["latin1"], codec=codec)
     report.repairs.update(text.counts)
+    if info.get("curved"):
+        report.repairs[f"curved geometries (arcs) drawn as straight segments of {ARC_STEP_DEG}°"] = info["curved"]
     for name in info.get("merged_columns", []):
         report.repairs[f"column {name!r} listed twice: its values merged into one column"] = 1
     if text.undecoded:
