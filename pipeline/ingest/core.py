@@ -154,8 +154,9 @@ def _landuse(data: pd.DataFrame, column: str | None, rules: Rules, corrected: pd
     """Land-use values read as codes (names too), corrected by the officer,
     mapped and refined: once per distinct value (a province has a few hundred)."""
     if column is None:
-        report.warn("no land-use column found (KHLOAIDAT, MDSD, Loai_dat, mucDichSuDung …); add its name under "
-                    "[columns] landuse in inventory.toml")
+        if len(data):
+            report.warn("no land-use column found (KHLOAIDAT, MDSD, Loai_dat, mucDichSuDung …); add its name under "
+                        "[columns] landuse in inventory.toml")
         values = pd.Series([""] * len(data), index=data.index)
     else:
         values = data[column]
@@ -308,6 +309,16 @@ def _usable_code(value: object) -> bool:
     return bool(code) and not resolve_compound(code, frozenset(), tuple(sorted(default_rules().items()))).refusal
 
 
+def find_columns(frame: pd.DataFrame, settings: Settings) -> tuple[dict[str, str], str]:
+    """Contract field → the source column holding it (:func:`map_columns`), the
+    land use found from the values where no name says it; and then why."""
+    columns = map_columns(frame, settings.column_aliases)
+    if "landuse" in columns:
+        return columns, ""
+    found, why = detect_landuse_column(frame.drop(columns="geometry"), set(columns.values()), _usable_code)
+    return ({**columns, "landuse": found}, why) if found else (columns, "")
+
+
 def ingest_frame(frame: gpd.GeoDataFrame, *, source_file: str, source_crs: CRS | vn.SourceCRS, settings: Settings,
                  rules: Rules = Rules()) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, FileReport]:
     """Map one source frame to the parcel contract (pure: no I/O, the input untouched).
@@ -319,13 +330,10 @@ def ingest_frame(frame: gpd.GeoDataFrame, *, source_file: str, source_crs: CRS |
     the officer's corrections.
     """
     report = FileReport(path=source_file)
-    columns = map_columns(frame, settings.column_aliases)
+    columns, why = find_columns(frame, settings)
     data = frame.drop(columns="geometry")
-    if "landuse" not in columns:
-        found, why = detect_landuse_column(data, set(columns.values()), _usable_code)
-        if found:
-            columns["landuse"] = found
-            report.repairs[why] = len(data)
+    if why:
+        report.repairs[why] = len(data)
     if not isinstance(source_crs, vn.SourceCRS):
         source_crs = vn.SourceCRS(source_crs, "given")
     reason = np.full(len(frame), "", dtype=object)

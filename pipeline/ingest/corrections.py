@@ -26,6 +26,7 @@ from ..reference import landuse_tree, owner_codes
 from ..vntext import fold
 from ..workdir import WorkDir
 from .codes import normalise_landuse, resolve_compound
+from .read import LAYER_MARK
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,9 @@ def for_source(corrections: pd.DataFrame, label: str) -> pd.DataFrame | None:
     if corrections.empty:
         return None
     named = corrections["source_file"].astype(str)
-    mine = named.eq(label) | named.map(lambda n: bool(n) and label.replace("\\", "/").endswith("/" + n.lstrip("./")))
+    file = label.split(LAYER_MARK)[0]  # a GeoPackage's layer: what names the file names each of its layers
+    mine = named.isin([label, file]) | named.map(
+        lambda n: bool(n) and file.replace("\\", "/").endswith("/" + n.lstrip("./")))
     picked = corrections[mine | named.eq("")]
     return picked.reset_index(drop=True) if len(picked) else None
 

@@ -1,4 +1,4 @@
-"""One raw file through ingest: read, text repaired, DGN labels, CRS chosen
+"""One raw layer through ingest: read, text repaired, DGN labels, CRS chosen
 from the coordinates, the contract (:mod:`.core`) with the config's rules and
 the officer's corrections, forest groups refined by the forest status map."""
 
@@ -15,7 +15,7 @@ from pyproj import CRS
 
 from .. import crs as vn
 from ..config import Settings, SourceOverride
-from .core import Rules, ingest_frame
+from .core import Rules, find_columns, ingest_frame
 from .read import ARC_STEP_DEG, Source, label_dgn_shapes, read_source
 from .refine import load_forest_map, refine_by_forest_map, refinements
 from .report import FileReport, inference_counts
@@ -57,6 +57,9 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
     if report.driver == "DGN":
         frame, labels = label_dgn_shapes(frame)
         report.repairs["DGN text elements used as parcel labels"] = labels
+    if source.layer is not None and "landuse" not in find_columns(frame, settings)[0]:
+        report.skipped = f"layer '{source.layer}' has no land-use column: not parcels, not read ({len(frame)} features)"
+        frame = frame.iloc[:0]  # a GeoPackage's roads, labels or boundary beside its parcels
     source_crs = choose_crs(frame, info, override, settings, report)
     rules = file_rules(settings, override, corrections, **kinds)
     parcels, quarantine, found = ingest_frame(frame, source_file=source.label, source_crs=source_crs,

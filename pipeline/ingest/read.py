@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from glob import glob
 from pathlib import Path
 
@@ -46,6 +46,7 @@ class Source:
 
     path: Path  # the real file (for overrides, reports and hashes)
     member: str | None = None  # a shapefile inside a .zip
+    layer: str | None = None  # one layer of a GeoPackage that holds several
 
     @property
     def gdal_path(self) -> str:
@@ -53,12 +54,21 @@ class Source:
 
     @property
     def label(self) -> str:
+        """The file (``a.zip!b.shp`` for a zip's member), then ``|layername=`` and
+        the layer as QGIS writes it, for one layer of several."""
+        return self.file_label + (f"{LAYER_MARK}{self.layer}" if self.layer is not None else "")
+
+    @property
+    def file_label(self) -> str:
         return f"{self.path}!{self.member}" if self.member else str(self.path)
 
     @property
-    def key(self) -> tuple[Path, str | None]:
+    def key(self) -> tuple[Path, str | None, str | None]:
         """The same layer, however its path was spelled."""
-        return self.path.resolve(), self.member
+        return self.path.resolve(), self.member, self.layer
+
+
+LAYER_MARK = "|layername="
 
 
 def discover(paths: list[Path]) -> list[Source]:
@@ -75,11 +85,24 @@ def discover(paths: list[Path]) -> list[Source]:
             raise InputFileError(f"{path}: no such file or folder. Check the path given to ingest.")
     sources: list[Source] = []
     for path in files:
-        if path.suffix.lower() == ".zip":
-            sources += [Source(path, m) for m in _zip_members(path)]
-        else:
-            sources.append(Source(path))
+        files_in = [Source(path, m) for m in _zip_members(path)] if path.suffix.lower() == ".zip" else [Source(path)]
+        sources += [layer for source in files_in for layer in _layers_of(source)]
     return sources
+
+
+def _layers_of(source: Source) -> list[Source]:
+    """A GeoPackage's layers with geometry, each a source of its own when
+    there are several or the first is not one; any other file as it is."""
+    if not source.gdal_path.lower().endswith(".gpkg"):
+        return [source]
+    try:
+        layers = pyogrio.list_layers(source.gdal_path)
+    except Exception:  # GDAL raises many types: the read says why, naming the file
+        return [source]
+    spatial = [str(name) for name, kind in layers if kind is not None]
+    if len(spatial) <= 1 and (not spatial or spatial[0] == layers[0][0]):
+        return [source]
+    return [replace(source, layer=name) for name in spatial]
 
 
 def discover_pattern(pattern: str) -> list[Source]:
@@ -115,14 +138,14 @@ def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
     _require_shapefile_parts(source)
     try:
         try:
-            info = pyogrio.read_info(source.gdal_path)
+            info = pyogrio.read_info(source.gdal_path, layer=source.layer)
             latin1 = info.get("driver") in BYTE_DRIVERS
             try:
-                frame, crs_problem = _read_layer(source.gdal_path, info, latin1)
+                frame, crs_problem = _read_layer(source.gdal_path, source.layer, info, latin1)
             except Exception as exc:  # text that is not UTF-8 in a UTF-8 format (a GeoJSON in cp1258 bytes)
                 if latin1 or "utf" not in str(exc).lower():
                     raise
-                frame, crs_problem = _read_layer(source.gdal_path, info, True)
+                frame, crs_problem = _read_layer(source.gdal_path, source.layer, info, True)
                 latin1, info["encoding"] = True, "bytes that are not UTF-8, decoded per value"
         except pyogrio.errors.CRSError as exc:
             if source.member or source.path.suffix.lower() != ".shp":
@@ -159,7 +182,7 @@ def merge_repeated_columns(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, l
     return frame, repeated
 
 
-def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, str]:
+def _read_layer(path: str, layer: str | None, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, str]:
     """Read attributes and WKB geometry (Arrow where GDAL allows it), then the
     CRS separately, so that an unreadable .prj costs the CRS, not the data.
     Curved geometries (arcs, a GeoPackage's CurvePolygon or MultiSurface),
@@ -168,11 +191,11 @@ def _read_layer(path: str, info: dict, latin1: bool) -> tuple[gpd.GeoDataFrame, 
     encoding = "latin1" if latin1 else None
     try:
         if not latin1 or info.get("driver") == "ESRI Shapefile":  # GDAL's Arrow path: shapefiles or UTF-8 only
-            meta, fids, geometry, data = _read_arrow(path, encoding, validate=not latin1)
+            meta, fids, geometry, data = _read_arrow(path, layer, encoding, validate=not latin1)
         else:
-            meta, fids, geometry, data = _read_features(path, encoding)
+            meta, fids, geometry, data = _read_features(path, layer, encoding)
     except CurvedGeometry as curved:
-        meta, fids, geometry, data = _read_features(path, encoding)
+        meta, fids, geometry, data = _read_features(path, layer, encoding)
         info["curved"] = curved.count
     crs, problem = None, ""
     if meta.get("crs"):
@@ -199,9 +222,10 @@ class CurvedGeometry(Exception):
 ARC_STEP_DEG = 1
 
 
-def _read_arrow(path: str, encoding: str | None, validate: bool) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
+def _read_arrow(path: str, layer: str | None, encoding: str | None,
+                validate: bool) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
     """GDAL's Arrow read: WKB straight from Arrow to GEOS."""
-    meta, table = pyogrio.read_arrow(path, encoding=encoding, return_fids=True)
+    meta, table = pyogrio.read_arrow(path, layer=layer, encoding=encoding, return_fids=True)
     if validate:
         table.validate(full=True)  # a UTF-8 format holding other bytes fails here, not later
     geometry_column = meta.get("geometry_name") or "wkb_geometry"
@@ -219,10 +243,11 @@ def _read_arrow(path: str, encoding: str | None, validate: bool) -> tuple[dict, 
     return meta, fids, geometry, data
 
 
-def _read_features(path: str, encoding: str | None) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
+def _read_features(path: str, layer: str | None,
+                   encoding: str | None) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
     """GDAL's feature-by-feature read, which draws curves as straight segments."""
     with _gdal_option("OGR_ARC_STEPSIZE", str(ARC_STEP_DEG)):
-        meta, fids, geometry, fields = pyogrio.raw.read(path, encoding=encoding, return_fids=True)
+        meta, fids, geometry, fields = pyogrio.raw.read(path, layer=layer, encoding=encoding, return_fids=True)
     geometry = shapely.from_wkb(geometry, on_invalid="ignore") if geometry is not None else np.full(len(fids), None)
     return meta, fids, geometry, pd.DataFrame(dict(zip(meta["fields"], fields, strict=True)))
 
@@ -256,7 +281,7 @@ def _read_without_prj(path: Path) -> tuple[gpd.GeoDataFrame, dict]:
                 shutil.copy2(part, Path(tmp) / part.name)
         copy = str(Path(tmp) / path.name)
         info = pyogrio.read_info(copy)
-        frame, _ = _read_layer(copy, info, True)
+        frame, _ = _read_layer(copy, None, info, True)
     return frame, info
 
 

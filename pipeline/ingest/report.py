@@ -42,6 +42,7 @@ class FileReport:
     inferred: dict[str, dict[str, float]] = field(default_factory=dict)  # rule → features, area_m2 (kept parcels)
     communes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    skipped: str = ""  # why a layer beside the parcels was not read
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -129,8 +130,9 @@ def _file_table(files: list[FileReport], input_root: Path | None) -> pd.DataFram
 
 def _file_notes(f: FileReport) -> list[str]:
     """What was done to one file, in the officer's words."""
-    notes = [f"- Cách ly — {vi(r)}: {int(v['features'])} thửa, {_ha(v['area_m2'])} ha"
-             for r, v in f.quarantined_by_reason.items()]
+    notes = [f"- **Không đọc** — {vi(f.skipped)}"] if f.skipped else []
+    notes += [f"- Cách ly — {vi(r)}: {int(v['features'])} thửa, {_ha(v['area_m2'])} ha"
+              for r, v in f.quarantined_by_reason.items()]
     notes += [f"- Đánh dấu (vẫn thống kê) — {vi(r)}: {n} thửa" for r, n in f.flagged.items()]
     notes += [f"- Đã sửa — {vi(r)}: {n}" for r, n in f.repairs.items()]
     notes += [f"- Suy luận — {r}: {int(v['features'])} thửa, {_ha(v['area_m2'])} ha"

@@ -49,6 +49,11 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         done = _ingest_stale(pmap, files, settings, corrections, progress)
         reports = [IngestCache.read_report(Path(folder)) for folder, _ in done]
         reread = {source.label for source, (_, was_read) in zip(files, done, strict=True) if was_read}
+        if sum(r.features_in for r in reports) == 0 and any(r.skipped for r in reports):
+            raise InputFileError(
+                f"{', '.join(str(p) for p in paths)}: no layer has a land-use column, so none is read as parcels "
+                f"(layers: {', '.join(r.path for r in reports if r.skipped)}). "
+                "Name the land-use column of the parcels' layer under [columns] landuse in inventory.toml.")
         if sum(r.features_in for r in reports) == 0:
             raise InputFileError(
                 f"{', '.join(str(p) for p in paths)}: the files hold no features (empty layers). "
@@ -68,7 +73,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         state[code] = {"sources": sources_of[code], "duplicates": counts}
     state = {code: state[code] for code in sources_of}
     for report in reports:
-        if report.features_in == 0 and "the layer holds no features" not in report.warnings:
+        if report.features_in == 0 and not report.skipped and "the layer holds no features" not in report.warnings:
             report.warn("the layer holds no features")
         duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
         if duplicates:

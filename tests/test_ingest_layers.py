@@ -1,0 +1,98 @@
+"""A GeoPackage of several layers (parcels beside roads, labels, the commune
+boundary, or one layer per sheet): every layer of parcels is read, the others
+are left and said so."""
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.ingest.corrections import for_source
+from tests.helpers import X0, Y0, square
+
+
+def _parcels(sheet: int, count: int) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"MAXA": ["06253"] * count, "SHBANDO": [sheet] * count, "SHTHUA": list(range(1, count + 1)),
+                             "KHLOAIDAT": ["LUC"] * count},
+                            geometry=[square(i * 50, sheet * 50, 50) for i in range(count)], crs="EPSG:9215")
+
+
+def _other_layers(path) -> None:
+    """What a cadastral GeoPackage keeps beside its parcels: a road (lines, first), the commune boundary."""
+    road = gpd.GeoDataFrame({"TEN": ["QL1A"]}, geometry=[shapely.LineString([(X0, Y0), (X0 + 500, Y0)])],
+                            crs="EPSG:9215")
+    road.to_file(path, layer="giao_thong")
+    boundary = gpd.GeoDataFrame({"TEN": ["Xã Thí Điểm"], "MAXA": ["06253"]},
+                                geometry=[shapely.box(X0 - 10, Y0 - 10, X0 + 500, Y0 + 500)], crs="EPSG:9215")
+    boundary.to_file(path, layer="ranh_gioi_xa")
+
+
+def _ingest(raw, work, *more):
+    return CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--workdir", str(work), *more])
+
+
+def test_each_layer_of_parcels_is_read_and_the_others_are_left_and_reported(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _other_layers(raw / "xa.gpkg")
+    _parcels(1, 3).to_file(raw / "xa.gpkg", layer="to_1")
+    _parcels(2, 2).to_file(raw / "xa.gpkg", layer="to_2")
+    _parcels(3, 4).to_file(raw / "mot_lop.gpkg", layer="thua")  # one layer: the file, as before
+
+    result = _ingest(raw, tmp_path / "work")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    files = {f["path"].split("raw/")[-1]: f for f in report["files"]}
+    assert sorted(files) == ["mot_lop.gpkg", "xa.gpkg|layername=giao_thong", "xa.gpkg|layername=ranh_gioi_xa",
+                             "xa.gpkg|layername=to_1", "xa.gpkg|layername=to_2"]
+    assert [files[f"xa.gpkg|layername={n}"]["features_out"] for n in ("to_1", "to_2")] == [3, 2]
+    assert files["mot_lop.gpkg"]["features_out"] == 4
+    for name, count in (("giao_thong", 1), ("ranh_gioi_xa", 1)):
+        left = files[f"xa.gpkg|layername={name}"]
+        assert left["skipped"] == f"layer '{name}' has no land-use column: not parcels, not read ({count} features)"
+        assert left["features_in"] == 0 and left["warnings"] == []
+    assert report["features_in"] == report["features_out"] == 9 and report["features_quarantined"] == 0
+    parcels = pd.concat(gpd.read_parquet(p) for p in (tmp_path / "work/parcels").glob("*.parquet"))
+    assert sorted(parcels["sheet_no"].astype(int)) == [1, 1, 1, 2, 2, 3, 3, 3, 3]
+    text = (tmp_path / "work/reports/ingest.md").read_text(encoding="utf-8")
+    assert ("**Không đọc** — Lớp «ranh_gioi_xa» không có cột loại đất nên không được coi là lớp thửa, "
+            "không đọc (1 đối tượng)") in text
+
+
+def test_a_geopackage_whose_layers_have_no_land_use_column_gets_a_clear_message(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _other_layers(raw / "xa.gpkg")
+
+    result = _ingest(raw, tmp_path / "work")
+
+    assert result.exit_code != 0
+    assert "không lớp nào có cột loại đất nên không lớp nào được đọc là lớp thửa" in result.output
+    assert "xa.gpkg|layername=giao_thong" in result.output and "[columns] landuse" in result.output
+
+
+def test_a_layer_whose_land_use_column_has_an_unknown_name_is_read_from_its_values(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _other_layers(raw / "xa.gpkg")
+    _parcels(1, 2).rename(columns={"KHLOAIDAT": "MA_HT"}).to_file(raw / "xa.gpkg", layer="thua")
+
+    result = _ingest(raw, tmp_path / "work")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    assert report["features_out"] == 2
+    (parcels,) = [f for f in report["files"] if f["path"].endswith("layername=thua")]
+    assert "land use taken from column 'MA_HT': 100% of its values are land-use codes or names" in parcels["repairs"]
+
+
+def test_the_officers_corrections_of_a_file_reach_each_of_its_layers():
+    corrections = pd.DataFrame({"source_file": ["xa.gpkg", "khac.gpkg", "", "/d/xa.gpkg|layername=to_1"],
+                                "origin": ["a", "b", "c", "d"]})
+    picked = for_source(corrections, "/d/xa.gpkg|layername=to_1")
+    assert list(picked["origin"]) == ["a", "c", "d"]
+    assert list(for_source(corrections, "/d/xa.gpkg|layername=to_2")["origin"]) == ["a", "c"]
