@@ -1,16 +1,19 @@
 """A GeoPackage of several layers (parcels beside roads, labels, the commune
-boundary, or one layer per sheet): every layer of parcels is read, the others
-are left and said so."""
+boundary, or one layer per sheet), and an input folder that holds the work
+directory: every layer of parcels is read, the others are left and said so."""
 
 import json
+import shutil
 
 import geopandas as gpd
 import pandas as pd
+import pytest
 import shapely
 from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.ingest.corrections import for_source
+from pipeline.ingest.read import discover
 from tests.helpers import X0, Y0, square
 
 
@@ -96,3 +99,23 @@ def test_the_officers_corrections_of_a_file_reach_each_of_its_layers():
     picked = for_source(corrections, "/d/xa.gpkg|layername=to_1")
     assert list(picked["origin"]) == ["a", "c", "d"]
     assert list(for_source(corrections, "/d/xa.gpkg|layername=to_2")["origin"]) == ["a", "c"]
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_kiemkes_own_outputs_under_the_input_folder_are_not_read_again(tmp_path, layers):
+    raw = tmp_path / "KiemKe"
+    raw.mkdir()
+    _parcels(1, 3).to_file(raw / "xa.gpkg", layer="thua")
+    work = raw / "ketqua"
+    assert _ingest(raw, work).exit_code == 0
+    shutil.copy(raw / "xa.gpkg", work / "LangSon_2019_HTSDD.gpkg")  # as if the package stage had written it
+    if layers == 2:
+        _parcels(2, 3).to_file(work / "LangSon_2019_HTSDD.gpkg", layer="khoanh_dat")
+
+    result = _ingest(raw, work)
+
+    assert result.exit_code == 0, result.output
+    report = json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))
+    assert [f["path"] for f in report["files"]] == [str(raw / "xa.gpkg")] and report["features_out"] == 3
+    seen = {s.path.name for s in discover([raw]) if s.path.is_relative_to(work)}  # discovery alone sees them
+    assert {"LangSon_2019_HTSDD.gpkg", "ingest.json"} <= seen
