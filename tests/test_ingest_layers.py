@@ -1,9 +1,11 @@
-"""A GeoPackage of several layers (parcels beside roads, labels, the commune
-boundary, or one layer per sheet), and an input folder that holds the work
-directory: every layer of parcels is read, the others are left and said so."""
+"""What ingest reads from an input folder as officers keep it: a GeoPackage of
+several layers (parcels beside roads, labels, the commune boundary, or one
+layer per sheet): every layer of parcels, the others left and said so; not the
+reference layers the config names, nor the work directory inside it."""
 
 import json
 import shutil
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -119,3 +121,31 @@ def test_kiemkes_own_outputs_under_the_input_folder_are_not_read_again(tmp_path,
     assert [f["path"] for f in report["files"]] == [str(raw / "xa.gpkg")] and report["features_out"] == 3
     seen = {s.path.name for s in discover([raw]) if s.path.is_relative_to(work)}  # discovery alone sees them
     assert {"LangSon_2019_HTSDD.gpkg", "ingest.json"} <= seen
+
+
+def _boundary_config(tmp_path, raw, *, workdir="work"):
+    """A config naming the commune boundary kept in the input folder beside the parcels."""
+    boundary = gpd.GeoDataFrame({"ma_xa": ["06253"], "ten_xa": ["Xã Thí Điểm"], "ma_huyen": ["180"],
+                                 "ten_huyen": ["Huyện Văn Quan"]},
+                                geometry=[shapely.box(X0 - 10, Y0 - 10, X0 + 500, Y0 + 500)], crs="EPSG:9215")
+    boundary.to_file(raw / "ranh_gioi_xa.shp")
+    config = tmp_path / "inventory.toml"
+    config.write_text(f'[inventory]\nprovince = "Lạng Sơn"\ninput = "{raw.as_posix()}"\nworkdir = "{workdir}"\n'
+                      f'[boundaries]\npath = "{(raw / "ranh_gioi_xa.shp").as_posix()}"\ncommune_code_field = "ma_xa"\n'
+                      'commune_name_field = "ten_xa"\ndistrict_code_field = "ma_huyen"\n'
+                      'district_name_field = "ten_huyen"\n', encoding="utf-8")
+    return config
+
+
+def test_the_boundary_file_the_config_names_is_not_read_as_parcels(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _parcels(1, 2).to_file(raw / "thua.shp")
+    config = _boundary_config(tmp_path, raw)
+
+    result = _ingest(raw, tmp_path / "work", "--config", str(config))
+
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    assert [Path(f["path"]).name for f in report["files"]] == ["thua.shp"]
+    assert report["features_in"] == report["features_out"] == 2

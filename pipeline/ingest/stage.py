@@ -107,11 +107,15 @@ def _ingest_stale(pmap, files: list, settings: Settings, corrections, progress: 
 
 def _reference_layers(settings: Settings) -> set:
     """The layers the config names that are not this year's parcels: the
-    previous inventory's map and the forest status map."""
+    previous inventory's map, the forest status map, the administrative
+    boundaries (and their wider context) and the new units."""
     layers = {s.key for s in discover_pattern(settings.previous.path)} if settings.previous else set()
-    if settings.forest is not None and Path(settings.forest.path).exists():
-        layers |= {s.key for s in discover([Path(settings.forest.path)])}
-    return layers
+    named: list[Path | None] = [settings.forest.path] if settings.forest is not None else []
+    if settings.boundaries is not None:
+        named += [settings.boundaries.path, settings.boundaries.context]
+    named += [units.path for units in settings.units]
+    present = [Path(path) for path in named if path is not None and Path(path).exists()]
+    return layers | {s.key for s in discover(present)} if present else layers
 
 
 def _folders_of(folders: list[str], reports: list[FileReport]) -> dict[str, list[str]]:
