@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from tqdm import tqdm
 
 from . import __version__
@@ -404,13 +405,16 @@ def _outputs(work: WorkDir, settings: Settings) -> str:
 
 def _settings(config_path: Path | None, *, province: str, workdir: Path,
               commune_code: str | None) -> Settings:
-    """Settings from a config file and/or command-line options (options win)."""
+    """Settings from a config file and/or command-line options (options win;
+    the config's work directory unless ``--workdir`` is given)."""
     try:
         prov = find_province(province)
     except UnknownProvinceError as exc:
         raise click.BadParameter(str(exc), param_hint="--province") from None
     settings = load_settings(config_path) if config_path else Settings(province=prov)
     sources = settings.sources + ((SourceOverride("*", commune_code=commune_code),) if commune_code else ())
+    if config_path and click.get_current_context().get_parameter_source("workdir") is ParameterSource.DEFAULT:
+        workdir = settings.workdir
     return replace(settings, province=prov, workdir=workdir, sources=sources)
 
 

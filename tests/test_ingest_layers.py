@@ -149,3 +149,20 @@ def test_the_boundary_file_the_config_names_is_not_read_as_parcels(tmp_path):
     report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
     assert [Path(f["path"]).name for f in report["files"]] == ["thua.shp"]
     assert report["features_in"] == report["features_out"] == 2
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_ingest_with_a_config_writes_to_its_work_directory_unless_one_is_given(tmp_path, monkeypatch, given):
+    monkeypatch.chdir(tmp_path)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _parcels(1, 2).to_file(raw / "thua.shp")
+    config = _boundary_config(tmp_path, raw, workdir="ket_qua")
+    args = ["ingest", str(raw), "--province", "Lạng Sơn", "--config", str(config)]
+
+    result = CliRunner().invoke(cli, args + (["--workdir", "khac"] if given else []))
+
+    assert result.exit_code == 0, result.output
+    written = tmp_path / ("khac" if given else "ket_qua") / "parcels/06253.parquet"
+    assert written.exists() and not (tmp_path / ("ket_qua" if given else "khac")).exists()
+    assert not (tmp_path / "data/processed").exists()  # the default, when no config says otherwise
