@@ -166,3 +166,30 @@ def test_ingest_with_a_config_writes_to_its_work_directory_unless_one_is_given(t
     written = tmp_path / ("khac" if given else "ket_qua") / "parcels/06253.parquet"
     assert written.exists() and not (tmp_path / ("ket_qua" if given else "khac")).exists()
     assert not (tmp_path / "data/processed").exists()  # the default, when no config says otherwise
+
+
+def test_a_shapefile_named_with_brackets_and_an_upper_case_cpg_is_read_by_its_cpg_and_its_changes_seen(tmp_path):
+    from pipeline.config import Settings
+    from pipeline.ingest.cache import IngestCache
+    from pipeline.reference import province
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    shp = raw / "Thua [2019].shp"
+    parcels = _parcels(1, 1).assign(TENCHU=["Nguyễn Văn Ơn"])
+    parcels.to_file(shp, encoding="cp1258")
+    shp.with_suffix(".cpg").rename(raw / "Thua [2019].CPG")
+    (raw / "Thua [2019].CPG").write_text("1258", encoding="ascii")
+    (source,) = discover([raw])
+    settings = Settings(province=province("Lạng Sơn"))
+    before = IngestCache(tmp_path / "cache", source, settings).fingerprint
+
+    result = _ingest(raw, tmp_path / "work")
+
+    assert result.exit_code == 0, result.output
+    (read,) = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))["files"]
+    assert read["encoding"] == "cp1258 (.cpg)"
+    assert gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")["owner_name"].tolist() == ["Nguyễn Văn Ơn"]
+    parcels.assign(TENCHU=["Nguyễn Văn Ơn Hai"]).to_file(shp, encoding="cp1258")  # the .dbf grows
+    shp.with_suffix(".cpg").unlink()  # (written again in lower case)
+    assert IngestCache(tmp_path / "cache", source, settings).fingerprint != before

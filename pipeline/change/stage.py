@@ -14,7 +14,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import InputFileError
-from ..ingest.read import discover_pattern
+from ..ingest.read import discover_pattern, file_parts
 from ..io import (
     read_geoparquet,
     up_to_date,
@@ -67,7 +67,7 @@ def read_previous_layer(work: WorkDir, manifest: RunManifest, collapse: frozense
     previous = manifest.previous
     assert previous is not None  # checked by run_change
     read_state = work.previous_dir / "read.json"
-    files = sorted({f for s in discover_pattern(previous.path) for f in s.path.parent.glob(f"{s.path.stem}.*")})
+    files = sorted({f for s in discover_pattern(previous.path) for f in file_parts(s.path)})
     if not up_to_date([read_state], [*files, work.manifest]):
         layer, quarantine, reports = read_previous(previous, manifest.ingest_settings(work.root), collapse)
         communes = {}

@@ -18,7 +18,7 @@ from ..io import write_geoparquet, write_json, write_text
 from ..schemas import validate_parcels
 from .corrections import fingerprint
 from .file import ingest_file
-from .read import Source
+from .read import Source, file_parts
 from .report import FileReport
 
 
@@ -27,11 +27,10 @@ class IngestCache:
     settings change (fingerprint of sizes and modification times of every part)."""
 
     def __init__(self, root: Path, source: Source, settings: Settings, corrections: pd.DataFrame | None = None):
-        parts = [source.path] if source.path.suffix.lower() != ".shp" else sorted(
-            source.path.parent.glob(source.path.stem + ".*"))
+        parts = [source.path] if source.path.suffix.lower() != ".shp" else file_parts(source.path)
         if settings.forest is not None:  # the forest status map refines this file's forest parcels
             forest = Path(settings.forest.path)
-            parts += sorted(forest.parent.glob(forest.stem + ".*")) if forest.suffix.lower() == ".shp" else [forest]
+            parts += file_parts(forest) if forest.suffix.lower() == ".shp" else [forest]
         stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
         text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
                            settings.province.gso_code, repr(settings.column_aliases), repr(settings.compound),

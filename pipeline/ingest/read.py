@@ -10,6 +10,7 @@ by value afterwards (:mod:`pipeline.ingest.text`), so a missing or lying
 
 from __future__ import annotations
 
+import glob
 import re
 import shutil
 import tempfile
@@ -17,7 +18,6 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from glob import glob
 from pathlib import Path
 
 import geopandas as gpd
@@ -108,11 +108,17 @@ def _layers_of(source: Source) -> list[Source]:
 def discover_pattern(pattern: str) -> list[Source]:
     """The layers of a file, a folder or a glob pattern (``archive/**/*.shp``)."""
     if any(ch in pattern for ch in "*?["):
-        matches = sorted(Path(p) for p in glob(pattern, recursive=True))
+        matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
         if not matches:
             raise InputFileError(f"{pattern}: no file matches this pattern. Check the path in inventory.toml.")
         return discover(matches)
     return discover([Path(pattern)])
+
+
+def file_parts(path: Path) -> list[Path]:
+    """A file and those beside it that share its name (a shapefile's .shx, .dbf,
+    .prj, .cpg …), sorted; a name with ``[`` or ``*`` in it too."""
+    return sorted(path.parent.glob(glob.escape(path.stem) + ".*"))
 
 
 def _zip_members(path: Path) -> list[str]:
@@ -276,7 +282,7 @@ def _read_without_prj(path: Path) -> tuple[gpd.GeoDataFrame, dict]:
     """Read a shapefile whose .prj GDAL rejects: its other parts, copied aside
     (the input itself is never touched)."""
     with tempfile.TemporaryDirectory() as tmp:
-        for part in path.parent.glob(path.stem + ".*"):
+        for part in file_parts(path):
             if part.suffix.lower() != ".prj":
                 shutil.copy2(part, Path(tmp) / part.name)
         copy = str(Path(tmp) / path.name)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import vntext
-from .read import Source
+from .read import Source, file_parts
 
 _CPG_NAMES = {"utf8": "utf-8", "65001": "utf-8", "1258": "cp1258", "cp1258": "cp1258",
               "ansi1258": "cp1258", "windows1258": "cp1258", "1252": "cp1252", "ansi1252": "cp1252"}
@@ -29,15 +29,24 @@ def declared_encoding(source: Source, override: str | None) -> tuple[str | None,
     text = None
     if source.member:
         with zipfile.ZipFile(source.path) as archive:
-            cpg = source.member[:-4] + ".cpg"
-            if cpg in archive.namelist():
+            cpg = _cpg_of(source.member, archive.namelist())
+            if cpg is not None:
                 text = archive.read(cpg).decode("ascii", errors="replace")
-    elif source.path.with_suffix(".cpg").exists():
-        text = source.path.with_suffix(".cpg").read_text(encoding="ascii", errors="replace")
+    else:
+        cpg = _cpg_of(source.path.name, [p.name for p in file_parts(source.path)])
+        if cpg is not None:
+            text = (source.path.parent / cpg).read_text(encoding="ascii", errors="replace")
     if text is None:
         return None, ""
     text = text.strip()
     return _CPG_NAMES.get(re.sub(r"[^0-9a-z]", "", text.lower()), text), ".cpg"
+
+
+def _cpg_of(shp: str, names: list[str]) -> str | None:
+    """The ``.cpg`` beside a shapefile among ``names``, whatever the case of its
+    ending (``.CPG``, as older Windows tools write it)."""
+    wanted = (shp[:-4] + ".cpg").lower()
+    return next((name for name in names if name.lower() == wanted), None)
 
 
 def decode_value(value: str, codec: str | None) -> tuple[str, str]:
