@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, partial
 from importlib import resources
@@ -199,6 +199,31 @@ def repair_text(value: str, prefer: str | None = None) -> Repair:
         last = e
     pieces.append(text[last:])
     return Repair("".join(pieces), tuple(sorted(set(used))), tuple(undecoded))
+
+
+#: The share of the telling words a codec must read for a whole file to be taken as in it.
+FILE_CODEC_SHARE = 0.9
+
+
+def file_codec(values: Iterable[str]) -> str | None:
+    """The legacy codec a file's text is in, told by the words only one codec
+    turns into a syllable (``Ðç`` only cp1258 reads, as ``Đỗ``): the codec that
+    reads FILE_CODEC_SHARE of them, else None (no word tells, or codecs mix).
+    Each distinct word counts once."""
+    words = {w for value in values for w in _WORD.findall(unicodedata.normalize("NFC", value))
+             if not _plain_word(w) and not (is_syllable(w) and _written_case(w))}
+    told = dict.fromkeys(CODECS, 0)
+    for word in words:
+        readers = [name for name, decode in CODECS.items() if _reads(decode, word)]
+        if len(readers) == 1:
+            told[readers[0]] += 1
+    best = max(told, key=lambda name: told[name])
+    return best if told[best] and told[best] >= FILE_CODEC_SHARE * sum(told.values()) else None
+
+
+def _reads(decode: Callable[[str], str | None], word: str) -> bool:
+    out = decode(word)
+    return out is not None and is_syllable(out)
 
 
 def readings(value: str) -> list[str]:

@@ -1,6 +1,7 @@
 """Ingest of field data as it really is: encodings, lying CRSs, legacy codes, formats."""
 
 import json
+import unicodedata
 
 import geopandas as gpd
 import numpy as np
@@ -14,8 +15,9 @@ from pipeline import crs as vn
 from pipeline.config import Refine, Settings
 from pipeline.ingest import ingest_file
 from pipeline.ingest.codes import resolve_code
+from pipeline.messages import vi
 from pipeline.reference import province
-from pipeline.vntext import is_syllable, match_key, repair_text
+from pipeline.vntext import file_codec, is_syllable, match_key, repair_text
 from pipeline.workdir import WorkDir
 from tests.helpers import square
 
@@ -85,6 +87,39 @@ def test_tcvn3_bytes_in_a_dbf_with_a_lying_or_missing_cpg(tmp_path, cpg):
     assert list(parcels["owner_name"]) == ["Hoàng Tâm", "Thôn Yên Thái"]
     assert report.repairs["values with TCVN3 words converted to Unicode"] == 2
     assert quarantine.empty
+
+
+def _cp1258(text: str) -> str:
+    """``text`` as the bytes Windows' Vietnamese code page writes (tone marks
+    apart, after their letter), shown as their Latin-1 characters."""
+    tones = "\u0300\u0301\u0303\u0309\u0323"
+    out = []
+    for ch in unicodedata.normalize("NFC", text):
+        parts = unicodedata.normalize("NFD", ch)
+        out.append(unicodedata.normalize("NFC", "".join(c for c in parts if c not in tones))
+                   + "".join(c for c in parts if c in tones))
+    return "".join(out).encode("cp1258").decode("latin-1")
+
+
+def test_cp1258_bytes_without_a_cpg_are_read_in_the_codec_their_words_tell(tmp_path):
+    # 'Văn' is 'Vãn' (a syllable too) read as Latin-1 and 'Lò' reads as VNI 'Loè':
+    # only 'Đỗ' and 'Ơn' tell the codec, and the whole file is then read in it
+    names = ["Đỗ Văn Ơn", "Lò Văn Tâm", "Hoàng Văn Ân", "Văn"]
+    path = _write_shp(tmp_path / "c.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "TENCHU": _cp1258(name),
+                                            "geometry": square(100 * i)} for i, name in enumerate(names)], cpg=None)
+    parcels, _, report = _ingest(path, SETTINGS)
+    assert list(parcels["owner_name"]) == names
+    assert report.encoding == "cp1258 (found in the values)"
+    assert vi(report.encoding) == "cp1258 (nhận ra từ các giá trị)"
+
+
+@pytest.mark.parametrize("values, codec", [
+    (["Hoµng T©m", "Thôn Yªn Thái"], "TCVN3"), (["Hoaøng Taâm"], "VNI"), ([_cp1258("Đỗ Văn")], "cp1258"),
+    (["Thôn Yên Thái", "Vãn"], None),  # no word that only one codec reads
+    (["Hoµng T©m", "Hoaøng Taâm"], None),  # codecs mixed half and half
+])
+def test_a_files_codec_is_the_one_its_telling_words_agree_on(values, codec):
+    assert file_codec(values) == codec
 
 
 def test_utf8_shapefile_is_read_as_utf8(tmp_path):

@@ -46,6 +46,8 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
                         encoding=f"{codec} ({declared_by})" if codec else (
                             "bytes decoded per value (no .cpg)" if info["latin1"] else info.get("encoding", "UTF-8")))
     frame, text = repair_frame_text(frame, latin1=info["latin1"], codec=codec)
+    if text.codec_found:
+        report.encoding = f"{text.codec_found} (found in the values)"
     report.repairs.update(text.counts)
     if info.get("curved"):
         report.repairs[f"curved geometries (arcs) drawn as straight segments of {ARC_STEP_DEG}°"] = info["curved"]

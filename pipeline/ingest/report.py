@@ -120,7 +120,7 @@ def _ha(m2: float) -> str:
 
 def _file_table(files: list[FileReport], input_root: Path | None) -> pd.DataFrame:
     return pd.DataFrame([{
-        "Tệp": shown_path(f.path, input_root), "Định dạng": f.driver, "Bảng mã": f.encoding,
+        "Tệp": shown_path(f.path, input_root), "Định dạng": f.driver, "Bảng mã": vi(f.encoding),
         "Hệ tọa độ khai báo": f.crs_declared or "(không có)", "Hệ tọa độ dùng": f.crs_chosen,
         "Căn cứ": vi(f.crs_reason), "Số thửa đọc": f.features_in, "Số thửa nhận": f.features_out,
         "Số thửa cách ly": f.features_quarantined, "Diện tích nhận (ha)": f.area_out_m2 / 1e4,

@@ -72,6 +72,7 @@ class TextRepairs:
 
     counts: dict[str, int] = field(default_factory=dict)
     undecoded: set[str] = field(default_factory=set)
+    codec_found: str | None = None  # the legacy codec the values told, where nothing declared one
 
     def add(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -86,8 +87,12 @@ def map_unique(values: pd.Series, func: Callable[[object], object]) -> np.ndarra
 
 
 def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -> tuple[pd.DataFrame, TextRepairs]:
-    """Decode and repair every text column and column name, on unique values only."""
+    """Decode and repair every text column and column name, on unique values
+    only. Bytes no codec was declared for are read in the codec their words
+    tell (:func:`vntext.file_codec`), if one does, as a declared one would be."""
     repairs = TextRepairs()
+    if latin1 and codec is None:
+        codec = repairs.codec_found = vntext.file_codec(_eight_bit_texts(frame))
     lying = codec is not None and codec.lower() in ("utf-8", "utf8")
     prefer = next((name for name in vntext.CODECS if codec and name.lower() == codec.lower()), None)
 
@@ -122,3 +127,13 @@ def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -
         if changed:
             frame[column] = pd.Series(fixed, index=frame.index, dtype=object)
     return frame, repairs
+
+
+def _eight_bit_texts(frame: pd.DataFrame) -> list[str]:
+    """The column names and distinct text values that are not ASCII nor UTF-8 (as Latin-1 characters)."""
+    texts = {c for c in frame.columns if isinstance(c, str)}
+    for column in frame.columns:
+        values = frame[column]
+        if column != "geometry" and (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
+            texts.update(v for v in values.dropna().unique() if isinstance(v, str))
+    return [t for t in texts if not t.isascii() and decode_value(t, None)[1] == "8-bit"]
