@@ -121,6 +121,29 @@ def _is_vn_tm3(crs: CRS) -> bool:
     )
 
 
+#: The names GDAL and PROJ give a CRS that has none.
+UNNAMED = ("", "unnamed", "unknown")
+
+
+def crs_label(crs: CRS) -> str:
+    """A CRS as the reports name it: its code (``EPSG:9215``), else its name,
+    else (a MapInfo file's, an unnamed .prj's) its projection's parameters and
+    datum in one line; never a whole WKT."""
+    authority = crs.to_authority()
+    if authority is not None:
+        return ":".join(authority)
+    if crs.name not in UNNAMED:
+        return crs.name
+    base = _base(crs)
+    params = _params(base)
+    shown = [f"+{key}={params[key]:g}" if isinstance(params[key], float) else f"+{key}={params[key]}"
+             for key in ("proj", "zone", "lon_0", "lat_0", "k", "x_0", "y_0") if key in params]
+    datum = base.datum.name if base.datum is not None else ""
+    if datum.startswith("Unknown based on") or datum in UNNAMED:  # PROJ's name for a bare TOWGS84
+        datum = f"{datum_of(crs).value}, TOWGS84" if _towgs84(crs) else datum_of(crs).value
+    return " ".join(shown) + f" ({datum})"
+
+
 def is_tm3_on(crs: CRS, central_meridian_deg: float) -> bool:
     """True when ``crs`` already is VN-2000 / TM-3 on that meridian."""
     params = _params(_base(crs))
@@ -319,7 +342,9 @@ class SourceCRS:
     def describe(self) -> str:
         extra = [" with X/Y swapped" if self.swap_xy else "",
                  f" with {self.easting_offset:+.0f} m false easting restored" if self.easting_offset else ""]
-        return f"{self.crs.name} ({self.crs.to_string()}){''.join(extra)}"
+        label = crs_label(self.crs)
+        named = self.crs.name if self.crs.name not in UNNAMED and self.crs.name != label else ""
+        return (f"{named} ({label})" if named else label) + "".join(extra)
 
 
 def province_bbox(central_meridian_deg: float) -> tuple[float, float, float, float]:

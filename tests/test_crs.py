@@ -90,3 +90,14 @@ def test_utm48_round_trip_and_agrees_with_proj():
 ])
 def test_datum_of(definition, datum):
     assert vn.datum_of(CRS.from_user_input(definition)) is datum
+
+
+@pytest.mark.parametrize("definition, label", [
+    ("EPSG:9215", "EPSG:9215"), ("+proj=utm +zone=48 +datum=WGS84", "EPSG:32648"),
+    (f"+proj=tmerc +lon_0=105 +k=0.9999 +x_0=500000 +ellps=WGS84 +towgs84={UNFLIPPED}",
+     "+proj=tmerc +lon_0=105 +lat_0=0 +k=0.9999 +x_0=500000 +y_0=0 (VN-2000, TOWGS84)"),
+])
+def test_a_crs_is_named_by_its_code_or_its_parameters_never_by_its_wkt(definition, label):
+    crs = CRS.from_user_input(definition)
+    assert vn.crs_label(crs) == label
+    assert vn.SourceCRS(crs, "declared").describe() == (f"{crs.name} ({label})" if crs.name != "unknown" else label)

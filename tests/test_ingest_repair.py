@@ -236,6 +236,10 @@ def test_mapinfo_tab(tmp_path):
                             layer_options={"BOUNDS": "400000,2400000,500000,2500000"})
     parcels, _, report = _ingest(tmp_path / "td.tab", SETTINGS)
     assert report.driver == "MapInfo File"
+    # MapInfo's CoordSys has no EPSG code: named by its parameters, not by a page of WKT
+    assert report.crs_declared == "+proj=tmerc +lon_0=107.25 +lat_0=0 +k=0.9999 +x_0=500000 +y_0=0 " \
+                                  "(World Geodetic System 1984)"
+    assert report.crs_chosen == report.crs_declared
     assert parcels.geometry.values[0].area == pytest.approx(10_000.0, rel=1e-6)
 
 

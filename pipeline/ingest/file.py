@@ -79,7 +79,7 @@ def choose_crs(frame: gpd.GeoDataFrame, info: dict, override: SourceOverride, se
                report: FileReport) -> vn.SourceCRS:
     """How to read the file's coordinates: the declared (or configured) CRS when
     they fit it, else the CRS they fit (:func:`pipeline.crs.detect_crs`)."""
-    report.crs_declared = frame.crs.to_string() if frame.crs is not None else None
+    report.crs_declared = vn.crs_label(frame.crs) if frame.crs is not None else None
     if info.get("crs_problem"):
         report.warn(info["crs_problem"])
     declared = CRS.from_user_input(override.crs) if override.crs else (
