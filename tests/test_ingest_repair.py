@@ -101,16 +101,20 @@ def _cp1258(text: str) -> str:
     return "".join(out).encode("cp1258").decode("latin-1")
 
 
-def test_cp1258_bytes_without_a_cpg_are_read_in_the_codec_their_words_tell(tmp_path):
+@pytest.mark.parametrize("cpg", [None, "UTF-8"])
+def test_cp1258_bytes_without_a_true_cpg_are_read_in_the_codec_their_words_tell(tmp_path, cpg):
     # 'Văn' is 'Vãn' (a syllable too) read as Latin-1 and 'Lò' reads as VNI 'Loè':
     # only 'Đỗ' and 'Ơn' tell the codec, and the whole file is then read in it
-    names = ["Đỗ Văn Ơn", "Lò Văn Tâm", "Hoàng Văn Ân", "Văn"]
-    path = _write_shp(tmp_path / "c.shp", [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "TENCHU": _cp1258(name),
-                                            "geometry": square(100 * i)} for i, name in enumerate(names)], cpg=None)
-    parcels, _, report = _ingest(path, SETTINGS)
+    names = ["Đỗ Văn Ơn", "Lò Văn Tâm", "Hoàng Văn Ân", "Văn", "Nguyễn Thị Hà"]
+    rows = [{"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "TENCHU": _cp1258(name), "geometry": square(100 * i)}
+            for i, name in enumerate(names)]
+    rows[-1]["TENCHU"] = names[-1].encode("utf-8").decode("latin-1")  # one value in UTF-8 stays UTF-8
+    parcels, _, report = _ingest(_write_shp(tmp_path / "c.shp", rows, cpg=cpg), SETTINGS)
     assert list(parcels["owner_name"]) == names
     assert report.encoding == "cp1258 (found in the values)"
     assert vi(report.encoding) == "cp1258 (nhận ra từ các giá trị)"
+    assert report.repairs["values with cp1258 words converted to Unicode"] == 4
+    assert report.repairs.get("values not UTF-8 although the .cpg says so", 0) == (4 if cpg else 0)
 
 
 @pytest.mark.parametrize("values, codec", [

@@ -88,18 +88,24 @@ def map_unique(values: pd.Series, func: Callable[[object], object]) -> np.ndarra
 
 def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -> tuple[pd.DataFrame, TextRepairs]:
     """Decode and repair every text column and column name, on unique values
-    only. Bytes no codec was declared for are read in the codec their words
-    tell (:func:`vntext.file_codec`), if one does, as a declared one would be."""
+    only. Bytes that are not UTF-8 where no codec (or UTF-8) was declared are
+    read in the legacy codec their words tell (:func:`vntext.file_codec`), if
+    one does, as a declared one would be."""
     repairs = TextRepairs()
-    if latin1 and codec is None:
-        codec = repairs.codec_found = vntext.file_codec(_eight_bit_texts(frame))
     lying = codec is not None and codec.lower() in ("utf-8", "utf8")
-    prefer = next((name for name in vntext.CODECS if codec and name.lower() == codec.lower()), None)
+    if latin1 and (codec is None or lying):
+        repairs.codec_found = vntext.file_codec(_eight_bit_texts(frame))
+    found = repairs.codec_found
+    prefer = next((name for name in vntext.CODECS if (found or codec or "").lower() == name.lower()), None)
 
     def fix(value: str) -> str:
         text, how = decode_value(value, codec) if latin1 else (value, "unicode")
         if how == "8-bit" and lying:
             repairs.add("values not UTF-8 although the .cpg says so")
+        if how == "8-bit" and found:  # UTF-8 first: a legacy codec reads any bytes
+            text, how = decode_value(value, found)
+            if how == found:
+                repairs.add(f"values with {found} words converted to Unicode")
         if text.isascii():
             return text
         result = _repair(text, prefer)
