@@ -5,7 +5,9 @@ often mixed inside one value ("Thôn Yªn Thái"). No library decodes TCVN3 or
 VNI, so this is a small table-driven codec (tables in ``pipeline/data/``):
 each word is kept when it already is a Vietnamese syllable, otherwise decoded
 with the codec that turns it into one; what cannot be decoded is kept as read
-and flagged.
+and flagged. In raw bytes (a value in one encoding) a word that reads as a
+syllable either way is read as the codec that reads most of the value reads
+it, and a file's codec is the one its telling words agree on.
 """
 
 from __future__ import annotations
@@ -162,7 +164,10 @@ def _written_case(word: str) -> bool:
     return word.islower() or word.isupper() or (word[:1].isupper() and (len(word) == 1 or word[1:].islower()))
 
 
-def repair_text(value: str, prefer: str | None = None) -> Repair:
+AS_READ = ""  # a word kept as it reads (a Vietnamese syllable already)
+
+
+def repair_text(value: str, prefer: str | None = None, one_codec: bool = False) -> Repair:
     """Repair one attribute value word by word.
 
     A word that already is Vietnamese (or plain ASCII) stays; otherwise the
@@ -170,32 +175,39 @@ def repair_text(value: str, prefer: str | None = None) -> Repair:
     most words of the value wins a tie, unless ``prefer`` (``"TCVN3"``,
     ``"VNI"``, ``"cp1258"``, e.g. forced in the config) names the file's
     encoding. Undecodable words stay as read.
+
+    ``one_codec``: the value is raw bytes (seen as Latin-1), written in one
+    encoding, so a word that reads as Vietnamese as it is may still be that
+    encoding's: TCVN3 writes ``Phú`` as the bytes of ``Phó`` and ``Hộ`` as
+    those of ``Hé``. Each word is then read as the codec that reads most words
+    of the value reads it (``prefer``'s first, then as it is on a tie).
     """
     text = unicodedata.normalize("NFC", value)
     words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
     suspects = [(s, e, w) for s, e, w in words
-                if not _plain_word(w) and not (is_syllable(w) and _written_case(w))]
+                if not _plain_word(w) and (one_codec or not (is_syllable(w) and _written_case(w)))]
     if not suspects:
         return Repair(text)
     candidates: dict[tuple[int, int], dict[str, str]] = {}
-    votes: dict[str, int] = dict.fromkeys(CODECS, 0)
+    votes: dict[str, int] = dict.fromkeys([AS_READ, *CODECS], 0)
     for s, e, w in suspects:
-        for name, decode in CODECS.items():
-            out = decode(w)
-            if out is not None and is_syllable(out):
-                candidates.setdefault((s, e), {})[name] = out
-                votes[name] += 1
-    ranking = sorted(CODECS, key=lambda n: (n.lower() != (prefer or "").lower(), -votes[n]))
+        read = {AS_READ: w} if is_syllable(w) and _written_case(w) else {}
+        read |= {name: out for name, decode in CODECS.items()
+                 if (out := decode(w)) is not None and is_syllable(out)}
+        candidates[(s, e)] = read
+        for name in read:
+            votes[name] += 1
+    ranking = sorted(votes, key=lambda n: (not prefer or n.lower() != prefer.lower(), -votes[n], n != AS_READ))
     pieces, last, used, undecoded = [], 0, [], []
     for s, e, w in suspects:
-        choice = next((n for n in ranking if n in candidates.get((s, e), {})), None)
+        choice = next((n for n in ranking if n in candidates[(s, e)]), None)
         pieces.append(text[last:s])
         if choice is None:
             pieces.append(w)
             undecoded.append(w)
         else:
             pieces.append(candidates[(s, e)][choice])
-            used.append(choice)
+            used += [choice] if choice != AS_READ else []
         last = e
     pieces.append(text[last:])
     return Repair("".join(pieces), tuple(sorted(set(used))), tuple(undecoded))

@@ -77,15 +77,17 @@ def _write_shp(path, rows, crs="EPSG:9215", cpg="UTF-8", encoding="latin1"):
 
 @pytest.mark.parametrize("cpg", ["UTF-8", None])
 def test_tcvn3_bytes_in_a_dbf_with_a_lying_or_missing_cpg(tmp_path, cpg):
-    # 'Hoµng T©m' as Latin-1 characters = the TCVN3 bytes of 'Hoàng Tâm'
+    # 'Hoµng T©m' as Latin-1 characters = the TCVN3 bytes of 'Hoàng Tâm'; TCVN3
+    # writes 'Phú', 'Hộ' and 'Lộc' as the bytes of 'Phó', 'Hé' and 'Léc', which
+    # read as Vietnamese too: the value's other words say which they are
+    names = {"Hoµng T©m": "Hoàng Tâm", "Th«n Yªn Th¸i": "Thôn Yên Thái", "NguyÔn V¨n Phó": "Nguyễn Văn Phú",
+             "Hé «ng §Æng V¨n Léc": "Hộ ông Đặng Văn Lộc"}
     path = _write_shp(tmp_path / "tcvn3.shp", [
-        {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": "Hoµng T©m", "MAXA": "6253", "geometry": square()},
-        {"KHLOAIDAT": "LUC", "DOITUONG": "GDC", "TENCHU": "Thôn Yªn Thái", "MAXA": "6253",
-         "geometry": square(100)},
-    ], cpg=cpg)
+        {"KHLOAIDAT": "ONT", "DOITUONG": "GDC", "TENCHU": raw, "MAXA": "6253", "geometry": square(100 * i)}
+        for i, raw in enumerate(names)], cpg=cpg)
     parcels, quarantine, report = _ingest(path, SETTINGS)
-    assert list(parcels["owner_name"]) == ["Hoàng Tâm", "Thôn Yên Thái"]
-    assert report.repairs["values with TCVN3 words converted to Unicode"] == 2
+    assert list(parcels["owner_name"]) == list(names.values())
+    assert report.repairs["values with TCVN3 words converted to Unicode"] == 4
     assert quarantine.empty
 
 

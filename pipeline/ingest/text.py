@@ -90,25 +90,41 @@ def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -
     """Decode and repair every text column and column name, on unique values
     only. Bytes that are not UTF-8 where no codec (or UTF-8) was declared are
     read in the legacy codec their words tell (:func:`vntext.file_codec`), if
-    one does, as a declared one would be."""
+    one does, as a declared one would be: the frame is then repaired again."""
+    repaired, repairs, eight_bit = _repaired(frame, latin1, codec, None)
+    if eight_bit and (codec is None or codec.lower() in UTF8_NAMES):
+        found = vntext.file_codec(eight_bit)
+        if found is not None:
+            repaired, repairs, _ = _repaired(frame, latin1, codec, found)
+            repairs.codec_found = found
+    return repaired, repairs
+
+
+UTF8_NAMES = ("utf-8", "utf8")
+
+
+def _repaired(frame: pd.DataFrame, latin1: bool, codec: str | None,
+              found: str | None) -> tuple[pd.DataFrame, TextRepairs, list[str]]:
+    """:func:`repair_frame_text` with the codec the values told (``found``)
+    or none yet; and the texts met that were bytes in no declared codec."""
     repairs = TextRepairs()
-    lying = codec is not None and codec.lower() in ("utf-8", "utf8")
-    if latin1 and (codec is None or lying):
-        repairs.codec_found = vntext.file_codec(_eight_bit_texts(frame))
-    found = repairs.codec_found
+    lying = codec is not None and codec.lower() in UTF8_NAMES
     prefer = next((name for name in vntext.CODECS if (found or codec or "").lower() == name.lower()), None)
+    eight_bit: list[str] = []
 
     def fix(value: str) -> str:
         text, how = decode_value(value, codec) if latin1 else (value, "unicode")
-        if how == "8-bit" and lying:
-            repairs.add("values not UTF-8 although the .cpg says so")
-        if how == "8-bit" and found:  # UTF-8 first: a legacy codec reads any bytes
-            text, how = decode_value(value, found)
-            if how == found:
-                repairs.add(f"values with {found} words converted to Unicode")
+        if how == "8-bit":
+            eight_bit.append(value)
+            if lying:
+                repairs.add("values not UTF-8 although the .cpg says so")
+            if found:  # after UTF-8: a legacy codec reads any bytes
+                text, how = decode_value(value, found)
+                if how == found:
+                    repairs.add(f"values with {found} words converted to Unicode")
         if text.isascii():
             return text
-        result = _repair(text, prefer)
+        result = _repair(text, prefer, how == "8-bit")
         for name in result.codecs:
             repairs.add(f"values with {name} words converted to Unicode")
         repairs.undecoded.update(result.undecoded)
@@ -132,14 +148,4 @@ def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -
         fixed = map_unique(values, fix_if_text)
         if changed:
             frame[column] = pd.Series(fixed, index=frame.index, dtype=object)
-    return frame, repairs
-
-
-def _eight_bit_texts(frame: pd.DataFrame) -> list[str]:
-    """The column names and distinct text values that are not ASCII nor UTF-8 (as Latin-1 characters)."""
-    texts = {c for c in frame.columns if isinstance(c, str)}
-    for column in frame.columns:
-        values = frame[column]
-        if column != "geometry" and (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)):
-            texts.update(v for v in values.dropna().unique() if isinstance(v, str))
-    return [t for t in texts if not t.isascii() and decode_value(t, None)[1] == "8-bit"]
+    return frame, repairs, eight_bit
