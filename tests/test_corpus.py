@@ -127,6 +127,12 @@ def m_geometries(d):
     return d / "m.shp"
 
 
+def control_characters(d):
+    """Values pasted from a spreadsheet (a vertical tab for a line break) or with stray bytes."""
+    return shp(d, frame([square(0 * 50, 0, 50), square(1 * 50, 0, 50), square(2 * 50, 0, 50)],
+                        KHLOAIDAT=["LUC", "", "ONT\x07"], TENCHU=["Nguyễn\x0bVăn A", "Lê\x01Thị\x1fB", "Hà Văn C"]))
+
+
 def curved_gpkg(d):
     """A GeoPackage as ArcGIS or QGIS writes arcs: a disc (CurvePolygon of one
     closed CircularString, r = 50 m), a MultiSurface of a plain square, a plain square."""
@@ -339,6 +345,7 @@ CORPUS = {
     "M geometries": (m_geometries, "ingest"),
     "GeometryCollection": (geometry_collection, "ingest"),
     "curved geometries (arcs) in a GeoPackage": (curved_gpkg, "ingest"),
+    "control characters in values": (control_characters, "ingest"),
     "points": (points, "ingest"),
     "lines": (lines, "ingest"),
     "self-intersection": (self_intersection, "ingest"),
@@ -444,6 +451,17 @@ def test_arcs_are_read_as_short_straight_segments_and_reported(tmp_path):
     assert report["files"][0]["repairs"]["curved geometries (arcs) drawn as straight segments of 1°"] == 2
     assert "Hình có cạnh cong (cung tròn), đã thay bằng các đoạn thẳng, mỗi đoạn 1°: 2" in \
         (work / "reports/ingest.md").read_text(encoding="utf-8")
+
+
+def test_control_characters_become_spaces_and_the_review_workbook_is_written(tmp_path):
+    result, _, work = run_case(tmp_path, control_characters)
+    assert result.exit_code == 0, result.output
+    parcels = gpd.read_parquet(work / "parcels/06253.parquet")
+    assert sorted(parcels["owner_name"]) == ["Hà Văn C", "Nguyễn Văn A"]
+    assert sorted(parcels["landuse"]) == ["LUC", "ONT"]
+    assert (work / "reports/review/06253.xlsx").exists()  # the quarantined 'Lê Thị B' is listed there
+    report = json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))
+    assert report["files"][0]["repairs"]["control characters in values replaced by spaces"] == 3
 
 
 def test_repairs_are_reported(tmp_path):

@@ -64,6 +64,8 @@ def decode_value(value: str, codec: str | None) -> tuple[str, str]:
 
 
 _repair = cache(vntext.repair_text)
+#: The characters XML 1.0 (so XLSX, GeoPackage styles) refuses: C0 controls but tab, line feed, carriage return.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 @dataclass
@@ -122,6 +124,9 @@ def _repaired(frame: pd.DataFrame, latin1: bool, codec: str | None,
                 text, how = decode_value(value, found)
                 if how == found:
                     repairs.add(f"values with {found} words converted to Unicode")
+        if _CONTROL.search(text):  # a vertical tab from a spreadsheet, a stray byte: no XLSX or XML takes them
+            text = _CONTROL.sub(" ", text)
+            repairs.add("control characters in values replaced by spaces")
         if text.isascii():
             return text
         result = _repair(text, prefer, how == "8-bit")
