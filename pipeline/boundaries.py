@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 from pyproj import CRS
 
 from . import crs as vn
 from .config import Boundaries
 from .errors import InputFileError
+from .vntext import repair_names
 
 BOUNDARY_COLUMNS = ["commune_code", "commune_name", "district_code", "district_name", "geometry"]
 
@@ -43,6 +45,8 @@ def load_boundaries(spec: Boundaries | None, central_meridian_deg: float) -> gpd
     frame = in_province_crs(frame, central_meridian_deg)
     out = gpd.GeoDataFrame({k: frame[v].astype("string") for k, v in fields.items()},
                            geometry=frame.geometry.values, crs=frame.crs)
+    for name in ("commune_name", "district_name"):  # an old boundary file's names are often TCVN3
+        out[name] = pd.array(repair_names(out[name].astype(object).where(out[name].notna(), None)), dtype="string")
     out["commune_code"] = out["commune_code"].str.zfill(5)
     out["district_code"] = out["district_code"].str.zfill(3)
     return out[out["commune_code"].notna()].reset_index(drop=True)

@@ -233,6 +233,16 @@ def file_codec(values: Iterable[str]) -> str | None:
     return best if told[best] and told[best] >= FILE_CODEC_SHARE * sum(told.values()) else None
 
 
+def repair_names(values: Iterable[str]) -> list[str]:
+    """Names as GDAL read them (a legacy encoding's bytes shown as Latin-1
+    where no .cpg said otherwise) in Unicode: each value read wholly in the
+    codec the names' telling words agree on (:func:`file_codec`), else word by
+    word. For layers read outside ingest: the administrative boundaries."""
+    values = list(values)
+    codec = file_codec(v for v in values if isinstance(v, str))
+    return [repair_text(v, codec, codec is not None).text if isinstance(v, str) else v for v in values]
+
+
 def _reads(decode: Callable[[str], str | None], word: str) -> bool:
     out = decode(word)
     return out is not None and is_syllable(out)

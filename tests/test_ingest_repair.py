@@ -379,3 +379,21 @@ def test_qu_syllables_are_vietnamese(word):
 
     assert is_syllable(word)
     assert repair_text(f"Thôn {word} Sơn").text == f"Thôn {word} Sơn"
+
+
+def test_a_boundary_file_and_new_units_in_tcvn3_without_cpg_give_unicode_names(tmp_path):
+    from pipeline.boundaries import load_boundaries
+    from pipeline.config import Boundaries, NewUnits
+    from pipeline.regroup.stage import load_new_units
+    from pipeline.vntext import encode_tcvn3
+
+    frame = gpd.GeoDataFrame({"MAXA": ["06253"], "TENXA": [encode_tcvn3("Xã Hoàng Văn Thụ")], "MAHUYEN": ["180"],
+                              "TENHUYEN": [encode_tcvn3("Huyện Văn Quan")]}, geometry=[square()], crs="EPSG:9215")
+    path = _write_shp(tmp_path / "ranh_gioi.shp", frame.to_dict("records"), cpg=None)
+    assert frame["TENXA"].iat[0] == "X· Hoµng V¨n Thô"  # the bytes an old TCVN3 machine wrote
+
+    bounds = load_boundaries(Boundaries(path, "MAXA", "TENXA", "MAHUYEN", "TENHUYEN"), LANG_SON.central_meridian_deg)
+    units = load_new_units(NewUnits(path, "2025", name_field="TENXA", code_field="MAXA"), LANG_SON.central_meridian_deg)
+
+    assert (bounds["commune_name"].iat[0], bounds["district_name"].iat[0]) == ("Xã Hoàng Văn Thụ", "Huyện Văn Quan")
+    assert units["unit_name"].iat[0] == "Xã Hoàng Văn Thụ"

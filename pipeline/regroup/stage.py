@@ -30,6 +30,7 @@ from ..boundaries import in_province_crs
 from ..config import Boundaries, NewUnits
 from ..errors import InputFileError
 from ..forms import run_forms
+from ..ingest.text import read_repaired
 from ..io import (
     atomic_path,
     read_columns,
@@ -75,10 +76,7 @@ def unit_codes(names: pd.Series, spec: NewUnits, frame: pd.DataFrame) -> pd.Seri
 
 def load_new_units(spec: NewUnits, meridian: float) -> gpd.GeoDataFrame:
     """The new units in the inventory CRS: ``unit_code``, ``unit_name``, geometry."""
-    try:
-        frame = pyogrio.read_dataframe(spec.path)
-    except Exception as exc:
-        raise InputFileError(f"{spec.path}: cannot read the new units ({exc}).") from None
+    frame = read_repaired(spec.path)
     if spec.name_field not in frame:
         raise InputFileError(f"{spec.path}: no field {spec.name_field!r} (name_field of [units]); "
                              f"fields: {[c for c in frame.columns if c != 'geometry']}.")
