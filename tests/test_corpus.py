@@ -19,6 +19,7 @@ import shapely
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.messages import untranslated
 from tests.helpers import X0, Y0, square
 
 
@@ -417,6 +418,9 @@ def test_broken_input(tmp_path, name):
                            or [pd.DataFrame({"reason": []})])
     assert len(parcels) == report["features_out"] and len(quarantine) == report["features_quarantined"]
     assert quarantine["reason"].astype(str).str.len().gt(0).all()  # every quarantined row says why
+    said = {text for f in report["files"] for part in ("quarantined_by_reason", "flagged", "repairs", "warnings")
+            for text in f[part]} | {f[key] for f in report["files"] for key in ("crs_reason", "encoding")}
+    assert not untranslated(said - {"UTF-8", ""}), "the report's words the officer would read in English"
     if len(parcels):
         assert np.isfinite(shapely.get_coordinates(parcels.geometry.values)).all()
         assert shapely.is_valid(parcels.geometry.values).all()
