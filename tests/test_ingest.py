@@ -28,6 +28,16 @@ def test_map_columns_finds_famis_and_vilis_names():
     assert map_columns(frame, {"landuse": ("X",)})["landuse"] == "X"
 
 
+@pytest.mark.parametrize("typed, code", [
+    ("Lúa", "LUA"), ("ĐTL", "DTL"), ("ont + Cln", "ONT+CLN"), ("ONT+Lúa", "ONT+LUA"),
+    ("Rừng", "RỪNG"),  # four letters: a word, not a code
+])
+def test_a_code_typed_with_a_vietnamese_keyboard_on_reads_as_the_code(typed, code):
+    from pipeline.ingest.codes import normalise_landuse
+
+    assert normalise_landuse(typed) == (code, False)
+
+
 def test_commune_codes_get_their_leading_zero_back():
     codes = normalise_commune_code(pd.Series(["9922", 6253, "06253", None, "abc", 9922.0]))
     assert list(codes) == ["09922", "06253", "06253", "", "", "09922"]

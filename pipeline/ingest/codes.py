@@ -17,12 +17,14 @@ import pandas as pd
 
 from ..reference import landuse_tree, migration_table, read_table
 from ..regime import active_regime
+from ..vntext import strip_diacritics
 from .names import codes_of_names
 from .text import map_unique
 
 #: A value written as codes: 1–4 letters or digits, joined by + , ; / or &.
 _CODE_FORM = re.compile(r"^[A-Za-z0-9]{1,4}(\s*[+,;/&]\s*[A-Za-z0-9]{1,4})*$")
 _CODE_SEPARATOR = re.compile(r"\s*[+,;/&]\s*")
+_TYPED_CODE = re.compile(r"^[A-Za-z]{2,3}(\s*[+,;/&]\s*[A-Za-z]{2,3})*$")  # codes are 2-3 letters
 #: Values that mean "nothing written" (compared upper case, without spaces).
 BLANK_VALUES = frozenset({"", "NA", "N/A", "NULL", "NONE", "NAN", "-", "--", "?", "0", "KHONG", "KHÔNG"})
 
@@ -30,7 +32,7 @@ BLANK_VALUES = frozenset({"", "NA", "N/A", "NULL", "NONE", "NAN", "-", "--", "?"
 def normalise_landuse(value: object) -> tuple[str, bool]:
     """A land-use value as a code string and whether it was written as names:
     ``' odt +cln '`` → ``ODT+CLN``; ``'Đất ở tại đô thị, Đất chuyên trồng lúa
-    nước'`` → ``ODT+LUC``; blanks and ``N/A`` → ``''``."""
+    nước'`` → ``ODT+LUC``; ``'Lúa'`` → ``LUA``; blanks and ``N/A`` → ``''``."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "", False
     text = str(value).strip()
@@ -41,6 +43,9 @@ def normalise_landuse(value: object) -> tuple[str, bool]:
     named = codes_of_names(text)
     if named:
         return named, True
+    bare = strip_diacritics(text)
+    if _TYPED_CODE.match(bare):  # a code typed with a Vietnamese keyboard on: 'Lúa', 'ĐTL'
+        return _CODE_SEPARATOR.sub("+", bare).upper(), False
     return re.sub(r"\s+", "", text.upper()), False
 
 
