@@ -193,3 +193,20 @@ def test_a_shapefile_named_with_brackets_and_an_upper_case_cpg_is_read_by_its_cp
     parcels.assign(TENCHU=["Nguyễn Văn Ơn Hai"]).to_file(shp, encoding="cp1258")  # the .dbf grows
     shp.with_suffix(".cpg").unlink()  # (written again in lower case)
     assert IngestCache(tmp_path / "cache", source, settings).fingerprint != before
+
+
+def test_one_layer_named_as_qgis_names_it_is_the_only_one_read(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _other_layers(raw / "xa.gpkg")
+    _parcels(1, 3).to_file(raw / "xa.gpkg", layer="to_1")
+    _parcels(2, 2).to_file(raw / "xa.gpkg", layer="to_2")
+
+    result = _ingest(f"{raw / 'xa.gpkg'}|layername=to_2", tmp_path / "work")
+    wrong = _ingest(f"{raw / 'xa.gpkg'}|layername=to_3", tmp_path / "work2")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    assert [f["path"] for f in report["files"]] == [f"{raw / 'xa.gpkg'}|layername=to_2"] and report["features_out"] == 2
+    assert wrong.exit_code != 0
+    assert "không có lớp «to_3»; các lớp của tệp: giao_thong, ranh_gioi_xa, to_1, to_2" in wrong.output

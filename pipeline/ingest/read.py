@@ -72,10 +72,14 @@ LAYER_MARK = "|layername="
 
 
 def discover(paths: list[Path]) -> list[Source]:
-    """Vector layers named, or found under folders (sorted; zips opened)."""
+    """Vector layers named, or found under folders (sorted; zips opened); one
+    layer of a GeoPackage named as QGIS names it: ``xa.gpkg|layername=thua``."""
     files: list[Path] = []
+    named: list[Source] = []
     for path in map(Path, paths):
-        if path.is_dir():
+        if LAYER_MARK in str(path):
+            named.append(_named_layer(str(path)))
+        elif path.is_dir():
             files += [p for p in sorted(path.rglob("*"))
                       if p.is_file() and p.suffix.lower() in VECTOR_SUFFIXES
                       and not set(SKIPPED_FOLDERS) & set(p.relative_to(path).parts[:-1])]
@@ -87,7 +91,19 @@ def discover(paths: list[Path]) -> list[Source]:
     for path in files:
         files_in = [Source(path, m) for m in _zip_members(path)] if path.suffix.lower() == ".zip" else [Source(path)]
         sources += [layer for source in files_in for layer in _layers_of(source)]
-    return sources
+    return named + sources
+
+
+def _named_layer(text: str) -> Source:
+    """``xa.gpkg|layername=thua``: that layer, when the file holds it."""
+    file, layer = text.split(LAYER_MARK, 1)
+    if not Path(file).is_file():
+        raise InputFileError(f"{file}: no such file or folder. Check the path given to ingest.")
+    layers = [str(name) for name, _ in pyogrio.list_layers(file)]
+    if layer not in layers:
+        raise InputFileError(f"{file}: no layer named '{layer}'; its layers: {', '.join(layers)}. "
+                             "Check the name after |layername= in inventory.toml.")
+    return Source(Path(file), layer=layer)
 
 
 def _layers_of(source: Source) -> list[Source]:
