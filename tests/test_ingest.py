@@ -26,6 +26,12 @@ def test_map_columns_finds_famis_and_vilis_names():
         "landuse": "mdsd", "owner_type": "DOITUONG", "area_recorded": "Tong_dien_",
     }
     assert map_columns(frame, {"landuse": ("X",)})["landuse"] == "X"
+    land_database = pd.DataFrame(columns=["MaXa", "SoHieuToBanDo", "so_thu_tu_thua", "KyHieuMucDichSuDung",
+                                          "MaDoiTuong", "TenChu"])
+    assert map_columns(land_database) == {
+        "commune_code": "MaXa", "sheet_no": "SoHieuToBanDo", "parcel_no": "so_thu_tu_thua",
+        "landuse": "KyHieuMucDichSuDung", "owner_type": "MaDoiTuong", "owner_name": "TenChu",
+    }
 
 
 @pytest.mark.parametrize("typed, code", [
