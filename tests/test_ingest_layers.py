@@ -210,3 +210,18 @@ def test_one_layer_named_as_qgis_names_it_is_the_only_one_read(tmp_path):
     assert [f["path"] for f in report["files"]] == [f"{raw / 'xa.gpkg'}|layername=to_2"] and report["features_out"] == 2
     assert wrong.exit_code != 0
     assert "không có lớp «to_3»; các lớp của tệp: giao_thong, ranh_gioi_xa, to_1, to_2" in wrong.output
+
+
+def test_the_forest_status_map_is_read_from_its_layer_that_holds_the_status_field(tmp_path):
+    from pipeline.config import Forest
+    from pipeline.ingest.refine import load_forest_map
+
+    path = tmp_path / "rung.gpkg"
+    _other_layers(path)  # a road first, then a boundary: neither has the status field
+    gpd.GeoDataFrame({"TRANGTHAI": ["Rừng tự nhiên", "Rừng trồng"]}, crs="EPSG:9215",
+                     geometry=[square(0, 0, 100), square(100, 0, 100)]).to_file(path, layer="lo_rung")
+
+    statuses = load_forest_map(Forest(path=path, status_field="TRANGTHAI"), 107.25)
+
+    assert sorted(statuses["status"]) == ["natural", "planted"]
+    assert statuses.area.sum() == pytest.approx(20_000, rel=1e-3)

@@ -18,7 +18,7 @@ from ..io import write_geoparquet, write_json, write_text
 from ..schemas import validate_parcels
 from .corrections import fingerprint
 from .file import ingest_file
-from .read import Source, file_parts
+from .read import Source, file_parts, layer_file
 from .report import FileReport
 
 
@@ -29,7 +29,7 @@ class IngestCache:
     def __init__(self, root: Path, source: Source, settings: Settings, corrections: pd.DataFrame | None = None):
         parts = [source.path] if source.path.suffix.lower() != ".shp" else file_parts(source.path)
         if settings.forest is not None:  # the forest status map refines this file's forest parcels
-            forest = Path(settings.forest.path)
+            forest = layer_file(settings.forest.path)
             parts += file_parts(forest) if forest.suffix.lower() == ".shp" else [forest]
         stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
         text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),

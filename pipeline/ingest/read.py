@@ -94,9 +94,14 @@ def discover(paths: list[Path]) -> list[Source]:
     return named + sources
 
 
+def layer_file(path: str | Path) -> Path:
+    """The file of a path that may name one of its layers (``xa.gpkg|layername=thua``)."""
+    return Path(str(path).split(LAYER_MARK, 1)[0])
+
+
 def _named_layer(text: str) -> Source:
     """``xa.gpkg|layername=thua``: that layer, when the file holds it."""
-    file, layer = text.split(LAYER_MARK, 1)
+    file, layer = str(layer_file(text)), text.split(LAYER_MARK, 1)[1]
     if not Path(file).is_file():
         raise InputFileError(f"{file}: no such file or folder. Check the path given to ingest.")
     layers = [str(name) for name, _ in pyogrio.list_layers(file)]

@@ -20,6 +20,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 from pyproj import CRS
 
@@ -31,7 +32,7 @@ from ..regime import active_regime
 from ..topology import mean_width, polygonal
 from ..vntext import fold, readings
 from .codes import Refinements
-from .read import Source, read_source
+from .read import Source, discover, read_source
 from .text import map_unique
 from .values import join_flag
 
@@ -104,7 +105,7 @@ def forest_status(values: pd.Series, forest: Forest) -> pd.Series:
 def load_forest_map(forest: Forest, meridian: float) -> gpd.GeoDataFrame:
     """The forest status map in the inventory CRS: ``status`` and polygons, one
     (multi)polygon per status (read like any input: text repaired, CRS checked)."""
-    frame, info = read_source(Source(Path(forest.path)))  # the status read every way below, not repaired here
+    frame, info = read_source(_status_layer(forest))  # the status read every way below, not repaired here
     if forest.status_field not in frame.columns:
         raise InputFileError(f"{forest.path}: the forest status map has no field {forest.status_field!r}; fields: "
                              f"{[c for c in frame.columns if c != 'geometry']}. Set status_field under [forest].")
@@ -119,6 +120,14 @@ def load_forest_map(forest: Forest, meridian: float) -> gpd.GeoDataFrame:
     out = out[out["status"].notna()]
     merged = [(s, shapely.union_all(g.geometry.values)) for s, g in out.groupby("status")]
     return gpd.GeoDataFrame({"status": [s for s, _ in merged]}, geometry=[g for _, g in merged], crs=out.crs)
+
+
+def _status_layer(forest: Forest) -> Source:
+    """The forest map's layer that holds the status field (a GeoPackage may hold
+    several: the forest lots, the roads, the boundary), else its first."""
+    layers = discover([Path(forest.path)])
+    holding = [s for s in layers if forest.status_field in pyogrio.read_info(s.gdal_path, layer=s.layer)["fields"]]
+    return (holding or layers)[0]
 
 
 def _clean(geom) -> shapely.Geometry:

@@ -17,7 +17,7 @@ from ..workdir import RunManifest, WorkDir
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
 from .cache import IngestCache, ingest_to_cache
 from .corrections import for_source, harvest, record_written
-from .read import VECTOR_SUFFIXES, discover, discover_pattern
+from .read import VECTOR_SUFFIXES, discover, discover_pattern, layer_file
 from .report import FileReport, IngestResult, write_ingest_reports
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def _reference_layers(settings: Settings) -> set:
     if settings.boundaries is not None:
         named += [settings.boundaries.path, settings.boundaries.context]
     named += [units.path for units in settings.units]
-    present = [Path(path) for path in named if path is not None and Path(path).exists()]
+    present = [Path(path) for path in named if path is not None and layer_file(path).exists()]
     return layers | {s.key for s in discover(present)} if present else layers
 
 
