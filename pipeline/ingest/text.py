@@ -8,14 +8,12 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from .. import vntext
-from .read import Source, file_parts, read_source
+from .read import Source, file_parts
 
 _CPG_NAMES = {"utf8": "utf-8", "65001": "utf-8", "1258": "cp1258", "cp1258": "cp1258",
               "ansi1258": "cp1258", "windows1258": "cp1258", "1252": "cp1252", "ansi1252": "cp1252"}
@@ -49,16 +47,6 @@ def _cpg_of(shp: str, names: list[str]) -> str | None:
     ending (``.CPG``, as older Windows tools write it)."""
     wanted = (shp[:-4] + ".cpg").lower()
     return next((name for name in names if name.lower() == wanted), None)
-
-
-def read_repaired(path: Path, encoding: str | None = None) -> gpd.GeoDataFrame:
-    """A layer read as ingest reads parcel files (any format, a missing .prj, a
-    shapefile in a zip) with its names and values decoded and repaired
-    (TCVN3, VNI, cp1258): the administrative boundaries, the new units."""
-    source = Source(Path(path))
-    frame, info = read_source(source)
-    frame, _ = repair_frame_text(frame, latin1=info["latin1"], codec=declared_encoding(source, encoding)[0])
-    return frame
 
 
 def decode_value(value: str, codec: str | None) -> tuple[str, str]:

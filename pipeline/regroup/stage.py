@@ -30,7 +30,6 @@ from ..boundaries import in_province_crs
 from ..config import Boundaries, NewUnits
 from ..errors import InputFileError
 from ..forms import run_forms
-from ..ingest.text import read_repaired
 from ..io import (
     atomic_path,
     read_columns,
@@ -45,7 +44,7 @@ from ..io import (
 )
 from ..maps import run_maps
 from ..parallel import SYNC, executor
-from ..vntext import fold
+from ..vntext import fold, repair_names
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .overlay import UnitIndex, crosswalk, regroup, regroup_parcels
 from .report import crosswalk_workbook, regroup_report
@@ -76,11 +75,14 @@ def unit_codes(names: pd.Series, spec: NewUnits, frame: pd.DataFrame) -> pd.Seri
 
 def load_new_units(spec: NewUnits, meridian: float) -> gpd.GeoDataFrame:
     """The new units in the inventory CRS: ``unit_code``, ``unit_name``, geometry."""
-    frame = read_repaired(spec.path)
+    try:
+        frame = pyogrio.read_dataframe(spec.path)
+    except Exception as exc:
+        raise InputFileError(f"{spec.path}: cannot read the new units ({exc}).") from None
     if spec.name_field not in frame:
         raise InputFileError(f"{spec.path}: no field {spec.name_field!r} (name_field of [units]); "
                              f"fields: {[c for c in frame.columns if c != 'geometry']}.")
-    names = frame[spec.name_field].astype(str)
+    names = pd.Series(repair_names(frame[spec.name_field].astype(str)), index=frame.index)  # an old file's: TCVN3
     frame = in_province_crs(frame, meridian)
     return gpd.GeoDataFrame({"unit_code": unit_codes(names, spec, frame), "unit_name": names},
                             geometry=frame.geometry.values, crs=frame.crs).sort_values("unit_code", ignore_index=True)
