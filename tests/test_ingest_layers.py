@@ -39,12 +39,18 @@ def _ingest(raw, work, *more):
     return CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--workdir", str(work), *more])
 
 
-def test_each_layer_of_parcels_is_read_and_the_others_are_left_and_reported(tmp_path):
+def _two_sheets(tmp_path):
+    """An input folder with a GeoPackage of two sheets' parcels (3 and 2) beside a road and the boundary."""
     raw = tmp_path / "raw"
     raw.mkdir()
     _other_layers(raw / "xa.gpkg")
     _parcels(1, 3).to_file(raw / "xa.gpkg", layer="to_1")
     _parcels(2, 2).to_file(raw / "xa.gpkg", layer="to_2")
+    return raw
+
+
+def test_each_layer_of_parcels_is_read_and_the_others_are_left_and_reported(tmp_path):
+    raw = _two_sheets(tmp_path)
     _parcels(3, 4).to_file(raw / "mot_lop.gpkg", layer="thua")  # one layer: the file, as before
 
     result = _ingest(raw, tmp_path / "work")
@@ -196,11 +202,7 @@ def test_a_shapefile_named_with_brackets_and_an_upper_case_cpg_is_read_by_its_cp
 
 
 def test_one_layer_named_as_qgis_names_it_is_the_only_one_read(tmp_path):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    _other_layers(raw / "xa.gpkg")
-    _parcels(1, 3).to_file(raw / "xa.gpkg", layer="to_1")
-    _parcels(2, 2).to_file(raw / "xa.gpkg", layer="to_2")
+    raw = _two_sheets(tmp_path)
 
     result = _ingest(f"{raw / 'xa.gpkg'}|layername=to_2", tmp_path / "work")
     wrong = _ingest(f"{raw / 'xa.gpkg'}|layername=to_3", tmp_path / "work2")
