@@ -118,6 +118,7 @@ def test_kiemkes_own_outputs_under_the_input_folder_are_not_read_again(tmp_path,
     assert _ingest(raw, work).exit_code == 0
     shutil.copy(raw / "xa.gpkg", work / "LangSon_2019_HTSDD.gpkg")  # as if the package stage had written it
     if layers == 2:
+        _parcels(2, 3).to_file(work / "LangSon_2019_HTSDD.gpkg", layer="thua_dat")  # with khoanh_dat: kiemke's own
         _parcels(2, 3).to_file(work / "LangSon_2019_HTSDD.gpkg", layer="khoanh_dat")
 
     result = _ingest(raw, work)
@@ -125,8 +126,7 @@ def test_kiemkes_own_outputs_under_the_input_folder_are_not_read_again(tmp_path,
     assert result.exit_code == 0, result.output
     report = json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))
     assert [f["path"] for f in report["files"]] == [str(raw / "xa.gpkg")] and report["features_out"] == 3
-    seen = {s.path.name for s in discover([raw]) if s.path.is_relative_to(work)}  # discovery alone sees them
-    assert {"LangSon_2019_HTSDD.gpkg", "ingest.json"} <= seen
+    assert "ingest.json" in {s.path.name for s in discover([work / "reports"])}  # what would have been read
 
 
 def _boundary_config(tmp_path, raw, *, workdir="work"):
@@ -227,3 +227,20 @@ def test_the_forest_status_map_is_read_from_its_layer_that_holds_the_status_fiel
 
     assert sorted(statuses["status"]) == ["natural", "planted"]
     assert statuses.area.sum() == pytest.approx(20_000, rel=1e-3)
+
+
+def test_kiemkes_own_geopackage_asks_which_of_its_layers_to_read(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    package = raw / "LangSon_2019_HTSDD.gpkg"  # its khoanh and parcels hold the same land twice
+    _parcels(1, 2).to_file(package, layer="khoanh_dat")
+    _parcels(1, 2).to_file(package, layer="thua_dat")
+
+    whole = _ingest(raw, tmp_path / "work")
+    named = _ingest(f"{package}|layername=khoanh_dat", tmp_path / "work2")
+
+    assert whole.exit_code != 0
+    assert "tệp GeoPackage do kiemke ghi, các lớp của nó chứa cùng một vùng đất nhiều lần" in whole.output
+    assert f"{package}|layername=khoanh_dat (khoanh đất của kỳ đó)" in whole.output
+    assert named.exit_code == 0, named.output
+    assert json.loads((tmp_path / "work2/reports/ingest.json").read_text(encoding="utf-8"))["features_out"] == 2

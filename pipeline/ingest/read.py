@@ -71,9 +71,10 @@ class Source:
 LAYER_MARK = "|layername="
 
 
-def discover(paths: list[Path]) -> list[Source]:
+def discover(paths: list[Path], outside: Path | None = None) -> list[Source]:
     """Vector layers named, or found under folders (sorted; zips opened); one
-    layer of a GeoPackage named as QGIS names it: ``xa.gpkg|layername=thua``."""
+    layer of a GeoPackage named as QGIS names it: ``xa.gpkg|layername=thua``.
+    Files under ``outside`` (the work directory: kiemke's own outputs) are left."""
     files: list[Path] = []
     named: list[Source] = []
     for path in map(Path, paths):
@@ -87,6 +88,8 @@ def discover(paths: list[Path]) -> list[Source]:
             files.append(path)
         else:
             raise InputFileError(f"{path}: no such file or folder. Check the path given to ingest.")
+    if outside is not None:
+        files = [path for path in files if not path.resolve().is_relative_to(outside.resolve())]
     sources: list[Source] = []
     for path in files:
         files_in = [Source(path, m) for m in _zip_members(path)] if path.suffix.lower() == ".zip" else [Source(path)]
@@ -123,7 +126,16 @@ def _layers_of(source: Source) -> list[Source]:
     spatial = [str(name) for name, kind in layers if kind is not None]
     if len(spatial) <= 1 and (not spatial or spatial[0] == layers[0][0]):
         return [source]
+    if set(spatial) >= OWN_PACKAGE_LAYERS:
+        raise InputFileError(
+            f"{source.label}: a GeoPackage written by kiemke, whose layers hold the same land more than once "
+            f"({', '.join(spatial)}). Name the layer to read: {source.label}{LAYER_MARK}khoanh_dat (that "
+            f"inventory's khoanh) or {LAYER_MARK}thua_dat (its parcels).")
     return [replace(source, layer=name) for name in spatial]
+
+
+#: The parcels and khoanh layers of kiemke's own GeoPackage (pipeline/package/gpkg.py): the same land twice.
+OWN_PACKAGE_LAYERS = frozenset({"thua_dat", "khoanh_dat"})
 
 
 def discover_pattern(pattern: str) -> list[Source]:

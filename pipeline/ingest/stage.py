@@ -39,11 +39,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     taken from ``cache/ingest/`` instead of being read again, and only the
     communes it feeds are rewritten (``result.changed``).
     """
-    found = [source for source in discover(paths) if source.key not in _reference_layers(settings)]
-    files = [source for source in found if not source.path.resolve().is_relative_to(work.root.resolve())]
-    if len(files) < len(found):  # an input folder holding the work directory: kiemke's own GeoPackage
-        log.info("ingest: %d layers under the work directory %s left out (kiemke's outputs)", len(found) - len(files),
-                 work.root)
+    files = [source for source in discover(paths, outside=work.root) if source.key not in _reference_layers(settings)]
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
     settings = replace(settings, workdir=work.root)
