@@ -39,7 +39,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     taken from ``cache/ingest/`` instead of being read again, and only the
     communes it feeds are rewritten (``result.changed``).
     """
-    files = [source for source in discover(paths, outside=work.root) if source.key not in _reference_layers(settings)]
+    reference = _reference_layers(settings)
+    files = [source for source in discover(paths, outside=work.root) if source.key not in reference]
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
     settings = replace(settings, workdir=work.root)
