@@ -46,7 +46,7 @@ def load_boundaries(spec: Boundaries | None, central_meridian_deg: float) -> gpd
     out = gpd.GeoDataFrame({k: frame[v].astype("string") for k, v in fields.items()},
                            geometry=frame.geometry.values, crs=frame.crs)
     for name in ("commune_name", "district_name"):  # an old boundary file's names are often TCVN3
-        out[name] = pd.array(repair_names(out[name].astype(object).where(out[name].notna(), None)), dtype="string")
+        out[name] = pd.array(repair_names(out[name].tolist()), dtype="string")
     out["commune_code"] = out["commune_code"].str.zfill(5)
     out["district_code"] = out["district_code"].str.zfill(3)
     return out[out["commune_code"].notna()].reset_index(drop=True)

@@ -167,6 +167,17 @@ def _written_case(word: str) -> bool:
 AS_READ = ""  # a word kept as it reads (a Vietnamese syllable already)
 
 
+def _as_written(word: str) -> bool:
+    """A Vietnamese syllable as typed in Unicode (a reading of its own)."""
+    return is_syllable(word) and _written_case(word)
+
+
+def _syllable(decode: Callable[[str], str | None], word: str) -> str | None:
+    """``word`` decoded, when that makes it a Vietnamese syllable."""
+    out = decode(word)
+    return out if out is not None and is_syllable(out) else None
+
+
 def repair_text(value: str, prefer: str | None = None, one_codec: bool = False) -> Repair:
     """Repair one attribute value word by word.
 
@@ -185,15 +196,14 @@ def repair_text(value: str, prefer: str | None = None, one_codec: bool = False) 
     text = unicodedata.normalize("NFC", value)
     words = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
     suspects = [(s, e, w) for s, e, w in words
-                if not _plain_word(w) and (one_codec or not (is_syllable(w) and _written_case(w)))]
+                if not _plain_word(w) and (one_codec or not _as_written(w))]
     if not suspects:
         return Repair(text)
     candidates: dict[tuple[int, int], dict[str, str]] = {}
     votes: dict[str, int] = dict.fromkeys([AS_READ, *CODECS], 0)
     for s, e, w in suspects:
-        read = {AS_READ: w} if is_syllable(w) and _written_case(w) else {}
-        read |= {name: out for name, decode in CODECS.items()
-                 if (out := decode(w)) is not None and is_syllable(out)}
+        read = {AS_READ: w} if _as_written(w) else {}
+        read |= {name: out for name, decode in CODECS.items() if (out := _syllable(decode, w)) is not None}
         candidates[(s, e)] = read
         for name in read:
             votes[name] += 1
@@ -223,10 +233,10 @@ def file_codec(values: Iterable[str]) -> str | None:
     reads FILE_CODEC_SHARE of them, else None (no word tells, or codecs mix).
     Each distinct word counts once."""
     words = {w for value in values for w in _WORD.findall(unicodedata.normalize("NFC", value))
-             if not _plain_word(w) and not (is_syllable(w) and _written_case(w))}
+             if not _plain_word(w) and not _as_written(w)}
     told = dict.fromkeys(CODECS, 0)
     for word in words:
-        readers = [name for name, decode in CODECS.items() if _reads(decode, word)]
+        readers = [name for name, decode in CODECS.items() if _syllable(decode, word) is not None]
         if len(readers) == 1:
             told[readers[0]] += 1
     best = max(told, key=lambda name: told[name])
@@ -241,11 +251,6 @@ def repair_names(values: Iterable[str]) -> list[str]:
     values = list(values)
     codec = file_codec(v for v in values if isinstance(v, str))
     return [repair_text(v, codec, codec is not None).text if isinstance(v, str) else v for v in values]
-
-
-def _reads(decode: Callable[[str], str | None], word: str) -> bool:
-    out = decode(word)
-    return out is not None and is_syllable(out)
 
 
 def readings(value: str) -> list[str]:
@@ -263,8 +268,8 @@ def readings(value: str) -> list[str]:
 
 def _read_word(match: re.Match, decode: Callable[[str], str | None]) -> str:
     word = match.group()
-    decoded = decode(word) if not _plain_word(word) else None
-    return decoded if decoded is not None and is_syllable(decoded) else word
+    decoded = _syllable(decode, word) if not _plain_word(word) else None
+    return decoded if decoded is not None else word
 
 
 # ------------------------------------------------------------- matching

@@ -104,7 +104,7 @@ def layer_file(path: str | Path) -> Path:
 
 def _named_layer(text: str) -> Source:
     """``xa.gpkg|layername=thua``: that layer, when the file holds it."""
-    file, layer = str(layer_file(text)), text.split(LAYER_MARK, 1)[1]
+    file, layer = text.split(LAYER_MARK, 1)
     if not Path(file).is_file():
         raise InputFileError(f"{file}: no such file or folder. Check the path given to ingest.")
     layers = [str(name) for name, _ in pyogrio.list_layers(file)]
@@ -112,6 +112,10 @@ def _named_layer(text: str) -> Source:
         raise InputFileError(f"{file}: no layer named '{layer}'; its layers: {', '.join(layers)}. "
                              "Check the name after |layername= in inventory.toml.")
     return Source(Path(file), layer=layer)
+
+
+#: The parcels and khoanh layers of kiemke's own GeoPackage (pipeline/package/gpkg.py): the same land twice.
+OWN_PACKAGE_LAYERS = frozenset({"thua_dat", "khoanh_dat"})
 
 
 def _layers_of(source: Source) -> list[Source]:
@@ -132,10 +136,6 @@ def _layers_of(source: Source) -> list[Source]:
             f"({', '.join(spatial)}). Name the layer to read: {source.label}{LAYER_MARK}khoanh_dat (that "
             f"inventory's khoanh) or {LAYER_MARK}thua_dat (its parcels).")
     return [replace(source, layer=name) for name in spatial]
-
-
-#: The parcels and khoanh layers of kiemke's own GeoPackage (pipeline/package/gpkg.py): the same land twice.
-OWN_PACKAGE_LAYERS = frozenset({"thua_dat", "khoanh_dat"})
 
 
 def discover_pattern(pattern: str) -> list[Source]:

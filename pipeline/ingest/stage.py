@@ -50,15 +50,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         done = _ingest_stale(pmap, files, settings, corrections, progress)
         reports = [IngestCache.read_report(Path(folder)) for folder, _ in done]
         reread = {source.label for source, (_, was_read) in zip(files, done, strict=True) if was_read}
-        if sum(r.features_in for r in reports) == 0 and any(r.skipped for r in reports):
-            raise InputFileError(
-                f"{', '.join(str(p) for p in paths)}: no layer has a land-use column, so none is read as parcels "
-                f"(layers: {', '.join(r.path for r in reports if r.skipped)}). "
-                "Name the land-use column of the parcels' layer under [columns] landuse in inventory.toml.")
         if sum(r.features_in for r in reports) == 0:
-            raise InputFileError(
-                f"{', '.join(str(p) for p in paths)}: the files hold no features (empty layers). "
-                "Check the export: it should contain the commune's parcels.")
+            _refuse_empty(paths, reports)
         folders_of = _folders_of([folder for folder, _ in done], reports)
         sources_of = {code: sorted({r.path for r, (f, _) in zip(reports, done, strict=True) if f in folders})
                       for code, folders in sorted(folders_of.items())}
@@ -88,6 +81,18 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     log.info("ingest: %d files (%d read, %d unchanged), %d communes rewritten", len(files), len(reread),
              len(files) - len(reread), len(changed))
     return result
+
+
+def _refuse_empty(paths: list[Path], reports: list[FileReport]) -> None:
+    """No feature read: the layers left as not parcels, else empty files."""
+    named = ", ".join(str(p) for p in paths)
+    skipped = [r.path for r in reports if r.skipped]
+    if skipped:
+        raise InputFileError(
+            f"{named}: no layer has a land-use column, so none is read as parcels (layers: {', '.join(skipped)}). "
+            "Name the land-use column of the parcels' layer under [columns] landuse in inventory.toml.")
+    raise InputFileError(f"{named}: the files hold no features (empty layers). "
+                         "Check the export: it should contain the commune's parcels.")
 
 
 def _ingest_stale(pmap, files: list, settings: Settings, corrections, progress: bool) -> list[tuple[str, bool]]:

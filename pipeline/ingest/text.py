@@ -64,6 +64,7 @@ def decode_value(value: str, codec: str | None) -> tuple[str, str]:
 
 
 _repair = cache(vntext.repair_text)
+UTF8_NAMES = ("utf-8", "utf8")
 #: The characters XML 1.0 (so XLSX, GeoPackage styles) refuses: C0 controls but tab, line feed, carriage return.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -100,9 +101,6 @@ def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -
             repaired, repairs, _ = _repaired(frame, latin1, codec, found)
             repairs.codec_found = found
     return repaired, repairs
-
-
-UTF8_NAMES = ("utf-8", "utf8")
 
 
 def _repaired(frame: pd.DataFrame, latin1: bool, codec: str | None,
