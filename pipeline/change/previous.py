@@ -40,8 +40,9 @@ def read_previous(previous: Previous, settings: Settings, collapse: frozenset[st
         if unknown.any():
             raise InputFileError(
                 f"{source.label}: {int(unknown.sum())} features of the previous inventory have no commune code "
-                "(no MAXA / MA_XA / MaXa column). Set commune_code under [previous] in inventory.toml when the "
-                "file holds one commune, or add the commune code column.")
+                "(no MAXA / MA_XA / MaXa column, and no commune of [boundaries] holds them). Set commune_code "
+                "under [previous] in inventory.toml when the file holds one commune, give the commune boundaries "
+                "under [boundaries] so that kiemke places them, or add the commune code column.")
     layer = gpd.GeoDataFrame(pd.concat(layers, ignore_index=True), geometry="geometry", crs=layers[0].crs)
     quarantine = gpd.GeoDataFrame(pd.concat(quarantines, ignore_index=True), geometry="geometry",
                                   crs=layers[0].crs)

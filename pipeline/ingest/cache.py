@@ -18,7 +18,7 @@ from ..io import write_geoparquet, write_json, write_text
 from ..schemas import validate_parcels
 from .corrections import fingerprint
 from .file import ingest_file
-from .read import Source, file_parts, layer_file
+from .read import Source, file_stamp
 from .report import FileReport
 
 
@@ -27,15 +27,16 @@ class IngestCache:
     settings change (fingerprint of sizes and modification times of every part)."""
 
     def __init__(self, root: Path, source: Source, settings: Settings, corrections: pd.DataFrame | None = None):
-        parts = [source.path] if source.path.suffix.lower() != ".shp" else file_parts(source.path)
+        files = [source.path]
         if settings.forest is not None:  # the forest status map refines this file's forest parcels
-            forest = layer_file(settings.forest.path)
-            parts += file_parts(forest) if forest.suffix.lower() == ".shp" else [forest]
-        stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
+            files.append(settings.forest.path)
+        if settings.boundaries is not None:  # they place the parcels of a file that names no commune
+            files.append(settings.boundaries.path)
+        stamp = [part for path in files for part in file_stamp(path)]
         text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
                            settings.province.gso_code, repr(settings.column_aliases), repr(settings.compound),
-                           repr(settings.refine), repr(settings.forest), settings.regime, fingerprint(corrections),
-                           __version__],
+                           repr(settings.refine), repr(settings.forest), repr(settings.boundaries), settings.regime,
+                           fingerprint(corrections), __version__],
                           default=str)
         self.fingerprint = hashlib.sha1(text.encode()).hexdigest()
         self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]

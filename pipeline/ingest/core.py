@@ -9,6 +9,7 @@ refuses (the first reason wins) and returns what it found.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from .codes import (
 )
 from .columns import detect_landuse_column, find_column, map_columns
 from .owners import FROM_CONFIG, FROM_CORRECTION, FROM_FILE, infer_owners, migrate_owners, valid_owner_codes
+from .place import PLACED_FLAG, place_in_communes
 from .refine import CORRECTED, DEFAULT_NOTE, default_rules
 from .report import FileReport, inference_counts
 from .text import map_unique
@@ -85,6 +87,8 @@ class Rules:
     require_owner: bool = True
     owner_default: str | None = None  # the [[sources]] owner_type
     corrections: pd.DataFrame | None = field(default=None, compare=False)  # see ingest.corrections
+    #: The commune boundaries (TM-3) that place a file's parcels when no code is given; read when needed.
+    communes: Callable[[], gpd.GeoDataFrame] | None = field(default=None, compare=False)
 
     def corrected(self, fids: np.ndarray, sheets: np.ndarray, parcels: np.ndarray) -> pd.DataFrame:
         """The officer's ``landuse`` and ``owner_type`` for each row (None where
@@ -221,24 +225,45 @@ def _owner(data: pd.DataFrame, columns: dict[str, str], codes: Codes, rules: Rul
     return out
 
 
-def _commune(data: pd.DataFrame, column: str | None, given: str | None, source_file: str,
-             report: FileReport) -> pd.Series:
+def _commune(data: pd.DataFrame, column: str | None, rules: Rules, geometry: Geometry, reason: np.ndarray,
+             source_file: str, report: FileReport) -> tuple[pd.Series, np.ndarray]:
     """Commune codes: the config's for the file (it wins, with a warning where the
-    attribute says otherwise), else the attribute, else the file name (with a warning)."""
+    attribute says otherwise), else the attribute, else where the boundary file
+    places the parcels, else the file name (with a warning); and which were placed."""
     commune = (normalise_commune_code(data[column]) if column
                else pd.Series([""] * len(data), dtype="string"))
+    given = rules.commune_code
     fallback = normalise_commune_code(pd.Series([given or ""])).iat[0] or (given or "")
+    placed = np.zeros(len(data), dtype=bool)
     if fallback:
         other = commune.ne("") & commune.ne(fallback)
         if other.any():
             report.warn(f"{int(other.sum())} features say commune {sorted(set(commune[other]))[:3]} in column "
                         f"'{column}'; the config gives {fallback} for this file, which is used")
-        return pd.Series([fallback] * len(data), dtype="string")
+        return pd.Series([fallback] * len(data), dtype="string"), placed
+    if commune.eq("").any() and rules.communes is not None:
+        commune, placed = _placed(commune, geometry, reason, rules.communes(), report)
     if commune.eq("").any():
         fallback = f"{UNKNOWN_COMMUNE_PREFIX}{Path(source_file).stem}"
         report.warn(f"no commune code known for {int(commune.eq('').sum())} features: named "
                     f"'{fallback}'. Give commune_code in a [[sources]] entry of inventory.toml")
-    return commune.mask(commune.eq(""), fallback)
+    return commune.mask(commune.eq(""), fallback), placed
+
+
+def _placed(commune: pd.Series, geometry: Geometry, reason: np.ndarray, communes: gpd.GeoDataFrame,
+            report: FileReport) -> tuple[pd.Series, np.ndarray]:
+    """The blank commune codes filled in from where the features lie (:mod:`.place`), and which were."""
+    unknown = commune.eq("").to_numpy()
+    codes, whole = place_in_communes(geometry.projected[unknown], reason[unknown] == "", geometry.area[unknown],
+                                     communes)
+    placed = np.zeros(len(commune), dtype=bool)
+    placed[np.flatnonzero(unknown)[codes != ""]] = True
+    values = commune.to_numpy(dtype=object).copy()
+    values[placed] = codes[codes != ""]
+    if whole is None and placed.any():
+        report.warn(f"the file names no commune; its parcels lie in {len(set(codes) - {''})} communes of the "
+                    "boundary file and each is given to the commune it lies in")
+    return pd.Series(values, dtype="string"), placed
 
 
 def _compound_uses(data: pd.DataFrame, codes: Codes, area: np.ndarray, settings: Settings, reason: np.ndarray,
@@ -343,10 +368,11 @@ def ingest_frame(frame: gpd.GeoDataFrame, *, source_file: str, source_crs: CRS |
     corrected = rules.corrected(data["source_fid"].to_numpy(), sheets, parcel_numbers)
     codes = _landuse(data, columns.get("landuse"), rules, corrected["landuse"], reason, report)
     owner = _owner(data, columns, codes, rules, corrected["owner_type"], reason, report)
-    commune = _commune(data, columns.get("commune_code"), rules.commune_code, source_file, report)
+    commune, placed = _commune(data, columns.get("commune_code"), rules, geometry, reason, source_file, report)
     uses = _compound_uses(data, codes, geometry.area, settings, reason, report)
     keep = reason == ""
     recorded, flags = _recorded_area(data, columns.get("area_recorded"), geometry, keep, report)
+    flags[placed] = [join_flag(f, PLACED_FLAG) for f in flags[placed]]
     contract = pd.DataFrame({
         "commune_code": commune.astype(str).to_numpy(),
         "sheet_no": sheets,

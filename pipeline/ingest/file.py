@@ -5,6 +5,7 @@ the officer's corrections, forest groups refined by the forest status map."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache, partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,9 +15,10 @@ import shapely
 from pyproj import CRS
 
 from .. import crs as vn
-from ..config import Settings, SourceOverride
+from ..boundaries import load_boundaries
+from ..config import Boundaries, Settings, SourceOverride
 from .core import Rules, find_columns, ingest_frame
-from .read import ARC_STEP_DEG, Source, label_dgn_shapes, read_source
+from .read import ARC_STEP_DEG, Source, file_stamp, label_dgn_shapes, read_source
 from .refine import load_forest_map, refine_by_forest_map, refinements
 from .report import FileReport, inference_counts
 from .text import declared_encoding, repair_frame_text
@@ -28,8 +30,24 @@ def file_rules(settings: Settings, override: SourceOverride, corrections: pd.Dat
     ``kinds`` override (the previous inventory's layer keeps group codes, needs no object)."""
     strict = settings.refine.strict
     rules = Rules(commune_code=override.commune_code, refine=refinements(settings, override),
-                  infer_owner=not strict, owner_default=override.owner_type, corrections=corrections)
+                  infer_owner=not strict, owner_default=override.owner_type, corrections=corrections,
+                  communes=commune_boundaries(settings))
     return replace(rules, **kinds) if kinds else rules  # type: ignore[arg-type]
+
+
+def commune_boundaries(settings: Settings) -> partial[gpd.GeoDataFrame] | None:
+    """The run's commune polygons (TM-3) as a loader: read once per process, when
+    a file names no commune, and again only when the boundary file changes."""
+    spec = settings.boundaries
+    if spec is None:
+        return None
+    return partial(_communes, spec, settings.province.central_meridian_deg, tuple(file_stamp(spec.path)))
+
+
+@lru_cache(maxsize=2)
+def _communes(spec: Boundaries, meridian: float, stamp: tuple) -> gpd.GeoDataFrame:
+    del stamp  # in the key only: a changed file is read again
+    return load_boundaries(spec, meridian)[["commune_code", "geometry"]]
 
 
 def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.DataFrame | None = None,

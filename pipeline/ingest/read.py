@@ -154,6 +154,14 @@ def file_parts(path: Path) -> list[Path]:
     return sorted(path.parent.glob(glob.escape(path.stem) + ".*"))
 
 
+def file_stamp(path: str | Path) -> list[tuple[str, int, int]]:
+    """Name, size and modification time of each part of a file (all of a
+    shapefile's), to see it change; nothing for a file that is not there."""
+    file = layer_file(path)
+    parts = file_parts(file) if file.suffix.lower() == ".shp" else [file]
+    return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
+
+
 def _zip_members(path: Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as archive:

@@ -16,8 +16,11 @@ from ..messages import vi
 from ..report import markdown_table, vn_number
 from ..workdir import WorkDir, shown_path
 from .owners import SOURCE_VI, rule_text
+from .place import PLACED_FLAG
 
 log = logging.getLogger(__name__)
+#: How the report's inference table starts a commune found from where the parcels lie.
+PLACED_RULE = "Mã xã "
 
 
 @dataclass
@@ -84,8 +87,12 @@ class IngestResult:
 
 
 def inference_counts(parcels: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Parcels and m² per rule that decided a code or an object (for the report)."""
+    """Parcels and m² per rule that decided a commune, a code or an object (for the report)."""
     labels = []
+    placed = parcels["flags"].astype("string").str.contains(PLACED_FLAG, regex=False).fillna(False).astype(bool)
+    if placed.any():
+        labels.append((PLACED_RULE + parcels.loc[placed, "commune_code"].astype(str) + " (theo vị trí thửa trên tệp "
+                       "ranh giới xã)", parcels.loc[placed, "area_m2"]))
     refined = parcels["refined"].notna()
     if refined.any():
         labels.append(("Mã loại đất: " + parcels.loc[refined, "refined"].astype(str), parcels.loc[refined, "area_m2"]))
@@ -112,6 +119,11 @@ def inference_table(files: list[FileReport]) -> pd.DataFrame:
             rows[rule][1] += v["area_m2"]
     return pd.DataFrame([{"Quy tắc": r, "Số thửa": int(n), "Diện tích (ha)": a / 1e4}
                          for r, (n, a) in sorted(rows.items())])
+
+
+def _placed(f: FileReport) -> bool:
+    """Whether some of the file's parcels got their commune from where they lie."""
+    return any(rule.startswith(PLACED_RULE) for rule in f.inferred)
 
 
 def _ha(m2: float) -> str:
@@ -161,15 +173,18 @@ def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings
         f"cách ly: {totals['features_quarantined']}",
         f"- Diện tích đọc: {_ha(totals['area_in_m2'])} ha = nhận {_ha(totals['area_out_m2'])} ha "
         f"+ cách ly {_ha(totals['area_quarantined_m2'])} ha",
-        "- Các thửa cách ly, suy luận và chuyển mã được liệt kê từng thửa trong sổ rà soát "
+        "- Các thửa cách ly, suy đối tượng và chuyển mã được liệt kê từng thửa trong sổ rà soát "
         "`reports/review/<mã xã>.xlsx`.",
+        *(["- Các thửa có mã xã lấy theo vị trí mang ghi chú «" + vi(PLACED_FLAG) + "» (cột «Ghi chú kiểm tra» "
+           "của lớp thửa đất trong GeoPackage)."] if any(_placed(f) for f in result.files) else []),
         "",
         markdown_table(_file_table(result.files, settings.input_root)),
         "",
     ]
     inferred = inference_table(result.files)
     if len(inferred):
-        lines += ["## Đối tượng sử dụng đất suy luận và mã loại đất chuyển đổi", "", markdown_table(inferred), ""]
+        lines += ["## Mã xã, đối tượng sử dụng đất suy luận và mã loại đất chuyển đổi", "",
+                  markdown_table(inferred), ""]
     for f in result.files:
         notes = _file_notes(f)
         if notes:

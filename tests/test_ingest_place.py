@@ -1,0 +1,128 @@
+"""A parcel file that names no commune (no MAXA column, no [[sources]] code):
+the run's commune boundaries say where its parcels lie. One commune's export
+goes to that commune whole; a district's export is shared out parcel by
+parcel; every parcel so placed is flagged and counted in the report."""
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from click.testing import CliRunner
+
+import pipeline
+from pipeline.boundaries import load_boundaries
+from pipeline.cli import cli
+from pipeline.config import Boundaries
+
+BOUNDARIES = Path(pipeline.__file__).parent / "data/langson_communes_2009.geojson"
+HOANG_VAN_THU, TAM_THANH = "05971", "05974"  # two neighbouring wards of Lạng Sơn city
+
+
+def _communes() -> gpd.GeoDataFrame:
+    return load_boundaries(Boundaries(BOUNDARIES), 107.25).set_index("commune_code")
+
+
+def _squares_in(code: str, count: int, size: float = 20.0) -> list[shapely.Polygon]:
+    """``count`` squares in a row from a point inside the commune, all inside it."""
+    commune = _communes().geometry[code]
+    x, y = shapely.get_coordinates(commune.point_on_surface())[0]
+    squares = [shapely.box(x + i * size, y, x + (i + 1) * size, y + size) for i in range(count)]
+    inside = [s for s in squares if commune.contains(s)]
+    assert len(inside) == count, "the fixture's squares should lie inside the commune"
+    return squares
+
+
+def _file(path: Path, geoms: list) -> Path:
+    """Parcels without any commune column, in the province's TM-3."""
+    gpd.GeoDataFrame({"SHBANDO": [1] * len(geoms), "SHTHUA": range(1, len(geoms) + 1), "KHLOAIDAT": "ODT",
+                      "DOITUONG": "GDC"}, geometry=geoms, crs="EPSG:9215").to_file(path)
+    return path
+
+
+def _ingest(tmp_path: Path, raw: Path, boundaries: bool = True):
+    config = tmp_path / "inventory.toml"
+    config.write_text('[inventory]\nprovince = "Lạng Sơn"\n'
+                      + (f'[boundaries]\npath = "{BOUNDARIES.as_posix()}"\n' if boundaries else ""), encoding="utf-8")
+    work = tmp_path / "work"
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--config", str(config),
+                                      "--workdir", str(work)])
+    assert result.exit_code == 0, result.output
+    return work
+
+
+def _communes_written(work: Path) -> dict[str, pd.DataFrame]:
+    return {p.stem: gpd.read_parquet(p) for p in sorted((work / "parcels").glob("*.parquet"))}
+
+
+def test_one_communes_file_goes_to_that_commune_whole_and_says_so(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    # 19 parcels in Hoàng Văn Thụ and one (5 % of the area) across the line in Tam Thanh: one commune's export
+    _file(raw / "thua.shp", _squares_in(HOANG_VAN_THU, 19) + _squares_in(TAM_THANH, 1))
+
+    work = _ingest(tmp_path, raw)
+
+    written = _communes_written(work)
+    assert list(written) == [HOANG_VAN_THU]
+    parcels = written[HOANG_VAN_THU]
+    assert len(parcels) == 20 and parcels["flags"].str.contains("commune found from the boundary file").all()
+    report = json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))
+    assert report["files"][0]["communes"] == [HOANG_VAN_THU]
+    assert report["files"][0]["inferred"]["Mã xã 05971 (theo vị trí thửa trên tệp ranh giới xã)"]["features"] == 20
+    assert not report["files"][0]["warnings"]  # nothing named after the file
+    text = (work / "reports/ingest.md").read_text(encoding="utf-8")
+    assert "| Mã xã 05971 (theo vị trí thửa trên tệp ranh giới xã) | 20 |" in text
+    assert "mang ghi chú «Mã xã lấy theo vị trí thửa trên tệp ranh giới xã»" in text
+
+
+def test_a_file_across_communes_is_shared_out_parcel_by_parcel(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    x0, y0, _, y1 = _communes().total_bounds
+    outside = shapely.box(x0 - 520, (y0 + y1) / 2, x0 - 500, (y0 + y1) / 2 + 20)  # beyond the province's west edge
+    _file(raw / "huyen.shp", _squares_in(HOANG_VAN_THU, 6) + _squares_in(TAM_THANH, 4) + [outside])
+
+    work = _ingest(tmp_path, raw)
+
+    written = _communes_written(work)
+    assert {code: len(frame) for code, frame in written.items()} == {HOANG_VAN_THU: 6, TAM_THANH: 4,
+                                                                     "unknown_huyen": 1}
+    assert written["unknown_huyen"]["flags"].isna().all()  # not placed: named after the file, as before
+    warnings = json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))["files"][0]["warnings"]
+    assert any("lie in 2 communes of the boundary file" in w for w in warnings), warnings
+    assert any("no commune code known for 1 features" in w for w in warnings), warnings
+
+
+def test_without_boundaries_the_file_names_its_commune_as_before(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _file(raw / "thua.shp", _squares_in(HOANG_VAN_THU, 3))
+
+    work = _ingest(tmp_path, raw, boundaries=False)
+
+    assert list(_communes_written(work)) == ["unknown_thua"]
+
+
+def test_the_commune_in_the_file_wins_over_where_it_lies(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    frame = gpd.read_file(_file(raw / "thua.shp", _squares_in(HOANG_VAN_THU, 3))).assign(MAXA="5974")
+    frame.to_file(raw / "thua.shp")
+
+    work = _ingest(tmp_path, raw)
+
+    parcels = _communes_written(work)[TAM_THANH]
+    assert len(parcels) == 3 and parcels["flags"].isna().all()
+
+
+def test_a_previous_map_without_commune_codes_is_placed_too(tmp_path):
+    from pipeline.change import read_previous
+    from pipeline.config import Previous, settings_from_dict
+
+    path = _file(tmp_path / "hien_trang_2014.shp", _squares_in(TAM_THANH, 2))
+    settings = settings_from_dict({"inventory": {"province": "Lạng Sơn"},
+                                   "boundaries": {"path": str(BOUNDARIES)}})
+    layer, _, _ = read_previous(Previous(path=str(path)), settings, frozenset())
+    assert list(layer["commune_code"]) == [TAM_THANH, TAM_THANH]
