@@ -68,6 +68,14 @@ def test_geopackage_1_2_with_vietnamese_contents_and_indexes(gpkg):
     assert 'attr="landuse"' in change_qml and 'value="ONT"' in change_qml  # coloured by the new use
 
 
+def test_the_parcels_flags_read_in_vietnamese_in_the_geopackage(gpkg, sample_run):
+    flags = pyogrio.read_dataframe(gpkg, layer="thua_dat", columns=["flags"], read_geometry=False)["flags"].dropna()
+    kept = pd.concat([pd.read_parquet(p, columns=["flags"]) for p in (sample_run / "parcels").glob("*.parquet")])
+    assert len(flags) == kept["flags"].notna().sum() > 0
+    assert flags.str.startswith("Hình học lỗi đã sửa (").any()  # the parcel contract's "invalid geometry repaired (…)"
+    assert not flags.str.contains("repaired|recorded area|commune found", regex=True).any(), flags.unique()[:5]
+
+
 def test_change_layer_holds_the_documented_changes(gpkg, sample_dir):
     changed = pyogrio.read_dataframe(gpkg, layer="bien_dong")
     documented = pd.read_csv(sample_dir / "kiem_ke_2014" / "changes_2014_2019.csv")

@@ -24,6 +24,7 @@ import shapely
 
 from ..ingest.review import review_frame, review_inputs
 from ..io import read_columns, read_geoparquet, read_parquet_table
+from ..messages import vi
 from ..qa import LAYER_TITLES
 from ..workdir import RunManifest, WorkDir
 from .styles import LayerStyle, boundary_style, landuse_style, qa_style, review_style
@@ -73,12 +74,13 @@ def whole(frame: pd.DataFrame) -> Rows:
     return Rows((Part(lambda: frame),))
 
 
-def per_file(paths: list[Path], prepare: Callable[[gpd.GeoDataFrame], pd.DataFrame] | None = None) -> Rows:
+def per_file(paths: list[Path], prepare: Callable[[gpd.GeoDataFrame], pd.DataFrame] | None = None, *,
+             read: Callable[[Path], pa.Table] = read_parquet_table) -> Rows:
     """One part per GeoParquet file (a commune), read when written; the
-    files' columns together, read as Arrow with their WKB untouched, unless
-    ``prepare`` makes its own from the GeoDataFrame."""
+    files' columns together, read as Arrow (``read``) with their WKB untouched,
+    unless ``prepare`` makes its own from the GeoDataFrame."""
     if prepare is None:
-        return Rows(tuple(Part(partial(read_parquet_table, p), str(p), (p,)) for p in paths), files_schema(paths))
+        return Rows(tuple(Part(partial(read, p), str(p), (p,)) for p in paths), files_schema(paths))
     return Rows(tuple(Part(partial(prepared, prepare, p), str(p), (p,)) for p in with_rows(paths)))
 
 
@@ -91,6 +93,17 @@ def with_rows(paths: list[Path]) -> list[Path]:
     """The files holding rows, by their metadata (QA layers are empty in most
     communes); the first file when none does, for the layer's columns."""
     return [p for p in paths if pq.read_metadata(p).num_rows] or paths[:1]
+
+
+def parcel_rows(path: Path) -> pa.Table:
+    """A parcel file's rows with their flags in the officer's words (the parcel
+    contract keeps them in English, for the pipeline's own checks)."""
+    table = read_parquet_table(path)
+    at = table.schema.get_field_index("flags")
+    if at < 0 or table.column(at).null_count == len(table):
+        return table
+    flags = table.column(at).to_pandas().map(vi, na_action="ignore")
+    return table.set_column(at, table.schema.field(at), pa.array(flags, type=table.schema.field(at).type))
 
 
 def files_schema(paths: list[Path]) -> pa.Schema | None:
@@ -143,7 +156,7 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
                             per_file(work.khoanh_files()), True,
                             landuse_style("khoanh_dat", codes, "Khoanh đất theo mã loại đất")))
     layers.append(GpkgLayer("thua_dat", "Thửa đất", "Thửa đất sau chuẩn hóa (kiemke ingest), hệ VN-2000 TM-3.",
-                            per_file(work.parcel_files()), True,
+                            per_file(work.parcel_files(), read=parcel_rows), True,
                             landuse_style("thua_dat", codes, "Thửa đất theo mã loại đất")))
     layers += change_layers(work, manifest)
     layers = new_unit_layers(work, manifest, codes) + [review_layer(work, manifest)] + layers
