@@ -88,6 +88,12 @@ def empty_gpkg(d):
     return path
 
 
+def missing_shx_and_corrupt_prj(d):
+    p = missing_part(".shx")(d)
+    p.with_suffix(".prj").write_text("PROJCS[this is not WKT at all", encoding="ascii")
+    return p
+
+
 def corrupt_prj(d):
     p = shp(d, frame([square(0 * 50, 0, 50)]))
     p.with_suffix(".prj").write_text("PROJCS[this is not WKT at all", encoding="ascii")
@@ -331,13 +337,14 @@ def garbage_area(d):
 
 CORPUS = {
     "truncated .shp": (truncated_shp, "any"),
-    "missing .shx": (missing_part(".shx"), "error"),
+    "missing .shx": (missing_part(".shx"), "ingest"),
     "missing .dbf": (missing_part(".dbf"), "error"),
     "missing .prj": (missing_part(".prj"), "ingest"),
     "zero-byte .shp": (zero_byte("td.shp"), "error"),
     "zero-byte .geojson": (zero_byte("td.geojson"), "error"),
     "empty GeoPackage layer": (empty_gpkg, "error"),
     "corrupt .prj": (corrupt_prj, "ingest"),
+    "missing .shx and corrupt .prj": (missing_shx_and_corrupt_prj, "ingest"),
     "unknown EPSG code": (unknown_epsg, "ingest"),
     "coordinates outside Vietnam": (outside_vietnam, "error"),
     "NaN coordinates": (nan_coords, "ingest"),
@@ -441,6 +448,16 @@ def test_quarantine_reasons(tmp_path, name, reason):
     assert result.exit_code == 0
     quarantine = pd.concat([gpd.read_parquet(p) for p in (work / "quarantine").glob("*.parquet")])
     assert quarantine["reason"].str.contains(reason, regex=False).any(), list(quarantine["reason"])
+
+
+def test_a_missing_shx_is_rebuilt_from_the_shp_in_a_copy_and_the_input_left_as_it_is(tmp_path):
+    result, path, work = run_case(tmp_path, missing_part(".shx"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.suffix for p in path.parent.iterdir()) == [".cpg", ".dbf", ".prj", ".shp"]  # no .shx written
+    parcels = gpd.read_parquet(next((work / "parcels").glob("*.parquet")))
+    assert len(parcels) == 1 and parcels["area_m2"].iloc[0] == pytest.approx(2500.0, rel=1e-3)
+    assert "Thiếu tệp .shx (chỉ mục hình): đã dựng lại từ tệp .shp trên bản sao, tệp gốc giữ nguyên: 1" in \
+        (work / "reports/ingest.md").read_text(encoding="utf-8")
 
 
 def test_arcs_are_read_as_short_straight_segments_and_reported(tmp_path):

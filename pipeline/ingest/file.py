@@ -67,6 +67,8 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
     if text.codec_found:
         report.encoding = f"{text.codec_found} (found in the values)"
     report.repairs.update(text.counts)
+    if info.get("shx_restored"):
+        report.repairs["the .shx (index of the shapes) is missing: rebuilt from the .shp in a copy"] = 1
     if info.get("curved"):
         report.repairs[f"curved geometries (arcs) drawn as straight segments of {ARC_STEP_DEG}°"] = info["curved"]
     for name in info.get("merged_columns", []):

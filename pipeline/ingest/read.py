@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -183,21 +183,18 @@ def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
     ``info["crs_problem"]`` says why a declared CRS was unusable."""
     _refuse_dgn_v8(source)
     _require_shapefile_parts(source)
+    restore_shx = _shx_missing(source)
     try:
         try:
-            info = pyogrio.read_info(source.gdal_path, layer=source.layer)
-            latin1 = info.get("driver") in BYTE_DRIVERS
-            try:
-                frame, crs_problem = _read_layer(source.gdal_path, source.layer, info, latin1)
-            except Exception as exc:  # text that is not UTF-8 in a UTF-8 format (a GeoJSON in cp1258 bytes)
-                if latin1 or "utf" not in str(exc).lower():
-                    raise
-                frame, crs_problem = _read_layer(source.gdal_path, source.layer, info, True)
-                latin1, info["encoding"] = True, "bytes that are not UTF-8, decoded per value"
+            if restore_shx:
+                frame, info, crs_problem = _read_copy(source.path, restore_shx=True)
+                latin1 = True
+            else:
+                frame, info, latin1, crs_problem = _read_in_place(source)
         except pyogrio.errors.CRSError as exc:
             if source.member or source.path.suffix.lower() != ".shp":
                 raise
-            frame, info = _read_without_prj(source.path)
+            frame, info, _ = _read_copy(source.path, prj=False, restore_shx=restore_shx)
             latin1, crs_problem = True, f"the .prj cannot be read ({exc}); it is ignored"
     except Exception as exc:  # GDAL raises many types; all mean "cannot read"
         raise InputFileError(
@@ -206,10 +203,26 @@ def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
         ) from None
     info["latin1"] = latin1
     info["crs_problem"] = crs_problem
+    info["shx_restored"] = restore_shx
     frame, info["merged_columns"] = merge_repeated_columns(frame)
     if "source_fid" in frame.columns:  # e.g. a file written by kiemke itself
         frame = frame.rename(columns={"source_fid": "source_fid_original"})
     return frame.reset_index(names="source_fid"), info
+
+
+def _read_in_place(source: Source) -> tuple[gpd.GeoDataFrame, dict, bool, str]:
+    """Read a layer where it is: the frame, the layer's info, whether its text
+    is still bytes to decode, why a declared CRS was unusable."""
+    info = pyogrio.read_info(source.gdal_path, layer=source.layer)
+    latin1 = info.get("driver") in BYTE_DRIVERS
+    try:
+        frame, crs_problem = _read_layer(source.gdal_path, source.layer, info, latin1)
+    except Exception as exc:  # text that is not UTF-8 in a UTF-8 format (a GeoJSON in cp1258 bytes)
+        if latin1 or "utf" not in str(exc).lower():
+            raise
+        frame, crs_problem = _read_layer(source.gdal_path, source.layer, info, True)
+        latin1, info["encoding"] = True, "bytes that are not UTF-8, decoded per value"
+    return frame, info, latin1, crs_problem
 
 
 def merge_repeated_columns(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
@@ -319,17 +332,26 @@ def _gdal_option(name: str, value: str) -> Iterator[None]:
         pyogrio.set_gdal_config_options({name: before})
 
 
-def _read_without_prj(path: Path) -> tuple[gpd.GeoDataFrame, dict]:
-    """Read a shapefile whose .prj GDAL rejects: its other parts, copied aside
-    (the input itself is never touched)."""
-    with tempfile.TemporaryDirectory() as tmp:
+def _read_copy(path: Path, *, prj: bool = True, restore_shx: bool = False) -> tuple[gpd.GeoDataFrame, dict, str]:
+    """Read a shapefile from a copy of its parts set aside (the input itself is
+    never touched): without its .prj when GDAL rejects it, with its .shx index
+    rebuilt from the .shp when it is missing. Returns the frame, the layer's
+    info and why a declared CRS was unusable."""
+    restore = _gdal_option("SHAPE_RESTORE_SHX", "YES") if restore_shx else nullcontext()
+    with tempfile.TemporaryDirectory() as tmp, restore:
         for part in file_parts(path):
-            if part.suffix.lower() != ".prj":
+            if prj or part.suffix.lower() != ".prj":
                 shutil.copy2(part, Path(tmp) / part.name)
         copy = str(Path(tmp) / path.name)
         info = pyogrio.read_info(copy)
-        frame, _ = _read_layer(copy, None, info, True)
-    return frame, info
+        frame, problem = _read_layer(copy, None, info, True)
+    return frame, info, problem
+
+
+def _shx_missing(source: Source) -> bool:
+    """A shapefile whose .shx (the index of its shapes) is not beside it."""
+    return (not source.member and source.path.suffix.lower() == ".shp"
+            and not any(p.suffix.lower() == ".shx" for p in file_parts(source.path)))
 
 
 def _require_shapefile_parts(source: Source) -> None:
