@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from .units import nameless_commune
+
 
 def vn_number(value: float, decimals: int = 2) -> str:
     """A number written the Vietnamese way: 1.234,56 (dot for thousands, comma for decimals)."""
@@ -20,9 +22,10 @@ def signed(value: float, decimals: int = 2) -> str:
 
 
 def unit_label(code: str, names: dict[str, str]) -> str:
-    """"Xã Hòa Bình (06274)", or "Xã 06274" when the boundary file has no name."""
+    """"Xã Hòa Bình (06274)", or "Xã 06274" when the boundary file has no name
+    (:func:`~pipeline.units.nameless_commune`)."""
     name = names.get(code, "")
-    return f"{name} ({code})" if name else f"Xã {code}"
+    return f"{name} ({code})" if name else nameless_commune(code)
 
 
 def _cell(value: object) -> str:

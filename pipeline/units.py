@@ -10,6 +10,8 @@ import pandas as pd
 #: The district of the communes the boundary file does not know: their areas
 #: still reach the province's forms, but it is no unit to draw a map of.
 UNKNOWN_DISTRICT = "000"
+#: How the code of a commune named after its file starts (nothing said its commune code).
+UNNAMED_PREFIX = "unknown_"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,13 @@ def _strip(name: str, prefixes: tuple[str, ...]) -> str:
     return name
 
 
+def nameless_commune(code: str) -> str:
+    """The name of a commune no boundary or config names: "Xã 06274", or for one
+    named after its file, that it has no code yet and which file it is."""
+    return f"Xã chưa rõ mã (tệp {code.removeprefix(UNNAMED_PREFIX)})" if code.startswith(UNNAMED_PREFIX) \
+        else f"Xã {code}"
+
+
 def build_units(commune_codes: list[str], attributes: pd.DataFrame, province_name: str,
                 province_code: str, levels: tuple[str, ...] = ("xa", "huyen", "tinh")) -> list[Unit]:
     """Communes, their districts and the province, from the communes' codes,
@@ -64,7 +73,8 @@ def build_units(commune_codes: list[str], attributes: pd.DataFrame, province_nam
     communes = []
     for code in sorted(commune_codes):
         known = code in info.index
-        name = str(info.at[code, "commune_name"]) if known and pd.notna(info.at[code, "commune_name"]) else code
+        name = str(info.at[code, "commune_name"]) if known and pd.notna(info.at[code, "commune_name"]) else \
+            nameless_commune(code)
         placed = known and pd.notna(info.at[code, "district_code"])
         district = str(info.at[code, "district_code"]) if placed else UNKNOWN_DISTRICT
         district_names.setdefault(district, str(info.at[code, "district_name"]) if placed else "(không rõ huyện)")

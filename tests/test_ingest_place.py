@@ -1,7 +1,9 @@
 """A parcel file that names no commune (no MAXA column, no [[sources]] code):
 the run's commune boundaries say where its parcels lie. One commune's export
 goes to that commune whole; a district's export is shared out parcel by
-parcel; every parcel so placed is flagged and counted in the report."""
+parcel; every parcel so placed is flagged and counted in the report. Without
+boundaries each file is a commune of its own, named after it, even where each
+commune's folder holds a file of the same name."""
 
 import json
 from pathlib import Path
@@ -126,3 +128,24 @@ def test_a_previous_map_without_commune_codes_is_placed_too(tmp_path):
                                    "boundaries": {"path": str(BOUNDARIES)}})
     layer, _, _ = read_previous(Previous(path=str(path)), settings, frozenset())
     assert list(layer["commune_code"]) == [TAM_THANH, TAM_THANH]
+
+
+def test_files_of_one_name_in_each_communes_folder_stay_apart(tmp_path):
+    from pipeline.units import build_units
+
+    raw = tmp_path / "raw"
+    for folder, code in (("hoang_van_thu", HOANG_VAN_THU), ("tam_thanh", TAM_THANH)):
+        (raw / folder).mkdir(parents=True)
+        _file(raw / folder / "ThuaDat.shp", _squares_in(code, 3))
+    _file(raw / "le.shp", _squares_in(TAM_THANH, 2))
+
+    work = _ingest(tmp_path, raw, boundaries=False)
+
+    written = _communes_written(work)
+    assert {code: len(frame) for code, frame in written.items()} == {
+        "unknown_hoang_van_thu_ThuaDat": 3, "unknown_tam_thanh_ThuaDat": 3, "unknown_le": 2}
+    assert set(written["unknown_le"]["commune_code"]) == {"file:le"}
+    assert set(written["unknown_tam_thanh_ThuaDat"]["commune_code"]) == {"file:tam_thanh/ThuaDat"}
+    units = build_units(sorted(written), pd.DataFrame(), "Lạng Sơn", "20")
+    assert [u.name for u in units if u.level == "xa"] == [
+        "Xã chưa rõ mã (tệp hoang_van_thu_ThuaDat)", "Xã chưa rõ mã (tệp le)", "Xã chưa rõ mã (tệp tam_thanh_ThuaDat)"]

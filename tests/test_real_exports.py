@@ -319,7 +319,7 @@ def test_an_empty_commune_and_a_one_parcel_commune_go_through_every_stage(tmp_pa
     assert (work / "forms/xa/06253/Bieu_01_TKDD.xlsx").exists() and (work / "forms/xa/06286/Bieu_01_TKDD.xlsx").exists()
     assert (work / "maps/xa_06286.pdf").exists()  # no khoanh and no boundary for 06253: no sheet, said so
     sheets = (work / "reports/maps.md").read_text(encoding="utf-8")
-    assert "| xa_06253 | 06253 | 06253 | 0,00 |" in sheets and "không có tờ bản đồ" in sheets
+    assert "| xa_06253 | Xã 06253 | 06253 | 0,00 |" in sheets and "không có tờ bản đồ" in sheets
     assert (work / "reports/review/06253.xlsx").exists()
     areas = pd.read_csv(work / "stats/areas.csv", dtype={"commune_code": str})
     assert areas.groupby("commune_code")["area_m2"].sum().to_dict() == pytest.approx({"06286": 10_000.0})

@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..io import atomic_path, read_commune_table, read_parquet_table, write_table
+from ..report import unit_label
+from ..units import UNNAMED_PREFIX
 from ..workdir import WorkDir
 from .cache import IngestCache
 from .core import UNKNOWN_COMMUNE_PREFIX
@@ -54,8 +56,7 @@ def write_commune_review(work: WorkDir, code: str) -> Path | None:
 
 def commune_title(work: WorkDir, code: str) -> str:
     """``Xã Yên Phúc (06319)`` from the run's boundaries or ``[[communes]]``, or the code alone."""
-    names = work.read_manifest().commune_names()
-    return f"{names[code]} ({code})" if code in names else f"Xã {code}"
+    return unit_label(safe_name(code), work.read_manifest().commune_names())
 
 
 def _assemble(work: WorkDir, code: str, folders: list[str]) -> dict[str, int]:
@@ -122,4 +123,4 @@ def _link(source: Path, target: Path) -> None:
 
 
 def safe_name(code: str) -> str:
-    return code.replace(UNKNOWN_COMMUNE_PREFIX, "unknown_").replace("/", "_")
+    return code.replace(UNKNOWN_COMMUNE_PREFIX, UNNAMED_PREFIX).replace("/", "_")

@@ -26,7 +26,8 @@ class IngestCache:
     """One source file's ingest result, kept until the file, its overrides or the
     settings change (fingerprint of sizes and modification times of every part)."""
 
-    def __init__(self, root: Path, source: Source, settings: Settings, corrections: pd.DataFrame | None = None):
+    def __init__(self, root: Path, source: Source, settings: Settings, corrections: pd.DataFrame | None = None,
+                 unnamed: str | None = None):
         files = [source.path]
         if settings.forest is not None:  # the forest status map refines this file's forest parcels
             files.append(settings.forest.path)
@@ -36,7 +37,7 @@ class IngestCache:
         text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
                            settings.province.gso_code, repr(settings.column_aliases), repr(settings.compound),
                            repr(settings.refine), repr(settings.forest), repr(settings.boundaries), settings.regime,
-                           fingerprint(corrections), __version__],
+                           fingerprint(corrections), unnamed, __version__],
                           default=str)
         self.fingerprint = hashlib.sha1(text.encode()).hexdigest()
         self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]
@@ -59,11 +60,12 @@ class IngestCache:
 
 
 def ingest_to_cache(cache: IngestCache, source: Source, settings: Settings,
-                    corrections: pd.DataFrame | None = None) -> None:
-    """Task: ingest one file (with the officer's corrections of it) into its
-    cache entry (one found not current by the stage). Runs on a worker."""
+                    corrections: pd.DataFrame | None = None, unnamed: str | None = None) -> None:
+    """Task: ingest one file (with the officer's corrections of it, ``unnamed``
+    the name of its features whose commune nothing says) into its cache entry
+    (one found not current by the stage). Runs on a worker."""
     try:
-        parcels, quarantine, report = ingest_file(source, settings, corrections=corrections)
+        parcels, quarantine, report = ingest_file(source, settings, corrections=corrections, unnamed=unnamed)
         validate_parcels(parcels, crs=vn.province_crs(settings.province))
         cache.store(parcels, quarantine, report)
     except (CRSError, InputFileError) as exc:

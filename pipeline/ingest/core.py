@@ -81,6 +81,7 @@ class Rules:
     """What the config and the officer say about one file's values."""
 
     commune_code: str | None = None  # the config's commune code: wins over the file's
+    unnamed: str | None = None  # the name of features whose commune nothing says (default: the file's name)
     accept_codes: frozenset[str] = frozenset()  # group codes kept as they are (a previous inventory's)
     refine: Refinements = ()  # group code → leaf
     infer_owner: bool = True  # False: quarantine blank objects ([refine] strict) or keep them (previous layer)
@@ -244,7 +245,7 @@ def _commune(data: pd.DataFrame, column: str | None, rules: Rules, geometry: Geo
     if commune.eq("").any() and rules.communes is not None:
         commune, placed = _placed(commune, geometry, reason, rules.communes(), report)
     if commune.eq("").any():
-        fallback = f"{UNKNOWN_COMMUNE_PREFIX}{Path(source_file).stem}"
+        fallback = f"{UNKNOWN_COMMUNE_PREFIX}{rules.unnamed or Path(source_file).stem}"
         report.warn(f"no commune code known for {int(commune.eq('').sum())} features: named "
                     f"'{fallback}'. Give commune_code in a [[sources]] entry of inventory.toml")
     return commune.mask(commune.eq(""), fallback), placed

@@ -17,7 +17,7 @@ from ..workdir import RunManifest, WorkDir
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
 from .cache import IngestCache, ingest_to_cache
 from .corrections import for_source, harvest, record_written
-from .read import VECTOR_SUFFIXES, discover, discover_pattern, layer_file
+from .read import LAYER_MARK, VECTOR_SUFFIXES, Source, discover, discover_pattern, layer_file
 from .report import FileReport, IngestResult, write_ingest_reports
 
 log = logging.getLogger(__name__)
@@ -99,12 +99,31 @@ def _ingest_stale(pmap, files: list, settings: Settings, corrections, progress: 
     """(cache folder, whether read) per file: the files whose cache entry is
     current are not sent to the workers (a run with nothing changed starts none)."""
     fixes = [for_source(corrections, source.label) for source in files]
+    names = unnamed_communes(files)
     root = WorkDir(settings.workdir).cache_dir / "ingest"
-    caches = [IngestCache(root, s, settings, f) for s, f in zip(files, fixes, strict=True)]
+    caches = [IngestCache(root, s, settings, f, names[s.label]) for s, f in zip(files, fixes, strict=True)]
     stale = {i for i, cache in enumerate(caches) if not cache.is_current()}
-    pmap(ingest_to_cache, [(caches[i], files[i], settings, fixes[i]) for i in sorted(stale)],
+    pmap(ingest_to_cache, [(caches[i], files[i], settings, fixes[i], names[files[i].label]) for i in sorted(stale)],
          "ingest" if progress else "")
     return [(str(cache.folder), i in stale) for i, cache in enumerate(caches)]
+
+
+def unnamed_communes(files: list[Source]) -> dict[str, str]:
+    """Per file, the name its parcels take when nothing says their commune: the
+    file's name, with as many of its folders as tell it from the files of the
+    same name in other folders (``ThuaDat.shp`` in each commune's folder)."""
+    paths = {source.label: Path(source.label.split(LAYER_MARK)[0].replace("!", "/")) for source in files}
+    names = {label: path.stem for label, path in paths.items()}
+    for depth in range(1, max((len(p.parts) for p in paths.values()), default=1)):
+        files_of: dict[str, set[Path]] = {}
+        for label, name in names.items():
+            files_of.setdefault(name, set()).add(paths[label])
+        shared = {name for name, same in files_of.items() if len(same) > 1}
+        if not shared:
+            break
+        names = {label: "/".join([*paths[label].parent.parts[-depth:], paths[label].stem]) if name in shared
+                 else name for label, name in names.items()}
+    return names
 
 
 def _reference_layers(settings: Settings) -> set:
