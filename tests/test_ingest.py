@@ -45,8 +45,8 @@ def test_a_code_typed_with_a_vietnamese_keyboard_on_reads_as_the_code(typed, cod
 
 
 def test_commune_codes_get_their_leading_zero_back():
-    codes = normalise_commune_code(pd.Series(["9922", 6253, "06253", None, "abc", 9922.0]))
-    assert list(codes) == ["09922", "06253", "06253", "", "", "09922"]
+    codes = normalise_commune_code(pd.Series(["9922", 6253, "06253", None, "abc", 9922.0, 0, "00000", 0.0]))
+    assert list(codes) == ["09922", "06253", "06253", "", "", "09922", "", "", ""]  # 0: a numeric field left empty
 
 
 @pytest.mark.parametrize("codes, area, known, expected", [

@@ -76,7 +76,7 @@ def test_one_communes_file_goes_to_that_commune_whole_and_says_so(tmp_path):
     assert not report["files"][0]["warnings"]  # nothing named after the file
     text = (work / "reports/ingest.md").read_text(encoding="utf-8")
     assert "| Mã xã 05971 (theo vị trí thửa trên tệp ranh giới xã) | 20 |" in text
-    assert "mang ghi chú «Mã xã lấy theo vị trí thửa trên tệp ranh giới xã»" in text
+    assert "Các thửa có mã xã do kiemke suy ra mang ghi chú cách suy" in text
 
 
 def test_a_file_across_communes_is_shared_out_parcel_by_parcel(tmp_path):
@@ -149,3 +149,28 @@ def test_files_of_one_name_in_each_communes_folder_stay_apart(tmp_path):
     units = build_units(sorted(written), pd.DataFrame(), "Lạng Sơn", "20")
     assert [u.name for u in units if u.level == "xa"] == [
         "Xã chưa rõ mã (tệp hoang_van_thu_ThuaDat)", "Xã chưa rõ mã (tệp le)", "Xã chưa rõ mã (tệp tam_thanh_ThuaDat)"]
+
+
+def test_a_blank_commune_code_takes_its_nearest_parcels_and_makes_no_commune_of_its_own(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    hoang, tam = _squares_in(HOANG_VAN_THU, 4), _squares_in(TAM_THANH, 3)
+    # a district's export: two communes' codes, a blank beside each, a 0 (a numeric field left empty), no shape
+    gpd.GeoDataFrame({"MAXA": ["5971", "5971", "5971", "", "06274", "06274", "0", None],
+                      "SHBANDO": 1, "SHTHUA": range(1, 9), "KHLOAIDAT": "ODT", "DOITUONG": "GDC"},
+                     geometry=[*hoang, *tam, None], crs="EPSG:9215").to_file(raw / "huyen.shp")
+    (raw / "huyen.cpg").write_text("UTF-8")
+
+    work = _ingest(tmp_path, raw, boundaries=False)
+
+    written = _communes_written(work)
+    assert {code: sorted(frame["parcel_no"].astype(int)) for code, frame in written.items()} == {
+        HOANG_VAN_THU: [1, 2, 3, 4], "06274": [5, 6, 7]}
+    flagged = pd.concat(written.values()).set_index("parcel_no")["flags"].dropna()
+    assert dict(flagged) == dict.fromkeys(["4", "7"], "blank commune code: the nearest parcel's")
+    quarantine = gpd.read_parquet(next((work / "quarantine").glob("*.parquet")))
+    assert list(quarantine["commune_code"]) == [HOANG_VAN_THU]  # no shape: the file's commonest code
+    inferred = json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))["files"][0]["inferred"]
+    assert {k: v["features"] for k, v in inferred.items()} == {
+        "Mã xã 05971 (mã xã để trống, lấy theo thửa gần nhất có mã của tệp)": 1,
+        "Mã xã 06274 (mã xã để trống, lấy theo thửa gần nhất có mã của tệp)": 1}

@@ -57,10 +57,11 @@ def normalise_code(values: pd.Series) -> pd.Series:
 
 
 def normalise_commune_code(values: pd.Series) -> pd.Series:
-    """5-digit commune codes: ``9922`` or ``'9922'`` → ``'09922'``; others → ``''``."""
+    """5-digit commune codes: ``9922`` or ``'9922'`` → ``'09922'``; others → ``''``
+    (``0``, which a .dbf's numeric field holds where nothing was written, too)."""
     def one(value: object) -> str:
         text = re.sub(r"\.0+$", "", str(value).strip())
-        return text.zfill(5) if re.fullmatch(r"\d{1,5}", text) else ""
+        return text.zfill(5) if re.fullmatch(r"\d{1,5}", text) and text.strip("0") else ""
 
     return pd.Series(map_unique(values, one), index=values.index, dtype=object).fillna("").astype("string")
 

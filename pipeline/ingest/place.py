@@ -1,7 +1,10 @@
-"""Communes found from where a file's parcels lie, for a file that names none:
-the run's commune boundaries (``[boundaries]``) hold each parcel's inner point.
+"""Communes found from where parcels lie, where the file leaves them blank.
 
-A file is most often one commune's export. Its parcels along the commune line
+A parcel whose commune code is blank in a file that gives other parcels one
+takes the code of the nearest parcel that has one (the file's only code, in one
+commune's export). A file that names no commune at all is placed by the run's
+commune boundaries (``[boundaries]``), which hold each parcel's inner point. A
+file is most often one commune's export; its parcels along the commune line
 may fall on either side of a boundary drawn at a smaller scale, so a file that
 lies almost wholly in one commune is given to that commune as a whole; a file
 that spans several (a district's export) is shared out parcel by parcel.
@@ -16,6 +19,8 @@ import shapely
 
 #: Flag of a parcel whose commune code was found from the boundary file.
 PLACED_FLAG = "commune found from the boundary file"
+#: Flag of a parcel whose blank commune code was taken from its nearest parcel.
+NEIGHBOUR_FLAG = "blank commune code: the nearest parcel's"
 #: A file with this share of its area in one commune is that commune's export.
 ONE_COMMUNE_SHARE = 0.9
 
@@ -56,3 +61,18 @@ def place_in_communes(geoms: np.ndarray, valid: np.ndarray, area: np.ndarray,
     if shares.max() >= ONE_COMMUNE_SHARE:
         return np.full(len(geoms), shares.idxmax(), dtype=object), str(shares.idxmax())
     return codes, None
+
+
+def from_neighbours(geoms: np.ndarray, valid: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The blank codes ('') filled in: the code of the nearest valid shape that
+    has one; the commonest code where a feature has no shape to measure from."""
+    out = codes.copy()
+    blank = codes == ""
+    coded = np.flatnonzero(~blank & valid & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+    points = inner_points(geoms, valid)
+    targets = np.flatnonzero(blank & ~shapely.is_missing(points))
+    if len(coded) and len(targets):
+        target_at, coded_at = shapely.STRtree(geoms[coded]).query_nearest(points[targets], all_matches=False)
+        out[targets[target_at]] = codes[coded[coded_at]]
+    out[out == ""] = pd.Series(codes[~blank]).mode().iat[0]
+    return out

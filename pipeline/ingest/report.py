@@ -16,11 +16,13 @@ from ..messages import vi
 from ..report import markdown_table, vn_number
 from ..workdir import WorkDir, shown_path
 from .owners import SOURCE_VI, rule_text
-from .place import PLACED_FLAG
+from .place import NEIGHBOUR_FLAG, PLACED_FLAG
 
 log = logging.getLogger(__name__)
-#: How the report's inference table starts a commune found from where the parcels lie.
-PLACED_RULE = "Mã xã "
+#: How the report's inference table starts a commune code kiemke found, and how it found it.
+COMMUNE_RULE = "Mã xã "
+COMMUNE_RULES = {PLACED_FLAG: "theo vị trí thửa trên tệp ranh giới xã",
+                 NEIGHBOUR_FLAG: "mã xã để trống, lấy theo thửa gần nhất có mã của tệp"}
 
 
 @dataclass
@@ -89,10 +91,12 @@ class IngestResult:
 def inference_counts(parcels: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Parcels and m² per rule that decided a commune, a code or an object (for the report)."""
     labels = []
-    placed = parcels["flags"].astype("string").str.contains(PLACED_FLAG, regex=False).fillna(False).astype(bool)
-    if placed.any():
-        labels.append((PLACED_RULE + parcels.loc[placed, "commune_code"].astype(str) + " (theo vị trí thửa trên tệp "
-                       "ranh giới xã)", parcels.loc[placed, "area_m2"]))
+    flags = parcels["flags"].astype("string")
+    for flag, how in COMMUNE_RULES.items():
+        found = flags.str.contains(flag, regex=False).fillna(False).astype(bool)
+        if found.any():
+            labels.append((COMMUNE_RULE + parcels.loc[found, "commune_code"].astype(str) + f" ({how})",
+                           parcels.loc[found, "area_m2"]))
     refined = parcels["refined"].notna()
     if refined.any():
         labels.append(("Mã loại đất: " + parcels.loc[refined, "refined"].astype(str), parcels.loc[refined, "area_m2"]))
@@ -121,9 +125,9 @@ def inference_table(files: list[FileReport]) -> pd.DataFrame:
                          for r, (n, a) in sorted(rows.items())])
 
 
-def _placed(f: FileReport) -> bool:
-    """Whether some of the file's parcels got their commune from where they lie."""
-    return any(rule.startswith(PLACED_RULE) for rule in f.inferred)
+def _commune_inferred(f: FileReport) -> bool:
+    """Whether kiemke found the commune code of some of the file's parcels."""
+    return any(rule.startswith(COMMUNE_RULE) for rule in f.inferred)
 
 
 def _ha(m2: float) -> str:
@@ -175,8 +179,8 @@ def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings
         f"+ cách ly {_ha(totals['area_quarantined_m2'])} ha",
         "- Các thửa cách ly, suy đối tượng và chuyển mã được liệt kê từng thửa trong sổ rà soát "
         "`reports/review/<mã xã>.xlsx`.",
-        *(["- Các thửa có mã xã lấy theo vị trí mang ghi chú «" + vi(PLACED_FLAG) + "» (cột «Ghi chú kiểm tra» "
-           "của lớp thửa đất trong GeoPackage)."] if any(_placed(f) for f in result.files) else []),
+        *(["- Các thửa có mã xã do kiemke suy ra mang ghi chú cách suy (cột «Ghi chú kiểm tra» của lớp thửa đất "
+           "trong GeoPackage)."] if any(_commune_inferred(f) for f in result.files) else []),
         "",
         markdown_table(_file_table(result.files, settings.input_root)),
         "",
