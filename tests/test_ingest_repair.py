@@ -119,6 +119,22 @@ def test_cp1258_bytes_without_a_true_cpg_are_read_in_the_codec_their_words_tell(
     assert report.repairs.get("values not UTF-8 although the .cpg says so", 0) == (4 if cpg else 0)
 
 
+def test_a_mapinfo_table_declared_windows_vietnamese_is_read_in_cp1258_without_gdals_warning(tmp_path, recwarn):
+    # no word here tells cp1258 from Latin-1 ('Vãn') or VNI ('Loè'): the table's charset does
+    names = ["Lò Văn Tâm", "Văn Tâm"]
+    frame = gpd.GeoDataFrame({"KHLOAIDAT": ["LUC", "ONT"], "DOITUONG": "GDC", "TENCHU": [_cp1258(n) for n in names]},
+                             geometry=[square(), square(100)], crs="EPSG:9215")
+    path = tmp_path / "thua.tab"
+    pyogrio.write_dataframe(frame, path, driver="MapInfo File", encoding="latin1")
+    path.write_bytes(path.read_bytes().replace(b"Neutral", b"WindowsVietnamese"))  # as MapInfo writes it
+
+    parcels, _, report = _ingest(path, SETTINGS)
+
+    assert list(parcels["owner_name"]) == names
+    assert report.encoding == "cp1258 (.tab)" and vi(report.encoding) == "cp1258 (theo khai báo bảng mã của tệp .tab)"
+    assert not [w for w in recwarn if "iconv" in str(w.message)]  # GDAL's, which the officer would see
+
+
 @pytest.mark.parametrize("values, codec", [
     (["Hoµng T©m", "Thôn Yªn Thái"], "TCVN3"), (["Hoaøng Taâm"], "VNI"), ([_cp1258("Đỗ Văn")], "cp1258"),
     (["Thôn Yên Thái", "Vãn"], None),  # no word that only one codec reads

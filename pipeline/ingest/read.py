@@ -14,6 +14,7 @@ import glob
 import re
 import shutil
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -185,17 +186,9 @@ def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
     _require_shapefile_parts(source)
     restore_shx = _shx_missing(source)
     try:
-        try:
-            if restore_shx:
-                frame, info, crs_problem = _read_copy(source.path, restore_shx=True)
-                latin1 = True
-            else:
-                frame, info, latin1, crs_problem = _read_in_place(source)
-        except pyogrio.errors.CRSError as exc:
-            if source.member or source.path.suffix.lower() != ".shp":
-                raise
-            frame, info, _ = _read_copy(source.path, prj=False, restore_shx=restore_shx)
-            latin1, crs_problem = True, f"the .prj cannot be read ({exc}); it is ignored"
+        with warnings.catch_warnings():  # GDAL knows no WindowsVietnamese table: its bytes are decoded here
+            warnings.filterwarnings("ignore", "Cannot find iconv encoding", RuntimeWarning)
+            frame, info, latin1, crs_problem = _read_any(source, restore_shx)
     except Exception as exc:  # GDAL raises many types; all mean "cannot read"
         raise InputFileError(
             f"{source.label}: cannot be read as vector data ({exc}). Check the file is complete "
@@ -208,6 +201,22 @@ def read_source(source: Source) -> tuple[gpd.GeoDataFrame, dict]:
     if "source_fid" in frame.columns:  # e.g. a file written by kiemke itself
         frame = frame.rename(columns={"source_fid": "source_fid_original"})
     return frame.reset_index(names="source_fid"), info
+
+
+def _read_any(source: Source, restore_shx: bool) -> tuple[gpd.GeoDataFrame, dict, bool, str]:
+    """Read a layer in place, or from a copy of a shapefile (its .shx rebuilt, a
+    .prj GDAL rejects left out): the frame, the layer's info, whether its text
+    is still bytes to decode, why a declared CRS was unusable."""
+    try:
+        if restore_shx:
+            frame, info, crs_problem = _read_copy(source.path, restore_shx=True)
+            return frame, info, True, crs_problem
+        return _read_in_place(source)
+    except pyogrio.errors.CRSError as exc:
+        if source.member or source.path.suffix.lower() != ".shp":
+            raise
+        frame, info, _ = _read_copy(source.path, prj=False, restore_shx=restore_shx)
+        return frame, info, True, f"the .prj cannot be read ({exc}); it is ignored"
 
 
 def _read_in_place(source: Source) -> tuple[gpd.GeoDataFrame, dict, bool, str]:

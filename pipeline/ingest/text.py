@@ -20,10 +20,18 @@ _CPG_NAMES = {"utf8": "utf-8", "65001": "utf-8", "1258": "cp1258", "cp1258": "cp
 
 
 
+#: MapInfo's charset names (a .tab's "!charset" line) that say how Vietnamese text is written;
+#: not WindowsLatin1, which tables of TCVN3 text declare as well.
+_TAB_CHARSETS = {"windowsvietnamese": "cp1258", "utf8": "utf-8"}
+
+
 def declared_encoding(source: Source, override: str | None) -> tuple[str | None, str]:
-    """The encoding the config or a shapefile's ``.cpg`` declares, and where from."""
+    """The encoding the config, a shapefile's ``.cpg`` or a MapInfo table's
+    charset declares, and where from."""
     if override:
         return override, "config"
+    if source.gdal_path.lower().endswith(".tab"):
+        return _tab_charset(source)
     if not source.gdal_path.lower().endswith(".shp"):
         return None, ""
     text = None
@@ -40,6 +48,18 @@ def declared_encoding(source: Source, override: str | None) -> tuple[str | None,
         return None, ""
     text = text.strip()
     return _CPG_NAMES.get(re.sub(r"[^0-9a-z]", "", text.lower()), text), ".cpg"
+
+
+def _tab_charset(source: Source) -> tuple[str | None, str]:
+    """The codec a MapInfo table's ``!charset`` line names (GDAL knows no
+    WindowsVietnamese, and reads its bytes as they are)."""
+    if source.member:
+        return None, ""
+    with open(source.path, encoding="latin-1", errors="replace") as fh:
+        head = fh.read(4096)
+    found = re.search(r"^\s*!charset\s+(\S+)", head, flags=re.IGNORECASE | re.MULTILINE)
+    codec = _TAB_CHARSETS.get(re.sub(r"[^0-9a-z]", "", found[1].lower())) if found else None
+    return (codec, ".tab") if codec else (None, "")
 
 
 def _cpg_of(shp: str, names: list[str]) -> str | None:
