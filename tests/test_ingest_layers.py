@@ -25,14 +25,14 @@ def _parcels(sheet: int, count: int) -> gpd.GeoDataFrame:
                             geometry=[square(i * 50, sheet * 50, 50) for i in range(count)], crs="EPSG:9215")
 
 
-def _other_layers(path) -> None:
+def _other_layers(path, driver: str = "GPKG") -> None:
     """What a cadastral GeoPackage keeps beside its parcels: a road (lines, first), the commune boundary."""
     road = gpd.GeoDataFrame({"TEN": ["QL1A"]}, geometry=[shapely.LineString([(X0, Y0), (X0 + 500, Y0)])],
                             crs="EPSG:9215")
-    road.to_file(path, layer="giao_thong")
+    road.to_file(path, layer="giao_thong", driver=driver)
     boundary = gpd.GeoDataFrame({"TEN": ["Xã Thí Điểm"], "MAXA": ["06253"]},
                                 geometry=[shapely.box(X0 - 10, Y0 - 10, X0 + 500, Y0 + 500)], crs="EPSG:9215")
-    boundary.to_file(path, layer="ranh_gioi_xa")
+    boundary.to_file(path, layer="ranh_gioi_xa", driver=driver)
 
 
 def _ingest(raw, work, *more):
@@ -72,6 +72,29 @@ def test_each_layer_of_parcels_is_read_and_the_others_are_left_and_reported(tmp_
     text = (tmp_path / "work/reports/ingest.md").read_text(encoding="utf-8")
     assert ("**Không đọc** — Lớp «ranh_gioi_xa» không có cột loại đất nên không được coi là lớp thửa, "
             "không đọc (1 đối tượng)") in text
+
+
+def test_an_esri_file_geodatabase_is_read_layer_by_layer_and_seen_to_change(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    gdb = raw / "HoangVanThu.gdb"  # a folder of .gdbtable files, as ArcGIS writes it
+    _other_layers(gdb, driver="OpenFileGDB")
+    _parcels(1, 3).assign(TENCHU="Nguyễn Văn Đỗ").to_file(gdb, layer="ThuaDat", driver="OpenFileGDB")
+
+    result = _ingest(raw, tmp_path / "work")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    files = {f["path"].split("raw/")[-1]: f for f in report["files"]}
+    assert sorted(files) == [f"HoangVanThu.gdb|layername={n}" for n in ("ThuaDat", "giao_thong", "ranh_gioi_xa")]
+    assert files["HoangVanThu.gdb|layername=ThuaDat"]["features_out"] == 3
+    assert files["HoangVanThu.gdb|layername=giao_thong"]["skipped"]
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")
+    assert set(parcels["owner_name"]) == {"Nguyễn Văn Đỗ"}
+    # a layer named as QGIS names it; a layer edited in ArcGIS is read again
+    assert _ingest(f"{gdb}|layername=ThuaDat", tmp_path / "one").exit_code == 0
+    _parcels(1, 4).to_file(gdb, layer="ThuaDat", driver="OpenFileGDB")
+    assert "Ingested 3 files: 4 parcels" in _ingest(raw, tmp_path / "work").output
 
 
 def test_a_geopackage_whose_layers_have_no_land_use_column_gets_a_clear_message(tmp_path):

@@ -31,8 +31,11 @@ from pyproj.exceptions import CRSError as ProjCRSError
 
 from ..errors import InputFileError
 
-#: File endings read as vector data (a folder is searched recursively).
-VECTOR_SUFFIXES = (".shp", ".gpkg", ".geojson", ".json", ".tab", ".dgn", ".zip")
+#: File endings read as vector data (a folder is searched recursively; an Esri
+#: file geodatabase is a folder ending in .gdb).
+VECTOR_SUFFIXES = (".shp", ".gpkg", ".gdb", ".geojson", ".json", ".tab", ".dgn", ".zip")
+#: Datasets whose every layer with geometry is read (those without a land-use column then left).
+LAYERED_SUFFIXES = (".gpkg", ".gdb")
 #: Folders under an input root that hold reference layers, not parcels.
 SKIPPED_FOLDERS = ("boundaries",)
 #: Drivers whose attribute bytes may be in any 8-bit code page.
@@ -81,10 +84,11 @@ def discover(paths: list[Path], outside: Path | None = None) -> list[Source]:
     for path in map(Path, paths):
         if LAYER_MARK in str(path):
             named.append(_named_layer(str(path)))
-        elif path.is_dir():
+        elif path.is_dir() and not _is_geodatabase(path):
             files += [p for p in sorted(path.rglob("*"))
-                      if p.is_file() and p.suffix.lower() in VECTOR_SUFFIXES
-                      and not set(SKIPPED_FOLDERS) & set(p.relative_to(path).parts[:-1])]
+                      if (p.is_file() or _is_geodatabase(p)) and p.suffix.lower() in VECTOR_SUFFIXES
+                      and not set(SKIPPED_FOLDERS) & set(p.relative_to(path).parts[:-1])
+                      and not any(part.lower().endswith(".gdb") for part in p.relative_to(path).parts[:-1])]
         elif path.exists():
             files.append(path)
         else:
@@ -98,6 +102,11 @@ def discover(paths: list[Path], outside: Path | None = None) -> list[Source]:
     return named + sources
 
 
+def _is_geodatabase(path: Path) -> bool:
+    """An Esri file geodatabase: a folder named ``*.gdb`` (of ``.gdbtable`` files)."""
+    return path.suffix.lower() == ".gdb" and path.is_dir()
+
+
 def layer_file(path: str | Path) -> Path:
     """The file of a path that may name one of its layers (``xa.gpkg|layername=thua``)."""
     return Path(str(path).split(LAYER_MARK, 1)[0])
@@ -106,7 +115,7 @@ def layer_file(path: str | Path) -> Path:
 def _named_layer(text: str) -> Source:
     """``xa.gpkg|layername=thua``: that layer, when the file holds it."""
     file, layer = text.split(LAYER_MARK, 1)
-    if not Path(file).is_file():
+    if not (Path(file).is_file() or _is_geodatabase(Path(file))):
         raise InputFileError(f"{file}: no such file or folder. Check the path given to ingest.")
     layers = [str(name) for name, _ in pyogrio.list_layers(file)]
     if layer not in layers:
@@ -120,9 +129,10 @@ OWN_PACKAGE_LAYERS = frozenset({"thua_dat", "khoanh_dat"})
 
 
 def _layers_of(source: Source) -> list[Source]:
-    """A GeoPackage's layers with geometry, each a source of its own when
-    there are several or the first is not one; any other file as it is."""
-    if not source.gdal_path.lower().endswith(".gpkg"):
+    """A GeoPackage's (or file geodatabase's) layers with geometry, each a
+    source of its own when there are several or the first is not one; any
+    other file as it is."""
+    if not source.gdal_path.lower().endswith(LAYERED_SUFFIXES):
         return [source]
     try:
         layers = pyogrio.list_layers(source.gdal_path)
@@ -159,7 +169,8 @@ def file_stamp(path: str | Path) -> list[tuple[str, int, int]]:
     """Name, size and modification time of each part of a file (all of a
     shapefile's), to see it change; nothing for a file that is not there."""
     file = layer_file(path)
-    parts = file_parts(file) if file.suffix.lower() == ".shp" else [file]
+    parts = file_parts(file) if file.suffix.lower() == ".shp" else sorted(file.iterdir()) \
+        if _is_geodatabase(file) else [file]
     return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
 
 
