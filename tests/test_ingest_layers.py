@@ -95,6 +95,9 @@ def test_an_esri_file_geodatabase_is_read_layer_by_layer_and_seen_to_change(tmp_
     assert _ingest(f"{gdb}|layername=ThuaDat", tmp_path / "one").exit_code == 0
     _parcels(1, 4).to_file(gdb, layer="ThuaDat", driver="OpenFileGDB")
     assert "Ingested 3 files: 4 parcels" in _ingest(raw, tmp_path / "work").output
+    # zipped, as it is sent by mail
+    shutil.make_archive(str(tmp_path / "mail/HoangVanThu.gdb"), "zip", raw, gdb.name)
+    assert "Ingested 3 files: 4 parcels" in _ingest(tmp_path / "mail", tmp_path / "zipped").output
 
 
 def test_a_geopackage_whose_layers_have_no_land_use_column_gets_a_clear_message(tmp_path):

@@ -180,10 +180,11 @@ def _zip_members(path: Path) -> list[str]:
             names = archive.namelist()
     except zipfile.BadZipFile:
         raise InputFileError(f"{path}: not a readable zip archive. Zip the shapefile again.") from None
-    members = sorted(n for n in names if n.lower().endswith((".shp", ".tab", ".gpkg", ".geojson")))
+    members = {n for n in names if n.lower().endswith((".shp", ".tab", ".gpkg", ".geojson"))}
+    members |= {n.rsplit("/", 1)[0] for n in names if n.lower().endswith(".gdbtable") and ".gdb/" in n.lower()}
     if not members:
-        raise InputFileError(f"{path}: the zip holds no .shp/.tab/.gpkg/.geojson. Check its content.")
-    return members
+        raise InputFileError(f"{path}: the zip holds no .shp/.tab/.gpkg/.gdb/.geojson. Check its content.")
+    return sorted(members)
 
 
 # -------------------------------------------------------------------- reading
