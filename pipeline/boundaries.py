@@ -6,12 +6,12 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 from pyproj import CRS
 
 from . import crs as vn
 from .config import Boundaries
 from .errors import InputFileError
+from .io import read_layer_holding
 from .vntext import repair_names
 
 BOUNDARY_COLUMNS = ["commune_code", "commune_name", "district_code", "district_name", "geometry"]
@@ -26,16 +26,16 @@ def load_boundaries(spec: Boundaries | None, central_meridian_deg: float) -> gpd
     if not spec:
         return gpd.GeoDataFrame(columns=BOUNDARY_COLUMNS, geometry="geometry")
     path = spec.path
-    try:
-        frame = pyogrio.read_dataframe(path)
-    except Exception as exc:
-        raise InputFileError(f"{path}: cannot read the boundary file ({exc}).") from None
     fields = {
         "commune_code": spec.commune_code_field,
         "commune_name": spec.commune_name_field,
         "district_code": spec.district_code_field,
         "district_name": spec.district_name_field,
     }
+    try:
+        frame = read_layer_holding(path, fields.values())
+    except Exception as exc:
+        raise InputFileError(f"{path}: cannot read the boundary file ({exc}).") from None
     missing = [f for f in fields.values() if f not in frame.columns]
     if missing:
         raise InputFileError(

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pyogrio
 from pyproj import CRS
 
 
@@ -257,3 +258,25 @@ def write_table(path: Path, table: pa.Table) -> Path:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
     return path
+
+
+#: How QGIS names one layer of a file of several (``xa.gpkg|layername=thua_dat``).
+LAYER_MARK = "|layername="
+
+
+def layer_file(path: str | Path) -> Path:
+    """The file of a path that may name one of its layers (``xa.gpkg|layername=thua``)."""
+    return Path(str(path).split(LAYER_MARK, 1)[0])
+
+
+def read_layer_holding(path: str | Path, fields: Iterable[str]) -> gpd.GeoDataFrame:
+    """A reference layer (boundaries, new units): the one the path names as QGIS
+    names it, else the first of the file's layers with geometry that holds
+    ``fields`` (a GeoPackage of district and commune lines), else its first."""
+    file, _, layer = str(path).partition(LAYER_MARK)
+    if not layer:
+        spatial = [str(name) for name, kind in pyogrio.list_layers(file) if kind is not None]
+        holding = [name for name in spatial if set(fields) <= set(pyogrio.read_info(file, layer=name)["fields"])]
+        layer = (holding or spatial or [""])[0] if len(spatial) > 1 else ""
+    return pyogrio.read_dataframe(file, layer=layer or None)
+

@@ -174,3 +174,24 @@ def test_a_blank_commune_code_takes_its_nearest_parcels_and_makes_no_commune_of_
     assert {k: v["features"] for k, v in inferred.items()} == {
         "Mã xã 05971 (mã xã để trống, lấy theo thửa gần nhất có mã của tệp)": 1,
         "Mã xã 06274 (mã xã để trống, lấy theo thửa gần nhất có mã của tệp)": 1}
+
+
+def test_a_boundary_geopackage_of_several_layers_gives_its_commune_layer(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _file(raw / "thua.shp", _squares_in(TAM_THANH, 2))
+    communes = gpd.read_file(BOUNDARIES)
+    gpkg = tmp_path / "ranh_gioi.gpkg"  # the districts first, as a cadastral office keeps them
+    communes.dissolve("gso_district_code", as_index=False)[["gso_district_code", "district_vn", "geometry"]].to_file(
+        gpkg, layer="ranh_gioi_huyen")
+    communes.to_file(gpkg, layer="ranh_gioi_xa")
+    for path in (gpkg, f"{gpkg}|layername=ranh_gioi_xa"):
+        config = tmp_path / "inventory.toml"
+        config.write_text(f'[inventory]\nprovince = "Lạng Sơn"\n[boundaries]\npath = "{Path(path).as_posix()}"\n',
+                          encoding="utf-8")
+        work = tmp_path / f"work{len(str(path))}"
+        result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--config", str(config),
+                                          "--workdir", str(work)])
+        assert result.exit_code == 0, result.output
+        assert list(_communes_written(work)) == [TAM_THANH]
+    assert len(load_boundaries(Boundaries(gpkg), 107.25)) == len(_communes()) == 182

@@ -21,12 +21,11 @@ import openpyxl
 import pandas as pd
 
 from ..errors import KiemkeError
-from ..io import write_csv_if_changed, write_json_if_changed
+from ..io import LAYER_MARK, write_csv_if_changed, write_json_if_changed
 from ..reference import landuse_tree, owner_codes
 from ..vntext import fold
 from ..workdir import WorkDir
 from .codes import normalise_landuse, resolve_compound
-from .read import LAYER_MARK
 
 log = logging.getLogger(__name__)
 

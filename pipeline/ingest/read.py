@@ -30,6 +30,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from ..errors import InputFileError
+from ..io import LAYER_MARK, layer_file
 
 #: File endings read as vector data (a folder is searched recursively; an Esri
 #: file geodatabase is a folder ending in .gdb).
@@ -72,9 +73,6 @@ class Source:
         return self.path.resolve(), self.member, self.layer
 
 
-LAYER_MARK = "|layername="
-
-
 def discover(paths: list[Path], outside: Path | None = None) -> list[Source]:
     """Vector layers named, or found under folders (sorted; zips opened); one
     layer of a GeoPackage named as QGIS names it: ``xa.gpkg|layername=thua``.
@@ -105,11 +103,6 @@ def discover(paths: list[Path], outside: Path | None = None) -> list[Source]:
 def _is_geodatabase(path: Path) -> bool:
     """An Esri file geodatabase: a folder named ``*.gdb`` (of ``.gdbtable`` files)."""
     return path.suffix.lower() == ".gdb" and path.is_dir()
-
-
-def layer_file(path: str | Path) -> Path:
-    """The file of a path that may name one of its layers (``xa.gpkg|layername=thua``)."""
-    return Path(str(path).split(LAYER_MARK, 1)[0])
 
 
 def _named_layer(text: str) -> Source:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import InputFileError
-from ..io import write_json, write_json_if_changed
+from ..io import LAYER_MARK, layer_file, write_json, write_json_if_changed
 from ..parallel import executor
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
 from .cache import IngestCache, ingest_to_cache
 from .corrections import for_source, harvest, record_written
-from .read import LAYER_MARK, VECTOR_SUFFIXES, Source, discover, discover_pattern, layer_file
+from .read import VECTOR_SUFFIXES, Source, discover, discover_pattern
 from .report import FileReport, IngestResult, write_ingest_reports
 
 log = logging.getLogger(__name__)

@@ -34,6 +34,7 @@ from ..io import (
     atomic_path,
     read_columns,
     read_commune_table,
+    read_layer_holding,
     up_to_date,
     write_csv,
     write_geoparquet,
@@ -76,7 +77,7 @@ def unit_codes(names: pd.Series, spec: NewUnits, frame: pd.DataFrame) -> pd.Seri
 def load_new_units(spec: NewUnits, meridian: float) -> gpd.GeoDataFrame:
     """The new units in the inventory CRS: ``unit_code``, ``unit_name``, geometry."""
     try:
-        frame = pyogrio.read_dataframe(spec.path)
+        frame = read_layer_holding(spec.path, [spec.name_field])
     except Exception as exc:
         raise InputFileError(f"{spec.path}: cannot read the new units ({exc}).") from None
     if spec.name_field not in frame:
