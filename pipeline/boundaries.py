@@ -47,9 +47,17 @@ def load_boundaries(spec: Boundaries | None, central_meridian_deg: float) -> gpd
                            geometry=frame.geometry.values, crs=frame.crs)
     for name in ("commune_name", "district_name"):  # an old boundary file's names are often TCVN3
         out[name] = pd.array(repair_names(out[name].tolist()), dtype="string")
-    out["commune_code"] = out["commune_code"].str.zfill(5)
-    out["district_code"] = out["district_code"].str.zfill(3)
+    out["commune_code"] = padded_codes(out["commune_code"], 5)
+    out["district_code"] = padded_codes(out["district_code"], 3)
     return out[out["commune_code"].notna()].reset_index(drop=True)
+
+
+def padded_codes(values: pd.Series, width: int) -> pd.Series:
+    """Administrative codes as text of ``width`` digits: ``6286``, ``'6286'`` and
+    ``6286.0`` (a numeric field with a blank in it reads as floats) all give
+    ``'06286'``; a blank gives <NA>."""
+    text = values.astype("string").str.strip().str.replace(r"\.0+$", "", regex=True)
+    return text.mask(text.eq("")).str.zfill(width)
 
 
 def in_province_crs(frame: gpd.GeoDataFrame, central_meridian_deg: float) -> gpd.GeoDataFrame:

@@ -397,6 +397,25 @@ def test_qu_syllables_are_vietnamese(word):
     assert repair_text(f"Thôn {word} Sơn").text == f"Thôn {word} Sơn"
 
 
+def test_boundary_codes_read_as_floats_or_left_blank_keep_their_digits(tmp_path):
+    from pipeline.boundaries import load_boundaries
+    from pipeline.config import Boundaries, NewUnits
+    from pipeline.regroup.stage import load_new_units
+
+    # a numeric field with a blank (a lake, a river) reads as floats: 6286.0, not 6286
+    frame = gpd.GeoDataFrame({"MAXA": [6286.0, 6253.0, None], "TENXA": ["Xã Khánh Khê", "Xã Yên Phúc", "Hồ"],
+                              "MAHUYEN": [180.0, 180.0, None], "TENHUYEN": "Huyện Văn Quan"},
+                             geometry=[square(), square(100), square(200)], crs="EPSG:9215")
+    path = tmp_path / "ranh_gioi.geojson"
+    frame.to_file(path)
+
+    bounds = load_boundaries(Boundaries(path, "MAXA", "TENXA", "MAHUYEN", "TENHUYEN"), LANG_SON.central_meridian_deg)
+    units = load_new_units(NewUnits(path, "2025", name_field="TENXA", code_field="MAXA"), LANG_SON.central_meridian_deg)
+
+    assert list(bounds["commune_code"]) == ["06286", "06253"] and set(bounds["district_code"]) == {"180"}
+    assert list(units["unit_code"].dropna()) == ["06253", "06286"]
+
+
 def test_a_boundary_file_and_new_units_in_tcvn3_without_cpg_give_unicode_names(tmp_path):
     from pipeline.boundaries import load_boundaries
     from pipeline.config import Boundaries, NewUnits

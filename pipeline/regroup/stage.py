@@ -26,7 +26,7 @@ import shapely
 from pyproj import CRS
 
 from ..aggregate import run_aggregate
-from ..boundaries import in_province_crs
+from ..boundaries import in_province_crs, padded_codes
 from ..config import Boundaries, NewUnits
 from ..errors import InputFileError
 from ..forms import run_forms
@@ -62,7 +62,7 @@ def unit_codes(names: pd.Series, spec: NewUnits, frame: pd.DataFrame) -> pd.Seri
     if spec.code_field:
         if spec.code_field not in frame:
             raise InputFileError(f"{spec.path}: no field {spec.code_field!r} (code_field of [units]).")
-        return frame[spec.code_field].astype(str).str.zfill(5)
+        return padded_codes(frame[spec.code_field], 5)
     if spec.codes:
         table = pd.read_csv(spec.codes, dtype=str)
         by_name = dict(zip(table["name"].map(fold), table["code"].str.zfill(5), strict=True))
