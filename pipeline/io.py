@@ -277,6 +277,6 @@ def read_layer_holding(path: str | Path, fields: Iterable[str]) -> gpd.GeoDataFr
     if not layer:
         spatial = [str(name) for name, kind in pyogrio.list_layers(file) if kind is not None]
         holding = [name for name in spatial if set(fields) <= set(pyogrio.read_info(file, layer=name)["fields"])]
-        layer = (holding or spatial or [""])[0] if len(spatial) > 1 else ""
+        layer = (holding or spatial)[0] if len(spatial) > 1 else ""
     return pyogrio.read_dataframe(file, layer=layer or None)
 

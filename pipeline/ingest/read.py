@@ -162,8 +162,12 @@ def file_stamp(path: str | Path) -> list[tuple[str, int, int]]:
     """Name, size and modification time of each part of a file (all of a
     shapefile's), to see it change; nothing for a file that is not there."""
     file = layer_file(path)
-    parts = file_parts(file) if file.suffix.lower() == ".shp" else sorted(file.iterdir()) \
-        if _is_geodatabase(file) else [file]
+    if file.suffix.lower() == ".shp":
+        parts = file_parts(file)
+    elif _is_geodatabase(file):
+        parts = sorted(file.iterdir())
+    else:
+        parts = [file]
     return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
 
 
