@@ -195,3 +195,19 @@ def test_a_boundary_geopackage_of_several_layers_gives_its_commune_layer(tmp_pat
         assert result.exit_code == 0, result.output
         assert list(_communes_written(work)) == [TAM_THANH]
     assert len(load_boundaries(Boundaries(gpkg), 107.25)) == len(_communes()) == 182
+
+
+def test_a_commune_code_the_boundary_file_lacks_is_said_with_where_its_parcels_lie(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    # a road layer whose XAID is a ward of another province (as the Phước Trung export's)
+    gpd.read_file(_file(raw / "duong.shp", _squares_in(TAM_THANH, 2))).assign(XAID="27427").to_file(raw / "duong.shp")
+
+    work = _ingest(tmp_path, raw)
+
+    assert list(_communes_written(work)) == ["27427"]  # the file's code stands: the officer decides
+    (warning,) = json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))["files"][0]["warnings"]
+    assert warning.startswith("2 features say commune 27427, which the boundary file does not hold; they lie in "
+                              "commune 05974.")
+    assert ("2 thửa ghi mã xã 27427, mã không có trong tệp ranh giới xã; các thửa nằm trên xã 05974"
+            in (work / "reports/ingest.md").read_text(encoding="utf-8"))

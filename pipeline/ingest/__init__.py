@@ -9,8 +9,9 @@ the province's VN-2000 TM-3 CRS (``parcels/``, ``quarantine/``, reports).
 - :mod:`.report` writes what was done.
 """
 
-from .core import INVALID_FLAG, UNKNOWN_COMMUNE_PREFIX, ingest_frame
+from .core import INVALID_FLAG, ingest_frame
 from .file import ingest_file
+from .place import UNKNOWN_COMMUNE_PREFIX
 from .report import FileReport, IngestResult
 from .stage import run_ingest
 

@@ -18,7 +18,7 @@ from ..report import unit_label
 from ..units import UNNAMED_PREFIX
 from ..workdir import WorkDir
 from .cache import IngestCache
-from .core import UNKNOWN_COMMUNE_PREFIX
+from .place import UNKNOWN_COMMUNE_PREFIX
 from .review import review_inputs, review_rows, write_review_workbook
 from .values import join_flag
 

@@ -30,20 +30,18 @@ from .codes import (
     Refinements,
     coded_under_previous_regime,
     normalise_code,
-    normalise_commune_code,
     normalise_landuse,
     resolve_compound,
     split_compound,
 )
 from .columns import detect_landuse_column, find_column, map_columns
 from .owners import FROM_CONFIG, FROM_CORRECTION, FROM_FILE, infer_owners, migrate_owners, valid_owner_codes
-from .place import NEIGHBOUR_FLAG, PLACED_FLAG, from_neighbours, place_in_communes
+from .place import feature_communes
 from .refine import CORRECTED, DEFAULT_NOTE, default_rules
 from .report import FileReport, inference_counts
 from .text import map_unique
 from .values import join_flag, parse_numbers, text_values
 
-UNKNOWN_COMMUNE_PREFIX = "file:"
 #: A recorded area (DIENTICH) further than this from the computed one is flagged.
 RECORDED_AREA_TOLERANCE = 0.10
 #: A "parcel" larger than this (100 km²) is a digitising error (a frame, a sheet outline).
@@ -226,55 +224,6 @@ def _owner(data: pd.DataFrame, columns: dict[str, str], codes: Codes, rules: Rul
     return out
 
 
-def _commune(data: pd.DataFrame, column: str | None, rules: Rules, geometry: Geometry, reason: np.ndarray,
-             source_file: str, report: FileReport) -> tuple[pd.Series, np.ndarray]:
-    """Commune codes: the config's for the file (it wins, with a warning where the
-    attribute says otherwise), else the attribute, else (:mod:`.place`) the
-    nearest parcel's or where the boundary file places the parcels, else the
-    file name (with a warning); and the flag of each inferred one (or None)."""
-    commune = (normalise_commune_code(data[column]) if column
-               else pd.Series([""] * len(data), dtype="string"))
-    given = rules.commune_code
-    fallback = normalise_commune_code(pd.Series([given or ""])).iat[0] or (given or "")
-    how = np.full(len(data), None, dtype=object)
-    if fallback:
-        other = commune.ne("") & commune.ne(fallback)
-        if other.any():
-            report.warn(f"{int(other.sum())} features say commune {sorted(set(commune[other]))[:3]} in column "
-                        f"'{column}'; the config gives {fallback} for this file, which is used")
-        return pd.Series([fallback] * len(data), dtype="string"), how
-    blank = commune.eq("").to_numpy()
-    if blank.any() and not blank.all():
-        how[blank] = NEIGHBOUR_FLAG
-        codes = from_neighbours(geometry.projected, reason == "", commune.to_numpy(dtype=object))
-        return pd.Series(codes, dtype="string"), how
-    if blank.any() and rules.communes is not None:
-        commune, how = _placed(commune, geometry, reason, rules.communes(), report)
-    if commune.eq("").any():
-        fallback = f"{UNKNOWN_COMMUNE_PREFIX}{rules.unnamed or Path(source_file).stem}"
-        report.warn(f"no commune code known for {int(commune.eq('').sum())} features: named "
-                    f"'{fallback}'. Give commune_code in a [[sources]] entry of inventory.toml")
-    return commune.mask(commune.eq(""), fallback), how
-
-
-def _placed(commune: pd.Series, geometry: Geometry, reason: np.ndarray, communes: gpd.GeoDataFrame,
-            report: FileReport) -> tuple[pd.Series, np.ndarray]:
-    """The blank commune codes filled in from where the features lie, and the flag of those that were."""
-    unknown = commune.eq("").to_numpy()
-    codes, whole = place_in_communes(geometry.projected[unknown], reason[unknown] == "", geometry.area[unknown],
-                                     communes)
-    placed = np.zeros(len(commune), dtype=bool)
-    placed[np.flatnonzero(unknown)[codes != ""]] = True
-    values = commune.to_numpy(dtype=object).copy()
-    values[placed] = codes[codes != ""]
-    if whole is None and placed.any():
-        report.warn(f"the file names no commune; its parcels lie in {len(set(codes) - {''})} communes of the "
-                    "boundary file and each is given to the commune it lies in")
-    how = np.full(len(commune), None, dtype=object)
-    how[placed] = PLACED_FLAG
-    return pd.Series(values, dtype="string"), how
-
-
 def _compound_uses(data: pd.DataFrame, codes: Codes, area: np.ndarray, settings: Settings, reason: np.ndarray,
                    report: FileReport) -> np.ndarray:
     """Per compound parcel, the m² of each use as JSON (None for a single use)."""
@@ -377,8 +326,11 @@ def ingest_frame(frame: gpd.GeoDataFrame, *, source_file: str, source_crs: CRS |
     corrected = rules.corrected(data["source_fid"].to_numpy(), sheets, parcel_numbers)
     codes = _landuse(data, columns.get("landuse"), rules, corrected["landuse"], reason, report)
     owner = _owner(data, columns, codes, rules, corrected["owner_type"], reason, report)
-    commune, commune_flags = _commune(data, columns.get("commune_code"), rules, geometry, reason, source_file,
-                                      report)
+    column = columns.get("commune_code")
+    commune, commune_flags = feature_communes(
+        data[column] if column else None, column, given=rules.commune_code,
+        unnamed=rules.unnamed or Path(source_file).stem, projected=geometry.projected, valid=reason == "",
+        area=geometry.area, communes=rules.communes, report=report)
     uses = _compound_uses(data, codes, geometry.area, settings, reason, report)
     keep = reason == ""
     recorded, flags = _recorded_area(data, columns.get("area_recorded"), geometry, keep, report)

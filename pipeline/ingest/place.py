@@ -1,4 +1,6 @@
-"""Communes found from where parcels lie, where the file leaves them blank.
+"""The commune of each feature of a file: the config's for the file (it wins),
+else the file's own code, else found from where the parcels lie, else the
+file's name.
 
 A parcel whose commune code is blank in a file that gives other parcels one
 takes the code of the nearest parcel that has one (the file's only code, in one
@@ -12,10 +14,21 @@ that spans several (a district's export) is shared out parcel by parcel.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+from .codes import normalise_commune_code
+
+if TYPE_CHECKING:  # the report imports this module's flags
+    from .report import FileReport
+
+#: How the code of features no code, config or boundary places starts: the file's name follows.
+UNKNOWN_COMMUNE_PREFIX = "file:"
 
 #: Flag of a parcel whose commune code was found from the boundary file.
 PLACED_FLAG = "commune found from the boundary file"
@@ -76,3 +89,71 @@ def from_neighbours(geoms: np.ndarray, valid: np.ndarray, codes: np.ndarray) -> 
         out[targets[target_at]] = codes[coded[coded_at]]
     out[out == ""] = pd.Series(codes[~blank]).mode().iat[0]
     return out
+
+
+def feature_communes(values: pd.Series | None, column: str | None, *, given: str | None, unnamed: str,
+                     projected: np.ndarray, valid: np.ndarray, area: np.ndarray,
+                     communes: Callable[[], gpd.GeoDataFrame] | None,
+                     report: FileReport) -> tuple[pd.Series, np.ndarray]:
+    """Each feature's commune code (``values``: the file's column of them, or
+    None) and the flag of each one inferred (or None): the config's code for
+    the file wins, with a warning where the file says otherwise; else the
+    file's; a blank one takes the nearest parcel's; a file without any is
+    placed by the ``communes`` boundaries (a loader); else it is named
+    ``file:<unnamed>``, with a warning."""
+    commune = normalise_commune_code(values) if values is not None else pd.Series([""] * len(projected),
+                                                                                   dtype="string")
+    fallback = normalise_commune_code(pd.Series([given or ""])).iat[0] or (given or "")
+    how = np.full(len(commune), None, dtype=object)
+    if fallback:
+        other = commune.ne("") & commune.ne(fallback)
+        if other.any():
+            report.warn(f"{int(other.sum())} features say commune {sorted(set(commune[other]))[:3]} in column "
+                        f"'{column}'; the config gives {fallback} for this file, which is used")
+        return pd.Series([fallback] * len(commune), dtype="string"), how
+    blank = commune.eq("").to_numpy()
+    if communes is not None and not blank.all():
+        _warn_codes_outside(commune, projected, valid, communes(), report)
+    if blank.any() and not blank.all():
+        how[blank] = NEIGHBOUR_FLAG
+        return pd.Series(from_neighbours(projected, valid, commune.to_numpy(dtype=object)), dtype="string"), how
+    if blank.any() and communes is not None:
+        commune, how = _placed(commune, projected, valid, area, communes(), report)
+    if commune.eq("").any():
+        fallback = f"{UNKNOWN_COMMUNE_PREFIX}{unnamed}"
+        report.warn(f"no commune code known for {int(commune.eq('').sum())} features: named "
+                    f"'{fallback}'. Give commune_code in a [[sources]] entry of inventory.toml")
+    return commune.mask(commune.eq(""), fallback), how
+
+
+def _warn_codes_outside(commune: pd.Series, projected: np.ndarray, valid: np.ndarray, communes: gpd.GeoDataFrame,
+                        report: FileReport) -> None:
+    """Say which commune codes of the file the boundary file does not hold
+    (another province's, a typing error), and in which commune those parcels lie."""
+    stray = (commune.ne("") & ~commune.isin(set(communes["commune_code"]))).to_numpy()
+    if not stray.any():
+        return
+    lying = communes_holding(inner_points(projected[stray], valid[stray]), communes)
+    said = commune.to_numpy(dtype=object)[stray]
+    for code in sorted(set(said)):
+        where = pd.Series(lying[said == code]).replace("", None).dropna()
+        report.warn(f"{int((said == code).sum())} features say commune {code}, which the boundary file does not "
+                    "hold" + (f"; they lie in commune {where.mode().iat[0]}" if len(where) else "")
+                    + ". Give commune_code in a [[sources]] entry of inventory.toml if that is theirs")
+
+
+def _placed(commune: pd.Series, projected: np.ndarray, valid: np.ndarray, area: np.ndarray,
+            communes: gpd.GeoDataFrame, report: FileReport) -> tuple[pd.Series, np.ndarray]:
+    """The blank commune codes filled in from where the features lie, and the flag of those that were."""
+    unknown = commune.eq("").to_numpy()
+    codes, whole = place_in_communes(projected[unknown], valid[unknown], area[unknown], communes)
+    placed = np.zeros(len(commune), dtype=bool)
+    placed[np.flatnonzero(unknown)[codes != ""]] = True
+    values = commune.to_numpy(dtype=object).copy()
+    values[placed] = codes[codes != ""]
+    if whole is None and placed.any():
+        report.warn(f"the file names no commune; its parcels lie in {len(set(codes) - {''})} communes of the "
+                    "boundary file and each is given to the commune it lies in")
+    how = np.full(len(commune), None, dtype=object)
+    how[placed] = PLACED_FLAG
+    return pd.Series(values, dtype="string"), how
