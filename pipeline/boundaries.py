@@ -3,6 +3,8 @@ in the province's VN-2000 TM-3 CRS (for QA, roll-ups, form headers, maps)."""
 
 from __future__ import annotations
 
+import re
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -52,12 +54,19 @@ def load_boundaries(spec: Boundaries | None, central_meridian_deg: float) -> gpd
     return out[out["commune_code"].notna()].reset_index(drop=True)
 
 
+def padded_code(value: object, width: int) -> str | None:
+    """An administrative code as text of ``width`` digits: ``6286``, ``'6286'``
+    and ``6286.0`` (a numeric field with a blank in it reads as floats) all give
+    ``'06286'``; a blank gives None."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    text = re.sub(r"\.0+$", "", str(value).strip())
+    return text.zfill(width) if text else None
+
+
 def padded_codes(values: pd.Series, width: int) -> pd.Series:
-    """Administrative codes as text of ``width`` digits: ``6286``, ``'6286'`` and
-    ``6286.0`` (a numeric field with a blank in it reads as floats) all give
-    ``'06286'``; a blank gives <NA>."""
-    text = values.astype("string").str.strip().str.replace(r"\.0+$", "", regex=True)
-    return text.mask(text.eq("")).str.zfill(width)
+    """:func:`padded_code` of each value (<NA> for a blank)."""
+    return pd.Series([padded_code(v, width) for v in values], index=values.index, dtype="string")
 
 
 def in_province_crs(frame: gpd.GeoDataFrame, central_meridian_deg: float) -> gpd.GeoDataFrame:

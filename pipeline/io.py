@@ -269,6 +269,11 @@ def layer_file(path: str | Path) -> Path:
     return Path(str(path).split(LAYER_MARK, 1)[0])
 
 
+def holds_fields(path: str, layer: str | None, fields: Iterable[str]) -> bool:
+    """Whether a layer of a file (GDAL's path) has every one of ``fields``."""
+    return set(fields) <= set(pyogrio.read_info(path, layer=layer)["fields"])
+
+
 def read_layer_holding(path: str | Path, fields: Iterable[str]) -> gpd.GeoDataFrame:
     """A reference layer (boundaries, new units): the one the path names as QGIS
     names it, else the first of the file's layers with geometry that holds
@@ -276,7 +281,7 @@ def read_layer_holding(path: str | Path, fields: Iterable[str]) -> gpd.GeoDataFr
     file, _, layer = str(path).partition(LAYER_MARK)
     if not layer:
         spatial = [str(name) for name, kind in pyogrio.list_layers(file) if kind is not None]
-        holding = [name for name in spatial if set(fields) <= set(pyogrio.read_info(file, layer=name)["fields"])]
+        holding = [name for name in spatial if holds_fields(file, name, fields)]
         layer = (holding or spatial)[0] if len(spatial) > 1 else ""
     return pyogrio.read_dataframe(file, layer=layer or None)
 

@@ -1071,7 +1071,7 @@ def test_inset_of_a_commune_of_no_known_district_shows_the_province(with_context
     khoanh = gpd.GeoDataFrame({"commune_code": ["9"], "landuse": ["LUC"], "khoanh_no": [1], "area_m2": [1e6],
                                "owner_type": ["GDC"], "uses": [None]},
                               geometry=[mine], crs="EPSG:9215")
-    unit = Unit("xa", "9", "9", ("9",), district_name="(không rõ huyện)", province_name="Lạng Sơn",
+    unit = Unit("xa", "9", "Xã 9", ("9",), district_name="(không rõ huyện)", province_name="Lạng Sơn",
                 parent_code=UNKNOWN_DISTRICT)
     content = sheet_content(unit, khoanh, bounds, load_template(), year=2019, meridian_dms="107°15'",
                             outlines={"9": mine})

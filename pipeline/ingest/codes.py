@@ -15,6 +15,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from ..boundaries import padded_code
 from ..reference import landuse_tree, migration_table, read_table
 from ..regime import active_regime
 from ..vntext import strip_diacritics
@@ -60,8 +61,8 @@ def normalise_commune_code(values: pd.Series) -> pd.Series:
     """5-digit commune codes: ``9922`` or ``'9922'`` → ``'09922'``; others → ``''``
     (``0``, which a .dbf's numeric field holds where nothing was written, too)."""
     def one(value: object) -> str:
-        text = re.sub(r"\.0+$", "", str(value).strip())
-        return text.zfill(5) if re.fullmatch(r"\d{1,5}", text) and text.strip("0") else ""
+        text = padded_code(value, 5) or ""
+        return text if re.fullmatch(r"\d{5}", text) and text.strip("0") else ""
 
     return pd.Series(map_unique(values, one), index=values.index, dtype=object).fillna("").astype("string")
 

@@ -85,8 +85,7 @@ def discover(paths: list[Path], outside: Path | None = None) -> list[Source]:
         elif path.is_dir() and not _is_geodatabase(path):
             files += [p for p in sorted(path.rglob("*"))
                       if (p.is_file() or _is_geodatabase(p)) and p.suffix.lower() in VECTOR_SUFFIXES
-                      and not set(SKIPPED_FOLDERS) & set(p.relative_to(path).parts[:-1])
-                      and not any(part.lower().endswith(".gdb") for part in p.relative_to(path).parts[:-1])]
+                      and not set(SKIPPED_FOLDERS) & set(p.relative_to(path).parts[:-1])]
         elif path.exists():
             files.append(path)
         else:

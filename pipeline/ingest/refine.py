@@ -20,13 +20,13 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from pyproj import CRS
 
 from .. import crs as vn
 from ..config import Forest, Settings, SourceOverride
 from ..errors import InputFileError
+from ..io import holds_fields
 from ..reference import landuse_tree, migrated_code, read_table
 from ..regime import active_regime
 from ..topology import mean_width, polygonal
@@ -126,7 +126,7 @@ def _status_layer(forest: Forest) -> Source:
     """The forest map's layer that holds the status field (a GeoPackage may hold
     several: the forest lots, the roads, the boundary), else its first."""
     layers = discover([Path(forest.path)])
-    holding = [s for s in layers if forest.status_field in pyogrio.read_info(s.gdal_path, layer=s.layer)["fields"]]
+    holding = [s for s in layers if holds_fields(s.gdal_path, s.layer, [forest.status_field])]
     return (holding or layers)[0]
 
 

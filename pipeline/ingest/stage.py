@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import InputFileError
-from ..io import LAYER_MARK, layer_file, write_json, write_json_if_changed
+from ..io import layer_file, write_json, write_json_if_changed
 from ..parallel import executor
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir
@@ -112,7 +112,7 @@ def unnamed_communes(files: list[Source]) -> dict[str, str]:
     """Per file, the name its parcels take when nothing says their commune: the
     file's name, with as many of its folders as tell it from the files of the
     same name in other folders (``ThuaDat.shp`` in each commune's folder)."""
-    paths = {source.label: Path(source.label.split(LAYER_MARK)[0].replace("!", "/")) for source in files}
+    paths = {source.label: Path(source.file_label.replace("!", "/")) for source in files}
     names = {label: path.stem for label, path in paths.items()}
     for depth in range(1, max((len(p.parts) for p in paths.values()), default=1)):
         files_of: dict[str, set[Path]] = {}

@@ -47,7 +47,7 @@ def declared_encoding(source: Source, override: str | None) -> tuple[str | None,
     if text is None:
         return None, ""
     text = text.strip()
-    return _CPG_NAMES.get(re.sub(r"[^0-9a-z]", "", text.lower()), text), ".cpg"
+    return _CPG_NAMES.get(_codec_key(text), text), ".cpg"
 
 
 def _tab_charset(source: Source) -> tuple[str | None, str]:
@@ -58,8 +58,13 @@ def _tab_charset(source: Source) -> tuple[str | None, str]:
     with open(source.path, encoding="latin-1", errors="replace") as fh:
         head = fh.read(4096)
     found = re.search(r"^\s*!charset\s+(\S+)", head, flags=re.IGNORECASE | re.MULTILINE)
-    codec = _TAB_CHARSETS.get(re.sub(r"[^0-9a-z]", "", found[1].lower())) if found else None
+    codec = _TAB_CHARSETS.get(_codec_key(found[1])) if found else None
     return (codec, ".tab") if codec else (None, "")
+
+
+def _codec_key(name: str) -> str:
+    """A codec's name as the tables above hold it: ``UTF-8``, ``utf8`` → ``utf8``."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
 def _cpg_of(shp: str, names: list[str]) -> str | None:

@@ -159,11 +159,10 @@ def _commune_areas(unit: Unit, khoanh: gpd.GeoDataFrame, outlines: dict[str, obj
 
 
 def _names_shown(unit: Unit) -> tuple[str, str]:
-    """The unit's name and its district's as a sheet shows them: a commune
-    known by its code alone as "Xã <code>"; no district where none is known
-    (its signature block leaves the name to fill in)."""
-    name = f"Xã {unit.code}" if unit.level == "xa" and unit.name == unit.code else unit.name
-    return name, "" if unit.in_unknown_district else unit.district_name
+    """The unit's name and its district's as a sheet shows them (a commune
+    known by its code alone is "Xã <code>": :func:`~pipeline.units.nameless_commune`);
+    no district where none is known (its signature block leaves the name to fill in)."""
+    return unit.name, "" if unit.in_unknown_district else unit.district_name
 
 
 def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame, template: Template,
