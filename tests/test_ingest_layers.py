@@ -227,6 +227,28 @@ def test_a_shapefile_named_with_brackets_and_an_upper_case_cpg_is_read_by_its_cp
     assert IngestCache(tmp_path / "cache", source, settings).fingerprint != before
 
 
+def test_a_mapinfo_table_edited_in_its_dat_and_map_alone_is_read_again(tmp_path):
+    # MapInfo saves a table's edits to its .dat, .map and .id; the .tab (its header) is left as it was
+    def table(folder: Path, code: str) -> Path:
+        folder.mkdir()
+        path = folder / "td.tab"
+        _parcels(1, 1).assign(KHLOAIDAT=[code]).to_file(path, driver="MapInfo File",
+                                                         BOUNDS="400000,2400000,500000,2500000")
+        return path
+
+    table(tmp_path / "raw", "LUC")
+    assert _ingest(tmp_path / "raw", tmp_path / "work").exit_code == 0
+    edited = table(tmp_path / "edited", "ONT")
+    for part in edited.parent.iterdir():
+        if part.suffix != ".tab":
+            shutil.copy2(part, tmp_path / "raw" / part.name)
+
+    result = _ingest(tmp_path / "raw", tmp_path / "work")
+
+    assert result.exit_code == 0, result.output
+    assert gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")["landuse"].tolist() == ["ONT"]
+
+
 def test_one_layer_named_as_qgis_names_it_is_the_only_one_read(tmp_path):
     raw = _two_sheets(tmp_path)
 

@@ -158,15 +158,12 @@ def file_parts(path: Path) -> list[Path]:
 
 
 def file_stamp(path: str | Path) -> list[tuple[str, int, int]]:
-    """Name, size and modification time of each part of a file (all of a
-    shapefile's), to see it change; nothing for a file that is not there."""
+    """Name, size and modification time of each part of a file, to see it
+    change: all of a shapefile's or a MapInfo table's (whose edits change its
+    .dat and .map, not its .tab), a GeoPackage's write-ahead log, a
+    geodatabase's tables; nothing for a file that is not there."""
     file = layer_file(path)
-    if file.suffix.lower() == ".shp":
-        parts = file_parts(file)
-    elif _is_geodatabase(file):
-        parts = sorted(file.iterdir())
-    else:
-        parts = [file]
+    parts = sorted(file.iterdir()) if _is_geodatabase(file) else file_parts(file)
     return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
 
 
