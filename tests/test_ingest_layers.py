@@ -227,6 +227,40 @@ def test_a_shapefile_named_with_brackets_and_an_upper_case_cpg_is_read_by_its_cp
     assert IngestCache(tmp_path / "cache", source, settings).fingerprint != before
 
 
+def _copy_shapefile(shp: Path, to: Path) -> None:
+    to.parent.mkdir(parents=True, exist_ok=True)
+    for part in shp.parent.glob(shp.stem + ".*"):
+        shutil.copy2(part, to.with_suffix(part.suffix))
+
+
+def test_a_copy_of_a_file_in_the_folder_is_read_once_and_said_and_a_file_of_the_same_size_is_read(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    original = raw / "TD_06253.shp"
+    _parcels(1, 3).to_file(original)
+    assert _ingest(raw, tmp_path / "work").exit_code == 0
+    # a Windows copy beside it and a backup under the commune's folder, added after a first run
+    _copy_shapefile(original, raw / "TD_06253 - Copy.shp")
+    _copy_shapefile(original, raw / "sao_luu/TD_06253.shp")
+    _parcels(1, 3).assign(KHLOAIDAT=["ONT"] * 3).to_file(raw / "TD_06253_sua.shp")  # same sizes, other bytes
+
+    result = _ingest(raw, tmp_path / "work")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    files = {f["path"].split("raw/")[-1]: f for f in report["files"]}
+    for copy in ("TD_06253 - Copy.shp", "sao_luu/TD_06253.shp"):
+        assert files[copy]["skipped"] == f"a copy of {original}: the same bytes, read once (from that file)"
+        assert files[copy]["features_in"] == 0
+    assert [files[name]["features_out"] for name in ("TD_06253.shp", "TD_06253_sua.shp")] == [3, 3]
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")
+    assert sorted(parcels["landuse"]) == ["LUC"] * 3 + ["ONT"] * 3
+    assert report["area_in_m2"] == pytest.approx(6 * 2500) == report["area_out_m2"]
+    text = (tmp_path / "work/reports/ingest.md").read_text(encoding="utf-8")
+    assert (f"## {raw}/sao_luu/TD_06253.shp\n\n- **Không đọc** — Bản sao của tệp «{original}» (giống hệt từng "
+            "byte): không đọc, để các thửa không bị tính hai lần") in text
+
+
 def test_a_mapinfo_table_edited_in_its_dat_and_map_alone_is_read_again(tmp_path):
     # MapInfo saves a table's edits to its .dat, .map and .id; the .tab (its header) is left as it was
     def table(folder: Path, code: str) -> Path:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .. import crs as vn
 from ..config import Settings
-from ..io import write_json, write_text
+from ..io import write_json_if_changed, write_text_if_changed
 from ..messages import vi
 from ..report import markdown_table, vn_number
 from ..workdir import WorkDir, shown_path
@@ -137,7 +137,8 @@ def _ha(m2: float) -> str:
 def _file_table(files: list[FileReport], input_root: Path | None) -> pd.DataFrame:
     return pd.DataFrame([{
         "Tệp": shown_path(f.path, input_root), "Định dạng": f.driver, "Bảng mã": vi(f.encoding),
-        "Hệ tọa độ khai báo": f.crs_declared or "(không có)", "Hệ tọa độ dùng": f.crs_chosen,
+        "Hệ tọa độ khai báo": f.crs_declared or ("" if f.skipped and not f.driver else "(không có)"),  # a copy
+        "Hệ tọa độ dùng": f.crs_chosen,
         "Căn cứ": vi(f.crs_reason), "Số thửa đọc": f.features_in, "Số thửa nhận": f.features_out,
         "Số thửa cách ly": f.features_quarantined, "Diện tích nhận (ha)": f.area_out_m2 / 1e4,
         "Diện tích cách ly (ha)": f.area_quarantined_m2 / 1e4,
@@ -162,7 +163,7 @@ def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings
     ``reports/ingest.md`` (the officer's, in Vietnamese)."""
     totals = result.totals
     target = vn.province_crs(settings.province)
-    write_json(work.report("ingest.json"), {
+    write_json_if_changed(work.report("ingest.json"), {
         **totals,
         "province": settings.province.name_vi,
         "target_crs": target.to_string(),
@@ -193,4 +194,4 @@ def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings
         notes = _file_notes(f)
         if notes:
             lines += [f"## {shown_path(f.path, settings.input_root)}", "", *notes, ""]
-    write_text(work.report("ingest.md"), "\n".join(lines))
+    write_text_if_changed(work.report("ingest.md"), "\n".join(lines))

@@ -13,9 +13,10 @@ from ..errors import InputFileError
 from ..io import layer_file, write_json, write_json_if_changed
 from ..parallel import executor
 from ..regime import use_regime
-from ..workdir import RunManifest, WorkDir
+from ..workdir import RunManifest, WorkDir, shown_path
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
 from .cache import IngestCache, ingest_to_cache
+from .copies import COPY_NOTE, identical_copies
 from .corrections import for_source, harvest, record_written
 from .read import VECTOR_SUFFIXES, Source, discover, discover_pattern
 from .report import FileReport, IngestResult, write_ingest_reports
@@ -43,6 +44,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     files = [source for source in discover(paths, outside=work.root) if source.key not in reference]
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
+    copies = identical_copies(files)
+    files = [source for source in files if source.label not in copies]
     settings = replace(settings, workdir=work.root)
     corrections = harvest(work, settings.corrections)
     write_json_if_changed(work.manifest, RunManifest.from_settings(settings).to_json())
@@ -72,15 +75,25 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
         if duplicates:
             report.flagged[DUPLICATE_NOTE] = duplicates
-    result = IngestResult(reports, _existing(work.parcels, sources_of), _existing(work.quarantine, sources_of),
-                          changed=changed)
+    result = IngestResult(reports + _copy_reports(copies, settings.input_root),
+                          _existing(work.parcels, sources_of), _existing(work.quarantine, sources_of), changed=changed)
     record_written(work, [work.review_dir / f"{safe_name(code)}.xlsx" for code in todo])
-    if changed or not work.report("ingest.json").exists():
-        write_ingest_reports(result, work, settings)
+    write_ingest_reports(result, work, settings)  # rewritten only when they say something new
+    if changed or not state_path.exists():
         write_json(state_path, state)
-    log.info("ingest: %d files (%d read, %d unchanged), %d communes rewritten", len(files), len(reread),
-             len(files) - len(reread), len(changed))
+    log.info("ingest: %d files (%d read, %d unchanged, %d copies not read), %d communes rewritten",
+             len(files) + len(copies), len(reread), len(files) - len(reread), len(copies), len(changed))
     return result
+
+
+def _copy_reports(copies: dict[str, str], input_root: Path | None) -> list[FileReport]:
+    """A report for each copy not read, naming the file read in its place."""
+    reports = []
+    for copy, kept in copies.items():
+        report = FileReport(path=copy, skipped=COPY_NOTE.format(kept=shown_path(kept, input_root)))
+        log.warning("%s: %s", copy, report.skipped)
+        reports.append(report)
+    return reports
 
 
 def _refuse_empty(paths: list[Path], reports: list[FileReport]) -> None:
