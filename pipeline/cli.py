@@ -11,15 +11,11 @@ import functools
 import logging
 import os
 import sys
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
-from tqdm import tqdm
 
 from . import __version__
 from .aggregate import run_aggregate
@@ -28,16 +24,15 @@ from .config import DEFAULT_WORKDIR, Settings, SourceOverride, load_settings
 from .errors import KiemkeError, UnknownProvinceError
 from .forms import run_forms
 from .ingest import run_ingest
-from .io import remove_stale_temporaries, write_json
+from .inventory import outputs_summary, run_inventory
 from .khoanh import run_khoanh
 from .maps import run_maps
-from .maps.background import SheetsInBackground
 from .messages import officer_message
 from .package import run_package
-from .parallel import LOCAL_CLUSTER_FROM, executor, frozen_after_imports, thawed_after
+from .parallel import LOCAL_CLUSTER_FROM
 from .qa import run_qa
 from .reference import province as find_province
-from .regroup import regroup_all, run_regroup, units_outputs
+from .regroup import run_regroup
 from .report import vn_number
 from .sample import UNITS_2025, generate_sample, write_sample_2024
 from .workdir import WorkDir
@@ -114,15 +109,17 @@ def sample(out: Path, out_2024: Path, seed: int) -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--province", required=True, help="Province name or GSO code, e.g. 'Lạng Sơn' or 20.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--province", help="Province name or GSO code, e.g. 'Lạng Sơn' or 20.  [required unless the config "
+              "gives it]")
 @click.option("--commune-code", help="5-digit commune code for files that carry none.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="inventory.toml with per-file overrides (CRS, encoding, commune code).")
+              help="inventory.toml with per-file overrides (CRS, encoding, commune code); its province and input "
+                   "folder unless given here.")
 @workdir_option
 @scheduler_option
 @reports_errors
-def ingest(paths: tuple[Path, ...], province: str, commune_code: str | None,
+def ingest(paths: tuple[Path, ...], province: str | None, commune_code: str | None,
            config_path: Path | None, workdir: Path, scheduler: str) -> None:
     """Read parcel files (files or folders) into the parcel contract.
 
@@ -132,10 +129,14 @@ def ingest(paths: tuple[Path, ...], province: str, commune_code: str | None,
     \b
     Example:
       kiemke ingest data/raw/sample --province "lang son" --workdir data/processed
+      kiemke ingest --config inventory.toml
     """
     settings = _settings(config_path, province=province, workdir=workdir, commune_code=commune_code)
+    inputs = list(paths) or ([settings.input_root] if settings.input_root is not None else [])
+    if not inputs:
+        raise click.MissingParameter(param_type="argument", param_hint="'PATHS...'")
     work = WorkDir(settings.workdir)
-    result = run_ingest(work, list(paths), settings, scheduler=_scheduler(scheduler))
+    result = run_ingest(work, inputs, settings, scheduler=_scheduler(scheduler))
     totals = result.totals
     click.echo(
         f"Ingested {len(result.files)} files: {totals['features_out']} parcels in "
@@ -319,99 +320,26 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
     settings = load_settings(config_path)
     if settings.input_root is None:
         raise click.ClickException(f"{config_path}: [inventory] input is missing (the raw-data folder).")
-    work = WorkDir(settings.workdir)
-    for leftover in remove_stale_temporaries(work.root) if work.root.exists() else []:
-        log.warning("removed %s, left by an interrupted run", leftover)
-    started = time.perf_counter()
-    seconds: dict[str, float] = {}
-    began: dict[str, float] = {}  # each stage's start (Unix time), to line up a profiler's samples
-    # the threads drawing sheets in the background are waited for after the cluster closes: a failed stage
-    # closes it under them, and they end at once
-    with thawed_after(), ThreadPoolExecutor(2, thread_name_prefix="kiemke-maps") as threads, \
-            executor(_scheduler(scheduler or settings.scheduler), workers, local_from=LOCAL_CLUSTER_FROM,
-                     start_early=functools.partial(_many_communes, work)) as cluster:
-        sheets = SheetsInBackground(cluster, threads)
-        for name, run in tqdm(_stages(work, settings, cluster, sheets), desc="inventory", unit="stage"):
-            t0, began[name] = time.perf_counter(), time.time()
-            with frozen_after_imports():  # the libraries a stage imported: out of the collector's way
-                run()
-            seconds[name] = round(time.perf_counter() - t0, 2)
-            log.info("stage %s done in %.1f s", name, seconds[name])
-    write_json(work.report("timings.json"), {"stages_s": seconds, "stages_began": began, "ended": time.time(),
-                                             "total_s": round(time.perf_counter() - started, 2)})
-    click.echo(f"Kiểm kê {settings.province.name_vi} xong trong {vn_number(time.perf_counter() - started, 1)} giây. "
-               f"Kết quả:\n{_outputs(work, settings)}")
+    seconds = run_inventory(settings, _scheduler(scheduler or settings.scheduler), workers)
+    click.echo(f"Kiểm kê {settings.province.name_vi} xong trong {vn_number(seconds, 1)} giây. "
+               f"Kết quả:\n{outputs_summary(WorkDir(settings.workdir), settings)}")
 
 
-def _many_communes(work: WorkDir) -> bool:
-    """Whether an earlier run ingested enough communes for the local cluster:
-    then a re-run with one commune changed starts it early, in the background
-    (its first steps have a task each, its maps hundreds)."""
-    return sum(1 for _ in work.parcels_dir.glob("*.parquet")) >= LOCAL_CLUSTER_FROM
-
-
-def _stages(work: WorkDir, settings: Settings, cluster,
-            sheets: SheetsInBackground) -> list[tuple[str, Callable[[], object]]]:
-    """The stages of a whole inventory, in order, each on the shared cluster;
-    the map sheets drawn from the stage that makes their khoanh on (the run's
-    after its khoanh and change, the ``[units]``' after the regroup), in the
-    background, and waited for at the maps stage."""
-    assert settings.input_root is not None
-    paths = [settings.input_root]
-    regrouped: list[WorkDir] = []  # the regroup stage's work directories, for the next stages
-    draw_run = lambda: sheets.start([work])  # noqa: E731 (its khoanh made, and changes when compared)
-    khoanh = _then(lambda: run_khoanh(work, scheduler=cluster), None if settings.previous else draw_run)
-    return [
-        ("ingest", lambda: run_ingest(work, paths, settings, scheduler=cluster)),
-        ("qa", lambda: run_qa(work, scheduler=cluster)),
-        ("khoanh", khoanh),
-        *([("change", _then(lambda: run_change(work, scheduler=cluster), draw_run))]
-          if settings.previous else []),
-        ("aggregate", lambda: run_aggregate(work, scheduler=cluster)),
-        ("forms", lambda: run_forms(work, scheduler=cluster)),
-        *([("regroup", _then(lambda: regrouped.extend(regroup_all(work, scheduler=cluster)),
-                             lambda: sheets.start(regrouped))),
-           ("units", lambda: units_outputs(regrouped, scheduler=cluster, maps=False))] if settings.units else []),
-        ("maps", sheets.finish),
-        ("package", lambda: run_package(work, scheduler=cluster)),
-    ]
-
-
-def _then(run: Callable[[], object], after: Callable[[], object] | None) -> Callable[[], None]:
-    """A stage ``run``, then ``after`` (what its outputs let start)."""
-    def stage() -> None:
-        run()
-        if after is not None:
-            after()
-    return stage
-
-
-def _outputs(work: WorkDir, settings: Settings) -> str:
-    """Where an inventory's outputs are, for the closing message the officer reads."""
-    stem = work.product(work.read_manifest().product_stem, "")
-    lines: list[tuple[str, Path | str]] = [
-        ("Thửa đất", work.parcels_dir),
-        ("Thửa cách ly", work.quarantine_dir if any(work.quarantine_dir.glob("*.parquet")) else "không có"),
-        ("Sổ rà soát", work.review_dir if any(work.review_dir.glob("*.xlsx")) else "không có thửa cần rà soát"),
-        ("Kiểm tra QA", work.report("qa.html")), ("Khoanh đất", work.khoanh_dir), ("Diện tích", work.areas_csv)]
-    if settings.previous:
-        lines.append(("Biến động", f"{work.transitions_csv} ({work.report('change.md')})"))
-    lines += [("Biểu", work.forms_dir), ("Bản đồ", work.maps_dir), ("GeoPackage", f"{stem}.gpkg (+ .qgz, .tif)"),
-              ("Báo cáo", work.reports_dir)]
-    lines += [(f"Đơn vị {u.label}", f"{work.root / f'units_{u.label}'} (bảng chuyển đổi, biểu, bản đồ)")
-              for u in settings.units]
-    return "\n".join(f"  {name:<13} {where}" for name, where in lines)
-
-
-def _settings(config_path: Path | None, *, province: str, workdir: Path,
+def _settings(config_path: Path | None, *, province: str | None, workdir: Path,
               commune_code: str | None) -> Settings:
     """Settings from a config file and/or command-line options (options win;
-    the config's work directory unless ``--workdir`` is given)."""
+    the config's province and work directory unless given)."""
     try:
-        prov = find_province(province)
+        given = find_province(province) if province is not None else None
     except UnknownProvinceError as exc:
         raise click.BadParameter(str(exc), param_hint="--province") from None
-    settings = load_settings(config_path) if config_path else Settings(province=prov)
+    if config_path is not None:
+        settings = load_settings(config_path)
+    elif given is not None:
+        settings = Settings(province=given)
+    else:
+        raise click.MissingParameter(param_type="option", param_hint="'--province'")
+    prov = given or settings.province
     sources = settings.sources + ((SourceOverride("*", commune_code=commune_code),) if commune_code else ())
     if config_path and click.get_current_context().get_parameter_source("workdir") is ParameterSource.DEFAULT:
         workdir = settings.workdir

@@ -200,6 +200,24 @@ def test_ingest_with_a_config_writes_to_its_work_directory_unless_one_is_given(t
     assert not (tmp_path / "data/processed").exists()  # the default, when no config says otherwise
 
 
+def test_ingest_with_a_config_alone_takes_its_province_and_input_folder_and_without_either_says_what_is_missing(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _parcels(1, 2).to_file(raw / "thua.shp")
+    config = _boundary_config(tmp_path, raw, workdir="ket_qua")
+
+    result = CliRunner().invoke(cli, ["ingest", "--config", str(config)])
+    no_province = CliRunner().invoke(cli, ["ingest", str(raw)])
+    no_input = CliRunner().invoke(cli, ["ingest", "--province", "Lạng Sơn"])
+
+    assert result.exit_code == 0, result.output
+    assert len(gpd.read_parquet(tmp_path / "ket_qua/parcels/06253.parquet")) == 2
+    assert no_province.exit_code == no_input.exit_code == 2
+    assert "Missing option '--province'" in no_province.output and "Missing argument 'PATHS...'" in no_input.output
+
+
 def test_a_shapefile_named_with_brackets_and_an_upper_case_cpg_is_read_by_its_cpg_and_its_changes_seen(tmp_path):
     from pipeline.config import Settings
     from pipeline.ingest.cache import IngestCache

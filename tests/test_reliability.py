@@ -483,6 +483,7 @@ def test_the_inventory_freezes_the_libraries_a_stage_imported_and_thaws_at_the_e
     from click.testing import CliRunner
 
     import pipeline.cli
+    import pipeline.inventory
     from pipeline.cli import cli
 
     seen = []
@@ -490,10 +491,10 @@ def test_the_inventory_freezes_the_libraries_a_stage_imported_and_thaws_at_the_e
     def importing_stage():
         monkeypatch.setitem(sys.modules, "kiemke_stage_probe", types.ModuleType("kiemke_stage_probe"))
 
-    monkeypatch.setattr(pipeline.cli, "_stages", lambda *args: [
+    monkeypatch.setattr(pipeline.inventory, "_stages", lambda *args: [
         ("first", lambda: seen.append(gc.get_freeze_count())), ("importing", importing_stage),
         ("after", lambda: seen.append(gc.get_freeze_count()))])
-    monkeypatch.setattr(pipeline.cli, "_outputs", lambda *args: "")  # no outputs made by these stages
+    monkeypatch.setattr(pipeline.cli, "outputs_summary", lambda *args: "")  # no outputs made by these stages
     config = (sample_run / "inventory.toml").read_text(encoding="utf-8")
     config = config.replace(f'workdir = "{sample_run.as_posix()}"', f'workdir = "{tmp_path.as_posix()}"')
     assert tmp_path.as_posix() in config

@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 #: The stages in pipeline order (then the sample generator and the CLI above them all).
-STAGES = ("ingest", "qa", "khoanh", "change", "aggregate", "forms", "maps", "package", "regroup",
+STAGES = ("ingest", "qa", "khoanh", "change", "aggregate", "forms", "maps", "package", "regroup", "inventory",
           "sample", "cli", "__main__")
 FOUNDATION = {"config", "crs", "reference", "io", "parallel", "errors", "schemas", "vntext", "report", "boundaries",
               "topology", "units", "regime", "symbology", "drawing", "workdir", "rounding", "messages", "xlsx",
