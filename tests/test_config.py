@@ -4,6 +4,7 @@ import pytest
 
 from pipeline.config import load_settings, settings_from_dict
 from pipeline.errors import ConfigError
+from pipeline.messages import officer_message
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,6 +46,19 @@ def test_bad_toml_names_the_file(tmp_path):
     path.write_text("[inventory\nprovince = 1", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(path)
+
+
+@pytest.mark.parametrize("folder", [r"D:\KiemKe\du_lieu", r"C:\Users\can_bo\du_lieu"])
+def test_a_windows_path_in_double_quotes_gets_told_how_to_write_it(tmp_path, folder):
+    path = tmp_path / "inventory.toml"
+    path.write_text(f'[inventory]\nprovince = "Lạng Sơn"\ninput = "{folder}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path)
+    told = officer_message(str(raised.value))
+    assert "dấu \\ của đường dẫn Windows trong ngoặc kép được hiểu là ký tự đặc biệt" in told
+    assert """dấu / (input = "D:/KiemKe/du_lieu") hoặc đặt trong dấu nháy đơn (input = 'D:\\KiemKe\\du_lieu')""" in told
+    path.write_text(f"[inventory]\nprovince = 'Lạng Sơn'\ninput = '{folder}'\n", encoding="utf-8")
+    assert str(load_settings(path).input_root).endswith(folder)  # as told: in single quotes (on Windows, absolute)
 
 
 def test_commune_names_from_the_config_fill_and_override_the_boundary_file():
