@@ -245,6 +245,27 @@ def test_a_shapefile_named_with_brackets_and_an_upper_case_cpg_is_read_by_its_cp
     assert IngestCache(tmp_path / "cache", source, settings).fingerprint != before
 
 
+def test_files_of_one_sheet_each_without_a_sheet_column_take_the_sheet_their_name_gives(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for sheet, name in ((1, "To_01.shp"), (2, "Tờ 2.shp"), (3, "ThuaDat.shp")):
+        _parcels(sheet, 3).drop(columns="SHBANDO").to_file(raw / name)  # parcels 1-3 on each sheet
+    _parcels(4, 2).assign(SHBANDO=0).to_file(raw / "to_5.shp")  # a .dbf's 0s: no sheet written
+    _parcels(6, 2).to_file(raw / "to_7.shp")  # a sheet column wins over the name
+
+    result = _ingest(raw, tmp_path / "work")
+
+    assert result.exit_code == 0, result.output
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")
+    sheets = parcels["sheet_no"].fillna("").groupby(parcels["source_file"].map(lambda f: Path(f).name)).unique()
+    assert {name: list(values) for name, values in sheets.items()} == {
+        "To_01.shp": ["1"], "Tờ 2.shp": ["2"], "ThuaDat.shp": [""], "to_5.shp": ["5"], "to_7.shp": ["6"]}
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    assert not any("duplicate" in key for f in report["files"] for key in f["flagged"])  # 1/1 ≠ 2/1
+    text = (tmp_path / "work/reports/ingest.md").read_text(encoding="utf-8")
+    assert "- Đã sửa — Tệp không ghi số tờ bản đồ: số tờ 2 lấy theo tên tệp (hoặc tên lớp): 3" in text
+
+
 def _copy_shapefile(shp: Path, to: Path) -> None:
     to.parent.mkdir(parents=True, exist_ok=True)
     for part in shp.parent.glob(shp.stem + ".*"):

@@ -288,6 +288,9 @@ def test_dgn_v7_shapes_are_read_and_unlabelled_ones_quarantined(tmp_path):
     assert report.driver == "DGN" and "VN-2000 TM-3" in report.crs_reason
     assert parcels.empty and list(quarantine["reason"]) == ["blank land-use code"] * 2
     assert report.area_quarantined_m2 == pytest.approx(20_000.0)
+    # a DGN per map sheet, as FAMIS keeps them: its elements carry no sheet number, its name does
+    assert list(quarantine["sheet_no"]) == ["12", "12"]
+    assert report.repairs["sheet number taken from the file name: 12"] == 2
 
 
 def test_dgn_text_labels_give_codes_to_the_shapes_around_them():

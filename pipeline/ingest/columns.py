@@ -8,16 +8,23 @@ is taken, and the report says which and why."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
-from ..vntext import fold
+from ..io import LAYER_MARK
+from ..vntext import fold, strip_diacritics
 
 #: A column is taken as the land use when at least this share of its filled values are codes or names.
 LANDUSE_SHARE = 0.5
+
+#: A file or layer named after its map sheet (as FAMIS keeps a DGN per sheet): To05, to_5, Tờ 5, T05, TBD05, BD5,
+#: DC05, thua_dat_to_12, or the number alone; not a commune code (06274) nor a year (2019).
+_SHEET_IN_NAME = re.compile(r"(?:.*[^a-z])?(?:to|t|tbd|tobando|bd|bddc|dc)[\s_.-]*0*([1-9]\d{0,2})|0*([1-9]\d{0,2})")
 
 
 @cache
@@ -42,6 +49,14 @@ def map_columns(frame: pd.DataFrame, extra: dict[str, tuple[str, ...]] | None = 
                 found[name] = by_key[fold(alias)]
                 break
     return found
+
+
+def sheet_in_name(label: str) -> str | None:
+    """The map sheet number a file or a layer is named after (``To05.dgn`` → 5,
+    ``xa.gpkg|layername=to_2`` → 2), or None."""
+    name = label.split(LAYER_MARK, 1)[1] if LAYER_MARK in label else Path(label.split("!")[-1]).stem
+    found = _SHEET_IN_NAME.fullmatch(strip_diacritics(name).lower())
+    return next((number for number in found.groups() if number), None) if found else None
 
 
 def find_column(frame: pd.DataFrame, name: str) -> str | None:

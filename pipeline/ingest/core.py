@@ -34,7 +34,7 @@ from .codes import (
     resolve_compound,
     split_compound,
 )
-from .columns import detect_landuse_column, find_column, map_columns
+from .columns import detect_landuse_column, find_column, map_columns, sheet_in_name
 from .owners import FROM_CONFIG, FROM_CORRECTION, FROM_FILE, infer_owners, migrate_owners, valid_owner_codes
 from .place import feature_communes
 from .refine import CORRECTED, DEFAULT_NOTE, default_rules
@@ -322,7 +322,8 @@ def ingest_frame(frame: gpd.GeoDataFrame, *, source_file: str, source_crs: CRS |
     reason = np.full(len(frame), "", dtype=object)
 
     geometry = _place_geometry(frame, source_crs, settings.province.central_meridian_deg, reason, report)
-    sheets, parcel_numbers = _text(data, columns.get("sheet_no")), _text(data, columns.get("parcel_no"))
+    sheets = _sheets(data, columns.get("sheet_no"), source_file, report)
+    parcel_numbers = _text(data, columns.get("parcel_no"))
     corrected = rules.corrected(data["source_fid"].to_numpy(), sheets, parcel_numbers)
     codes = _landuse(data, columns.get("landuse"), rules, corrected["landuse"], reason, report)
     owner = _owner(data, columns, codes, rules, corrected["owner_type"], reason, report)
@@ -380,6 +381,17 @@ def _split(contract: pd.DataFrame, data: pd.DataFrame, columns: dict[str, str], 
     quarantine = gpd.GeoDataFrame(pd.concat([original, added], axis=1), geometry=list(geometry.projected[~keep]),
                                   crs=target)
     return parcels, quarantine
+
+
+def _sheets(data: pd.DataFrame, column: str | None, source_file: str, report: FileReport) -> np.ndarray:
+    """The map sheet numbers: those of a file without any (no column, blanks or
+    a .dbf's 0s) named after its sheet (a DGN per sheet: ``To05.dgn``) are that one."""
+    sheets = _text(data, column)
+    named = sheet_in_name(source_file)
+    if named is not None and len(sheets) and all(sheet in (None, "0") for sheet in sheets):
+        report.repairs[f"sheet number taken from the file name: {named}"] = len(sheets)
+        sheets = np.full(len(sheets), named, dtype=object)
+    return sheets
 
 
 def _text(frame: pd.DataFrame, column: str | None, *, strip: bool = True) -> np.ndarray:
