@@ -26,6 +26,12 @@ ONSETS = ("", "b", "c", "ch", "d", "đ", "g", "gh", "gi", "h", "k", "kh", "l", "
           "ngh", "nh", "p", "ph", "qu", "r", "s", "t", "th", "tr", "v", "x")
 
 
+def name_key(text: str) -> str:
+    """A file or folder name as any keyboard and system spells it: in NFC (Unikey's
+    "Unicode tổ hợp" types NFD, as macOS writes names) and without case (Windows)."""
+    return unicodedata.normalize("NFC", text).casefold()
+
+
 def strip_diacritics(text: str) -> str:
     """``"Lạng Sơn"`` → ``"Lang Son"`` (đ/Đ become d/D)."""
     decomposed = unicodedata.normalize("NFD", text)

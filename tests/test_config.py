@@ -1,3 +1,4 @@
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,27 @@ def test_a_windows_path_in_double_quotes_gets_told_how_to_write_it(tmp_path, fol
     assert """dấu / (input = "D:/KiemKe/du_lieu") hoặc đặt trong dấu nháy đơn (input = 'D:\\KiemKe\\du_lieu')""" in told
     path.write_text(f"[inventory]\nprovince = 'Lạng Sơn'\ninput = '{folder}'\n", encoding="utf-8")
     assert str(load_settings(path).input_root).endswith(folder)  # as told: in single quotes (on Windows, absolute)
+
+
+def test_paths_and_patterns_typed_in_another_unicode_form_or_case_find_the_files_on_disk(tmp_path):
+    # the folders named with Unikey's "Unicode tổ hợp" (NFD) or on Windows; the config typed in NFC, other case
+    folder = tmp_path / "raw" / unicodedata.normalize("NFD", "Hòa Bình")
+    folder.mkdir(parents=True)
+    (folder / unicodedata.normalize("NFD", "Ranh giới.geojson")).write_text("{}", encoding="utf-8")
+    (tmp_path / "inventory.toml").write_text(
+        '[inventory]\nprovince = "Lạng Sơn"\ninput = "RAW"\n'
+        '[forest]\npath = "raw/hòa bình/ranh giới.geojson"\nstatus_field = "TT"\n'
+        '[previous]\nyear = 2014\npath = "raw/Hòa Bình/*.shp"\n'
+        '[[sources]]\npath = "Hòa Bình/*"\ncommune_code = "06274"\n', encoding="utf-8")
+
+    settings = load_settings(tmp_path / "inventory.toml")
+
+    assert settings.input_root == tmp_path / "raw"
+    assert settings.forest.path == folder / unicodedata.normalize("NFD", "Ranh giới.geojson")
+    assert settings.previous.path == str(folder / "*.shp")  # the folder as on disk, the pattern as written
+    parcels = folder / unicodedata.normalize("NFD", "Thửa đất.shp")
+    assert settings.override_for(parcels).commune_code == "06274"
+    assert settings.override_for(tmp_path / "raw/Tân Đoàn/Thửa đất.shp").commune_code is None
 
 
 def test_commune_names_from_the_config_fill_and_override_the_boundary_file():

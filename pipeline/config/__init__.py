@@ -19,7 +19,7 @@ from ..errors import ConfigError, KiemkeError, UnknownProvinceError
 from ..reference import Province, landuse_tree, owner_codes, province as find_province
 from ..regime import DEFAULT_TEMPLATE, load_template, regime_for_year, use_regime
 from ..topology import Thresholds
-from ..vntext import fold
+from ..vntext import fold, name_key
 from .admin import Boundaries, CommuneName, NewUnits, boundaries_section, communes_section, levels_of, units_section
 from .checks import check_crs, check_keys, path_of, positive, require
 
@@ -41,11 +41,13 @@ class SourceOverride:
     refine: tuple[tuple[str, str], ...] = ()  # group code → leaf, for these files only (e.g. HNK → NHK)
 
     def matches(self, path: Path, input_root: Path | None) -> bool:
+        """Whether the file (its path, its name, or its path under the input
+        folder) matches the pattern, in any Unicode form and case."""
         candidates = [path.as_posix(), path.name]
         if input_root is not None:
             with contextlib.suppress(ValueError):  # a path outside the input folder
                 candidates.append(path.resolve().relative_to(input_root.resolve()).as_posix())
-        return any(fnmatch.fnmatch(c, self.pattern) for c in candidates)
+        return any(fnmatch.fnmatchcase(name_key(c), name_key(self.pattern)) for c in candidates)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from ..errors import ConfigError
+from ..vntext import name_key
 
 
 def require(table: dict, key: str, kind: type, where: str, *, default: Any = ...) -> Any:
@@ -50,5 +51,27 @@ def check_keys(table: dict, allowed: set[str], where: str) -> None:
 
 
 def path_of(text: str, base_dir: Path) -> Path:
+    """A path of the config, from the config's folder unless absolute; spelled
+    as on disk (:func:`on_disk`)."""
     path = Path(text)
-    return path if path.is_absolute() else base_dir / path
+    return on_disk(path if path.is_absolute() else base_dir / path)
+
+
+def on_disk(path: Path) -> Path:
+    """``path`` with each of its folders and its file spelled as on disk when
+    the config spells them in another Unicode form or case (a folder named with
+    Unikey's "Unicode tổ hợp", one copied from Windows); as written from the
+    first part that has no single such match (a glob, a layer name, a folder
+    still to be made)."""
+    if path.exists():
+        return path
+    found = Path(path.anchor)
+    parts = path.parts[1:] if path.anchor else path.parts
+    for k, part in enumerate(parts):
+        if not (found / part).exists():
+            same = [p for p in found.iterdir() if name_key(p.name) == name_key(part)] if found.is_dir() else []
+            if len(same) != 1:
+                return found.joinpath(*parts[k:])
+            part = same[0].name
+        found = found / part
+    return found
