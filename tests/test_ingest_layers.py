@@ -25,14 +25,19 @@ def _parcels(sheet: int, count: int) -> gpd.GeoDataFrame:
                             geometry=[square(i * 50, sheet * 50, 50) for i in range(count)], crs="EPSG:9215")
 
 
-def _other_layers(path, driver: str = "GPKG") -> None:
-    """What a cadastral GeoPackage keeps beside its parcels: a road (lines, first), the commune boundary."""
+def _road_and_boundary() -> dict[str, gpd.GeoDataFrame]:
+    """What a cadastral export keeps beside its parcels: a road (lines), the commune boundary."""
     road = gpd.GeoDataFrame({"TEN": ["QL1A"]}, geometry=[shapely.LineString([(X0, Y0), (X0 + 500, Y0)])],
                             crs="EPSG:9215")
-    road.to_file(path, layer="giao_thong", driver=driver)
     boundary = gpd.GeoDataFrame({"TEN": ["Xã Thí Điểm"], "MAXA": ["06253"]},
                                 geometry=[shapely.box(X0 - 10, Y0 - 10, X0 + 500, Y0 + 500)], crs="EPSG:9215")
-    boundary.to_file(path, layer="ranh_gioi_xa", driver=driver)
+    return {"giao_thong": road, "ranh_gioi_xa": boundary}
+
+
+def _other_layers(path, driver: str = "GPKG") -> None:
+    """A road (first) and the commune boundary as layers of ``path``, as a cadastral GeoPackage keeps them."""
+    for layer, frame in _road_and_boundary().items():
+        frame.to_file(path, layer=layer, driver=driver)
 
 
 def _ingest(raw, work, *more):
@@ -108,8 +113,31 @@ def test_a_geopackage_whose_layers_have_no_land_use_column_gets_a_clear_message(
     result = _ingest(raw, tmp_path / "work")
 
     assert result.exit_code != 0
-    assert "không lớp nào có cột loại đất nên không lớp nào được đọc là lớp thửa" in result.output
+    assert "không tệp, lớp nào có cột loại đất nên không tệp, lớp nào được đọc là thửa đất" in result.output
     assert "xa.gpkg|layername=giao_thong" in result.output and "[columns] landuse" in result.output
+
+
+def test_files_without_a_land_use_column_beside_the_parcels_are_left_and_said_as_a_geopackages_layers_are(tmp_path):
+    # a cadastral export as a set of shapefiles: the parcels, the commune boundary, the roads
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _parcels(1, 2).to_file(raw / "ThuaDat.shp")
+    for name, frame in _road_and_boundary().items():
+        frame.to_file(raw / f"{name}.shp")
+
+    result = _ingest(raw, tmp_path / "work")
+    alone = _ingest(raw / "ranh_gioi_xa.shp", tmp_path / "alone")
+
+    assert result.exit_code == 0, result.output
+    assert "Ingested 3 files: 2 parcels in 1 communes, 0 quarantined" in result.output  # no commune 'giao_thong'
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    files = {Path(f["path"]).name: f for f in report["files"]}
+    assert files["ranh_gioi_xa.shp"]["skipped"] == "the file has no land-use column: not parcels, not read (1 features)"
+    assert files["giao_thong.shp"]["skipped"] and files["ThuaDat.shp"]["features_out"] == 2
+    assert report["area_in_m2"] == pytest.approx(2 * 2500) == report["area_out_m2"]  # the boundary's area is not in
+    text = (tmp_path / "work/reports/ingest.md").read_text(encoding="utf-8")
+    assert "**Không đọc** — Tệp không có cột loại đất nên không được coi là tệp thửa, không đọc (1 đối tượng)" in text
+    assert alone.exit_code != 0 and "không tệp, lớp nào có cột loại đất" in alone.output
 
 
 def test_a_layer_whose_land_use_column_has_an_unknown_name_is_read_from_its_values(tmp_path):

@@ -79,9 +79,13 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
     if report.driver == "DGN":
         frame, labels = label_dgn_shapes(frame)
         report.repairs["DGN text elements used as parcel labels"] = labels
-    if source.layer is not None and "landuse" not in find_columns(frame, settings)[0]:
-        report.skipped = f"layer '{source.layer}' has no land-use column: not parcels, not read ({len(frame)} features)"
-        frame = frame.iloc[:0]  # a GeoPackage's roads, labels or boundary beside its parcels
+    # a GeoPackage's roads, labels or boundary beside its parcels, or a file of them beside the parcels' file
+    # (a DGN's land use comes from its labels: its shapes without one are parcels to quarantine)
+    if (source.layer is not None or (len(frame) and report.driver != "DGN")) \
+            and "landuse" not in find_columns(frame, settings)[0]:
+        what = f"layer '{source.layer}'" if source.layer is not None else "the file"
+        report.skipped = f"{what} has no land-use column: not parcels, not read ({len(frame)} features)"
+        frame = frame.iloc[:0]
     source_crs = choose_crs(frame, info, override, settings, report)
     rules = file_rules(settings, override, corrections, **kinds)
     parcels, quarantine, found = ingest_frame(frame, source_file=source.label, source_crs=source_crs,

@@ -102,8 +102,8 @@ def _refuse_empty(paths: list[Path], reports: list[FileReport]) -> None:
     skipped = [r.path for r in reports if r.skipped]
     if skipped:
         raise InputFileError(
-            f"{named}: no layer has a land-use column, so none is read as parcels (layers: {', '.join(skipped)}). "
-            "Name the land-use column of the parcels' layer under [columns] landuse in inventory.toml.")
+            f"{named}: no file or layer has a land-use column, so none is read as parcels ({', '.join(skipped)}). "
+            "Name the land-use column of the parcels' file under [columns] landuse in inventory.toml.")
     raise InputFileError(f"{named}: the files hold no features (empty layers). "
                          "Check the export: it should contain the commune's parcels.")
 
