@@ -5,6 +5,7 @@ reference layers the config names, nor the work directory inside it."""
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -306,9 +307,13 @@ def test_a_copy_of_a_file_in_the_folder_is_read_once_and_said_and_a_file_of_the_
     original = raw / "TD_06253.shp"
     _parcels(1, 3).to_file(original)
     assert _ingest(raw, tmp_path / "work").exit_code == 0
-    # a Windows copy beside it and a backup under the commune's folder, added after a first run
+    # a Windows copy beside it, a backup under the commune's folder and the zip it came in, added after a first run
     _copy_shapefile(original, raw / "TD_06253 - Copy.shp")
     _copy_shapefile(original, raw / "sao_luu/TD_06253.shp")
+    with zipfile.ZipFile(raw / "TD_06253.zip", "w") as mailed:
+        for part in raw.glob("TD_06253.*"):
+            if part.suffix != ".zip":
+                mailed.write(part, f"du_lieu/{part.name}")
     _parcels(1, 3).assign(KHLOAIDAT=["ONT"] * 3).to_file(raw / "TD_06253_sua.shp")  # same sizes, other bytes
 
     result = _ingest(raw, tmp_path / "work")
@@ -316,7 +321,7 @@ def test_a_copy_of_a_file_in_the_folder_is_read_once_and_said_and_a_file_of_the_
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
     files = {f["path"].split("raw/")[-1]: f for f in report["files"]}
-    for copy in ("TD_06253 - Copy.shp", "sao_luu/TD_06253.shp"):
+    for copy in ("TD_06253 - Copy.shp", "sao_luu/TD_06253.shp", "TD_06253.zip!du_lieu/TD_06253.shp"):
         assert files[copy]["skipped"] == f"a copy of {original}: the same bytes, read once (from that file)"
         assert files[copy]["features_in"] == 0
     assert [files[name]["features_out"] for name in ("TD_06253.shp", "TD_06253_sua.shp")] == [3, 3]
