@@ -31,6 +31,23 @@ def test_overlap_located_with_its_area():
     assert X0 + 200 < layer["y_easting"].iat[0] < X0 + 210 and Y0 + 100 < layer["x_northing"].iat[0] < Y0 + 200
 
 
+def test_two_exports_of_the_same_parcels_in_one_commune_are_told_apart_from_neighbouring_sheets():
+    # an older export kept beside the newer (one parcel redrawn), and a neighbouring sheet 2 m into the grid
+    newer, older = grid(), grid()
+    older[4] = shapely.box(X0 + 100, Y0 + 100, X0 + 195, Y0 + 200)
+    sheet_2 = [shapely.box(X0 + 298, Y0 + y, X0 + 400, Y0 + y + 100) for y in (0, 100, 200)]
+    frame = parcels(newer + older + sheet_2).assign(
+        source_file=["raw/hb/ThuaDat_2019.shp"] * 9 + ["raw/hb/ThuaDat_2018.shp"] * 9 + ["raw/hb/To_2.shp"] * 3)
+
+    result = qa_commune(frame, shown=lambda f: f.removeprefix("raw/"))
+
+    (warning,) = [w for w in result.warnings if "chồng lên nhau" in w]
+    assert warning.startswith("Tệp «hb/ThuaDat_2018.shp» và tệp «hb/ThuaDat_2019.shp» chồng lên nhau 8,9500 ha "
+                              "(100 % diện tích tệp «hb/ThuaDat_2018.shp»): có thể là hai bản xuất của cùng một "
+                              "dữ liệu")
+    assert result.counts()["duplicates"] == 8  # what QA lists parcel by parcel, as before
+
+
 def test_duplicate_is_not_an_overlap():
     geoms = grid() + [cell(1, 1)]
     result = qa_commune(parcels(geoms))

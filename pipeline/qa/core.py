@@ -7,6 +7,7 @@ its sheet/parcel numbers and VN-2000 X (northing) / Y (easting), sorted by size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,10 @@ LAYER_TITLES = {
     "slivers": "Thửa mảnh, hẹp",
     "crossings": "Thửa vượt ranh giới xã",
 }
+
+#: Two files of a commune whose parcels lie on each other over at least this share of the smaller
+#: file's area are two exports of the same data (an older one kept beside the newer), not neighbours.
+SAME_DATA_SHARE = 0.2
 
 PROBLEM_COLUMNS = ["commune_code", "problem", "parcels", "x_northing", "y_easting", "area_m2", "detail", "geometry"]
 
@@ -104,8 +109,10 @@ def _layer(code: str, problem: str, geometry, parcels, area, detail, crs) -> gpd
 
 
 def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: float | None = None,
-               thresholds: Thresholds = Thresholds(), commune_code: str = "") -> CommuneQA:
-    """Find every topology problem of one commune's parcels (pure: no I/O)."""
+               thresholds: Thresholds = Thresholds(), commune_code: str = "",
+               shown: Callable[[str], str] = str) -> CommuneQA:
+    """Find every topology problem of one commune's parcels (pure: no I/O;
+    ``shown`` a source file's name as the officer reads it)."""
     code = commune_code or str(parcels["commune_code"].iloc[0])
     geoms = np.asarray(parcels.geometry.values, dtype=object)
     crs = parcels.crs
@@ -154,4 +161,27 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
         result.warnings.append(
             f"Tổng diện tích các thửa chênh với diện tích tự nhiên {signed(rec['difference_m2'] / 1e4, 4)} ha "
             f"({signed(rec['difference_pct'])} %, ngưỡng cho phép {vn_number(thresholds.reconcile_tolerance_pct)} %)")
+    result.warnings += overlapping_files(parcels, pairs, shown)
     return result
+
+
+def overlapping_files(parcels: gpd.GeoDataFrame, pairs: pd.DataFrame, shown: Callable[[str], str] = str) -> list[str]:
+    """A warning for each two files of the commune whose parcels lie on each
+    other over at least SAME_DATA_SHARE of the smaller file's area."""
+    if "source_file" not in parcels or not len(pairs):
+        return []
+    files = parcels["source_file"].astype(str).to_numpy()
+    first, second = files[pairs["i"].to_numpy(int)], files[pairs["j"].to_numpy(int)]
+    across = first != second
+    area = pd.Series(shapely.area(parcels.geometry.values)).groupby(files).sum()
+    shared = pd.Series(pairs["area_m2"].to_numpy(float)[across]).groupby(
+        [np.where(first < second, first, second)[across], np.where(first < second, second, first)[across]]).sum()
+    out = []
+    for (a, b), m2 in shared.items():
+        smaller = a if area[a] <= area[b] else b
+        if m2 >= SAME_DATA_SHARE * area[smaller]:
+            out.append(f"Tệp «{shown(a)}» và tệp «{shown(b)}» chồng lên nhau {vn_number(m2 / 1e4, 4)} ha "
+                       f"({vn_number(100 * m2 / area[smaller], 0)} % diện tích tệp «{shown(smaller)}»): có thể là "
+                       "hai bản xuất của cùng một dữ liệu. Phần chồng chỉ được tính một lần, theo thửa có số tờ, số "
+                       "thửa nhỏ hơn, dù thửa đó ở bản cũ; chỉ để lại một tệp trong thư mục dữ liệu rồi chạy lại.")
+    return out

@@ -30,7 +30,7 @@ def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tu
     parcels = read_geoparquet(work.parcels(code))
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
     result = qa_commune(parcels, boundary=boundary, natural_area_m2=natural[0],
-                        thresholds=thresholds, commune_code=code)
+                        thresholds=thresholds, commune_code=code, shown=work.read_manifest().shown)
     overview = overview_png(result, parcels[["geometry"]], title)
     with atomic_path(overview_path(work, code)) as tmp:
         tmp.write_bytes(overview)
