@@ -29,10 +29,25 @@ def _match(message: str) -> tuple[re.Pattern[str], str] | None:
     return next(((p, v) for p, v in _table() if p.fullmatch(message)), None)
 
 
+def _about_file(message: str) -> tuple[str, str]:
+    """``("<file>: ", what is said of it)`` when only the latter is a row of the
+    table (an error a stage names its file in front of), else ``("", message)``."""
+    start = 0
+    while _match(message) is None and (at := message.find(": ", start)) >= 0:
+        if _match(message[at + 2:]) is not None:
+            return message[:at + 2], message[at + 2:]
+        start = at + 2
+    return "", message
+
+
 @cache
 def vi(message: str) -> str:
     """``message`` in Vietnamese (as written when no row of the table fits);
-    "a; b" (a parcel's flags) is translated part by part."""
+    a file named in front is kept; "a; b" (a parcel's flags) is translated part
+    by part."""
+    head, message = _about_file(message)
+    if head:
+        return head + vi(message)
     if "; " in message and _match(message) is None:
         return "; ".join(vi(part) for part in message.split("; "))
     found = _match(message)
@@ -45,12 +60,13 @@ def vi(message: str) -> str:
 def officer_message(message: str) -> str:
     """An error as the officer reads it: in Vietnamese, with what to do, then
     the original (for a report to the developers)."""
-    found = _match(message)
+    head, said = _about_file(message)
+    found = _match(said)
     if found is None:
         return message
     todo = _rows().loc[_rows()["pattern"] == found[0].pattern, "what_to_do"].iat[0]
-    todo = found[0].sub(todo, message) if todo else ""  # "Thông tư \2": the message's own figures
-    return f"{vi(message)}" + (f" → {todo}" if todo else "") + f"\n  ({message})"
+    todo = found[0].sub(todo, said) if todo else ""  # "Thông tư \2": the message's own figures
+    return f"{head}{vi(said)}" + (f" → {todo}" if todo else "") + f"\n  ({message})"
 
 
 def untranslated(messages) -> list[str]:

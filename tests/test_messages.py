@@ -51,6 +51,17 @@ def test_an_error_reads_in_vietnamese_with_what_to_do_and_the_original():
     assert text.splitlines()[1] == "  (/data/xa.shp: no such file or folder. Check the path given to ingest.)"
 
 
+def test_an_error_a_stage_names_its_file_in_front_of_reads_in_vietnamese_too():
+    # ingest puts the file in front of what its reader said (a CRSError of pipeline.crs)
+    said = ("the coordinates (X 5430000.000…5430050.000, Y 2420000.000…2420050.000) fit no coordinate system of "
+            "the province (VN-2000 TM-3 107.25°, UTM 48N/49N, degrees, swapped or without false easting, Hanoi-72). "
+            "Check that the file belongs to this province, or give its crs in a [[sources]] entry of inventory.toml.")
+    text = officer_message(f"/data/Hòa Bình: xã/td.shp: {said}")
+    assert text.splitlines()[0].startswith("/data/Hòa Bình: xã/td.shp: Tọa độ (X 5430000.000…5430050.000, Y "
+                                           "2420000.000…2420050.000) không khớp hệ tọa độ nào dùng ở tỉnh. → Kiểm tra")
+    assert vi(f"td.shp: {said}").startswith("td.shp: Tọa độ (X")
+
+
 def test_what_to_do_names_the_messages_own_figures():
     text = officer_message("code 'RST' of Circular 27/2018 has no equivalent under Circular 08/2024")
     assert "→ Ghi mã loại đất theo Thông tư 08/2024 vào sổ rà soát" in text and "\\2" not in text
