@@ -8,11 +8,12 @@ import re
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from . import crs as vn
 from .config import Boundaries
-from .errors import InputFileError
+from .errors import CRSError, InputFileError
 from .io import read_layer_holding
 from .vntext import repair_names
 
@@ -44,7 +45,7 @@ def load_boundaries(spec: Boundaries | None, central_meridian_deg: float) -> gpd
             f"{path}: fields {missing} are missing; present: {list(frame.columns)}. "
             "Name the right fields under [boundaries] in inventory.toml."
         )
-    frame = in_province_crs(frame, central_meridian_deg)
+    frame = in_province_crs(frame, central_meridian_deg, path)
     out = gpd.GeoDataFrame({k: frame[v].astype("string") for k, v in fields.items()},
                            geometry=frame.geometry.values, crs=frame.crs)
     for name in ("commune_name", "district_name"):  # an old boundary file's names are often TCVN3
@@ -69,9 +70,20 @@ def padded_codes(values: pd.Series, width: int) -> pd.Series:
     return pd.Series([padded_code(v, width) for v in values], index=values.index, dtype="string")
 
 
-def in_province_crs(frame: gpd.GeoDataFrame, central_meridian_deg: float) -> gpd.GeoDataFrame:
+def in_province_crs(frame: gpd.GeoDataFrame, central_meridian_deg: float, path: object = "") -> gpd.GeoDataFrame:
     """A polygon layer with its geometry in the province's TM-3, reprojected with the
-    pinned VN-2000 pipeline (from WGS 84 when the layer declares no CRS)."""
-    source = CRS.from_user_input(frame.crs) if frame.crs is not None else CRS.from_epsg(4326)
-    return frame.set_geometry(vn.reproject(np.asarray(frame.geometry.values), source, central_meridian_deg),
+    pinned VN-2000 pipeline: from the CRS it declares when its coordinates fit it,
+    else from the one they fit, as a parcel file's (a boundary shapefile without
+    its .prj is in VN-2000 TM-3 or UTM as often as in degrees); a layer that fits
+    none of the province's (a whole country's) is read in the CRS it declares."""
+    declared = CRS.from_user_input(frame.crs) if frame.crs is not None else None
+    shapes = np.asarray(frame.geometry.values)
+    present = shapes[~(shapely.is_missing(shapes) | shapely.is_empty(shapes))]
+    try:
+        source = vn.detect_crs(shapely.total_bounds(present), declared, central_meridian_deg)
+    except CRSError as exc:
+        if declared is None:
+            raise InputFileError(f"{path}: the file declares no coordinate system (no .prj) and {exc}") from None
+        source = vn.SourceCRS(declared, "declared by the file")
+    return frame.set_geometry(vn.reproject(source.prepare(shapes), source.crs, central_meridian_deg),
                               crs=vn.tm3_crs(central_meridian_deg))

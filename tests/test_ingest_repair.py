@@ -13,6 +13,7 @@ from pyproj import CRS
 
 from pipeline import crs as vn
 from pipeline.config import Refine, Settings
+from pipeline.errors import InputFileError
 from pipeline.ingest import ingest_file
 from pipeline.ingest.codes import resolve_code
 from pipeline.messages import vi
@@ -308,8 +309,6 @@ def test_dgn_text_labels_give_codes_to_the_shapes_around_them():
 
 
 def test_dgn_v8_gets_a_clear_message(tmp_path):
-    from pipeline.errors import InputFileError
-
     path = tmp_path / "v8.dgn"
     path.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(508))
     with pytest.raises(InputFileError, match="DGN v8.*save it as DGN v7"):
@@ -417,6 +416,34 @@ def test_boundary_codes_read_as_floats_or_left_blank_keep_their_digits(tmp_path)
 
     assert list(bounds["commune_code"]) == ["06286", "06253"] and set(bounds["district_code"]) == {"180"}
     assert list(units["unit_code"].dropna()) == ["06253", "06286"]
+
+
+@pytest.mark.parametrize("epsg", [9215, 3405])
+def test_a_boundary_file_and_new_units_without_prj_are_read_in_the_crs_their_coordinates_fit(tmp_path, epsg):
+    from pipeline.boundaries import load_boundaries
+    from pipeline.config import Boundaries, NewUnits
+    from pipeline.regroup.stage import load_new_units
+
+    # the commune boundaries as the cadastral office keeps them: VN-2000 TM-3 (or UTM) metres, no .prj
+    frame = gpd.GeoDataFrame({"MAXA": ["06286", "06253"], "TENXA": ["Xã Khánh Khê", "Thị trấn Văn Quan"],
+                              "MAHUYEN": "180", "TENHUYEN": "Huyện Văn Quan"},
+                             geometry=[square(size=1000), square(1000, size=1000)], crs="EPSG:9215").to_crs(epsg=epsg)
+    path = tmp_path / "ranh_gioi.shp"
+    frame.to_file(path)
+    path.with_suffix(".prj").unlink()
+    nowhere = tmp_path / "ngoai_tinh.shp"
+    frame.set_geometry(frame.translate(5_000_000)).to_file(nowhere)  # a typing error: fits nothing of Lạng Sơn
+    nowhere.with_suffix(".prj").unlink()
+    meridian = LANG_SON.central_meridian_deg
+
+    bounds = load_boundaries(Boundaries(path, "MAXA", "TENXA", "MAHUYEN", "TENHUYEN"), meridian)
+    units = load_new_units(NewUnits(path, "2025", name_field="TENXA", code_field="MAXA"), meridian)
+
+    assert bounds.area.to_numpy() == pytest.approx([1e6, 1e6], rel=1e-3)  # was read as degrees: inf
+    assert shapely.hausdorff_distance(bounds.geometry.iloc[0], square(size=1000)) < 0.5  # in place, to the dm
+    assert units.area.to_numpy() == pytest.approx([1e6, 1e6], rel=1e-3)
+    with pytest.raises(InputFileError, match="ngoai_tinh.shp: the file declares no coordinate system"):
+        load_boundaries(Boundaries(nowhere, "MAXA", "TENXA", "MAHUYEN", "TENHUYEN"), meridian)
 
 
 def test_a_boundary_file_and_new_units_in_tcvn3_without_cpg_give_unicode_names(tmp_path):

@@ -84,7 +84,7 @@ def load_new_units(spec: NewUnits, meridian: float) -> gpd.GeoDataFrame:
         raise InputFileError(f"{spec.path}: no field {spec.name_field!r} (name_field of [units]); "
                              f"fields: {[c for c in frame.columns if c != 'geometry']}.")
     names = pd.Series(repair_names(frame[spec.name_field].astype(str)), index=frame.index)  # an old file's: TCVN3
-    frame = in_province_crs(frame, meridian)
+    frame = in_province_crs(frame, meridian, spec.path)
     return gpd.GeoDataFrame({"unit_code": unit_codes(names, spec, frame), "unit_name": names},
                             geometry=frame.geometry.values, crs=frame.crs).sort_values("unit_code", ignore_index=True)
 
