@@ -131,6 +131,7 @@ def test_files_without_a_land_use_column_beside_the_parcels_are_left_and_said_as
 
     assert result.exit_code == 0, result.output
     assert "Ingested 3 files: 2 parcels in 1 communes, 0 quarantined" in result.output  # no commune 'giao_thong'
+    assert "giao_thong.shp: the file has no land-use column: not parcels, not read (1 features)" in result.output
     report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
     files = {Path(f["path"]).name: f for f in report["files"]}
     assert files["ranh_gioi_xa.shp"]["skipped"] == "the file has no land-use column: not parcels, not read (1 features)"

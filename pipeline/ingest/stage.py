@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import InputFileError
-from ..io import layer_file, write_json, write_json_if_changed
+from ..io import LAYER_MARK, layer_file, write_json, write_json_if_changed
 from ..parallel import executor
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir, shown_path
@@ -72,6 +72,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     for report in reports:
         if report.features_in == 0 and not report.skipped and "the layer holds no features" not in report.warnings:
             report.warn("the layer holds no features")
+        if report.skipped and LAYER_MARK not in report.path:  # a whole file left: said on the console too
+            log.warning("%s: %s", report.path, report.skipped)
         duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
         if duplicates:
             report.flagged[DUPLICATE_NOTE] = duplicates
