@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -67,6 +68,21 @@ def write_text_if_changed(path: Path, text: str) -> Path:
 
 def write_json_if_changed(path: Path, data: Any) -> Path:
     return write_text_if_changed(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def read_officer_csv(path: Path) -> pd.DataFrame:
+    """A CSV as a spreadsheet saves it for an officer, every value as text
+    ("" where empty): UTF-8 (with or without a BOM) or, as Excel's plain "CSV"
+    saves it on a Vietnamese Windows, cp1258; its columns separated by commas,
+    semicolons (that Windows' list separator) or tabs, whichever its header uses."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = unicodedata.normalize("NFC", raw.decode("cp1258", errors="replace"))  # cp1258 writes tones apart
+    header = text.split("\n", 1)[0]
+    separator = max([",", ";", "\t"], key=header.count)
+    return pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:

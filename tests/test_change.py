@@ -4,6 +4,7 @@ Biểu 14/TKĐĐ and the change map, on inline geometries and on the sample."""
 from __future__ import annotations
 
 import json
+import unicodedata
 from functools import partial
 
 import geopandas as gpd
@@ -207,6 +208,36 @@ def test_the_sample_documented_changes_are_found_with_their_areas(transitions_ru
         assert found[key] == pytest.approx(area, abs=5.0), key
     real = table[(table["from_code"] != table["to_code"]) & (table["area_m2"] > 50)]
     assert set(map(tuple, real[["commune_code", "from_code", "to_code"]].to_numpy())) == set(expected.index)
+
+
+def test_the_statistics_saved_by_excel_on_a_vietnamese_windows_read_as_the_sample_csv(transitions_run, sample_dir,
+                                                                                          tmp_path):
+    from dataclasses import replace
+
+    from pipeline.errors import KiemkeError
+    from pipeline.forms.change_inputs import read_change_inputs
+    from pipeline.workdir import WorkDir
+
+    work, _ = transitions_run
+    manifest = WorkDir(work).read_manifest()
+    sample = pd.read_csv(sample_dir / "thong_ke_2018.csv", dtype=str, encoding="utf-8-sig")
+    # Excel's plain "CSV" there: cp1258, ';' (the list separator), a decimal comma, a column of names
+    excel = sample.assign(area_ha=sample["area_ha"].str.replace(".", ","), ten_xa="Xã Hòa Bình")
+    saved = tmp_path / "thong_ke_2018.csv"
+    saved.write_bytes(unicodedata.normalize("NFD", excel.to_csv(sep=";", index=False)).encode("cp1258"))
+
+    def statistics(path):
+        previous = replace(manifest.previous, statistics=path)
+        return read_change_inputs(work / "stats" / "transitions.csv", replace(manifest, previous=previous)).statistics
+
+    read = statistics(saved)
+    expected = statistics(sample_dir / "thong_ke_2018.csv")
+    columns = ["commune_code", "code", "area_ha"]
+    pd.testing.assert_frame_equal(read[columns], expected[columns])
+    assert read["area_ha"].sum() > 0 and set(read["ten_xa"]) == {"Xã Hòa Bình"}
+    saved.write_text("commune_code,code,area_ha\n06253,LUC,khoảng 5\n", encoding="utf-8")
+    with pytest.raises(KiemkeError, match=r"area_ha is not a number on row 2: 'khoảng 5'"):
+        statistics(saved)  # was read as 0 ha
 
 
 def test_matrix_rows_sum_to_the_previous_layer_and_columns_to_the_statistics(transitions_run):

@@ -11,6 +11,8 @@ import pandas as pd
 
 from ..change import comparison_code, comparison_codes
 from ..errors import KiemkeError
+from ..ingest.values import parse_numbers
+from ..io import read_officer_csv
 from ..reference import landuse_tree
 from ..workdir import RunManifest
 
@@ -36,7 +38,7 @@ def read_change_inputs(transitions_csv: Path, manifest: RunManifest) -> ChangeIn
     if previous.statistics:
         path = Path(previous.statistics)
         try:
-            statistics = pd.read_csv(path, dtype={"commune_code": str, "code": str})
+            statistics = read_officer_csv(path)
         except FileNotFoundError:
             raise KiemkeError(f"{path}: the statistics file named in [previous] statistics does not exist.") from None
         missing = {"commune_code", "code", "area_ha"} - set(statistics.columns)
@@ -45,10 +47,23 @@ def read_change_inputs(transitions_csv: Path, manifest: RunManifest) -> ChangeIn
                               "area_ha).")
         statistics["commune_code"] = statistics["commune_code"].str.strip().str.zfill(5)
         statistics["code"] = statistics["code"].str.strip().str.upper()
+        statistics["area_ha"] = _areas(statistics["area_ha"], path)
     return ChangeInputs(
         transitions=pd.read_csv(transitions_csv, dtype={"commune_code": str}),
         previous_year=previous.year, year=manifest.year,
         statistics=statistics, statistics_year=previous.statistics_year)
+
+
+def _areas(written: pd.Series, path: Path) -> np.ndarray:
+    """The statistics' areas as numbers, written any way a spreadsheet writes
+    them (123.45, 123,45, 1.234,56); a blank is 0; a word stops the run."""
+    areas, _ = parse_numbers(written.str.strip().replace("", "0"))
+    wrong = np.flatnonzero(np.isnan(areas))
+    if len(wrong):
+        rows, values = ", ".join(str(k + 2) for k in wrong[:5]), ", ".join(repr(written.iat[k]) for k in wrong[:5])
+        raise KiemkeError(f"{path}: area_ha is not a number on row {rows}: {values}. Write the areas in hectares "
+                          "as numbers (123.45 or 123,45).")
+    return areas
 
 
 def statistics_cells(statistics: pd.DataFrame, collapse: frozenset[str], source: str = "statistics") -> pd.Series:
@@ -63,7 +78,7 @@ def statistics_cells(statistics: pd.DataFrame, collapse: frozenset[str], source:
     keep = [c in comparable or any(a in comparable for a in tree.ancestors(c)) for c in statistics["code"]]
     rows = statistics[keep]
     codes = [comparison_code(c, collapse) for c in rows["code"]]
-    cells = np.floor(pd.to_numeric(rows["area_ha"], errors="coerce").fillna(0).to_numpy() * 100 + 0.5)
+    cells = np.floor(rows["area_ha"].to_numpy(dtype=float) * 100 + 0.5)
     return pd.Series(cells.astype(np.int64)).groupby([rows["commune_code"].to_numpy(), codes]).sum()
 
 

@@ -21,7 +21,7 @@ import openpyxl
 import pandas as pd
 
 from ..errors import KiemkeError
-from ..io import LAYER_MARK, write_csv_if_changed, write_json_if_changed
+from ..io import LAYER_MARK, read_officer_csv, write_csv_if_changed, write_json_if_changed
 from ..reference import landuse_tree, owner_codes
 from ..vntext import fold
 from ..workdir import WorkDir
@@ -57,7 +57,7 @@ def _columns(header: list[object]) -> dict[int, str]:
 def _rows(path: Path) -> tuple[list[object], list[tuple[int, list[object]]]]:
     """(header, numbered rows) of a corrections CSV or of a review workbook's first sheet."""
     if path.suffix.lower() == ".csv":
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        table = read_officer_csv(path)
         return list(table.columns), [(i + 2, list(r)) for i, r in enumerate(table.itertuples(index=False))]
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:

@@ -35,6 +35,7 @@ from ..io import (
     read_columns,
     read_commune_table,
     read_layer_holding,
+    read_officer_csv,
     up_to_date,
     write_csv,
     write_geoparquet,
@@ -64,7 +65,7 @@ def unit_codes(names: pd.Series, spec: NewUnits, frame: pd.DataFrame) -> pd.Seri
             raise InputFileError(f"{spec.path}: no field {spec.code_field!r} (code_field of [units]).")
         return padded_codes(frame[spec.code_field], 5)
     if spec.codes:
-        table = pd.read_csv(spec.codes, dtype=str)
+        table = read_officer_csv(spec.codes)
         by_name = dict(zip(table["name"].map(fold), table["code"].str.zfill(5), strict=True))
         codes = names.map(lambda n: by_name.get(fold(n)))
         if codes.isna().any():
