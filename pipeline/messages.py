@@ -32,11 +32,12 @@ def _match(message: str) -> tuple[re.Pattern[str], str] | None:
 def _about_file(message: str) -> tuple[str, str]:
     """``("<file>: ", what is said of it)`` when only the latter is a row of the
     table (an error a stage names its file in front of), else ``("", message)``."""
-    start = 0
-    while _match(message) is None and (at := message.find(": ", start)) >= 0:
-        if _match(message[at + 2:]) is not None:
-            return message[:at + 2], message[at + 2:]
-        start = at + 2
+    if _match(message) is None:
+        at = message.find(": ")
+        while at >= 0:
+            if _match(message[at + 2:]) is not None:
+                return message[:at + 2], message[at + 2:]
+            at = message.find(": ", at + 2)
     return "", message
 
 
