@@ -74,6 +74,9 @@ def test_look_alikes_are_not_the_land_use():
     ("Đất ở tại đô thị", "ODT"), ("ĐẤT TRỒNG CÂY LÂU NĂM", "CLN"), ("Đất nuôi trồng thuỷ sản", "NTS"),
     ("Đất nuôi trồng thủy sản", "NTS"), ("Đất ở tại đô thị, Đất chuyên trồng lúa nước", "ODT+LUC"),
     ("Đất làm nghĩa trang, nghĩa địa, nhà tang lễ, nhà hỏa táng", "NTD"), ("N/A", ""), ("", ""),
+    # typed by hand: a stray full stop, comma or star, quotes, brackets, a gloss, a hyphen between two codes
+    ("LUC.", "LUC"), ("ONT,", "ONT"), ("CLN*", "CLN"), ('"ONT"', "ONT"), ("(CLN)", "CLN"), ("ONT+", "ONT"),
+    ("ONT (đất ở)", "ONT"), ("ONT-CLN", "ONT+CLN"), ("Lúa.", "LUA"), ("( )", ""), ("LUC1", "LUC1"),
 ])
 def test_codes_and_names_are_read_as_codes(value, code):
     assert normalise_landuse(value)[0] == code

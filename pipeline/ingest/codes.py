@@ -22,10 +22,14 @@ from ..vntext import strip_diacritics
 from .names import codes_of_names
 from .text import map_unique
 
-#: A value written as codes: 1–4 letters or digits, joined by + , ; / or &.
-_CODE_FORM = re.compile(r"^[A-Za-z0-9]{1,4}(\s*[+,;/&]\s*[A-Za-z0-9]{1,4})*$")
-_CODE_SEPARATOR = re.compile(r"\s*[+,;/&]\s*")
-_TYPED_CODE = re.compile(r"^[A-Za-z]{2,3}(\s*[+,;/&]\s*[A-Za-z]{2,3})*$")  # codes are 2-3 letters
+#: A value written as codes: 1–4 letters or digits, joined by + , ; / & or - (no code holds a hyphen).
+_CODE_FORM = re.compile(r"^[A-Za-z0-9]{1,4}(\s*[+,;/&-]\s*[A-Za-z0-9]{1,4})*$")
+_CODE_SEPARATOR = re.compile(r"\s*[+,;/&-]\s*")
+_TYPED_CODE = re.compile(r"^[A-Za-z]{2,3}(\s*[+,;/&-]\s*[A-Za-z]{2,3})*$")  # codes are 2-3 letters
+#: What a code typed by hand may have around it: quotes, brackets, a stray full stop, comma, star or separator.
+_AROUND = " \"'“”()[]{}.,;:*+&/-"
+#: A gloss in brackets after the code: "ONT (đất ở)".
+_GLOSS = re.compile(r"(?<=\S)\s*\([^()]*\)$")
 #: Values that mean "nothing written" (compared upper case, without spaces).
 BLANK_VALUES = frozenset({"", "NA", "N/A", "NULL", "NONE", "NAN", "-", "--", "?", "0", "KHONG", "KHÔNG"})
 
@@ -39,12 +43,15 @@ def normalise_landuse(value: object) -> tuple[str, bool]:
     text = str(value).strip()
     if re.sub(r"\s+", "", text.upper()) in BLANK_VALUES:
         return "", False
-    if _CODE_FORM.match(text):
-        return _CODE_SEPARATOR.sub("+", text).upper(), False
+    code = _GLOSS.sub("", text).strip(_AROUND)  # '"ONT"', 'LUC.', '(CLN)', 'ONT+', 'ONT (đất ở)'
+    if not code:  # punctuation alone: nothing written
+        return "", False
+    if _CODE_FORM.match(code):
+        return _CODE_SEPARATOR.sub("+", code).upper(), False
     named = codes_of_names(text)
     if named:
         return named, True
-    bare = strip_diacritics(text)
+    bare = strip_diacritics(code)
     if _TYPED_CODE.match(bare):  # a code typed with a Vietnamese keyboard on: 'Lúa', 'ĐTL'
         return _CODE_SEPARATOR.sub("+", bare).upper(), False
     return re.sub(r"\s+", "", text.upper()), False
