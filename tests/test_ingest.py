@@ -44,6 +44,13 @@ def test_a_code_typed_with_a_vietnamese_keyboard_on_reads_as_the_code(typed, cod
     assert normalise_landuse(typed) == (code, False)
 
 
+def test_owner_codes_typed_by_hand_read_as_the_code_and_blanks_as_blanks():
+    from pipeline.ingest.codes import normalise_code
+
+    typed = pd.Series([" gdc. ", "UBQ (UBND xã)", '"TKT"', "N/A", "-", 0, None, "XYZ"])
+    assert list(normalise_code(typed)) == ["GDC", "UBQ", "TKT", "", "", "", "", "XYZ"]  # blanks: inferred, not refused
+
+
 def test_commune_codes_get_their_leading_zero_back():
     codes = normalise_commune_code(pd.Series(["9922", 6253, "06253", None, "abc", 9922.0, 0, "00000", 0.0]))
     assert list(codes) == ["09922", "06253", "06253", "", "", "09922", "", "", ""]  # 0: a numeric field left empty

@@ -58,10 +58,14 @@ def normalise_landuse(value: object) -> tuple[str, bool]:
 
 
 def normalise_code(values: pd.Series) -> pd.Series:
-    """Upper case, no spaces: ``' ont + cln '`` → ``'ONT+CLN'``; blanks → ``''``
-    (computed once per distinct value)."""
-    clean = map_unique(values, lambda u: re.sub(r"\s+", "", str(u).upper()))
-    return pd.Series(clean, index=values.index, dtype=object).fillna("")
+    """Upper case, no spaces, no stray mark or gloss around: ``' gdc. '`` →
+    ``'GDC'``, ``'UBQ (UBND xã)'`` → ``'UBQ'``; blanks, ``N/A`` and a .dbf's 0
+    → ``''`` (computed once per distinct value)."""
+    def one(value: object) -> str:
+        text = re.sub(r"\s+", "", _GLOSS.sub("", str(value).strip()).strip(_AROUND).upper())
+        return "" if text in BLANK_VALUES else text
+
+    return pd.Series(map_unique(values, one), index=values.index, dtype=object).fillna("")
 
 
 def normalise_commune_code(values: pd.Series) -> pd.Series:
