@@ -250,6 +250,22 @@ def test_corrections_round_trip(tmp_path):
     assert "06253.xlsx" in (tmp_path / "work/reports/review/corrections.csv").read_text(encoding="utf-8-sig")
 
 
+def test_a_workbook_open_in_excel_leaves_its_owner_file_which_is_not_read_and_a_broken_one_is_named(tmp_path):
+    _export(tmp_path / "raw", ROWS)
+    args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
+            "--workdir", str(tmp_path / "work")]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    review = tmp_path / "work/reports/review"
+    (review / "~$06253.xlsx").write_bytes(b"\x0bcan bo dia chinh" + b" " * 100)  # Excel's, while 06253.xlsx is open
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output  # was an internal error (BadZipFile)
+
+    (review / "ghi_chu.xlsx").write_text("not a workbook", encoding="utf-8")
+    broken = CliRunner().invoke(cli, args)
+    assert broken.exit_code == 1 and "ghi_chu.xlsx: không phải sổ Excel lưu dạng .xlsx" in broken.output
+
+
 def test_a_correction_with_an_unknown_code_names_the_row(tmp_path):
     _export(tmp_path / "raw", ROWS)
     (tmp_path / "corrections.csv").write_text("to,thua,ma_loai_dat_dung\n1,2,XYZ\n", encoding="utf-8")

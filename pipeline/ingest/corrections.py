@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
 from pathlib import Path
 
 import openpyxl
 import pandas as pd
+from openpyxl.utils.exceptions import InvalidFileException
 
 from ..errors import KiemkeError
 from ..io import LAYER_MARK, read_officer_csv, write_csv_if_changed, write_json_if_changed
@@ -59,7 +61,11 @@ def _rows(path: Path) -> tuple[list[object], list[tuple[int, list[object]]]]:
     if path.suffix.lower() == ".csv":
         table = read_officer_csv(path)
         return list(table.columns), [(i + 2, list(r)) for i, r in enumerate(table.itertuples(index=False))]
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError) as exc:
+        raise KiemkeError(f"{path}: not a workbook Excel saved as .xlsx ({exc}). Save it again from Excel as "
+                          "'Excel Workbook (*.xlsx)', or move it out of this folder.") from None
     try:
         rows = list(book.worksheets[0].iter_rows(values_only=True))
     finally:
@@ -129,7 +135,8 @@ def harvest(work: WorkDir, csv: Path | None) -> pd.DataFrame:
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
     known = pd.read_csv(store, dtype=str, keep_default_na=False) if store.exists() else pd.DataFrame(columns=COLUMNS)
     parts = [read_corrections(csv)] if csv is not None and Path(csv).exists() else []
-    for book in sorted(work.review_dir.glob("*.xlsx")):
+    # not Excel's owner file of a workbook open in it (~$06253.xlsx, a few bytes of the user's name)
+    for book in sorted(p for p in work.review_dir.glob("*.xlsx") if not p.name.startswith("~$")):
         if state.get(book.name) == _stamp(book):
             parts.append(known[known["origin"].str.startswith(f"{book.name}:")])
         else:
