@@ -8,7 +8,6 @@ import re
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from pyproj import CRS
 
 from . import crs as vn
@@ -78,12 +77,10 @@ def in_province_crs(frame: gpd.GeoDataFrame, central_meridian_deg: float, path: 
     none of the province's (a whole country's) is read in the CRS it declares."""
     declared = CRS.from_user_input(frame.crs) if frame.crs is not None else None
     shapes = np.asarray(frame.geometry.values)
-    present = shapes[~(shapely.is_missing(shapes) | shapely.is_empty(shapes))]
     try:
-        source = vn.detect_crs(shapely.total_bounds(present), declared, central_meridian_deg)
+        projected = vn.in_province_tm3(shapes, declared, central_meridian_deg)
     except CRSError as exc:
         if declared is None:
             raise InputFileError(f"{path}: the file declares no coordinate system (no .prj) and {exc}") from None
-        source = vn.SourceCRS(declared, "declared by the file")
-    return frame.set_geometry(vn.reproject(source.prepare(shapes), source.crs, central_meridian_deg),
-                              crs=vn.tm3_crs(central_meridian_deg))
+        projected = vn.reproject(shapes, declared, central_meridian_deg)
+    return frame.set_geometry(projected, crs=vn.tm3_crs(central_meridian_deg))

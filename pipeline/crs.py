@@ -431,3 +431,12 @@ def detect_crs(bounds, declared: CRS | None, central_meridian_deg: float, *,
         "without false easting, Hanoi-72). Check that the file belongs to this province, or give "
         "its crs in a [[sources]] entry of inventory.toml."
     )
+
+
+def in_province_tm3(geometries: np.ndarray, declared: CRS | None, central_meridian_deg: float, *,
+                    given_by_config: bool = False) -> np.ndarray:
+    """A layer's shapes in the province's TM-3, read in the CRS their coordinates
+    fit (:func:`detect_crs`, over the bounds of the shapes there are)."""
+    present = geometries[~(shapely.is_missing(geometries) | shapely.is_empty(geometries))]
+    source = detect_crs(shapely.total_bounds(present), declared, central_meridian_deg, given_by_config=given_by_config)
+    return reproject(source.prepare(geometries), source.crs, central_meridian_deg)

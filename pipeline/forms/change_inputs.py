@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..boundaries import padded_codes
 from ..change import comparison_code, comparison_codes
 from ..errors import KiemkeError
 from ..ingest.values import parse_numbers
@@ -45,7 +46,7 @@ def read_change_inputs(transitions_csv: Path, manifest: RunManifest) -> ChangeIn
         if missing:
             raise KiemkeError(f"{path}: columns {sorted(missing)} are missing (needed: commune_code, code, "
                               "area_ha).")
-        statistics["commune_code"] = statistics["commune_code"].str.strip().str.zfill(5)
+        statistics["commune_code"] = padded_codes(statistics["commune_code"], 5)
         statistics["code"] = statistics["code"].str.strip().str.upper()
         statistics["area_ha"] = _areas(statistics["area_ha"], path)
     return ChangeInputs(

@@ -43,7 +43,7 @@ def normalise_landuse(value: object) -> tuple[str, bool]:
     text = str(value).strip()
     if re.sub(r"\s+", "", text.upper()) in BLANK_VALUES:
         return "", False
-    code = _GLOSS.sub("", text).strip(_AROUND)  # '"ONT"', 'LUC.', '(CLN)', 'ONT+', 'ONT (đất ở)'
+    code = _unmarked(text)
     if not code:  # punctuation alone: nothing written
         return "", False
     if _CODE_FORM.match(code):
@@ -57,12 +57,18 @@ def normalise_landuse(value: object) -> tuple[str, bool]:
     return re.sub(r"\s+", "", text.upper()), False
 
 
+def _unmarked(text: str) -> str:
+    """A code without what a hand typed around it: '"ONT"', 'LUC.', '(CLN)',
+    'ONT+' and 'ONT (đất ở)' all give the code."""
+    return _GLOSS.sub("", text.strip()).strip(_AROUND)
+
+
 def normalise_code(values: pd.Series) -> pd.Series:
     """Upper case, no spaces, no stray mark or gloss around: ``' gdc. '`` →
     ``'GDC'``, ``'UBQ (UBND xã)'`` → ``'UBQ'``; blanks, ``N/A`` and a .dbf's 0
     → ``''`` (computed once per distinct value)."""
     def one(value: object) -> str:
-        text = re.sub(r"\s+", "", _GLOSS.sub("", str(value).strip()).strip(_AROUND).upper())
+        text = re.sub(r"\s+", "", _unmarked(str(value)).upper())
         return "" if text in BLANK_VALUES else text
 
     return pd.Series(map_unique(values, one), index=values.index, dtype=object).fillna("")

@@ -112,8 +112,8 @@ def load_forest_map(forest: Forest, meridian: float) -> gpd.GeoDataFrame:
     present = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
     declared = CRS.from_user_input(forest.crs) if forest.crs else (
         CRS.from_user_input(present.crs) if present.crs is not None else None)
-    source = vn.detect_crs(np.asarray(present.total_bounds), declared, meridian, given_by_config=bool(forest.crs))
-    geoms = vn.reproject(source.prepare(np.asarray(present.geometry.values)), source.crs, meridian)
+    geoms = vn.in_province_tm3(np.asarray(present.geometry.values), declared, meridian,
+                               given_by_config=bool(forest.crs))
     status = forest_status(present[forest.status_field], forest)
     out = gpd.GeoDataFrame({"status": status.to_numpy()}, geometry=[polygonal(shapely.make_valid(g)) for g in geoms],
                            crs=vn.tm3_crs(meridian))

@@ -66,7 +66,7 @@ def unit_codes(names: pd.Series, spec: NewUnits, frame: pd.DataFrame) -> pd.Seri
         return padded_codes(frame[spec.code_field], 5)
     if spec.codes:
         table = read_officer_csv(spec.codes)
-        by_name = dict(zip(table["name"].map(fold), table["code"].str.zfill(5), strict=True))
+        by_name = dict(zip(table["name"].map(fold), padded_codes(table["code"], 5), strict=True))
         codes = names.map(lambda n: by_name.get(fold(n)))
         if codes.isna().any():
             raise InputFileError(f"{spec.codes}: no code for {sorted(names[codes.isna()])}. Add them to the CSV.")
