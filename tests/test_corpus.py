@@ -335,6 +335,22 @@ def garbage_area(d):
     return shp(d, frame([square(0 * 50, 0, 50), square(1 * 50, 0, 50)], DIENTICH=[-5.0, 1e12]))
 
 
+def lines_with_a_gap(d):
+    """Boundary lines and label points in two files; the second parcel's outline lacks its last edge."""
+    outlines = [list(square(x).exterior.coords) for x in (0, 100)]
+    lines = gpd.GeoDataFrame({"LEVEL": [1, 1]}, geometry=[shapely.LineString(outlines[0]),
+                                                        shapely.LineString(outlines[1][:-1])], crs="EPSG:9215")
+    shp(d, lines, "ranh_thua.shp")
+    shp(d, frame([square(x).centroid for x in (0, 100)]), "nhan_thua.shp")
+    return d
+
+
+def open_polylines(d):
+    """Parcels as lines carrying their attributes: one closed, one not."""
+    ring = list(square(0).exterior.coords)
+    return shp(d, frame([shapely.LineString(ring), shapely.LineString(ring[:-1])]))
+
+
 CORPUS = {
     "truncated .shp": (truncated_shp, "any"),
     "missing .shx": (missing_part(".shx"), "ingest"),
@@ -389,6 +405,8 @@ CORPUS = {
     "hole touching its shell": (hole_touching_shell, "ingest"),
     "MultiPolygon with an empty part": (multipolygon_with_empty_part, "ingest"),
     "garbage recorded areas": (garbage_area, "ingest"),
+    "boundary lines with a gap, label points": (lines_with_a_gap, "ingest"),
+    "parcels as closed and open polylines": (open_polylines, "ingest"),
 }
 
 
@@ -442,6 +460,8 @@ def test_corpus_size():
     ("zero-area polygon", "geometry has no area"), ("huge polygon", "implausibly large for a parcel"),
     ("unknown owner code", "user/manager object code 'XYZ'"), ("null geometry", "empty geometry"),
     ("compound code with unknown member", "'XYZ' is not a Circular 27/2018 code"),
+    ("boundary lines with a gap, label points", "label in no closed face of the boundary lines"),
+    ("parcels as closed and open polylines", "not a polygon (LineString)"),
 ])
 def test_quarantine_reasons(tmp_path, name, reason):
     result, _, work = run_case(tmp_path, CORPUS[name][0])

@@ -28,7 +28,7 @@ class IngestCache:
 
     def __init__(self, root: Path, source: Source, settings: Settings, corrections: pd.DataFrame | None = None,
                  unnamed: str | None = None):
-        files = [source.path]
+        files = [source.path, *(lines.path for lines in source.lines)]
         if settings.forest is not None:  # the forest status map refines this file's forest parcels
             files.append(settings.forest.path)
         if settings.boundaries is not None:  # they place the parcels of a file that names no commune

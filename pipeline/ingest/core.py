@@ -35,6 +35,7 @@ from .codes import (
     split_compound,
 )
 from .columns import detect_landuse_column, find_column, map_columns, sheet_in_name
+from .linework import REASON_COLUMN
 from .owners import FROM_CONFIG, FROM_CORRECTION, FROM_FILE, infer_owners, migrate_owners, valid_owner_codes
 from .place import feature_communes
 from .refine import CORRECTED, DEFAULT_NOTE, default_rules
@@ -313,13 +314,16 @@ def ingest_frame(frame: gpd.GeoDataFrame, *, source_file: str, source_crs: CRS |
     the officer's corrections.
     """
     report = FileReport(path=source_file)
+    reason = np.full(len(frame), "", dtype=object)
+    if REASON_COLUMN in frame.columns:  # given before (parcels built from lines)
+        reason[:] = frame[REASON_COLUMN].fillna("").to_numpy()
+        frame = frame.drop(columns=REASON_COLUMN)
     columns, why = find_columns(frame, settings)
     data = frame.drop(columns="geometry")
     if why:
         report.repairs[why] = len(data)
     if not isinstance(source_crs, vn.SourceCRS):
         source_crs = vn.SourceCRS(source_crs, "given")
-    reason = np.full(len(frame), "", dtype=object)
 
     geometry = _place_geometry(frame, source_crs, settings.province.central_meridian_deg, reason, report)
     sheets = _sheets(data, columns.get("sheet_no"), source_file, report)

@@ -18,7 +18,8 @@ from .. import crs as vn
 from ..boundaries import load_boundaries
 from ..config import Boundaries, Settings, SourceOverride
 from .core import Rules, find_columns, ingest_frame
-from .read import ARC_STEP_DEG, Source, file_stamp, label_dgn_shapes, read_source
+from .linework import close_rings, label_dgn_shapes, label_faces
+from .read import ARC_STEP_DEG, Source, file_stamp, read_source
 from .refine import load_forest_map, refine_by_forest_map, refinements
 from .report import FileReport, inference_counts
 from .text import declared_encoding, repair_frame_text
@@ -76,9 +77,17 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
     if text.undecoded:
         report.warn(f"{len(text.undecoded)} words could not be decoded and are kept as read: "
                     + ", ".join(sorted(text.undecoded)[:10]))
+    geoms, closed = close_rings(frame.geometry.values)
+    if closed:
+        frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
+        report.repairs["closed lines read as the parcels they enclose"] = closed
     if report.driver == "DGN":
-        frame, labels = label_dgn_shapes(frame)
+        frame, labels, faces = label_dgn_shapes(frame)
         report.repairs["DGN text elements used as parcel labels"] = labels
+        if faces:
+            report.repairs["the DGN has no closed shapes: parcels built from the faces its lines enclose"] = faces
+    if source.lines:
+        frame = parcels_from_lines(frame, source.lines, settings, report)
     # a GeoPackage's roads, labels or boundary beside its parcels, or a file of them beside the parcels' file
     # (a DGN's land use comes from its labels: its shapes without one are parcels to quarantine)
     if (source.layer is not None or (len(frame) and report.driver != "DGN")) \
@@ -97,6 +106,31 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
             found.repairs["parcels split by the forest status map"] = split
     found.inferred = inference_counts(parcels)
     return parcels, quarantine, report.merge(found)
+
+
+def parcels_from_lines(labels: gpd.GeoDataFrame, lines: tuple[Source, ...], settings: Settings,
+                       report: FileReport) -> gpd.GeoDataFrame:
+    """The faces of the boundary lines in ``lines``, each with the attributes of
+    this file's label point inside it (:func:`.linework.label_faces`)."""
+    frames = [read_source(source)[0] for source in lines]
+    crs = labels.crs or next((f.crs for f in frames if f.crs is not None), None)
+    geoms = np.concatenate([(f.to_crs(crs) if crs and f.crs and f.crs != crs else f).geometry.values for f in frames])
+    columns = find_columns(labels, settings)[0]
+    describe = pd.Series([" ".join(str(v) for v in (parcel, use) if pd.notna(v) and str(v).strip()) or f"FID {fid}"
+                          for parcel, use, fid in zip(labels.get(columns.get("parcel_no"), [None] * len(labels)),
+                                                      labels[columns["landuse"]], labels["source_fid"], strict=True)])
+    shared = tuple(columns[c] for c in ("commune_code", "sheet_no") if c in columns)
+    frame, counts = label_faces(geoms, labels.set_crs(crs, allow_override=True), describe, shared)
+    names = ", ".join(Path(s.label).name for s in lines)
+    report.repairs[f"parcels built from the faces of the boundary lines in {names}, "
+                   "each with the label point inside it"] = counts["faces"] - counts["unlabelled"]
+    if counts["unlabelled"]:
+        report.warn(f"{counts['unlabelled']} faces of the boundary lines hold no label point: "
+                    "quarantined without a land-use code")
+    if counts["crowded"] or counts["outside"]:
+        report.warn(f"{counts['crowded']} faces hold more than one label point and {counts['outside']} label points "
+                    "lie in no closed face: the boundary lines are broken there (quarantined)")
+    return frame
 
 
 def choose_crs(frame: gpd.GeoDataFrame, info: dict, override: SourceOverride, settings: Settings,

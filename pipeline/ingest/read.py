@@ -11,7 +11,6 @@ by value afterwards (:mod:`pipeline.ingest.text`), so a missing or lying
 from __future__ import annotations
 
 import glob
-import re
 import shutil
 import tempfile
 import warnings
@@ -42,7 +41,6 @@ SKIPPED_FOLDERS = ("boundaries",)
 #: Drivers whose attribute bytes may be in any 8-bit code page.
 BYTE_DRIVERS = {"ESRI Shapefile", "MapInfo File", "DGN"}
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # DGN v8 files are OLE compound documents
-DGN_TEXT_TYPE = 17
 
 
 @dataclass(frozen=True)
@@ -52,6 +50,7 @@ class Source:
     path: Path  # the real file (for overrides, reports and hashes)
     member: str | None = None  # a shapefile inside a .zip
     layer: str | None = None  # one layer of a GeoPackage that holds several
+    lines: tuple[Source, ...] = ()  # files of the boundary lines whose faces this file's label points name
 
     @property
     def gdal_path(self) -> str:
@@ -388,27 +387,3 @@ def _refuse_dgn_v8(source: Source) -> None:
                 "proprietary library. In MicroStation, save it as DGN v7 (File > Save As > V7) "
                 "or export it to SHP, then run ingest again."
             )
-
-
-def label_dgn_shapes(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
-    """Turn a DGN element table into parcels: closed shapes get the land-use
-    code and parcel number from the text elements placed inside them (as FAMIS
-    draws them). Text elements are labels, not features: they are consumed
-    and counted. Returns (shapes with KHLOAIDAT/SHTHUA, texts used)."""
-    is_text = (frame.get("Type") == DGN_TEXT_TYPE) & frame.get("Text", pd.Series(dtype=str)).notna()
-    texts = frame[is_text]
-    shapes = frame[~is_text].copy()
-    if texts.empty or shapes.empty:
-        return shapes, 0
-    polygons = shapes.geometry.values
-    tree = shapely.STRtree(polygons)
-    text_idx, shape_idx = tree.query(texts.geometry.values, predicate="within")
-    words = texts["Text"].astype(str).str.strip().to_numpy()[text_idx]
-    code = np.array([bool(re.fullmatch(r"[A-Za-z]{2,3}(\+[A-Za-z]{2,3})*", w)) for w in words], dtype=bool)
-    number = np.array([w.isdigit() for w in words], dtype=bool)
-    landuse = pd.Series(words[code], index=shape_idx[code]).groupby(level=0).first()
-    parcel = pd.Series(words[number], index=shape_idx[number]).groupby(level=0).first()
-    for column, labels in (("KHLOAIDAT", landuse), ("SHTHUA", parcel)):
-        values = labels.reindex(range(len(shapes)))
-        shapes[column] = values.astype(object).where(values.notna(), None).to_numpy()
-    return shapes.reset_index(drop=True), int(code.sum() + number.sum())

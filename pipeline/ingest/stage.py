@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+
+import pandas as pd
 
 from ..config import Settings
 from ..errors import InputFileError
@@ -16,8 +19,10 @@ from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir, shown_path
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
 from .cache import IngestCache, ingest_to_cache
+from .columns import map_columns
 from .copies import COPY_NOTE, identical_copies
 from .corrections import for_source, harvest, record_written
+from .linework import pair_lines_with_labels
 from .read import VECTOR_SUFFIXES, Source, discover, discover_pattern
 from .report import FileReport, IngestResult, write_ingest_reports
 
@@ -45,7 +50,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     if not files:
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
     copies = identical_copies(files)
-    files = [source for source in files if source.label not in copies]
+    files = pair_lines_with_labels([source for source in files if source.label not in copies],
+                                   partial(_names_landuse, settings))
     settings = replace(settings, workdir=work.root)
     corrections = harvest(work, settings.corrections)
     write_json_if_changed(work.manifest, RunManifest.from_settings(settings).to_json())
@@ -86,6 +92,11 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     log.info("ingest: %d files (%d read, %d unchanged, %d copies not read), %d communes rewritten",
              len(files) + len(copies), len(reread), len(files) - len(reread), len(copies), len(changed))
     return result
+
+
+def _names_landuse(settings: Settings, fields: list[str]) -> bool:
+    """Whether a layer's field names include a land-use column."""
+    return "landuse" in map_columns(pd.DataFrame(columns=fields), settings.column_aliases)
 
 
 def _copy_reports(copies: dict[str, str], input_root: Path | None) -> list[FileReport]:

@@ -1,0 +1,122 @@
+"""Parcels drawn as lines, as a sheet converted from MicroStation keeps them:
+closed polylines carrying the attributes, or the boundary lines in one file
+and a label point per parcel in another; and a DGN of lines and texts."""
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.ingest.linework import label_dgn_shapes
+from tests.helpers import X0, Y0, square
+
+
+def _ingest(raw, work):
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--workdir", str(work)])
+    assert result.exit_code == 0, result.output
+    return result, json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))
+
+
+def _outline(polygon: shapely.Polygon) -> shapely.LineString:
+    return shapely.LineString(polygon.exterior.coords)
+
+
+def _labels(points: list, numbers: list[int], codes: list[str], sheet: int = 1) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"MAXA": ["06253"] * len(points), "SHBANDO": [sheet] * len(points),
+                             "SHTHUA": numbers, "KHLOAIDAT": codes}, geometry=points, crs="EPSG:9215")
+
+
+def _lines(geoms: list) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"LEVEL": [10] * len(geoms)}, geometry=geoms, crs="EPSG:9215")
+
+
+def test_closed_polylines_carrying_attributes_are_read_as_parcels(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    open_line = shapely.LineString([(X0, Y0 + 300), (X0 + 100, Y0 + 300)])
+    frame = _labels([_outline(square(0)), _outline(square(100)), open_line], [1, 2, 3], ["LUC", "ONT", "CLN"])
+    frame.to_file(raw / "TD_06253.shp")
+    _, report = _ingest(raw, tmp_path / "work")
+    (file,) = report["files"]
+    assert file["repairs"]["closed lines read as the parcels they enclose"] == 2
+    assert (file["features_out"], file["area_out_m2"]) == (2, pytest.approx(20_000.0))
+    assert file["quarantined_by_reason"] == {"not a polygon": {"features": 1, "area_m2": 0.0}}  # the open line
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")
+    assert sorted(parcels["landuse"]) == ["LUC", "ONT"]
+
+
+def _sheet_folder(raw, sheet: int, x: float = 0.0) -> None:
+    """One sheet as lines and labels: five 100 m cells drawn as each parcel's
+    closed outline (every shared edge twice). Cell 4 has no label; cell 3 has
+    two, the line between them not drawn; the label of parcel 5 lies outside."""
+    cells = [square(x + 100 * (i % 3), 100 * (i // 3)) for i in range(5)]
+    _lines([_outline(c) for c in cells]).to_file(raw / f"To{sheet:02d}_ranh.shp")
+    points = [c.centroid for c in cells[:4]] + [shapely.Point(X0 + x + 450, Y0 + 150),
+                                                shapely.Point(X0 + x + 20, Y0 + 180)]
+    _labels(points, [1, 2, 3, 4, 5, 6], ["LUC", "ONT", "CLN", "BHK", "ODT", "NTS"], sheet).to_file(
+        raw / f"To{sheet:02d}_nhan.shp")
+
+
+def test_boundary_lines_and_label_points_in_two_files_make_the_parcels(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _sheet_folder(raw, 1)
+    _, report = _ingest(raw, tmp_path / "work")
+    (file,) = report["files"]  # the lines are read with their labels, not as a file of their own
+    assert file["path"].endswith("To01_nhan.shp") and not file["skipped"]
+    assert file["repairs"] == {"parcels built from the faces of the boundary lines in To01_ranh.shp, "
+                               "each with the label point inside it": 4}
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet").sort_values("parcel_no")
+    assert list(parcels["parcel_no"]) == ["1", "2", "3"] and list(parcels["landuse"]) == ["LUC", "ONT", "CLN"]
+    assert parcels["area_m2"].tolist() == pytest.approx([10_000.0] * 3)
+    assert set(parcels["sheet_no"]) == {"1"} and set(parcels["source_fid"]) == {0, 1, 2}
+    quarantine = gpd.read_parquet(tmp_path / "work/quarantine/06253.parquet")
+    by_reason = dict(zip(quarantine["reason"], quarantine["source_fid"], strict=True))
+    assert by_reason.pop("blank land-use code") < 0  # the cell without a label: a FID of its own, for the review
+    assert set(quarantine["sheet_no"]) == {"1"}  # and the sheet every label of the file gives
+    assert by_reason == {
+        "2 labels inside one face of the boundary lines (4 BHK, 6 NTS): the line between them is missing": 3,
+        "label in no closed face of the boundary lines: they do not close around it": 4,
+    }
+    # nothing lost: the five cells and the stray label, read = accepted + quarantined
+    assert (file["features_in"], file["area_in_m2"]) == (6, pytest.approx(50_000.0))
+    assert file["area_in_m2"] == pytest.approx(file["area_out_m2"] + file["area_quarantined_m2"])
+    assert file["warnings"] == [
+        "1 faces of the boundary lines hold no label point: quarantined without a land-use code",
+        "1 faces hold more than one label point and 1 label points lie in no closed face: the boundary lines are "
+        "broken there (quarantined)"]
+
+
+def test_each_sheets_lines_go_with_its_labels_and_a_changed_line_file_is_read_again(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _sheet_folder(raw, 1)
+    _sheet_folder(raw, 2, x=1000)
+    _ingest(raw, tmp_path / "work")
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")
+    assert sorted(zip(parcels["sheet_no"], parcels["parcel_no"], strict=True)) == [(s, n) for s in "12" for n in "123"]
+    # the officer draws the missing line in sheet 2's lines file: the cache sees it
+    lines = gpd.read_file(raw / "To02_ranh.shp")
+    missing = shapely.LineString([(X0 + 1000, Y0 + 165), (X0 + 1100, Y0 + 165)])
+    pd.concat([lines, _lines([missing])]).to_file(raw / "To02_ranh.shp")
+    _ingest(raw, tmp_path / "work")
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")
+    assert sorted(parcels.loc[parcels["sheet_no"].eq("2"), "landuse"]) == ["BHK", "CLN", "LUC", "NTS", "ONT"]
+
+
+def test_a_dgn_of_lines_and_texts_becomes_labelled_faces():
+    cells = [square(0), square(100)]
+    frame = gpd.GeoDataFrame({
+        "Type": [4, 4, 17, 17, 17],
+        "Text": [None, None, "LUC", "125", "ONT"],
+    }, geometry=[_outline(c) for c in cells] + [shapely.Point(X0 + 50, Y0 + 50), shapely.Point(X0 + 40, Y0 + 40),
+                                                 shapely.Point(X0 + 150, Y0 + 50)])
+    shapes, used, built = label_dgn_shapes(frame)
+    assert (used, built) == (3, 2)
+    shapes = shapes.assign(x=shapes.geometry.centroid.x).sort_values("x")
+    assert list(shapes["KHLOAIDAT"]) == ["LUC", "ONT"] and list(shapes["SHTHUA"].fillna("")) == ["125", ""]
+    assert shapes.area.tolist() == pytest.approx([10_000.0, 10_000.0])
