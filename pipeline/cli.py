@@ -139,7 +139,7 @@ def ingest(paths: tuple[Path, ...], province: str | None, commune_code: str | No
     result = run_ingest(work, inputs, settings, scheduler=_scheduler(scheduler))
     totals = result.totals
     click.echo(
-        f"Ingested {len(result.files)} files: {totals['features_out']} parcels in "
+        f"Ingested {result.layers_read} files: {totals['features_out']} parcels in "
         f"{len(result.parcels)} communes, {totals['features_quarantined']} quarantined "
         f"→ {work.parcels_dir} (report: {work.report('ingest.md')})"
     )

@@ -286,6 +286,40 @@ def test_corrections_by_sheet_and_parcel_from_a_csv(tmp_path):
     assert parcels.at["2", "landuse"] == "BHK" and parcels.at["2", "owner_source"] == "correction"
 
 
+def test_a_correction_names_its_commune_sheet_and_parcel_as_typed_and_one_naming_none_is_said(tmp_path):
+    """Sheet '05' is sheet 5 and commune 6253 is 06253 (Excel drops the zeros);
+    a correction of commune 06256's parcel 5/12 leaves 06253's 5/12 alone; a
+    correction that names no parcel read is said, with its row."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for code, x in (("06253", 0), ("06256", 1000)):
+        gpd.GeoDataFrame({"MAXA": [code] * 2, "SHBANDO": ["05", "05"], "SHTHUA": ["012", "013"],
+                          "KHLOAIDAT": ["LUC", "LUC"]}, geometry=[square(x), square(x + 100)],
+                         crs="EPSG:9215").to_file(raw / f"TD_{code}.shp")
+    (tmp_path / "sua.csv").write_text("ma_xa;to;thua;ma_loai_dat_dung\n6253;5;12;ONT\n06256;05;13;CLN\n"
+                                      "06253;7;1;BHK\n", encoding="cp1258")
+    config = tmp_path / "inventory.toml"
+    config.write_text('[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\nworkdir = "work"\n'
+                      '[review]\ncorrections = "sua.csv"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["ingest", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "Ingested 2 files" in result.output  # the corrections file's report is not a file read
+    landuse = {code: gpd.read_parquet(tmp_path / f"work/parcels/{code}.parquet").set_index("parcel_no")["landuse"]
+               for code in ("06253", "06256")}
+    assert landuse["06253"].to_dict() == {"012": "ONT", "013": "LUC"}
+    assert landuse["06256"].to_dict() == {"012": "LUC", "013": "CLN"}
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    said = {f["path"].rsplit("/", 1)[-1]: f["warnings"] for f in report["files"]}
+    assert said["sua.csv"] == ["row 4 names no parcel read (commune/sheet/parcel 06253/7/1): check its numbers"]
+    assert "Dòng 4 không ứng với thửa nào đã đọc (xã/tờ/thửa 06253/7/1)" in \
+        (tmp_path / "work/reports/ingest.md").read_text(encoding="utf-8")
+    # the same again from the cache: still said, nothing more
+    again = CliRunner().invoke(cli, ["ingest", "--config", str(config)])
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    assert again.exit_code == 0 and [f["warnings"] for f in report["files"] if f["path"].endswith("sua.csv")] == [
+        said["sua.csv"]]
+
+
 # ------------------------------------------------------------ odd files read
 
 

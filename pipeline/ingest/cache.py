@@ -21,6 +21,9 @@ from .file import ingest_file
 from .read import Source, file_stamp
 from .report import FileReport
 
+#: Bumped when a cache entry's content changes meaning (2: reports list the corrections they applied).
+CACHE_FORMAT = 2
+
 
 class IngestCache:
     """One source file's ingest result, kept until the file, its overrides or the
@@ -37,7 +40,7 @@ class IngestCache:
         text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
                            settings.province.gso_code, repr(settings.column_aliases), repr(settings.compound),
                            repr(settings.refine), repr(settings.forest), repr(settings.boundaries), settings.regime,
-                           fingerprint(corrections), unnamed, __version__],
+                           fingerprint(corrections), unnamed, __version__, CACHE_FORMAT],
                           default=str)
         self.fingerprint = hashlib.sha1(text.encode()).hexdigest()
         self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]

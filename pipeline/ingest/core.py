@@ -35,6 +35,7 @@ from .codes import (
     split_compound,
 )
 from .columns import detect_landuse_column, find_column, map_columns, sheet_in_name
+from .corrections import apply_corrections
 from .linework import REASON_COLUMN
 from .owners import FROM_CONFIG, FROM_CORRECTION, FROM_FILE, infer_owners, migrate_owners, valid_owner_codes
 from .place import feature_communes
@@ -90,24 +91,6 @@ class Rules:
     #: The commune boundaries (TM-3) that place a file's parcels when no code is given; read when needed.
     communes: Callable[[], gpd.GeoDataFrame] | None = field(default=None, compare=False)
 
-    def corrected(self, fids: np.ndarray, sheets: np.ndarray, parcels: np.ndarray) -> pd.DataFrame:
-        """The officer's ``landuse`` and ``owner_type`` for each row (None where
-        none): by FID, or by sheet and parcel number for a correction without one."""
-        out = pd.DataFrame({"landuse": None, "owner_type": None}, index=range(len(fids)), dtype=object)
-        if self.corrections is None:
-            return out
-        keys = {"fid": pd.Series(fids).astype(str).to_numpy(),
-                "number": pd.Series(sheets).astype(str).to_numpy() + "/" + pd.Series(parcels).astype(str).to_numpy()}
-        for column in ("landuse", "owner_type"):
-            given = self.corrections[self.corrections[column].fillna("").ne("")]
-            by_number = given[given["source_fid"].fillna("").eq("")]
-            lookups = [("number", dict(zip(by_number["sheet_no"] + "/" + by_number["parcel_no"], by_number[column],
-                                           strict=True))),
-                       ("fid", dict(zip(given["source_fid"], given[column], strict=True)))]
-            for kind, lookup in lookups:  # by FID last: it wins
-                found = pd.Series(keys[kind]).map(lookup)
-                out[column] = out[column].mask(found.notna(), found)
-        return out
 
 
 def _place_geometry(frame: gpd.GeoDataFrame, source_crs: vn.SourceCRS, meridian: float, reason: np.ndarray,
@@ -326,16 +309,17 @@ def ingest_frame(frame: gpd.GeoDataFrame, *, source_file: str, source_crs: CRS |
         source_crs = vn.SourceCRS(source_crs, "given")
 
     geometry = _place_geometry(frame, source_crs, settings.province.central_meridian_deg, reason, report)
-    sheets = _sheets(data, columns.get("sheet_no"), source_file, report)
-    parcel_numbers = _text(data, columns.get("parcel_no"))
-    corrected = rules.corrected(data["source_fid"].to_numpy(), sheets, parcel_numbers)
-    codes = _landuse(data, columns.get("landuse"), rules, corrected["landuse"], reason, report)
-    owner = _owner(data, columns, codes, rules, corrected["owner_type"], reason, report)
     column = columns.get("commune_code")
     commune, commune_flags = feature_communes(
         data[column] if column else None, column, given=rules.commune_code,
         unnamed=rules.unnamed or Path(source_file).stem, projected=geometry.projected, valid=reason == "",
         area=geometry.area, communes=rules.communes, report=report)
+    sheets = _sheets(data, columns.get("sheet_no"), source_file, report)
+    parcel_numbers = _text(data, columns.get("parcel_no"))
+    corrected, report.corrections_used = apply_corrections(
+        rules.corrections, data["source_fid"].to_numpy(), commune.to_numpy(dtype=object), sheets, parcel_numbers)
+    codes = _landuse(data, columns.get("landuse"), rules, corrected["landuse"], reason, report)
+    owner = _owner(data, columns, codes, rules, corrected["owner_type"], reason, report)
     uses = _compound_uses(data, codes, geometry.area, settings, reason, report)
     keep = reason == ""
     recorded, flags = _recorded_area(data, columns.get("area_recorded"), geometry, keep, report)

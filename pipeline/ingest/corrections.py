@@ -4,7 +4,9 @@ the review workbooks (``reports/review/<commune>.xlsx``) or in a
 the parcels they name, never to the source files.
 
 A correction names its parcel by source file and FID (the review workbook
-carries both) or by commune, sheet and parcel number (a hand-written CSV). A
+carries both) or by sheet and parcel number, and the commune's code when it
+gives one (a hand-written CSV: ``05`` is sheet 5). One that names no parcel
+read is said in the report. A
 code that is not a Circular 27/2018 leaf (nor a compound of leaves), or an
 object code that is not a user/manager code, stops the run with the file,
 the row and the fix.
@@ -18,10 +20,12 @@ import logging
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pandas as pd
 from openpyxl.utils.exceptions import InvalidFileException
 
+from ..boundaries import padded_codes
 from ..errors import KiemkeError
 from ..io import LAYER_MARK, read_officer_csv, write_csv_if_changed, write_json_if_changed
 from ..reference import landuse_tree, owner_codes
@@ -43,6 +47,8 @@ HEADERS = {
     "note": ("ghichucuacanbo", "note", "ghichu"),
 }
 COLUMNS = [*HEADERS, "origin"]
+#: What makes a correction the one it is (not its row: a row added above it leaves it the same).
+IDENTITY = ["source_file", "source_fid", "commune_code", "sheet_no", "parcel_no", "landuse", "owner_type"]
 #: The header row of a review workbook (rows above it are its title).
 REVIEW_HEADER_ROW = 4
 
@@ -90,7 +96,7 @@ def read_corrections(path: Path) -> pd.DataFrame:
             continue
         record["origin"] = f"{Path(path).name}:{number}"
         records.append(_checked(record, path, number))
-    return pd.DataFrame(records, columns=COLUMNS).fillna("")
+    return pd.DataFrame(records, columns=COLUMNS).astype(object).fillna("")
 
 
 def _text(value: object) -> str:
@@ -181,3 +187,60 @@ def fingerprint(corrections: pd.DataFrame | None) -> str:
     if corrections is None or corrections.empty:
         return ""
     return hashlib.sha1(corrections.drop(columns="origin").to_csv(index=False).encode()).hexdigest()[:16]
+
+
+def correction_ids(corrections: pd.DataFrame) -> pd.Series:
+    """Each correction's identity, as a file's report lists those it applied."""
+    return corrections.reindex(columns=IDENTITY).fillna("").astype(str).agg("|".join, axis=1)
+
+
+def number_key(value: object) -> str:
+    """A sheet or parcel number as a file and a correction are compared: ``05`` is
+    ``5``, a blank is ``""``."""
+    text = "" if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) \
+        else str(value).strip()
+    return str(int(text)) if text.isdigit() else text.upper()
+
+
+def apply_corrections(corrections: pd.DataFrame | None, fids: np.ndarray, communes: np.ndarray,
+                      sheets: np.ndarray, parcels: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
+    """The officer's ``landuse`` and ``owner_type`` for each row (None where none),
+    and the identities of the corrections applied. By FID, or by sheet and
+    parcel number for a correction without one, within its commune when it
+    names one; the most precise wins (FID, then commune, sheet and parcel)."""
+    out = pd.DataFrame({"landuse": None, "owner_type": None}, index=range(len(fids)), dtype=object)
+    if corrections is None or corrections.empty:
+        return out, []
+    table = corrections.reindex(columns=COLUMNS).astype(object).fillna("").assign(id=correction_ids(corrections))
+    number = [f"{number_key(s)}/{number_key(p)}" for s, p in zip(sheets, parcels, strict=True)]
+    row_keys = {"number": number, "fid": [str(f) for f in fids],
+                "commune": [f"{'' if pd.isna(c) else c}/{n}" for c, n in zip(communes, number, strict=True)]}
+    numbers = table["sheet_no"].map(number_key) + "/" + table["parcel_no"].map(number_key)
+    table_keys = {"number": numbers, "fid": table["source_fid"].astype(str),
+                  "commune": padded_codes(table["commune_code"], 5).fillna("") + "/" + numbers}
+    by_number, in_commune = table["source_fid"].eq(""), table["commune_code"].ne("")
+    used: set[str] = set()
+    for column in ("landuse", "owner_type"):
+        given = table[column].ne("")
+        for kind, chosen in (("number", given & by_number & ~in_commune), ("commune", given & by_number & in_commune),
+                             ("fid", given & ~by_number)):
+            position = pd.Series(row_keys[kind]).map(dict(zip(table_keys[kind][chosen], np.flatnonzero(chosen),
+                                                              strict=True)))
+            hit = position.notna().to_numpy()
+            if hit.any():
+                at = position[hit].astype(int).to_numpy()
+                out.loc[hit, column] = table[column].to_numpy()[at]
+                used.update(table["id"].to_numpy()[at])
+    return out, sorted(used)
+
+
+def unused(corrections: pd.DataFrame, used: set[str]) -> list[tuple[str, str]]:
+    """(origin file, what to tell) for each correction that named no parcel read."""
+    missed = corrections[~correction_ids(corrections).isin(used)].reindex(columns=COLUMNS).astype(object).fillna("")
+    out = []
+    for row in missed.itertuples(index=False):
+        book, _, number = str(row.origin).rpartition(":")
+        named = (f"file/FID {row.source_file or '?'}/{row.source_fid}" if row.source_fid else
+                 f"commune/sheet/parcel {row.commune_code or '?'}/{row.sheet_no}/{row.parcel_no}")
+        out.append((book, f"row {number} names no parcel read ({named}): check its numbers"))
+    return out

@@ -48,6 +48,7 @@ class FileReport:
     communes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped: str = ""  # why a layer beside the parcels was not read
+    corrections_used: list[str] = field(default_factory=list)  # identities of the officer's corrections applied
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -68,6 +69,7 @@ class FileReport:
             for key, count in theirs.items():
                 counts[key] = counts.get(key, 0) + count
         self.warnings += other.warnings
+        self.corrections_used = sorted(set(self.corrections_used) | set(other.corrections_used))
         self.communes = sorted(set(self.communes) | set(other.communes))
         return self
 
@@ -80,6 +82,11 @@ class IngestResult:
     parcels: dict[str, Path]
     quarantine: dict[str, Path]
     changed: set[str] = field(default_factory=set)
+
+    @property
+    def layers_read(self) -> int:
+        """Files and layers opened (not the copies left, nor a corrections file's report)."""
+        return sum(1 for report in self.files if report.driver)
 
     @property
     def totals(self) -> dict[str, float]:

@@ -21,7 +21,7 @@ from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
 from .cache import IngestCache, ingest_to_cache
 from .columns import map_columns
 from .copies import COPY_NOTE, identical_copies
-from .corrections import for_source, harvest, record_written
+from .corrections import for_source, harvest, record_written, unused
 from .linework import pair_lines_with_labels
 from .read import VECTOR_SUFFIXES, Source, discover, discover_pattern
 from .report import FileReport, IngestResult, write_ingest_reports
@@ -83,7 +83,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
         if duplicates:
             report.flagged[DUPLICATE_NOTE] = duplicates
-    result = IngestResult(reports + _copy_reports(copies, settings.input_root),
+    extra = _copy_reports(copies, settings.input_root) + _unused_corrections(work, settings, corrections, reports)
+    result = IngestResult(reports + extra,
                           _existing(work.parcels, sources_of), _existing(work.quarantine, sources_of), changed=changed)
     record_written(work, [work.review_dir / f"{safe_name(code)}.xlsx" for code in todo])
     write_ingest_reports(result, work, settings)  # rewritten only when they say something new
@@ -107,6 +108,18 @@ def _copy_reports(copies: dict[str, str], input_root: Path | None) -> list[FileR
         log.warning("%s: %s", copy, report.skipped)
         reports.append(report)
     return reports
+
+
+def _unused_corrections(work: WorkDir, settings: Settings, corrections, reports: list[FileReport]) -> list[FileReport]:
+    """A report for each corrections file (CSV, review workbook) with a row that
+    named no parcel read: its commune, sheet or parcel number, or its FID, is wrong."""
+    used = {key for report in reports for key in report.corrections_used}
+    by_file: dict[str, FileReport] = {}
+    for book, message in unused(corrections, used):
+        csv = settings.corrections
+        path = csv if csv is not None and Path(csv).name == book else work.review_dir / book
+        by_file.setdefault(book, FileReport(path=str(path))).warn(message)
+    return list(by_file.values())
 
 
 def _refuse_empty(paths: list[Path], reports: list[FileReport]) -> None:
