@@ -11,7 +11,9 @@ import shapely
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.ingest.linework import label_dgn_shapes
+from pipeline.ingest.linework import label_drawing
+from pipeline.ingest.read import UNREADABLE
+from pipeline.messages import vi
 from tests.helpers import X0, Y0, square
 
 
@@ -115,8 +117,65 @@ def test_a_dgn_of_lines_and_texts_becomes_labelled_faces():
         "Text": [None, None, "LUC", "125", "ONT"],
     }, geometry=[_outline(c) for c in cells] + [shapely.Point(X0 + 50, Y0 + 50), shapely.Point(X0 + 40, Y0 + 40),
                                                  shapely.Point(X0 + 150, Y0 + 50)])
-    shapes, used, built = label_dgn_shapes(frame)
+    shapes, used, built = label_drawing(frame)
     assert (used, built) == (3, 2)
     shapes = shapes.assign(x=shapes.geometry.centroid.x).sort_values("x")
     assert list(shapes["KHLOAIDAT"]) == ["LUC", "ONT"] and list(shapes["SHTHUA"].fillna("")) == ["125", ""]
     assert shapes.area.tolist() == pytest.approx([10_000.0, 10_000.0])
+
+
+def _dxf(path, cells: list, texts: list[tuple[float, float, str]]) -> None:
+    """An AutoCAD DXF (ENTITIES only, as GDAL reads it): each cell's edges as LINEs, the labels as TEXTs."""
+    codes: list[str] = []
+    for cell in cells:
+        ring = list(cell.exterior.coords)
+        for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
+            codes += ["0", "LINE", "8", "RANH_THUA", "10", f"{x1}", "20", f"{y1}", "11", f"{x2}", "21", f"{y2}"]
+    for x, y, text in texts:
+        codes += ["0", "TEXT", "8", "NHAN_THUA", "10", f"{X0 + x}", "20", f"{Y0 + y}", "40", "2.0", "1", text]
+    path.write_text("\n".join(["0", "SECTION", "2", "ENTITIES", *codes, "0", "ENDSEC", "0", "EOF", ""]))
+
+
+def test_an_autocad_dxf_of_lines_and_texts_is_read_as_labelled_parcels(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _dxf(raw / "To07.dxf", [square(0), square(100), square(200)],
+         [(50, 50, "LUC"), (40, 40, "125"), (150, 50, "ONT"), (140, 40, "126")])
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--commune-code", "06253",
+                                      "--workdir", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet").sort_values("parcel_no")
+    assert list(zip(parcels["sheet_no"], parcels["parcel_no"], parcels["landuse"], strict=True)) == [
+        ("7", "125", "LUC"), ("7", "126", "ONT")]
+    quarantine = gpd.read_parquet(tmp_path / "work/quarantine/06253.parquet")
+    assert list(quarantine["reason"]) == ["blank land-use code"]  # the third cell: no text inside
+    report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+    assert report["files"][0]["repairs"]["the DXF has no closed shapes: parcels built from the faces its lines "
+                                         "enclose"] == 3
+    assert report["area_in_m2"] == pytest.approx(30_000.0)
+
+
+def test_files_kiemke_cannot_open_are_named_not_passed_over(tmp_path):
+    """A commune sent as a RAR archive or an AutoCAD DWG beside the others'
+    shapefiles: said in the report and on the console; alone, they stop the run."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "xa_06256.rar").write_bytes(b"Rar!\x1a\x07\x00")
+    (raw / "ban_ve.dwg").write_bytes(b"AC1027")
+    only = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--workdir", str(tmp_path / "w")])
+    assert only.exit_code == 1 and "ban_ve.dwg: Bản vẽ AutoCAD (DWG), GDAL không đọc được" in only.output
+    _dxf(raw / "To07.dxf", [square(0)], [(50, 50, "LUC")])
+    _, report = _ingest_with_code(raw, tmp_path / "work")
+    left = {f["path"].rsplit("/", 1)[-1]: f["skipped"] for f in report["files"] if f["skipped"]}
+    assert left == {"ban_ve.dwg": "an AutoCAD drawing (DWG), which GDAL cannot read: not read",
+                    "xa_06256.rar": "a RAR archive, which kiemke cannot open: not read"}
+    assert "Tệp nén RAR, kiemke không mở được" in (tmp_path / "work/reports/ingest.md").read_text(encoding="utf-8")
+    assert all(vi(why) != why for why in UNREADABLE.values())  # each reason reads in Vietnamese
+
+
+def _ingest_with_code(raw, work):
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--commune-code", "06253",
+                                      "--workdir", str(work)])
+    assert result.exit_code == 0, result.output
+    assert "Ingested 1 files" in result.output
+    return result, json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))

@@ -295,14 +295,14 @@ def test_dgn_v7_shapes_are_read_and_unlabelled_ones_quarantined(tmp_path):
 
 
 def test_dgn_text_labels_give_codes_to_the_shapes_around_them():
-    from pipeline.ingest.linework import label_dgn_shapes
+    from pipeline.ingest.linework import label_drawing
 
     frame = gpd.GeoDataFrame({
         "Type": [6, 6, 17, 17, 17],
         "Text": [None, None, "LUC", "125", "ONT+CLN"],
     }, geometry=[square(), square(100), shapely.Point(450_050, 2_417_050),
                  shapely.Point(450_040, 2_417_040), shapely.Point(450_150, 2_417_050)])
-    shapes, used, built = label_dgn_shapes(frame)
+    shapes, used, built = label_drawing(frame)
     assert list(shapes["KHLOAIDAT"]) == ["LUC", "ONT+CLN"]
     assert shapes["SHTHUA"].iat[0] == "125" and pd.isna(shapes["SHTHUA"].iat[1])
     assert used == 3 and len(shapes) == 2 and built == 0

@@ -1,4 +1,4 @@
-"""One raw layer through ingest: read, text repaired, DGN labels, CRS chosen
+"""One raw layer through ingest: read, text repaired, drawings' labels, CRS chosen
 from the coordinates, the contract (:mod:`.core`) with the config's rules and
 the officer's corrections, forest groups refined by the forest status map."""
 
@@ -18,7 +18,7 @@ from .. import crs as vn
 from ..boundaries import load_boundaries
 from ..config import Boundaries, Settings, SourceOverride
 from .core import Rules, find_columns, ingest_frame
-from .linework import close_rings, label_dgn_shapes, label_faces
+from .linework import DRAWING_DRIVERS, close_rings, label_drawing, label_faces
 from .read import ARC_STEP_DEG, Source, file_stamp, read_source
 from .refine import load_forest_map, refine_by_forest_map, refinements
 from .report import FileReport, inference_counts
@@ -81,16 +81,18 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
     if closed:
         frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
         report.repairs["closed lines read as the parcels they enclose"] = closed
-    if report.driver == "DGN":
-        frame, labels, faces = label_dgn_shapes(frame)
-        report.repairs["DGN text elements used as parcel labels"] = labels
+    drawing = report.driver in DRAWING_DRIVERS
+    if drawing:
+        frame, labels, faces = label_drawing(frame)
+        report.repairs[f"{report.driver} text elements used as parcel labels"] = labels
         if faces:
-            report.repairs["the DGN has no closed shapes: parcels built from the faces its lines enclose"] = faces
+            report.repairs[f"the {report.driver} has no closed shapes: parcels built from the faces its lines "
+                           "enclose"] = faces
     if source.lines:
         frame = parcels_from_lines(frame, source.lines, settings, report)
     # a GeoPackage's roads, labels or boundary beside its parcels, or a file of them beside the parcels' file
-    # (a DGN's land use comes from its labels: its shapes without one are parcels to quarantine)
-    if (source.layer is not None or (len(frame) and report.driver != "DGN")) \
+    # (a drawing's land use comes from its labels: its shapes without one are parcels to quarantine)
+    if (source.layer is not None or (len(frame) and not drawing)) \
             and "landuse" not in find_columns(frame, settings)[0]:
         what = f"layer '{source.layer}'" if source.layer is not None else "the file"
         report.skipped = f"{what} has no land-use column: not parcels, not read ({len(frame)} features)"

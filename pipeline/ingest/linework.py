@@ -1,9 +1,10 @@
 """Parcels drawn as lines, as a cadastral sheet converted from MicroStation
-(FAMIS, TMV.Map) often holds them: each parcel one closed line carrying its
-attributes; or only the lines between parcels, with a label inside each
-parcel, as a text of the DGN or as a point in a file of its own
-(``ranh_thua.shp`` beside ``nhan_thua.shp``). The faces the lines enclose are
-then the parcels, each with the attributes of the label inside it."""
+(FAMIS, TMV.Map) or AutoCAD often holds them: each parcel one closed line
+carrying its attributes; or only the lines between parcels, with a label
+inside each parcel, as a text of the drawing (DGN, DXF) or as a point in a
+file of its own (``ranh_thua.shp`` beside ``nhan_thua.shp``). The faces the
+lines enclose are then the parcels, each with the attributes of the label
+inside it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from .read import Source
 
 #: A row's reason given before the contract (the first reason wins there).
 REASON_COLUMN = "kiemke_reason"
-DGN_TEXT_TYPE = 17
+#: Drawings (CAD) whose parcels are shapes or lines labelled by the texts placed inside them.
+DRAWING_DRIVERS = ("DGN", "DXF")
 #: Words of a file's name that say what it holds; what is left pairs a folder's files.
 _ROLE_WORDS = re.compile(r"ranh|duong|lines?|arcs?|nhan|labels?|texts?|annotations?|anno|diem|points?|thua|"
                          r"parcels?|[\W_]+", re.IGNORECASE)
@@ -89,13 +91,14 @@ def label_faces(lines: np.ndarray, labels: gpd.GeoDataFrame, describe: pd.Series
     return pd.concat([faces, lost], ignore_index=True), counts
 
 
-def label_dgn_shapes(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int]:
-    """Turn a DGN element table into parcels: closed shapes (or, in a DGN
-    without any, the faces its lines enclose) get the land-use code and parcel
-    number from the text elements placed inside them (as FAMIS draws them).
-    Text elements are labels, not features: they are consumed and counted.
+def label_drawing(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int]:
+    """Turn a drawing's element table (DGN, DXF) into parcels: closed shapes (or,
+    in a drawing without any, the faces its lines enclose) get the land-use code
+    and parcel number from the texts placed inside them (as FAMIS draws them).
+    Texts are labels, not features: they are consumed and counted.
     Returns (shapes with KHLOAIDAT/SHTHUA, texts used, faces built)."""
-    is_text = (frame.get("Type") == DGN_TEXT_TYPE) & frame.get("Text", pd.Series(dtype=str)).notna()
+    texts_of = frame["Text"] if "Text" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+    is_text = texts_of.notna().to_numpy() & np.isin(shapely.get_type_id(frame.geometry.values), [0, 4])
     texts = frame[is_text]
     shapes = frame[~is_text].copy()
     built = 0

@@ -2,7 +2,7 @@
 
 Any OGR vector is read with pyogrio (Arrow where GDAL allows): shapefiles
 (also zipped), GeoPackage, GeoJSON, Esri JSON (also when named ``.geojson``),
-MapInfo TAB and MicroStation DGN v7; arcs as short straight segments.
+MapInfo TAB, MicroStation DGN v7 and AutoCAD DXF; arcs as short straight segments.
 Byte-oriented formats are read as Latin-1 (every byte kept) and decoded value
 by value afterwards (:mod:`pipeline.ingest.text`), so a missing or lying
 ``.cpg`` cannot garble or crash a read.
@@ -33,7 +33,14 @@ from ..io import LAYER_MARK, layer_file
 
 #: File endings read as vector data (a folder is searched recursively; an Esri
 #: file geodatabase is a folder ending in .gdb).
-VECTOR_SUFFIXES = (".shp", ".gpkg", ".gdb", ".geojson", ".json", ".tab", ".dgn", ".zip")
+VECTOR_SUFFIXES = (".shp", ".gpkg", ".gdb", ".geojson", ".json", ".tab", ".dgn", ".dxf", ".zip")
+#: Files that often hold a commune's parcels but that kiemke cannot open: why (the report says it).
+UNREADABLE = {
+    ".rar": "a RAR archive, which kiemke cannot open: not read",
+    ".7z": "a 7-Zip archive, which kiemke cannot open: not read",
+    ".dwg": "an AutoCAD drawing (DWG), which GDAL cannot read: not read",
+    ".mdb": "a personal geodatabase (Microsoft Access .mdb), which GDAL here cannot read: not read",
+}
 #: Datasets whose every layer with geometry is read (those without a land-use column then left).
 LAYERED_SUFFIXES = (".gpkg", ".gdb")
 #: Folders under an input root that hold reference layers, not parcels.
@@ -82,9 +89,7 @@ def discover(paths: list[Path], outside: Path | None = None) -> list[Source]:
         if LAYER_MARK in str(path):
             named.append(_named_layer(str(path)))
         elif path.is_dir() and not _is_geodatabase(path):
-            files += [p for p in sorted(path.rglob("*"))
-                      if (p.is_file() or _is_geodatabase(p)) and p.suffix.lower() in VECTOR_SUFFIXES
-                      and not set(SKIPPED_FOLDERS) & set(p.relative_to(path).parts[:-1])]
+            files += _files_under(path, VECTOR_SUFFIXES)
         elif path.exists():
             files.append(path)
         else:
@@ -96,6 +101,24 @@ def discover(paths: list[Path], outside: Path | None = None) -> list[Source]:
         files_in = [Source(path, m) for m in _zip_members(path)] if path.suffix.lower() == ".zip" else [Source(path)]
         sources += [layer for source in files_in for layer in _layers_of(source)]
     return named + sources
+
+
+def unreadable(paths: list[Path], outside: Path | None = None) -> dict[Path, str]:
+    """The files under the input folders (or named) that kiemke cannot open
+    (:data:`UNREADABLE`), each with why: said, never passed over in silence."""
+    found = [p for path in map(Path, paths) if LAYER_MARK not in str(path)
+             for p in (_files_under(path, tuple(UNREADABLE)) if path.is_dir() else [path])
+             if p.suffix.lower() in UNREADABLE]
+    return {p: UNREADABLE[p.suffix.lower()] for p in found
+            if outside is None or not p.resolve().is_relative_to(outside.resolve())}
+
+
+def _files_under(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files (and geodatabase folders) under a folder with one of ``suffixes``,
+    sorted, but those in the reference folders (:data:`SKIPPED_FOLDERS`)."""
+    return [p for p in sorted(folder.rglob("*"))
+            if (p.is_file() or _is_geodatabase(p)) and p.suffix.lower() in suffixes
+            and not set(SKIPPED_FOLDERS) & set(p.relative_to(folder).parts[:-1])]
 
 
 def _is_geodatabase(path: Path) -> bool:

@@ -23,7 +23,7 @@ from .columns import map_columns
 from .copies import COPY_NOTE, identical_copies
 from .corrections import for_source, harvest, record_written, unused
 from .linework import pair_lines_with_labels
-from .read import VECTOR_SUFFIXES, Source, discover, discover_pattern
+from .read import VECTOR_SUFFIXES, Source, discover, discover_pattern, unreadable
 from .report import FileReport, IngestResult, write_ingest_reports
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,12 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     """
     reference = _reference_layers(settings)
     files = [source for source in discover(paths, outside=work.root) if source.key not in reference]
+    left = unreadable(paths, outside=work.root)
     if not files:
+        for path, why in list(left.items())[:1]:  # each said on the console, the first stops the run
+            _left_reports(left)
+            refusal = f"{path}: {why}"  # each of UNREADABLE's reasons is translated (tests/test_ingest_lines.py)
+            raise InputFileError(refusal)
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
     copies = identical_copies(files)
     files = pair_lines_with_labels([source for source in files if source.label not in copies],
@@ -83,7 +88,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
         if duplicates:
             report.flagged[DUPLICATE_NOTE] = duplicates
-    extra = _copy_reports(copies, settings.input_root) + _unused_corrections(work, settings, corrections, reports)
+    extra = (_copy_reports(copies, settings.input_root) + _left_reports(left)
+             + _unused_corrections(work, settings, corrections, reports))
     result = IngestResult(reports + extra,
                           _existing(work.parcels, sources_of), _existing(work.quarantine, sources_of), changed=changed)
     record_written(work, [work.review_dir / f"{safe_name(code)}.xlsx" for code in todo])
@@ -108,6 +114,13 @@ def _copy_reports(copies: dict[str, str], input_root: Path | None) -> list[FileR
         log.warning("%s: %s", copy, report.skipped)
         reports.append(report)
     return reports
+
+
+def _left_reports(left: dict[Path, str]) -> list[FileReport]:
+    """A report for each file kiemke cannot open (a RAR archive, a DWG), said on the console too."""
+    for path, why in left.items():
+        log.warning("%s: %s", path, why)
+    return [FileReport(path=str(path), skipped=why) for path, why in left.items()]
 
 
 def _unused_corrections(work: WorkDir, settings: Settings, corrections, reports: list[FileReport]) -> list[FileReport]:
