@@ -504,3 +504,33 @@ def test_the_inventory_freezes_the_libraries_a_stage_imported_and_thaws_at_the_e
     assert result.exit_code == 0, result.output
     assert seen[0] == 0 and seen[1] > 0  # frozen after the stage that imported, not before
     assert gc.get_freeze_count() == 0
+
+
+def test_a_new_kiemke_makes_every_output_again_once(tmp_path, monkeypatch):
+    """Outputs an older kiemke wrote are not kept after an upgrade although the
+    input did not change: its version is in the ingest cache's fingerprint, so
+    every file is read again, and QA, forms and maps are made again, once."""
+    import geopandas as gpd
+
+    import pipeline.ingest.cache
+    from tests.helpers import square
+
+    (tmp_path / "raw").mkdir()
+    gpd.GeoDataFrame({"MAXA": ["06253"] * 2, "KHLOAIDAT": ["LUC", "ONT"]}, geometry=[square(0), square(100)],
+                     crs="EPSG:9215").to_file(tmp_path / "raw/td.shp")
+    config = tmp_path / "inventory.toml"
+    config.write_text('[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\nworkdir = "work"\n', encoding="utf-8")
+
+    def run() -> dict[str, int]:
+        result = CliRunner().invoke(cli, ["inventory", "--config", str(config), "--scheduler", "sync"])
+        assert result.exit_code == 0, result.output
+        return _mtimes(tmp_path / "work")
+
+    first = run()
+    assert run() == first
+    monkeypatch.setattr(pipeline.ingest.cache, "__version__", "99.0")
+    upgraded = run()
+    remade = {name for name in first if upgraded.get(name) != first[name]}
+    assert {"reports/qa.md", "reports/forms.md", "reports/maps.md", "qa/06253/section.json"} <= remade
+    assert any(name.startswith("forms/") and name.endswith(".xlsx") for name in remade)
+    assert run() == upgraded
