@@ -179,3 +179,34 @@ def _ingest_with_code(raw, work):
     assert result.exit_code == 0, result.output
     assert "Ingested 1 files" in result.output
     return result, json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))
+
+
+def test_a_dgn_saved_as_shapefiles_of_lines_and_of_texts_is_read_as_labelled_parcels(tmp_path):
+    """QGIS saves a DGN's elements by geometry type: To03_line.shp, To03_point.shp (its texts)."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _lines([_outline(square(0)), _outline(square(100))]).to_file(raw / "To03_line.shp")
+    gpd.GeoDataFrame({"Type": [17] * 3, "Level": [2] * 3, "Text": ["LUC", "47", "ONT"]},
+                     geometry=[shapely.Point(X0 + 50, Y0 + 50), shapely.Point(X0 + 40, Y0 + 40),
+                               shapely.Point(X0 + 150, Y0 + 50)], crs="EPSG:9215").to_file(raw / "To03_point.shp")
+    _, report = _ingest_with_code(raw, tmp_path / "work")
+    (file,) = report["files"]
+    assert file["repairs"]["parcels built from the faces of the boundary lines in To03_line.shp, labelled by the "
+                           "texts inside them"] == 2
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet").sort_values("landuse")
+    assert list(zip(parcels["sheet_no"], parcels["parcel_no"].fillna(""), parcels["landuse"], strict=True)) == [
+        ("3", "47", "LUC"), ("3", "", "ONT")]
+
+
+def test_labels_beside_polygon_parcels_are_not_joined_to_a_road_file(tmp_path):
+    """A folder of polygon parcels, a road (lines) and label points: the folder's
+    only lines and only labels are not paired when it holds polygons."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _labels([square(0), square(100)], [1, 2], ["LUC", "ONT"]).to_file(raw / "thua_dat.shp")
+    _lines([shapely.LineString([(X0 - 50, Y0 + 50), (X0 + 250, Y0 + 50)])]).to_file(raw / "giao_thong.shp")
+    _labels([square(0).centroid, square(100).centroid], [1, 2], ["LUC", "ONT"]).to_file(raw / "ghi_chu.shp")
+    _, report = _ingest(raw, tmp_path / "work")
+    files = {f["path"].rsplit("/", 1)[-1]: f for f in report["files"]}
+    assert files["giao_thong.shp"]["skipped"] and not any("faces" in r for f in files.values() for r in f["repairs"])
+    assert files["thua_dat.shp"]["features_out"] == 2 and files["ghi_chu.shp"]["features_out"] == 0

@@ -23,8 +23,11 @@ from ..vntext import fold, strip_diacritics
 LANDUSE_SHARE = 0.5
 
 #: A file or layer named after its map sheet (as FAMIS keeps a DGN per sheet): To05, to_5, Tờ 5, T05, TBD05, BD5,
-#: DC05, thua_dat_to_12, or the number alone; not a commune code (06274) nor a year (2019).
-_SHEET_IN_NAME = re.compile(r"(?:.*[^a-z])?(?:to|t|tbd|tobando|bd|bddc|dc)[\s_.-]*0*([1-9]\d{0,2})|0*([1-9]\d{0,2})")
+#: DC05, thua_dat_to_12, or the number alone, maybe followed by what the file holds of it (To05_ranh,
+#: To05_nhan_thua, To05_point); not a commune code (06274) nor a year (2019).
+_HOLDS = r"(?:[\s_.-]+(?:ranh|nhan|duong|diem|lines?|points?|texts?|labels?|annotations?)(?:[\s_.-]*thua)?)?"
+_SHEET_IN_NAME = re.compile(rf"(?:.*[^a-z])?(?:to|t|tbd|tobando|bd|bddc|dc)[\s_.-]*0*([1-9]\d{{0,2}}){_HOLDS}"
+                            rf"|0*([1-9]\d{{0,2}}){_HOLDS}")
 
 
 @cache

@@ -18,7 +18,7 @@ from .. import crs as vn
 from ..boundaries import load_boundaries
 from ..config import Boundaries, Settings, SourceOverride
 from .core import Rules, find_columns, ingest_frame
-from .linework import DRAWING_DRIVERS, close_rings, label_drawing, label_faces
+from .linework import DRAWING_DRIVERS, TEXT_COLUMN, close_rings, label_drawing, label_faces
 from .read import ARC_STEP_DEG, Source, file_stamp, read_source
 from .refine import load_forest_map, refine_by_forest_map, refinements
 from .report import FileReport, inference_counts
@@ -113,17 +113,25 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
 def parcels_from_lines(labels: gpd.GeoDataFrame, lines: tuple[Source, ...], settings: Settings,
                        report: FileReport) -> gpd.GeoDataFrame:
     """The faces of the boundary lines in ``lines``, each with the attributes of
-    this file's label point inside it (:func:`.linework.label_faces`)."""
+    this file's label point inside it (:func:`.linework.label_faces`), or with
+    the land use and number its texts give (a drawing's texts saved as points)."""
     frames = [read_source(source)[0] for source in lines]
     crs = labels.crs or next((f.crs for f in frames if f.crs is not None), None)
     geoms = np.concatenate([(f.to_crs(crs) if crs and f.crs and f.crs != crs else f).geometry.values for f in frames])
+    labels = labels.set_crs(crs, allow_override=True)
+    names = ", ".join(Path(s.label).name for s in lines)
     columns = find_columns(labels, settings)[0]
+    if TEXT_COLUMN in labels.columns and columns.get("landuse") in (None, TEXT_COLUMN):  # codes and numbers mixed
+        drawing = pd.concat([gpd.GeoDataFrame(geometry=geoms, crs=crs), labels], ignore_index=True)
+        frame, _, built = label_drawing(drawing)
+        report.repairs[f"parcels built from the faces of the boundary lines in {names}, "
+                       "labelled by the texts inside them"] = built
+        return frame
     describe = pd.Series([" ".join(str(v) for v in (parcel, use) if pd.notna(v) and str(v).strip()) or f"FID {fid}"
                           for parcel, use, fid in zip(labels.get(columns.get("parcel_no"), [None] * len(labels)),
                                                       labels[columns["landuse"]], labels["source_fid"], strict=True)])
     shared = tuple(columns[c] for c in ("commune_code", "sheet_no") if c in columns)
-    frame, counts = label_faces(geoms, labels.set_crs(crs, allow_override=True), describe, shared)
-    names = ", ".join(Path(s.label).name for s in lines)
+    frame, counts = label_faces(geoms, labels, describe, shared)
     report.repairs[f"parcels built from the faces of the boundary lines in {names}, "
                    "each with the label point inside it"] = counts["faces"] - counts["unlabelled"]
     if counts["unlabelled"]:

@@ -24,6 +24,8 @@ from .read import Source
 
 #: A row's reason given before the contract (the first reason wins there).
 REASON_COLUMN = "kiemke_reason"
+#: The column of a drawing's texts as GDAL reads them (DGN, DXF), also in a file of points saved from one.
+TEXT_COLUMN = "Text"
 #: Drawings (CAD) whose parcels are shapes or lines labelled by the texts placed inside them.
 DRAWING_DRIVERS = ("DGN", "DXF")
 #: Words of a file's name that say what it holds; what is left pairs a folder's files.
@@ -97,7 +99,7 @@ def label_drawing(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int]:
     and parcel number from the texts placed inside them (as FAMIS draws them).
     Texts are labels, not features: they are consumed and counted.
     Returns (shapes with KHLOAIDAT/SHTHUA, texts used, faces built)."""
-    texts_of = frame["Text"] if "Text" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+    texts_of = frame[TEXT_COLUMN] if TEXT_COLUMN in frame.columns else pd.Series(None, index=frame.index, dtype=object)
     is_text = texts_of.notna().to_numpy() & np.isin(shapely.get_type_id(frame.geometry.values), [0, 4])
     texts = frame[is_text]
     shapes = frame[~is_text].copy()
@@ -110,7 +112,7 @@ def label_drawing(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int]:
         return shapes, 0, built
     tree = shapely.STRtree(shapes.geometry.values)
     text_idx, shape_idx = tree.query(texts.geometry.values, predicate="within")
-    words = texts["Text"].astype(str).str.strip().to_numpy()[text_idx]
+    words = texts[TEXT_COLUMN].astype(str).str.strip().to_numpy()[text_idx]
     code = np.array([bool(re.fullmatch(r"[A-Za-z]{2,3}(\+[A-Za-z]{2,3})*", w)) for w in words], dtype=bool)
     number = np.array([w.isdigit() for w in words], dtype=bool)
     landuse = pd.Series(words[code], index=shape_idx[code]).groupby(level=0).first()
@@ -123,8 +125,9 @@ def label_drawing(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int]:
 
 def pair_lines_with_labels(sources: list[Source], has_landuse: Callable[[list[str]], bool]) -> list[Source]:
     """Give a folder's (or a GeoPackage's) layers of boundary lines without land
-    use to its layer of label points with it: by name once the words for lines
-    and labels are left out (``To05_ranh`` with ``To05_nhan``), or the folder's
+    use to its layer of labels (points with land use, or a drawing's texts
+    saved as points): by name once the words for lines and labels are left out
+    (``To05_ranh`` with ``To05_nhan``), or, in a folder without polygons, its
     only lines to its only labels. The lines are then not read on their own."""
     kinds = {source: _kind(source, has_landuse) for source in sources}
     folders: dict[tuple, list[Source]] = defaultdict(list)
@@ -135,29 +138,33 @@ def pair_lines_with_labels(sources: list[Source], has_landuse: Callable[[list[st
     for members in folders.values():
         labels = [s for s in members if kinds[s] == "labels"]
         lines = [s for s in members if kinds[s] == "lines"]
+        alone = len(labels) == len(lines) == 1 and "polygons" not in {kinds[s] for s in members}
         for label in labels:
             same_name = tuple(s for s in lines if _name_key(s) == _name_key(label))
-            given[label] = same_name or (tuple(lines) if len(labels) == len(lines) == 1 else ())
+            given[label] = same_name or (tuple(lines) if alone else ())
     used = {line for lines in given.values() for line in lines}
     return [replace(s, lines=given[s]) if given.get(s) else s for s in sources if s not in used]
 
 
 def _kind(source: Source, has_landuse: Callable[[list[str]], bool]) -> str | None:
-    """"lines" (lines without land use), "labels" (points with it) or None."""
+    """"lines" (lines without land use), "labels" (points with it, or texts),
+    "polygons" or None."""
     if source.path.suffix.lower() == ".shp" and not source.member:
         with open(source.path, "rb") as fh:
             header = fh.read(36)
         if len(header) == 36 and int.from_bytes(header[32:36], "little") in _SHP_POLYGON_TYPES:
-            return None  # most parcel files: no need to open them here
+            return "polygons"  # most parcel files: no need to open them here
     try:
         info = pyogrio.read_info(source.gdal_path, layer=source.layer)
     except Exception:  # unreadable: ingest says why
         return None
     geometry = str(info.get("geometry_type") or "").split(" ")[0]
     fields = list(info.get("fields", []))
+    if geometry in ("Polygon", "MultiPolygon"):
+        return "polygons"
     if geometry in ("LineString", "MultiLineString") and not has_landuse(fields):
         return "lines"
-    if geometry in ("Point", "MultiPoint") and has_landuse(fields):
+    if geometry in ("Point", "MultiPoint") and (has_landuse(fields) or TEXT_COLUMN in fields):
         return "labels"
     return None
 
