@@ -210,3 +210,16 @@ def test_labels_beside_polygon_parcels_are_not_joined_to_a_road_file(tmp_path):
     files = {f["path"].rsplit("/", 1)[-1]: f for f in report["files"]}
     assert files["giao_thong.shp"]["skipped"] and not any("faces" in r for f in files.values() for r in f["repairs"])
     assert files["thua_dat.shp"]["features_out"] == 2 and files["ghi_chu.shp"]["features_out"] == 0
+
+
+def test_a_boundary_drawn_twice_with_floating_point_noise_leaves_no_sliver():
+    from pipeline.ingest.linework import faces_of
+
+    left = _outline(square(0))
+    x, y = X0 + 100, Y0  # the right parcel's copy of the shared edge, a micrometre into the left parcel at one end
+    right = shapely.LineString([(x - 1e-6, y), (x + 100, y), (x + 100, y + 100), (x, y + 100), (x - 1e-6, y)])
+    for crs in ("EPSG:9215", None):
+        faces = faces_of(gpd.GeoSeries([left, right], crs=crs).values, gpd.GeoSeries([left], crs=crs).crs)
+        assert sorted(shapely.area(faces).round(3)) == [10_000.0, 10_000.0]
+    noisy = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all([left, right]))))
+    assert len(noisy) == 3  # without the grid: a sliver between the two drawings

@@ -48,14 +48,27 @@ def close_rings(geoms: np.ndarray) -> tuple[np.ndarray, int]:
     return out, int(ring.sum())
 
 
-def faces_of(lines: np.ndarray) -> np.ndarray:
+def faces_of(lines: np.ndarray, crs: object = None) -> np.ndarray:
     """The faces the lines enclose, once each: the lines are noded together
-    first, so that a boundary drawn twice (once with each parcel) counts once."""
+    first, so that a boundary drawn twice (once with each parcel) counts once,
+    on a grid of a tenth of a millimetre (:func:`snapping_grid`), so that two
+    drawings of a boundary that differ by floating-point noise leave no sliver."""
     parts = shapely.get_parts(np.asarray(lines, dtype=object))
     parts = parts[np.isin(shapely.get_type_id(parts), _LINEAR) & ~shapely.is_empty(parts)]
     if not len(parts):
         return np.array([], dtype=object)
+    parts = shapely.set_precision(parts, snapping_grid(parts, crs))
     return shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(parts))))
+
+
+def snapping_grid(geoms: np.ndarray, crs: object = None) -> float:
+    """A tenth of a millimetre in the lines' units: degrees when their CRS is
+    geographic (or, without one, when every coordinate fits degrees), else metres."""
+    geographic = getattr(crs, "is_geographic", None)
+    if geographic is None:
+        xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
+        geographic = max(abs(xmin), abs(xmax)) <= 180 and max(abs(ymin), abs(ymax)) <= 90
+    return 1e-9 if geographic else 1e-4
 
 
 def label_faces(lines: np.ndarray, labels: gpd.GeoDataFrame, describe: pd.Series,
@@ -68,7 +81,7 @@ def label_faces(lines: np.ndarray, labels: gpd.GeoDataFrame, describe: pd.Series
     on every label; a face with several labels, and a label in no face, are
     given their reason in :data:`REASON_COLUMN`. Returns the rows and how many
     of each kind."""
-    shapes = faces_of(lines)
+    shapes = faces_of(lines, labels.crs)
     label_at, face_at = shapely.STRtree(shapes).query(labels.geometry.values, predicate="within")
     per_face = pd.Series(label_at).groupby(face_at)
     first, size = per_face.min(), per_face.size()
@@ -105,7 +118,7 @@ def label_drawing(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int]:
     shapes = frame[~is_text].copy()
     built = 0
     if not np.isin(shapely.get_type_id(shapes.geometry.values), _POLYGONAL).any():
-        faces = faces_of(shapes.geometry.values)
+        faces = faces_of(shapes.geometry.values, frame.crs)
         if built := len(faces):
             shapes = gpd.GeoDataFrame({"source_fid": -1 - np.arange(built)}, geometry=faces, crs=frame.crs)
     if texts.empty or shapes.empty:
