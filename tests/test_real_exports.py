@@ -77,6 +77,7 @@ def test_look_alikes_are_not_the_land_use():
     # typed by hand: a stray full stop, comma or star, quotes, brackets, a gloss, a hyphen between two codes
     ("LUC.", "LUC"), ("ONT,", "ONT"), ("CLN*", "CLN"), ('"ONT"', "ONT"), ("(CLN)", "CLN"), ("ONT+", "ONT"),
     ("ONT (đất ở)", "ONT"), ("ONT-CLN", "ONT+CLN"), ("Lúa.", "LUA"), ("( )", ""), ("LUC1", "LUC1"),
+    ("ONT CLN", "ONT+CLN"), ("odt  cln nts", "ODT+CLN+NTS"),  # two codes a space apart
 ])
 def test_codes_and_names_are_read_as_codes(value, code):
     assert normalise_landuse(value)[0] == code

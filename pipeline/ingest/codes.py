@@ -25,7 +25,9 @@ from .text import map_unique
 #: A value written as codes: 1–4 letters or digits, joined by + , ; / & or - (no code holds a hyphen).
 _CODE_FORM = re.compile(r"^[A-Za-z0-9]{1,4}(\s*[+,;/&-]\s*[A-Za-z0-9]{1,4})*$")
 _CODE_SEPARATOR = re.compile(r"\s*[+,;/&-]\s*")
-_TYPED_CODE = re.compile(r"^[A-Za-z]{2,3}(\s*[+,;/&-]\s*[A-Za-z]{2,3})*$")  # codes are 2-3 letters
+#: Codes typed by hand (2-3 letters each), joined as codes are or by spaces alone ('ONT CLN').
+_TYPED_CODE = re.compile(r"^[A-Za-z]{2,3}((\s*[+,;/&-]\s*|\s+)[A-Za-z]{2,3})*$")
+_TYPED_SEPARATOR = re.compile(r"\s*[+,;/&-]\s*|\s+")
 #: What a code typed by hand may have around it: quotes, brackets, a stray full stop, comma, star or separator.
 _AROUND = " \"'“”()[]{}.,;:*+&/-"
 #: A gloss in brackets after the code: "ONT (đất ở)".
@@ -52,8 +54,8 @@ def normalise_landuse(value: object) -> tuple[str, bool]:
     if named:
         return named, True
     bare = strip_diacritics(code)
-    if _TYPED_CODE.match(bare):  # a code typed with a Vietnamese keyboard on: 'Lúa', 'ĐTL'
-        return _CODE_SEPARATOR.sub("+", bare).upper(), False
+    if _TYPED_CODE.match(bare):  # a code typed with a Vietnamese keyboard on ('Lúa', 'ĐTL'), or with spaces
+        return _TYPED_SEPARATOR.sub("+", bare).upper(), False
     return re.sub(r"\s+", "", text.upper()), False
 
 
