@@ -351,6 +351,16 @@ def open_polylines(d):
     return shp(d, frame([shapely.LineString(ring), shapely.LineString(ring[:-1])]))
 
 
+def deleted_record(d):
+    """A .dbf record marked deleted ('*') in the editing software, the file not packed."""
+    path = shp(d, frame([square(i * 50, 0, 50) for i in range(3)]))
+    dbf = bytearray(path.with_suffix(".dbf").read_bytes())
+    header, record = struct.unpack("<HH", dbf[8:12])
+    dbf[header + record] = ord("*")
+    path.with_suffix(".dbf").write_bytes(bytes(dbf))
+    return path
+
+
 CORPUS = {
     "truncated .shp": (truncated_shp, "any"),
     "missing .shx": (missing_part(".shx"), "ingest"),
@@ -407,6 +417,7 @@ CORPUS = {
     "garbage recorded areas": (garbage_area, "ingest"),
     "boundary lines with a gap, label points": (lines_with_a_gap, "ingest"),
     "parcels as closed and open polylines": (open_polylines, "ingest"),
+    "a .dbf record marked deleted": (deleted_record, "ingest"),
 }
 
 
@@ -468,6 +479,14 @@ def test_quarantine_reasons(tmp_path, name, reason):
     assert result.exit_code == 0
     quarantine = pd.concat([gpd.read_parquet(p) for p in (work / "quarantine").glob("*.parquet")])
     assert quarantine["reason"].str.contains(reason, regex=False).any(), list(quarantine["reason"])
+
+
+def test_records_marked_deleted_in_the_dbf_are_not_read_and_said(tmp_path):
+    result, _, work = run_case(tmp_path, deleted_record)
+    assert result.exit_code == 0, result.output
+    (file,) = json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))["files"]
+    assert file["features_out"] == 2 and file["warnings"] == [
+        "1 records marked deleted in the .dbf are not read (deleted in the editing software, the file not packed)"]
 
 
 def test_a_missing_shx_is_rebuilt_from_the_shp_in_a_copy_and_the_input_left_as_it_is(tmp_path):

@@ -68,28 +68,12 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
     if text.codec_found:
         report.encoding = f"{text.codec_found} (found in the values)"
     report.repairs.update(text.counts)
-    if info.get("shx_restored"):
-        report.repairs["the .shx (index of the shapes) is missing: rebuilt from the .shp in a copy"] = 1
-    if info.get("curved"):
-        report.repairs[f"curved geometries (arcs) drawn as straight segments of {ARC_STEP_DEG}°"] = info["curved"]
-    for name in info.get("merged_columns", []):
-        report.repairs[f"column {name!r} listed twice: its values merged into one column"] = 1
     if text.undecoded:
         report.warn(f"{len(text.undecoded)} words could not be decoded and are kept as read: "
                     + ", ".join(sorted(text.undecoded)[:10]))
-    geoms, closed = close_rings(frame.geometry.values)
-    if closed:
-        frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
-        report.repairs["closed lines read as the parcels they enclose"] = closed
+    _note_reading(info, len(frame), report)
+    frame = _parcel_shapes(frame, source, settings, report)
     drawing = report.driver in DRAWING_DRIVERS
-    if drawing:
-        frame, labels, faces = label_drawing(frame)
-        report.repairs[f"{report.driver} text elements used as parcel labels"] = labels
-        if faces:
-            report.repairs[f"the {report.driver} has no closed shapes: parcels built from the faces its lines "
-                           "enclose"] = faces
-    if source.lines:
-        frame = parcels_from_lines(frame, source.lines, settings, report)
     # a GeoPackage's roads, labels or boundary beside its parcels, or a file of them beside the parcels' file
     # (a drawing's land use comes from its labels: its shapes without one are parcels to quarantine)
     if (source.layer is not None or (len(frame) and not drawing)) \
@@ -108,6 +92,40 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
             found.repairs["parcels split by the forest status map"] = split
     found.inferred = inference_counts(parcels)
     return parcels, quarantine, report.merge(found)
+
+
+def _note_reading(info: dict, rows: int, report: FileReport) -> None:
+    """What reading the layer repaired, or left, in its report."""
+    if info.get("shx_restored"):
+        report.repairs["the .shx (index of the shapes) is missing: rebuilt from the .shp in a copy"] = 1
+    if info.get("curved"):
+        report.repairs[f"curved geometries (arcs) drawn as straight segments of {ARC_STEP_DEG}°"] = info["curved"]
+    for name in info.get("merged_columns", []):
+        report.repairs[f"column {name!r} listed twice: its values merged into one column"] = 1
+    deleted = int(info.get("features", -1)) - rows  # GDAL counts a .dbf's records marked deleted, then skips them
+    if report.driver == "ESRI Shapefile" and deleted > 0:
+        report.warn(f"{deleted} records marked deleted in the .dbf are not read (deleted in the editing software, "
+                    "the file not packed)")
+
+
+def _parcel_shapes(frame: gpd.GeoDataFrame, source: Source, settings: Settings,
+                   report: FileReport) -> gpd.GeoDataFrame:
+    """Parcels drawn as lines made polygons: closed lines, a drawing's shapes or
+    faces labelled by its texts, the faces of the lines paired with this file
+    of labels (:mod:`.linework`)."""
+    geoms, closed = close_rings(frame.geometry.values)
+    if closed:
+        frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
+        report.repairs["closed lines read as the parcels they enclose"] = closed
+    if report.driver in DRAWING_DRIVERS:
+        frame, labels, faces = label_drawing(frame)
+        report.repairs[f"{report.driver} text elements used as parcel labels"] = labels
+        if faces:
+            report.repairs[f"the {report.driver} has no closed shapes: parcels built from the faces its lines "
+                           "enclose"] = faces
+    if source.lines:
+        frame = parcels_from_lines(frame, source.lines, settings, report)
+    return frame
 
 
 def parcels_from_lines(labels: gpd.GeoDataFrame, lines: tuple[Source, ...], settings: Settings,
