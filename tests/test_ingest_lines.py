@@ -93,6 +93,21 @@ def test_boundary_lines_and_label_points_in_two_files_make_the_parcels(tmp_path)
         "broken there (quarantined)"]
 
 
+def test_the_review_layer_shows_where_a_stray_label_lies(tmp_path):
+    from pipeline.ingest.review import MARKER_M, review_frame, review_inputs
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _sheet_folder(raw, 1)
+    _ingest(raw, tmp_path / "work")
+    work = tmp_path / "work"
+    rows = review_frame(*review_inputs(work / "parcels/06253.parquet", work / "quarantine/06253.parquet"))
+    stray = rows[rows["why"].str.startswith("Nhãn thửa không nằm trong vùng khép kín")]
+    assert len(stray) == 1 and stray.geometry.iat[0].contains(shapely.Point(X0 + 450, Y0 + 150))
+    assert stray.area.iat[0] == pytest.approx(3.14159 * MARKER_M**2, rel=0.02)  # a marker, not a parcel
+    assert set(rows.geom_type) == {"Polygon"} and len(rows) == 6  # all that the workbook lists
+
+
 def test_each_sheets_lines_go_with_its_labels_and_a_changed_line_file_is_read_again(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

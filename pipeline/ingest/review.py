@@ -39,6 +39,8 @@ COLUMNS = [  # header, width, key
 QUARANTINED, INFERRED, REFINED, FIXED = "Cách ly", "Suy đối tượng", "Chuyển mã", "Đã sửa theo cán bộ"
 EDITABLE = PatternFill("solid", fgColor="FFF2CC")
 KEY = PatternFill("solid", fgColor="EDEDED")
+#: A quarantined point or line is drawn in the review layer as the area this far around it (metres).
+MARKER_M = 1.5
 def _why(row: pd.Series) -> str:
     parts = []
     if isinstance(row.get("refined"), str) and row["refined"]:
@@ -102,12 +104,16 @@ def review_inputs(parcels: Path, quarantine: Path) -> tuple[gpd.GeoDataFrame, gp
 
 
 def review_frame(parcels: gpd.GeoDataFrame, quarantine: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The review rows with their geometry (the GeoPackage's ``review`` layer):
-    polygons only (a quarantined point or line has no place in it)."""
+    """The review rows with their geometry (the GeoPackage's ``review`` layer, of
+    polygons): a quarantined point or line (a label in no face, an open
+    boundary) drawn as the ring :data:`MARKER_M` around it, where to look."""
     table = _table(parcels, quarantine)
     frame = gpd.GeoDataFrame(table, geometry="geometry", crs=parcels.crs)
-    polygonal = frame.geometry.notna() & frame.geom_type.isin(["Polygon", "MultiPolygon"])
-    return frame[polygonal].reset_index(drop=True)
+    present = frame.geometry.notna() & ~frame.geometry.is_empty
+    marked = present & ~frame.geom_type.isin(["Polygon", "MultiPolygon"])
+    if marked.any():
+        frame.loc[marked, "geometry"] = frame.geometry[marked].buffer(MARKER_M)
+    return frame[present].reset_index(drop=True)
 
 
 def _codes(parcels: pd.DataFrame) -> pd.Series:

@@ -224,7 +224,8 @@ def review_layer(work: WorkDir, manifest: RunManifest) -> GpkgLayer:
                   for code in communes)
     return GpkgLayer("review", "Thửa đất cần rà soát",
                      "Thửa bị cách ly, thửa có đối tượng suy ra hoặc mã chuyển theo quy tắc, thửa đã sửa theo cán bộ "
-                     "(như trong reports/review/*.xlsx).", Rows(parts), True,
+                     "(như trong reports/review/*.xlsx); điểm, đường bị cách ly (nhãn thửa ngoài vùng, đường ranh "
+                     "hở) vẽ thành vùng rộng 1,5 m quanh nó.", Rows(parts), True,
                      review_style("review", "Thửa đất cần rà soát"), optional=True)
 
 
