@@ -128,12 +128,13 @@ def test_each_sheets_lines_go_with_its_labels_and_a_changed_line_file_is_read_ag
 def test_a_dgn_of_lines_and_texts_becomes_labelled_faces():
     cells = [square(0), square(100)]
     frame = gpd.GeoDataFrame({
-        "Type": [4, 4, 17, 17, 17],
-        "Text": [None, None, "LUC", "125", "ONT"],
+        "Type": [4, 4, 17, 17, 17, 17, 17],
+        "Text": [None, None, "LUC", "125", "ONT", "CLN", "127"],  # the last two: a parcel whose lines are missing
     }, geometry=[_outline(c) for c in cells] + [shapely.Point(X0 + 50, Y0 + 50), shapely.Point(X0 + 40, Y0 + 40),
-                                                 shapely.Point(X0 + 150, Y0 + 50)])
-    shapes, used, built = label_drawing(frame)
-    assert (used, built) == (3, 2)
+                                                 shapely.Point(X0 + 150, Y0 + 50), shapely.Point(X0 + 250, Y0 + 50),
+                                                 shapely.Point(X0 + 240, Y0 + 40)])
+    shapes, used, built, stray = label_drawing(frame)
+    assert (used, built, stray) == (3, 2, 1)  # the stray code is said; a stray number alone is not
     shapes = shapes.assign(x=shapes.geometry.centroid.x).sort_values("x")
     assert list(shapes["KHLOAIDAT"]) == ["LUC", "ONT"] and list(shapes["SHTHUA"].fillna("")) == ["125", ""]
     assert shapes.area.tolist() == pytest.approx([10_000.0, 10_000.0])
@@ -155,7 +156,7 @@ def test_an_autocad_dxf_of_lines_and_texts_is_read_as_labelled_parcels(tmp_path)
     raw = tmp_path / "raw"
     raw.mkdir()
     _dxf(raw / "To07.dxf", [square(0), square(100), square(200)],
-         [(50, 50, "LUC"), (40, 40, "125"), (150, 50, "ONT"), (140, 40, "126")])
+         [(50, 50, "LUC"), (40, 40, "125"), (150, 50, "ONT"), (140, 40, "126"), (350, 50, "NTS")])
     result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--commune-code", "06253",
                                       "--workdir", str(tmp_path / "work")])
     assert result.exit_code == 0, result.output
@@ -168,6 +169,9 @@ def test_an_autocad_dxf_of_lines_and_texts_is_read_as_labelled_parcels(tmp_path)
     assert report["files"][0]["repairs"]["the DXF has no closed shapes: parcels built from the faces its lines "
                                          "enclose"] == 3
     assert report["area_in_m2"] == pytest.approx(30_000.0)
+    assert report["files"][0]["warnings"] == [  # a code beyond the lines: a parcel the drawing does not close
+        "1 texts with a land-use code lie in no closed shape: their parcels are missing (the boundary lines do not "
+        "close there, or parcels drawn as lines beside closed shapes)"]
 
 
 def test_files_kiemke_cannot_open_are_named_not_passed_over(tmp_path):

@@ -302,7 +302,7 @@ def test_dgn_text_labels_give_codes_to_the_shapes_around_them():
         "Text": [None, None, "LUC", "125", "ONT+CLN"],
     }, geometry=[square(), square(100), shapely.Point(450_050, 2_417_050),
                  shapely.Point(450_040, 2_417_040), shapely.Point(450_150, 2_417_050)])
-    shapes, used, built = label_drawing(frame)
+    shapes, used, built, stray = label_drawing(frame)
     assert list(shapes["KHLOAIDAT"]) == ["LUC", "ONT+CLN"]
     assert shapes["SHTHUA"].iat[0] == "125" and pd.isna(shapes["SHTHUA"].iat[1])
     assert used == 3 and len(shapes) == 2 and built == 0

@@ -24,6 +24,10 @@ from .refine import load_forest_map, refine_by_forest_map, refinements
 from .report import FileReport, inference_counts
 from .text import declared_encoding, repair_frame_text
 
+#: Texts with a land-use code outside every shape or face: parcels the drawing does not close.
+_STRAY_TEXTS = ("{count} texts with a land-use code lie in no closed shape: their parcels are missing (the boundary "
+                "lines do not close there, or parcels drawn as lines beside closed shapes)")
+
 
 def file_rules(settings: Settings, override: SourceOverride, corrections: pd.DataFrame | None = None,
                **kinds: object) -> Rules:
@@ -118,11 +122,13 @@ def _parcel_shapes(frame: gpd.GeoDataFrame, source: Source, settings: Settings,
         frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
         report.repairs["closed lines read as the parcels they enclose"] = closed
     if report.driver in DRAWING_DRIVERS:
-        frame, labels, faces = label_drawing(frame)
+        frame, labels, faces, stray = label_drawing(frame)
         report.repairs[f"{report.driver} text elements used as parcel labels"] = labels
         if faces:
             report.repairs[f"the {report.driver} has no closed shapes: parcels built from the faces its lines "
                            "enclose"] = faces
+        if stray:
+            report.warn(_STRAY_TEXTS.format(count=stray))
     if source.lines:
         frame = parcels_from_lines(frame, source.lines, settings, report)
     return frame
@@ -141,9 +147,11 @@ def parcels_from_lines(labels: gpd.GeoDataFrame, lines: tuple[Source, ...], sett
     columns = find_columns(labels, settings)[0]
     if TEXT_COLUMN in labels.columns and columns.get("landuse") in (None, TEXT_COLUMN):  # codes and numbers mixed
         drawing = pd.concat([gpd.GeoDataFrame(geometry=geoms, crs=crs), labels], ignore_index=True)
-        frame, _, built = label_drawing(drawing)
+        frame, _, built, stray = label_drawing(drawing)
         report.repairs[f"parcels built from the faces of the boundary lines in {names}, "
                        "labelled by the texts inside them"] = built
+        if stray:
+            report.warn(_STRAY_TEXTS.format(count=stray))
         return frame
     describe = pd.Series([" ".join(str(v) for v in (parcel, use) if pd.notna(v) and str(v).strip()) or f"FID {fid}"
                           for parcel, use, fid in zip(labels.get(columns.get("parcel_no"), [None] * len(labels)),

@@ -33,6 +33,8 @@ _ROLE_WORDS = re.compile(r"ranh|duong|lines?|arcs?|nhan|labels?|texts?|annotatio
                          r"parcels?|[\W_]+", re.IGNORECASE)
 _LINEAR = [1, 2, 5]  # LineString, LinearRing, MultiLineString
 _POLYGONAL = [3, 6]
+#: A drawing's text that is a land-use code (or several joined by '+').
+_CODE_TEXT = re.compile(r"[A-Za-z]{2,3}(\+[A-Za-z]{2,3})*")
 #: Shapefile header shape types of polygons (2-D, Z, M): such a file is parcels, not lines or labels.
 _SHP_POLYGON_TYPES = {5, 15, 25}
 
@@ -106,12 +108,12 @@ def label_faces(lines: np.ndarray, labels: gpd.GeoDataFrame, describe: pd.Series
     return pd.concat([faces, lost], ignore_index=True), counts
 
 
-def label_drawing(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int]:
+def label_drawing(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int, int]:
     """Turn a drawing's element table (DGN, DXF) into parcels: closed shapes (or,
     in a drawing without any, the faces its lines enclose) get the land-use code
     and parcel number from the texts placed inside them (as FAMIS draws them).
-    Texts are labels, not features: they are consumed and counted.
-    Returns (shapes with KHLOAIDAT/SHTHUA, texts used, faces built)."""
+    Texts are labels, not features: they are consumed and counted. Returns
+    (shapes with KHLOAIDAT/SHTHUA, texts used, faces built, land-use texts in no shape)."""
     texts_of = frame[TEXT_COLUMN] if TEXT_COLUMN in frame.columns else pd.Series(None, index=frame.index, dtype=object)
     is_text = texts_of.notna().to_numpy() & np.isin(shapely.get_type_id(frame.geometry.values), [0, 4])
     texts = frame[is_text]
@@ -121,19 +123,18 @@ def label_drawing(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int]:
         faces = faces_of(shapes.geometry.values, frame.crs)
         if built := len(faces):
             shapes = gpd.GeoDataFrame({"source_fid": -1 - np.arange(built)}, geometry=faces, crs=frame.crs)
-    if texts.empty or shapes.empty:
-        return shapes, 0, built
-    tree = shapely.STRtree(shapes.geometry.values)
-    text_idx, shape_idx = tree.query(texts.geometry.values, predicate="within")
-    words = texts[TEXT_COLUMN].astype(str).str.strip().to_numpy()[text_idx]
-    code = np.array([bool(re.fullmatch(r"[A-Za-z]{2,3}(\+[A-Za-z]{2,3})*", w)) for w in words], dtype=bool)
+    words = texts[TEXT_COLUMN].astype(str).str.strip().to_numpy() if len(texts) else np.array([], dtype=object)
+    code = np.array([bool(_CODE_TEXT.fullmatch(w)) for w in words], dtype=bool)
     number = np.array([w.isdigit() for w in words], dtype=bool)
+    text_idx, shape_idx = shapely.STRtree(shapes.geometry.values).query(texts.geometry.values, predicate="within")
+    stray = int((code & ~np.isin(np.arange(len(words)), text_idx)).sum())
+    code, number, words = code[text_idx], number[text_idx], words[text_idx]
     landuse = pd.Series(words[code], index=shape_idx[code]).groupby(level=0).first()
     parcel = pd.Series(words[number], index=shape_idx[number]).groupby(level=0).first()
     for column, labels in (("KHLOAIDAT", landuse), ("SHTHUA", parcel)):
         values = labels.reindex(range(len(shapes)))
         shapes[column] = values.astype(object).where(values.notna(), None).to_numpy()
-    return shapes.reset_index(drop=True), int(code.sum() + number.sum()), built
+    return shapes.reset_index(drop=True), int(code.sum() + number.sum()), built, stray
 
 
 def pair_lines_with_labels(sources: list[Source], has_landuse: Callable[[list[str]], bool]) -> list[Source]:
