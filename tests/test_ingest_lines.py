@@ -108,6 +108,27 @@ def test_the_review_layer_shows_where_a_stray_label_lies(tmp_path):
     assert set(rows.geom_type) == {"Polygon"} and len(rows) == 6  # all that the workbook lists
 
 
+def test_a_correction_names_a_face_without_label_by_its_fid_after_other_lines_change(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _sheet_folder(raw, 1)
+    _ingest(raw, tmp_path / "work")
+    quarantine = gpd.read_parquet(tmp_path / "work/quarantine/06253.parquet")
+    fid = int(quarantine.loc[quarantine["reason"].eq("blank land-use code"), "source_fid"].iat[0])
+    (tmp_path / "sua.csv").write_text(f"tep_nguon,fid,ma_loai_dat_dung\nTo01_nhan.shp,{fid},NTS\n", encoding="utf-8")
+    config = tmp_path / "inventory.toml"
+    config.write_text('[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\nworkdir = "work"\n'
+                      '[review]\ncorrections = "sua.csv"\n', encoding="utf-8")
+    for extra in ([], [shapely.LineString([(X0, Y0 + 50), (X0 + 100, Y0 + 50)])]):  # then a line in another parcel
+        if extra:
+            lines = gpd.read_file(raw / "To01_ranh.shp")
+            pd.concat([lines, _lines(extra)]).to_file(raw / "To01_ranh.shp")
+        result = CliRunner().invoke(cli, ["ingest", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")
+        assert parcels.loc[parcels["source_fid"].eq(fid), "landuse"].tolist() == ["NTS"]
+
+
 def test_each_sheets_lines_go_with_its_labels_and_a_changed_line_file_is_read_again(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -9,6 +9,7 @@ inside it."""
 from __future__ import annotations
 
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
@@ -73,12 +74,25 @@ def snapping_grid(geoms: np.ndarray, crs: object = None) -> float:
     return 1e-9 if geographic else 1e-4
 
 
+def face_ids(faces: np.ndarray) -> np.ndarray:
+    """A FID for each face that no label names: negative, from the face's own
+    vertices (not its place in the list), so that a correction by FID keeps
+    naming it when other lines change; one whose own lines changed names no
+    face any more, and the report says so."""
+    digests = [zlib.crc32(shapely.to_wkb(shapely.normalize(face))) for face in faces]
+    ids = -1 - np.array(digests, dtype=np.int64)
+    for i in np.flatnonzero(pd.Series(ids).duplicated().to_numpy()):  # (a 1 in 4 million chance for two faces)
+        while ids[i] in ids[:i]:
+            ids[i] -= 1
+    return ids
+
+
 def label_faces(lines: np.ndarray, labels: gpd.GeoDataFrame, describe: pd.Series,
                 shared: tuple[str, ...] = ()) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
     """The faces of ``lines`` as rows, each with the attributes of the label
     point inside it (``describe``: each label as the officer knows it).
 
-    A face without a label has a FID of -1, -2 … and blank attributes, but
+    A face without a label has a negative FID (:func:`face_ids`) and blank attributes, but
     for the ``shared`` columns (commune code, sheet number) that hold one value
     on every label; a face with several labels, and a label in no face, are
     given their reason in :data:`REASON_COLUMN`. Returns the rows and how many
@@ -90,7 +104,7 @@ def label_faces(lines: np.ndarray, labels: gpd.GeoDataFrame, describe: pd.Series
     attributes = labels.drop(columns="geometry").iloc[first.to_numpy()].set_axis(first.index)
     rows = attributes.reindex(range(len(shapes)))
     unlabelled = rows["source_fid"].isna().to_numpy()
-    rows["source_fid"] = np.where(unlabelled, -1 - np.arange(len(shapes)), rows["source_fid"].fillna(0)).astype(int)
+    rows["source_fid"] = np.where(unlabelled, face_ids(shapes), rows["source_fid"].fillna(0)).astype(np.int64)
     for column in shared:
         values = labels[column].dropna().unique()
         if len(values) == 1:
@@ -122,7 +136,7 @@ def label_drawing(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int, int, 
     if not np.isin(shapely.get_type_id(shapes.geometry.values), _POLYGONAL).any():
         faces = faces_of(shapes.geometry.values, frame.crs)
         if built := len(faces):
-            shapes = gpd.GeoDataFrame({"source_fid": -1 - np.arange(built)}, geometry=faces, crs=frame.crs)
+            shapes = gpd.GeoDataFrame({"source_fid": face_ids(faces)}, geometry=faces, crs=frame.crs)
     words = texts[TEXT_COLUMN].astype(str).str.strip().to_numpy() if len(texts) else np.array([], dtype=object)
     code = np.array([bool(_CODE_TEXT.fullmatch(w)) for w in words], dtype=bool)
     number = np.array([w.isdigit() for w in words], dtype=bool)
