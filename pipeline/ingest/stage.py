@@ -48,11 +48,12 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     reference = _reference_layers(settings)
     files = [source for source in discover(paths, outside=work.root) if source.key not in reference]
     left = unreadable(paths, outside=work.root)
+    if not files and left:  # each said on the console, the first stops the run
+        _left_reports(left)
+        path, why = next(iter(left.items()))
+        refusal = f"{path}: {why}"  # each of UNREADABLE's reasons is translated (tests/test_ingest_lines.py)
+        raise InputFileError(refusal)
     if not files:
-        for path, why in list(left.items())[:1]:  # each said on the console, the first stops the run
-            _left_reports(left)
-            refusal = f"{path}: {why}"  # each of UNREADABLE's reasons is translated (tests/test_ingest_lines.py)
-            raise InputFileError(refusal)
         raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
     copies = identical_copies(files)
     files = pair_lines_with_labels([source for source in files if source.label not in copies],
@@ -123,7 +124,8 @@ def _left_reports(left: dict[Path, str]) -> list[FileReport]:
     return [FileReport(path=str(path), skipped=why) for path, why in left.items()]
 
 
-def _unused_corrections(work: WorkDir, settings: Settings, corrections, reports: list[FileReport]) -> list[FileReport]:
+def _unused_corrections(work: WorkDir, settings: Settings, corrections: pd.DataFrame,
+                        reports: list[FileReport]) -> list[FileReport]:
     """A report for each corrections file (CSV, review workbook) with a row that
     named no parcel read: its commune, sheet or parcel number, or its FID, is wrong."""
     used = {key for report in reports for key in report.corrections_used}
