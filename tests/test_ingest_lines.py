@@ -67,7 +67,8 @@ def test_boundary_lines_and_label_points_in_two_files_make_the_parcels(tmp_path)
     raw = tmp_path / "raw"
     raw.mkdir()
     _sheet_folder(raw, 1)
-    _, report = _ingest(raw, tmp_path / "work")
+    result, report = _ingest(raw, tmp_path / "work")
+    assert f"{raw}/To01_nhan.shp labels the faces of the boundary lines in {raw}/To01_ranh.shp" in result.output
     (file,) = report["files"]  # the lines are read with their labels, not as a file of their own
     assert file["path"].endswith("To01_nhan.shp") and not file["skipped"]
     assert file["repairs"] == {"parcels built from the faces of the boundary lines in To01_ranh.shp, "

@@ -58,6 +58,10 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     copies = identical_copies(files)
     files = pair_lines_with_labels([source for source in files if source.label not in copies],
                                    partial(_names_landuse, settings))
+    for source in files:
+        if source.lines:
+            log.info("ingest: %s labels the faces of the boundary lines in %s", shown_path(source.label,
+                     settings.input_root), ", ".join(shown_path(s.label, settings.input_root) for s in source.lines))
     settings = replace(settings, workdir=work.root)
     corrections = harvest(work, settings.corrections)
     write_json_if_changed(work.manifest, RunManifest.from_settings(settings).to_json())
