@@ -321,6 +321,31 @@ def test_a_correction_names_its_commune_sheet_and_parcel_as_typed_and_one_naming
         said["sua.csv"]]
 
 
+def test_a_correction_by_fid_follows_its_parcel_into_a_file_exported_again(tmp_path):
+    """The review workbook's row gives the FID and the parcel's sheet and number;
+    the commune's file is exported again and its FIDs move: the correction goes
+    to parcel 1/1, not to whatever FID 0 now holds."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+
+    def export(numbers: list[int]) -> None:
+        gpd.GeoDataFrame({"MAXA": ["06253"] * 2, "SHBANDO": [1, 1], "SHTHUA": numbers, "KHLOAIDAT": ["LUC", "LUC"]},
+                         geometry=[square(100 * (n - 1)) for n in numbers], crs="EPSG:9215").to_file(raw / "td.shp")
+
+    (tmp_path / "sua.csv").write_text("tep_nguon,fid,to,thua,ma_loai_dat_dung\ntd.shp,0,1,1,ONT\n", encoding="utf-8")
+    config = tmp_path / "inventory.toml"
+    config.write_text('[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\nworkdir = "work"\n'
+                      '[review]\ncorrections = "sua.csv"\n', encoding="utf-8")
+    for numbers in ([1, 2], [2, 1]):  # then exported again, parcel 1 last
+        export(numbers)
+        result = CliRunner().invoke(cli, ["ingest", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet").set_index("parcel_no")
+        assert parcels["landuse"].to_dict() == {"1": "ONT", "2": "LUC"}
+        report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
+        assert not any(f["path"].endswith("sua.csv") for f in report["files"])  # applied: nothing to say
+
+
 # ------------------------------------------------------------ odd files read
 
 

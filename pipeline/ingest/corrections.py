@@ -205,25 +205,34 @@ def number_key(value: object) -> str:
 def apply_corrections(corrections: pd.DataFrame | None, fids: np.ndarray, communes: np.ndarray,
                       sheets: np.ndarray, parcels: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
     """The officer's ``landuse`` and ``owner_type`` for each row (None where none),
-    and the identities of the corrections applied. By FID, or by sheet and
-    parcel number for a correction without one, within its commune when it
-    names one; the most precise wins (FID, then commune, sheet and parcel)."""
+    and the identities of the corrections applied.
+
+    By sheet and parcel number, within the commune a correction names; by FID,
+    and when the correction also gives the parcel's sheet and number (a review
+    workbook's row does), only where the FID still holds that parcel: in a file
+    exported again, whose FIDs moved, it follows the numbers instead. The most
+    precise wins (FID, then commune, sheet and parcel)."""
     out = pd.DataFrame({"landuse": None, "owner_type": None}, index=range(len(fids)), dtype=object)
     if corrections is None or corrections.empty:
         return out, []
     table = corrections.reindex(columns=COLUMNS).astype(object).fillna("").assign(id=correction_ids(corrections))
     number = [f"{number_key(s)}/{number_key(p)}" for s, p in zip(sheets, parcels, strict=True)]
     row_keys = {"number": number, "fid": [str(f) for f in fids],
+                "fid_number": [f"{f}|{n}" for f, n in zip(fids, number, strict=True)],
                 "commune": [f"{'' if pd.isna(c) else c}/{n}" for c, n in zip(communes, number, strict=True)]}
     numbers = table["sheet_no"].map(number_key) + "/" + table["parcel_no"].map(number_key)
     table_keys = {"number": numbers, "fid": table["source_fid"].astype(str),
+                  "fid_number": table["source_fid"].astype(str) + "|" + numbers,
                   "commune": padded_codes(table["commune_code"], 5).fillna("") + "/" + numbers}
     by_number, in_commune = table["source_fid"].eq(""), table["commune_code"].ne("")
+    numbered = table["sheet_no"].ne("") & table["parcel_no"].ne("")
+    moved = ~by_number & numbered & ~table_keys["fid_number"].isin(set(row_keys["fid_number"]))
     used: set[str] = set()
     for column in ("landuse", "owner_type"):
         given = table[column].ne("")
-        for kind, chosen in (("number", given & by_number & ~in_commune), ("commune", given & by_number & in_commune),
-                             ("fid", given & ~by_number)):
+        for kind, chosen in (("number", given & ((by_number & ~in_commune) | moved)),
+                             ("commune", given & by_number & in_commune),
+                             ("fid", given & ~by_number & ~numbered), ("fid_number", given & ~by_number & numbered)):
             position = pd.Series(row_keys[kind]).map(dict(zip(table_keys[kind][chosen], np.flatnonzero(chosen),
                                                               strict=True)))
             hit = position.notna().to_numpy()
