@@ -264,3 +264,14 @@ def test_a_boundary_drawn_twice_with_floating_point_noise_leaves_no_sliver():
         assert sorted(shapely.area(faces).round(3)) == [10_000.0, 10_000.0]
     noisy = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all([left, right]))))
     assert len(noisy) == 3  # without the grid: a sliver between the two drawings
+
+
+def test_a_file_that_cannot_be_opened_is_left_for_ingest_to_explain(tmp_path):
+    """Pairing looks at every file first; one it cannot open (here a folder named
+    like a shapefile) is passed on as it is, for the reader's clear message."""
+    from pipeline.ingest.linework import pair_lines_with_labels
+    from pipeline.ingest.read import Source
+
+    (tmp_path / "hong.shp").mkdir()
+    sources = [Source(tmp_path / "hong.shp")]
+    assert pair_lines_with_labels(sources, lambda fields: True) == sources

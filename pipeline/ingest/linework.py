@@ -177,14 +177,14 @@ def pair_lines_with_labels(sources: list[Source], has_landuse: Callable[[list[st
 def _kind(source: Source, has_landuse: Callable[[list[str]], bool]) -> str | None:
     """"lines" (lines without land use), "labels" (points with it, or texts),
     "polygons" or None."""
-    if source.path.suffix.lower() == ".shp" and not source.member:
-        with open(source.path, "rb") as fh:
-            header = fh.read(36)
-        if len(header) == 36 and int.from_bytes(header[32:36], "little") in _SHP_POLYGON_TYPES:
-            return "polygons"  # most parcel files: no need to open them here
     try:
+        if source.path.suffix.lower() == ".shp" and not source.member:
+            with open(source.path, "rb") as fh:
+                header = fh.read(36)
+            if len(header) == 36 and int.from_bytes(header[32:36], "little") in _SHP_POLYGON_TYPES:
+                return "polygons"  # most parcel files: no need to open them here
         info = pyogrio.read_info(source.gdal_path, layer=source.layer)
-    except Exception:  # unreadable: ingest says why
+    except Exception:  # unreadable (not a dataset, no permission): ingest says why
         return None
     geometry = str(info.get("geometry_type") or "").split(" ")[0]
     fields = list(info.get("fields", []))
