@@ -92,7 +92,6 @@ class Rules:
     communes: Callable[[], gpd.GeoDataFrame] | None = field(default=None, compare=False)
 
 
-
 def _place_geometry(frame: gpd.GeoDataFrame, source_crs: vn.SourceCRS, meridian: float, reason: np.ndarray,
                     report: FileReport) -> Geometry:
     """Finite 2-D coordinates reprojected to TM-3; polygons only, repaired when invalid."""

@@ -93,8 +93,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
         if duplicates:
             report.flagged[DUPLICATE_NOTE] = duplicates
-    extra = (_copy_reports(copies, settings.input_root) + _left_reports(left)
-             + _unused_corrections(work, settings, corrections, reports))
+    copied = {copy: COPY_NOTE.format(kept=shown_path(kept, settings.input_root)) for copy, kept in copies.items()}
+    extra = _left_reports(copied) + _left_reports(left) + _unused_corrections(work, settings, corrections, reports)
     result = IngestResult(reports + extra,
                           _existing(work.parcels, sources_of), _existing(work.quarantine, sources_of), changed=changed)
     record_written(work, [work.review_dir / f"{safe_name(code)}.xlsx" for code in todo])
@@ -111,18 +111,9 @@ def _names_landuse(settings: Settings, fields: list[str]) -> bool:
     return "landuse" in map_columns(pd.DataFrame(columns=fields), settings.column_aliases)
 
 
-def _copy_reports(copies: dict[str, str], input_root: Path | None) -> list[FileReport]:
-    """A report for each copy not read, naming the file read in its place."""
-    reports = []
-    for copy, kept in copies.items():
-        report = FileReport(path=copy, skipped=COPY_NOTE.format(kept=shown_path(kept, input_root)))
-        log.warning("%s: %s", copy, report.skipped)
-        reports.append(report)
-    return reports
-
-
-def _left_reports(left: dict[Path, str]) -> list[FileReport]:
-    """A report for each file kiemke cannot open (a RAR archive, a DWG), said on the console too."""
+def _left_reports(left: dict[Path, str] | dict[str, str]) -> list[FileReport]:
+    """A report for each file not read (a copy, a RAR archive, a DWG) with why,
+    said on the console too."""
     for path, why in left.items():
         log.warning("%s: %s", path, why)
     return [FileReport(path=str(path), skipped=why) for path, why in left.items()]

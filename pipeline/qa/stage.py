@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from ..io import atomic_path, read_geoparquet, up_to_date, write_geoparquet, wri
 from ..parallel import executor
 from ..report import unit_label
 from ..topology import Thresholds
-from ..workdir import WorkDir, in_run_regime
+from ..workdir import WorkDir, in_run_regime, shown_path
 from .core import LAYERS, qa_commune
 from .report import QASection, overview_path, overview_png, write_qa_reports
 
@@ -24,13 +25,14 @@ log = logging.getLogger(__name__)
 
 
 def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tuple[float | None, str],
-                thresholds: Thresholds, title: str) -> None:
-    """Task: QA one commune into ``qa/<code>/`` (one found not current by the stage). Runs on a worker."""
+                thresholds: Thresholds, title: str, input_root: Path | None) -> None:
+    """Task: QA one commune into ``qa/<code>/`` (one found not current by the stage). Runs on a worker;
+    ``input_root`` shows its files' names as the officer reads them."""
     work = WorkDir(Path(workdir))
     parcels = read_geoparquet(work.parcels(code))
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
-    result = qa_commune(parcels, boundary=boundary, natural_area_m2=natural[0],
-                        thresholds=thresholds, commune_code=code, shown=work.read_manifest().shown)
+    result = qa_commune(parcels, boundary=boundary, natural_area_m2=natural[0], thresholds=thresholds,
+                        commune_code=code, shown=partial(shown_path, input_root=input_root))
     overview = overview_png(result, parcels[["geometry"]], title)
     with atomic_path(overview_path(work, code)) as tmp:
         tmp.write_bytes(overview)
@@ -78,7 +80,7 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
         elif boundary is not None:
             natural = (float(boundary.area), "boundary")
         tasks.append((str(work.root), code, shapely.to_wkb(boundary) if boundary is not None else None,
-                      natural, thresholds, unit_label(code, names)))
+                      natural, thresholds, unit_label(code, names), manifest.input_root))
     stale = [task for task in tasks if not qa_is_current(work, task[1])]  # a current commune: no task at all
     with executor(scheduler) as pmap:
         pmap(qa_to_files, stale, "qa" if progress else "")
