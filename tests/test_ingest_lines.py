@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.ingest.linework import label_drawing
 from pipeline.ingest.read import UNREADABLE
-from pipeline.messages import vi
+from pipeline.messages import untranslated, vi
 from tests.helpers import X0, Y0, square
 
 
@@ -88,6 +88,8 @@ def test_boundary_lines_and_label_points_in_two_files_make_the_parcels(tmp_path)
     # nothing lost: the five cells and the stray label, read = accepted + quarantined
     assert (file["features_in"], file["area_in_m2"]) == (6, pytest.approx(50_000.0))
     assert file["area_in_m2"] == pytest.approx(file["area_out_m2"] + file["area_quarantined_m2"])
+    said = {*file["quarantined_by_reason"], *file["repairs"], *file["warnings"]}  # as the report groups them
+    assert not untranslated(said), "the report's words the officer would read in English"
     assert file["warnings"] == [
         "1 faces of the boundary lines hold no label point: quarantined without a land-use code",
         "1 faces hold more than one label point and 1 label points lie in no closed face: the boundary lines are "
