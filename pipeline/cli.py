@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import sys
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from . import __version__
 from .aggregate import run_aggregate
 from .change import run_change
 from .config import DEFAULT_WORKDIR, Settings, SourceOverride, load_settings
-from .errors import KiemkeError, UnknownProvinceError
+from .errors import KiemkeError, UnknownProvinceError, disk_full, is_disk_full
 from .forms import run_forms
 from .ingest import run_ingest
 from .inventory import outputs_summary, run_inventory
@@ -55,14 +56,30 @@ def _scheduler(value: str | None) -> str | None:
 
 
 def reports_errors(func):
-    """Turn kiemke's errors into a click error: one paragraph, exit code 1."""
+    """Turn kiemke's errors, and a full disk, into a click error: one
+    paragraph, exit code 1."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except KiemkeError as exc:
             raise click.ClickException(officer_message(str(exc))) from None
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            message = str(disk_full(exc, _output_folder(kwargs)))
+            raise click.ClickException(officer_message(message)) from None
     return wrapper
+
+
+def _output_folder(options: dict) -> Path:
+    """The folder a command writes to: its work directory (the config's unless
+    ``--workdir`` is given), or the sample's folder."""
+    given = click.get_current_context().get_parameter_source("workdir")
+    if options.get("config_path") is not None and given in (None, ParameterSource.DEFAULT):
+        with suppress(KiemkeError, OSError):
+            return Path(load_settings(options["config_path"]).workdir)
+    return Path(options.get("workdir") or options.get("out") or ".")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

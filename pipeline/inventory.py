@@ -18,9 +18,10 @@ from .change import run_change
 from .config import Settings
 from .forms import run_forms
 from .ingest import run_ingest
-from .io import remove_stale_temporaries, write_json
+from .io import disk_shortfall, remove_stale_temporaries, write_json
 from .khoanh import run_khoanh
 from .maps.background import SheetsInBackground
+from .messages import officer_message
 from .package import run_package
 from .parallel import LOCAL_CLUSTER_FROM, executor, frozen_after_imports, thawed_after
 from .qa import run_qa
@@ -36,6 +37,9 @@ def run_inventory(settings: Settings, scheduler: str | None, workers: int | None
     work = WorkDir(settings.workdir)
     for leftover in remove_stale_temporaries(work.root) if work.root.exists() else []:
         log.warning("removed %s, left by an interrupted run", leftover)
+    assert settings.input_root is not None
+    if (short := disk_shortfall(work.root, settings.input_root)) is not None:
+        log.warning(officer_message(short))
     started = time.perf_counter()
     seconds: dict[str, float] = {}
     began: dict[str, float] = {}  # each stage's start (Unix time), to line up a profiler's samples

@@ -157,7 +157,7 @@ class _Cluster:
                                       memory_limit=_memory_per_worker(workers), scheduler_kwargs={"dashboard": False},
                                       silence_logs=logging.ERROR)
             self.client = Client(self.local)
-            self.client.register_plugin(_yielding_plugin())
+            self.client.register_plugin(_local_worker_plugin())
         log.info("dask: %s (%d workers)", self.address or "LocalCluster", len(self.client.scheduler_info()["workers"]))
 
     def close(self) -> None:
@@ -193,20 +193,35 @@ def _yield_to_this_process() -> None:
         os.nice(WORKER_NICENESS)
 
 
-def _yielding_plugin():
-    """A worker plugin that runs :func:`_yield_to_this_process` on each local
-    worker as it starts, also on one its nanny starts again (after a memory
-    kill: a new process, at this process's priority), which ``client.run``
-    would miss."""
+class _TaskFailureFilter(logging.Filter):
+    """Drops a worker's "Compute Failed" record (the task, its arguments and
+    a traceback): the task's error is raised in this process, where the
+    officer reads it in one paragraph, in Vietnamese (KIEMKE_DEBUG keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+def _hide_failed_tasks() -> None:
+    if not os.environ.get("KIEMKE_DEBUG"):
+        logging.getLogger("distributed.worker").addFilter(_TaskFailureFilter())
+
+
+def _local_worker_plugin():
+    """A worker plugin that sets up each local worker as it starts, also one
+    its nanny starts again (after a memory kill: a new process, at this
+    process's priority), which ``client.run`` would miss: it yields the CPU
+    (:func:`_yield_to_this_process`) and keeps failed tasks off the console."""
     from distributed import WorkerPlugin  # heavy: only when a cluster is used
 
-    class YieldToThisProcess(WorkerPlugin):
-        name = "kiemke-yield-cpu"
+    class LocalWorkerSetup(WorkerPlugin):
+        name = "kiemke-local-worker"
 
         def setup(self, worker) -> None:
             _yield_to_this_process()
+            _hide_failed_tasks()
 
-    return YieldToThisProcess()
+    return LocalWorkerSetup()
 
 
 _SHUTDOWN_LOGGERS = ("distributed", "tornado")

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import geopandas as gpd
 import openpyxl
 import pandas as pd
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from pipeline.cli import cli
 from pipeline.workdir import WorkDir
 from tests.conftest import file_hashes, sample_config
 from tests.golden import gpkg_tables
+from tests.helpers import square
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -534,3 +536,104 @@ def test_a_new_kiemke_makes_every_output_again_once(tmp_path, monkeypatch):
     assert {"reports/qa.md", "reports/forms.md", "reports/maps.md", "qa/06253/section.json"} <= remade
     assert any(name.startswith("forms/") and name.endswith(".xlsx") for name in remade)
     assert run() == upgraded
+
+
+def _full_disk_error() -> OSError:
+    """The error a write to a full disk raises (Linux's /dev/full is always full)."""
+    with pytest.raises(OSError) as caught, open("/dev/full", "wb") as full:
+        full.write(b"parcels")
+        full.flush()
+    return caught.value
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_told_as_such_with_what_to_do_not_as_an_internal_error(tmp_path, monkeypatch):
+    """A laptop's disk fills up during a run: the officer is told which folder's
+    disk is full, what is left on it and to run again, in Vietnamese (exit 1,
+    not kiemke's internal error); what was done before stays."""
+    import sqlite3
+
+    from pipeline.errors import is_disk_full
+    from pipeline.ingest import stage
+
+    database = sqlite3.connect(tmp_path / "x.gpkg")  # a GeoPackage at SQLite's "disk full", for real
+    database.execute("PRAGMA max_page_count = 2")
+    with pytest.raises(sqlite3.OperationalError) as sqlite_full:
+        database.execute("CREATE TABLE t (v)").executemany("INSERT INTO t VALUES (?)", [("x" * 4000,)] * 10)
+    database.close()
+    assert is_disk_full(sqlite_full.value) and is_disk_full(_full_disk_error())
+    assert not is_disk_full(OSError(13, "Permission denied")) and not is_disk_full(ValueError("disk"))
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    gpd.GeoDataFrame({"MAXA": ["06253"], "KHLOAIDAT": ["LUC"]}, geometry=[square()], crs="EPSG:9215").to_file(
+        raw / "td.shp")
+
+    def write_on_a_full_disk(*args):
+        raise _full_disk_error()
+
+    monkeypatch.setattr(stage, "write_ingest_reports", write_on_a_full_disk)  # the parcels are written by then
+    work = tmp_path / "work"
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--workdir", str(work)])
+    assert result.exit_code == 1, result.output
+    assert f"Ổ đĩa chứa thư mục {work} đã hết chỗ trống (còn " in result.output
+    assert "chạy lại: các bước đã xong được giữ nguyên" in result.output
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    assert (work / "parcels" / "06253.parquet").exists()  # what was done stays, for the run after
+
+
+BAD_COMMUNE = """
+import sys
+import geopandas as gpd
+import shapely
+
+for k, folder in enumerate("abcd"):
+    box = shapely.box(0, 0, 50, 50) if folder == "c" else shapely.box(430000, 2410000, 430050, 2410050)
+    frame = gpd.GeoDataFrame({"MAXA": [f"0625{k}"], "KHLOAIDAT": ["LUC"]}, geometry=[box], crs="EPSG:9215")
+    frame.to_file(f"{sys.argv[1]}/{folder}.shp")
+"""
+
+
+def test_an_input_error_on_a_worker_reaches_the_officer_in_one_paragraph(tmp_path):
+    """A file whose coordinates fit nothing fails its task on a worker of the
+    local cluster: the console shows kiemke's message naming the file, not
+    dask's "Compute Failed" report with the task's traceback before it."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    subprocess.run([sys.executable, "-c", BAD_COMMUNE, str(raw)], check=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-m", "pipeline", "ingest", str(raw), "--province", "Lạng Sơn",
+                           "--workdir", str(tmp_path / "work"), "--scheduler", "local"],
+                          capture_output=True, text=True, timeout=180, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "KIEMKE_DEBUG": ""})
+    assert done.returncode == 1, done.stderr
+    assert "LocalCluster" in done.stderr  # the file was read on a worker
+    assert "Lỗi: " in done.stderr and "c.shp: Tọa độ" in done.stderr
+    assert "Compute Failed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_run_warns_before_it_starts_when_its_disk_looks_too_small(tmp_path, monkeypatch):
+    """A run writes about ten times its input: with less free space than that
+    (less what the work directory holds already), the officer is told before
+    the run, in Vietnamese; with enough, nothing is said."""
+    import shutil
+
+    from pipeline import io
+    from pipeline.messages import officer_message
+
+    inputs = tmp_path / "raw"
+    inputs.mkdir()
+    (inputs / "td.shp").write_bytes(b"\0" * 2**20)
+    work = inputs / "processed"  # the work directory inside the input folder is not input
+    work.mkdir()
+    (work / "parcels.parquet").write_bytes(b"\0" * 3 * 2**20)
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda path: usage._replace(free=5 * 2**20))
+    short = io.disk_shortfall(work, inputs)
+    assert short is not None and "has 5 MB free, and this run may write about 7 MB more" in short
+    assert officer_message(short).startswith(f"Ổ đĩa chứa thư mục {work} chỉ còn 5 MB trống; lần chạy này có thể "
+                                             "cần ghi thêm khoảng 7 MB. → Giải phóng chỗ trống")
+    monkeypatch.setattr(io.shutil, "disk_usage", lambda path: usage._replace(free=8 * 2**20))
+    assert io.disk_shortfall(work, inputs) is None
+    assert io.disk_shortfall(tmp_path / "new" / "work", inputs) == (  # the old one is but files in the input now
+        f"the disk holding {tmp_path / 'new' / 'work'} has 8 MB free, and this run may write about 40 MB more "
+        "there (10 times its input, less what the work directory holds)")
