@@ -6,6 +6,7 @@ never a half-written one.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
@@ -70,16 +71,27 @@ def write_json_if_changed(path: Path, data: Any) -> Path:
     return write_text_if_changed(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def officer_text(raw: bytes) -> str:
+    """Text as Windows editors and spreadsheets save it for an officer, in NFC:
+    UTF-8 (with or without a byte-order mark), "Unicode" (UTF-16, with its
+    mark) or, as Notepad's "ANSI" and Excel's plain "CSV" save it on a
+    Vietnamese Windows, cp1258 (whose tones are characters apart)."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = raw.decode("utf-16")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1258", errors="replace")
+    return unicodedata.normalize("NFC", text)
+
+
 def read_officer_csv(path: Path) -> pd.DataFrame:
-    """A CSV as a spreadsheet saves it for an officer, every value as text
-    ("" where empty): UTF-8 (with or without a BOM) or, as Excel's plain "CSV"
-    saves it on a Vietnamese Windows, cp1258; its columns separated by commas,
-    semicolons (that Windows' list separator) or tabs, whichever its header uses."""
-    raw = Path(path).read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = unicodedata.normalize("NFC", raw.decode("cp1258", errors="replace"))  # cp1258 writes tones apart
+    """A CSV as a spreadsheet saves it for an officer (:func:`officer_text`),
+    every value as text ("" where empty); its columns separated by commas,
+    semicolons (a Vietnamese Windows' list separator) or tabs, whichever its
+    header uses."""
+    text = officer_text(Path(path).read_bytes())
     header = text.split("\n", 1)[0]
     separator = max([",", ";", "\t"], key=header.count)
     return pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)

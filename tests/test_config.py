@@ -104,3 +104,56 @@ def test_commune_names_from_the_config_fill_and_override_the_boundary_file():
     in_file = manifest.load_boundaries().set_index("commune_code")["commune_name"]
     assert manifest.commune_names()["06253"] == in_file["06253"] == "Thị trấn Văn Quan"
     assert len(units) == len(in_file) + 1 == units.index.nunique()
+
+
+NOTEPAD_CONFIG = """# Cấu hình kiểm kê — sửa bằng Notepad
+[inventory]
+province = "Lạng Sơn"
+year = 2019
+input = "raw"
+
+[[communes]]
+code = "06253"
+name = "Thị trấn Văn Quan"
+district_code = "184"
+district = "Huyện Văn Quan"
+"""
+
+
+def _ansi(text: str) -> bytes:
+    """``text`` as Notepad's "ANSI" saves it on a Vietnamese Windows (cp1258:
+    a vowel's tone is a character of its own)."""
+    tones = "\u0300\u0301\u0303\u0309\u0323"
+    out = []
+    for char in text:
+        split = unicodedata.normalize("NFD", char)
+        out.append(unicodedata.normalize("NFC", "".join(c for c in split if c not in tones))
+                   + "".join(c for c in split if c in tones))
+    return "".join(out).encode("cp1258")
+
+
+@pytest.mark.parametrize("saved_as", ["UTF-8", "UTF-8 with BOM", "Unicode (UTF-16)", "ANSI (cp1258)",
+                                      "UTF-8, Windows line ends"])
+def test_a_config_saved_by_notepad_in_any_of_its_encodings_reads_the_same(tmp_path, saved_as):
+    """Notepad saves "UTF-8" with a byte-order mark (before Windows 10 1903),
+    "Unicode" as UTF-16 and "ANSI" as cp1258: each used to stop the run (a TOML
+    error at line 1, or an internal error)."""
+    encode = {"UTF-8": lambda t: t.encode("utf-8"), "UTF-8 with BOM": lambda t: t.encode("utf-8-sig"),
+              "Unicode (UTF-16)": lambda t: t.encode("utf-16"), "ANSI (cp1258)": _ansi,
+              "UTF-8, Windows line ends": lambda t: t.replace("\n", "\r\n").encode("utf-8")}[saved_as]
+    config = tmp_path / "inventory.toml"
+    config.write_bytes(encode(NOTEPAD_CONFIG))
+    settings = load_settings(config)
+    assert settings.province.gso_code == "20" and settings.input_root == tmp_path / "raw"
+    assert [(c.name, c.district) for c in settings.communes] == [("Thị trấn Văn Quan", "Huyện Văn Quan")]
+
+
+def test_a_corrections_list_saved_as_excels_unicode_text_is_read(tmp_path):
+    """Excel's "Unicode Text (*.txt)": UTF-16 with tabs between columns."""
+    from pipeline.io import read_officer_csv
+
+    saved = tmp_path / "corrections.csv"
+    saved.write_bytes("ma_xa\tto\tthua\tma_loai_dat_dung\tghi_chu\r\n6253\t05\t12\tONT\tđất ở\r\n".encode("utf-16"))
+    table = read_officer_csv(saved)
+    assert table.to_dict("records") == [{"ma_xa": "6253", "to": "05", "thua": "12", "ma_loai_dat_dung": "ONT",
+                                         "ghi_chu": "đất ở"}]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, KiemkeError, UnknownProvinceError
+from ..io import officer_text
 from ..reference import Province, landuse_tree, owner_codes, province as find_province
 from ..regime import DEFAULT_TEMPLATE, load_template, regime_for_year, use_regime
 from ..topology import Thresholds
@@ -340,8 +341,7 @@ def settings_from_dict(data: dict[str, Any], *, base_dir: Path = Path(".")) -> S
 def load_settings(path: Path) -> Settings:
     """Read and validate an ``inventory.toml``."""
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        data = tomllib.loads(officer_text(Path(path).read_bytes()))
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist.") from None
     except tomllib.TOMLDecodeError as exc:
