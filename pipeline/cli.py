@@ -22,7 +22,7 @@ from . import __version__
 from .aggregate import run_aggregate
 from .change import run_change
 from .config import DEFAULT_WORKDIR, Settings, SourceOverride, load_settings
-from .errors import KiemkeError, UnknownProvinceError, disk_full, is_disk_full
+from .errors import KiemkeError, UnknownProvinceError, refused_by_system
 from .forms import run_forms
 from .ingest import run_ingest
 from .inventory import outputs_summary, run_inventory
@@ -56,8 +56,8 @@ def _scheduler(value: str | None) -> str | None:
 
 
 def reports_errors(func):
-    """Turn kiemke's errors, and a full disk, into a click error: one
-    paragraph, exit code 1."""
+    """Turn kiemke's errors, and what the system refused (a full disk, a file
+    open in Excel), into a click error: one paragraph, exit code 1."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
@@ -65,10 +65,10 @@ def reports_errors(func):
         except KiemkeError as exc:
             raise click.ClickException(officer_message(str(exc))) from None
         except Exception as exc:
-            if not is_disk_full(exc):
+            refused = refused_by_system(exc, _output_folder(kwargs))
+            if refused is None:
                 raise
-            message = str(disk_full(exc, _output_folder(kwargs)))
-            raise click.ClickException(officer_message(message)) from None
+            raise click.ClickException(officer_message(str(refused))) from None
     return wrapper
 
 
@@ -77,7 +77,7 @@ def _output_folder(options: dict) -> Path:
     ``--workdir`` is given), or the sample's folder."""
     given = click.get_current_context().get_parameter_source("workdir")
     if options.get("config_path") is not None and given in (None, ParameterSource.DEFAULT):
-        with suppress(KiemkeError, OSError):
+        with suppress(Exception):  # asked while another error is told: never one of its own
             return Path(load_settings(options["config_path"]).workdir)
     return Path(options.get("workdir") or options.get("out") or ".")
 

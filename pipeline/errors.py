@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -43,33 +44,55 @@ class InventoryWarning(UserWarning):
     """Something an officer should look at; the run goes on."""
 
 
-class DiskFullError(KiemkeError, OSError):
-    """The disk an output was being written to has no space left."""
+class RefusedBySystem(KiemkeError, OSError):
+    """The system would not let kiemke write: a full disk, a file open in
+    another program (Windows locks it), no permission, a read-only disk."""
 
 
 #: How SQLite (a GeoPackage) and GDAL say that the disk is full, besides ENOSPC.
 _DISK_FULL_WORDS = ("No space left on device", "database or disk is full")
 
+#: Why the system would not let a file be opened, by errno.
+_REFUSED = {errno.EACCES: "permission denied", errno.EPERM: "permission denied", errno.EROFS: "a read-only disk"}
 
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc``, or an error it was raised from, is a full disk."""
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then the errors it was raised from."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
-            return True
-        if any(words in str(seen) for words in _DISK_FULL_WORDS):
-            return True
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return False
 
 
-def disk_full(exc: BaseException, folder: Path) -> DiskFullError:
-    """The officer's error for a full disk: the folder being written (the file's,
-    when the error names one), what is left on its disk and what to do."""
+def refused_by_system(exc: BaseException, folder: Path) -> RefusedBySystem | None:
+    """The officer's error when ``exc`` (or an error it was raised from) is the
+    system refusing to write in ``folder``, the work directory: a full disk or
+    a file it may not open; None for any other error."""
+    for seen in _chain(exc):
+        if isinstance(seen, OSError) and seen.errno in _REFUSED:
+            return _refused(seen, _REFUSED[seen.errno])
+        if (isinstance(seen, OSError) and seen.errno == errno.ENOSPC) or any(
+                words in str(seen) for words in _DISK_FULL_WORDS):
+            return _disk_full(seen, folder)
+    return None
+
+
+def _disk_full(exc: BaseException, folder: Path) -> RefusedBySystem:
+    """A full disk: the folder being written (the file's, when the error names
+    one), what is left on its disk and what to do."""
     filename = getattr(exc, "filename", None)
     folder = Path(filename).parent if isinstance(filename, str) else Path(folder)
     existing = next((p for p in (folder, *folder.absolute().parents) if p.exists()), Path.cwd())
     free_mb = shutil.disk_usage(existing).free / 2**20
-    return DiskFullError(f"no space left on the disk holding {folder} ({free_mb:.0f} MB free). Free space on "
-                         "that disk, or set the work directory to a folder on another disk, then run again: "
-                         "the stages already done are kept")
+    return RefusedBySystem(f"no space left on the disk holding {folder} ({free_mb:.0f} MB free). Free space on "
+                           "that disk, or set the work directory to a folder on another disk, then run again: "
+                           "the stages already done are kept")
+
+
+def _refused(exc: OSError, why: str) -> RefusedBySystem:
+    """A file the system will not let kiemke open: the file a rename was to
+    replace (a workbook open in Excel), else the one named."""
+    path = exc.filename2 or exc.filename
+    return RefusedBySystem(f"{path}: the system refused to open it ({why}). Close it where another "
+                           "program (Excel, QGIS) has it open, or set the work directory to a folder that may be "
+                           "written, then run again: the stages already done are kept")

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pipeline.cli import cli
+from pipeline.messages import officer_message
 from pipeline.workdir import WorkDir
 from tests.conftest import file_hashes, sample_config
 from tests.golden import gpkg_tables
@@ -553,7 +554,7 @@ def test_a_full_disk_is_told_as_such_with_what_to_do_not_as_an_internal_error(tm
     not kiemke's internal error); what was done before stays."""
     import sqlite3
 
-    from pipeline.errors import is_disk_full
+    from pipeline.errors import refused_by_system
     from pipeline.ingest import stage
 
     database = sqlite3.connect(tmp_path / "x.gpkg")  # a GeoPackage at SQLite's "disk full", for real
@@ -561,8 +562,9 @@ def test_a_full_disk_is_told_as_such_with_what_to_do_not_as_an_internal_error(tm
     with pytest.raises(sqlite3.OperationalError) as sqlite_full:
         database.execute("CREATE TABLE t (v)").executemany("INSERT INTO t VALUES (?)", [("x" * 4000,)] * 10)
     database.close()
-    assert is_disk_full(sqlite_full.value) and is_disk_full(_full_disk_error())
-    assert not is_disk_full(OSError(13, "Permission denied")) and not is_disk_full(ValueError("disk"))
+    assert "no space left on the disk holding" in str(refused_by_system(sqlite_full.value, tmp_path))
+    assert "no space left on the disk holding" in str(refused_by_system(_full_disk_error(), tmp_path))
+    assert refused_by_system(ValueError("disk"), tmp_path) is None
 
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -637,3 +639,34 @@ def test_a_run_warns_before_it_starts_when_its_disk_looks_too_small(tmp_path, mo
     assert io.disk_shortfall(tmp_path / "new" / "work", inputs) == (  # the old one is but files in the input now
         f"the disk holding {tmp_path / 'new' / 'work'} has 8 MB free, and this run may write about 40 MB more "
         "there (10 times its input, less what the work directory holds)")
+
+
+def test_a_workbook_open_in_excel_is_named_with_what_to_do_not_as_an_internal_error(tmp_path, monkeypatch):
+    """On Windows a file open in Excel cannot be replaced: the rename of the
+    review workbook written anew fails with "permission denied". The officer
+    is told which file and to close it (exit 1); a read-only disk is told so."""
+    import errno
+
+    from pipeline.errors import refused_by_system
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    gpd.GeoDataFrame({"MAXA": ["06253"], "KHLOAIDAT": ["LUA"]}, geometry=[square()], crs="EPSG:9215").to_file(
+        raw / "td.shp")  # LUA is refined: the parcel is listed in the review workbook
+    replace = os.replace
+
+    def locked_by_excel(source, target):
+        if str(target).endswith(".xlsx"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(source), None, str(target))  # as os.replace
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", locked_by_excel)
+    work = tmp_path / "work"
+    result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--workdir", str(work)])
+    assert result.exit_code == 1, result.output
+    workbook = work / "reports" / "review" / "06253.xlsx"
+    assert f"{workbook}: Không mở được tệp này: không có quyền, hoặc tệp đang mở trong chương trình khác. → " \
+           "Đóng tệp đó nếu nó đang mở (Excel, QGIS)" in result.output
+    assert "internal error" not in result.output
+    read_only = refused_by_system(OSError(errno.EROFS, "Read-only file system", str(work)), tmp_path)
+    assert officer_message(str(read_only)).startswith(f"{work}: Không ghi được vào đây vì ổ đĩa chỉ cho đọc. → ")
