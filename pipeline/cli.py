@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
 import os
+import signal
 import sys
 from contextlib import suppress
 from dataclasses import replace
@@ -372,8 +374,31 @@ def show_usage_error(exc: click.UsageError) -> None:
     click.echo(f"Lỗi: {officer_message(exc.format_message())}", err=True)
 
 
+def _stop_now(signum: int, frame: object) -> None:
+    """Ctrl-C: stop at once, the local workers first. Every output is written
+    under a temporary name and renamed when whole, so what is done is kept and
+    the next run goes on from there. (Letting Python raise KeyboardInterrupt
+    instead, the run went on when it was raised inside dask's garbage-collector
+    callback, and then waited for workers that Ctrl-C had killed.)"""
+    click.echo("\nĐã dừng (Ctrl-C): các kết quả đã ghi xong được giữ nguyên; chạy lại để làm tiếp.", err=True)
+    for child in multiprocessing.active_children():
+        child.terminate()
+    os._exit(130)
+
+
+if multiprocessing.parent_process() is not None:  # a local worker, which imports this as its parent's __main__ did
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every process of the terminal: the parent stops it
+
+
 def main() -> None:
-    """Console entry point: no traceback for an officer unless KIEMKE_DEBUG is set."""
+    """Console entry point: no traceback for an officer unless KIEMKE_DEBUG is
+    set; Ctrl-C stops the run at once, in a word."""
+    if not os.environ.get("KIEMKE_DEBUG"):
+        signal.signal(signal.SIGINT, _stop_now)
+        # the semaphores of the workers' queues, which the resource tracker (a process of its own, started
+        # with this environment) removes once a run stopped by Ctrl-C has ended, without a word of it
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"),
+                                                               "ignore:resource_tracker:UserWarning"]))
     try:
         cli(standalone_mode=False)
     except click.exceptions.Exit as exc:

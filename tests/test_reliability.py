@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import geopandas as gpd
@@ -670,3 +671,46 @@ def test_a_workbook_open_in_excel_is_named_with_what_to_do_not_as_an_internal_er
     assert "internal error" not in result.output
     read_only = refused_by_system(OSError(errno.EROFS, "Read-only file system", str(work)), tmp_path)
     assert officer_message(str(read_only)).startswith(f"{work}: Không ghi được vào đây vì ổ đĩa chỉ cho đọc. → ")
+
+
+def _running_in_group(group: int) -> list[int]:
+    """The processes of a process group that are still running (not zombies)."""
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            running.append(int(stat.parent.name))
+    return running
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_ctrl_c_stops_a_run_on_the_local_cluster_at_once_in_a_word(tmp_path, sample_raw):
+    """Ctrl-C reaches every process of the terminal. The workers used to print
+    their tracebacks, and the run went on, then waited for them for ever; now
+    it stops within seconds, says so in Vietnamese, and leaves no process."""
+    work = tmp_path / "work"
+    config = sample_config(sample_raw, work)
+    log = tmp_path / "run.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "kiemke"), "inventory", "--config", str(config)],
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and "LocalCluster" not in log.read_text(encoding="utf-8"):
+        time.sleep(0.1)
+    time.sleep(1.0)  # the workers at work
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal sends Ctrl-C: to the whole foreground group
+    try:
+        assert process.wait(timeout=20) == 130
+        deadline = time.time() + 10
+        while time.time() < deadline and _running_in_group(process.pid):
+            time.sleep(0.1)
+        assert not _running_in_group(process.pid)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    said = log.read_text(encoding="utf-8")
+    assert "LocalCluster" in said and "Đã dừng (Ctrl-C): các kết quả đã ghi xong được giữ nguyên" in said
+    assert "Traceback" not in said and "KeyboardInterrupt" not in said and "resource_tracker" not in said, said
