@@ -44,6 +44,11 @@ class InventoryWarning(UserWarning):
     """Something an officer should look at; the run goes on."""
 
 
+class WorkersDied(KiemkeError, MemoryError):
+    """The workers of a cluster died, one after the other, running one task:
+    most often each ran out of the memory it was given."""
+
+
 class RefusedBySystem(KiemkeError, OSError):
     """The system would not let kiemke write: a full disk, a file open in
     another program (Windows locks it), no permission, a read-only disk."""

@@ -22,6 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .errors import WorkersDied
 from .regime import active_regime, call_in_regime
 
 log = logging.getLogger(__name__)
@@ -312,7 +313,7 @@ def _all_busy_behind(client) -> bool:
 
 def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority: int = 0,
               key: str | None = None) -> list[Any]:
-    from distributed import as_completed  # see executor: distributed is imported only for a cluster
+    from distributed import KilledWorker, as_completed  # see executor: distributed is imported only for a cluster
 
     items = list(items)
     regime = active_regime()  # the run's regime, active on the worker too
@@ -322,7 +323,26 @@ def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority:
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
     with tqdm(total=len(futures), desc=desc, unit="task", disable=not desc) as bar:
-        for future, result in as_completed(futures, with_results=True):  # re-raises a task's exception here
-            results[index[future.key]] = result
-            bar.update()
+        try:
+            for future, result in as_completed(futures, with_results=True):  # re-raises a task's exception here
+                results[index[future.key]] = result
+                bar.update()
+        except KilledWorker as exc:
+            raise _out_of_memory(client, exc, func, items[index[exc.task]]) from None
     return results
+
+
+def _out_of_memory(client, killed, func: Callable, item: tuple) -> WorkersDied:
+    """The officer's error for a task that each worker running it died of
+    (their nanny restarts a worker past its memory budget): which step, on what,
+    the memory each worker had, and what to do."""
+    if func is call:  # a map of different functions: the function is the item's first
+        func, item = item[0], item[1:]
+    about = ", ".join(str(arg) for arg in item if isinstance(arg, str | os.PathLike))[:300]
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info()["workers"].values()]
+    each = f"{max(limits, default=0) / 2**20:.0f} MB"
+    return WorkersDied(f"the workers died {killed.allowed_failures + 1} times in turn running "
+                       f"{getattr(func, '__name__', func)} on {about or 'its data'}, most likely out of memory "
+                       f"({each} each). Run again with fewer workers (--workers 1), or in one process "
+                       '(scheduler = "sync" under [inventory]), or with other programs closed: the stages already '
+                       "done are kept")

@@ -714,3 +714,27 @@ def test_ctrl_c_stops_a_run_on_the_local_cluster_at_once_in_a_word(tmp_path, sam
     said = log.read_text(encoding="utf-8")
     assert "LocalCluster" in said and "Đã dừng (Ctrl-C): các kết quả đã ghi xong được giữ nguyên" in said
     assert "Traceback" not in said and "KeyboardInterrupt" not in said and "resource_tracker" not in said, said
+
+
+def _die(path: Path) -> None:
+    os._exit(1)  # as a worker past its memory budget dies: its nanny ends it
+
+
+def test_workers_that_die_running_a_task_are_told_as_out_of_memory_with_what_to_do(tmp_path):
+    """A big commune on a laptop: each worker that runs its task is killed for
+    its memory, and dask gives up with KilledWorker ('internal error' before).
+    The officer reads which step on what, the memory each worker had, and to
+    run with fewer workers or in one process."""
+    import dask
+
+    from pipeline.errors import WorkersDied
+    from pipeline.parallel import call, executor
+
+    commune = tmp_path / "06253.parquet"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), executor(None, workers=1) as pmap, \
+            pytest.raises(WorkersDied) as died:
+        pmap(call, [(str, 1), (_die, commune)])
+    said = officer_message(str(died.value))
+    assert said.startswith(f"Các tiến trình phụ bị dừng 2 lần liền khi chạy _die với {commune}, nhiều khả năng vì "
+                           "hết bộ nhớ (mỗi tiến trình có "), said
+    assert "→ Chạy lại với ít tiến trình hơn (kiemke inventory --config inventory.toml --workers 1)" in said
