@@ -7,7 +7,9 @@ set ``KIEMKE_DEBUG=1`` to see one).
 
 from __future__ import annotations
 
+import codecs
 import functools
+import io
 import logging
 import multiprocessing
 import os
@@ -390,9 +392,19 @@ if multiprocessing.parent_process() is not None:  # a local worker, which import
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every process of the terminal: the parent stops it
 
 
+def _write_utf8() -> None:
+    """Console output in UTF-8 where Python would write it in a code page that
+    lacks Vietnamese (output piped or sent to a file on Windows, as `make` does:
+    "Lỗi" came out as "L\\u1ed7i"); a Windows console gets UTF-8 from Python anyway."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
+            stream.reconfigure(encoding="utf-8")
+
+
 def main() -> None:
     """Console entry point: no traceback for an officer unless KIEMKE_DEBUG is
-    set; Ctrl-C stops the run at once, in a word."""
+    set; Ctrl-C stops the run at once, in a word; Vietnamese whatever the code page."""
+    _write_utf8()
     if not os.environ.get("KIEMKE_DEBUG"):
         signal.signal(signal.SIGINT, _stop_now)
         # the semaphores of the workers' queues, which the resource tracker (a process of its own, started

@@ -738,3 +738,18 @@ def test_workers_that_die_running_a_task_are_told_as_out_of_memory_with_what_to_
     assert said.startswith(f"Các tiến trình phụ bị dừng 2 lần liền khi chạy _die với {commune}, nhiều khả năng vì "
                            "hết bộ nhớ (mỗi tiến trình có "), said
     assert "→ Chạy lại với ít tiến trình hơn (kiemke inventory --config inventory.toml --workers 1)" in said
+
+
+def test_the_console_speaks_vietnamese_in_utf8_whatever_the_code_page(tmp_path):
+    """Piped or sent to a file on Windows (as `make` runs it), Python writes in
+    the code page, which lacks Vietnamese: the officer read "L\\u1ed7i: ... T\\u1ecda
+    \\u0111\\u1ed9". The console now writes UTF-8."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    subprocess.run([sys.executable, "-c", BAD_COMMUNE, str(raw)], check=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-m", "pipeline", "ingest", str(raw), "--province", "Lạng Sơn",
+                           "--workdir", str(tmp_path / "work")], capture_output=True, timeout=180, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "cp1252"})
+    assert done.returncode == 1
+    said = done.stderr.decode("utf-8")
+    assert "Lỗi: " in said and "c.shp: Tọa độ (X 0.000…50.000" in said, said
