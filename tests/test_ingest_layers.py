@@ -399,3 +399,26 @@ def test_kiemkes_own_geopackage_asks_which_of_its_layers_to_read(tmp_path):
     assert f"{package}|layername=khoanh_dat (khoanh đất của kỳ đó)" in whole.output
     assert named.exit_code == 0, named.output
     assert json.loads((tmp_path / "work2/reports/ingest.json").read_text(encoding="utf-8"))["features_out"] == 2
+
+
+def test_google_earth_files_kml_and_kmz_are_read_as_parcels(tmp_path):
+    """Parcels exported from QGIS as KML (its attributes kept), and polygons
+    drawn in Google Earth and mailed as KMZ (the land use as each one's name):
+    both are read, in WGS 84, into the province's VN-2000 with their areas.
+    They were neither read nor named before."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _parcels(1, 3).assign(TENCHU="Nguyễn Văn Ơn").to_crs(4326).to_file(raw / "thua_dat.kml", driver="KML")
+    drawn = gpd.GeoDataFrame({"Name": ["CLN", "NTS"], "MAXA": ["06253"] * 2},
+                             geometry=[square(0, 200, 50), square(50, 200, 50)], crs="EPSG:9215")
+    drawn.to_crs(4326).to_file(raw / "ve_tay.kmz", driver="LIBKML")
+
+    result = _ingest(raw, tmp_path / "work")
+
+    assert result.exit_code == 0, result.output
+    parcels = gpd.read_parquet(tmp_path / "work/parcels/06253.parquet")
+    assert sorted(parcels["landuse"]) == ["CLN", "LUC", "LUC", "LUC", "NTS"]
+    assert parcels["area_m2"].to_numpy() == pytest.approx([2500.0] * 5, abs=1e-3)
+    assert set(parcels.loc[parcels["landuse"] == "LUC", "owner_name"]) == {"Nguyễn Văn Ơn"}
+    report = (tmp_path / "work/reports/ingest.md").read_text(encoding="utf-8")
+    assert "raw/thua_dat.kml" in report and "Loại đất lấy từ cột 'Name'" in report

@@ -33,7 +33,7 @@ from ..io import LAYER_MARK, layer_file
 
 #: File endings read as vector data (a folder is searched recursively; an Esri
 #: file geodatabase is a folder ending in .gdb).
-VECTOR_SUFFIXES = (".shp", ".gpkg", ".gdb", ".geojson", ".json", ".tab", ".dgn", ".dxf", ".zip")
+VECTOR_SUFFIXES = (".shp", ".gpkg", ".gdb", ".geojson", ".json", ".tab", ".dgn", ".dxf", ".kml", ".kmz", ".zip")
 #: Files that often hold a commune's parcels but that kiemke cannot open: why (the report says it).
 UNREADABLE = {
     ".rar": "a RAR archive, which kiemke cannot open: not read",
@@ -42,7 +42,7 @@ UNREADABLE = {
     ".mdb": "a personal geodatabase (Microsoft Access .mdb), which GDAL here cannot read: not read",
 }
 #: Datasets whose every layer with geometry is read (those without a land-use column then left).
-LAYERED_SUFFIXES = (".gpkg", ".gdb")
+LAYERED_SUFFIXES = (".gpkg", ".gdb", ".kml", ".kmz")
 #: Folders under an input root that hold reference layers, not parcels.
 SKIPPED_FOLDERS = ("boundaries",)
 #: Drivers whose attribute bytes may be in any 8-bit code page.
