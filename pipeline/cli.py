@@ -44,6 +44,9 @@ from .workdir import WorkDir
 
 log = logging.getLogger("pipeline")
 
+if multiprocessing.parent_process() is not None:  # a local worker, which imports this as its parent's __main__ did
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every process of the terminal: the parent stops it
+
 workdir_option = click.option(
     "--workdir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_WORKDIR,
     show_default=True, help="Work directory holding every stage's outputs.")
@@ -386,10 +389,6 @@ def _stop_now(signum: int, frame: object) -> None:
     for child in multiprocessing.active_children():
         child.terminate()
     os._exit(130)
-
-
-if multiprocessing.parent_process() is not None:  # a local worker, which imports this as its parent's __main__ did
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches every process of the terminal: the parent stops it
 
 
 def _write_utf8() -> None:

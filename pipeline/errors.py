@@ -62,11 +62,12 @@ _REFUSED = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc``, then the errors it was raised from."""
+    """``exc``, then the errors it was raised from (``raise … from``; not those
+    it was raised while handling: a fallback's own error is not its cause)."""
     seen: BaseException | None = exc
     while seen is not None:
         yield seen
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__
 
 
 def refused_by_system(exc: BaseException, folder: Path) -> RefusedBySystem | None:

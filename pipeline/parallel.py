@@ -328,7 +328,7 @@ def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority:
                 results[index[future.key]] = result
                 bar.update()
         except KilledWorker as exc:
-            raise _out_of_memory(client, exc, func, items[index[exc.task]]) from None
+            raise _out_of_memory(client, exc, func, items[index[exc.task]] if exc.task in index else ()) from None
     return results
 
 
