@@ -21,7 +21,7 @@ help:
 	@echo "make bench       time the stages on synthetic data (benchmarks/results.json)"
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	scripts/make-venv.sh $(VENV) "$(PYTHON)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
