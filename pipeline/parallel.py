@@ -225,7 +225,8 @@ def _local_worker_plugin():
     return LocalWorkerSetup()
 
 
-_SHUTDOWN_LOGGERS = ("distributed", "tornado")
+#: Loggers quiet while a cluster closes: dask's logging config gives the two children their own levels.
+_SHUTDOWN_LOGGERS = ("distributed", "distributed.client", "tornado", "tornado.application")
 
 
 def _quiet_logs() -> None:

@@ -760,3 +760,20 @@ def test_the_console_speaks_vietnamese_in_utf8_whatever_the_code_page(tmp_path):
     assert done.returncode == 1
     said = done.stderr.decode("utf-8")
     assert "Lỗi: " in said and "c.shp: Tọa độ (X 0.000…50.000" in said, said
+
+
+def test_while_a_cluster_closes_the_loggers_dask_gives_their_own_level_are_quiet_too():
+    """dask's logging config sets "tornado.application" to ERROR and
+    "distributed.client" to WARNING themselves, so quieting their parents did
+    not quiet them: a task's error, then the closing client's "Client is closed"
+    traceback (seen on Python 3.13, the machine busy) before the officer's message."""
+    import logging
+
+    import distributed  # noqa: F401 (its logging config)
+
+    from pipeline.parallel import _quiet
+
+    with _quiet():
+        assert not logging.getLogger("tornado.application").isEnabledFor(logging.ERROR)
+        assert not logging.getLogger("distributed.client").isEnabledFor(logging.WARNING)
+    assert logging.getLogger("tornado.application").isEnabledFor(logging.ERROR)
