@@ -7,9 +7,10 @@ non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import errno
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
+
+from .io import free_bytes
 
 
 class KiemkeError(Exception):
@@ -88,8 +89,7 @@ def _disk_full(exc: BaseException, folder: Path) -> RefusedBySystem:
     one), what is left on its disk and what to do."""
     filename = getattr(exc, "filename", None)
     folder = Path(filename).parent if isinstance(filename, str) else Path(folder)
-    existing = next((p for p in (folder, *folder.absolute().parents) if p.exists()), Path.cwd())
-    free_mb = shutil.disk_usage(existing).free / 2**20
+    free_mb = free_bytes(folder) / 2**20
     return RefusedBySystem(f"no space left on the disk holding {folder} ({free_mb:.0f} MB free). Free space on "
                            "that disk, or set the work directory to a folder on another disk, then run again: "
                            "the stages already done are kept")

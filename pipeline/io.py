@@ -276,12 +276,17 @@ def folder_bytes(folder: Path, leave_out: Path | None = None) -> int:
     return total
 
 
+def free_bytes(folder: Path) -> int:
+    """The space free on the disk that holds ``folder`` (or will: its nearest existing parent's)."""
+    folder = Path(folder)
+    return shutil.disk_usage(next(p for p in (folder, *folder.absolute().parents) if p.exists())).free
+
+
 def disk_shortfall(workdir: Path, inputs: Path) -> str | None:
     """What to say when the disk of ``workdir`` has less space free than a run
     of ``inputs`` is likely to write there (what it holds already counted)."""
     workdir = Path(workdir)
-    existing = next(p for p in (workdir, *workdir.absolute().parents) if p.exists())
-    free = shutil.disk_usage(existing).free
+    free = free_bytes(workdir)
     wanted = OUTPUT_PER_INPUT * folder_bytes(inputs, leave_out=workdir)
     if free < wanted and workdir.exists():  # only then is the work directory's own size worth a walk
         wanted -= folder_bytes(workdir)
