@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow.feather as feather
 
 from .io import atomic_path, forget_versions_beside, up_to_date, write_csv, write_text
+from .membership import commune_set
 from .parallel import executor
 from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table, unit_label, vn_number
@@ -228,7 +229,7 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     outputs = {"areas": work.areas_csv, "summary": work.summary_csv, "report": work.report("aggregate.md"),
                "owner_sources": work.owner_sources_csv, "holders": work.holders_csv}
     parcel_files = work.parcel_files()
-    if up_to_date(list(outputs.values()), [*files, *parcel_files]):
+    if up_to_date(list(outputs.values()), [*files, *parcel_files, commune_set(work)]):
         return outputs
     units_of, parcels_of = {p.name: str(p) for p in files}, {p.name: str(p) for p in parcel_files}
     communes = sorted({*units_of, *parcels_of})  # file names, in the order of the files

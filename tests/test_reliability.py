@@ -3,6 +3,7 @@ with SIGKILL leaves no partial output and a re-run gives the same bytes."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,6 +128,87 @@ def test_sigkill_mid_stage_leaves_no_partial_output_and_a_rerun_completes_identi
             compared += 1
     assert compared > 100
     assert gpkg_tables(next(work.glob("*.gpkg"))) == gpkg_tables(next(sample_run.glob("*.gpkg")))
+
+
+def _outputs(work: Path) -> dict[str, object]:
+    """Every file of a work directory (the ingest cache aside, kept for a file
+    that comes back), by content: a GeoPackage by its tables, the QGIS project
+    by its XML (uuids aside), what the stages keep under ``cache/`` by its presence (the
+    GeoPackage's ledger says where rows were patched in), the others by their bytes."""
+    import zipfile
+
+    out: dict[str, object] = {}
+    for path in sorted(work.rglob("*")):
+        relative = str(path.relative_to(work))
+        if not path.is_file() or relative.startswith("cache/ingest/") or path.name in ("timings.json", "console.txt"):
+            continue
+        if relative.startswith(("cache/", "units_2025/cache/")):
+            out[relative] = "kept"
+        elif path.suffix == ".gpkg":
+            out[relative] = gpkg_tables(path)
+        elif path.suffix == ".qgz":
+            xml = zipfile.ZipFile(path).read(path.with_suffix(".qgs").name).decode()
+            out[relative] = re.sub(r"\{[0-9a-f-]{36}\}", "{uuid}", xml)  # a new one for each layout item
+        elif path.name.startswith("crosswalk_") and path.suffix == ".xlsx":  # its CSV twin is compared
+            out[relative] = "xlsx"
+        else:
+            out[relative] = path.read_bytes()
+    return out
+
+
+def test_a_commune_whose_files_go_leaves_the_run_as_if_never_given(tmp_path, sample_dir):
+    """The officer adds a commune's files and runs again, then takes them away
+    (the wrong export) and runs again: every output is what it was before the
+    commune came, its district's and the province's forms, sheets, GeoTIFFs
+    and GeoPackage too, and nothing of it is left (its forms, sheets, khoanh,
+    what the 2025 units kept). Before, the second run said "up to date" and
+    the district and the province went on counting it."""
+    import shutil
+
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    shutil.copytree(sample_dir, raw)
+    for name in ("khanh_khe", "yen_phuc"):  # three communes are enough
+        shutil.rmtree(raw / "van_quan" / name)
+    aside = tmp_path / "tan_doan"
+    shutil.move(raw / "van_quan/tan_doan", aside)
+    config = str(sample_config(raw, work))
+
+    def run() -> str:
+        result = CliRunner().invoke(cli, ["inventory", "--config", config])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run()
+    before = _outputs(work)
+    assert not [name for name in before if "06307" in name and not name.startswith("change/")]  # 2014's land only
+    shutil.move(aside, raw / "van_quan/tan_doan")
+    run()
+    assert "forms/xa/06307/Bieu_01_TKDD.xlsx" in _outputs(work) and (work / "maps/xa_06307.pdf").exists()
+    shutil.move(raw / "van_quan/tan_doan", aside)
+    said = run()
+    after = _outputs(work)
+    assert sorted(after) == sorted(before)
+    assert [name for name in after if after[name] != before[name]] == []
+    assert "commune 06307 is gone (no file gives it any more)" in said
+
+
+def test_what_an_earlier_version_left_of_a_gone_commune_is_forgotten(tmp_path):
+    """A work directory with no record of its communes (an earlier version's):
+    the khoanh, QA and cached figures of a commune no file gives are removed;
+    the others' are kept."""
+    from pipeline.membership import commune_set, record_communes
+
+    work = WorkDir(tmp_path)
+    kept = [work.parcels("06253"), work.khoanh("06253"), work.figures("khoanh", "06253.parquet.areas.feather")]
+    gone = [work.khoanh("06307"), work.qa_dir / "06307" / "section.json", work.commune_outline("06307"),
+            work.figures("khoanh", "06307.parquet.areas.feather"), work.generalised("06307", 25_000)]
+    for path in kept + gone:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert record_communes(work, ["06253"]) == ["06307"]
+    assert all(path.exists() for path in kept) and not any(path.exists() for path in gone)
+    assert json.loads(commune_set(work).read_text(encoding="utf-8")) == ["06253"]
+    assert record_communes(work, ["06253"]) == []
 
 
 def test_what_a_killed_run_left_behind_is_removed_and_nothing_else(tmp_path):

@@ -14,6 +14,7 @@ import pandas as pd
 from ..change import dominant_previous
 from ..errors import KiemkeError
 from ..io import up_to_date, write_csv, write_text
+from ..membership import commune_set, remove_unlisted, unit_inputs
 from ..parallel import SYNC, executor
 from ..regime import Template, load_template
 from ..report import markdown_table
@@ -112,7 +113,7 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     template = load_template(template_name)
     change_files = _change_files(work, manifest)
     if up_to_date([work.report("forms.md")], [work.areas_csv, work.owner_sources_csv, work.manifest,
-                                               *work.khoanh_files(), *change_files]):
+                                               commune_set(work), *work.khoanh_files(), *change_files]):
         log.info("forms: up to date")
         return {"forms": pd.read_csv(work.report("forms.csv"), dtype=str), "units": [], "tables": {}}
     inputs = _inputs_of(work, manifest, template)
@@ -128,7 +129,7 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
         provenance.setdefault(form.spec.number, form.sheet.provenance)
         folder = work.form_folder(unit.level, unit.code)
         xlsx, csv = folder / f"{form.spec.file}.xlsx", folder / f"{form.spec.file}.csv"
-        sources = [work.khoanh(c) for c in unit.communes] + [work.parcels(c) for c in unit.communes]
+        sources = unit_inputs(work, unit) + [work.parcels(c) for c in unit.communes]
         sources += [work.manifest, *change_files]  # the parcels: how their objects were found (a by-owner note)
         sources += [work.change(c) for c in unit.communes if inputs.change is not None and work.change(c).exists()]
         if not up_to_date([xlsx, csv], sources):
@@ -138,10 +139,21 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     with executor(scheduler) as pmap:
         pmap(write_unit_forms, [(unit_jobs,) for unit_jobs in jobs.values()], "forms")
     listing = pd.DataFrame(written)
+    remove_unlisted_forms(work, [Path(p) for p in listing["xlsx"]])
     write_csv(work.report("forms.csv"), listing)
     write_text(work.report("forms.md"), forms_report(listing, inputs.units, template, provenance))
     log.info("forms: %d written under %s", len(listing), work.forms_dir)
     return {"forms": listing, "units": inputs.units, "tables": tables}
+
+
+def remove_unlisted_forms(work: WorkDir, workbooks: list[Path]) -> None:
+    """Remove the forms of units the run no longer has (a commune whose files
+    are gone, a district left without communes) and of forms its regime has not."""
+    listed = [*workbooks, *(path.with_suffix(".csv") for path in workbooks)]
+    remove_unlisted([*work.forms_dir.glob("*/*/*.xlsx"), *work.forms_dir.glob("*/*/*.csv")], listed)
+    for folder in work.forms_dir.glob("*/*"):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def forms_report(listing: pd.DataFrame, units: list[Unit], template: Template,

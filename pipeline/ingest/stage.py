@@ -14,6 +14,7 @@ import pandas as pd
 from ..config import Settings
 from ..errors import InputFileError
 from ..io import LAYER_MARK, layer_file, write_json, write_json_if_changed
+from ..membership import record_communes
 from ..parallel import executor
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir, shown_path
@@ -199,15 +200,13 @@ def _folders_of(folders: list[str], reports: list[FileReport]) -> dict[str, list
 
 def _changed_communes(work: WorkDir, state: dict, sources_of: dict[str, list[str]], reread: set[str]) -> set[str]:
     """Communes to put together again: other files, a file read again, or no
-    output yet; communes whose files are gone lose their outputs."""
+    output yet; a commune whose files are gone loses what it left in the work
+    directory (:func:`.membership.record_communes`)."""
     changed = {code for code, labels in sources_of.items()
                if state.get(code, {}).get("sources") != labels or set(labels) & reread
                or not work.parcels(safe_name(code)).exists()}
-    for code in set(state) - set(sources_of):  # a commune whose files are gone
-        work.parcels(safe_name(code)).unlink(missing_ok=True)
-        work.quarantine(safe_name(code)).unlink(missing_ok=True)
-        changed.add(code)
-    return changed
+    record_communes(work, map(safe_name, sources_of))
+    return changed | (set(state) - set(sources_of))
 
 
 def _existing(path_of, codes) -> dict[str, Path]:

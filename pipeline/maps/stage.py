@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -22,6 +23,7 @@ import shapely
 
 from ..errors import StageInputMissing
 from ..io import geoparquet_bounds, read_attributes, read_geoparquets, union_bounds, up_to_date, write_text
+from ..membership import commune_set, remove_unlisted, unit_inputs
 from ..parallel import executor
 from ..regime import load_template
 from ..report import markdown_table, vn_number
@@ -37,6 +39,9 @@ from .panel import panel_height
 from .render import render_sheet
 
 log = logging.getLogger(__name__)
+
+#: The files of a sheet (see :meth:`.WorkDir.map_stem` and :func:`sheet_outputs`).
+SHEET_NAME = re.compile(r"(bien_dong_)?(xa|huyen|tinh)_.+\.(pdf|png|json)")
 
 
 def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, template_name: str,
@@ -71,10 +76,10 @@ def layer_files(work: WorkDir, unit: Unit, kind: str) -> list[Path]:
 
 def sheet_inputs(work: WorkDir, manifest: RunManifest, unit: Unit, files: list[Path]) -> list[Path]:
     """What a sheet is drawn from: its ``files`` (:func:`layer_files`), its
-    communes' khoanh, the run manifest and the boundary files."""
+    communes' khoanh and which they are, the run manifest and the boundary files."""
     boundary_files = [Path(p) for p in (manifest.boundaries.path, manifest.boundaries.context) if p] \
         if manifest.boundaries else []
-    return files + [work.khoanh(c) for c in unit.communes] + [work.manifest, *boundary_files]
+    return files + unit_inputs(work, unit) + [work.manifest, *boundary_files]
 
 
 def sheet_current(work: WorkDir, manifest: RunManifest, unit: Unit, kind: str) -> bool:
@@ -220,21 +225,23 @@ def plan_sheets(work: WorkDir, scale_step: int | None, dpi: int | None) -> Sheet
                       ["current", "change"] if changes else ["current"],
                       manifest.map_scale_step if scale_step is None else scale_step,
                       manifest.map_dpi if dpi is None else dpi)
-    if up_to_date([work.report("maps.md")], [*files, *changes, work.manifest]) and plan.all_present():
+    if up_to_date([work.report("maps.md")], [*files, *changes, work.manifest, commune_set(work)]) \
+            and plan.all_present():
         log.info("maps: up to date (%s)", work.maps_dir)
         return None
     return plan
 
 
 def report_sheets(plan: SheetsPlan, rows: list[dict]) -> list[dict]:
-    """The drawn sheets' rows with the unknown district's (whose sheets an
-    earlier version drew are removed), sorted; ``reports/maps.md`` written."""
+    """The drawn sheets' rows with the unknown district's, sorted;
+    ``reports/maps.md`` written. The sheets of no unit or kind of the plan
+    (the unknown district's, which an earlier version drew, a gone commune's,
+    the change sheets of a run that no longer has a previous inventory) are removed."""
     work = plan.work
-    for unit in plan.unknown:
-        for kind in plan.kinds:
-            for path in sheet_outputs(work.map_stem(unit.level, unit.code, kind)):  # a sheet an earlier version drew
-                path.unlink(missing_ok=True)
-        rows.append(unknown_district_row(work, unit))
+    drawn = [path for unit in plan.units for kind in plan.kinds
+             for path in sheet_outputs(work.map_stem(unit.level, unit.code, kind))]
+    remove_unlisted([p for p in work.maps_dir.glob("*") if SHEET_NAME.fullmatch(p.name)], drawn)
+    rows += [unknown_district_row(work, unit) for unit in plan.unknown]
     rows = sorted(rows, key=lambda row: row["sheet"])
     write_text(work.report("maps.md"), maps_report(rows, plan.dpi, "change" in plan.kinds))
     log.info("maps: %d sheets → %s", sum(1 for row in rows if row["pdf"]), work.maps_dir)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date, write_text
+from ..membership import commune_set, remove_unlisted, unit_inputs
 from ..parallel import call, executor
 from ..regime import load_template
 from ..units import build_units
@@ -38,7 +39,7 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
                 "tif": work.product(stem, ".tif")}
     inputs = [*work.parcel_files(), *work.quarantine_dir.glob("*.parquet"), *work.khoanh_files(),
               *work.qa_dir.glob("*/*.parquet"),
-              *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest,
+              *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest, commune_set(work),
               *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units]]
     if up_to_date(list(products.values()), inputs):
         return products
@@ -93,8 +94,10 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
                         manifest.levels)
     drawn = [unit for unit in units if unit.level in ("xa", "huyen") and not unit.unknown_district]
     tif = {unit.key: work.rasters_dir / f"{unit.level}_{unit.code}.tif" for unit in drawn}
+    listed = [*tif.values(), *(path.with_suffix(".tif.aux.xml") for path in tif.values())]
+    remove_unlisted(work.rasters_dir.glob("*.tif*"), listed)  # those of units the run no longer has
     areas = {unit.key: raster_area_by_code(tif[unit.key]) for unit in drawn
-             if up_to_date([tif[unit.key]], [work.khoanh(c) for c in unit.communes] + [work.manifest])}
+             if up_to_date([tif[unit.key]], [*unit_inputs(work, unit), work.manifest])}
     districts = [unit for unit in drawn if unit.level == "huyen" and unit.key not in areas]
     province_shape, province_transform = grid(files_bounds([work.khoanh(c) for c in communes]),
                                               province_resolution)

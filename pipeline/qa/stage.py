@@ -14,6 +14,7 @@ import pyarrow as pa
 import shapely
 
 from ..io import atomic_path, read_geoparquet, up_to_date, write_geoparquet, write_json, write_table
+from ..membership import commune_set
 from ..parallel import executor
 from ..report import unit_label
 from ..topology import Thresholds
@@ -85,7 +86,7 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
     with executor(scheduler) as pmap:
         pmap(qa_to_files, stale, "qa" if progress else "")
     sections = [read_section(work, task[1]) for task in tasks]
-    if stale or not work.report("qa.md").exists():
+    if stale or not up_to_date([work.report("qa.md")], [commune_set(work)]):  # a commune gone, too
         write_qa_reports(sections, work, manifest.crs.name)
     log.info("qa: %d communes (%d checked again), %d problems → %s", len(sections), len(stale),
              sum(s.problems for s in sections), work.report("qa.md"))

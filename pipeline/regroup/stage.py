@@ -45,6 +45,7 @@ from ..io import (
     write_text,
 )
 from ..maps import run_maps
+from ..membership import commune_set, record_communes
 from ..parallel import SYNC, executor
 from ..vntext import fold, repair_names
 from ..workdir import RunManifest, WorkDir, in_run_regime
@@ -214,6 +215,7 @@ class _Cuts:
     def forget(self, old: str, parts: Path) -> None:
         """Remove an old commune's record and its parts (before it is cut again, or when it is gone)."""
         (self.folder / f"{old}.json").unlink(missing_ok=True)
+        (self.folder / f"{old}.slivers.parquet").unlink(missing_ok=True)
         for stale in parts.glob(f"*/*/{old}.parquet"):
             stale.unlink()
 
@@ -233,7 +235,8 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     common = [spec.path, work.manifest, *([spec.codes] if spec.codes else [])]
     outputs = [target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv",
                target.root / f"khoanh_dat_{spec.label}.gpkg"]
-    if target.manifest.exists() and up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(), *common]):
+    if target.manifest.exists() and up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(),
+                                                         commune_set(work), *common]):
         return target
     units, _ = _units_of(spec, manifest.meridian)
     olds = [p.stem for p in work.khoanh_files()]
@@ -260,6 +263,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
         feeds = {u: [old for old in olds if u in fed_by[old]] for u in sorted(affected)}
         names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
         pmap(assemble_unit, [(str(parts), str(target.root), u, names.get(u, ""), feeds[u]) for u in feeds], "")
+    record_communes(target, [p.stem for p in [*target.khoanh_files(), *target.parcels_dir.glob("*.parquet")]])
     write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", sorted((parts / "layer").glob("*.arrow")),
                        units.crs)
     slivers = pd.concat([cuts.slivers(old) for old in olds], ignore_index=True)

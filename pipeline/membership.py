@@ -1,0 +1,91 @@
+"""Which communes a run sums, recorded, and what a commune whose files are gone
+leaves behind.
+
+The stages tell what is current like make does: a product newer than all its
+inputs is kept. A commune whose files are gone leaves no newer file behind, so
+a product that lists or sums communes (a report, the statistics, a district's
+or the province's forms, sheets and GeoTIFFs) also takes as input a record of
+which communes it is made of, rewritten only when one comes or goes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from .io import write_json_if_changed
+from .units import Unit
+from .workdir import WorkDir
+
+log = logging.getLogger(__name__)
+
+
+def commune_set(work: WorkDir) -> Path:
+    """The record of the run's communes (the stems of their files), ``cache/commune_set.json``."""
+    return work.cache_dir / "commune_set.json"
+
+
+def record_communes(work: WorkDir, keys: Iterable[str]) -> list[str]:
+    """Record the run's communes (the file is rewritten only when one comes or
+    goes) and forget those gone since the last record, or left by an earlier
+    version (parcels or khoanh of none of them). Returns those forgotten."""
+    keys = sorted(set(keys))
+    record = commune_set(work)
+    before = json.loads(record.read_text(encoding="utf-8")) if record.exists() else []
+    left = {*before, *(path.stem for path in work.parcels_dir.glob("*.parquet")),
+            *(path.stem for path in work.khoanh_files())}
+    gone = sorted(left - set(keys))
+    for key in gone:
+        removed = forget_commune(work, key)
+        log.info("%s: commune %s is gone (no file gives it any more): %d of its products removed",
+                 work.root, key, len(removed))
+    write_json_if_changed(record, keys)
+    return gone
+
+
+def unit_inputs(work: WorkDir, unit: Unit) -> list[Path]:
+    """What a unit's forms, sheet and GeoTIFF sum: its communes' khoanh and, for
+    a district or the province, the record of which communes they are
+    (``cache/members/<level>_<code>.json``, rewritten only when they change)."""
+    khoanh = [work.khoanh(code) for code in unit.communes]
+    if unit.level == "xa":
+        return khoanh
+    record = work.cache_dir / "members" / f"{unit.level}_{unit.code}.json"
+    return [*khoanh, write_json_if_changed(record, sorted(unit.communes))]
+
+
+def forget_commune(work: WorkDir, key: str) -> list[Path]:
+    """Remove what a commune whose files are gone left in the work directory:
+    its parcels, quarantine, QA, khoanh and change pieces, and what the stages
+    keep of it under ``cache/``. Returns what was removed. Its forms, sheets
+    and GeoTIFF go with the stages that list their units; its review workbook,
+    which the officer may have filled in, stays."""
+    kept = [
+        work.figures_dir.glob(f"*/{key}.parquet.*"),
+        work.generalised_dir.glob(f"*/{key}.parquet"),
+        work.province_cells_dir.glob(f"*/{key}.npz"),
+    ]
+    paths = [work.parcels(key), work.quarantine(key), work.qa_dir / key, work.khoanh(key),
+             work.commune_outline(key), work.overlap_pairs(key), work.edge_suspects(key),
+             work.change(key), work.change(key).with_suffix(".csv"), *(p for found in kept for p in found)]
+    return _remove(paths)
+
+
+def remove_unlisted(found: Iterable[Path], listed: Iterable[Path]) -> list[Path]:
+    """Remove the files or folders ``found`` that are not ``listed`` (the
+    products of units a run no longer has); returns them."""
+    keep = set(listed)
+    return _remove(path for path in found if path not in keep)
+
+
+def _remove(paths: Iterable[Path]) -> list[Path]:
+    removed = [path for path in paths if path.exists()]
+    for path in removed:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return removed
