@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow.feather as feather
 
 from .io import atomic_path, forget_versions_beside, up_to_date, write_csv, write_text
-from .membership import commune_set
 from .parallel import executor
+from .records import commune_set
 from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table, unit_label, vn_number
 from .rounding import commune_cells

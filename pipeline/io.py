@@ -7,6 +7,7 @@ never a half-written one.
 from __future__ import annotations
 
 import codecs
+import glob
 import io
 import json
 import os
@@ -333,6 +334,27 @@ LAYER_MARK = "|layername="
 def layer_file(path: str | Path) -> Path:
     """The file of a path that may name one of its layers (``xa.gpkg|layername=thua``)."""
     return Path(str(path).split(LAYER_MARK, 1)[0])
+
+
+def is_geodatabase(path: Path) -> bool:
+    """An Esri file geodatabase: a folder named ``*.gdb`` (of ``.gdbtable`` files)."""
+    return path.suffix.lower() == ".gdb" and path.is_dir()
+
+
+def file_parts(path: Path) -> list[Path]:
+    """A file and those beside it that share its name (a shapefile's .shx, .dbf,
+    .prj, .cpg …), sorted; a name with ``[`` or ``*`` in it too."""
+    return sorted(path.parent.glob(glob.escape(path.stem) + ".*"))
+
+
+def file_stamp(path: str | Path) -> list[tuple[str, int, int]]:
+    """Name, size and modification time of each part of a file, to see it
+    change: all of a shapefile's or a MapInfo table's (whose edits change its
+    .dat and .map, not its .tab), a GeoPackage's write-ahead log, a
+    geodatabase's tables; nothing for a file that is not there."""
+    file = layer_file(path)
+    parts = sorted(file.iterdir()) if is_geodatabase(file) else file_parts(file)
+    return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
 
 
 def holds_fields(path: str, layer: str | None, fields: Iterable[str]) -> bool:

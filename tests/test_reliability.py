@@ -196,7 +196,7 @@ def test_what_an_earlier_version_left_of_a_gone_commune_is_forgotten(tmp_path):
     """A work directory with no record of its communes (an earlier version's):
     the khoanh, QA and cached figures of a commune no file gives are removed;
     the others' are kept."""
-    from pipeline.membership import commune_set, record_communes
+    from pipeline.records import commune_set, record_communes
 
     work = WorkDir(tmp_path)
     kept = [work.parcels("06253"), work.khoanh("06253"), work.figures("khoanh", "06253.parquet.areas.feather")]
@@ -209,6 +209,74 @@ def test_what_an_earlier_version_left_of_a_gone_commune_is_forgotten(tmp_path):
     assert all(path.exists() for path in kept) and not any(path.exists() for path in gone)
     assert json.loads(commune_set(work).read_text(encoding="utf-8")) == ["06253"]
     assert record_communes(work, ["06253"]) == []
+
+
+def _replace_in_dbf(path: Path, field: str, old: bytes, new: bytes) -> int:
+    """Replace a value of a field in every record of a .dbf, in place (the text keeps its codec)."""
+    import struct
+
+    data = bytearray(path.read_bytes())
+    records, header, length = struct.unpack("<IHH", data[4:12])
+    offset, position, fields = 1, 32, {}
+    while data[position] != 0x0D:
+        fields[data[position:position + 11].split(b"\0")[0].decode()] = (offset, data[position + 16])
+        offset += data[position + 16]
+        position += 32
+    start, width = fields[field]
+    replaced = 0
+    for record in range(records):
+        at = header + record * length + start
+        if bytes(data[at:at + width]).strip() == old:
+            data[at:at + width] = new.ljust(width)
+            replaced += 1
+    path.write_bytes(bytes(data))
+    return replaced
+
+
+def test_a_previous_inventory_replaced_by_an_older_corrected_copy_is_read_again(tmp_path, sample_dir):
+    """The officer replaces the 2014 layer by a corrected copy from the
+    archive: unzipped, its files are dated 2015, older than every output. The
+    change since 2014 is worked out again from it (before, the run kept the old
+    overlay, as nothing was newer)."""
+    import shutil
+
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    shutil.copytree(sample_dir, raw)
+    for name in ("khanh_khe", "yen_phuc", "tan_doan", "hoa_binh"):  # Thị trấn Văn Quan alone
+        shutil.rmtree(raw / "van_quan" / name)
+    config = str(sample_config(raw, work))
+
+    def rice_2014() -> float:
+        result = CliRunner().invoke(cli, ["inventory", "--config", config])
+        assert result.exit_code == 0, result.output
+        table = pd.read_csv(work / "stats/transitions.csv", dtype={"commune_code": str})
+        return table.loc[table["from_code"] == "LUA", "area_m2"].sum()
+
+    before = rice_2014()
+    layer = raw / "kiem_ke_2014/HTSD_2014_VanQuan.dbf"
+    assert _replace_in_dbf(layer, "MALOAIDAT", b"LUC", b"CLN") > 0  # the rice of 2014 was perennial crops
+    for part in layer.parent.glob("HTSD_2014_VanQuan.*"):
+        os.utime(part, (1_420_070_400, 1_420_070_400))  # 1 January 2015
+    assert before > 0 and rice_2014() < 0.9 * before  # LUC is rice (LUA) no more; other rice stays
+
+
+def test_the_record_of_given_files_sees_an_older_copy_a_dbf_edit_and_a_file_gone(tmp_path):
+    from pipeline.records import given
+
+    work = WorkDir(tmp_path / "work")
+    shp, other = tmp_path / "a.shp", tmp_path / "b.geojson"
+    for path in (shp, shp.with_suffix(".dbf"), other):
+        path.write_bytes(b"x")
+
+    def record_time(paths) -> int:
+        return given(work, "test", paths).stat().st_mtime_ns
+
+    first = record_time([shp, other])
+    assert record_time([shp, other]) == first  # nothing changed: not rewritten
+    os.utime(shp.with_suffix(".dbf"), (1_420_070_400, 1_420_070_400))  # the .dbf alone, older
+    second = record_time([shp, other])
+    assert second > first
+    assert record_time([shp]) > second  # a file no longer given
 
 
 def test_what_a_killed_run_left_behind_is_removed_and_nothing_else(tmp_path):

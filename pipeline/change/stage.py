@@ -14,7 +14,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import InputFileError
-from ..ingest.read import discover_pattern, file_parts
+from ..ingest.read import discover_pattern
 from ..io import (
     read_geoparquet,
     up_to_date,
@@ -25,6 +25,7 @@ from ..io import (
     write_text_if_changed,
 )
 from ..parallel import executor
+from ..records import given
 from ..regime import load_template
 from ..topology import Thresholds
 from ..workdir import RunManifest, WorkDir, in_run_regime
@@ -62,13 +63,13 @@ def change_is_current(work: WorkDir, code: str) -> bool:
 
 def read_previous_layer(work: WorkDir, manifest: RunManifest, collapse: frozenset[str]) -> dict:
     """The previous layer per commune under ``change/previous/`` (overlaps counted
-    once), read again only when its files or the manifest changed; returns what
-    was read (``read.json``)."""
+    once), read again only when its files (even for older copies) or the
+    manifest changed; returns what was read (``read.json``)."""
     previous = manifest.previous
     assert previous is not None  # checked by run_change
     read_state = work.previous_dir / "read.json"
-    files = sorted({f for s in discover_pattern(previous.path) for f in file_parts(s.path)})
-    if not up_to_date([read_state], [*files, work.manifest]):
+    files = given(work, "previous", sorted({source.path for source in discover_pattern(previous.path)}))
+    if not up_to_date([read_state], [files, work.manifest]):
         layer, quarantine, reports = read_previous(previous, manifest.ingest_settings(work.root), collapse)
         communes = {}
         for code, group in layer.groupby("commune_code", sort=True):

@@ -14,8 +14,8 @@ import pandas as pd
 from ..change import dominant_previous
 from ..errors import KiemkeError
 from ..io import up_to_date, write_csv, write_text
-from ..membership import commune_set, remove_unlisted, unit_inputs
 from ..parallel import SYNC, executor
+from ..records import commune_set, given, remove_unlisted, unit_inputs
 from ..regime import Template, load_template
 from ..report import markdown_table
 from ..rounding import commune_cells
@@ -82,8 +82,8 @@ def _inputs_of(work: WorkDir, manifest: RunManifest, template: Template) -> Form
 
 
 def _change_files(work: WorkDir, manifest: RunManifest) -> list[Path]:
-    statistics = manifest.previous.statistics if manifest.previous else None
-    return [p for p in (work.transitions_csv, statistics) if p is not None and Path(p).exists()]
+    statistics = [given(work, "statistics", [manifest.previous.statistics])] if manifest.previous else []
+    return [p for p in (work.transitions_csv, *statistics) if Path(p).exists()]
 
 
 def _printed(spec, unit: Unit, table: pd.DataFrame, inputs: FormInputs, date: str) -> PrintedForm:

@@ -14,11 +14,11 @@ import pandas as pd
 from .. import __version__, crs as vn
 from ..config import Settings
 from ..errors import CRSError, InputFileError
-from ..io import write_geoparquet, write_json, write_text
+from ..io import file_stamp, write_geoparquet, write_json, write_text
 from ..schemas import validate_parcels
 from .corrections import fingerprint
 from .file import ingest_file
-from .read import Source, file_stamp
+from .read import Source
 from .report import FileReport
 
 #: Bumped when a cache entry's content changes meaning (2: reports list the corrections they applied).

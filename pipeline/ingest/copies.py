@@ -13,7 +13,8 @@ import zipfile
 from collections import defaultdict
 from pathlib import PurePosixPath
 
-from .read import VECTOR_SUFFIXES, Source, file_stamp
+from ..io import file_stamp
+from .read import VECTOR_SUFFIXES, Source
 
 #: What the report says of a copy not read (``vi`` renders it for the officer).
 COPY_NOTE = "a copy of {kept}: the same bytes, read once (from that file)"

@@ -17,9 +17,10 @@ from pyproj import CRS
 from .. import crs as vn
 from ..boundaries import load_boundaries
 from ..config import Boundaries, Settings, SourceOverride
+from ..io import file_stamp
 from .core import Rules, find_columns, ingest_frame
 from .linework import DRAWING_DRIVERS, TEXT_COLUMN, close_rings, label_drawing, label_faces
-from .read import ARC_STEP_DEG, Source, file_stamp, read_source
+from .read import ARC_STEP_DEG, Source, read_source
 from .refine import load_forest_map, refine_by_forest_map, refinements
 from .report import FileReport, inference_counts
 from .text import declared_encoding, repair_frame_text

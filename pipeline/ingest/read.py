@@ -29,7 +29,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from ..errors import InputFileError
-from ..io import LAYER_MARK, layer_file
+from ..io import LAYER_MARK, file_parts, is_geodatabase
 
 #: File endings read as vector data (a folder is searched recursively; an Esri
 #: file geodatabase is a folder ending in .gdb).
@@ -88,7 +88,7 @@ def discover(paths: list[Path], outside: Path | None = None) -> list[Source]:
     for path in map(Path, paths):
         if LAYER_MARK in str(path):
             named.append(_named_layer(str(path)))
-        elif path.is_dir() and not _is_geodatabase(path):
+        elif path.is_dir() and not is_geodatabase(path):
             files += _files_under(path, VECTOR_SUFFIXES)
         elif path.exists():
             files.append(path)
@@ -117,19 +117,14 @@ def _files_under(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     """The files (and geodatabase folders) under a folder with one of ``suffixes``,
     sorted, but those in the reference folders (:data:`SKIPPED_FOLDERS`)."""
     return [p for p in sorted(folder.rglob("*"))
-            if (p.is_file() or _is_geodatabase(p)) and p.suffix.lower() in suffixes
+            if (p.is_file() or is_geodatabase(p)) and p.suffix.lower() in suffixes
             and not set(SKIPPED_FOLDERS) & set(p.relative_to(folder).parts[:-1])]
-
-
-def _is_geodatabase(path: Path) -> bool:
-    """An Esri file geodatabase: a folder named ``*.gdb`` (of ``.gdbtable`` files)."""
-    return path.suffix.lower() == ".gdb" and path.is_dir()
 
 
 def _named_layer(text: str) -> Source:
     """``xa.gpkg|layername=thua``: that layer, when the file holds it."""
     file, layer = text.split(LAYER_MARK, 1)
-    if not (Path(file).is_file() or _is_geodatabase(Path(file))):
+    if not (Path(file).is_file() or is_geodatabase(Path(file))):
         raise InputFileError(f"{file}: no such file or folder. Check the path given to ingest.")
     layers = [str(name) for name, _ in pyogrio.list_layers(file)]
     if layer not in layers:
@@ -171,22 +166,6 @@ def discover_pattern(pattern: str) -> list[Source]:
             raise InputFileError(f"{pattern}: no file matches this pattern. Check the path in inventory.toml.")
         return discover(matches)
     return discover([Path(pattern)])
-
-
-def file_parts(path: Path) -> list[Path]:
-    """A file and those beside it that share its name (a shapefile's .shx, .dbf,
-    .prj, .cpg …), sorted; a name with ``[`` or ``*`` in it too."""
-    return sorted(path.parent.glob(glob.escape(path.stem) + ".*"))
-
-
-def file_stamp(path: str | Path) -> list[tuple[str, int, int]]:
-    """Name, size and modification time of each part of a file, to see it
-    change: all of a shapefile's or a MapInfo table's (whose edits change its
-    .dat and .map, not its .tab), a GeoPackage's write-ahead log, a
-    geodatabase's tables; nothing for a file that is not there."""
-    file = layer_file(path)
-    parts = sorted(file.iterdir()) if _is_geodatabase(file) else file_parts(file)
-    return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts if p.exists()]
 
 
 def _zip_members(path: Path) -> list[str]:

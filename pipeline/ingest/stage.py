@@ -14,8 +14,8 @@ import pandas as pd
 from ..config import Settings
 from ..errors import InputFileError
 from ..io import LAYER_MARK, layer_file, write_json, write_json_if_changed
-from ..membership import record_communes
 from ..parallel import executor
+from ..records import record_communes
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir, shown_path
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
@@ -201,7 +201,7 @@ def _folders_of(folders: list[str], reports: list[FileReport]) -> dict[str, list
 def _changed_communes(work: WorkDir, state: dict, sources_of: dict[str, list[str]], reread: set[str]) -> set[str]:
     """Communes to put together again: other files, a file read again, or no
     output yet; a commune whose files are gone loses what it left in the work
-    directory (:func:`.membership.record_communes`)."""
+    directory (:func:`.records.record_communes`)."""
     changed = {code for code, labels in sources_of.items()
                if state.get(code, {}).get("sources") != labels or set(labels) & reread
                or not work.parcels(safe_name(code)).exists()}

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .. import vntext
-from .read import Source, file_parts
+from ..io import file_parts
+from .read import Source
 
 _CPG_NAMES = {"utf8": "utf-8", "65001": "utf-8", "1258": "cp1258", "cp1258": "cp1258",
               "ansi1258": "cp1258", "windows1258": "cp1258", "1252": "cp1252", "ansi1252": "cp1252"}

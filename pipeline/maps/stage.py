@@ -23,8 +23,8 @@ import shapely
 
 from ..errors import StageInputMissing
 from ..io import geoparquet_bounds, read_attributes, read_geoparquets, union_bounds, up_to_date, write_text
-from ..membership import commune_set, remove_unlisted, unit_inputs
 from ..parallel import executor
+from ..records import commune_set, given_boundaries, remove_unlisted, unit_inputs
 from ..regime import load_template
 from ..report import markdown_table, vn_number
 from ..rounding import natural_area_cells
@@ -77,9 +77,7 @@ def layer_files(work: WorkDir, unit: Unit, kind: str) -> list[Path]:
 def sheet_inputs(work: WorkDir, manifest: RunManifest, unit: Unit, files: list[Path]) -> list[Path]:
     """What a sheet is drawn from: its ``files`` (:func:`layer_files`), its
     communes' khoanh and which they are, the run manifest and the boundary files."""
-    boundary_files = [Path(p) for p in (manifest.boundaries.path, manifest.boundaries.context) if p] \
-        if manifest.boundaries else []
-    return files + unit_inputs(work, unit) + [work.manifest, *boundary_files]
+    return files + unit_inputs(work, unit) + [work.manifest, given_boundaries(work, manifest)]
 
 
 def sheet_current(work: WorkDir, manifest: RunManifest, unit: Unit, kind: str) -> bool:

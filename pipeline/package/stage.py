@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date, write_text
-from ..membership import commune_set, remove_unlisted, unit_inputs
 from ..parallel import call, executor
+from ..records import commune_set, given_boundaries, remove_unlisted, unit_inputs
 from ..regime import load_template
 from ..units import build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
@@ -40,6 +40,7 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
     inputs = [*work.parcel_files(), *work.quarantine_dir.glob("*.parquet"), *work.khoanh_files(),
               *work.qa_dir.glob("*/*.parquet"),
               *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest, commune_set(work),
+              given_boundaries(work, manifest),
               *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units]]
     if up_to_date(list(products.values()), inputs):
         return products

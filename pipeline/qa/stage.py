@@ -14,8 +14,8 @@ import pyarrow as pa
 import shapely
 
 from ..io import atomic_path, read_geoparquet, up_to_date, write_geoparquet, write_json, write_table
-from ..membership import commune_set
 from ..parallel import executor
+from ..records import commune_set
 from ..report import unit_label
 from ..topology import Thresholds
 from ..workdir import WorkDir, in_run_regime, shown_path

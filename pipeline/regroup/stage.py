@@ -45,8 +45,8 @@ from ..io import (
     write_text,
 )
 from ..maps import run_maps
-from ..membership import commune_set, record_communes
 from ..parallel import SYNC, executor
+from ..records import commune_set, given, record_communes
 from ..vntext import fold, repair_names
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .overlay import UnitIndex, crosswalk, regroup, regroup_parcels
@@ -232,7 +232,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     last run), then each new unit they feed put together on one."""
     manifest = work.read_manifest()
     target = WorkDir(work.root / f"units_{spec.label}")
-    common = [spec.path, work.manifest, *([spec.codes] if spec.codes else [])]
+    common = [given(work, f"units_{spec.label}", [spec.path, spec.codes]), work.manifest]
     outputs = [target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv",
                target.root / f"khoanh_dat_{spec.label}.gpkg"]
     if target.manifest.exists() and up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(),

@@ -1,11 +1,16 @@
-"""Which communes a run sums, recorded, and what a commune whose files are gone
-leaves behind.
+"""Records of what the products are made of, where file times alone do not tell.
 
 The stages tell what is current like make does: a product newer than all its
-inputs is kept. A commune whose files are gone leaves no newer file behind, so
-a product that lists or sums communes (a report, the statistics, a district's
-or the province's forms, sheets and GeoTIFFs) also takes as input a record of
-which communes it is made of, rewritten only when one comes or goes.
+inputs is kept. Two changes leave no newer file behind:
+
+- a commune whose files are gone: a product that lists or sums communes (a
+  report, the statistics, a district's or the province's forms, sheets and
+  GeoTIFFs) also takes as input a record of which communes it is made of,
+  rewritten only when one comes or goes; what the commune left is removed;
+- a file the officer gives (the previous inventory, boundaries, new units,
+  statistics) replaced by an older copy, as unzipping or restoring a backup
+  gives it: a product takes as input a record of those files' parts, sizes and
+  times, rewritten only when they change.
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from .io import write_json_if_changed
+from .io import file_stamp, write_json_if_changed
 from .units import Unit
-from .workdir import WorkDir
+from .workdir import RunManifest, WorkDir
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,21 @@ def record_communes(work: WorkDir, keys: Iterable[str]) -> list[str]:
                  work.root, key, len(removed))
     write_json_if_changed(record, keys)
     return gone
+
+
+def given(work: WorkDir, name: str, paths: Iterable[str | Path | None]) -> Path:
+    """The record of files the officer gives (``cache/given/<name>.json``: each
+    part's name, size and modification time), rewritten only when one of them
+    changes, comes or goes: an input that sees a file replaced even by an older
+    copy, and an edit of a shapefile's .dbf alone."""
+    stamps = [file_stamp(path) for path in paths if path is not None]
+    return write_json_if_changed(work.cache_dir / "given" / f"{name}.json", stamps)
+
+
+def given_boundaries(work: WorkDir, manifest: RunManifest) -> Path:
+    """The record of the run's boundary files (the communes', and the wider context the sheets name)."""
+    spec = manifest.boundaries
+    return given(work, "boundaries", [spec.path, spec.context] if spec else [])
 
 
 def unit_inputs(work: WorkDir, unit: Unit) -> list[Path]:
