@@ -68,8 +68,8 @@ def read_previous_layer(work: WorkDir, manifest: RunManifest, collapse: frozense
     previous = manifest.previous
     assert previous is not None  # checked by run_change
     read_state = work.previous_dir / "read.json"
-    files = given(work, "previous", sorted({source.path for source in discover_pattern(previous.path)}))
-    if not up_to_date([read_state], [files, work.manifest]):
+    given_files = given(work, "previous", sorted({source.path for source in discover_pattern(previous.path)}))
+    if not up_to_date([read_state], [given_files, work.manifest]):
         layer, quarantine, reports = read_previous(previous, manifest.ingest_settings(work.root), collapse)
         communes = {}
         for code, group in layer.groupby("commune_code", sort=True):
