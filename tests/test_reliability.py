@@ -260,6 +260,38 @@ def test_a_previous_inventory_replaced_by_an_older_corrected_copy_is_read_again(
     assert before > 0 and rice_2014() < 0.9 * before  # LUC is rice (LUA) no more; other rice stays
 
 
+def test_a_corrected_context_boundary_file_redraws_the_sheets_even_when_older(tmp_path, sample_dir):
+    """The wider boundaries the sheets name the neighbours from, corrected and
+    copied back with an older date: every sheet is drawn again (before, the
+    maps said "up to date"); with no change, none is."""
+    import shutil
+
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    shutil.copytree(sample_dir, raw)
+    for name in ("khanh_khe", "yen_phuc", "tan_doan", "hoa_binh"):  # Thị trấn Văn Quan alone
+        shutil.rmtree(raw / "van_quan" / name)
+    context = raw / "boundaries" / "langson_2009.geojson"
+    shutil.copy(REPO / "pipeline/data/langson_communes_2009.geojson", context)
+    config = sample_config(raw, work)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(str(REPO / "pipeline/data/langson_communes_2009.geojson"), str(context)),
+                      encoding="utf-8")
+    sheet = work / "maps" / "xa_06253.pdf"
+
+    def run() -> int:
+        result = CliRunner().invoke(cli, ["inventory", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        return sheet.stat().st_mtime_ns
+
+    first = run()
+    assert run() == first
+    corrected = context.read_text(encoding="utf-8").replace("Văn An", "Vân An")  # a neighbour's name, fixed
+    assert corrected != context.read_text(encoding="utf-8")
+    context.write_text(corrected, encoding="utf-8")
+    os.utime(context, (1_420_070_400, 1_420_070_400))  # 1 January 2015, older than the sheets
+    assert run() > first
+
+
 def test_the_record_of_given_files_sees_an_older_copy_a_dbf_edit_and_a_file_gone(tmp_path):
     from pipeline.records import given
 

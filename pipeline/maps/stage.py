@@ -223,8 +223,8 @@ def plan_sheets(work: WorkDir, scale_step: int | None, dpi: int | None) -> Sheet
                       ["current", "change"] if changes else ["current"],
                       manifest.map_scale_step if scale_step is None else scale_step,
                       manifest.map_dpi if dpi is None else dpi)
-    if up_to_date([work.report("maps.md")], [*files, *changes, work.manifest, commune_set(work)]) \
-            and plan.all_present():
+    inputs = [*files, *changes, work.manifest, commune_set(work), given_boundaries(work, manifest)]
+    if up_to_date([work.report("maps.md")], inputs) and plan.all_present():
         log.info("maps: up to date (%s)", work.maps_dir)
         return None
     return plan
