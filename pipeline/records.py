@@ -94,6 +94,13 @@ def forget_commune(work: WorkDir, key: str) -> list[Path]:
     return _remove(paths)
 
 
+def forget_comparison(work: WorkDir) -> list[Path]:
+    """Remove what comparing with a previous inventory made (the overlay, the
+    transitions, their report), for a run that no longer has one: its forms
+    and sheets go with the stages that list them."""
+    return _remove([work.change_dir, work.transitions_csv, work.report("change.md")])
+
+
 def remove_unlisted(found: Iterable[Path], listed: Iterable[Path]) -> list[Path]:
     """Remove the files or folders ``found`` that are not ``listed`` (the
     products of units a run no longer has); returns them."""

@@ -156,6 +156,18 @@ def _outputs(work: Path) -> dict[str, object]:
     return out
 
 
+def _sample_of(tmp_path: Path, sample_dir: Path, *communes: str) -> Path:
+    """A copy of the bundled sample with only these communes' folders (``tt_van_quan`` …)."""
+    import shutil
+
+    raw = tmp_path / "raw"
+    shutil.copytree(sample_dir, raw)
+    for folder in (raw / "van_quan").iterdir():
+        if folder.name not in communes:
+            shutil.rmtree(folder)
+    return raw
+
+
 def test_a_commune_whose_files_go_leaves_the_run_as_if_never_given(tmp_path, sample_dir):
     """The officer adds a commune's files and runs again, then takes them away
     (the wrong export) and runs again: every output is what it was before the
@@ -165,10 +177,7 @@ def test_a_commune_whose_files_go_leaves_the_run_as_if_never_given(tmp_path, sam
     the district and the province went on counting it."""
     import shutil
 
-    raw, work = tmp_path / "raw", tmp_path / "work"
-    shutil.copytree(sample_dir, raw)
-    for name in ("khanh_khe", "yen_phuc"):  # three communes are enough
-        shutil.rmtree(raw / "van_quan" / name)
+    raw, work = _sample_of(tmp_path, sample_dir, "tt_van_quan", "hoa_binh", "tan_doan"), tmp_path / "work"
     aside = tmp_path / "tan_doan"
     shutil.move(raw / "van_quan/tan_doan", aside)
     config = str(sample_config(raw, work))
@@ -238,12 +247,8 @@ def test_a_previous_inventory_replaced_by_an_older_corrected_copy_is_read_again(
     archive: unzipped, its files are dated 2015, older than every output. The
     change since 2014 is worked out again from it (before, the run kept the old
     overlay, as nothing was newer)."""
-    import shutil
 
-    raw, work = tmp_path / "raw", tmp_path / "work"
-    shutil.copytree(sample_dir, raw)
-    for name in ("khanh_khe", "yen_phuc", "tan_doan", "hoa_binh"):  # Thị trấn Văn Quan alone
-        shutil.rmtree(raw / "van_quan" / name)
+    raw, work = _sample_of(tmp_path, sample_dir, "tt_van_quan"), tmp_path / "work"
     config = str(sample_config(raw, work))
 
     def rice_2014() -> float:
@@ -266,10 +271,7 @@ def test_a_corrected_context_boundary_file_redraws_the_sheets_even_when_older(tm
     maps said "up to date"); with no change, none is."""
     import shutil
 
-    raw, work = tmp_path / "raw", tmp_path / "work"
-    shutil.copytree(sample_dir, raw)
-    for name in ("khanh_khe", "yen_phuc", "tan_doan", "hoa_binh"):  # Thị trấn Văn Quan alone
-        shutil.rmtree(raw / "van_quan" / name)
+    raw, work = _sample_of(tmp_path, sample_dir, "tt_van_quan"), tmp_path / "work"
     context = raw / "boundaries" / "langson_2009.geojson"
     shutil.copy(REPO / "pipeline/data/langson_communes_2009.geojson", context)
     config = sample_config(raw, work)
@@ -290,6 +292,29 @@ def test_a_corrected_context_boundary_file_redraws_the_sheets_even_when_older(tm
     context.write_text(corrected, encoding="utf-8")
     os.utime(context, (1_420_070_400, 1_420_070_400))  # 1 January 2015, older than the sheets
     assert run() > first
+
+
+def test_a_run_no_longer_compared_with_a_previous_inventory_keeps_nothing_of_the_comparison(tmp_path, sample_dir):
+    """[previous] taken out of the config: the overlay, transitions, their
+    report, the change sheets and Biểu 14 of the run before are removed."""
+    raw, work = _sample_of(tmp_path, sample_dir, "tt_van_quan"), tmp_path / "work"
+    config = sample_config(raw, work)
+
+    def run() -> None:
+        result = CliRunner().invoke(cli, ["inventory", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+
+    run()
+    compared = [work / "change", work / "stats/transitions.csv", work / "reports/change.md",
+                work / "maps/bien_dong_xa_06253.pdf", work / "forms/xa/06253/Bieu_14_TKDD.xlsx"]
+    assert all(path.exists() for path in compared)
+    text = config.read_text(encoding="utf-8")
+    start = text.index("[previous]")
+    config.write_text(text[:start] + text[text.index("\n[", start) + 1:], encoding="utf-8")
+    run()
+    assert [path for path in compared if path.exists()] == []
+    assert not any("bien_dong" in name for name in gpkg_tables(next(work.glob("*.gpkg"))))
+    assert (work / "forms/xa/06253/Bieu_01_TKDD.xlsx").exists()
 
 
 def test_the_record_of_given_files_sees_an_older_copy_a_dbf_edit_and_a_file_gone(tmp_path):

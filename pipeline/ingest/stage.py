@@ -15,7 +15,7 @@ from ..config import Settings
 from ..errors import InputFileError
 from ..io import LAYER_MARK, layer_file, write_json, write_json_if_changed
 from ..parallel import executor
-from ..records import record_communes
+from ..records import forget_comparison, record_communes
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir, shown_path
 from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
@@ -66,6 +66,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     settings = replace(settings, workdir=work.root)
     corrections = harvest(work, settings.corrections)
     write_json_if_changed(work.manifest, RunManifest.from_settings(settings).to_json())
+    if settings.previous is None:
+        forget_comparison(work)  # made by a run that had a previous inventory
     with executor(scheduler) as pmap:
         done = _ingest_stale(pmap, files, settings, corrections, progress)
         reports = [IngestCache.read_report(Path(folder)) for folder, _ in done]
