@@ -422,3 +422,52 @@ def test_google_earth_files_kml_and_kmz_are_read_as_parcels(tmp_path):
     assert set(parcels.loc[parcels["landuse"] == "LUC", "owner_name"]) == {"Nguyễn Văn Ơn"}
     report = (tmp_path / "work/reports/ingest.md").read_text(encoding="utf-8")
     assert "raw/thua_dat.kml" in report and "Loại đất lấy từ cột 'Name'" in report
+
+
+def _khoanh_map_2014() -> gpd.GeoDataFrame:
+    """The khoanh map of the 2014 inventory as its software exports it: khoanh numbers, no sheet or parcel."""
+    return gpd.GeoDataFrame({"MAXA": ["06253", "06274"], "SOKHOANH": [1, 2], "MALOAIDAT": ["LUC", "RSX"]},
+                            geometry=[square(0, 0, 50), square(500, 0, 50)], crs="EPSG:9215")
+
+
+def test_an_earlier_inventorys_khoanh_map_in_the_input_folder_is_not_read_as_this_years_parcels(tmp_path):
+    """The 2014 khoanh map kept in the input folder with no [previous] naming
+    it was read as 2019's parcels: it overlapped them, and gave a commune with
+    no 2019 file forms of its 2014 land. It is left, said why; an export with
+    its year in its name is read."""
+    from pipeline.config import Settings
+    from pipeline.ingest import run_ingest
+    from pipeline.messages import vi
+    from pipeline.reference import province
+    from pipeline.workdir import WorkDir
+
+    raw = tmp_path / "raw"
+    (raw / "KiemKe2014").mkdir(parents=True)
+    _parcels(1, 2).to_file(raw / "ThuaDat_2018.shp")  # the cadastral export of 2018, for the inventory of 2019
+    _khoanh_map_2014().to_file(raw / "KiemKe2014" / "HTSD_VanQuan.shp")
+    settings = Settings(province=province("20"), year=2019, input_root=raw, workdir=tmp_path / "work")
+    result = run_ingest(WorkDir(settings.workdir), [raw], settings, progress=False)
+    reports = {Path(r.path).name: r for r in result.files}
+    assert reports["ThuaDat_2018.shp"].features_out == 2 and sorted(result.parcels) == ["06253"]
+    skipped = vi(reports["HTSD_VanQuan.shp"].skipped)
+    assert skipped.startswith("Bản đồ khoanh đất của kỳ kiểm kê năm 2014") and "không đọc (2 khoanh)" in skipped
+
+
+def test_a_khoanh_map_a_sources_entry_names_or_of_the_inventorys_own_year_is_read(tmp_path):
+    """A commune with no cadastral map is inventoried from its earlier khoanh
+    map: named in a [[sources]] entry, or of this year, it is read."""
+    from pipeline.config import Settings, SourceOverride
+    from pipeline.ingest.file import earlier_inventory_year
+    from pipeline.ingest.read import Source
+    from pipeline.reference import province
+
+    raw = tmp_path / "raw"
+    frame = _khoanh_map_2014().drop(columns="geometry")
+    settings = Settings(province=province("20"), year=2019, input_root=raw)
+    assert earlier_inventory_year(frame, Source(raw / "KiemKe2014" / "HTSD.shp"), settings) == 2014
+    assert earlier_inventory_year(frame, Source(raw / "KiemKe2019" / "HTSD.shp"), settings) is None
+    assert earlier_inventory_year(frame.rename(columns={"SOKHOANH": "SHTHUA"}),
+                                  Source(raw / "KiemKe2014" / "HTSD.shp"), settings) is None  # parcels
+    named = Settings(province=province("20"), year=2019, input_root=raw,
+                     sources=(SourceOverride(pattern="KiemKe2014/*.shp", commune_code="06253"),))
+    assert earlier_inventory_year(frame, Source(raw / "KiemKe2014" / "HTSD.shp"), named) is None

@@ -38,7 +38,8 @@ class IngestCache:
             files.append(settings.boundaries.path)
         stamp = [part for path in files for part in file_stamp(path)]
         text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
-                           settings.province.gso_code, repr(settings.column_aliases), repr(settings.compound),
+                           settings.province.gso_code, settings.year, repr(settings.column_aliases),
+                           repr(settings.compound),
                            repr(settings.refine), repr(settings.forest), repr(settings.boundaries), settings.regime,
                            fingerprint(corrections), unnamed, __version__, CACHE_FORMAT],
                           default=str)

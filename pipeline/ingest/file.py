@@ -4,6 +4,7 @@ the officer's corrections, forest groups refined by the forest status map."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from functools import lru_cache, partial
 from pathlib import Path
@@ -18,12 +19,18 @@ from .. import crs as vn
 from ..boundaries import load_boundaries
 from ..config import Boundaries, Settings, SourceOverride
 from ..io import file_stamp
+from ..workdir import shown_path
 from .core import Rules, find_columns, ingest_frame
 from .linework import DRAWING_DRIVERS, TEXT_COLUMN, close_rings, label_drawing, label_faces
 from .read import ARC_STEP_DEG, Source, read_source
 from .refine import load_forest_map, refine_by_forest_map, refinements
 from .report import FileReport, inference_counts
 from .text import declared_encoding, repair_frame_text
+
+#: A column of khoanh numbers, as the inventory's khoanh maps have it (SOKHOANH, So_Khoanh, MAKHOANH).
+KHOANH_NUMBER = re.compile(r"(so|ma)_?khoanh", re.IGNORECASE)
+#: A year in a file's or a folder's name (HTSD_2014, KiemKe2019).
+YEAR_IN_NAME = re.compile(r"(?<!\d)(19[89]\d|20\d\d)(?!\d)")
 
 #: Texts with a land-use code outside every shape or face: parcels the drawing does not close.
 _STRAY_TEXTS = ("{count} texts with a land-use code lie in no closed shape: their parcels are missing (the boundary "
@@ -86,6 +93,11 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
         what = f"layer '{source.layer}'" if source.layer is not None else "the file"
         report.skipped = f"{what} has no land-use column: not parcels, not read ({len(frame)} features)"
         frame = frame.iloc[:0]
+    elif (year := earlier_inventory_year(frame, source, settings)) is not None:
+        report.skipped = (f"the khoanh map of the {year} inventory (a khoanh-number column, no sheet or parcel "
+                          f"number, {year} in its name), not the parcels of {settings.year}: not read "
+                          f"({len(frame)} features)")
+        frame = frame.iloc[:0]
     source_crs = choose_crs(frame, info, override, settings, report)
     rules = file_rules(settings, override, corrections, **kinds)
     parcels, quarantine, found = ingest_frame(frame, source_file=source.label, source_crs=source_crs,
@@ -97,6 +109,21 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
             found.repairs["parcels split by the forest status map"] = split
     found.inferred = inference_counts(parcels)
     return parcels, quarantine, report.merge(found)
+
+
+def earlier_inventory_year(frame: pd.DataFrame, source: Source, settings: Settings) -> int | None:
+    """The year of the earlier inventory a layer is the khoanh map of, left in
+    the input folder: a khoanh-number column (SOKHOANH …), no sheet or parcel
+    number, another year in its name or its folders under the input folder.
+    None for anything else, and for a file a ``[[sources]]`` entry names (an
+    officer who means to inventory a commune from its earlier khoanh map)."""
+    if any(entry.matches(source.path, settings.input_root) for entry in settings.sources):
+        return None
+    mapped = find_columns(frame, settings)[0]
+    if "sheet_no" in mapped or "parcel_no" in mapped or not any(KHOANH_NUMBER.fullmatch(str(c)) for c in frame):
+        return None
+    years = {int(y) for y in YEAR_IN_NAME.findall(shown_path(source.label, settings.input_root))} - {settings.year}
+    return min(years) if years else None
 
 
 def _note_reading(info: dict, rows: int, report: FileReport) -> None:
