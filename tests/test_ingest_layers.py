@@ -468,6 +468,9 @@ def test_a_khoanh_map_a_sources_entry_names_or_of_the_inventorys_own_year_is_rea
     assert earlier_inventory_year(frame, Source(raw / "KiemKe2019" / "HTSD.shp"), settings) is None
     assert earlier_inventory_year(frame.rename(columns={"SOKHOANH": "SHTHUA"}),
                                   Source(raw / "KiemKe2014" / "HTSD.shp"), settings) is None  # parcels
+    no_root = Settings(province=province("20"), year=2019)  # `kiemke ingest <paths>`: the folder and name count
+    assert earlier_inventory_year(frame, Source(tmp_path / "2016" / "xa" / "HTSD.shp"), no_root) is None
+    assert earlier_inventory_year(frame, Source(tmp_path / "2016" / "KK2014" / "HTSD.shp"), no_root) == 2014
     named = Settings(province=province("20"), year=2019, input_root=raw,
                      sources=(SourceOverride(pattern="KiemKe2014/*.shp", commune_code="06253"),))
     assert earlier_inventory_year(frame, Source(raw / "KiemKe2014" / "HTSD.shp"), named) is None

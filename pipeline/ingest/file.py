@@ -122,7 +122,9 @@ def earlier_inventory_year(frame: pd.DataFrame, source: Source, settings: Settin
     mapped = find_columns(frame, settings)[0]
     if "sheet_no" in mapped or "parcel_no" in mapped or not any(KHOANH_NUMBER.fullmatch(str(c)) for c in frame):
         return None
-    years = {int(y) for y in YEAR_IN_NAME.findall(shown_path(source.label, settings.input_root))} - {settings.year}
+    where = shown_path(source.label, settings.input_root) if settings.input_root is not None \
+        else "/".join(source.path.parts[-2:])  # its folder and name: not the folders above the data
+    years = {int(y) for y in YEAR_IN_NAME.findall(where)} - {settings.year}
     return min(years) if years else None
 
 
