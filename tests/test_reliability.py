@@ -197,8 +197,12 @@ def test_a_commune_whose_files_go_leaves_the_run_as_if_never_given(tmp_path, sam
     said = run()
     after = _outputs(work)
     assert sorted(after) == sorted(before)
-    assert [name for name in after if after[name] != before[name]] == []
+    assert [name for name in after if after[name] != before[name]] == ["reports/ingest.md"]  # it says so:
+    assert ("- Không còn tệp nào cho thửa của Xã Tân Đoàn (06307): mọi kết quả của xã đã được xóa"
+            in (work / "reports/ingest.md").read_text(encoding="utf-8"))
     assert "commune 06307 is gone (no file gives it any more)" in said
+    run()
+    assert _outputs(work) == before  # and says it once
 
 
 def test_what_an_earlier_version_left_of_a_gone_commune_is_forgotten(tmp_path):

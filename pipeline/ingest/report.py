@@ -13,8 +13,8 @@ from .. import crs as vn
 from ..config import Settings
 from ..io import write_json_if_changed, write_text_if_changed
 from ..messages import vi
-from ..report import markdown_table, vn_number
-from ..workdir import WorkDir, shown_path
+from ..report import markdown_table, unit_label, vn_number
+from ..workdir import RunManifest, WorkDir, shown_path
 from .owners import SOURCE_VI, rule_text
 from .place import NEIGHBOUR_FLAG, PLACED_FLAG
 
@@ -82,6 +82,7 @@ class IngestResult:
     parcels: dict[str, Path]
     quarantine: dict[str, Path]
     changed: set[str] = field(default_factory=set)
+    gone: list[str] = field(default_factory=list)  # communes no file gives any more: what they left was removed
 
     @property
     def layers_read(self) -> int:
@@ -165,6 +166,12 @@ def _file_notes(f: FileReport) -> list[str]:
     return notes
 
 
+def _commune_labels(keys: list[str], settings: Settings) -> list[str]:
+    """"Xã Tân Đoàn (06307)" for each commune, by the names the boundaries and the config give."""
+    names = RunManifest.from_settings(settings).commune_names()
+    return [unit_label(key, names) for key in keys]
+
+
 def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings) -> None:
     """``reports/ingest.json`` (machine, English keys and messages) and
     ``reports/ingest.md`` (the officer's, in Vietnamese)."""
@@ -189,6 +196,9 @@ def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings
         "`reports/review/<mã xã>.xlsx`.",
         *(["- Các thửa có mã xã do kiemke suy ra mang ghi chú cách suy (cột «Ghi chú kiểm tra» của lớp thửa đất "
            "trong GeoPackage)."] if any(_commune_inferred(f) for f in result.files) else []),
+        *([f"- Không còn tệp nào cho thửa của {', '.join(_commune_labels(result.gone, settings))}: mọi kết quả của "
+           "xã đã được xóa; biểu, bản đồ của huyện và của tỉnh được lập lại không có xã này (sổ rà soát của xã "
+           "được giữ lại)."] if result.gone else []),
         "",
         markdown_table(_file_table(result.files, settings.input_root)),
         "",

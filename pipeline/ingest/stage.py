@@ -81,6 +81,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
         state = {code: entry for code, entry in state.items() if isinstance(entry, dict)}  # older layout: redo
         changed = _changed_communes(work, state, sources_of, reread)
+        gone = record_communes(work, map(safe_name, sources_of))  # what a commune no file gives left is removed
         # each changed commune is put together from its files' cache entries on a worker
         todo = sorted(changed & set(sources_of))
         flagged = pmap(assemble_commune, [(str(work.root), code, folders_of[code]) for code in todo],
@@ -98,8 +99,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
             report.flagged[DUPLICATE_NOTE] = duplicates
     copied = {copy: COPY_NOTE.format(kept=shown_path(kept, settings.input_root)) for copy, kept in copies.items()}
     extra = _left_reports(copied) + _left_reports(left) + _unused_corrections(work, settings, corrections, reports)
-    result = IngestResult(reports + extra,
-                          _existing(work.parcels, sources_of), _existing(work.quarantine, sources_of), changed=changed)
+    result = IngestResult(reports + extra, _existing(work.parcels, sources_of),
+                          _existing(work.quarantine, sources_of), changed=changed, gone=gone)
     record_written(work, [work.review_dir / f"{safe_name(code)}.xlsx" for code in todo])
     write_ingest_reports(result, work, settings)  # rewritten only when they say something new
     if changed or not state_path.exists():
@@ -202,12 +203,10 @@ def _folders_of(folders: list[str], reports: list[FileReport]) -> dict[str, list
 
 def _changed_communes(work: WorkDir, state: dict, sources_of: dict[str, list[str]], reread: set[str]) -> set[str]:
     """Communes to put together again: other files, a file read again, or no
-    output yet; a commune whose files are gone loses what it left in the work
-    directory (:func:`.records.record_communes`)."""
+    output yet; and those whose files are gone."""
     changed = {code for code, labels in sources_of.items()
                if state.get(code, {}).get("sources") != labels or set(labels) & reread
                or not work.parcels(safe_name(code)).exists()}
-    record_communes(work, map(safe_name, sources_of))
     return changed | (set(state) - set(sources_of))
 
 
