@@ -194,7 +194,11 @@ def test_a_commune_whose_files_go_leaves_the_run_as_if_never_given(tmp_path, sam
     run()
     assert "forms/xa/06307/Bieu_01_TKDD.xlsx" in _outputs(work) and (work / "maps/xa_06307.pdf").exists()
     shutil.move(raw / "van_quan/tan_doan", aside)
+    signed = work / "maps" / "xa_06307_da_ky.pdf"  # the officer's scan of a signed sheet, kept beside kiemke's
+    signed.write_bytes(b"%PDF-1.4 scan")
     said = run()
+    assert signed.exists()
+    signed.unlink()
     after = _outputs(work)
     assert sorted(after) == sorted(before)
     assert [name for name in after if after[name] != before[name]] == ["reports/ingest.md"]  # it says so:

@@ -40,8 +40,8 @@ from .render import render_sheet
 
 log = logging.getLogger(__name__)
 
-#: The files of a sheet (see :meth:`.WorkDir.map_stem` and :func:`sheet_outputs`).
-SHEET_NAME = re.compile(r"(bien_dong_)?(xa|huyen|tinh)_.+\.(pdf|png|json)")
+#: The record of a sheet kiemke drew (see :meth:`.WorkDir.map_stem` and :func:`sheet_outputs`).
+SHEET_NAME = re.compile(r"(bien_dong_)?(xa|huyen|tinh)_.+\.json")
 
 
 def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, template_name: str,
@@ -232,13 +232,16 @@ def plan_sheets(work: WorkDir, scale_step: int | None, dpi: int | None) -> Sheet
 
 def report_sheets(plan: SheetsPlan, rows: list[dict]) -> list[dict]:
     """The drawn sheets' rows with the unknown district's, sorted;
-    ``reports/maps.md`` written. The sheets of no unit or kind of the plan
-    (the unknown district's, which an earlier version drew, a gone commune's,
-    the change sheets of a run that no longer has a previous inventory) are removed."""
+    ``reports/maps.md`` written. The sheets kiemke drew (those with a JSON
+    record) of no unit or kind of the plan are removed: the unknown district's,
+    which an earlier version drew, a gone commune's, the change sheets of a run
+    that no longer has a previous inventory; an officer's own file stays."""
     work = plan.work
     drawn = [path for unit in plan.units for kind in plan.kinds
              for path in sheet_outputs(work.map_stem(unit.level, unit.code, kind))]
-    remove_unlisted([p for p in work.maps_dir.glob("*") if SHEET_NAME.fullmatch(p.name)], drawn)
+    recorded = [record.with_suffix("") for record in work.maps_dir.glob("*.json") if SHEET_NAME.fullmatch(record.name)]
+    unknown = [work.map_stem(unit.level, unit.code, kind) for unit in plan.unknown for kind in plan.kinds]
+    remove_unlisted([path for stem in [*recorded, *unknown] for path in sheet_outputs(stem)], drawn)
     rows += [unknown_district_row(work, unit) for unit in plan.unknown]
     rows = sorted(rows, key=lambda row: row["sheet"])
     write_text(work.report("maps.md"), maps_report(rows, plan.dpi, "change" in plan.kinds))
