@@ -346,6 +346,10 @@ class WorkDir:
         """What the package stage wrote into the GeoPackage ``name``, part by part (to patch it next time)."""
         return self.cache_dir / "package" / f"{name}.json"
 
+    def written_record(self, name: str) -> Path:
+        """The GeoPackage or QGIS project ``name`` as the package stage last wrote it (to tell a planner's work)."""
+        return self.cache_dir / "package" / f"{name}.written.json"
+
     @property
     def generalised_dir(self) -> Path:
         """This version's generalised khoanh (``cache/generalised/<version>.<form>/``)."""

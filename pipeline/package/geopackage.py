@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from .. import __version__
 from ..io import union_bounds, write_text
+from ..messages import officer_message
 from .gpkg import GpkgLayer, Part
 from .gpkg_write import (
     Chunk,
@@ -37,6 +38,7 @@ from .gpkg_write import (
     write_layer_styles,
     write_layers,
 )
+from .kept import carry_into, kiemke_contents, planners_work, record_written, set_aside
 
 log = logging.getLogger(__name__)
 
@@ -243,34 +245,45 @@ def patch_geopackage(path: Path, layers: list[GpkgLayer], crs, record: dict) -> 
 
 
 def write_geopackage(path: Path, layers: list[GpkgLayer], crs, ledger: Path | None = None,
-                     context: str = "") -> list[GpkgLayer]:
+                     context: str = "", record: Path | None = None) -> list[GpkgLayer]:
     """Write the layers (GeoPackage 1.2, spatial indexes), then titles and
     styles; the layers written, with their columns and extents. With a
     ``ledger``, the GeoPackage written before with the same ``context`` (the
     settings the rows depend on besides their files) is patched when it can
-    be, and the ledger kept for the next time."""
+    be, and the ledger kept for the next time. With a ``record`` of the file
+    as last written, what a planner made in it since is kept (``kept``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    planners = planners_work(record, path) if record else None
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gpkg", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         with unsynchronised_sqlite():
-            written, record = patched(path, tmp, layers, crs, ledger, context) if ledger else (None, None)
+            written, ledger_record = patched(path, tmp, layers, crs, ledger, context) if ledger else (None, None)
             if written is None:
                 tmp.unlink(missing_ok=True)
                 done = write_layers(tmp, layers, crs)
                 written = [w.layer for w in done]
-                record = full_ledger(layers, done, tmp) if ledger else None
+                ledger_record = full_ledger(layers, done, tmp) if ledger else None
         write_layer_styles(tmp, [layer.style for layer in written if layer.style is not None], written)
+        names = [layer.name for layer in written]
+        contents = kiemke_contents(tmp, names) if record else None
+        lost = carry_into(planners, tmp, names) if planners else []
         with open(tmp, "rb") as finished:  # on disk before it takes the product's name
             os.fsync(finished.fileno())
+        if lost:
+            aside = set_aside(path)
+            for why in lost:
+                log.warning(officer_message(f"{path}: {why}, so that GeoPackage is kept as {aside}"))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
         for extra in (tmp.with_name(tmp.name + "-journal"), tmp.with_name(tmp.name + "-wal")):
             extra.unlink(missing_ok=True)
     if ledger:
-        save_ledger(ledger, record, path, context)
+        save_ledger(ledger, ledger_record, path, context)
+    if record:
+        record_written(record, path, contents)
     return written
 
 

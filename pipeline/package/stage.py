@@ -18,6 +18,7 @@ from ..units import build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .geopackage import write_geopackage
 from .gpkg import collect_layers
+from .kept import keep_saved_project, record_written
 from .project import write_project
 from .raster import commune_rasters, grid, grid_key, laid_to_file, mosaic_to_file, raster_area_by_code
 from .styles import write_style_files
@@ -62,14 +63,17 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
     crs = manifest.crs
     gpkg = products["gpkg"]
     layers = write_geopackage(gpkg, collect_layers(work, manifest), crs, ledger=work.gpkg_ledger(gpkg.name),
-                              context=crs.to_wkt())
+                              context=crs.to_wkt(), record=work.written_record(gpkg.name))
     styles = [layer.style for layer in layers if layer.style is not None]
     write_style_files(styles_dir or work.styles_dir, styles)
     template = load_template()
-    write_project(products["project"], gpkg, layers, crs,
+    project = products["project"]
+    keep_saved_project(work.written_record(project.name), project)
+    write_project(project, gpkg, layers, crs,
                   f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}",
                   template.maps["title"].format(year=manifest.year),
                   template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms.replace("'", "′")))
+    record_written(work.written_record(project.name), project)
 
 
 def current_province_cells(work: WorkDir, communes: list[str], grid: str) -> set[str]:

@@ -1,0 +1,210 @@
+"""What a planner makes in the GeoPackage and the QGIS project after kiemke
+wrote them, kept when a later run writes them again.
+
+kiemke records each of the two files as it wrote it: its size and time, the
+digest of the project's XML, and for the GeoPackage the time GDAL stamps on a
+layer it changes (``gpkg_contents.last_change``) and a digest of each style
+row. What differs from that record is the planner's work in QGIS:
+
+- the GeoPackage's layers and tables of the planner's own, the styles saved
+  from QGIS (rows kiemke did not write as they are) and the projects QGIS
+  stored in it are carried into the new GeoPackage; a style saved as a layer's
+  default stays its default;
+- a GeoPackage whose kiemke layers were edited (or whose own layer has the
+  name of one kiemke now writes), and a project saved in QGIS, are set aside
+  in the same folder as ``<name>_ban_sua_<time>.<ext>`` (so a project's link
+  to the GeoPackage still holds) before the new file takes the name.
+
+Each is said on the console, in Vietnamese, with what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import zipfile
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyogrio
+
+from ..io import write_json
+from ..messages import officer_message
+
+log = logging.getLogger(__name__)
+
+KIEMKE = "kiemke"  # the owner of the styles kiemke writes
+STYLE_COLUMNS = ("f_table_catalog", "f_table_schema", "f_table_name", "f_geometry_column", "styleName", "styleQML",
+                 "styleSLD", "useAsDefault", "description", "owner", "ui")
+STORED_PROJECTS = "qgis_projects"  # where QGIS keeps the projects saved into a GeoPackage
+
+
+def stamp(path: Path) -> list[list]:
+    """The file and its write-ahead log as they are: name, size, time."""
+    parts = [path, path.with_name(path.name + "-wal")]
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in parts if p.exists()]
+
+
+def _digest(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def project_digest(qgz: Path) -> str:
+    """The digest of the project's XML (the one .qgs in the .qgz)."""
+    with zipfile.ZipFile(qgz) as archive:
+        return _digest(b"".join(archive.read(name) for name in archive.namelist() if name.endswith(".qgs")))
+
+
+def _styles(db: sqlite3.Connection, schema: str = "main") -> dict[int, str]:
+    """The digest of each ``layer_styles`` row by its id, whether it is its
+    layer's default aside (QGIS unsets kiemke's when a planner saves a default)."""
+    if not db.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE name = 'layer_styles'").fetchone():
+        return {}
+    described = [c for c in STYLE_COLUMNS if c != "useAsDefault"]
+    rows = db.execute(f"SELECT id, {', '.join(described)} FROM {schema}.layer_styles").fetchall()
+    return {row[0]: _digest(json.dumps(row[1:], ensure_ascii=False, default=str)) for row in rows}
+
+
+def _tables(db: sqlite3.Connection, schema: str = "main") -> dict[str, str]:
+    """Each layer or table of a GeoPackage and the time it last changed."""
+    return dict(db.execute(f"SELECT table_name, last_change FROM {schema}.gpkg_contents"))
+
+
+def kiemke_contents(gpkg: Path, written: list[str]) -> dict:
+    """What kiemke wrote into ``gpkg``, its layers ``written`` and its styles, before the planner's work joins them."""
+    with closing(sqlite3.connect(gpkg)) as db:
+        layers = {t: when for t, when in _tables(db).items() if t in written or t == "layer_styles"}
+        return {"layers": layers, "styles": sorted(set(_styles(db).values()))}
+
+
+def record_written(record: Path, path: Path, contents: dict | None = None) -> None:
+    """Record ``path`` as kiemke just wrote it (a GeoPackage with ``kiemke_contents``)."""
+    written = {"stamp": stamp(path), **(contents or {})}
+    if path.suffix == ".qgz":
+        written["digest"] = project_digest(path)
+    write_json(record, written)
+
+
+def _read(record: Path, path: Path) -> dict | None:
+    """The record of ``path`` (None when either is missing)."""
+    if not record.exists() or not path.exists():
+        return None
+    return json.loads(record.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class PlannersWork:
+    """What a GeoPackage holds that kiemke did not write."""
+
+    path: Path
+    changed: bool  # since kiemke wrote it (else its work was carried before, and is not told again)
+    tables: list[str]  # layers and tables of the planner's own
+    styles: list[int]  # ``layer_styles`` rows saved from QGIS
+    projects: bool  # projects QGIS stored in the file
+    edited: list[str]  # kiemke's layers edited since it wrote them
+
+
+def planners_work(record: Path, gpkg: Path) -> PlannersWork | None:
+    """What ``gpkg`` holds that kiemke did not write as it is (None when nothing)."""
+    written = _read(record, gpkg)
+    if written is None:
+        return None
+    with closing(sqlite3.connect(gpkg)) as db:
+        now = _tables(db)
+        styles = [i for i, digest in _styles(db).items() if digest not in set(written["styles"])]
+        projects = db.execute(f"SELECT 1 FROM sqlite_master WHERE name = '{STORED_PROJECTS}'").fetchone() is not None
+    ours = written["layers"]
+    work = PlannersWork(gpkg, written["stamp"] != stamp(gpkg), [t for t in now if t not in ours], styles, projects,
+                        [t for t in ours if t != "layer_styles" and t in now and now[t] != ours[t]])
+    return work if work.tables or work.styles or work.projects or work.edited else None
+
+
+def _copy_layer(source: Path, target: Path, name: str, identifier: str, description: str) -> None:
+    """A layer or table of ``source`` into ``target`` through GDAL, with its fids."""
+    meta, table = pyogrio.read_arrow(source, layer=name, return_fids=True)
+    spatial = meta["geometry_type"] is not None
+    pyogrio.write_arrow(table, target, layer=name, driver="GPKG", append=True,
+                        geometry_name=meta["geometry_name"] if spatial else None,
+                        geometry_type=meta["geometry_type"], crs=meta["crs"] if spatial else None,
+                        layer_options={"FID": meta["fid_column"] or "fid", "IDENTIFIER": identifier or name,
+                                       "DESCRIPTION": description or ""})
+
+
+def _copy_styles(db: sqlite3.Connection, ids: list[int]) -> None:
+    """Styles saved from QGIS into the new file (``old`` attached): one of a
+    layer's default makes kiemke's not; one of kiemke's name takes its place."""
+    columns = ", ".join(STYLE_COLUMNS)
+    for style in ids:
+        table, name, default = db.execute("SELECT f_table_name, styleName, useAsDefault FROM old.layer_styles "
+                                          "WHERE id = ?", (style,)).fetchone()
+        if default:
+            db.execute("UPDATE main.layer_styles SET useAsDefault = 0 WHERE f_table_name = ?", (table,))
+        db.execute("DELETE FROM main.layer_styles WHERE f_table_name = ? AND styleName = ? AND owner = ?",
+                   (table, name, KIEMKE))
+        db.execute(f"INSERT INTO main.layer_styles ({columns}) SELECT {columns} FROM old.layer_styles WHERE id = ?",
+                   (style,))
+
+
+def carry_into(work: PlannersWork, gpkg: Path, written: list[str]) -> list[str]:
+    """The planner's work carried into the new ``gpkg`` (whose layers kiemke
+    wrote are ``written``); the reasons the old file must be kept as well
+    (empty when nothing of it would be lost)."""
+    keep = [f"layers kiemke wrote were edited after it wrote them ({', '.join(work.edited)})"] if work.edited else []
+    if clash := [t for t in work.tables if t in written]:
+        keep.append(f"layers added in QGIS have the names of layers kiemke writes ({', '.join(clash)})")
+    with closing(sqlite3.connect(gpkg)) as db:
+        present = _tables(db)  # a GeoPackage patched holds what was carried before
+    tables = [t for t in work.tables if t not in written]
+    with closing(sqlite3.connect(work.path)) as db:
+        described = {t: db.execute("SELECT identifier, description FROM gpkg_contents WHERE table_name = ?",
+                                   (t,)).fetchone() for t in tables if t not in present}
+    for table, (identifier, description) in described.items():
+        _copy_layer(work.path, gpkg, table, identifier, description)
+    with closing(sqlite3.connect(gpkg)) as db:
+        db.execute("ATTACH DATABASE ? AS old", (str(work.path),))
+        with db:  # one transaction
+            _copy_styles(db, work.styles)
+            stored = f"SELECT sql FROM {{}}.sqlite_master WHERE name = '{STORED_PROJECTS}'"
+            if work.projects and not db.execute(stored.format("main")).fetchone():
+                db.execute(db.execute(stored.format("old")).fetchone()[0])
+                db.execute(f"INSERT INTO main.{STORED_PROJECTS} SELECT * FROM old.{STORED_PROJECTS}")
+    carried = "after kiemke wrote the GeoPackage are carried into the new one"
+    said = [*([f"layers added in QGIS {carried}: {', '.join(tables)}"] if tables else []),
+            *([f"{len(work.styles)} styles saved from QGIS {carried}"] if work.styles else []),
+            *(["the projects QGIS stored in the GeoPackage are carried into the new one"] if work.projects else [])]
+    for message in said if work.changed else []:
+        log.warning(officer_message(f"{work.path}: {message}"))
+    return keep
+
+
+def set_aside(path: Path) -> Path:
+    """``path`` renamed ``<name>_ban_sua_<its time>.<ext>`` in its folder (its write-ahead log with it)."""
+    when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d_%H%M%S")
+    aside, n = path.with_name(f"{path.stem}_ban_sua_{when}{path.suffix}"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.stem}_ban_sua_{when}_{n}{path.suffix}")
+    for extra in ("-wal", "-shm"):
+        if (log_file := path.with_name(path.name + extra)).exists():
+            os.replace(log_file, aside.with_name(aside.name + extra))
+    os.replace(path, aside)
+    return aside
+
+
+def keep_saved_project(record: Path, qgz: Path) -> Path | None:
+    """A project saved in QGIS since kiemke wrote it, set aside (said on the console); None when none was."""
+    written = _read(record, qgz)
+    try:
+        saved = written is not None and written["stamp"] != stamp(qgz) and project_digest(qgz) != written["digest"]
+    except (zipfile.BadZipFile, OSError):  # not a project kiemke can read: the planner's all the same
+        saved = written is not None
+    if not saved:
+        return None
+    aside = set_aside(qgz)
+    log.warning(officer_message(f"{qgz}: the QGIS project was saved after kiemke wrote it, so it is kept as {aside}"))
+    return aside
