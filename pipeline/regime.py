@@ -126,6 +126,15 @@ def load_template(name: str | None = None) -> Template:
     return _load_template(name or active_regime())
 
 
+def form_file_names(template: Template) -> frozenset[str]:
+    """The file names (without suffix) of the forms of ``template`` and of
+    every template kiemke ships: the workbooks and CSVs kiemke writes, and no
+    file an officer keeps beside them."""
+    folder = resources.files("pipeline") / "templates"
+    shipped = [_load_template(p.name.removesuffix(".toml")) for p in folder.iterdir() if p.name.endswith(".toml")]
+    return frozenset(spec.file for each in [*shipped, template] for spec in each.forms)
+
+
 @cache
 def _load_template(name: str) -> Template:
     folder = resources.files("pipeline") / "templates"

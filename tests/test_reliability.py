@@ -196,9 +196,15 @@ def test_a_commune_whose_files_go_leaves_the_run_as_if_never_given(tmp_path, sam
     shutil.move(raw / "van_quan/tan_doan", aside)
     signed = work / "maps" / "xa_06307_da_ky.pdf"  # the officer's scan of a signed sheet, kept beside kiemke's
     signed.write_bytes(b"%PDF-1.4 scan")
+    own = [work / "forms/xa/06307/Bieu_01_TKDD (bản đã ký).xlsx",  # Excel's "Save As" beside kiemke's forms
+           work / "forms/xa/06253/Bieu_01_TKDD (bản đã ký).xlsx", work / "forms/huyen/184/ghi_chu.csv"]
+    for path in own:
+        shutil.copy(work / "forms/xa/06253/Bieu_01_TKDD.xlsx", path)
     said = run()
-    assert signed.exists()
-    signed.unlink()
+    assert signed.exists() and all(path.exists() for path in own)
+    for path in [signed, *own]:
+        path.unlink()
+    (work / "forms/xa/06307").rmdir()  # it held the officer's file only
     after = _outputs(work)
     assert sorted(after) == sorted(before)
     assert [name for name in after if after[name] != before[name]] == ["reports/ingest.md"]  # it says so:

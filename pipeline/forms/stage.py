@@ -16,7 +16,7 @@ from ..errors import KiemkeError
 from ..io import up_to_date, write_csv, write_text
 from ..parallel import SYNC, executor
 from ..records import commune_set, given, remove_unlisted, unit_inputs
-from ..regime import Template, load_template
+from ..regime import Template, form_file_names, load_template
 from ..report import markdown_table
 from ..rounding import commune_cells
 from ..units import Unit, build_units
@@ -139,18 +139,21 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     with executor(scheduler) as pmap:
         pmap(write_unit_forms, [(unit_jobs,) for unit_jobs in jobs.values()], "forms")
     listing = pd.DataFrame(written)
-    remove_unlisted_forms(work, [Path(p) for p in listing["xlsx"]])
+    remove_unlisted_forms(work, [Path(p) for p in listing["xlsx"]], form_file_names(template))
     write_csv(work.report("forms.csv"), listing)
     write_text(work.report("forms.md"), forms_report(listing, inputs.units, template, provenance))
     log.info("forms: %d written under %s", len(listing), work.forms_dir)
     return {"forms": listing, "units": inputs.units, "tables": tables}
 
 
-def remove_unlisted_forms(work: WorkDir, workbooks: list[Path]) -> None:
+def remove_unlisted_forms(work: WorkDir, workbooks: list[Path], names: frozenset[str]) -> None:
     """Remove the forms of units the run no longer has (a commune whose files
-    are gone, a district left without communes) and of forms its regime has not."""
+    are gone, a district left without communes) and of forms its regime has
+    not: files of a form's name (``names``) only, not an officer's own kept
+    beside them (a signed copy, notes)."""
     listed = [*workbooks, *(path.with_suffix(".csv") for path in workbooks)]
-    remove_unlisted([*work.forms_dir.glob("*/*/*.xlsx"), *work.forms_dir.glob("*/*/*.csv")], listed)
+    found = [path for suffix in ("xlsx", "csv") for path in work.forms_dir.glob(f"*/*/*.{suffix}")]
+    remove_unlisted([path for path in found if path.stem in names], listed)
     for folder in work.forms_dir.glob("*/*"):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
