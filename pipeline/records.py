@@ -11,17 +11,24 @@ inputs is kept. Two changes leave no newer file behind:
   statistics) replaced by an older copy, as unzipping or restoring a backup
   gives it: a product takes as input a record of those files' parts, sizes and
   times, rewritten only when they change.
+
+And a product an officer or planner changed by hand (a form typed into, a
+QGIS project saved) is told from one kiemke wrote by a record of the digests
+of what it wrote, and set aside under another name before it is written again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
-from .io import file_stamp, write_json_if_changed
+from .io import file_stamp, write_json, write_json_if_changed
 from .units import Unit
 from .workdir import RunManifest, WorkDir
 
@@ -116,3 +123,38 @@ def _remove(paths: Iterable[Path]) -> list[Path]:
         else:
             path.unlink()
     return removed
+
+
+def digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def record_written_files(record: Path, paths: Iterable[Path]) -> None:
+    """Record the digests of files kiemke just wrote (``record``: by name, one folder's)."""
+    written = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    write_json(record, written | {path.name: digest(path) for path in paths})
+
+
+def keep_hand_edits(record: Path, paths: Iterable[Path]) -> list[tuple[Path, Path]]:
+    """Set aside those of ``paths`` that are not as kiemke last wrote them (by
+    ``record``), before it writes them again: each file and where it is kept.
+    A file kiemke has no record of, or one only copied (same bytes), is not."""
+    written = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    return [(path, set_aside(path)) for path in paths
+            if path.name in written and path.exists() and digest(path) != written[path.name]]
+
+
+def set_aside(path: Path) -> Path:
+    """``path`` renamed ``<name>_ban_sua_<its time>.<ext>`` in its folder (a
+    GeoPackage's write-ahead log with it), where kiemke neither reads nor removes it."""
+    when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d_%H%M%S")
+    aside, n = path.with_name(f"{path.stem}_ban_sua_{when}{path.suffix}"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.stem}_ban_sua_{when}_{n}{path.suffix}")
+    for extra in ("-wal", "-shm"):
+        if (beside := path.with_name(path.name + extra)).exists():
+            os.replace(beside, aside.with_name(aside.name + extra))
+    os.replace(path, aside)
+    return aside

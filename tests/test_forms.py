@@ -1,8 +1,10 @@
 """The Circular 27/2018 forms: read back, checked against independent sums, printed."""
 
 import json
+import os
 import re
 import subprocess
+import time
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -343,3 +345,39 @@ def test_text_is_measured_with_the_printing_fonts_metrics():
     assert lines_needed(name, 10, text_width_pt(name, 10) + 5) == 1
     assert lines_needed(name, 10, text_width_pt(name, 10) - 5) == 2
     assert lines_needed("(15)=(16)+…+(18)", 9, 40) == 2  # one word wider than the column still needs room
+
+
+def test_a_form_typed_into_is_kept_beside_when_kiemke_writes_it_again(sample_run, tmp_path, caplog):
+    """An officer types the preparer's name into a commune's Biểu 01 and saves
+    it in place; another form of the commune is only touched. The commune's
+    figures then come again (a correction): Biểu 01 as typed into is kept
+    beside under another name, kiemke's is written in its place, the touched
+    one is not kept; the officer is told."""
+    import shutil
+
+    from pipeline.forms import run_forms
+    from pipeline.workdir import WorkDir
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: what the sample run left is current
+    folder = work.forms_dir / "xa" / "06253"
+    typed, touched = folder / "Bieu_01_TKDD.xlsx", folder / "Bieu_02_TKDD.xlsx"
+    written = typed.read_bytes()
+    book = openpyxl.load_workbook(typed)
+    book.active["B40"] = "Nguyễn Văn An"
+    book.save(typed)
+    later = max(time.time(), *(p.stat().st_mtime for p in work.root.rglob("*"))) + 5  # newer than all
+    for path in (touched, work.khoanh("06253")):
+        os.utime(path, (later, later))
+    with caplog.at_level("WARNING"):
+        run_forms(work)
+    [aside] = folder.glob("*_ban_sua_*")
+    assert aside.name.startswith("Bieu_01_TKDD_ban_sua_") and aside.suffix == ".xlsx"
+    assert openpyxl.load_workbook(aside).active["B40"].value == "Nguyễn Văn An"
+    assert typed.read_bytes() == written  # the same figures: the same workbook as before
+    assert f"Biểu đã được sửa sau lần chạy trước: bản đó được giữ lại thành {aside}" in caplog.text
+    caplog.clear()
+    os.utime(work.khoanh("06253"), (later + 5, later + 5))
+    with caplog.at_level("WARNING"):
+        run_forms(work)  # nothing typed since: nothing more kept, nothing said
+    assert list(folder.glob("*_ban_sua_*")) == [aside] and caplog.text == ""

@@ -19,8 +19,8 @@ from shapely.geometry import MultiPolygon, box
 from pipeline.io import write_geoparquet
 from pipeline.package.geopackage import write_geopackage
 from pipeline.package.gpkg import GpkgLayer, per_file, whole
-from pipeline.package.kept import keep_saved_project, record_written
 from pipeline.package.styles import LayerStyle
+from pipeline.records import keep_hand_edits, record_written_files
 
 CRS_VN = CRS.from_epsg(9215)
 
@@ -151,19 +151,23 @@ def _project(path: Path, xml: str) -> Path:
     return path
 
 
-def test_a_project_saved_in_qgis_is_kept_beside_and_one_only_copied_is_not(tmp_path, caplog):
-    qgz, record = _project(tmp_path / "kk.qgz", "<qgis version='3.22'/>"), tmp_path / "kk.qgz.written.json"
-    record_written(record, qgz)
-    assert keep_saved_project(record, qgz) is None
+def test_a_project_saved_in_qgis_is_kept_beside_and_one_only_copied_is_not(tmp_path):
+    qgz, record = _project(tmp_path / "kk.qgz", "<qgis version='3.22'/>"), tmp_path / "written.json"
+    record_written_files(record, [qgz])
+    assert keep_hand_edits(record, [qgz]) == []
     later = time.time() + 60
     os.utime(qgz, (later, later))  # copied without its times: the same project
-    assert keep_saved_project(record, qgz) is None and qgz.exists()
+    assert keep_hand_edits(record, [qgz]) == [] and qgz.exists()
     _project(qgz, "<qgis version='3.22'><layer name='vung_quy_hoach'/></qgis>")  # saved in QGIS
-    with caplog.at_level("WARNING"):
-        aside = keep_saved_project(record, qgz)
-    assert aside is not None and aside.parent == qgz.parent and not qgz.exists()
+    [(saved, aside)] = keep_hand_edits(record, [qgz])
+    assert saved == qgz and aside.parent == qgz.parent and not qgz.exists()
     assert aside.name.startswith("kk_ban_sua_") and "vung_quy_hoach" in zipfile.ZipFile(aside).read("kk.qgs").decode()
-    assert f"Dự án QGIS đã được lưu lại sau lần chạy trước: dự án đó được giữ lại thành {aside}" in caplog.text
+    _project(qgz, "<qgis version='3.22'/>")  # kiemke's new one, and a second set aside on the same second
+    record_written_files(record, [qgz])
+    _project(qgz, "<qgis/>")
+    os.utime(qgz, (aside.stat().st_mtime, aside.stat().st_mtime))
+    [(_, second)] = keep_hand_edits(record, [qgz])
+    assert second.name == aside.stem + "_2.qgz" and aside.exists()
 
 
 def _planner(qgis_python: str, *args: Path | str) -> dict:

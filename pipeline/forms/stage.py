@@ -14,8 +14,9 @@ import pandas as pd
 from ..change import dominant_previous
 from ..errors import KiemkeError
 from ..io import up_to_date, write_csv, write_text
+from ..messages import officer_message
 from ..parallel import SYNC, executor
-from ..records import commune_set, given, remove_unlisted, unit_inputs
+from ..records import commune_set, given, keep_hand_edits, record_written_files, remove_unlisted, unit_inputs
 from ..regime import Template, form_file_names, load_template
 from ..report import markdown_table
 from ..rounding import commune_cells
@@ -96,12 +97,16 @@ def _printed(spec, unit: Unit, table: pd.DataFrame, inputs: FormInputs, date: st
                        int(inputs.template.regime.get("decimals", 2)))
 
 
-def write_unit_forms(jobs: list[tuple[PrintedForm, Path, Path]]) -> int:
-    """Task: write one unit's workbooks and CSVs; returns how many."""
+def write_unit_forms(jobs: list[tuple[PrintedForm, Path, Path]], record: Path) -> list[tuple[str, str]]:
+    """Task: write one unit's workbooks and CSVs, those changed by hand since
+    kiemke wrote them (by ``record``) set aside first; returns those set aside and where."""
+    paths = [path for _, xlsx, csv in jobs for path in (xlsx, csv)]
+    kept = keep_hand_edits(record, paths)
     for form, xlsx, csv in jobs:
         write_xlsx(xlsx, form)
         write_form_csv(csv, form.table, form.sheet, decimals=form.figure_decimals)
-    return len(jobs)
+    record_written_files(record, paths)
+    return [(str(path), str(aside)) for path, aside in kept]
 
 
 @in_run_regime
@@ -137,13 +142,21 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
         written.append({"form": form.spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
                         "xlsx": str(xlsx)})
     with executor(scheduler) as pmap:
-        pmap(write_unit_forms, [(unit_jobs,) for unit_jobs in jobs.values()], "forms")
+        tasks = [(unit_jobs, _record(work, unit_jobs[0][1].parent)) for unit_jobs in jobs.values()]
+        kept = pmap(write_unit_forms, tasks, "forms")
+    for path, aside in (pair for unit_kept in kept for pair in unit_kept):
+        log.warning(officer_message(f"{path}: the form was changed after kiemke wrote it, so it is kept as {aside}"))
     listing = pd.DataFrame(written)
     remove_unlisted_forms(work, [Path(p) for p in listing["xlsx"]], form_file_names(template))
     write_csv(work.report("forms.csv"), listing)
     write_text(work.report("forms.md"), forms_report(listing, inputs.units, template, provenance))
     log.info("forms: %d written under %s", len(listing), work.forms_dir)
     return {"forms": listing, "units": inputs.units, "tables": tables}
+
+
+def _record(work: WorkDir, folder: Path) -> Path:
+    """The digests of the forms in ``folder`` as kiemke wrote them (``cache/written/forms/<level>/<code>.json``)."""
+    return work.cache_dir / "written" / folder.relative_to(work.root).with_suffix(".json")
 
 
 def remove_unlisted_forms(work: WorkDir, workbooks: list[Path], names: frozenset[str]) -> None:
@@ -154,6 +167,8 @@ def remove_unlisted_forms(work: WorkDir, workbooks: list[Path], names: frozenset
     listed = [*workbooks, *(path.with_suffix(".csv") for path in workbooks)]
     found = [path for suffix in ("xlsx", "csv") for path in work.forms_dir.glob(f"*/*/*.{suffix}")]
     remove_unlisted([path for path in found if path.stem in names], listed)
+    records = (work.cache_dir / "written" / work.forms_dir.name).glob("*/*.json")
+    remove_unlisted(records, {_record(work, path.parent) for path in workbooks})
     for folder in work.forms_dir.glob("*/*"):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()

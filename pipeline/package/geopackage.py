@@ -27,6 +27,7 @@ import pyarrow as pa
 from .. import __version__
 from ..io import union_bounds, write_text
 from ..messages import officer_message
+from ..records import set_aside
 from .gpkg import GpkgLayer, Part
 from .gpkg_write import (
     Chunk,
@@ -38,7 +39,7 @@ from .gpkg_write import (
     write_layer_styles,
     write_layers,
 )
-from .kept import carry_into, kiemke_contents, planners_work, record_written, set_aside
+from .kept import carry_into, kiemke_contents, planners_work, record_written
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ def write_geopackage(path: Path, layers: list[GpkgLayer], crs, ledger: Path | No
     if ledger:
         save_ledger(ledger, ledger_record, path, context)
     if record:
-        record_written(record, path, contents)
+        record_written(record, path, contents or {})
     return written
 
 

@@ -1,21 +1,21 @@
-"""What a planner makes in the GeoPackage and the QGIS project after kiemke
-wrote them, kept when a later run writes them again.
+"""What a planner makes in the GeoPackage after kiemke wrote it, kept when a
+later run writes it again.
 
-kiemke records each of the two files as it wrote it: its size and time, the
-digest of the project's XML, and for the GeoPackage the time GDAL stamps on a
-layer it changes (``gpkg_contents.last_change``) and a digest of each style
-row. What differs from that record is the planner's work in QGIS:
+kiemke records the file as it wrote it: its size and time, the time GDAL
+stamps on each of its layers when it changes one (``gpkg_contents.last_change``)
+and a digest of each style row. What differs from that record is the
+planner's work in QGIS:
 
-- the GeoPackage's layers and tables of the planner's own, the styles saved
-  from QGIS (rows kiemke did not write as they are) and the projects QGIS
-  stored in it are carried into the new GeoPackage; a style saved as a layer's
-  default stays its default;
-- a GeoPackage whose kiemke layers were edited (or whose own layer has the
-  name of one kiemke now writes), and a project saved in QGIS, are set aside
-  in the same folder as ``<name>_ban_sua_<time>.<ext>`` (so a project's link
-  to the GeoPackage still holds) before the new file takes the name.
+- the planner's own layers and tables, the styles saved from QGIS (rows
+  kiemke did not write as they are) and the projects QGIS stored in the file
+  are carried into the new GeoPackage; a style saved as a layer's default
+  stays its default;
+- a GeoPackage whose kiemke layers were edited, or whose own layer has the
+  name of one kiemke now writes, is set aside (``records.set_aside``) before
+  the new file takes its name.
 
-Each is said on the console, in Vietnamese, with what to do.
+Each is said on the console, in Vietnamese, with what to do. (A QGIS
+project saved by the planner is set aside whole: ``records.keep_hand_edits``.)
 """
 
 from __future__ import annotations
@@ -23,12 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sqlite3
-import zipfile
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import pyogrio
@@ -54,12 +51,6 @@ def _digest(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
-def project_digest(qgz: Path) -> str:
-    """The digest of the project's XML (the one .qgs in the .qgz)."""
-    with zipfile.ZipFile(qgz) as archive:
-        return _digest(b"".join(archive.read(name) for name in archive.namelist() if name.endswith(".qgs")))
-
-
 def _styles(db: sqlite3.Connection, schema: str = "main") -> dict[int, str]:
     """The digest of each ``layer_styles`` row by its id, whether it is its
     layer's default aside (QGIS unsets kiemke's when a planner saves a default)."""
@@ -82,12 +73,9 @@ def kiemke_contents(gpkg: Path, written: list[str]) -> dict:
         return {"layers": layers, "styles": sorted(set(_styles(db).values()))}
 
 
-def record_written(record: Path, path: Path, contents: dict | None = None) -> None:
-    """Record ``path`` as kiemke just wrote it (a GeoPackage with ``kiemke_contents``)."""
-    written = {"stamp": stamp(path), **(contents or {})}
-    if path.suffix == ".qgz":
-        written["digest"] = project_digest(path)
-    write_json(record, written)
+def record_written(record: Path, path: Path, contents: dict) -> None:
+    """Record the GeoPackage ``path`` as kiemke just wrote it (``kiemke_contents``)."""
+    write_json(record, {"stamp": stamp(path), **contents})
 
 
 def _read(record: Path, path: Path) -> dict | None:
@@ -180,31 +168,3 @@ def carry_into(work: PlannersWork, gpkg: Path, written: list[str]) -> list[str]:
     for message in said if work.changed else []:
         log.warning(officer_message(f"{work.path}: {message}"))
     return keep
-
-
-def set_aside(path: Path) -> Path:
-    """``path`` renamed ``<name>_ban_sua_<its time>.<ext>`` in its folder (its write-ahead log with it)."""
-    when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d_%H%M%S")
-    aside, n = path.with_name(f"{path.stem}_ban_sua_{when}{path.suffix}"), 1
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.stem}_ban_sua_{when}_{n}{path.suffix}")
-    for extra in ("-wal", "-shm"):
-        if (log_file := path.with_name(path.name + extra)).exists():
-            os.replace(log_file, aside.with_name(aside.name + extra))
-    os.replace(path, aside)
-    return aside
-
-
-def keep_saved_project(record: Path, qgz: Path) -> Path | None:
-    """A project saved in QGIS since kiemke wrote it, set aside (said on the console); None when none was."""
-    written = _read(record, qgz)
-    try:
-        saved = written is not None and written["stamp"] != stamp(qgz) and project_digest(qgz) != written["digest"]
-    except (zipfile.BadZipFile, OSError):  # not a project kiemke can read: the planner's all the same
-        saved = written is not None
-    if not saved:
-        return None
-    aside = set_aside(qgz)
-    log.warning(officer_message(f"{qgz}: the QGIS project was saved after kiemke wrote it, so it is kept as {aside}"))
-    return aside

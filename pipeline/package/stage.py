@@ -11,14 +11,14 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date, write_text
+from ..messages import officer_message
 from ..parallel import call, executor
-from ..records import commune_set, given_boundaries, remove_unlisted, unit_inputs
+from ..records import commune_set, given_boundaries, keep_hand_edits, record_written_files, remove_unlisted, unit_inputs
 from ..regime import load_template
 from ..units import build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .geopackage import write_geopackage
 from .gpkg import collect_layers
-from .kept import keep_saved_project, record_written
 from .project import write_project
 from .raster import commune_rasters, grid, grid_key, laid_to_file, mosaic_to_file, raster_area_by_code
 from .styles import write_style_files
@@ -67,13 +67,15 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
     styles = [layer.style for layer in layers if layer.style is not None]
     write_style_files(styles_dir or work.styles_dir, styles)
     template = load_template()
-    project = products["project"]
-    keep_saved_project(work.written_record(project.name), project)
+    project, record = products["project"], work.written_record(products["project"].name)
+    for saved, aside in keep_hand_edits(record, [project]):
+        log.warning(officer_message(f"{saved}: the QGIS project was saved after kiemke wrote it, "
+                                    f"so it is kept as {aside}"))
     write_project(project, gpkg, layers, crs,
                   f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}",
                   template.maps["title"].format(year=manifest.year),
                   template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms.replace("'", "′")))
-    record_written(work.written_record(project.name), project)
+    record_written_files(record, [project])
 
 
 def current_province_cells(work: WorkDir, communes: list[str], grid: str) -> set[str]:
