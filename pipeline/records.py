@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .io import file_stamp, write_json, write_json_if_changed
+from .messages import officer_message
 from .units import Unit
 from .workdir import RunManifest, WorkDir
 
@@ -158,3 +159,10 @@ def set_aside(path: Path) -> Path:
             os.replace(beside, aside.with_name(aside.name + extra))
     os.replace(path, aside)
     return aside
+
+
+def tell_kept(kept: Iterable[tuple[Path | str, Path | str]], kind: str) -> None:
+    """Say on the console (Vietnamese) where each file changed by hand was kept
+    (``kind``: "form", "QGIS project", "style file")."""
+    for path, aside in kept:
+        log.warning(officer_message(f"{path}: the {kind} was changed after kiemke wrote it, so it is kept as {aside}"))

@@ -194,11 +194,19 @@ def test_what_a_planner_saved_in_qgis_is_there_after_the_next_run(sample_run, qg
     gpkg, qgz = next(work.root.glob("*.gpkg")), next(work.root.glob("*.qgz"))
     done = _planner(qgis_python, "work", qgz, gpkg)
     assert done["style_error"] == "" and done["layer_written"] and done["project_saved"]
+    qml, sld = work.styles_dir / "khoanh_dat.qml", work.styles_dir / "khoanh_dat.sld"
+    qml.write_text("<qgis><!-- kiểu của tổ quy hoạch --></qgis>", encoding="utf-8")  # "Save style as QML" over it
     changed = work.khoanh_files()[1]
     later = max(time.time(), *(p.stat().st_mtime for p in work.root.rglob("*"))) + 5  # newer than all
-    os.utime(changed, (later, later))
+    for path in (changed, sld):  # the SLD only touched
+        os.utime(path, (later, later))
     with caplog.at_level("WARNING"):
         run_package(work, progress=False)
+    [kept_style] = work.styles_dir.glob("*_ban_sua_*")
+    assert kept_style.name.startswith("khoanh_dat_ban_sua_")
+    assert "tổ quy hoạch" in kept_style.read_text(encoding="utf-8")
+    assert "renderer-v2" in qml.read_text(encoding="utf-8")  # kiemke's again
+    assert f"Tệp kiểu hiển thị đã được sửa sau lần chạy trước: bản đó được giữ lại thành {kept_style}" in caplog.text
 
     assert pyogrio.read_info(gpkg, layer="vung_quy_hoach")["features"] == 1
     with sqlite3.connect(gpkg) as db:

@@ -14,9 +14,8 @@ import pandas as pd
 from ..change import dominant_previous
 from ..errors import KiemkeError
 from ..io import up_to_date, write_csv, write_text
-from ..messages import officer_message
 from ..parallel import SYNC, executor
-from ..records import commune_set, given, keep_hand_edits, record_written_files, remove_unlisted, unit_inputs
+from ..records import commune_set, given, keep_hand_edits, record_written_files, remove_unlisted, tell_kept, unit_inputs
 from ..regime import Template, form_file_names, load_template
 from ..report import markdown_table
 from ..rounding import commune_cells
@@ -144,8 +143,7 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     with executor(scheduler) as pmap:
         tasks = [(unit_jobs, _record(work, unit_jobs[0][1].parent)) for unit_jobs in jobs.values()]
         kept = pmap(write_unit_forms, tasks, "forms")
-    for path, aside in (pair for unit_kept in kept for pair in unit_kept):
-        log.warning(officer_message(f"{path}: the form was changed after kiemke wrote it, so it is kept as {aside}"))
+    tell_kept((pair for unit_kept in kept for pair in unit_kept), "form")
     listing = pd.DataFrame(written)
     remove_unlisted_forms(work, [Path(p) for p in listing["xlsx"]], form_file_names(template))
     write_csv(work.report("forms.csv"), listing)

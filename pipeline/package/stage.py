@@ -11,9 +11,16 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date, write_text
-from ..messages import officer_message
 from ..parallel import call, executor
-from ..records import commune_set, given_boundaries, keep_hand_edits, record_written_files, remove_unlisted, unit_inputs
+from ..records import (
+    commune_set,
+    given_boundaries,
+    keep_hand_edits,
+    record_written_files,
+    remove_unlisted,
+    tell_kept,
+    unit_inputs,
+)
 from ..regime import load_template
 from ..units import build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
@@ -64,13 +71,14 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
     gpkg = products["gpkg"]
     layers = write_geopackage(gpkg, collect_layers(work, manifest), crs, ledger=work.gpkg_ledger(gpkg.name),
                               context=crs.to_wkt(), record=work.written_record(gpkg.name))
-    styles = [layer.style for layer in layers if layer.style is not None]
-    write_style_files(styles_dir or work.styles_dir, styles)
+    styles, folder = [layer.style for layer in layers if layer.style is not None], styles_dir or work.styles_dir
+    record = work.cache_dir / "written" / "styles.json"
+    tell_kept(keep_hand_edits(record, [folder / f"{s.layer}{ext}" for s in styles for ext in (".qml", ".sld")]),
+              "style file")
+    record_written_files(record, write_style_files(folder, styles))
     template = load_template()
     project, record = products["project"], work.written_record(products["project"].name)
-    for saved, aside in keep_hand_edits(record, [project]):
-        log.warning(officer_message(f"{saved}: the QGIS project was saved after kiemke wrote it, "
-                                    f"so it is kept as {aside}"))
+    tell_kept(keep_hand_edits(record, [project]), "QGIS project")
     write_project(project, gpkg, layers, crs,
                   f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}",
                   template.maps["title"].format(year=manifest.year),
