@@ -381,3 +381,15 @@ def test_a_form_typed_into_is_kept_beside_when_kiemke_writes_it_again(sample_run
     with caplog.at_level("WARNING"):
         run_forms(work)  # nothing typed since: nothing more kept, nothing said
     assert list(folder.glob("*_ban_sua_*")) == [aside] and caplog.text == ""
+
+    from pipeline.forms.stage import remove_unlisted_forms
+    from pipeline.regime import form_file_names, load_template
+
+    book = openpyxl.load_workbook(typed)
+    book.active["B40"] = "Trần Thị Bình"
+    book.save(typed)
+    others = [path for path in work.forms_dir.glob("*/*/*.xlsx") if path.parent != folder]
+    remove_unlisted_forms(work, others, form_file_names(load_template()))  # the commune leaves the run
+    assert not (folder / "Bieu_02_TKDD.xlsx").exists() and not typed.exists()
+    [second] = set(folder.glob("*_ban_sua_*")) - {aside}  # typed into: kept, not removed
+    assert openpyxl.load_workbook(second).active["B40"].value == "Trần Thị Bình"

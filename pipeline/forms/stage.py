@@ -162,9 +162,12 @@ def remove_unlisted_forms(work: WorkDir, workbooks: list[Path], names: frozenset
     are gone, a district left without communes) and of forms its regime has
     not: files of a form's name (``names``) only, not an officer's own kept
     beside them (a signed copy, notes)."""
-    listed = [*workbooks, *(path.with_suffix(".csv") for path in workbooks)]
+    listed = {*workbooks, *(path.with_suffix(".csv") for path in workbooks)}
     found = [path for suffix in ("xlsx", "csv") for path in work.forms_dir.glob(f"*/*/*.{suffix}")]
-    remove_unlisted([path for path in found if path.stem in names], listed)
+    stale = [path for path in found if path.stem in names and path not in listed]
+    for folder in sorted({path.parent for path in stale}):  # one typed into is kept, not removed
+        tell_kept(keep_hand_edits(_record(work, folder), [path for path in stale if path.parent == folder]), "form")
+    remove_unlisted(stale, listed)
     records = (work.cache_dir / "written" / work.forms_dir.name).glob("*/*.json")
     remove_unlisted(records, {_record(work, path.parent) for path in workbooks})
     for folder in work.forms_dir.glob("*/*"):

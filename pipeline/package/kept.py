@@ -51,19 +51,19 @@ def _digest(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
-def _styles(db: sqlite3.Connection, schema: str = "main") -> dict[int, str]:
+def _styles(db: sqlite3.Connection) -> dict[int, str]:
     """The digest of each ``layer_styles`` row by its id, whether it is its
     layer's default aside (QGIS unsets kiemke's when a planner saves a default)."""
-    if not db.execute(f"SELECT 1 FROM {schema}.sqlite_master WHERE name = 'layer_styles'").fetchone():
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'layer_styles'").fetchone():
         return {}
     described = [c for c in STYLE_COLUMNS if c != "useAsDefault"]
-    rows = db.execute(f"SELECT id, {', '.join(described)} FROM {schema}.layer_styles").fetchall()
+    rows = db.execute(f"SELECT id, {', '.join(described)} FROM layer_styles").fetchall()
     return {row[0]: _digest(json.dumps(row[1:], ensure_ascii=False, default=str)) for row in rows}
 
 
-def _tables(db: sqlite3.Connection, schema: str = "main") -> dict[str, str]:
+def _tables(db: sqlite3.Connection) -> dict[str, str]:
     """Each layer or table of a GeoPackage and the time it last changed."""
-    return dict(db.execute(f"SELECT table_name, last_change FROM {schema}.gpkg_contents"))
+    return dict(db.execute("SELECT table_name, last_change FROM gpkg_contents"))
 
 
 def kiemke_contents(gpkg: Path, written: list[str]) -> dict:
@@ -104,7 +104,8 @@ def planners_work(record: Path, gpkg: Path) -> PlannersWork | None:
         return None
     with closing(sqlite3.connect(gpkg)) as db:
         now = _tables(db)
-        styles = [i for i, digest in _styles(db).items() if digest not in set(written["styles"])]
+        recorded = set(written["styles"])
+        styles = [i for i, digest in _styles(db).items() if digest not in recorded]
         projects = db.execute(f"SELECT 1 FROM sqlite_master WHERE name = '{STORED_PROJECTS}'").fetchone() is not None
     ours = written["layers"]
     work = PlannersWork(gpkg, written["stamp"] != stamp(gpkg), [t for t in now if t not in ours], styles, projects,
