@@ -10,10 +10,13 @@ import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+import rasterio
 from pyproj import CRS
+from rasterio.transform import from_origin
 from shapely.geometry import MultiPolygon, box
 
 from pipeline.io import write_geoparquet
@@ -138,11 +141,21 @@ def test_a_geopackage_whose_kiemke_layers_were_edited_is_kept_beside(tmp_path, c
     assert len(run.aside()) == 2 and "trùng tên với lớp do kiemke ghi (bien_dong)" in caplog.text
     assert list(pyogrio.read_dataframe(run.gpkg, layer="bien_dong")["n"]) == [3]
 
+    caplog.clear()  # a raster put into the GeoPackage (GDAL keeps it as tiles): not copied, so the file is kept
+    with rasterio.open(run.gpkg, "w", driver="GPKG", width=4, height=4, count=1, dtype="uint8", crs="EPSG:9215",
+                       transform=from_origin(0, 4, 1, 1), RASTER_TABLE="anh_ve_tinh", APPEND_SUBDATASET="YES") as tif:
+        tif.write(np.ones((1, 4, 4), dtype="uint8"))
+    with caplog.at_level("WARNING"):
+        run.write(extra=("bien_dong",))
+    assert "không chép sang tệp mới được, như ảnh raster (anh_ve_tinh)" in caplog.text and len(run.aside()) == 3
+    assert [name for name in run.aside() if sqlite3.connect(run.gpkg.parent / name).execute(
+        "SELECT 1 FROM gpkg_contents WHERE table_name = 'anh_ve_tinh'").fetchone()]
+
     caplog.clear()  # written again, nothing changed by anyone: nothing said, nothing kept beside
     run.parcels(["LUC"])
     with caplog.at_level("WARNING"):
         run.write(extra=("bien_dong",))
-    assert caplog.text == "" and len(run.aside()) == 2
+    assert caplog.text == "" and len(run.aside()) == 3
 
 
 def _project(path: Path, xml: str) -> Path:

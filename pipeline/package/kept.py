@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyogrio
+import pyogrio.errors
 
 from ..io import write_json
 from ..messages import officer_message
@@ -39,6 +40,7 @@ KIEMKE = "kiemke"  # the owner of the styles kiemke writes
 STYLE_COLUMNS = ("f_table_catalog", "f_table_schema", "f_table_name", "f_geometry_column", "styleName", "styleQML",
                  "styleSLD", "useAsDefault", "description", "owner", "ui")
 STORED_PROJECTS = "qgis_projects"  # where QGIS keeps the projects saved into a GeoPackage
+VECTOR = ("features", "attributes", "aspatial")  # what GDAL copies as vector data ("aspatial": before GeoPackage 1.2)
 
 
 def stamp(path: Path) -> list[list]:
@@ -124,6 +126,25 @@ def _copy_layer(source: Path, target: Path, name: str, identifier: str, descript
                                        "DESCRIPTION": description or ""})
 
 
+def _carry_layers(source: Path, target: Path, tables: list[str]) -> list[str]:
+    """Copy the layers and tables ``tables`` of ``source`` that ``target`` has
+    not (a GeoPackage patched holds what was carried before); those GDAL
+    cannot copy as vector data (a raster's tiles)."""
+    with closing(sqlite3.connect(target)) as db:
+        present = _tables(db)
+    with closing(sqlite3.connect(source)) as db:
+        described = {t: db.execute("SELECT data_type, identifier, description FROM gpkg_contents WHERE table_name = ?",
+                                   (t,)).fetchone() for t in tables if t not in present}
+    left = [t for t, (kind, _, _) in described.items() if kind not in VECTOR]
+    for table, (_, identifier, description) in described.items():
+        try:
+            if table not in left:
+                _copy_layer(source, target, table, identifier, description)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
+            left.append(table)
+    return left
+
+
 def _copy_styles(db: sqlite3.Connection, ids: list[int]) -> None:
     """Styles saved from QGIS into the new file (``old`` attached): one of a
     layer's default makes kiemke's not; one of kiemke's name takes its place."""
@@ -146,14 +167,10 @@ def carry_into(work: PlannersWork, gpkg: Path, written: list[str]) -> list[str]:
     keep = [f"layers kiemke wrote were edited after it wrote them ({', '.join(work.edited)})"] if work.edited else []
     if clash := [t for t in work.tables if t in written]:
         keep.append(f"layers added in QGIS have the names of layers kiemke writes ({', '.join(clash)})")
-    with closing(sqlite3.connect(gpkg)) as db:
-        present = _tables(db)  # a GeoPackage patched holds what was carried before
-    tables = [t for t in work.tables if t not in written]
-    with closing(sqlite3.connect(work.path)) as db:
-        described = {t: db.execute("SELECT identifier, description FROM gpkg_contents WHERE table_name = ?",
-                                   (t,)).fetchone() for t in tables if t not in present}
-    for table, (identifier, description) in described.items():
-        _copy_layer(work.path, gpkg, table, identifier, description)
+    left = _carry_layers(work.path, gpkg, [t for t in work.tables if t not in written])
+    if left:
+        keep.append(f"layers added in QGIS that kiemke cannot copy into the new one ({', '.join(left)})")
+    tables = [t for t in work.tables if t not in written and t not in left]
     with closing(sqlite3.connect(gpkg)) as db:
         db.execute("ATTACH DATABASE ? AS old", (str(work.path),))
         with db:  # one transaction
