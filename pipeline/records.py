@@ -131,17 +131,29 @@ def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def digests_record(work: WorkDir, folder: Path) -> Path:
+    """Where the digests of the files kiemke writes into ``folder`` are kept:
+    ``cache/written/<folder under the work directory>.json`` (a folder
+    elsewhere: by its name)."""
+    below = folder.relative_to(work.root) if folder.is_relative_to(work.root) else Path(folder.name)
+    return work.cache_dir / "written" / below.with_suffix(".json")
+
+
+def _written(record: Path) -> dict[str, str]:
+    """The digests a record holds, by file name (none when there is no record)."""
+    return json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+
+
 def record_written_files(record: Path, paths: Iterable[Path]) -> None:
     """Record the digests of files kiemke just wrote (``record``: by name, one folder's)."""
-    written = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
-    write_json(record, written | {path.name: digest(path) for path in paths})
+    write_json(record, _written(record) | {path.name: digest(path) for path in paths})
 
 
 def keep_hand_edits(record: Path, paths: Iterable[Path]) -> list[tuple[Path, Path]]:
     """Set aside those of ``paths`` that are not as kiemke last wrote them (by
     ``record``), before it writes them again: each file and where it is kept.
     A file kiemke has no record of, or one only copied (same bytes), is not."""
-    written = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    written = _written(record)
     return [(path, set_aside(path)) for path in paths
             if path.name in written and path.exists() and digest(path) != written[path.name]]
 

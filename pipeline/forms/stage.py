@@ -15,7 +15,16 @@ from ..change import dominant_previous
 from ..errors import KiemkeError
 from ..io import up_to_date, write_csv, write_text
 from ..parallel import SYNC, executor
-from ..records import commune_set, given, keep_hand_edits, record_written_files, remove_unlisted, tell_kept, unit_inputs
+from ..records import (
+    commune_set,
+    digests_record,
+    given,
+    keep_hand_edits,
+    record_written_files,
+    remove_unlisted,
+    tell_kept,
+    unit_inputs,
+)
 from ..regime import Template, form_file_names, load_template
 from ..report import markdown_table
 from ..rounding import commune_cells
@@ -141,7 +150,7 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
         written.append({"form": form.spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
                         "xlsx": str(xlsx)})
     with executor(scheduler) as pmap:
-        tasks = [(unit_jobs, _record(work, unit_jobs[0][1].parent)) for unit_jobs in jobs.values()]
+        tasks = [(unit_jobs, digests_record(work, unit_jobs[0][1].parent)) for unit_jobs in jobs.values()]
         kept = pmap(write_unit_forms, tasks, "forms")
     tell_kept((pair for unit_kept in kept for pair in unit_kept), "form")
     listing = pd.DataFrame(written)
@@ -150,11 +159,6 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     write_text(work.report("forms.md"), forms_report(listing, inputs.units, template, provenance))
     log.info("forms: %d written under %s", len(listing), work.forms_dir)
     return {"forms": listing, "units": inputs.units, "tables": tables}
-
-
-def _record(work: WorkDir, folder: Path) -> Path:
-    """The digests of the forms in ``folder`` as kiemke wrote them (``cache/written/forms/<level>/<code>.json``)."""
-    return work.cache_dir / "written" / folder.relative_to(work.root).with_suffix(".json")
 
 
 def remove_unlisted_forms(work: WorkDir, workbooks: list[Path], names: frozenset[str]) -> None:
@@ -166,10 +170,11 @@ def remove_unlisted_forms(work: WorkDir, workbooks: list[Path], names: frozenset
     found = [path for suffix in ("xlsx", "csv") for path in work.forms_dir.glob(f"*/*/*.{suffix}")]
     stale = [path for path in found if path.stem in names and path not in listed]
     for folder in sorted({path.parent for path in stale}):  # one typed into is kept, not removed
-        tell_kept(keep_hand_edits(_record(work, folder), [path for path in stale if path.parent == folder]), "form")
+        typed = keep_hand_edits(digests_record(work, folder), [path for path in stale if path.parent == folder])
+        tell_kept(typed, "form")
     remove_unlisted(stale, listed)
-    records = (work.cache_dir / "written" / work.forms_dir.name).glob("*/*.json")
-    remove_unlisted(records, {_record(work, path.parent) for path in workbooks})
+    records = digests_record(work, work.forms_dir).with_suffix("").glob("*/*.json")
+    remove_unlisted(records, {digests_record(work, path.parent) for path in workbooks})
     for folder in work.forms_dir.glob("*/*"):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()

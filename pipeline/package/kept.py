@@ -49,10 +49,6 @@ def stamp(path: Path) -> list[list]:
     return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in parts if p.exists()]
 
 
-def _digest(data: bytes | str) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
-
-
 def _styles(db: sqlite3.Connection) -> dict[int, str]:
     """The digest of each ``layer_styles`` row by its id, whether it is its
     layer's default aside (QGIS unsets kiemke's when a planner saves a default)."""
@@ -60,7 +56,8 @@ def _styles(db: sqlite3.Connection) -> dict[int, str]:
         return {}
     described = [c for c in STYLE_COLUMNS if c != "useAsDefault"]
     rows = db.execute(f"SELECT id, {', '.join(described)} FROM layer_styles").fetchall()
-    return {row[0]: _digest(json.dumps(row[1:], ensure_ascii=False, default=str)) for row in rows}
+    return {row[0]: hashlib.sha256(json.dumps(row[1:], ensure_ascii=False, default=str).encode()).hexdigest()
+            for row in rows}
 
 
 def _tables(db: sqlite3.Connection) -> dict[str, str]:

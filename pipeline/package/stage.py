@@ -14,6 +14,7 @@ from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date,
 from ..parallel import call, executor
 from ..records import (
     commune_set,
+    digests_record,
     given_boundaries,
     keep_hand_edits,
     record_written_files,
@@ -72,7 +73,7 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
     layers = write_geopackage(gpkg, collect_layers(work, manifest), crs, ledger=work.gpkg_ledger(gpkg.name),
                               context=crs.to_wkt(), record=work.written_record(gpkg.name))
     styles, folder = [layer.style for layer in layers if layer.style is not None], styles_dir or work.styles_dir
-    record = work.cache_dir / "written" / "styles.json"
+    record = digests_record(work, folder)
     tell_kept(keep_hand_edits(record, [folder / f"{s.layer}{ext}" for s in styles for ext in (".qml", ".sld")]),
               "style file")
     record_written_files(record, write_style_files(folder, styles))
