@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -151,9 +151,14 @@ def record_written_files(record: Path, paths: Iterable[Path]) -> None:
 
 def keep_hand_edits(record: Path, paths: Iterable[Path]) -> list[tuple[Path, Path]]:
     """Set aside those of ``paths`` that are not as kiemke last wrote them (by
-    ``record``), before it writes them again: each file and where it is kept.
-    A file kiemke has no record of, or one only copied (same bytes), is not."""
-    written = _written(record)
+    ``record``), before it writes them again: each file and where it is kept."""
+    return set_aside_changed(paths, _written(record))
+
+
+def set_aside_changed(paths: Iterable[Path], written: Mapping[str, str]) -> list[tuple[Path, Path]]:
+    """Set aside those of ``paths`` whose digest is not the one ``written``
+    (by file name) records: each file and where it is kept. A file with no
+    recorded digest, or one only copied (same bytes), is not."""
     return [(path, set_aside(path)) for path in paths
             if path.name in written and path.exists() and digest(path) != written[path.name]]
 
@@ -175,6 +180,6 @@ def set_aside(path: Path) -> Path:
 
 def tell_kept(kept: Iterable[tuple[Path | str, Path | str]], kind: str) -> None:
     """Say on the console (Vietnamese) where each file changed by hand was kept
-    (``kind``: "form", "QGIS project", "style file")."""
+    (``kind``: "form", "QGIS project", "style file", "map sheet")."""
     for path, aside in kept:
         log.warning(officer_message(f"{path}: the {kind} was changed after kiemke wrote it, so it is kept as {aside}"))

@@ -1,5 +1,6 @@
 """Tiny inline geometry for the tests: squares, grids and frames in Lạng Sơn's
-VN-2000 / TM-3 107°15′ (EPSG:9215), metres."""
+VN-2000 / TM-3 107°15′ (EPSG:9215), metres; and what officers do to the outputs
+(a note added to a map sheet)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,20 @@ def one_commune_without_boundaries(sample_run, out) -> tuple[str, dict]:
     manifest["boundaries"] = None
     work.manifest.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     return keep, manifest
+
+
+def annotate_pdf(path, note: str) -> None:
+    """Add a sticky note to a PDF's first page and save it in place, incrementally, as Acrobat's Ctrl+S does."""
+    import pymupdf
+
+    with pymupdf.open(path) as pdf:
+        pdf[0].add_text_annot((100, 100), note)
+        pdf.saveIncr()
+
+
+def pdf_notes(path) -> list[str]:
+    """The text of the notes on a PDF's first page."""
+    import pymupdf
+
+    with pymupdf.open(path) as pdf:
+        return [annot.info["content"] for annot in pdf[0].annots()]

@@ -1083,3 +1083,42 @@ def test_inset_of_a_commune_of_no_known_district_shows_the_province(with_context
         content = sheet_content(known, khoanh.assign(commune_code="1"), bounds, load_template(), year=2019,
                                 meridian_dms="107°15'")
         assert content.inset_title == "SƠ ĐỒ VỊ TRÍ XÃ TRONG HUYỆN" and len(content.inset_context) == 2
+
+
+def test_a_sheet_annotated_in_place_is_kept_beside_when_drawn_again(sample_run, tmp_path, caplog):
+    """An officer adds a note to a commune's sheet in Acrobat and saves it in
+    place; its preview is only touched. The commune's khoanh then come again
+    (a correction): the annotated sheet is kept beside under another name,
+    kiemke's is drawn in its place, the touched preview is not kept; the
+    officer is told. Drawn again with no note added since: nothing more kept."""
+    import os
+    import shutil
+    import time
+
+    from pipeline.maps import run_maps
+    from tests.helpers import annotate_pdf, pdf_notes
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: what the sample run left is current
+    sheet = work.maps_dir / "xa_06253.pdf"
+    drawn = sheet.read_bytes()
+    annotate_pdf(sheet, "Ủy ban: xem lại khoanh đất rừng phía bắc")
+    later = max(time.time(), *(p.stat().st_mtime for p in work.root.rglob("*"))) + 5  # newer than all
+    os.utime(work.khoanh("06253"), (later, later))
+    for path in [*work.maps_dir.iterdir(), sheet.with_suffix(".png")]:
+        if not path.name.startswith("xa_06253.") or path.suffix == ".png":  # only the commune's sheet is drawn
+            os.utime(path, (later + 5, later + 5))
+    with caplog.at_level("WARNING"):
+        run_maps(work, progress=False)
+    [aside] = work.maps_dir.glob("*_ban_sua_*")
+    assert aside.name.startswith("xa_06253_ban_sua_") and aside.suffix == ".pdf"
+    assert pdf_notes(aside) == ["Ủy ban: xem lại khoanh đất rừng phía bắc"] and pdf_notes(sheet) == []
+    assert sheet.read_bytes() == drawn  # the same khoanh: the same sheet as before the note
+    assert f"Tờ bản đồ đã được lưu lại (ghi chú, sửa) sau khi kiemke vẽ: bản đó được giữ lại thành {aside}" \
+        in caplog.text
+    caplog.clear()
+    sheet.with_suffix(".png").unlink()  # drawn again, as a sheet deleted by hand is
+    with caplog.at_level("WARNING"):
+        run_maps(work, progress=False)
+    assert sheet.with_suffix(".png").exists() and list(work.maps_dir.glob("*_ban_sua_*")) == [aside]
+    assert caplog.text == ""

@@ -24,7 +24,7 @@ from pipeline.messages import officer_message
 from pipeline.workdir import WorkDir
 from tests.conftest import file_hashes, sample_config
 from tests.golden import gpkg_tables
-from tests.helpers import square
+from tests.helpers import annotate_pdf, pdf_notes, square
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,9 +200,15 @@ def test_a_commune_whose_files_go_leaves_the_run_as_if_never_given(tmp_path, sam
            work / "forms/xa/06253/Bieu_01_TKDD (bản đã ký).xlsx", work / "forms/huyen/184/ghi_chu.csv"]
     for path in own:
         shutil.copy(work / "forms/xa/06253/Bieu_01_TKDD.xlsx", path)
+    imagery = work / "rasters/anh_ve_tinh_2019.tif"  # a planner's own GeoTIFF beside kiemke's
+    shutil.copy(work / "rasters/xa_06307.tif", imagery)
+    annotate_pdf(work / "maps/xa_06307.pdf", "Kiểm tra lại ranh giới")  # the gone commune's sheet, noted in Acrobat
     said = run()
-    assert signed.exists() and all(path.exists() for path in own)
-    for path in [signed, *own]:
+    assert signed.exists() and imagery.exists() and all(path.exists() for path in own)
+    [noted] = (work / "maps").glob("xa_06307_ban_sua_*.pdf")  # kept, not removed with the commune's sheet
+    assert pdf_notes(noted) == ["Kiểm tra lại ranh giới"] and not (work / "maps/xa_06307.pdf").exists()
+    assert f"bản đó được giữ lại thành {noted}" in said
+    for path in [signed, *own, imagery, noted]:
         path.unlink()
     (work / "forms/xa/06307").rmdir()  # it held the officer's file only
     after = _outputs(work)

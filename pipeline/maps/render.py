@@ -34,6 +34,7 @@ from matplotlib.textpath import TextPath  # noqa: E402
 
 from ..drawing import PT_PER_MM, dissolved_outline_path, fill, outline_path, pt, stroke  # noqa: E402
 from ..io import atomic_path, write_json  # noqa: E402
+from ..records import digest  # noqa: E402
 from ..report import vn_number  # noqa: E402
 from ..symbology import BOUNDARY_STYLES, GAP_COLOR, GAP_EDGE, GAP_HATCH, MISSING_COLOUR  # noqa: E402
 from .content import SheetContent  # noqa: E402
@@ -362,6 +363,7 @@ def render_sheet(layout: SheetLayout, content: SheetContent, pdf: Path, png: Pat
     boxes = _page_boxes(layout, placed) if len(placed) else pd.DataFrame(
         columns=["kind", "text", "x_mm", "y_mm", "w_mm", "h_mm", "angle"])
     result = RenderResult(layout, boxes, {**panel, "symbols": symbols}, coverage, px)
+    written = {path.name: digest(path) for path in (pdf, png) if path is not None}  # to tell a sheet annotated
     write_json(pdf.with_suffix(".json"), {**result.to_json(), **(extra or {}),
-                                          "label_boxes_mm": boxes.round(3).values.tolist()})
+                                          "label_boxes_mm": boxes.round(3).values.tolist(), "written": written})
     return result

@@ -24,7 +24,7 @@ import shapely
 from ..errors import StageInputMissing
 from ..io import geoparquet_bounds, read_attributes, read_geoparquets, union_bounds, up_to_date, write_text
 from ..parallel import executor
-from ..records import commune_set, given_boundaries, remove_unlisted, unit_inputs
+from ..records import commune_set, given_boundaries, remove_unlisted, set_aside_changed, tell_kept, unit_inputs
 from ..regime import load_template
 from ..report import markdown_table, vn_number
 from ..rounding import natural_area_cells
@@ -53,19 +53,30 @@ def map_sheet_to_files(workdir: str, unit: Unit, scale_step: int, dpi: int, temp
     manifest = work.read_manifest()
     stem = work.map_stem(unit.level, unit.code, kind)
     files = layer_files(work, unit, kind)
-    if not up_to_date(sheet_outputs(stem), sheet_inputs(work, manifest, unit, files)) \
-            and not draw_sheet(work, manifest, unit, kind, files, scale_step, dpi, template_name):
-        for path in sheet_outputs(stem):
-            path.unlink(missing_ok=True)
-        return {"sheet": stem.name, "unit": unit.name, "code": unit.code, "natural_ha": 0.0, "scale": None,
-                "paper": "", "note": "không có tờ bản đồ: không có khoanh đất, không có ranh giới",
-                "labelled": "", "pdf": ""}
-    return sheet_row(stem)
+    if up_to_date(sheet_outputs(stem), sheet_inputs(work, manifest, unit, files)):
+        return sheet_row(stem)
+    kept = keep_annotated(stem)
+    if draw_sheet(work, manifest, unit, kind, files, scale_step, dpi, template_name):
+        return sheet_row(stem) | {"kept": kept}
+    for path in sheet_outputs(stem):
+        path.unlink(missing_ok=True)
+    return {"sheet": stem.name, "unit": unit.name, "code": unit.code, "natural_ha": 0.0, "scale": None,
+            "paper": "", "note": "không có tờ bản đồ: không có khoanh đất, không có ranh giới",
+            "labelled": "", "pdf": "", "kept": kept}
 
 
 def sheet_outputs(stem: Path) -> list[Path]:
     """A sheet's files: the PDF to print, its PNG preview, its JSON record."""
     return [stem.with_suffix(".pdf"), stem.with_suffix(".png"), stem.with_suffix(".json")]
+
+
+def keep_annotated(stem: Path) -> list[tuple[str, str]]:
+    """Set aside a sheet's PDF and PNG saved since kiemke drew them (notes
+    added in Acrobat and saved in place), by the digests its JSON record
+    keeps, before the sheet is drawn again or removed: each file and where it is kept."""
+    record = stem.with_suffix(".json")
+    written = json.loads(record.read_text(encoding="utf-8")).get("written", {}) if record.exists() else {}
+    return [(str(path), str(aside)) for path, aside in set_aside_changed(sheet_outputs(stem)[:2], written)]
 
 
 def layer_files(work: WorkDir, unit: Unit, kind: str) -> list[Path]:
@@ -235,13 +246,16 @@ def report_sheets(plan: SheetsPlan, rows: list[dict]) -> list[dict]:
     ``reports/maps.md`` written. The sheets kiemke drew (those with a JSON
     record) of no unit or kind of the plan are removed: the unknown district's,
     which an earlier version drew, a gone commune's, the change sheets of a run
-    that no longer has a previous inventory; an officer's own file stays."""
+    that no longer has a previous inventory; an officer's own file stays, and
+    a sheet annotated in place is kept beside (:func:`keep_annotated`)."""
     work = plan.work
-    drawn = [path for unit in plan.units for kind in plan.kinds
-             for path in sheet_outputs(work.map_stem(unit.level, unit.code, kind))]
+    drawn = {path for unit in plan.units for kind in plan.kinds
+             for path in sheet_outputs(work.map_stem(unit.level, unit.code, kind))}
     recorded = [record.with_suffix("") for record in work.maps_dir.glob("*.json") if SHEET_NAME.fullmatch(record.name)]
     unknown = [work.map_stem(unit.level, unit.code, kind) for unit in plan.unknown for kind in plan.kinds]
-    remove_unlisted([path for stem in [*recorded, *unknown] for path in sheet_outputs(stem)], drawn)
+    gone = sorted({stem for stem in [*recorded, *unknown] if stem.with_suffix(".json") not in drawn})
+    tell_kept([pair for stem in gone for pair in keep_annotated(stem)], "map sheet")  # annotated: kept, not removed
+    remove_unlisted([path for stem in gone for path in sheet_outputs(stem)], drawn)
     rows += [unknown_district_row(work, unit) for unit in plan.unknown]
     rows = sorted(rows, key=lambda row: row["sheet"])
     write_text(work.report("maps.md"), maps_report(rows, plan.dpi, "change" in plan.kinds))
@@ -267,6 +281,7 @@ def run_maps(work: WorkDir, *, others: Sequence[WorkDir] = (), scale_step: int |
     with executor(scheduler) as pmap:
         drawn = dict(zip(stale, pmap(map_sheet_to_files, [tasks[k][1] for k in stale], "maps" if progress else ""),
                          strict=True))
+    tell_kept([pair for row in drawn.values() for pair in row.pop("kept", [])], "map sheet")
     rows = [drawn[k] if k in drawn else plan.row(task) for k, (plan, task) in enumerate(tasks)]
     done = [report_sheets(plan, [row for (owner, _), row in zip(tasks, rows, strict=True) if owner is plan])
             for plan in drawing]

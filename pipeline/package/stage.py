@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ..records import (
     unit_inputs,
 )
 from ..regime import load_template
-from ..units import build_units
+from ..units import UNNAMED_PREFIX, build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .geopackage import write_geopackage
 from .gpkg import collect_layers
@@ -32,6 +33,10 @@ from .raster import commune_rasters, grid, grid_key, laid_to_file, mosaic_to_fil
 from .styles import write_style_files
 
 log = logging.getLogger(__name__)
+
+#: A GeoTIFF of a commune or district kiemke writes under ``rasters/`` (with GDAL's statistics beside):
+#: its code is a number, or a commune's named after its file.
+RASTER_NAME = re.compile(rf"(xa|huyen)_(\d+|{UNNAMED_PREFIX}.+)\.tif(\.aux\.xml)?")
 
 
 @in_run_regime
@@ -111,7 +116,8 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     drawn = [unit for unit in units if unit.level in ("xa", "huyen") and not unit.unknown_district]
     tif = {unit.key: work.rasters_dir / f"{unit.level}_{unit.code}.tif" for unit in drawn}
     listed = [*tif.values(), *(path.with_suffix(".tif.aux.xml") for path in tif.values())]
-    remove_unlisted(work.rasters_dir.glob("*.tif*"), listed)  # those of units the run no longer has
+    remove_unlisted((path for path in work.rasters_dir.glob("*.tif*") if RASTER_NAME.fullmatch(path.name)),
+                    listed)  # those of units the run no longer has; an officer's own GeoTIFF stays
     areas = {unit.key: raster_area_by_code(tif[unit.key]) for unit in drawn
              if up_to_date([tif[unit.key]], [*unit_inputs(work, unit), work.manifest])}
     districts = [unit for unit in drawn if unit.level == "huyen" and unit.key not in areas]
