@@ -36,11 +36,12 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` on success."""
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` (ending ``suffix``: ".gpkg" for
+    GDAL's GeoPackage driver); rename it over ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())

@@ -3,6 +3,7 @@ the khoanh on new units, the slivers where two boundary surveys disagree, the
 crosswalk, the [units] config, and on the sample the outputs of every new unit."""
 
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
@@ -15,6 +16,7 @@ from pipeline.io import read_geoparquets
 from pipeline.regroup import crosswalk, regroup
 from pipeline.regroup.overlay import OUTSIDE, TWICE
 from pipeline.units import build_units
+from tests.helpers import square
 
 # New units: A (x < 100), B (x > 100.5: a 0.5 m strip between A and B lies in
 # neither), C over the top, overlapping A by a 1 m strip (x 99…100, y > 200).
@@ -199,3 +201,37 @@ def test_one_changed_commune_is_cut_again_and_only_the_units_it_feeds_are_put_to
         (fresh / "units_2025" / "stats" / "crosswalk_2025.csv").read_bytes()
     assert "BHK" in set(pd.read_parquet(units / "khoanh" / "90006.parquet")["landuse"]) | \
         set(pd.read_parquet(units / "khoanh" / "90007.parquet")["landuse"])
+
+
+def test_the_units_khoanh_layer_is_replaced_only_once_written_whole(tmp_path, monkeypatch):
+    """The khoanh on the new units (``khoanh_dat_2025.gpkg``) is written beside
+    and takes its name once whole: a run stopped while writing it (Ctrl+C, power)
+    leaves the one before readable, not a broken GeoPackage newer than its inputs."""
+    import pyarrow as pa
+    import pyogrio
+    from pyproj import CRS
+
+    from pipeline.regroup import stage
+
+    def layer(name: str, unit: str, n: int) -> Path:
+        table = pa.table({"MAXA": [unit] * n, "SOKHOANH": list(range(1, n + 1)),
+                          "geom": shapely.to_wkb(shapely.multipolygons([[square(100 * k)] for k in range(n)]))})
+        with pa.ipc.new_file(tmp_path / name, table.schema) as writer:
+            writer.write_table(table)
+        return tmp_path / name
+
+    path, crs = tmp_path / "units_2025" / "khoanh_dat_2025.gpkg", CRS.from_epsg(9215)
+    path.parent.mkdir()
+    stage.write_khoanh_layer(path, [layer("a.arrow", "27001", 2), layer("b.arrow", "27004", 3)], crs)
+    assert len(pyogrio.read_dataframe(path)) == 5
+
+    def stopped(reader, target, **kwargs):
+        Path(target).write_bytes(b"SQLite format 3\0 half written")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stage.pyogrio, "write_arrow", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        stage.write_khoanh_layer(path, [layer("c.arrow", "27001", 4)], crs)
+    written = pyogrio.read_dataframe(path)
+    assert list(written["MAXA"]) == ["27001"] * 2 + ["27004"] * 3 and written.crs.to_epsg() == 9215
+    assert sorted(p.name for p in path.parent.iterdir()) == ["khoanh_dat_2025.gpkg"]

@@ -128,12 +128,14 @@ def khoanh_layer_table(pieces: pa.Table, unit_name: str) -> pa.Table:
 
 def write_khoanh_layer(path: Path, layers: list[Path], crs: CRS) -> Path:
     """The units' khoanh map layers (:func:`khoanh_layer_table`, Arrow IPC files)
-    as one GeoPackage layer, streamed through Arrow a unit at a time (no geometry decoded)."""
+    as one GeoPackage layer, streamed through Arrow a unit at a time (no geometry
+    decoded), into a file beside that takes ``path``'s name once whole."""
     readers = [pa.ipc.open_file(pa.memory_map(str(p))) for p in layers]
     batches = (reader.get_batch(k) for reader in readers for k in range(reader.num_record_batches))
-    path.unlink(missing_ok=True)
-    pyogrio.write_arrow(pa.RecordBatchReader.from_batches(readers[0].schema, batches), path, layer=path.stem,
-                        driver="GPKG", geometry_name="geom", geometry_type="MultiPolygon", crs=crs.to_wkt())
+    with atomic_path(path, suffix=".gpkg") as tmp:
+        tmp.unlink()  # GDAL makes the GeoPackage
+        pyogrio.write_arrow(pa.RecordBatchReader.from_batches(readers[0].schema, batches), tmp, layer=path.stem,
+                            driver="GPKG", geometry_name="geom", geometry_type="MultiPolygon", crs=crs.to_wkt())
     return path
 
 
