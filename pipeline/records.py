@@ -24,7 +24,8 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -155,6 +156,21 @@ def keep_hand_edits(record: Path, paths: Iterable[Path]) -> list[tuple[Path, Pat
     return set_aside_changed(paths, _written(record))
 
 
+@contextmanager
+def rewriting(record: Path, paths: list[Path]) -> Iterator[list[tuple[Path, Path]]]:
+    """Around kiemke writing ``paths`` again (``record``: their digests as it
+    last wrote them): those changed by hand since are set aside first (each
+    file and where it is kept, yielded); their digests are dropped while they
+    are written, so that a run stopped halfway leaves none to take its new
+    bytes for a hand edit; then the new ones are recorded."""
+    kept = keep_hand_edits(record, paths)
+    written, names = _written(record), {path.name for path in paths}
+    if names & written.keys():
+        write_json(record, {name: value for name, value in written.items() if name not in names})
+    yield kept
+    record_written_files(record, paths)
+
+
 def set_aside_changed(paths: Iterable[Path], written: Mapping[str, str]) -> list[tuple[Path, Path]]:
     """Set aside those of ``paths`` whose digest is not the one ``written``
     (by file name) records: each file and where it is kept. A file with no
@@ -180,6 +196,6 @@ def set_aside(path: Path) -> Path:
 
 def tell_kept(kept: Iterable[tuple[Path | str, Path | str]], kind: str) -> None:
     """Say on the console (Vietnamese) where each file changed by hand was kept
-    (``kind``: "form", "QGIS project", "style file", "map sheet")."""
+    (``kind``: "form", "QGIS project", "style file", "map sheet", "statistics table")."""
     for path, aside in kept:
         log.warning(officer_message(f"{path}: the {kind} was changed after kiemke wrote it, so it is kept as {aside}"))

@@ -1122,3 +1122,37 @@ def test_a_sheet_annotated_in_place_is_kept_beside_when_drawn_again(sample_run, 
         run_maps(work, progress=False)
     assert sheet.with_suffix(".png").exists() and list(work.maps_dir.glob("*_ban_sua_*")) == [aside]
     assert caplog.text == ""
+
+
+def test_a_sheet_whose_drawing_was_stopped_is_not_taken_for_an_annotated_one(sample_run, tmp_path, monkeypatch,
+                                                                             caplog):
+    """The run is stopped while a sheet is drawn again (at another preview
+    resolution): its new PNG is written, its record not yet. The next run
+    draws it again without keeping anything beside: the new bytes are
+    kiemke's, not an officer's notes."""
+    import os
+    import shutil
+    import time
+
+    from pipeline.maps import render, run_maps
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)
+    later = max(time.time(), *(p.stat().st_mtime for p in work.root.rglob("*"))) + 5
+    os.utime(work.khoanh("06253"), (later, later))
+    for path in work.maps_dir.iterdir():
+        if not path.name.startswith("xa_06253."):  # only the commune's sheet is drawn
+            os.utime(path, (later + 5, later + 5))
+
+    def stopped(path, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "write_json", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        run_maps(work, dpi=40, progress=False)
+    monkeypatch.undo()
+    with caplog.at_level("WARNING"):
+        run_maps(work, dpi=40, progress=False)
+    assert not list(work.maps_dir.glob("*_ban_sua_*")) and caplog.text == ""
+    assert set(json.loads((work.maps_dir / "xa_06253.json").read_text(encoding="utf-8"))["written"]) == \
+        {"xa_06253.pdf", "xa_06253.png"}

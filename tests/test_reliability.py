@@ -984,3 +984,28 @@ def test_while_a_cluster_closes_the_loggers_dask_gives_their_own_level_are_quiet
         assert not logging.getLogger("tornado.application").isEnabledFor(logging.ERROR)
         assert not logging.getLogger("distributed.client").isEnabledFor(logging.WARNING)
     assert logging.getLogger("tornado.application").isEnabledFor(logging.ERROR)
+
+
+def test_files_whose_writing_was_stopped_are_not_taken_for_hand_edits(tmp_path):
+    """kiemke writes a unit's forms again and the run is stopped after the
+    first: the next run does not keep it beside as typed into (its bytes are
+    kiemke's), while a form typed into since is kept."""
+    from pipeline.records import rewriting
+
+    record, first, second = tmp_path / "written.json", tmp_path / "Bieu_01_TKDD.xlsx", tmp_path / "Bieu_02_TKDD.xlsx"
+    with rewriting(record, [first, second]) as kept:
+        first.write_bytes(b"2019")
+        second.write_bytes(b"2019")
+    assert kept == []
+    with pytest.raises(KeyboardInterrupt), rewriting(record, [first, second]):
+        first.write_bytes(b"2019, corrected")
+        raise KeyboardInterrupt
+    with rewriting(record, [first, second]) as kept:
+        first.write_bytes(b"2019, corrected")
+        second.write_bytes(b"2019, corrected")
+    assert kept == [] and sorted(p.name for p in tmp_path.iterdir()) == [first.name, second.name, record.name]
+    second.write_bytes(b"2019, corrected; Nguyen Van An")  # typed into
+    with rewriting(record, [first, second]) as kept:
+        second.write_bytes(b"2019, corrected")
+    [(path, aside)] = kept
+    assert path == second and aside.read_bytes().endswith(b"Nguyen Van An")

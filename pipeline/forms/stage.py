@@ -20,8 +20,8 @@ from ..records import (
     digests_record,
     given,
     keep_hand_edits,
-    record_written_files,
     remove_unlisted,
+    rewriting,
     tell_kept,
     unit_inputs,
 )
@@ -108,12 +108,10 @@ def _printed(spec, unit: Unit, table: pd.DataFrame, inputs: FormInputs, date: st
 def write_unit_forms(jobs: list[tuple[PrintedForm, Path, Path]], record: Path) -> list[tuple[str, str]]:
     """Task: write one unit's workbooks and CSVs, those changed by hand since
     kiemke wrote them (by ``record``) set aside first; returns those set aside and where."""
-    paths = [path for _, xlsx, csv in jobs for path in (xlsx, csv)]
-    kept = keep_hand_edits(record, paths)
-    for form, xlsx, csv in jobs:
-        write_xlsx(xlsx, form)
-        write_form_csv(csv, form.table, form.sheet, decimals=form.figure_decimals)
-    record_written_files(record, paths)
+    with rewriting(record, [path for _, xlsx, csv in jobs for path in (xlsx, csv)]) as kept:
+        for form, xlsx, csv in jobs:
+            write_xlsx(xlsx, form)
+            write_form_csv(csv, form.table, form.sheet, decimals=form.figure_decimals)
     return [(str(path), str(aside)) for path, aside in kept]
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 
 from ..errors import StageInputMissing
-from ..io import geoparquet_bounds, read_attributes, read_geoparquets, union_bounds, up_to_date, write_text
+from ..io import geoparquet_bounds, read_attributes, read_geoparquets, union_bounds, up_to_date, write_json, write_text
 from ..parallel import executor
 from ..records import commune_set, given_boundaries, remove_unlisted, set_aside_changed, tell_kept, unit_inputs
 from ..regime import load_template
@@ -73,10 +73,15 @@ def sheet_outputs(stem: Path) -> list[Path]:
 def keep_annotated(stem: Path) -> list[tuple[str, str]]:
     """Set aside a sheet's PDF and PNG saved since kiemke drew them (notes
     added in Acrobat and saved in place), by the digests its JSON record
-    keeps, before the sheet is drawn again or removed: each file and where it is kept."""
+    keeps, before the sheet is drawn again or removed: each file and where it
+    is kept. The digests are then dropped from the record, so that a drawing
+    stopped halfway (a new PDF, the record not yet) is not taken for notes."""
     record = stem.with_suffix(".json")
-    written = json.loads(record.read_text(encoding="utf-8")).get("written", {}) if record.exists() else {}
-    return [(str(path), str(aside)) for path, aside in set_aside_changed(sheet_outputs(stem)[:2], written)]
+    meta = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    kept = set_aside_changed(sheet_outputs(stem)[:2], meta.get("written", {}))
+    if "written" in meta:
+        write_json(record, {key: value for key, value in meta.items() if key != "written"})
+    return [(str(path), str(aside)) for path, aside in kept]
 
 
 def layer_files(work: WorkDir, unit: Unit, kind: str) -> list[Path]:

@@ -13,16 +13,7 @@ import pandas as pd
 
 from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date, write_text
 from ..parallel import call, executor
-from ..records import (
-    commune_set,
-    digests_record,
-    given_boundaries,
-    keep_hand_edits,
-    record_written_files,
-    remove_unlisted,
-    tell_kept,
-    unit_inputs,
-)
+from ..records import commune_set, digests_record, given_boundaries, remove_unlisted, rewriting, tell_kept, unit_inputs
 from ..regime import load_template
 from ..units import UNNAMED_PREFIX, build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
@@ -78,18 +69,19 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
     layers = write_geopackage(gpkg, collect_layers(work, manifest), crs, ledger=work.gpkg_ledger(gpkg.name),
                               context=crs.to_wkt(), record=work.written_record(gpkg.name))
     styles, folder = [layer.style for layer in layers if layer.style is not None], styles_dir or work.styles_dir
-    record = digests_record(work, folder)
-    tell_kept(keep_hand_edits(record, [folder / f"{s.layer}{ext}" for s in styles for ext in (".qml", ".sld")]),
-              "style file")
-    record_written_files(record, write_style_files(folder, styles))
+    with rewriting(digests_record(work, folder),
+                   [folder / f"{s.layer}{ext}" for s in styles for ext in (".qml", ".sld")]) as kept:
+        tell_kept(kept, "style file")
+        write_style_files(folder, styles)
     template = load_template()
-    project, record = products["project"], work.written_record(products["project"].name)
-    tell_kept(keep_hand_edits(record, [project]), "QGIS project")
-    write_project(project, gpkg, layers, crs,
-                  f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}",
-                  template.maps["title"].format(year=manifest.year),
-                  template.maps["crs_note"].format(meridian=manifest.province.central_meridian_dms.replace("'", "′")))
-    record_written_files(record, [project])
+    project = products["project"]
+    with rewriting(work.written_record(project.name), [project]) as kept:
+        tell_kept(kept, "QGIS project")
+        write_project(project, gpkg, layers, crs,
+                      f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}",
+                      template.maps["title"].format(year=manifest.year),
+                      template.maps["crs_note"].format(
+                          meridian=manifest.province.central_meridian_dms.replace("'", "′")))
 
 
 def current_province_cells(work: WorkDir, communes: list[str], grid: str) -> set[str]:
