@@ -18,7 +18,7 @@ import pyarrow.feather as feather
 
 from .io import atomic_path, forget_versions_beside, up_to_date, write_csv, write_text
 from .parallel import executor
-from .records import commune_set
+from .records import commune_set, digests_record, keep_hand_edits, rewriting, tell_kept
 from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table, unit_label, vn_number
 from .rounding import commune_cells
@@ -229,6 +229,9 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     outputs = {"areas": work.areas_csv, "summary": work.summary_csv, "report": work.report("aggregate.md"),
                "owner_sources": work.owner_sources_csv, "holders": work.holders_csv}
     parcel_files = work.parcel_files()
+    tables = [path for path in outputs.values() if path.parent == work.stats_dir]  # the forms read them
+    record = digests_record(work, work.stats_dir)
+    tell_kept(keep_hand_edits(record, tables), "statistics table")  # saved from Excel: kept beside, made again
     if up_to_date(list(outputs.values()), [*files, *parcel_files, commune_set(work)]):
         return outputs
     units_of, parcels_of = {p.name: str(p) for p in files}, {p.name: str(p) for p in parcel_files}
@@ -248,14 +251,16 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     areas = validate_areas(pd.concat([a for a, _ in parts], ignore_index=True))
     uncoded = pd.concat([u for _, u in parts], ignore_index=True)
     summary = code_tree_totals(areas)
-    out = {
-        "areas": write_csv(work.areas_csv, areas),
-        "summary": write_csv(work.summary_csv, summary),
-        "report": write_text(work.report("aggregate.md"),
-                             aggregate_report(summary, uncoded, work.read_manifest().commune_names())),
-        "owner_sources": write_csv(work.owner_sources_csv, pd.concat([s for s, _ in statistics], ignore_index=True)),
-        "holders": write_csv(work.holders_csv, pd.concat([h for _, h in statistics], ignore_index=True)),
-    }
+    with rewriting(record, tables):
+        out = {
+            "areas": write_csv(work.areas_csv, areas),
+            "summary": write_csv(work.summary_csv, summary),
+            "report": write_text(work.report("aggregate.md"),
+                                 aggregate_report(summary, uncoded, work.read_manifest().commune_names())),
+            "owner_sources": write_csv(work.owner_sources_csv,
+                                       pd.concat([s for s, _ in statistics], ignore_index=True)),
+            "holders": write_csv(work.holders_csv, pd.concat([h for _, h in statistics], ignore_index=True)),
+        }
     log.info("aggregate: %d communes (%d summed again), %.2f ha from %s → %s", areas["commune_code"].nunique(),
              len(todo), areas["area_m2"].sum() / 1e4, files[0].parent.name, work.areas_csv)
     return out

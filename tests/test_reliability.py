@@ -986,6 +986,39 @@ def test_while_a_cluster_closes_the_loggers_dask_gives_their_own_level_are_quiet
     assert logging.getLogger("tornado.application").isEnabledFor(logging.ERROR)
 
 
+def test_statistics_saved_from_excel_are_kept_beside_and_made_again(sample_run, tmp_path, caplog):
+    """An officer opens ``stats/areas.csv`` in Excel, "fixes" a figure and
+    saves (Excel also drops the communes' leading zeros). Newer than the khoanh,
+    it was taken as current and the forms read it: the hand-typed figure
+    reached the forms, or the forms stopped as inconsistent. Now it is kept
+    beside, made again from the khoanh, and the forms are as before; the
+    officer is told."""
+    import shutil
+
+    from pipeline.aggregate import run_aggregate
+    from pipeline.forms import run_forms
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: what the sample run left is current
+    written, form = work.areas_csv.read_bytes(), work.forms_dir / "xa/06253/Bieu_01_TKDD.csv"
+    before = form.read_bytes()
+    areas = pd.read_csv(work.areas_csv, encoding="utf-8-sig")  # as Excel reads it: 06253 is 6253
+    areas.loc[0, "area_m2"] += 50_000
+    areas.to_csv(work.areas_csv, index=False)
+    with caplog.at_level("WARNING"):
+        run_aggregate(work)
+    [aside] = work.stats_dir.glob("areas_ban_sua_*.csv")
+    assert pd.read_csv(aside)["commune_code"].iloc[0] == 6253 and work.areas_csv.read_bytes() == written
+    assert f"Bảng số liệu đã được sửa (lưu lại từ Excel) sau khi kiemke lập: bản đó được giữ lại thành {aside}" \
+        in caplog.text
+    run_forms(work)
+    assert form.read_bytes() == before
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        run_aggregate(work)  # nothing changed since: nothing kept, nothing said
+    assert list(work.stats_dir.glob("*_ban_sua_*")) == [aside] and caplog.text == ""
+
+
 def test_files_whose_writing_was_stopped_are_not_taken_for_hand_edits(tmp_path):
     """kiemke writes a unit's forms again and the run is stopped after the
     first: the next run does not keep it beside as typed into (its bytes are
