@@ -146,8 +146,9 @@ def _written(record: Path) -> dict[str, str]:
 
 
 def record_written_files(record: Path, paths: Iterable[Path]) -> None:
-    """Record the digests of files kiemke just wrote (``record``: by name, one folder's)."""
-    write_json(record, _written(record) | {path.name: digest(path) for path in paths})
+    """Record the digests of files kiemke just wrote (``record``: by name, one
+    folder's; rewritten only when one changes)."""
+    write_json_if_changed(record, _written(record) | {path.name: digest(path) for path in paths})
 
 
 def keep_hand_edits(record: Path, paths: Iterable[Path]) -> list[tuple[Path, Path]]:

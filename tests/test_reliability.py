@@ -992,7 +992,8 @@ def test_statistics_saved_from_excel_are_kept_beside_and_made_again(sample_run, 
     it was taken as current and the forms read it: the hand-typed figure
     reached the forms, or the forms stopped as inconsistent. Now it is kept
     beside, made again from the khoanh, and the forms are as before; the
-    officer is told."""
+    officer is told. The transitions of the change forms too: they were
+    overwritten without a word."""
     import shutil
 
     from pipeline.aggregate import run_aggregate
@@ -1017,6 +1018,15 @@ def test_statistics_saved_from_excel_are_kept_beside_and_made_again(sample_run, 
     with caplog.at_level("WARNING"):
         run_aggregate(work)  # nothing changed since: nothing kept, nothing said
     assert list(work.stats_dir.glob("*_ban_sua_*")) == [aside] and caplog.text == ""
+
+    from pipeline.change import run_change
+
+    transitions = work.transitions_csv.read_bytes()
+    work.transitions_csv.write_bytes(transitions.replace(b"\n", b"\r\n"))  # saved again by Excel
+    with caplog.at_level("WARNING"):
+        run_change(work, progress=False)
+    [kept] = work.stats_dir.glob("transitions_ban_sua_*.csv")
+    assert work.transitions_csv.read_bytes() == transitions and f"giữ lại thành {kept}" in caplog.text
 
 
 def test_files_whose_writing_was_stopped_are_not_taken_for_hand_edits(tmp_path):

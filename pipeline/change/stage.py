@@ -25,7 +25,7 @@ from ..io import (
     write_text_if_changed,
 )
 from ..parallel import executor
-from ..records import given
+from ..records import digests_record, given, keep_hand_edits, record_written_files, tell_kept
 from ..regime import load_template
 from ..topology import Thresholds
 from ..workdir import RunManifest, WorkDir, in_run_regime
@@ -108,7 +108,10 @@ def run_change(work: WorkDir, *, scheduler: str | None = "sync", progress: bool 
              "change" if progress else "")
     frames = [pd.read_csv(work.change(c).with_suffix(".csv"), dtype={"commune_code": str}) for c in codes]
     table = sort_transitions(pd.concat(frames, ignore_index=True))
+    record = digests_record(work, work.stats_dir)
+    tell_kept(keep_hand_edits(record, [work.transitions_csv]), "statistics table")  # saved from Excel: kept beside
     write_csv_if_changed(work.transitions_csv, table)  # unchanged → later stages stay up to date
+    record_written_files(record, [work.transitions_csv])
     report = work.report("change.md")
     write_text_if_changed(report, change_report(table, state, manifest.previous, manifest))
     log.info("change: %d communes (%d overlaid again) → %s, %s", len(codes), len(stale), work.transitions_csv, report)

@@ -46,7 +46,7 @@ from ..io import (
 )
 from ..maps import run_maps
 from ..parallel import SYNC, executor
-from ..records import commune_set, given, record_communes
+from ..records import commune_set, digests_record, given, record_communes, rewriting, tell_kept
 from ..vntext import fold, repair_names
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .overlay import UnitIndex, crosswalk, regroup, regroup_parcels
@@ -275,8 +275,11 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     if not up_to_date([boundary_file], common):  # its time, too, dates every sheet of the units
         _write_boundaries(boundary_file, units)
     table = crosswalk(pieces, manifest.commune_names(), names)
-    write_csv(target.stats_dir / f"crosswalk_{spec.label}.csv", table)
-    crosswalk_workbook(target.stats_dir / f"crosswalk_{spec.label}.xlsx", table, spec.label)
+    crosswalk_files = [target.stats_dir / f"crosswalk_{spec.label}{ext}" for ext in (".csv", ".xlsx")]
+    with rewriting(digests_record(target, target.stats_dir), crosswalk_files) as kept:
+        tell_kept(kept, "statistics table")  # an officer's notes in the workbook: kept beside
+        write_csv(crosswalk_files[0], table)
+        crosswalk_workbook(crosswalk_files[1], table, spec.label)
     provisional = not (spec.code_field or spec.codes)
     unit_m2 = dict(zip(units["unit_code"], units.area, strict=True))
     write_text(target.report("regroup.md"), regroup_report(khoanh, pieces, slivers, table, spec, provisional, unit_m2))
