@@ -221,7 +221,9 @@ ROWS = [{"soTo": 1, "soThua": i + 1, "mucDichSuDung": code, "tenChu": name, "geo
 
 def test_corrections_round_trip(tmp_path):
     """The review workbook lists the quarantined and inferred parcels; the
-    officer fills it in; the next run applies it and keeps showing it."""
+    officer fills it in; the next run applies it and keeps showing it, with
+    the officer's notes on their rows (they were lost when the commune's
+    workbook was written again)."""
     _export(tmp_path / "raw", ROWS)
     runner = CliRunner()
     args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
@@ -236,6 +238,9 @@ def test_corrections_round_trip(tmp_path):
     assert sheet.cell(rows["2"], header.index("Tình trạng") + 1).value == "Cách ly"
     sheet.cell(rows["2"], header.index("Mã loại đất đúng") + 1, "CLN")
     sheet.cell(rows["1"], header.index("Đối tượng đúng") + 1, "TKT")
+    note = header.index("Ghi chú của cán bộ") + 1
+    sheet.cell(rows["2"], note, "Đã kiểm tra thực địa: trồng điều")
+    sheet.cell(rows["3"], note, "Đường giao thông, giữ nguyên")  # a note only: nothing to correct
     book.save(book_path)
     raw_before = (tmp_path / "raw/xa.gpkg").read_bytes()
     result = runner.invoke(cli, args)
@@ -248,6 +253,8 @@ def test_corrections_round_trip(tmp_path):
     fixed = {again.cell(r, 3).value: again.cell(r, header.index("Mã loại đất đúng") + 1).value
              for r in range(5, again.max_row + 1)}
     assert fixed["2"] == "CLN"  # the correction stays visible and editable
+    notes = {again.cell(r, 3).value: again.cell(r, note).value for r in range(5, again.max_row + 1)}
+    assert notes == {"1": None, "2": "Đã kiểm tra thực địa: trồng điều", "3": "Đường giao thông, giữ nguyên"}
     assert "06253.xlsx" in (tmp_path / "work/reports/review/corrections.csv").read_text(encoding="utf-8-sig")
 
 

@@ -18,6 +18,7 @@ from ..report import unit_label
 from ..units import UNNAMED_PREFIX
 from ..workdir import WorkDir
 from .cache import IngestCache
+from .corrections import cell_text, officer_notes
 from .place import UNKNOWN_COMMUNE_PREFIX
 from .review import review_inputs, review_rows, write_review_workbook
 from .values import join_flag
@@ -51,6 +52,9 @@ def write_commune_review(work: WorkDir, code: str) -> Path | None:
         path.unlink(missing_ok=True)
         return None
     rows["source_file"] = rows["source_file"].map(work.read_manifest().shown)
+    notes = officer_notes(path)  # written again: the officer's notes stay on their parcels' rows
+    keys = zip(rows["source_file"], ["" if pd.isna(fid) else cell_text(fid) for fid in rows["source_fid"]], strict=True)
+    rows["note"] = [notes.get(key, "") for key in keys]
     return write_review_workbook(path, rows, commune_title(work, code))
 
 

@@ -91,7 +91,7 @@ def read_corrections(path: Path) -> pd.DataFrame:
                               "ma_loai_dat_dung, doi_tuong_dung.")
     records = []
     for number, row in rows:
-        record = {name: _text(row[i]) if i < len(row) else "" for i, name in where.items()}
+        record = {name: cell_text(row[i]) if i < len(row) else "" for i, name in where.items()}
         if not (record.get("landuse") or record.get("owner_type")):
             continue
         record["origin"] = f"{Path(path).name}:{number}"
@@ -99,7 +99,22 @@ def read_corrections(path: Path) -> pd.DataFrame:
     return pd.DataFrame(records, columns=COLUMNS).astype(object).fillna("")
 
 
-def _text(value: object) -> str:
+def officer_notes(book: Path) -> dict[tuple[str, str], str]:
+    """The notes an officer wrote in a review workbook ("Ghi chú của cán bộ"),
+    by the source file and FID of their parcel (none when there is no workbook)."""
+    if not book.exists():
+        return {}
+    header, rows = _rows(book)
+    where = {name: i for i, name in _columns(header).items()}
+    if not {"note", "source_file", "source_fid"} <= where.keys():
+        return {}
+    cells = [[cell_text(row[where[name]]) if where[name] < len(row) else ""
+              for name in ("source_file", "source_fid", "note")] for _, row in rows]
+    return {(file, fid): note for file, fid, note in cells if note}
+
+
+def cell_text(value: object) -> str:
+    """A cell as text: blank for nothing, 12 for 12.0 (an FID or number Excel stored as a float)."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
