@@ -135,9 +135,9 @@ def digest(path: Path) -> str:
 def digests_record(work: WorkDir, folder: Path) -> Path:
     """Where the digests of the files kiemke writes into ``folder`` are kept:
     ``cache/written/<folder under the work directory>.json`` (a folder
-    elsewhere: by its name)."""
+    elsewhere: by its name; the work directory itself: ``top.json``)."""
     below = folder.relative_to(work.root) if folder.is_relative_to(work.root) else Path(folder.name)
-    return work.cache_dir / "written" / below.with_suffix(".json")
+    return work.cache_dir / "written" / (below.with_suffix(".json") if below.name else "top.json")
 
 
 def _written(record: Path) -> dict[str, str]:
@@ -197,6 +197,6 @@ def set_aside(path: Path) -> Path:
 
 def tell_kept(kept: Iterable[tuple[Path | str, Path | str]], kind: str) -> None:
     """Say on the console (Vietnamese) where each file changed by hand was kept
-    (``kind``: "form", "QGIS project", "style file", "map sheet", "statistics table")."""
+    (``kind``: "form", "QGIS project", "style file", "map sheet", "statistics table", "boundary file")."""
     for path, aside in kept:
         log.warning(officer_message(f"{path}: the {kind} was changed after kiemke wrote it, so it is kept as {aside}"))

@@ -235,3 +235,36 @@ def test_the_units_khoanh_layer_is_replaced_only_once_written_whole(tmp_path, mo
     written = pyogrio.read_dataframe(path)
     assert list(written["MAXA"]) == ["27001"] * 2 + ["27004"] * 3 and written.crs.to_epsg() == 9215
     assert sorted(p.name for p in path.parent.iterdir()) == ["khoanh_dat_2025.gpkg"]
+
+
+def test_the_units_boundary_file_edited_in_qgis_is_kept_beside_and_made_again(sample_run, tmp_path, caplog):
+    """A planner moves a new unit's boundary in kiemke's copy of the units
+    (``units_2025/ranh_gioi_xa_2025.geojson``) and saves. The units' sheets
+    and natural areas are drawn on that file: it is kept beside and made again
+    from the [units] file, as the officer is told; the edit reaches no sheet."""
+    import shutil
+
+    import pyogrio
+
+    from pipeline.regroup import regroup_all
+    from pipeline.workdir import WorkDir
+
+    work = tmp_path / "work"
+    shutil.copytree(sample_run, work, ignore=shutil.ignore_patterns("maps", "forms", "qa", "*.gpkg", "*.tif", "*.qgz"))
+    boundaries = work / "units_2025" / "ranh_gioi_xa_2025.geojson"
+    written = boundaries.read_bytes()
+    units = pyogrio.read_dataframe(boundaries)
+    units.loc[0, "geometry"] = units.geometry[0].buffer(50)  # QGIS: a unit's boundary moved out 50 m
+    boundaries.unlink()
+    pyogrio.write_dataframe(units, boundaries, driver="GeoJSON")
+    with caplog.at_level("WARNING"):
+        regroup_all(WorkDir(work))
+    [aside] = boundaries.parent.glob("ranh_gioi_xa_2025_ban_sua_*.geojson")
+    assert pyogrio.read_dataframe(aside).geometry[0].equals(units.geometry[0])
+    assert boundaries.read_bytes() == written
+    assert f"Tệp ranh giới đơn vị mới do kiemke lập đã được sửa sau khi kiemke lập: bản đó được giữ lại thành {aside}" \
+        in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        regroup_all(WorkDir(work))  # nothing edited since: nothing kept, nothing said
+    assert list(boundaries.parent.glob("*_ban_sua_*")) == [aside] and caplog.text == ""

@@ -46,7 +46,7 @@ from ..io import (
 )
 from ..maps import run_maps
 from ..parallel import SYNC, executor
-from ..records import commune_set, digests_record, given, record_communes, rewriting, tell_kept
+from ..records import commune_set, digests_record, given, keep_hand_edits, record_communes, rewriting, tell_kept
 from ..vntext import fold, repair_names
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .overlay import UnitIndex, crosswalk, regroup, regroup_parcels
@@ -235,8 +235,11 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     manifest = work.read_manifest()
     target = WorkDir(work.root / f"units_{spec.label}")
     common = [given(work, f"units_{spec.label}", [spec.path, spec.codes]), work.manifest]
+    boundary_file = target.root / f"ranh_gioi_xa_{spec.label}.geojson"
     outputs = [target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv",
-               target.root / f"khoanh_dat_{spec.label}.gpkg"]
+               target.root / f"khoanh_dat_{spec.label}.gpkg", boundary_file]
+    boundary_record = digests_record(target, target.root)  # the units' sheets are drawn on it: edited, kept beside
+    tell_kept(keep_hand_edits(boundary_record, [boundary_file]), "boundary file")
     if target.manifest.exists() and up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(),
                                                          commune_set(work), *common]):
         return target
@@ -271,9 +274,9 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     slivers = pd.concat([cuts.slivers(old) for old in olds], ignore_index=True)
     khoanh = read_columns(work.khoanh_files(), ["landuse", "area_m2"])
     pieces = read_columns(target.khoanh_files(), ["old_commune_code", "commune_code", "landuse", "area_m2"])
-    boundary_file = target.root / f"ranh_gioi_xa_{spec.label}.geojson"
     if not up_to_date([boundary_file], common):  # its time, too, dates every sheet of the units
-        _write_boundaries(boundary_file, units)
+        with rewriting(boundary_record, [boundary_file]):
+            _write_boundaries(boundary_file, units)
     table = crosswalk(pieces, manifest.commune_names(), names)
     crosswalk_files = [target.stats_dir / f"crosswalk_{spec.label}{ext}" for ext in (".csv", ".xlsx")]
     with rewriting(digests_record(target, target.stats_dir), crosswalk_files) as kept:
