@@ -258,6 +258,34 @@ def test_corrections_round_trip(tmp_path):
     assert "06253.xlsx" in (tmp_path / "work/reports/review/corrections.csv").read_text(encoding="utf-8-sig")
 
 
+def test_a_review_workbook_with_notes_and_nothing_left_to_review_is_kept_aside(tmp_path):
+    """The officer writes a note in the review workbook; the commune's file is
+    then exported again with every issue fixed (detailed codes, the objects
+    given). Nothing is left to review: the workbook was removed with its notes;
+    now it is kept under ``da_ra_soat/``, where it is not read as corrections."""
+    from pipeline.ingest.corrections import officer_notes
+
+    _export(tmp_path / "raw", ROWS)
+    args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
+            "--workdir", str(tmp_path / "work")]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    book_path = tmp_path / "work/reports/review/06253.xlsx"
+    book = openpyxl.load_workbook(book_path)
+    sheet = book.worksheets[0]
+    header = [c.value for c in sheet[4]]
+    sheet.cell(5, header.index("Ghi chú của cán bộ") + 1, "Đã đối chiếu hồ sơ địa chính")
+    book.save(book_path)
+    fixed = [{**row, "mucDichSuDung": code, "MADT": owner}
+             for row, code, owner in zip(ROWS, ["LUC", "CLN", "DGT"], ["GDC", "GDC", "UBQ"], strict=True)]
+    (tmp_path / "raw/xa.gpkg").unlink()
+    _export(tmp_path / "raw", fixed)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    [kept] = (tmp_path / "work/reports/review/da_ra_soat").glob("06253_*.xlsx")
+    assert not book_path.exists() and list(officer_notes(kept).values()) == ["Đã đối chiếu hồ sơ địa chính"]
+    assert f"sổ rà soát có ghi chú của cán bộ nên được giữ lại thành {kept}" in result.output
+
+
 def test_a_workbook_open_in_excel_leaves_its_owner_file_which_is_not_read_and_a_broken_one_is_named(tmp_path):
     _export(tmp_path / "raw", ROWS)
     args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),

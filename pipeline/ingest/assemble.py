@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,29 +28,46 @@ DUPLICATE_NOTE = "duplicate sheet/parcel number in the commune"
 NUMBER_COLUMNS = ["sheet_no", "parcel_no", "source_file", "source_fid"]
 
 
-def assemble_commune(workdir: str, code: str, folders: list[str]) -> dict[str, int]:
+def assemble_commune(workdir: str, code: str, folders: list[str]) -> tuple[dict[str, int], str | None]:
     """Task: ``parcels/<code>.parquet`` and ``quarantine/<code>.parquet`` from the
     cache entries of the files that feed the commune, with duplicate sheet/parcel
     numbers flagged (never dropped). Arrow tables throughout: the geometry stays
-    WKB. Returns the flagged parcels per source file. Runs on a worker."""
+    WKB. Returns the flagged parcels per source file, and where a review
+    workbook with nothing left to review but the officer's notes was put
+    (:func:`retire_review`). Runs on a worker."""
     work = WorkDir(Path(workdir))
     counts = {} if len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work) \
         else _assemble(work, code, folders)
-    write_commune_review(work, code)
-    return counts
+    path = work.review_dir / f"{safe_name(code)}.xlsx"
+    retired = None if write_commune_review(work, code) else retire_review(path)
+    return counts, None if retired is None else str(retired)
+
+
+def retire_review(path: Path) -> Path | None:
+    """Remove a commune's review workbook that has nothing left to review (its
+    files exported again with every issue fixed); one holding the officer's
+    notes is moved, under its time, to ``da_ra_soat/`` beside it, where it is
+    not read as corrections; the path it took is returned."""
+    if not path.exists() or not officer_notes(path):
+        path.unlink(missing_ok=True)
+        return None
+    when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d_%H%M%S")
+    kept = path.parent / "da_ra_soat" / f"{path.stem}_{when}{path.suffix}"
+    kept.parent.mkdir(exist_ok=True)
+    os.replace(path, kept)
+    return kept
 
 
 def write_commune_review(work: WorkDir, code: str) -> Path | None:
-    """``reports/review/<code>.xlsx`` when the commune has parcels to review (none: no workbook)."""
+    """``reports/review/<code>.xlsx`` when the commune has parcels to review
+    (None when it has none: the caller retires its workbook, :func:`retire_review`)."""
     path = work.review_dir / f"{safe_name(code)}.xlsx"
     inputs = review_inputs(work.parcels(safe_name(code)), work.quarantine(safe_name(code)))
-    if inputs is None:
-        path.unlink(missing_ok=True)  # nothing to review: the parcels (and their geometry) are not read again
+    if inputs is None:  # nothing to review: the parcels (and their geometry) are not read again
         return None
     parcels, quarantine = inputs
     rows = review_rows(parcels, quarantine)
     if rows.empty:
-        path.unlink(missing_ok=True)
         return None
     rows["source_file"] = rows["source_file"].map(work.read_manifest().shown)
     notes = officer_notes(path)  # written again: the officer's notes stay on their parcels' rows

@@ -14,6 +14,7 @@ import pandas as pd
 from ..config import Settings
 from ..errors import InputFileError
 from ..io import LAYER_MARK, layer_file, write_json, write_json_if_changed
+from ..messages import officer_message
 from ..parallel import executor
 from ..records import forget_comparison, record_communes
 from ..regime import use_regime
@@ -86,8 +87,12 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         todo = sorted(changed & set(sources_of))
         flagged = pmap(assemble_commune, [(str(work.root), code, folders_of[code]) for code in todo],
                        "communes" if progress else "")
-    for code, counts in zip(todo, flagged, strict=True):
+    for code, (counts, retired) in zip(todo, flagged, strict=True):
         state[code] = {"sources": sources_of[code], "duplicates": counts}
+        if retired:
+            log.warning(officer_message(f"{work.review_dir / f'{safe_name(code)}.xlsx'}: the commune has nothing left "
+                                        f"to review and the workbook holds the officer's notes, so it is kept as "
+                                        f"{retired}"))
     state = {code: state[code] for code in sources_of}
     for report in reports:
         if report.features_in == 0 and not report.skipped and "the layer holds no features" not in report.warnings:
