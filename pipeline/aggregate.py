@@ -18,7 +18,7 @@ import pyarrow.feather as feather
 
 from .io import atomic_path, forget_versions_beside, up_to_date, write_csv, write_text
 from .parallel import executor
-from .records import commune_set, digests_record, keep_hand_edits, rewriting, tell_kept
+from .records import commune_set, digests_record, keep_hand_edits, recording, tell_kept
 from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table, unit_label, vn_number
 from .rounding import commune_cells
@@ -251,7 +251,7 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     areas = validate_areas(pd.concat([a for a, _ in parts], ignore_index=True))
     uncoded = pd.concat([u for _, u in parts], ignore_index=True)
     summary = code_tree_totals(areas)
-    with rewriting(record, tables):
+    with recording(record, tables):  # those changed by hand were set aside above
         out = {
             "areas": write_csv(work.areas_csv, areas),
             "summary": write_csv(work.summary_csv, summary),

@@ -158,18 +158,25 @@ def keep_hand_edits(record: Path, paths: Iterable[Path]) -> list[tuple[Path, Pat
 
 
 @contextmanager
-def rewriting(record: Path, paths: list[Path]) -> Iterator[list[tuple[Path, Path]]]:
+def recording(record: Path, paths: list[Path]) -> Iterator[None]:
     """Around kiemke writing ``paths`` again (``record``: their digests as it
-    last wrote them): those changed by hand since are set aside first (each
-    file and where it is kept, yielded); their digests are dropped while they
-    are written, so that a run stopped halfway leaves none to take its new
-    bytes for a hand edit; then the new ones are recorded."""
-    kept = keep_hand_edits(record, paths)
+    last wrote them): their digests are dropped while they are written, so
+    that a run stopped halfway leaves none to take its new bytes for a hand
+    edit; then the new ones are recorded."""
     written, names = _written(record), {path.name for path in paths}
     if names & written.keys():
         write_json(record, {name: value for name, value in written.items() if name not in names})
-    yield kept
+    yield
     record_written_files(record, paths)
+
+
+@contextmanager
+def rewriting(record: Path, paths: list[Path]) -> Iterator[list[tuple[Path, Path]]]:
+    """:func:`recording`, those of ``paths`` changed by hand since set aside
+    first (each file and where it is kept, yielded)."""
+    kept = keep_hand_edits(record, paths)
+    with recording(record, paths):
+        yield kept
 
 
 def set_aside_changed(paths: Iterable[Path], written: Mapping[str, str]) -> list[tuple[Path, Path]]:

@@ -38,9 +38,13 @@ def assemble_commune(workdir: str, code: str, folders: list[str]) -> tuple[dict[
     work = WorkDir(Path(workdir))
     counts = {} if len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work) \
         else _assemble(work, code, folders)
-    path = work.review_dir / f"{safe_name(code)}.xlsx"
-    retired = None if write_commune_review(work, code) else retire_review(path)
+    retired = None if write_commune_review(work, code) else retire_review(review_book(work, code))
     return counts, None if retired is None else str(retired)
+
+
+def review_book(work: WorkDir, code: str) -> Path:
+    """The commune's review workbook, ``reports/review/<code>.xlsx``."""
+    return work.review_dir / f"{safe_name(code)}.xlsx"
 
 
 def retire_review(path: Path) -> Path | None:
@@ -61,7 +65,7 @@ def retire_review(path: Path) -> Path | None:
 def write_commune_review(work: WorkDir, code: str) -> Path | None:
     """``reports/review/<code>.xlsx`` when the commune has parcels to review
     (None when it has none: the caller retires its workbook, :func:`retire_review`)."""
-    path = work.review_dir / f"{safe_name(code)}.xlsx"
+    path = review_book(work, code)
     inputs = review_inputs(work.parcels(safe_name(code)), work.quarantine(safe_name(code)))
     if inputs is None:  # nothing to review: the parcels (and their geometry) are not read again
         return None

@@ -19,7 +19,7 @@ from ..parallel import executor
 from ..records import forget_comparison, record_communes
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir, shown_path
-from .assemble import DUPLICATE_NOTE, assemble_commune, safe_name
+from .assemble import DUPLICATE_NOTE, assemble_commune, review_book, safe_name
 from .cache import IngestCache, ingest_to_cache
 from .columns import map_columns
 from .copies import COPY_NOTE, identical_copies
@@ -90,9 +90,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     for code, (counts, retired) in zip(todo, flagged, strict=True):
         state[code] = {"sources": sources_of[code], "duplicates": counts}
         if retired:
-            log.warning(officer_message(f"{work.review_dir / f'{safe_name(code)}.xlsx'}: the commune has nothing left "
-                                        f"to review and the workbook holds the officer's notes, so it is kept as "
-                                        f"{retired}"))
+            log.warning(officer_message(f"{review_book(work, code)}: the commune has nothing left to review and the "
+                                        f"workbook holds the officer's notes, so it is kept as {retired}"))
     state = {code: state[code] for code in sources_of}
     for report in reports:
         if report.features_in == 0 and not report.skipped and "the layer holds no features" not in report.warnings:
@@ -106,7 +105,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     extra = _left_reports(copied) + _left_reports(left) + _unused_corrections(work, settings, corrections, reports)
     result = IngestResult(reports + extra, _existing(work.parcels, sources_of),
                           _existing(work.quarantine, sources_of), changed=changed, gone=gone)
-    record_written(work, [work.review_dir / f"{safe_name(code)}.xlsx" for code in todo])
+    record_written(work, [review_book(work, code) for code in todo])
     write_ingest_reports(result, work, settings)  # rewritten only when they say something new
     if changed or not state_path.exists():
         write_json(state_path, state)

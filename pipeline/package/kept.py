@@ -15,7 +15,7 @@ planner's work in QGIS:
   the new file takes its name.
 
 Each is said on the console, in Vietnamese, with what to do. (A QGIS
-project saved by the planner is set aside whole: ``records.keep_hand_edits``.)
+project saved by the planner is set aside whole: ``records.rewriting``.)
 """
 
 from __future__ import annotations

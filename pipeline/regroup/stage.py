@@ -46,7 +46,16 @@ from ..io import (
 )
 from ..maps import run_maps
 from ..parallel import SYNC, executor
-from ..records import commune_set, digests_record, given, keep_hand_edits, record_communes, rewriting, tell_kept
+from ..records import (
+    commune_set,
+    digests_record,
+    given,
+    keep_hand_edits,
+    record_communes,
+    recording,
+    rewriting,
+    tell_kept,
+)
 from ..vntext import fold, repair_names
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .overlay import UnitIndex, crosswalk, regroup, regroup_parcels
@@ -275,7 +284,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     khoanh = read_columns(work.khoanh_files(), ["landuse", "area_m2"])
     pieces = read_columns(target.khoanh_files(), ["old_commune_code", "commune_code", "landuse", "area_m2"])
     if not up_to_date([boundary_file], common):  # its time, too, dates every sheet of the units
-        with rewriting(boundary_record, [boundary_file]):
+        with recording(boundary_record, [boundary_file]):  # one edited by hand was set aside above
             _write_boundaries(boundary_file, units)
     table = crosswalk(pieces, manifest.commune_names(), names)
     crosswalk_files = [target.stats_dir / f"crosswalk_{spec.label}{ext}" for ext in (".csv", ".xlsx")]
