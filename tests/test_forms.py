@@ -336,7 +336,7 @@ def test_another_regime_is_data_only(tmp_path):
 
 
 def test_text_is_measured_with_the_printing_fonts_metrics():
-    from pipeline.forms.measure import lines_needed, text_width_pt
+    from pipeline.measure import lines_needed, text_width_pt
     if not Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf").exists():
         pytest.skip("Liberation Serif 2 (fonts-liberation2) not installed")
     assert text_width_pt("M", 10) == pytest.approx(8.89, abs=0.01)  # Times' M is 0.889 em, unhinted

@@ -179,3 +179,35 @@ def test_review_rows_are_read_only_for_a_commune_with_parcels_to_review(tmp_path
     write_geoparquet(quarantine, parcels.iloc[:1].assign(reason="no-geometry"))
     rows = review_frame(*review_inputs(tmp_path / "none.parquet", quarantine))
     assert rows["parcel_no"].tolist() == ["1"] and rows["status"].tolist() == [QUARANTINED]
+
+
+def test_the_review_workbook_wraps_its_reasons_in_rows_that_show_them(tmp_path):
+    """A reason longer than its column («Căn cứ, lý do») is wrapped in a row tall
+    enough for every line, as are the headers; printed, nothing spills into the
+    officer's columns or is cut. Areas show their thousands."""
+    import openpyxl
+
+    from pipeline.ingest.corrections import REVIEW_HEADER_ROW
+    from pipeline.ingest.owners import FROM_NAME
+    from pipeline.ingest.review import COLUMNS, TEXT_PT, review_rows, write_review_workbook
+    from pipeline.measure import column_width_pt, lines_needed, row_height_pt
+    from pipeline.schemas import PARCEL_COLUMNS
+
+    parcels = gpd.GeoDataFrame({c: [None, None] for c in PARCEL_COLUMNS} | {
+        "commune_code": ["06319"] * 2, "sheet_no": ["1", "1"], "parcel_no": ["1", "2"], "landuse": ["LUC", "ONT"],
+        "owner_type": ["CDS", "UBQ"], "owner_source": [FROM_NAME, FROM_NAME],
+        "owner_rule": ["co_so_ton_giao_cong_dong", None], "area_m2": [1e4, 1e4], "source_file": ["a.shp"] * 2,
+        "source_fid": [0, 1]}, geometry=[square(0, 0), square(100, 0)], crs=3405)
+    rows = review_rows(parcels, parcels.iloc[:0].assign(reason=""))
+    sheet = openpyxl.load_workbook(write_review_workbook(tmp_path / "r.xlsx", rows, "Xã Văn Quan")).active
+    why = [h for h, _, _ in COLUMNS].index("Căn cứ, lý do") + 1
+    width = column_width_pt(COLUMNS[why - 1][1])
+    for r in range(REVIEW_HEADER_ROW + 1, REVIEW_HEADER_ROW + 1 + len(rows)):
+        cell = sheet.cell(r, why)
+        assert cell.alignment.wrap_text and cell.alignment.vertical == "top"
+        assert sheet.row_dimensions[r].height >= row_height_pt(lines_needed(cell.value, TEXT_PT, width), TEXT_PT)
+    assert lines_needed(sheet.cell(REVIEW_HEADER_ROW + 1, why).value, TEXT_PT, width) >= 2  # wider than its column
+    area = [h for h, _, _ in COLUMNS].index("Diện tích (m²)") + 1
+    assert sheet.cell(REVIEW_HEADER_ROW + 1, area).number_format == "#,##0.0"  # 10 000,0 in Vietnamese Excel
+    tallest = max(lines_needed(h, TEXT_PT, column_width_pt(w), True) for h, w, _ in COLUMNS)
+    assert tallest >= 3 and sheet.row_dimensions[REVIEW_HEADER_ROW].height >= row_height_pt(tallest, TEXT_PT)

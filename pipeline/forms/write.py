@@ -4,7 +4,7 @@ The printed sheet holds only what an official form holds: number, national
 title and motto, title, reporting lines, the table, the notes a district
 office must know of the figures, place and date, signature blocks with room
 to sign. Row heights fit the wrapped text (measured with the font's own
-metrics, :mod:`.measure`). The provenance of the layout goes to a second
+metrics, :mod:`pipeline.measure`). The provenance of the layout goes to a second
 sheet, "Nguồn mẫu biểu", which is not printed.
 
 Workbooks are streamed with XlsxWriter, each distinct cell format made once
@@ -26,11 +26,11 @@ from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
 from ..io import atomic_path, write_csv
+from ..measure import column_width_pt, lines_needed, row_height_pt, text_width_pt
 from ..regime import FormSpec, Template
 from ..units import Unit
 from ..xlsx import FONT
 from .base import Sheet
-from .measure import column_width_pt, lines_needed, row_height_pt, text_width_pt
 
 NUMBER_FORMAT = "#,##0.00"
 HEADER_TOP = 8  # the first header row

@@ -9,6 +9,7 @@ back on the next run (:mod:`.corrections`); the source files are never touched.
 from __future__ import annotations
 
 import json
+from copy import copy
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +21,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from ..io import atomic_path
+from ..measure import column_width_pt, lines_needed, row_height_pt
 from ..messages import vi
 from ..reference import landuse_tree, owner_codes
 from ..schemas import PARCEL_COLUMNS
@@ -32,11 +34,15 @@ COLUMNS = [  # header, width, key
     ("STT", 6, "no"), ("Tờ", 6, "sheet_no"), ("Thửa", 7, "parcel_no"), ("Diện tích (m²)", 11, "area_m2"),
     ("Chủ sử dụng (theo tệp)", 26, "owner_name"), ("Mã loại đất (theo tệp)", 14, "landuse_raw"),
     ("Mã loại đất kiemke dùng", 12, "landuse"), ("Đối tượng kiemke dùng", 11, "owner_type"),
-    ("Tình trạng", 16, "status"), ("Căn cứ, lý do", 48, "why"), ("Mã có thể", 14, "candidates"),
+    ("Tình trạng", 16, "status"), ("Căn cứ, lý do", 62, "why"), ("Mã có thể", 14, "candidates"),
     ("Mã loại đất đúng", 12, "landuse_fix"), ("Đối tượng đúng", 11, "owner_fix"), ("Ghi chú của cán bộ", 24, "note"),
     ("Tệp nguồn", 30, "source_file"), ("FID", 7, "source_fid"),
 ]
 QUARANTINED, INFERRED, REFINED, FIXED = "Cách ly", "Suy đối tượng", "Chuyển mã", "Đã sửa theo cán bộ"
+#: Columns of free text, wrapped in their cells (the row as tall as its longest); the others hold a code or a number.
+WRAPPED = frozenset({"owner_name", "status", "why", "candidates", "note", "source_file"})
+CENTRED = frozenset({"no", "sheet_no", "parcel_no"})  # numbers read as text or as numbers, aligned alike
+TEXT_PT = 11.0
 EDITABLE = PatternFill("solid", fgColor="FFF2CC")
 KEY = PatternFill("solid", fgColor="EDEDED")
 #: A quarantined point or line is drawn in the review layer as the area this far around it (metres).
@@ -143,9 +149,22 @@ def write_review_workbook(path: Path, rows: pd.DataFrame, commune: str) -> Path:
             cell.fill = EDITABLE
         elif key in ("source_file", "source_fid"):
             cell.fill = KEY
+    sheet.row_dimensions[REVIEW_HEADER_ROW].height = _row_height([header for header, _, _ in COLUMNS], bold=True)
+    styles = []  # each column's cell style, set once and copied (openpyxl hashes a style set on a cell)
+    for c, (_, _, key) in enumerate(COLUMNS, start=1):
+        cell = sheet.cell(REVIEW_HEADER_ROW + 1, c)
+        cell.alignment = Alignment(vertical="top", wrap_text=key in WRAPPED,
+                                   horizontal="center" if key in CENTRED else None)
+        if key == "area_m2":
+            cell.number_format = "#,##0.0"  # 15 567,8 where the decimal comma is the officer's
+        styles.append(cell._style)
     for r, values in enumerate(rows.itertuples(index=False), start=REVIEW_HEADER_ROW + 1):
-        for c, value in enumerate(values, start=1):
-            sheet.cell(r, c, None if value is None or (isinstance(value, float) and np.isnan(value)) else value)
+        texts = []
+        for c, (value, (_, _, key)) in enumerate(zip(values, COLUMNS, strict=True), start=1):
+            cell = sheet.cell(r, c, None if value is None or (isinstance(value, float) and np.isnan(value)) else value)
+            cell._style = copy(styles[c - 1])
+            texts.append(value if key in WRAPPED and isinstance(value, str) else "")
+        sheet.row_dimensions[r].height = _row_height(texts)
     _validations(book, sheet, len(rows))
     sheet.freeze_panes = sheet.cell(REVIEW_HEADER_ROW + 1, 4)
     landscape(sheet, a3=True, title_rows=f"{REVIEW_HEADER_ROW}:{REVIEW_HEADER_ROW}")
@@ -153,6 +172,13 @@ def write_review_workbook(path: Path, rows: pd.DataFrame, commune: str) -> Path:
     with atomic_path(path) as tmp:
         book.save(tmp)
     return path
+
+
+def _row_height(texts: list[str], bold: bool = False) -> float:
+    """The height (pt) of a row showing ``texts``, one per column, wrapped in their columns' widths."""
+    lines = max((lines_needed(text, TEXT_PT, column_width_pt(width), bold)
+                 for text, (_, width, _) in zip(texts, COLUMNS, strict=True) if text), default=1)
+    return row_height_pt(lines, TEXT_PT)
 
 
 def _validations(book: Workbook, sheet, n: int) -> None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-import warnings
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import matplotlib.font_manager as fm
@@ -25,8 +24,7 @@ _SERIF = {
            "/usr/share/fonts/truetype/liberation/LiberationSerif-Bold.ttf"),
 }
 LINE_HEIGHT = 1.22  # a line of text, in em (LibreOffice's line height for Liberation Serif ≈ 1.15 em)
-CELL_PADDING_PT = 4.0
-_OVERSAMPLE = 20  # a cell's inner margins, left + right
+CELL_PADDING_PT = 4.0  # a cell's inner margins, left + right
 
 
 @cache
@@ -38,18 +36,24 @@ def _font(bold: bool) -> FT2Font:
 
 
 @cache
-def text_width_pt(text: str, size_pt: float, bold: bool = False) -> float:
-    """The advance width of one line of ``text`` in points."""
-    if not text:
-        return 0.0
+def _advance_em(char: str, bold: bool) -> float:
+    """The advance width of one character, in em: of its own glyph, or, for a
+    Vietnamese letter the font lacks precomposed, of its base letter (its
+    marks take no room); a character the font lacks as its "missing" glyph."""
     font = _font(bold)
-    font.set_size(size_pt, 72 * _OVERSAMPLE)  # glyph advances are whole pixels: measure finer than a point
-    # decomposed: a Vietnamese letter the font lacks precomposed is its base letter
-    # with zero-width marks (the width LibreOffice prints it with)
-    with warnings.catch_warnings():  # an old Liberation lacks some letters: measured as base + marks
-        warnings.simplefilter("ignore", UserWarning)
-        font.set_text(unicodedata.normalize("NFD", text), 0.0, flags=LoadFlags.NO_HINTING)
-    return font.get_width_height()[0] / 64.0 / _OVERSAMPLE
+    index = font.get_char_index(ord(char))
+    parts = unicodedata.normalize("NFD", char)
+    if index == 0 and len(parts) > 1:
+        return sum(_advance_em(part, bold) for part in parts)
+    font.set_size(1000, 72)  # 1 000 pixels an em
+    return font.load_glyph(index, flags=LoadFlags.NO_HINTING).linearHoriAdvance / 65536 / 1000
+
+
+def text_width_pt(text: str, size_pt: float, bold: bool = False) -> float:
+    """The width of one line of ``text`` in points: its characters' advances
+    (unhinted; unkerned: Times' kerning mostly narrows a line, so a text
+    measured to fit does), each character measured once."""
+    return size_pt * sum(_advance_em(char, bold) for char in unicodedata.normalize("NFC", text))
 
 
 def column_width_pt(width_chars: float) -> float:
@@ -57,7 +61,7 @@ def column_width_pt(width_chars: float) -> float:
     return 0.75 * (7.0 * width_chars + 5.0)
 
 
-@cache
+@lru_cache(maxsize=1 << 16)  # texts repeat (a form's row names); owner names are each their own
 def lines_needed(text: str, size_pt: float, width_pt: float, bold: bool = False) -> int:
     """How many lines ``text`` takes when wrapped at word boundaries in
     ``width_pt`` (a word longer than a line broken across lines)."""
