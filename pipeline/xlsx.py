@@ -22,8 +22,9 @@ def serif_workbook() -> Workbook:
     return book
 
 
-def landscape(sheet: Worksheet, *, a3: bool, title_rows: str | None = None) -> None:
-    """Print ``sheet`` landscape on A3 or A4, one page wide, ``title_rows`` ("4:4") on every page."""
+def landscape(sheet: Worksheet, *, a3: bool, title_rows: str | None = None, numbered: bool = False) -> None:
+    """Print ``sheet`` landscape on A3 or A4, one page wide, ``title_rows`` ("4:4") on every page,
+    ``numbered`` "Trang 2/5" at the foot of each page (a list that runs over pages)."""
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.paperSize = sheet.PAPERSIZE_A3 if a3 else sheet.PAPERSIZE_A4
     sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight = 1, 0
@@ -31,3 +32,7 @@ def landscape(sheet: Worksheet, *, a3: bool, title_rows: str | None = None) -> N
     sheet.print_options.horizontalCentered = True
     if title_rows:
         sheet.print_title_rows = title_rows
+    if numbered:
+        sheet.oddFooter.center.text = "Trang &P/&N"
+        sheet.oddFooter.center.font = f"{FONT},Regular"
+        sheet.oddFooter.center.size = 10

@@ -184,7 +184,7 @@ def test_review_rows_are_read_only_for_a_commune_with_parcels_to_review(tmp_path
 def test_the_review_workbook_wraps_its_reasons_in_rows_that_show_them(tmp_path):
     """A reason longer than its column («Căn cứ, lý do») is wrapped in a row tall
     enough for every line, as are the headers; printed, nothing spills into the
-    officer's columns or is cut. Areas show their thousands."""
+    officer's columns or is cut; pages are numbered. Areas show their thousands."""
     import openpyxl
 
     from pipeline.ingest.corrections import REVIEW_HEADER_ROW
@@ -211,3 +211,4 @@ def test_the_review_workbook_wraps_its_reasons_in_rows_that_show_them(tmp_path):
     assert sheet.cell(REVIEW_HEADER_ROW + 1, area).number_format == "#,##0.0"  # 10 000,0 in Vietnamese Excel
     tallest = max(lines_needed(h, TEXT_PT, column_width_pt(w), True) for h, w, _ in COLUMNS)
     assert tallest >= 3 and sheet.row_dimensions[REVIEW_HEADER_ROW].height >= row_height_pt(tallest, TEXT_PT)
+    assert sheet.oddFooter.center.text == "Trang &P/&N"  # page 2 of 5, a list printed over pages

@@ -167,7 +167,7 @@ def write_review_workbook(path: Path, rows: pd.DataFrame, commune: str) -> Path:
         sheet.row_dimensions[r].height = _row_height(texts)
     _validations(book, sheet, len(rows))
     sheet.freeze_panes = sheet.cell(REVIEW_HEADER_ROW + 1, 4)
-    landscape(sheet, a3=True, title_rows=f"{REVIEW_HEADER_ROW}:{REVIEW_HEADER_ROW}")
+    landscape(sheet, a3=True, title_rows=f"{REVIEW_HEADER_ROW}:{REVIEW_HEADER_ROW}", numbered=True)
     sheet.auto_filter.ref = f"A{REVIEW_HEADER_ROW}:{get_column_letter(len(COLUMNS))}{REVIEW_HEADER_ROW + len(rows)}"
     with atomic_path(path) as tmp:
         book.save(tmp)
