@@ -286,6 +286,40 @@ def test_a_review_workbook_with_notes_and_nothing_left_to_review_is_kept_aside(t
     assert f"sổ rà soát có ghi chú của cán bộ nên được giữ lại thành {kept}" in result.output
 
 
+def test_notes_on_parcels_that_leave_the_review_workbook_are_kept_with_the_workbook_as_it_was(tmp_path):
+    """The officer writes notes on parcels 1 and 2; the commune's file is then
+    exported again with parcel 1 fixed. The workbook written again lists
+    parcels 2 and 3 only: parcel 1's note went with its row; now the workbook
+    as it was is kept under ``da_ra_soat/`` first, and the console says so."""
+    from pipeline.ingest.corrections import officer_notes
+
+    _export(tmp_path / "raw", ROWS)
+    args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
+            "--workdir", str(tmp_path / "work")]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    book_path = tmp_path / "work/reports/review/06253.xlsx"
+    book = openpyxl.load_workbook(book_path)
+    sheet = book.worksheets[0]
+    header = [c.value for c in sheet[4]]
+    parcel, note = header.index("Thửa") + 1, header.index("Ghi chú của cán bộ") + 1
+    written = {"1": "Đã đối chiếu hồ sơ địa chính", "2": "Chờ đo đạc lại"}
+    for r in range(5, sheet.max_row + 1):
+        sheet.cell(r, note, written.get(str(sheet.cell(r, parcel).value)))
+    book.save(book_path)
+    (tmp_path / "raw/xa.gpkg").unlink()
+    _export(tmp_path / "raw", [{**ROWS[0], "mucDichSuDung": "LUC", "MADT": "GDC"}, *ROWS[1:]])
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    [kept] = (tmp_path / "work/reports/review/da_ra_soat").glob("06253_*.xlsx")
+    assert sorted(officer_notes(kept).values()) == sorted(written.values())
+    again = openpyxl.load_workbook(book_path).worksheets[0]
+    notes = {str(again.cell(r, parcel).value): again.cell(r, note).value for r in range(5, again.max_row + 1)}
+    assert notes == {"2": "Chờ đo đạc lại", "3": None}
+    assert f"1 ghi chú của cán bộ thuộc các thửa không còn cần rà soát (tệp của xã đã được xuất lại): sổ rà soát " \
+           f"như trước khi lập lại được giữ lại thành {kept}" in result.output
+    assert "ghi chú" not in CliRunner().invoke(cli, args).output  # said once: the new workbook keeps no such note
+
+
 def test_a_workbook_open_in_excel_leaves_its_owner_file_which_is_not_read_and_a_broken_one_is_named(tmp_path):
     _export(tmp_path / "raw", ROWS)
     args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,18 +29,28 @@ DUPLICATE_NOTE = "duplicate sheet/parcel number in the commune"
 NUMBER_COLUMNS = ["sheet_no", "parcel_no", "source_file", "source_fid"]
 
 
-def assemble_commune(workdir: str, code: str, folders: list[str]) -> tuple[dict[str, int], str | None]:
+@dataclass(frozen=True)
+class KeptReview:
+    """A commune's review workbook kept under ``da_ra_soat/`` before it was
+    written again or removed: it held the officer's notes on parcels the
+    commune no longer has to review."""
+
+    path: str
+    notes: int  # the notes on parcels no longer listed
+    listed: int  # the parcels still to review (0: the workbook is gone)
+
+
+def assemble_commune(workdir: str, code: str, folders: list[str]) -> tuple[dict[str, int], KeptReview | None]:
     """Task: ``parcels/<code>.parquet`` and ``quarantine/<code>.parquet`` from the
     cache entries of the files that feed the commune, with duplicate sheet/parcel
-    numbers flagged (never dropped). Arrow tables throughout: the geometry stays
-    WKB. Returns the flagged parcels per source file, and where a review
-    workbook with nothing left to review but the officer's notes was put
-    (:func:`retire_review`). Runs on a worker."""
+    numbers flagged (never dropped), then its review workbook
+    (:func:`review_commune`). Arrow tables throughout: the geometry stays WKB.
+    Returns the flagged parcels per source file, and the workbook kept aside.
+    Runs on a worker."""
     work = WorkDir(Path(workdir))
     counts = {} if len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work) \
         else _assemble(work, code, folders)
-    retired = None if write_commune_review(work, code) else retire_review(review_book(work, code))
-    return counts, None if retired is None else str(retired)
+    return counts, review_commune(work, code)
 
 
 def review_book(work: WorkDir, code: str) -> Path:
@@ -47,37 +58,47 @@ def review_book(work: WorkDir, code: str) -> Path:
     return work.review_dir / f"{safe_name(code)}.xlsx"
 
 
-def retire_review(path: Path) -> Path | None:
-    """Remove a commune's review workbook that has nothing left to review (its
-    files exported again with every issue fixed); one holding the officer's
-    notes is moved, under its time, to ``da_ra_soat/`` beside it, where it is
-    not read as corrections; the path it took is returned."""
-    if not path.exists() or not officer_notes(path):
+def review_commune(work: WorkDir, code: str) -> KeptReview | None:
+    """``reports/review/<code>.xlsx`` written when the commune has parcels to
+    review, with the officer's notes on their parcels' rows; removed when it
+    has none. A workbook holding notes on parcels it would no longer list (their
+    file exported again, fixed) is first kept, under its time, in
+    ``da_ra_soat/`` beside it, where it is not read as corrections."""
+    path = review_book(work, code)
+    rows = _review_rows(work, code)
+    notes = officer_notes(path)
+    keys = [] if rows is None else [(file, "" if pd.isna(fid) else cell_text(fid))
+                                    for file, fid in zip(rows["source_file"], rows["source_fid"], strict=True)]
+    left = notes.keys() - set(keys)
+    kept = _keep_aside(path) if left else None
+    if rows is None:
         path.unlink(missing_ok=True)
-        return None
+    else:
+        rows["note"] = [notes.get(key, "") for key in keys]
+        write_review_workbook(path, rows, commune_title(work, code))
+    return None if kept is None else KeptReview(str(kept), len(left), 0 if rows is None else len(rows))
+
+
+def _keep_aside(path: Path) -> Path:
+    """A copy of a review workbook in ``da_ra_soat/``, named after its code and the time it was saved."""
     when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d_%H%M%S")
     kept = path.parent / "da_ra_soat" / f"{path.stem}_{when}{path.suffix}"
     kept.parent.mkdir(exist_ok=True)
-    os.replace(path, kept)
+    shutil.copy2(path, kept)
     return kept
 
 
-def write_commune_review(work: WorkDir, code: str) -> Path | None:
-    """``reports/review/<code>.xlsx`` when the commune has parcels to review
-    (None when it has none: the caller retires its workbook, :func:`retire_review`)."""
-    path = review_book(work, code)
+def _review_rows(work: WorkDir, code: str) -> pd.DataFrame | None:
+    """The rows of the commune's review workbook, their source files as the
+    reports show them; None when it has nothing to review."""
     inputs = review_inputs(work.parcels(safe_name(code)), work.quarantine(safe_name(code)))
     if inputs is None:  # nothing to review: the parcels (and their geometry) are not read again
         return None
-    parcels, quarantine = inputs
-    rows = review_rows(parcels, quarantine)
+    rows = review_rows(*inputs)
     if rows.empty:
         return None
     rows["source_file"] = rows["source_file"].map(work.read_manifest().shown)
-    notes = officer_notes(path)  # written again: the officer's notes stay on their parcels' rows
-    keys = zip(rows["source_file"], ["" if pd.isna(fid) else cell_text(fid) for fid in rows["source_fid"]], strict=True)
-    rows["note"] = [notes.get(key, "") for key in keys]
-    return write_review_workbook(path, rows, commune_title(work, code))
+    return rows
 
 
 def commune_title(work: WorkDir, code: str) -> str:

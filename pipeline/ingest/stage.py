@@ -19,7 +19,7 @@ from ..parallel import executor
 from ..records import forget_comparison, record_communes
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir, shown_path
-from .assemble import DUPLICATE_NOTE, assemble_commune, review_book, safe_name
+from .assemble import DUPLICATE_NOTE, KeptReview, assemble_commune, review_book, safe_name
 from .cache import IngestCache, ingest_to_cache
 from .columns import map_columns
 from .copies import COPY_NOTE, identical_copies
@@ -87,11 +87,10 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         todo = sorted(changed & set(sources_of))
         flagged = pmap(assemble_commune, [(str(work.root), code, folders_of[code]) for code in todo],
                        "communes" if progress else "")
-    for code, (counts, retired) in zip(todo, flagged, strict=True):
+    for code, (counts, kept) in zip(todo, flagged, strict=True):
         state[code] = {"sources": sources_of[code], "duplicates": counts}
-        if retired:
-            log.warning(officer_message(f"{review_book(work, code)}: the commune has nothing left to review and the "
-                                        f"workbook holds the officer's notes, so it is kept as {retired}"))
+        if kept:
+            _say_kept(review_book(work, code), kept)
     state = {code: state[code] for code in sources_of}
     for report in reports:
         if report.features_in == 0 and not report.skipped and "the layer holds no features" not in report.warnings:
@@ -112,6 +111,16 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     log.info("ingest: %d files (%d read, %d unchanged, %d copies not read), %d communes rewritten",
              len(files) + len(copies), len(reread), len(files) - len(reread), len(copies), len(changed))
     return result
+
+
+def _say_kept(book: Path, kept: KeptReview) -> None:
+    """Where a review workbook holding the officer's notes on parcels no longer to review was kept."""
+    if kept.listed:
+        log.warning(officer_message(f"{book}: {kept.notes} of the officer's notes are on parcels no longer to review "
+                                    f"(their file exported again), so the workbook as it was is kept as {kept.path}"))
+    else:
+        log.warning(officer_message(f"{book}: the commune has nothing left to review and the workbook holds the "
+                                    f"officer's notes, so it is kept as {kept.path}"))
 
 
 def _names_landuse(settings: Settings, fields: list[str]) -> bool:
