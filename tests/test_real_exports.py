@@ -320,6 +320,29 @@ def test_notes_on_parcels_that_leave_the_review_workbook_are_kept_with_the_workb
     assert "ghi chú" not in CliRunner().invoke(cli, args).output  # said once: the new workbook keeps no such note
 
 
+def test_the_officers_notes_reach_the_review_layer_of_the_geopackage(tmp_path):
+    """A note written in the review workbook and saved, nothing else changed:
+    the next run writes it on its parcel in the GeoPackage's ``review`` layer,
+    where the planner sees it in QGIS (the layer's column was always empty)."""
+    _export(tmp_path / "raw", ROWS)
+    args = ["inventory", "--config", str(_config(tmp_path)), "--scheduler", "sync"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    work = tmp_path / "work"
+    book_path = work / "reports/review/06253.xlsx"
+    book = openpyxl.load_workbook(book_path)
+    sheet = book.worksheets[0]
+    header = [c.value for c in sheet[4]]
+    parcel, note = header.index("Thửa") + 1, header.index("Ghi chú của cán bộ") + 1
+    [row] = [r for r in range(5, sheet.max_row + 1) if str(sheet.cell(r, parcel).value) == "2"]
+    sheet.cell(row, note, "Đất trống, chờ xác minh mục đích")
+    book.save(book_path)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    review = pyogrio.read_dataframe(next(work.glob("*.gpkg")), layer="review", read_geometry=False)
+    assert review.set_index("parcel_no")["note"].to_dict() == {"1": "", "2": "Đất trống, chờ xác minh mục đích",
+                                                               "3": ""}
+
+
 def test_a_workbook_open_in_excel_leaves_its_owner_file_which_is_not_read_and_a_broken_one_is_named(tmp_path):
     _export(tmp_path / "raw", ROWS)
     args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),

@@ -20,7 +20,7 @@ from ..report import unit_label
 from ..units import UNNAMED_PREFIX
 from ..workdir import WorkDir
 from .cache import IngestCache
-from .corrections import cell_text, officer_notes
+from .corrections import officer_notes, parcel_keys
 from .place import UNKNOWN_COMMUNE_PREFIX
 from .review import review_inputs, review_rows, write_review_workbook
 from .values import join_flag
@@ -67,8 +67,7 @@ def review_commune(work: WorkDir, code: str) -> KeptReview | None:
     path = review_book(work, code)
     rows = _review_rows(work, code)
     notes = officer_notes(path)
-    keys = [] if rows is None else [(file, "" if pd.isna(fid) else cell_text(fid))
-                                    for file, fid in zip(rows["source_file"], rows["source_fid"], strict=True)]
+    keys = [] if rows is None else parcel_keys(rows)
     left = notes.keys() - set(keys)
     kept = _keep_aside(path) if left else None
     if rows is None:

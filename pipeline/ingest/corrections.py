@@ -113,6 +113,12 @@ def officer_notes(book: Path) -> dict[tuple[str, str], str]:
     return {(file, fid): note for file, fid, note in cells if note}
 
 
+def parcel_keys(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """Each row's parcel as :func:`officer_notes` names it: (source file, FID as text)."""
+    return [(file, "" if pd.isna(fid) else cell_text(fid))
+            for file, fid in zip(rows["source_file"], rows["source_fid"], strict=True)]
+
+
 def cell_text(value: object) -> str:
     """A cell as text: blank for nothing, 12 for 12.0 (an FID or number Excel stored as a float)."""
     if value is None:

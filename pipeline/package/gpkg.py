@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
+from ..ingest.assemble import review_book
+from ..ingest.corrections import officer_notes, parcel_keys
 from ..ingest.review import review_frame, review_inputs
 from ..io import read_columns, read_geoparquet, read_parquet_table
 from ..messages import vi
@@ -210,7 +212,8 @@ def new_unit_layers(work: WorkDir, manifest: RunManifest, codes: list[str]) -> l
 def review_layer(work: WorkDir, manifest: RunManifest) -> GpkgLayer:
     """The parcels the officer should look at (the review workbooks' rows with
     their geometry, numbered as in each commune's workbook): quarantined,
-    inferred object, refined or corrected code."""
+    inferred object, refined or corrected code, with the notes the officer
+    wrote in the workbook (a note saved there rewrites its commune's rows)."""
     communes = sorted({p.stem for p in [*work.parcel_files(), *work.quarantine_dir.glob("*.parquet")]})
 
     def commune_rows(code: str) -> pd.DataFrame | None:
@@ -218,9 +221,12 @@ def review_layer(work: WorkDir, manifest: RunManifest) -> GpkgLayer:
         if inputs is None:
             return None
         frame = review_frame(*inputs)
-        return frame.assign(source_file=frame["source_file"].map(manifest.shown))
+        frame["source_file"] = frame["source_file"].map(manifest.shown)
+        notes = officer_notes(review_book(work, code))
+        return frame.assign(note=[notes.get(key, "") for key in parcel_keys(frame)])
 
-    parts = tuple(Part(partial(commune_rows, code), code, (work.parcels(code), work.quarantine(code), work.manifest))
+    parts = tuple(Part(partial(commune_rows, code), code,
+                       (work.parcels(code), work.quarantine(code), work.manifest, review_book(work, code)))
                   for code in communes)
     return GpkgLayer("review", "Thửa đất cần rà soát",
                      "Thửa bị cách ly, thửa có đối tượng suy ra hoặc mã chuyển theo quy tắc, thửa đã sửa theo cán bộ "

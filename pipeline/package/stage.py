@@ -46,7 +46,8 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
               *work.qa_dir.glob("*/*.parquet"),
               *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest, commune_set(work),
               given_boundaries(work, manifest),
-              *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units]]
+              *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units],
+              *(p for p in work.review_dir.glob("*.xlsx") if not p.name.startswith("~$"))]  # the officer's notes
     if up_to_date(list(products.values()), inputs):
         return products
     with ThreadPoolExecutor(1) as background:  # the GeoPackage in this process while the workers burn rasters
