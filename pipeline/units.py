@@ -12,6 +12,8 @@ import pandas as pd
 UNKNOWN_DISTRICT = "000"
 #: How the code of a commune named after its file starts (nothing said its commune code).
 UNNAMED_PREFIX = "unknown_"
+#: A unit's level as the reports say it ("cấp xã").
+LEVEL_VI = {"xa": "xã", "huyen": "huyện", "tinh": "tỉnh"}
 
 
 @dataclass(frozen=True)

@@ -393,3 +393,14 @@ def test_a_form_typed_into_is_kept_beside_when_kiemke_writes_it_again(sample_run
     assert not (folder / "Bieu_02_TKDD.xlsx").exists() and not typed.exists()
     [second] = set(folder.glob("*_ban_sua_*")) - {aside}  # typed into: kept, not removed
     assert openpyxl.load_workbook(second).active["B40"].value == "Trần Thị Bình"
+
+
+def test_the_forms_report_says_the_levels_each_unit_sums(sample_run):
+    """The report of the 2025 units, which have no district, says the province
+    is the sum of its communes (it said "0 huyện" and "tỉnh = tổng các
+    huyện"); levels are said in Vietnamese."""
+    main = (sample_run / "reports/forms.md").read_text(encoding="utf-8")
+    assert "42 biểu cho 5 xã, 1 huyện và tỉnh." in main and "tỉnh = tổng các huyện." in main
+    units = (sample_run / "units_2025/reports/forms.md").read_text(encoding="utf-8")
+    assert "biểu cho 8 xã và tỉnh." in units and "tỉnh = tổng các xã." in units and "huyện =" not in units
+    assert "| Biểu 01/TKĐĐ | tỉnh | 20 | Tỉnh Lạng Sơn |" in main and "| xã | 06253 |" in main

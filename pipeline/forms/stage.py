@@ -28,7 +28,7 @@ from ..records import (
 from ..regime import Template, form_file_names, load_template
 from ..report import markdown_table
 from ..rounding import commune_cells
-from ..units import Unit, build_units
+from ..units import LEVEL_VI, Unit, build_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .base import FormInputs, kind_of
 from .change_inputs import ChangeInputs, read_change_inputs
@@ -181,14 +181,15 @@ def remove_unlisted_forms(work: WorkDir, workbooks: list[Path], names: frozenset
 def forms_report(listing: pd.DataFrame, units: list[Unit], template: Template,
                  provenance: dict[str, list[str]]) -> str:
     """``reports/forms.md``: the forms written, the checks passed, the provenance of each layout."""
+    districts = sum(u.level == "huyen" for u in units)  # none since 1 July 2025: the province sums its communes
+    sums = "huyện = tổng các xã; tỉnh = tổng các huyện" if districts else "tỉnh = tổng các xã"
     lines = [
         f"# Biểu thống kê, kiểm kê ({template.regime['name']})", "",
-        f"{len(listing)} biểu cho {sum(u.level == 'xa' for u in units)} xã, "
-        f"{sum(u.level == 'huyen' for u in units)} huyện và tỉnh. Đã kiểm tra: tổng Biểu 01 = 1 + 2 + 3; Biểu 02, "
-        "03 = các dòng tương ứng của Biểu 01; Biểu 04 = tổng các đơn vị = Biểu 01; huyện = tổng các xã; tỉnh = "
-        "tổng các huyện.", "",
-        markdown_table(listing.rename(columns={"form": "biểu", "level": "cấp", "unit": "mã", "name": "đơn vị",
-                                               "xlsx": "tệp"})), "",
+        f"{len(listing)} biểu cho {sum(u.level == 'xa' for u in units)} xã"
+        + (f", {districts} huyện và tỉnh" if districts else " và tỉnh") + ". Đã kiểm tra: tổng Biểu 01 = 1 + 2 + 3; "
+        "Biểu 02, 03 = các dòng tương ứng của Biểu 01; Biểu 04 = tổng các đơn vị = Biểu 01; " + sums + ".", "",
+        markdown_table(listing.assign(level=listing["level"].map(LEVEL_VI)).rename(columns={
+            "form": "biểu", "level": "cấp", "unit": "mã", "name": "đơn vị", "xlsx": "tệp"})), "",
         "## Nguồn mẫu biểu", "",
         "Những gì thông tư xác nhận và những gì được tái dựng (cũng ở trang “Nguồn mẫu biểu” của mỗi tệp XLSX, "
         "không in ra):", ""]
