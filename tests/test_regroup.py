@@ -268,3 +268,22 @@ def test_the_units_boundary_file_edited_in_qgis_is_kept_beside_and_made_again(sa
     with caplog.at_level("WARNING"):
         regroup_all(WorkDir(work))  # nothing edited since: nothing kept, nothing said
     assert list(boundaries.parent.glob("*_ban_sua_*")) == [aside] and caplog.text == ""
+
+
+def test_a_new_units_sources_line_has_the_room_its_text_needs(tmp_path):
+    """A new unit made of communes with long names: its sources line wraps in a
+    row as tall as its lines (the row was sized by the number of sources, one
+    line for two, and cut the second line)."""
+    from pipeline.measure import column_width_pt, lines_needed, row_height_pt
+    from pipeline.regroup.report import SOURCES_WIDTH, crosswalk_workbook, sources_line
+
+    names = ["Thị trấn Nông trường Thống Nhất huyện Yên Định cũ", "Xã Nghĩa Lâm thuộc thị xã Quảng Trị cũ"]
+    table = pd.DataFrame({"old_commune_code": ["00001", "00002"], "old_commune_name": names,
+                          "new_unit_code": ["90001"] * 2, "new_unit_name": ["Phường Đông Sơn mở rộng"] * 2,
+                          "area_m2": [1_234_567_890.0, 987_654_321.0], "share_of_old": [1.0, 1.0],
+                          "share_of_new": [0.56, 0.44]})
+    sheet = openpyxl.load_workbook(crosswalk_workbook(tmp_path / "c.xlsx", table, "2025"))["Phường Đông Sơn mở rộng"]
+    line = sources_line("Phường Đông Sơn mở rộng", table)
+    lines = lines_needed(line, 11, column_width_pt(SOURCES_WIDTH))
+    assert sheet["A2"].value == line and lines >= 2
+    assert sheet.row_dimensions[2].height >= row_height_pt(lines, 11)

@@ -13,10 +13,12 @@ import xlsxwriter
 
 from ..config import NewUnits
 from ..io import atomic_path
+from ..measure import column_width_pt, lines_needed, row_height_pt
 from ..report import markdown_table, vn_number
 from ..xlsx import FONT
 
 SHOWN_SLIVERS = 40
+SOURCES_WIDTH = 110  # characters: the column of a new unit's sources line
 HEADERS = ["Mã xã cũ", "Tên xã cũ", "Mã đơn vị mới", "Tên đơn vị mới", "Diện tích (ha)", "Tỷ lệ của xã cũ (%)",
            "Tỷ lệ của đơn vị mới (%)"]
 
@@ -66,9 +68,10 @@ def crosswalk_workbook(path: Path, table: pd.DataFrame, label: str) -> Path:
             name = rows["new_unit_name"].iat[0] or str(code)
             unit = book.add_worksheet(_sheet_name(name, taken))
             unit.write(0, 0, f"{name} ({code}): nguồn diện tích", book.add_format({"bold": True, "font_size": 13}))
-            unit.write(1, 0, sources_line(name, rows), book.add_format({"text_wrap": True, "valign": "top"}))
-            unit.set_row(1, 15 * (1 + len(rows) // 3))
-            unit.set_column(0, 0, 110)
+            line = sources_line(name, rows)
+            unit.write(1, 0, line, book.add_format({"text_wrap": True, "valign": "top"}))
+            unit.set_row(1, row_height_pt(lines_needed(line, 11, column_width_pt(SOURCES_WIDTH)), 11))
+            unit.set_column(0, 0, SOURCES_WIDTH)
         book.close()
     return path
 
