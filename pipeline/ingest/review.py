@@ -137,7 +137,8 @@ def write_review_workbook(path: Path, rows: pd.DataFrame, commune: str) -> Path:
     sheet["A1"] = f"DANH SÁCH THỬA ĐẤT CẦN RÀ SOÁT — {commune}"
     sheet["A1"].font = Font(name=FONT, bold=True, size=13)
     sheet["A2"] = ("Điền cột “Mã loại đất đúng” và/hoặc “Đối tượng đúng” khi kết quả của kiemke chưa đúng, lưu tệp "
-                   "rồi chạy lại: sửa đổi được áp dụng cho xã này, tệp dữ liệu gốc không bị sửa. "
+                   "rồi chạy lại: sửa đổi được áp dụng cho xã này, tệp dữ liệu gốc không bị sửa. Ghi chú ở cột “Ghi "
+                   "chú của cán bộ” được giữ khi kiemke lập lại sổ và hiện trong lớp rà soát của GeoPackage. "
                    f"Có {len(rows)} thửa.")
     sheet["A2"].font = Font(name=FONT, italic=True, size=10)
     for c, (header, width, key) in enumerate(COLUMNS, start=1):
