@@ -184,7 +184,8 @@ def test_review_rows_are_read_only_for_a_commune_with_parcels_to_review(tmp_path
 def test_the_review_workbook_wraps_its_reasons_in_rows_that_show_them(tmp_path):
     """A reason longer than its column («Căn cứ, lý do») is wrapped in a row tall
     enough for every line, as are the headers; printed, nothing spills into the
-    officer's columns or is cut; pages are numbered. Areas show their thousands."""
+    officer's columns or is cut; pages are numbered. Areas show their thousands,
+    sheet and parcel numbers are numbers."""
     import openpyxl
 
     from pipeline.ingest.corrections import REVIEW_HEADER_ROW
@@ -194,7 +195,7 @@ def test_the_review_workbook_wraps_its_reasons_in_rows_that_show_them(tmp_path):
     from pipeline.schemas import PARCEL_COLUMNS
 
     parcels = gpd.GeoDataFrame({c: [None, None] for c in PARCEL_COLUMNS} | {
-        "commune_code": ["06319"] * 2, "sheet_no": ["1", "1"], "parcel_no": ["1", "2"], "landuse": ["LUC", "ONT"],
+        "commune_code": ["06319"] * 2, "sheet_no": ["1", "05"], "parcel_no": ["1", "12"], "landuse": ["LUC", "ONT"],
         "owner_type": ["CDS", "UBQ"], "owner_source": [FROM_NAME, FROM_NAME],
         "owner_rule": ["co_so_ton_giao_cong_dong", None], "area_m2": [1e4, 1e4], "source_file": ["a.shp"] * 2,
         "source_fid": [0, 1]}, geometry=[square(0, 0), square(100, 0)], crs=3405)
@@ -207,6 +208,8 @@ def test_the_review_workbook_wraps_its_reasons_in_rows_that_show_them(tmp_path):
         assert cell.alignment.wrap_text and cell.alignment.vertical == "top"
         assert sheet.row_dimensions[r].height >= row_height_pt(lines_needed(cell.value, TEXT_PT, width), TEXT_PT)
     assert lines_needed(sheet.cell(REVIEW_HEADER_ROW + 1, why).value, TEXT_PT, width) >= 2  # wider than its column
+    numbers = [[sheet.cell(r, c).value for c in (2, 3)] for r in (REVIEW_HEADER_ROW + 1, REVIEW_HEADER_ROW + 2)]
+    assert numbers == [[1, 1], ["05", 12]]  # numbers Excel sorts as numbers; "05" as the file gave it
     area = [h for h, _, _ in COLUMNS].index("Diện tích (m²)") + 1
     assert sheet.cell(REVIEW_HEADER_ROW + 1, area).number_format == "#,##0.0"  # 10 000,0 in Vietnamese Excel
     tallest = max(lines_needed(h, TEXT_PT, column_width_pt(w), True) for h, w, _ in COLUMNS)

@@ -234,13 +234,13 @@ def test_corrections_round_trip(tmp_path):
     sheet = book.worksheets[0]
     header = [c.value for c in sheet[4]]
     rows = {sheet.cell(r, 3).value: r for r in range(5, sheet.max_row + 1)}
-    assert set(rows) == {"1", "2", "3"}  # every quarantined and inferred parcel
-    assert sheet.cell(rows["2"], header.index("Tình trạng") + 1).value == "Cách ly"
-    sheet.cell(rows["2"], header.index("Mã loại đất đúng") + 1, "CLN")
-    sheet.cell(rows["1"], header.index("Đối tượng đúng") + 1, "TKT")
+    assert set(rows) == {1, 2, 3}  # every quarantined and inferred parcel, numbered as numbers (Excel sorts them)
+    assert sheet.cell(rows[2], header.index("Tình trạng") + 1).value == "Cách ly"
+    sheet.cell(rows[2], header.index("Mã loại đất đúng") + 1, "CLN")
+    sheet.cell(rows[1], header.index("Đối tượng đúng") + 1, "TKT")
     note = header.index("Ghi chú của cán bộ") + 1
-    sheet.cell(rows["2"], note, "Đã kiểm tra thực địa: trồng điều")
-    sheet.cell(rows["3"], note, "Đường giao thông, giữ nguyên")  # a note only: nothing to correct
+    sheet.cell(rows[2], note, "Đã kiểm tra thực địa: trồng điều")
+    sheet.cell(rows[3], note, "Đường giao thông, giữ nguyên")  # a note only: nothing to correct
     book.save(book_path)
     raw_before = (tmp_path / "raw/xa.gpkg").read_bytes()
     result = runner.invoke(cli, args)
@@ -252,9 +252,9 @@ def test_corrections_round_trip(tmp_path):
     again = openpyxl.load_workbook(book_path).worksheets[0]
     fixed = {again.cell(r, 3).value: again.cell(r, header.index("Mã loại đất đúng") + 1).value
              for r in range(5, again.max_row + 1)}
-    assert fixed["2"] == "CLN"  # the correction stays visible and editable
+    assert fixed[2] == "CLN"  # the correction stays visible and editable
     notes = {again.cell(r, 3).value: again.cell(r, note).value for r in range(5, again.max_row + 1)}
-    assert notes == {"1": None, "2": "Đã kiểm tra thực địa: trồng điều", "3": "Đường giao thông, giữ nguyên"}
+    assert notes == {1: None, 2: "Đã kiểm tra thực địa: trồng điều", 3: "Đường giao thông, giữ nguyên"}
     assert "06253.xlsx" in (tmp_path / "work/reports/review/corrections.csv").read_text(encoding="utf-8-sig")
 
 

@@ -132,10 +132,10 @@ def test_a_code_needing_field_data_lands_in_the_review_workbook(tmp_path):
     sheet = openpyxl.load_workbook(tmp_path / "work/reports/review/06253.xlsx").worksheets[0]
     header = [c.value for c in sheet[4]]
     rows_by_no = {sheet.cell(r, 3).value: [c.value for c in sheet[r]] for r in range(5, sheet.max_row + 1)}
-    assert set(rows_by_no) == {"1", "2"}  # LUC is a 2024 code: nothing to review
-    assert rows_by_no["2"][header.index("Tình trạng")] == "Cách ly"
-    assert "DCT" in rows_by_no["2"][header.index("Mã có thể")]
-    assert "NKH → NKH; có thể là NKH, CNT" in rows_by_no["1"][header.index("Căn cứ, lý do")]
+    assert set(rows_by_no) == {1, 2}  # LUC is a 2024 code: nothing to review
+    assert rows_by_no[2][header.index("Tình trạng")] == "Cách ly"
+    assert "DCT" in rows_by_no[2][header.index("Mã có thể")]
+    assert "NKH → NKH; có thể là NKH, CNT" in rows_by_no[1][header.index("Căn cứ, lý do")]
     manifest = (tmp_path / "work/inventory.json").read_text(encoding="utf-8")
     assert '"regime": "tt08_2024"' in manifest
 

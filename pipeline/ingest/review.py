@@ -42,6 +42,7 @@ QUARANTINED, INFERRED, REFINED, FIXED = "Cách ly", "Suy đối tượng", "Chuy
 #: Columns of free text, wrapped in their cells (the row as tall as its longest); the others hold a code or a number.
 WRAPPED = frozenset({"owner_name", "status", "why", "candidates", "note", "source_file"})
 CENTRED = frozenset({"no", "sheet_no", "parcel_no"})  # numbers read as text or as numbers, aligned alike
+NUMBERS = frozenset({"sheet_no", "parcel_no"})  # written as numbers where plain: Excel sorts 2 before 10
 TEXT_PT = 11.0
 EDITABLE = PatternFill("solid", fgColor="FFF2CC")
 KEY = PatternFill("solid", fgColor="EDEDED")
@@ -162,7 +163,7 @@ def write_review_workbook(path: Path, rows: pd.DataFrame, commune: str) -> Path:
     for r, values in enumerate(rows.itertuples(index=False), start=REVIEW_HEADER_ROW + 1):
         texts = []
         for c, (value, (_, _, key)) in enumerate(zip(values, COLUMNS, strict=True), start=1):
-            cell = sheet.cell(r, c, None if value is None or (isinstance(value, float) and np.isnan(value)) else value)
+            cell = sheet.cell(r, c, _cell_value(value, key in NUMBERS))
             cell._style = copy(styles[c - 1])
             texts.append(value if key in WRAPPED and isinstance(value, str) else "")
         sheet.row_dimensions[r].height = _row_height(texts)
@@ -173,6 +174,16 @@ def write_review_workbook(path: Path, rows: pd.DataFrame, commune: str) -> Path:
     with atomic_path(path) as tmp:
         book.save(tmp)
     return path
+
+
+def _cell_value(value: object, number: bool) -> object:
+    """A value as written: blank for nothing; with ``number``, "12" as 12 (not
+    "05", whose zero the file gave, nor "12a")."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if number and isinstance(value, str) and value.isascii() and value.isdigit() and not value.startswith("0", 0, -1):
+        return int(value)
+    return value
 
 
 def _row_height(texts: list[str], bold: bool = False) -> float:
