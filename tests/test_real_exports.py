@@ -219,20 +219,29 @@ ROWS = [{"soTo": 1, "soThua": i + 1, "mucDichSuDung": code, "tenChu": name, "geo
         for i, (code, name) in enumerate([("LUA", "Hoàng Văn Tâm"), ("", "Nông Thị Yến"), ("DGT", "")])]
 
 
+def _ingest_args(tmp_path) -> list[str]:
+    return ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
+            "--workdir", str(tmp_path / "work")]
+
+
+def _first_review(tmp_path, args: list[str]):
+    """ROWS exported and run once with ``args``: the commune's review workbook (path, book, first sheet, header)."""
+    _export(tmp_path / "raw", ROWS)
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    book_path = tmp_path / "work/reports/review/06253.xlsx"
+    book = openpyxl.load_workbook(book_path)
+    sheet = book.worksheets[0]
+    return book_path, book, sheet, [c.value for c in sheet[4]]
+
+
 def test_corrections_round_trip(tmp_path):
     """The review workbook lists the quarantined and inferred parcels; the
     officer fills it in; the next run applies it and keeps showing it, with
     the officer's notes on their rows (they were lost when the commune's
     workbook was written again)."""
-    _export(tmp_path / "raw", ROWS)
     runner = CliRunner()
-    args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
-            "--workdir", str(tmp_path / "work")]
-    assert runner.invoke(cli, args).exit_code == 0
-    book_path = tmp_path / "work/reports/review/06253.xlsx"
-    book = openpyxl.load_workbook(book_path)
-    sheet = book.worksheets[0]
-    header = [c.value for c in sheet[4]]
+    args = _ingest_args(tmp_path)
+    book_path, book, sheet, header = _first_review(tmp_path, args)
     rows = {sheet.cell(r, 3).value: r for r in range(5, sheet.max_row + 1)}
     assert set(rows) == {1, 2, 3}  # every quarantined and inferred parcel, numbered as numbers (Excel sorts them)
     assert sheet.cell(rows[2], header.index("Tình trạng") + 1).value == "Cách ly"
@@ -265,14 +274,8 @@ def test_a_review_workbook_with_notes_and_nothing_left_to_review_is_kept_aside(t
     now it is kept under ``da_ra_soat/``, where it is not read as corrections."""
     from pipeline.ingest.corrections import officer_notes
 
-    _export(tmp_path / "raw", ROWS)
-    args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
-            "--workdir", str(tmp_path / "work")]
-    assert CliRunner().invoke(cli, args).exit_code == 0
-    book_path = tmp_path / "work/reports/review/06253.xlsx"
-    book = openpyxl.load_workbook(book_path)
-    sheet = book.worksheets[0]
-    header = [c.value for c in sheet[4]]
+    args = _ingest_args(tmp_path)
+    book_path, book, sheet, header = _first_review(tmp_path, args)
     sheet.cell(5, header.index("Ghi chú của cán bộ") + 1, "Đã đối chiếu hồ sơ địa chính")
     book.save(book_path)
     fixed = [{**row, "mucDichSuDung": code, "MADT": owner}
@@ -293,14 +296,8 @@ def test_notes_on_parcels_that_leave_the_review_workbook_are_kept_with_the_workb
     as it was is kept under ``da_ra_soat/`` first, and the console says so."""
     from pipeline.ingest.corrections import officer_notes
 
-    _export(tmp_path / "raw", ROWS)
-    args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
-            "--workdir", str(tmp_path / "work")]
-    assert CliRunner().invoke(cli, args).exit_code == 0
-    book_path = tmp_path / "work/reports/review/06253.xlsx"
-    book = openpyxl.load_workbook(book_path)
-    sheet = book.worksheets[0]
-    header = [c.value for c in sheet[4]]
+    args = _ingest_args(tmp_path)
+    book_path, book, sheet, header = _first_review(tmp_path, args)
     parcel, note = header.index("Thửa") + 1, header.index("Ghi chú của cán bộ") + 1
     written = {"1": "Đã đối chiếu hồ sơ địa chính", "2": "Chờ đo đạc lại"}
     for r in range(5, sheet.max_row + 1):
@@ -324,14 +321,9 @@ def test_the_officers_notes_reach_the_review_layer_of_the_geopackage(tmp_path):
     """A note written in the review workbook and saved, nothing else changed:
     the next run writes it on its parcel in the GeoPackage's ``review`` layer,
     where the planner sees it in QGIS (the layer's column was always empty)."""
-    _export(tmp_path / "raw", ROWS)
     args = ["inventory", "--config", str(_config(tmp_path)), "--scheduler", "sync"]
-    assert CliRunner().invoke(cli, args).exit_code == 0
+    book_path, book, sheet, header = _first_review(tmp_path, args)
     work = tmp_path / "work"
-    book_path = work / "reports/review/06253.xlsx"
-    book = openpyxl.load_workbook(book_path)
-    sheet = book.worksheets[0]
-    header = [c.value for c in sheet[4]]
     parcel, note = header.index("Thửa") + 1, header.index("Ghi chú của cán bộ") + 1
     [row] = [r for r in range(5, sheet.max_row + 1) if str(sheet.cell(r, parcel).value) == "2"]
     sheet.cell(row, note, "Đất trống, chờ xác minh mục đích")
@@ -345,8 +337,7 @@ def test_the_officers_notes_reach_the_review_layer_of_the_geopackage(tmp_path):
 
 def test_a_workbook_open_in_excel_leaves_its_owner_file_which_is_not_read_and_a_broken_one_is_named(tmp_path):
     _export(tmp_path / "raw", ROWS)
-    args = ["ingest", str(tmp_path / "raw"), "--province", "20", "--config", str(_config(tmp_path)),
-            "--workdir", str(tmp_path / "work")]
+    args = _ingest_args(tmp_path)
     assert CliRunner().invoke(cli, args).exit_code == 0
     review = tmp_path / "work/reports/review"
     (review / "~$06253.xlsx").write_bytes(b"\x0bcan bo dia chinh" + b" " * 100)  # Excel's, while 06253.xlsx is open
