@@ -1,8 +1,8 @@
-"""How much room text takes on a printed form: widths from the font's own
-metrics (Times New Roman, or its metric twin Liberation Serif that
-LibreOffice prints with; DejaVu Serif, a little wider, where neither is
-installed), Excel's column widths in points, the lines a wrapped text needs
-and the row height that holds them."""
+"""How much room text takes in a printed workbook (the forms, the review and
+crosswalk workbooks): widths from the font's own metrics (Times New Roman,
+or its metric twin Liberation Serif that LibreOffice prints with; DejaVu
+Serif, a little wider, where neither is installed), Excel's column widths in
+points, the lines a wrapped text needs and the row height that holds them."""
 
 from __future__ import annotations
 

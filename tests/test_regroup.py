@@ -139,6 +139,7 @@ def test_sample_on_the_communes_of_2025(sample_run, units_run):
     book = openpyxl.load_workbook(units_run / "stats" / "crosswalk_2025.xlsx")
     assert book.sheetnames[0] == "Bảng chuyển đổi" and "Xã Văn Quan" in book.sheetnames
     assert "từ Thị trấn Văn Quan" in book["Xã Văn Quan"]["A2"].value
+    assert book["Bảng chuyển đổi"].oddFooter.center.text == "Trang &P/&N"  # the table runs over pages
     report = (units_run / "reports" / "regroup.md").read_text(encoding="utf-8")
     assert "mã tạm" in report and "chênh lệch 0.000000 m²" in report
 

@@ -63,6 +63,7 @@ def crosswalk_workbook(path: Path, table: pd.DataFrame, label: str) -> Path:
         sheet.repeat_rows(2)
         sheet.set_landscape()
         sheet.fit_to_pages(1, 0)
+        sheet.set_footer(f'&C&"{FONT},Regular"&10Trang &P/&N')  # a table of a province's units runs over pages
         taken = {"bảng chuyển đổi"}
         for code, rows in table.groupby("new_unit_code", sort=True):
             name = rows["new_unit_name"].iat[0] or str(code)
