@@ -187,14 +187,21 @@ def set_aside_changed(paths: Iterable[Path], written: Mapping[str, str]) -> list
             if path.name in written and path.exists() and digest(path) != written[path.name]]
 
 
+def aside_name(path: Path, folder: Path, tag: str = "") -> Path:
+    """A name no file has in ``folder`` for ``path`` as it was saved:
+    ``<name><tag>_<its time>.<ext>`` (``_2`` … after the time when taken)."""
+    when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d_%H%M%S")
+    aside, n = folder / f"{path.stem}{tag}_{when}{path.suffix}", 1
+    while aside.exists():
+        n += 1
+        aside = folder / f"{path.stem}{tag}_{when}_{n}{path.suffix}"
+    return aside
+
+
 def set_aside(path: Path) -> Path:
     """``path`` renamed ``<name>_ban_sua_<its time>.<ext>`` in its folder (a
     GeoPackage's write-ahead log with it), where kiemke neither reads nor removes it."""
-    when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d_%H%M%S")
-    aside, n = path.with_name(f"{path.stem}_ban_sua_{when}{path.suffix}"), 1
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.stem}_ban_sua_{when}_{n}{path.suffix}")
+    aside = aside_name(path, path.parent, "_ban_sua")
     for extra in ("-wal", "-shm"):
         if (beside := path.with_name(path.name + extra)).exists():
             os.replace(beside, aside.with_name(aside.name + extra))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..io import atomic_path, read_commune_table, read_parquet_table, write_table
+from ..records import aside_name
 from ..report import unit_label
 from ..units import UNNAMED_PREFIX
 from ..workdir import WorkDir
@@ -80,9 +80,9 @@ def review_commune(work: WorkDir, code: str) -> KeptReview | None:
 
 def _keep_aside(path: Path) -> Path:
     """A copy of a review workbook in ``da_ra_soat/``, named after its code and the time it was saved."""
-    when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d_%H%M%S")
-    kept = path.parent / "da_ra_soat" / f"{path.stem}_{when}{path.suffix}"
-    kept.parent.mkdir(exist_ok=True)
+    folder = path.parent / "da_ra_soat"
+    folder.mkdir(exist_ok=True)
+    kept = aside_name(path, folder)
     shutil.copy2(path, kept)
     return kept
 

@@ -153,6 +153,12 @@ def _checked(record: dict, path: Path, number: int) -> dict:
     return record
 
 
+def review_books(work: WorkDir) -> list[Path]:
+    """The commune review workbooks in ``reports/review/``, not Excel's owner
+    file of a workbook open in it (``~$06253.xlsx``, a few bytes of the user's name)."""
+    return sorted(p for p in work.review_dir.glob("*.xlsx") if not p.name.startswith("~$"))
+
+
 def harvest(work: WorkDir, csv: Path | None) -> pd.DataFrame:
     """Every correction: the config's CSV, then each review workbook (a
     workbook the officer changed is read again; the others' corrections come
@@ -162,8 +168,7 @@ def harvest(work: WorkDir, csv: Path | None) -> pd.DataFrame:
     state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
     known = pd.read_csv(store, dtype=str, keep_default_na=False) if store.exists() else pd.DataFrame(columns=COLUMNS)
     parts = [read_corrections(csv)] if csv is not None and Path(csv).exists() else []
-    # not Excel's owner file of a workbook open in it (~$06253.xlsx, a few bytes of the user's name)
-    for book in sorted(p for p in work.review_dir.glob("*.xlsx") if not p.name.startswith("~$")):
+    for book in review_books(work):
         if state.get(book.name) == _stamp(book):
             parts.append(known[known["origin"].str.startswith(f"{book.name}:")])
         else:

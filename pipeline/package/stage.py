@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..ingest.corrections import review_books
 from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date, write_text
 from ..parallel import call, executor
 from ..records import commune_set, digests_record, given_boundaries, remove_unlisted, rewriting, tell_kept, unit_inputs
@@ -47,7 +48,7 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
               *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest, commune_set(work),
               given_boundaries(work, manifest),
               *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units],
-              *(p for p in work.review_dir.glob("*.xlsx") if not p.name.startswith("~$"))]  # the officer's notes
+              *review_books(work)]  # the officer's notes
     if up_to_date(list(products.values()), inputs):
         return products
     with ThreadPoolExecutor(1) as background:  # the GeoPackage in this process while the workers burn rasters
