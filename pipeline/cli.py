@@ -26,6 +26,7 @@ from . import __version__
 from .aggregate import run_aggregate
 from .change import run_change
 from .config import DEFAULT_WORKDIR, Settings, SourceOverride, load_settings
+from .console import officer_console
 from .errors import KiemkeError, UnknownProvinceError, refused_by_system
 from .forms import run_forms
 from .ingest import run_ingest
@@ -91,9 +92,11 @@ def _output_folder(options: dict) -> Path:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kiemke")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True,
+              help="The developers' log (English, with the loggers' names) instead of the officer's; -vv for debug.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
-def cli(verbose: int, quiet: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """kiemke — land inventory (kiểm kê đất đai) under Circular 27/2018 (2019) or 08/2024 (from 2024).
 
     \b
@@ -105,10 +108,7 @@ def cli(verbose: int, quiet: bool) -> None:
       kiemke aggregate --workdir data/processed
       kiemke inventory --config inventory.toml
     """
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("pyogrio", "rasterio", "distributed", "fiona"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ctx.with_resource(officer_console(verbose, quiet))
 
 
 @cli.command()
@@ -127,9 +127,9 @@ def sample(out: Path, out_2024: Path, seed: int) -> None:
       kiemke sample --out data/raw/sample
     """
     summary = generate_sample(out, seed=seed)
-    click.echo(f"Sample: {len(summary)} communes, {summary['parcels'].sum()} parcels → {out}")
+    click.echo(f"Bộ dữ liệu mẫu: {len(summary)} xã, {summary['parcels'].sum()} thửa → {out}")
     summary = write_sample_2024(out_2024, out / UNITS_2025, seed=seed)
-    click.echo(f"Sample 2024: {len(summary)} new communes, {summary['parcels'].sum()} parcels → {out_2024}")
+    click.echo(f"Bộ dữ liệu mẫu kỳ 2024: {len(summary)} xã mới, {summary['parcels'].sum()} thửa → {out_2024}")
 
 
 @cli.command()
@@ -163,9 +163,8 @@ def ingest(paths: tuple[Path, ...], province: str | None, commune_code: str | No
     result = run_ingest(work, inputs, settings, scheduler=_scheduler(scheduler))
     totals = result.totals
     click.echo(
-        f"Ingested {result.layers_read} files: {totals['features_out']} parcels in "
-        f"{len(result.parcels)} communes, {totals['features_quarantined']} quarantined "
-        f"→ {work.parcels_dir} (report: {work.report('ingest.md')})"
+        f"Đã đọc {result.layers_read} tệp: {totals['features_out']} thửa ở {len(result.parcels)} xã, "
+        f"{totals['features_quarantined']} thửa cách ly → {work.parcels_dir} (báo cáo: {work.report('ingest.md')})"
     )
 
 
@@ -187,7 +186,7 @@ def qa(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     work = WorkDir(Path(workdir))
     results = run_qa(work, boundaries, scheduler=_scheduler(scheduler))
     problems = sum(r.problems for r in results)
-    click.echo(f"QA: {len(results)} communes, {problems} problems → {work.report('qa.md')}")
+    click.echo(f"Kiểm tra topo: {len(results)} xã, {problems} vấn đề → {work.report('qa.md')}")
 
 
 @cli.command()
@@ -203,7 +202,7 @@ def khoanh(workdir: Path, scheduler: str) -> None:
     """
     work = WorkDir(Path(workdir))
     written = run_khoanh(work, scheduler=_scheduler(scheduler))
-    click.echo(f"Khoanh đất: {len(written)} communes → {work.khoanh_dir}")
+    click.echo(f"Khoanh đất: {len(written)} xã → {work.khoanh_dir}")
 
 
 @cli.command()
@@ -221,7 +220,7 @@ def forms(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     """
     work = WorkDir(Path(workdir))
     out = run_forms(work, boundaries, scheduler=_scheduler(scheduler))
-    click.echo(f"Forms: {len(out['forms'])} written → {work.forms_dir}")
+    click.echo(f"Biểu: đã lập {len(out['forms'])} biểu → {work.forms_dir}")
 
 
 @cli.command()
@@ -249,7 +248,7 @@ def change(workdir: Path, config_path: Path | None, scheduler: str) -> None:
                                        "section with its path (see the bundled inventory.toml).")
         workdir = settings.workdir
     out = run_change(WorkDir(Path(workdir)), scheduler=_scheduler(scheduler))
-    click.echo(f"Transitions → {out['transitions']} (report: {out['report']})")
+    click.echo(f"Biến động → {out['transitions']} (báo cáo: {out['report']})")
 
 
 @cli.command()
@@ -267,9 +266,10 @@ def regroup(workdir: Path, scheduler: str) -> None:
     work = WorkDir(Path(workdir))
     done = run_regroup(work, scheduler=_scheduler(scheduler))
     if not done:
-        click.echo("No [units] in the run's inventory.toml: nothing to regroup.")
+        click.echo("inventory.toml của lần chạy không có mục [units]: không có đơn vị mới để chia lại.")
     for target in done:
-        click.echo(f"Regrouped → {target.root} (crosswalk in {target.stats_dir}, report {target.report('regroup.md')})")
+        click.echo(f"Đơn vị mới → {target.root} (bảng chuyển đổi trong {target.stats_dir}, báo cáo "
+                   f"{target.report('regroup.md')})")
 
 
 @cli.command()
@@ -288,7 +288,7 @@ def maps(workdir: Path, scale_step: int | None, dpi: int | None, scheduler: str)
     """
     work = WorkDir(Path(workdir))
     sheets = run_maps(work, scale_step=scale_step, dpi=dpi, scheduler=_scheduler(scheduler))
-    click.echo(f"Maps: {sum(1 for s in sheets if s['pdf'])} sheets → {work.maps_dir}")
+    click.echo(f"Bản đồ: {sum(1 for s in sheets if s['pdf'])} tờ → {work.maps_dir}")
 
 
 @cli.command()
@@ -308,7 +308,7 @@ def package(workdir: Path, resolution: float, province_resolution: float, schedu
     """
     out = run_package(WorkDir(Path(workdir)), commune_resolution=resolution, province_resolution=province_resolution,
                       scheduler=_scheduler(scheduler))
-    click.echo(f"GeoPackage → {out['gpkg']}\nQGIS project → {out['project']}\nGeoTIFF → {out['tif']}")
+    click.echo(f"GeoPackage → {out['gpkg']}\nDự án QGIS → {out['project']}\nẢnh GeoTIFF → {out['tif']}")
 
 
 @cli.command()
@@ -322,7 +322,7 @@ def aggregate(workdir: Path) -> None:
       kiemke aggregate --workdir data/processed
     """
     out = run_aggregate(WorkDir(Path(workdir)))
-    click.echo(f"Areas → {out['areas']}; summary → {out['summary']}")
+    click.echo(f"Diện tích → {out['areas']}; tổng hợp → {out['summary']}")
 
 
 @cli.command()

@@ -60,11 +60,13 @@ def vi(message: str) -> str:
 
 def officer_message(message: str) -> str:
     """An error as the officer reads it: in Vietnamese, with what to do, then
-    the original (for a report to the developers)."""
+    the original (for a report to the developers); one already so is as it is."""
+    if message.endswith(")") and "\n  (" in message:
+        return message
     head, said = _about_file(message)
     found = _match(said)
-    if found is None:
-        return message
+    if found is None:  # translated part by part, or not at all
+        return message if vi(message) == message else f"{vi(message)}\n  ({message})"
     todo = _rows().loc[_rows()["pattern"] == found[0].pattern, "what_to_do"].iat[0]
     todo = found[0].sub(todo, said) if todo else ""  # "Thông tư \2": the message's own figures
     return f"{head}{vi(said)}" + (f" → {todo}" if todo else "") + f"\n  ({message})"

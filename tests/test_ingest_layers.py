@@ -100,10 +100,10 @@ def test_an_esri_file_geodatabase_is_read_layer_by_layer_and_seen_to_change(tmp_
     # a layer named as QGIS names it; a layer edited in ArcGIS is read again
     assert _ingest(f"{gdb}|layername=ThuaDat", tmp_path / "one").exit_code == 0
     _parcels(1, 4).to_file(gdb, layer="ThuaDat", driver="OpenFileGDB")
-    assert "Ingested 3 files: 4 parcels" in _ingest(raw, tmp_path / "work").output
+    assert "Đã đọc 3 tệp: 4 thửa" in _ingest(raw, tmp_path / "work").output
     # zipped, as it is sent by mail
     shutil.make_archive(str(tmp_path / "mail/HoangVanThu.gdb"), "zip", raw, gdb.name)
-    assert "Ingested 3 files: 4 parcels" in _ingest(tmp_path / "mail", tmp_path / "zipped").output
+    assert "Đã đọc 3 tệp: 4 thửa" in _ingest(tmp_path / "mail", tmp_path / "zipped").output
 
 
 def test_a_geopackage_whose_layers_have_no_land_use_column_gets_a_clear_message(tmp_path):
@@ -130,7 +130,7 @@ def test_files_without_a_land_use_column_beside_the_parcels_are_left_and_said_as
     alone = _ingest(raw / "ranh_gioi_xa.shp", tmp_path / "alone")
 
     assert result.exit_code == 0, result.output
-    assert "Ingested 3 files: 2 parcels in 1 communes, 0 quarantined" in result.output  # no commune 'giao_thong'
+    assert "Đã đọc 3 tệp: 2 thửa ở 1 xã, 0 thửa cách ly" in result.output  # no commune 'giao_thong'
     assert "giao_thong.shp: the file has no land-use column: not parcels, not read (1 features)" in result.output
     report = json.loads((tmp_path / "work/reports/ingest.json").read_text(encoding="utf-8"))
     files = {Path(f["path"]).name: f for f in report["files"]}

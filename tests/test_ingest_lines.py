@@ -68,7 +68,8 @@ def test_boundary_lines_and_label_points_in_two_files_make_the_parcels(tmp_path)
     raw.mkdir()
     _sheet_folder(raw, 1)
     result, report = _ingest(raw, tmp_path / "work")
-    assert f"{raw}/To01_nhan.shp labels the faces of the boundary lines in {raw}/To01_ranh.shp" in result.output
+    assert f"ingest: {raw}/To01_nhan.shp là điểm nhãn của các thửa dựng từ đường ranh thửa trong {raw}/To01_ranh.shp" \
+        in result.output
     (file,) = report["files"]  # the lines are read with their labels, not as a file of their own
     assert file["path"].endswith("To01_nhan.shp") and not file["skipped"]
     assert file["repairs"] == {"parcels built from the faces of the boundary lines in To01_ranh.shp, "
@@ -220,7 +221,7 @@ def _ingest_with_code(raw, work):
     result = CliRunner().invoke(cli, ["ingest", str(raw), "--province", "Lạng Sơn", "--commune-code", "06253",
                                       "--workdir", str(work)])
     assert result.exit_code == 0, result.output
-    assert "Ingested 1 files" in result.output
+    assert "Đã đọc 1 tệp" in result.output
     return result, json.loads((work / "reports/ingest.json").read_text(encoding="utf-8"))
 
 

@@ -4,6 +4,7 @@ errors or click's) is rendered with stand-in values and must match a row of
 pipeline/data/messages_vi.csv."""
 
 import ast
+import re
 from pathlib import Path
 
 from pipeline.messages import officer_message, vi
@@ -25,16 +26,41 @@ def _rendered(node: ast.expr) -> str | None:
                    ("'1'" if part.conversion == ord("r") else "1") for part in node.values)
 
 
-def raised_messages() -> list[tuple[str, str]]:
-    found = []
+def _nodes():
+    """(where, node) of every node of the package's modules."""
     for path in sorted(PIPELINE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args):
-                continue
-            name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
-            message = _rendered(node.exc.args[0])
-            if name not in PROGRAMMING_ERRORS | INTERNAL and message:
-                found.append((f"{path.relative_to(PIPELINE.parent)}:{node.lineno}", message))
+            yield f"{path.relative_to(PIPELINE.parent)}:{getattr(node, 'lineno', 0)}", node
+
+
+def raised_messages(errors: set[str] | None = None) -> list[tuple[str, str]]:
+    """(where, message) of the errors raised for the officer (or of ``errors`` alone)."""
+    found = []
+    for where, node in _nodes():
+        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args):
+            continue
+        name = getattr(node.exc.func, "id", getattr(node.exc.func, "attr", ""))
+        message = _rendered(node.exc.args[0])
+        wanted = name in errors if errors is not None else name not in PROGRAMMING_ERRORS | INTERNAL
+        if wanted and message:
+            found.append((where, message))
+    return found
+
+
+def logged_messages() -> list[tuple[str, str]]:
+    """(where, message) of each line kiemke logs from a %-template, its
+    placeholders replaced by stand-ins (``%.2f``: 1.00); not those that only
+    join what is said elsewhere (``"%s: %s"``)."""
+    found = []
+    for where, node in _nodes():
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and getattr(node.func.value, "id", "") == "log" and node.func.attr in ("info", "warning", "error")
+                and node.args and isinstance(node.args[0], ast.Constant)):
+            continue
+        template = node.args[0].value
+        if not re.fullmatch(r"[%s: ]*", template):
+            found.append((where, re.sub(r"%(?:\.(\d))?[sdf]", lambda m: "1" + ("." + "0" * int(m[1]) if m[1] else ""),
+                                        template)))
     return found
 
 
@@ -43,6 +69,19 @@ def test_every_error_for_the_officer_is_translated():
     assert len(messages) > 30
     missing = [f"{where}: {message}" for where, message in messages if vi(message) == message]
     assert not missing, "add rows to pipeline/data/messages_vi.csv:\n" + "\n".join(missing)
+
+
+def test_every_line_kiemke_logs_reads_in_vietnamese_on_the_officers_console():
+    """What each stage says it did (INFO) and its warnings reach the officer's
+    console in Vietnamese (pipeline.console), the GeoPackage's reasons to be
+    written whole too."""
+    messages = logged_messages() + raised_messages({"NotPatchable"})
+    assert len(messages) > 25
+    missing = [f"{where}: {message}" for where, message in messages if vi(message) == message]
+    assert not missing, "add rows to pipeline/data/messages_vi.csv:\n" + "\n".join(missing)
+    assert vi("stage ingest done in 7.0 s") == "Bước ingest xong trong 7,0 giây"
+    assert vi("package: GeoPackage written whole (thua_dat: new columns ['ghi_chu'])") == \
+        "package: ghi lại toàn bộ GeoPackage (lớp thua_dat có thêm cột ['ghi_chu'])"
 
 
 def test_an_error_reads_in_vietnamese_with_what_to_do_and_the_original():
@@ -117,3 +156,52 @@ def test_a_markdown_report_leaves_a_missing_figure_empty():
     frame = pd.DataFrame({"Xã": ["Xã 25465"], "Diện tích (ha)": [744.25], "Chênh lệch (ha)": [float("nan")]})
     table = markdown_table(frame)
     assert table.splitlines()[-1] == "| Xã 25465 | 744,25 |  |"
+
+
+CONFLICTING_COMMUNES = """
+import sys
+import geopandas as gpd
+import shapely
+
+for k, name in enumerate("abcd"):
+    box = shapely.box(430000 + 100 * k, 2410000, 430050 + 100 * k, 2410050)
+    frame = gpd.GeoDataFrame({"MAXA": [f"0625{k}"], "KHLOAIDAT": ["LUC"]}, geometry=[box], crs="EPSG:9215")
+    frame.to_file(f"{sys.argv[1]}/{name}.shp")
+"""
+
+
+def test_the_officers_console_says_a_workers_warnings_in_vietnamese_between_the_progress_bars(tmp_path):
+    """Files read on the workers of the local cluster, each saying a commune
+    other than the one given: a worker printed its warning in English, written
+    into the progress bar ("ingest: 25%|██▌ | 1/4 [...]/raw/a.shp: 1 features say
+    commune ..."), and the stages' lines were English ("INFO pipeline.ingest.stage:
+    ingest: 4 files ..."). Now the stage says each warning in Vietnamese, with
+    what to do and the original, on its own lines; ``-v`` gives the developers' log."""
+    import os
+    import subprocess
+    import sys
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    subprocess.run([sys.executable, "-c", CONFLICTING_COMMUNES, str(raw)], check=True, cwd=PIPELINE.parent)
+    ingest = [sys.executable, "-m", "pipeline", "ingest", str(raw), "--province", "Lạng Sơn", "--commune-code", "06255"]
+    env = {**os.environ, "PYTHONPATH": str(PIPELINE.parent)}
+    done = subprocess.run([*ingest, "--workdir", str(tmp_path / "work"), "--scheduler", "local"], capture_output=True,
+                          text=True, timeout=180, cwd=PIPELINE.parent, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.replace("\r", "\n").splitlines()
+    assert "dask: LocalCluster (2 tiến trình phụ)" in lines or "dask: LocalCluster (1 tiến trình phụ)" in lines
+    for k, name in enumerate("abcd"):
+        said = lines.index(f"Cảnh báo: {raw / name}.shp: 1 thửa ghi mã xã '0625{k}' ở cột 'MAXA'; cấu hình ghi "
+                           "06255 cho tệp này, dùng mã 06255 → Kiểm tra mã xã trong [[sources]] của inventory.toml.")
+        assert lines[said + 1] == f"  ({raw / name}.shp: 1 features say commune ['0625{k}'] in column 'MAXA'; " \
+                                  "the config gives 06255 for this file, which is used)"
+    assert "ingest: 4 tệp (đọc 4, không đổi 0, 0 bản sao không đọc), ghi lại 1 xã" in lines
+    assert done.stderr.count("features say commune") == 4  # the originals in brackets, no worker's own line
+    assert "WARNING" not in done.stderr and "INFO" not in done.stderr
+    developers = subprocess.run([sys.executable, "-m", "pipeline", "-v", *ingest[3:], "--workdir",
+                                 str(tmp_path / "again")], capture_output=True, text=True, timeout=180,
+                                cwd=PIPELINE.parent, env=env)
+    assert f"WARNING pipeline.ingest.stage: {raw / 'a'}.shp: 1 features say commune ['06250']" in developers.stderr
+    assert "INFO pipeline.ingest.stage: ingest: 4 files (4 read" in developers.stderr
+    assert "Cảnh báo" not in developers.stderr

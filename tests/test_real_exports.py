@@ -387,7 +387,7 @@ def test_a_correction_names_its_commune_sheet_and_parcel_as_typed_and_one_naming
                       '[review]\ncorrections = "sua.csv"\n', encoding="utf-8")
     result = CliRunner().invoke(cli, ["ingest", "--config", str(config)])
     assert result.exit_code == 0, result.output
-    assert "Ingested 2 files" in result.output  # the corrections file's report is not a file read
+    assert "Đã đọc 2 tệp" in result.output  # the corrections file's report is not a file read
     landuse = {code: gpd.read_parquet(tmp_path / f"work/parcels/{code}.parquet").set_index("parcel_no")["landuse"]
                for code in ("06253", "06256")}
     assert landuse["06253"].to_dict() == {"012": "ONT", "013": "LUC"}

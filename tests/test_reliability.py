@@ -47,7 +47,7 @@ def test_a_second_run_does_no_work(sample_run):
     result = CliRunner().invoke(cli, ["inventory", "--config", str(sample_run / "inventory.toml")])
     assert result.exit_code == 0, result.output
     assert _mtimes(sample_run) == before
-    assert "stage package done" in result.output  # the run's log (stderr) is captured here
+    assert "Bước package xong" in result.output  # the run's log (stderr) is captured here
     assert "dask:" not in result.output  # nothing to do: no cluster started, no task sent
 
 
@@ -73,7 +73,7 @@ def test_touching_one_commune_redoes_only_it_and_the_rollups(sample_run, sample_
                      "LangSon_2019_HTSDD.gpkg"):
         assert expected in changed, expected
     assert "parcels/06253.parquet" not in changed and "maps/xa_06253.pdf" not in changed
-    assert "GeoPackage patched" in result.output
+    assert "GeoPackage chỉ ghi lại" in result.output
     assert gpkg_tables(gpkg) == tables
 
 
@@ -216,7 +216,7 @@ def test_a_commune_whose_files_go_leaves_the_run_as_if_never_given(tmp_path, sam
     assert [name for name in after if after[name] != before[name]] == ["reports/ingest.md"]  # it says so:
     assert ("- Không còn tệp nào cho thửa của Xã Tân Đoàn (06307): mọi kết quả của xã đã được xóa"
             in (work / "reports/ingest.md").read_text(encoding="utf-8"))
-    assert "commune 06307 is gone (no file gives it any more)" in said
+    assert "xã 06307 không còn tệp dữ liệu nào" in said
     run()
     assert _outputs(work) == before  # and says it once
 

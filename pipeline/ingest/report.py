@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from ..workdir import RunManifest, WorkDir, shown_path
 from .owners import SOURCE_VI, rule_text
 from .place import NEIGHBOUR_FLAG, PLACED_FLAG
 
-log = logging.getLogger(__name__)
 #: How the report's inference table starts a commune code kiemke found, and how it found it.
 COMMUNE_RULE = "Mã xã "
 COMMUNE_RULES = {PLACED_FLAG: "theo vị trí thửa trên tệp ranh giới xã",
@@ -51,8 +49,9 @@ class FileReport:
     corrections_used: list[str] = field(default_factory=list)  # identities of the officer's corrections applied
 
     def warn(self, message: str) -> None:
+        """Keep a warning for the report; the stage says it on the console
+        (the file may be read on a worker, whose console is not the officer's)."""
         self.warnings.append(message)
-        log.warning("%s: %s", self.path, message)
 
     def merge(self, other: FileReport) -> FileReport:
         """Add what another step found (counts, areas, reasons, repairs, warnings) to this report."""

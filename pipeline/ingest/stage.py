@@ -92,16 +92,21 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         if kept:
             _say_kept(review_book(work, code), kept)
     state = {code: state[code] for code in sources_of}
-    for report in reports:
+    for report, (_, was_read) in zip(reports, done, strict=True):
         if report.features_in == 0 and not report.skipped and "the layer holds no features" not in report.warnings:
             report.warn("the layer holds no features")
+        if was_read:  # what reading it found, said once (a worker read it, and kept it in its report)
+            _say_warnings(report)
         if report.skipped and LAYER_MARK not in report.path:  # a whole file left: said on the console too
             log.warning("%s: %s", report.path, report.skipped)
         duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
         if duplicates:
             report.flagged[DUPLICATE_NOTE] = duplicates
     copied = {copy: COPY_NOTE.format(kept=shown_path(kept, settings.input_root)) for copy, kept in copies.items()}
-    extra = _left_reports(copied) + _left_reports(left) + _unused_corrections(work, settings, corrections, reports)
+    unused_rows = _unused_corrections(work, settings, corrections, reports)
+    for report in unused_rows:
+        _say_warnings(report)
+    extra = _left_reports(copied) + _left_reports(left) + unused_rows
     result = IngestResult(reports + extra, _existing(work.parcels, sources_of),
                           _existing(work.quarantine, sources_of), changed=changed, gone=gone)
     record_written(work, [review_book(work, code) for code in todo])
@@ -111,6 +116,12 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     log.info("ingest: %d files (%d read, %d unchanged, %d copies not read), %d communes rewritten",
              len(files) + len(copies), len(reread), len(files) - len(reread), len(copies), len(changed))
     return result
+
+
+def _say_warnings(report: FileReport) -> None:
+    """A file's warnings on the console (in the officer's words there)."""
+    for warning in report.warnings:
+        log.warning("%s: %s", report.path, warning)
 
 
 def _say_kept(book: Path, kept: KeptReview) -> None:
