@@ -5,12 +5,14 @@ the timings recorded, and where the outputs are, for the officer."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
 from .aggregate import run_aggregate
@@ -18,6 +20,7 @@ from .change import run_change
 from .config import Settings
 from .forms import run_forms
 from .ingest import run_ingest
+from .ingest.corrections import review_books
 from .io import disk_shortfall, remove_stale_temporaries, write_json
 from .khoanh import run_khoanh
 from .maps.background import SheetsInBackground
@@ -26,6 +29,7 @@ from .package import run_package
 from .parallel import LOCAL_CLUSTER_FROM, executor, frozen_after_imports, thawed_after
 from .qa import run_qa
 from .regroup import regroup_all, units_outputs
+from .report import vn_number
 from .workdir import WorkDir
 
 log = logging.getLogger("pipeline")
@@ -105,13 +109,23 @@ def _then(run: Callable[[], object], after: Callable[[], object] | None) -> Call
 
 
 def outputs_summary(work: WorkDir, settings: Settings) -> str:
-    """Where an inventory's outputs are, for the closing message the officer reads."""
+    """Where an inventory's outputs are, for the closing message the officer
+    reads, with what is left to look at: the parcels quarantined, the communes
+    with parcels to review, the problems QA found."""
     stem = work.product(work.read_manifest().product_stem, "")
+    read = _read_json(work.report("ingest.json"), {})
+    kept = f"{vn_number(read.get('features_out', 0), 0)} thửa, {vn_number(read.get('area_out_m2', 0) / 1e4)} ha"
+    quarantined = read.get("features_quarantined", 0)
+    aside = f"{vn_number(quarantined, 0)} thửa, {vn_number(read.get('area_quarantined_m2', 0) / 1e4)} ha"
+    books = len(review_books(work))
+    problems = sum(sum(entry["counts"].values()) for entry in _read_json(work.report("qa.json"), []))
     lines: list[tuple[str, Path | str]] = [
-        ("Thửa đất", work.parcels_dir),
-        ("Thửa cách ly", work.quarantine_dir if any(work.quarantine_dir.glob("*.parquet")) else "không có"),
-        ("Sổ rà soát", work.review_dir if any(work.review_dir.glob("*.xlsx")) else "không có thửa cần rà soát"),
-        ("Kiểm tra QA", work.report("qa.html")), ("Khoanh đất", work.khoanh_dir), ("Diện tích", work.areas_csv)]
+        ("Thửa đất", f"{kept} → {work.parcels_dir}"),
+        ("Thửa cách ly", f"{aside} → {work.quarantine_dir}" if quarantined else "không có"),
+        ("Sổ rà soát", f"{books} xã có thửa cần rà soát → {work.review_dir}" if books else "không có thửa cần rà soát"),
+        ("Kiểm tra QA", f"{vn_number(problems, 0)} vấn đề → {work.report('qa.html')}"),
+        ("Khoanh đất", work.khoanh_dir),
+        ("Diện tích", f"{vn_number(_total_m2(work.areas_csv) / 1e4)} ha trong thống kê → {work.areas_csv}")]
     if settings.previous:
         lines.append(("Biến động", f"{work.transitions_csv} ({work.report('change.md')})"))
     lines += [("Biểu", work.forms_dir), ("Bản đồ", work.maps_dir), ("GeoPackage", f"{stem}.gpkg (+ .qgz, .tif)"),
@@ -119,3 +133,13 @@ def outputs_summary(work: WorkDir, settings: Settings) -> str:
     lines += [(f"Đơn vị {u.label}", f"{work.root / f'units_{u.label}'} (bảng chuyển đổi, biểu, bản đồ)")
               for u in settings.units]
     return "\n".join(f"  {name:<13} {where}" for name, where in lines)
+
+
+def _total_m2(areas_csv: Path) -> float:
+    """The area the statistics hold (overlaps counted once: less than the parcels' when QA found some)."""
+    return float(pd.read_csv(areas_csv, usecols=["area_m2"])["area_m2"].sum()) if areas_csv.exists() else 0.0
+
+
+def _read_json(path: Path, empty):
+    """A report's JSON, or ``empty`` when the run wrote none."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else empty

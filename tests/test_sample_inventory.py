@@ -1,5 +1,6 @@
 """The bundled sample, end to end: `kiemke inventory` on the committed files."""
 
+import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -9,6 +10,7 @@ import pytest
 import shapely
 
 from pipeline.messages import untranslated
+from pipeline.report import vn_number
 from pipeline.sample import SAMPLE_COMMUNES, commune_boundaries, generate_commune
 from tests.helpers import ingest_messages
 
@@ -61,12 +63,26 @@ def test_the_closing_message_says_in_vietnamese_where_every_output_is(sample_run
     lines = (sample_run / "console.txt").read_text(encoding="utf-8").splitlines()
     at = next(i for i, line in enumerate(lines) if "Kiểm kê Lạng Sơn xong trong " in line)  # after the progress bars
     assert lines[at].endswith(" giây. Kết quả:")
-    outputs = {line[2:15].strip(): line[16:].split(" (")[0] for line in lines[at + 1:] if line.startswith("  ")}
+    said = {line[2:15].strip(): line[16:] for line in lines[at + 1:] if line.startswith("  ")}
+    outputs = {name: text.split(" → ")[-1].split(" (")[0] for name, text in said.items()}
     assert list(outputs) == ["Thửa đất", "Thửa cách ly", "Sổ rà soát", "Kiểm tra QA", "Khoanh đất", "Diện tích",
                              "Biến động", "Biểu", "Bản đồ", "GeoPackage", "Báo cáo", "Đơn vị 2025"], outputs
     assert outputs["Thửa cách ly"] == "không có"  # the sample's planted problems are QA's, not ingest's
     assert outputs["Sổ rà soát"].endswith("review") and outputs["GeoPackage"].endswith(".gpkg")
     assert all(Path(where).exists() for name, where in outputs.items() if name != "Thửa cách ly"), outputs
+    # what is left to look at, counted: the parcels read, the communes to review (Yên Phúc's web export), QA's
+    # problems, and the area in the statistics (overlaps counted once)
+    read = json.loads((sample_run / "reports/ingest.json").read_text(encoding="utf-8"))
+    assert read["features_out"] > 1000  # written with the thousands' dot
+    assert said["Thửa đất"].startswith(f"{vn_number(read['features_out'], 0)} thửa, "
+                                       f"{vn_number(read['area_out_m2'] / 1e4)} ha → "), said["Thửa đất"]
+    assert said["Sổ rà soát"].startswith("1 xã có thửa cần rà soát → ")
+    problems = sum(sum(c["counts"].values()) for c in json.loads((sample_run / "reports/qa.json").read_text()))
+    assert problems > 0 and said["Kiểm tra QA"].startswith(f"{problems} vấn đề → ")
+    statistics = pd.read_csv(sample_run / "stats/areas.csv")["area_m2"].sum() / 1e4
+    assert said["Diện tích"].startswith(f"{vn_number(statistics)} ha trong thống kê → ")
+    # and the stages' own lines before it are Vietnamese too, none written into a progress bar
+    assert "Bước package xong trong " in "\n".join(lines) and not [line for line in lines if "INFO" in line]
 
 
 def test_areas_equal_geometry_and_independent_reprojection(sample_run, sample_dir):
