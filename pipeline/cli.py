@@ -26,7 +26,7 @@ from . import __version__
 from .aggregate import run_aggregate
 from .change import run_change
 from .config import DEFAULT_WORKDIR, Settings, SourceOverride, load_settings
-from .console import officer_console
+from .console import officer_console, speak_vietnamese
 from .errors import KiemkeError, UnknownProvinceError, refused_by_system
 from .forms import run_forms
 from .ingest import run_ingest
@@ -91,7 +91,7 @@ def _output_folder(options: dict) -> Path:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kiemke")
+@click.version_option(__version__, prog_name="kiemke", message="%(prog)s, phiên bản %(version)s")
 @click.option("-v", "--verbose", count=True,
               help="The developers' log (English, with the loggers' names) instead of the officer's; -vv for debug.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
@@ -349,6 +349,9 @@ def inventory(config_path: Path, scheduler: str | None, workers: int | None) -> 
                f"Kết quả:\n{outputs_summary(WorkDir(settings.workdir), settings)}")
 
 
+speak_vietnamese(cli)  # the help pages, as the officer reads them
+
+
 def _settings(config_path: Path | None, *, province: str | None, workdir: Path,
               commune_code: str | None) -> Settings:
     """Settings from a config file and/or command-line options (options win;
@@ -374,7 +377,7 @@ def show_usage_error(exc: click.UsageError) -> None:
     """A mistyped command as the officer reads it: the command's usage, where
     its help is, and the error in Vietnamese (click's own words below it)."""
     if exc.ctx is not None:
-        click.echo(exc.ctx.get_usage().replace("Usage:", "Cách dùng:", 1), err=True)
+        click.echo(exc.ctx.get_usage(), err=True)
         click.echo(f"Xem hướng dẫn: {exc.ctx.command_path} --help", err=True)
     click.echo(f"Lỗi: {officer_message(exc.format_message())}", err=True)
 

@@ -1,14 +1,20 @@
-"""The console the officer reads while kiemke runs: what each stage did in
+"""The console the officer reads: while kiemke runs, what each stage did in
 Vietnamese, a warning as «Cảnh báo: …» with what to do and its English
-original, each line written between the progress bars, never into one. ``-v``
-gives the developers' log instead (English, with the loggers' names)."""
+original, each line written between the progress bars, never into one (``-v``
+gives the developers' log instead: English, with the loggers' names); and the
+command line's help in Vietnamese (``pipeline/data/cli_help_vi.toml``)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import re
+import tomllib
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
+from importlib import resources
 
+import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .messages import officer_message, vi
@@ -51,3 +57,58 @@ def officer_console(verbose: int = 0, quiet: bool = False) -> Iterator[None]:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with logging_redirect_tqdm():
         yield
+
+
+#: click's own words on a help page, in Vietnamese (headings, the help option, an option's extras).
+CLICK_WORDS = {"Usage:": "Cách dùng:", "Options": "Tùy chọn", "Commands": "Lệnh", "Positional arguments": "Tham số",
+               "Show this message and exit.": "Xem hướng dẫn này rồi thoát.",
+               "[required]": "[bắt buộc]", "default: ": "mặc định: ", "[OPTIONS]": "[TÙY CHỌN]",
+               "COMMAND [ARGS]...": "LỆNH [THAM SỐ]..."}
+#: The kinds of value an option takes, as click names them (FILE) and in Vietnamese.
+METAVARS = {"INTEGER RANGE": "SỐ", "INTEGER": "SỐ", "FLOAT": "SỐ", "TEXT": "GIÁ_TRỊ", "FILE": "TỆP",
+            "DIRECTORY": "THƯ_MỤC", "PATH": "ĐƯỜNG_DẪN", "PATHS": "ĐƯỜNG_DẪN"}
+_CLICK_WORD = re.compile("|".join(re.escape(w) for w in sorted(CLICK_WORDS, key=len, reverse=True)))
+_METAVAR = re.compile(r"\b(" + "|".join(sorted(METAVARS, key=len, reverse=True)) + r")\b")
+
+
+def in_vietnamese(text: str) -> str:
+    """click's own words and value kinds in ``text`` (a help page's line) in Vietnamese."""
+    return _METAVAR.sub(lambda m: METAVARS[m[1]], _CLICK_WORD.sub(lambda m: CLICK_WORDS[m[0]], text))
+
+
+class OfficerHelpFormatter(click.HelpFormatter):
+    """A help page with click's own words in Vietnamese."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, in_vietnamese(args), prefix or "Cách dùng: ")
+
+    def write_heading(self, heading: str) -> None:
+        super().write_heading(CLICK_WORDS.get(heading, heading))
+
+    def write_dl(self, rows: Iterable[tuple[str, str]], col_max: int = 30, col_spacing: int = 2) -> None:
+        super().write_dl([(in_vietnamese(term), in_vietnamese(text)) for term, text in rows], col_max, col_spacing)
+
+
+class OfficerContext(click.Context):
+    formatter_class = OfficerHelpFormatter
+
+
+@cache
+def help_texts() -> dict:
+    """The Vietnamese help of every command and option (``pipeline/data/cli_help_vi.toml``)."""
+    with (resources.files("pipeline") / "data" / "cli_help_vi.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def speak_vietnamese(group: click.Group) -> click.Group:
+    """``group``'s help pages in Vietnamese: each command's text and options'
+    help from the table, click's own words by the formatter."""
+    table = help_texts()
+    for name, command in [("kiemke", group), *group.commands.items()]:
+        entry = table[name]
+        command.help, command.short_help = entry["help"], entry.get("short")
+        command.context_class = OfficerContext
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name is not None:
+                param.help = entry.get("options", {}).get(param.name) or table["options"].get(param.name, param.help)
+    return group

@@ -205,3 +205,32 @@ def test_the_officers_console_says_a_workers_warnings_in_vietnamese_between_the_
     assert f"WARNING pipeline.ingest.stage: {raw / 'a'}.shp: 1 features say commune ['06250']" in developers.stderr
     assert "INFO pipeline.ingest.stage: ingest: 4 files (4 read" in developers.stderr
     assert "Cảnh báo" not in developers.stderr
+
+
+def test_the_help_pages_where_a_mistyped_command_sends_the_officer_read_in_vietnamese():
+    """«Xem hướng dẫn: kiemke inventory --help» led to an English page ("Usage:",
+    "Options:", "Show this message and exit.", "[required]", FILE). Every
+    command's page and every option now read in Vietnamese (pipeline/data/cli_help_vi.toml)."""
+    import click
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+    from pipeline.console import help_texts
+
+    table = help_texts()
+    assert set(table) - {"options"} == {"kiemke", *cli.commands}
+    vietnamese = {*table["options"].values(), *(text for entry in table.values() if "help" in entry
+                                                for text in entry.get("options", {}).values())}
+    for name, command in [("kiemke", cli), *cli.commands.items()]:
+        untold = [p.name for p in command.params if isinstance(p, click.Option) and p.help not in vietnamese]
+        assert not untold, f"{name}: options without Vietnamese help: {untold}"
+        page = CliRunner().invoke(cli, [*([name] if command is not cli else []), "--help"], prog_name="kiemke").output
+        assert page.startswith(f"Cách dùng: kiemke{'' if command is cli else ' ' + name} [TÙY CHỌN]"), page
+        assert "\nTùy chọn:\n" in page and "Xem hướng dẫn này rồi thoát." in page
+        english = [w for w in ("Usage", "Options", "Commands", "Show this", "required", "default:", "FILE", "TEXT",
+                               "INTEGER", "Example", "Output") if w in page]
+        assert not english, f"{name}: {english}\n{page}"
+    overview = CliRunner().invoke(cli, ["--help"], prog_name="kiemke").output
+    assert "\nLệnh:\n" in overview and "  inventory  Chạy mọi bước kiểm kê theo inventory.toml.\n" in overview
+    inventory = CliRunner().invoke(cli, ["inventory", "--help"]).output
+    assert "--config TỆP" in inventory and "[bắt buộc]" in inventory and "--workers SỐ" in inventory
