@@ -53,7 +53,7 @@ def run_inventory(settings: Settings, scheduler: str | None, workers: int | None
             executor(scheduler, workers, local_from=LOCAL_CLUSTER_FROM,
                      start_early=functools.partial(_many_communes, work)) as cluster:
         sheets = SheetsInBackground(cluster, threads)
-        for name, run in tqdm(_stages(work, settings, cluster, sheets), desc="inventory", unit="stage"):
+        for name, run in tqdm(_stages(work, settings, cluster, sheets), desc="kiểm kê", unit="bước"):
             t0, began[name] = time.perf_counter(), time.time()
             with frozen_after_imports():  # the libraries a stage imported: out of the collector's way
                 run()

@@ -251,7 +251,7 @@ def _quiet():
 
 def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:
     items = list(items)
-    return [func(*item) for item in tqdm(items, desc=desc, unit="task", disable=not desc)]
+    return [func(*item) for item in tqdm(items, desc=desc, unit="việc", disable=not desc)]
 
 
 def call(func: Callable, *args) -> Any:
@@ -323,7 +323,7 @@ def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority:
                          priority=priority, **({"key": key} if key else {}))
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
-    with tqdm(total=len(futures), desc=desc, unit="task", disable=not desc) as bar:
+    with tqdm(total=len(futures), desc=desc, unit="việc", disable=not desc) as bar:
         try:
             for future, result in as_completed(futures, with_results=True):  # re-raises a task's exception here
                 results[index[future.key]] = result

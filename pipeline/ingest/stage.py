@@ -86,7 +86,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         # each changed commune is put together from its files' cache entries on a worker
         todo = sorted(changed & set(sources_of))
         flagged = pmap(assemble_commune, [(str(work.root), code, folders_of[code]) for code in todo],
-                       "communes" if progress else "")
+                       "ghép xã" if progress else "")
     for code, (counts, kept) in zip(todo, flagged, strict=True):
         state[code] = {"sources": sources_of[code], "duplicates": counts}
         if kept:

@@ -124,7 +124,7 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     with executor(scheduler) as pmap:
         made = pmap(commune_rasters, [(str(work.khoanh(c)), None if f"xa/{c}" in areas else str(tif[f"xa/{c}"]),
                                        commune_resolution, crs, province_transform, province_shape,
-                                       None if c in kept else cells[c]) for c in stale], "rasters" if progress else "")
+                                       None if c in kept else cells[c]) for c in stale], "GeoTIFF" if progress else "")
         areas |= {f"xa/{c}": a for c, a in zip(stale, made, strict=True) if a is not None}
         laid = pmap(call, [(laid_to_file, list(cells.values()), province_shape, province_transform, str(province_tif),
                             province_resolution, crs)]

@@ -67,7 +67,7 @@ def generate_sample(out: Path, *, seed: int = 2019) -> pd.DataFrame:
     """Write the bundled sample to ``out``; return one row per commune."""
     boundaries = commune_boundaries()
     rows, planted, layer_2014, changes, statistics, forest = [], [], [], [], [], []
-    for commune in tqdm(SAMPLE_COMMUNES, desc="sample communes", unit="commune"):
+    for commune in tqdm(SAMPLE_COMMUNES, desc="bộ mẫu", unit="xã"):
         clean = generate_commune(commune, boundaries, seed=seed)
         frame, problems = with_planted_problems(clean, commune, boundaries, seed=seed)
         planted.append(problems)
