@@ -425,3 +425,29 @@ def test_khoanh_resolve_the_overlaps_qa_found_unless_the_parcels_changed_since(s
     os.utime(work.parcels(code), (later, later))
     khoanh_module.khoanh_to_file(str(work.root), code, None, Thresholds())
     assert checked == [2, 1]
+
+
+def test_two_exports_of_one_commune_are_said_on_the_console_once(tmp_path):
+    """QA's warnings (two files of a commune lying on each other, the parcels'
+    area far from the natural area) were in qa.md alone: the officer running
+    `kiemke inventory` saw nothing of them. They are said on the console when
+    the commune is checked, not again while it is unchanged."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    older = grid()
+    older[4] = shapely.box(X0 + 100, Y0 + 100, X0 + 195, Y0 + 200)  # one parcel redrawn since
+    for year, geoms in ((2018, older), (2019, grid())):
+        gpd.GeoDataFrame({"KHLOAIDAT": ["LUC"] * 9}, geometry=geoms, crs="EPSG:9215").to_file(
+            raw / f"ThuaDat_{year}.shp")
+    work = str(tmp_path / "work")
+    ingest = ["ingest", str(raw), "--province", "Lạng Sơn", "--commune-code", "06253", "--workdir", work]
+    assert CliRunner().invoke(cli, ingest).exit_code == 0
+    first, again = (CliRunner().invoke(cli, ["qa", "--workdir", work]) for _ in range(2))
+    said = [line for line in first.output.splitlines() if line.startswith("Cảnh báo: ")]
+    assert len(said) == 1 and said[0].startswith(f"Cảnh báo: Xã 06253: Tệp «{raw}/ThuaDat_2018.shp» và tệp "
+                                                 f"«{raw}/ThuaDat_2019.shp» chồng lên nhau 8,9500 ha"), first.output
+    assert again.exit_code == 0 and "Cảnh báo" not in again.output

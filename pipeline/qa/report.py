@@ -124,6 +124,10 @@ class QASection:
     def problems(self) -> int:
         return sum(self.data["counts"].values())
 
+    @property
+    def title(self) -> str:
+        return self.markdown[0].removeprefix("## ")
+
     @classmethod
     def of(cls, r: CommuneQA, title: str) -> QASection:
         md = [f"## {title}", "", *(f"- **Cảnh báo**: {w}" for w in r.warnings)]

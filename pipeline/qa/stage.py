@@ -86,6 +86,10 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
     with executor(scheduler) as pmap:
         pmap(qa_to_files, stale, "qa" if progress else "")
     sections = [read_section(work, task[1]) for task in tasks]
+    checked = {task[1] for task in stale}
+    for section in sections:  # what QA of a commune found to warn of, said once (its task ran on a worker)
+        for warning in section.data["warnings"] if section.commune_code in checked else []:
+            log.warning("%s: %s", section.title, warning)
     if stale or not up_to_date([work.report("qa.md")], [commune_set(work)]):  # a commune gone, too
         write_qa_reports(sections, work, manifest.crs.name)
     log.info("qa: %d communes (%d checked again), %d problems → %s", len(sections), len(stale),
