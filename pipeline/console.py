@@ -90,6 +90,8 @@ class OfficerHelpFormatter(click.HelpFormatter):
 
 
 class OfficerContext(click.Context):
+    """A command's context whose help pages the officer reads."""
+
     formatter_class = OfficerHelpFormatter
 
 
