@@ -10,7 +10,11 @@ from importlib import resources
 
 import pandas as pd
 
+from .report import vn_number
+
 _NESTED = re.compile(r"⟨(.*?)⟩")
+#: A number of the message the translation writes the Vietnamese way: ⟪9408.88⟫ → 9.408,88.
+_NUMBER = re.compile(r"⟪(\d+)(?:\.(\d+))?⟫")
 
 
 @cache
@@ -45,7 +49,7 @@ def _about_file(message: str) -> tuple[str, str]:
 def vi(message: str) -> str:
     """``message`` in Vietnamese (as written when no row of the table fits);
     a file named in front is kept; "a; b" (a parcel's flags) is translated part
-    by part."""
+    by part; a number the translation marks ⟪…⟫ is written 1.234,5."""
     head, message = _about_file(message)
     if head:
         return head + vi(message)
@@ -55,7 +59,8 @@ def vi(message: str) -> str:
     if found is None:
         return message
     pattern, text = found
-    return _NESTED.sub(lambda m: vi(m[1]), pattern.sub(text, message))
+    text = _NESTED.sub(lambda m: vi(m[1]), pattern.sub(text, message))
+    return _NUMBER.sub(lambda m: vn_number(float(f"{m[1]}.{m[2] or 0}"), len(m[2] or "")), text)
 
 
 def officer_message(message: str) -> str:

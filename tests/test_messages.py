@@ -80,6 +80,8 @@ def test_every_line_kiemke_logs_reads_in_vietnamese_on_the_officers_console():
     missing = [f"{where}: {message}" for where, message in messages if vi(message) == message]
     assert not missing, "add rows to pipeline/data/messages_vi.csv:\n" + "\n".join(missing)
     assert vi("stage ingest done in 7.0 s") == "Bước ingest xong trong 7,0 giây"
+    assert vi("aggregate: 200 communes (200 summed again), 787295.29 ha from khoanh → w/stats/areas.csv") == \
+        "aggregate: 200 xã (tính lại 200 xã), 787.295,29 ha từ thư mục khoanh → w/stats/areas.csv"  # thousands' dot
     assert vi("package: GeoPackage written whole (thua_dat: new columns ['ghi_chu'])") == \
         "package: ghi lại toàn bộ GeoPackage (lớp thua_dat có thêm cột ['ghi_chu'])"
 
