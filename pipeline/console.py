@@ -60,7 +60,7 @@ def officer_console(verbose: int = 0, quiet: bool = False) -> Iterator[None]:
 
 
 #: click's own words on a help page, in Vietnamese (headings, the help option, an option's extras).
-CLICK_WORDS = {"Usage:": "Cách dùng:", "Options": "Tùy chọn", "Commands": "Lệnh", "Positional arguments": "Tham số",
+CLICK_WORDS = {"Options": "Tùy chọn", "Commands": "Lệnh", "Positional arguments": "Tham số",
                "Show this message and exit.": "Xem hướng dẫn này rồi thoát.",
                "[required]": "[bắt buộc]", "default: ": "mặc định: ", "[OPTIONS]": "[TÙY CHỌN]",
                "COMMAND [ARGS]...": "LỆNH [THAM SỐ]..."}

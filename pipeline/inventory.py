@@ -5,7 +5,6 @@ the timings recorded, and where the outputs are, for the officer."""
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from .config import Settings
 from .forms import run_forms
 from .ingest import run_ingest
 from .ingest.corrections import review_books
-from .io import disk_shortfall, remove_stale_temporaries, write_json
+from .io import disk_shortfall, read_json, remove_stale_temporaries, write_json
 from .khoanh import run_khoanh
 from .maps.background import SheetsInBackground
 from .messages import officer_message
@@ -113,12 +112,12 @@ def outputs_summary(work: WorkDir, settings: Settings) -> str:
     reads, with what is left to look at: the parcels quarantined, the communes
     with parcels to review, the problems QA found."""
     stem = work.product(work.read_manifest().product_stem, "")
-    read = _read_json(work.report("ingest.json"), {})
+    read = read_json(work.report("ingest.json"), {})
     kept = f"{vn_number(read.get('features_out', 0), 0)} thửa, {vn_number(read.get('area_out_m2', 0) / 1e4)} ha"
     quarantined = read.get("features_quarantined", 0)
     aside = f"{vn_number(quarantined, 0)} thửa, {vn_number(read.get('area_quarantined_m2', 0) / 1e4)} ha"
     books = len(review_books(work))
-    problems = sum(sum(entry["counts"].values()) for entry in _read_json(work.report("qa.json"), []))
+    problems = sum(sum(entry["counts"].values()) for entry in read_json(work.report("qa.json"), []))
     lines: list[tuple[str, Path | str]] = [
         ("Thửa đất", f"{kept} → {work.parcels_dir}"),
         ("Thửa cách ly", f"{aside} → {work.quarantine_dir}" if quarantined else "không có"),
@@ -138,8 +137,3 @@ def outputs_summary(work: WorkDir, settings: Settings) -> str:
 def _total_m2(areas_csv: Path) -> float:
     """The area the statistics hold (overlaps counted once: less than the parcels' when QA found some)."""
     return float(pd.read_csv(areas_csv, usecols=["area_m2"])["area_m2"].sum()) if areas_csv.exists() else 0.0
-
-
-def _read_json(path: Path, empty):
-    """A report's JSON, or ``empty`` when the run wrote none."""
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else empty

@@ -62,6 +62,11 @@ def write_json(path: Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def read_json(path: Path, missing: Any) -> Any:
+    """What ``path`` holds as JSON, or ``missing`` when there is no such file (a record not made yet)."""
+    return json.loads(Path(path).read_text(encoding="utf-8")) if Path(path).exists() else missing
+
+
 def write_text_if_changed(path: Path, text: str) -> Path:
     """Rewrite only when the content differs (keeps the mtime, so later stages stay up to date)."""
     if not Path(path).exists() or Path(path).read_text(encoding="utf-8") != text:

@@ -20,7 +20,6 @@ of what it wrote, and set aside under another name before it is written again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -29,7 +28,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .io import file_stamp, write_json, write_json_if_changed
+from .io import file_stamp, read_json, write_json, write_json_if_changed
 from .messages import officer_message
 from .units import Unit
 from .workdir import RunManifest, WorkDir
@@ -48,7 +47,7 @@ def record_communes(work: WorkDir, keys: Iterable[str]) -> list[str]:
     version (parcels or khoanh of none of them). Returns those forgotten."""
     keys = sorted(set(keys))
     record = commune_set(work)
-    before = json.loads(record.read_text(encoding="utf-8")) if record.exists() else []
+    before = read_json(record, [])
     left = {*before, *(path.stem for path in work.parcels_dir.glob("*.parquet")),
             *(path.stem for path in work.khoanh_files())}
     gone = sorted(left - set(keys))
@@ -142,7 +141,7 @@ def digests_record(work: WorkDir, folder: Path) -> Path:
 
 def _written(record: Path) -> dict[str, str]:
     """The digests a record holds, by file name (none when there is no record)."""
-    return json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    return read_json(record, {})
 
 
 def record_written_files(record: Path, paths: Iterable[Path]) -> None:

@@ -15,7 +15,6 @@ the row and the fix.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import zipfile
 from pathlib import Path
@@ -27,7 +26,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from ..boundaries import padded_codes
 from ..errors import KiemkeError
-from ..io import LAYER_MARK, read_officer_csv, write_csv_if_changed, write_json_if_changed
+from ..io import LAYER_MARK, read_json, read_officer_csv, write_csv_if_changed, write_json_if_changed
 from ..reference import landuse_tree, owner_codes
 from ..vntext import fold
 from ..workdir import WorkDir
@@ -165,7 +164,7 @@ def harvest(work: WorkDir, csv: Path | None) -> pd.DataFrame:
     from ``reports/review/corrections.csv``, the record of what was applied)."""
     store = work.review_dir / "corrections.csv"
     state_path = work.review_dir / "state.json"
-    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
+    state = read_json(state_path, {})
     known = pd.read_csv(store, dtype=str, keep_default_na=False) if store.exists() else pd.DataFrame(columns=COLUMNS)
     parts = [read_corrections(csv)] if csv is not None and Path(csv).exists() else []
     for book in review_books(work):
@@ -190,7 +189,7 @@ def _stamp(path: Path) -> list[int]:
 def record_written(work: WorkDir, books: list[Path]) -> None:
     """Remember the review workbooks as kiemke wrote them (a later change is the officer's)."""
     state_path = work.review_dir / "state.json"
-    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
+    state = read_json(state_path, {})
     state.update({b.name: _stamp(b) for b in books if b.exists()})
     write_json_if_changed(state_path, state)
 

@@ -3,7 +3,6 @@ changed commune put together, the reports written."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 from functools import partial
@@ -13,7 +12,7 @@ import pandas as pd
 
 from ..config import Settings
 from ..errors import InputFileError
-from ..io import LAYER_MARK, layer_file, write_json, write_json_if_changed
+from ..io import LAYER_MARK, layer_file, read_json, write_json, write_json_if_changed
 from ..messages import officer_message
 from ..parallel import executor
 from ..records import forget_comparison, record_communes
@@ -79,7 +78,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         sources_of = {code: sorted({r.path for r, (f, _) in zip(reports, done, strict=True) if f in folders})
                       for code, folders in sorted(folders_of.items())}
         state_path = work.cache_dir / "communes.json"
-        state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
+        state = read_json(state_path, {})
         state = {code: entry for code, entry in state.items() if isinstance(entry, dict)}  # older layout: redo
         changed = _changed_communes(work, state, sources_of, reread)
         gone = record_communes(work, map(safe_name, sources_of))  # what a commune no file gives left is removed

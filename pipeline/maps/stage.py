@@ -22,7 +22,16 @@ import pandas as pd
 import shapely
 
 from ..errors import StageInputMissing
-from ..io import geoparquet_bounds, read_attributes, read_geoparquets, union_bounds, up_to_date, write_json, write_text
+from ..io import (
+    geoparquet_bounds,
+    read_attributes,
+    read_geoparquets,
+    read_json,
+    union_bounds,
+    up_to_date,
+    write_json,
+    write_text,
+)
 from ..parallel import executor
 from ..records import commune_set, given_boundaries, remove_unlisted, set_aside_changed, tell_kept, unit_inputs
 from ..regime import load_template
@@ -77,7 +86,7 @@ def keep_annotated(stem: Path) -> list[tuple[str, str]]:
     is kept. The digests are then dropped from the record, so that a drawing
     stopped halfway (a new PDF, the record not yet) is not taken for notes."""
     record = stem.with_suffix(".json")
-    meta = json.loads(record.read_text(encoding="utf-8")) if record.exists() else {}
+    meta = read_json(record, {})
     kept = set_aside_changed(sheet_outputs(stem)[:2], meta.get("written", {}))
     if "written" in meta:
         write_json(record, {key: value for key, value in meta.items() if key != "written"})

@@ -34,6 +34,7 @@ from ..io import (
     atomic_path,
     read_columns,
     read_commune_table,
+    read_json,
     read_layer_holding,
     read_officer_csv,
     up_to_date,
@@ -218,7 +219,7 @@ class _Cuts:
 
     def feeds(self, old: str) -> list[str]:
         path = self.folder / f"{old}.json"
-        return json.loads(path.read_text(encoding="utf-8"))["feeds"] if path.exists() else []
+        return read_json(path, {"feeds": []})["feeds"]
 
     def slivers(self, old: str) -> pd.DataFrame:
         return pd.read_parquet(self.folder / f"{old}.slivers.parquet")
