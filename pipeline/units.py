@@ -24,8 +24,8 @@ class Unit:
     code: str
     name: str
     communes: tuple[str, ...]
-    commune_name: str = ""
-    district_name: str = ""
+    commune_name: str = ""  # without "Xã " ("Văn An"; a ward or town keeps its kind: "Thị trấn Văn Quan")
+    district_name: str = ""  # without "Huyện " ("Văn Quan"; a city or town keeps its kind: "Thành phố Lạng Sơn")
     province_name: str = ""
     children: tuple[Unit, ...] = field(default=(), compare=False)
     parent_code: str = ""
@@ -81,7 +81,7 @@ def build_units(commune_codes: list[str], attributes: pd.DataFrame, province_nam
         district = str(info.at[code, "district_code"]) if placed else UNKNOWN_DISTRICT
         district_names.setdefault(district, str(info.at[code, "district_name"]) if placed else "(không rõ huyện)")
         communes.append(Unit("xa", code, name, (code,), commune_name=_strip(name, ("Xã ",)),
-                             district_name=_strip(district_names[district], ("Huyện ", "Thành phố ", "Thị xã ")),
+                             district_name=_strip(district_names[district], ("Huyện ",)),
                              province_name=province_name, parent_code=district))
     districts = []
     for district, name in sorted(district_names.items()):

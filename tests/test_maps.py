@@ -854,12 +854,18 @@ def test_no_sheet_for_the_unknown_district_of_communes_without_boundary(sample_r
     assert "Huyện: ……………" in line and "không rõ" not in line
 
 
-def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_forms(sample_run, tmp_path):
+@pytest.mark.parametrize("commune, district_code, district, shown, on_forms", [
+    ("Thị trấn Tân Biên", "705", "Huyện Tân Biên", "HUYỆN TÂN BIÊN", "Huyện: Tân Biên"),
+    ("Phường Hoàng Văn Thụ", "178", "Thành phố Lạng Sơn", "THÀNH PHỐ LẠNG SƠN", "Huyện: Thành phố Lạng Sơn"),
+])
+def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_forms(
+        sample_run, tmp_path, commune, district_code, district, shown, on_forms):
     """A run without commune boundaries whose config names the commune and its
     district (``[[communes]]``): the sheet's title line, its signatures, the
     forms' reporting line and the review workbook's title carry the names, not
     the code and "không rõ huyện", and the district gets its sheet and forms;
-    the district sheet names the commune, the province sheet the district."""
+    the district sheet names the commune, the province sheet the district. A
+    city (Thành phố Lạng Sơn) is named as one, not "Huyện Lạng Sơn"."""
     import openpyxl
 
     from pipeline.forms import run_forms
@@ -868,27 +874,55 @@ def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_form
     from tests.helpers import one_commune_without_boundaries
 
     keep, manifest = one_commune_without_boundaries(sample_run, tmp_path / "work")
-    manifest["communes"] = [{"code": keep, "name": "Thị trấn Tân Biên", "district_code": "705",
-                             "district": "Huyện Tân Biên"}]
+    manifest["communes"] = [{"code": keep, "name": commune, "district_code": district_code, "district": district}]
     work = WorkDir(tmp_path / "work")
     work.manifest.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
-    assert commune_title(work, keep) == f"Thị trấn Tân Biên ({keep})"  # the review workbook's title
+    assert commune_title(work, keep) == f"{commune} ({keep})"  # the review workbook's title
     run_maps(work, dpi=30, progress=False)
-    assert (work.maps_dir / "huyen_705.pdf").exists() and not (work.maps_dir / "huyen_000.pdf").exists()
+    assert (work.maps_dir / f"huyen_{district_code}.pdf").exists() and not (work.maps_dir / "huyen_000.pdf").exists()
     with pymupdf.open(work.maps_dir / f"xa_{keep}.pdf") as pdf:
-        assert pdf.metadata["title"].endswith("THỊ TRẤN TÂN BIÊN - HUYỆN TÂN BIÊN - TỈNH LẠNG SƠN")
+        assert pdf.metadata["title"].endswith(f"{commune.upper()} - {shown} - TỈNH LẠNG SƠN")
         words = " ".join(pdf[0].get_text().split())
-    assert "THỊ TRẤN TÂN BIÊN - HUYỆN TÂN BIÊN" in words and "VÀ MÔI TRƯỜNG HUYỆN TÂN BIÊN" in words
-    for sheet, name in (("huyen_705", "THỊ TRẤN TÂN BIÊN"), (f"tinh_{manifest['province_code']}", "HUYỆN TÂN BIÊN")):
+    assert f"{commune.upper()} - {shown}" in words and f"VÀ MÔI TRƯỜNG {shown}" in words
+    with pymupdf.open(work.maps_dir / f"huyen_{district_code}.pdf") as pdf:
+        words = " ".join(pdf[0].get_text().split())
+    assert f"ỦY BAN NHÂN DÂN {shown}" in words and f"{shown} - TỈNH LẠNG SƠN" in words
+    for sheet, name in ((f"huyen_{district_code}", commune.upper()), (f"tinh_{manifest['province_code']}", shown)):
         boxes = json.loads((work.maps_dir / f"{sheet}.json").read_text(encoding="utf-8"))["label_boxes_mm"]
         assert [box[1] for box in boxes if box[0] == "unit"] == [name]  # the commune, the district, in its area
     run_forms(work)
-    for level, code in (("xa", keep), ("huyen", "705")):
+    for level, code in (("xa", keep), ("huyen", district_code)):
         sheet = openpyxl.load_workbook(work.forms_dir / level / code / "Bieu_01_TKDD.xlsx").active
         line = next(c.value for row in sheet.iter_rows() for c in row
                     if isinstance(c.value, str) and c.value.startswith("Đơn vị báo cáo"))
-        assert "Huyện: Tân Biên" in line and "không rõ" not in line
-        assert level == "huyen" or "Thị trấn Tân Biên" in line
+        assert on_forms in line and "không rõ" not in line
+        assert level == "huyen" or f"Xã: {commune}" in line
+
+
+@pytest.mark.parametrize("district, kind", [("Huyện Văn Quan", "HUYỆN"), ("Thành phố Lạng Sơn", "THÀNH PHỐ"),
+                                            ("Thị xã Sơn Tây", "THỊ XÃ"), ("Quận Ba Đình", "QUẬN")])
+def test_the_inset_places_a_ward_in_its_city_and_a_city_in_its_province(district, kind):
+    """The location inset of a ward of a city says "… TRONG THÀNH PHỐ" (of a
+    commune of a district, "… TRONG HUYỆN"), and the city's own sheet
+    "SƠ ĐỒ VỊ TRÍ THÀNH PHỐ TRONG TỈNH"; its signature block names the city."""
+    from pipeline.maps.content import sheet_content
+    from pipeline.regime import load_template
+    from pipeline.units import build_units
+
+    squares = [shapely.box(x, 0, x + 1000, 1000) for x in (0, 1000, 2000)]
+    bounds = gpd.GeoDataFrame({"commune_code": ["1", "2", "3"], "commune_name": ["Phường A", "Xã B", "Xã C"],
+                               "district_code": ["10", "10", "11"], "district_name": [district, district, "Huyện Y"]},
+                              geometry=squares, crs="EPSG:9215")
+    khoanh = gpd.GeoDataFrame({"commune_code": ["1"], "landuse": ["ODT"], "khoanh_no": [1], "area_m2": [1e6],
+                               "owner_type": ["GDC"], "uses": [None]}, geometry=[squares[0]], crs="EPSG:9215")
+    units = {u.key: u for u in build_units(["1", "2", "3"], bounds.drop(columns="geometry"), "Lạng Sơn", "20")}
+    ward = sheet_content(units["xa/1"], khoanh, bounds, load_template(), year=2019, meridian_dms="107°15'")
+    assert ward.inset_title == f"SƠ ĐỒ VỊ TRÍ PHƯỜNG TRONG {kind}"
+    assert ward.unit_line == f"PHƯỜNG A - {district.upper()} - TỈNH LẠNG SƠN"
+    assert any(f"VÀ MÔI TRƯỜNG\n{district.upper()}\n" in s for s in ward.signatures)
+    city = sheet_content(units["huyen/10"], khoanh, bounds, load_template(), year=2019, meridian_dms="107°15'")
+    assert city.inset_title == f"SƠ ĐỒ VỊ TRÍ {kind} TRONG TỈNH"
+    assert city.unit_line == f"{district.upper()} - TỈNH LẠNG SƠN"
 
 
 def _hoa_binh(sample_run):

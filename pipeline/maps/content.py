@@ -61,12 +61,20 @@ def structure_for(khoanh: pd.DataFrame) -> pd.DataFrame:
                          "share": (area / area.sum()).to_numpy() if area.sum() else 0.0})
 
 
-def unit_kind(name: str) -> str:
-    """"Thị trấn", "Phường", "Xã", "Huyện", "Thành phố", "Thị xã" or "Tỉnh": how a unit's name begins."""
-    for kind in ("Thị trấn", "Phường", "Thành phố", "Thị xã", "Huyện", "Tỉnh", "Xã"):
+def unit_kind(name: str, default: str = "Xã") -> str:
+    """"Thị trấn", "Phường", "Xã", "Huyện", "Quận", "Thành phố", "Thị xã" or
+    "Tỉnh": how a unit's name begins (``default`` when it names no kind)."""
+    for kind in ("Thị trấn", "Phường", "Thành phố", "Thị xã", "Huyện", "Quận", "Tỉnh", "Xã"):
         if name.startswith(kind + " "):
             return kind
-    return "Xã"
+    return default
+
+
+def district_title(district_name: str) -> str:
+    """A district as a sheet names it: "Huyện Văn Quan", and a city, town or
+    urban district by its own kind ("Thành phố Lạng Sơn", not "Huyện Lạng Sơn")."""
+    kind = unit_kind(district_name, default="")
+    return district_name if kind in ("Thành phố", "Thị xã", "Quận") else f"Huyện {district_name}"
 
 
 def without_districts(unit: Unit) -> bool:
@@ -186,14 +194,13 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
     if unit.level == "tinh":
         lines["tinh"] = np.array([outline])
     inset_units, inset_names, highlight, inset_kind = _inset(unit, outline, bounds, context)
-    kind = unit_kind(unit.name)
     name, district = _names_shown(unit)
-    names = {"commune": name.upper(), "district": f"Huyện {district or '……………'}".upper(),
+    district = district_title(district) if district else ""
+    kind = unit_kind(district if unit.level == "huyen" else unit.name)
+    names = {"commune": name.upper(), "district": (district or "Huyện ……………").upper(),
              "province": f"Tỉnh {unit.province_name}".upper()}
-    if unit.level == "huyen":
-        names["district"] = unit.name.upper()
-    parts = {"xa": [name, *([f"Huyện {district}"] if district else []), f"Tỉnh {unit.province_name}"],
-             "huyen": [unit.name, f"Tỉnh {unit.province_name}"], "tinh": [f"Tỉnh {unit.province_name}"]}[unit.level]
+    parts = {"xa": [name, *([district] if district else []), f"Tỉnh {unit.province_name}"],
+             "huyen": [district, f"Tỉnh {unit.province_name}"], "tinh": [f"Tỉnh {unit.province_name}"]}[unit.level]
     codes = set(khoanh["landuse"].dropna())
     level = "xa_without_districts" if unit.level == "xa" and without_districts(unit) else unit.level
     return SheetContent(
@@ -204,7 +211,8 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         boundaries=lines,
         inset_context=inset_units,
         inset_highlight=highlight,
-        inset_title=maps["inset_title"][inset_kind].format(kind=kind.upper()),
+        inset_title=maps["inset_title"][inset_kind].format(kind=kind.upper(),
+                                                           district_kind=unit_kind(district, "Huyện").upper()),
         structure=structure_for(khoanh) if structure is None else structure,
         crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
         signatures=[s.format(**names) for s in maps["signatures"][level]],
