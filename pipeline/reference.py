@@ -12,8 +12,10 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
+from datetime import date
 from functools import cache, cached_property
 from importlib import resources
+from typing import Any
 
 import pandas as pd
 
@@ -227,6 +229,22 @@ class Province:
     source: str
     confidence: str
 
+    def title(self, on: date) -> str:
+        """The province as a title names it on ``on``: "Tỉnh Lạng Sơn", or a
+        centrally-run city's ("Thành phố Hà Nội"; "Thành phố Huế" from 2025,
+        "Tỉnh Thừa Thiên Huế" before)."""
+        city = _cities().get(self.gso_code)
+        if city is not None and (not city.since or on >= date.fromisoformat(city.since)):
+            return city.title
+        return f"Tỉnh {self.name_vi}"
+
+
+@cache
+def _cities() -> dict[str, Any]:
+    """The centrally-run cities (``pipeline/data/centrally_run_cities.csv``), by GSO code."""
+    with (resources.files("pipeline") / "data" / "centrally_run_cities.csv").open("r", encoding="utf-8") as fh:
+        return {row.gso_code: row for row in pd.read_csv(fh, dtype=str, keep_default_na=False).itertuples()}
+
 
 @cache
 def provinces() -> tuple[Province, ...]:
@@ -261,6 +279,8 @@ def _province_index() -> dict[str, Province]:
         index[str(int(province.gso_code))] = province
         for name in (province.name_vi, province.name_en):
             index[_province_key(name)] = province
+    for code, city in _cities().items():  # a city's title, as people call it now ("Huế")
+        index.setdefault(_province_key(city.title), index[code])
     return index
 
 

@@ -4,8 +4,12 @@ districts and the province, from the boundary attributes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .workdir import RunManifest
 
 #: The district of the communes the boundary file does not know: their areas
 #: still reach the province's forms, but it is no unit to draw a map of.
@@ -29,6 +33,12 @@ class Unit:
     province_name: str = ""
     children: tuple[Unit, ...] = field(default=(), compare=False)
     parent_code: str = ""
+    province_title: str = ""  # "Tỉnh Lạng Sơn", "Thành phố Hà Nội"; empty: "Tỉnh " + province_name
+
+    @property
+    def province_heading(self) -> str:
+        """The province as the unit's sheet names it ("Tỉnh Lạng Sơn", "Thành phố Hà Nội")."""
+        return self.province_title or f"Tỉnh {self.province_name}"
 
     @property
     def key(self) -> str:
@@ -60,16 +70,19 @@ def nameless_commune(code: str) -> str:
 
 
 def build_units(commune_codes: list[str], attributes: pd.DataFrame, province_name: str,
-                province_code: str, levels: tuple[str, ...] = ("xa", "huyen", "tinh")) -> list[Unit]:
+                province_code: str, levels: tuple[str, ...] = ("xa", "huyen", "tinh"),
+                province_title: str = "") -> list[Unit]:
     """Communes, their districts and the province, from the communes' codes,
     names, district codes and district names (``RunManifest.unit_attributes``;
     ``levels`` without "huyen": the province's sub-units are its communes, as
-    since 1 July 2025).
+    since 1 July 2025; ``province_title``: the province as titles name it,
+    :meth:`~pipeline.reference.Province.title`, by default "Tỉnh " + its name).
 
     A commune whose district is not known (missing from the boundary file and
     ``[[communes]]``) goes under district UNKNOWN_DISTRICT ("không rõ huyện")
     so that its area still reaches the province.
     """
+    province_title = province_title or f"Tỉnh {province_name}"
     info = attributes.set_index("commune_code") if len(attributes) else pd.DataFrame()
     district_names: dict[str, str] = {}
     communes = []
@@ -82,16 +95,23 @@ def build_units(commune_codes: list[str], attributes: pd.DataFrame, province_nam
         district_names.setdefault(district, str(info.at[code, "district_name"]) if placed else "(không rõ huyện)")
         communes.append(Unit("xa", code, name, (code,), commune_name=_strip(name, ("Xã ",)),
                              district_name=_strip(district_names[district], ("Huyện ",)),
-                             province_name=province_name, parent_code=district))
+                             province_name=province_name, parent_code=district, province_title=province_title))
     districts = []
     for district, name in sorted(district_names.items()):
         members = tuple(c for c in communes if c.parent_code == district)
         districts.append(Unit("huyen", district, name, tuple(c.code for c in members),
                               district_name=members[0].district_name, province_name=province_name,
-                              children=members, parent_code=province_code))
+                              children=members, parent_code=province_code, province_title=province_title))
     if "huyen" not in levels:
         communes = [replace(c, district_name="", parent_code=province_code) for c in communes]
         districts = []
-    province = Unit("tinh", province_code, f"Tỉnh {province_name}", tuple(c.code for c in communes),
-                    province_name=province_name, children=tuple(districts or communes))
+    province = Unit("tinh", province_code, province_title, tuple(c.code for c in communes),
+                    province_name=province_name, children=tuple(districts or communes), province_title=province_title)
     return [*communes, *districts, province]
+
+
+def run_units(manifest: RunManifest, commune_codes: list[str]) -> list[Unit]:
+    """The units a run's forms and sheets are made for: its communes, their
+    districts (when it has them) and its province, titled as at its reference date."""
+    return build_units(commune_codes, manifest.unit_attributes(), manifest.province.name_vi,
+                       manifest.province.gso_code, manifest.levels, manifest.province.title(manifest.reference_date))

@@ -925,6 +925,38 @@ def test_the_inset_places_a_ward_in_its_city_and_a_city_in_its_province(district
     assert city.unit_line == f"{district.upper()} - TỈNH LẠNG SƠN"
 
 
+@pytest.mark.parametrize("name, reference_date, title", [
+    ("Lạng Sơn", "2019-12-31", "TỈNH LẠNG SƠN"), ("Hà Nội", "2019-12-31", "THÀNH PHỐ HÀ NỘI"),
+    ("TP. Hồ Chí Minh", "2019-12-31", "THÀNH PHỐ HỒ CHÍ MINH"),
+    ("Huế", "2019-12-31", "TỈNH THỪA THIÊN HUẾ"), ("Huế", "2025-12-31", "THÀNH PHỐ HUẾ"),
+])
+def test_a_centrally_run_citys_sheets_name_it_as_a_city(sample_run, name, reference_date, title):
+    """A run of a centrally-run city: its communes' and its own sheets say
+    "THÀNH PHỐ HÀ NỘI" in the unit line and the signature blocks, not
+    "TỈNH HÀ NỘI"; Huế as the inventory's date names it."""
+    import dataclasses
+    from datetime import date
+
+    from pipeline.io import read_geoparquet
+    from pipeline.maps.content import sheet_content
+    from pipeline.reference import province
+    from pipeline.regime import load_template
+    from pipeline.units import run_units
+
+    work = WorkDir(sample_run)
+    manifest = dataclasses.replace(work.read_manifest(), province=province(name),
+                                   reference_date=date.fromisoformat(reference_date))
+    units = {u.key: u for u in run_units(manifest, ["06253"])}
+    khoanh = read_geoparquet(work.khoanh("06253"))
+    for key in ("xa/06253", f"tinh/{manifest.province.gso_code}"):
+        content = sheet_content(units[key], khoanh, manifest.load_boundaries(), load_template(), year=2019,
+                                meridian_dms="107°15'")
+        assert content.unit_line.endswith(title) and "TỈNH " not in content.unit_line.replace(title, "")
+    assert content.signatures[1:] == [f"SỞ TÀI NGUYÊN\nVÀ MÔI TRƯỜNG\n{title}\n(Ký tên, đóng dấu)",
+                                      f"ỦY BAN NHÂN DÂN\n{title}\n(Ký tên, đóng dấu)"]  # the province's sheet
+    assert units[f"tinh/{manifest.province.gso_code}"].name.upper() == title  # its forms' unit
+
+
 def _hoa_binh(sample_run):
     """The sheet of the sample's commune 06253: its layout and content."""
     from pipeline.io import read_geoparquet
@@ -1026,6 +1058,7 @@ def test_a_province_sheet_redrawn_reads_the_generalised_khoanh_not_every_khoanhs
 
     import pipeline.maps.kept as kept
     import pipeline.maps.stage as stage
+    from pipeline.units import run_units
 
     work = WorkDir(tmp_path / "work")
     shutil.copytree(sample_run, work.root)  # with their times: the generalised khoanh are current
@@ -1045,9 +1078,7 @@ def test_a_province_sheet_redrawn_reads_the_generalised_khoanh_not_every_khoanhs
 
     for module, name in ((stage, "read_geoparquets"), (kept, "read_geoparquets"), (kept, "read_geoparquet")):
         monkeypatch.setattr(module, name, recording(getattr(module, name)))
-    units = [u for u in stage.build_units([p.stem for p in work.khoanh_files()], manifest.unit_attributes(),
-                                          manifest.province.name_vi, manifest.province.gso_code, manifest.levels)
-             if u.level == "tinh"]
+    units = [u for u in run_units(manifest, [p.stem for p in work.khoanh_files()]) if u.level == "tinh"]
     stage.map_sheet_to_files(str(work.root), units[0], manifest.map_scale_step, 30, None, "current")
     read_khoanh = sorted(p for p in shapes if p.startswith(str(work.khoanh_dir)))
     assert read_khoanh == [str(changed)]

@@ -1,3 +1,5 @@
+from datetime import date
+
 import pandas as pd
 import pytest
 
@@ -74,6 +76,19 @@ def test_lang_son_is_107_15(text):
 ])
 def test_province_names_as_people_type_them(text, code):
     assert province(text).gso_code == code
+
+
+@pytest.mark.parametrize("text, on, title", [
+    ("Lạng Sơn", date(2019, 12, 31), "Tỉnh Lạng Sơn"), ("Hà Nội", date(2019, 12, 31), "Thành phố Hà Nội"),
+    ("TP. Hồ Chí Minh", date(2024, 12, 31), "Thành phố Hồ Chí Minh"),
+    ("Cần Thơ", date(2019, 12, 31), "Thành phố Cần Thơ"),
+    ("Thừa Thiên Huế", date(2019, 12, 31), "Tỉnh Thừa Thiên Huế"), ("Huế", date(2024, 12, 31), "Tỉnh Thừa Thiên Huế"),
+    ("Huế", date(2025, 12, 31), "Thành phố Huế"), ("Thành phố Huế", date(2025, 12, 31), "Thành phố Huế"),
+])
+def test_a_centrally_run_city_is_titled_as_one_and_known_by_its_name_of_today(text, on, title):
+    """Titles say "Thành phố Hà Nội", not "Tỉnh Hà Nội"; Huế, a city since
+    1/1/2025, is found by that name and titled by the inventory's date."""
+    assert province(text).title(on) == title
 
 
 def test_all_63_provinces_have_a_meridian():

@@ -28,7 +28,7 @@ from ..records import (
 from ..regime import Template, form_file_names, load_template
 from ..report import markdown_table
 from ..rounding import commune_cells
-from ..units import LEVEL_VI, Unit, build_units
+from ..units import LEVEL_VI, Unit, run_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .base import FormInputs, kind_of
 from .change_inputs import ChangeInputs, read_change_inputs
@@ -82,8 +82,7 @@ def _inputs_of(work: WorkDir, manifest: RunManifest, template: Template) -> Form
     areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str})
     change = read_change_inputs(work.transitions_csv, manifest)
     khoanh = _read_khoanh(work, change)
-    units = build_units(sorted(set(areas["commune_code"]) | set(khoanh)), manifest.unit_attributes(),
-                        manifest.province.name_vi, manifest.province.gso_code, manifest.levels)
+    units = run_units(manifest, sorted(set(areas["commune_code"]) | set(khoanh)))
     sources = pd.read_csv(work.owner_sources_csv, dtype={"commune_code": str}) \
         if work.owner_sources_csv.exists() else None
     holders = pd.read_csv(work.holders_csv, dtype={"commune_code": str}) if work.holders_csv.exists() else None

@@ -183,7 +183,7 @@ def write_ingest_reports(result: IngestResult, work: WorkDir, settings: Settings
         "files": [asdict(f) for f in result.files],
     })
     lines = [
-        f"# Báo cáo đọc dữ liệu thửa đất — tỉnh {settings.province.name_vi}",
+        f"# Báo cáo đọc dữ liệu thửa đất — {settings.province.title(settings.reference_date)}",
         "",
         f"Hệ tọa độ đích: {target.name} ({target.to_string()}); diện tích tính bằng m² trong hệ tọa độ này.",
         "",

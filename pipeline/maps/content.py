@@ -198,9 +198,9 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
     district = district_title(district) if district else ""
     kind = unit_kind(district if unit.level == "huyen" else unit.name)
     names = {"commune": name.upper(), "district": (district or "Huyện ……………").upper(),
-             "province": f"Tỉnh {unit.province_name}".upper()}
-    parts = {"xa": [name, *([district] if district else []), f"Tỉnh {unit.province_name}"],
-             "huyen": [district, f"Tỉnh {unit.province_name}"], "tinh": [f"Tỉnh {unit.province_name}"]}[unit.level]
+             "province": unit.province_heading.upper()}
+    parts = {"xa": [name, *([district] if district else []), unit.province_heading],
+             "huyen": [district, unit.province_heading], "tinh": [unit.province_heading]}[unit.level]
     codes = set(khoanh["landuse"].dropna())
     level = "xa_without_districts" if unit.level == "xa" and without_districts(unit) else unit.level
     return SheetContent(

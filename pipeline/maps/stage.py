@@ -37,7 +37,7 @@ from ..records import commune_set, given_boundaries, remove_unlisted, set_aside_
 from ..regime import load_template
 from ..report import markdown_table, vn_number
 from ..rounding import natural_area_cells
-from ..units import Unit, build_units
+from ..units import Unit, run_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .change import change_sheet_content
 from .content import drawing_khoanh, sheet_content
@@ -241,8 +241,7 @@ def plan_sheets(work: WorkDir, scale_step: int | None, dpi: int | None) -> Sheet
     if not files:
         raise StageInputMissing(f"No khoanh in {work.khoanh_dir}. Run 'kiemke khoanh --workdir {work.root}' first.")
     changes = sorted(work.change_dir.glob("*.parquet")) if manifest.previous else []
-    units = build_units([p.stem for p in files], manifest.unit_attributes(), manifest.province.name_vi,
-                        manifest.province.gso_code, manifest.levels)
+    units = run_units(manifest, [p.stem for p in files])
     unknown = [u for u in units if u.unknown_district]
     plan = SheetsPlan(work, manifest, [u for u in units if u not in unknown], unknown,
                       ["current", "change"] if changes else ["current"],

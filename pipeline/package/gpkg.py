@@ -131,7 +131,7 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
                      lambda f: f.set_geometry(shapely.make_valid(f.geometry.values))),
             True, qa_style(f"qa_{name}", name, LAYER_TITLES[name]), optional=True))
     if len(bounds):
-        province = gpd.GeoDataFrame({"ten": [f"Tỉnh {manifest.province.name_vi}"],
+        province = gpd.GeoDataFrame({"ten": [manifest.province.title(manifest.reference_date)],
                                      "ma": [manifest.province.gso_code]},
                                     geometry=[shapely.union_all(bounds.geometry.values)], crs=target)
         districts = bounds.dissolve("district_code", as_index=False)[["district_code", "district_name", "geometry"]]

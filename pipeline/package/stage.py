@@ -16,7 +16,7 @@ from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date,
 from ..parallel import call, executor
 from ..records import commune_set, digests_record, given_boundaries, remove_unlisted, rewriting, tell_kept, unit_inputs
 from ..regime import load_template
-from ..units import UNNAMED_PREFIX, build_units
+from ..units import UNNAMED_PREFIX, run_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
 from .geopackage import write_geopackage
 from .gpkg import collect_layers
@@ -80,7 +80,8 @@ def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str
     with rewriting(work.written_record(project.name), [project]) as kept:
         tell_kept(kept, "QGIS project")
         write_project(project, gpkg, layers, crs,
-                      f"Hiện trạng sử dụng đất năm {manifest.year} — Tỉnh {manifest.province.name_vi}",
+                      f"Hiện trạng sử dụng đất năm {manifest.year} — "
+                      f"{manifest.province.title(manifest.reference_date)}",
                       template.maps["title"].format(year=manifest.year),
                       template.maps["crs_note"].format(
                           meridian=manifest.province.central_meridian_dms.replace("'", "′")))
@@ -105,8 +106,7 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     communes' GeoTIFFs."""
     crs = manifest.crs
     communes = sorted(read_columns(work.khoanh_files(), ["commune_code"])["commune_code"].unique())
-    units = build_units(communes, manifest.unit_attributes(), manifest.province.name_vi, manifest.province.gso_code,
-                        manifest.levels)
+    units = run_units(manifest, communes)
     drawn = [unit for unit in units if unit.level in ("xa", "huyen") and not unit.unknown_district]
     tif = {unit.key: work.rasters_dir / f"{unit.level}_{unit.code}.tif" for unit in drawn}
     listed = [*tif.values(), *(path.with_suffix(".tif.aux.xml") for path in tif.values())]
