@@ -899,12 +899,18 @@ def test_commune_named_in_the_config_gets_its_name_and_district_on_maps_and_form
         assert level == "huyen" or f"Xã: {commune}" in line
 
 
-@pytest.mark.parametrize("district, kind", [("Huyện Văn Quan", "HUYỆN"), ("Thành phố Lạng Sơn", "THÀNH PHỐ"),
-                                            ("Thị xã Sơn Tây", "THỊ XÃ"), ("Quận Ba Đình", "QUẬN")])
-def test_the_inset_places_a_ward_in_its_city_and_a_city_in_its_province(district, kind):
+@pytest.mark.parametrize("district, kind, province", [
+    ("Huyện Văn Quan", "HUYỆN", "Tỉnh Lạng Sơn"), ("Thành phố Lạng Sơn", "THÀNH PHỐ", "Tỉnh Lạng Sơn"),
+    ("Thị xã Sơn Tây", "THỊ XÃ", "Thành phố Hà Nội"), ("Quận Ba Đình", "QUẬN", "Thành phố Hà Nội"),
+])
+def test_the_inset_places_a_ward_in_its_city_and_a_city_in_its_province(district, kind, province):
     """The location inset of a ward of a city says "… TRONG THÀNH PHỐ" (of a
     commune of a district, "… TRONG HUYỆN"), and the city's own sheet
-    "SƠ ĐỒ VỊ TRÍ THÀNH PHỐ TRONG TỈNH"; its signature block names the city."""
+    "SƠ ĐỒ VỊ TRÍ THÀNH PHỐ TRONG TỈNH" (an urban district of Hà Nội's
+    "… QUẬN TRONG THÀNH PHỐ"); its signature block names the city; a commune
+    of a province without districts is placed "… TRONG THÀNH PHỐ" of Hà Nội."""
+    import dataclasses
+
     from pipeline.maps.content import sheet_content
     from pipeline.regime import load_template
     from pipeline.units import build_units
@@ -915,28 +921,37 @@ def test_the_inset_places_a_ward_in_its_city_and_a_city_in_its_province(district
                               geometry=squares, crs="EPSG:9215")
     khoanh = gpd.GeoDataFrame({"commune_code": ["1"], "landuse": ["ODT"], "khoanh_no": [1], "area_m2": [1e6],
                                "owner_type": ["GDC"], "uses": [None]}, geometry=[squares[0]], crs="EPSG:9215")
-    units = {u.key: u for u in build_units(["1", "2", "3"], bounds.drop(columns="geometry"), "Lạng Sơn", "20")}
+    units = {u.key: u for u in build_units(["1", "2", "3"], bounds.drop(columns="geometry"), "X", "20",
+                                           province_title=province)}
     ward = sheet_content(units["xa/1"], khoanh, bounds, load_template(), year=2019, meridian_dms="107°15'")
     assert ward.inset_title == f"SƠ ĐỒ VỊ TRÍ PHƯỜNG TRONG {kind}"
-    assert ward.unit_line == f"PHƯỜNG A - {district.upper()} - TỈNH LẠNG SƠN"
+    assert ward.unit_line == f"PHƯỜNG A - {district.upper()} - {province.upper()}"
     assert any(f"VÀ MÔI TRƯỜNG\n{district.upper()}\n" in s for s in ward.signatures)
     city = sheet_content(units["huyen/10"], khoanh, bounds, load_template(), year=2019, meridian_dms="107°15'")
-    assert city.inset_title == f"SƠ ĐỒ VỊ TRÍ {kind} TRONG TỈNH"
-    assert city.unit_line == f"{district.upper()} - TỈNH LẠNG SƠN"
+    province_kind = province.upper().removesuffix(" LẠNG SƠN").removesuffix(" HÀ NỘI")
+    assert city.inset_title == f"SƠ ĐỒ VỊ TRÍ {kind} TRONG {province_kind}"
+    assert city.unit_line == f"{district.upper()} - {province.upper()}"
+    alone = dataclasses.replace(units["xa/1"], district_name="")  # since 1 July 2025: no district
+    assert sheet_content(alone, khoanh, bounds, load_template(), year=2025, meridian_dms="107°15'").inset_title \
+        == f"SƠ ĐỒ VỊ TRÍ PHƯỜNG TRONG {province_kind}"
 
 
-@pytest.mark.parametrize("name, reference_date, title", [
-    ("Lạng Sơn", "2019-12-31", "TỈNH LẠNG SƠN"), ("Hà Nội", "2019-12-31", "THÀNH PHỐ HÀ NỘI"),
-    ("TP. Hồ Chí Minh", "2019-12-31", "THÀNH PHỐ HỒ CHÍ MINH"),
-    ("Huế", "2019-12-31", "TỈNH THỪA THIÊN HUẾ"), ("Huế", "2025-12-31", "THÀNH PHỐ HUẾ"),
+@pytest.mark.parametrize("name, reference_date, title, on_forms", [
+    ("Lạng Sơn", "2019-12-31", "TỈNH LẠNG SƠN", "Tỉnh: Lạng Sơn"),
+    ("Hà Nội", "2019-12-31", "THÀNH PHỐ HÀ NỘI", "Tỉnh: Thành phố Hà Nội"),
+    ("TP. Hồ Chí Minh", "2019-12-31", "THÀNH PHỐ HỒ CHÍ MINH", "Tỉnh: Thành phố Hồ Chí Minh"),
+    ("Huế", "2019-12-31", "TỈNH THỪA THIÊN HUẾ", "Tỉnh: Thừa Thiên Huế"),
+    ("Huế", "2025-12-31", "THÀNH PHỐ HUẾ", "Tỉnh: Thành phố Huế"),
 ])
-def test_a_centrally_run_citys_sheets_name_it_as_a_city(sample_run, name, reference_date, title):
+def test_a_centrally_run_citys_sheets_name_it_as_a_city(sample_run, name, reference_date, title, on_forms):
     """A run of a centrally-run city: its communes' and its own sheets say
     "THÀNH PHỐ HÀ NỘI" in the unit line and the signature blocks, not
-    "TỈNH HÀ NỘI"; Huế as the inventory's date names it."""
+    "TỈNH HÀ NỘI", its forms "Tỉnh: Thành phố Hà Nội"; Huế as the
+    inventory's date names it."""
     import dataclasses
     from datetime import date
 
+    from pipeline.forms.write import reporting_line
     from pipeline.io import read_geoparquet
     from pipeline.maps.content import sheet_content
     from pipeline.reference import province
@@ -955,6 +970,8 @@ def test_a_centrally_run_citys_sheets_name_it_as_a_city(sample_run, name, refere
     assert content.signatures[1:] == [f"SỞ TÀI NGUYÊN\nVÀ MÔI TRƯỜNG\n{title}\n(Ký tên, đóng dấu)",
                                       f"ỦY BAN NHÂN DÂN\n{title}\n(Ký tên, đóng dấu)"]  # the province's sheet
     assert units[f"tinh/{manifest.province.gso_code}"].name.upper() == title  # its forms' unit
+    for unit in units.values():
+        assert reporting_line(load_template(), unit).endswith(on_forms)
 
 
 def _hoa_binh(sample_run):

@@ -126,14 +126,16 @@ class _Sheet:
 def reporting_line(template: Template, unit: Unit) -> str:
     """"Đơn vị báo cáo: …", without the district where the units have none
     (since 1 July 2025); a commune no boundary places in a district leaves
-    the district's name to fill in, as its map sheet does."""
+    the district's name to fill in, as its map sheet does. A unit keeps its
+    kind unless the label says it ("Xã: Thị trấn Văn Quan", "Tỉnh: Thành phố Hà Nội")."""
     dots = "……………"
     line = template.regime["reporting_line"]
     if not unit.district_name and unit.level != "huyen":
         line = template.regime.get("reporting_line_without_districts", line)
     district = dots if unit.in_unknown_district else unit.district_name
     return line.format(
-        commune=unit.commune_name or dots, district=district or dots, province=unit.province_name or dots)
+        commune=unit.commune_name or dots, district=district or dots,
+        province=unit.province_heading.removeprefix("Tỉnh ") if unit.province_name else dots)
 
 
 def _merged_text(sheet: _Sheet, form: PrintedForm, row: int, first: int, last: int, text: str, size: float,

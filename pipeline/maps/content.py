@@ -211,8 +211,9 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
         boundaries=lines,
         inset_context=inset_units,
         inset_highlight=highlight,
-        inset_title=maps["inset_title"][inset_kind].format(kind=kind.upper(),
-                                                           district_kind=unit_kind(district, "Huyện").upper()),
+        inset_title=maps["inset_title"][inset_kind].format(
+            kind=kind.upper(), district_kind=unit_kind(district, "Huyện").upper(),
+            province_kind=unit_kind(unit.province_heading, "Tỉnh").upper()),
         structure=structure_for(khoanh) if structure is None else structure,
         crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
         signatures=[s.format(**names) for s in maps["signatures"][level]],
