@@ -232,23 +232,25 @@ def inventory(files_root: Path, work: Path, timeout: float) -> dict | None:
 def change_one_commune(files_root: Path) -> str:
     """Give one parcel of the last commune under ``files_root`` another land-use
     code of its commune, as an officer's correction would; returns the commune.
+    The last shapefile (a commune's folder's, or one of a folder of district
+    files, each holding many communes) is the one changed.
 
-    The commune's files are written anew in its folder: when they are links
-    into the generated province (as the bench's subsets are), the links go
-    and the shared files stay as they were."""
+    The file is written anew: when it is a link into the generated province
+    (as the bench's subsets are), the link goes and the shared files stay as
+    they were."""
     import pyogrio
     import shapely
 
-    folder = sorted(p for p in files_root.iterdir() if p.is_dir())[-1]
-    shp = next(folder.glob("*.shp"))
+    folders = sorted(p for p in files_root.iterdir() if p.is_dir())
+    shp = next(folders[-1].glob("*.shp")) if folders else sorted(files_root.glob("*.shp"))[-1]
     frame = pyogrio.read_dataframe(shp)
     row = int(shapely.area(np.asarray(frame.geometry.values)).argmax())
     others = sorted(set(frame["KHLOAIDAT"]) - {frame.at[row, "KHLOAIDAT"]})
     frame.loc[row, "KHLOAIDAT"] = others[0]
-    for part in folder.glob(shp.stem + ".*"):
+    for part in shp.parent.glob(shp.stem + ".*"):
         part.unlink()
     pyogrio.write_dataframe(frame, shp, encoding="UTF-8", layer_options={"RESIZE": "YES"})
-    return folder.name
+    return str(frame.at[row, "MAXA"])
 
 
 def bench_province(sizes=(2, 20, 200), parcels: int = 5_000, inventory_timeout: float = 1800,

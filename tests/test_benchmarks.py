@@ -32,3 +32,22 @@ def test_changing_one_commune_rewrites_its_linked_files_and_leaves_the_generated
     assert not any(p.is_symlink() for p in (subset / "06274").iterdir())
     assert all((subset / "06253" / p.name).is_symlink() for p in (generated / "06253").iterdir())
     assert {p: p.read_bytes() for p in generated.glob("*/*")} == before
+
+
+def test_changing_one_commune_of_district_files_changes_the_last_files_parcel(tmp_path):
+    """Files of a district each (many communes a file, no commune folders):
+    the last file's biggest parcel takes another code, and its commune is
+    the one returned."""
+    for name, codes in (("huyen_00", ["06253", "06256"]), ("huyen_01", ["06274", "06277"])):
+        rows = [{"MAXA": code, "KHLOAIDAT": use, "geometry": box(x, 0, x + width, 10)}
+                for code, x0 in zip(codes, (0, 1000), strict=True)
+                for use, x, width in (("LUC", x0, 10), ("CLN", x0 + 10, 10 + (code == "06277") * 50))]
+        pyogrio.write_dataframe(source_frame(rows).drop(columns="source_fid"), tmp_path / f"{name}.shp",
+                                encoding="UTF-8")
+    first = (tmp_path / "huyen_00.dbf").read_bytes()
+
+    assert change_one_commune(tmp_path) == "06277"
+
+    changed = pyogrio.read_dataframe(tmp_path / "huyen_01.shp")
+    assert list(changed["KHLOAIDAT"]) == ["LUC", "CLN", "LUC", "LUC"]
+    assert (tmp_path / "huyen_00.dbf").read_bytes() == first
