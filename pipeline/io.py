@@ -333,6 +333,16 @@ def write_table(path: Path, table: pa.Table) -> Path:
     return path
 
 
+def write_table_if_changed(path: Path, table: pa.Table) -> bool:
+    """:func:`write_table` unless the file already holds the same table (its
+    rows, columns and metadata), so that what reads it stays current; whether
+    it was written."""
+    if path.exists() and pq.read_table(path).equals(table, check_metadata=True):
+        return False
+    write_table(path, table)
+    return True
+
+
 #: How QGIS names one layer of a file of several (``xa.gpkg|layername=thua_dat``).
 LAYER_MARK = "|layername="
 

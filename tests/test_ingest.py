@@ -215,3 +215,28 @@ def test_the_review_workbook_wraps_its_reasons_in_rows_that_show_them(tmp_path):
     tallest = max(lines_needed(h, TEXT_PT, column_width_pt(w), True) for h, w, _ in COLUMNS)
     assert tallest >= 3 and sheet.row_dimensions[REVIEW_HEADER_ROW].height >= row_height_pt(tallest, TEXT_PT)
     assert sheet.oddFooter.center.text == "Trang &P/&N"  # page 2 of 5, a list printed over pages
+
+
+def test_a_district_file_exported_again_rewrites_only_the_commune_whose_parcels_changed(tmp_path):
+    """One file holds two communes (a district's export): exported again with
+    one parcel of commune 06274 recoded, only 06274's parcels are written
+    again; 06253's file keeps its time, so the later stages leave it alone."""
+    def export(codes: list[str]) -> None:
+        rows = [{"MAXA": code, "KHLOAIDAT": use, "DOITUONG": "GDC", "geometry": square(100 * x, 0)}
+                for x, (code, use) in enumerate(zip(["06253", "06253", "06274", "06274"], codes, strict=True))]
+        source_frame(rows).drop(columns="source_fid").to_file(tmp_path / "raw" / "huyen_van_quan.shp",
+                                                              encoding="UTF-8")
+
+    (tmp_path / "raw").mkdir()
+    work = tmp_path / "work"
+    ingest = ["-v", "ingest", str(tmp_path / "raw"), "--province", "Lạng Sơn", "--workdir", str(work)]
+    export(["LUC", "CLN", "LUC", "CLN"])
+    assert CliRunner().invoke(cli, ingest).exit_code == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (work / "parcels").iterdir()}
+    export(["LUC", "CLN", "LUC", "ONT"])
+    result = CliRunner().invoke(cli, ingest)
+    assert result.exit_code == 0, result.output
+    after = {p.name: p.stat().st_mtime_ns for p in (work / "parcels").iterdir()}
+    assert after["06253.parquet"] == before["06253.parquet"] and after["06274.parquet"] != before["06274.parquet"]
+    assert gpd.read_parquet(work / "parcels/06274.parquet")["landuse"].tolist() == ["LUC", "ONT"]
+    assert "1 communes rewritten" in result.output

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io import atomic_path, read_commune_table, read_parquet_table, write_table
+from ..io import atomic_path, read_commune_table, read_parquet_table, write_table_if_changed
 from ..records import aside_name
 from ..report import unit_label
 from ..units import UNNAMED_PREFIX
@@ -40,17 +40,18 @@ class KeptReview:
     listed: int  # the parcels still to review (0: the workbook is gone)
 
 
-def assemble_commune(workdir: str, code: str, folders: list[str]) -> tuple[dict[str, int], KeptReview | None]:
+def assemble_commune(workdir: str, code: str, folders: list[str]) -> tuple[dict[str, int], KeptReview | None, bool]:
     """Task: ``parcels/<code>.parquet`` and ``quarantine/<code>.parquet`` from the
     cache entries of the files that feed the commune, with duplicate sheet/parcel
     numbers flagged (never dropped), then its review workbook
     (:func:`review_commune`). Arrow tables throughout: the geometry stays WKB.
-    Returns the flagged parcels per source file, and the workbook kept aside.
-    Runs on a worker."""
+    Returns the flagged parcels per source file, the workbook kept aside, and
+    whether the commune's rows were written (not when a file read again, one of
+    a district's, gives them as they were). Runs on a worker."""
     work = WorkDir(Path(workdir))
-    counts = {} if len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work) \
-        else _assemble(work, code, folders)
-    return counts, review_commune(work, code)
+    linked = len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work)
+    counts, written = ({}, True) if linked else _assemble(work, code, folders)
+    return counts, review_commune(work, code), written
 
 
 def review_book(work: WorkDir, code: str) -> Path:
@@ -105,8 +106,9 @@ def commune_title(work: WorkDir, code: str) -> str:
     return unit_label(safe_name(code), work.read_manifest().commune_names())
 
 
-def _assemble(work: WorkDir, code: str, folders: list[str]) -> dict[str, int]:
-    """The commune from several cache entries (or one with duplicate numbers)."""
+def _assemble(work: WorkDir, code: str, folders: list[str]) -> tuple[dict[str, int], bool]:
+    """The commune from several cache entries (or one with duplicate numbers,
+    or one of a file of many communes); whether its files were written."""
     parcels = read_commune_table([Path(f) / "parcels.parquet" for f in folders], code)
     numbers = parcels.select(NUMBER_COLUMNS + ["flags"]).to_pandas()
     dup = duplicate_numbers(numbers)
@@ -116,13 +118,15 @@ def _assemble(work: WorkDir, code: str, folders: list[str]) -> dict[str, int]:
         flags[dup] = [join_flag(f, DUPLICATE_NOTE) for f in flags[dup]]
         parcels = parcels.set_column(parcels.schema.get_field_index("flags"), "flags", pa.array(flags, pa.string()))
         counts = {k: int(v) for k, v in numbers.loc[dup, "source_file"].value_counts().items()}
-    write_table(work.parcels(safe_name(code)), parcels)
+    # a commune of a file read again (one of a district's) is rewritten only when its rows changed
+    written = write_table_if_changed(work.parcels(safe_name(code)), parcels)
     quarantine = read_commune_table([Path(f) / "quarantine.parquet" for f in folders], code)
     if quarantine.num_rows:
-        write_table(work.quarantine(safe_name(code)), quarantine)
-    else:
-        work.quarantine(safe_name(code)).unlink(missing_ok=True)
-    return counts
+        written = write_table_if_changed(work.quarantine(safe_name(code)), quarantine) or written
+    elif work.quarantine(safe_name(code)).exists():
+        work.quarantine(safe_name(code)).unlink()
+        written = True
+    return counts, written
 
 
 def duplicate_numbers(numbers: pd.DataFrame) -> np.ndarray:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..config import Settings
 from ..errors import InputFileError
-from ..io import LAYER_MARK, layer_file, read_json, write_json, write_json_if_changed
+from ..io import LAYER_MARK, layer_file, read_json, write_json_if_changed
 from ..messages import officer_message
 from ..parallel import executor
 from ..records import forget_comparison, record_communes
@@ -86,10 +86,12 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         todo = sorted(changed & set(sources_of))
         flagged = pmap(assemble_commune, [(str(work.root), code, folders_of[code]) for code in todo],
                        "ghép xã" if progress else "")
-    for code, (counts, kept) in zip(todo, flagged, strict=True):
+    for code, (counts, kept, written) in zip(todo, flagged, strict=True):
         state[code] = {"sources": sources_of[code], "duplicates": counts}
         if kept:
             _say_kept(review_book(work, code), kept)
+        if not written:  # a commune of a file read again whose rows are as they were
+            changed.discard(code)
     state = {code: state[code] for code in sources_of}
     for report, (_, was_read) in zip(reports, done, strict=True):
         if report.features_in == 0 and not report.skipped and "the layer holds no features" not in report.warnings:
@@ -110,8 +112,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
                           _existing(work.quarantine, sources_of), changed=changed, gone=gone)
     record_written(work, [review_book(work, code) for code in todo])
     write_ingest_reports(result, work, settings)  # rewritten only when they say something new
-    if changed or not state_path.exists():
-        write_json(state_path, state)
+    write_json_if_changed(state_path, state)
     log.info("ingest: %d files (%d read, %d unchanged, %d copies not read), %d communes rewritten",
              len(files) + len(copies), len(reread), len(files) - len(reread), len(copies), len(changed))
     return result
