@@ -333,11 +333,11 @@ def write_table(path: Path, table: pa.Table) -> Path:
     return path
 
 
-def write_table_if_changed(path: Path, table: pa.Table) -> bool:
+def write_table_if_changed(path: Path, table: pa.Table, force: bool = False) -> bool:
     """:func:`write_table` unless the file already holds the same table (its
-    rows, columns and metadata), so that what reads it stays current; whether
-    it was written."""
-    if path.exists() and pq.read_table(path).equals(table, check_metadata=True):
+    rows, columns and metadata), so that what reads it stays current (always
+    when ``force``); whether it was written."""
+    if not force and path.exists() and pq.read_table(path).equals(table, check_metadata=True):
         return False
     write_table(path, table)
     return True

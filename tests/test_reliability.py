@@ -717,17 +717,20 @@ def test_the_inventory_freezes_the_libraries_a_stage_imported_and_thaws_at_the_e
     assert gc.get_freeze_count() == 0
 
 
-def test_a_new_kiemke_makes_every_output_again_once(tmp_path, monkeypatch):
+@pytest.mark.parametrize("communes", [["06253", "06253"], ["06253", "06274"]])
+def test_a_new_kiemke_makes_every_output_again_once(tmp_path, monkeypatch, communes):
     """Outputs an older kiemke wrote are not kept after an upgrade although the
     input did not change: its version is in the ingest cache's fingerprint, so
-    every file is read again, and QA, forms and maps are made again, once."""
+    every file is read again, and QA, forms and maps are made again, once; for
+    a commune's file and for a file of two communes (a district's), whose
+    communes are otherwise rewritten only when their rows change."""
     import geopandas as gpd
 
     import pipeline.ingest.cache
     from tests.helpers import square
 
     (tmp_path / "raw").mkdir()
-    gpd.GeoDataFrame({"MAXA": ["06253"] * 2, "KHLOAIDAT": ["LUC", "ONT"]}, geometry=[square(0), square(100)],
+    gpd.GeoDataFrame({"MAXA": communes, "KHLOAIDAT": ["LUC", "ONT"]}, geometry=[square(0), square(100)],
                      crs="EPSG:9215").to_file(tmp_path / "raw/td.shp")
     config = tmp_path / "inventory.toml"
     config.write_text('[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\nworkdir = "work"\n', encoding="utf-8")
@@ -742,7 +745,8 @@ def test_a_new_kiemke_makes_every_output_again_once(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline.ingest.cache, "__version__", "99.0")
     upgraded = run()
     remade = {name for name in first if upgraded.get(name) != first[name]}
-    assert {"reports/qa.md", "reports/forms.md", "reports/maps.md", "qa/06253/section.json"} <= remade
+    assert {"reports/qa.md", "reports/forms.md", "reports/maps.md", *(f"qa/{c}/section.json" for c in communes),
+            *(f"parcels/{c}.parquet" for c in communes)} <= remade
     assert any(name.startswith("forms/") and name.endswith(".xlsx") for name in remade)
     assert run() == upgraded
 

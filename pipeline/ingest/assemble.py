@@ -40,17 +40,19 @@ class KeptReview:
     listed: int  # the parcels still to review (0: the workbook is gone)
 
 
-def assemble_commune(workdir: str, code: str, folders: list[str]) -> tuple[dict[str, int], KeptReview | None, bool]:
+def assemble_commune(workdir: str, code: str, folders: list[str],
+                     rewrite: bool = False) -> tuple[dict[str, int], KeptReview | None, bool]:
     """Task: ``parcels/<code>.parquet`` and ``quarantine/<code>.parquet`` from the
     cache entries of the files that feed the commune, with duplicate sheet/parcel
     numbers flagged (never dropped), then its review workbook
     (:func:`review_commune`). Arrow tables throughout: the geometry stays WKB.
     Returns the flagged parcels per source file, the workbook kept aside, and
     whether the commune's rows were written (not when a file read again, one of
-    a district's, gives them as they were). Runs on a worker."""
+    a district's, gives them as they were, unless ``rewrite``: another kiemke
+    wrote them, whose later stages' outputs must be made again). Runs on a worker."""
     work = WorkDir(Path(workdir))
     linked = len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work)
-    counts, written = ({}, True) if linked else _assemble(work, code, folders)
+    counts, written = ({}, True) if linked else _assemble(work, code, folders, rewrite)
     return counts, review_commune(work, code), written
 
 
@@ -106,7 +108,7 @@ def commune_title(work: WorkDir, code: str) -> str:
     return unit_label(safe_name(code), work.read_manifest().commune_names())
 
 
-def _assemble(work: WorkDir, code: str, folders: list[str]) -> tuple[dict[str, int], bool]:
+def _assemble(work: WorkDir, code: str, folders: list[str], rewrite: bool) -> tuple[dict[str, int], bool]:
     """The commune from several cache entries (or one with duplicate numbers,
     or one of a file of many communes); whether its files were written."""
     parcels = read_commune_table([Path(f) / "parcels.parquet" for f in folders], code)
@@ -119,10 +121,10 @@ def _assemble(work: WorkDir, code: str, folders: list[str]) -> tuple[dict[str, i
         parcels = parcels.set_column(parcels.schema.get_field_index("flags"), "flags", pa.array(flags, pa.string()))
         counts = {k: int(v) for k, v in numbers.loc[dup, "source_file"].value_counts().items()}
     # a commune of a file read again (one of a district's) is rewritten only when its rows changed
-    written = write_table_if_changed(work.parcels(safe_name(code)), parcels)
+    written = write_table_if_changed(work.parcels(safe_name(code)), parcels, force=rewrite)
     quarantine = read_commune_table([Path(f) / "quarantine.parquet" for f in folders], code)
     if quarantine.num_rows:
-        written = write_table_if_changed(work.quarantine(safe_name(code)), quarantine) or written
+        written = write_table_if_changed(work.quarantine(safe_name(code)), quarantine, force=rewrite) or written
     elif work.quarantine(safe_name(code)).exists():
         work.quarantine(safe_name(code)).unlink()
         written = True

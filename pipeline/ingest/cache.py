@@ -25,6 +25,11 @@ from .report import FileReport
 CACHE_FORMAT = 2
 
 
+def kiemke_version() -> str:
+    """The version of kiemke whose outputs the cache's entries are (in their fingerprints)."""
+    return __version__
+
+
 class IngestCache:
     """One source file's ingest result, kept until the file, its overrides or the
     settings change (fingerprint of sizes and modification times of every part)."""

@@ -19,7 +19,7 @@ from ..records import forget_comparison, record_communes
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir, shown_path
 from .assemble import DUPLICATE_NOTE, KeptReview, assemble_commune, review_book, safe_name
-from .cache import IngestCache, ingest_to_cache
+from .cache import IngestCache, ingest_to_cache, kiemke_version
 from .columns import map_columns
 from .copies import COPY_NOTE, identical_copies
 from .corrections import for_source, harvest, record_written, unused
@@ -84,10 +84,11 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         gone = record_communes(work, map(safe_name, sources_of))  # what a commune no file gives left is removed
         # each changed commune is put together from its files' cache entries on a worker
         todo = sorted(changed & set(sources_of))
-        flagged = pmap(assemble_commune, [(str(work.root), code, folders_of[code]) for code in todo],
-                       "ghép xã" if progress else "")
+        version = kiemke_version()  # a commune another kiemke put together is written again, even as it was
+        tasks = [(str(work.root), c, folders_of[c], state.get(c, {}).get("kiemke") != version) for c in todo]
+        flagged = pmap(assemble_commune, tasks, "ghép xã" if progress else "")
     for code, (counts, kept, written) in zip(todo, flagged, strict=True):
-        state[code] = {"sources": sources_of[code], "duplicates": counts}
+        state[code] = {"sources": sources_of[code], "duplicates": counts, "kiemke": version}
         if kept:
             _say_kept(review_book(work, code), kept)
         if not written:  # a commune of a file read again whose rows are as they were
