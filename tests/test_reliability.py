@@ -51,17 +51,34 @@ def test_a_second_run_does_no_work(sample_run):
     assert "dask:" not in result.output  # nothing to do: no cluster started, no task sent
 
 
-def test_touching_one_commune_redoes_only_it_and_the_rollups(sample_run, sample_raw):
-    """Only the commune and the roll-ups are made again; the GeoPackage is
-    patched (the commune's rows replaced) and holds what it held."""
-    before = _mtimes(sample_run)
+def test_one_parcel_recoded_redoes_only_its_commune_and_the_rollups(sample_run, sample_raw):
+    """One parcel of commune 06286 recoded in its file: only the commune and
+    the roll-ups are made again; the GeoPackage is patched (the commune's rows
+    replaced). The file put back, the GeoPackage holds what it held; then a run
+    with nothing changed makes nothing again."""
     gpkg = next(sample_run.glob("*.gpkg"))
     tables = gpkg_tables(gpkg)
     dbf = sample_raw / "van_quan/khanh_khe/TD_06286.dbf"
-    later = time.time() + 5
-    os.utime(dbf, (later, later))
-    result = CliRunner().invoke(cli, ["inventory", "--config", str(sample_run / "inventory.toml")])
-    assert result.exit_code == 0, result.output
+    original = dbf.read_bytes()
+
+    def run() -> str:
+        result = CliRunner().invoke(cli, ["inventory", "--config", str(sample_run / "inventory.toml")])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def export(content: bytes) -> str:
+        dbf.write_bytes(content)
+        later = time.time() + 5
+        os.utime(dbf, (later, later))
+        return run()
+
+    def made_again(step) -> list[str]:
+        before = _mtimes(sample_run)
+        step()
+        return sorted(p for p, t in _mtimes(sample_run).items() if before.get(p) != t and not p.startswith("cache/"))
+
+    before = _mtimes(sample_run)
+    output = export(original.replace(b"RSN", b"RSX", 1))  # the same width: the .dbf stays whole
     after = _mtimes(sample_run)
     changed = {p for p in after if after[p] != before.get(p)}
     others = ("06253", "06274", "06307")
@@ -72,9 +89,12 @@ def test_touching_one_commune_redoes_only_it_and_the_rollups(sample_run, sample_
                      "change/06286.parquet", "maps/bien_dong_xa_06286.pdf", "forms/xa/06286/Bieu_14_TKDD.xlsx",
                      "LangSon_2019_HTSDD.gpkg"):
         assert expected in changed, expected
-    assert "parcels/06253.parquet" not in changed and "maps/xa_06253.pdf" not in changed
-    assert "GeoPackage chỉ ghi lại" in result.output
+    assert "GeoPackage chỉ ghi lại" in output
+    assert gpkg_tables(gpkg) != tables
+
+    export(original)
     assert gpkg_tables(gpkg) == tables
+    assert made_again(run) == []  # nothing changed since
 
 
 def _check_complete(path: Path) -> None:

@@ -247,11 +247,11 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     common = [given(work, f"units_{spec.label}", [spec.path, spec.codes]), work.manifest]
     boundary_file = target.root / f"ranh_gioi_xa_{spec.label}.geojson"
     outputs = [target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv",
-               target.root / f"khoanh_dat_{spec.label}.gpkg", boundary_file]
+               target.root / f"khoanh_dat_{spec.label}.gpkg"]
     boundary_record = digests_record(target, target.root)  # the units' sheets are drawn on it: edited, kept beside
     tell_kept(keep_hand_edits(boundary_record, [boundary_file]), "boundary file")
-    if target.manifest.exists() and up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(),
-                                                         commune_set(work), *common]):
+    if target.manifest.exists() and up_to_date([boundary_file], common) and \
+            up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(), commune_set(work), *common]):
         return target
     units, _ = _units_of(spec, manifest.meridian)
     olds = [p.stem for p in work.khoanh_files()]
