@@ -337,10 +337,16 @@ def write_table_if_changed(path: Path, table: pa.Table, force: bool = False) -> 
     """:func:`write_table` unless the file already holds the same table (its
     rows, columns and metadata), so that what reads it stays current (always
     when ``force``); whether it was written."""
-    if not force and path.exists() and pq.read_table(path).equals(table, check_metadata=True):
+    if not force and holds_table(path, table):
         return False
     write_table(path, table)
     return True
+
+
+def holds_table(path: Path, table: pa.Table) -> bool:
+    """Whether the Parquet file at ``path`` is there and holds ``table``: its
+    rows, columns and metadata."""
+    return path.exists() and pq.read_table(path).equals(table, check_metadata=True)
 
 
 #: How QGIS names one layer of a file of several (``xa.gpkg|layername=thua_dat``).

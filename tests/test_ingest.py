@@ -217,15 +217,20 @@ def test_the_review_workbook_wraps_its_reasons_in_rows_that_show_them(tmp_path):
     assert sheet.oddFooter.center.text == "Trang &P/&N"  # page 2 of 5, a list printed over pages
 
 
-def test_a_district_file_exported_again_rewrites_only_the_commune_whose_parcels_changed(tmp_path):
-    """One file holds two communes (a district's export): exported again with
-    one parcel of commune 06274 recoded, only 06274's parcels are written
-    again; 06253's file keeps its time, so the later stages leave it alone."""
+@pytest.mark.parametrize("layout", ["a district's file", "a file per commune"])
+def test_a_file_exported_again_rewrites_only_the_commune_whose_parcels_changed(tmp_path, layout):
+    """Two communes, in one file (a district's export) or in a file each, all
+    exported again with one parcel of commune 06274 recoded: only 06274's
+    parcels are written again; 06253's file keeps its time (its own file
+    exported again as it was, a new date in its .dbf), so the later stages leave
+    it alone."""
     def export(codes: list[str]) -> None:
         rows = [{"MAXA": code, "KHLOAIDAT": use, "DOITUONG": "GDC", "geometry": square(100 * x, 0)}
                 for x, (code, use) in enumerate(zip(["06253", "06253", "06274", "06274"], codes, strict=True))]
-        source_frame(rows).drop(columns="source_fid").to_file(tmp_path / "raw" / "huyen_van_quan.shp",
-                                                              encoding="UTF-8")
+        frame = source_frame(rows).drop(columns="source_fid")
+        files = {"huyen_van_quan": frame} if layout == "a district's file" else dict(list(frame.groupby("MAXA")))
+        for name, part in files.items():
+            part.to_file(tmp_path / "raw" / f"{name}.shp", encoding="UTF-8")
 
     (tmp_path / "raw").mkdir()
     work = tmp_path / "work"

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io import atomic_path, read_commune_table, read_parquet_table, write_table_if_changed
+from ..io import atomic_path, holds_table, read_commune_table, read_parquet_table, write_table_if_changed
 from ..records import aside_name
 from ..report import unit_label
 from ..units import UNNAMED_PREFIX
@@ -47,12 +47,15 @@ def assemble_commune(workdir: str, code: str, folders: list[str],
     numbers flagged (never dropped), then its review workbook
     (:func:`review_commune`). Arrow tables throughout: the geometry stays WKB.
     Returns the flagged parcels per source file, the workbook kept aside, and
-    whether the commune's rows were written (not when a file read again, one of
-    a district's, gives them as they were, unless ``rewrite``: another kiemke
-    wrote them, whose later stages' outputs must be made again). Runs on a worker."""
+    whether the commune's rows were written (not when a file read again, exported
+    again as it was or one of a district's with other communes changed, gives
+    them as they were, unless ``rewrite``: another kiemke wrote them, whose later
+    stages' outputs must be made again). Runs on a worker."""
     work = WorkDir(Path(workdir))
-    linked = len(folders) == 1 and _link_whole_file(Path(folders[0]), code, work)
-    counts, written = ({}, True) if linked else _assemble(work, code, folders, rewrite)
+    if len(folders) == 1 and _is_whole_file(Path(folders[0]), code):
+        counts, written = {}, _link_whole_file(Path(folders[0]), code, work, rewrite)
+    else:
+        counts, written = _assemble(work, code, folders, rewrite)
     return counts, review_commune(work, code), written
 
 
@@ -144,21 +147,27 @@ def duplicate_numbers(numbers: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _link_whole_file(folder: Path, code: str, work: WorkDir) -> bool:
-    """A commune that is exactly one file with no duplicate numbers: its cache
-    entry is the commune file as it is (hard-linked, so nothing is rewritten).
-    False when that is not the case."""
+def _is_whole_file(folder: Path, code: str) -> bool:
+    """Whether the commune is exactly the file of this cache entry, with no duplicate numbers."""
     report = IngestCache.read_report(folder)
     numbers = read_parquet_table(folder / "parcels.parquet", NUMBER_COLUMNS).to_pandas()
-    if report.communes != [code] or duplicate_numbers(numbers).any():
-        return False
+    return report.communes == [code] and not duplicate_numbers(numbers).any()
+
+
+def _link_whole_file(folder: Path, code: str, work: WorkDir, rewrite: bool) -> bool:
+    """The commune's files are its file's cache entry as it is (hard-linked, so
+    nothing is rewritten); one that already holds what the entry holds (the file
+    exported again as it was) is left alone, unless ``rewrite``. Whether any was written."""
+    written = False
     for name, target in (("parcels", work.parcels(safe_name(code))), ("quarantine", work.quarantine(safe_name(code)))):
         source = folder / f"{name}.parquet"
         if name == "quarantine" and pq.read_metadata(source).num_rows == 0:
+            written = written or target.exists()
             target.unlink(missing_ok=True)
-            continue
-        _link(source, target)
-    return True
+        elif rewrite or not holds_table(target, pq.read_table(source)):
+            _link(source, target)
+            written = True
+    return written
 
 
 def _link(source: Path, target: Path) -> None:
