@@ -221,12 +221,13 @@ def test_the_review_workbook_wraps_its_reasons_in_rows_that_show_them(tmp_path):
 def test_a_file_exported_again_rewrites_only_the_commune_whose_parcels_changed(tmp_path, layout):
     """Two communes, in one file (a district's export) or in a file each, all
     exported again with one parcel of commune 06274 recoded: only 06274's
-    parcels are written again; 06253's file keeps its time (its own file
-    exported again as it was, a new date in its .dbf), so the later stages leave
-    it alone."""
+    parcels are written again; 06253's file and its review workbook keep their
+    time (its own file exported again as it was, a new date in its .dbf), so
+    the later stages leave it alone."""
     def export(codes: list[str]) -> None:
         rows = [{"MAXA": code, "KHLOAIDAT": use, "DOITUONG": "GDC", "geometry": square(100 * x, 0)}
                 for x, (code, use) in enumerate(zip(["06253", "06253", "06274", "06274"], codes, strict=True))]
+        rows[1]["DOITUONG"] = None  # its owner inferred: 06253 has a parcel to review
         frame = source_frame(rows).drop(columns="source_fid")
         files = {"huyen_van_quan": frame} if layout == "a district's file" else dict(list(frame.groupby("MAXA")))
         for name, part in files.items():
@@ -237,11 +238,13 @@ def test_a_file_exported_again_rewrites_only_the_commune_whose_parcels_changed(t
     ingest = ["-v", "ingest", str(tmp_path / "raw"), "--province", "Lạng Sơn", "--workdir", str(work)]
     export(["LUC", "CLN", "LUC", "CLN"])
     assert CliRunner().invoke(cli, ingest).exit_code == 0
-    before = {p.name: p.stat().st_mtime_ns for p in (work / "parcels").iterdir()}
+    book = work / "reports/review/06253.xlsx"
+    before = {p.name: p.stat().st_mtime_ns for p in [*(work / "parcels").iterdir(), book]}
     export(["LUC", "CLN", "LUC", "ONT"])
     result = CliRunner().invoke(cli, ingest)
     assert result.exit_code == 0, result.output
-    after = {p.name: p.stat().st_mtime_ns for p in (work / "parcels").iterdir()}
+    after = {p.name: p.stat().st_mtime_ns for p in [*(work / "parcels").iterdir(), book]}
     assert after["06253.parquet"] == before["06253.parquet"] and after["06274.parquet"] != before["06274.parquet"]
+    assert after["06253.xlsx"] == before["06253.xlsx"]  # its review workbook too, read by the package stage
     assert gpd.read_parquet(work / "parcels/06274.parquet")["landuse"].tolist() == ["LUC", "ONT"]
     assert "1 communes rewritten" in result.output

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..io import atomic_path, holds_table, read_commune_table, read_parquet_table, write_table_if_changed
+from ..io import atomic_path, holds_table, read_commune_table, read_parquet_table, up_to_date, write_table_if_changed
 from ..records import aside_name
 from ..report import unit_label
 from ..units import UNNAMED_PREFIX
@@ -40,23 +40,35 @@ class KeptReview:
     listed: int  # the parcels still to review (0: the workbook is gone)
 
 
-def assemble_commune(workdir: str, code: str, folders: list[str],
-                     rewrite: bool = False) -> tuple[dict[str, int], KeptReview | None, bool]:
+@dataclass(frozen=True)
+class Assembled:
+    """What putting a commune together did."""
+
+    duplicates: dict[str, int]  # the parcels flagged for a duplicate number, per source file
+    written: bool  # its rows were written (not when they came out as they were)
+    reviewed: bool  # its review workbook was made again, or removed
+    kept: KeptReview | None  # the workbook kept aside first
+
+
+def assemble_commune(workdir: str, code: str, folders: list[str], rewrite: bool = False) -> Assembled:
     """Task: ``parcels/<code>.parquet`` and ``quarantine/<code>.parquet`` from the
     cache entries of the files that feed the commune, with duplicate sheet/parcel
     numbers flagged (never dropped), then its review workbook
     (:func:`review_commune`). Arrow tables throughout: the geometry stays WKB.
-    Returns the flagged parcels per source file, the workbook kept aside, and
-    whether the commune's rows were written (not when a file read again, exported
-    again as it was or one of a district's with other communes changed, gives
-    them as they were, unless ``rewrite``: another kiemke wrote them, whose later
-    stages' outputs must be made again). Runs on a worker."""
+    Rows that come out as they were (a file read again, exported again as it was
+    or one of a district's with other communes changed) are left alone with
+    their review workbook, so the later stages leave the commune alone, unless
+    ``rewrite``: another kiemke wrote them, whose later stages' outputs must be
+    made again. Runs on a worker."""
     work = WorkDir(Path(workdir))
+    counts: dict[str, int] = {}
     if len(folders) == 1 and _is_whole_file(Path(folders[0]), code):
-        counts, written = {}, _link_whole_file(Path(folders[0]), code, work, rewrite)
+        written = _link_whole_file(Path(folders[0]), code, work, rewrite)
     else:
         counts, written = _assemble(work, code, folders, rewrite)
-    return counts, review_commune(work, code), written
+    if not written and up_to_date([review_book(work, code)], [work.manifest]):
+        return Assembled(counts, written=False, reviewed=False, kept=None)
+    return Assembled(counts, written, reviewed=True, kept=review_commune(work, code))
 
 
 def review_book(work: WorkDir, code: str) -> Path:

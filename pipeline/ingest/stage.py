@@ -86,12 +86,12 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         todo = sorted(changed & set(sources_of))
         version = kiemke_version()  # a commune another kiemke put together is written again, even as it was
         tasks = [(str(work.root), c, folders_of[c], state.get(c, {}).get("kiemke") != version) for c in todo]
-        flagged = pmap(assemble_commune, tasks, "ghép xã" if progress else "")
-    for code, (counts, kept, written) in zip(todo, flagged, strict=True):
-        state[code] = {"sources": sources_of[code], "duplicates": counts, "kiemke": version}
-        if kept:
-            _say_kept(review_book(work, code), kept)
-        if not written:  # a commune of a file read again whose rows are as they were
+        assembled = dict(zip(todo, pmap(assemble_commune, tasks, "ghép xã" if progress else ""), strict=True))
+    for code, made in assembled.items():
+        state[code] = {"sources": sources_of[code], "duplicates": made.duplicates, "kiemke": version}
+        if made.kept:
+            _say_kept(review_book(work, code), made.kept)
+        if not made.written:  # a commune of a file read again whose rows are as they were
             changed.discard(code)
     state = {code: state[code] for code in sources_of}
     for report, (_, was_read) in zip(reports, done, strict=True):
@@ -111,7 +111,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     extra = _left_reports(copied) + _left_reports(left) + unused_rows
     result = IngestResult(reports + extra, _existing(work.parcels, sources_of),
                           _existing(work.quarantine, sources_of), changed=changed, gone=gone)
-    record_written(work, [review_book(work, code) for code in todo])
+    record_written(work, [review_book(work, code) for code, made in assembled.items() if made.reviewed])
     write_ingest_reports(result, work, settings)  # rewritten only when they say something new
     write_json_if_changed(state_path, state)
     log.info("ingest: %d files (%d read, %d unchanged, %d copies not read), %d communes rewritten",
