@@ -248,3 +248,35 @@ def test_a_file_exported_again_rewrites_only_the_commune_whose_parcels_changed(t
     assert after["06253.xlsx"] == before["06253.xlsx"]  # its review workbook too, read by the package stage
     assert gpd.read_parquet(work / "parcels/06274.parquet")["landuse"].tolist() == ["LUC", "ONT"]
     assert "1 communes rewritten" in result.output
+
+
+def test_a_correction_by_number_reads_again_only_the_files_of_its_commune(tmp_path):
+    """A row added to the corrections list for a parcel of 06256 (by commune,
+    sheet and parcel number) reads again 06256's file, not 06253's, whose
+    parcels keep their time; a row that names no commune reads both again.
+    Before, every file was read and every commune redone."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for code, x in (("06253", 0), ("06256", 1000)):
+        gpd.GeoDataFrame({"MAXA": [code] * 2, "SHBANDO": [5, 5], "SHTHUA": [12, 13], "KHLOAIDAT": ["LUC", "LUC"]},
+                         geometry=[square(x), square(x + 100)], crs="EPSG:9215").to_file(raw / f"TD_{code}.shp")
+    fixes = tmp_path / "sua.csv"
+    config = tmp_path / "inventory.toml"
+    config.write_text('[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\nworkdir = "work"\n'
+                      '[review]\ncorrections = "sua.csv"\n', encoding="utf-8")
+
+    def ingest(rows: str) -> tuple[str, dict[str, str]]:
+        fixes.write_text("ma_xa,to,thua,ma_loai_dat_dung\n" + rows, encoding="utf-8")
+        result = CliRunner().invoke(cli, ["-v", "ingest", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        landuse = {code: "/".join(gpd.read_parquet(tmp_path / f"work/parcels/{code}.parquet")["landuse"])
+                   for code in ("06253", "06256")}
+        return result.output, landuse
+
+    ingest("06253,5,12,ONT\n")
+    before = (tmp_path / "work/parcels/06253.parquet").stat().st_mtime_ns
+    said, landuse = ingest("06253,5,12,ONT\n06256,5,13,CLN\n")
+    assert "2 files (1 read, 1 unchanged" in said and landuse == {"06253": "ONT/LUC", "06256": "LUC/CLN"}
+    assert (tmp_path / "work/parcels/06253.parquet").stat().st_mtime_ns == before
+    said, landuse = ingest("06253,5,12,ONT\n06256,5,13,CLN\n,5,12,BHK\n")  # sheet 5 parcel 12 of every commune
+    assert "2 files (2 read, 0 unchanged" in said and landuse == {"06253": "ONT/LUC", "06256": "BHK/CLN"}

@@ -16,7 +16,7 @@ from ..config import Settings
 from ..errors import CRSError, InputFileError
 from ..io import file_stamp, write_geoparquet, write_json, write_text
 from ..schemas import validate_parcels
-from .corrections import fingerprint
+from .corrections import fingerprint, in_communes
 from .file import ingest_file
 from .read import Source
 from .report import FileReport
@@ -31,8 +31,9 @@ def kiemke_version() -> str:
 
 
 class IngestCache:
-    """One source file's ingest result, kept until the file, its overrides or the
-    settings change (fingerprint of sizes and modification times of every part)."""
+    """One source file's ingest result, kept until the file, its overrides, the
+    settings or the corrections that can reach its parcels change (fingerprint
+    of sizes and modification times of every part)."""
 
     def __init__(self, root: Path, source: Source, settings: Settings, corrections: pd.DataFrame | None = None,
                  unnamed: str | None = None):
@@ -42,14 +43,23 @@ class IngestCache:
         if settings.boundaries is not None:  # they place the parcels of a file that names no commune
             files.append(settings.boundaries.path)
         stamp = [part for path in files for part in file_stamp(path)]
-        text = json.dumps([source.label, stamp, repr(settings.override_for(source.path)),
-                           settings.province.gso_code, settings.year, repr(settings.column_aliases),
-                           repr(settings.compound),
-                           repr(settings.refine), repr(settings.forest), repr(settings.boundaries), settings.regime,
-                           fingerprint(corrections), unnamed, __version__, CACHE_FORMAT],
-                          default=str)
-        self.fingerprint = hashlib.sha1(text.encode()).hexdigest()
+        self._key = [source.label, stamp, repr(settings.override_for(source.path)),
+                     settings.province.gso_code, settings.year, repr(settings.column_aliases), repr(settings.compound),
+                     repr(settings.refine), repr(settings.forest), repr(settings.boundaries), settings.regime]
+        self._after = [unnamed, __version__, CACHE_FORMAT]
+        self._corrections = corrections
         self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]
+        known = None
+        if corrections is not None and (self.folder / "report.json").exists():
+            known = self.read_report(self.folder).communes  # what its last read found
+        self.fingerprint = self._fingerprint(known)
+
+    def _fingerprint(self, communes: list[str] | None) -> str:
+        """The entry's fingerprint, with the corrections that can name parcels of
+        ``communes`` (all when unknown): a correction of another commune's
+        parcel by its number does not make this file be read again."""
+        fixes = fingerprint(in_communes(self._corrections, communes))
+        return hashlib.sha1(json.dumps([*self._key, fixes, *self._after], default=str).encode()).hexdigest()
 
     def is_current(self) -> bool:
         try:
@@ -65,7 +75,8 @@ class IngestCache:
         write_geoparquet(self.folder / "parcels.parquet", parcels)
         write_geoparquet(self.folder / "quarantine.parquet", quarantine)
         write_json(self.folder / "report.json", asdict(report))
-        write_text(self.folder / "fingerprint", self.fingerprint)  # last: marks the entry complete
+        # last: marks the entry complete, for the corrections of the communes it holds
+        write_text(self.folder / "fingerprint", self._fingerprint(report.communes))
 
 
 def ingest_to_cache(cache: IngestCache, source: Source, settings: Settings,

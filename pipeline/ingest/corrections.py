@@ -207,6 +207,18 @@ def for_source(corrections: pd.DataFrame, label: str) -> pd.DataFrame | None:
     return picked.reset_index(drop=True) if len(picked) else None
 
 
+def in_communes(corrections: pd.DataFrame | None, communes: list[str] | None) -> pd.DataFrame | None:
+    """The corrections that can name parcels of ``communes`` (all when None, not
+    known): those by FID, and those by number that give no commune or one of them."""
+    if corrections is None or communes is None or corrections.empty:
+        return corrections
+    table = corrections.reindex(columns=["source_fid", "commune_code"]).astype(object).fillna("")
+    named = padded_codes(table["commune_code"], 5)
+    elsewhere = table["source_fid"].eq("") & named.notna() & ~named.isin(communes).fillna(False)
+    picked = corrections[~elsewhere.to_numpy()]
+    return picked.reset_index(drop=True) if len(picked) else None
+
+
 def fingerprint(corrections: pd.DataFrame | None) -> str:
     """A short hash of the corrections of a file (part of its cache fingerprint)."""
     if corrections is None or corrections.empty:
