@@ -29,6 +29,7 @@ from .parallel import LOCAL_CLUSTER_FROM, executor, frozen_after_imports, thawed
 from .qa import run_qa
 from .regroup import regroup_all, units_outputs
 from .report import vn_number
+from .runlock import one_run_at_a_time
 from .workdir import WorkDir
 
 log = logging.getLogger("pipeline")
@@ -36,8 +37,15 @@ log = logging.getLogger("pipeline")
 
 def run_inventory(settings: Settings, scheduler: str | None, workers: int | None) -> float:
     """Run every stage of ``settings`` (whose input folder is given) on the
-    ``scheduler``'s cluster; ``reports/timings.json`` written. The seconds it took."""
+    ``scheduler``'s cluster, the only run in its work directory;
+    ``reports/timings.json`` written. The seconds it took."""
     work = WorkDir(settings.workdir)
+    with one_run_at_a_time(work):
+        return _run_stages(work, settings, scheduler, workers)
+
+
+def _run_stages(work: WorkDir, settings: Settings, scheduler: str | None, workers: int | None) -> float:
+    """:func:`run_inventory`'s work, once its directory is its own."""
     for leftover in remove_stale_temporaries(work.root) if work.root.exists() else []:
         log.warning("removed %s, left by an interrupted run", leftover)
     assert settings.input_root is not None

@@ -358,6 +358,37 @@ def test_the_record_of_given_files_sees_an_older_copy_a_dbf_edit_and_a_file_gone
     assert record_time([shp]) > second  # a file no longer given
 
 
+def test_a_run_on_a_work_folder_another_run_holds_stops_at_once_and_touches_nothing(tmp_path, sample_dir):
+    """While a run holds the work folder, a second `kiemke inventory` on it
+    stops (exit 1), in Vietnamese, naming the process that holds it, and leaves
+    its half-written files alone (it removed them as an interrupted run's); once
+    that process ends, even killed, the folder is free."""
+    from pipeline.runlock import one_run_at_a_time
+
+    config = sample_config(sample_dir, tmp_path / "work")
+    writing = tmp_path / "work" / "parcels" / ".06253.parquet.x8a.tmp"  # what the first run is writing
+    writing.parent.mkdir(parents=True)
+    writing.write_bytes(b"PAR1")
+    hold = ("import sys; from pathlib import Path; from pipeline.runlock import one_run_at_a_time; "
+            "from pipeline.workdir import WorkDir\nwith one_run_at_a_time(WorkDir(Path(sys.argv[1]))):\n"
+            "    print('held', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / "work")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline() == "held\n"
+        result = CliRunner().invoke(cli, ["inventory", "--config", str(config)])
+        assert result.exit_code == 1
+        assert f"Một lần chạy kiemke khác đang dùng thư mục làm việc này (tiến trình {holder.pid} trên máy " \
+               in result.output and "Đợi lần chạy đó xong rồi chạy lại" in result.output, result.output
+        assert writing.exists() and not (tmp_path / "work" / "reports").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    with one_run_at_a_time(WorkDir(tmp_path / "work")):
+        assert (tmp_path / "work" / "cache" / "running.json").exists()
+    assert not (tmp_path / "work" / "cache" / "running.json").exists()
+
+
 def test_what_a_killed_run_left_behind_is_removed_and_nothing_else(tmp_path):
     from pipeline.io import remove_stale_temporaries
 
