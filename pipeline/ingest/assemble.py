@@ -176,7 +176,7 @@ def _link_whole_file(folder: Path, code: str, work: WorkDir, rewrite: bool) -> b
         if name == "quarantine" and pq.read_metadata(source).num_rows == 0:
             written = written or target.exists()
             target.unlink(missing_ok=True)
-        elif rewrite or not holds_table(target, pq.read_table(source)):
+        elif rewrite or not target.exists() or not holds_table(target, pq.read_table(source)):
             _link(source, target)
             written = True
     return written
