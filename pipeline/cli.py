@@ -7,9 +7,7 @@ set ``KIEMKE_DEBUG=1`` to see one).
 
 from __future__ import annotations
 
-import codecs
 import functools
-import io
 import logging
 import multiprocessing
 import os
@@ -26,7 +24,7 @@ from . import __version__
 from .aggregate import run_aggregate
 from .change import run_change
 from .config import DEFAULT_WORKDIR, Settings, SourceOverride, load_settings
-from .console import officer_console, speak_vietnamese
+from .console import officer_console, speak_vietnamese, write_utf8
 from .errors import KiemkeError, UnknownProvinceError, refused_by_system
 from .forms import run_forms
 from .ingest import run_ingest
@@ -40,6 +38,7 @@ from .qa import run_qa
 from .reference import province as find_province
 from .regroup import run_regroup
 from .report import vn_number
+from .runlock import one_run_at_a_time
 from .sample import UNITS_2025, generate_sample, write_sample_2024
 from .workdir import WorkDir
 
@@ -77,6 +76,16 @@ def reports_errors(func):
             if refused is None:
                 raise
             raise click.ClickException(officer_message(str(refused))) from None
+    return wrapper
+
+
+def alone_in_workdir(func):
+    """Run a stage command as the only run in its work directory (as
+    ``kiemke inventory`` is): while another holds it, stop at once."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with one_run_at_a_time(WorkDir(_output_folder(kwargs)), create=False):
+            return func(*args, **kwargs)
     return wrapper
 
 
@@ -143,6 +152,7 @@ def sample(out: Path, out_2024: Path, seed: int) -> None:
 @workdir_option
 @scheduler_option
 @reports_errors
+@alone_in_workdir
 def ingest(paths: tuple[Path, ...], province: str | None, commune_code: str | None,
            config_path: Path | None, workdir: Path, scheduler: str) -> None:
     """Read parcel files (files or folders) into the parcel contract.
@@ -174,6 +184,7 @@ def ingest(paths: tuple[Path, ...], province: str | None, commune_code: str | No
               help="Commune boundary file (default: the one in the config given to ingest).")
 @scheduler_option
 @reports_errors
+@alone_in_workdir
 def qa(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     """Topology QA per commune: overlaps, gaps, slivers, invalid, crossings.
 
@@ -193,6 +204,7 @@ def qa(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
 @workdir_option
 @scheduler_option
 @reports_errors
+@alone_in_workdir
 def khoanh(workdir: Path, scheduler: str) -> None:
     """Merge parcels into numbered khoanh đất (same land use and owner type).
 
@@ -211,6 +223,7 @@ def khoanh(workdir: Path, scheduler: str) -> None:
               help="Boundary file for the roll-up (e.g. another boundary set).")
 @scheduler_option
 @reports_errors
+@alone_in_workdir
 def forms(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     """Biểu 01–04/TKĐĐ and the khoanh list, XLSX + CSV, per commune, district, province.
 
@@ -229,6 +242,7 @@ def forms(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
               help="Older form: take the work directory from this inventory.toml.")
 @scheduler_option
 @reports_errors
+@alone_in_workdir
 def change(workdir: Path, config_path: Path | None, scheduler: str) -> None:
     """Change since the previous inventory: overlay, transition matrix (chu chuyển).
 
@@ -255,6 +269,7 @@ def change(workdir: Path, config_path: Path | None, scheduler: str) -> None:
 @workdir_option
 @scheduler_option
 @reports_errors
+@alone_in_workdir
 def regroup(workdir: Path, scheduler: str) -> None:
     """The inventory on new administrative units ([units] of inventory.toml, e.g. the communes of 1 July 2025):
     khoanh cut by the new boundaries, the crosswalk, statistics, forms and maps under units_<label>/.
@@ -279,6 +294,7 @@ def regroup(workdir: Path, scheduler: str) -> None:
 @click.option("--dpi", type=click.IntRange(50, 600), default=None, help="PNG preview resolution (default 150).")
 @scheduler_option
 @reports_errors
+@alone_in_workdir
 def maps(workdir: Path, scale_step: int | None, dpi: int | None, scheduler: str) -> None:
     """Current land-use map sheets (PDF at true scale + PNG) for every commune, district and the province.
 
@@ -299,6 +315,7 @@ def maps(workdir: Path, scale_step: int | None, dpi: int | None, scheduler: str)
               help="GeoTIFF cell size (m) for the province.")
 @scheduler_option
 @reports_errors
+@alone_in_workdir
 def package(workdir: Path, resolution: float, province_resolution: float, scheduler: str) -> None:
     """One GeoPackage with QGIS styles, a QGIS project (.qgz) and GeoTIFFs of current use.
 
@@ -314,6 +331,7 @@ def package(workdir: Path, resolution: float, province_resolution: float, schedu
 @cli.command()
 @workdir_option
 @reports_errors
+@alone_in_workdir
 def aggregate(workdir: Path) -> None:
     """Area by land-use code × user/manager object per commune → stats/areas.csv.
 
@@ -394,19 +412,10 @@ def _stop_now(signum: int, frame: object) -> None:
     os._exit(130)
 
 
-def _write_utf8() -> None:
-    """Console output in UTF-8 where Python would write it in a code page that
-    lacks Vietnamese (output piped or sent to a file on Windows, as `make` does:
-    "Lỗi" came out as "L\\u1ed7i"); a Windows console gets UTF-8 from Python anyway."""
-    for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
-            stream.reconfigure(encoding="utf-8")
-
-
 def main() -> None:
     """Console entry point: no traceback for an officer unless KIEMKE_DEBUG is
     set; Ctrl-C stops the run at once, in a word; Vietnamese whatever the code page."""
-    _write_utf8()
+    write_utf8()
     if not os.environ.get("KIEMKE_DEBUG"):
         signal.signal(signal.SIGINT, _stop_now)
         # the semaphores of the workers' queues, which the resource tracker (a process of its own, started

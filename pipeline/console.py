@@ -6,8 +6,11 @@ command line's help in Vietnamese (``pipeline/data/cli_help_vi.toml``)."""
 
 from __future__ import annotations
 
+import codecs
+import io
 import logging
 import re
+import sys
 import tomllib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -114,3 +117,12 @@ def speak_vietnamese(group: click.Group) -> click.Group:
             if isinstance(param, click.Option) and param.name is not None:
                 param.help = entry.get("options", {}).get(param.name) or table["options"].get(param.name, param.help)
     return group
+
+
+def write_utf8() -> None:
+    """Console output in UTF-8 where Python would write it in a code page that
+    lacks Vietnamese (output piped or sent to a file on Windows, as `make` does:
+    "Lỗi" came out as "L\\u1ed7i"); a Windows console gets UTF-8 from Python anyway."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and codecs.lookup(stream.encoding).name != "utf-8":
+            stream.reconfigure(encoding="utf-8")

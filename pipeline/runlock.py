@@ -1,6 +1,7 @@
-"""One run at a time in a work directory: a second `kiemke inventory` on the
-same folder stops at once and says which run holds it, instead of removing the
-temporary files the first is writing and racing it for the same outputs.
+"""One run at a time in a work directory: a second `kiemke inventory` (or a
+stage command, `kiemke maps` …) on the same folder stops at once and says which
+run holds it, instead of removing the temporary files the first is writing and
+racing it for the same outputs.
 
 The lock is the operating system's (``filelock``: ``flock`` on Linux and macOS,
 ``msvcrt`` on Windows), so a run that is killed or loses its power holds it no
@@ -32,9 +33,14 @@ class WorkDirBusy(KiemkeError):
 
 
 @contextmanager
-def one_run_at_a_time(work: WorkDir) -> Iterator[None]:
+def one_run_at_a_time(work: WorkDir, *, create: bool = True) -> Iterator[None]:
     """Hold ``cache/run.lock`` of ``work`` while the block runs, with who holds
-    it in ``cache/running.json``; :class:`WorkDirBusy` when another process does."""
+    it in ``cache/running.json``; :class:`WorkDirBusy` when another process does.
+    Unless ``create``, a work directory that is not there is not made (nor
+    locked): the stage that needs it says it is missing."""
+    if not create and not work.root.is_dir():
+        yield
+        return
     work.cache_dir.mkdir(parents=True, exist_ok=True)
     lock, holder = FileLock(work.cache_dir / "run.lock"), work.cache_dir / "running.json"
     if not _acquired(lock, work, holder):  # a file system without locks: the run goes on, as before

@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import geopandas as gpd
@@ -358,6 +359,29 @@ def test_the_record_of_given_files_sees_an_older_copy_a_dbf_edit_and_a_file_gone
     assert record_time([shp]) > second  # a file no longer given
 
 
+@contextmanager
+def held_by_another_process(work: Path) -> Iterator[int]:
+    """The work folder held, as a run holds it, by another process (its pid
+    given), killed (SIGKILL) at the end."""
+    hold = ("import sys; from pathlib import Path; from pipeline.runlock import one_run_at_a_time; "
+            "from pipeline.workdir import WorkDir\nwith one_run_at_a_time(WorkDir(Path(sys.argv[1]))):\n"
+            "    print('held', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(work)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def stopped_for(pid: int, result) -> bool:
+    """Whether a command stopped (exit 1) because process ``pid`` holds its work folder, saying so in Vietnamese."""
+    return result.exit_code == 1 and "Đợi lần chạy đó xong rồi chạy lại" in result.output \
+        and f"Một lần chạy kiemke khác đang dùng thư mục làm việc này (tiến trình {pid} trên máy " in result.output
+
+
 def test_a_run_on_a_work_folder_another_run_holds_stops_at_once_and_touches_nothing(tmp_path, sample_dir):
     """While a run holds the work folder, a second `kiemke inventory` on it
     stops (exit 1), in Vietnamese, naming the process that holds it, and leaves
@@ -369,24 +393,33 @@ def test_a_run_on_a_work_folder_another_run_holds_stops_at_once_and_touches_noth
     writing = tmp_path / "work" / "parcels" / ".06253.parquet.x8a.tmp"  # what the first run is writing
     writing.parent.mkdir(parents=True)
     writing.write_bytes(b"PAR1")
-    hold = ("import sys; from pathlib import Path; from pipeline.runlock import one_run_at_a_time; "
-            "from pipeline.workdir import WorkDir\nwith one_run_at_a_time(WorkDir(Path(sys.argv[1]))):\n"
-            "    print('held', flush=True); sys.stdin.read()")
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / "work")], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        assert holder.stdout.readline() == "held\n"
+    with held_by_another_process(tmp_path / "work") as pid:
         result = CliRunner().invoke(cli, ["inventory", "--config", str(config)])
-        assert result.exit_code == 1
-        assert f"Một lần chạy kiemke khác đang dùng thư mục làm việc này (tiến trình {holder.pid} trên máy " \
-               in result.output and "Đợi lần chạy đó xong rồi chạy lại" in result.output, result.output
+        assert stopped_for(pid, result), result.output
         assert writing.exists() and not (tmp_path / "work" / "reports").exists()
-    finally:
-        holder.kill()
-        holder.wait()
     with one_run_at_a_time(WorkDir(tmp_path / "work")):
         assert (tmp_path / "work" / "cache" / "running.json").exists()
     assert not (tmp_path / "work" / "cache" / "running.json").exists()
+
+
+@pytest.mark.parametrize("command", [["ingest", "--config", "{config}"], ["qa", "--workdir", "{work}"],
+                                     ["maps", "--workdir", "{work}"], ["package", "--workdir", "{work}"]])
+def test_a_stage_command_on_a_work_folder_a_run_holds_stops_at_once(tmp_path, sample_dir, command):
+    """A stage command (`kiemke maps` in a second window while `make inventory`
+    runs) stops as a second inventory does, its work folder found as it finds
+    it (the config's, for `ingest --config`); on a folder that is not there it
+    makes none (it says what is missing, as before)."""
+    work = tmp_path / "work"
+    args = [a.format(config=sample_config(sample_dir, work), work=work) for a in command]
+    work.mkdir(exist_ok=True)
+    with held_by_another_process(work) as pid:
+        before = sorted(p.relative_to(work) for p in work.rglob("*"))
+        result = CliRunner().invoke(cli, args)
+        assert stopped_for(pid, result), result.output
+        assert sorted(p.relative_to(work) for p in work.rglob("*")) == before
+    if command[0] != "ingest":
+        result = CliRunner().invoke(cli, [command[0], "--workdir", str(tmp_path / "typo")])
+        assert result.exit_code == 1 and not (tmp_path / "typo").exists(), result.output
 
 
 def test_what_a_killed_run_left_behind_is_removed_and_nothing_else(tmp_path):
