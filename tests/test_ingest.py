@@ -280,3 +280,39 @@ def test_a_correction_by_number_reads_again_only_the_files_of_its_commune(tmp_pa
     assert (tmp_path / "work/parcels/06253.parquet").stat().st_mtime_ns == before
     said, landuse = ingest("06253,5,12,ONT\n06256,5,13,CLN\n,5,12,BHK\n")  # sheet 5 parcel 12 of every commune
     assert "2 files (2 read, 0 unchanged" in said and landuse == {"06253": "ONT/LUC", "06256": "BHK/CLN"}
+
+
+def test_a_correction_by_number_reads_again_only_the_files_holding_that_number(tmp_path):
+    """A commune in a file per map sheet (as FAMIS exports them) and a row of
+    the corrections list for a parcel of sheet 6: only sheet 6's file is read
+    again; a row without a commune, only the file that holds its number; a row
+    whose number no file holds, none (and it is told, as before)."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, code, sheet, x in (("06253_to5", "06253", 5, 0), ("06253_to6", "06253", 6, 300),
+                                 ("06256_to5", "06256", 5, 1000)):
+        gpd.GeoDataFrame({"MAXA": [code] * 2, "SHBANDO": [sheet] * 2, "SHTHUA": [12, 14 if code == "06256" else 13],
+                          "KHLOAIDAT": ["LUC", "LUC"]},
+                         geometry=[square(x), square(x + 100)], crs="EPSG:9215").to_file(raw / f"TD_{name}.shp")
+    fixes = tmp_path / "sua.csv"
+    (tmp_path / "inventory.toml").write_text('[inventory]\nprovince = "Lạng Sơn"\ninput = "raw"\nworkdir = "work"\n'
+                                             '[review]\ncorrections = "sua.csv"\n', encoding="utf-8")
+
+    def ingest(rows: str) -> tuple[str, str]:
+        fixes.write_text("ma_xa,to,thua,ma_loai_dat_dung\n" + rows, encoding="utf-8")
+        result = CliRunner().invoke(cli, ["-v", "ingest", "--config", str(tmp_path / "inventory.toml")])
+        assert result.exit_code == 0, result.output
+        parcels = pd.concat(gpd.read_parquet(f) for f in sorted((tmp_path / "work/parcels").glob("*.parquet")))
+        return result.output, " ".join(f"{c}/{s}/{p}:{u}" for c, s, p, u in parcels[
+            ["commune_code", "sheet_no", "parcel_no", "landuse"]].astype(str).itertuples(index=False))
+
+    said, _ = ingest("")
+    assert "3 files (3 read, 0 unchanged" in said
+    said, landuse = ingest("06253,6,12,ONT\n")
+    assert "3 files (1 read, 2 unchanged" in said and "06253/6/12:ONT" in landuse and "06253/5/12:LUC" in landuse
+    said, landuse = ingest("06253,6,12,ONT\n,5,14,CLN\n")  # only 06256 has a parcel 14 on a sheet 5
+    assert "3 files (1 read, 2 unchanged" in said and "06256/5/14:CLN" in landuse, said
+    said, _ = ingest("06253,6,12,ONT\n,5,14,CLN\n,7,1,BHK\n")  # no parcel 1 on a sheet 7
+    assert "3 files (0 read, 3 unchanged" in said and "row 4 names no parcel read" in said, said
+    said, landuse = ingest("06253,6,12,ONT\n,5,14,CLN\n,7,1,BHK\n,5,12,BHK\n")  # sheet 5 parcel 12 of both communes
+    assert "3 files (2 read, 1 unchanged" in said and "06253/5/12:BHK" in landuse and "06256/5/12:BHK" in landuse

@@ -10,17 +10,21 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .. import __version__, crs as vn
 from ..config import Settings
 from ..errors import CRSError, InputFileError
-from ..io import file_stamp, write_geoparquet, write_json, write_text
+from ..io import atomic_path, file_stamp, write_geoparquet, write_json, write_text
 from ..schemas import validate_parcels
-from .corrections import fingerprint, in_communes
+from .corrections import by_number, fingerprint, holding, in_communes, number_keys
 from .file import ingest_file
 from .read import Source
 from .report import FileReport
 
+#: The sheet/parcel numbers an entry's file holds (its parcels' and quarantined ones'), for the corrections by number.
+NUMBERS = "numbers.parquet"
 #: Bumped when a cache entry's content changes meaning (2: reports list the corrections they applied).
 CACHE_FORMAT = 2
 
@@ -49,17 +53,27 @@ class IngestCache:
         self._after = [unnamed, __version__, CACHE_FORMAT]
         self._corrections = corrections
         self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]
-        known = None
-        if corrections is not None and (self.folder / "report.json").exists():
-            known = self.read_report(self.folder).communes  # what its last read found
-        self.fingerprint = self._fingerprint(known)
+        reach = corrections
+        if corrections is not None and (self.folder / "report.json").exists():  # as its last read found it
+            reach = in_communes(corrections, self.read_report(self.folder).communes)
+            if by_number(reach):
+                reach = holding(reach, self._numbers())
+        self.fingerprint = self._fingerprint(reach)
 
-    def _fingerprint(self, communes: list[str] | None) -> str:
-        """The entry's fingerprint, with the corrections that can name parcels of
-        ``communes`` (all when unknown): a correction of another commune's
-        parcel by its number does not make this file be read again."""
-        fixes = fingerprint(in_communes(self._corrections, communes))
-        return hashlib.sha1(json.dumps([*self._key, fixes, *self._after], default=str).encode()).hexdigest()
+    def _fingerprint(self, reach: pd.DataFrame | None) -> str:
+        """The entry's fingerprint, with the corrections that can name its
+        parcels (``reach``): one by number of another commune's parcel, or of a
+        number the file does not hold, does not make it be read again."""
+        key = [*self._key, fingerprint(reach), *self._after]
+        return hashlib.sha1(json.dumps(key, default=str).encode()).hexdigest()
+
+    def _numbers(self) -> pa.Array | None:
+        """The sheet/parcel numbers of the entry's parcels, quarantined ones
+        too, as its read stored them (None for an entry of an earlier kiemke)."""
+        try:
+            return pq.read_table(self.folder / NUMBERS, columns=["number"]).column("number").combine_chunks()
+        except (OSError, KeyError, pa.ArrowInvalid):
+            return None
 
     def is_current(self) -> bool:
         try:
@@ -75,9 +89,19 @@ class IngestCache:
         write_geoparquet(self.folder / "parcels.parquet", parcels)
         write_geoparquet(self.folder / "quarantine.parquet", quarantine)
         write_json(self.folder / "report.json", asdict(report))
-        # last: marks the entry complete, for the corrections of the communes it holds
-        write_text(self.folder / "fingerprint", self._fingerprint(report.communes))
+        numbers = self._store_numbers(parcels, quarantine)
+        # last: marks the entry complete, for the corrections that can name its parcels
+        write_text(self.folder / "fingerprint",
+                   self._fingerprint(holding(in_communes(self._corrections, report.communes), numbers)))
 
+    def _store_numbers(self, parcels: gpd.GeoDataFrame, quarantine: gpd.GeoDataFrame) -> pa.Array:
+        """Store (and give) the sheet/parcel numbers of a read's parcels, quarantined ones too."""
+        rows = [frame.reindex(columns=["sheet_no", "parcel_no"]) for frame in (parcels, quarantine)]
+        keys = {key for r in rows for key in number_keys(r["sheet_no"], r["parcel_no"])}
+        numbers = pa.array(sorted(keys), pa.string())
+        with atomic_path(self.folder / NUMBERS) as tmp:
+            pq.write_table(pa.table({"number": numbers}), tmp)
+        return numbers
 
 def ingest_to_cache(cache: IngestCache, source: Source, settings: Settings,
                     corrections: pd.DataFrame | None = None, unnamed: str | None = None) -> None:

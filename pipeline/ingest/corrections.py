@@ -14,14 +14,18 @@ the row and the fix.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import openpyxl
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from openpyxl.utils.exceptions import InvalidFileException
 
 from ..boundaries import padded_codes
@@ -215,7 +219,27 @@ def in_communes(corrections: pd.DataFrame | None, communes: list[str] | None) ->
     table = corrections.reindex(columns=["source_fid", "commune_code"]).astype(object).fillna("")
     named = padded_codes(table["commune_code"], 5)
     elsewhere = table["source_fid"].eq("") & named.notna() & ~named.isin(communes).fillna(False)
-    picked = corrections[~elsewhere.to_numpy()]
+    return _kept(corrections, ~elsewhere.to_numpy())
+
+
+def by_number(corrections: pd.DataFrame | None) -> bool:
+    """Whether some of the corrections name their parcels by number, not by FID."""
+    return corrections is not None and bool(corrections.reindex(columns=["source_fid"]).astype(object)
+                                            .fillna("")["source_fid"].eq("").any())
+
+
+def holding(corrections: pd.DataFrame | None, numbers: pa.Array | None) -> pd.DataFrame | None:
+    """The corrections but those by number that name none of the sheet/parcel
+    ``numbers`` (:func:`number_keys`) of a file (all when None, not known)."""
+    if corrections is None or numbers is None or corrections.empty:
+        return corrections
+    table = corrections.reindex(columns=["source_fid", "sheet_no", "parcel_no"]).astype(object).fillna("")
+    named = pc.is_in(pa.array(number_keys(table["sheet_no"], table["parcel_no"]), pa.string()), value_set=numbers)
+    return _kept(corrections, ~(table["source_fid"].eq("").to_numpy() & ~named.to_numpy(zero_copy_only=False)))
+
+
+def _kept(corrections: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame | None:
+    picked = corrections[keep]
     return picked.reset_index(drop=True) if len(picked) else None
 
 
@@ -239,6 +263,12 @@ def number_key(value: object) -> str:
     return str(int(text)) if text.isdigit() else text.upper()
 
 
+def number_keys(sheets: Iterable[object], parcels: Iterable[object]) -> list[str]:
+    """Each row's ``sheet/parcel``, its numbers as :func:`number_key` compares them."""
+    key = functools.cache(number_key)  # a file's rows repeat their sheets and parcel numbers
+    return [f"{key(s)}/{key(p)}" for s, p in zip(sheets, parcels, strict=True)]
+
+
 def apply_corrections(corrections: pd.DataFrame | None, fids: np.ndarray, communes: np.ndarray,
                       sheets: np.ndarray, parcels: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
     """The officer's ``landuse`` and ``owner_type`` for each row (None where none),
@@ -253,7 +283,7 @@ def apply_corrections(corrections: pd.DataFrame | None, fids: np.ndarray, commun
     if corrections is None or corrections.empty:
         return out, []
     table = corrections.reindex(columns=COLUMNS).astype(object).fillna("").assign(id=correction_ids(corrections))
-    number = [f"{number_key(s)}/{number_key(p)}" for s, p in zip(sheets, parcels, strict=True)]
+    number = number_keys(sheets, parcels)
     row_keys = {"number": number, "fid": [str(f) for f in fids],
                 "fid_number": [f"{f}|{n}" for f, n in zip(fids, number, strict=True)],
                 "commune": [f"{'' if pd.isna(c) else c}/{n}" for c, n in zip(communes, number, strict=True)]}
