@@ -58,8 +58,13 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def json_text(data: Any) -> str:
+    """``data`` as kiemke writes a JSON file."""
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
 def write_json(path: Path, data: Any) -> Path:
-    return write_text(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    return write_text(path, json_text(data))
 
 
 def read_json(path: Path, missing: Any) -> Any:
@@ -75,7 +80,7 @@ def write_text_if_changed(path: Path, text: str) -> Path:
 
 
 def write_json_if_changed(path: Path, data: Any) -> Path:
-    return write_text_if_changed(path, json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    return write_text_if_changed(path, json_text(data))
 
 
 def officer_text(raw: bytes) -> str:

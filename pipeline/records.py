@@ -63,8 +63,10 @@ def given(work: WorkDir, name: str, paths: Iterable[str | Path | None]) -> Path:
     """The record of files the officer gives (``cache/given/<name>.json``: each
     part's name, size and modification time), rewritten only when one of them
     changes, comes or goes: an input that sees a file replaced even by an older
-    copy, and an edit of a shapefile's .dbf alone."""
-    stamps = [file_stamp(path) for path in paths if path is not None]
+    copy, and an edit of a shapefile's .dbf alone; not when the project folder
+    is moved, or the work folder copied (the files by their names)."""
+    stamps = [[(Path(name).name, size, time) for name, size, time in file_stamp(path)]
+              for path in paths if path is not None]
     return write_json_if_changed(work.cache_dir / "given" / f"{name}.json", stamps)
 
 

@@ -11,26 +11,19 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
-from datetime import date
-from functools import cache
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import pandas as pd
-from pyproj import CRS
 
-from . import __version__, crs as vn
-from .boundaries import load_boundaries
-from .config import Boundaries, CommuneName, CompoundSplit, NewUnits, Previous, Settings, load_settings
+from . import __version__
+from .config import load_settings
 from .errors import StageInputMissing
-from .io import read_geoparquets
-from .reference import Province, province as find_province
-from .regime import DEFAULT_TEMPLATE, active_regime, use_regime
-from .topology import Thresholds
-from .vntext import strip_diacritics
+from .io import json_text, read_geoparquets, read_json, write_json
+from .manifest import RunManifest
+from .regime import active_regime, use_regime
 
 MANIFEST = "inventory.json"
 GENERALISED_FORM = "simplified"  # what the kept generalised khoanh are, within a version: change it when that changes
@@ -47,172 +40,6 @@ def find_workdir(start: Path | None = None) -> Path:
         if (folder / "inventory.toml").is_file():
             return load_settings(folder / "inventory.toml").workdir
     raise StageInputMissing(f"No inventory.toml in {here} or above it; set KIEMKE_WORKDIR to the work directory.")
-
-
-def shown_path(path: str, input_root: Path | None) -> str:
-    """A raw file's path (``file.gpkg!layer`` too) under ``input_root`` when it is there."""
-    if input_root is None:
-        return path
-    root = input_root.resolve().as_posix().rstrip("/") + "/"
-    full = Path(path.split("!")[0]).resolve().as_posix() + ("!" + path.split("!", 1)[1] if "!" in path else "")
-    return full.removeprefix(root)
-
-
-@dataclass(frozen=True)
-class RunManifest:
-    """What the stages after ingest need from the run's settings, as ingest
-    recorded them in ``<workdir>/inventory.json``."""
-
-    province: Province
-    year: int
-    reference_date: date
-    boundaries: Boundaries | None = None
-    qa: Thresholds = Thresholds()
-    natural_area_ha: Mapping[str, float] = field(default_factory=dict)
-    map_scale_step: int = 0
-    map_dpi: int = 150
-    previous: Previous | None = None
-    column_aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    compound: CompoundSplit = CompoundSplit()
-    input_root: Path | None = None  # the raw-data folder of the run (paths in reports are shown under it)
-    units: tuple[NewUnits, ...] = ()  # new administrative units the run is regrouped onto
-    levels: tuple[str, ...] = ("xa", "huyen", "tinh")  # the levels of the forms and maps
-    regime: str = DEFAULT_TEMPLATE  # the circular the run follows (its codes, forms and map texts)
-    communes: tuple[CommuneName, ...] = ()  # names (and districts) the config gives
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RunManifest:
-        return cls(
-            province=settings.province, year=settings.year, reference_date=settings.reference_date,
-            boundaries=settings.boundaries, qa=settings.qa, natural_area_ha=dict(settings.natural_area_ha),
-            map_scale_step=settings.map_scale_step, map_dpi=settings.map_dpi, previous=settings.previous,
-            column_aliases=dict(settings.column_aliases), compound=settings.compound, input_root=settings.input_root,
-            units=settings.units, regime=settings.regime, levels=settings.levels, communes=settings.communes)
-
-    # ------------------------------------------------------------ derived
-
-    @property
-    def meridian(self) -> float:
-        """The province's VN-2000 TM-3 central meridian, degrees."""
-        return self.province.central_meridian_deg
-
-    @property
-    def crs(self) -> CRS:
-        """The inventory CRS: VN-2000 / TM-3 on the province's meridian."""
-        return vn.tm3_crs(self.meridian)
-
-    @property
-    def product_stem(self) -> str:
-        """``Lạng Sơn``, 2019 → ``LangSon_2019_HTSDD``: the name of the GeoPackage, project and GeoTIFF."""
-        name = strip_diacritics(self.province.name_vi).title().replace(" ", "").replace(".", "")
-        return f"{name}_{self.year}_HTSDD"
-
-    def load_boundaries(self) -> gpd.GeoDataFrame:
-        """The commune boundaries of the run in the inventory CRS (empty when none)."""
-        return _boundaries(self.boundaries, self.meridian).copy()
-
-    def load_context(self) -> gpd.GeoDataFrame:
-        """The wider boundaries the maps name the neighbours from (the run's own when none)."""
-        if self.boundaries is None or self.boundaries.context is None:
-            return self.load_boundaries()
-        return _boundaries(replace(self.boundaries, path=self.boundaries.context, context=None), self.meridian).copy()
-
-    def unit_attributes(self) -> pd.DataFrame:
-        """Each commune's code, name, district code and district name: the
-        boundary file's, then what ``[[communes]]`` gives (over the file's)."""
-        columns = ["commune_code", "commune_name", "district_code", "district_name"]
-        bounds = _boundaries(self.boundaries, self.meridian)
-        known = pd.DataFrame({c: bounds[c] if c in bounds else pd.Series(dtype=object) for c in columns})
-        known = known.astype({"commune_code": str})
-        given = pd.DataFrame([(c.code, c.name, c.district_code, c.district) for c in self.communes], columns=columns)
-        if given.empty:
-            return known.reset_index(drop=True)
-        return given.set_index("commune_code").combine_first(known.set_index("commune_code")).reset_index()[columns]
-
-    def commune_names(self) -> dict[str, str]:
-        """Commune code → name, from the boundary file and ``[[communes]]`` (empty when neither gives one)."""
-        named = self.unit_attributes().dropna(subset=["commune_name"])
-        return dict(zip(named["commune_code"].astype(str), named["commune_name"].astype(str), strict=True))
-
-    def shown(self, path: str) -> str:
-        """A raw file's path as an officer reads it: under the raw-data folder when it is there."""
-        return shown_path(path, self.input_root)
-
-    def with_boundaries(self, path: Path | None) -> RunManifest:
-        """The same manifest with another boundary file (``--boundaries`` of a stage)."""
-        if path is None:
-            return self
-        fields = asdict(self.boundaries) if self.boundaries else {}
-        return replace(self, boundaries=Boundaries(**{**fields, "path": Path(path)}))
-
-    def ingest_settings(self, workdir: Path) -> Settings:
-        """Settings that read a file the way this run's ingest did (the change
-        stage reads the previous inventory's layer with them)."""
-        return Settings(province=self.province, year=self.year, reference_date=self.reference_date,
-                        workdir=workdir, column_aliases=dict(self.column_aliases), compound=self.compound,
-                        qa=self.qa, regime=self.regime)
-
-    # ------------------------------------------------------------ JSON
-
-    def to_json(self) -> dict[str, Any]:
-        def plain(obj: Any) -> Any:
-            return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(obj).items()} if obj else None
-
-        return {
-            "province": self.province.name_vi,
-            "province_code": self.province.gso_code,
-            "central_meridian_deg": self.meridian,
-            "year": self.year,
-            "reference_date": self.reference_date.isoformat(),
-            "boundaries": plain(self.boundaries),
-            "qa": asdict(self.qa),
-            "natural_area_ha": dict(self.natural_area_ha),
-            "maps": {"scale_step": self.map_scale_step, "dpi": self.map_dpi},
-            "previous": plain(self.previous),
-            "columns": {k: list(v) for k, v in self.column_aliases.items()},
-            "compound": {"first_use_m2": self.compound.first_use_m2,
-                         "area_fields": {k: list(v) for k, v in self.compound.area_fields.items()}},
-            "input_root": str(self.input_root) if self.input_root else None,
-            "units": [plain(u) for u in self.units],
-            "levels": list(self.levels),
-            "regime": self.regime,
-            "communes": [asdict(c) for c in self.communes],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RunManifest:
-        previous = data.get("previous")
-        boundaries = data.get("boundaries")
-        compound = data.get("compound") or {}
-        maps = data.get("maps") or {}
-        return cls(
-            province=find_province(data["province_code"]),
-            year=int(data["year"]),
-            reference_date=date.fromisoformat(data["reference_date"]),
-            boundaries=Boundaries(**{**boundaries, "path": Path(boundaries["path"]),
-                                     "context": Path(boundaries["context"]) if boundaries.get("context") else None})
-            if boundaries else None,
-            qa=Thresholds(**data.get("qa", {})),
-            natural_area_ha=dict(data.get("natural_area_ha", {})),
-            map_scale_step=int(maps.get("scale_step", 0)),
-            map_dpi=int(maps.get("dpi", 150)),
-            previous=Previous(**{**previous, "statistics": Path(previous["statistics"])
-                                 if previous.get("statistics") else None}) if previous else None,
-            column_aliases={k: tuple(v) for k, v in (data.get("columns") or {}).items()},
-            compound=CompoundSplit(first_use_m2=float(compound.get("first_use_m2", 400.0)),
-                                   area_fields={k: tuple(v) for k, v in compound.get("area_fields", {}).items()}),
-            input_root=Path(data["input_root"]) if data.get("input_root") else None,
-            units=tuple(NewUnits(**{**u, "path": Path(u["path"]), "codes": Path(u["codes"]) if u.get("codes") else None,
-                                    "levels": tuple(u["levels"])}) for u in data.get("units", [])),
-            levels=tuple(data.get("levels", ("xa", "huyen", "tinh"))),
-            regime=str(data.get("regime", DEFAULT_TEMPLATE)),
-            communes=tuple(CommuneName(**c) for c in data.get("communes", [])),
-        )
-
-
-@cache
-def _boundaries(spec: Boundaries | None, meridian: float) -> gpd.GeoDataFrame:
-    return load_boundaries(spec, meridian)
 
 
 @dataclass(frozen=True)
@@ -426,15 +253,39 @@ class WorkDir:
     def khoanh_files(self) -> list[Path]:
         return sorted(self.khoanh_dir.glob("*.parquet"))
 
+    @property
+    def manifest_base(self) -> Path:
+        """The record of the folder the manifest's paths were written relative to."""
+        return self.cache_dir / "manifest_base.json"
+
     def read_manifest(self) -> RunManifest:
-        """The run manifest ingest wrote; an error naming the fix when there is none."""
+        """The run manifest ingest wrote, its files found from this folder, else
+        from the one it was written in (a work folder copied alone); an error
+        naming the fix when there is none."""
         try:
             data = json.loads(self.manifest.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise StageInputMissing(
                 f"{self.manifest} is missing. Run 'kiemke ingest … --workdir {self.root}' first."
             ) from None
-        return RunManifest.from_json(data)
+        manifest = RunManifest.from_json(data, self.root)
+        if all(p.exists() for p in manifest.named_files()) or self._written_in() == self.root.absolute():
+            return manifest
+        there = RunManifest.from_json(data, self._written_in())
+        return there if all(p.exists() for p in there.named_files()) else manifest
+
+    def write_manifest(self, manifest: RunManifest) -> None:
+        """Record the run manifest, its paths relative to this folder; rewritten
+        only when what it says changes, not where it is: a project folder moved
+        whole, or a work folder copied alone (its files where they were)."""
+        written = self.manifest.read_text(encoding="utf-8") if self.manifest.exists() else None
+        if written not in (json_text(manifest.to_json(self.root)), json_text(manifest.to_json(self._written_in()))):
+            write_json(self.manifest, manifest.to_json(self.root))
+            write_json(self.manifest_base, {"written_in": str(self.root.absolute())})
+
+    def _written_in(self) -> Path:
+        """The folder the manifest's paths are relative to: this one, unless it was copied from another."""
+        return Path(read_json(self.manifest_base, {}).get("written_in") or self.root.absolute())
 
 
 def in_run_regime(stage: Callable) -> Callable:

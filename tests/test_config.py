@@ -83,7 +83,7 @@ def test_paths_and_patterns_typed_in_another_unicode_form_or_case_find_the_files
     assert settings.override_for(tmp_path / "raw/Tân Đoàn/Thửa đất.shp").commune_code is None
 
 
-def test_commune_names_from_the_config_fill_and_override_the_boundary_file():
+def test_commune_names_from_the_config_fill_and_override_the_boundary_file(tmp_path):
     """``[[communes]]`` names a commune the boundary file lacks (code padded to
     five digits) and renames one it has, keeping that one's district; the run
     manifest carries the names through its JSON."""
@@ -96,7 +96,7 @@ def test_commune_names_from_the_config_fill_and_override_the_boundary_file():
                      {"code": "06286", "name": "Xã Khánh Khê (tên mới)"}],
     })
     assert settings.communes[0].code == "06999"
-    manifest = RunManifest.from_json(RunManifest.from_settings(settings).to_json())
+    manifest = RunManifest.from_json(RunManifest.from_settings(settings).to_json(tmp_path), tmp_path)
     units = manifest.unit_attributes().set_index("commune_code")
     assert units.loc["06999"].tolist() == ["Xã Mới", "185", "Huyện Văn Quan"]
     assert units.loc["06286", "commune_name"] == "Xã Khánh Khê (tên mới)"

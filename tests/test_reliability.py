@@ -1142,3 +1142,32 @@ def test_files_whose_writing_was_stopped_are_not_taken_for_hand_edits(tmp_path):
         second.write_bytes(b"2019, corrected")
     [(path, aside)] = kept
     assert path == second and aside.read_bytes().endswith(b"Nguyen Van An")
+
+
+def test_a_project_folder_moved_whole_is_the_same_project(tmp_path, sample_raw):
+    """The officer's project folder (inventory.toml, raw data, work folder, as
+    the repository lays them out) moved elsewhere (another drive letter, a
+    laptop): the run there reads no file again and rewrites nothing but the
+    ingest report, which says where the files now are; the parcels name their
+    source file under the raw-data folder, wherever that is."""
+    import shutil
+
+    before_move = tmp_path / "o_dia_D" / "KiemKe"
+    shutil.copytree(sample_raw, before_move / "data" / "raw" / "sample")
+    context = before_move / "pipeline" / "data"
+    context.mkdir(parents=True)
+    shutil.copy2(REPO / "pipeline" / "data" / "langson_communes_2009.geojson", context)
+    shutil.copy2(REPO / "inventory.toml", before_move)
+    result = CliRunner().invoke(cli, ["inventory", "--config", str(before_move / "inventory.toml")])
+    assert result.exit_code == 0, result.output
+    project = shutil.move(before_move, tmp_path / "o_dia_E")
+    work = Path(project) / "data" / "processed"
+    before = _mtimes(work)
+    result = CliRunner().invoke(cli, ["-v", "inventory", "--config", str(Path(project) / "inventory.toml")])
+    assert result.exit_code == 0, result.output
+    assert "ingest: 5 files (0 read, 5 unchanged, 0 copies not read), 0 communes rewritten" in result.output
+    changed = {name for name, time in _mtimes(work).items() if before.get(name) != time}
+    assert changed == {"reports/ingest.json"}, sorted(changed)
+    assert str(tmp_path / "o_dia_E") in (work / "reports" / "ingest.json").read_text(encoding="utf-8")
+    assert gpd.read_parquet(work / "parcels" / "06253.parquet")["source_file"].unique().tolist() == \
+        ["van_quan/tt_van_quan/TD_06253.shp"]

@@ -17,6 +17,7 @@ from .. import __version__, crs as vn
 from ..config import Settings
 from ..errors import CRSError, InputFileError
 from ..io import atomic_path, file_stamp, write_geoparquet, write_json, write_text
+from ..paths import spelled, spelled_fields
 from ..schemas import validate_parcels
 from .corrections import by_number, fingerprint, holding, in_communes, number_keys
 from .file import ingest_file
@@ -46,13 +47,17 @@ class IngestCache:
             files.append(settings.forest.path)
         if settings.boundaries is not None:  # they place the parcels of a file that names no commune
             files.append(settings.boundaries.path)
-        stamp = [part for path in files for part in file_stamp(path)]
-        self._key = [source.label, stamp, repr(settings.override_for(source.path)),
+        # the files by their paths from the raw-data folder: the same entries when the project folder is moved
+        raw = settings.input_root
+        label = spelled(source.label, raw)
+        stamp = [(spelled(name, raw), size, time) for path in files for name, size, time in file_stamp(path)]
+        self._key = [label, stamp, repr(settings.override_for(source.path)),
                      settings.province.gso_code, settings.year, repr(settings.column_aliases), repr(settings.compound),
-                     repr(settings.refine), repr(settings.forest), repr(settings.boundaries), settings.regime]
+                     repr(settings.refine), repr(spelled_fields(settings.forest, raw)),
+                     repr(spelled_fields(settings.boundaries, raw)), settings.regime]
         self._after = [unnamed, __version__, CACHE_FORMAT]
         self._corrections = corrections
-        self.folder = root / hashlib.sha1(source.label.encode()).hexdigest()[:20]
+        self.folder = root / hashlib.sha1(label.encode()).hexdigest()[:20]
         reach = corrections
         if corrections is not None and (self.folder / "report.json").exists():  # as its last read found it
             reach = in_communes(corrections, self.read_report(self.folder).communes)

@@ -19,7 +19,7 @@ from .. import crs as vn
 from ..boundaries import load_boundaries
 from ..config import Boundaries, Settings, SourceOverride
 from ..io import file_stamp
-from ..workdir import shown_path
+from ..paths import shown_path
 from .core import Rules, find_columns, ingest_frame
 from .linework import DRAWING_DRIVERS, TEXT_COLUMN, close_rings, label_drawing, label_faces
 from .read import ARC_STEP_DEG, Source, read_source
@@ -100,7 +100,9 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
         frame = frame.iloc[:0]
     source_crs = choose_crs(frame, info, override, settings, report)
     rules = file_rules(settings, override, corrections, **kinds)
-    parcels, quarantine, found = ingest_frame(frame, source_file=source.label, source_crs=source_crs,
+    # the file as the officer reads it, under the raw-data folder: the same wherever that folder is moved or copied
+    parcels, quarantine, found = ingest_frame(frame, source_file=shown_path(source.label, settings.input_root),
+                                              source_crs=source_crs,
                                               settings=settings, rules=rules)
     if settings.forest is not None and rules.refine and len(parcels):
         statuses = load_forest_map(settings.forest, settings.province.central_meridian_deg)

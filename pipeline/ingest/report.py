@@ -12,8 +12,9 @@ from .. import crs as vn
 from ..config import Settings
 from ..io import write_json_if_changed, write_text_if_changed
 from ..messages import vi
+from ..paths import shown_path
 from ..report import markdown_table, unit_label, vn_number
-from ..workdir import RunManifest, WorkDir, shown_path
+from ..workdir import RunManifest, WorkDir
 from .owners import SOURCE_VI, rule_text
 from .place import NEIGHBOUR_FLAG, PLACED_FLAG
 

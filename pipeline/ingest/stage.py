@@ -15,9 +15,10 @@ from ..errors import InputFileError
 from ..io import LAYER_MARK, layer_file, read_json, write_json_if_changed
 from ..messages import officer_message
 from ..parallel import executor
+from ..paths import shown_path, spelled
 from ..records import forget_comparison, record_communes
 from ..regime import use_regime
-from ..workdir import RunManifest, WorkDir, shown_path
+from ..workdir import RunManifest, WorkDir
 from .assemble import DUPLICATE_NOTE, KeptReview, assemble_commune, review_book, safe_name
 from .cache import IngestCache, ingest_to_cache, kiemke_version
 from .columns import map_columns
@@ -46,36 +47,23 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     taken from ``cache/ingest/`` instead of being read again, and only the
     communes it feeds are rewritten (``result.changed``).
     """
-    reference = _reference_layers(settings)
-    files = [source for source in discover(paths, outside=work.root) if source.key not in reference]
-    left = unreadable(paths, outside=work.root)
-    if not files and left:  # each said on the console, the first stops the run
-        _left_reports(left)
-        path, why = next(iter(left.items()))
-        refusal = f"{path}: {why}"  # each of UNREADABLE's reasons is translated (tests/test_ingest_lines.py)
-        raise InputFileError(refusal)
-    if not files:
-        raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
-    copies = identical_copies(files)
-    files = pair_lines_with_labels([source for source in files if source.label not in copies],
-                                   partial(_names_landuse, settings))
-    for source in files:
-        if source.lines:
-            log.info("ingest: %s labels the faces of the boundary lines in %s", shown_path(source.label,
-                     settings.input_root), ", ".join(shown_path(s.label, settings.input_root) for s in source.lines))
+    files, copies, left = _sources(work, paths, settings)
     settings = replace(settings, workdir=work.root)
     corrections = harvest(work, settings.corrections)
-    write_json_if_changed(work.manifest, RunManifest.from_settings(settings).to_json())
+    work.write_manifest(RunManifest.from_settings(settings))
     if settings.previous is None:
         forget_comparison(work)  # made by a run that had a previous inventory
     with executor(scheduler) as pmap:
         done = _ingest_stale(pmap, files, settings, corrections, progress)
-        reports = [IngestCache.read_report(Path(folder)) for folder, _ in done]
-        reread = {source.label for source, (_, was_read) in zip(files, done, strict=True) if was_read}
+        # each report under its file's path as now given (an entry may be of the project folder before it moved)
+        reports = [replace(IngestCache.read_report(Path(folder)), path=source.label)
+                   for source, (folder, _) in zip(files, done, strict=True)]
+        raw = partial(spelled, base=settings.input_root)  # a file as the records name it: the same when moved
+        reread = {raw(source.label) for source, (_, was_read) in zip(files, done, strict=True) if was_read}
         if sum(r.features_in for r in reports) == 0:
             _refuse_empty(paths, reports)
         folders_of = _folders_of([folder for folder, _ in done], reports)
-        sources_of = {code: sorted({r.path for r, (f, _) in zip(reports, done, strict=True) if f in folders})
+        sources_of = {code: sorted({raw(r.path) for r, (f, _) in zip(reports, done, strict=True) if f in folders})
                       for code, folders in sorted(folders_of.items())}
         state_path = work.cache_dir / "communes.json"
         state = read_json(state_path, {})
@@ -101,7 +89,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
             _say_warnings(report)
         if report.skipped and LAYER_MARK not in report.path:  # a whole file left: said on the console too
             log.warning("%s: %s", report.path, report.skipped)
-        duplicates = sum(entry["duplicates"].get(report.path, 0) for entry in state.values())
+        duplicates = sum(entry["duplicates"].get(shown_path(report.path, settings.input_root), 0)
+                         for entry in state.values())
         if duplicates:
             report.flagged[DUPLICATE_NOTE] = duplicates
     copied = {copy: COPY_NOTE.format(kept=shown_path(kept, settings.input_root)) for copy, kept in copies.items()}
@@ -117,6 +106,31 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     log.info("ingest: %d files (%d read, %d unchanged, %d copies not read), %d communes rewritten",
              len(files) + len(copies), len(reread), len(files) - len(reread), len(copies), len(changed))
     return result
+
+
+def _sources(work: WorkDir, paths: list[Path], settings: Settings) -> tuple[list[Source], dict[str, str],
+                                                                            dict[Path, str]]:
+    """The layers to read (boundary lines paired with their labels' file), the
+    identical copies left (copy → the file kept) and the files kiemke cannot
+    open (with why); an error when nothing can be read."""
+    reference = _reference_layers(settings)
+    files = [source for source in discover(paths, outside=work.root) if source.key not in reference]
+    left = unreadable(paths, outside=work.root)
+    if not files and left:  # each said on the console, the first stops the run
+        _left_reports(left)
+        path, why = next(iter(left.items()))
+        refusal = f"{path}: {why}"  # each of UNREADABLE's reasons is translated (tests/test_ingest_lines.py)
+        raise InputFileError(refusal)
+    if not files:
+        raise InputFileError(f"No vector files ({', '.join(VECTOR_SUFFIXES)}) under {', '.join(map(str, paths))}.")
+    copies = identical_copies(files)
+    files = pair_lines_with_labels([source for source in files if source.label not in copies],
+                                   partial(_names_landuse, settings))
+    for source in files:
+        if source.lines:
+            log.info("ingest: %s labels the faces of the boundary lines in %s", shown_path(source.label,
+                     settings.input_root), ", ".join(shown_path(s.label, settings.input_root) for s in source.lines))
+    return files, copies, left
 
 
 def _say_warnings(report: FileReport) -> None:

@@ -52,16 +52,16 @@ class NotPatchable(Exception):
 
 
 def signature(sources: tuple[Path, ...] | None) -> list | None:
-    """The source files as they are now: path, modification time (ns) and size, each (None when missing)."""
+    """The source files as they are now: modification time (ns) and size, each
+    (None when missing); not their paths, which a work folder moved elsewhere changes."""
     if sources is None:
         return None
     out = []
     for path in sources:
         try:
-            stat = path.stat()
-            out.append([str(path), stat.st_mtime_ns, stat.st_size])
+            out.append(file_signature(path))
         except FileNotFoundError:
-            out.append([str(path), None, None])
+            out.append([None, None])
     return out
 
 

@@ -82,8 +82,14 @@ def per_file(paths: list[Path], prepare: Callable[[gpd.GeoDataFrame], pd.DataFra
     files' columns together, read as Arrow (``read``) with their WKB untouched,
     unless ``prepare`` makes its own from the GeoDataFrame."""
     if prepare is None:
-        return Rows(tuple(Part(partial(read, p), str(p), (p,)) for p in paths), files_schema(paths))
-    return Rows(tuple(Part(partial(prepared, prepare, p), str(p), (p,)) for p in with_rows(paths)))
+        return Rows(tuple(Part(partial(read, p), part_key(p), (p,)) for p in paths), files_schema(paths))
+    return Rows(tuple(Part(partial(prepared, prepare, p), part_key(p), (p,)) for p in with_rows(paths)))
+
+
+def part_key(path: Path) -> str:
+    """A file's part by the file's folder and name (``qa/06253/overlaps.parquet``
+    → ``06253/overlaps.parquet``): the same when the work folder is moved."""
+    return f"{path.parent.name}/{path.name}"
 
 
 def prepared(prepare: Callable[[gpd.GeoDataFrame], pd.DataFrame], path: Path) -> pd.DataFrame:

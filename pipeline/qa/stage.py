@@ -15,10 +15,11 @@ import shapely
 
 from ..io import atomic_path, read_geoparquet, up_to_date, write_geoparquet, write_json, write_table
 from ..parallel import executor
+from ..paths import shown_path
 from ..records import commune_set
 from ..report import unit_label
 from ..topology import Thresholds
-from ..workdir import WorkDir, in_run_regime, shown_path
+from ..workdir import WorkDir, in_run_regime
 from .core import LAYERS, qa_commune
 from .report import QASection, overview_path, overview_png, write_qa_reports
 

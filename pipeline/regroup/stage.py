@@ -41,7 +41,6 @@ from ..io import (
     write_csv,
     write_geoparquet,
     write_json,
-    write_json_if_changed,
     write_table,
     write_text,
 )
@@ -58,7 +57,7 @@ from ..records import (
     tell_kept,
 )
 from ..vntext import fold, repair_names
-from ..workdir import RunManifest, WorkDir, in_run_regime
+from ..workdir import WorkDir, in_run_regime
 from .overlay import UnitIndex, crosswalk, regroup, regroup_parcels
 from .report import crosswalk_workbook, regroup_report
 
@@ -298,7 +297,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     write_text(target.report("regroup.md"), regroup_report(khoanh, pieces, slivers, table, spec, provisional, unit_m2))
     derived = replace(manifest, boundaries=Boundaries(path=boundary_file, context=boundary_file),
                       natural_area_ha={}, communes=(), previous=None, units=(), levels=spec.levels)
-    write_json_if_changed(target.manifest, RunManifest.to_json(derived))  # its time dates every sheet of the units
+    target.write_manifest(derived)  # its time dates every sheet of the units
     log.info("regroup %s: %d of %d old communes cut again, %d units put together; %d khoanh → %d pieces in %d units "
              "(%d slivers, %.2f m²) → %s", spec.label, len(stale), len(olds), len(feeds), len(khoanh), len(pieces),
              pieces["commune_code"].nunique(), len(slivers), slivers["area_m2"].sum(), target.root)
