@@ -21,7 +21,7 @@ import geopandas as gpd
 from . import __version__
 from .config import load_settings
 from .errors import StageInputMissing
-from .io import json_text, read_geoparquets, read_json, write_json
+from .io import json_text, read_geoparquets, read_json, write_json, write_json_if_changed
 from .manifest import RunManifest
 from .regime import active_regime, use_regime
 
@@ -279,9 +279,12 @@ class WorkDir:
         only when what it says changes, not where it is: a project folder moved
         whole, or a work folder copied alone (its files where they were)."""
         written = self.manifest.read_text(encoding="utf-8") if self.manifest.exists() else None
-        if written not in (json_text(manifest.to_json(self.root)), json_text(manifest.to_json(self._written_in()))):
-            write_json(self.manifest, manifest.to_json(self.root))
-            write_json(self.manifest_base, {"written_in": str(self.root.absolute())})
+        base = self._written_in()
+        if written != json_text(manifest.to_json(base)):
+            base = self.root.absolute()  # the paths from here: the manifest as it is (moved with them), or new
+            if written != json_text(manifest.to_json(base)):
+                write_json(self.manifest, manifest.to_json(base))
+        write_json_if_changed(self.manifest_base, {"written_in": str(base)})
 
     def _written_in(self) -> Path:
         """The folder the manifest's paths are relative to: this one, unless it was copied from another."""

@@ -1149,7 +1149,8 @@ def test_a_project_folder_moved_whole_is_the_same_project(tmp_path, sample_raw):
     the repository lays them out) moved elsewhere (another drive letter, a
     laptop): the run there reads no file again and rewrites nothing but the
     ingest report, which says where the files now are; the parcels name their
-    source file under the raw-data folder, wherever that is."""
+    source file under the raw-data folder, wherever that is. The work folder
+    copied alone then finds its files where they were."""
     import shutil
 
     before_move = tmp_path / "o_dia_D" / "KiemKe"
@@ -1167,7 +1168,18 @@ def test_a_project_folder_moved_whole_is_the_same_project(tmp_path, sample_raw):
     assert result.exit_code == 0, result.output
     assert "ingest: 5 files (0 read, 5 unchanged, 0 copies not read), 0 communes rewritten" in result.output
     changed = {name for name, time in _mtimes(work).items() if before.get(name) != time}
-    assert changed == {"reports/ingest.json"}, sorted(changed)
+    assert changed == {"reports/ingest.json", "cache/manifest_base.json"}, sorted(changed)  # where it now is
     assert str(tmp_path / "o_dia_E") in (work / "reports" / "ingest.json").read_text(encoding="utf-8")
     assert gpd.read_parquet(work / "parcels" / "06253.parquet")["source_file"].unique().tolist() == \
         ["van_quan/tt_van_quan/TD_06253.shp"]
+
+    copy = shutil.copytree(work, tmp_path / "ban_sao")  # the work folder alone: its files are where they were
+    result = CliRunner().invoke(cli, ["qa", "--workdir", str(copy)])
+    assert result.exit_code == 0, result.output
+    config = Path(project) / "inventory.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('workdir = "data/processed"',
+                                                                 f'workdir = "{copy.as_posix()}"'), encoding="utf-8")
+    before = _mtimes(copy)
+    result = CliRunner().invoke(cli, ["-v", "inventory", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert _mtimes(copy) == before
