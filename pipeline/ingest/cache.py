@@ -108,6 +108,7 @@ class IngestCache:
             pq.write_table(pa.table({"number": numbers}), tmp)
         return numbers
 
+
 def ingest_to_cache(cache: IngestCache, source: Source, settings: Settings,
                     corrections: pd.DataFrame | None = None, unnamed: str | None = None) -> None:
     """Task: ingest one file (with the officer's corrections of it, ``unnamed``
