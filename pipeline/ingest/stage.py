@@ -89,8 +89,8 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
             _say_warnings(report)
         if report.skipped and LAYER_MARK not in report.path:  # a whole file left: said on the console too
             log.warning("%s: %s", report.path, report.skipped)
-        duplicates = sum(entry["duplicates"].get(shown_path(report.path, settings.input_root), 0)
-                         for entry in state.values())
+        shown = shown_path(report.path, settings.input_root)  # as its parcels name it
+        duplicates = sum(entry["duplicates"].get(shown, 0) for entry in state.values())
         if duplicates:
             report.flagged[DUPLICATE_NOTE] = duplicates
     copied = {copy: COPY_NOTE.format(kept=shown_path(kept, settings.input_root)) for copy, kept in copies.items()}
