@@ -268,10 +268,10 @@ class WorkDir:
             raise StageInputMissing(
                 f"{self.manifest} is missing. Run 'kiemke ingest … --workdir {self.root}' first."
             ) from None
-        manifest = RunManifest.from_json(data, self.root)
-        if all(p.exists() for p in manifest.named_files()) or self._written_in() == self.root.absolute():
+        manifest, written_in = RunManifest.from_json(data, self.root), self._written_in()
+        if all(p.exists() for p in manifest.named_files()) or written_in == self.root.absolute():
             return manifest
-        there = RunManifest.from_json(data, self._written_in())
+        there = RunManifest.from_json(data, written_in)
         return there if all(p.exists() for p in there.named_files()) else manifest
 
     def write_manifest(self, manifest: RunManifest) -> None:

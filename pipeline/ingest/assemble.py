@@ -106,15 +106,14 @@ def _keep_aside(path: Path) -> Path:
 
 
 def _review_rows(work: WorkDir, code: str) -> pd.DataFrame | None:
-    """The rows of the commune's review workbook, their source files as the
-    reports show them; None when it has nothing to review."""
+    """The rows of the commune's review workbook (their source files under the
+    raw-data folder, as the parcels hold them); None when it has nothing to review."""
     inputs = review_inputs(work.parcels(safe_name(code)), work.quarantine(safe_name(code)))
     if inputs is None:  # nothing to review: the parcels (and their geometry) are not read again
         return None
     rows = review_rows(*inputs)
     if rows.empty:
         return None
-    rows["source_file"] = rows["source_file"].map(work.read_manifest().shown)
     return rows
 
 

@@ -216,7 +216,7 @@ def in_communes(corrections: pd.DataFrame | None, communes: list[str] | None) ->
     known): those by FID, and those by number that give no commune or one of them."""
     if corrections is None or communes is None or corrections.empty:
         return corrections
-    table = corrections.reindex(columns=["source_fid", "commune_code"]).astype(object).fillna("")
+    table = _cells(corrections, ["source_fid", "commune_code"])
     named = padded_codes(table["commune_code"], 5)
     elsewhere = table["source_fid"].eq("") & named.notna() & ~named.isin(communes).fillna(False)
     return _kept(corrections, ~elsewhere.to_numpy())
@@ -224,8 +224,7 @@ def in_communes(corrections: pd.DataFrame | None, communes: list[str] | None) ->
 
 def by_number(corrections: pd.DataFrame | None) -> bool:
     """Whether some of the corrections name their parcels by number, not by FID."""
-    return corrections is not None and bool(corrections.reindex(columns=["source_fid"]).astype(object)
-                                            .fillna("")["source_fid"].eq("").any())
+    return corrections is not None and bool(_cells(corrections, ["source_fid"])["source_fid"].eq("").any())
 
 
 def holding(corrections: pd.DataFrame | None, numbers: pa.Array | None) -> pd.DataFrame | None:
@@ -233,9 +232,14 @@ def holding(corrections: pd.DataFrame | None, numbers: pa.Array | None) -> pd.Da
     ``numbers`` (:func:`number_keys`) of a file (all when None, not known)."""
     if corrections is None or numbers is None or corrections.empty:
         return corrections
-    table = corrections.reindex(columns=["source_fid", "sheet_no", "parcel_no"]).astype(object).fillna("")
+    table = _cells(corrections, ["source_fid", "sheet_no", "parcel_no"])
     named = pc.is_in(pa.array(number_keys(table["sheet_no"], table["parcel_no"]), pa.string()), value_set=numbers)
     return _kept(corrections, ~(table["source_fid"].eq("").to_numpy() & ~named.to_numpy(zero_copy_only=False)))
+
+
+def _cells(corrections: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The corrections' ``columns``, a blank where a row gives nothing."""
+    return corrections.reindex(columns=columns).astype(object).fillna("")
 
 
 def _kept(corrections: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame | None:
@@ -282,7 +286,7 @@ def apply_corrections(corrections: pd.DataFrame | None, fids: np.ndarray, commun
     out = pd.DataFrame({"landuse": None, "owner_type": None}, index=range(len(fids)), dtype=object)
     if corrections is None or corrections.empty:
         return out, []
-    table = corrections.reindex(columns=COLUMNS).astype(object).fillna("").assign(id=correction_ids(corrections))
+    table = _cells(corrections, COLUMNS).assign(id=correction_ids(corrections))
     number = number_keys(sheets, parcels)
     row_keys = {"number": number, "fid": [str(f) for f in fids],
                 "fid_number": [f"{f}|{n}" for f, n in zip(fids, number, strict=True)],
@@ -312,7 +316,7 @@ def apply_corrections(corrections: pd.DataFrame | None, fids: np.ndarray, commun
 
 def unused(corrections: pd.DataFrame, used: set[str]) -> list[tuple[str, str]]:
     """(origin file, what to tell) for each correction that named no parcel read."""
-    missed = corrections[~correction_ids(corrections).isin(used)].reindex(columns=COLUMNS).astype(object).fillna("")
+    missed = _cells(corrections[~correction_ids(corrections).isin(used)], COLUMNS)
     out = []
     for row in missed.itertuples(index=False):
         book, _, number = str(row.origin).rpartition(":")

@@ -167,7 +167,7 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
                             per_file(work.parcel_files(), read=parcel_rows), True,
                             landuse_style("thua_dat", codes, "Thửa đất theo mã loại đất")))
     layers += change_layers(work, manifest)
-    layers = new_unit_layers(work, manifest, codes) + [review_layer(work, manifest)] + layers
+    layers = new_unit_layers(work, manifest, codes) + [review_layer(work)] + layers
     areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str})
     summary = pd.read_csv(work.summary_csv, dtype={"commune_code": str})
     layers.append(GpkgLayer("dien_tich_theo_doi_tuong", "Diện tích theo mã loại đất và đối tượng (m²)",
@@ -215,7 +215,7 @@ def new_unit_layers(work: WorkDir, manifest: RunManifest, codes: list[str]) -> l
     return layers
 
 
-def review_layer(work: WorkDir, manifest: RunManifest) -> GpkgLayer:
+def review_layer(work: WorkDir) -> GpkgLayer:
     """The parcels the officer should look at (the review workbooks' rows with
     their geometry, numbered as in each commune's workbook): quarantined,
     inferred object, refined or corrected code, with the notes the officer
@@ -227,7 +227,6 @@ def review_layer(work: WorkDir, manifest: RunManifest) -> GpkgLayer:
         if inputs is None:
             return None
         frame = review_frame(*inputs)
-        frame["source_file"] = frame["source_file"].map(manifest.shown)
         notes = officer_notes(review_book(work, code))
         return frame.assign(note=[notes.get(key, "") for key in parcel_keys(frame)])
 
