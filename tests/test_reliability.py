@@ -637,6 +637,36 @@ def test_a_worker_freezes_what_is_alive_after_a_task_that_imported_modules(monke
         gc.unfreeze()
 
 
+#: What a task on a worker leaves alive, as a cache keeps what a task made.
+_LEFT_ALIVE: list = []
+
+
+def _leave_alive(n: int) -> int:
+    _LEFT_ALIVE.append([n])
+    return n
+
+
+def _still_scanned() -> bool:
+    """Task: whether the collector still scans what the last task left alive."""
+    import gc
+
+    return any(thing is _LEFT_ALIVE[-1] for thing in gc.get_objects())
+
+
+def test_a_local_worker_freezes_what_every_task_leaves_and_keeps_glibcs_malloc_thresholds():
+    """A local worker, which ends with the run, freezes what each task leaves
+    alive, also after a task that imported nothing: every full collection
+    would scan it again. Its malloc keeps glibc's own thresholds (dask's 64 KiB
+    trim threshold maps and faults in every array above 128 KiB anew)."""
+    from pipeline.parallel import call, executor
+
+    with executor(None, workers=1, local_from=1) as cluster:
+        assert cluster(_leave_alive, [(1,)]) == [1]  # its first task: it imported this module
+        assert cluster(_leave_alive, [(2,)]) == [2]  # imported nothing
+        assert cluster(_still_scanned, [()]) == [False]
+        assert cluster(call, [(os.environ.get, "MALLOC_TRIM_THRESHOLD_")]) == [None]
+
+
 SHUTDOWN_RACE = '''
 import logging, pathlib, sys
 from pipeline.parallel import executor
