@@ -294,6 +294,18 @@ def test_a_band_staged_in_memory_or_on_disk_gives_the_same_geotiff(tmp_path, mon
     assert raster.raster_area_by_code(tmp_path / "memory.tif") == in_memory
 
 
+def test_cells_counted_in_pairs_are_counted_one_by_one():
+    """The cells counted two at a time (one 16-bit value a pair) give what a
+    count of each cell gives: every value 0…255, a band of an odd number of
+    cells (the last one alone), a window of a larger band."""
+    from pipeline.package.raster import cell_counts
+
+    band = np.random.default_rng(7).integers(0, 256, size=(301, 457), dtype=np.uint8)
+    band[:50] = 0
+    for cells in (band, band[:, :-1], band[1:300:2, 3:400], band[:1, :1]):
+        assert (cell_counts(cells) == np.bincount(cells.ravel(), minlength=256)).all()
+
+
 def test_burning_commune_by_commune_gives_the_cells_of_one_rasterize():
     """A unit's GeoTIFF is burnt a commune at a time, each within its own cells:
     neighbours' cells are kept, and every cell is the one a single rasterize gives."""

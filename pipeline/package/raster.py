@@ -32,6 +32,10 @@ from ..symbology import MISSING_COLOUR
 #: 0.25 s); a larger one, a province's, on disk, so as not to hold it twice.
 IN_MEMORY_CELLS = 1 << 26
 
+#: GDAL's threads for the province's overviews and compression: its GeoTIFF is
+#: laid last, alone (the 1 M province's in 0.9 s, not 1.2-1.6, on two cores).
+LAYING_THREADS = "2"
+
 
 def raster_codes() -> list[str]:
     """Raster values 1…n: the leaf land-use codes in code-tree order (0 = no data)."""
@@ -227,7 +231,8 @@ def laid_to_file(cells_files: list[str], shape: tuple[int, int], transform: Affi
     grid (:func:`save_cells` files, in the communes' order, each where it burnt
     something); the area of each code in it (m²). Runs on a worker."""
     band = lay(shape, (load_cells(Path(f)) for f in cells_files))
-    return write_band(Path(path), band, transform, resolution, crs)
+    with rasterio.Env(GDAL_NUM_THREADS=LAYING_THREADS):  # the last task of the stage: the other workers are idle
+        return write_band(Path(path), band, transform, resolution, crs)
 
 
 def mosaic_to_file(commune_tifs: list[str], path: str, resolution: float, crs) -> dict[str, float]:
@@ -263,9 +268,17 @@ def raster_area_by_code(path: Path) -> dict[str, float]:
 
 
 def cell_counts(band: np.ndarray) -> np.ndarray:
-    """How many cells hold each value 0…255, counted a million at a time (a
-    bincount of the whole band casts it to int64 first: 3.4 s for 48 M cells,
-    not 0.1)."""
-    cells, step = band.ravel(), 1 << 20
-    return sum((np.bincount(cells[k:k + step], minlength=256) for k in range(0, len(cells), step)),
-               np.zeros(256, dtype=np.int64))
+    """How many cells hold each value 0…255: the band's cells counted two at a
+    time (each pair of bytes one 16-bit value, its two cells the value's two
+    bytes), a million pairs at a time. A bincount casts its input to int64
+    first (3.4 s for 48 M cells in one piece, not 0.1); in pairs, half the
+    casting: the 1 M province's 165 M cells in 0.21 s, not 0.35."""
+    cells = np.ascontiguousarray(band).ravel()
+    paired, step = len(cells) & ~1, 1 << 20
+    pairs = cells[:paired].view(np.uint16)
+    by_pair = sum((np.bincount(pairs[k:k + step], minlength=1 << 16) for k in range(0, len(pairs), step)),
+                  np.zeros(1 << 16, dtype=np.int64)).reshape(256, 256)  # [one byte, the other]
+    counts = by_pair.sum(axis=0) + by_pair.sum(axis=1)
+    if paired < len(cells):
+        counts[cells[-1]] += 1
+    return counts
