@@ -33,7 +33,7 @@ from ..symbology import MISSING_COLOUR
 IN_MEMORY_CELLS = 1 << 26
 
 #: GDAL's threads for the province's overviews and compression: its GeoTIFF is
-#: laid last, alone (the 1 M province's in 0.9 s, not 1.2-1.6, on two cores).
+#: laid last, when a core is mostly idle (the 1 M province's in 0.9 s, not 1.2-1.6, on two cores).
 LAYING_THREADS = "2"
 
 
@@ -231,7 +231,7 @@ def laid_to_file(cells_files: list[str], shape: tuple[int, int], transform: Affi
     grid (:func:`save_cells` files, in the communes' order, each where it burnt
     something); the area of each code in it (m²). Runs on a worker."""
     band = lay(shape, (load_cells(Path(f)) for f in cells_files))
-    with rasterio.Env(GDAL_NUM_THREADS=LAYING_THREADS):  # the last task of the stage: the other workers are idle
+    with rasterio.Env(GDAL_NUM_THREADS=LAYING_THREADS):  # after every commune; only districts run beside
         return write_band(Path(path), band, transform, resolution, crs)
 
 
