@@ -84,16 +84,12 @@ def local_angle(geom, x: float, y: float, radius: float) -> float:
     upside down): the long side of the smallest rectangle around the piece
     of the khoanh within the square as large as the circle of ``radius`` (a clip,
     much cheaper than an overlay on a large generalised khoanh)."""
-    half = 0.886 * radius  # the square as large as the circle of ``radius``
-    rectangle = shapely.minimum_rotated_rectangle(_clip(geom, x - half, y - half, x + half, y + half))
-    if shapely.get_type_id(rectangle) != 3:  # not a polygon: a point or a line, no direction to follow
-        return 0.0
-    return _direction(shapely.get_coordinates(rectangle)[:3].tolist())
+    return float(local_angles(np.array([geom], dtype=object), np.array([x]), np.array([y]), np.array([radius]))[0])
 
 
 def local_angles(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, radius: np.ndarray) -> np.ndarray:
     """:func:`local_angle` of many khoanh and places at once."""
-    half = 0.886 * radius
+    half = 0.886 * radius  # the square as large as the circle of ``radius``
     try:  # the ufunc itself: shapely's wrapper takes one rectangle for all geometries
         pieces = shapely.lib.clip_by_rect(geoms, x - half, y - half, x + half, y + half)
     except shapely.errors.GEOSException:
@@ -101,9 +97,8 @@ def local_angles(geoms: np.ndarray, x: np.ndarray, y: np.ndarray, radius: np.nda
                           dtype=object)
     rectangles = shapely.minimum_rotated_rectangle(pieces)
     angles = np.zeros(len(geoms))
-    turned = np.flatnonzero(shapely.get_type_id(rectangles) == 3)
-    corners = shapely.get_coordinates(rectangles[turned]).reshape(len(turned), 5, 2)[:, :3].tolist()
-    angles[turned] = [_direction(three) for three in corners]
+    turned = np.flatnonzero(shapely.get_type_id(rectangles) == 3)  # else a point or a line: no direction to follow
+    angles[turned] = _directions(shapely.get_coordinates(rectangles[turned]).reshape(len(turned), 5, 2)[:, :3])
     return angles
 
 
@@ -114,37 +109,53 @@ def _clip(geom, x0: float, y0: float, x1: float, y1: float):
         return shapely.intersection(geom, shapely.box(x0, y0, x1, y1))
 
 
-def _direction(corners: list) -> float:
-    """The direction of a rectangle's long side from its first three corners, −90…90 degrees."""
-    (x0, y0), (x1, y1), (x2, y2) = corners
-    dx, dy = (x1 - x0, y1 - y0) if math.hypot(x1 - x0, y1 - y0) >= math.hypot(x2 - x1, y2 - y1) else (x2 - x1, y2 - y1)
-    angle = math.degrees(math.atan2(dy, dx))
-    return angle - 180.0 if angle > 90 else angle + 180.0 if angle <= -90 else angle
+def _directions(corners: np.ndarray) -> np.ndarray:
+    """The directions of rectangles' long sides from their first three corners (n × 3 × 2), −90…90 degrees.
+    The arc tangent is libm's (``math.atan2``), not numpy's vectorised one, which may differ in the last bit."""
+    first, second = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 1]
+    side = np.where((np.hypot(first[:, 0], first[:, 1]) >= np.hypot(second[:, 0], second[:, 1]))[:, None],
+                    first, second)
+    angle = np.degrees(np.fromiter(map(math.atan2, side[:, 1].tolist(), side[:, 0].tolist()), float, len(side)))
+    return np.where(angle > 90, angle - 180.0, np.where(angle <= -90, angle + 180.0, angle))
 
 
 @dataclass
 class Room:
-    """The map's taken room (boxes in metres), hashed on a grid for fast tests."""
+    """The map's taken room (boxes in metres), hashed on a grid for fast
+    tests; each box kept with its bounds, which rule out most of its
+    neighbours before GEOS is asked whether two boxes meet."""
 
     cell: float
     extent: tuple[float, float, float, float]
-    taken: dict[tuple[int, int], list] = field(default_factory=dict)
+    taken: dict[tuple[int, int], list[tuple[tuple[float, float, float, float], object]]] = field(default_factory=dict)
 
-    def _keys(self, polygon) -> list[tuple[int, int]]:
-        x0, y0, x1, y1 = polygon.bounds
+    def _keys(self, bounds: tuple[float, float, float, float]) -> list[tuple[int, int]]:
+        x0, y0, x1, y1 = bounds
         return [(i, j) for i in range(int(x0 // self.cell), int(x1 // self.cell) + 1)
                 for j in range(int(y0 // self.cell), int(y1 // self.cell) + 1)]
 
-    def free(self, polygon) -> bool:
-        x0, y0, x1, y1 = polygon.bounds
+    def take(self, polygon) -> None:
+        self._take(polygon, polygon.bounds)
+
+    def claim(self, polygon) -> bool:
+        """Take the room of ``polygon`` if it is free; whether it was."""
+        bounds = polygon.bounds
+        if not self._free(polygon, bounds):
+            return False
+        self._take(polygon, bounds)
+        return True
+
+    def _free(self, polygon, bounds: tuple[float, float, float, float]) -> bool:
+        x0, y0, x1, y1 = bounds
         e = self.extent
         if x0 < e[0] or y0 < e[1] or x1 > e[2] or y1 > e[3]:
             return False
-        return not any(polygon.intersects(other) for key in self._keys(polygon) for other in self.taken.get(key, ()))
+        return not any(a0 <= x1 and x0 <= a1 and b0 <= y1 and y0 <= b1 and polygon.intersects(other)
+                       for key in self._keys(bounds) for (a0, b0, a1, b1), other in self.taken.get(key, ()))
 
-    def take(self, polygon) -> None:
-        for key in self._keys(polygon):
-            self.taken.setdefault(key, []).append(polygon)
+    def _take(self, polygon, bounds: tuple[float, float, float, float]) -> None:
+        for key in self._keys(bounds):
+            self.taken.setdefault(key, []).append((bounds, polygon))
 
 
 def _row(kind: str, text: str, x: float, y: float, angle: float, size: float, w: float, h: float,
@@ -168,8 +179,7 @@ def place_names(names: list[tuple[str, object, float, str]], room: Room, m_per_p
         for s in (size, size * 0.85, size * 0.7):
             w, h = text_width_pt(text, s, "bold") * m_per_pt, s * LINE_EM * m_per_pt
             box = box_polygon(x, y, w, h, 0.0)
-            if shapely.contains(shown, box) and room.free(box):
-                room.take(box)
+            if shapely.contains(shown, box) and room.claim(box):
                 rows.append(_row(kind, text, x, y, 0.0, s, w, h))
                 break
     return rows
@@ -235,16 +245,21 @@ def _inside(geom, anchors, text: str, linear: bool, room: Room, m_per_pt: float,
     anchor where no box of the size can be centred, level or turned: that
     circle would cross the outline. ``tries``: the boxes of the ``k``-th
     khoanh worked out beforehand, with many others (see :class:`_Tries`)."""
+    first = 0 if tries is None else int(tries.first[k])  # the tries before it lie outside the khoanh
+    if first < 0:
+        return None
     for s, size in enumerate(LABEL_SIZES_PT):
+        if len(anchors) * (s + 1) <= first:
+            continue
         w, h = _code_box(text_width_pt(text, size), size, m_per_pt)
         if not linear and _cannot_hold(reach[0], reach[1], w, h):
             continue
         for a, (x, y) in enumerate(anchors):
-            if not linear and a < len(clearance) and _too_close(clearance[a], w, h):
+            t = len(anchors) * s + a
+            if t < first or not linear and a < len(clearance) and _too_close(clearance[a], w, h):
                 continue
-            for angle, box, inside in _attempts(geom, x, y, w, h, linear, tries, k, len(anchors) * s + a):
-                if inside and room.free(box):
-                    room.take(box)
+            for angle, box, inside in _attempts(geom, x, y, w, h, linear, tries, k, t):
+                if inside and room.claim(box):
                     return _row("code", text, x, y, angle, size, w, h, khoanh=khoanh)
     return None
 
@@ -264,6 +279,7 @@ class _Tries:
     along: np.ndarray  # NaN where not worked out
     turned: np.ndarray  # None where not worked out
     turned_inside: np.ndarray
+    first: np.ndarray  # (khoanh): the first try that lies inside, level or turned; −1 where none does
 
     @classmethod
     def of(cls, geoms: np.ndarray, anchors: np.ndarray, texts: list[str], reach: np.ndarray, area: np.ndarray,
@@ -296,7 +312,9 @@ class _Tries:
             turned[need] = turned_boxes(x[need], y[need], w[need], h[need], along[need])
             turned_inside[need] = shapely.contains(geoms[k[need]], turned[need])
             open_ &= ~(level_inside | turned_inside).reshape(shape)[:, t]
-        return cls(*(v.reshape(shape) for v in (level, level_inside, along, turned, turned_inside)))
+        inside = (level_inside | turned_inside).reshape(shape)
+        return cls(level.reshape(shape), level_inside.reshape(shape), along.reshape(shape), turned.reshape(shape),
+                   turned_inside.reshape(shape), np.where(inside.any(axis=1), inside.argmax(axis=1), -1))
 
 
 def _beside(anchor: tuple[float, float], text: str, room: Room, m_per_pt: float, m_per_mm: float,
@@ -309,8 +327,7 @@ def _beside(anchor: tuple[float, float], text: str, room: Room, m_per_pt: float,
             x = anchor[0] + np.cos(a) * (step * m_per_mm + w / 2)
             y = anchor[1] + np.sin(a) * (step * m_per_mm + h / 2)
             box = box_polygon(x, y, w, h, 0.0)
-            if room.free(box):
-                room.take(box)
+            if room.claim(box):
                 return _row("leader", text, x, y, 0.0, LEADER_SIZE_PT, w, h, anchor, khoanh)
     return None
 
@@ -375,18 +392,19 @@ def place_labels(geoms: np.ndarray, texts: np.ndarray, codes: np.ndarray, mm_per
                       [str(t) for t in texts[order][areal]], reach[areal], area[areal], clearance[areal], m_per_pt)
     row_of = dict(zip(areal.tolist(), range(len(areal)), strict=True))
     rows = []
-    for k, i in enumerate(order):
+    each = zip(order.tolist(), widest.tolist(), surface.tolist(), reach.tolist(), area.tolist(), clearance.tolist(),
+               strict=True)  # as Python numbers: one khoanh after another
+    for k, (i, at_widest, at_surface, reach_m, area_m2, clear) in enumerate(each):
         geom = geoms[i]
-        anchors = [tuple(widest[k]), tuple(surface[k])]
-        placed = _inside(geom, anchors, str(texts[i]), bool(linear[i]), room, m_per_pt, int(i),
-                         (float(reach[k]), float(area[k])), tuple(clearance[k].tolist()),
-                         tries if k in row_of else None, row_of.get(k, -1))
+        anchors = [tuple(at_widest), tuple(at_surface)]
+        placed = _inside(geom, anchors, str(texts[i]), bool(linear[i]), room, m_per_pt, i, (reach_m, area_m2),
+                         tuple(clear), tries if k in row_of else None, row_of.get(k, -1))
         if placed is None and paper_mm2[i] >= MIN_LABELLED_MM2:
-            placed = _beside(anchors[0], str(texts[i]), room, m_per_pt, m_per_mm, int(i))
+            placed = _beside(anchors[0], str(texts[i]), room, m_per_pt, m_per_mm, i)
         if placed is not None:
             rows.append(placed)
             if linear[i] and placed["kind"] == "code":
-                rows += _repeats(geom, placed, float(radii[k]), str(texts[i]), room, m_per_mm, int(i))
+                rows += _repeats(geom, placed, float(radii[k]), str(texts[i]), room, m_per_mm, i)
     return pd.DataFrame(rows, columns=LABEL_COLUMNS)
 
 
