@@ -195,8 +195,10 @@ def test_pages_fit_the_plotter_and_previews_stay_small(sheet_run, name):
         assert max(png.size) <= 6000 and list(png.size) == json.loads(
             (sheet_run / "maps" / f"{name}.json").read_text())["png_px"]  # the sheet's record says its size
         png.load()  # every chunk's CRC and the deflate stream are checked
-        drawn = (np.asarray(png.convert("RGB")) != 255).any(axis=2)
+        rgb = np.asarray(png.convert("RGB"))
+    drawn = (rgb != 255).any(axis=2)
     assert drawn.mean() > 0.1  # the fills are there, not a blank page
+    assert not drawn[0].any() and not drawn[-1].any() and drawn.mean() < 0.9  # on white paper: its margins blank
 
 
 @pytest.mark.parametrize("name", SHEETS + CHANGE_SHEETS)
