@@ -1213,3 +1213,30 @@ def test_a_project_folder_moved_whole_is_the_same_project(tmp_path, sample_raw):
     result = CliRunner().invoke(cli, ["-v", "inventory", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert _mtimes(copy) == before
+
+
+@pytest.mark.parametrize("deleted, by", [
+    ("forms/xa/06286/Bieu_01_TKDD.xlsx", "forms"), ("forms/tinh/20/Bieu_02_TKDD.csv", "forms"),
+    ("reports/qa.html", "qa"), ("reports/qa.json", "qa"), ("rasters/xa_06286.tif", "package"),
+    ("styles/thua_dat.qml", "package"), ("reports/raster_areas.csv", "package")])
+def test_an_output_deleted_by_hand_is_made_again_by_its_stage(sample_run, tmp_path, deleted, by):
+    """As make does: a stage whose outputs are newer than its inputs does
+    nothing, unless one of them is gone (an officer deleted a workbook, the
+    QA report, a commune's GeoTIFF or style file): the stage makes it again.
+    Before, forms, QA and package looked at their report or products only."""
+    import shutil
+
+    from pipeline.forms import run_forms
+    from pipeline.package import run_package
+    from pipeline.qa import run_qa
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: every output is current
+    stage = {"forms": lambda: run_forms(work), "qa": lambda: run_qa(work, progress=False),
+             "package": lambda: run_package(work, progress=False)}[by]
+    before = _mtimes(work.root)
+    stage()
+    assert _mtimes(work.root) == before  # nothing to do
+    (work.root / deleted).unlink()
+    stage()
+    assert (work.root / deleted).exists()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import pandas as pd
@@ -122,10 +122,13 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     manifest = work.read_manifest().with_boundaries(boundaries)
     template = load_template(template_name)
     change_files = _change_files(work, manifest)
-    if up_to_date([work.report("forms.md")], [work.areas_csv, work.owner_sources_csv, work.manifest,
-                                               commune_set(work), *work.khoanh_files(), *change_files]):
-        log.info("forms: up to date")
-        return {"forms": pd.read_csv(work.report("forms.csv"), dtype=str), "units": [], "tables": {}}
+    if up_to_date([work.report("forms.md"), work.report("forms.csv")],
+                  [work.areas_csv, work.owner_sources_csv, work.manifest, commune_set(work), *work.khoanh_files(),
+                   *change_files]):
+        listing = pd.read_csv(work.report("forms.csv"), dtype=str)
+        if all_present(work, listing):
+            log.info("forms: up to date")
+            return {"forms": listing, "units": [], "tables": {}}
     inputs = _inputs_of(work, manifest, template)
     tables = compute_tables(inputs)
     date = pd.Timestamp(manifest.reference_date).strftime("%d/%m/%Y")
@@ -156,6 +159,16 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     write_text(work.report("forms.md"), forms_report(listing, inputs.units, template, provenance))
     log.info("forms: %d written under %s", len(listing), work.forms_dir)
     return {"forms": listing, "units": inputs.units, "tables": tables}
+
+
+def all_present(work: WorkDir, listing: pd.DataFrame) -> bool:
+    """Whether every form of ``listing`` (``reports/forms.csv``) is there, as
+    XLSX and CSV, under this work directory (found by level, unit and file
+    name: the listing may hold the paths of another working folder): one an
+    officer deleted is written again."""
+    return all(path.exists() for level, unit, xlsx in listing[["level", "unit", "xlsx"]].itertuples(index=False)
+               for book in [work.form_folder(level, unit) / PureWindowsPath(xlsx).name]
+               for path in (book, book.with_suffix(".csv")))
 
 
 def remove_unlisted_forms(work: WorkDir, workbooks: list[Path], names: frozenset[str]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..ingest.corrections import review_books
-from ..io import files_bounds, forget_versions_beside, read_columns, up_to_date, write_text
+from ..io import files_bounds, forget_versions_beside, read_columns, read_json, up_to_date, write_text
 from ..parallel import call, executor
 from ..records import commune_set, digests_record, given_boundaries, remove_unlisted, rewriting, tell_kept, unit_inputs
 from ..regime import load_template
@@ -49,7 +49,8 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
               given_boundaries(work, manifest),
               *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units],
               *review_books(work)]  # the officer's notes
-    if up_to_date(list(products.values()), inputs):
+    if up_to_date(list(products.values()), inputs) and all(path.exists() for path in
+                                                        written_beside(work, styles_dir or work.styles_dir)):
         return products
     with ThreadPoolExecutor(1) as background:  # the GeoPackage in this process while the workers burn rasters
         written = background.submit(contextvars.copy_context().run,  # under the run's regime
@@ -61,6 +62,16 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
         .pipe(lambda f: write_text(work.report("raster_areas.csv"), f.to_csv(index=False)))
     log.info("package: %s, %s, %s", products["gpkg"], products["project"], products["tif"])
     return products
+
+
+def written_beside(work: WorkDir, styles: Path) -> list[Path]:
+    """What the stage's last run wrote beside its three products: ``reports/raster_areas.csv``,
+    the GeoTIFF of each commune and district it lists, the style files recorded for ``styles``
+    (one an officer deleted is made again)."""
+    areas = work.report("raster_areas.csv")
+    units = pd.read_csv(areas, dtype=str)["unit"].unique() if areas.exists() else []
+    return [areas, *(work.rasters_dir / f"{key.replace('/', '_')}.tif" for key in units if key != "tinh"),
+            *(styles / name for name in read_json(digests_record(work, styles), {}))]
 
 
 def write_package_files(work: WorkDir, manifest: RunManifest, products: dict[str, Path],

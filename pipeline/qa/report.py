@@ -155,6 +155,7 @@ class QASection:
 
 
 MAP = "<!-- overview map -->"  # where a section's overview map goes in qa.html
+QA_REPORTS = ("qa.md", "qa.html", "qa.json")  # under reports/, written together
 
 
 def write_qa_reports(sections: list[QASection], work: WorkDir, crs_name: str) -> None:

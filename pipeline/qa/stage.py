@@ -21,7 +21,7 @@ from ..report import unit_label
 from ..topology import Thresholds
 from ..workdir import WorkDir, in_run_regime
 from .core import LAYERS, qa_commune
-from .report import QASection, overview_path, overview_png, write_qa_reports
+from .report import QA_REPORTS, QASection, overview_path, overview_png, write_qa_reports
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
     for section in sections:  # what QA of a commune found to warn of, said once (its task ran on a worker)
         for warning in section.data["warnings"] if section.commune_code in checked else []:
             log.warning("%s: %s", section.title, warning)
-    if stale or not up_to_date([work.report("qa.md")], [commune_set(work)]):  # a commune gone, too
+    if stale or not up_to_date([work.report(name) for name in QA_REPORTS], [commune_set(work)]):  # a commune gone
         write_qa_reports(sections, work, manifest.crs.name)
     log.info("qa: %d communes (%d checked again), %d problems → %s", len(sections), len(stale),
              sum(s.problems for s in sections), work.report("qa.md"))
