@@ -288,3 +288,35 @@ def test_a_new_units_sources_line_has_the_room_its_text_needs(tmp_path):
     lines = lines_needed(line, 11, column_width_pt(SOURCES_WIDTH))
     assert sheet["A2"].value == line and lines >= 2
     assert sheet.row_dimensions[2].height >= row_height_pt(lines, 11)
+
+
+def test_a_new_units_file_deleted_by_hand_is_put_together_again_and_only_it(sample_run, tmp_path):
+    """The whole parcels folder of the new units, or one unit's khoanh file,
+    deleted by hand: the next regroup puts together those units again (as
+    they were) and no other, and leaves the units' manifest (whose time dates
+    their sheets) as it was; before, it took itself for up to date, and the
+    next stages stopped on 'no parcels'."""
+    import shutil
+
+    from pipeline.regroup import regroup_all
+    from pipeline.workdir import WorkDir
+
+    work = tmp_path / "work"
+    shutil.copytree(sample_run, work, ignore=shutil.ignore_patterns("maps", "forms", "qa", "*.gpkg", "*.tif", "*.qgz"))
+    units = work / "units_2025"
+    parcels = {p.name: pd.read_parquet(p) for p in (units / "parcels").glob("*.parquet")}
+    shutil.rmtree(units / "parcels")
+    regroup_all(WorkDir(work))  # (the manifest of a work folder copied alone is written here anew)
+    assert sorted(p.name for p in (units / "parcels").glob("*.parquet")) == sorted(parcels) and len(parcels) > 5
+    for name, frame in parcels.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(units / "parcels" / name), frame)
+    khoanh = units / "khoanh" / "90001.parquet"
+    was = pd.read_parquet(khoanh)
+    before = {p.name: p.stat().st_mtime_ns for p in (units / "khoanh").glob("*.parquet")}
+    manifest = (units / "inventory.json").stat().st_mtime_ns
+    khoanh.unlink()
+    regroup_all(WorkDir(work))
+    pd.testing.assert_frame_equal(pd.read_parquet(khoanh), was)
+    after = {p.name: p.stat().st_mtime_ns for p in (units / "khoanh").glob("*.parquet")}
+    assert {name for name in after if after[name] != before.get(name)} == {"90001.parquet"}
+    assert (units / "inventory.json").stat().st_mtime_ns == manifest

@@ -237,6 +237,16 @@ class _Cuts:
         write_json(self.folder / f"{old}.json", {"feeds": feeds})
 
 
+def _assembled(target: WorkDir) -> Path:
+    """The record of the new units' khoanh and parcels files the last regroup wrote."""
+    return target.cache_dir / "assembled.json"
+
+
+def _missing(target: WorkDir) -> set[str]:
+    """The new units one of whose files the last regroup wrote is gone (deleted by hand): put together again."""
+    return {Path(name).stem for name in read_json(_assembled(target), []) if not (target.root / name).exists()}
+
+
 def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     """Cut the run's khoanh by ``spec``'s units into ``units_<label>/`` (unless
     current): each old commune cut on a worker (only those changed since the
@@ -249,7 +259,8 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
                target.root / f"khoanh_dat_{spec.label}.gpkg"]
     boundary_record = digests_record(target, target.root)  # the units' sheets are drawn on it: edited, kept beside
     tell_kept(keep_hand_edits(boundary_record, [boundary_file]), "boundary file")
-    if target.manifest.exists() and up_to_date([boundary_file], common) and \
+    missing = _missing(target)
+    if target.manifest.exists() and up_to_date([boundary_file], common) and not missing and \
             up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(), commune_set(work), *common]):
         return target
     units, _ = _units_of(spec, manifest.meridian)
@@ -273,11 +284,13 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
             cuts.record(old, slivers, fed)
         fed_by = {old: set(cuts.feeds(old)) for old in olds}
         affected |= {u for old in olds for u in fed_by[old]
-                     if old in stale or not (target.khoanh(u).exists() or target.parcels(u).exists())}
+                     if old in stale or u in missing or not (target.khoanh(u).exists() or target.parcels(u).exists())}
         feeds = {u: [old for old in olds if u in fed_by[old]] for u in sorted(affected)}
         names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
         pmap(assemble_unit, [(str(parts), str(target.root), u, names.get(u, ""), feeds[u]) for u in feeds], "")
-    record_communes(target, [p.stem for p in [*target.khoanh_files(), *target.parcels_dir.glob("*.parquet")]])
+    assembled = [*target.khoanh_files(), *target.parcels_dir.glob("*.parquet")]
+    record_communes(target, [p.stem for p in assembled])
+    write_json(_assembled(target), sorted(p.relative_to(target.root).as_posix() for p in assembled))
     write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", sorted((parts / "layer").glob("*.arrow")),
                        units.crs)
     slivers = pd.concat([cuts.slivers(old) for old in olds], ignore_index=True)
