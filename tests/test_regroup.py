@@ -320,3 +320,6 @@ def test_a_new_units_file_deleted_by_hand_is_put_together_again_and_only_it(samp
     after = {p.name: p.stat().st_mtime_ns for p in (units / "khoanh").glob("*.parquet")}
     assert {name for name in after if after[name] != before.get(name)} == {"90001.parquet"}
     assert (units / "inventory.json").stat().st_mtime_ns == manifest
+    (units / "stats" / "crosswalk_2025.xlsx").unlink()  # the officers' crosswalk workbook, too
+    regroup_all(WorkDir(work))
+    assert (units / "stats" / "crosswalk_2025.xlsx").exists()

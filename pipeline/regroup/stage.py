@@ -255,8 +255,8 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     target = WorkDir(work.root / f"units_{spec.label}")
     common = [given(work, f"units_{spec.label}", [spec.path, spec.codes]), work.manifest]
     boundary_file = target.root / f"ranh_gioi_xa_{spec.label}.geojson"
-    outputs = [target.report("regroup.md"), target.stats_dir / f"crosswalk_{spec.label}.csv",
-               target.root / f"khoanh_dat_{spec.label}.gpkg"]
+    crosswalk_files = [target.stats_dir / f"crosswalk_{spec.label}{ext}" for ext in (".csv", ".xlsx")]
+    outputs = [target.report("regroup.md"), *crosswalk_files, target.root / f"khoanh_dat_{spec.label}.gpkg"]
     boundary_record = digests_record(target, target.root)  # the units' sheets are drawn on it: edited, kept beside
     tell_kept(keep_hand_edits(boundary_record, [boundary_file]), "boundary file")
     missing = _missing(target)
@@ -300,7 +300,6 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
         with recording(boundary_record, [boundary_file]):  # one edited by hand was set aside above
             _write_boundaries(boundary_file, units)
     table = crosswalk(pieces, manifest.commune_names(), names)
-    crosswalk_files = [target.stats_dir / f"crosswalk_{spec.label}{ext}" for ext in (".csv", ".xlsx")]
     with rewriting(digests_record(target, target.stats_dir), crosswalk_files) as kept:
         tell_kept(kept, "statistics table")  # an officer's notes in the workbook: kept beside
         write_csv(crosswalk_files[0], table)
