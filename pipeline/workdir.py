@@ -207,6 +207,10 @@ class WorkDir:
     def form_folder(self, level: str, code: str) -> Path:
         return self.forms_dir / level / code
 
+    def unit_raster(self, level: str, code: str) -> Path:
+        """``rasters/<level>_<code>.tif``: a commune's or district's GeoTIFF."""
+        return self.rasters_dir / f"{level}_{code}.tif"
+
     def map_stem(self, level: str, code: str, kind: str = "current") -> Path:
         """``maps/<level>_<code>`` (current use) or ``maps/bien_dong_<level>_<code>`` (change)."""
         return self.maps_dir / (f"{level}_{code}" if kind == "current" else f"bien_dong_{level}_{code}")

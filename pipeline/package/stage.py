@@ -70,7 +70,7 @@ def written_beside(work: WorkDir, styles: Path) -> list[Path]:
     (one an officer deleted is made again)."""
     areas = work.report("raster_areas.csv")
     units = pd.read_csv(areas, dtype=str)["unit"].unique() if areas.exists() else []
-    return [areas, *(work.rasters_dir / f"{key.replace('/', '_')}.tif" for key in units if key != "tinh"),
+    return [areas, *(work.unit_raster(*key.split("/")) for key in units if key != "tinh"),
             *(styles / name for name in read_json(digests_record(work, styles), {}))]
 
 
@@ -119,7 +119,7 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     communes = sorted(read_columns(work.khoanh_files(), ["commune_code"])["commune_code"].unique())
     units = run_units(manifest, communes)
     drawn = [unit for unit in units if unit.level in ("xa", "huyen") and not unit.unknown_district]
-    tif = {unit.key: work.rasters_dir / f"{unit.level}_{unit.code}.tif" for unit in drawn}
+    tif = {unit.key: work.unit_raster(unit.level, unit.code) for unit in drawn}
     listed = [*tif.values(), *(path.with_suffix(".tif.aux.xml") for path in tif.values())]
     remove_unlisted((path for path in work.rasters_dir.glob("*.tif*") if RASTER_NAME.fullmatch(path.name)),
                     listed)  # those of units the run no longer has; an officer's own GeoTIFF stays
