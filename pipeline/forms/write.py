@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
@@ -29,7 +28,7 @@ from ..io import atomic_path, write_csv
 from ..measure import column_width_pt, lines_needed, row_height_pt, text_width_pt
 from ..regime import FormSpec, Template
 from ..units import Unit
-from ..xlsx import FONT
+from ..xlsx import FONT, streamed_workbook
 from .base import Sheet
 
 NUMBER_FORMAT = "#,##0.00"
@@ -315,7 +314,7 @@ def _provenance(book: Any, form: PrintedForm) -> None:
 def write_xlsx(path: Path, form: PrintedForm) -> Path:
     """One form as an XLSX sheet laid out like the circular, set up to print."""
     with atomic_path(path) as tmp:
-        book = xlsxwriter.Workbook(str(tmp), {"default_format_properties": {"font_name": FONT, "font_size": 11}})
+        book = streamed_workbook(tmp)
         # the reference date as the creation date: the same figures give the same bytes
         book.set_properties({"created": datetime.strptime(form.date, "%d/%m/%Y")})
         ws = book.add_worksheet(form.spec.number.replace("/", "-")[:31])

@@ -9,13 +9,12 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import xlsxwriter
 
 from ..config import NewUnits
 from ..io import atomic_path
 from ..measure import column_width_pt, lines_needed, row_height_pt
 from ..report import markdown_table, vn_number
-from ..xlsx import FONT
+from ..xlsx import FONT, streamed_workbook
 
 SHOWN_SLIVERS = 40
 SOURCES_WIDTH = 110  # characters: the column of a new unit's sources line
@@ -42,7 +41,7 @@ def _sheet_name(name: str, taken: set[str]) -> str:
 def crosswalk_workbook(path: Path, table: pd.DataFrame, label: str) -> Path:
     """``crosswalk_<label>.xlsx``: the table, then a sheet per new unit."""
     with atomic_path(path) as tmp:
-        book = xlsxwriter.Workbook(str(tmp), {"default_format_properties": {"font_name": FONT, "font_size": 11}})
+        book = streamed_workbook(tmp)
         head = book.add_format({"bold": True, "text_wrap": True, "valign": "vcenter", "align": "center", "border": 1})
         cell, number = book.add_format({"border": 1}), book.add_format({"border": 1, "num_format": "#,##0.00"})
         sheet = book.add_worksheet("Bảng chuyển đổi")
