@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ import pyarrow.feather as feather
 
 from .io import atomic_path, forget_versions_beside, up_to_date, write_csv, write_text
 from .parallel import executor
+from .qa.between_communes import find_commune_overlaps, overlaps_section
 from .records import commune_set, digests_record, keep_hand_edits, recording, tell_kept
 from .reference import NATURAL_AREA_GROUPS, landuse_tree, owner_codes
 from .report import markdown_table, unit_label, vn_number
@@ -25,6 +27,9 @@ from .rounding import commune_cells
 from .schemas import AREAS_COLUMNS, validate_areas
 from .vntext import fold
 from .workdir import WorkDir, in_run_regime
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 log = logging.getLogger(__name__)
 TOTAL_CODE = "TONG"  # the unit's natural area, NNP + PNN + CSD
@@ -228,12 +233,16 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     files = work.khoanh_files() or work.parcel_files()
     outputs = {"areas": work.areas_csv, "summary": work.summary_csv, "report": work.report("aggregate.md"),
                "owner_sources": work.owner_sources_csv, "holders": work.holders_csv}
+    # land two communes hold, once the khoanh stage has outlined them (not the new units: each m² in one)
+    overlapping = any(work.commune_outline(path.stem).exists() for path in work.khoanh_files())
     parcel_files = work.parcel_files()
     tables = [path for path in outputs.values() if path.parent == work.stats_dir]  # the forms read them
     record = digests_record(work, work.stats_dir)
     tell_kept(keep_hand_edits(record, tables), "statistics table")  # saved from Excel: kept beside, made again
-    if up_to_date(list(outputs.values()), [*files, *parcel_files, commune_set(work)]):
+    checked = [*outputs.values(), *([work.commune_overlaps] if overlapping else [])]
+    if up_to_date(checked, [*files, *parcel_files, commune_set(work)]):
         return outputs
+    manifest = work.read_manifest()
     units_of, parcels_of = {p.name: str(p) for p in files}, {p.name: str(p) for p in parcel_files}
     communes = sorted({*units_of, *parcels_of})  # file names, in the order of the files
     forget_versions_beside(work.figures_dir)
@@ -244,6 +253,7 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     with executor(scheduler) as pmap:  # one task a commune: each task costs the client and the scheduler a few ms
         done = dict(zip(todo, pmap(commune_figures, [(units_of.get(name), parcels_of.get(name),
                                                      str(work.figures(source, name))) for name in todo]), strict=True))
+        overlaps = find_commune_overlaps(work, pmap, manifest.qa, manifest.commune_names()) if overlapping else None
     figures = [kept[name] or done[name] for name in communes]
     parts = [areas for areas, _ in figures if areas is not None]
     statistics = [stats for _, stats in figures if stats is not None]
@@ -256,7 +266,7 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
             "areas": write_csv(work.areas_csv, areas),
             "summary": write_csv(work.summary_csv, summary),
             "report": write_text(work.report("aggregate.md"),
-                                 aggregate_report(summary, uncoded, work.read_manifest().commune_names())),
+                                 aggregate_report(summary, uncoded, manifest.commune_names(), overlaps)),
             "owner_sources": write_csv(work.owner_sources_csv,
                                        pd.concat([s for s, _ in statistics], ignore_index=True)),
             "holders": write_csv(work.holders_csv, pd.concat([h for _, h in statistics], ignore_index=True)),
@@ -267,8 +277,9 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
 
 
 def aggregate_report(summary: pd.DataFrame, uncoded: pd.DataFrame | None = None,
-                     names: dict[str, str] | None = None) -> str:
-    """Readable per-commune totals, in Vietnamese: NNP + PNN + CSD = natural area."""
+                     names: dict[str, str] | None = None, overlaps: gpd.GeoDataFrame | None = None) -> str:
+    """Readable per-commune totals, in Vietnamese: NNP + PNN + CSD = natural area;
+    the land two communes both hold (``overlaps``, :mod:`.qa.between_communes`)."""
     heads = summary[summary["code"].isin([TOTAL_CODE, *NATURAL_AREA_GROUPS])]
     wide = heads.pivot(index="commune_code", columns="code", values="area_ha")  # rounded as the forms print it
     wide = wide[[*NATURAL_AREA_GROUPS, TOTAL_CODE]].reset_index()
@@ -288,4 +299,5 @@ def aggregate_report(summary: pd.DataFrame, uncoded: pd.DataFrame | None = None,
         *([f"Khoảng hở không có thửa (không đưa vào thống kê, cán bộ cần xác định loại đất): "
            f"{len(uncoded)} khoanh, {vn_number(uncoded['area_m2'].sum() / 1e4, 4)} ha — xem reports/qa.md.", ""]
           if uncoded is not None and len(uncoded) else []),
+        *(overlaps_section(overlaps, names or {}) if overlaps is not None else []),
     ])

@@ -15,6 +15,8 @@ from .report import vn_number
 _NESTED = re.compile(r"⟨(.*?)⟩")
 #: A number of the message the translation writes the Vietnamese way: ⟪9408.88⟫ → 9.408,88.
 _NUMBER = re.compile(r"⟪(\d+)(?:\.(\d+))?⟫")
+#: The same mark in a row of the table, as the officers' guide shows it: "…".
+_NUMBER_MARK = re.compile(r"⟪[^⟫]*⟫")
 
 
 @cache
@@ -92,7 +94,7 @@ def officer_table() -> str:
     lines = ["| Thông báo | Việc cần làm |", "|---|---|"]
     for text, todo in zip(_rows()["vi"], _rows()["what_to_do"], strict=True):
         if todo:
-            shown = re.sub(r"\\\d", "…", text).replace("⟨…⟩", "…")
+            shown = _NUMBER_MARK.sub("…", re.sub(r"\\\d", "…", text).replace("⟨…⟩", "…"))
             todo = re.sub(r"\\\d", "…", todo)
             lines.append(f"| {shown.replace('|', '/')} | {todo.replace('|', '/')} |")
     return "\n".join(lines)

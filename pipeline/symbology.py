@@ -33,6 +33,7 @@ QA_COLOURS = {  # QA layer → (RGBA fill, RGBA outline)
     "gaps": ("255,255,0,200", "230,0,0,255"),
     "slivers": ("255,140,0,180", "200,90,0,255"),
     "crossings": ("0,120,255,160", "0,60,200,255"),
+    "commune_overlaps": ("160,0,200,150", "110,0,150,255"),  # land two communes' khoanh both hold
 }
 
 

@@ -138,6 +138,19 @@ class WorkDir:
             return gpd.GeoDataFrame({"commune_code": []}, geometry=[])
         return read_geoparquets(files)
 
+    @property
+    def commune_overlaps(self) -> Path:
+        """The QA layer of land two communes' khoanh both hold (:mod:`.qa.between_communes`)."""
+        return self.qa_dir / "commune_overlaps.parquet"
+
+    @property
+    def commune_overlaps_dir(self) -> Path:
+        """Each commune's overlaps with the communes after it, kept until their khoanh change."""
+        return self.cache_dir / "commune_overlaps"
+
+    def commune_overlaps_cache(self, commune_code: str) -> Path:
+        return self.commune_overlaps_dir / f"{commune_code}.parquet"
+
     def overlap_pairs(self, commune_code: str) -> Path:
         """The overlapping parcels QA found in a commune (row numbers), for
         the khoanh stage: GEOS's coverage check runs once per commune."""

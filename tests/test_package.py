@@ -23,6 +23,7 @@ from pipeline.reference import landuse_colors
 STEM = "LangSon_2019_HTSDD"
 SPATIAL = {"thua_dat", "khoanh_dat", "ranh_gioi_xa", "ranh_gioi_huyen", "ranh_gioi_tinh", "qa_overlaps",
            "qa_duplicates", "qa_gaps", "qa_slivers", "qa_crossings", "qa_invalid",
+           "qa_commune_overlaps",  # land two communes hold (the sample's boundaries overlap)
            "bien_dong",  # the change since 2014 (the sample's config has a [previous] inventory)
            "review",  # the parcels to review (Yên Phúc's inferred objects and refined codes)
            "ranh_gioi_xa_2025", "khoanh_dat_2025"}  # the communes of 1 July 2025 ([units])
@@ -173,7 +174,8 @@ def _project_is_ready_to_work_in(report: dict) -> None:
     assert not regrouped["visible"] and set(regrouped["layers"]) == {"Ranh giới xã (2025)",
                                                                      "Khoanh đất năm 2019 theo đơn vị 2025"}
     assert not groups["Kiểm tra QA"]["visible"] and not any(groups["Kiểm tra QA"]["layers"].values())
-    assert len(groups["Kiểm tra QA"]["layers"]) == 7 and all(groups["Ranh giới"]["layers"].values())
+    assert len(groups["Kiểm tra QA"]["layers"]) == 8 and all(groups["Ranh giới"]["layers"].values())
+    assert "QA: Khoanh đất của hai xã chồng lên nhau" in groups["Kiểm tra QA"]["layers"]  # the sample's boundaries
     order = report["order"]
     assert order.index("Biến động sử dụng đất 2014 - 2019") < order.index("Khoanh đất hiện trạng năm 2019")
     khoanh = report["aliases"]["Khoanh đất hiện trạng năm 2019"]

@@ -28,6 +28,7 @@ from ..ingest.review import review_frame, review_inputs
 from ..io import read_columns, read_geoparquet, read_parquet_table
 from ..messages import vi
 from ..qa import LAYER_TITLES
+from ..qa.between_communes import LAYER_TITLE as OVERLAPS_TITLE
 from ..workdir import RunManifest, WorkDir
 from .styles import LayerStyle, boundary_style, landuse_style, qa_style, review_style
 
@@ -136,6 +137,13 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
             per_file(sorted(work.qa_dir.glob(f"*/{name}.parquet")),
                      lambda f: f.set_geometry(shapely.make_valid(f.geometry.values))),
             True, qa_style(f"qa_{name}", name, LAYER_TITLES[name]), optional=True))
+    if work.commune_overlaps.exists():  # written by the aggregate stage once there are khoanh
+        layers.insert(0, GpkgLayer(
+            "qa_commune_overlaps", f"QA: {OVERLAPS_TITLE}",
+            "Phần khoanh đất của hai xã chồng lên nhau: được tính trong diện tích của cả hai xã (xem "
+            "reports/aggregate.md); X = tọa độ Bắc, Y = tọa độ Đông (VN-2000).",
+            per_file([work.commune_overlaps]), True,
+            qa_style("qa_commune_overlaps", "commune_overlaps", OVERLAPS_TITLE, label="communes"), optional=True))
     if len(bounds):
         province = gpd.GeoDataFrame({"ten": [manifest.province.title(manifest.reference_date)],
                                      "ma": [manifest.province.gso_code]},

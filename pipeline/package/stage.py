@@ -44,7 +44,7 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
     products = {"gpkg": work.product(stem, ".gpkg"), "project": work.product(stem, ".qgz"),
                 "tif": work.product(stem, ".tif")}
     inputs = [*work.parcel_files(), *work.quarantine_dir.glob("*.parquet"), *work.khoanh_files(),
-              *work.qa_dir.glob("*/*.parquet"),
+              *work.qa_dir.glob("*/*.parquet"), work.commune_overlaps,
               *work.change_dir.glob("*.parquet"), work.areas_csv, work.manifest, commune_set(work),
               given_boundaries(work, manifest),
               *[WorkDir(work.root / f"units_{u.label}").manifest for u in manifest.units],

@@ -175,9 +175,10 @@ def review_style(layer: str, description: str) -> LayerStyle:
     return LayerStyle(layer, renderer, _labeling("parcel_no", 7), sld, description)
 
 
-def qa_style(layer: str, kind: str, description: str) -> LayerStyle:
+def qa_style(layer: str, kind: str, description: str, label: str = "parcels") -> LayerStyle:
+    """A QA layer: one colour (:data:`~pipeline.symbology.QA_COLOURS`), labelled by ``label``."""
     fill, outline = QA_COLOURS[kind]
-    return LayerStyle(layer, renderer_single(fill, outline, "0.6"), _labeling("parcels", 7),
+    return LayerStyle(layer, renderer_single(fill, outline, "0.6"), _labeling(label, 7),
                       _sld(layer, [("", "", rgba_to_hex(fill), rgba_to_hex(outline), 0.6, False)]),
                       description)
 
