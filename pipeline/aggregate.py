@@ -253,7 +253,7 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     with executor(scheduler) as pmap:  # one task a commune: each task costs the client and the scheduler a few ms
         done = dict(zip(todo, pmap(commune_figures, [(units_of.get(name), parcels_of.get(name),
                                                      str(work.figures(source, name))) for name in todo]), strict=True))
-        overlaps = find_commune_overlaps(work, pmap, manifest.qa, manifest.commune_names()) if overlapping else None
+    overlaps = find_commune_overlaps(work, manifest.qa, manifest.commune_names()) if overlapping else None
     figures = [kept[name] or done[name] for name in communes]
     parts = [areas for areas, _ in figures if areas is not None]
     statistics = [stats for _, stats in figures if stats is not None]
