@@ -92,6 +92,8 @@ def test_sample_land_two_communes_hold_is_reported_and_in_the_geopackage(sample_
     assert "| Xã Tân Đoàn (06307) | Xã Yên Phúc (06319) | 3,1563 |" in section
     assert "| Thị trấn Văn Quan (06253) | Xã Hòa Bình (06274) | 2,7435 |" in section
     assert "Khoanh đất của 2 cặp xã chồng lên nhau" in (sample_run / "console.txt").read_text(encoding="utf-8")
+    regroup = (sample_run / "units_2025" / "reports" / "regroup.md").read_text(encoding="utf-8")
+    assert f"2 cặp xã cũ có khoanh đất chồng lên nhau, tổng {total:.4f}".replace(".", ",") + " ha" in regroup
 
     gpkg = next(sample_run.glob("*.gpkg"))
     assert "qa_commune_overlaps" in pyogrio.list_layers(gpkg)[:, 0]

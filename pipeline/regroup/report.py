@@ -77,8 +77,10 @@ def crosswalk_workbook(path: Path, table: pd.DataFrame, label: str) -> Path:
 
 
 def regroup_report(khoanh: pd.DataFrame, pieces: pd.DataFrame, slivers: pd.DataFrame,
-                   table: pd.DataFrame, spec: NewUnits, provisional: bool, unit_m2: dict[str, float]) -> str:
-    """``reports/regroup.md`` (``unit_m2``: each new unit's area by its boundary)."""
+                   table: pd.DataFrame, spec: NewUnits, provisional: bool, unit_m2: dict[str, float],
+                   held_twice: pd.DataFrame | None = None) -> str:
+    """``reports/regroup.md`` (``unit_m2``: each new unit's area by its boundary;
+    ``held_twice``: the pairs of old communes whose khoanh overlap, by ``area_m2``)."""
     before, after = khoanh["area_m2"].sum(), pieces["area_m2"].sum()
     by_code = (pieces.groupby("landuse")["area_m2"].sum() - khoanh.groupby("landuse")["area_m2"].sum()).abs()
     lines = [
@@ -90,6 +92,11 @@ def regroup_report(khoanh: pd.DataFrame, pieces: pd.DataFrame, slivers: pd.DataF
         f"(chênh lệch {abs(after - before):.6f} m²; theo từng mã loại đất chênh lệch lớn nhất {by_code.max():.6f} m²).",
         f"- Khoanh đất: {len(khoanh)}; mảnh sau khi cắt: {len(pieces)}.",
     ]
+    if held_twice is not None and len(held_twice):
+        lines.append(f"- {len(held_twice)} cặp xã cũ có khoanh đất chồng lên nhau, tổng "
+                     f"{vn_number(held_twice['area_m2'].sum() / 1e4, 4)} ha: phần chồng được chuyển sang đơn vị mới "
+                     "hai lần, như trong số liệu của xã cũ (xem `reports/aggregate.md`); sửa ở dữ liệu xã cũ rồi "
+                     "chạy lại.")
     if provisional:
         lines.append("- Tệp đơn vị mới không có mã: kiemke đánh **mã tạm** 9xxxx theo thứ tự tên; khai báo "
                      "`code_field` hoặc tệp `codes` trong mục [units] để dùng mã chính thức.")

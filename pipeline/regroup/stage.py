@@ -261,7 +261,8 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     tell_kept(keep_hand_edits(boundary_record, [boundary_file]), "boundary file")
     missing = _missing(target)
     if target.manifest.exists() and up_to_date([boundary_file], common) and not missing and \
-            up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(), commune_set(work), *common]):
+            up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(), commune_set(work), work.commune_overlaps,
+                                 *common]):
         return target
     units, _ = _units_of(spec, manifest.meridian)
     olds = [p.stem for p in work.khoanh_files()]
@@ -306,7 +307,9 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
         crosswalk_workbook(crosswalk_files[1], table, spec.label)
     provisional = not (spec.code_field or spec.codes)
     unit_m2 = dict(zip(units["unit_code"], units.area, strict=True))
-    write_text(target.report("regroup.md"), regroup_report(khoanh, pieces, slivers, table, spec, provisional, unit_m2))
+    held_twice = read_columns([work.commune_overlaps], ["area_m2"]) if work.commune_overlaps.exists() else None
+    write_text(target.report("regroup.md"),
+               regroup_report(khoanh, pieces, slivers, table, spec, provisional, unit_m2, held_twice))
     derived = replace(manifest, boundaries=Boundaries(path=boundary_file, context=boundary_file),
                       natural_area_ha={}, communes=(), previous=None, units=(), levels=spec.levels)
     target.write_manifest(derived)  # its time dates every sheet of the units
