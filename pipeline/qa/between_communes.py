@@ -96,7 +96,7 @@ def find_commune_overlaps(work: WorkDir, thresholds: Thresholds, names: dict[str
     neighbours' khoanh are unchanged are not looked at again (their overlaps
     are kept in ``cache/commune_overlaps/``).
 
-    Runs in this process: 0.05 s a commune, while the workers draw the sheets
+    Runs in this process: 0.035 s a commune, while the workers draw the sheets
     in the background; as tasks, they waited for a province sheet to end."""
     codes = [path.stem for path in work.khoanh_files()]
     pairs = candidate_pairs(work.read_outlines(codes), thresholds)
