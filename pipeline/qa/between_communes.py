@@ -75,7 +75,8 @@ def commune_overlaps(pairs: list[tuple[str, object]], code: str, coded_khoanh: C
     mine = coded_khoanh(code)
     rows = [(other, shape) for other, region in pairs
             if (shape := overlap(mine, coded_khoanh(other), region, thresholds)) is not None]
-    return gpd.GeoDataFrame({"commune_code": [code] * len(rows), "other_commune": [o for o, _ in rows]},
+    return gpd.GeoDataFrame({"commune_code": pd.Series([code] * len(rows), dtype=object),  # text when none too:
+                             "other_commune": pd.Series([o for o, _ in rows], dtype=object)},  # read as one table
                             geometry=[s for _, s in rows], crs=crs)
 
 
