@@ -256,7 +256,7 @@ def fingerprint(corrections: pd.DataFrame | None) -> str:
 
 def correction_ids(corrections: pd.DataFrame) -> pd.Series:
     """Each correction's identity, as a file's report lists those it applied."""
-    return corrections.reindex(columns=IDENTITY).fillna("").astype(str).agg("|".join, axis=1)
+    return corrections.reindex(columns=IDENTITY).astype(object).fillna("").astype(str).agg("|".join, axis=1)
 
 
 def number_key(value: object) -> str:
