@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -250,10 +252,14 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     kept = {name: kept_figures(work.figures(source, name), units_of.get(name), parcels_of.get(name), work.manifest)
             for name in communes}
     todo = [name for name in communes if kept[name] is None]
-    with executor(scheduler) as pmap:  # one task a commune: each task costs the client and the scheduler a few ms
+    with ThreadPoolExecutor(1) as beside, executor(scheduler) as pmap:
+        # land two communes hold, looked for here while the figures' tasks wait for workers drawing sheets
+        looking = beside.submit(copy_context().run, find_commune_overlaps, work, manifest.qa,
+                                manifest.commune_names()) if overlapping else None
+        # one task a commune: each task costs the client and the scheduler a few ms
         done = dict(zip(todo, pmap(commune_figures, [(units_of.get(name), parcels_of.get(name),
                                                      str(work.figures(source, name))) for name in todo]), strict=True))
-    overlaps = find_commune_overlaps(work, manifest.qa, manifest.commune_names()) if overlapping else None
+        overlaps = looking.result() if looking else None
     figures = [kept[name] or done[name] for name in communes]
     parts = [areas for areas, _ in figures if areas is not None]
     statistics = [stats for _, stats in figures if stats is not None]
