@@ -42,8 +42,12 @@ def test_land_two_communes_hold_is_measured_on_their_coded_khoanh_not_their_outl
     assert shapely.area(found.geometry.values[0]) == pytest.approx(2000, abs=1e-6)
 
     layer = qa_layer(found, {"00001": "Xã Một", "00002": "Xã Hai"}, None)
+    assert list(layer.columns) == ["commune_code", "problem", "other_commune", "communes", "x_northing", "y_easting",
+                                   "area_m2", "detail", "geometry"]  # as the other QA layers, communes for parcels
     row = layer.iloc[0]
-    assert (row["commune_code"], row["other_commune"], row["communes"]) == ("00001", "00002", "00001 & 00002")
+    assert (row["commune_code"], row["problem"], row["other_commune"], row["communes"]) == (
+        "00001", "commune_overlaps", "00002", "00001 & 00002")
+    assert row["x_northing"] == round(row["x_northing"], 2)  # to the centimetre, as the other QA layers
     assert 180 < row["y_easting"] < 200 and 0 < row["x_northing"] < 100  # a point inside the strip, X north
     assert row["detail"] == ("khoanh đất của Xã Một (00001) và của Xã Hai (00002) chồng lên nhau 0,2000 ha: "
                              "tính ở cả hai xã")
@@ -55,7 +59,8 @@ def test_communes_that_only_share_their_line_hold_nothing_twice():
                                 geometry=[shapely.union_all(k) for k in khoanh.values()])
     pairs = candidate_pairs(outlines, Thresholds())
     assert pairs == {}
-    assert qa_layer(None, {}, None).empty
+    none = qa_layer(None, {}, None)
+    assert none.empty and "problem" in none.columns and none["area_m2"].dtype == float
 
 
 def _boundary_overlaps(sample_dir) -> dict[tuple[str, str], float]:

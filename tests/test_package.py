@@ -19,6 +19,7 @@ import rasterio
 
 from pipeline.drawing import PT_PER_MM
 from pipeline.reference import landuse_colors
+from pipeline.schemas import PARCEL_COLUMNS
 
 STEM = "LangSon_2019_HTSDD"
 SPATIAL = {"thua_dat", "khoanh_dat", "ranh_gioi_xa", "ranh_gioi_huyen", "ranh_gioi_tinh", "qa_overlaps",
@@ -181,6 +182,10 @@ def _project_is_ready_to_work_in(report: dict) -> None:
     khoanh = report["aliases"]["Khoanh đất hiện trạng năm 2019"]
     assert khoanh["landuse"] == "Mã loại đất" and khoanh["owner_type"] == "Mã đối tượng sử dụng, quản lý"
     assert report["aliases"]["Biến động sử dụng đất 2014 - 2019"]["ma_2014"] == "Mã loại đất năm 2014"
+    untranslated = {name: [f for f, alias in fields.items() if alias in ("", f) and f != "fid"
+                           and (name != "Thửa đất" or f in PARCEL_COLUMNS)]  # the source's own columns: as found
+                    for name, fields in report["aliases"].items()}
+    assert not any(untranslated.values()), untranslated  # every field kiemke writes: a Vietnamese name
     assert {t["name"] for t in report["tables"]} == {
         "Chu chuyển đất đai 2014 - 2019 (m²)", "Diện tích theo mã loại đất và đối tượng (m²)",
         "Diện tích theo mã loại đất (cả mã cấp trên)"} and all(t["features"] > 100 for t in report["tables"])

@@ -26,8 +26,9 @@ import shapely
 
 from ..io import read_geoparquets, read_parquet_table, up_to_date, write_geoparquet
 from ..report import markdown_table, unit_label, vn_number
-from ..topology import Thresholds, representative_xy, without_thin_parts
+from ..topology import Thresholds, without_thin_parts
 from ..workdir import WorkDir
+from .core import problem_layer
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ log = logging.getLogger(__name__)
 LAYER_TITLE = "Khoanh đất của hai xã chồng lên nhau"
 #: How many communes' khoanh the reader keeps (a commune has a handful of neighbours).
 KEPT_COMMUNES = 16
-#: The QA layer's columns (X north, Y east as the other QA layers).
-COLUMNS = ["commune_code", "other_commune", "communes", "x_northing", "y_easting", "area_m2", "detail", "geometry"]
+#: The QA layer's ``problem``.
+PROBLEM = "commune_overlaps"
 
 
 def candidate_pairs(outlines: gpd.GeoDataFrame, thresholds: Thresholds) -> dict[str, list[tuple[str, object]]]:
@@ -121,22 +122,18 @@ def find_commune_overlaps(work: WorkDir, thresholds: Thresholds, names: dict[str
 
 
 def qa_layer(found: gpd.GeoDataFrame | None, names: dict[str, str], crs) -> gpd.GeoDataFrame:
-    """The pairs as a QA layer (in the officer's words), largest overlap first."""
-    if found is None or not len(found):
-        return gpd.GeoDataFrame({c: pd.Series(dtype=float if c in ("x_northing", "y_easting", "area_m2") else object)
-                                 for c in COLUMNS[:-1]}, geometry=[], crs=crs)
+    """The pairs as a QA layer, its columns those of the other QA layers with
+    the pair's communes in place of parcels (the officer's words), largest overlap first."""
+    if found is None:
+        found = gpd.GeoDataFrame({"commune_code": [], "other_commune": []}, geometry=[], crs=crs)
     first, second = found["commune_code"].astype(str).to_numpy(), found["other_commune"].astype(str).to_numpy()
     shapes = found.geometry.to_numpy()
-    area, xy = shapely.area(shapes), representative_xy(shapes)
-    layer = gpd.GeoDataFrame({
-        "commune_code": first, "other_commune": second,
-        "communes": [f"{p} & {q}" for p, q in zip(first, second, strict=True)],
-        "x_northing": xy[:, 1], "y_easting": xy[:, 0], "area_m2": area,
-        "detail": [f"khoanh đất của {unit_label(p, names)} và của {unit_label(q, names)} chồng lên nhau "
-                   f"{vn_number(m2 / 1e4, 4)} ha: tính ở cả hai xã"
-                   for p, q, m2 in zip(first, second, area, strict=True)],
-    }, geometry=shapes, crs=crs)
-    return layer.sort_values(["area_m2", "commune_code"], ascending=[False, True], ignore_index=True)
+    area = shapely.area(shapes)
+    return problem_layer(
+        first, PROBLEM, shapes, area,
+        [f"khoanh đất của {unit_label(p, names)} và của {unit_label(q, names)} chồng lên nhau "
+         f"{vn_number(m2 / 1e4, 4)} ha: tính ở cả hai xã" for p, q, m2 in zip(first, second, area, strict=True)],
+        crs, other_commune=second, communes=[f"{p} & {q}" for p, q in zip(first, second, strict=True)])
 
 
 def overlaps_section(layer: gpd.GeoDataFrame, names: dict[str, str]) -> list[str]:

@@ -94,16 +94,19 @@ def _labels(parcels: pd.DataFrame) -> np.ndarray:
     return np.char.add(np.char.add(sheet, "/"), number)
 
 
-def _layer(code: str, problem: str, geometry, parcels, area, detail, crs) -> gpd.GeoDataFrame:
-    """A problem layer, largest first (ties in the given order)."""
+def problem_layer(code, problem: str, geometry, area, detail, crs, **columns) -> gpd.GeoDataFrame:
+    """A problem layer, largest first (ties in the given order): ``code`` the
+    commune's (or each row's), ``columns`` more values a row (``parcels``: its
+    sheet/parcel numbers), after ``problem``; X north / Y east of a point inside."""
     geometry = np.asarray(geometry, dtype=object)
     area = np.asarray(area, dtype=float)
     order = np.argsort(-area, kind="stable")
     geometry = geometry[order]
     xy = representative_xy(geometry) if len(geometry) else np.empty((0, 2))
+    rows = {name: list(np.asarray(values, dtype=object)[order]) for name, values in columns.items()}
     return gpd.GeoDataFrame({
-        "commune_code": code, "problem": problem, "parcels": list(np.asarray(parcels, dtype=object)[order]),
-        "x_northing": np.round(xy[:, 1], 2), "y_easting": np.round(xy[:, 0], 2), "area_m2": area[order],
+        "commune_code": np.broadcast_to(np.asarray(code, dtype=object), area.shape)[order], "problem": problem,
+        **rows, "x_northing": np.round(xy[:, 1], 2), "y_easting": np.round(xy[:, 0], 2), "area_m2": area[order],
         "detail": list(np.asarray(detail, dtype=object)[order]),
     }, geometry=gpd.array.from_shapely(geometry, crs=crs))
 
@@ -121,8 +124,8 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
 
     flags = parcels["flags"].astype("string").fillna("") if "flags" in parcels else pd.Series([""] * len(parcels))
     bad = np.flatnonzero(flags.str.contains(INVALID_FLAG, regex=False).to_numpy())
-    layers["invalid"] = _layer(code, "invalid", geoms[bad], labels[bad], shapely.area(geoms[bad]),
-                               [vi(f) for f in flags.to_numpy()[bad]], crs)
+    layers["invalid"] = problem_layer(code, "invalid", geoms[bad], shapely.area(geoms[bad]),
+                                      [vi(f) for f in flags.to_numpy()[bad]], crs, parcels=labels[bad])
 
     suspected = edge_suspects(geoms)  # for the overlaps and for the union the gaps are found in
     pairs = overlapping_pairs(geoms, thresholds, suspected)
@@ -132,27 +135,30 @@ def qa_commune(parcels: gpd.GeoDataFrame, *, boundary=None, natural_area_m2: flo
         both = np.char.add(np.char.add(labels[i], " & "), labels[j])
         detail = [f"thửa {a} và {b} chồng đè nhau" if name == "overlaps" else f"thửa {a} và {b} trùng hình"
                   for a, b in zip(labels[i], labels[j], strict=True)]
-        layers[name] = _layer(code, name, rows["geometry"].to_numpy(), both, rows["area_m2"], detail, crs)
+        layers[name] = problem_layer(code, name, rows["geometry"].to_numpy(), rows["area_m2"], detail, crs,
+                                     parcels=both)
 
     # gaps are the same with overlaps resolved; resolving changes only suspected parcels (an overlap's two)
     holes = gaps(resolve_overlaps(geoms, pairs, parcel_priority(parcels)), boundary, thresholds,
                  suspected=suspected)
-    layers["gaps"] = _layer(code, "gaps", holes["geometry"].to_numpy(), [""] * len(holes), holes["area_m2"],
-                            ["khoảng hở giữa các thửa" if k == "inside" else "phần diện tích xã không có thửa nào"
-                             for k in holes["kind"]], crs)
+    where = ["khoảng hở giữa các thửa" if kind == "inside" else "phần diện tích xã không có thửa nào"
+             for kind in holes["kind"]]
+    layers["gaps"] = problem_layer(code, "gaps", holes["geometry"].to_numpy(), holes["area_m2"], where, crs,
+                                   parcels=[""] * len(holes))
 
     thin = slivers(geoms, thresholds)
     width = mean_width(geoms[thin])
-    layers["slivers"] = _layer(code, "slivers", geoms[thin], labels[thin], shapely.area(geoms[thin]),
-                               [f"bề rộng trung bình {vn_number(w)} m" for w in width], crs)
+    layers["slivers"] = problem_layer(code, "slivers", geoms[thin], shapely.area(geoms[thin]),
+                                      [f"bề rộng trung bình {vn_number(w)} m" for w in width], crs,
+                                      parcels=labels[thin])
 
     if boundary is not None:
         cross = crossings(geoms, boundary, thresholds)
         i = cross["i"].to_numpy(int)
-        layers["crossings"] = _layer(code, "crossings", cross["geometry"].to_numpy(), labels[i],
-                                     cross["area_m2"], ["phần thửa nằm ngoài ranh giới xã"] * len(i), crs)
+        layers["crossings"] = problem_layer(code, "crossings", cross["geometry"].to_numpy(), cross["area_m2"],
+                                            ["phần thửa nằm ngoài ranh giới xã"] * len(i), crs, parcels=labels[i])
     else:
-        layers["crossings"] = _layer(code, "crossings", [], [], [], [], crs)
+        layers["crossings"] = problem_layer(code, "crossings", [], [], [], crs, parcels=[])
 
     result = CommuneQA(code, layers, len(parcels), float(shapely.area(geoms).sum()), natural_area_m2,
                        pairs=pairs[["i", "j"]].astype(int), suspected=suspected)
