@@ -18,8 +18,11 @@ import pytest
 import rasterio
 
 from pipeline.drawing import PT_PER_MM
+from pipeline.ingest.owners import SOURCE_VI
+from pipeline.qa import LAYER_TITLES
 from pipeline.reference import landuse_colors
 from pipeline.schemas import PARCEL_COLUMNS
+from tests.conftest import REPO
 
 STEM = "LangSon_2019_HTSDD"
 SPATIAL = {"thua_dat", "khoanh_dat", "ranh_gioi_xa", "ranh_gioi_huyen", "ranh_gioi_tinh", "qa_overlaps",
@@ -94,6 +97,16 @@ def test_style_files_match_the_embedded_styles(gpkg, sample_run):
         assert (sample_run / "styles" / f"{name}.sld").exists()
 
 
+def test_the_repository_styles_are_those_of_the_sample(sample_run):
+    """styles/ holds the sample's QML and SLD as kiemke writes them today (its
+    README says so): a QGIS user loading one gets the GeoPackage's own style."""
+    written = {p.name: p.read_bytes() for p in (sample_run / "styles").iterdir()}
+    kept = {p.name: p.read_bytes() for p in (REPO / "styles").iterdir() if p.suffix in (".qml", ".sld")}
+    assert sorted(kept) == sorted(written)
+    stale = [name for name in written if kept[name] != written[name]]
+    assert stale == []  # to refresh: make inventory; cp data/processed/styles/* styles/
+
+
 def test_cog_with_palette_names_and_overviews(sample_run):
     path = sample_run / f"{STEM}.tif"
     with rasterio.open(path) as src:
@@ -148,6 +161,9 @@ def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_pytho
         assert renderer["colours"]["LUC"] == colours["LUC"]
         assert renderer["colours"]["ONT"] == colours["ONT"]
         assert renderer["colours"]["RST"] == colours["RSX"]
+    for name in ("overlaps", "gaps", "invalid"):  # coded values read as their meaning, the file keeps the code
+        assert report["gpkg_layers"][f"qa_{name}"]["shown"] == {"problem": LAYER_TITLES[name]}, name
+    assert report["gpkg_layers"]["thua_dat"]["shown"]["owner_source"] in SOURCE_VI.values()
     assert report["project_read"] and report["project_crs"] == "EPSG:9215"
     assert "QFont" not in report["stderr"], report["stderr"]  # every font of the project is described
     assert len(report["project_layers"]) == len(SPATIAL) + len(TABLES)
@@ -186,6 +202,8 @@ def _project_is_ready_to_work_in(report: dict) -> None:
                            and (name != "Thửa đất" or f in PARCEL_COLUMNS)]  # the source's own columns: as found
                     for name, fields in report["aliases"].items()}
     assert not any(untranslated.values()), untranslated  # every field kiemke writes: a Vietnamese name
+    assert report["shown"]["QA: Khoanh đất của hai xã chồng lên nhau"] == {
+        "problem": "Khoanh đất của hai xã chồng lên nhau"}
     assert {t["name"] for t in report["tables"]} == {
         "Chu chuyển đất đai 2014 - 2019 (m²)", "Diện tích theo mã loại đất và đối tượng (m²)",
         "Diện tích theo mã loại đất (cả mã cấp trên)"} and all(t["features"] > 100 for t in report["tables"])

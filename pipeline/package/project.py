@@ -9,9 +9,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from ..io import atomic_path
+from .fields import fields_xml
 from .gpkg import OUTLINE_LAYER, GpkgLayer
 from .layouts import LayoutSpec, layouts_xml
-from .styles import QGIS_VERSION, aliases_xml
+from .styles import QGIS_VERSION
 
 
 def spatialrefsys(crs) -> str:
@@ -62,12 +63,12 @@ def _groups(layers: list[GpkgLayer]) -> list[tuple[str, bool]]:
 def _maplayer(layer: GpkgLayer, source: str, srs: str) -> str:
     """One <maplayer>: spatial with its style, or a table; the fields named in Vietnamese."""
     layer_id = f"{layer.name}_kiemke"
-    aliases = layer.style.aliases if layer.style and layer.style.aliases else aliases_xml(layer.columns)
+    fields = layer.style.fields if layer.style and layer.style.fields else fields_xml(layer.columns)
     if not layer.spatial:
         return ('<maplayer type="vector" geometry="No geometry" wkbType="NoGeometry" readOnly="0">'
                 f'<id>{escape(layer_id)}</id><datasource>{escape(source)}</datasource>'
                 f'<layername>{escape(layer.title)}</layername><provider encoding="UTF-8">ogr</provider>'
-                f'{aliases}</maplayer>')
+                f'{fields}</maplayer>')
     renderer = layer.style.renderer if layer.style else ""
     labeling = layer.style.labeling if layer.style else ""
     return (f'<maplayer type="vector" geometry="Polygon" wkbType="MultiPolygon" labelsEnabled="{int(bool(labeling))}" '
@@ -77,7 +78,7 @@ def _maplayer(layer: GpkgLayer, source: str, srs: str) -> str:
             f'{_extent(layer.bounds)}<id>{escape(layer_id)}</id><datasource>{escape(source)}</datasource>'
             f'<layername>{escape(layer.title)}</layername><srs>{srs}</srs>'
             '<provider encoding="UTF-8">ogr</provider>'
-            f'{renderer}{labeling}{aliases}<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>'
+            f'{renderer}{labeling}{fields}<blendMode>0</blendMode><featureBlendMode>0</featureBlendMode>'
             '<layerOpacity>1</layerOpacity></maplayer>')
 
 

@@ -9,18 +9,14 @@ official colour table — never drawn by hand, so they always agree with the map
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
-
-import pandas as pd
 
 from ..io import write_text
 from ..reference import landuse_tree
 from ..symbology import BOUNDARY_STYLES, QA_COLOURS, REVIEW_COLOURS, legend_for, rgba, rgba_to_hex
+from .fields import fields_xml
 
 QGIS_VERSION = "3.22.16-Białowieża"
 HATCH_BRUSH = {"||": "vertical", "//": "b_diagonal", "++": "cross", "xx": "diagonal_x"}
@@ -106,46 +102,24 @@ def renderer_single(colour: str, outline: str, width: str, outline_style: str = 
             + '</symbols><rotation/><sizescale/></renderer-v2>')
 
 
-@cache
-def _alias_table() -> tuple[tuple[re.Pattern[str], str], ...]:
-    with (resources.files("pipeline") / "data" / "field_aliases.csv").open(encoding="utf-8") as fh:
-        table = pd.read_csv(fh, dtype=str, keep_default_na=False)
-    return tuple((re.compile(p), a) for p, a in zip(table["pattern"], table["alias_vi"], strict=True))
-
-
-def field_alias(field: str) -> str:
-    """The Vietnamese name QGIS shows for a field (the field's own name when none)."""
-    for pattern, alias in _alias_table():
-        if pattern.fullmatch(field):
-            return pattern.sub(alias, field)
-    return field
-
-
-def aliases_xml(fields) -> str:
-    """QGIS's <aliases> element for a layer's fields (geometry left out)."""
-    names = [str(f) for f in fields if str(f) not in ("geometry", "geom")]
-    return "<aliases>" + "".join(f'<alias field={quoteattr(f)} index="{k}" name={quoteattr(field_alias(f))}/>'
-                                 for k, f in enumerate(names)) + "</aliases>"
-
-
 @dataclass(frozen=True)
 class LayerStyle:
-    """A layer's QGIS style: the renderer (and labels) and field aliases as QML, plus SLD."""
+    """A layer's QGIS style: the renderer (and labels) and how its fields show (:mod:`.fields`) as QML, plus SLD."""
 
     layer: str
     renderer: str
     labeling: str = ""
     sld: str = ""
     description: str = ""
-    aliases: str = ""
+    fields: str = ""
 
     @property
     def qml(self) -> str:
-        return _wrap(self.renderer + self.labeling + self.aliases, bool(self.labeling))
+        return _wrap(self.renderer + self.labeling + self.fields, bool(self.labeling))
 
     def with_fields(self, fields) -> LayerStyle:
-        """The same style naming ``fields`` in Vietnamese."""
-        return replace(self, aliases=aliases_xml(fields))
+        """The same style showing ``fields`` in Vietnamese."""
+        return replace(self, fields=fields_xml(fields))
 
 
 def landuse_style(layer: str, codes: list[str], description: str) -> LayerStyle:

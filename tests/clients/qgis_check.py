@@ -27,13 +27,23 @@ def renderer_colours(layer):
     return out
 
 
+def shown_values(layer):
+    """What QGIS shows (attribute table, identify) for the first feature's coded fields (those with a value map)."""
+    formatter = QgsApplication.fieldFormatterRegistry().fieldFormatter("ValueMap")
+    feature = next(layer.getFeatures(), None)
+    fields = layer.fields()
+    return {fields.at(i).name(): formatter.representValue(layer, i, layer.editorWidgetSetup(i).config(), None,
+                                                          feature[i])
+            for i in range(fields.count()) if feature is not None and layer.editorWidgetSetup(i).type() == "ValueMap"}
+
+
 def project_structure(project, png_path):
     """The groups (visible?, layers), the drawing order, the field aliases, the
     tables, the print layouts, and the first atlas page of each exported to PDF."""
     from qgis.core import QgsLayerTreeGroup, QgsLayoutExporter, QgsLegendStyle
 
     root = project.layerTreeRoot()
-    out = {"groups": {}, "order": [], "aliases": {}, "tables": [], "layouts": {}}
+    out = {"groups": {}, "order": [], "aliases": {}, "shown": {}, "tables": [], "layouts": {}}
     for node in root.children():
         if isinstance(node, QgsLayerTreeGroup):
             out["groups"][node.name()] = {
@@ -43,6 +53,7 @@ def project_structure(project, png_path):
     for layer in project.mapLayers().values():
         fields = layer.fields()
         out["aliases"][layer.name()] = {fields.at(i).name(): fields.at(i).alias() for i in range(fields.count())}
+        out["shown"][layer.name()] = shown_values(layer) if layer.isValid() else {}
         if layer.isValid() and not layer.isSpatial():
             out["tables"].append({"name": layer.name(), "features": layer.featureCount()})
     for layout in project.layoutManager().printLayouts():
@@ -91,7 +102,8 @@ def main(project_path, gpkg_path, png_path):
     report["gpkg_layers"] = {}
     for name in names:
         layer = QgsVectorLayer(f"{gpkg_path}|layername={name}", name, "ogr")
-        info = {"valid": layer.isValid(), "features": layer.featureCount()}
+        info = {"valid": layer.isValid(), "features": layer.featureCount(),
+                "shown": shown_values(layer) if layer.isValid() else {}}
         if layer.isSpatial():
             info["crs"] = layer.crs().authid()
             info["renderer"] = renderer_colours(layer)

@@ -1,0 +1,59 @@
+"""How QGIS shows the GeoPackage's fields: each by its Vietnamese name
+(``data/field_aliases.csv``), and a coded field's values by what they say
+(a QGIS value map: the attribute table and the identify results read
+«Chồng đè giữa các thửa», the file keeps ``overlaps``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+from xml.sax.saxutils import quoteattr
+
+import pandas as pd
+
+from ..ingest.owners import SOURCE_VI
+from ..qa import LAYER_TITLES
+from ..qa.between_communes import LAYER_TITLE as OVERLAPS_TITLE, PROBLEM as OVERLAPS_PROBLEM
+
+
+@cache
+def _alias_table() -> tuple[tuple[re.Pattern[str], str], ...]:
+    with (resources.files("pipeline") / "data" / "field_aliases.csv").open(encoding="utf-8") as fh:
+        table = pd.read_csv(fh, dtype=str, keep_default_na=False)
+    return tuple((re.compile(p), a) for p, a in zip(table["pattern"], table["alias_vi"], strict=True))
+
+
+def field_alias(field: str) -> str:
+    """The Vietnamese name QGIS shows for a field (the field's own name when none)."""
+    for pattern, alias in _alias_table():
+        if pattern.fullmatch(field):
+            return pattern.sub(alias, field)
+    return field
+
+
+@cache
+def coded_values() -> dict[str, dict[str, str]]:
+    """The coded fields kiemke writes: each value and what it says in Vietnamese
+    (a QA layer's problem: the layer's title; how a parcel's object was found)."""
+    return {"problem": {**LAYER_TITLES, OVERLAPS_PROBLEM: OVERLAPS_TITLE}, "owner_source": dict(SOURCE_VI)}
+
+
+def _value_map(values: dict[str, str]) -> str:
+    entries = "".join(f'<Option type="Map"><Option type="QString" value={quoteattr(value)} name={quoteattr(text)}/>'
+                      '</Option>' for value, text in values.items())
+    return ('<editWidget type="ValueMap"><config><Option type="Map">'
+            f'<Option type="List" name="map">{entries}</Option></Option></config></editWidget>')
+
+
+def fields_xml(fields: Iterable) -> str:
+    """QGIS's <aliases> and <fieldConfiguration> of a layer's ``fields``
+    (geometry left out): every field by its Vietnamese name, the coded ones by a value map."""
+    names = [str(f) for f in fields if str(f) not in ("geometry", "geom")]
+    aliases = "".join(f'<alias field={quoteattr(f)} index="{k}" name={quoteattr(field_alias(f))}/>'
+                      for k, f in enumerate(names))
+    maps = "".join(f'<field name={quoteattr(f)} configurationFlags="None">{_value_map(coded_values()[f])}</field>'
+                   for f in names if f in coded_values())
+    return f"<aliases>{aliases}</aliases>" + (f"<fieldConfiguration>{maps}</fieldConfiguration>" if maps else "")
