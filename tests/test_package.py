@@ -162,8 +162,13 @@ def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_pytho
         assert renderer["colours"]["ONT"] == colours["ONT"]
         assert renderer["colours"]["RST"] == colours["RSX"]
     for name in ("overlaps", "gaps", "invalid"):  # coded values read as their meaning, the file keeps the code
-        assert report["gpkg_layers"][f"qa_{name}"]["shown"] == {"problem": LAYER_TITLES[name]}, name
-    assert report["gpkg_layers"]["thua_dat"]["shown"]["owner_source"] in SOURCE_VI.values()
+        assert report["gpkg_layers"][f"qa_{name}"]["shown"] == {"problem": {name: LAYER_TITLES[name]}}, name
+    parcels = report["gpkg_layers"]["thua_dat"]["shown"]
+    assert parcels["owner_source"] == {value: SOURCE_VI[value] for value in ("file", "name", "landuse")}
+    rules = pd.read_csv(REPO / "pipeline/reference/owner_rules.csv").set_index("rule")["name_vi"]
+    assert parcels["owner_rule"]["co_so_ton_giao_cong_dong"] == rules["co_so_ton_giao_cong_dong"]
+    assert parcels["owner_rule"][""] == "" and all(  # every rule the sample uses: in words, not "(its key)"
+        shown == rules[value] for value, shown in parcels["owner_rule"].items() if value)
     assert report["project_read"] and report["project_crs"] == "EPSG:9215"
     assert "QFont" not in report["stderr"], report["stderr"]  # every font of the project is described
     assert len(report["project_layers"]) == len(SPATIAL) + len(TABLES)
@@ -203,7 +208,7 @@ def _project_is_ready_to_work_in(report: dict) -> None:
                     for name, fields in report["aliases"].items()}
     assert not any(untranslated.values()), untranslated  # every field kiemke writes: a Vietnamese name
     assert report["shown"]["QA: Khoanh đất của hai xã chồng lên nhau"] == {
-        "problem": "Khoanh đất của hai xã chồng lên nhau"}
+        "problem": {"commune_overlaps": "Khoanh đất của hai xã chồng lên nhau"}}
     assert {t["name"] for t in report["tables"]} == {
         "Chu chuyển đất đai 2014 - 2019 (m²)", "Diện tích theo mã loại đất và đối tượng (m²)",
         "Diện tích theo mã loại đất (cả mã cấp trên)"} and all(t["features"] > 100 for t in report["tables"])

@@ -16,6 +16,7 @@ from pipeline.errors import ConfigError
 from pipeline.forms import compute_forms
 from pipeline.ingest import ingest_frame
 from pipeline.ingest.core import Rules
+from pipeline.package.fields import coded_values
 from pipeline.reference import landuse_colors, landuse_tree, migration_table, owner_codes, province
 from pipeline.regime import REGIME_2024, active_regime, load_template, use_regime
 from pipeline.units import build_units
@@ -109,6 +110,8 @@ def test_2018_codes_under_the_2024_regime_are_moved_flagged_or_refused():
     assert by_no.at["4", "landuse"] == "NKH" and "CNT" in by_no.at["4", "refined"]  # kept, flagged for review
     assert by_no.at["6", "landuse"] == "LUK" and by_no.at["6", "owner_type"] == "CDQ"
     assert by_no.at["6", "owner_source"] == "migration" and "KTQ" in by_no.at["6", "owner_rule"]
+    with use_regime(REGIME_2024):  # QGIS's value map has it: shown as written, not as "(…)", a value it lacks
+        assert coded_values()["owner_rule"][by_no.at["6", "owner_rule"]] == by_no.at["6", "owner_rule"]
     assert by_no.at["7", "landuse"] == "CNT" and by_no.at["8", "landuse"] == "DDD"
     assert list(quarantine["parcel_no"]) == ["5"]  # DCK: no code to give without the field
     assert "DCT" in quarantine["candidates"].iat[0] and "field data" in quarantine["reason"].iat[0]

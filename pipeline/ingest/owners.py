@@ -118,9 +118,24 @@ def _folded_pattern(pattern: str) -> str:
 def rule_text(rule: str) -> str:
     """What decided an object, as the reports say it: the rule's Vietnamese
     name, a migration's own text (``TKQ → CDQ; có thể là …``), or ``""``."""
-    if not rule or rule == "config":
-        return ""
-    return next((r.name_vi for r in owner_rules() if r.rule == rule), rule)
+    return rule_texts().get(rule, rule)
+
+
+def rule_texts() -> dict[str, str]:
+    """Every value ``owner_rule`` takes under the active regime, and what it says (:func:`rule_text`)."""
+    return _rule_texts(active_regime())
+
+
+@cache
+def _rule_texts(regime: str) -> dict[str, str]:
+    review = migration_table("owner", regime)
+    moves = [migration_text(r) for r in review[review["rule"] == "review"].itertuples()]
+    return {"": "", "config": "", **{r.rule: r.name_vi for r in _owner_rules(regime)}, **{t: t for t in moves}}
+
+
+def migration_text(row) -> str:
+    """A migrated object's ``owner_rule``: its move and the codes it may be (a row of the owner migration table)."""
+    return f"{row.code_2018} → {row.code_2024}; có thể là {row.candidates}"
 
 
 def infer_one(name: str, landuse: str, config_default: str | None) -> tuple[str, str, str]:
@@ -163,7 +178,6 @@ def migrate_owners(owners: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     review = moving.copy()
     review[moving] = (rows["rule"] == "review").to_numpy()
     out.loc[review, "owner_source"] = FROM_MIGRATION
-    out.loc[review, "owner_rule"] = [f"{r.code_2018} → {r.code_2024}; có thể là {r.candidates}"
-                                     for r in table.loc[codes[review]].itertuples()]
+    out.loc[review, "owner_rule"] = [migration_text(r) for r in table.loc[codes[review]].itertuples()]
     moves = (codes[moving & ~review] + " → " + out.loc[moving & ~review, "owner_type"]).value_counts()
     return out, {f"object code {k} of Circular 27/2018": int(v) for k, v in moves.items()}

@@ -14,7 +14,7 @@ from xml.sax.saxutils import quoteattr
 
 import pandas as pd
 
-from ..ingest.owners import SOURCE_VI
+from ..ingest.owners import SOURCE_VI, rule_texts
 from ..qa import LAYER_TITLES
 from ..qa.between_communes import LAYER_TITLE as OVERLAPS_TITLE, PROBLEM as OVERLAPS_PROBLEM
 
@@ -34,11 +34,11 @@ def field_alias(field: str) -> str:
     return field
 
 
-@cache
 def coded_values() -> dict[str, dict[str, str]]:
     """The coded fields kiemke writes: each value and what it says in Vietnamese
-    (a QA layer's problem: the layer's title; how a parcel's object was found)."""
-    return {"problem": {**LAYER_TITLES, OVERLAPS_PROBLEM: OVERLAPS_TITLE}, "owner_source": dict(SOURCE_VI)}
+    (a QA layer's problem: the layer's title; how a parcel's object was found and by which rule)."""
+    return {"problem": {**LAYER_TITLES, OVERLAPS_PROBLEM: OVERLAPS_TITLE}, "owner_source": dict(SOURCE_VI),
+            "owner_rule": rule_texts()}
 
 
 def _value_map(values: dict[str, str]) -> str:
@@ -54,6 +54,7 @@ def fields_xml(fields: Iterable) -> str:
     names = [str(f) for f in fields if str(f) not in ("geometry", "geom")]
     aliases = "".join(f'<alias field={quoteattr(f)} index="{k}" name={quoteattr(field_alias(f))}/>'
                       for k, f in enumerate(names))
-    maps = "".join(f'<field name={quoteattr(f)} configurationFlags="None">{_value_map(coded_values()[f])}</field>'
-                   for f in names if f in coded_values())
+    coded = coded_values()
+    maps = "".join(f'<field name={quoteattr(f)} configurationFlags="None">{_value_map(coded[f])}</field>'
+                   for f in names if f in coded)
     return f"<aliases>{aliases}</aliases>" + (f"<fieldConfiguration>{maps}</fieldConfiguration>" if maps else "")

@@ -28,13 +28,13 @@ def renderer_colours(layer):
 
 
 def shown_values(layer):
-    """What QGIS shows (attribute table, identify) for the first feature's coded fields (those with a value map)."""
+    """What QGIS shows (attribute table, identify) for each value of the coded fields (those with a value map)."""
     formatter = QgsApplication.fieldFormatterRegistry().fieldFormatter("ValueMap")
-    feature = next(layer.getFeatures(), None)
     fields = layer.fields()
-    return {fields.at(i).name(): formatter.representValue(layer, i, layer.editorWidgetSetup(i).config(), None,
-                                                          feature[i])
-            for i in range(fields.count()) if feature is not None and layer.editorWidgetSetup(i).type() == "ValueMap"}
+    return {fields.at(i).name(): {str(value): formatter.representValue(layer, i, layer.editorWidgetSetup(i).config(),
+                                                                       None, value)
+                                  for value in layer.uniqueValues(i)}
+            for i in range(fields.count()) if layer.editorWidgetSetup(i).type() == "ValueMap"}
 
 
 def project_structure(project, png_path):
