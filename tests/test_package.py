@@ -81,6 +81,20 @@ def test_the_parcels_flags_read_in_vietnamese_in_the_geopackage(gpkg, sample_run
     assert not flags.str.contains("repaired|recorded area|commune found", regex=True).any(), flags.unique()[:5]
 
 
+@pytest.mark.parametrize("layer, folder", [("khoanh_dat", "khoanh"), ("thua_dat", "parcels")])
+def test_a_compound_codes_area_of_each_purpose_reads_to_a_tenth_of_a_square_metre(gpkg, sample_run, layer, folder):
+    """ODT+CLN: the m² of each purpose, JSON (QGIS: map_get(from_json("uses"), 'ODT')), to 0.1 m² as
+    the cadastre records an area, not to the 13 digits of a float; the work folder keeps them whole."""
+    keys = ["commune_code", "khoanh_no"] if layer == "khoanh_dat" else ["source_file", "source_fid"]
+    shown = pyogrio.read_dataframe(gpkg, layer=layer, columns=[*keys, "uses"], read_geometry=False).dropna()
+    kept = pd.concat([pd.read_parquet(p, columns=[*keys, "uses"]) for p in (sample_run / folder).glob("*.parquet")])
+    both = shown.merge(kept.dropna(), on=keys, suffixes=("", "_kept"), validate="1:1")
+    assert len(both) == len(shown) == kept["uses"].notna().sum() > 10
+    for uses, whole in zip(both["uses"], both["uses_kept"], strict=True):
+        assert json.loads(uses) == {code: round(m2, 1) for code, m2 in json.loads(whole).items()}
+    assert both["uses"].str.fullmatch(r'\{"[A-Z]{3}": \d+\.\d(, "[A-Z]{3}": \d+\.\d)*\}').all()
+
+
 def test_change_layer_holds_the_documented_changes(gpkg, sample_dir):
     changed = pyogrio.read_dataframe(gpkg, layer="bien_dong")
     documented = pd.read_csv(sample_dir / "kiem_ke_2014" / "changes_2014_2019.csv")

@@ -11,6 +11,7 @@ package of a whole country holds one commune's parcels in memory, not all."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -104,15 +105,26 @@ def with_rows(paths: list[Path]) -> list[Path]:
     return [p for p in paths if pq.read_metadata(p).num_rows] or paths[:1]
 
 
-def parcel_rows(path: Path) -> pa.Table:
-    """A parcel file's rows with their flags in the officer's words (the parcel
-    contract keeps them in English, for the pipeline's own checks)."""
+def shown_rows(path: Path) -> pa.Table:
+    """A parcel or khoanh file's rows as the GeoPackage shows them (:data:`SHOWN`)."""
     table = read_parquet_table(path)
-    at = table.schema.get_field_index("flags")
-    if at < 0 or table.column(at).null_count == len(table):
-        return table
-    flags = table.column(at).to_pandas().map(vi, na_action="ignore")
-    return table.set_column(at, table.schema.field(at), pa.array(flags, type=table.schema.field(at).type))
+    for name, show in SHOWN.items():
+        at = table.schema.get_field_index(name)
+        if at < 0 or table.column(at).null_count == len(table):
+            continue
+        values = table.column(at).to_pandas().map(show, na_action="ignore")
+        table = table.set_column(at, table.schema.field(at), pa.array(values, type=table.schema.field(at).type))
+    return table
+
+
+def uses_to_tenth(uses: str) -> str:
+    """A compound code's m² of each purpose (JSON) to 0.1 m², as the cadastre records an area."""
+    return json.dumps({code: round(m2, 1) for code, m2 in json.loads(uses).items()})
+
+
+#: How the GeoPackage shows a column kept for the pipeline's own use: the flags
+#: in the officer's words (the parcel contract keeps them in English), each purpose's m² to 0.1 m².
+SHOWN: dict[str, Callable[[str], str]] = {"flags": vi, "uses": uses_to_tenth}
 
 
 def files_schema(paths: list[Path]) -> pa.Schema | None:
@@ -169,10 +181,10 @@ def collect_layers(work: WorkDir, manifest: RunManifest) -> list[GpkgLayer]:
     codes = landuse_codes([*work.khoanh_files(), *work.parcel_files()])
     layers.append(GpkgLayer("khoanh_dat", f"Khoanh đất hiện trạng năm {manifest.year}",
                             "Khoanh đất: các thửa liền kề cùng mã loại đất và mã đối tượng sử dụng, quản lý.",
-                            per_file(work.khoanh_files()), True,
+                            per_file(work.khoanh_files(), read=shown_rows), True,
                             landuse_style("khoanh_dat", codes, "Khoanh đất theo mã loại đất")))
     layers.append(GpkgLayer("thua_dat", "Thửa đất", "Thửa đất sau chuẩn hóa (kiemke ingest), hệ VN-2000 TM-3.",
-                            per_file(work.parcel_files(), read=parcel_rows), True,
+                            per_file(work.parcel_files(), read=shown_rows), True,
                             landuse_style("thua_dat", codes, "Thửa đất theo mã loại đất")))
     layers += change_layers(work, manifest)
     layers = new_unit_layers(work, manifest, codes) + [review_layer(work)] + layers
@@ -217,7 +229,7 @@ def new_unit_layers(work: WorkDir, manifest: RunManifest, codes: list[str]) -> l
                       whole(bounds), True, boundary_style(f"ranh_gioi_xa_{spec.label}", "xa", title), group),
             GpkgLayer(f"khoanh_dat_{spec.label}", f"Khoanh đất năm {manifest.year} theo đơn vị {spec.label}",
                       f"Khoanh đất cắt theo ranh giới đơn vị hành chính {spec.label} (mã xã là mã đơn vị mới; "
-                      "old_commune_code là mã xã cũ).", per_file(derived.khoanh_files()), True,
+                      "old_commune_code là mã xã cũ).", per_file(derived.khoanh_files(), read=shown_rows), True,
                       landuse_style(f"khoanh_dat_{spec.label}", codes, f"Khoanh đất theo đơn vị {spec.label}"), group),
         ]
     return layers
