@@ -177,6 +177,10 @@ def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_pytho
         assert renderer["colours"]["RST"] == colours["RSX"]
     for name in ("overlaps", "gaps", "invalid"):  # coded values read as their meaning, the file keeps the code
         assert report["gpkg_layers"][f"qa_{name}"]["shown"] == {"problem": {name: LAYER_TITLES[name]}}, name
+    overlap = report["gpkg_layers"]["qa_overlaps"]["numbers"]  # 24.971561217841074 m² at 2419… m north
+    assert re.fullmatch(r"24[.,]97", overlap["area_m2"])
+    assert re.fullmatch(r"2[.,]420[.,]324[.,]70", overlap["x_northing"])
+    assert re.fullmatch(r"[\d.,]+[.,]\d\d", report["gpkg_layers"]["thua_dat"]["numbers"]["area_m2"])
     parcels = report["gpkg_layers"]["thua_dat"]["shown"]
     assert parcels["owner_source"] == {value: SOURCE_VI[value] for value in ("file", "name", "landuse")}
     rules = pd.read_csv(REPO / "pipeline/reference/owner_rules.csv").set_index("rule")["name_vi"]

@@ -37,6 +37,16 @@ def shown_values(layer):
             for i in range(fields.count()) if layer.editorWidgetSetup(i).type() == "ValueMap"}
 
 
+def shown_numbers(layer):
+    """What QGIS shows for the first feature's numbers given decimals (those with a range widget)."""
+    formatter = QgsApplication.fieldFormatterRegistry().fieldFormatter("Range")
+    feature = next(layer.getFeatures(), None)
+    fields = layer.fields()
+    return {fields.at(i).name(): formatter.representValue(layer, i, layer.editorWidgetSetup(i).config(), None,
+                                                          feature[i])
+            for i in range(fields.count()) if feature is not None and layer.editorWidgetSetup(i).type() == "Range"}
+
+
 def project_structure(project, png_path):
     """The groups (visible?, layers), the drawing order, the field aliases, the
     tables, the print layouts, and the first atlas page of each exported to PDF."""
@@ -103,7 +113,8 @@ def main(project_path, gpkg_path, png_path):
     for name in names:
         layer = QgsVectorLayer(f"{gpkg_path}|layername={name}", name, "ogr")
         info = {"valid": layer.isValid(), "features": layer.featureCount(),
-                "shown": shown_values(layer) if layer.isValid() else {}}
+                "shown": shown_values(layer) if layer.isValid() else {},
+                "numbers": shown_numbers(layer) if layer.isValid() else {}}
         if layer.isSpatial():
             info["crs"] = layer.crs().authid()
             info["renderer"] = renderer_colours(layer)
