@@ -157,7 +157,8 @@ class Repair:
 
     text: str
     codecs: tuple[str, ...] = ()  # legacy encodings found in it
-    undecoded: tuple[str, ...] = ()  # words kept as read
+    undecoded: tuple[str, ...] = ()  # words kept as read that no codec reads (in legacy bytes?)
+    mistyped: tuple[str, ...] = ()  # words kept as read, in Unicode Vietnamese letters but no syllable (typos)
 
     @property
     def changed(self) -> bool:
@@ -178,6 +179,43 @@ def _as_written(word: str) -> bool:
     return is_syllable(word) and _written_case(word)
 
 
+def _typed_parts(word: str) -> list[str]:
+    """A word's runs of digits and of letters, the letters cut where a capital
+    follows a small letter (``NguyễnThị`` → ``Nguyễn``, ``Thị``; ``50mét`` → ``50``, ``mét``; signs dropped)."""
+    parts = []
+    for run in re.findall(r"\d+|[^\W\d_]+", word):
+        cuts = [0, *(k for k in range(1, len(run)) if run[k].isupper() and run[k - 1].islower()), len(run)]
+        parts += [run[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+    return parts
+
+
+def _typed_in_unicode(word: str) -> bool:
+    """A word no codec reads that is Vietnamese typed in Unicode all the same,
+    only not as one syllable: syllables without a space between them or beside
+    digits or a sign (``NguyễnThị``, ``50mét``, ``Đăng+``), or a syllable typed
+    with Caps Lock on midway (``NGộ``: a letter no legacy byte reads as)."""
+    parts = _typed_parts(word)
+    if parts == [word]:
+        return is_syllable(word) and in_unicode_letters(word)
+    return bool(parts) and all(part.isdigit() or _as_written(part) for part in parts)
+
+
+#: The marks of Vietnamese letters besides the tones: breve (ă), circumflex (â ê ô), horn (ơ ư).
+_LETTER_MARKS = {"\u0306", "\u0302", "\u031b"}
+
+
+def in_unicode_letters(word: str) -> bool:
+    """Whether ``word`` holds a Vietnamese letter no legacy byte is read as
+    (outside Latin-1: ă, đ, ơ, ư, ộ …): it was typed in Unicode."""
+    return any(ord(ch) > 0xFF and _vietnamese_letter(ch) for ch in word)
+
+
+def _vietnamese_letter(ch: str) -> bool:
+    marks = unicodedata.normalize("NFD", ch)
+    return ch in "đĐ" or (marks[:1].isascii() and marks[:1].isalpha()
+                          and all(m in TONE_MARKS or m in _LETTER_MARKS for m in marks[1:]))
+
+
 def _syllable(decode: Callable[[str], str | None], word: str) -> str | None:
     """``word`` decoded, when that makes it a Vietnamese syllable."""
     out = decode(word)
@@ -191,7 +229,10 @@ def repair_text(value: str, prefer: str | None = None, one_codec: bool = False) 
     codec that makes it a Vietnamese syllable is used — the one that decodes
     most words of the value wins a tie, unless ``prefer`` (``"TCVN3"``,
     ``"VNI"``, ``"cp1258"``, e.g. forced in the config) names the file's
-    encoding. Undecodable words stay as read.
+    encoding. Undecodable words stay as read, and are told: ``undecoded``
+    (perhaps legacy bytes) or ``mistyped`` (in Unicode Vietnamese letters, no
+    syllable: a typo); not Unicode Vietnamese typed in a way no single
+    syllable is (:func:`_typed_in_unicode`): nothing is wrong with them.
 
     ``one_codec``: the value is raw bytes (seen as Latin-1), written in one
     encoding, so a word that reads as Vietnamese as it is may still be that
@@ -214,19 +255,22 @@ def repair_text(value: str, prefer: str | None = None, one_codec: bool = False) 
         for name in read:
             votes[name] += 1
     ranking = sorted(votes, key=lambda n: (not prefer or n.lower() != prefer.lower(), -votes[n], n != AS_READ))
-    pieces, last, used, undecoded = [], 0, [], []
+    pieces, last, used = [], 0, []
+    undecoded: list[str] = []
+    mistyped: list[str] = []
     for s, e, w in suspects:
         choice = next((n for n in ranking if n in candidates[(s, e)]), None)
         pieces.append(text[last:s])
         if choice is None:
             pieces.append(w)
-            undecoded.append(w)
+            if not _typed_in_unicode(w):
+                (mistyped if in_unicode_letters(w) else undecoded).append(w)
         else:
             pieces.append(candidates[(s, e)][choice])
             used += [choice] if choice != AS_READ else []
         last = e
     pieces.append(text[last:])
-    return Repair("".join(pieces), tuple(sorted(set(used))), tuple(undecoded))
+    return Repair("".join(pieces), tuple(sorted(set(used))), tuple(undecoded), tuple(mistyped))
 
 
 #: The share of the telling words a codec must read for a whole file to be taken as in it.

@@ -57,6 +57,19 @@ def test_undecodable_words_are_kept_and_flagged():
     assert result.text == "Thôn Æ¿Ø" and result.undecoded == ("Æ¿Ø",)
 
 
+def test_words_typed_in_unicode_are_not_taken_for_legacy_bytes():
+    """From the Tây Ninh export's owner names: syllables typed without a space
+    (or beside digits, a sign) and a syllable half in capitals are Vietnamese
+    as they are: not told. A typo in Vietnamese letters no legacy byte is read
+    as (ễ, ư, ớ) is told as a typo, not as an encoding to declare; a word in
+    Latin-1 letters no codec reads stays undecoded. TCVN3 read as Latin-1 still
+    decodes, whatever its capitals look like (``nguyÔn`` is not ``nguy`` + ``Ôn``)."""
+    result = repair_text("Nguyễn ThịThu, NgọcThủy 50mét NGộ Đăng+ Nguyễnn Qưới cafê")
+    assert result.text == "Nguyễn ThịThu, NgọcThủy 50mét NGộ Đăng+ Nguyễnn Qưới cafê"
+    assert result.mistyped == ("Nguyễnn", "Qưới") and result.undecoded == ("cafê",)
+    assert repair_text("nguyÔn").text == "nguyễn" and repair_text("trÊn").text == "trấn"
+
+
 def test_tone_placement_for_matching_only():
     assert match_key("Hoà Bình") == match_key("Hòa Bình")
     assert match_key("Thuỷ") == match_key("Thủy")

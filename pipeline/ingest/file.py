@@ -83,6 +83,9 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
     if text.undecoded:
         report.warn(f"{len(text.undecoded)} words could not be decoded and are kept as read: "
                     + ", ".join(sorted(text.undecoded)[:10]))
+    if text.mistyped:
+        report.warn(f"{len(text.mistyped)} words in Vietnamese letters are no syllable (mistyped?) and are kept as "
+                    "read: " + ", ".join(sorted(text.mistyped)[:10]))
     _note_reading(info, len(frame), report)
     frame = _parcel_shapes(frame, source, settings, report)
     drawing = report.driver in DRAWING_DRIVERS

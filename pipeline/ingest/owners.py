@@ -128,8 +128,8 @@ def rule_texts() -> dict[str, str]:
 
 @cache
 def _rule_texts(regime: str) -> dict[str, str]:
-    review = migration_table("owner", regime)
-    moves = [migration_text(r) for r in review[review["rule"] == "review"].itertuples()]
+    table = migration_table("owner", regime)
+    moves = [migration_text(r) for r in table[table["rule"] == "review"].itertuples()]
     return {"": "", "config": "", **{r.rule: r.name_vi for r in _owner_rules(regime)}, **{t: t for t in moves}}
 
 

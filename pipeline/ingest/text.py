@@ -101,6 +101,7 @@ class TextRepairs:
 
     counts: dict[str, int] = field(default_factory=dict)
     undecoded: set[str] = field(default_factory=set)
+    mistyped: set[str] = field(default_factory=set)
     codec_found: str | None = None  # the legacy codec the values told, where nothing declared one
 
     def add(self, key: str) -> None:
@@ -157,6 +158,7 @@ def _repaired(frame: pd.DataFrame, latin1: bool, codec: str | None,
         for name in result.codecs:
             repairs.add(f"values with {name} words converted to Unicode")
         repairs.undecoded.update(result.undecoded)
+        repairs.mistyped.update(result.mistyped)
         return result.text
 
     frame = frame.rename(columns={c: fix(c) for c in frame.columns if isinstance(c, str) and c != "geometry"})
