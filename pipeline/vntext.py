@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, partial
 from importlib import resources
+from itertools import pairwise
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _WORD = re.compile(r"[^\s,;:/()\[\]\-–.\"']+")
@@ -185,7 +186,7 @@ def _typed_parts(word: str) -> list[str]:
     parts = []
     for run in re.findall(r"\d+|[^\W\d_]+", word):
         cuts = [0, *(k for k in range(1, len(run)) if run[k].isupper() and run[k - 1].islower()), len(run)]
-        parts += [run[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+        parts += [run[a:b] for a, b in pairwise(cuts)]
     return parts
 
 

@@ -177,7 +177,7 @@ def test_qgis_opens_the_geopackage_and_the_project_styled(sample_run, qgis_pytho
         assert renderer["colours"]["RST"] == colours["RSX"]
     for name in ("overlaps", "gaps", "invalid"):  # coded values read as their meaning, the file keeps the code
         assert report["gpkg_layers"][f"qa_{name}"]["shown"] == {"problem": {name: LAYER_TITLES[name]}}, name
-    overlap = report["gpkg_layers"]["qa_overlaps"]["numbers"]  # 24.971561217841074 m² at 2419… m north
+    overlap = report["gpkg_layers"]["qa_overlaps"]["numbers"]  # stored: 24.971561217841074 m², X 2420324.7
     assert re.fullmatch(r"24[.,]97", overlap["area_m2"])
     assert re.fullmatch(r"2[.,]420[.,]324[.,]70", overlap["x_northing"])
     assert re.fullmatch(r"[\d.,]+[.,]\d\d", report["gpkg_layers"]["thua_dat"]["numbers"]["area_m2"])
