@@ -14,6 +14,7 @@ from pipeline.aggregate import area_by_code, code_tree_totals
 from pipeline.config import Settings
 from pipeline.forms import compute_forms
 from pipeline.ingest import ingest_frame
+from pipeline.ingest.corrections import number_key, number_keys
 from pipeline.khoanh import build_khoanh
 from pipeline.reference import landuse_tree, province
 from pipeline.regime import load_template
@@ -95,3 +96,28 @@ def test_area_is_conserved_through_every_stage(raw):
     tables = compute_forms(areas, units, load_template())
     communes_total = sum(tables[("01", u.key)]["total"].to_numpy() for u in units if u.level == "xa")
     assert (tables[("01", "tinh/20")]["total"].to_numpy() == communes_total).all()
+
+
+
+def numbers(size: int) -> st.SearchStrategy:
+    """A column of ``size`` sheet or parcel numbers as files and spreadsheets give them."""
+    def column(values: st.SearchStrategy) -> st.SearchStrategy:
+        return st.lists(values, min_size=size, max_size=size)
+    return st.one_of(
+        column(st.one_of(st.none(), st.text("0123456789 aB-/", max_size=5))).map(
+            lambda values: pd.Series(values, dtype="string[pyarrow]")),  # a file's text column, blanks as NA
+        column(st.one_of(st.none(), st.text("0123456789 aB", max_size=4))).map(
+            lambda values: np.array(values, dtype=object)),
+        column(st.one_of(st.just(np.nan), st.floats(0, 500).map(round))).map(
+            lambda values: np.array(values, dtype=float)),  # numbers read from a spreadsheet
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 30).flatmap(lambda size: st.tuples(numbers(size), numbers(size))))
+def test_a_files_sheet_and_parcel_numbers_are_keyed_as_each_one_alone(columns):
+    """The keys a file's numbers are stored under (computed once per distinct
+    value) are each row's own :func:`number_key`: ``05`` is ``5``, a blank ``""``."""
+    sheets, parcels = columns
+    one_by_one = [f"{number_key(s)}/{number_key(p)}" for s, p in zip(sheets, parcels, strict=True)]
+    assert number_keys(sheets, parcels) == one_by_one

@@ -14,11 +14,9 @@ the row and the fix.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -267,10 +265,19 @@ def number_key(value: object) -> str:
     return str(int(text)) if text.isdigit() else text.upper()
 
 
-def number_keys(sheets: Iterable[object], parcels: Iterable[object]) -> list[str]:
+def number_keys(sheets: np.ndarray | pd.Series, parcels: np.ndarray | pd.Series) -> list[str]:
     """Each row's ``sheet/parcel``, its numbers as :func:`number_key` compares them."""
-    key = functools.cache(number_key)  # a file's rows repeat their sheets and parcel numbers
-    return [f"{key(s)}/{key(p)}" for s, p in zip(sheets, parcels, strict=True)]
+    if len(sheets) != len(parcels):
+        raise ValueError(f"{len(sheets)} sheet numbers for {len(parcels)} parcel numbers")
+    return list(_keyed(sheets) + "/" + _keyed(parcels))
+
+
+def _keyed(values: np.ndarray | pd.Series) -> np.ndarray:
+    """:func:`number_key` of each value, computed once per distinct value (a
+    file's rows repeat their sheet numbers)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    keys = np.array([number_key(value) for value in uniques] + [number_key(None)], dtype=object)
+    return keys[codes]  # a blank's code is -1: the last key
 
 
 def apply_corrections(corrections: pd.DataFrame | None, fids: np.ndarray, communes: np.ndarray,
