@@ -422,6 +422,36 @@ def test_png_preview_decodes_to_the_pixels_drawn(bands):
         assert png.info["dpi"] == pytest.approx((150, 150), abs=0.05)  # stored per metre
 
 
+def test_a_preview_is_on_white_paper_whatever_sheet_was_previewed_before(tmp_path):
+    """A thread's previews share one buffer of rows: a sheet previewed after
+    a bigger, red one is the same image as previewed first, white where its
+    PDF paints nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from pipeline.maps.render import pdf_preview
+
+    def sheet(name: str, inches: tuple[float, float], page: str) -> tuple:
+        fig = plt.figure(figsize=inches, facecolor=page)
+        fig.add_artist(Rectangle((0.4, 0.4), 0.2, 0.2, transform=fig.transFigure, color="black"))
+        fig.savefig(tmp_path / name, format="pdf", transparent=page == "none")
+        plt.close(fig)
+        return tmp_path / name, round(inches[0] * 50), round(inches[1] * 50), 50
+
+    red, small = sheet("red.pdf", (8, 6), "red"), sheet("small.pdf", (3, 2), "none")
+    with ThreadPoolExecutor(1) as fresh:  # a thread that previewed nothing yet
+        first = fresh.submit(pdf_preview, *small).result()
+    pdf_preview(*red)
+    after = pdf_preview(*small)
+    assert after == first
+    with Image.open(io.BytesIO(after)) as png:
+        pixels = np.asarray(png)
+    assert pixels.shape == (100, 150, 3)
+    assert (pixels[5, 5] == 255).all() and (pixels[50, 75] == 0).all()  # white paper, the black square
+
+
 def test_compound_path_keeps_holes(tmp_path):
     import matplotlib.pyplot as plt
     from matplotlib.patches import PathPatch
