@@ -33,6 +33,7 @@ from ..reference import landuse_tree, owner_codes
 from ..vntext import fold
 from ..workdir import WorkDir
 from .codes import normalise_landuse, resolve_compound
+from .text import map_unique
 
 log = logging.getLogger(__name__)
 
@@ -266,18 +267,12 @@ def number_key(value: object) -> str:
 
 
 def number_keys(sheets: np.ndarray | pd.Series, parcels: np.ndarray | pd.Series) -> list[str]:
-    """Each row's ``sheet/parcel``, its numbers as :func:`number_key` compares them."""
+    """Each row's ``sheet/parcel``, its numbers as :func:`number_key` compares them
+    (once per distinct number: a file's rows repeat their sheets)."""
     if len(sheets) != len(parcels):
         raise ValueError(f"{len(sheets)} sheet numbers for {len(parcels)} parcel numbers")
-    return list(_keyed(sheets) + "/" + _keyed(parcels))
-
-
-def _keyed(values: np.ndarray | pd.Series) -> np.ndarray:
-    """:func:`number_key` of each value, computed once per distinct value (a
-    file's rows repeat their sheet numbers)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-    keys = np.array([number_key(value) for value in uniques] + [number_key(None)], dtype=object)
-    return keys[codes]  # a blank's code is -1: the last key
+    keyed = [map_unique(numbers, number_key, missing=number_key(None)) for numbers in (sheets, parcels)]
+    return list(keyed[0] + "/" + keyed[1])
 
 
 def apply_corrections(corrections: pd.DataFrame | None, fids: np.ndarray, communes: np.ndarray,

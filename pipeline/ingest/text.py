@@ -108,12 +108,13 @@ class TextRepairs:
         self.counts[key] = self.counts.get(key, 0) + 1
 
 
-def map_unique(values: pd.Series, func: Callable[[object], object]) -> np.ndarray:
-    """``func`` applied once per distinct value (missing values stay None): a
-    province has a few hundred codes and names in a million rows."""
+def map_unique(values: pd.Series | np.ndarray, func: Callable[[object], object],
+               missing: object = None) -> np.ndarray:
+    """``func`` applied once per distinct value (missing values are ``missing``):
+    a province has a few hundred codes and names in a million rows."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
-    return mapped[codes]  # code −1 (missing) takes the trailing None
+    mapped = np.array([func(u) for u in uniques] + [missing], dtype=object)
+    return mapped[codes]  # code −1 (missing) takes the trailing value
 
 
 def repair_frame_text(frame: pd.DataFrame, *, latin1: bool, codec: str | None) -> tuple[pd.DataFrame, TextRepairs]:
