@@ -261,6 +261,17 @@ def _map_sync(func: Callable, items: Iterable, desc: str = "") -> list[Any]:
     return [func(*item) for item in tqdm(items, desc=desc, unit="việc", disable=not desc)]
 
 
+def on_every_process(pmap: Callable, func: Callable[[], Any]) -> list[Any]:
+    """``func()`` in this process and, when ``pmap`` is a cluster that runs,
+    on each of its workers: to give back what their tasks of a stage kept
+    for the next. What it returned, here first (a worker gone by then has
+    nothing to give back, nor any result)."""
+    here = func()
+    if not isinstance(pmap, _Cluster) or pmap.client is None:
+        return [here]
+    return [here, *pmap.client.run(func, on_error="ignore").values()]
+
+
 def call(func: Callable, *args) -> Any:
     """Task: ``func(*args)``; one map over tasks of different functions."""
     return func(*args)

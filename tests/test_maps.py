@@ -422,27 +422,29 @@ def test_png_preview_decodes_to_the_pixels_drawn(bands):
         assert png.info["dpi"] == pytest.approx((150, 150), abs=0.05)  # stored per metre
 
 
-def test_a_preview_is_on_white_paper_whatever_sheet_was_previewed_before(tmp_path):
-    """A thread's previews share one buffer of rows: a sheet previewed after
-    a bigger, red one is the same image as previewed first, white where its
-    PDF paints nothing."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _preview_sheet(folder, name: str, inches: tuple[float, float], page: str) -> tuple:
+    """A page of ``inches`` (its paper ``page``: "none" for none) with a black
+    square in the middle, and how :func:`pdf_preview` is asked for it at 50 dpi."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from pipeline.maps.render import pdf_preview
+    fig = plt.figure(figsize=inches, facecolor=page)
+    fig.add_artist(Rectangle((0.4, 0.4), 0.2, 0.2, transform=fig.transFigure, color="black"))
+    fig.savefig(folder / name, format="pdf", transparent=page == "none")
+    plt.close(fig)
+    return folder / name, round(inches[0] * 50), round(inches[1] * 50), 50
 
-    def sheet(name: str, inches: tuple[float, float], page: str) -> tuple:
-        fig = plt.figure(figsize=inches, facecolor=page)
-        fig.add_artist(Rectangle((0.4, 0.4), 0.2, 0.2, transform=fig.transFigure, color="black"))
-        fig.savefig(tmp_path / name, format="pdf", transparent=page == "none")
-        plt.close(fig)
-        return tmp_path / name, round(inches[0] * 50), round(inches[1] * 50), 50
 
-    red, small = sheet("red.pdf", (8, 6), "red"), sheet("small.pdf", (3, 2), "none")
-    with ThreadPoolExecutor(1) as fresh:  # a thread that previewed nothing yet
-        first = fresh.submit(pdf_preview, *small).result()
+def test_a_preview_is_on_white_paper_whatever_sheet_was_previewed_before(tmp_path):
+    """A process's previews share their rows from sheet to sheet: a sheet
+    previewed after a bigger, red one is the same image as previewed first,
+    white where its PDF paints nothing."""
+    from pipeline.maps.render import pdf_preview, release_preview_rows
+
+    red, small = _preview_sheet(tmp_path, "red.pdf", (8, 6), "red"), _preview_sheet(tmp_path, "small.pdf", (3, 2),
+                                                                                     "none")
+    release_preview_rows()
+    first = pdf_preview(*small)
     pdf_preview(*red)
     after = pdf_preview(*small)
     assert after == first
@@ -450,6 +452,37 @@ def test_a_preview_is_on_white_paper_whatever_sheet_was_previewed_before(tmp_pat
         pixels = np.asarray(png)
     assert pixels.shape == (100, 150, 3)
     assert (pixels[5, 5] == 255).all() and (pixels[50, 75] == 0).all()  # white paper, the black square
+
+
+def test_the_workers_give_back_their_preview_rows_once_the_sheets_are_drawn(tmp_path):
+    """A worker keeps the rows of its last preview for the next sheet; the
+    inventory has every process give them back before its package stage."""
+    from pipeline.maps.render import pdf_preview, release_preview_rows
+    from pipeline.parallel import executor, on_every_process
+
+    sheet = _preview_sheet(tmp_path, "sheet.pdf", (4, 3), "white")
+    rows = 150 * (1 + 3 * 200)  # 150 rows of 200 RGB pixels, each after its filter byte
+    release_preview_rows()  # what earlier tests left here
+    with executor(None, workers=1) as pmap:
+        pmap(pdf_preview, [sheet, sheet])  # on the worker: one buffer, used twice, kept
+        pdf_preview(*sheet)  # and here
+        assert on_every_process(pmap, release_preview_rows) == [rows, rows]
+        assert on_every_process(pmap, release_preview_rows) == [0, 0]
+    assert on_every_process(lambda func, items, desc="": [], release_preview_rows) == [0]  # no cluster: here only
+
+
+def test_the_inventorys_sheets_give_back_their_preview_rows_when_done(tmp_path):
+    """The maps stage ends by giving back the preview rows (here, where no cluster runs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.maps.background import SheetsInBackground
+    from pipeline.maps.render import pdf_preview, release_preview_rows
+    from pipeline.parallel import executor
+
+    pdf_preview(*_preview_sheet(tmp_path, "sheet.pdf", (4, 3), "white"))
+    with executor("sync") as pmap, ThreadPoolExecutor(1) as threads:
+        SheetsInBackground(pmap, threads).finish()  # no sheet left to draw
+    assert release_preview_rows() == 0
 
 
 def test_compound_path_keeps_holes(tmp_path):

@@ -14,7 +14,9 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from ..parallel import on_every_process
 from ..workdir import WorkDir
+from .render import release_preview_rows
 from .stage import run_maps
 
 log = logging.getLogger(__name__)
@@ -54,3 +56,4 @@ class SheetsInBackground:
             run_maps(self.waiting[0], others=self.waiting[1:], scheduler=self.cluster)
         for drawing in self.drawing:
             drawing.result()
+        on_every_process(self.cluster, release_preview_rows)  # the package stage's memory, not the sheets'

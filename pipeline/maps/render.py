@@ -13,6 +13,8 @@ import gc
 import struct
 import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,7 +48,6 @@ from .panel import MmCanvas, draw_panel  # noqa: E402
 
 MAX_PNG_PX = 6000  # a preview's longest side; the PDF is the print master
 EDGE_GREY = "#6E6E6E"
-_PREVIEW = threading.local()  # the preview rows of the sheets a thread draws (see _paper_rows)
 
 
 @dataclass
@@ -268,6 +269,50 @@ def draw_bottom(fig, layout: SheetLayout, content: SheetContent) -> None:
     ax.text(0, 1, content.crs_note, ha="left", va="bottom", fontsize=7, family=FONT, style="italic")
 
 
+class PreviewRows:
+    """The image rows of the previews a process draws, kept from sheet to
+    sheet: a new array of an A0 preview (76 MB, above any malloc threshold) is
+    faulted in page by page at every sheet, 16 CPU-s over the 267 sheets of
+    the 1 M-parcel province. :meth:`release` gives them back once the sheets
+    are drawn; a buffer in use stays with its sheet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[np.ndarray] = []
+
+    @contextmanager
+    def white(self, height: int, row_bytes: int) -> Iterator[np.ndarray]:
+        """White rows, each opening with its filter byte 0."""
+        size = height * row_bytes
+        with self._lock:
+            fits = [k for k, kept in enumerate(self._free) if kept.size >= size]
+            buffer = self._free.pop(fits[0]) if fits else np.empty(size, np.uint8)
+        try:
+            rows = buffer[:size].reshape(height, row_bytes)
+            rows.fill(255)
+            rows[:, 0] = 0
+            yield rows
+        finally:
+            with self._lock:
+                self._free.append(buffer)
+
+    def release(self) -> int:
+        """Give back the rows kept; their bytes."""
+        with self._lock:
+            given, self._free = sum(kept.size for kept in self._free), []
+        return given
+
+
+#: This process's preview rows (see :func:`release_preview_rows`).
+PREVIEW_ROWS = PreviewRows()
+
+
+def release_preview_rows() -> int:
+    """Give back the memory of this process's preview rows (on a worker: after
+    the run's sheets); its bytes."""
+    return PREVIEW_ROWS.release()
+
+
 def pdf_preview(pdf: Path, width: int, height: int, dpi: int) -> bytes:
     """The sheet's PDF rasterised by PDFium to ``width`` × ``height`` pixels,
     as a PNG: the preview shows exactly what prints (and what a PDF viewer
@@ -275,35 +320,21 @@ def pdf_preview(pdf: Path, width: int, height: int, dpi: int) -> bytes:
     figure again with Agg. PDFium draws straight into the PNG's rows (each a
     filter byte, 0, then RGB): no 76 MB copy of the image. The rows start
     white (paper) by numpy's fill, 6 % of the preview faster than PDFium's."""
-    rows = _paper_rows(height, 1 + 3 * width)
-    document = pdfium.PdfDocument(pdf)
-    page = document[0]
-    try:
-        bitmap = pdfium_c.FPDFBitmap_CreateEx(width, height, pdfium_c.FPDFBitmap_BGR,
-                                              ctypes.c_void_p(rows.ctypes.data + 1), rows.strides[0])
+    with PREVIEW_ROWS.white(height, 1 + 3 * width) as rows:
+        document = pdfium.PdfDocument(pdf)
+        page = document[0]
         try:
-            pdfium_c.FPDF_RenderPageBitmap(bitmap, page.raw, 0, 0, width, height, 0,
-                                           pdfium_c.FPDF_REVERSE_BYTE_ORDER)  # RGB, not BGR
+            bitmap = pdfium_c.FPDFBitmap_CreateEx(width, height, pdfium_c.FPDFBitmap_BGR,
+                                                  ctypes.c_void_p(rows.ctypes.data + 1), rows.strides[0])
+            try:
+                pdfium_c.FPDF_RenderPageBitmap(bitmap, page.raw, 0, 0, width, height, 0,
+                                               pdfium_c.FPDF_REVERSE_BYTE_ORDER)  # RGB, not BGR
+            finally:
+                pdfium_c.FPDFBitmap_Destroy(bitmap)
         finally:
-            pdfium_c.FPDFBitmap_Destroy(bitmap)
-    finally:
-        page.close()
-        document.close()
-    return png_of_rows(rows, width, 3, dpi)
-
-
-def _paper_rows(height: int, row_bytes: int) -> np.ndarray:
-    """White image rows, each opening with its filter byte 0, in a buffer the
-    thread keeps from sheet to sheet: a new array of an A0 preview (76 MB,
-    above any malloc threshold) is faulted in page by page at every sheet,
-    8 s of system time over the 201 sheets of the 1 M-parcel province."""
-    size = height * row_bytes
-    if getattr(_PREVIEW, "rows", np.empty(0, np.uint8)).size < size:
-        _PREVIEW.rows = np.empty(size, np.uint8)
-    rows = _PREVIEW.rows[:size].reshape(height, row_bytes)
-    rows.fill(255)
-    rows[:, 0] = 0
-    return rows
+            page.close()
+            document.close()
+        return png_of_rows(rows, width, 3, dpi)
 
 
 def png_of_rows(rows: np.ndarray, width: int, bands: int, dpi: int) -> bytes:
