@@ -452,6 +452,7 @@ def test_a_preview_is_on_white_paper_whatever_sheet_was_previewed_before(tmp_pat
         pixels = np.asarray(png)
     assert pixels.shape == (100, 150, 3)
     assert (pixels[5, 5] == 255).all() and (pixels[50, 75] == 0).all()  # white paper, the black square
+    assert release_preview_rows() == 300 * (1 + 3 * 400)  # one buffer kept, the red sheet's: not one a size
 
 
 def test_the_workers_give_back_their_preview_rows_once_the_sheets_are_drawn(tmp_path):

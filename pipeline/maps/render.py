@@ -286,6 +286,8 @@ class PreviewRows:
         size = height * row_bytes
         with self._lock:
             fits = [k for k, kept in enumerate(self._free) if kept.size >= size]
+            if not fits:
+                self._free.clear()  # smaller ones: one buffer a drawing thread, that of its biggest sheet
             buffer = self._free.pop(fits[0]) if fits else np.empty(size, np.uint8)
         try:
             rows = buffer[:size].reshape(height, row_bytes)
