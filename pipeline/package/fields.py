@@ -28,17 +28,21 @@ def _field_table() -> tuple[tuple[re.Pattern[str], str, int | None], ...]:
                  for p, a, d in zip(table["pattern"], table["alias_vi"], table["decimals"], strict=True))
 
 
+def _field_row(field: str) -> tuple[re.Pattern[str], str, int | None] | None:
+    """The first row of ``field_aliases.csv`` whose pattern is the whole field name (None: no row)."""
+    return next((row for row in _field_table() if row[0].fullmatch(field)), None)
+
+
 def field_alias(field: str) -> str:
     """The Vietnamese name QGIS shows for a field (the field's own name when none)."""
-    for pattern, alias, _ in _field_table():
-        if pattern.fullmatch(field):
-            return pattern.sub(alias, field)
-    return field
+    row = _field_row(field)
+    return row[0].sub(row[1], field) if row else field
 
 
 def field_decimals(field: str) -> int | None:
     """The decimals QGIS shows a number field with (None: as stored)."""
-    return next((decimals for pattern, _, decimals in _field_table() if pattern.fullmatch(field)), None)
+    row = _field_row(field)
+    return row[2] if row else None
 
 
 def coded_values() -> dict[str, dict[str, str]]:
