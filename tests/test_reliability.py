@@ -33,9 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _mtimes(work: Path) -> dict[str, int]:
+    """When each file of a work folder was written, but the config, the record of the raw files, the
+    stages' timings and the run's lock file (filelock's versions keep, touch or delete it)."""
     return {str(p.relative_to(work)): p.stat().st_mtime_ns for p in work.rglob("*")
-            if p.is_file() and p.name not in ("inventory.toml", "raw_hashes.json",
-                                              "timings.json")}  # how long this run's stages took
+            if p.is_file() and p.name not in ("inventory.toml", "raw_hashes.json", "timings.json", "run.lock")}
 
 
 def test_inputs_are_never_modified(sample_run, sample_raw):
