@@ -2,7 +2,8 @@
 # A virtual environment of the oldest versions pyproject.toml allows (uv's
 # lowest-direct resolution: each dependency at its lower bound), with kiemke
 # and its test tools installed in it: `make test-oldest` runs the tests there,
-# so that the lower bounds stay true.
+# so that the lower bounds stay true. The bounds are those of Python 3.11 (CI's,
+# kiemke's oldest): a newer PYTHON may find no wheel of an oldest version.
 # Usage: scripts/oldest-venv.sh VENV PYTHON UV
 set -eu
 venv=$1
