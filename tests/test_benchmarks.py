@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
 import pyogrio
+import pytest
 import shapely
 
-from benchmarks.province import change_one_commune
-from tests.helpers import box, source_frame
+from benchmarks.province import change_one_commune, floor_task, stored_floor_task, stored_sum_task
+from tests.helpers import X0, Y0, box, source_frame
 
 
 def test_changing_one_commune_rewrites_its_linked_files_and_leaves_the_generated_ones(tmp_path):
@@ -51,3 +53,22 @@ def test_changing_one_commune_of_district_files_changes_the_last_files_parcel(tm
     changed = pyogrio.read_dataframe(tmp_path / "huyen_01.shp")
     assert list(changed["KHLOAIDAT"]) == ["LUC", "CLN", "LUC", "LUC"]
     assert (tmp_path / "huyen_00.dbf").read_bytes() == first
+
+
+def test_the_stored_floor_keeps_each_polygons_area_and_validity_and_sums_them_by_code(tmp_path):
+    """The stored floor's unit writes what it reads (areas in TM-3, validity)
+    and its read-back sums by code what the floor sums in all."""
+    bowtie = shapely.Polygon([(X0, Y0), (X0 + 10, Y0 + 10), (X0 + 10, Y0), (X0, Y0 + 10)])
+    rows = [{"KHLOAIDAT": "LUC", "geometry": box(0, 0, 100, 10)}, {"KHLOAIDAT": "CLN", "geometry": box(0, 20, 40, 60)},
+            {"KHLOAIDAT": "LUC", "geometry": box(200, 0, 210, 5)}, {"KHLOAIDAT": "ONT", "geometry": bowtie}]
+    path = tmp_path / "TD_06253.shp"
+    pyogrio.write_dataframe(source_frame(rows).drop(columns="source_fid"), path, encoding="UTF-8")
+
+    part = stored_floor_task(str(path), str(tmp_path / "part.parquet"))
+
+    stored = pq.read_table(part).to_pandas()
+    assert list(stored["valid"]) == [True, True, True, False]
+    assert stored["area_m2"].round(6).tolist() == [1000.0, 1600.0, 50.0, 0.0]
+    sums = stored_sum_task(part)
+    assert {code: round(area, 6) for code, area in sums.items()} == {"LUC": 1050.0, "CLN": 1600.0, "ONT": 0.0}
+    assert sum(sums.values()) == pytest.approx(floor_task(str(path)))
