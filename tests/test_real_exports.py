@@ -198,6 +198,31 @@ def test_the_forest_status_map_leaves_the_officers_correction_alone():
     assert list(refined["refined"]) == ["sửa theo cán bộ", "RSX → RST (theo bản đồ hiện trạng rừng)"]
 
 
+def test_a_forest_parcel_the_map_does_not_split_keeps_its_geometry_as_read():
+    """A parcel inside one status whose line the forest map traced along the
+    parcel's by another hand (a few micrometres off), and one with a sliver of
+    another status joined back, are not split: each keeps its own vertices and
+    area, not an overlay's (new vertices where the lines cross, needles)."""
+    inside = shapely.Polygon([(X0, Y0), (X0 + 83.17, Y0 + 11.3), (X0 + 97.4, Y0 + 71.9), (X0 + 12.6, Y0 + 88.05)])
+    straddling = shapely.affinity.translate(inside, 300)
+    parcels, _, _ = _ingest([{"KHLOAIDAT": "RSX", "DOITUONG": "GDC", "geometry": inside},
+                             {"KHLOAIDAT": "RSX", "DOITUONG": "GDC", "geometry": straddling}],
+                            refine=(("RSX", "RST"),))
+    traced = shapely.Polygon([(x + 3e-6 * (-1) ** k, y - 2e-6 * (-1) ** k)
+                              for k, (x, y) in enumerate(inside.exterior.coords[:-1])])
+    corner = shapely.box(X0 + 295, Y0 - 5, X0 + 305, Y0 + 5)  # 0.2 % of the second parcel
+    statuses = gpd.GeoDataFrame({"status": ["natural", "planted"]}, crs="EPSG:9215", geometry=[
+        shapely.union(traced, straddling.buffer(1).difference(corner)), corner])
+    refined, split = refine_by_forest_map(parcels, statuses)
+    assert split == 0 and list(refined["landuse"]) == ["RSN", "RSN"]
+    for k, (out, read) in enumerate(zip(refined.geometry, [inside, straddling], strict=True)):
+        assert shapely.equals_exact(out, read, tolerance=0), k
+    assert list(refined["area_m2"]) == [inside.area, straddling.area]
+    # a parcel of no area (its own checks quarantine it elsewhere) is not lost here
+    flat = parcels.iloc[:1].set_geometry([shapely.Polygon([(X0, Y0), (X0 + 50, Y0), (X0 + 100, Y0)])])
+    assert len(refine_by_forest_map(flat, statuses)[0]) == 1
+
+
 # --------------------------------------------------------------- corrections
 
 

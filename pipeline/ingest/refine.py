@@ -140,20 +140,22 @@ def _clean(geom) -> shapely.Geometry:
 def _pieces(geom, statuses: gpd.GeoDataFrame) -> list[tuple[str | None, object]]:
     """The parts of a parcel in each status (and outside every status: None);
     parts below ``MIN_PIECE_M2`` or 1 % of the parcel, or thinner than
-    ``MIN_PIECE_WIDTH_M``, join the largest part."""
+    ``MIN_PIECE_WIDTH_M``, join the largest part. A parcel left whole keeps
+    its geometry as read (an overlay's would add vertices where the map's
+    lines cross the parcel's, and needles where they run along them)."""
     area = geom.area
     parts = [(s, shapely.intersection(geom, g)) for s, g in zip(statuses["status"], statuses.geometry, strict=True)]
     parts = [(s, _clean(p)) for s, p in parts if not p.is_empty and p.area > NOISE_M2]
     outside = _clean(shapely.difference(geom, shapely.union_all([p for _, p in parts]))) if parts else geom
     if not outside.is_empty and outside.area > 0:
         parts.append((None, outside))
-    if len(parts) <= 1:
-        return parts
+    if not parts:  # no area to place: the parcel goes on as it is
+        return [(None, geom)]
     small = [p for p in parts if p[1].area < max(MIN_PIECE_M2, 0.01 * area)
              or mean_width(np.array([p[1]]))[0] < MIN_PIECE_WIDTH_M]
-    big = [p for p in parts if p not in small]
-    if not big:
-        return [(max(parts, key=lambda p: p[1].area)[0], geom)]
+    big = [p for p in parts if p not in small] or [max(parts, key=lambda p: p[1].area)]
+    if len(big) == 1:
+        return [(big[0][0], geom)]
     largest = max(range(len(big)), key=lambda k: big[k][1].area)
     if small:
         big[largest] = (big[largest][0], shapely.union_all([big[largest][1], *[p for _, p in small]]))
