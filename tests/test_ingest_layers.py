@@ -378,10 +378,10 @@ def test_the_forest_status_map_is_read_from_its_layer_that_holds_the_status_fiel
     gpd.GeoDataFrame({"TRANGTHAI": ["Rừng tự nhiên", "Rừng trồng"]}, crs="EPSG:9215",
                      geometry=[square(0, 0, 100), square(100, 0, 100)]).to_file(path, layer="lo_rung")
 
-    statuses = load_forest_map(Forest(path=path, status_field="TRANGTHAI"), 107.25)
+    forest_map = load_forest_map(Forest(path=path, status_field="TRANGTHAI"), 107.25)
 
-    assert sorted(statuses["status"]) == ["natural", "planted"]
-    assert statuses.area.sum() == pytest.approx(20_000, rel=1e-3)
+    assert sorted(forest_map.status) == ["natural", "planted"]
+    assert shapely.area(forest_map.lots).sum() == pytest.approx(20_000, rel=1e-3)
 
 
 def test_kiemkes_own_geopackage_asks_which_of_its_layers_to_read(tmp_path):

@@ -223,6 +223,26 @@ def test_a_forest_parcel_the_map_does_not_split_keeps_its_geometry_as_read():
     assert len(refine_by_forest_map(flat, statuses)[0]) == 1
 
 
+def test_the_forest_status_map_is_overlaid_lot_by_lot():
+    """The map's lots are not merged by status first (a province's forest would
+    be overlaid with every parcel): a parcel across two lots of one status
+    stays whole, as read; one across lots of two statuses splits exactly as
+    with the lots merged by status."""
+    across_one = shapely.box(X0 + 50, Y0 + 10, X0 + 150, Y0 + 90)
+    across_two = shapely.box(X0 + 150, Y0 + 110, X0 + 250, Y0 + 190)
+    parcels, _, _ = _ingest([{"KHLOAIDAT": "RSX", "DOITUONG": "GDC", "geometry": g} for g in (across_one, across_two)],
+                            refine=(("RSX", "RST"),))
+    lots = gpd.GeoDataFrame({"status": ["natural", "natural", "natural", "planted"]}, crs="EPSG:9215", geometry=[
+        shapely.box(X0 + x, Y0 + y, X0 + x + 100, Y0 + y + 100) for x, y in [(0, 0), (100, 0), (100, 100), (200, 100)]])
+    refined, split = refine_by_forest_map(parcels, lots)
+    assert split == 1 and list(refined["landuse"]) == ["RSN", "RSN", "RST"]
+    assert shapely.equals_exact(refined.geometry.iat[0], across_one, tolerance=0)
+    assert list(refined["area_m2"]) == pytest.approx([8000, 4000, 4000])
+    merged, _ = refine_by_forest_map(parcels, lots.dissolve("status").reset_index())
+    assert list(merged["landuse"]) == list(refined["landuse"])
+    assert shapely.equals(merged.geometry.values, refined.geometry.values).all()
+
+
 # --------------------------------------------------------------- corrections
 
 

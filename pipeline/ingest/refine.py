@@ -14,6 +14,7 @@ keeps its code as read (``landuse_raw``) and says how (``refined``);
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -101,10 +102,32 @@ def forest_status(values: pd.Series, forest: Forest) -> pd.Series:
     return pd.Series(map_unique(values, one), index=values.index, dtype=object)
 
 
+@dataclass(frozen=True)
+class ForestMap:
+    """The forest status map's lots in the inventory CRS: each lot's status and
+    polygon (prepared), and a tree of them, so that a parcel is overlaid with
+    the few lots it meets, not with a province's forest at once."""
+
+    status: np.ndarray
+    lots: np.ndarray
+    tree: shapely.STRtree
+
+    @classmethod
+    def of(cls, frame: gpd.GeoDataFrame) -> ForestMap:
+        """From ``status`` and polygons (a lot a row, or a status a row)."""
+        lots = np.asarray(frame.geometry.values, dtype=object)
+        shapely.prepare(lots)
+        return cls(frame["status"].to_numpy(dtype=object), lots, shapely.STRtree(lots))
+
+    @property
+    def empty(self) -> bool:
+        return len(self.lots) == 0
+
+
 @cache
-def load_forest_map(forest: Forest, meridian: float) -> gpd.GeoDataFrame:
-    """The forest status map in the inventory CRS: ``status`` and polygons, one
-    (multi)polygon per status (read like any input: text repaired, CRS checked)."""
+def load_forest_map(forest: Forest, meridian: float) -> ForestMap:
+    """The forest status map in the inventory CRS, a lot with a status a row
+    (read like any input: text repaired, CRS checked; invalid lots repaired)."""
     frame, info = read_source(_status_layer(forest))  # the status read every way below, not repaired here
     if forest.status_field not in frame.columns:
         raise InputFileError(f"{forest.path}: the forest status map has no field {forest.status_field!r}; fields: "
@@ -117,9 +140,7 @@ def load_forest_map(forest: Forest, meridian: float) -> gpd.GeoDataFrame:
     status = forest_status(present[forest.status_field], forest)
     out = gpd.GeoDataFrame({"status": status.to_numpy()}, geometry=[polygonal(shapely.make_valid(g)) for g in geoms],
                            crs=vn.tm3_crs(meridian))
-    out = out[out["status"].notna()]
-    merged = [(s, shapely.union_all(g.geometry.values)) for s, g in out.groupby("status")]
-    return gpd.GeoDataFrame({"status": [s for s, _ in merged]}, geometry=[g for _, g in merged], crs=out.crs)
+    return ForestMap.of(out[out["status"].notna() & ~out.geometry.is_empty])
 
 
 def _status_layer(forest: Forest) -> Source:
@@ -137,14 +158,20 @@ def _clean(geom) -> shapely.Geometry:
     return shapely.union_all(parts[shapely.area(parts) >= NOISE_M2]) if len(parts) else shapely.Polygon()
 
 
-def _pieces(geom, statuses: gpd.GeoDataFrame) -> list[tuple[str | None, object]]:
-    """The parts of a parcel in each status (and outside every status: None);
-    parts below ``MIN_PIECE_M2`` or 1 % of the parcel, or thinner than
-    ``MIN_PIECE_WIDTH_M``, join the largest part. A parcel left whole keeps
-    its geometry as read (an overlay's would add vertices where the map's
-    lines cross the parcel's, and needles where they run along them)."""
+def _pieces(geom, forest: ForestMap) -> list[tuple[str | None, object]]:
+    """The parts of a parcel in each status (and outside every status: None),
+    from the lots it meets; parts below ``MIN_PIECE_M2`` or 1 % of the parcel,
+    or thinner than ``MIN_PIECE_WIDTH_M``, join the largest part. A parcel left
+    whole keeps its geometry as read (an overlay's would add vertices where the
+    map's lines cross the parcel's, and needles where they run along them)."""
+    near = forest.tree.query(geom, predicate="intersects")
+    whole = near[shapely.covers(forest.lots[near], geom)]
+    if len(whole):  # inside one lot (the first of the map where lots overlap): no overlay
+        return [(forest.status[whole.min()], geom)]
     area = geom.area
-    parts = [(s, shapely.intersection(geom, g)) for s, g in zip(statuses["status"], statuses.geometry, strict=True)]
+    status = forest.status[near]
+    inside = shapely.intersection(geom, forest.lots[near])
+    parts = [(s, shapely.union_all(inside[status == s])) for s in sorted(set(status))]
     parts = [(s, _clean(p)) for s, p in parts if not p.is_empty and p.area > NOISE_M2]
     outside = _clean(shapely.difference(geom, shapely.union_all([p for _, p in parts]))) if parts else geom
     if not outside.is_empty and outside.area > 0:
@@ -162,7 +189,8 @@ def _pieces(geom, statuses: gpd.GeoDataFrame) -> list[tuple[str | None, object]]
     return big
 
 
-def refine_by_forest_map(parcels: gpd.GeoDataFrame, statuses: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+def refine_by_forest_map(parcels: gpd.GeoDataFrame,
+                         forest_map: ForestMap | gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
     """Forest-group parcels refined by the forest status map: each takes the
     code of the status under it (:func:`forest_leaves`), split into one parcel
     per status where it straddles; the part under no status keeps its code (the
@@ -176,12 +204,14 @@ def refine_by_forest_map(parcels: gpd.GeoDataFrame, statuses: gpd.GeoDataFrame) 
     by_rule_or_as_read = (refined.notna() & refined.ne(CORRECTED)) | (
         refined.isna() & raw.isin(finest) & parcels["landuse"].eq(raw))
     forest = (raw.isin(leaves) & by_rule_or_as_read & parcels["uses"].isna()).to_numpy()
-    if not forest.any() or statuses.empty:
+    if not isinstance(forest_map, ForestMap):  # status and polygons, as a test or a notebook gives them
+        forest_map = ForestMap.of(forest_map)
+    if not forest.any() or forest_map.empty:
         return parcels, 0
     rows, split = [], 0
     for i in np.flatnonzero(forest):
         row, group = parcels.iloc[i], raw.iat[i]
-        pieces = _pieces(row.geometry, statuses)
+        pieces = _pieces(row.geometry, forest_map)
         split += len(pieces) > 1
         for status, geom in pieces:
             piece = row.copy()
