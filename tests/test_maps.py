@@ -16,7 +16,7 @@ from PIL import Image
 from pipeline.drawing import PT_PER_MM, compound_path, dissolved_outline_path, outline_path
 from pipeline.maps.generalise import ROUNDS, _shared, generalise, minimum_mapped_m2, simplified
 from pipeline.maps.labels import Room, box_polygon, label_coverage, place_labels
-from pipeline.maps.layout import ROLL_MM, choose_paper, format_scale, plotter_layout, regulation_scale
+from pipeline.maps.layout import ROLL_MM, choose_paper, format_scale, plotter_layout, regulation_scale, scale_area_ha
 from pipeline.reference import landuse_colors, landuse_tree
 from pipeline.report import vn_number
 from pipeline.workdir import WorkDir
@@ -52,6 +52,26 @@ def test_a_unit_too_big_for_the_roll_takes_the_next_smaller_scale():
     assert note.startswith("tỷ lệ 1:10.000 thay cho 1:5.000")
     small, none = plotter_layout((0, 0, 3000, 2000), "xa", 600)
     assert small.scale == 5000 and none == ""
+
+
+def test_a_unit_inventoried_in_part_takes_the_scale_of_the_area_inside_its_boundary():
+    """A commune of 2025 of whose old communes only one was run: 56 ha of
+    inventory inside 11 752 ha of boundary. Its sheet draws the whole boundary,
+    so the scale follows that area (1:10.000, on the roll at 1:25.000), not
+    the 56 ha (1:1.000, a sheet metres long); a unit inventoried whole keeps
+    the inventory's figure, and the note tells the officer which."""
+    assert scale_area_ha(55.86, 11_752.0) == (11_752.0, "tỷ lệ theo diện tích trong ranh giới đơn vị (11.752,00 ha): "
+                                                        "số liệu kiểm kê chỉ phủ 55,86 ha")
+    assert scale_area_ha(1259.01, 1259.0) == (1259.01, "") and scale_area_ha(2990.0, 3010.0) == (2990.0, "")
+    assert scale_area_ha(120.0, 0.0) == (120.0, "")  # no boundary: the inventory's
+
+
+def test_the_sample_s_communes_of_2025_are_drawn_at_the_scale_of_their_boundary(sample_run):
+    for code in ("90001", "90003"):  # a few ha of the sample inside each
+        sheet = json.loads((sample_run / "units_2025" / "maps" / f"xa_{code}.json").read_text(encoding="utf-8"))
+        assert sheet["natural_ha"] < 100 and sheet["scale"] in (10_000, 25_000), code
+        assert max(sheet["page_mm"]) <= 1500 and min(sheet["page_mm"]) <= ROLL_MM, code
+        assert sheet["note"].startswith("tỷ lệ theo diện tích trong ranh giới đơn vị"), code
 
 
 def _page(sheet_run, name):

@@ -15,6 +15,8 @@ from importlib import resources
 
 import pandas as pd
 
+from ..report import vn_number
+
 #: The scale series of Vietnamese maps (for the one-step exception).
 SCALE_SERIES = (1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000)
 #: ISO A paper, portrait (width, height) in mm, smallest first.
@@ -28,6 +30,10 @@ GAP = 6.0  # between map block and side panel
 ORIENTATION_VI = {"landscape": "khổ ngang", "portrait": "khổ dọc"}
 ROLL_MM = 1118.0  # a 44-inch plotter roll: no page may be wider than this on its short side
 MAX_STEPS = 2  # smaller scales tried (Art. 18(4) exception) before a unit is too big for the roll
+#: The inventory's natural area is its unit's when it covers at least this share of the area inside
+#: the unit's boundary; below, the unit was inventoried in part (a commune of 2025 of whose old
+#: communes only some were run) and the area inside its boundary, which the sheet draws, sets the scale.
+COVERED_SHARE = 0.9
 
 
 @cache
@@ -139,6 +145,16 @@ def sheet_layout(bounds: tuple[float, float, float, float], scale: int, pad: flo
         title_box=Box(MARGIN, page_h - MARGIN - TITLE_BAND, page_w - 2 * MARGIN, TITLE_BAND),
         bottom_box=Box(fx, MARGIN, frame_w, BOTTOM_BAND - 2),
     )
+
+
+def scale_area_ha(natural_area_ha: float, boundary_ha: float) -> tuple[float, str]:
+    """The natural area the Art. 18(4) scale follows: the inventory's, or the
+    area inside the unit's boundary (``boundary_ha``, 0 when none) where the
+    inventory covers less than ``COVERED_SHARE`` of it; with a note saying so."""
+    if natural_area_ha >= COVERED_SHARE * boundary_ha:
+        return natural_area_ha, ""
+    return boundary_ha, (f"tỷ lệ theo diện tích trong ranh giới đơn vị ({vn_number(boundary_ha)} ha): "
+                         f"số liệu kiểm kê chỉ phủ {vn_number(natural_area_ha)} ha")
 
 
 def fits_roll(layout: SheetLayout) -> bool:

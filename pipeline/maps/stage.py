@@ -43,7 +43,7 @@ from .change import change_sheet_content
 from .content import drawing_khoanh, sheet_content
 from .generalise import generalised_note
 from .kept import forget_other_versions, generalised, kept_boundary_lines, kept_union
-from .layout import format_scale, plotter_layout
+from .layout import format_scale, plotter_layout, scale_area_ha
 from .panel import panel_height
 from .render import render_sheet
 
@@ -152,8 +152,10 @@ def draw_sheet(work: WorkDir, manifest: RunManifest, unit: Unit, kind: str, file
     bounds_m = union_bounds([*(geoparquet_bounds(f) for f in files),
                              *([shapely.total_bounds(in_unit.geometry.values)] if len(in_unit) else [])]) \
         or (float("nan"),) * 4  # only khoanh files recording no extent (kiemke writes none such)
-    layout, note = plotter_layout(bounds_m, unit.level, natural_ha, scale_step,
+    scale_ha, covered = scale_area_ha(natural_ha, float(shapely.area(in_unit.geometry.values).sum()) / 1e4)
+    layout, note = plotter_layout(bounds_m, unit.level, scale_ha, scale_step,
                                   panel_height=lambda w: panel_height(content, w))
+    note = "; ".join(filter(None, [covered, note]))
     merged = 0
     if small_scale:
         content = replace(content, lines=kept_boundary_lines(work, stem.name, content.boundaries))
