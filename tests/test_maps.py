@@ -16,7 +16,15 @@ from PIL import Image
 from pipeline.drawing import PT_PER_MM, compound_path, dissolved_outline_path, outline_path
 from pipeline.maps.generalise import ROUNDS, _shared, generalise, minimum_mapped_m2, simplified
 from pipeline.maps.labels import Room, box_polygon, label_coverage, place_labels
-from pipeline.maps.layout import ROLL_MM, choose_paper, format_scale, plotter_layout, regulation_scale, scale_area_ha
+from pipeline.maps.layout import (
+    ROLL_MM,
+    choose_paper,
+    format_scale,
+    plotter_layout,
+    regulation_scale,
+    scale_area_ha,
+    sheet_layout,
+)
 from pipeline.reference import landuse_colors, landuse_tree
 from pipeline.report import vn_number
 from pipeline.workdir import WorkDir
@@ -42,6 +50,20 @@ def test_one_step_exception_and_paper():
     assert choose_paper(2500, 2000, 5000)[0] == "A1 khổ ngang"
     assert choose_paper(800, 500, 5000, panel_height=lambda w: 400)[0] == "A2 khổ dọc"  # a long legend
     assert format_scale(25000) == "1:25.000"
+
+
+def test_the_frame_fills_the_paper_around_the_unit():
+    """1 060 × 424 m of unit (padded) is 212 × 85 mm at 1:5.000, on an A3: the
+    frame fills the room beside the panel, from the scale bar to the title,
+    and shows the land around the unit, which stays in its middle."""
+    layout = sheet_layout((0, 0, 1000, 400), 5000)
+    assert layout.paper == "A3 khổ ngang"
+    assert layout.frame.x + layout.frame.w + 6 == pytest.approx(layout.panel.x)  # the gap before the panel
+    assert layout.frame.y + layout.frame.h == pytest.approx(layout.title_box.y)  # the title just above
+    assert layout.map_box.w == pytest.approx(274 - 18) and layout.map_box.h == pytest.approx(233 - 18)
+    x0, y0, x1, y1 = layout.extent
+    assert (x0 + x1) / 2 == pytest.approx(500) and (y0 + y1) / 2 == pytest.approx(200)
+    assert (x1 - x0) * 1000 / 5000 == pytest.approx(layout.map_box.w)  # true scale
 
 
 def test_a_unit_too_big_for_the_roll_takes_the_next_smaller_scale():
@@ -103,9 +125,11 @@ def test_pdf_is_at_the_declared_scale(sheet_run, name, sample_dir):
     if level == "xa":
         bounds = bounds[bounds["gso_commune_code"] == code]
     x0, _, x1, _ = bounds.total_bounds
-    ground_m = (x1 - x0) * 1.06  # the sheet pads the extent by 3 % each side
-    assert width_mm * scale / 1000 == pytest.approx(ground_m, rel=0.005)
     meta = json.loads((sheet_run / "maps" / f"{name}.json").read_text())
+    e0, _, e1, _ = meta["extent_m"]  # the ground the frame shows: the unit, padded by 3 % each side, and around
+    assert width_mm * scale / 1000 == pytest.approx(e1 - e0, rel=0.005)
+    assert e0 <= x0 - 0.03 * (x1 - x0) + 1 and x1 + 0.03 * (x1 - x0) - 1 <= e1
+    assert e1 - e0 <= (x1 - x0) * 1.06 + max(meta["page_mm"]) / 2 * scale / 1000  # no wider than its paper needs
     wanted = regulation_scale(level, meta["natural_ha"])
     assert scale == meta["scale"] and (scale == wanted) == ("thay cho" not in meta["note"])  # a step is always said
     page_w = page.rect.width / PT_PER_MM

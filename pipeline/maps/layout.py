@@ -122,28 +122,28 @@ def choose_paper(extent_w: float, extent_h: float, scale: int,
 
 def sheet_layout(bounds: tuple[float, float, float, float], scale: int, pad: float = 0.03,
                  panel_height: PanelHeight = lambda w: 0.0) -> SheetLayout:
-    """Place a map of ``bounds`` (metres) at ``scale`` on the smallest sheet that holds it."""
+    """Place a map of ``bounds`` (metres) at ``scale`` on the smallest sheet that
+    holds it. The frame fills the room left of the panel and between the title
+    and the scale bar: the unit in its middle, the land around it to the frame
+    (on a paper larger than the unit needs, not a small map adrift in white)."""
     x0, y0, x1, y1 = bounds
     dx, dy = (x1 - x0) * pad, (y1 - y0) * pad
-    extent = (x0 - dx, y0 - dy, x1 + dx, y1 + dy)
-    ew, eh = extent[2] - extent[0], extent[3] - extent[1]
-    paper, page_w, page_h = choose_paper(ew, eh, scale, panel_height)
+    paper, page_w, page_h = choose_paper(x1 - x0 + 2 * dx, y1 - y0 + 2 * dy, scale, panel_height)
     panel_w = panel_width(page_w)
-    map_w, map_h = ew * 1000 / scale, eh * 1000 / scale
-    # centre the map block in the room left of the panel and between the bands
     room_w = page_w - 2 * MARGIN - GAP - panel_w
     room_h = page_h - 2 * MARGIN - TITLE_BAND - BOTTOM_BAND
-    frame_w, frame_h = map_w + 2 * GRID_LABEL, map_h + 2 * GRID_LABEL
-    fx = MARGIN + (room_w - frame_w) / 2
-    fy = MARGIN + BOTTOM_BAND + (room_h - frame_h) / 2
-    frame = Box(fx, fy, frame_w, frame_h)
+    map_w, map_h = room_w - 2 * GRID_LABEL, room_h - 2 * GRID_LABEL
+    half_w, half_h = map_w * scale / 2000, map_h * scale / 2000
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    frame = Box(MARGIN, MARGIN + BOTTOM_BAND, room_w, room_h)
     return SheetLayout(
-        scale=scale, paper=paper, page_w=page_w, page_h=page_h, extent=extent,
-        map_box=Box(fx + GRID_LABEL, fy + GRID_LABEL, map_w, map_h),
+        scale=scale, paper=paper, page_w=page_w, page_h=page_h,
+        extent=(cx - half_w, cy - half_h, cx + half_w, cy + half_h),
+        map_box=Box(frame.x + GRID_LABEL, frame.y + GRID_LABEL, map_w, map_h),
         frame=frame,
         panel=Box(page_w - MARGIN - panel_w, MARGIN, panel_w, page_h - 2 * MARGIN - TITLE_BAND),
         title_box=Box(MARGIN, page_h - MARGIN - TITLE_BAND, page_w - 2 * MARGIN, TITLE_BAND),
-        bottom_box=Box(fx, MARGIN, frame_w, BOTTOM_BAND - 2),
+        bottom_box=Box(frame.x, MARGIN, room_w, BOTTOM_BAND - 2),
     )
 
 
