@@ -14,6 +14,7 @@ import shapely
 from PIL import Image
 
 from pipeline.drawing import PT_PER_MM, compound_path, dissolved_outline_path, outline_path
+from pipeline.maps.content import _lines_around
 from pipeline.maps.generalise import ROUNDS, _shared, generalise, minimum_mapped_m2, simplified
 from pipeline.maps.labels import Room, box_polygon, label_coverage, place_labels
 from pipeline.maps.layout import (
@@ -25,6 +26,7 @@ from pipeline.maps.layout import (
     scale_area_ha,
     sheet_layout,
 )
+from pipeline.maps.linework import boundary_lines
 from pipeline.reference import landuse_colors, landuse_tree
 from pipeline.report import vn_number
 from pipeline.workdir import WorkDir
@@ -64,6 +66,22 @@ def test_the_frame_fills_the_paper_around_the_unit():
     x0, y0, x1, y1 = layout.extent
     assert (x0 + x1) / 2 == pytest.approx(500) and (y0 + y1) / 2 == pytest.approx(200)
     assert (x1 - x0) * 1000 / 5000 == pytest.approx(layout.map_box.w)  # true scale
+
+
+def test_the_lines_between_the_communes_around_come_from_a_clean_boundary_file_only():
+    """A commune sheet draws the lines of the communes around it where the
+    boundary file gives them as one clean coverage (each line once: 1 100 m
+    here); where its polygons were digitised apart (a neighbour 3 m off, or
+    overlapping), none, not two lines a few metres apart."""
+    commune, east = shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)
+    north = shapely.Polygon([(0, 100), (100, 100), (200, 100), (200, 200), (0, 200)])
+    near = gpd.GeoDataFrame({"name": ["Xã Đông", "Xã Bắc"], "code": ["2", "3"]}, geometry=[east, north])
+    around = _lines_around(np.array([commune]), near)
+    assert len(around) == 2
+    assert shapely.length(boundary_lines({"xa": np.r_[[commune], around]})["xa"]) == pytest.approx(1100)
+    for moved in (shapely.affinity.translate(east, 3), shapely.affinity.translate(east, -3)):
+        apart = near.set_geometry([moved, north])
+        assert len(_lines_around(np.array([commune]), apart)) == 0
 
 
 def test_a_unit_too_big_for_the_roll_takes_the_next_smaller_scale():
