@@ -26,7 +26,7 @@ from pipeline.ingest.core import Rules
 from pipeline.ingest.corrections import CorrectionError
 from pipeline.ingest.names import codes_of_names
 from pipeline.ingest.owners import infer_one, rule_text
-from pipeline.ingest.refine import refine_by_forest_map
+from pipeline.ingest.refine import ForestMap, refine_by_forest_map
 from pipeline.ingest.values import parse_number
 from pipeline.reference import province
 from tests.helpers import X0, Y0, source_frame, square
@@ -170,7 +170,7 @@ def test_the_forest_status_map_refines_and_splits():
     statuses = gpd.GeoDataFrame({"status": ["natural", "planted"]}, crs="EPSG:9215", geometry=[
         shapely.box(X0 - 50, Y0 - 50, X0 + 60, Y0 + 150),  # the west 60 m of parcel 1
         shapely.box(X0 + 60, Y0 - 50, X0 + 200, Y0 + 150).union(shapely.box(X0 + 600, Y0, X0 + 600.5, Y0 + 100))])
-    refined, split = refine_by_forest_map(parcels, statuses)
+    refined, split = refine_by_forest_map(parcels, ForestMap.of(statuses))
     assert split == 1 and len(refined) == 4
     first = refined[refined["source_fid"] == 0].set_index("landuse")
     assert first.loc["RSN", "area_m2"] == pytest.approx(6000) and first.loc["RST", "area_m2"] == pytest.approx(4000)
@@ -193,7 +193,7 @@ def test_the_forest_status_map_leaves_the_officers_correction_alone():
                                                       "landuse": ["RSN"], "owner_type": [""]}))
     assert list(parcels["refined"]) == ["sửa theo cán bộ", "RSX → RST (mặc định)"]
     statuses = gpd.GeoDataFrame({"status": ["planted"]}, crs="EPSG:9215", geometry=[square(-50, -50, 300)])
-    refined, split = refine_by_forest_map(parcels, statuses)
+    refined, split = refine_by_forest_map(parcels, ForestMap.of(statuses))
     assert split == 0 and list(refined["landuse"]) == ["RSN", "RST"]
     assert list(refined["refined"]) == ["sửa theo cán bộ", "RSX → RST (theo bản đồ hiện trạng rừng)"]
 
@@ -213,14 +213,14 @@ def test_a_forest_parcel_the_map_does_not_split_keeps_its_geometry_as_read():
     corner = shapely.box(X0 + 295, Y0 - 5, X0 + 305, Y0 + 5)  # 0.2 % of the second parcel
     statuses = gpd.GeoDataFrame({"status": ["natural", "planted"]}, crs="EPSG:9215", geometry=[
         shapely.union(traced, straddling.buffer(1).difference(corner)), corner])
-    refined, split = refine_by_forest_map(parcels, statuses)
+    refined, split = refine_by_forest_map(parcels, ForestMap.of(statuses))
     assert split == 0 and list(refined["landuse"]) == ["RSN", "RSN"]
     for k, (out, read) in enumerate(zip(refined.geometry, [inside, straddling], strict=True)):
         assert shapely.equals_exact(out, read, tolerance=0), k
     assert list(refined["area_m2"]) == [inside.area, straddling.area]
     # a parcel of no area (its own checks quarantine it elsewhere) is not lost here
     flat = parcels.iloc[:1].set_geometry([shapely.Polygon([(X0, Y0), (X0 + 50, Y0), (X0 + 100, Y0)])])
-    assert len(refine_by_forest_map(flat, statuses)[0]) == 1
+    assert len(refine_by_forest_map(flat, ForestMap.of(statuses))[0]) == 1
 
 
 def test_the_forest_status_map_is_overlaid_lot_by_lot():
@@ -234,11 +234,11 @@ def test_the_forest_status_map_is_overlaid_lot_by_lot():
                             refine=(("RSX", "RST"),))
     lots = gpd.GeoDataFrame({"status": ["natural", "natural", "natural", "planted"]}, crs="EPSG:9215", geometry=[
         shapely.box(X0 + x, Y0 + y, X0 + x + 100, Y0 + y + 100) for x, y in [(0, 0), (100, 0), (100, 100), (200, 100)]])
-    refined, split = refine_by_forest_map(parcels, lots)
+    refined, split = refine_by_forest_map(parcels, ForestMap.of(lots))
     assert split == 1 and list(refined["landuse"]) == ["RSN", "RSN", "RST"]
     assert shapely.equals_exact(refined.geometry.iat[0], across_one, tolerance=0)
     assert list(refined["area_m2"]) == pytest.approx([8000, 4000, 4000])
-    merged, _ = refine_by_forest_map(parcels, lots.dissolve("status").reset_index())
+    merged, _ = refine_by_forest_map(parcels, ForestMap.of(lots.dissolve("status").reset_index()))
     assert list(merged["landuse"]) == list(refined["landuse"])
     assert shapely.equals(merged.geometry.values, refined.geometry.values).all()
 

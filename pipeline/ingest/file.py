@@ -108,8 +108,8 @@ def ingest_file(source: Source | Path, settings: Settings, *, corrections: pd.Da
                                               source_crs=source_crs,
                                               settings=settings, rules=rules)
     if settings.forest is not None and rules.refine and len(parcels):
-        statuses = load_forest_map(settings.forest, settings.province.central_meridian_deg)
-        parcels, split = refine_by_forest_map(parcels, statuses)
+        forest_map = load_forest_map(settings.forest, settings.province.central_meridian_deg)
+        parcels, split = refine_by_forest_map(parcels, forest_map)
         if split:
             found.repairs["parcels split by the forest status map"] = split
     found.inferred = inference_counts(parcels)

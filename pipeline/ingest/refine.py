@@ -189,8 +189,7 @@ def _pieces(geom, forest: ForestMap) -> list[tuple[str | None, object]]:
     return big
 
 
-def refine_by_forest_map(parcels: gpd.GeoDataFrame,
-                         forest_map: ForestMap | gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, int]:
+def refine_by_forest_map(parcels: gpd.GeoDataFrame, forest_map: ForestMap) -> tuple[gpd.GeoDataFrame, int]:
     """Forest-group parcels refined by the forest status map: each takes the
     code of the status under it (:func:`forest_leaves`), split into one parcel
     per status where it straddles; the part under no status keeps its code (the
@@ -204,8 +203,6 @@ def refine_by_forest_map(parcels: gpd.GeoDataFrame,
     by_rule_or_as_read = (refined.notna() & refined.ne(CORRECTED)) | (
         refined.isna() & raw.isin(finest) & parcels["landuse"].eq(raw))
     forest = (raw.isin(leaves) & by_rule_or_as_read & parcels["uses"].isna()).to_numpy()
-    if not isinstance(forest_map, ForestMap):  # status and polygons, as a test or a notebook gives them
-        forest_map = ForestMap.of(forest_map)
     if not forest.any() or forest_map.empty:
         return parcels, 0
     rows, split = [], 0
