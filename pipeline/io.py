@@ -121,16 +121,20 @@ def write_csv_if_changed(path: Path, frame: pd.DataFrame) -> Path:
     return write_text_if_changed(path, "\ufeff" + frame.to_csv(index=False, lineterminator="\n"))
 
 
-def write_geoparquet(path: Path, frame: gpd.GeoDataFrame) -> Path:
+def write_geoparquet(path: Path, frame: gpd.GeoDataFrame, scratch: bool = False) -> Path:
+    """A frame as a zstd GeoParquet file; ``scratch``: a file read back once
+    soon (LZ4, no dictionaries or statistics: written and read in about half the
+    time, 1.3 times larger)."""
     with atomic_path(path) as tmp:
         if len(frame):
-            frame.to_parquet(tmp, **_GEOPARQUET)
+            frame.to_parquet(tmp, **(_SCRATCH_PARQUET if scratch else _GEOPARQUET))
         else:
             tmp.write_bytes(_empty_geoparquet(frame))
     return path
 
 
 _GEOPARQUET: dict[str, Any] = {"index": False, "compression": "zstd", "write_covering_bbox": False}
+_SCRATCH_PARQUET = {**_GEOPARQUET, "compression": "lz4", "use_dictionary": False, "write_statistics": False}
 _EMPTY_FILES: dict[tuple, bytes] = {}
 
 

@@ -204,6 +204,34 @@ def test_one_changed_commune_is_cut_again_and_only_the_units_it_feeds_are_put_to
         set(pd.read_parquet(units / "khoanh" / "90007.parquet")["landuse"])
 
 
+def test_a_regroup_from_scratch_leaves_nothing_of_the_cut_before(sample_run, tmp_path):
+    """When every old commune changed, the regroup starts afresh: the parts of
+    the cut before (set aside and removed while the communes are cut again)
+    are gone, none is left in a folder beside, and the result is the same."""
+    import shutil
+
+    from pipeline.regroup import regroup_all
+    from pipeline.workdir import WorkDir
+
+    work = tmp_path / "work"
+    shutil.copytree(sample_run, work, ignore=shutil.ignore_patterns("maps", "forms", "qa", "*.gpkg", "*.tif", "*.qgz"))
+    units = work / "units_2025"
+    before = {p.name: pd.read_parquet(p) for p in (units / "khoanh").glob("*.parquet")}
+    stray = units / "parts" / "khoanh" / "99999" / "06253.parquet"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"a part of a unit the last cut made")
+    for path in (work / "khoanh").glob("*.parquet"):
+        path.touch()
+    regroup_all(WorkDir(work))
+    assert not stray.exists() and not stray.parent.exists()
+    assert [p.name for p in units.iterdir() if p.name.startswith(".")] == []
+    assert sorted(p.stem for p in (units / "parts" / "cut").glob("*.json")) == \
+        sorted(p.stem for p in (work / "khoanh").glob("*.parquet"))
+    assert sorted(before) == sorted(p.name for p in (units / "khoanh").glob("*.parquet"))
+    for name, frame in before.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(units / "khoanh" / name), frame)
+
+
 def test_the_units_khoanh_layer_is_replaced_only_once_written_whole(tmp_path, monkeypatch):
     """The khoanh on the new units (``khoanh_dat_2025.gpkg``) is written beside
     and takes its name once whole: a run stopped while writing it (Ctrl+C, power)

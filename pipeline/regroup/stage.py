@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyogrio
@@ -166,16 +170,23 @@ def _units_and_index(spec: NewUnits, meridian: float, mtime_ns: int, size: int) 
 def regroup_commune(workdir: str, code: str, spec: NewUnits, meridian: float, parts: str) -> tuple[pd.DataFrame,
                                                                                                  list[str]]:
     """Task: one old commune's khoanh and parcels cut by the new units, written
-    per new unit to ``parts/{khoanh,parcels}/<new code>/<code>.parquet``;
-    returns its slivers and the new units it feeds. Runs on a worker."""
+    per new unit to ``parts/{khoanh,parcels}/<new code>/<code>.parquet``, and
+    its record (:class:`_Cuts`); returns its slivers and the new units it feeds.
+    Runs on a worker."""
     work, (units, index) = WorkDir(Path(workdir)), _units_of(spec, meridian)
     khoanh = gpd.read_parquet(work.khoanh(code))
     pieces, slivers = regroup(khoanh, units, index=index)
     parcels = regroup_parcels(gpd.read_parquet(work.parcels(code)), khoanh, pieces, units, index)
     for layer, frame in (("khoanh", pieces), ("parcels", parcels)):
-        for unit, rows in frame.groupby("commune_code", sort=False):  # sorted by unit: each a slice
-            write_geoparquet(Path(parts) / layer / unit / f"{code}.parquet", rows)
-    return slivers, sorted(set(pieces["commune_code"].unique()) | set(parcels["commune_code"].unique()))
+        units_of_rows = frame["commune_code"].to_numpy()  # sorted by unit: each unit's rows a slice (no copy)
+        ends = [*(np.flatnonzero(units_of_rows[1:] != units_of_rows[:-1]) + 1).tolist(), len(frame)]
+        for start, end in zip([0, *ends[:-1]], ends, strict=True):
+            if end > start:
+                write_geoparquet(Path(parts) / layer / units_of_rows[start] / f"{code}.parquet",
+                                 frame.iloc[start:end], scratch=True)
+    feeds = sorted(set(pieces["commune_code"].unique()) | set(parcels["commune_code"].unique()))
+    _Cuts(Path(parts)).record(code, slivers, feeds)  # last: a commune recorded is cut whole
+    return slivers, feeds
 
 
 def assemble_unit(parts: str, target_root: str, unit_code: str, unit_name: str, olds: list[str]) -> None:
@@ -264,42 +275,82 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
             up_to_date(outputs, [*work.khoanh_files(), *work.parcel_files(), commune_set(work), work.commune_overlaps,
                                  *common]):
         return target
-    units, _ = _units_of(spec, manifest.meridian)
     olds = [p.stem for p in work.khoanh_files()]
     parts = target.root / "parts"
     cuts = _Cuts(parts)
     stale = [old for old in olds if not cuts.current(old, [work.khoanh(old), work.parcels(old), *common])]
     gone = [old for old in cuts.known() if old not in olds]
-    if len(stale) == len(olds):  # the units or the run changed: start afresh
-        shutil.rmtree(parts, ignore_errors=True)
-        for folder in (target.khoanh_dir, target.parcels_dir):
-            for leftover in folder.glob("*.parquet"):
-                leftover.unlink()
-    affected = {unit for old in [*stale, *gone] for unit in cuts.feeds(old)}
-    for old in [*stale, *gone]:
-        cuts.forget(old, parts)
-    with executor(scheduler) as pmap:
+    with executor(scheduler) as pmap, ThreadPoolExecutor(2, thread_name_prefix="kiemke-regroup") as beside:
+        loaded = beside.submit(_units_of, spec, manifest.meridian)  # here while the workers cut
+        if len(stale) == len(olds):  # the units or the run changed: start afresh
+            if (aside := _set_aside(parts)) is not None:
+                beside.submit(shutil.rmtree, aside, ignore_errors=True)
+            for folder in (target.khoanh_dir, target.parcels_dir):
+                for leftover in folder.glob("*.parquet"):
+                    leftover.unlink()
+        affected = {unit for old in [*stale, *gone] for unit in cuts.feeds(old)}
+        for old in [*stale, *gone]:
+            cuts.forget(old, parts)
         done = pmap(regroup_commune, [(str(work.root), code, spec, manifest.meridian, str(parts)) for code in stale],
                     "regroup")
-        for old, (slivers, fed) in zip(stale, done, strict=True):
-            cuts.record(old, slivers, fed)
-        fed_by = {old: set(cuts.feeds(old)) for old in olds}
+        units, _ = loaded.result()
+        fed_by = {old: set(fed if old in stale else cuts.feeds(old))
+                  for old, fed in zip(olds, _results_by_old(olds, stale, done, 1), strict=True)}
         affected |= {u for old in olds for u in fed_by[old]
                      if old in stale or u in missing or not (target.khoanh(u).exists() or target.parcels(u).exists())}
         feeds = {u: [old for old in olds if u in fed_by[old]] for u in sorted(affected)}
         names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
         pmap(assemble_unit, [(str(parts), str(target.root), u, names.get(u, ""), feeds[u]) for u in feeds], "")
+        layer = beside.submit(pmap, write_khoanh_layer, [(target.root / f"khoanh_dat_{spec.label}.gpkg",
+                                                          sorted((parts / "layer").glob("*.arrow")), units.crs)])
+        slivers = pd.concat([s if old in stale else cuts.slivers(old)
+                             for old, s in zip(olds, _results_by_old(olds, stale, done, 0), strict=True)],
+                            ignore_index=True)
+        khoanh, pieces = _crosswalk_and_report(work, target, spec, units, slivers, boundary_record)
+        layer.result()  # beside the crosswalk and report, on a worker
     assembled = [*target.khoanh_files(), *target.parcels_dir.glob("*.parquet")]
     record_communes(target, [p.stem for p in assembled])
     write_json(_assembled(target), sorted(p.relative_to(target.root).as_posix() for p in assembled))
-    write_khoanh_layer(target.root / f"khoanh_dat_{spec.label}.gpkg", sorted((parts / "layer").glob("*.arrow")),
-                       units.crs)
-    slivers = pd.concat([cuts.slivers(old) for old in olds], ignore_index=True)
+    derived = replace(manifest, boundaries=Boundaries(path=boundary_file, context=boundary_file),
+                      natural_area_ha={}, communes=(), previous=None, units=(), levels=spec.levels)
+    target.write_manifest(derived)  # its time dates every sheet of the units
+    log.info("regroup %s: %d of %d old communes cut again, %d units put together; %d khoanh → %d pieces in %d units "
+             "(%d slivers, %.2f m²) → %s", spec.label, len(stale), len(olds), len(feeds), khoanh, len(pieces),
+             pieces["commune_code"].nunique(), len(slivers), slivers["area_m2"].sum(), target.root)
+    return target
+
+
+def _set_aside(folder: Path) -> Path | None:
+    """The folder renamed out of the way (a hidden temporary beside it, which
+    a killed run's next run removes), to be removed while the work goes on;
+    None when there is none."""
+    if not folder.exists():
+        return None
+    aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    os.replace(folder, aside)
+    return aside
+
+
+def _results_by_old(olds: list[str], stale: list[str], done: list[tuple], k: int) -> list:
+    """Item ``k`` of each old commune's cut result (None for one not cut in this run)."""
+    by_old = dict(zip(stale, done, strict=True))
+    return [by_old[old][k] if old in by_old else None for old in olds]
+
+
+def _crosswalk_and_report(work: WorkDir, target: WorkDir, spec: NewUnits, units: gpd.GeoDataFrame,
+                          slivers: pd.DataFrame, boundary_record: Path) -> tuple[int, pd.DataFrame]:
+    """The new units' boundary file, the crosswalk (CSV, workbook) and
+    ``reports/regroup.md``; the number of khoanh regrouped and their pieces."""
+    manifest = work.read_manifest()
+    common = [given(work, f"units_{spec.label}", [spec.path, spec.codes]), work.manifest]
+    boundary_file = target.root / f"ranh_gioi_xa_{spec.label}.geojson"
+    crosswalk_files = [target.stats_dir / f"crosswalk_{spec.label}{ext}" for ext in (".csv", ".xlsx")]
     khoanh = read_columns(work.khoanh_files(), ["landuse", "area_m2"])
     pieces = read_columns(target.khoanh_files(), ["old_commune_code", "commune_code", "landuse", "area_m2"])
     if not up_to_date([boundary_file], common):  # its time, too, dates every sheet of the units
         with recording(boundary_record, [boundary_file]):  # one edited by hand was set aside above
             _write_boundaries(boundary_file, units)
+    names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
     table = crosswalk(pieces, manifest.commune_names(), names)
     with rewriting(digests_record(target, target.stats_dir), crosswalk_files) as kept:
         tell_kept(kept, "statistics table")  # an officer's notes in the workbook: kept beside
@@ -310,13 +361,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     held_twice = read_columns([work.commune_overlaps], ["area_m2"]) if work.commune_overlaps.exists() else None
     write_text(target.report("regroup.md"),
                regroup_report(khoanh, pieces, slivers, table, spec, provisional, unit_m2, held_twice))
-    derived = replace(manifest, boundaries=Boundaries(path=boundary_file, context=boundary_file),
-                      natural_area_ha={}, communes=(), previous=None, units=(), levels=spec.levels)
-    target.write_manifest(derived)  # its time dates every sheet of the units
-    log.info("regroup %s: %d of %d old communes cut again, %d units put together; %d khoanh → %d pieces in %d units "
-             "(%d slivers, %.2f m²) → %s", spec.label, len(stale), len(olds), len(feeds), len(khoanh), len(pieces),
-             pieces["commune_code"].nunique(), len(slivers), slivers["area_m2"].sum(), target.root)
-    return target
+    return len(khoanh), pieces
 
 
 @in_run_regime
