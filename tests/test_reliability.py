@@ -654,11 +654,20 @@ def _still_scanned() -> bool:
     return any(thing is _LEFT_ALIVE[-1] for thing in gc.get_objects())
 
 
+def _sampled() -> bool:
+    """Task: whether dask's profiler samples this worker's tasks."""
+    from distributed import get_worker
+
+    return "profile" in get_worker().periodic_callbacks
+
+
 def test_a_local_worker_freezes_what_every_task_leaves_and_keeps_glibcs_malloc_thresholds():
     """A local worker, which ends with the run, freezes what each task leaves
     alive, also after a task that imported nothing: every full collection
     would scan it again. Its malloc keeps glibc's own thresholds (dask's 64 KiB
-    trim threshold maps and faults in every array above 128 KiB anew)."""
+    trim threshold maps and faults in every array above 128 KiB anew), and
+    dask's profiler does not sample its tasks (3-6 % of the sheets' CPU, for
+    a dashboard the run does not serve)."""
     from pipeline.parallel import call, executor
 
     with executor(None, workers=1, local_from=1) as cluster:
@@ -666,6 +675,7 @@ def test_a_local_worker_freezes_what_every_task_leaves_and_keeps_glibcs_malloc_t
         assert cluster(_leave_alive, [(2,)]) == [2]  # imported nothing
         assert cluster(_still_scanned, [()]) == [False]
         assert cluster(call, [(os.environ.get, "MALLOC_TRIM_THRESHOLD_")]) == [None]
+        assert cluster(_sampled, [()]) == [False]
 
 
 SHUTDOWN_RACE = '''
