@@ -7,6 +7,7 @@ m² of every khoanh lands in exactly one new unit (pure: no I/O)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -96,7 +97,8 @@ class UnitIndex:
         return cls(geoms, shapely.STRtree(geoms), shapely.STRtree(boxes))
 
 
-def _meeting(geoms: np.ndarray, index: UnitIndex, test) -> tuple[np.ndarray, np.ndarray]:
+def _meeting(geoms: np.ndarray, index: UnitIndex,
+             test: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The pairs (geometry, unit) whose boxes meet and for which ``test(unit,
     geometry)`` holds, as ``STRtree.query`` returns them. The test is made by
     the units' prepared outlines: a query's predicate prepares the small side

@@ -264,10 +264,9 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     last run), then each new unit they feed put together on one."""
     manifest = work.read_manifest()
     target = WorkDir(work.root / f"units_{spec.label}")
-    common = [given(work, f"units_{spec.label}", [spec.path, spec.codes]), work.manifest]
-    boundary_file = target.root / f"ranh_gioi_xa_{spec.label}.geojson"
-    crosswalk_files = [target.stats_dir / f"crosswalk_{spec.label}{ext}" for ext in (".csv", ".xlsx")]
-    outputs = [target.report("regroup.md"), *crosswalk_files, target.root / f"khoanh_dat_{spec.label}.gpkg"]
+    common, boundary_file = _common_inputs(work, spec), _boundary_file(target, spec)
+    outputs = [target.report("regroup.md"), *_crosswalk_files(target, spec),
+               target.root / f"khoanh_dat_{spec.label}.gpkg"]
     boundary_record = digests_record(target, target.root)  # the units' sheets are drawn on it: edited, kept beside
     tell_kept(keep_hand_edits(boundary_record, [boundary_file]), "boundary file")
     missing = _missing(target)
@@ -320,6 +319,19 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     return target
 
 
+def _common_inputs(work: WorkDir, spec: NewUnits) -> list[Path]:
+    """What every output of the regroup depends on: the units' files as given, the run manifest."""
+    return [given(work, f"units_{spec.label}", [spec.path, spec.codes]), work.manifest]
+
+
+def _boundary_file(target: WorkDir, spec: NewUnits) -> Path:
+    return target.root / f"ranh_gioi_xa_{spec.label}.geojson"
+
+
+def _crosswalk_files(target: WorkDir, spec: NewUnits) -> list[Path]:
+    return [target.stats_dir / f"crosswalk_{spec.label}{ext}" for ext in (".csv", ".xlsx")]
+
+
 def _set_aside(folder: Path) -> Path | None:
     """The folder renamed out of the way (a hidden temporary beside it, which
     a killed run's next run removes), to be removed while the work goes on;
@@ -342,12 +354,10 @@ def _crosswalk_and_report(work: WorkDir, target: WorkDir, spec: NewUnits, units:
     """The new units' boundary file, the crosswalk (CSV, workbook) and
     ``reports/regroup.md``; the number of khoanh regrouped and their pieces."""
     manifest = work.read_manifest()
-    common = [given(work, f"units_{spec.label}", [spec.path, spec.codes]), work.manifest]
-    boundary_file = target.root / f"ranh_gioi_xa_{spec.label}.geojson"
-    crosswalk_files = [target.stats_dir / f"crosswalk_{spec.label}{ext}" for ext in (".csv", ".xlsx")]
+    boundary_file, crosswalk_files = _boundary_file(target, spec), _crosswalk_files(target, spec)
     khoanh = read_columns(work.khoanh_files(), ["landuse", "area_m2"])
     pieces = read_columns(target.khoanh_files(), ["old_commune_code", "commune_code", "landuse", "area_m2"])
-    if not up_to_date([boundary_file], common):  # its time, too, dates every sheet of the units
+    if not up_to_date([boundary_file], _common_inputs(work, spec)):  # its time, too, dates every sheet of the units
         with recording(boundary_record, [boundary_file]):  # one edited by hand was set aside above
             _write_boundaries(boundary_file, units)
     names = dict(zip(units["unit_code"], units["unit_name"], strict=True))
