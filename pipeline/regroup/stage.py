@@ -293,8 +293,8 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
         done = pmap(regroup_commune, [(str(work.root), code, spec, manifest.meridian, str(parts)) for code in stale],
                     "regroup")
         units, _ = loaded.result()
-        fed_by = {old: set(fed if old in stale else cuts.feeds(old))
-                  for old, fed in zip(olds, _results_by_old(olds, stale, done, 1), strict=True)}
+        cut_now = dict(zip(stale, done, strict=True))  # old commune → its slivers and the units it feeds
+        fed_by = {old: set(cut_now[old][1] if old in cut_now else cuts.feeds(old)) for old in olds}
         affected |= {u for old in olds for u in fed_by[old]
                      if old in stale or u in missing or not (target.khoanh(u).exists() or target.parcels(u).exists())}
         feeds = {u: [old for old in olds if u in fed_by[old]] for u in sorted(affected)}
@@ -302,8 +302,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
         pmap(assemble_unit, [(str(parts), str(target.root), u, names.get(u, ""), feeds[u]) for u in feeds], "")
         layer = beside.submit(pmap, write_khoanh_layer, [(target.root / f"khoanh_dat_{spec.label}.gpkg",
                                                           sorted((parts / "layer").glob("*.arrow")), units.crs)])
-        slivers = pd.concat([s if old in stale else cuts.slivers(old)
-                             for old, s in zip(olds, _results_by_old(olds, stale, done, 0), strict=True)],
+        slivers = pd.concat([cut_now[old][0] if old in cut_now else cuts.slivers(old) for old in olds],
                             ignore_index=True)
         khoanh, pieces = _crosswalk_and_report(work, target, spec, units, slivers, boundary_record)
         layer.result()  # beside the crosswalk and report, on a worker
@@ -341,12 +340,6 @@ def _set_aside(folder: Path) -> Path | None:
     aside = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     os.replace(folder, aside)
     return aside
-
-
-def _results_by_old(olds: list[str], stale: list[str], done: list[tuple], k: int) -> list:
-    """Item ``k`` of each old commune's cut result (None for one not cut in this run)."""
-    by_old = dict(zip(stale, done, strict=True))
-    return [by_old[old][k] if old in by_old else None for old in olds]
 
 
 def _crosswalk_and_report(work: WorkDir, target: WorkDir, spec: NewUnits, units: gpd.GeoDataFrame,
