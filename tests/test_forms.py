@@ -395,6 +395,42 @@ def test_a_form_typed_into_is_kept_beside_when_kiemke_writes_it_again(sample_run
     assert openpyxl.load_workbook(second).active["B40"].value == "Trần Thị Bình"
 
 
+def test_a_changed_commune_computes_the_forms_of_its_own_units_only(sample_run, tmp_path, monkeypatch):
+    """One commune's khoanh come again: the figures of that commune, its
+    district and the province are computed, no other unit's (their forms are
+    current); the listing and report are those of a whole run, and the
+    commune's forms read as before (the same figures)."""
+    import shutil
+
+    from pipeline.forms import stage
+    from pipeline.workdir import WorkDir
+
+    work = WorkDir(tmp_path / "work")
+    shutil.copytree(sample_run, work.root)  # with their times: what the sample run left is current
+    before = {name: work.report(name).read_text(encoding="utf-8").replace(str(sample_run), str(work.root))
+              for name in ("forms.md", "forms.csv")}  # in this copy: its own paths
+    commune = work.forms_dir / "xa" / "06253"
+    figures = {path.name: path.read_bytes() for path in commune.glob("*.csv")}
+    written = {path.name: path.stat().st_mtime_ns for path in commune.glob("*.csv")}
+    other = work.forms_dir / "xa" / "06274" / "Bieu_01_TKDD.xlsx"
+    other_time = other.stat().st_mtime_ns
+    later = max(time.time(), *(p.stat().st_mtime for p in work.root.rglob("*"))) + 5  # newer than all
+    os.utime(work.khoanh("06253"), (later, later))
+    computed, checked = [], []
+    real_compute, real_check = stage.compute_tables, stage.check_forms
+    monkeypatch.setattr(stage, "compute_tables", lambda inputs: computed.append(inputs.units) or real_compute(inputs))
+    monkeypatch.setattr(stage, "check_forms", lambda tables, *a: checked.append(set(tables)) or real_check(tables, *a))
+    stage.run_forms(work)
+    [units] = computed
+    district = next(u for u in units if u.level == "huyen")
+    assert sorted(u.key for u in units) == sorted(["xa/06253", district.key, "tinh/20"])
+    assert {("01", c.key) for c in district.children} <= checked[0]  # the district's sum is checked
+    assert {name: work.report(name).read_text(encoding="utf-8") for name in before} == before
+    assert {path.name: path.read_bytes() for path in commune.glob("*.csv")} == figures
+    assert all(path.stat().st_mtime_ns > written[path.name] for path in commune.glob("*.csv"))  # written again
+    assert other.stat().st_mtime_ns == other_time
+
+
 def test_units_without_districts_are_reported_without_them(sample_run):
     """The report of the 2025 units, which have no district, says the province
     is the sum of its communes (it said "0 huyện" and "tỉnh = tổng các

@@ -8,7 +8,7 @@ printed; the stage and the writer never branch on the kind.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
@@ -39,7 +39,7 @@ class FormInputs:
     areas: pd.DataFrame  # stats/areas.csv: commune_code, landuse, owner_type, area_m2
     units: list[Unit]
     template: Template
-    khoanh: dict[str, pd.DataFrame] = field(default_factory=dict)  # commune → its khoanh (the khoanh list)
+    khoanh: Mapping[str, pd.DataFrame] = field(default_factory=dict)  # commune → its khoanh (the khoanh list)
     change: ChangeInputs | None = None  # the comparison with the previous inventory
     owner_sources: pd.DataFrame | None = None  # stats/owner_sources.csv: how each object was found
     holders: pd.DataFrame | None = None  # stats/holders.csv: how many users/managers (Biểu 02/TKKK)

@@ -5,6 +5,7 @@ consistency, listed in ``reports/forms.md``."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path, PureWindowsPath
 from typing import Any
@@ -41,7 +42,7 @@ KHOANH_LIST_COLUMNS = ["khoanh_no", "landuse", "owner_type", "area_m2", "uses", 
 
 
 def compute_forms(areas: pd.DataFrame, units: list[Unit], template: Template,
-                  khoanh: dict[str, pd.DataFrame] | None = None,
+                  khoanh: Mapping[str, pd.DataFrame] | None = None,
                   change: ChangeInputs | None = None) -> dict[tuple[str, str], pd.DataFrame]:
     """Every form table for every unit (pure: no I/O), checked for consistency.
     The change forms are made only when ``change`` is given."""
@@ -49,30 +50,63 @@ def compute_forms(areas: pd.DataFrame, units: list[Unit], template: Template,
 
 
 def compute_tables(inputs: FormInputs) -> dict[tuple[str, str], pd.DataFrame]:
-    """:func:`compute_forms` from the inputs gathered."""
+    """:func:`compute_forms` from the inputs gathered, for ``inputs.units``
+    (with the Biểu 01 of their other sub-units, for the check of their sums)."""
     tables: dict[tuple[str, str], pd.DataFrame] = {}
     for spec in inputs.template.forms:
         tables.update({(spec.id, key): table for key, table in kind_of(spec).tables(spec, inputs).items()})
-    check_forms(tables, inputs.units, inputs.template)
+    check_forms(tables | sub_unit_totals(inputs), inputs.units, inputs.template)
     return tables
 
 
-def _read_khoanh(work: WorkDir, change: ChangeInputs | None) -> dict[str, pd.DataFrame]:
-    """Each commune's khoanh for the khoanh list, with the previous code when compared."""
-    khoanh = {p.stem: pd.read_parquet(p, columns=KHOANH_LIST_COLUMNS) for p in work.khoanh_files()}
-    if change is not None:
-        for code, frame in khoanh.items():  # the khoanh list's "kỳ trước" column
-            if work.change(code).exists():
-                pieces = pd.read_parquet(work.change(code),
-                                         columns=["khoanh_no", "previous_id", "from_leaf", "area_m2"])
-                owners = None
-                if work.previous(code).exists():  # the previous layer's rows are previous_id 1…n
-                    layer = pd.read_parquet(work.previous(code), columns=["owner_type"])
-                    owners = pd.Series(layer["owner_type"].to_numpy(), index=range(1, len(layer) + 1))
-                previous = dominant_previous(pieces, owners)
-                khoanh[code] = frame.assign(landuse_previous=frame["khoanh_no"].map(previous["from_leaf"]),
-                                            owner_previous=frame["khoanh_no"].map(previous["from_owner"]))
-    return khoanh
+def sub_unit_totals(inputs: FormInputs) -> dict[tuple[str, str], pd.DataFrame]:
+    """The first by-owner form (Biểu 01) of the sub-units of ``inputs.units``
+    that are not among them (a run that redoes one commune checks its district's sum)."""
+    first = next((spec for spec in inputs.template.forms if spec.kind == "by_owner"), None)
+    listed = {unit.key for unit in inputs.units}
+    others = list({child.key: child for unit in inputs.units for child in unit.children
+                   if child.key not in listed}.values())
+    if first is None or not others:
+        return {}
+    tables = kind_of(first).tables(first, replace(inputs, units=others))
+    return {(first.id, key): table for key, table in tables.items()}
+
+
+class KhoanhOnDemand(Mapping[str, pd.DataFrame]):
+    """Each commune's khoanh for the khoanh list, with the previous code when
+    compared, read when first asked for: a run that redoes one commune reads one."""
+
+    def __init__(self, work: WorkDir, change: ChangeInputs | None):
+        self._work, self._change = work, change
+        self._files = {path.stem: path for path in work.khoanh_files()}
+        self._read: dict[str, pd.DataFrame] = {}
+
+    def __getitem__(self, code: str) -> pd.DataFrame:
+        if code not in self._read:
+            self._read[code] = self._khoanh(code, pd.read_parquet(self._files[code], columns=KHOANH_LIST_COLUMNS))
+        return self._read[code]
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._files
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def _khoanh(self, code: str, frame: pd.DataFrame) -> pd.DataFrame:
+        work = self._work
+        if self._change is None or not work.change(code).exists():
+            return frame
+        pieces = pd.read_parquet(work.change(code), columns=["khoanh_no", "previous_id", "from_leaf", "area_m2"])
+        owners = None
+        if work.previous(code).exists():  # the previous layer's rows are previous_id 1…n
+            layer = pd.read_parquet(work.previous(code), columns=["owner_type"])
+            owners = pd.Series(layer["owner_type"].to_numpy(), index=range(1, len(layer) + 1))
+        previous = dominant_previous(pieces, owners)  # the khoanh list's "kỳ trước" column
+        return frame.assign(landuse_previous=frame["khoanh_no"].map(previous["from_leaf"]),
+                            owner_previous=frame["khoanh_no"].map(previous["from_owner"]))
 
 
 def _inputs_of(work: WorkDir, manifest: RunManifest, template: Template) -> FormInputs:
@@ -81,12 +115,41 @@ def _inputs_of(work: WorkDir, manifest: RunManifest, template: Template) -> Form
         raise KiemkeError(f"{work.areas_csv} is missing. Run 'kiemke aggregate --workdir {work.root}' first.")
     areas = pd.read_csv(work.areas_csv, dtype={"commune_code": str})
     change = read_change_inputs(work.transitions_csv, manifest)
-    khoanh = _read_khoanh(work, change)
+    khoanh = KhoanhOnDemand(work, change)
     units = run_units(manifest, sorted(set(areas["commune_code"]) | set(khoanh)))
     sources = pd.read_csv(work.owner_sources_csv, dtype={"commune_code": str}) \
         if work.owner_sources_csv.exists() else None
     holders = pd.read_csv(work.holders_csv, dtype={"commune_code": str}) if work.holders_csv.exists() else None
     return FormInputs(commune_cells(areas), units, template, khoanh, change, sources, holders, str(work.root))
+
+
+def _form_sources(work: WorkDir, unit: Unit, inputs: FormInputs, change_files: list[Path]) -> list[Path]:
+    """What a unit's forms are made of: its khoanh, its communes' parcels (how
+    their objects were found: a by-owner note), the run manifest, the comparison's files."""
+    sources = unit_inputs(work, unit) + [work.parcels(c) for c in unit.communes] + [work.manifest, *change_files]
+    return sources + [work.change(c) for c in unit.communes if inputs.change is not None and work.change(c).exists()]
+
+
+def current_forms(work: WorkDir, units: list[Unit], template: Template,
+                  sources: dict[str, list[Path]]) -> dict[str, list[str]]:
+    """The units whose forms the last run listed (``reports/forms.csv``) are
+    all there and newer than what they are made of (``sources``): each one's
+    form ids. Their figures are not computed again: a run that redoes one
+    commune computes its own, its district's and the province's."""
+    try:
+        previous = pd.read_csv(work.report("forms.csv"), dtype=str, usecols=["form", "level", "unit"])
+    except (FileNotFoundError, ValueError, pd.errors.ParserError):  # none yet, or not one kiemke wrote
+        return {}
+    ids = {spec.number: spec.id for spec in template.forms}
+    by_key = {unit.key: unit for unit in units}
+    current = {}
+    for (level, code), numbers in previous.groupby(["level", "unit"], sort=False)["form"]:
+        unit = by_key.get(f"{level}/{code}")
+        specs = [template.form(ids[number]) for number in numbers if number in ids]
+        files = [work.form_folder(level, code) / f"{spec.file}{ext}" for spec in specs for ext in (".xlsx", ".csv")]
+        if unit is not None and len(specs) == len(numbers) and up_to_date(files, sources[unit.key]):
+            current[unit.key] = [spec.id for spec in specs]
+    return current
 
 
 def _change_files(work: WorkDir, manifest: RunManifest) -> list[Path]:
@@ -130,24 +193,28 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
             log.info("forms: up to date")
             return {"forms": listing, "units": [], "tables": {}}
     inputs = _inputs_of(work, manifest, template)
-    tables = compute_tables(inputs)
+    sources = {unit.key: _form_sources(work, unit, inputs, change_files) for unit in inputs.units}
+    kept_units = current_forms(work, inputs.units, template, sources)
+    tables: dict[tuple[str, str], pd.DataFrame | None] = {
+        **{(form_id, key): None for key, form_ids in kept_units.items() for form_id in form_ids},
+        **compute_tables(replace(inputs, units=[u for u in inputs.units if u.key not in kept_units]))}
     date = pd.Timestamp(manifest.reference_date).strftime("%d/%m/%Y")
     by_key = {u.key: u for u in inputs.units}
     written: list[dict] = []
     provenance: dict[str, list[str]] = {}
     jobs: dict[str, list[tuple[PrintedForm, Path, Path]]] = {}
-    for (form_id, key), table in sorted(tables.items()):
-        unit = by_key[key]
-        form = _printed(template.form(form_id), unit, table, inputs, date)
-        provenance.setdefault(form.spec.number, form.sheet.provenance)
+    for form_id, key in sorted(tables):
+        spec, unit, table = template.form(form_id), by_key[key], tables[(form_id, key)]
         folder = work.form_folder(unit.level, unit.code)
-        xlsx, csv = folder / f"{form.spec.file}.xlsx", folder / f"{form.spec.file}.csv"
-        sources = unit_inputs(work, unit) + [work.parcels(c) for c in unit.communes]
-        sources += [work.manifest, *change_files]  # the parcels: how their objects were found (a by-owner note)
-        sources += [work.change(c) for c in unit.communes if inputs.change is not None and work.change(c).exists()]
-        if not up_to_date([xlsx, csv], sources):
-            jobs.setdefault(key, []).append((form, xlsx, csv))
-        written.append({"form": form.spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
+        xlsx, csv = folder / f"{spec.file}.xlsx", folder / f"{spec.file}.csv"
+        if table is not None or spec.number not in provenance:
+            if table is None:  # a unit kept as it was: its table only for the notes of the form's layout
+                table = kind_of(spec).tables(spec, replace(inputs, units=[unit]))[key]
+            form = _printed(spec, unit, table, inputs, date)
+            provenance.setdefault(spec.number, form.sheet.provenance)
+            if key not in kept_units and not up_to_date([xlsx, csv], sources[key]):
+                jobs.setdefault(key, []).append((form, xlsx, csv))
+        written.append({"form": spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
                         "xlsx": str(xlsx)})
     with executor(scheduler) as pmap:
         tasks = [(unit_jobs, digests_record(work, unit_jobs[0][1].parent)) for unit_jobs in jobs.values()]
@@ -158,7 +225,8 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
     write_csv(work.report("forms.csv"), listing)
     write_text(work.report("forms.md"), forms_report(listing, inputs.units, template, provenance))
     log.info("forms: %d written under %s", len(listing), work.forms_dir)
-    return {"forms": listing, "units": inputs.units, "tables": tables}
+    return {"forms": listing, "units": inputs.units,
+            "tables": {key: table for key, table in tables.items() if table is not None}}  # those computed
 
 
 def all_present(work: WorkDir, listing: pd.DataFrame) -> bool:
