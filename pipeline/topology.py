@@ -8,11 +8,24 @@ clean commune of 50 000 parcels costs one pass of GEOS, not a Python loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import shapely
+
+
+def meeting_pairs(geoms: np.ndarray, tree: shapely.STRtree, outlines: np.ndarray,
+                  test: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (geometry, outline) whose boxes meet and for which ``test(outline,
+    geometry)`` holds, as ``tree.query(geoms, predicate=...)`` returns them;
+    ``outlines`` are the tree's geometries, prepared. The test is made by the
+    prepared outlines: a query's predicate prepares the small side (a khoanh,
+    a point) and walks a commune's whole outline for each (10 times slower)."""
+    k, j = tree.query(geoms)
+    holds = test(outlines[j], geoms[k])
+    return k[holds], j[holds]
 
 
 @dataclass(frozen=True)

@@ -211,3 +211,16 @@ def test_a_commune_code_the_boundary_file_lacks_is_said_with_where_its_parcels_l
                               "commune 05974.")
     assert ("2 thửa ghi mã xã 27427, mã không có trong tệp ranh giới xã; các thửa nằm trên xã 05974"
             in (work / "reports/ingest.md").read_text(encoding="utf-8"))
+
+
+def test_each_point_goes_to_the_commune_holding_it_and_one_on_a_shared_line_to_the_first():
+    """Points placed by the communes' prepared outlines: inside, on the line two
+    communes share (the first in the boundary file's order), outside all, missing."""
+    import numpy as np
+
+    from pipeline.ingest.place import communes_holding
+
+    west, east = shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10)
+    communes = gpd.GeoDataFrame({"commune_code": ["00002", "00001"]}, geometry=[east, west])
+    points = np.array([shapely.Point(5, 5), shapely.Point(15, 5), shapely.Point(10, 5), shapely.Point(30, 5), None])
+    assert communes_holding(points, communes).tolist() == ["00001", "00002", "00002", "", ""]

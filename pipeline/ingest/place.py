@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ..topology import meeting_pairs
 from .codes import normalise_commune_code
 
 if TYPE_CHECKING:  # the report imports this module's flags
@@ -54,9 +55,12 @@ def communes_holding(points: np.ndarray, communes: gpd.GeoDataFrame) -> np.ndarr
     present = np.flatnonzero(~shapely.is_missing(points))
     if not len(present) or communes.empty:
         return codes
-    tree = shapely.STRtree(np.asarray(communes.geometry.values))
-    point_at, commune_at = tree.query(points[present], predicate="intersects")
-    first = ~pd.Series(point_at).duplicated().to_numpy()  # a point on a shared line: the first commune
+    outlines = np.asarray(communes.geometry.values)
+    shapely.prepare(outlines)
+    point_at, commune_at = meeting_pairs(points[present], shapely.STRtree(outlines), outlines, shapely.intersects)
+    order = np.lexsort((commune_at, point_at))  # a point on a shared line: the first commune of the file
+    point_at, commune_at = point_at[order], commune_at[order]
+    first = ~pd.Series(point_at).duplicated().to_numpy()
     codes[present[point_at[first]]] = communes["commune_code"].to_numpy(dtype=object)[commune_at[first]]
     return codes
 

@@ -7,13 +7,14 @@ m² of every khoanh lands in exactly one new unit (pure: no I/O)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+from ..topology import meeting_pairs
 
 OUTSIDE, TWICE = "ngoài mọi đơn vị mới", "thuộc hai đơn vị mới"
 SLIVER_COLUMNS = ["commune_code", "khoanh_no", "landuse", "kind", "area_m2", "x", "y", "unit_code"]
@@ -97,17 +98,6 @@ class UnitIndex:
         return cls(geoms, shapely.STRtree(geoms), shapely.STRtree(boxes))
 
 
-def _meeting(geoms: np.ndarray, index: UnitIndex,
-             test: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs (geometry, unit) whose boxes meet and for which ``test(unit,
-    geometry)`` holds, as ``STRtree.query`` returns them. The test is made by
-    the units' prepared outlines: a query's predicate prepares the small side
-    (a khoanh, a point) and walks a unit's whole outline for each (10 times slower)."""
-    k, j = index.tree.query(geoms)
-    holds = test(index.geoms[j], geoms[k])
-    return k[holds], j[holds]
-
-
 def _inside_units(geoms: np.ndarray, index: UnitIndex) -> np.ndarray:
     """For each khoanh whose bounding box meets no segment of any unit's
     boundary (so it lies wholly inside or outside each unit), the one unit
@@ -116,7 +106,7 @@ def _inside_units(geoms: np.ndarray, index: UnitIndex) -> np.ndarray:
     near[index.segments.query(geoms)[0]] = True
     clear = np.flatnonzero(~near)
     inside = np.full(len(geoms), -1)
-    k, j = _meeting(shapely.point_on_surface(geoms[clear]), index, shapely.contains)
+    k, j = meeting_pairs(shapely.point_on_surface(geoms[clear]), index.tree, index.geoms, shapely.contains)
     once = np.bincount(k, minlength=len(clear)) == 1
     inside[clear[k[once[k]]]] = j[once[k]]
     return inside
@@ -136,7 +126,7 @@ def regroup(khoanh: gpd.GeoDataFrame, units: gpd.GeoDataFrame, order: tuple[str,
     rows: list[tuple[int, int, object]] = [(int(i), int(inside[i]), geoms[i]) for i in np.flatnonzero(inside >= 0)]
     slivers: list[tuple[int, str, object, int]] = []
     rest = np.flatnonzero(inside < 0)  # near a new boundary: the exact tests
-    hit_k, hit_u = _meeting(geoms[rest], index, shapely.intersects)
+    hit_k, hit_u = meeting_pairs(geoms[rest], index.tree, index.geoms, shapely.intersects)
     hit_k = rest[hit_k]
     count = np.bincount(hit_k, minlength=len(geoms))
     single = np.flatnonzero(count == 1)
