@@ -417,7 +417,8 @@ def test_boxes_worked_out_all_at_once_place_the_labels_worked_out_one_by_one(mon
     exactly the labels of working each out when its khoanh's turn comes:
     on khoanh of every shape, with the room at many widest points already
     taken (by names), so that the placing goes on to the tries after one
-    inside, which the bulk leaves to it."""
+    inside, which the bulk leaves to it; and on the same khoanh as roads,
+    whose tries follow their line."""
     import pipeline.maps.labels as labels_module
 
     geoms = _khoanh_of_every_shape()
@@ -431,13 +432,15 @@ def test_boxes_worked_out_all_at_once_place_the_labels_worked_out_one_by_one(mon
             room.take(box_polygon(x, y, 4.0, 2.0, 0.0))
         return place_labels(geoms, codes, codes, 1.0, room)
 
-    roads = np.array(["DGT"] * len(geoms))  # nothing to work out at once: every try follows its line
-    assert (place_labels(geoms, roads, roads, 1.0, Room(cell=30.0, extent=(-100, -100, 900, 700)))["kind"]
-            == "code").sum() > 10
-    at_once = placed()
+    roads = np.array(["DGT"] * len(geoms))  # every try along the line through the label's middle
+    along_roads = lambda: place_labels(geoms, roads, roads, 1.0, Room(cell=30.0, extent=(-100, -100, 900, 700)))  # noqa: E731
+    roads_at_once, at_once = along_roads(), placed()
     monkeypatch.setattr(labels_module._Tries, "of", classmethod(lambda cls, *args: None))
+    monkeypatch.setattr(labels_module._Tries, "of_lines", classmethod(lambda cls, *args: None))
     one_by_one = placed()
     pd.testing.assert_frame_equal(at_once, one_by_one)
+    pd.testing.assert_frame_equal(roads_at_once, along_roads())
+    assert (roads_at_once["kind"] == "code").sum() > 10 and (roads_at_once["angle"] != 0).any()
     labelled = at_once[at_once["kind"] == "code"]
     assert (labelled["angle"] != 0).any() and (labelled["size"] < 6).any() and len(labelled) > 40
 

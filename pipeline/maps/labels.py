@@ -316,6 +316,26 @@ class _Tries:
         return cls(level.reshape(shape), level_inside.reshape(shape), along.reshape(shape), turned.reshape(shape),
                    turned_inside.reshape(shape), np.where(inside.any(axis=1), inside.argmax(axis=1), -1))
 
+    @classmethod
+    def of_lines(cls, geoms: np.ndarray, anchors: np.ndarray, texts: list[str], m_per_pt: float) -> _Tries:
+        """The tries of roads and rivers, every one worked out at once: the
+        direction there, the box along it, whether the line through its middle lies inside."""
+        sizes = np.array(LABEL_SIZES_PT)
+        widths = np.array([[text_width_pt(t, z) for z in sizes] for t in texts]).reshape(len(texts), len(sizes))
+        w_all, h_all = _code_box(widths, sizes, m_per_pt)
+        k, s, a = (i.ravel() for i in np.meshgrid(np.arange(len(geoms)), np.arange(len(sizes)),
+                                                  np.arange(anchors.shape[1]), indexing="ij"))
+        w, h, x, y = w_all[k, s], h_all[s], anchors[k, a, 0], anchors[k, a, 1]
+        along = local_angles(geoms[k], x, y, w)
+        turned, f = turned_boxes(x, y, w, h, along), np.flatnonzero(along == 0)  # as box_polygon draws them
+        turned[f] = shapely.box(x[f] - w[f] / 2, y[f] - h[f] / 2, x[f] + w[f] / 2, y[f] + h[f] / 2)
+        dx, dy = np.cos(np.radians(along)) * w / 2, np.sin(np.radians(along)) * w / 2
+        middle = shapely.linestrings(np.stack([np.stack([x - dx, y - dy], 1), np.stack([x + dx, y + dy], 1)], 1))
+        shape = (len(geoms), len(sizes) * anchors.shape[1])
+        inside = shapely.contains(geoms[k], middle).reshape(shape)
+        return cls(np.full(shape, None, dtype=object), np.zeros(shape, dtype=bool), along.reshape(shape),
+                   turned.reshape(shape), inside, np.where(inside.any(axis=1), inside.argmax(axis=1), -1))
+
 
 def _beside(anchor: tuple[float, float], text: str, room: Room, m_per_pt: float, m_per_mm: float,
             khoanh: int) -> dict | None:
@@ -390,7 +410,10 @@ def place_labels(geoms: np.ndarray, texts: np.ndarray, codes: np.ndarray, mm_per
     areal = np.flatnonzero(~linear[order])  # khoanh other than roads and rivers: their boxes all at once
     tries = _Tries.of(geoms[order][areal], np.stack([widest, surface], axis=1)[areal],
                       [str(t) for t in texts[order][areal]], reach[areal], area[areal], clearance[areal], m_per_pt)
-    row_of = dict(zip(areal.tolist(), range(len(areal)), strict=True))
+    lines = np.flatnonzero(linear[order])  # roads and rivers: their first label's tries all at once too
+    line_tries = _Tries.of_lines(geoms[order][lines], np.stack([widest, surface], axis=1)[lines],
+                                 [str(t) for t in texts[order][lines]], m_per_pt)
+    row_of = {k: (of, j) for of, rows in ((tries, areal), (line_tries, lines)) for j, k in enumerate(rows.tolist())}
     rows = []
     each = zip(order.tolist(), widest.tolist(), surface.tolist(), reach.tolist(), area.tolist(), clearance.tolist(),
                strict=True)  # as Python numbers: one khoanh after another
@@ -398,7 +421,7 @@ def place_labels(geoms: np.ndarray, texts: np.ndarray, codes: np.ndarray, mm_per
         geom = geoms[i]
         anchors = [tuple(at_widest), tuple(at_surface)]
         placed = _inside(geom, anchors, str(texts[i]), bool(linear[i]), room, m_per_pt, i, (reach_m, area_m2),
-                         tuple(clear), tries if k in row_of else None, row_of.get(k, -1))
+                         tuple(clear), *row_of[k])
         if placed is None and paper_mm2[i] >= MIN_LABELLED_MM2:
             placed = _beside(anchors[0], str(texts[i]), room, m_per_pt, m_per_mm, i)
         if placed is not None:
