@@ -266,8 +266,8 @@ def _inside(geom, anchors, text: str, linear: bool, room: Room, m_per_pt: float,
 
 @dataclass
 class _Tries:
-    """The boxes :func:`_inside` tries for many khoanh (not roads or rivers:
-    their tries follow their line), worked out all at once, each khoanh's
+    """The boxes :func:`_inside` tries for many khoanh (roads' and rivers',
+    which follow their line: :meth:`of_lines`), worked out at once, each khoanh's
     tries in order (size, largest first × anchor, widest point then surface),
     up to the first that lies inside its khoanh: the level box, whether it lies
     inside, and if not the khoanh's direction there and the box along it.
