@@ -194,10 +194,10 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
             return {"forms": listing, "units": [], "tables": {}}
     inputs = _inputs_of(work, manifest, template)
     sources = {unit.key: _form_sources(work, unit, inputs, change_files) for unit in inputs.units}
-    kept_units = current_forms(work, inputs.units, template, sources)
+    current = current_forms(work, inputs.units, template, sources)
     tables: dict[tuple[str, str], pd.DataFrame | None] = {
-        **{(form_id, key): None for key, form_ids in kept_units.items() for form_id in form_ids},
-        **compute_tables(replace(inputs, units=[u for u in inputs.units if u.key not in kept_units]))}
+        **{(form_id, key): None for key, form_ids in current.items() for form_id in form_ids},
+        **compute_tables(replace(inputs, units=[u for u in inputs.units if u.key not in current]))}
     date = pd.Timestamp(manifest.reference_date).strftime("%d/%m/%Y")
     by_key = {u.key: u for u in inputs.units}
     written: list[dict] = []
@@ -208,11 +208,11 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
         folder = work.form_folder(unit.level, unit.code)
         xlsx, csv = folder / f"{spec.file}.xlsx", folder / f"{spec.file}.csv"
         if table is not None or spec.number not in provenance:
-            if table is None:  # a unit kept as it was: its table only for the notes of the form's layout
+            if table is None:  # a unit whose forms are current: its table only for the notes of the layout
                 table = kind_of(spec).tables(spec, replace(inputs, units=[unit]))[key]
             form = _printed(spec, unit, table, inputs, date)
             provenance.setdefault(spec.number, form.sheet.provenance)
-            if key not in kept_units and not up_to_date([xlsx, csv], sources[key]):
+            if key not in current and not up_to_date([xlsx, csv], sources[key]):
                 jobs.setdefault(key, []).append((form, xlsx, csv))
         written.append({"form": spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
                         "xlsx": str(xlsx)})
