@@ -65,9 +65,12 @@ def box_polygon(x: float, y: float, w: float, h: float, angle_deg: float) -> sha
 
 
 def turned_boxes(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, angle_deg: np.ndarray) -> np.ndarray:
-    """:func:`box_polygon` of many rectangles at once."""
-    return shapely.polygons(np.stack([np.stack(corner, axis=-1) for corner in _corners(x, y, w, h, angle_deg)],
-                                     axis=1))
+    """:func:`box_polygon` of many rectangles at once (GEOS's box where the angle is 0, as it draws them)."""
+    boxes = shapely.polygons(np.stack([np.stack(corner, axis=-1) for corner in _corners(x, y, w, h, angle_deg)],
+                                      axis=1))
+    f = np.flatnonzero(angle_deg == 0)
+    boxes[f] = shapely.box(x[f] - w[f] / 2, y[f] - h[f] / 2, x[f] + w[f] / 2, y[f] + h[f] / 2)
+    return boxes
 
 
 def _corners(x, y, w, h, angle_deg) -> list[tuple]:
@@ -189,10 +192,13 @@ def _fits(geom, box, x: float, y: float, w: float, angle: float, linear: bool) -
     """A label fits a khoanh when its box is inside it; a road's or river's
     when the line through the label's middle is (the text may overhang a
     narrow road, as on paper)."""
-    if not linear:
-        return bool(shapely.contains(geom, box))
-    dx, dy = np.cos(np.radians(angle)) * w / 2, np.sin(np.radians(angle)) * w / 2
-    return bool(shapely.contains(geom, shapely.linestrings([(x - dx, y - dy), (x + dx, y + dy)])))
+    return bool(shapely.contains(geom, middle_lines(x, y, w, angle) if linear else box))
+
+
+def middle_lines(x, y, w, angle_deg):
+    """The line through a label's middle, ``w`` long, turned by ``angle_deg`` (numbers or arrays)."""
+    dx, dy = np.cos(np.radians(angle_deg)) * w / 2, np.sin(np.radians(angle_deg)) * w / 2
+    return shapely.linestrings(np.stack([np.stack([x - dx, y - dy], -1), np.stack([x + dx, y + dy], -1)], -2))
 
 
 def _code_box(width_pt, size_pt, m_per_pt: float):
@@ -286,16 +292,8 @@ class _Tries:
            clearance: np.ndarray, m_per_pt: float) -> _Tries:
         """``anchors`` (khoanh, anchor, xy) and ``clearance`` (khoanh, anchor); ``reach`` and ``area``
         (khoanh) as in :func:`_inside`."""
-        sizes = np.array(LABEL_SIZES_PT)
-        widths = np.array([[text_width_pt(t, s) for s in LABEL_SIZES_PT] for t in texts])
-        widths = widths.reshape(len(texts), len(sizes))  # also when there is no khoanh to work out
-        w_all, h_all = _code_box(widths, sizes, m_per_pt)
-        k, s, a = (i.ravel() for i in np.meshgrid(np.arange(len(geoms)), np.arange(len(sizes)),
-                                                  np.arange(anchors.shape[1]), indexing="ij"))
-        w, h = w_all[k, s], h_all[s]
+        k, a, x, y, w, h, shape = _tries_grid(anchors, texts, m_per_pt)
         valid = ~_cannot_hold(reach[k], area[k], w, h) & ~_too_close(clearance[k, a], w, h)
-        x, y = anchors[k, a, 0], anchors[k, a, 1]
-        shape = (len(geoms), len(sizes) * anchors.shape[1])
         level, turned = np.full(len(k), None, dtype=object), np.full(len(k), None, dtype=object)
         level_inside, turned_inside = np.zeros(len(k), dtype=bool), np.zeros(len(k), dtype=bool)
         along = np.full(len(k), np.nan)
@@ -320,21 +318,23 @@ class _Tries:
     def of_lines(cls, geoms: np.ndarray, anchors: np.ndarray, texts: list[str], m_per_pt: float) -> _Tries:
         """The tries of roads and rivers, every one worked out at once: the
         direction there, the box along it, whether the line through its middle lies inside."""
-        sizes = np.array(LABEL_SIZES_PT)
-        widths = np.array([[text_width_pt(t, z) for z in sizes] for t in texts]).reshape(len(texts), len(sizes))
-        w_all, h_all = _code_box(widths, sizes, m_per_pt)
-        k, s, a = (i.ravel() for i in np.meshgrid(np.arange(len(geoms)), np.arange(len(sizes)),
-                                                  np.arange(anchors.shape[1]), indexing="ij"))
-        w, h, x, y = w_all[k, s], h_all[s], anchors[k, a, 0], anchors[k, a, 1]
+        k, _, x, y, w, h, shape = _tries_grid(anchors, texts, m_per_pt)
         along = local_angles(geoms[k], x, y, w)
-        turned, f = turned_boxes(x, y, w, h, along), np.flatnonzero(along == 0)  # as box_polygon draws them
-        turned[f] = shapely.box(x[f] - w[f] / 2, y[f] - h[f] / 2, x[f] + w[f] / 2, y[f] + h[f] / 2)
-        dx, dy = np.cos(np.radians(along)) * w / 2, np.sin(np.radians(along)) * w / 2
-        middle = shapely.linestrings(np.stack([np.stack([x - dx, y - dy], 1), np.stack([x + dx, y + dy], 1)], 1))
-        shape = (len(geoms), len(sizes) * anchors.shape[1])
-        inside = shapely.contains(geoms[k], middle).reshape(shape)
+        inside = shapely.contains(geoms[k], middle_lines(x, y, w, along)).reshape(shape)
         return cls(np.full(shape, None, dtype=object), np.zeros(shape, dtype=bool), along.reshape(shape),
-                   turned.reshape(shape), inside, np.where(inside.any(axis=1), inside.argmax(axis=1), -1))
+                   turned_boxes(x, y, w, h, along).reshape(shape), inside,
+                   np.where(inside.any(axis=1), inside.argmax(axis=1), -1))
+
+
+def _tries_grid(anchors: np.ndarray, texts: list[str], m_per_pt: float) -> tuple:
+    """Every try of many khoanh, flat in order (khoanh, size largest first, anchor): its khoanh and anchor,
+    its box's centre and size (m); and the (khoanh, try) shape they fold to (also for no khoanh)."""
+    sizes = np.array(LABEL_SIZES_PT)
+    widths = np.array([[text_width_pt(t, s) for s in LABEL_SIZES_PT] for t in texts]).reshape(len(texts), len(sizes))
+    w_all, h_all = _code_box(widths, sizes, m_per_pt)
+    k, s, a = (i.ravel() for i in np.meshgrid(np.arange(len(texts)), np.arange(len(sizes)),
+                                              np.arange(anchors.shape[1]), indexing="ij"))
+    return k, a, anchors[k, a, 0], anchors[k, a, 1], w_all[k, s], h_all[s], (len(texts), len(sizes) * anchors.shape[1])
 
 
 def _beside(anchor: tuple[float, float], text: str, room: Room, m_per_pt: float, m_per_mm: float,
