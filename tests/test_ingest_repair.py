@@ -16,6 +16,7 @@ from pipeline.config import Refine, Settings
 from pipeline.errors import InputFileError
 from pipeline.ingest import ingest_file
 from pipeline.ingest.codes import resolve_code
+from pipeline.ingest.read import Source, read_source
 from pipeline.messages import vi
 from pipeline.reference import province
 from pipeline.vntext import file_codec, is_syllable, match_key, repair_text
@@ -156,6 +157,24 @@ def test_a_mapinfo_table_declared_windows_vietnamese_is_read_in_cp1258_without_g
 ])
 def test_a_files_codec_is_the_one_its_telling_words_agree_on(values, codec):
     assert file_codec(values) == codec
+
+
+@pytest.mark.parametrize("owner_field", ["TENCHU", "TÊNCHU"])
+@pytest.mark.parametrize("cpg", [None, "UTF-8", "1258"])
+def test_a_shapefiles_bytes_are_read_as_gdals_latin1_read_gives_them(tmp_path, owner_field, cpg):
+    # every byte of the DBF one Latin-1 character, whatever the .cpg says: read
+    # raw and decoded per distinct value where the field names are ASCII
+    rows = [{"KHLOAIDAT": "LUC", owner_field: name, "GHICHU": note, "geometry": square(100 * i)}
+            for i, (name, note) in enumerate([(_cp1258("Đỗ Văn Ơn"), "a"), ("Hoµng T©m", None),
+                                               (None, "b"), ("Nông Thị Yến".encode().decode("latin-1"), "a"),
+                                               ("Hoµng T©m", "c")])]
+    path = _write_shp(tmp_path / "t.shp", rows, cpg=cpg)
+    _, gdal_latin1 = pyogrio.read_arrow(str(path), encoding="latin1")
+    frame, info = read_source(Source(path))
+    assert info["latin1"]
+    expected = gdal_latin1.drop_columns(["wkb_geometry"]).to_pandas()
+    pd.testing.assert_frame_equal(frame.drop(columns=["source_fid", "geometry"]), expected)
+    assert frame[expected.columns[1]].iat[0] == _cp1258("Đỗ Văn Ơn")
 
 
 def test_utf8_shapefile_is_read_as_utf8(tmp_path):

@@ -18,10 +18,9 @@ from pathlib import PurePosixPath
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
-from .read import Source
+from .read import Source, layer_info
 
 #: A row's reason given before the contract (the first reason wins there).
 REASON_COLUMN = "kiemke_reason"
@@ -183,7 +182,7 @@ def _kind(source: Source, has_landuse: Callable[[list[str]], bool]) -> str | Non
                 header = fh.read(36)
             if len(header) == 36 and int.from_bytes(header[32:36], "little") in _SHP_POLYGON_TYPES:
                 return "polygons"  # most parcel files: no need to open them here
-        info = pyogrio.read_info(source.gdal_path, layer=source.layer)
+        info = layer_info(source.gdal_path, source.layer)
     except Exception:  # unreadable (not a dataset, no permission): ingest says why
         return None
     geometry = str(info.get("geometry_type") or "").split(" ")[0]

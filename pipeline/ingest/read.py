@@ -23,6 +23,8 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import shapely
 from pyproj import CRS
@@ -228,7 +230,7 @@ def _read_any(source: Source, restore_shx: bool) -> tuple[gpd.GeoDataFrame, dict
 def _read_in_place(source: Source) -> tuple[gpd.GeoDataFrame, dict, bool, str]:
     """Read a layer where it is: the frame, the layer's info, whether its text
     is still bytes to decode, why a declared CRS was unusable."""
-    info = pyogrio.read_info(source.gdal_path, layer=source.layer)
+    info = layer_info(source.gdal_path, source.layer)
     latin1 = info.get("driver") in BYTE_DRIVERS
     try:
         frame, crs_problem = _read_layer(source.gdal_path, source.layer, info, latin1)
@@ -238,6 +240,16 @@ def _read_in_place(source: Source) -> tuple[gpd.GeoDataFrame, dict, bool, str]:
         frame, crs_problem = _read_layer(source.gdal_path, source.layer, info, True)
         latin1, info["encoding"] = True, "bytes that are not UTF-8, decoded per value"
     return frame, info, latin1, crs_problem
+
+
+def layer_info(path: str, layer: str | None) -> dict:
+    """pyogrio's info on a layer; its field names as Latin-1 where they are
+    bytes the declared encoding cannot decode (a TCVN3 name under a .cpg that
+    says UTF-8)."""
+    try:
+        return pyogrio.read_info(path, layer=layer)
+    except UnicodeDecodeError:
+        return pyogrio.read_info(path, layer=layer, encoding="latin1")
 
 
 def merge_repeated_columns(frame: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str]]:
@@ -266,7 +278,8 @@ def _read_layer(path: str, layer: str | None, info: dict, latin1: bool) -> tuple
     encoding = "latin1" if latin1 else None
     try:
         if not latin1 or info.get("driver") == "ESRI Shapefile":  # GDAL's Arrow path: shapefiles or UTF-8 only
-            meta, fids, geometry, data = _read_arrow(path, layer, encoding, validate=not latin1)
+            raw = latin1 and all(str(name).isascii() for name in info.get("fields", []))
+            meta, fids, geometry, data = _read_arrow(path, layer, encoding, validate=not latin1, raw_bytes=raw)
         else:
             meta, fids, geometry, data = _read_features(path, layer, encoding)
     except CurvedGeometry as curved:
@@ -297,10 +310,17 @@ class CurvedGeometry(Exception):
 ARC_STEP_DEG = 1
 
 
-def _read_arrow(path: str, layer: str | None, encoding: str | None,
-                validate: bool) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
-    """GDAL's Arrow read: WKB straight from Arrow to GEOS."""
-    meta, table = pyogrio.read_arrow(path, layer=layer, encoding=encoding, return_fids=True)
+def _read_arrow(path: str, layer: str | None, encoding: str | None, validate: bool,
+                raw_bytes: bool = False) -> tuple[dict, np.ndarray, np.ndarray, pd.DataFrame]:
+    """GDAL's Arrow read: WKB straight from Arrow to GEOS. ``raw_bytes``: a
+    shapefile whose field names are ASCII, its text read as the DBF holds it
+    and seen as Latin-1 here, distinct value by distinct value (as GDAL's
+    Latin-1 read gives it, in 40 % of the time: GDAL recodes every value)."""
+    if raw_bytes:
+        meta, table = pyogrio.read_arrow(path, layer=layer, return_fids=True, ENCODING="")  # no recoding
+        table = latin1_text(table)
+    else:
+        meta, table = pyogrio.read_arrow(path, layer=layer, encoding=encoding, return_fids=True)
     if validate:
         table.validate(full=True)  # a UTF-8 format holding other bytes fails here, not later
     geometry_column = meta.get("geometry_name") or "wkb_geometry"
@@ -316,6 +336,23 @@ def _read_arrow(path: str, layer: str | None, encoding: str | None,
     data = table.to_pandas()
     fids = data.pop("OGC_FID").to_numpy() if "OGC_FID" in data else np.arange(len(data))
     return meta, fids, geometry, data
+
+
+def latin1_text(table: pa.Table) -> pa.Table:
+    """The text columns of ``table``, read as raw bytes, as Latin-1 text (each
+    byte one character): decoded once per distinct value."""
+    for index, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        as_bytes = table.column(index).cast(pa.large_binary() if pa.types.is_large_string(field.type)
+                                            else pa.binary()).combine_chunks()
+        coded = pc.dictionary_encode(as_bytes)
+        distinct = coded.dictionary.to_pylist()
+        if all(value.isascii() for value in distinct):
+            continue
+        text = pa.array([value.decode("latin-1") for value in distinct], field.type)
+        table = table.set_column(index, field, text.take(coded.indices))
+    return table
 
 
 def _read_features(path: str, layer: str | None,
@@ -358,7 +395,7 @@ def _read_copy(path: Path, *, prj: bool = True, restore_shx: bool = False) -> tu
             if prj or part.suffix.lower() != ".prj":
                 shutil.copy2(part, Path(tmp) / part.name)
         copy = str(Path(tmp) / path.name)
-        info = pyogrio.read_info(copy)
+        info = layer_info(copy, None)
         frame, problem = _read_layer(copy, None, info, True)
     return frame, info, problem
 
