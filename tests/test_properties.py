@@ -113,6 +113,12 @@ def numbers(size: int) -> st.SearchStrategy:
     )
 
 
+@pytest.mark.parametrize("value, key", [("05", "5"), (" 12a ", "12A"), ("3²", "3²"), ("²", "²"), (None, ""),
+                                        ("٣", "3")])
+def test_a_number_key(value, key):
+    assert number_key(value) == key
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.integers(1, 30).flatmap(lambda size: st.tuples(numbers(size), numbers(size))))
 def test_a_files_sheet_and_parcel_numbers_are_keyed_as_each_one_alone(columns):

@@ -260,10 +260,10 @@ def correction_ids(corrections: pd.DataFrame) -> pd.Series:
 
 def number_key(value: object) -> str:
     """A sheet or parcel number as a file and a correction are compared: ``05`` is
-    ``5``, a blank is ``""``."""
+    ``5``, a blank is ``""``; other text upper-cased (``12a``, ``3²``)."""
     text = "" if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)) \
         else str(value).strip()
-    return str(int(text)) if text.isdigit() else text.upper()
+    return str(int(text)) if text.isdecimal() else text.upper()  # not isdigit: int() refuses '²
 
 
 def number_keys(sheets: np.ndarray | pd.Series, parcels: np.ndarray | pd.Series) -> list[str]:
