@@ -24,7 +24,7 @@ from .io import disk_shortfall, read_json, remove_stale_temporaries, write_json
 from .khoanh import run_khoanh
 from .maps.background import SheetsInBackground
 from .messages import officer_message
-from .package import run_package
+from .package import copy_geopackage_ahead, discard_copies, run_package
 from .parallel import LOCAL_CLUSTER_FROM, executor, frozen_after_imports, thawed_after
 from .qa import run_qa
 from .regroup import regroup_all, units_outputs
@@ -60,12 +60,15 @@ def _run_stages(work: WorkDir, settings: Settings, scheduler: str | None, worker
             executor(scheduler, workers, local_from=LOCAL_CLUSTER_FROM,
                      start_early=functools.partial(_many_communes, work)) as cluster:
         sheets = SheetsInBackground(cluster, threads)
-        for name, run in tqdm(_stages(work, settings, cluster, sheets), desc="kiểm kê", unit="bước"):
-            t0, began[name] = time.perf_counter(), time.time()
-            with frozen_after_imports():  # the libraries a stage imported: out of the collector's way
-                run()
-            seconds[name] = round(time.perf_counter() - t0, 2)
-            log.info("stage %s done in %.1f s", name, seconds[name])
+        try:
+            for name, run in tqdm(_stages(work, settings, cluster, sheets), desc="kiểm kê", unit="bước"):
+                t0, began[name] = time.perf_counter(), time.time()
+                with frozen_after_imports():  # the libraries a stage imported: out of the collector's way
+                    run()
+                seconds[name] = round(time.perf_counter() - t0, 2)
+                log.info("stage %s done in %.1f s", name, seconds[name])
+        finally:
+            discard_copies()  # a GeoPackage copied ahead that the package stage did not take
     total = time.perf_counter() - started
     write_json(work.report("timings.json"), {"stages_s": seconds, "stages_began": began, "ended": time.time(),
                                              "total_s": round(total, 2)})
@@ -91,7 +94,8 @@ def _stages(work: WorkDir, settings: Settings, cluster,
     draw_run = lambda: sheets.start([work])  # noqa: E731 (its khoanh made, and changes when compared)
     khoanh = _then(lambda: run_khoanh(work, scheduler=cluster), None if settings.previous else draw_run)
     return [
-        ("ingest", lambda: run_ingest(work, paths, settings, scheduler=cluster)),
+        ("ingest", _then(lambda: run_ingest(work, paths, settings, scheduler=cluster),
+                         lambda: copy_geopackage_ahead(work))),  # copied while the next stages compute
         ("qa", lambda: run_qa(work, scheduler=cluster)),
         ("khoanh", khoanh),
         *([("change", _then(lambda: run_change(work, scheduler=cluster), draw_run))]

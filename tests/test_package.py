@@ -602,3 +602,29 @@ def test_a_geopackage_written_before_is_patched_where_its_files_changed(tmp_path
         write_geopackage(patched, layers(table), crs, ledger=ledger, context="x")
     assert "could not be patched" in caplog.text and json.loads(ledger.read_text(encoding="utf-8"))["layers"]
     assert _gpkg_state(patched) == _gpkg_state(whole_file)
+
+
+def test_a_geopackage_copied_ahead_is_taken_unless_it_changed_since(tmp_path, monkeypatch):
+    """The GeoPackage copied in the background while the stages before the
+    package compute is what the package stage patches, unless the file changed
+    since the copy began; a copy no stage took is removed; none is left."""
+    from pipeline.package import ahead
+
+    monkeypatch.setattr(ahead, "CHUNK", 1000)  # several chunks
+    source, target = tmp_path / "a.gpkg", tmp_path / "patched.gpkg"
+    source.write_bytes(os.urandom(5 * 1000 + 7))
+    ahead.copy_ahead(source)
+    assert ahead.take_copy(source, target) and target.read_bytes() == source.read_bytes()
+
+    ahead.copy_ahead(source)
+    ahead._COPIES[source.resolve()].wait()
+    source.write_bytes(os.urandom(2 * 1000))  # a planner saved it meanwhile
+    assert not ahead.take_copy(source, target) and target.read_bytes() == source.read_bytes()
+
+    ahead.copy_ahead(source)
+    ahead.discard_copies()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gpkg", "patched.gpkg"]
+
+    stop = ahead.threading.Event()
+    stop.set()
+    assert not ahead.copy_until(source, tmp_path / "stopped.gpkg", stop)

@@ -22,6 +22,8 @@ from PIL import Image
 
 from pipeline.cli import cli
 from pipeline.messages import officer_message
+from pipeline.package import geopackage
+from pipeline.package.ahead import take_copy
 from pipeline.workdir import WorkDir
 from tests.conftest import file_hashes, sample_config
 from tests.golden import gpkg_tables
@@ -53,7 +55,7 @@ def test_a_second_run_does_no_work(sample_run):
     assert "dask:" not in result.output  # nothing to do: no cluster started, no task sent
 
 
-def test_one_parcel_recoded_redoes_only_its_commune_and_the_rollups(sample_run, sample_raw):
+def test_one_parcel_recoded_redoes_only_its_commune_and_the_rollups(sample_run, sample_raw, monkeypatch):
     """One parcel of commune 06286 recoded in its file: only the commune and
     the roll-ups are made again; the GeoPackage is patched (the commune's rows
     replaced). The file put back, the GeoPackage holds what it held; then a run
@@ -80,6 +82,8 @@ def test_one_parcel_recoded_redoes_only_its_commune_and_the_rollups(sample_run, 
         step()
         return sorted(p for p, t in _mtimes(sample_run).items() if before.get(p) != t and not p.startswith("cache/"))
 
+    copies: list[bool] = []  # whether the GeoPackage patched was the one copied while the stages computed
+    monkeypatch.setattr(geopackage, "take_copy", lambda *paths: copies.append(take_copy(*paths)) or copies[-1])
     before = _mtimes(sample_run)
     output = export(original.replace(b"RSN", b"RSX", 1))  # the same width: the .dbf stays whole
     after = _mtimes(sample_run)
@@ -92,8 +96,9 @@ def test_one_parcel_recoded_redoes_only_its_commune_and_the_rollups(sample_run, 
                      "change/06286.parquet", "maps/bien_dong_xa_06286.pdf", "forms/xa/06286/Bieu_14_TKDD.xlsx",
                      "LangSon_2019_HTSDD.gpkg"):
         assert expected in changed, expected
-    assert "GeoPackage chỉ ghi lại" in output
+    assert "GeoPackage chỉ ghi lại" in output and copies == [True]
     assert gpkg_tables(gpkg) != tables
+    assert not list(sample_run.glob(".*.gpkg"))
 
     export(original)
     assert gpkg_tables(gpkg) == tables

@@ -17,7 +17,6 @@ import base64
 import json
 import logging
 import os
-import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -28,6 +27,7 @@ from .. import __version__
 from ..io import union_bounds, write_text
 from ..messages import officer_message
 from ..records import set_aside
+from .ahead import take_copy
 from .gpkg import GpkgLayer, Part
 from .gpkg_write import (
     Chunk,
@@ -295,7 +295,7 @@ def patched(previous: Path, tmp: Path, layers: list[GpkgLayer], crs, ledger: Pat
     cannot be (said in the log), ``tmp`` then to be written whole."""
     try:
         record = read_ledger(ledger, previous, context)
-        shutil.copyfile(previous, tmp)
+        take_copy(previous, tmp)  # made ahead when the run could (see .ahead)
         return patch_geopackage(tmp, layers, crs, record)
     except NotPatchable as why:
         log.info("package: GeoPackage written whole (%s)", why)

@@ -18,6 +18,7 @@ from ..records import commune_set, digests_record, given_boundaries, remove_unli
 from ..regime import load_template
 from ..units import UNNAMED_PREFIX, run_units
 from ..workdir import RunManifest, WorkDir, in_run_regime
+from .ahead import copy_ahead
 from .geopackage import write_geopackage
 from .gpkg import collect_layers
 from .project import write_project
@@ -62,6 +63,23 @@ def run_package(work: WorkDir, *, commune_resolution: float = 5.0, province_reso
         .pipe(lambda f: write_text(work.report("raster_areas.csv"), f.to_csv(index=False)))
     log.info("package: %s, %s, %s", products["gpkg"], products["project"], products["tif"])
     return products
+
+
+def copy_geopackage_ahead(work: WorkDir) -> bool:
+    """After the ingest of a re-run: when the GeoPackage written before will be
+    patched (its ledger kept, a commune's parcels newer than it), start copying
+    it in the background (:mod:`.ahead`); whether it was started."""
+    if not work.manifest.exists():
+        return False
+    gpkg = work.product(work.read_manifest().product_stem, ".gpkg")
+    if not (gpkg.exists() and work.gpkg_ledger(gpkg.name).exists()):
+        return False
+    made = gpkg.stat().st_mtime_ns
+    if not any(path.stat().st_mtime_ns > made for path in [*work.parcel_files(),
+                                                          *work.quarantine_dir.glob("*.parquet")]):
+        return False
+    copy_ahead(gpkg)
+    return True
 
 
 def written_beside(work: WorkDir, styles: Path) -> list[Path]:
