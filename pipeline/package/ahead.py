@@ -4,8 +4,8 @@ re-run with one commune changed then patches that copy at once. (Copying the
 1 M-parcel province's 870 MB at the package stage took 0.4–5.9 s, by how busy
 the disk was with the run's other outputs.)
 
-The copy is taken only if the file has not changed since it began (inode,
-size, modification time); else the package stage copies the file as it is
+The copy is taken only if the file has not changed since it began (size and
+modification time of the file and of its write-ahead log); else the package stage copies the file as it is
 then. A copy no stage takes is stopped and removed at the end of the run; one
 a killed run left is named as its scratch files are (``.<name>.<random>.gpkg``)
 and removed by the next run.
@@ -22,16 +22,12 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..io import file_stamp
+
 log = logging.getLogger(__name__)
 
 #: Bytes copied between two looks at whether the copy is still wanted.
 CHUNK = 64 << 20
-
-
-def file_stamp(path: Path) -> tuple[int, int, int]:
-    """What tells a file changed: its inode, size and modification time (ns)."""
-    status = path.stat()
-    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 @dataclass
@@ -40,7 +36,7 @@ class _Copy:
 
     source: Path
     target: Path
-    stamp: tuple[int, int, int]
+    stamp: list[tuple[str, int, int]]
     stop: threading.Event = field(default_factory=threading.Event)
     whole: bool = False
     thread: threading.Thread | None = None
