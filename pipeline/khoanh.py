@@ -165,11 +165,15 @@ def number_khoanh(khoanh: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
+#: What :func:`khoanh_and_outline` reads of a commune's parcels (not the owner names and source columns).
+PARCEL_COLUMNS_READ = ["commune_code", "sheet_no", "parcel_no", "landuse", "owner_type", "uses", "geometry"]
+
+
 def khoanh_to_file(workdir: str, code: str, boundary_wkb: bytes | None, thresholds: Thresholds) -> None:
     """Task: build one commune's khoanh (one found not current by the stage). Runs on a worker."""
     work = WorkDir(Path(workdir))
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
-    parcels = read_geoparquet(work.parcels(code))
+    parcels = read_geoparquet(work.parcels(code), columns=PARCEL_COLUMNS_READ)
     found = [work.overlap_pairs(code), work.edge_suspects(code)]  # by this run's QA, of these parcels
     pairs, suspected = None, None
     if up_to_date(found, [work.parcels(code), work.manifest]):

@@ -26,12 +26,16 @@ from .report import QA_REPORTS, QASection, overview_path, overview_png, write_qa
 log = logging.getLogger(__name__)
 
 
+#: What :func:`qa_commune` reads of a commune's parcels (not their codes, owners and areas).
+PARCEL_COLUMNS_READ = ["commune_code", "sheet_no", "parcel_no", "flags", "source_file", "geometry"]
+
+
 def qa_to_files(workdir: str, code: str, boundary_wkb: bytes | None, natural: tuple[float | None, str],
                 thresholds: Thresholds, title: str, input_root: Path | None) -> None:
     """Task: QA one commune into ``qa/<code>/`` (one found not current by the stage). Runs on a worker;
     ``input_root`` shows its files' names as the officer reads them."""
     work = WorkDir(Path(workdir))
-    parcels = read_geoparquet(work.parcels(code))
+    parcels = read_geoparquet(work.parcels(code), columns=PARCEL_COLUMNS_READ)
     boundary = shapely.from_wkb(boundary_wkb) if boundary_wkb is not None else None
     result = qa_commune(parcels, boundary=boundary, natural_area_m2=natural[0], thresholds=thresholds,
                         commune_code=code, shown=partial(shown_path, input_root=input_root))
