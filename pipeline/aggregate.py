@@ -12,11 +12,13 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import copy_context
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.feather as feather
 
 from .io import atomic_path, forget_versions_beside, up_to_date, write_csv, write_text
@@ -205,8 +207,8 @@ def keep_figures(stem: Path, figures: tuple[tuple | None, tuple | None]) -> None
 
 def kept_figures(stem: Path, units_path: str | None, parcels_path: str | None,
                  manifest: Path) -> tuple[tuple | None, tuple | None] | None:
-    """A commune's figures kept by an earlier run, or None when they are not
-    current (older than its files or the run manifest) or not for the same files."""
+    """A commune's figures kept by an earlier run (as Arrow tables), or None when they
+    are not current (older than its files or the run manifest) or not for the same files."""
     wanted = list(zip((units_path, parcels_path), KEPT_PARTS, strict=True))
     if any(_kept_part(stem, name).exists() != (path is not None) for path, names in wanted for name in names):
         return None
@@ -218,10 +220,20 @@ def kept_figures(stem: Path, units_path: str | None, parcels_path: str | None,
     return halves[0], halves[1]
 
 
-def _read_kept(path: Path) -> pd.DataFrame:
-    """A kept figure, as ``pd.read_feather`` gives it, without its wrapper's
-    ~0.2–0.7 ms a file (0.15 s of the 1 M province's 800 after one commune changed)."""
-    return feather.read_table(path).to_pandas()
+def _read_kept(path: Path) -> pa.Table:
+    """A kept figure as Arrow, made pandas with the other communes' (:func:`joined`)."""
+    return feather.read_table(path)
+
+
+def joined(frames: list[pd.DataFrame | pa.Table]) -> pd.DataFrame:
+    """Communes' figures, summed in this run (pandas) or kept (Arrow), as one
+    frame in their order: each run of kept ones joined as Arrow and made pandas
+    once (800 kept files of the 1 M province: 0.2 s, not 0.7 one by one)."""
+    pieces: list[pd.DataFrame] = []
+    for arrow, run in groupby(frames, key=lambda frame: isinstance(frame, pa.Table)):
+        members = list(run)
+        pieces += [pa.concat_tables(members, promote_options="default").to_pandas()] if arrow else members
+    return pd.concat(pieces, ignore_index=True)
 
 
 @in_run_regime
@@ -264,8 +276,8 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     parts = [areas for areas, _ in figures if areas is not None]
     statistics = [stats for _, stats in figures if stats is not None]
     # one commune per file, files in commune order: the concatenation keeps the circular's order
-    areas = validate_areas(pd.concat([a for a, _ in parts], ignore_index=True))
-    uncoded = pd.concat([u for _, u in parts], ignore_index=True)
+    areas = validate_areas(joined([a for a, _ in parts]))
+    uncoded = joined([u for _, u in parts])
     summary = code_tree_totals(areas)
     with recording(record, tables):  # those changed by hand were set aside above
         out = {
@@ -273,9 +285,8 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
             "summary": write_csv(work.summary_csv, summary),
             "report": write_text(work.report("aggregate.md"),
                                  aggregate_report(summary, uncoded, manifest.commune_names(), overlaps)),
-            "owner_sources": write_csv(work.owner_sources_csv,
-                                       pd.concat([s for s, _ in statistics], ignore_index=True)),
-            "holders": write_csv(work.holders_csv, pd.concat([h for _, h in statistics], ignore_index=True)),
+            "owner_sources": write_csv(work.owner_sources_csv, joined([s for s, _ in statistics])),
+            "holders": write_csv(work.holders_csv, joined([h for _, h in statistics])),
         }
     log.info("aggregate: %d communes (%d summed again), %.2f ha from %s → %s", areas["commune_code"].nunique(),
              len(todo), areas["area_m2"].sum() / 1e4, files[0].parent.name, work.areas_csv)
