@@ -35,15 +35,21 @@ def _umask() -> int:
     return mask
 
 
+def scratch_beside(path: Path, suffix: str = ".tmp") -> Path:
+    """A new empty file beside ``path``, named ``.<name>.<random><suffix>``: the
+    name :func:`remove_stale_temporaries` knows a killed run's leftovers by."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
 @contextmanager
 def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (ending ``suffix``: ".gpkg" for
     GDAL's GeoPackage driver); rename it over ``path`` on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = scratch_beside(path, suffix)
     os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path

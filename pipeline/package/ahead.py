@@ -17,12 +17,11 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io import file_stamp
+from ..io import file_stamp, scratch_beside
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +38,18 @@ class _Copy:
     stamp: list[tuple[str, int, int]]
     stop: threading.Event = field(default_factory=threading.Event)
     whole: bool = False
-    thread: threading.Thread | None = None
 
-    def run(self) -> None:
+    def __post_init__(self) -> None:
+        self.thread = threading.Thread(target=self._run, name="kiemke-gpkg-copy", daemon=True)
+
+    def _run(self) -> None:
         try:
             self.whole = copy_until(self.source, self.target, self.stop)
         except OSError as error:  # a full disk, the file removed: the package stage copies it itself
             log.info("package: the GeoPackage could not be copied ahead (%s)", error)
 
     def wait(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
+        self.thread.join()
 
 
 _COPIES: dict[Path, _Copy] = {}
@@ -62,11 +62,7 @@ def copy_ahead(path: Path) -> None:
     with _LOCK:
         if key in _COPIES:
             return
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gpkg", dir=path.parent)
-        os.close(fd)
-        copy = _Copy(path, Path(name), file_stamp(path))
-        copy.thread = threading.Thread(target=copy.run, name="kiemke-gpkg-copy", daemon=True)
-        _COPIES[key] = copy
+        copy = _COPIES[key] = _Copy(path, scratch_beside(path, ".gpkg"), file_stamp(path))
     copy.thread.start()
     log.info("package: copying %s ahead of the package stage", path)
 

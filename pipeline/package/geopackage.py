@@ -18,13 +18,12 @@ import json
 import logging
 import os
 import sqlite3
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 
 from .. import __version__
-from ..io import union_bounds, write_text
+from ..io import scratch_beside, union_bounds, write_text
 from ..messages import officer_message
 from ..records import set_aside
 from .ahead import take_copy
@@ -255,9 +254,7 @@ def write_geopackage(path: Path, layers: list[GpkgLayer], crs, ledger: Path | No
     as last written, what a planner made in it since is kept (``kept``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     planners = planners_work(record, path) if record else None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gpkg", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = scratch_beside(path, ".gpkg")
     try:
         with unsynchronised_sqlite():
             written, ledger_record = patched(path, tmp, layers, crs, ledger, context) if ledger else (None, None)
