@@ -148,7 +148,12 @@ def test_sigkill_mid_stage_leaves_no_partial_output_and_a_rerun_completes_identi
     rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert not [p for p in work.rglob(".*") if p.is_file()], "temporary files left behind"
-    # determinism: the sequential run gives the same bytes as the uninterrupted run on the cluster
+    _assert_same_outputs(work, sample_run)  # the sequential run gives the bytes of the uninterrupted run on the cluster
+
+
+def _assert_same_outputs(work: Path, sample_run: Path) -> None:
+    """The forms, statistics, map sheets and khoanh of ``work`` are, byte for byte, those
+    of the sample's run on the local cluster, and its GeoPackage holds the same tables."""
     compared = 0
     for path in sorted(sample_run.rglob("*")):
         relative = path.relative_to(sample_run)
@@ -157,6 +162,26 @@ def test_sigkill_mid_stage_leaves_no_partial_output_and_a_rerun_completes_identi
             compared += 1
     assert compared > 100
     assert gpkg_tables(next(work.glob("*.gpkg"))) == gpkg_tables(next(sample_run.glob("*.gpkg")))
+
+
+def test_a_cluster_given_by_its_address_runs_the_inventory_as_the_local_one_and_is_left_running(
+        tmp_path, sample_raw, sample_run):
+    """``--scheduler tcp://…``, how a province or the nation scales out: a
+    cluster kiemke did not start (its workers neither niced nor freezing what
+    each task leaves; they see the work directory by the paths the tasks carry)
+    gives the sample's outputs byte for byte, and it is still there with its
+    workers when kiemke is done: it is its owner's to close."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      scheduler_kwargs={"dashboard": False}) as cluster, Client(cluster) as owner:
+        work = tmp_path / "work"
+        result = CliRunner().invoke(cli, ["inventory", "--config", str(sample_config(sample_raw, work)),
+                                          "--scheduler", cluster.scheduler_address])
+        assert result.exit_code == 0, result.output[-2000:]
+        assert cluster.scheduler.status.name == "running" and len(cluster.scheduler.workers) == 2
+        assert owner.submit(sum, [1, 2]).result(timeout=60) == 3  # the cluster still takes work
+    _assert_same_outputs(work, sample_run)
 
 
 def _outputs(work: Path) -> dict[str, object]:
