@@ -264,7 +264,7 @@ def run_aggregate(work: WorkDir, *, scheduler: str | None = "sync") -> dict[str,
     kept = {name: kept_figures(work.figures(source, name), units_of.get(name), parcels_of.get(name), work.manifest)
             for name in communes}
     todo = [name for name in communes if kept[name] is None]
-    with ThreadPoolExecutor(1) as beside, executor(scheduler) as pmap:
+    with ThreadPoolExecutor(1) as beside, executor(scheduler, shared=work.root) as pmap:
         # land two communes hold, looked for here while the figures' tasks wait for workers drawing sheets
         looking = beside.submit(copy_context().run, find_commune_overlaps, work, manifest.qa,
                                 manifest.commune_names()) if overlapping else None

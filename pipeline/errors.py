@@ -50,6 +50,16 @@ class WorkersDied(KiemkeError, MemoryError):
     most often each ran out of the memory it was given."""
 
 
+class OtherCodeOnWorkers(KiemkeError):
+    """Workers of a cluster given by its address run another kiemke than this
+    process (or none): they would write other figures without a word."""
+
+
+class WorkersSeeOtherFiles(KiemkeError):
+    """Workers of a cluster given by its address do not see the work directory
+    this process writes: they would read and write another folder by its name."""
+
+
 class RefusedBySystem(KiemkeError, OSError):
     """The system would not let kiemke write: a full disk, a file open in
     another program (Windows locks it), no permission, a read-only disk."""

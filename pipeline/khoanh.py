@@ -201,7 +201,7 @@ def run_khoanh(work: WorkDir, *, progress: bool = True, scheduler: str | None = 
     codes = [path.stem for path in work.parcel_files()]
     tasks = [(str(work.root), code, shapely.to_wkb(bounds.geometry[code]) if code in bounds.index else None,
               thresholds) for code in codes if not khoanh_is_current(work, code)]  # current: no task
-    with executor(scheduler) as pmap:
+    with executor(scheduler, shared=work.root) as pmap:
         pmap(khoanh_to_file, tasks, "khoanh" if progress else "")
     log.info("khoanh: %d communes (%d built again) → %s", len(codes), len(tasks), work.khoanh_dir)
     return {code: work.khoanh(code) for code in codes}

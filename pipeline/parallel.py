@@ -18,10 +18,12 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from .cluster_checks import check_workers
 from .errors import WorkersDied
 from .regime import active_regime, call_in_regime
 
@@ -47,7 +49,7 @@ LOCAL_CLUSTER_FROM = 4
 
 @contextmanager
 def executor(scheduler: str | None = None, workers: int | None = None, local_from: int = 1,
-             start_early: Callable[[], bool] | None = None):
+             start_early: Callable[[], bool] | None = None, shared: Path | None = None):
     """Yield a ``map(func, items, desc)`` that runs on the chosen scheduler
     (or ``scheduler`` itself when it already is such a map). A cluster is
     started (or joined) at the first map with work to do: a run that finds
@@ -55,14 +57,16 @@ def executor(scheduler: str | None = None, workers: int | None = None, local_fro
     at the first map of at least ``local_from`` tasks, the maps before it run
     in this process, unless ``start_early`` says yes at one of them: then the
     cluster starts in the background while they run, for the larger maps to
-    come (a province with one commune changed)."""
+    come (a province with one commune changed). A cluster given by its
+    address must run this kiemke and see ``shared`` (the work directory)
+    as this process does (:func:`check_workers`)."""
     if callable(scheduler):  # a map already started (the inventory's cluster, shared by the stages)
         yield scheduler
         return
     if scheduler == SYNC:
         yield _map_sync
         return
-    cluster = _Cluster(scheduler, workers, local_from, start_early)
+    cluster = _Cluster(scheduler, workers, local_from, start_early, shared)
     try:
         yield cluster
     finally:
@@ -73,9 +77,9 @@ class _Cluster:
     """A dask client (and the local cluster it drives), made when first needed."""
 
     def __init__(self, address: str | None, workers: int | None, local_from: int = 1,
-                 start_early: Callable[[], bool] | None = None):
+                 start_early: Callable[[], bool] | None = None, shared: Path | None = None):
         self.address, self.workers, self.local_from = address, workers, local_from
-        self.start_early = start_early
+        self.start_early, self.shared = start_early, shared
         self.client: Any = None  # distributed.Client, imported only when a cluster is used
         self.local: Any = None  # the LocalCluster it drives (none for an address)
         self.starting: Future | None = None  # the local cluster starting in the background
@@ -152,6 +156,7 @@ class _Cluster:
         dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"})
         if self.address:
             self.client = Client(self.address)
+            check_workers(self.client, self.address, self.shared)
         else:
             workers = self.workers or os.cpu_count() or 1
             # glibc's own malloc thresholds on the workers, not dask's 64 KiB trim threshold: set, it fixes

@@ -540,6 +540,97 @@ def test_a_parquet_file_read_without_the_dataset_machinery_is_what_read_table_gi
         read_parquet_table(path, ["landuse", "no_such_column"])
 
 
+def test_the_code_digest_is_the_packages_files_whatever_their_line_ends(tmp_path):
+    """Two machines run the same kiemke when its package's files are the same:
+    a copy gives this process's digest, also with a file's line ends as
+    Windows writes them; one line added to one file, another digest."""
+    import shutil
+
+    from pipeline.cluster_checks import code_digest, package_digest
+
+    copy = tmp_path / "pipeline"
+    shutil.copytree(REPO / "pipeline", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert package_digest(copy) == code_digest()
+    write = copy / "forms" / "write.py"
+    write.write_bytes(write.read_bytes().replace(b"\n", b"\r\n"))
+    assert package_digest(copy) == code_digest()
+    write.write_bytes(write.read_bytes() + b"# changed on one machine\r\n")
+    assert package_digest(copy) != code_digest()
+
+
+def test_a_cluster_whose_worker_runs_another_kiemke_is_refused_before_any_task(tmp_path):
+    """A worker of a cluster given by its address that imports another kiemke
+    (here one line added to one file) would write other figures without a
+    word: the run stops at once, naming the worker and saying what to do."""
+    import shutil
+
+    from distributed import Client, LocalCluster
+
+    from pipeline.errors import OtherCodeOnWorkers
+    from pipeline.parallel import executor
+
+    other = tmp_path / "other"
+    shutil.copytree(REPO / "pipeline", other / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(other / "pipeline" / "forms" / "write.py", "a", encoding="utf-8") as changed:
+        changed.write("# changed on one machine\n")
+    with LocalCluster(n_workers=0, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
+            Client(cluster) as owner:
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                                   "--nthreads", "1", "--no-dashboard"], cwd=other, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(other)})
+        try:
+            owner.wait_for_workers(1, timeout=60)
+            imported = owner.run(eval, "__import__('pipeline').__file__")  # where the worker's kiemke is
+            assert list(imported.values()) == [str(other / "pipeline" / "__init__.py")]
+            ran: list[int] = []
+            with pytest.raises(OtherCodeOnWorkers) as refused, executor(cluster.scheduler_address) as pmap:
+                ran += pmap(os.getpid, [(), ()])
+            assert ran == []
+            (address,) = owner.scheduler_info()["workers"]
+            said = officer_message(str(refused.value))
+            assert f"Các tiến trình phụ {address} của cụm Dask {cluster.scheduler_address} chạy một bản kiemke " \
+                   "khác với máy này" in said and "(1 trong 1 tiến trình phụ)" in said
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+
+def test_a_cluster_whose_worker_sees_another_folder_by_the_work_directorys_name_is_refused(tmp_path, sample_raw):
+    """A worker of a cluster given by its address on a machine where the work
+    directory's path is a folder of its own (here: another mount namespace, an
+    empty tmpfs over it) would write its outputs there (the sample's
+    inventory stopped on an internal error, a cache file not found): the
+    inventory stops before any task, naming the worker; the probe file is
+    removed. A folder both workers see passes."""
+    from distributed import Client, LocalCluster
+
+    from pipeline.parallel import executor
+
+    work = tmp_path / "work"
+    config = sample_config(sample_raw, work)
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:  # noqa: S607
+        pytest.skip("no mount namespace here (unshare -m needs root)")
+    with LocalCluster(n_workers=1, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
+            Client(cluster) as owner:
+        blind = subprocess.Popen(["unshare", "-m", "sh", "-c", f'mount -t tmpfs none "{work}" && exec '  # noqa: S607
+                                  f'"{sys.executable}" -m distributed.cli.dask_worker {cluster.scheduler_address} '
+                                  "--nthreads 1 --no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            owner.wait_for_workers(2, timeout=60)
+            (address,) = [w for w in owner.scheduler_info()["workers"] if w != cluster.workers[0].worker_address]
+            result = CliRunner().invoke(cli, ["inventory", "--config", str(config), "--scheduler",
+                                              cluster.scheduler_address])
+            assert result.exit_code == 1
+            assert f"Các tiến trình phụ {address} của cụm Dask {cluster.scheduler_address} không thấy thư mục làm " \
+                   f"việc {work} như máy này thấy (1 trong 2 tiến trình phụ)" in result.output
+            assert not list(work.rglob(".cluster-probe*")) and not (work / "parcels").exists()
+            with executor(cluster.scheduler_address, shared=tmp_path / "seen") as pmap:  # a folder both see
+                assert len(pmap(os.getpid, [(), ()])) == 2
+        finally:
+            blind.terminate()
+            blind.wait(timeout=30)
+
+
 def test_a_cluster_map_keeps_the_order_and_raises_a_tasks_own_error():
     """On worker processes: results in the items' order, items of any length
     (one map of different functions), and a task's exception raised again

@@ -103,7 +103,7 @@ def run_change(work: WorkDir, *, scheduler: str | None = "sync", progress: bool 
     state = read_previous_layer(work, manifest, collapse)
     codes = sorted({p.stem for p in work.khoanh_files()} | set(state["communes"]))
     stale = [code for code in codes if not change_is_current(work, code)]
-    with executor(scheduler) as pmap:
+    with executor(scheduler, shared=work.root) as pmap:
         pmap(change_to_file, [(str(work.root), code, collapse, manifest.qa) for code in stale],
              "change" if progress else "")
     frames = [pd.read_csv(work.change(c).with_suffix(".csv"), dtype={"commune_code": str}) for c in codes]

@@ -216,7 +216,7 @@ def run_forms(work: WorkDir, boundaries: Path | None = None, template_name: str 
                 jobs.setdefault(key, []).append((form, xlsx, csv))
         written.append({"form": spec.number, "level": unit.level, "unit": unit.code, "name": unit.name,
                         "xlsx": str(xlsx)})
-    with executor(scheduler) as pmap:
+    with executor(scheduler, shared=work.root) as pmap:
         tasks = [(unit_jobs, digests_record(work, unit_jobs[0][1].parent)) for unit_jobs in jobs.values()]
         kept = pmap(write_unit_forms, tasks, "forms")
     tell_kept((pair for unit_kept in kept for pair in unit_kept), "form")

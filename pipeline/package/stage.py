@@ -150,7 +150,7 @@ def write_rasters(work: WorkDir, manifest: RunManifest, province_tif: Path, comm
     cells = {c: str(work.province_cells(c, key)) for c in communes}
     kept = current_province_cells(work, communes, key)
     stale = [c for c in communes if f"xa/{c}" not in areas or c not in kept]
-    with executor(scheduler) as pmap:
+    with executor(scheduler, shared=work.root) as pmap:
         made = pmap(commune_rasters, [(str(work.khoanh(c)), None if f"xa/{c}" in areas else str(tif[f"xa/{c}"]),
                                        commune_resolution, crs, province_transform, province_shape,
                                        None if c in kept else cells[c]) for c in stale], "GeoTIFF" if progress else "")

@@ -88,7 +88,7 @@ def run_qa(work: WorkDir, boundaries: Path | None = None, *, progress: bool = Tr
         tasks.append((str(work.root), code, shapely.to_wkb(boundary) if boundary is not None else None,
                       natural, thresholds, unit_label(code, names), manifest.input_root))
     stale = [task for task in tasks if not qa_is_current(work, task[1])]  # a current commune: no task at all
-    with executor(scheduler) as pmap:
+    with executor(scheduler, shared=work.root) as pmap:
         pmap(qa_to_files, stale, "qa" if progress else "")
     sections = [read_section(work, task[1]) for task in tasks]
     checked = {task[1] for task in stale}
