@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -29,15 +30,17 @@ def code_digest() -> str:
     return package_digest(Path(__file__).parent)
 
 
-def check_workers(client, address: str, shared: Path | None) -> None:
+def check_workers(client, address: str, shared: Path | None, inputs: Sequence[Path] = ()) -> None:
     """A cluster given by its address, before its first task: each worker runs
-    this kiemke (:func:`code_digest`) and sees the folder ``shared`` (the work
-    directory) as this process does (a file made here is there), else the run
-    stops, naming the workers. Workers of another kiemke write other figures
-    without a word (a cluster running the kiemke of 60 commits before gave the
-    sample other areas for 06319's forest); a worker that reads and writes a
-    folder of its own machine by the same name would leave its outputs there,
-    or read another run's. A worker that joins the cluster later is not asked."""
+    this kiemke (:func:`code_digest`), sees the folder ``shared`` (the work
+    directory) as this process does (a file made here is there) and the
+    ``inputs`` (files and folders its tasks read) as they are here, else the
+    run stops, naming the workers. Workers of another kiemke write other
+    figures without a word (a cluster running the kiemke of 60 commits before
+    gave the sample other areas for 06319's forest); a worker that reads and
+    writes a folder of its own machine by the work directory's name would leave
+    its outputs there, or read another run's; one that does not see the inputs
+    says a shapefile's .dbf is missing. A worker that joins later is not asked."""
     theirs = client.run(code_digest, on_error="return")  # a worker without kiemke: its ImportError
     other = sorted(worker for worker, digest in theirs.items() if digest != code_digest())
     if other:
@@ -46,21 +49,38 @@ def check_workers(client, address: str, shared: Path | None) -> None:
             f"none ({len(other)} of its {len(theirs)} workers). Install the kiemke of this computer (its files as "
             "they are here) on every machine of the cluster, or run without --scheduler, then run again: the "
             "stages already done are kept")
-    if shared is None:
-        return
-    shared.mkdir(parents=True, exist_ok=True)
-    probe = scratch_beside(shared / "cluster-probe")  # removed by the next run if this one is killed
-    try:
-        seen = client.run(os.path.exists, str(probe), on_error="return")
-    finally:
-        probe.unlink(missing_ok=True)
-    blind = sorted(worker for worker, found in seen.items() if found is not True)
+    if shared is not None:
+        shared.mkdir(parents=True, exist_ok=True)
+        probe = scratch_beside(shared / "cluster-probe")  # removed by the next run if this one is killed
+        try:
+            _all_see(client, address, shared, os.path.exists, str(probe), True)
+        finally:
+            probe.unlink(missing_ok=True)
+    for path in inputs:
+        _all_see(client, address, path, seen_as, str(path), seen_as(str(path)))
+
+
+def seen_as(path: str) -> tuple[str, object] | None:
+    """A file (its size) or folder (its entries' names and sizes, -1 for a
+    folder) as this machine sees it; None when it sees nothing there."""
+    if os.path.isfile(path):
+        return "file", os.path.getsize(path)
+    if os.path.isdir(path):
+        with os.scandir(path) as entries:
+            return "folder", sorted((e.name, e.stat().st_size if e.is_file() else -1) for e in entries)
+    return None
+
+
+def _all_see(client, address: str, path: Path, look: Callable[[str], object], what: str, expected: object) -> None:
+    """Each worker's ``look(what)`` is ``expected``, else the run stops naming the workers that see otherwise."""
+    seen = client.run(look, what, on_error="return")
+    blind = sorted(worker for worker, found in seen.items() if found != expected)
     if blind:
         raise WorkersSeeOtherFiles(
-            f"the workers {_listed(blind)} of the cluster at {address} do not see the work directory {shared} as "
-            f"this computer does ({len(blind)} of its {len(seen)} workers). Put the work directory (and the input "
-            "files) on storage every machine of the cluster mounts at the same path (workdir and input under "
-            "[inventory]), then run again: the stages already done are kept")
+            f"the workers {_listed(blind)} of the cluster at {address} do not see {path} as this computer does "
+            f"({len(blind)} of its {len(seen)} workers). Put the work directory and the input files on storage "
+            "every machine of the cluster mounts at the same path (workdir and input under [inventory]), then run "
+            "again: the stages already done are kept")
 
 
 def _listed(workers: list[str], shown: int = 5) -> str:

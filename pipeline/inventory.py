@@ -58,7 +58,8 @@ def _run_stages(work: WorkDir, settings: Settings, scheduler: str | None, worker
     # closes it under them, and they end at once
     with thawed_after(), ThreadPoolExecutor(2, thread_name_prefix="kiemke-maps") as threads, \
             executor(scheduler, workers, local_from=LOCAL_CLUSTER_FROM,
-                     start_early=functools.partial(_many_communes, work), shared=work.root) as cluster:
+                     start_early=functools.partial(_many_communes, work), shared=work.root,
+                     inputs=[settings.input_root, *(units.path for units in settings.units)]) as cluster:
         sheets = SheetsInBackground(cluster, threads)
         try:
             for name, run in tqdm(_stages(work, settings, cluster, sheets), desc="kiểm kê", unit="bước"):

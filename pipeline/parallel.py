@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
@@ -49,7 +49,8 @@ LOCAL_CLUSTER_FROM = 4
 
 @contextmanager
 def executor(scheduler: str | None = None, workers: int | None = None, local_from: int = 1,
-             start_early: Callable[[], bool] | None = None, shared: Path | None = None):
+             start_early: Callable[[], bool] | None = None, shared: Path | None = None,
+             inputs: Sequence[Path] = ()):
     """Yield a ``map(func, items, desc)`` that runs on the chosen scheduler
     (or ``scheduler`` itself when it already is such a map). A cluster is
     started (or joined) at the first map with work to do: a run that finds
@@ -59,14 +60,14 @@ def executor(scheduler: str | None = None, workers: int | None = None, local_fro
     cluster starts in the background while they run, for the larger maps to
     come (a province with one commune changed). A cluster given by its
     address must run this kiemke and see ``shared`` (the work directory)
-    as this process does (:func:`check_workers`)."""
+    and the ``inputs`` its tasks read as this process does (:func:`check_workers`)."""
     if callable(scheduler):  # a map already started (the inventory's cluster, shared by the stages)
         yield scheduler
         return
     if scheduler == SYNC:
         yield _map_sync
         return
-    cluster = _Cluster(scheduler, workers, local_from, start_early, shared)
+    cluster = _Cluster(scheduler, workers, local_from, start_early, shared, inputs)
     try:
         yield cluster
     finally:
@@ -77,9 +78,10 @@ class _Cluster:
     """A dask client (and the local cluster it drives), made when first needed."""
 
     def __init__(self, address: str | None, workers: int | None, local_from: int = 1,
-                 start_early: Callable[[], bool] | None = None, shared: Path | None = None):
+                 start_early: Callable[[], bool] | None = None, shared: Path | None = None,
+                 inputs: Sequence[Path] = ()):
         self.address, self.workers, self.local_from = address, workers, local_from
-        self.start_early, self.shared = start_early, shared
+        self.start_early, self.shared, self.inputs = start_early, shared, tuple(inputs)
         self.client: Any = None  # distributed.Client, imported only when a cluster is used
         self.local: Any = None  # the LocalCluster it drives (none for an address)
         self.starting: Future | None = None  # the local cluster starting in the background
@@ -156,7 +158,7 @@ class _Cluster:
         dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"})
         if self.address:
             self.client = Client(self.address)
-            check_workers(self.client, self.address, self.shared)
+            check_workers(self.client, self.address, self.shared, self.inputs)
         else:
             workers = self.workers or os.cpu_count() or 1
             # glibc's own malloc thresholds on the workers, not dask's 64 KiB trim threshold: set, it fixes

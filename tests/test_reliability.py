@@ -595,13 +595,15 @@ def test_a_cluster_whose_worker_runs_another_kiemke_is_refused_before_any_task(t
             worker.wait(timeout=30)
 
 
-def test_a_cluster_whose_worker_sees_another_folder_by_the_work_directorys_name_is_refused(tmp_path, sample_raw):
+@pytest.mark.parametrize("hidden", ["work", "input"])
+def test_a_cluster_whose_worker_sees_another_folder_by_the_same_name_is_refused(tmp_path, sample_raw, hidden):
     """A worker of a cluster given by its address on a machine where the work
-    directory's path is a folder of its own (here: another mount namespace, an
-    empty tmpfs over it) would write its outputs there (the sample's
-    inventory stopped on an internal error, a cache file not found): the
-    inventory stops before any task, naming the worker; the probe file is
-    removed. A folder both workers see passes."""
+    directory's or the input's path is a folder of its own (here: another
+    mount namespace, an empty tmpfs over it) would write its outputs there
+    (the sample's inventory stopped on an internal error, a cache file not
+    found) or not find the inputs (it said a shapefile's .dbf was missing):
+    the inventory stops before any task, naming the worker and the folder; the
+    probe file is removed. A folder both workers see passes."""
     from distributed import Client, LocalCluster
 
     from pipeline.parallel import executor
@@ -612,7 +614,8 @@ def test_a_cluster_whose_worker_sees_another_folder_by_the_work_directorys_name_
         pytest.skip("no mount namespace here (unshare -m needs root)")
     with LocalCluster(n_workers=1, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
             Client(cluster) as owner:
-        blind = subprocess.Popen(["unshare", "-m", "sh", "-c", f'mount -t tmpfs none "{work}" && exec '  # noqa: S607
+        folder = work if hidden == "work" else sample_raw
+        blind = subprocess.Popen(["unshare", "-m", "sh", "-c", f'mount -t tmpfs none "{folder}" && exec '  # noqa: S607
                                   f'"{sys.executable}" -m distributed.cli.dask_worker {cluster.scheduler_address} '
                                   "--nthreads 1 --no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -621,8 +624,8 @@ def test_a_cluster_whose_worker_sees_another_folder_by_the_work_directorys_name_
             result = CliRunner().invoke(cli, ["inventory", "--config", str(config), "--scheduler",
                                               cluster.scheduler_address])
             assert result.exit_code == 1
-            assert f"Các tiến trình phụ {address} của cụm Dask {cluster.scheduler_address} không thấy thư mục làm " \
-                   f"việc {work} như máy này thấy (1 trong 2 tiến trình phụ)" in result.output
+            assert f"Các tiến trình phụ {address} của cụm Dask {cluster.scheduler_address} không thấy {folder} " \
+                   "như máy này thấy (1 trong 2 tiến trình phụ)" in result.output
             assert not list(work.rglob(".cluster-probe*")) and not (work / "parcels").exists()
             with executor(cluster.scheduler_address, shared=tmp_path / "seen") as pmap:  # a folder both see
                 assert len(pmap(os.getpid, [(), ()])) == 2

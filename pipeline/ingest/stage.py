@@ -53,7 +53,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
     work.write_manifest(RunManifest.from_settings(settings))
     if settings.previous is None:
         forget_comparison(work)  # made by a run that had a previous inventory
-    with executor(scheduler, shared=work.root) as pmap:
+    with executor(scheduler, shared=work.root, inputs=paths) as pmap:
         done = _ingest_stale(pmap, files, settings, corrections, progress)
         # each report under its file's path as now given (an entry may be of the project folder before it moved)
         reports = [replace(IngestCache.read_report(Path(folder)), path=source.label)

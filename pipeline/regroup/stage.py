@@ -279,7 +279,7 @@ def regroup_units(work: WorkDir, spec: NewUnits, scheduler=SYNC) -> WorkDir:
     cuts = _Cuts(parts)
     stale = [old for old in olds if not cuts.current(old, [work.khoanh(old), work.parcels(old), *common])]
     gone = [old for old in cuts.known() if old not in olds]
-    with executor(scheduler, shared=work.root) as pmap, \
+    with executor(scheduler, shared=work.root, inputs=[spec.path]) as pmap, \
             ThreadPoolExecutor(2, thread_name_prefix="kiemke-regroup") as beside:
         loaded = beside.submit(_units_of, spec, manifest.meridian)  # here while the workers cut
         if len(stale) == len(olds):  # the units or the run changed: start afresh
