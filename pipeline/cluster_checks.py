@@ -1,5 +1,6 @@
-"""Checks of a cluster given by its address, before its first task: its
-workers run this kiemke and see the work directory as this process does."""
+"""Checks of a cluster given by its address, before its workers' first
+tasks: they run this kiemke and see the work directory and the inputs as this
+process does."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def code_digest() -> str:
 
 def check_workers(client, address: str, shared: Path | None, inputs: Sequence[Path] = (),
                   workers: Sequence[str] | None = None) -> None:
-    """A cluster given by its address, before its first task: each worker runs
+    """A cluster given by its address, before its workers' tasks: each runs
     this kiemke (:func:`code_digest`), sees the folder ``shared`` (the work
     directory) as this process does (a file made here is there) and the
     ``inputs`` (files and folders its tasks read) as they are here, else the

@@ -57,7 +57,8 @@ class OtherCodeOnWorkers(KiemkeError):
 
 class WorkersSeeOtherFiles(KiemkeError):
     """Workers of a cluster given by its address do not see the work directory
-    this process writes: they would read and write another folder by its name."""
+    or the inputs as this process does: they would read and write other
+    folders by their names."""
 
 
 class RefusedBySystem(KiemkeError, OSError):
