@@ -50,6 +50,10 @@ class WorkersDied(KiemkeError, MemoryError):
     most often each ran out of the memory it was given."""
 
 
+class ClusterUnreachable(KiemkeError, ConnectionError):
+    """No Dask scheduler answers at the address given (``--scheduler``)."""
+
+
 class OtherCodeOnWorkers(KiemkeError):
     """Workers of a cluster given by its address run another kiemke than this
     process (or none): they would write other figures without a word."""

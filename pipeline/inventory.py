@@ -59,7 +59,7 @@ def _run_stages(work: WorkDir, settings: Settings, scheduler: str | None, worker
     with thawed_after(), ThreadPoolExecutor(2, thread_name_prefix="kiemke-maps") as threads, \
             executor(scheduler, workers, local_from=LOCAL_CLUSTER_FROM,
                      start_early=functools.partial(_many_communes, work), shared=work.root,
-                     inputs=[settings.input_root, *(units.path for units in settings.units)]) as cluster:
+                     inputs=[settings.input_root, *read_on_workers(settings)]) as cluster:
         sheets = SheetsInBackground(cluster, threads)
         try:
             for name, run in tqdm(_stages(work, settings, cluster, sheets), desc="kiểm kê", unit="bước"):
@@ -74,6 +74,13 @@ def _run_stages(work: WorkDir, settings: Settings, scheduler: str | None, worker
     write_json(work.report("timings.json"), {"stages_s": seconds, "stages_began": began, "ended": time.time(),
                                              "total_s": round(total, 2)})
     return total
+
+
+def read_on_workers(settings: Settings) -> list[Path]:
+    """The files besides the input folder that the workers read: the boundary
+    files (each sheet is drawn with them) and each ``[units]``' file."""
+    boundaries = settings.boundaries.files() if settings.boundaries is not None else []
+    return [*boundaries, *(units.path for units in settings.units)]
 
 
 def _many_communes(work: WorkDir) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from .cluster_checks import check_workers
-from .errors import WorkersDied
+from .errors import ClusterUnreachable, WorkersDied
 from .regime import active_regime, call_in_regime
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ class _Cluster:
         # process (maps run on two threads at once: a ``with`` of one would end the other's)
         dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"})
         if self.address:
-            self.client = Client(self.address)
+            self.client = _client_at(self.address)
         else:
             workers = self.workers or os.cpu_count() or 1
             # glibc's own malloc thresholds on the workers, not dask's 64 KiB trim threshold: set, it fixes
@@ -392,6 +392,21 @@ def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority:
         except KilledWorker as exc:
             raise _out_of_memory(client, exc, func, items[index[exc.task]] if exc.task in index else ()) from None
     return results
+
+
+def _client_at(address: str):
+    """A client of the cluster whose scheduler is at ``address``; the
+    officer's error when none answers there (a wrong address, a scheduler not
+    running or out of reach): not an internal error."""
+    from distributed import Client  # heavy (tornado): only when a cluster is used
+
+    try:
+        return Client(address)
+    except (OSError, ValueError) as exc:  # a refused or timed-out connection; an address that is none
+        raise ClusterUnreachable(
+            f"no Dask scheduler answered at {address}. Check the address (tcp://HOST:8786), that the scheduler runs "
+            "there and that this computer may reach its port, or run without --scheduler, then run again: the "
+            f"stages already done are kept ({exc})") from None
 
 
 def _out_of_memory(client, killed, func: Callable, item: tuple) -> WorkersDied:

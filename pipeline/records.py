@@ -73,7 +73,7 @@ def given(work: WorkDir, name: str, paths: Iterable[str | Path | None]) -> Path:
 def given_boundaries(work: WorkDir, manifest: RunManifest) -> Path:
     """The record of the run's boundary files (the communes', and the wider context the sheets name)."""
     spec = manifest.boundaries
-    return given(work, "boundaries", [spec.path, spec.context] if spec else [])
+    return given(work, "boundaries", spec.files() if spec else [])
 
 
 def unit_inputs(work: WorkDir, unit: Unit) -> list[Path]:

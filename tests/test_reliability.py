@@ -540,6 +540,30 @@ def test_a_parquet_file_read_without_the_dataset_machinery_is_what_read_table_gi
         read_parquet_table(path, ["landuse", "no_such_column"])
 
 
+@pytest.mark.parametrize("address", ["tcp//no-colon", "tcp://127.0.0.1:{port}"])
+def test_a_scheduler_address_where_none_answers_is_the_officers_error_not_an_internal_one(tmp_path, sample_raw,
+                                                                                         address):
+    """``--scheduler`` with a mistyped address, or one where no scheduler
+    runs (a port nothing listens on): the officer reads which address and what
+    to check, in Vietnamese, and the run ends with kiemke's error code, not an
+    internal error to send to the developers."""
+    import socket
+
+    import dask
+    import distributed  # noqa: F401 (its defaults loaded: the setting below, undone, would take them away)
+
+    with socket.socket() as free:  # a port nothing listens on once closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    address = address.format(port=port)
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        result = CliRunner().invoke(cli, ["inventory", "--config", str(sample_config(sample_raw, tmp_path / "work")),
+                                          "--scheduler", address])
+    assert result.exit_code == 1, result.output[-2000:]
+    assert f"Không có bộ điều phối Dask nào trả lời tại {address}. → Kiểm tra địa chỉ (tcp://MÁY:8786)" in result.output
+    assert "internal error" not in result.output
+
+
 def test_the_code_digest_is_the_packages_files_whatever_their_line_ends(tmp_path):
     """Two machines run the same kiemke when its package's files are the same:
     a copy gives this process's digest, also with a file's line ends as
@@ -597,26 +621,32 @@ def test_a_cluster_whose_worker_runs_another_kiemke_is_refused_before_any_task_e
             worker.wait(timeout=30)
 
 
-@pytest.mark.parametrize("hidden", ["work", "input"])
+@pytest.mark.parametrize("hidden", ["work", "input", "boundaries"])
 def test_a_cluster_whose_worker_sees_another_folder_by_the_same_name_is_refused(tmp_path, sample_raw, hidden):
     """A worker of a cluster given by its address on a machine where the work
-    directory's or the input's path is a folder of its own (here: another
-    mount namespace, an empty tmpfs over it) would write its outputs there
-    (the sample's inventory stopped on an internal error, a cache file not
-    found) or not find the inputs (it said a shapefile's .dbf was missing):
-    the inventory stops before any task, naming the worker and the folder; the
-    probe file is removed. A folder both workers see passes."""
+    directory's, the input's or the boundary file's folder is one of its own
+    (here: another mount namespace, an empty tmpfs over it) would write its
+    outputs there (the sample's inventory stopped on an internal error, a cache
+    file not found) or not find what it reads (it said a shapefile's .dbf was
+    missing): the inventory stops before any task, naming the worker and what
+    it does not see; the probe file is removed. A folder both see passes."""
+    import shutil
+
     from distributed import Client, LocalCluster
 
     from pipeline.parallel import executor
 
     work = tmp_path / "work"
     config = sample_config(sample_raw, work)
+    given = sample_raw / "boundaries" / "communes_van_quan.geojson"
+    moved = shutil.copy(given, (tmp_path / "ranh_gioi").mkdir() or tmp_path / "ranh_gioi")  # a folder of its own
+    config.write_text(config.read_text(encoding="utf-8").replace(given.as_posix(), Path(moved).as_posix()),
+                      encoding="utf-8")
     if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:  # noqa: S607
         pytest.skip("no mount namespace here (unshare -m needs root)")
     with LocalCluster(n_workers=1, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
             Client(cluster) as owner:
-        folder = work if hidden == "work" else sample_raw
+        folder = {"work": work, "input": sample_raw, "boundaries": tmp_path / "ranh_gioi"}[hidden]
         blind = subprocess.Popen(["unshare", "-m", "sh", "-c", f'mount -t tmpfs none "{folder}" && exec '  # noqa: S607
                                   f'"{sys.executable}" -m distributed.cli.dask_worker {cluster.scheduler_address} '
                                   "--nthreads 1 --no-dashboard"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -626,7 +656,8 @@ def test_a_cluster_whose_worker_sees_another_folder_by_the_same_name_is_refused(
             result = CliRunner().invoke(cli, ["inventory", "--config", str(config), "--scheduler",
                                               cluster.scheduler_address])
             assert result.exit_code == 1
-            assert f"Các tiến trình phụ {address} của cụm Dask {cluster.scheduler_address} không thấy {folder} " \
+            unseen = Path(moved) if hidden == "boundaries" else folder
+            assert f"Các tiến trình phụ {address} của cụm Dask {cluster.scheduler_address} không thấy {unseen} " \
                    "như máy này thấy (1 trong 2 tiến trình phụ được kiểm tra)" in result.output
             assert not list(work.rglob(".cluster-probe*")) and not (work / "parcels").exists()
             with executor(cluster.scheduler_address, shared=tmp_path / "seen") as pmap:  # a folder both see

@@ -23,6 +23,10 @@ class Boundaries:
     #: A wider file with the same fields (the whole province): the neighbours named on the maps.
     context: Path | None = None
 
+    def files(self) -> list[Path]:
+        """The boundary file and, when given, the wider one."""
+        return [path for path in (self.path, self.context) if path is not None]
+
 
 @dataclass(frozen=True)
 class CommuneName:

@@ -293,7 +293,8 @@ def run_maps(work: WorkDir, *, others: Sequence[WorkDir] = (), scale_step: int |
     tasks = [(plan, task) for plan in drawing for task in plan.tasks(template_name)]
     stale = sorted((k for k, (plan, task) in enumerate(tasks) if not plan.current(task)),
                    key=lambda k: -len(tasks[k][1][1].communes))  # the current sheets' rows are read here
-    with executor(scheduler, shared=work.root) as pmap:
+    boundaries = work.read_manifest().boundaries  # each sheet drawn with them, on a worker
+    with executor(scheduler, shared=work.root, inputs=boundaries.files() if boundaries else []) as pmap:
         drawn = dict(zip(stale, pmap(map_sheet_to_files, [tasks[k][1] for k in stale], "maps" if progress else ""),
                          strict=True))
     tell_kept([pair for row in drawn.values() for pair in row.pop("kept", [])], "map sheet")
