@@ -170,7 +170,10 @@ class _Cluster:
         # process (maps run on two threads at once: a ``with`` of one would end the other's)
         dask.config.set({"distributed.admin.large-graph-warning-threshold": "2GiB"})
         if self.address:
-            self.client = _client_at(self.address)
+            try:
+                self.client = Client(self.address)
+            except (OSError, ValueError) as exc:  # a refused or timed-out connection; an address that is none
+                raise _unreachable(self.address, exc) from None
         else:
             workers = self.workers or os.cpu_count() or 1
             # glibc's own malloc thresholds on the workers, not dask's 64 KiB trim threshold: set, it fixes
@@ -394,19 +397,13 @@ def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority:
     return results
 
 
-def _client_at(address: str):
-    """A client of the cluster whose scheduler is at ``address``; the
-    officer's error when none answers there (a wrong address, a scheduler not
-    running or out of reach): not an internal error."""
-    from distributed import Client  # heavy (tornado): only when a cluster is used
-
-    try:
-        return Client(address)
-    except (OSError, ValueError) as exc:  # a refused or timed-out connection; an address that is none
-        raise ClusterUnreachable(
-            f"no Dask scheduler answered at {address}. Check the address (tcp://HOST:8786), that the scheduler runs "
-            "there and that this computer may reach its port, or run without --scheduler, then run again: the "
-            f"stages already done are kept ({exc})") from None
+def _unreachable(address: str, exc: Exception) -> ClusterUnreachable:
+    """The officer's error when no scheduler answers at ``address`` (a wrong
+    address, a scheduler not running or out of reach): not an internal error."""
+    return ClusterUnreachable(
+        f"no Dask scheduler answered at {address}. Check the address (tcp://HOST:8786), that the scheduler runs "
+        "there and that this computer may reach its port, or run without --scheduler, then run again: the "
+        f"stages already done are kept ({exc})")
 
 
 def _out_of_memory(client, killed, func: Callable, item: tuple) -> WorkersDied:
