@@ -379,7 +379,7 @@ def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority:
     results: list[Any] = [None] * len(futures)
     with tqdm(total=len(futures), desc=desc, unit="việc", disable=not desc) as bar:
         try:
-            for future, result in as_completed(futures, with_results=True):  # re-raises a task's exception here
+            for future, result in as_completed(futures, with_results=True, loop=client.loop):  # raises a task's error
                 results[index[future.key]] = result
                 bar.update()
         except KilledWorker as exc:

@@ -184,6 +184,44 @@ def test_a_cluster_given_by_its_address_runs_the_inventory_as_the_local_one_and_
     _assert_same_outputs(work, sample_run)
 
 
+ANOTHER_CLIENT_CURRENT = '''
+import os, sys, threading, time
+from distributed import Client, LocalCluster
+from pipeline.parallel import call, executor
+
+if __name__ == "__main__":
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, scheduler_kwargs={"dashboard": False}) \\
+            as cluster, Client(cluster):
+        with executor(cluster.scheduler_address, local_from=2) as pmap:
+            pmap(call, [(os.getpid,)] * 2)
+            stop, maps = time.monotonic() + 5, 0
+            def draw():
+                while time.monotonic() < stop:
+                    pmap(call, [(time.sleep, 0.001)] * 20, priority=-1)
+            drawing = threading.Thread(target=draw)
+            drawing.start()
+            while time.monotonic() < stop:
+                assert pmap(call, [(abs, -maps)] * (3 + 2 * (maps % 2))) == [maps] * (3 + 2 * (maps % 2))
+                maps += 1
+            drawing.join()
+            print(maps)
+'''
+
+
+def test_a_cluster_given_by_its_address_while_another_client_is_the_current_one(tmp_path):
+    """A notebook's cluster, its client the current one (``with Client(cluster):``),
+    given to kiemke by its address: kiemke's maps, on this thread and behind on
+    another, wait for their tasks on kiemke's client. Waiting on the notebook's
+    client (dask's default in a ``with``) touched kiemke's connection from its
+    event loop: a hang or tornado's write-buffer assertion within seconds."""
+    script = tmp_path / "current.py"
+    script.write_text(ANOTHER_CLIENT_CURRENT, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert int(done.stdout) > 10
+
+
 def _outputs(work: Path) -> dict[str, object]:
     """Every file of a work directory (the ingest cache aside, kept for a file
     that comes back), by content: a GeoPackage by its tables, the QGIS project
