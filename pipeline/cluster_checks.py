@@ -31,8 +31,9 @@ def code_digest() -> str:
     return package_digest(Path(__file__).parent)
 
 
-def check_workers(client, address: str, shared: Path | None, inputs: Sequence[Path] = ()) -> None:
-    """A cluster given by its address, before its first task: each worker runs
+def check_workers(client, address: str, shared: Path | None, inputs: Sequence[Path] = (),
+                  workers: Sequence[str] | None = None) -> None:
+    """A cluster given by its address, before its workers' tasks: each runs
     this kiemke (:func:`code_digest`), sees the folder ``shared`` (the work
     directory) as this process does (a file made here is there) and the
     ``inputs`` (files and folders its tasks read) as they are here, else the
@@ -41,8 +42,8 @@ def check_workers(client, address: str, shared: Path | None, inputs: Sequence[Pa
     gave the sample other areas for 06319's forest); a worker that reads and
     writes a folder of its own machine by the work directory's name would leave
     its outputs there, or read another run's; one that does not see the inputs
-    says a shapefile's .dbf is missing. A worker that joins later is not asked."""
-    theirs = client.run(code_digest, on_error="return")  # one without kiemke: its ImportError
+    says a shapefile's .dbf is missing. ``workers``: those to check (all when None)."""
+    theirs = client.run(code_digest, workers=workers, on_error="return")  # one without kiemke: its ImportError
     other = sorted(worker for worker, digest in theirs.items() if digest != code_digest())
     if other:
         raise OtherCodeOnWorkers(
@@ -54,11 +55,11 @@ def check_workers(client, address: str, shared: Path | None, inputs: Sequence[Pa
         shared.mkdir(parents=True, exist_ok=True)
         probe = scratch_beside(shared / "cluster-probe")  # removed by the next run if this one is killed
         try:
-            _all_see(client, address, shared, os.path.exists, str(probe), True)
+            _all_see(client, workers, address, shared, os.path.exists, str(probe), True)
         finally:
             probe.unlink(missing_ok=True)
     for path in inputs:
-        _all_see(client, address, path, seen_as, str(path), seen_as(str(path)))
+        _all_see(client, workers, address, path, seen_as, str(path), seen_as(str(path)))
 
 
 def seen_as(path: str) -> tuple[str, object] | None:
@@ -72,9 +73,10 @@ def seen_as(path: str) -> tuple[str, object] | None:
     return None
 
 
-def _all_see(client, address: str, path: Path, look: Callable[[str], object], what: str, expected: object) -> None:
+def _all_see(client, workers: Sequence[str] | None, address: str, path: Path, look: Callable[[str], object],
+             what: str, expected: object) -> None:
     """Each worker's ``look(what)`` is ``expected``, else the run stops naming the workers that see otherwise."""
-    seen = client.run(look, what, on_error="return")
+    seen = client.run(look, what, workers=workers, on_error="return")
     blind = sorted(worker for worker, found in seen.items() if found != expected)
     if blind:
         raise WorkersSeeOtherFiles(

@@ -82,6 +82,7 @@ class _Cluster:
                  inputs: Sequence[Path] = ()):
         self.address, self.workers, self.local_from = address, workers, local_from
         self.start_early, self.shared, self.inputs = start_early, shared, tuple(inputs)
+        self.checked: set[str] = set()  # the workers of a cluster given by its address found fit
         self.client: Any = None  # distributed.Client, imported only when a cluster is used
         self.local: Any = None  # the LocalCluster it drives (none for an address)
         self.starting: Future | None = None  # the local cluster starting in the background
@@ -143,7 +144,19 @@ class _Cluster:
                     self.starting.result()  # waits for the background start; its error, if any, is raised here
                 else:
                     self._connect()
+            if self.address:
+                self._check_joined(self.address)
         return self.client
+
+    def _check_joined(self, address: str) -> None:
+        """A cluster given by its address, at each map: its workers not yet
+        checked (all at the first, those that joined since at the others: an
+        adaptive cluster grows) run this kiemke and see its folders
+        (:func:`check_workers`)."""
+        joined = sorted(set(self.client.nthreads()) - self.checked)
+        if joined:
+            check_workers(self.client, address, self.shared, self.inputs, joined)
+            self.checked.update(joined)
 
     def _connect(self) -> None:
         import dask  # as distributed: only when a cluster is used
@@ -161,9 +174,6 @@ class _Cluster:
                 self.client = Client(self.address)
             except (OSError, ValueError) as exc:  # a refused or timed-out connection; an address that is none
                 raise _unreachable(self.address, exc) from None
-            # checked here, before any other thread uses the client: asking the scheduler at each map which
-            # workers joined since raced the sheets drawn behind (tornado's write buffer assertion, 1 run in 3)
-            check_workers(self.client, self.address, self.shared, self.inputs)
         else:
             workers = self.workers or os.cpu_count() or 1
             # glibc's own malloc thresholds on the workers, not dask's 64 KiB trim threshold: set, it fixes
