@@ -1,6 +1,6 @@
-"""Checks of a cluster given by its address, before its workers' first
-tasks: they run this kiemke and see the work directory and the inputs as this
-process does."""
+"""Checks of a cluster given by its address, before its workers' tasks (and
+each task's own, of its worker's code): they run this kiemke and see the work
+directory and the inputs as this process does."""
 
 from __future__ import annotations
 
@@ -60,6 +60,22 @@ def check_workers(client, address: str, shared: Path | None, inputs: Sequence[Pa
             probe.unlink(missing_ok=True)
     for path in inputs:
         _all_see(client, workers, address, path, seen_as, str(path), seen_as(str(path)))
+
+
+def refuse_other_code(expected: str, address: str) -> None:
+    """On a worker of the cluster at ``address``, before each task: it runs
+    the kiemke whose digest is ``expected`` (this computer's), else the task
+    stops before it reads or writes anything. A worker that joins while a
+    map's tasks are out (an adaptive cluster grows) is asked by its first
+    task; :func:`check_workers` asks those already there before each map."""
+    if code_digest() != expected:
+        from distributed import get_worker  # only ever called in a task on a worker: imported there already
+
+        raise OtherCodeOnWorkers(
+            f"the worker {get_worker().address} that joined the cluster at {address} during a step runs another "
+            "kiemke than this computer: none of its tasks ran. Install the kiemke of this computer (its files as "
+            "they are here) on every machine of the cluster, or run without --scheduler, then run again: the "
+            "stages already done are kept")
 
 
 def seen_as(path: str) -> tuple[str, object] | None:

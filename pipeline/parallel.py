@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .cluster_checks import check_workers
+from .cluster_checks import check_workers, code_digest, refuse_other_code
 from .errors import ClusterUnreachable, WorkersDied
 from .regime import active_regime, call_in_regime
 
@@ -105,7 +105,7 @@ class _Cluster:
             return _map_sync(func, items, desc)
         if self.behind and len(items) < 2 * self.local_from and _all_busy_behind(self._client()):
             return _map_sync(func, items, desc)
-        return _map_dask(self._client(), func, items, desc, priority)
+        return _map_dask(self._client(), func, items, desc, priority, address=self.address)
 
     def _map_behind(self, func: Callable, items: list, desc: str, priority: int) -> list[Any]:
         """A map of a lower priority (from another thread): on the cluster
@@ -113,7 +113,7 @@ class _Cluster:
         with self._lock:
             self.behind += 1
         try:
-            return _map_dask(self._client(), func, items, desc, priority, key=BEHIND)
+            return _map_dask(self._client(), func, items, desc, priority, key=BEHIND, address=self.address)
         finally:
             with self._lock:
                 self.behind -= 1
@@ -330,8 +330,12 @@ def _worker_task(regime: str, func: Callable, *args) -> Any:
         return call_in_regime(regime, func, *args)
 
 
-def _worker_item(regime: str, func: Callable, item: tuple) -> Any:
-    """A task of a map: ``func(*item)`` on a worker (items of any length)."""
+def _worker_item(regime: str, code: tuple[str, str] | None, func: Callable, item: tuple) -> Any:
+    """A task of a map: ``func(*item)`` on a worker (items of any length);
+    ``code``, on a cluster given by its address: this kiemke's digest and the
+    address, for the worker to refuse the task when it runs another kiemke."""
+    if code is not None:
+        refuse_other_code(*code)
     return _worker_task(regime, func, *item)
 
 
@@ -377,14 +381,17 @@ def _all_busy_behind(client) -> bool:
 
 
 def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority: int = 0,
-              key: str | None = None) -> list[Any]:
+              key: str | None = None, address: str | None = None) -> list[Any]:
+    """``func(*item)`` of each item on the cluster, in order; ``address``: the
+    cluster's, when given by it (each task then checks its worker's code)."""
     from distributed import KilledWorker, as_completed  # see executor: distributed is imported only for a cluster
 
     items = list(items)
     regime = active_regime()  # the run's regime, active on the worker too
+    code = (code_digest(), address) if address else None
     # one map, and results fetched as they come (a sync round trip per future cost ~0.7 ms a task)
-    futures = client.map(_worker_item, [regime] * len(items), [func] * len(items), items, pure=False,
-                         priority=priority, **({"key": key} if key else {}))
+    futures = client.map(_worker_item, [regime] * len(items), [code] * len(items), [func] * len(items), items,
+                         pure=False, priority=priority, **({"key": key} if key else {}))
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(futures)
     with tqdm(total=len(futures), desc=desc, unit="việc", disable=not desc) as bar:

@@ -620,28 +620,39 @@ def test_the_code_digest_is_the_packages_files_whatever_their_line_ends(tmp_path
     assert package_digest(copy) != code_digest()
 
 
-def test_a_cluster_whose_worker_runs_another_kiemke_is_refused_before_any_task_even_one_that_joins_later(tmp_path):
-    """A worker of a cluster given by its address that imports another kiemke
-    (here one line added to one file) would write other figures without a
-    word: the run stops before its tasks, naming the worker and saying what to
-    do, also when the worker joins after the first map (an adaptive cluster grows)."""
+def _other_kiemke(tmp_path: Path) -> Path:
+    """A copy of kiemke with one line added to one file: another kiemke."""
     import shutil
-
-    from distributed import Client, LocalCluster
-
-    from pipeline.errors import OtherCodeOnWorkers
-    from pipeline.parallel import executor
 
     other = tmp_path / "other"
     shutil.copytree(REPO / "pipeline", other / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     with open(other / "pipeline" / "forms" / "write.py", "a", encoding="utf-8") as changed:
         changed.write("# changed on one machine\n")
+    return other
+
+
+def _worker_of(kiemke: Path, address: str) -> subprocess.Popen:
+    """A worker (no nanny: its task run in this process) importing the kiemke at ``kiemke``, joining ``address``."""
+    return subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                             "--no-dashboard", "--no-nanny"], cwd=kiemke, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(kiemke)})
+
+
+def test_a_cluster_whose_worker_runs_another_kiemke_is_refused_before_any_task_even_one_that_joins_later(tmp_path):
+    """A worker of a cluster given by its address that imports another kiemke
+    (here one line added to one file) would write other figures without a
+    word: the run stops before its tasks, naming the worker and saying what to
+    do, also when the worker joins after the first map (an adaptive cluster grows)."""
+    from distributed import Client, LocalCluster
+
+    from pipeline.errors import OtherCodeOnWorkers
+    from pipeline.parallel import executor
+
+    other = _other_kiemke(tmp_path)
     with LocalCluster(n_workers=1, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
             Client(cluster) as owner, executor(cluster.scheduler_address) as pmap:
         assert len(pmap(os.getpid, [(), ()])) == 2  # the cluster's own worker runs this kiemke
-        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
-                                   "--nthreads", "1", "--no-dashboard"], cwd=other, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(other)})
+        worker = _worker_of(other, cluster.scheduler_address)
         try:
             owner.wait_for_workers(2, timeout=60)
             (address,) = set(owner.nthreads()) - {cluster.workers[0].worker_address}
@@ -657,6 +668,42 @@ def test_a_cluster_whose_worker_runs_another_kiemke_is_refused_before_any_task_e
         finally:
             worker.terminate()
             worker.wait(timeout=30)
+
+
+def test_a_worker_of_another_kiemke_that_joins_during_a_map_runs_none_of_its_tasks(tmp_path):
+    """A worker that joins while a map's tasks are out (an adaptive cluster
+    grows during a step) was not asked before the map: each task asks its own
+    worker, and the step stops on the first given to the other kiemke, naming
+    it, before it ran any (its tasks would have written other figures)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed import Client, LocalCluster
+
+    from pipeline.errors import OtherCodeOnWorkers
+    from pipeline.parallel import call, executor
+
+    ran = tmp_path / "ran"  # a file by the pid of each process that ran a task
+    ran.mkdir()
+    task = (eval, f"__import__('time').sleep(0.2) or open('{ran.as_posix()}/%d' % __import__('os').getpid(), 'a')"
+                  ".close()")
+    other = _other_kiemke(tmp_path)
+    with LocalCluster(n_workers=1, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
+            Client(cluster) as owner, executor(cluster.scheduler_address) as pmap, ThreadPoolExecutor(1) as thread:
+        mapping = thread.submit(pmap, call, [task] * 200)  # 40 s on the cluster's own worker
+        while not any(ran.iterdir()):
+            time.sleep(0.05)
+        worker = _worker_of(other, cluster.scheduler_address)
+        try:
+            with pytest.raises(OtherCodeOnWorkers) as refused:
+                mapping.result(timeout=120)
+            (address,) = set(owner.nthreads()) - {cluster.workers[0].worker_address}
+            own = cluster.workers[0].pid
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    assert sorted(p.name for p in ran.iterdir()) == [str(own)]  # none on the other kiemke
+    assert f"Tiến trình phụ {address}, tham gia cụm Dask {cluster.scheduler_address} khi một bước đang chạy, " \
+           "có bản kiemke khác với máy này: nó không chạy việc nào." in officer_message(str(refused.value))
 
 
 @pytest.mark.parametrize("hidden", ["work", "input", "boundaries"])
