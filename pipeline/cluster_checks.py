@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -62,20 +63,40 @@ def check_workers(client, address: str, shared: Path | None, inputs: Sequence[Pa
         _all_see(client, workers, address, path, seen_as, str(path), seen_as(str(path)))
 
 
-def refuse_other_code(expected: str, address: str) -> None:
-    """On a worker of the cluster at ``address``, before each task: it runs
-    the kiemke whose digest is ``expected`` (this computer's), else the task
+@dataclass(frozen=True)
+class WorkerFit:
+    """What each task on a cluster given by its address asks of its worker
+    first (:func:`refuse_unfit_worker`)."""
+
+    address: str  # the cluster's
+    digest: str  # this kiemke's code_digest()
+    marker: str | None  # a file kept in the work directory while kiemke is connected
+
+
+def refuse_unfit_worker(fit: WorkerFit) -> None:
+    """On a worker, before each task: it runs this kiemke and sees the file
+    ``marker`` (so the work directory as this process does), else the task
     stops before it reads or writes anything. A worker that joins while a
     map's tasks are out (an adaptive cluster grows) is asked by its first
     task; :func:`check_workers` asks those already there before each map."""
-    if code_digest() != expected:
-        from distributed import get_worker  # only ever called in a task on a worker: imported there already
-
+    if code_digest() != fit.digest:
         raise OtherCodeOnWorkers(
-            f"the worker {get_worker().address} that joined the cluster at {address} during a step runs another "
+            f"the worker {_this_worker()} that joined the cluster at {fit.address} during a step runs another "
             "kiemke than this computer: none of its tasks ran. Install the kiemke of this computer (its files as "
             "they are here) on every machine of the cluster, or run without --scheduler, then run again: the "
             "stages already done are kept")
+    if fit.marker is not None and not os.path.exists(fit.marker):
+        raise WorkersSeeOtherFiles(
+            f"the worker {_this_worker()} that joined the cluster at {fit.address} during a step does not see "
+            f"{Path(fit.marker).parent} as this computer does: none of its tasks ran. Put the work directory and "
+            "the input files on storage every machine of the cluster mounts at the same path (workdir and input "
+            "under [inventory]), then run again: the stages already done are kept")
+
+
+def _this_worker() -> str:
+    from distributed import get_worker  # only ever called in a task on a worker: imported there already
+
+    return get_worker().address
 
 
 def seen_as(path: str) -> tuple[str, object] | None:

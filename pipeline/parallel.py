@@ -23,8 +23,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .cluster_checks import check_workers, code_digest, refuse_other_code
+from .cluster_checks import WorkerFit, check_workers, code_digest, refuse_unfit_worker
 from .errors import ClusterUnreachable, WorkersDied
+from .io import scratch_beside
 from .regime import active_regime, call_in_regime
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class _Cluster:
         self.address, self.workers, self.local_from = address, workers, local_from
         self.start_early, self.shared, self.inputs = start_early, shared, tuple(inputs)
         self.checked: set[str] = set()  # the workers of a cluster given by its address found fit
+        self.fit: WorkerFit | None = None  # what each of its tasks asks of its worker first
         self.client: Any = None  # distributed.Client, imported only when a cluster is used
         self.local: Any = None  # the LocalCluster it drives (none for an address)
         self.starting: Future | None = None  # the local cluster starting in the background
@@ -105,7 +107,7 @@ class _Cluster:
             return _map_sync(func, items, desc)
         if self.behind and len(items) < 2 * self.local_from and _all_busy_behind(self._client()):
             return _map_sync(func, items, desc)
-        return _map_dask(self._client(), func, items, desc, priority, address=self.address)
+        return _map_dask(self._client(), func, items, desc, priority, fit=self.fit)
 
     def _map_behind(self, func: Callable, items: list, desc: str, priority: int) -> list[Any]:
         """A map of a lower priority (from another thread): on the cluster
@@ -113,7 +115,7 @@ class _Cluster:
         with self._lock:
             self.behind += 1
         try:
-            return _map_dask(self._client(), func, items, desc, priority, key=BEHIND, address=self.address)
+            return _map_dask(self._client(), func, items, desc, priority, key=BEHIND, fit=self.fit)
         finally:
             with self._lock:
                 self.behind -= 1
@@ -158,6 +160,15 @@ class _Cluster:
             check_workers(self.client, address, self.shared, self.inputs, joined)
             self.checked.update(joined)
 
+    def _marker(self) -> str | None:
+        """A file kept in the work directory while kiemke is connected to a
+        cluster given by its address, for each task to find on its worker (a
+        killed run's is removed by the next)."""
+        if self.shared is None:
+            return None
+        self.shared.mkdir(parents=True, exist_ok=True)
+        return str(scratch_beside(self.shared / "cluster-run"))
+
     def _connect(self) -> None:
         import dask  # as distributed: only when a cluster is used
         from distributed import Client, LocalCluster  # heavy (tornado, the scheduler): only when a cluster is used
@@ -174,6 +185,7 @@ class _Cluster:
                 self.client = Client(self.address)
             except (OSError, ValueError) as exc:  # a refused or timed-out connection; an address that is none
                 raise _unreachable(self.address, exc) from None
+            self.fit = WorkerFit(self.address, code_digest(), self._marker())
         else:
             workers = self.workers or os.cpu_count() or 1
             # glibc's own malloc thresholds on the workers, not dask's 64 KiB trim threshold: set, it fixes
@@ -205,6 +217,8 @@ class _Cluster:
         if self.local is not None and self.client is not None:
             with suppress(Exception):  # a worker already gone has nothing left to say
                 self.client.run(_quiet_logs)
+        if self.fit is not None and self.fit.marker is not None:
+            Path(self.fit.marker).unlink(missing_ok=True)
         with _quiet() if self.local is not None else nullcontext():
             if self.client is not None:
                 self.client.close()
@@ -330,12 +344,11 @@ def _worker_task(regime: str, func: Callable, *args) -> Any:
         return call_in_regime(regime, func, *args)
 
 
-def _worker_item(regime: str, code: tuple[str, str] | None, func: Callable, item: tuple) -> Any:
-    """A task of a map: ``func(*item)`` on a worker (items of any length);
-    ``code``, on a cluster given by its address: this kiemke's digest and the
-    address, for the worker to refuse the task when it runs another kiemke."""
-    if code is not None:
-        refuse_other_code(*code)
+def _worker_item(regime: str, fit: WorkerFit | None, func: Callable, item: tuple) -> Any:
+    """A task of a map: ``func(*item)`` on a worker (items of any length),
+    unless the worker is not ``fit`` (a cluster given by its address)."""
+    if fit is not None:
+        refuse_unfit_worker(fit)
     return _worker_task(regime, func, *item)
 
 
@@ -381,16 +394,15 @@ def _all_busy_behind(client) -> bool:
 
 
 def _map_dask(client, func: Callable, items: Iterable, desc: str = "", priority: int = 0,
-              key: str | None = None, address: str | None = None) -> list[Any]:
-    """``func(*item)`` of each item on the cluster, in order; ``address``: the
-    cluster's, when given by it (each task then checks its worker's code)."""
+              key: str | None = None, fit: WorkerFit | None = None) -> list[Any]:
+    """``func(*item)`` of each item on the cluster, in order, each task first
+    asking its worker to be ``fit`` (a cluster given by its address)."""
     from distributed import KilledWorker, as_completed  # see executor: distributed is imported only for a cluster
 
     items = list(items)
     regime = active_regime()  # the run's regime, active on the worker too
-    code = (code_digest(), address) if address else None
     # one map, and results fetched as they come (a sync round trip per future cost ~0.7 ms a task)
-    futures = client.map(_worker_item, [regime] * len(items), [code] * len(items), [func] * len(items), items,
+    futures = client.map(_worker_item, [regime] * len(items), [fit] * len(items), [func] * len(items), items,
                          pure=False, priority=priority, **({"key": key} if key else {}))
     index = {f.key: i for i, f in enumerate(futures)}
     results: list[Any] = [None] * len(futures)

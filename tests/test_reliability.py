@@ -744,12 +744,58 @@ def test_a_cluster_whose_worker_sees_another_folder_by_the_same_name_is_refused(
             unseen = Path(moved) if hidden == "boundaries" else folder
             assert f"Các tiến trình phụ {address} của cụm Dask {cluster.scheduler_address} không thấy {unseen} " \
                    "như máy này thấy (1 trong 2 tiến trình phụ được kiểm tra)" in result.output
-            assert not list(work.rglob(".cluster-probe*")) and not (work / "parcels").exists()
+            assert not list(work.rglob(".cluster-*")) and not (work / "parcels").exists()  # probe and marker
             with executor(cluster.scheduler_address, shared=tmp_path / "seen") as pmap:  # a folder both see
                 assert len(pmap(os.getpid, [(), ()])) == 2
         finally:
             blind.terminate()
             blind.wait(timeout=30)
+
+
+def test_a_worker_that_joins_during_a_map_and_sees_another_work_directory_runs_none_of_its_tasks(tmp_path):
+    """A worker that joins while a map's tasks are out, on a machine where the
+    work directory is a folder of its own (another mount namespace, an empty
+    tmpfs over it), would read another run's files there or leave its outputs
+    there: each task first looks for the file kiemke keeps in the work
+    directory while connected, and the step stops naming the worker before it
+    ran any task; the file is gone once kiemke is done."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed import Client, LocalCluster
+
+    from pipeline.errors import WorkersSeeOtherFiles
+    from pipeline.parallel import call, executor
+
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:  # noqa: S607
+        pytest.skip("no mount namespace here (unshare -m needs root)")
+    work, ran = tmp_path / "work", tmp_path / "ran"  # ran: a file by the pid of each process that ran a task
+    work.mkdir()
+    ran.mkdir()
+    task = (eval, f"__import__('time').sleep(0.2) or open('{ran.as_posix()}/%d' % __import__('os').getpid(), 'a')"
+                  ".close()")
+    with LocalCluster(n_workers=1, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
+            Client(cluster) as owner, executor(cluster.scheduler_address, shared=work) as pmap, \
+            ThreadPoolExecutor(1) as thread:
+        mapping = thread.submit(pmap, call, [task] * 200)  # 40 s on the cluster's own worker
+        while not any(ran.iterdir()):
+            time.sleep(0.05)
+        assert len(list(work.glob(".cluster-run.*"))) == 1  # kept while kiemke is connected
+        blind = subprocess.Popen(["unshare", "-m", "sh", "-c", f'mount -t tmpfs none "{work}" && exec '  # noqa: S607
+                                  f'"{sys.executable}" -m distributed.cli.dask_worker {cluster.scheduler_address} '
+                                  "--nthreads 1 --no-dashboard --no-nanny"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            with pytest.raises(WorkersSeeOtherFiles) as refused:
+                mapping.result(timeout=120)
+            (address,) = set(owner.nthreads()) - {cluster.workers[0].worker_address}
+            own = cluster.workers[0].pid
+        finally:
+            blind.terminate()
+            blind.wait(timeout=30)
+    assert sorted(p.name for p in ran.iterdir()) == [str(own)]  # none on the joiner
+    assert f"Tiến trình phụ {address}, tham gia cụm Dask {cluster.scheduler_address} khi một bước đang chạy, " \
+           f"không thấy {work} như máy này thấy: nó không chạy việc nào." in officer_message(str(refused.value))
+    assert not list(work.glob(".cluster-run.*"))
 
 
 def test_a_cluster_map_keeps_the_order_and_raises_a_tasks_own_error():
