@@ -670,40 +670,56 @@ def test_a_cluster_whose_worker_runs_another_kiemke_is_refused_before_any_task_e
             worker.wait(timeout=30)
 
 
+def _join_during_a_map(tmp_path: Path, join, refusal: type[Exception],
+                       shared: Path | None = None) -> tuple[str, str, str]:
+    """A worker started by ``join(scheduler address)`` joins while a map of
+    200 slow tasks runs on a cluster given by its address (40 s on its own
+    worker): the map raises ``refusal`` and no task ran in the joiner's process
+    (each task leaves a file named by its pid). The joiner's address, the
+    cluster's, and what the officer reads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed import Client, LocalCluster
+
+    from pipeline.parallel import call, executor
+
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    task = (eval, f"__import__('time').sleep(0.2) or open('{ran.as_posix()}/%d' % __import__('os').getpid(), 'a')"
+                  ".close()")
+    with LocalCluster(n_workers=1, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
+            Client(cluster) as owner, executor(cluster.scheduler_address, shared=shared) as pmap, \
+            ThreadPoolExecutor(1) as thread:
+        mapping = thread.submit(pmap, call, [task] * 200)
+        while not any(ran.iterdir()):
+            time.sleep(0.05)
+        if shared is not None:
+            assert len(list(shared.glob(".cluster-run.*"))) == 1  # kept while kiemke is connected
+        joiner = join(cluster.scheduler_address)
+        try:
+            with pytest.raises(refusal) as refused:
+                mapping.result(timeout=120)
+            (address,) = set(owner.nthreads()) - {cluster.workers[0].worker_address}
+            own = cluster.workers[0].pid
+        finally:
+            joiner.terminate()
+            joiner.wait(timeout=30)
+    assert sorted(p.name for p in ran.iterdir()) == [str(own)]  # none on the joiner
+    return address, cluster.scheduler_address, officer_message(str(refused.value))
+
+
 def test_a_worker_of_another_kiemke_that_joins_during_a_map_runs_none_of_its_tasks(tmp_path):
     """A worker that joins while a map's tasks are out (an adaptive cluster
     grows during a step) was not asked before the map: each task asks its own
     worker, and the step stops on the first given to the other kiemke, naming
     it, before it ran any (its tasks would have written other figures)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from distributed import Client, LocalCluster
-
     from pipeline.errors import OtherCodeOnWorkers
-    from pipeline.parallel import call, executor
 
-    ran = tmp_path / "ran"  # a file by the pid of each process that ran a task
-    ran.mkdir()
-    task = (eval, f"__import__('time').sleep(0.2) or open('{ran.as_posix()}/%d' % __import__('os').getpid(), 'a')"
-                  ".close()")
     other = _other_kiemke(tmp_path)
-    with LocalCluster(n_workers=1, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
-            Client(cluster) as owner, executor(cluster.scheduler_address) as pmap, ThreadPoolExecutor(1) as thread:
-        mapping = thread.submit(pmap, call, [task] * 200)  # 40 s on the cluster's own worker
-        while not any(ran.iterdir()):
-            time.sleep(0.05)
-        worker = _worker_of(other, cluster.scheduler_address)
-        try:
-            with pytest.raises(OtherCodeOnWorkers) as refused:
-                mapping.result(timeout=120)
-            (address,) = set(owner.nthreads()) - {cluster.workers[0].worker_address}
-            own = cluster.workers[0].pid
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-    assert sorted(p.name for p in ran.iterdir()) == [str(own)]  # none on the other kiemke
-    assert f"Tiến trình phụ {address}, tham gia cụm Dask {cluster.scheduler_address} khi một bước đang chạy, " \
-           "có bản kiemke khác với máy này: nó không chạy việc nào." in officer_message(str(refused.value))
+    joiner, cluster, said = _join_during_a_map(tmp_path, lambda address: _worker_of(other, address),
+                                               OtherCodeOnWorkers)
+    assert f"Tiến trình phụ {joiner}, tham gia cụm Dask {cluster} khi một bước đang chạy, có bản kiemke khác với " \
+           "máy này: nó không chạy việc nào." in said
 
 
 @pytest.mark.parametrize("hidden", ["work", "input", "boundaries"])
@@ -759,42 +775,22 @@ def test_a_worker_that_joins_during_a_map_and_sees_another_work_directory_runs_n
     there: each task first looks for the file kiemke keeps in the work
     directory while connected, and the step stops naming the worker before it
     ran any task; the file is gone once kiemke is done."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from distributed import Client, LocalCluster
-
     from pipeline.errors import WorkersSeeOtherFiles
-    from pipeline.parallel import call, executor
 
     if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:  # noqa: S607
         pytest.skip("no mount namespace here (unshare -m needs root)")
-    work, ran = tmp_path / "work", tmp_path / "ran"  # ran: a file by the pid of each process that ran a task
+    work = tmp_path / "work"
     work.mkdir()
-    ran.mkdir()
-    task = (eval, f"__import__('time').sleep(0.2) or open('{ran.as_posix()}/%d' % __import__('os').getpid(), 'a')"
-                  ".close()")
-    with LocalCluster(n_workers=1, processes=True, scheduler_kwargs={"dashboard": False}) as cluster, \
-            Client(cluster) as owner, executor(cluster.scheduler_address, shared=work) as pmap, \
-            ThreadPoolExecutor(1) as thread:
-        mapping = thread.submit(pmap, call, [task] * 200)  # 40 s on the cluster's own worker
-        while not any(ran.iterdir()):
-            time.sleep(0.05)
-        assert len(list(work.glob(".cluster-run.*"))) == 1  # kept while kiemke is connected
-        blind = subprocess.Popen(["unshare", "-m", "sh", "-c", f'mount -t tmpfs none "{work}" && exec '  # noqa: S607
-                                  f'"{sys.executable}" -m distributed.cli.dask_worker {cluster.scheduler_address} '
-                                  "--nthreads 1 --no-dashboard --no-nanny"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-        try:
-            with pytest.raises(WorkersSeeOtherFiles) as refused:
-                mapping.result(timeout=120)
-            (address,) = set(owner.nthreads()) - {cluster.workers[0].worker_address}
-            own = cluster.workers[0].pid
-        finally:
-            blind.terminate()
-            blind.wait(timeout=30)
-    assert sorted(p.name for p in ran.iterdir()) == [str(own)]  # none on the joiner
-    assert f"Tiến trình phụ {address}, tham gia cụm Dask {cluster.scheduler_address} khi một bước đang chạy, " \
-           f"không thấy {work} như máy này thấy: nó không chạy việc nào." in officer_message(str(refused.value))
+
+    def blind(address: str) -> subprocess.Popen:
+        return subprocess.Popen(["unshare", "-m", "sh", "-c", f'mount -t tmpfs none "{work}" && exec '  # noqa: S607
+                                 f'"{sys.executable}" -m distributed.cli.dask_worker {address} '
+                                 "--nthreads 1 --no-dashboard --no-nanny"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    joiner, cluster, said = _join_during_a_map(tmp_path, blind, WorkersSeeOtherFiles, shared=work)
+    assert f"Tiến trình phụ {joiner}, tham gia cụm Dask {cluster} khi một bước đang chạy, không thấy {work} như " \
+           "máy này thấy: nó không chạy việc nào." in said
     assert not list(work.glob(".cluster-run.*"))
 
 
