@@ -1,5 +1,5 @@
-"""Checks of a cluster given by its address, before its workers' tasks (and
-each task's own, of its worker's code): they run this kiemke and see the work
+"""Checks of a cluster given by its address, before each map (its workers)
+and before each task (its worker): they run this kiemke and see the work
 directory and the inputs as this process does."""
 
 from __future__ import annotations
