@@ -12,7 +12,6 @@ from functools import cache
 from pathlib import Path
 
 from .errors import OtherCodeOnWorkers, WorkersSeeOtherFiles
-from .io import scratch_beside
 
 
 def package_digest(root: Path) -> str:
@@ -32,45 +31,45 @@ def code_digest() -> str:
     return package_digest(Path(__file__).parent)
 
 
-def check_workers(client, address: str, shared: Path | None, inputs: Sequence[Path] = (),
-                  workers: Sequence[str] | None = None) -> None:
-    """A cluster given by its address, before its workers' tasks: each runs
-    this kiemke (:func:`code_digest`), sees the folder ``shared`` (the work
-    directory) as this process does (a file made here is there) and the
-    ``inputs`` (files and folders its tasks read) as they are here, else the
-    run stops, naming the workers. Workers of another kiemke write other
-    figures without a word (a cluster running the kiemke of 60 commits before
-    gave the sample other areas for 06319's forest); a worker that reads and
-    writes a folder of its own machine by the work directory's name would leave
-    its outputs there, or read another run's; one that does not see the inputs
-    says a shapefile's .dbf is missing. ``workers``: those to check (all when None)."""
-    theirs = client.run(code_digest, workers=workers, on_error="return")  # one without kiemke: its ImportError
-    other = sorted(worker for worker, digest in theirs.items() if digest != code_digest())
-    if other:
-        raise OtherCodeOnWorkers(
-            f"the workers {_listed(other)} of the cluster at {address} run another kiemke than this computer, or "
-            f"none ({len(other)} of the {len(theirs)} workers checked). Install the kiemke of this computer (its "
-            "files as they are here) on every machine of the cluster, or run without --scheduler, then run again: "
-            "the stages already done are kept")
-    if shared is not None:
-        shared.mkdir(parents=True, exist_ok=True)
-        probe = scratch_beside(shared / "cluster-probe")  # removed by the next run if this one is killed
-        try:
-            _all_see(client, workers, address, shared, os.path.exists, str(probe), True)
-        finally:
-            probe.unlink(missing_ok=True)
-    for path in inputs:
-        _all_see(client, workers, address, path, seen_as, str(path), seen_as(str(path)))
-
-
 @dataclass(frozen=True)
 class WorkerFit:
-    """What each task on a cluster given by its address asks of its worker
-    first (:func:`refuse_unfit_worker`)."""
+    """What a worker of a cluster given by its address must be: asked by
+    :func:`check_workers` before each map, by :func:`refuse_unfit_worker` before each task."""
 
     address: str  # the cluster's
     digest: str  # this kiemke's code_digest()
     marker: str | None  # a file kept in the work directory while kiemke is connected
+
+
+#: What the officer does about a worker of another kiemke, or one that sees other folders.
+_INSTALL_SAME = ("Install the kiemke of this computer (its files as they are here) on every machine of the cluster, "
+                 "or run without --scheduler, then run again: the stages already done are kept")
+_SHARE_FOLDERS = ("Put the work directory and the input files on storage every machine of the cluster mounts at "
+                  "the same path (workdir and input under [inventory]), then run again: the stages already done "
+                  "are kept")
+
+
+def check_workers(client, fit: WorkerFit, inputs: Sequence[Path] = (), workers: Sequence[str] | None = None) -> None:
+    """A cluster given by its address, before its workers' tasks: each runs
+    this kiemke (:func:`code_digest`), sees the file ``fit.marker`` (so the
+    work directory as this process does) and the ``inputs`` (files and
+    folders its tasks read) as they are here, else the run stops, naming the
+    workers. Workers of another kiemke write other figures without a word (a
+    cluster running the kiemke of 60 commits before gave the sample other
+    areas for 06319's forest); a worker that reads and writes a folder of its
+    own machine by the work directory's name would leave its outputs there, or
+    read another run's; one that does not see the inputs says a shapefile's
+    .dbf is missing. ``workers``: those to check (all when None)."""
+    theirs = client.run(code_digest, workers=workers, on_error="return")  # one without kiemke: its ImportError
+    other = sorted(worker for worker, digest in theirs.items() if digest != fit.digest)
+    if other:
+        raise OtherCodeOnWorkers(
+            f"the workers {_listed(other)} of the cluster at {fit.address} run another kiemke than this computer, "
+            f"or none ({len(other)} of the {len(theirs)} workers checked). {_INSTALL_SAME}")
+    if fit.marker is not None:
+        _all_see(client, workers, fit.address, Path(fit.marker).parent, os.path.exists, fit.marker, True)
+    for path in inputs:
+        _all_see(client, workers, fit.address, path, seen_as, str(path), seen_as(str(path)))
 
 
 def refuse_unfit_worker(fit: WorkerFit) -> None:
@@ -82,15 +81,11 @@ def refuse_unfit_worker(fit: WorkerFit) -> None:
     if code_digest() != fit.digest:
         raise OtherCodeOnWorkers(
             f"the worker {_this_worker()} that joined the cluster at {fit.address} during a step runs another "
-            "kiemke than this computer: none of its tasks ran. Install the kiemke of this computer (its files as "
-            "they are here) on every machine of the cluster, or run without --scheduler, then run again: the "
-            "stages already done are kept")
+            f"kiemke than this computer: none of its tasks ran. {_INSTALL_SAME}")
     if fit.marker is not None and not os.path.exists(fit.marker):
         raise WorkersSeeOtherFiles(
             f"the worker {_this_worker()} that joined the cluster at {fit.address} during a step does not see "
-            f"{Path(fit.marker).parent} as this computer does: none of its tasks ran. Put the work directory and "
-            "the input files on storage every machine of the cluster mounts at the same path (workdir and input "
-            "under [inventory]), then run again: the stages already done are kept")
+            f"{Path(fit.marker).parent} as this computer does: none of its tasks ran. {_SHARE_FOLDERS}")
 
 
 def _this_worker() -> str:
@@ -118,9 +113,7 @@ def _all_see(client, workers: Sequence[str] | None, address: str, path: Path, lo
     if blind:
         raise WorkersSeeOtherFiles(
             f"the workers {_listed(blind)} of the cluster at {address} do not see {path} as this computer does "
-            f"({len(blind)} of the {len(seen)} workers checked). Put the work directory and the input files on storage "
-            "every machine of the cluster mounts at the same path (workdir and input under [inventory]), then run "
-            "again: the stages already done are kept")
+            f"({len(blind)} of the {len(seen)} workers checked). {_SHARE_FOLDERS}")
 
 
 def _listed(workers: list[str], shown: int = 5) -> str:

@@ -146,18 +146,18 @@ class _Cluster:
                     self.starting.result()  # waits for the background start; its error, if any, is raised here
                 else:
                     self._connect()
-            if self.address:
-                self._check_joined(self.address)
+            if self.fit is not None:
+                self._check_joined(self.fit)
         return self.client
 
-    def _check_joined(self, address: str) -> None:
+    def _check_joined(self, fit: WorkerFit) -> None:
         """A cluster given by its address, at each map: its workers not yet
         checked (all at the first, those that joined since at the others: an
         adaptive cluster grows) run this kiemke and see its folders
         (:func:`check_workers`)."""
         joined = sorted(set(self.client.nthreads()) - self.checked)
         if joined:
-            check_workers(self.client, address, self.shared, self.inputs, joined)
+            check_workers(self.client, fit, self.inputs, joined)
             self.checked.update(joined)
 
     def _marker(self) -> str | None:
