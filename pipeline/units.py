@@ -50,6 +50,14 @@ class Unit:
         return self.level == "huyen" and self.code == UNKNOWN_DISTRICT
 
     @property
+    def without_districts(self) -> bool:
+        """A unit of a two-level administration (since 1 July 2025): a commune
+        with no district, a province whose sub-units are its communes."""
+        if self.level == "xa":
+            return not self.district_name
+        return self.level == "tinh" and bool(self.children) and self.children[0].level == "xa"
+
+    @property
     def in_unknown_district(self) -> bool:
         """A commune of that district: its sheet and forms leave the district's name to fill in."""
         return self.level == "xa" and self.parent_code == UNKNOWN_DISTRICT

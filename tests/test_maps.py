@@ -114,6 +114,20 @@ def test_the_sample_s_communes_of_2025_are_drawn_at_the_scale_of_their_boundary(
         assert sheet["note"].startswith("tỷ lệ theo diện tích trong ranh giới đơn vị"), code
 
 
+def test_the_sheets_of_2025_are_checked_by_the_department_of_that_year(sample_run):
+    """Since 1 March 2025 a province's land department is the Department of
+    Agriculture and Environment: every sheet of the communes of 2025, the
+    province's too, names it; the 2019 province sheet keeps its own."""
+    def checker(sheet) -> str:
+        words = " ".join(s["text"] for s in _spans(pymupdf.open(sheet)[0]))
+        return "NÔNG NGHIỆP" if "SỞ NÔNG NGHIỆP" in words else "TÀI NGUYÊN" if "SỞ TÀI NGUYÊN" in words else ""
+
+    sheets = sorted((sample_run / "units_2025" / "maps").glob("*.pdf"))
+    assert [s.stem for s in sheets if s.stem.startswith("tinh")] == ["tinh_20"] and len(sheets) > 2
+    assert {s.name: checker(s) for s in sheets} == {s.name: "NÔNG NGHIỆP" for s in sheets}
+    assert checker(sample_run / "maps" / "tinh_20.pdf") == "TÀI NGUYÊN"
+
+
 def _page(sheet_run, name):
     return pymupdf.open(sheet_run / "maps" / f"{name}.pdf")[0]
 

@@ -78,14 +78,6 @@ def district_title(district_name: str) -> str:
     return district_name if kind in ("Thành phố", "Thị xã", "Quận") else f"Huyện {district_name}"
 
 
-def without_districts(unit: Unit) -> bool:
-    """A unit of a two-level administration (since 1 July 2025): a commune
-    with no district, a province whose sub-units are its communes."""
-    if unit.level == "xa":
-        return not unit.district_name
-    return unit.level == "tinh" and bool(unit.children) and unit.children[0].level == "xa"
-
-
 def _communes_named(frame: gpd.GeoDataFrame) -> list[tuple[str, object]]:
     return [(str(n), g) for n, g in zip(frame["commune_name"], frame.geometry.values, strict=True)]
 
@@ -138,7 +130,7 @@ def _inset(unit: Unit, outline, bounds: gpd.GeoDataFrame, context: gpd.GeoDataFr
     highlighted and which of the template's inset titles fits: a commune of
     no known district is shown among the province's communes (alone where
     no boundary is given)."""
-    if without_districts(unit) or unit.in_unknown_district:  # the province's communes
+    if unit.without_districts or unit.in_unknown_district:  # the province's communes
         parent = context if not context.empty else bounds
         alone = unit.in_unknown_district and parent.empty
         title = "xa_alone" if alone else "xa_without_districts" if unit.level == "xa" else "tinh"
@@ -160,7 +152,7 @@ def _inner_names(unit: Unit, in_unit: gpd.GeoDataFrame,
     districts), the districts on the province sheet: from the boundaries, or
     where none is given (``in_unit`` empty) in their communes' ``areas``, named
     as the units are (``[[communes]]``, else the code), the unknown district not."""
-    if unit.level == "huyen" or (unit.level == "tinh" and without_districts(unit)):
+    if unit.level == "huyen" or (unit.level == "tinh" and unit.without_districts):
         in_areas = [(c.name, areas[c.code]) for c in unit.children if c.code in areas]
         named = _communes_named(in_unit) if len(in_unit) else in_areas
     elif unit.level == "tinh" and len(in_unit):
@@ -208,7 +200,7 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
     communes = in_unit.geometry.to_numpy() if len(in_unit) else np.array(list(areas.values()), dtype=object)
     outline = union(communes)
     lines: dict[str, np.ndarray] = {"xa": communes}
-    if unit.level in ("huyen", "tinh") and len(in_unit) and not without_districts(unit):
+    if unit.level in ("huyen", "tinh") and len(in_unit) and not unit.without_districts:
         lines["huyen"] = _districts(in_unit).geometry.to_numpy()
     if unit.level == "tinh":
         lines["tinh"] = np.array([outline])
@@ -224,7 +216,8 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
     parts = {"xa": [name, *([district] if district else []), unit.province_heading],
              "huyen": [district, unit.province_heading], "tinh": [unit.province_heading]}[unit.level]
     codes = set(khoanh["landuse"].dropna())
-    level = "xa_without_districts" if unit.level == "xa" and without_districts(unit) else unit.level
+    signatures = maps["signatures"]
+    level = f"{unit.level}_without_districts" if unit.without_districts else unit.level
     return SheetContent(
         title=maps["title"].format(year=year),
         unit_line=" - ".join(p.upper() for p in parts),
@@ -238,7 +231,7 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
             province_kind=unit_kind(unit.province_heading, "Tỉnh").upper()),
         structure=structure_for(khoanh) if structure is None else structure,
         crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
-        signatures=[s.format(**names) for s in maps["signatures"][level]],
+        signatures=[s.format(**names) for s in signatures.get(level, signatures[unit.level])],
         date_line=maps.get("date_line", "…………, ngày …… tháng …… năm ……"),
         names=_inner_names(unit, in_unit, areas) + _neighbours(near, outline),
         inset_names=inset_names,
