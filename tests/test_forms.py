@@ -435,7 +435,8 @@ def test_units_without_districts_are_reported_without_them(sample_run):
     """The report of the 2025 units, which have no district, says the province
     is the sum of its communes (it said "0 huyện" and "tỉnh = tổng các
     huyện"); levels are said in Vietnamese. Their forms' "Đơn vị báo cáo" has
-    no "Huyện: ……" (the 2019 template had no line without districts)."""
+    no "Huyện: ……" (the 2019 template had no line without districts); the
+    2019 province's, whose units have districts, keeps it (it had lost it)."""
     main = (sample_run / "reports/forms.md").read_text(encoding="utf-8")
     assert "42 biểu cho 5 xã, 1 huyện và tỉnh." in main and "tỉnh = tổng các huyện." in main
     units = (sample_run / "units_2025/reports/forms.md").read_text(encoding="utf-8")
@@ -443,7 +444,9 @@ def test_units_without_districts_are_reported_without_them(sample_run):
     assert "| Biểu 01/TKĐĐ | tỉnh | 20 | Tỉnh Lạng Sơn |" in main and "| xã | 06253 |" in main
     for folder, line in (("forms/xa/06253", "Xã: Thị trấn Văn Quan   Huyện: Văn Quan   Tỉnh: Lạng Sơn"),
                          ("units_2025/forms/xa/90006", "Xã: Văn Quan   Tỉnh: Lạng Sơn"),  # no district since 2025
-                         ("units_2025/forms/tinh/20", "Xã: ……………   Tỉnh: Lạng Sơn")):
+                         ("units_2025/forms/tinh/20", "Xã: ……………   Tỉnh: Lạng Sơn"),
+                         ("forms/huyen/184", "Xã: ……………   Huyện: Văn Quan   Tỉnh: Lạng Sơn"),
+                         ("forms/tinh/20", "Xã: ……………   Huyện: ……………   Tỉnh: Lạng Sơn")):
         cells = [c for row in openpyxl.load_workbook(sample_run / folder / "Bieu_01_TKDD.xlsx").active.iter_rows(
             max_row=10, values_only=True) for c in row if isinstance(c, str) and c.startswith("Đơn vị báo cáo")]
         assert cells == [f"Đơn vị báo cáo: {line}"], folder

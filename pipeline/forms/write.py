@@ -129,7 +129,7 @@ def reporting_line(template: Template, unit: Unit) -> str:
     kind unless the label says it ("Xã: Thị trấn Văn Quan", "Tỉnh: Thành phố Hà Nội")."""
     dots = "……………"
     line = template.regime["reporting_line"]
-    if not unit.district_name and unit.level != "huyen":
+    if unit.without_districts:
         line = template.regime.get("reporting_line_without_districts", line)
     district = dots if unit.in_unknown_district else unit.district_name
     return line.format(
