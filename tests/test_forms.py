@@ -436,7 +436,9 @@ def test_units_without_districts_are_reported_without_them(sample_run):
     is the sum of its communes (it said "0 huyện" and "tỉnh = tổng các
     huyện"); levels are said in Vietnamese. Their forms' "Đơn vị báo cáo" has
     no "Huyện: ……" (the 2019 template had no line without districts); the
-    2019 province's, whose units have districts, keeps it (it had lost it)."""
+    2019 province's, whose units have districts, keeps it (it had lost it).
+    Their land department signs as the 2024 forms name it (since 1 March 2025
+    no longer "tài nguyên và môi trường")."""
     main = (sample_run / "reports/forms.md").read_text(encoding="utf-8")
     assert "42 biểu cho 5 xã, 1 huyện và tỉnh." in main and "tỉnh = tổng các huyện." in main
     units = (sample_run / "units_2025/reports/forms.md").read_text(encoding="utf-8")
@@ -447,6 +449,10 @@ def test_units_without_districts_are_reported_without_them(sample_run):
                          ("units_2025/forms/tinh/20", "Xã: ……………   Tỉnh: Lạng Sơn"),
                          ("forms/huyen/184", "Xã: ……………   Huyện: Văn Quan   Tỉnh: Lạng Sơn"),
                          ("forms/tinh/20", "Xã: ……………   Huyện: ……………   Tỉnh: Lạng Sơn")):
-        cells = [c for row in openpyxl.load_workbook(sample_run / folder / "Bieu_01_TKDD.xlsx").active.iter_rows(
-            max_row=10, values_only=True) for c in row if isinstance(c, str) and c.startswith("Đơn vị báo cáo")]
-        assert cells == [f"Đơn vị báo cáo: {line}"], folder
+        texts = [c for row in openpyxl.load_workbook(sample_run / folder / "Bieu_01_TKDD.xlsx").active.iter_rows(
+            values_only=True) for c in row if isinstance(c, str)]
+        assert [c for c in texts if c.startswith("Đơn vị báo cáo")] == [f"Đơn vị báo cáo: {line}"], folder
+        department = "Cơ quan có chức năng quản lý đất đai" if "units_2025" in folder else \
+            "Cơ quan tài nguyên và môi trường"
+        signing = [c.split("\n")[0] for c in texts if c.startswith("Cơ quan") and "đóng dấu" in c]
+        assert signing == [department], folder
