@@ -4,31 +4,13 @@ directory and the inputs as this process does."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
+from .build import code_digest
 from .errors import OtherCodeOnWorkers, WorkersSeeOtherFiles
-
-
-def package_digest(root: Path) -> str:
-    """A digest of a package folder: every file (the code and the tables it
-    ships) by path and content, line ends as LF (a checkout on Windows is the
-    same code); compiled files left out."""
-    digest = hashlib.sha1()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
-    return digest.hexdigest()
-
-
-@cache
-def code_digest() -> str:
-    """This kiemke's :func:`package_digest` (12 ms, once a process)."""
-    return package_digest(Path(__file__).parent)
 
 
 @dataclass(frozen=True)

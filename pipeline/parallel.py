@@ -23,7 +23,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .cluster_checks import WorkerFit, check_workers, code_digest, refuse_unfit_worker
+from .build import code_digest
+from .cluster_checks import WorkerFit, check_workers, refuse_unfit_worker
 from .errors import ClusterUnreachable, WorkersDied
 from .io import scratch_beside
 from .regime import active_regime, call_in_regime

@@ -18,7 +18,7 @@ from typing import Any
 
 import geopandas as gpd
 
-from . import __version__
+from .build import kiemke_build
 from .config import load_settings
 from .errors import StageInputMissing
 from .io import json_text, read_geoparquets, read_json, write_json, write_json_if_changed
@@ -164,7 +164,7 @@ class WorkDir:
     @property
     def figures_dir(self) -> Path:
         """This version's figures of each commune (``cache/figures/<version>/``)."""
-        return self.cache_dir / "figures" / __version__
+        return self.cache_dir / "figures" / kiemke_build()
 
     def figures(self, source: str, name: str) -> Path:
         """The stem of a commune's figures kept by the aggregate stage, summed
@@ -193,7 +193,7 @@ class WorkDir:
     @property
     def generalised_dir(self) -> Path:
         """This version's generalised khoanh (``cache/generalised/<version>.<form>/``)."""
-        return self.cache_dir / "generalised" / f"{__version__}.{GENERALISED_FORM}"
+        return self.cache_dir / "generalised" / f"{kiemke_build()}.{GENERALISED_FORM}"
 
     def generalised(self, commune_code: str, scale: int) -> Path:
         """A commune's khoanh as a sheet at 1:``scale`` draws them (kept until
@@ -203,7 +203,7 @@ class WorkDir:
     @property
     def linework_dir(self) -> Path:
         """This version's boundary lines of the district and province sheets (``cache/linework/<version>/``)."""
-        return self.cache_dir / "linework" / __version__
+        return self.cache_dir / "linework" / kiemke_build()
 
     def linework(self, sheet: str) -> Path:
         """A sheet's boundary lines, each drawn once (kept until its boundaries change)."""

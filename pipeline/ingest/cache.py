@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .. import __version__, crs as vn
+from .. import crs as vn
+from ..build import kiemke_build
 from ..config import Settings
 from ..errors import CRSError, InputFileError
 from ..io import atomic_path, file_stamp, write_geoparquet, write_json, write_text
@@ -28,11 +29,6 @@ from .report import FileReport
 NUMBERS = "numbers.parquet"
 #: Bumped when a cache entry's content changes meaning (2: reports list the corrections they applied).
 CACHE_FORMAT = 2
-
-
-def kiemke_version() -> str:
-    """The version of kiemke whose outputs the cache's entries are (in their fingerprints)."""
-    return __version__
 
 
 class IngestCache:
@@ -55,7 +51,7 @@ class IngestCache:
                      settings.province.gso_code, settings.year, repr(settings.column_aliases), repr(settings.compound),
                      repr(settings.refine), repr(spelled_fields(settings.forest, raw)),
                      repr(spelled_fields(settings.boundaries, raw)), settings.regime]
-        self._after = [unnamed, __version__, CACHE_FORMAT]
+        self._after = [unnamed, kiemke_build(), CACHE_FORMAT]
         self._corrections = corrections
         self.folder = root / hashlib.sha1(label.encode()).hexdigest()[:20]
         reach = corrections

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..build import kiemke_build
 from ..config import Settings
 from ..errors import InputFileError
 from ..io import LAYER_MARK, layer_file, read_json, write_json_if_changed
@@ -20,7 +21,7 @@ from ..records import forget_comparison, record_communes
 from ..regime import use_regime
 from ..workdir import RunManifest, WorkDir
 from .assemble import DUPLICATE_NOTE, KeptReview, assemble_commune, review_book, safe_name
-from .cache import IngestCache, ingest_to_cache, kiemke_version
+from .cache import IngestCache, ingest_to_cache
 from .columns import map_columns
 from .copies import COPY_NOTE, identical_copies
 from .corrections import for_source, harvest, record_written, unused
@@ -72,7 +73,7 @@ def ingest_files(work: WorkDir, paths: list[Path], settings: Settings, *, progre
         gone = record_communes(work, map(safe_name, sources_of))  # what a commune no file gives left is removed
         # each changed commune is put together from its files' cache entries on a worker
         todo = sorted(changed & set(sources_of))
-        version = kiemke_version()  # a commune another kiemke put together is written again, even as it was
+        version = kiemke_build()  # a commune another kiemke put together is written again, even as it was
         tasks = [(str(work.root), c, folders_of[c], state.get(c, {}).get("kiemke") != version) for c in todo]
         assembled = dict(zip(todo, pmap(assemble_commune, tasks, "ghép xã" if progress else ""), strict=True))
     for code, made in assembled.items():

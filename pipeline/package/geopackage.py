@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .. import __version__
+from ..build import kiemke_build
 from ..io import scratch_beside, union_bounds, write_text
 from ..messages import officer_message
 from ..records import set_aside
@@ -115,7 +115,7 @@ def full_ledger(layers: list[GpkgLayer], written: list[Written], gpkg: Path) -> 
             if rows_after(db, layer.name, 0) != (total, total):
                 return None
             entries.append(layer_entry(layer, numbered(chunks, 1), done[layer.name].schema))
-    return {"kiemke": __version__, "layers": entries}
+    return {"kiemke": kiemke_build(), "layers": entries}
 
 
 def read_ledger(ledger: Path, gpkg: Path, context: str) -> dict:
@@ -123,7 +123,7 @@ def read_ledger(ledger: Path, gpkg: Path, context: str) -> dict:
     if not ledger.exists() or not gpkg.exists():
         raise NotPatchable("no GeoPackage written before")
     record = json.loads(ledger.read_text(encoding="utf-8"))
-    if record.get("kiemke") != __version__ or record.get("context") != context:
+    if record.get("kiemke") != kiemke_build() or record.get("context") != context:
         raise NotPatchable("written by another version or with other settings")
     if record.get("gpkg") != file_signature(gpkg):
         raise NotPatchable("the GeoPackage was changed since")
@@ -241,7 +241,7 @@ def patch_geopackage(path: Path, layers: list[GpkgLayer], crs, record: dict) -> 
         written += [done] if done is not None else []
         new_entries.append(new_entry)
     log.info("package: GeoPackage patched where %d of %d parts changed", changed, parts)
-    return written, {"kiemke": __version__, "layers": new_entries}
+    return written, {"kiemke": kiemke_build(), "layers": new_entries}
 
 
 def write_geopackage(path: Path, layers: list[GpkgLayer], crs, ledger: Path | None = None,

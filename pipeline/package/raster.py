@@ -21,7 +21,7 @@ from rasterio.features import rasterize
 from rasterio.shutil import copy as rio_copy
 from rasterio.transform import Affine, from_origin
 
-from .. import __version__
+from ..build import kiemke_build
 from ..io import atomic_path, files_bounds, read_geoparquet, write_text
 from ..reference import landuse_colors, landuse_tree
 from ..regime import load_template
@@ -222,7 +222,7 @@ def load_cells(path: Path) -> tuple[tuple[slice, slice], np.ndarray]:
 def grid_key(shape: tuple[int, int], transform: Affine) -> str:
     """A name for a grid (and this version of kiemke, whose raster values the
     cells hold): the communes' cells burnt into one are kept under it."""
-    return hashlib.sha1(repr((tuple(transform[:6]), tuple(shape), __version__)).encode()).hexdigest()[:16]
+    return hashlib.sha1(repr((tuple(transform[:6]), tuple(shape), kiemke_build())).encode()).hexdigest()[:16]
 
 
 def laid_to_file(cells_files: list[str], shape: tuple[int, int], transform: Affine, path: str, resolution: float,
