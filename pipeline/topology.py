@@ -310,15 +310,25 @@ def polygonal(geom):
 def gaps(geoms: np.ndarray, boundary=None, thresholds: Thresholds = Thresholds(), union=None,
          suspected: np.ndarray | None = None) -> pd.DataFrame:
     """Holes in the coverage (``kind = "inside"``) and, with a commune boundary,
-    the parts of the commune no parcel covers (``kind = "boundary"``).
+    the parts of the commune no parcel covers (``kind = "boundary"``). With a
+    boundary, a hole's part outside it is none: the commune's own hole (another
+    commune inside it, a town in a commune) that its parcels leave as they should.
     ``union``: the polygons' union, when the caller has it already;
     ``suspected``: see :func:`union_coverage`."""
     if union is None:
         union = union_coverage(geoms, suspected) if len(geoms) else shapely.Polygon()
     rings, part = shapely.get_rings(shapely.get_parts(union), return_index=True)
     first = np.r_[True, part[1:] != part[:-1]][: len(rings)]  # each part's first ring is its exterior
-    holes = list(shapely.polygons(rings[~first])) if len(rings) else []
-    pieces = [(g, "inside") for g in holes if g.area > thresholds.min_area_m2]
+    holes = shapely.polygons(rings[~first]) if len(rings) else np.array([], dtype=object)
+    if boundary is not None and len(holes):
+        shapely.prepare(boundary)
+        within = shapely.within(holes, boundary)
+        clipped = [polygonal(shapely.intersection(hole, boundary)) for hole in holes[~within]]  # no edge or corner
+        inside = [*holes[within], *(part for piece in clipped if not piece.is_empty
+                                    for part in without_thin_parts(piece, thresholds))]
+    else:
+        inside = list(holes)
+    pieces = [(g, "inside") for g in inside if g.area > thresholds.min_area_m2]
     if boundary is not None:
         uncovered = shapely.difference(boundary, shapely.union_all([union, *holes]))
         pieces += [(g, "boundary") for g in without_thin_parts(uncovered, thresholds)]

@@ -66,6 +66,26 @@ def test_gap_inside_and_against_the_boundary():
     assert inside["x_northing"].iat[0] == pytest.approx(Y0 + 150, abs=50)
 
 
+def test_a_commune_around_a_town_has_no_gap_where_the_town_is():
+    """A commune whose boundary has a hole (a town inside it, another
+    commune's land): its parcels leave that hole, which is no gap between
+    them; a hole of theirs reaching 10 m past the town's edge is a gap there
+    only, and the areas reconcile with nothing unexplained."""
+    geoms = grid()
+    del geoms[4]  # the middle cell is the town's
+    town = cell(1, 1)
+    boundary = shapely.box(X0, Y0, X0 + 300, Y0 + 300).difference(town)
+    result = qa_commune(parcels(geoms), boundary=boundary, natural_area_m2=boundary.area)
+    assert result.counts()["gaps"] == 0
+    assert result.reconciliation()["unexplained_m2"] == pytest.approx(0.0)
+
+    geoms[3] = shapely.box(X0, Y0 + 100, X0 + 90, Y0 + 200)  # the western neighbour stops 10 m short of the town
+    result = qa_commune(parcels(geoms), boundary=boundary, natural_area_m2=boundary.area)
+    layer = result.layers["gaps"]
+    assert list(layer["detail"]) == ["khoảng hở giữa các thửa"] and layer["area_m2"].iat[0] == pytest.approx(1000.0)
+    assert result.reconciliation()["unexplained_m2"] == pytest.approx(0.0)
+
+
 def test_sub_centimetre_boundary_noise_is_not_a_problem():
     boundary = shapely.box(X0 - 0.0008, Y0, X0 + 300.0008, Y0 + 300.0008)  # 0.8 mm datum round trip
     result = qa_commune(parcels(grid()), boundary=boundary)
