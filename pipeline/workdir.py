@@ -26,7 +26,7 @@ from .manifest import RunManifest
 from .regime import active_regime, use_regime
 
 MANIFEST = "inventory.json"
-GENERALISED_FORM = "simplified"  # what the kept generalised khoanh are, within a version: change it when that changes
+GENERALISED_FORM = "simplified"  # what the kept generalised khoanh are, within a build: change it when that changes
 
 
 def find_workdir(start: Path | None = None) -> Path:
@@ -163,7 +163,7 @@ class WorkDir:
 
     @property
     def figures_dir(self) -> Path:
-        """This version's figures of each commune (``cache/figures/<version>/``)."""
+        """This build's figures of each commune (``cache/figures/<build>/``, see :mod:`.build`)."""
         return self.cache_dir / "figures" / kiemke_build()
 
     def figures(self, source: str, name: str) -> Path:
@@ -174,7 +174,7 @@ class WorkDir:
     @property
     def province_cells_dir(self) -> Path:
         """The communes' khoanh burnt into the province's grid, one folder a grid
-        (and a version of kiemke: its raster values)."""
+        (and a build of kiemke: its raster values)."""
         return self.cache_dir / "province_cells"
 
     def province_cells(self, commune_code: str, grid: str) -> Path:
@@ -192,17 +192,17 @@ class WorkDir:
 
     @property
     def generalised_dir(self) -> Path:
-        """This version's generalised khoanh (``cache/generalised/<version>.<form>/``)."""
+        """This build's generalised khoanh (``cache/generalised/<build>.<form>/``)."""
         return self.cache_dir / "generalised" / f"{kiemke_build()}.{GENERALISED_FORM}"
 
     def generalised(self, commune_code: str, scale: int) -> Path:
         """A commune's khoanh as a sheet at 1:``scale`` draws them (kept until
-        its khoanh or kiemke's version change)."""
+        its khoanh or kiemke's build change)."""
         return self.generalised_dir / str(scale) / f"{commune_code}.parquet"
 
     @property
     def linework_dir(self) -> Path:
-        """This version's boundary lines of the district and province sheets (``cache/linework/<version>/``)."""
+        """This build's boundary lines of the district and province sheets (``cache/linework/<build>/``)."""
         return self.cache_dir / "linework" / kiemke_build()
 
     def linework(self, sheet: str) -> Path:

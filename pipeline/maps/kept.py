@@ -1,5 +1,5 @@
 """What the map sheets keep between runs, under ``cache/`` by kiemke's
-version: each commune's khoanh as a district or province sheet draws them
+build: each commune's khoanh as a district or province sheet draws them
 (generalised), and each such sheet's boundary lines, so that a sheet redrawn
 after one commune changed redoes that commune's part only."""
 

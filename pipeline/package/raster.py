@@ -220,7 +220,7 @@ def load_cells(path: Path) -> tuple[tuple[slice, slice], np.ndarray]:
 
 
 def grid_key(shape: tuple[int, int], transform: Affine) -> str:
-    """A name for a grid (and this version of kiemke, whose raster values the
+    """A name for a grid (and this build of kiemke, whose raster values the
     cells hold): the communes' cells burnt into one are kept under it."""
     return hashlib.sha1(repr((tuple(transform[:6]), tuple(shape), kiemke_build())).encode()).hexdigest()[:16]
 
