@@ -20,11 +20,10 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from . import __version__
 from .aggregate import run_aggregate
 from .change import run_change
 from .config import DEFAULT_WORKDIR, Settings, SourceOverride, load_settings
-from .console import officer_console, speak_vietnamese, write_utf8
+from .console import officer_console, show_version, speak_vietnamese, write_utf8
 from .errors import KiemkeError, UnknownProvinceError, refused_by_system
 from .forms import run_forms
 from .ingest import run_ingest
@@ -100,7 +99,7 @@ def _output_folder(options: dict) -> Path:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kiemke", message="%(prog)s, phiên bản %(version)s")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show_version)
 @click.option("-v", "--verbose", count=True,
               help="The developers' log (English, with the loggers' names) instead of the officer's; -vv for debug.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")

@@ -20,6 +20,8 @@ from importlib import resources
 import click
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from . import __version__
+from .build import kiemke_build
 from .messages import officer_message, vi
 
 #: The developers' log lines (``kiemke -v``).
@@ -117,6 +119,14 @@ def speak_vietnamese(group: click.Group) -> click.Group:
             if isinstance(param, click.Option) and param.name is not None:
                 param.help = entry.get("options", {}).get(param.name) or table["options"].get(param.name, param.help)
     return group
+
+
+def show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the version number and the build (:mod:`.build`), which
+    tells two kiemke of one number apart (what an officer reports with a problem)."""
+    if value and not ctx.resilient_parsing:
+        click.echo(f"kiemke, phiên bản {__version__} (bản dựng {kiemke_build()})")
+        ctx.exit()
 
 
 def write_utf8() -> None:

@@ -1128,6 +1128,18 @@ def test_the_inventory_freezes_the_libraries_a_stage_imported_and_thaws_at_the_e
     assert gc.get_freeze_count() == 0
 
 
+def test_the_version_names_the_build_that_two_kiemke_of_one_number_differ_by(monkeypatch):
+    """``kiemke --version`` gives the build besides the number: what an officer
+    reports with a problem, and what the kept results are kept for."""
+    import pipeline.build
+
+    said = CliRunner().invoke(cli, ["--version"]).output
+    assert said == f"kiemke, phiên bản {pipeline.__version__} (bản dựng {pipeline.build.kiemke_build()})\n"
+    assert re.fullmatch(r"kiemke, phiên bản [\d.]+ \(bản dựng [\d.]+\+[0-9a-f]{12}\)\n", said)
+    monkeypatch.setattr(pipeline.build, "code_digest", lambda: "0" * 40)  # other code, the same number
+    assert CliRunner().invoke(cli, ["--version"]).output != said
+
+
 @pytest.mark.parametrize("communes", [["06253", "06253"], ["06253", "06274"]])
 def test_a_new_kiemke_makes_every_output_again_once(tmp_path, monkeypatch, communes):
     """Outputs an older kiemke wrote are not kept after an update although the
