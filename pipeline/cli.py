@@ -135,9 +135,10 @@ def sample(out: Path, out_2024: Path, seed: int) -> None:
       kiemke sample --out data/raw/sample
     """
     summary = generate_sample(out, seed=seed)
-    click.echo(f"Bộ dữ liệu mẫu: {len(summary)} xã, {summary['parcels'].sum()} thửa → {out}")
+    click.echo(f"Bộ dữ liệu mẫu: {len(summary)} xã, {vn_number(summary['parcels'].sum(), 0)} thửa → {out}")
     summary = write_sample_2024(out_2024, out / UNITS_2025, seed=seed)
-    click.echo(f"Bộ dữ liệu mẫu kỳ 2024: {len(summary)} xã mới, {summary['parcels'].sum()} thửa → {out_2024}")
+    click.echo(f"Bộ dữ liệu mẫu kỳ 2024: {len(summary)} xã mới, {vn_number(summary['parcels'].sum(), 0)} thửa "
+               f"→ {out_2024}")
 
 
 @cli.command()
@@ -172,8 +173,9 @@ def ingest(paths: tuple[Path, ...], province: str | None, commune_code: str | No
     result = run_ingest(work, inputs, settings, scheduler=_scheduler(scheduler))
     totals = result.totals
     click.echo(
-        f"Đã đọc {result.layers_read} tệp: {totals['features_out']} thửa ở {len(result.parcels)} xã, "
-        f"{totals['features_quarantined']} thửa cách ly → {work.parcels_dir} (báo cáo: {work.report('ingest.md')})"
+        f"Đã đọc {result.layers_read} tệp: {vn_number(totals['features_out'], 0)} thửa ở {len(result.parcels)} xã, "
+        f"{vn_number(totals['features_quarantined'], 0)} thửa cách ly → {work.parcels_dir} "
+        f"(báo cáo: {work.report('ingest.md')})"
     )
 
 
@@ -196,7 +198,7 @@ def qa(workdir: Path, boundaries: Path | None, scheduler: str) -> None:
     work = WorkDir(Path(workdir))
     results = run_qa(work, boundaries, scheduler=_scheduler(scheduler))
     problems = sum(r.problems for r in results)
-    click.echo(f"Kiểm tra topo: {len(results)} xã, {problems} vấn đề → {work.report('qa.md')}")
+    click.echo(f"Kiểm tra topo: {len(results)} xã, {vn_number(problems, 0)} vấn đề → {work.report('qa.md')}")
 
 
 @cli.command()

@@ -141,7 +141,8 @@ def test_sample_on_the_communes_of_2025(sample_run, units_run):
     assert "từ Thị trấn Văn Quan" in book["Xã Văn Quan"]["A2"].value
     assert book["Bảng chuyển đổi"].oddFooter.center.text == "Trang &P/&N"  # the table runs over pages
     report = (units_run / "reports" / "regroup.md").read_text(encoding="utf-8")
-    assert "mã tạm" in report and "chênh lệch 0.000000 m²" in report
+    assert "mã tạm" in report and "chênh lệch 0,000000 m²" in report  # written the Vietnamese way
+    assert "cấp: xã, tỉnh)" in report and "Khoanh đất: 5.482; mảnh sau khi cắt: 5.748." in report
 
 
 def test_parcels_follow_their_whole_khoanh_and_are_cut_with_the_cut_ones():

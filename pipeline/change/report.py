@@ -67,7 +67,8 @@ def change_report(table: pd.DataFrame, state: dict, previous: Previous, manifest
     features = sum(c["features"] for c in state["communes"].values())
     lines = [
         f"# Biến động sử dụng đất {before} – {year}", "",
-        f"Bản đồ kỳ trước: `{manifest.shown(str(previous.path))}` ({features} khoanh, dùng {vn_number(used / 1e4)} ha; "
+        f"Bản đồ kỳ trước: `{manifest.shown(str(previous.path))}` ({vn_number(features, 0)} khoanh, "
+        f"dùng {vn_number(used / 1e4)} ha; "
         f"phần chồng đè chỉ tính một lần: bỏ {vn_number(overlap / 1e4, 4)} ha; cách ly: "
         f"{vn_number(quarantined / 1e4, 4)} ha). So sánh theo mã của {_comparison_form()} "
         f"({', '.join(_in_tree_order(load_template().collapse()))} không chia mã chi tiết). "

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ..report import vn_number
 from ..topology import RingSegments, union_coverage
 from .labels import linear_codes, point_codes
 
@@ -193,4 +194,4 @@ def generalised_note(merged: int, scale: int) -> str:
     if not merged:
         return ""
     mm2 = 16 if scale <= 10_000 else 9
-    return f"{merged} khoanh nhỏ hơn {mm2} mm² trên giấy được gộp vào khoanh kề (chỉ trên bản đồ)"
+    return f"{vn_number(merged, 0)} khoanh nhỏ hơn {mm2} mm² trên giấy được gộp vào khoanh kề (chỉ trên bản đồ)"

@@ -14,6 +14,7 @@ from ..config import NewUnits
 from ..io import atomic_path
 from ..measure import column_width_pt, lines_needed, row_height_pt
 from ..report import markdown_table, vn_number
+from ..units import LEVEL_VI
 from ..xlsx import FONT, streamed_workbook
 
 SHOWN_SLIVERS = 40
@@ -86,11 +87,12 @@ def regroup_report(khoanh: pd.DataFrame, pieces: pd.DataFrame, slivers: pd.DataF
     lines = [
         f"# Chuyển kết quả kiểm kê sang đơn vị hành chính {spec.label}", "",
         f"Ranh giới đơn vị mới: `{spec.path.name}` ({pieces['commune_code'].nunique()} đơn vị có đất của kỳ kiểm kê; "
-        f"cấp: {', '.join(spec.levels)}). Mỗi khoanh đất nằm trong một đơn vị mới được giữ nguyên; khoanh nằm trên "
-        "ranh giới mới được cắt theo ranh giới; mỗi m² thuộc đúng một đơn vị mới.", "",
+        f"cấp: {', '.join(LEVEL_VI[level] for level in spec.levels)}). Mỗi khoanh đất nằm trong một đơn vị mới được "
+        "giữ nguyên; khoanh nằm trên ranh giới mới được cắt theo ranh giới; mỗi m² thuộc đúng một đơn vị mới.", "",
         f"- Tổng diện tích trước: {vn_number(before / 1e4)} ha; sau: {vn_number(after / 1e4)} ha "
-        f"(chênh lệch {abs(after - before):.6f} m²; theo từng mã loại đất chênh lệch lớn nhất {by_code.max():.6f} m²).",
-        f"- Khoanh đất: {len(khoanh)}; mảnh sau khi cắt: {len(pieces)}.",
+        f"(chênh lệch {vn_number(abs(after - before), 6)} m²; theo từng mã loại đất chênh lệch lớn nhất "
+        f"{vn_number(by_code.max(), 6)} m²).",
+        f"- Khoanh đất: {vn_number(len(khoanh), 0)}; mảnh sau khi cắt: {vn_number(len(pieces), 0)}.",
     ]
     if held_twice is not None and len(held_twice):
         lines.append(f"- {len(held_twice)} cặp xã cũ có khoanh đất chồng lên nhau, tổng "
