@@ -638,6 +638,17 @@ def _worker_of(kiemke: Path, address: str) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(kiemke)})
 
 
+def _stop(worker: subprocess.Popen) -> None:
+    """End a worker process a test started: asked to stop, then killed if it
+    has not within 30 s (dask's shutdown of a worker can lag under a loaded machine)."""
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(timeout=30)
+
+
 def test_a_cluster_whose_worker_runs_another_kiemke_is_refused_before_any_task_even_one_that_joins_later(tmp_path):
     """A worker of a cluster given by its address that imports another kiemke
     (here one line added to one file) would write other figures without a
@@ -666,8 +677,7 @@ def test_a_cluster_whose_worker_runs_another_kiemke_is_refused_before_any_task_e
             assert f"Các tiến trình phụ {address} của cụm Dask {cluster.scheduler_address} chạy một bản kiemke " \
                    "khác với máy này" in said and "(1 trong 1 tiến trình phụ được kiểm tra)" in said
         finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+            _stop(worker)
 
 
 def _join_during_a_map(tmp_path: Path, join, refusal: type[Exception],
@@ -702,8 +712,7 @@ def _join_during_a_map(tmp_path: Path, join, refusal: type[Exception],
             (address,) = set(owner.nthreads()) - {cluster.workers[0].worker_address}
             own = cluster.workers[0].pid
         finally:
-            joiner.terminate()
-            joiner.wait(timeout=30)
+            _stop(joiner)
     assert sorted(p.name for p in ran.iterdir()) == [str(own)]  # none on the joiner
     return address, cluster.scheduler_address, officer_message(str(refused.value))
 
@@ -764,8 +773,7 @@ def test_a_cluster_whose_worker_sees_another_folder_by_the_same_name_is_refused(
             with executor(cluster.scheduler_address, shared=tmp_path / "seen") as pmap:  # a folder both see
                 assert len(pmap(os.getpid, [(), ()])) == 2
         finally:
-            blind.terminate()
-            blind.wait(timeout=30)
+            _stop(blind)
 
 
 def test_a_worker_that_joins_during_a_map_and_sees_another_work_directory_runs_none_of_its_tasks(tmp_path):
