@@ -123,11 +123,11 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("data/raw/sample"), show_default=True)
 @click.option("--out-2024", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("data/raw/sample_2024"), show_default=True,
-              help="The same sample as a 2024 inventory (Circular 08/2024, communes of 1 July 2025).")
+              help="The same sample as a 2024 inventory (Circular 08/2024, communes of 1 July 2025); "
+                   "default: sample_2024 beside --out.")
 @click.option("--seed", type=int, default=2019, show_default=True)
 @reports_errors
-def sample(out: Path, out_2024: Path, seed: int) -> None:
+def sample(out: Path, out_2024: Path | None, seed: int) -> None:
     """Write the bundled synthetic Lạng Sơn sample (deterministic), and the same as a 2024 inventory.
 
     \b
@@ -136,6 +136,7 @@ def sample(out: Path, out_2024: Path, seed: int) -> None:
     """
     summary = generate_sample(out, seed=seed)
     click.echo(f"Bộ dữ liệu mẫu: {len(summary)} xã, {vn_number(summary['parcels'].sum(), 0)} thửa → {out}")
+    out_2024 = out_2024 or out.parent / "sample_2024"  # beside it, not in whatever folder this runs from
     summary = write_sample_2024(out_2024, out / UNITS_2025, seed=seed)
     click.echo(f"Bộ dữ liệu mẫu kỳ 2024: {len(summary)} xã mới, {vn_number(summary['parcels'].sum(), 0)} thửa "
                f"→ {out_2024}")

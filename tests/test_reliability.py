@@ -1136,6 +1136,26 @@ def test_the_inventory_freezes_the_libraries_a_stage_imported_and_thaws_at_the_e
     assert gc.get_freeze_count() == 0
 
 
+def test_the_sample_for_2024_is_written_beside_the_sample_not_where_kiemke_runs(tmp_path, monkeypatch):
+    """``kiemke sample --out X/sample`` writes its 2024 sample to X/sample_2024:
+    it wrote to data/raw/sample_2024 under whatever folder the command ran
+    from, and over the repository's own when run there."""
+    import pipeline.cli
+
+    written = []
+    frame = pd.DataFrame({"parcels": [3, 4]})
+    monkeypatch.setattr(pipeline.cli, "generate_sample", lambda out, seed: written.append(out) or frame)
+    monkeypatch.setattr(pipeline.cli, "write_sample_2024", lambda out, units, seed: written.append(out) or frame)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["sample", "--out", str(tmp_path / "elsewhere" / "sample")])
+    assert result.exit_code == 0, result.output
+    assert written == [tmp_path / "elsewhere" / "sample", tmp_path / "elsewhere" / "sample_2024"]
+    assert "2 xã mới, 7 thửa → " in result.output
+    written.clear()
+    CliRunner().invoke(cli, ["sample", "--out", "a", "--out-2024", "b"])  # as given
+    assert written == [Path("a"), Path("b")]
+
+
 def test_the_version_names_the_build_that_two_kiemke_of_one_number_differ_by(monkeypatch):
     """``kiemke --version`` gives the build besides the number: what an officer
     reports with a problem, and what the kept results are kept for."""
