@@ -3,8 +3,9 @@ districts and the province, from the boundary attributes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -56,6 +57,11 @@ class Unit:
         if self.level == "xa":
             return not self.district_name
         return self.level == "tinh" and bool(self.children) and self.children[0].level == "xa"
+
+    def variant(self, table: Mapping[str, Any], key: str) -> Any:
+        """``table[key]``, or ``table["<key>_without_districts"]`` for a unit
+        without districts when the table has it (a template's texts since 1 July 2025)."""
+        return table.get(f"{key}_without_districts", table[key]) if self.without_districts else table[key]
 
     @property
     def in_unknown_district(self) -> bool:

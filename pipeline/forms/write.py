@@ -128,18 +128,11 @@ def reporting_line(template: Template, unit: Unit) -> str:
     the district's name to fill in, as its map sheet does. A unit keeps its
     kind unless the label says it ("Xã: Thị trấn Văn Quan", "Tỉnh: Thành phố Hà Nội")."""
     dots = "……………"
-    line = regime_text(template, "reporting_line", unit)
+    line = unit.variant(template.regime, "reporting_line")
     district = dots if unit.in_unknown_district else unit.district_name
     return line.format(
         commune=unit.commune_name or dots, district=district or dots,
         province=unit.province_heading.removeprefix("Tỉnh ") if unit.province_name else dots)
-
-
-def regime_text(template: Template, key: str, unit: Unit) -> Any:
-    """The regime's ``key`` for the unit: its ``<key>_without_districts`` for
-    a unit without districts (since 1 July 2025), when the regime has one."""
-    regime = template.regime
-    return regime.get(f"{key}_without_districts", regime[key]) if unit.without_districts else regime[key]
 
 
 def _merged_text(sheet: _Sheet, form: PrintedForm, row: int, first: int, last: int, text: str, size: float,
@@ -289,7 +282,7 @@ def _footer(sheet: _Sheet, form: PrintedForm, r: int) -> int:
     right = _right_half(form, regime["place_date"], 11, False)
     _merged_text(sheet, form, r, right, width, regime["place_date"], 11, italic=True)
     r += 1
-    signatures = regime_text(form.template, "signatures", form.unit)
+    signatures = form.unit.variant(regime, "signatures")
     block = sheet.fmt(11, bold=True, align="center", valign="top", wrap=True)
     tallest = 1
     for (c0, c1), text in zip(_split(width, len(signatures)), signatures, strict=True):

@@ -216,8 +216,6 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
     parts = {"xa": [name, *([district] if district else []), unit.province_heading],
              "huyen": [district, unit.province_heading], "tinh": [unit.province_heading]}[unit.level]
     codes = set(khoanh["landuse"].dropna())
-    signatures = maps["signatures"]
-    level = f"{unit.level}_without_districts" if unit.without_districts else unit.level
     return SheetContent(
         title=maps["title"].format(year=year),
         unit_line=" - ".join(p.upper() for p in parts),
@@ -231,7 +229,7 @@ def sheet_content(unit: Unit, khoanh: gpd.GeoDataFrame, bounds: gpd.GeoDataFrame
             province_kind=unit_kind(unit.province_heading, "Tỉnh").upper()),
         structure=structure_for(khoanh) if structure is None else structure,
         crs_note=maps["crs_note"].format(meridian=meridian_dms.replace("'", "′")),
-        signatures=[s.format(**names) for s in signatures.get(level, signatures[unit.level])],
+        signatures=[s.format(**names) for s in unit.variant(maps["signatures"], unit.level)],
         date_line=maps.get("date_line", "…………, ngày …… tháng …… năm ……"),
         names=_inner_names(unit, in_unit, areas) + _neighbours(near, outline),
         inset_names=inset_names,
