@@ -26,7 +26,6 @@ from .manifest import RunManifest
 from .regime import active_regime, use_regime
 
 MANIFEST = "inventory.json"
-GENERALISED_FORM = "simplified"  # what the kept generalised khoanh are, within a build: change it when that changes
 
 
 def find_workdir(start: Path | None = None) -> Path:
@@ -192,8 +191,8 @@ class WorkDir:
 
     @property
     def generalised_dir(self) -> Path:
-        """This build's generalised khoanh (``cache/generalised/<build>.<form>/``)."""
-        return self.cache_dir / "generalised" / f"{kiemke_build()}.{GENERALISED_FORM}"
+        """This build's generalised khoanh (``cache/generalised/<build>/``)."""
+        return self.cache_dir / "generalised" / kiemke_build()
 
     def generalised(self, commune_code: str, scale: int) -> Path:
         """A commune's khoanh as a sheet at 1:``scale`` draws them (kept until

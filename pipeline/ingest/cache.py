@@ -27,8 +27,6 @@ from .report import FileReport
 
 #: The sheet/parcel numbers an entry's file holds (its parcels' and quarantined ones'), for the corrections by number.
 NUMBERS = "numbers.parquet"
-#: Bumped when a cache entry's content changes meaning (2: reports list the corrections they applied).
-CACHE_FORMAT = 2
 
 
 class IngestCache:
@@ -51,7 +49,7 @@ class IngestCache:
                      settings.province.gso_code, settings.year, repr(settings.column_aliases), repr(settings.compound),
                      repr(settings.refine), repr(spelled_fields(settings.forest, raw)),
                      repr(spelled_fields(settings.boundaries, raw)), settings.regime]
-        self._after = [unnamed, kiemke_build(), CACHE_FORMAT]
+        self._after = [unnamed, kiemke_build()]
         self._corrections = corrections
         self.folder = root / hashlib.sha1(label.encode()).hexdigest()[:20]
         reach = corrections
